@@ -1,0 +1,37 @@
+"""Errors raised by the data layer; every message names the file, the place and the value."""
+
+from __future__ import annotations
+
+from gridbt._typing import PathLike
+
+
+class DataError(ValueError):
+    """Bad input data: names the file, and where known the row, the column and the value."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: PathLike | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        value: object = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.row = row
+        self.column = column
+        self.value = value
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        prefix = ": ".join([", ".join(where)]) if where else ""
+        suffix = "" if value is None else f" (value: {value!r})"
+        super().__init__(f"{prefix}: {message}{suffix}" if prefix else f"{message}{suffix}")
+
+
+class ValidationError(DataError):
+    """A validation check whose policy is `error` found offending rows."""
