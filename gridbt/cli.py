@@ -1,0 +1,173 @@
+"""`gridbt` command line: each command parses, calls one library function, prints the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _pairs(items: Sequence[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise SystemExit(f"gridbt: {what} {item!r} is not of the form name=value")
+        out[key] = value
+    return out
+
+
+def _validation_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from gridbt.data.validate import ValidationConfig
+
+    try:
+        return ValidationConfig(rate=args.rate, dividend=args.dividend).with_policies(
+            _pairs(args.policy, "--policy")
+        )
+    except ValueError as exc:
+        raise SystemExit(f"gridbt: {exc}") from None
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from gridbt.data.importer import import_files
+
+    result = import_files(
+        args.format,
+        args.paths,
+        args.out,
+        config=_validation_config(args),
+        column_map=_pairs(args.column_map, "--column-map") or None,
+        underlying=args.underlying,
+        force=args.force,
+    )
+    if result.unchanged:
+        print(f"{args.out}: unchanged (same files and options as the stored chain)")
+    else:
+        assert result.report is not None
+        print("\n".join(result.report.lines()))
+        for name, count in sorted(result.flagged.items()):
+            print(f"flagged {name}: {count:,}")
+    m = result.manifest
+    print(f"{args.out}: {m.rows:,} rows, {m.days:,} days, {m.first_date}..{m.last_date}, "
+          f"fingerprint {m.fingerprint}")
+    return 0
+
+
+def cmd_data_validate(args: argparse.Namespace) -> int:
+    from gridbt.data.store import read_chain
+    from gridbt.data.validate import validate
+
+    table = read_chain(args.dir)
+    _, report = validate(table, _validation_config(args), source=args.dir)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from gridbt.data.info import chain_info
+
+    info = chain_info(args.dir)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:<22} {value}")
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from gridbt.data.default import ensure_synthetic_chain
+
+    out, manifest, built = ensure_synthetic_chain(args.out, profile=args.profile, seed=args.seed)
+    state = "built" if built else "already present"
+    print(f"{out}: {state}: {manifest.rows:,} rows, {manifest.days:,} days, "
+          f"{manifest.first_date}..{manifest.last_date}, fingerprint {manifest.fingerprint}")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from gridbt.report.backtest import run_and_write
+
+    summary = run_and_write(args.strategy, args.data, args.out, engine=args.engine)
+    from gridbt.report.text import format_summary
+
+    print(format_summary(summary, args.out))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gridbt.report.demo import run_demo
+
+    return run_demo(Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridbt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="import, validate, inspect and synthesise chains")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+
+    def validation_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--policy", action="append", metavar="CHECK=POLICY",
+                       help="override a validation policy, e.g. crossed_quote=error")
+        p.add_argument("--rate", type=float, default=0.0, help="rate for computed greeks")
+        p.add_argument("--dividend", type=float, default=0.0, help="dividend yield for greeks")
+
+    imp = data_sub.add_parser("import", help="vendor files -> chain directory")
+    imp.add_argument("--format", required=True, choices=["optionsdx", "cboe", "orats", "csv"])
+    imp.add_argument("paths", nargs="+")
+    imp.add_argument("--out", required=True)
+    imp.add_argument("--column-map", action="append", metavar="CANONICAL=SOURCE")
+    imp.add_argument("--underlying")
+    imp.add_argument("--force", action="store_true", help="re-import even if unchanged")
+    validation_options(imp)
+    imp.set_defaults(func=cmd_data_import)
+
+    val = data_sub.add_parser("validate", help="re-run validation on a chain directory")
+    val.add_argument("dir")
+    validation_options(val)
+    val.set_defaults(func=cmd_data_validate)
+
+    info = data_sub.add_parser("info", help="days, rows, expiries per day, range, fingerprint")
+    info.add_argument("dir")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=cmd_data_info)
+
+    syn = data_sub.add_parser("synth", help="build the synthetic SPX-like chain")
+    syn.add_argument("--profile", default="default", choices=["default", "small"])
+    syn.add_argument("--seed", type=int, default=7)
+    syn.add_argument("--out", default=None, help="default: the cached default chain")
+    syn.set_defaults(func=cmd_data_synth)
+
+    bt = sub.add_parser("backtest", help="run one strategy backtest")
+    bt.add_argument("--strategy", required=True, help="strategy YAML file or preset name")
+    bt.add_argument("--data", default=None, help="chain directory (default: embedded chain)")
+    bt.add_argument("--out", required=True)
+    bt.add_argument("--engine", default="numba", choices=["numba", "python"])
+    bt.set_defaults(func=cmd_backtest)
+
+    demo = sub.add_parser("demo", help="run the main job on the embedded default data")
+    demo.add_argument("--out", default="demo-output")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from gridbt.data.errors import DataError
+    from gridbt.strategy.spec import SpecError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (DataError, SpecError) as exc:
+        print(f"gridbt: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
