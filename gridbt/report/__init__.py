@@ -1,0 +1,1 @@
+"""Backtest outputs: summary model, Parquet tables, tear sheet and CLI text."""

@@ -1,0 +1,51 @@
+"""PNG tear sheet of one backtest: equity, drawdown and the trade P&L distribution."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from gridbt._typing import PathLike
+
+__all__ = ["write_tearsheet"]
+
+
+def write_tearsheet(
+    equity: pa.Table, trades: pa.Table, kpis: dict[str, float], title: str, path: PathLike
+) -> None:
+    """Draw the tear sheet and write it atomically to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dates = equity.column("date").to_numpy().astype("datetime64[D]")
+    eq = equity.column("equity").to_numpy()
+    dd = equity.column("drawdown").to_numpy()
+    pnl = trades.column("pnl").to_numpy()
+    fig, axes = plt.subplots(3, 1, figsize=(10, 9), gridspec_kw={"height_ratios": [3, 1.3, 1.7]})
+    ax_eq, ax_dd, ax_hist = axes
+    ax_eq.plot(dates, eq, lw=1.0, color="#1f4e79")
+    ax_eq.set_title(title, loc="left", fontsize=11)
+    ax_eq.set_ylabel("equity")
+    text = "  ".join(
+        f"{k} {kpis[k]:.3g}" for k in ("cagr", "sharpe", "sortino", "max_drawdown", "win_rate")
+        if kpis.get(k) is not None and np.isfinite(kpis[k])
+    )
+    ax_eq.text(0.01, 0.95, text, transform=ax_eq.transAxes, va="top", fontsize=9)
+    ax_dd.fill_between(dates, dd, 0, color="#b22222", alpha=0.5, lw=0)
+    ax_dd.set_ylabel("drawdown")
+    if len(pnl):
+        ax_hist.hist(pnl, bins=min(60, max(10, len(pnl) // 5)), color="#555555")
+        ax_hist.axvline(0, color="black", lw=0.8)
+    ax_hist.set_xlabel(f"trade P&L ({len(pnl)} trades)")
+    fig.tight_layout()
+    target = Path(path)
+    tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex}.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, target)

@@ -1,0 +1,46 @@
+"""Plain-text rendering of results for the CLI."""
+
+from __future__ import annotations
+
+from gridbt._typing import PathLike
+from gridbt.kernel.metrics import METRICS
+from gridbt.report.summary import BacktestSummary
+
+__all__ = ["format_kpis", "format_summary"]
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit in ("fraction",):
+        return f"{value:.2%}"
+    if unit == "currency":
+        return f"{value:,.2f}"
+    if unit in ("count", "days"):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{value:.3f}"
+
+
+def format_kpis(kpis: dict[str, float | None]) -> str:
+    """KPIs as an aligned two-column table, in registry order."""
+    lines = []
+    for m in METRICS:
+        if m.name in kpis:
+            lines.append(f"  {m.label:<24} {_fmt(kpis[m.name], m.unit):>16}")
+    return "\n".join(lines)
+
+
+def format_summary(summary: BacktestSummary, out_dir: PathLike) -> str:
+    """The CLI's report of one backtest: KPIs, exits, skips and where the files are."""
+    name = summary.strategy.get("name", "strategy")
+    parts = [
+        f"{name}  ({summary.data.first_date}..{summary.data.last_date}, "
+        f"data {summary.data.fingerprint[:12]}, engine {summary.engine})",
+        format_kpis(summary.kpis),
+        "  exits: " + (", ".join(f"{k} {v}" for k, v in summary.exit_reasons.items()) or "none"),
+        "  skipped entries: "
+        + (", ".join(f"{k} {v}" for k, v in summary.skips.items() if v) or "none"),
+        f"  missing-quote days {summary.missing_quote_days}, stale fills {summary.stale_fills}",
+        f"  files: {out_dir}/" + ", ".join(summary.files.values()),
+    ]
+    return "\n".join(parts)
