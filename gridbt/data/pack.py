@@ -12,7 +12,9 @@ Layout (all arrays C-contiguous; day index `d`, group index `g`, quote row `q`, 
 - quotes, day-major in (date, right, expiry, strike) order: `quote_strike`, `quote_bid`,
   `quote_ask`, `quote_iv`, `quote_delta`, `quote_gamma`, `quote_vega`, `quote_theta` f64 (NaN =
   missing), `quote_volume`, `quote_open_interest` int64 (-1 = missing), `quote_expiry` int32,
-  `quote_right` int8 (+1 call, -1 put), `quote_contract` int32.
+  `quote_right` int8 (+1 call, -1 put), `quote_contract` int32, and `quote_log1p_volume`,
+  `quote_log1p_open_interest` (log1p of the value, missing as 0; precomputed once because
+  strike scoring needs them on every entry).
 - contracts (one per right, expiry, strike): `contract_right` int8, `contract_expiry` int32,
   `contract_strike` f64, `contract_row_start` int64[n_contracts+1] into `contract_rows` int64
   (quote rows of the contract in day order) and `contract_row_day` int32 (their day index).
@@ -59,6 +61,8 @@ class PackedChain:
     quote_theta: FloatArray
     quote_volume: IntArray
     quote_open_interest: IntArray
+    quote_log1p_volume: FloatArray
+    quote_log1p_open_interest: FloatArray
     quote_expiry: Int32Array
     quote_right: Int8Array
     quote_contract: Int32Array
@@ -196,6 +200,8 @@ def pack_chain(table: pa.Table, *, fingerprint: str = "", feature_config: object
     first = order[contract_row_start[:-1]]
 
     feature_cfg = feature_config if isinstance(feature_config, FeatureConfig) else FeatureConfig()
+    volume = _int_or_missing(table.column("volume"))
+    open_interest = _int_or_missing(table.column("open_interest"))
     packed = PackedChain(
         day_date=day_date,
         day_spot=day_spot,
@@ -213,8 +219,10 @@ def pack_chain(table: pa.Table, *, fingerprint: str = "", feature_config: object
         quote_gamma=_float_view(table.column("gamma")),
         quote_vega=_float_view(table.column("vega")),
         quote_theta=_float_view(table.column("theta")),
-        quote_volume=_int_or_missing(table.column("volume")),
-        quote_open_interest=_int_or_missing(table.column("open_interest")),
+        quote_volume=volume,
+        quote_open_interest=open_interest,
+        quote_log1p_volume=np.log1p(np.maximum(volume, 0).astype(np.float64)),
+        quote_log1p_open_interest=np.log1p(np.maximum(open_interest, 0).astype(np.float64)),
         quote_expiry=expiry,
         quote_right=right,
         quote_contract=quote_contract,

@@ -23,7 +23,8 @@ CHAIN_FIELDS = (
     "day_date", "day_spot", "day_weekday", "day_quote_start", "day_group_start",
     "day_put_group_start", "group_expiry", "group_quote_start", "quote_strike", "quote_bid",
     "quote_ask", "quote_iv", "quote_delta", "quote_gamma", "quote_vega", "quote_theta",
-    "quote_volume", "quote_open_interest", "quote_expiry", "quote_right", "quote_contract",
+    "quote_volume", "quote_open_interest", "quote_log1p_volume", "quote_log1p_open_interest",
+    "quote_expiry", "quote_right", "quote_contract",
     "contract_right", "contract_expiry", "contract_strike", "contract_row_start",
     "contract_rows", "contract_row_day", "features",
 )

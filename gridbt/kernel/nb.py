@@ -113,10 +113,20 @@ def select_expiry_nb(
     return best
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _strike_distance_nb(by, target, strike, delta, spot):
+    if by == BY_DELTA:
+        return abs(abs(delta) - target)  # NaN delta -> NaN -> never in range
+    if by == BY_MONEYNESS:
+        return abs(strike / spot - target)
+    return abs(strike - target)
+
+
 @njit(cache=True, nogil=True)
 def select_strike_nb(
     group_quote_start, quote_strike, quote_bid, quote_ask, quote_delta, quote_volume,
-    quote_open_interest, g, by, target, tolerance, spot, min_oi, min_volume, max_spread,
+    quote_open_interest, quote_log1p_volume, quote_log1p_open_interest, g, by, target,
+    tolerance, spot, min_oi, min_volume, max_spread,
 ):
     """Return (quote row, status): status 0 = found, 1 = no strike in range, 2 = none liquid.
 
@@ -124,80 +134,56 @@ def select_strike_nb(
     lo = group_quote_start[g]
     hi = group_quote_start[g + 1]
     max_rel = 0.0
-    max_oi = 0.0
-    max_vol = 0.0
+    max_log_oi = 0.0
+    max_log_vol = 0.0
     any_in_range = False
-    any_liquid = False
-    # first pass: range, liquidity and the maxima used to normalise the delta score
+    first_liquid = hi
+    last_liquid = lo - 1
+    # first pass: range, liquidity, and the maxima that normalise the delta score
     for q in range(lo, hi):
         bid = quote_bid[q]
         ask = quote_ask[q]
-        if not (bid == bid and ask == ask):
-            continue
         mid = 0.5 * (bid + ask)
-        if not mid > 0.0:
+        if not mid > 0.0:  # also false for NaN quotes
             continue
-        if by == BY_DELTA:
-            dq = quote_delta[q]
-            if not dq == dq:
-                continue
-            dist = abs(abs(dq) - target)
-        elif by == BY_MONEYNESS:
-            dist = abs(quote_strike[q] / spot - target)
-        else:
-            dist = abs(quote_strike[q] - target)
-        if dist > tolerance:
+        if not _strike_distance_nb(by, target, quote_strike[q], quote_delta[q], spot) <= tolerance:
             continue
         any_in_range = True
-        oi = max(quote_open_interest[q], 0)
-        vol = max(quote_volume[q], 0)
+        if max(quote_open_interest[q], 0) < min_oi or max(quote_volume[q], 0) < min_volume:
+            continue
         rel = (ask - bid) / mid
-        if oi < min_oi or vol < min_volume:
+        if rel > max_spread:  # NaN cap = off
             continue
-        if max_spread == max_spread and rel > max_spread:
-            continue
-        any_liquid = True
+        if q < first_liquid:
+            first_liquid = q
+        last_liquid = q
         max_rel = max(max_rel, rel)
-        max_oi = max(max_oi, float(oi))
-        max_vol = max(max_vol, float(vol))
+        max_log_oi = max(max_log_oi, quote_log1p_open_interest[q])
+        max_log_vol = max(max_log_vol, quote_log1p_volume[q])
     if not any_in_range:
         return -1, 1
-    if not any_liquid:
+    if last_liquid < first_liquid:
         return -1, 2
     best = -1
     best_score = np.inf
-    log_max_oi = math.log1p(max_oi)
-    log_max_vol = math.log1p(max_vol)
-    for q in range(lo, hi):
+    for q in range(first_liquid, last_liquid + 1):
         bid = quote_bid[q]
         ask = quote_ask[q]
-        if not (bid == bid and ask == ask):
-            continue
         mid = 0.5 * (bid + ask)
         if not mid > 0.0:
             continue
-        if by == BY_DELTA:
-            dq = quote_delta[q]
-            if not dq == dq:
-                continue
-            dist = abs(abs(dq) - target)
-        elif by == BY_MONEYNESS:
-            dist = abs(quote_strike[q] / spot - target)
-        else:
-            dist = abs(quote_strike[q] - target)
-        if dist > tolerance:
+        dist = _strike_distance_nb(by, target, quote_strike[q], quote_delta[q], spot)
+        if not dist <= tolerance:
             continue
-        oi = max(quote_open_interest[q], 0)
-        vol = max(quote_volume[q], 0)
+        if max(quote_open_interest[q], 0) < min_oi or max(quote_volume[q], 0) < min_volume:
+            continue
         rel = (ask - bid) / mid
-        if oi < min_oi or vol < min_volume:
-            continue
-        if max_spread == max_spread and rel > max_spread:
+        if rel > max_spread:
             continue
         if by == BY_DELTA:
             spread_norm = rel / max_rel if max_rel > 0.0 else 0.0
-            a = math.log1p(float(oi)) / log_max_oi if max_oi > 0.0 else 0.0
-            b = math.log1p(float(vol)) / log_max_vol if max_vol > 0.0 else 0.0
+            a = quote_log1p_open_interest[q] / max_log_oi if max_log_oi > 0.0 else 0.0
+            b = quote_log1p_volume[q] / max_log_vol if max_log_vol > 0.0 else 0.0
             depth_norm = (a + b) / 2.0
             score = dist / tolerance + 0.25 * spread_norm + 0.10 * (1.0 - depth_norm)
         else:
@@ -260,8 +246,8 @@ def zscore_signal_nb(x, d, window, entry, exit_, state):
 def run_backtest_nb(
     day_date, day_spot, day_weekday, day_quote_start, day_group_start, day_put_group_start,
     group_expiry, group_quote_start, quote_strike, quote_bid, quote_ask, quote_iv, quote_delta,
-    quote_gamma, quote_vega, quote_theta, quote_volume, quote_open_interest, quote_expiry,
-    quote_right, quote_contract, contract_right, contract_expiry, contract_strike,
+    quote_gamma, quote_vega, quote_theta, quote_volume, quote_open_interest,
+    quote_log1p_volume, quote_log1p_open_interest, quote_expiry, quote_right, quote_contract, contract_right, contract_expiry, contract_strike,
     contract_row_start, contract_rows, contract_row_day, features,
     params, equity, in_market, trades, legs, skips, counters,
 ):
@@ -515,7 +501,8 @@ def run_backtest_nb(
                             target = quote_strike[sel_rows[int(params[base + L_OF])]] + params[base + L_POINTS]
                         q, status = select_strike_nb(
                             group_quote_start, quote_strike, quote_bid, quote_ask, quote_delta,
-                            quote_volume, quote_open_interest, g, by, target,
+                            quote_volume, quote_open_interest, quote_log1p_volume,
+                            quote_log1p_open_interest, g, by, target,
                             params[base + L_TOLERANCE], spot, params[base + L_MIN_OI],
                             params[base + L_MIN_VOLUME], params[base + L_MAX_SPREAD],
                         )
@@ -575,9 +562,7 @@ def run_backtest_nb(
                         leg_contract[i] = c
                         lo = contract_row_start[c]
                         hi = contract_row_start[c + 1]
-                        while lo < hi and contract_row_day[lo] < d:
-                            lo += 1
-                        leg_cursor[i] = lo
+                        leg_cursor[i] = lo + np.searchsorted(contract_row_day[lo:hi], d)
                         leg_end[i] = hi
                         leg_mark[i] = 0.5 * (bid + ask)
                         leg_bid[i] = bid
@@ -622,8 +607,8 @@ def run_backtest_nb(
 def run_batch_nb(
     day_date, day_spot, day_weekday, day_quote_start, day_group_start, day_put_group_start,
     group_expiry, group_quote_start, quote_strike, quote_bid, quote_ask, quote_iv, quote_delta,
-    quote_gamma, quote_vega, quote_theta, quote_volume, quote_open_interest, quote_expiry,
-    quote_right, quote_contract, contract_right, contract_expiry, contract_strike,
+    quote_gamma, quote_vega, quote_theta, quote_volume, quote_open_interest,
+    quote_log1p_volume, quote_log1p_open_interest, quote_expiry, quote_right, quote_contract, contract_right, contract_expiry, contract_strike,
     contract_row_start, contract_rows, contract_row_day, features,
     params, equity_slot, kpis, skips, counters, equity_out,
 ):
@@ -647,8 +632,8 @@ def run_batch_nb(
             day_date, day_spot, day_weekday, day_quote_start, day_group_start,
             day_put_group_start, group_expiry, group_quote_start, quote_strike, quote_bid,
             quote_ask, quote_iv, quote_delta, quote_gamma, quote_vega, quote_theta,
-            quote_volume, quote_open_interest, quote_expiry, quote_right, quote_contract,
-            contract_right, contract_expiry, contract_strike, contract_row_start,
+            quote_volume, quote_open_interest, quote_log1p_volume, quote_log1p_open_interest,
+            quote_expiry, quote_right, quote_contract, contract_right, contract_expiry, contract_strike, contract_row_start,
             contract_rows, contract_row_day, features,
             params[r], equity, in_market, trades, legs, skips[r], counters[r],
         )

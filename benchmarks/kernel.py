@@ -1,0 +1,94 @@
+"""Kernel throughput on the default chain: backtests/s per core for 1-leg and 4-leg structures,
+and the speed-up over the plain-Python reference implementation.
+
+Each batch varies the strategy (short-leg delta and profit target) so that no two backtests are
+identical. Prints medians of --repeat batches (the machine is shared and noisy).
+Usage: python benchmarks/kernel.py [--chain DIR] [--batch 200] [--repeat 5] [--reference 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from gridbt.data.default import load_packed
+from gridbt.kernel.dispatch import run_batch
+from gridbt.kernel.encode import encode_spec
+from gridbt.kernel.layout import L_TARGET, LEG_SIZE, P_LEG0, P_PROFIT_TARGET
+from gridbt.strategy.spec import StrategySpec, parse_strategy
+
+SHORT_PUT = {
+    "name": "short_put",
+    "structure": {
+        "dte": {"target": 45, "min": 30, "max": 60},
+        "legs": [{"right": "P", "side": "short", "select": {"by": "delta", "target": 0.30}}],
+    },
+    "exit": {"profit_target": 0.5, "stop_loss": 2.0, "dte": 21},
+}
+IRON_CONDOR = {
+    "name": "iron_condor",
+    "structure": {
+        "dte": {"target": 45, "min": 30, "max": 60},
+        "legs": [
+            {"right": "P", "side": "short", "select": {"by": "delta", "target": 0.20}},
+            {"right": "P", "side": "long",
+             "select": {"by": "offset", "of": 0, "points": -50, "tolerance": 25}},
+            {"right": "C", "side": "short", "select": {"by": "delta", "target": 0.20}},
+            {"right": "C", "side": "long",
+             "select": {"by": "offset", "of": 2, "points": 50, "tolerance": 25}},
+        ],
+    },
+    "exit": {"profit_target": 0.5, "stop_loss": 2.0, "dte": 21},
+}
+
+
+def _batch(spec: StrategySpec, packed: object, n: int) -> np.ndarray:
+    base = encode_spec(spec, packed)  # type: ignore[arg-type]
+    rows = np.tile(base, (n, 1))
+    rng = np.random.default_rng(0)
+    rows[:, P_LEG0 + L_TARGET] = rng.uniform(0.15, 0.35, n)
+    rows[:, P_PROFIT_TARGET] = rng.uniform(0.3, 0.9, n)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chain", default=None)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reference", type=int, default=1, help="reference runs per structure")
+    args = parser.parse_args()
+    packed = load_packed(args.chain)
+    years = (int(packed.day_date[-1]) - int(packed.day_date[0])) / 365.25
+    print(f"chain: {packed.n_days:,} days ({years:.1f} years), {packed.n_quotes:,} quotes")
+    for payload in (SHORT_PUT, IRON_CONDOR):
+        spec = parse_strategy(payload)
+        rows = _batch(spec, packed, args.batch)
+        run_batch(packed, rows[:2])  # compile / load from cache
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            kpis, *_ = run_batch(packed, rows)
+            times.append(time.perf_counter() - start)
+        per = statistics.median(times) / args.batch
+        trades = float(np.nanmedian(kpis[:, 13]))
+        line = (f"{spec.name:<12} {len(spec.structure.legs)} leg(s): {1 / per:9,.0f} backtests/s "
+                f"per core ({per * 1e6:8.1f} us each, median {trades:.0f} trades)")
+        if args.reference:
+            from gridbt.kernel.reference import run_reference
+
+            ref_times = []
+            for _ in range(args.reference):
+                start = time.perf_counter()
+                run_reference(packed, spec)
+                ref_times.append(time.perf_counter() - start)
+            ref = statistics.median(ref_times)
+            line += f"; reference {ref:6.2f} s each, kernel/reference speed-up {ref / per:,.0f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
