@@ -1,0 +1,217 @@
+"""Differential property tests: the numba kernel and the Python reference agree on random
+chains and random strategies — every equity value, trade field, leg field and counter."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridbt.data import blackscholes
+from gridbt.data.pack import PackedChain, pack_chain
+from gridbt.kernel.dispatch import run_backtest
+from gridbt.kernel.enums import leg_dt, trade_dt
+from gridbt.strategy.spec import StrategySpec, parse_strategy
+from gridbt.testing import ChainQuote, chain_from_quotes
+
+RTOL = 1e-9
+START = dt.date(2024, 1, 1)
+
+
+@st.composite
+def random_chains(draw: st.DrawFn) -> PackedChain:
+    """A few weeks of quotes: random-walk spot, 2-4 expiries, a strike grid around spot,
+    random spreads, holes (missing quotes), zero bids, missing volume/OI and NaN deltas."""
+    n_days = draw(st.integers(8, 40))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    days = [START + dt.timedelta(days=i) for i in range(int(n_days * 1.5)) if
+            (START + dt.timedelta(days=i)).weekday() < 5][:n_days]
+    spot = 100.0 * np.exp(np.cumsum(rng.normal(0, draw(st.sampled_from([0.005, 0.02, 0.05])),
+                                               n_days)))
+    n_exp = draw(st.integers(2, 4))
+    expiries = sorted({days[0] + dt.timedelta(days=int(x))
+                       for x in rng.integers(3, int(n_days * 1.6) + 10, n_exp)})
+    step = draw(st.sampled_from([2.5, 5.0]))
+    strikes = np.arange(70.0, 135.0, step)
+    hole_rate = draw(st.sampled_from([0.0, 0.02, 0.15]))
+    vol = draw(st.sampled_from([0.15, 0.3, 0.6]))
+    quotes = []
+    for d, day in enumerate(days):
+        for expiry in expiries:
+            if expiry < day:
+                continue
+            years = (expiry - day).days / 365.0
+            for right in ("C", "P"):
+                is_call = right == "C"
+                smile = vol * (1 + 0.3 * (100.0 / strikes - 1))
+                mid = blackscholes.price(spot[d], strikes, years, 0.0, 0.0, smile, is_call)
+                delta = blackscholes.greeks(spot[d], strikes, years, 0.0, 0.0, smile, is_call).delta
+                for k, strike in enumerate(strikes):
+                    if rng.random() < hole_rate:
+                        continue
+                    half = max(0.01, mid[k] * rng.uniform(0.005, 0.15))
+                    bid = max(round(mid[k] - half, 2), 0.0)
+                    ask = round(mid[k] + half, 2) + 0.01
+                    quotes.append(ChainQuote(
+                        date=day, expiry=expiry, strike=float(strike), right=right,
+                        bid=bid, ask=ask, spot=float(spot[d]),
+                        delta=float(delta[k]) if rng.random() > 0.02 else float("nan"),
+                        iv=float(smile[k]),
+                        volume=None if rng.random() < 0.05 else int(rng.integers(0, 500)),
+                        open_interest=None if rng.random() < 0.05 else int(rng.integers(0, 5000)),
+                    ))
+    packed = pack_chain(chain_from_quotes(quotes))
+    # a noisy daily series for z-score signals and filters
+    noise = rng.normal(0.0, 1.0, packed.n_days).cumsum()
+    names = packed.feature_names + ("noise",)
+    return dataclasses.replace(packed, features=np.vstack([packed.features, noise]),
+                               feature_names=names)
+
+
+def _select(draw: st.DrawFn, leg_index: int) -> dict[str, object]:
+    kind = draw(st.sampled_from(["delta", "delta", "moneyness", "offset"] if leg_index
+                                else ["delta", "delta", "moneyness"]))
+    if kind == "delta":
+        return {"by": "delta", "target": draw(st.floats(0.05, 0.6)),
+                "tolerance": draw(st.sampled_from([0.05, 0.1, 0.3]))}
+    if kind == "moneyness":
+        return {"by": "moneyness", "target": draw(st.floats(0.8, 1.2)),
+                "tolerance": draw(st.sampled_from([0.02, 0.05, 0.2]))}
+    return {"by": "offset", "of": draw(st.integers(0, leg_index - 1)),
+            "points": draw(st.sampled_from([-10.0, -5.0, 0.0, 5.0, 10.0])),
+            "tolerance": draw(st.sampled_from([0.0, 2.5, 10.0]))}
+
+
+def _maybe(draw: st.DrawFn, values: st.SearchStrategy[object]) -> object:
+    return draw(st.one_of(st.none(), values))
+
+
+@st.composite
+def random_specs(draw: st.DrawFn) -> StrategySpec:
+    n_legs = draw(st.integers(1, 4))
+    two_groups = n_legs > 1 and draw(st.booleans())
+    legs = []
+    for i in range(n_legs):
+        leg: dict[str, object] = {
+            "right": draw(st.sampled_from(["C", "P"])),
+            "side": draw(st.sampled_from(["long", "short"])),
+            "qty": draw(st.integers(1, 3)),
+            "select": _select(draw, i),
+            "expiry_group": int(two_groups and i == n_legs - 1),
+        }
+        if draw(st.integers(0, 4)) == 0:
+            leg["min_open_interest"] = draw(st.integers(0, 3000))
+            leg["min_volume"] = draw(st.integers(0, 300))
+            leg["max_relative_spread"] = draw(st.sampled_from([0.05, 0.2, 1.0]))
+        legs.append(leg)
+    lo = draw(st.integers(0, 20))
+    structure: dict[str, object] = {
+        "dte": {"target": lo + draw(st.integers(0, 15)), "min": lo, "max": lo + 30},
+        "legs": legs,
+    }
+    if two_groups:
+        far = draw(st.integers(10, 40))
+        structure["dte_far"] = {"target": far, "min": far - 10, "max": far + 30}
+    signal: dict[str, object]
+    if draw(st.integers(0, 3)) == 0:
+        signal = {"kind": "zscore", "feature": "noise", "window": draw(st.integers(2, 6)),
+                  "entry": draw(st.sampled_from([0.5, 1.0, 1.5])),
+                  "exit": draw(st.sampled_from([0.0, 0.3])), "inverted": draw(st.booleans())}
+    else:
+        signal = {"kind": "always", "direction": draw(st.sampled_from(["long", "short"]))}
+    filters = []
+    if draw(st.integers(0, 4)) == 0:
+        filters.append({"feature": "noise", "min": _maybe(draw, st.floats(-3, 0)),
+                        "max": _maybe(draw, st.floats(0, 3))})
+    reentry = draw(st.sampled_from([False, True, ["stop_loss", "profit_target"], ["dte"]]))
+    payload = {
+        "capital": draw(st.sampled_from([100_000.0, 2_000.0, 300.0])),
+        "multiplier": draw(st.sampled_from([100.0, 10.0])),
+        "structure": structure,
+        "entry": {
+            "weekdays": sorted(draw(st.sets(st.integers(0, 4), min_size=1))),
+            "every_n_days": draw(st.integers(1, 3)),
+            "filters": filters,
+            "signal": signal,
+        },
+        "exit": {
+            "profit_target": _maybe(draw, st.floats(0.05, 1.5)),
+            "stop_loss": _maybe(draw, st.floats(0.1, 3.0)),
+            "dte": _maybe(draw, st.integers(0, 20)),
+            "max_holding_days": _maybe(draw, st.integers(1, 15)),
+            "rebalance_days": _maybe(draw, st.integers(1, 15)),
+            "delta_breach": _maybe(draw, st.floats(0.2, 0.95)),
+            "period_unit": draw(st.sampled_from(["calendar", "trading"])),
+        },
+        "reentry": {"same_day": reentry},
+        "execution": {"slippage": draw(st.sampled_from([0.0, 0.25, 1.0])),
+                      "commission_per_contract": draw(st.sampled_from([0.0, 0.65, 5.0]))},
+        "sizing": {"contracts": draw(st.integers(1, 5))},
+    }
+    return parse_strategy(payload)
+
+
+def _assert_records_close(a: np.ndarray, b: np.ndarray, dtype: np.dtype, what: str) -> None:
+    assert len(a) == len(b), f"{what}: {len(a)} vs {len(b)} rows"
+    for name in dtype.names:
+        x, y = a[name].astype(np.float64), b[name].astype(np.float64)
+        np.testing.assert_allclose(x, y, rtol=RTOL, atol=1e-9, equal_nan=True,
+                                   err_msg=f"{what}.{name}")
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          derandomize=True)
+@given(packed=random_chains(), spec=random_specs())
+def test_kernel_matches_reference(packed: PackedChain, spec: StrategySpec) -> None:
+    fast = run_backtest(packed, spec, "numba")
+    slow = run_backtest(packed, spec, "python")
+    np.testing.assert_allclose(fast.equity, slow.equity, rtol=RTOL, atol=1e-9, err_msg="equity")
+    _assert_records_close(fast.trades, slow.trades, trade_dt, "trades")
+    _assert_records_close(fast.legs, slow.legs, leg_dt, "legs")
+    np.testing.assert_array_equal(fast.skips, slow.skips, err_msg="skips")
+    np.testing.assert_array_equal(fast.in_market, slow.in_market, err_msg="in_market")
+    assert fast.missing_quote_days == slow.missing_quote_days
+    assert fast.stale_fills == slow.stale_fills
+
+
+def test_random_specs_exercise_the_semantics() -> None:
+    """Guard against a vacuous property test: the drawn cases must produce trades, every
+    exit reason and most skip reasons somewhere."""
+    reasons: set[int] = set()
+    skips = np.zeros(6, dtype=np.int64)
+    trades = 0
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(packed=random_chains(), spec=random_specs())
+    def collect(packed: PackedChain, spec: StrategySpec) -> None:
+        nonlocal trades
+        r = run_backtest(packed, spec, "numba")
+        trades += len(r.trades)
+        reasons.update(int(x) for x in r.trades["exit_reason"])
+        skips[:] += r.skips
+
+    collect()
+    assert trades > 100
+    assert len(reasons) >= 7, f"exit reasons seen: {sorted(reasons)}"
+    assert (skips > 0).sum() >= 5, f"skip counts: {skips}"
+
+
+@pytest.mark.parametrize("engine", ["numba", "python"])
+def test_equity_identity(engine: str) -> None:
+    """Final equity = capital + sum of trade P&L (the book is flat at the end)."""
+    @settings(max_examples=40, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(packed=random_chains(), spec=random_specs())
+    def check(packed: PackedChain, spec: StrategySpec) -> None:
+        r = run_backtest(packed, spec, engine)  # type: ignore[arg-type]
+        assert r.equity[-1] == pytest.approx(spec.capital + r.trades["pnl"].sum(), rel=1e-9,
+                                             abs=1e-6)
+        assert not r.in_market[-1]
+
+    check()
