@@ -32,8 +32,9 @@ def _flat_inputs(
     arrays = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in args],
                                  np.asarray(is_call, dtype=np.bool_))
     shape = arrays[0].shape
-    flats = [np.ascontiguousarray(a.ravel(), dtype=np.float64) for a in arrays[:-1]]
-    return (shape, flats), np.ascontiguousarray(arrays[-1].ravel())
+    # broadcast views are read-only aliases: give the kernels owned, contiguous copies
+    flats = [np.array(a.ravel(), dtype=np.float64) for a in arrays[:-1]]
+    return (shape, flats), np.array(arrays[-1].ravel(), dtype=np.bool_)
 
 
 def price(
