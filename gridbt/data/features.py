@@ -3,12 +3,13 @@
 | name | meaning |
 |---|---|
 | `atm_iv_30` | 30-calendar-day ATM implied vol (call/put iv at spot, total-variance interpolation in expiry) |
-| `iv_rank` | (iv − trailing min) / (trailing max − min) of `atm_iv_30` over `rank_window` days, in [0, 1] |
+| `iv_rank` | (iv − trailing min) / (trailing max − min) of `atm_iv_30` over `rank_window` days, in [0, 1]; defined from half a window on |
 | `iv_percentile` | share of the trailing window's `atm_iv_30` values below today's, in [0, 1] |
 | `rv_20` | 20-day realised vol of spot log returns, annualised with 252 |
 | `vrp` | `atm_iv_30 − rv_20` (volatility risk premium, vol points as decimals) |
 | `sma_20`, `sma_50`, `sma_200` | simple moving averages of spot |
 | `trend_50`, `trend_200` | spot / SMA − 1 |
+| `skew_25d` | iv of the put nearest −0.25 delta minus iv of the call nearest +0.25, expiry nearest 30 days |
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = ["FEATURE_NAMES", "FeatureConfig", "compute_features"]
 
 FEATURE_NAMES = (
     "atm_iv_30", "iv_rank", "iv_percentile", "rv_20", "vrp",
-    "sma_20", "sma_50", "sma_200", "trend_50", "trend_200",
+    "sma_20", "sma_50", "sma_200", "trend_50", "trend_200", "skew_25d",
 )
 
 
@@ -52,7 +53,12 @@ def compute_features(packed: PackedChain, config: FeatureConfig) -> tuple[tuple[
     rv = nb.realised_vol_nb(packed.day_spot, config.rv_window, 252.0)
     spot = packed.day_spot
     sma20, sma50, sma200 = (nb.sma_nb(spot, w) for w in (20, 50, 200))
+    skew = nb.skew_25d_nb(
+        packed.day_date, packed.day_group_start, packed.day_put_group_start, packed.group_expiry,
+        packed.group_quote_start, packed.quote_delta, packed.quote_iv, float(config.iv_tenor_days),
+    )
     values = np.vstack(
-        [iv, rank, pct, rv, iv - rv, sma20, sma50, sma200, spot / sma50 - 1.0, spot / sma200 - 1.0]
+        [iv, rank, pct, rv, iv - rv, sma20, sma50, sma200, spot / sma50 - 1.0,
+         spot / sma200 - 1.0, skew]
     )
     return FEATURE_NAMES, np.ascontiguousarray(values)

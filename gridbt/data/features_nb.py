@@ -99,12 +99,13 @@ def atm_iv_nb(
 
 @njit(cache=True, nogil=True)
 def rolling_rank_nb(values, window):
-    """IV rank (position between trailing min and max) and percentile (share of the trailing
-    window strictly below today), both in [0, 1], over `window` days including today."""
+    """IV rank (position between trailing min and max) and percentile (share of the other
+    window values strictly below today), both in [0, 1], over the `window` days ending today;
+    defined once at least half a window of finite values is available."""
     n = values.shape[0]
     rank = np.full(n, np.nan)
     pct = np.full(n, np.nan)
-    for i in range(window - 1, n):
+    for i in range(n):
         x = values[i]
         if not (x == x):
             continue
@@ -112,7 +113,7 @@ def rolling_rank_nb(values, window):
         hi = -np.inf
         below = 0
         count = 0
-        for j in range(i - window + 1, i + 1):
+        for j in range(max(0, i - window + 1), i + 1):
             v = values[j]
             if v == v:
                 lo = min(lo, v)
@@ -156,4 +157,56 @@ def sma_nb(values, window):
             total -= values[i - window]
         if i >= window - 1:
             out[i] = total / window
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _iv_nearest_delta_nb(lo, hi, delta, iv, target):
+    best = -1
+    best_dist = np.inf
+    for q in range(lo, hi):
+        if not (delta[q] == delta[q] and iv[q] == iv[q]):
+            continue
+        dist = abs(delta[q] - target)
+        if dist < best_dist:
+            best_dist = dist
+            best = q
+    return iv[best] if best >= 0 else np.nan
+
+
+@njit(cache=True, nogil=True)
+def skew_25d_nb(
+    day_date, day_group_start, day_put_group_start, group_expiry, group_quote_start,
+    quote_delta, quote_iv, tenor_days,
+):
+    """25-delta risk-reversal skew: iv of the put nearest delta -0.25 minus iv of the call
+    nearest +0.25, in the expiry (quoted in both rights) nearest `tenor_days`."""
+    n_days = day_date.shape[0]
+    out = np.full(n_days, np.nan)
+    for d in range(n_days):
+        best_c = -1
+        best_p = -1
+        best_dist = np.inf
+        p = day_put_group_start[d]
+        p_end = day_group_start[d + 1]
+        for c in range(day_group_start[d], day_put_group_start[d]):
+            t = group_expiry[c] - day_date[d]
+            if t <= 0:
+                continue
+            while p < p_end and group_expiry[p] < group_expiry[c]:
+                p += 1
+            if p >= p_end or group_expiry[p] != group_expiry[c]:
+                continue
+            dist = abs(t - tenor_days)
+            if dist < best_dist:
+                best_dist = dist
+                best_c = c
+                best_p = p
+        if best_c < 0:
+            continue
+        put_iv = _iv_nearest_delta_nb(
+            group_quote_start[best_p], group_quote_start[best_p + 1], quote_delta, quote_iv, -0.25)
+        call_iv = _iv_nearest_delta_nb(
+            group_quote_start[best_c], group_quote_start[best_c + 1], quote_delta, quote_iv, 0.25)
+        out[d] = put_iv - call_iv
     return out
