@@ -15,6 +15,7 @@ from gridbt.strategy.spec import (
     SelectMoneyness,
     SelectOffset,
     SignalZScore,
+    SpecError,
     StrategySpec,
 )
 
@@ -40,7 +41,7 @@ def _opt(value: float | None) -> float:
 
 def _feature_index(packed: PackedChain, name: str, where: str) -> int:
     if name not in packed.feature_names:
-        raise ValueError(
+        raise SpecError(
             f"{where}: unknown feature {name!r}; available: {', '.join(packed.feature_names)}"
         )
     return packed.feature_names.index(name)

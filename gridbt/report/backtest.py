@@ -20,7 +20,7 @@ from gridbt.kernel.enums import ExitReason, SkipReason
 from gridbt.report.summary import BacktestSummary, DataInfo
 from gridbt.report.tables import equity_table, trades_table
 from gridbt.report.tearsheet import write_tearsheet
-from gridbt.strategy.spec import StrategySpec, load_strategy
+from gridbt.strategy.spec import SpecError, StrategySpec, load_strategy
 
 __all__ = ["resolve_strategy", "run_and_write"]
 
@@ -36,7 +36,7 @@ def resolve_strategy(strategy: str | PathLike | StrategySpec) -> StrategySpec:
 
     if str(strategy) in PRESETS:
         return preset(str(strategy))
-    raise FileNotFoundError(
+    raise SpecError(
         f"strategy {strategy!r} is neither a file nor a preset ({', '.join(sorted(PRESETS))})"
     )
 
