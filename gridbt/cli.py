@@ -52,8 +52,10 @@ def cmd_data_import(args: argparse.Namespace) -> int:
         for name, count in sorted(result.flagged.items()):
             print(f"flagged {name}: {count:,}")
     m = result.manifest
-    print(f"{args.out}: {m.rows:,} rows, {m.days:,} days, {m.first_date}..{m.last_date}, "
-          f"fingerprint {m.fingerprint}")
+    print(
+        f"{args.out}: {m.rows:,} rows, {m.days:,} days, {m.first_date}..{m.last_date}, "
+        f"fingerprint {m.fingerprint}"
+    )
     return 0
 
 
@@ -84,8 +86,10 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
     out, manifest, built = ensure_synthetic_chain(args.out, profile=args.profile, seed=args.seed)
     state = "built" if built else "already present"
-    print(f"{out}: {state}: {manifest.rows:,} rows, {manifest.days:,} days, "
-          f"{manifest.first_date}..{manifest.last_date}, fingerprint {manifest.fingerprint}")
+    print(
+        f"{out}: {state}: {manifest.rows:,} rows, {manifest.days:,} days, "
+        f"{manifest.first_date}..{manifest.last_date}, fingerprint {manifest.fingerprint}"
+    )
     return 0
 
 
@@ -113,8 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True)
 
     def validation_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--policy", action="append", metavar="CHECK=POLICY",
-                       help="override a validation policy, e.g. crossed_quote=error")
+        p.add_argument(
+            "--policy",
+            action="append",
+            metavar="CHECK=POLICY",
+            help="override a validation policy, e.g. crossed_quote=error",
+        )
         p.add_argument("--rate", type=float, default=0.0, help="rate for computed greeks")
         p.add_argument("--dividend", type=float, default=0.0, help="dividend yield for greeks")
 

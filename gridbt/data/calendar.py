@@ -51,7 +51,7 @@ def _observed(day: dt.date) -> dt.date:
 
 @lru_cache(maxsize=256)
 def nyse_holidays(year: int) -> frozenset[dt.date]:
-    """Return the NYSE full-day holidays of `year` (weekend holidays moved to their observed day)."""
+    """Return the NYSE full-day holidays of `year`, weekend ones on their observed day."""
     days = {
         _nth_weekday(year, 1, 0, 3),  # Martin Luther King Jr. Day
         _nth_weekday(year, 2, 0, 3),  # Presidents' Day

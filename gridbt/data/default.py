@@ -9,7 +9,13 @@ from gridbt._typing import PathLike
 from gridbt.data.pack import PackedChain, pack_chain
 from gridbt.data.store import Manifest, read_chain, read_manifest, write_chain
 
-__all__ = ["DEFAULT_SEED", "default_chain_dir", "ensure_synthetic_chain", "gridbt_home", "load_packed"]
+__all__ = [
+    "DEFAULT_SEED",
+    "default_chain_dir",
+    "ensure_synthetic_chain",
+    "gridbt_home",
+    "load_packed",
+]
 
 DEFAULT_SEED = 7
 
@@ -40,7 +46,10 @@ def ensure_synthetic_chain(
             return target, manifest, False
     table = synthesize_chain(profile, seed)
     manifest = write_chain(
-        table, target, import_key=key, extra={"source": "synthetic", "profile": profile, "seed": seed}
+        table,
+        target,
+        import_key=key,
+        extra={"source": "synthetic", "profile": profile, "seed": seed},
     )
     return target, manifest, True
 

@@ -28,8 +28,17 @@ if TYPE_CHECKING:
 __all__ = ["FEATURE_NAMES", "FeatureConfig", "compute_features"]
 
 FEATURE_NAMES = (
-    "atm_iv_30", "iv_rank", "iv_percentile", "rv_20", "vrp",
-    "sma_20", "sma_50", "sma_200", "trend_50", "trend_200", "skew_25d",
+    "atm_iv_30",
+    "iv_rank",
+    "iv_percentile",
+    "rv_20",
+    "vrp",
+    "sma_20",
+    "sma_50",
+    "sma_200",
+    "trend_50",
+    "trend_200",
+    "skew_25d",
 )
 
 
@@ -42,11 +51,19 @@ class FeatureConfig:
     rv_window: int = 20
 
 
-def compute_features(packed: PackedChain, config: FeatureConfig) -> tuple[tuple[str, ...], FloatArray]:
+def compute_features(
+    packed: PackedChain, config: FeatureConfig
+) -> tuple[tuple[str, ...], FloatArray]:
     """Return feature names and a (n_features, n_days) array for a packed chain."""
     iv = nb.atm_iv_nb(
-        packed.day_date, packed.day_spot, packed.day_group_start, packed.day_put_group_start,
-        packed.group_expiry, packed.group_quote_start, packed.quote_strike, packed.quote_iv,
+        packed.day_date,
+        packed.day_spot,
+        packed.day_group_start,
+        packed.day_put_group_start,
+        packed.group_expiry,
+        packed.group_quote_start,
+        packed.quote_strike,
+        packed.quote_iv,
         float(config.iv_tenor_days),
     )
     rank, pct = nb.rolling_rank_nb(iv, config.rank_window)
@@ -54,11 +71,28 @@ def compute_features(packed: PackedChain, config: FeatureConfig) -> tuple[tuple[
     spot = packed.day_spot
     sma20, sma50, sma200 = (nb.sma_nb(spot, w) for w in (20, 50, 200))
     skew = nb.skew_25d_nb(
-        packed.day_date, packed.day_group_start, packed.day_put_group_start, packed.group_expiry,
-        packed.group_quote_start, packed.quote_delta, packed.quote_iv, float(config.iv_tenor_days),
+        packed.day_date,
+        packed.day_group_start,
+        packed.day_put_group_start,
+        packed.group_expiry,
+        packed.group_quote_start,
+        packed.quote_delta,
+        packed.quote_iv,
+        float(config.iv_tenor_days),
     )
     values = np.vstack(
-        [iv, rank, pct, rv, iv - rv, sma20, sma50, sma200, spot / sma50 - 1.0,
-         spot / sma200 - 1.0, skew]
+        [
+            iv,
+            rank,
+            pct,
+            rv,
+            iv - rv,
+            sma20,
+            sma50,
+            sma200,
+            spot / sma50 - 1.0,
+            spot / sma200 - 1.0,
+            skew,
+        ]
     )
     return FEATURE_NAMES, np.ascontiguousarray(values)

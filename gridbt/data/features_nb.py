@@ -33,8 +33,15 @@ def _iv_at_spot_nb(lo, hi, spot, strike, iv):
 
 @njit(cache=True, nogil=True)
 def atm_iv_nb(
-    day_date, day_spot, day_group_start, day_put_group_start, group_expiry, group_quote_start,
-    quote_strike, quote_iv, tenor_days,
+    day_date,
+    day_spot,
+    day_group_start,
+    day_put_group_start,
+    group_expiry,
+    group_quote_start,
+    quote_strike,
+    quote_iv,
+    tenor_days,
 ):
     """ATM implied vol at a constant tenor: per expiry the mean of call and put iv interpolated
     at spot, then linear in total variance across expiries (flat vol beyond the ends)."""
@@ -56,16 +63,24 @@ def atm_iv_nb(
         while c < c_end or p < p_end:
             if p >= p_end or (c < c_end and group_expiry[c] < group_expiry[p]):
                 expiry = group_expiry[c]
-                v = _iv_at_spot_nb(group_quote_start[c], group_quote_start[c + 1], spot, quote_strike, quote_iv)
+                v = _iv_at_spot_nb(
+                    group_quote_start[c], group_quote_start[c + 1], spot, quote_strike, quote_iv
+                )
                 c += 1
             elif c >= c_end or group_expiry[p] < group_expiry[c]:
                 expiry = group_expiry[p]
-                v = _iv_at_spot_nb(group_quote_start[p], group_quote_start[p + 1], spot, quote_strike, quote_iv)
+                v = _iv_at_spot_nb(
+                    group_quote_start[p], group_quote_start[p + 1], spot, quote_strike, quote_iv
+                )
                 p += 1
             else:
                 expiry = group_expiry[c]
-                vc = _iv_at_spot_nb(group_quote_start[c], group_quote_start[c + 1], spot, quote_strike, quote_iv)
-                vp = _iv_at_spot_nb(group_quote_start[p], group_quote_start[p + 1], spot, quote_strike, quote_iv)
+                vc = _iv_at_spot_nb(
+                    group_quote_start[c], group_quote_start[c + 1], spot, quote_strike, quote_iv
+                )
+                vp = _iv_at_spot_nb(
+                    group_quote_start[p], group_quote_start[p + 1], spot, quote_strike, quote_iv
+                )
                 if vc == vc and vp == vp:
                     v = 0.5 * (vc + vp)
                 elif vc == vc:
@@ -176,8 +191,14 @@ def _iv_nearest_delta_nb(lo, hi, delta, iv, target):
 
 @njit(cache=True, nogil=True)
 def skew_25d_nb(
-    day_date, day_group_start, day_put_group_start, group_expiry, group_quote_start,
-    quote_delta, quote_iv, tenor_days,
+    day_date,
+    day_group_start,
+    day_put_group_start,
+    group_expiry,
+    group_quote_start,
+    quote_delta,
+    quote_iv,
+    tenor_days,
 ):
     """25-delta risk-reversal skew: iv of the put nearest delta -0.25 minus iv of the call
     nearest +0.25, in the expiry (quoted in both rights) nearest `tenor_days`."""
@@ -205,8 +226,10 @@ def skew_25d_nb(
         if best_c < 0:
             continue
         put_iv = _iv_nearest_delta_nb(
-            group_quote_start[best_p], group_quote_start[best_p + 1], quote_delta, quote_iv, -0.25)
+            group_quote_start[best_p], group_quote_start[best_p + 1], quote_delta, quote_iv, -0.25
+        )
         call_iv = _iv_nearest_delta_nb(
-            group_quote_start[best_c], group_quote_start[best_c + 1], quote_delta, quote_iv, 0.25)
+            group_quote_start[best_c], group_quote_start[best_c + 1], quote_delta, quote_iv, 0.25
+        )
         out[d] = put_iv - call_iv
     return out

@@ -28,11 +28,14 @@ def chain_info(chain_dir: PathLike) -> dict[str, object]:
         "underlyings": ", ".join(manifest.underlyings),
         "expiries_per_day": (
             f"min {per_day.min()}, median {int(np.median(per_day))}, max {per_day.max()}"
-            if len(per_day) else "-"
+            if len(per_day)
+            else "-"
         ),
         "quotes_per_day": (
             f"min {rows_per_day.min()}, median {int(np.median(rows_per_day))}, "
-            f"max {rows_per_day.max()}" if len(rows_per_day) else "-"
+            f"max {rows_per_day.max()}"
+            if len(rows_per_day)
+            else "-"
         ),
         "strikes": int(len(pc.unique(table.column("strike")))),
         "schema_version": manifest.schema_version,

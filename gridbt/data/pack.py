@@ -124,7 +124,9 @@ def _starts(keys_change: np.ndarray, n: int) -> IntArray:
     return np.concatenate([np.flatnonzero(keys_change), [n]]).astype(np.int64)
 
 
-def pack_chain(table: pa.Table, *, fingerprint: str = "", feature_config: object = None) -> PackedChain:
+def pack_chain(
+    table: pa.Table, *, fingerprint: str = "", feature_config: object = None
+) -> PackedChain:
     """Pack a canonical chain sorted by (date, right, expiry, strike).
 
     Raises
@@ -154,7 +156,8 @@ def pack_chain(table: pa.Table, *, fingerprint: str = "", feature_config: object
         if not ordered.all():
             bad = int(np.flatnonzero(~ordered)[0]) + 1
             raise ValueError(
-                f"chain is not sorted by (date, right, expiry, strike) with unique keys at row {bad}"
+                f"chain is not sorted by (date, right, expiry, strike) with unique keys "
+                f"at row {bad}"
             )
     day_change = np.ones(n, dtype=bool)
     day_change[1:] = date[1:] != date[:-1]

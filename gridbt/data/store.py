@@ -112,12 +112,16 @@ def write_chain(
             part = table.slice(int(lo), int(hi - lo))
             (tmp / f"year={year}").mkdir()
             pq.write_table(
-                part, tmp / f"year={year}" / "part-0.parquet",
-                row_group_size=1 << 20, compression="zstd",
+                part,
+                tmp / f"year={year}" / "part-0.parquet",
+                row_group_size=1 << 20,
+                compression="zstd",
             )
             rows_per_year[str(int(year))] = part.num_rows
         dates = table.column("date")
-        underlyings = sorted(set(pc.cast(table.column("underlying"), pa.string()).unique().to_pylist()))
+        underlyings = sorted(
+            set(pc.cast(table.column("underlying"), pa.string()).unique().to_pylist())
+        )
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             rows=table.num_rows,
@@ -156,7 +160,8 @@ def read_manifest(chain_dir: PathLike) -> Manifest:
         raise DataError(f"unreadable manifest: {exc}", path=path) from exc
     if manifest.schema_version != SCHEMA_VERSION:
         raise DataError(
-            f"schema version {manifest.schema_version} is not supported (expected {SCHEMA_VERSION})",
+            f"schema version {manifest.schema_version} is not supported "
+            f"(expected {SCHEMA_VERSION})",
             path=path,
             column="schema_version",
             value=manifest.schema_version,

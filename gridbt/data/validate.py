@@ -272,17 +272,25 @@ class _Validator:
         )[idx]
         rate, div = self.config.rate, self.config.dividend
         iv = _col(self.table, "iv")[idx]
-        iv = np.where(np.isfinite(iv), iv, blackscholes.implied_vol(mid, spot, strike, years, rate, div, is_call))
+        iv = np.where(
+            np.isfinite(iv),
+            iv,
+            blackscholes.implied_vol(mid, spot, strike, years, rate, div, is_call),
+        )
         self.report.unsolvable_iv = int((~np.isfinite(iv)).sum())
         g = blackscholes.greeks(spot, strike, years, rate, div, iv, is_call)
-        for name, computed in zip(GREEK_FIELDS, (iv, g.delta, g.gamma, g.vega, g.theta), strict=True):
+        for name, computed in zip(
+            GREEK_FIELDS, (iv, g.delta, g.gamma, g.vega, g.theta), strict=True
+        ):
             column = _col(self.table, name).copy()
             current = column[idx]
             column[idx] = np.where(np.isfinite(current), current, computed)
             self._set(name, column)
 
     def _calendar_gap(self) -> None:
-        days = np.unique(self.table.column("date").to_numpy().astype("datetime64[D]").astype(np.int64))
+        days = np.unique(
+            self.table.column("date").to_numpy().astype("datetime64[D]").astype(np.int64)
+        )
         gaps: list[int] = []
         if len(days) > 1:
             present = set(days.tolist())

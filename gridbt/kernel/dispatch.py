@@ -20,13 +20,36 @@ __all__ = ["Engine", "chain_arrays", "run_backtest", "run_params"]
 Engine = Literal["numba", "python"]
 
 CHAIN_FIELDS = (
-    "day_date", "day_spot", "day_weekday", "day_quote_start", "day_group_start",
-    "day_put_group_start", "group_expiry", "group_quote_start", "quote_strike", "quote_bid",
-    "quote_ask", "quote_iv", "quote_delta", "quote_gamma", "quote_vega", "quote_theta",
-    "quote_volume", "quote_open_interest", "quote_log1p_volume", "quote_log1p_open_interest",
-    "quote_expiry", "quote_right", "quote_contract",
-    "contract_right", "contract_expiry", "contract_strike", "contract_row_start",
-    "contract_rows", "contract_row_day", "features",
+    "day_date",
+    "day_spot",
+    "day_weekday",
+    "day_quote_start",
+    "day_group_start",
+    "day_put_group_start",
+    "group_expiry",
+    "group_quote_start",
+    "quote_strike",
+    "quote_bid",
+    "quote_ask",
+    "quote_iv",
+    "quote_delta",
+    "quote_gamma",
+    "quote_vega",
+    "quote_theta",
+    "quote_volume",
+    "quote_open_interest",
+    "quote_log1p_volume",
+    "quote_log1p_open_interest",
+    "quote_expiry",
+    "quote_right",
+    "quote_contract",
+    "contract_right",
+    "contract_expiry",
+    "contract_strike",
+    "contract_row_start",
+    "contract_rows",
+    "contract_row_day",
+    "features",
 )
 
 
@@ -55,8 +78,14 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
     skips = np.zeros(len(SkipReason.NAMES), dtype=np.int64)
     counters = np.zeros(L.N_COUNTERS, dtype=np.int64)
     n = nb.run_backtest_nb(
-        *chain_arrays(packed), np.ascontiguousarray(params, dtype=np.float64),
-        equity, in_market, trades, legs, skips, counters,
+        *chain_arrays(packed),
+        np.ascontiguousarray(params, dtype=np.float64),
+        equity,
+        in_market,
+        trades,
+        legs,
+        skips,
+        counters,
     )
     trade_rec, leg_rec = _to_records(trades, legs, n)
     return BacktestResult(
@@ -70,7 +99,9 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
     )
 
 
-def run_backtest(packed: PackedChain, spec: StrategySpec, engine: Engine = "numba") -> BacktestResult:
+def run_backtest(
+    packed: PackedChain, spec: StrategySpec, engine: Engine = "numba"
+) -> BacktestResult:
     """Run one backtest of `spec` over `packed` with the numba kernel or the Python reference."""
     if engine == "python":
         from gridbt.kernel.reference import run_reference
@@ -110,7 +141,13 @@ def kpis_of(result: BacktestResult, packed: PackedChain, capital: float) -> dict
 
     out = np.empty(N_KPIS)
     compute_kpis_nb(
-        result.equity, packed.day_date, float(capital), result.trades["pnl"].astype(np.float64),
-        result.trades["days_held"].astype(np.int64), result.in_market, np.empty(0), out,
+        result.equity,
+        packed.day_date,
+        float(capital),
+        result.trades["pnl"].astype(np.float64),
+        result.trades["days_held"].astype(np.int64),
+        result.in_market,
+        np.empty(0),
+        out,
     )
     return kpis_to_dict(out)

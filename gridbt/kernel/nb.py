@@ -17,17 +17,80 @@ from numba import njit
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, SelectBy, SignalKind, SkipReason
 from gridbt.kernel.kpi_nb import compute_kpis_nb
 from gridbt.kernel.layout import (
-    C_MISSING_QUOTE_DAYS, C_STALE_FILLS, F_FEATURE, F_MAX, F_MIN, FILTER_SIZE, G_ENTRY_FILL,
-    G_EXIT_FILL, G_EXPIRY, G_RIGHT, G_SETTLED, G_STRIKE, G_UNITS, L_GROUP, L_MAX_SPREAD,
-    L_MIN_OI, L_MIN_VOLUME, L_OF, L_POINTS, L_QTY, L_RIGHT, L_SELECT_BY, L_SIDE, L_TARGET,
-    L_TOLERANCE, LEG_SIZE, P_CAPITAL, P_COMMISSION, P_CONTRACTS, P_DELTA_BREACH, P_DTE_EXIT,
-    P_DTE_MAX, P_DTE_MIN, P_DTE_TARGET, P_EVERY_N_DAYS, P_FAR_MAX, P_FAR_MIN, P_FAR_TARGET,
-    P_FILTER0, P_LEG0, P_MAX_HOLDING, P_MULTIPLIER, P_N_FILTERS, P_N_LEGS, P_PERIOD_TRADING,
-    P_PROFIT_TARGET, P_REBALANCE, P_REENTRY_MASK, P_SIGNAL_DIRECTION, P_SIGNAL_KIND,
-    P_SLIPPAGE, P_STOP_LOSS, P_WEEKDAY_MASK, P_Z_ENTRY, P_Z_EXIT, P_Z_FEATURE, P_Z_INVERTED,
-    P_Z_WINDOW, T_COMMISSIONS, T_CONTRACTS, T_DAYS_HELD, T_DIRECTION, T_ENTRY_CASH,
-    T_ENTRY_DAY, T_ENTRY_PREMIUM, T_EXIT_CASH, T_EXIT_DAY, T_EXIT_REASON, T_MAE, T_MFE,
-    T_N_LEGS, T_PNL, N_LEG_COLS, N_TRADE_COLS,
+    C_MISSING_QUOTE_DAYS,
+    C_STALE_FILLS,
+    F_FEATURE,
+    F_MAX,
+    F_MIN,
+    FILTER_SIZE,
+    G_ENTRY_FILL,
+    G_EXIT_FILL,
+    G_EXPIRY,
+    G_RIGHT,
+    G_SETTLED,
+    G_STRIKE,
+    G_UNITS,
+    L_GROUP,
+    L_MAX_SPREAD,
+    L_MIN_OI,
+    L_MIN_VOLUME,
+    L_OF,
+    L_POINTS,
+    L_QTY,
+    L_RIGHT,
+    L_SELECT_BY,
+    L_SIDE,
+    L_TARGET,
+    L_TOLERANCE,
+    LEG_SIZE,
+    N_LEG_COLS,
+    N_TRADE_COLS,
+    P_CAPITAL,
+    P_COMMISSION,
+    P_CONTRACTS,
+    P_DELTA_BREACH,
+    P_DTE_EXIT,
+    P_DTE_MAX,
+    P_DTE_MIN,
+    P_DTE_TARGET,
+    P_EVERY_N_DAYS,
+    P_FAR_MAX,
+    P_FAR_MIN,
+    P_FAR_TARGET,
+    P_FILTER0,
+    P_LEG0,
+    P_MAX_HOLDING,
+    P_MULTIPLIER,
+    P_N_FILTERS,
+    P_N_LEGS,
+    P_PERIOD_TRADING,
+    P_PROFIT_TARGET,
+    P_REBALANCE,
+    P_REENTRY_MASK,
+    P_SIGNAL_DIRECTION,
+    P_SIGNAL_KIND,
+    P_SLIPPAGE,
+    P_STOP_LOSS,
+    P_WEEKDAY_MASK,
+    P_Z_ENTRY,
+    P_Z_EXIT,
+    P_Z_FEATURE,
+    P_Z_INVERTED,
+    P_Z_WINDOW,
+    T_COMMISSIONS,
+    T_CONTRACTS,
+    T_DAYS_HELD,
+    T_DIRECTION,
+    T_ENTRY_CASH,
+    T_ENTRY_DAY,
+    T_ENTRY_PREMIUM,
+    T_EXIT_CASH,
+    T_EXIT_DAY,
+    T_EXIT_REASON,
+    T_MAE,
+    T_MFE,
+    T_N_LEGS,
+    T_PNL,
 )
 
 EXPIRY = ExitReason.EXPIRY
@@ -84,8 +147,16 @@ def find_group_nb(day_group_start, day_put_group_start, group_expiry, d, right, 
 
 @njit(cache=True, nogil=True)
 def select_expiry_nb(
-    day_date, day_group_start, day_put_group_start, group_expiry, d, need_call, need_put,
-    target, dte_min, dte_max,
+    day_date,
+    day_group_start,
+    day_put_group_start,
+    group_expiry,
+    d,
+    need_call,
+    need_put,
+    target,
+    dte_min,
+    dte_max,
 ):
     """Expiry (int days) nearest `target` DTE within [dte_min, dte_max], quoted on day d in
     every needed right; ties go to the earlier expiry; -1 when none."""
@@ -124,9 +195,23 @@ def _strike_distance_nb(by, target, strike, delta, spot):
 
 @njit(cache=True, nogil=True)
 def select_strike_nb(
-    group_quote_start, quote_strike, quote_bid, quote_ask, quote_delta, quote_volume,
-    quote_open_interest, quote_log1p_volume, quote_log1p_open_interest, g, by, target,
-    tolerance, spot, min_oi, min_volume, max_spread,
+    group_quote_start,
+    quote_strike,
+    quote_bid,
+    quote_ask,
+    quote_delta,
+    quote_volume,
+    quote_open_interest,
+    quote_log1p_volume,
+    quote_log1p_open_interest,
+    g,
+    by,
+    target,
+    tolerance,
+    spot,
+    min_oi,
+    min_volume,
+    max_spread,
 ):
     """Return (quote row, status): status 0 = found, 1 = no strike in range, 2 = none liquid.
 
@@ -244,12 +329,43 @@ def zscore_signal_nb(x, d, window, entry, exit_, state):
 
 @njit(cache=True, nogil=True)
 def run_backtest_nb(
-    day_date, day_spot, day_weekday, day_quote_start, day_group_start, day_put_group_start,
-    group_expiry, group_quote_start, quote_strike, quote_bid, quote_ask, quote_iv, quote_delta,
-    quote_gamma, quote_vega, quote_theta, quote_volume, quote_open_interest,
-    quote_log1p_volume, quote_log1p_open_interest, quote_expiry, quote_right, quote_contract, contract_right, contract_expiry, contract_strike,
-    contract_row_start, contract_rows, contract_row_day, features,
-    params, equity, in_market, trades, legs, skips, counters,
+    day_date,
+    day_spot,
+    day_weekday,
+    day_quote_start,
+    day_group_start,
+    day_put_group_start,
+    group_expiry,
+    group_quote_start,
+    quote_strike,
+    quote_bid,
+    quote_ask,
+    quote_iv,
+    quote_delta,
+    quote_gamma,
+    quote_vega,
+    quote_theta,
+    quote_volume,
+    quote_open_interest,
+    quote_log1p_volume,
+    quote_log1p_open_interest,
+    quote_expiry,
+    quote_right,
+    quote_contract,
+    contract_right,
+    contract_expiry,
+    contract_strike,
+    contract_row_start,
+    contract_rows,
+    contract_row_day,
+    features,
+    params,
+    equity,
+    in_market,
+    trades,
+    legs,
+    skips,
+    counters,
 ):
     """Run one backtest; fill the outputs and return the number of trades."""
     n_days = day_date.shape[0]
@@ -479,8 +595,16 @@ def run_backtest_nb(
                         sel_expiry[grp] = -1
                         if need_call[grp] or need_put[grp]:
                             e = select_expiry_nb(
-                                day_date, day_group_start, day_put_group_start, group_expiry, d,
-                                need_call[grp], need_put[grp], targets[grp], mins[grp], maxs[grp],
+                                day_date,
+                                day_group_start,
+                                day_put_group_start,
+                                group_expiry,
+                                d,
+                                need_call[grp],
+                                need_put[grp],
+                                targets[grp],
+                                mins[grp],
+                                maxs[grp],
                             )
                             if e < 0:
                                 skip = SKIP_NO_EXPIRY
@@ -492,19 +616,38 @@ def run_backtest_nb(
                         right = int(params[base + L_RIGHT])
                         grp = int(params[base + L_GROUP])
                         g = find_group_nb(
-                            day_group_start, day_put_group_start, group_expiry, d, right,
+                            day_group_start,
+                            day_put_group_start,
+                            group_expiry,
+                            d,
+                            right,
                             sel_expiry[grp],
                         )
                         by = int(params[base + L_SELECT_BY])
                         target = params[base + L_TARGET]
                         if by == BY_OFFSET:
-                            target = quote_strike[sel_rows[int(params[base + L_OF])]] + params[base + L_POINTS]
+                            target = (
+                                quote_strike[sel_rows[int(params[base + L_OF])]]
+                                + params[base + L_POINTS]
+                            )
                         q, status = select_strike_nb(
-                            group_quote_start, quote_strike, quote_bid, quote_ask, quote_delta,
-                            quote_volume, quote_open_interest, quote_log1p_volume,
-                            quote_log1p_open_interest, g, by, target,
-                            params[base + L_TOLERANCE], spot, params[base + L_MIN_OI],
-                            params[base + L_MIN_VOLUME], params[base + L_MAX_SPREAD],
+                            group_quote_start,
+                            quote_strike,
+                            quote_bid,
+                            quote_ask,
+                            quote_delta,
+                            quote_volume,
+                            quote_open_interest,
+                            quote_log1p_volume,
+                            quote_log1p_open_interest,
+                            g,
+                            by,
+                            target,
+                            params[base + L_TOLERANCE],
+                            spot,
+                            params[base + L_MIN_OI],
+                            params[base + L_MIN_VOLUME],
+                            params[base + L_MAX_SPREAD],
                         )
                         if status == 1:
                             skip = SKIP_NO_STRIKE
@@ -552,13 +695,19 @@ def run_backtest_nb(
                         c = quote_contract[q]
                         bid = quote_bid[q]
                         ask = quote_ask[q]
-                        fill = _buy_fill(bid, ask, slip) if units > 0 else _sell_fill(bid, ask, slip)
+                        fill = (
+                            _buy_fill(bid, ask, slip) if units > 0 else _sell_fill(bid, ask, slip)
+                        )
                         flow = -units * contracts * mult * fill
                         fee = commission * abs(units) * contracts
                         cash, cash_c = _neumaier_add(cash, cash_c, flow)
                         cash, cash_c = _neumaier_add(cash, cash_c, -fee)
-                        t_entry_cash, t_entry_cash_c = _neumaier_add(t_entry_cash, t_entry_cash_c, flow)
-                        t_commission, t_commission_c = _neumaier_add(t_commission, t_commission_c, fee)
+                        t_entry_cash, t_entry_cash_c = _neumaier_add(
+                            t_entry_cash, t_entry_cash_c, flow
+                        )
+                        t_commission, t_commission_c = _neumaier_add(
+                            t_commission, t_commission_c, fee
+                        )
                         leg_contract[i] = c
                         lo = contract_row_start[c]
                         hi = contract_row_start[c + 1]
@@ -605,12 +754,42 @@ def run_backtest_nb(
 
 @njit(cache=True, nogil=True)
 def run_batch_nb(
-    day_date, day_spot, day_weekday, day_quote_start, day_group_start, day_put_group_start,
-    group_expiry, group_quote_start, quote_strike, quote_bid, quote_ask, quote_iv, quote_delta,
-    quote_gamma, quote_vega, quote_theta, quote_volume, quote_open_interest,
-    quote_log1p_volume, quote_log1p_open_interest, quote_expiry, quote_right, quote_contract, contract_right, contract_expiry, contract_strike,
-    contract_row_start, contract_rows, contract_row_day, features,
-    params, equity_slot, kpis, skips, counters, equity_out,
+    day_date,
+    day_spot,
+    day_weekday,
+    day_quote_start,
+    day_group_start,
+    day_put_group_start,
+    group_expiry,
+    group_quote_start,
+    quote_strike,
+    quote_bid,
+    quote_ask,
+    quote_iv,
+    quote_delta,
+    quote_gamma,
+    quote_vega,
+    quote_theta,
+    quote_volume,
+    quote_open_interest,
+    quote_log1p_volume,
+    quote_log1p_open_interest,
+    quote_expiry,
+    quote_right,
+    quote_contract,
+    contract_right,
+    contract_expiry,
+    contract_strike,
+    contract_row_start,
+    contract_rows,
+    contract_row_day,
+    features,
+    params,
+    equity_slot,
+    kpis,
+    skips,
+    counters,
+    equity_out,
 ):
     """Run every row of `params` (n_combos, N_PARAMS).
 
@@ -629,20 +808,56 @@ def run_batch_nb(
     scratch = np.empty(max(n_days, 1))
     for r in range(n_rows):
         n = run_backtest_nb(
-            day_date, day_spot, day_weekday, day_quote_start, day_group_start,
-            day_put_group_start, group_expiry, group_quote_start, quote_strike, quote_bid,
-            quote_ask, quote_iv, quote_delta, quote_gamma, quote_vega, quote_theta,
-            quote_volume, quote_open_interest, quote_log1p_volume, quote_log1p_open_interest,
-            quote_expiry, quote_right, quote_contract, contract_right, contract_expiry, contract_strike, contract_row_start,
-            contract_rows, contract_row_day, features,
-            params[r], equity, in_market, trades, legs, skips[r], counters[r],
+            day_date,
+            day_spot,
+            day_weekday,
+            day_quote_start,
+            day_group_start,
+            day_put_group_start,
+            group_expiry,
+            group_quote_start,
+            quote_strike,
+            quote_bid,
+            quote_ask,
+            quote_iv,
+            quote_delta,
+            quote_gamma,
+            quote_vega,
+            quote_theta,
+            quote_volume,
+            quote_open_interest,
+            quote_log1p_volume,
+            quote_log1p_open_interest,
+            quote_expiry,
+            quote_right,
+            quote_contract,
+            contract_right,
+            contract_expiry,
+            contract_strike,
+            contract_row_start,
+            contract_rows,
+            contract_row_day,
+            features,
+            params[r],
+            equity,
+            in_market,
+            trades,
+            legs,
+            skips[r],
+            counters[r],
         )
         for t in range(n):
             trade_pnl[t] = trades[t, T_PNL]
             trade_held[t] = int(trades[t, T_DAYS_HELD])
         compute_kpis_nb(
-            equity, day_date, params[r, P_CAPITAL], trade_pnl[:n], trade_held[:n], in_market,
-            scratch, kpis[r],
+            equity,
+            day_date,
+            params[r, P_CAPITAL],
+            trade_pnl[:n],
+            trade_held[:n],
+            in_market,
+            scratch,
+            kpis[r],
         )
         slot = equity_slot[r]
         if slot >= 0:

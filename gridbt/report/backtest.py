@@ -73,13 +73,20 @@ def run_and_write(
     trades = trades_table(result, packed)
     equity = equity_table(result, packed)
     files = {
-        "summary": "summary.json", "trades": "trades.parquet",
-        "equity": "equity.parquet", "tearsheet": "tearsheet.png",
+        "summary": "summary.json",
+        "trades": "trades.parquet",
+        "equity": "equity.parquet",
+        "tearsheet": "tearsheet.png",
     }
     _write_parquet(trades, out / files["trades"])
     _write_parquet(equity, out / files["equity"])
-    write_tearsheet(equity, trades, kpis, f"{spec.name} on {manifest.underlyings[0] if manifest.underlyings else ''}",
-                    out / files["tearsheet"])
+    write_tearsheet(
+        equity,
+        trades,
+        kpis,
+        f"{spec.name} on {manifest.underlyings[0] if manifest.underlyings else ''}",
+        out / files["tearsheet"],
+    )
     reasons = Counter(ExitReason.NAMES[int(r)] for r in result.trades["exit_reason"])
     summary = BacktestSummary(
         gridbt_version=gridbt.__version__,
@@ -87,8 +94,11 @@ def run_and_write(
         strategy=spec.model_dump(mode="json"),
         strategy_hash=spec.stable_hash(),
         data=DataInfo(
-            path=str(chain_dir), fingerprint=manifest.fingerprint,
-            first_date=manifest.first_date, last_date=manifest.last_date, days=manifest.days,
+            path=str(chain_dir),
+            fingerprint=manifest.fingerprint,
+            first_date=manifest.first_date,
+            last_date=manifest.last_date,
+            days=manifest.days,
         ),
         kpis={k: (None if not math.isfinite(v) else v) for k, v in kpis.items()},
         skips={name: int(v) for name, v in zip(SkipReason.NAMES, result.skips, strict=True)},

@@ -41,23 +41,36 @@ def trades_table(result: BacktestResult, packed: PackedChain) -> pa.Table:
         )
     leg_type = pa.list_(
         pa.struct(
-            [("right", pa.string()), ("strike", pa.float64()), ("expiry", pa.int32()),
-             ("units", pa.float64()), ("entry_fill", pa.float64()), ("exit_fill", pa.float64()),
-             ("settled", pa.bool_())]
+            [
+                ("right", pa.string()),
+                ("strike", pa.float64()),
+                ("expiry", pa.int32()),
+                ("units", pa.float64()),
+                ("entry_fill", pa.float64()),
+                ("exit_fill", pa.float64()),
+                ("settled", pa.bool_()),
+            ]
         )
     )
     legs_array = pa.array(legs, type=leg_type)
     # expiry inside the legs is stored as a date
     legs_array = legs_array.cast(
-        pa.list_(pa.struct([f if f.name != "expiry" else pa.field("expiry", pa.date32())
-                            for f in leg_type.value_type]))
+        pa.list_(
+            pa.struct(
+                [
+                    f if f.name != "expiry" else pa.field("expiry", pa.date32())
+                    for f in leg_type.value_type
+                ]
+            )
+        )
     )
     return pa.table(
         {
             "entry_date": _dates(packed.day_date[entry_day] if n else np.empty(0)),
             "exit_date": _dates(packed.day_date[exit_day] if n else np.empty(0)),
-            "exit_reason": pa.array([ExitReason.NAMES[int(r)] for r in t["exit_reason"]],
-                                    type=pa.string()),
+            "exit_reason": pa.array(
+                [ExitReason.NAMES[int(r)] for r in t["exit_reason"]], type=pa.string()
+            ),
             "direction": pa.array(t["direction"], type=pa.int8()),
             "contracts": pa.array(t["contracts"], type=pa.float64()),
             "entry_premium": pa.array(t["entry_premium"], type=pa.float64()),

@@ -33,7 +33,8 @@ def write_tearsheet(
     ax_eq.set_title(title, loc="left", fontsize=11)
     ax_eq.set_ylabel("equity")
     text = "  ".join(
-        f"{k} {kpis[k]:.3g}" for k in ("cagr", "sharpe", "sortino", "max_drawdown", "win_rate")
+        f"{k} {kpis[k]:.3g}"
+        for k in ("cagr", "sharpe", "sortino", "max_drawdown", "win_rate")
         if kpis.get(k) is not None and np.isfinite(kpis[k])
     )
     ax_eq.text(0.01, 0.95, text, transform=ax_eq.transAxes, va="top", fontsize=9)

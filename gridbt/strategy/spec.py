@@ -15,15 +15,36 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gridbt._typing import PathLike
 
 __all__ = [
-    "DteWindow", "EntryConfig", "ExecutionConfig", "ExitConfig", "FeatureFilter", "LegSpec",
-    "ReentryConfig", "SelectDelta", "SelectMoneyness", "SelectOffset", "SignalAlways",
-    "SignalZScore", "SizingConfig", "SpecError", "StrategySpec", "StructureSpec", "load_strategy",
+    "DteWindow",
+    "EntryConfig",
+    "ExecutionConfig",
+    "ExitConfig",
+    "FeatureFilter",
+    "LegSpec",
+    "ReentryConfig",
+    "SelectDelta",
+    "SelectMoneyness",
+    "SelectOffset",
+    "SignalAlways",
+    "SignalZScore",
+    "SizingConfig",
+    "SpecError",
+    "StrategySpec",
+    "StructureSpec",
+    "load_strategy",
     "EXIT_REASONS",
 ]
 
 EXIT_REASONS = (
-    "expiry", "stop_loss", "profit_target", "dte", "max_holding", "rebalance",
-    "delta_breach", "signal", "end_of_data",
+    "expiry",
+    "stop_loss",
+    "profit_target",
+    "dte",
+    "max_holding",
+    "rebalance",
+    "delta_breach",
+    "signal",
+    "end_of_data",
 )
 ReentryReason = Literal[
     "stop_loss", "profit_target", "dte", "max_holding", "rebalance", "delta_breach"
@@ -88,7 +109,9 @@ class DteWindow(_Frozen):
     @model_validator(mode="after")
     def _ordered(self) -> DteWindow:
         if not self.min <= self.target <= self.max:
-            raise ValueError(f"need min <= target <= max, got {self.min}, {self.target}, {self.max}")
+            raise ValueError(
+                f"need min <= target <= max, got {self.min}, {self.target}, {self.max}"
+            )
         return self
 
 
@@ -230,7 +253,8 @@ def _fields_at(loc: tuple[int | str, ...]) -> tuple[str, ...]:
             models = [model for f in fields for model in _models_in(f.annotation)]
         else:  # a discriminator tag: keep the member whose Literal field holds it
             models = [
-                m for m in models
+                m
+                for m in models
                 if any(part in get_args(f.annotation) for f in m.model_fields.values())
             ]
     return tuple(models[0].model_fields) if len(models) == 1 else ()
@@ -268,7 +292,7 @@ def format_validation_error(error: ValidationError, source: str = "") -> str:
         elif item["type"] == "value_error" and (prefix := _PATH_PREFIX.match(msg)):
             # model validators name the offending field relative to their model
             where = f"{where}.{prefix.group(1)}" if where else prefix.group(1)
-            msg = msg[prefix.end():]
+            msg = msg[prefix.end() :]
         shown = "" if item["type"] == "missing" else _shown(value, msg)
         if entries and entries[-1][0] == where and entries[-1][2] == shown:
             entries[-1] = (where, f"{entries[-1][1]}; or {msg}", shown)  # union members

@@ -36,7 +36,10 @@ def chain() -> pa.Table:
 def test_write_read_round_trip_partitions_by_year(chain: pa.Table, tmp_path: Path) -> None:
     manifest = write_chain(chain, tmp_path / "c")
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
-        "manifest.json", "year=2023", "year=2024"]
+        "manifest.json",
+        "year=2023",
+        "year=2024",
+    ]
     back = read_chain(tmp_path / "c")
     assert back.equals(chain)
     assert manifest.rows == chain.num_rows == sum(manifest.rows_per_year.values())
@@ -54,8 +57,9 @@ def test_fingerprint_depends_on_content_not_chunking(chain: pa.Table) -> None:
     assert chain_fingerprint(changed) != chain_fingerprint(chain)
 
 
-def test_failed_write_leaves_the_old_chain_intact(chain: pa.Table, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_the_old_chain_intact(
+    chain: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "c"
     before = write_chain(chain, target)
     import gridbt.data.store as store
@@ -114,12 +118,12 @@ def test_pack_layout_invariants(chain: pa.Table) -> None:
     # the contract-major index visits each contract's rows in day order
     seen = np.zeros(p.n_quotes, dtype=int)
     for c in range(len(p.contract_strike)):
-        rows = p.contract_rows[p.contract_row_start[c]:p.contract_row_start[c + 1]]
+        rows = p.contract_rows[p.contract_row_start[c] : p.contract_row_start[c + 1]]
         seen[rows] += 1
         assert (p.quote_contract[rows] == c).all()
         assert (p.quote_strike[rows] == p.contract_strike[c]).all()
         assert (p.quote_expiry[rows] == p.contract_expiry[c]).all()
-        days = p.contract_row_day[p.contract_row_start[c]:p.contract_row_start[c + 1]]
+        days = p.contract_row_day[p.contract_row_start[c] : p.contract_row_start[c + 1]]
         assert (np.diff(days) > 0).all()
         assert (np.searchsorted(p.day_quote_start, rows, side="right") - 1 == days).all()
     assert (seen == 1).all()
@@ -131,8 +135,9 @@ def test_pack_is_zero_copy_for_float_and_date_columns(chain: pa.Table) -> None:
     p = pack_chain(table)
     assert np.shares_memory(p.quote_bid, table.column("bid").chunk(0).to_numpy())
     assert np.shares_memory(p.quote_delta, table.column("delta").chunk(0).to_numpy())
-    assert np.shares_memory(p.quote_expiry,
-                            table.column("expiry").chunk(0).view(pa.int32()).to_numpy())
+    assert np.shares_memory(
+        p.quote_expiry, table.column("expiry").chunk(0).view(pa.int32()).to_numpy()
+    )
 
 
 def test_pack_rejects_unsorted_input(chain: pa.Table) -> None:

@@ -16,14 +16,25 @@ D1, D2, D3 = dt.date(2024, 3, 4), dt.date(2024, 3, 5), dt.date(2024, 3, 6)
 EXP = dt.date(2024, 4, 19)
 
 
-def q(day: dt.date = D1, strike: float = 100.0, right: str = "P", bid: float = 1.0,
-      ask: float = 1.2, spot: float = 100.0, expiry: dt.date = EXP, **kw: float) -> ChainQuote:
+def q(
+    day: dt.date = D1,
+    strike: float = 100.0,
+    right: str = "P",
+    bid: float = 1.0,
+    ask: float = 1.2,
+    spot: float = 100.0,
+    expiry: dt.date = EXP,
+    **kw: float,
+) -> ChainQuote:
     greeks = {"delta": -0.4, "gamma": 0.01, "vega": 0.1, "theta": -0.02, "iv": 0.2} | kw
-    return ChainQuote(date=day, expiry=expiry, strike=strike, right=right, bid=bid, ask=ask,
-                      spot=spot, **greeks)
+    return ChainQuote(
+        date=day, expiry=expiry, strike=strike, right=right, bid=bid, ask=ask, spot=spot, **greeks
+    )
 
 
-def report_of(quotes: list[ChainQuote], **policies: str) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
+def report_of(
+    quotes: list[ChainQuote], **policies: str
+) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
     table, report = validate(chain_from_quotes(quotes), ValidationConfig().with_policies(policies))
     return table, {c.name: (c.found, c.touched) for c in report.checks}
 
@@ -91,8 +102,12 @@ def test_expiry_before_date() -> None:
 
 
 def test_missing_spot_repair_uses_same_day_then_previous_day() -> None:
-    quotes = [q(spot=101.0), q(strike=105.0, spot=float("nan")),
-              q(day=D2, spot=float("nan")), q(day=D3, spot=103.0)]
+    quotes = [
+        q(spot=101.0),
+        q(strike=105.0, spot=float("nan")),
+        q(day=D2, spot=float("nan")),
+        q(day=D3, spot=103.0),
+    ]
     table, found = report_of(quotes, missing_spot="repair")
     assert found["missing_spot"] == (2, 2)
     spots = {(r["date"], r["strike"]): r["spot"] for r in table.to_pylist()}
@@ -150,8 +165,9 @@ def test_policies_are_checked_up_front() -> None:
         ValidationConfig(expiry_before_date="repair")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown validation check"):
         ValidationConfig().with_policies({"nonsense": "drop"})
-    assert set(CHECKS) == {f for f in ValidationConfig.__dataclass_fields__
-                           if f not in ("rate", "dividend")}
+    assert set(CHECKS) == {
+        f for f in ValidationConfig.__dataclass_fields__ if f not in ("rate", "dividend")
+    }
 
 
 def test_report_counts_rows_in_and_out() -> None:

@@ -29,13 +29,21 @@ def random_chains(draw: st.DrawFn) -> PackedChain:
     n_days = draw(st.integers(8, 40))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
-    days = [START + dt.timedelta(days=i) for i in range(int(n_days * 1.5)) if
-            (START + dt.timedelta(days=i)).weekday() < 5][:n_days]
-    spot = 100.0 * np.exp(np.cumsum(rng.normal(0, draw(st.sampled_from([0.005, 0.02, 0.05])),
-                                               n_days)))
+    days = [
+        START + dt.timedelta(days=i)
+        for i in range(int(n_days * 1.5))
+        if (START + dt.timedelta(days=i)).weekday() < 5
+    ][:n_days]
+    spot = 100.0 * np.exp(
+        np.cumsum(rng.normal(0, draw(st.sampled_from([0.005, 0.02, 0.05])), n_days))
+    )
     n_exp = draw(st.integers(2, 4))
-    expiries = sorted({days[0] + dt.timedelta(days=int(x))
-                       for x in rng.integers(3, int(n_days * 1.6) + 10, n_exp)})
+    expiries = sorted(
+        {
+            days[0] + dt.timedelta(days=int(x))
+            for x in rng.integers(3, int(n_days * 1.6) + 10, n_exp)
+        }
+    )
     step = draw(st.sampled_from([2.5, 5.0]))
     strikes = np.arange(70.0, 135.0, step)
     hole_rate = draw(st.sampled_from([0.0, 0.02, 0.15]))
@@ -57,34 +65,58 @@ def random_chains(draw: st.DrawFn) -> PackedChain:
                     half = max(0.01, mid[k] * rng.uniform(0.005, 0.15))
                     bid = max(round(mid[k] - half, 2), 0.0)
                     ask = round(mid[k] + half, 2) + 0.01
-                    quotes.append(ChainQuote(
-                        date=day, expiry=expiry, strike=float(strike), right=right,
-                        bid=bid, ask=ask, spot=float(spot[d]),
-                        delta=float(delta[k]) if rng.random() > 0.02 else float("nan"),
-                        iv=float(smile[k]),
-                        volume=None if rng.random() < 0.05 else int(rng.integers(0, 500)),
-                        open_interest=None if rng.random() < 0.05 else int(rng.integers(0, 5000)),
-                    ))
+                    quotes.append(
+                        ChainQuote(
+                            date=day,
+                            expiry=expiry,
+                            strike=float(strike),
+                            right=right,
+                            bid=bid,
+                            ask=ask,
+                            spot=float(spot[d]),
+                            delta=float(delta[k]) if rng.random() > 0.02 else float("nan"),
+                            iv=float(smile[k]),
+                            volume=None if rng.random() < 0.05 else int(rng.integers(0, 500)),
+                            open_interest=None
+                            if rng.random() < 0.05
+                            else int(rng.integers(0, 5000)),
+                        )
+                    )
     packed = pack_chain(chain_from_quotes(quotes))
     # a noisy daily series for z-score signals and filters
     noise = rng.normal(0.0, 1.0, packed.n_days).cumsum()
     names = packed.feature_names + ("noise",)
-    return dataclasses.replace(packed, features=np.vstack([packed.features, noise]),
-                               feature_names=names)
+    return dataclasses.replace(
+        packed, features=np.vstack([packed.features, noise]), feature_names=names
+    )
 
 
 def _select(draw: st.DrawFn, leg_index: int) -> dict[str, object]:
-    kind = draw(st.sampled_from(["delta", "delta", "moneyness", "offset"] if leg_index
-                                else ["delta", "delta", "moneyness"]))
+    kind = draw(
+        st.sampled_from(
+            ["delta", "delta", "moneyness", "offset"]
+            if leg_index
+            else ["delta", "delta", "moneyness"]
+        )
+    )
     if kind == "delta":
-        return {"by": "delta", "target": draw(st.floats(0.05, 0.6)),
-                "tolerance": draw(st.sampled_from([0.05, 0.1, 0.3]))}
+        return {
+            "by": "delta",
+            "target": draw(st.floats(0.05, 0.6)),
+            "tolerance": draw(st.sampled_from([0.05, 0.1, 0.3])),
+        }
     if kind == "moneyness":
-        return {"by": "moneyness", "target": draw(st.floats(0.8, 1.2)),
-                "tolerance": draw(st.sampled_from([0.02, 0.05, 0.2]))}
-    return {"by": "offset", "of": draw(st.integers(0, leg_index - 1)),
-            "points": draw(st.sampled_from([-10.0, -5.0, 0.0, 5.0, 10.0])),
-            "tolerance": draw(st.sampled_from([0.0, 2.5, 10.0]))}
+        return {
+            "by": "moneyness",
+            "target": draw(st.floats(0.8, 1.2)),
+            "tolerance": draw(st.sampled_from([0.02, 0.05, 0.2])),
+        }
+    return {
+        "by": "offset",
+        "of": draw(st.integers(0, leg_index - 1)),
+        "points": draw(st.sampled_from([-10.0, -5.0, 0.0, 5.0, 10.0])),
+        "tolerance": draw(st.sampled_from([0.0, 2.5, 10.0])),
+    }
 
 
 def _maybe(draw: st.DrawFn, values: st.SearchStrategy[object]) -> object:
@@ -119,15 +151,25 @@ def random_specs(draw: st.DrawFn) -> StrategySpec:
         structure["dte_far"] = {"target": far, "min": far - 10, "max": far + 30}
     signal: dict[str, object]
     if draw(st.integers(0, 3)) == 0:
-        signal = {"kind": "zscore", "feature": "noise", "window": draw(st.integers(2, 6)),
-                  "entry": draw(st.sampled_from([0.5, 1.0, 1.5])),
-                  "exit": draw(st.sampled_from([0.0, 0.3])), "inverted": draw(st.booleans())}
+        signal = {
+            "kind": "zscore",
+            "feature": "noise",
+            "window": draw(st.integers(2, 6)),
+            "entry": draw(st.sampled_from([0.5, 1.0, 1.5])),
+            "exit": draw(st.sampled_from([0.0, 0.3])),
+            "inverted": draw(st.booleans()),
+        }
     else:
         signal = {"kind": "always", "direction": draw(st.sampled_from(["long", "short"]))}
     filters = []
     if draw(st.integers(0, 4)) == 0:
-        filters.append({"feature": "noise", "min": _maybe(draw, st.floats(-3, 0)),
-                        "max": _maybe(draw, st.floats(0, 3))})
+        filters.append(
+            {
+                "feature": "noise",
+                "min": _maybe(draw, st.floats(-3, 0)),
+                "max": _maybe(draw, st.floats(0, 3)),
+            }
+        )
     reentry = draw(st.sampled_from([False, True, ["stop_loss", "profit_target"], ["dte"]]))
     payload = {
         "capital": draw(st.sampled_from([100_000.0, 2_000.0, 300.0])),
@@ -149,8 +191,10 @@ def random_specs(draw: st.DrawFn) -> StrategySpec:
             "period_unit": draw(st.sampled_from(["calendar", "trading"])),
         },
         "reentry": {"same_day": reentry},
-        "execution": {"slippage": draw(st.sampled_from([0.0, 0.25, 1.0])),
-                      "commission_per_contract": draw(st.sampled_from([0.0, 0.65, 5.0]))},
+        "execution": {
+            "slippage": draw(st.sampled_from([0.0, 0.25, 1.0])),
+            "commission_per_contract": draw(st.sampled_from([0.0, 0.65, 5.0])),
+        },
         "sizing": {"contracts": draw(st.integers(1, 5))},
     }
     return parse_strategy(payload)
@@ -160,12 +204,14 @@ def _assert_records_close(a: np.ndarray, b: np.ndarray, dtype: np.dtype, what: s
     assert len(a) == len(b), f"{what}: {len(a)} vs {len(b)} rows"
     for name in dtype.names:
         x, y = a[name].astype(np.float64), b[name].astype(np.float64)
-        np.testing.assert_allclose(x, y, rtol=RTOL, atol=1e-9, equal_nan=True,
-                                   err_msg=f"{what}.{name}")
+        np.testing.assert_allclose(
+            x, y, rtol=RTOL, atol=1e-9, equal_nan=True, err_msg=f"{what}.{name}"
+        )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          derandomize=True)
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
 @given(packed=random_chains(), spec=random_specs())
 def test_kernel_matches_reference(packed: PackedChain, spec: StrategySpec) -> None:
     fast = run_backtest(packed, spec, "numba")
@@ -186,8 +232,12 @@ def test_random_specs_exercise_the_semantics() -> None:
     skips = np.zeros(6, dtype=np.int64)
     trades = 0
 
-    @settings(max_examples=150, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=150,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(packed=random_chains(), spec=random_specs())
     def collect(packed: PackedChain, spec: StrategySpec) -> None:
         nonlocal trades
@@ -205,13 +255,19 @@ def test_random_specs_exercise_the_semantics() -> None:
 @pytest.mark.parametrize("engine", ["numba", "python"])
 def test_equity_identity(engine: str) -> None:
     """Final equity = capital + sum of trade P&L (the book is flat at the end)."""
-    @settings(max_examples=40, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow])
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(packed=random_chains(), spec=random_specs())
     def check(packed: PackedChain, spec: StrategySpec) -> None:
         r = run_backtest(packed, spec, engine)  # type: ignore[arg-type]
-        assert r.equity[-1] == pytest.approx(spec.capital + r.trades["pnl"].sum(), rel=1e-9,
-                                             abs=1e-6)
+        assert r.equity[-1] == pytest.approx(
+            spec.capital + r.trades["pnl"].sum(), rel=1e-9, abs=1e-6
+        )
         assert not r.in_market[-1]
 
     check()
