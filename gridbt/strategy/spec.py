@@ -7,10 +7,20 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gridbt._typing import PathLike
 
@@ -87,7 +97,23 @@ class SelectOffset(_Frozen):
     tolerance: float = Field(0.0, ge=0, description="max distance from the target strike, points")
 
 
-Select = Annotated[SelectDelta | SelectMoneyness | SelectOffset, Field(discriminator="by")]
+def _tag_or(default: str, key: str) -> Callable[[Any], str]:
+    """A discriminator that reads `key` and falls back to `default` when it is absent."""
+
+    def tag(value: Any) -> str:
+        found = value.get(key, default) if isinstance(value, dict) else getattr(value, key, default)
+        return str(found)
+
+    tag.__name__ = key  # pydantic names the discriminator in its errors as `key()`
+    return tag
+
+
+Select = Annotated[
+    Annotated[SelectDelta, Tag("delta")]
+    | Annotated[SelectMoneyness, Tag("moneyness")]
+    | Annotated[SelectOffset, Tag("offset")],
+    Discriminator(_tag_or("delta", "by")),
+]
 
 
 class LegSpec(_Frozen):
@@ -152,7 +178,10 @@ class SignalZScore(_Frozen):
     inverted: bool = False
 
 
-Signal = Annotated[SignalAlways | SignalZScore, Field(discriminator="kind")]
+Signal = Annotated[
+    Annotated[SignalAlways, Tag("always")] | Annotated[SignalZScore, Tag("zscore")],
+    Discriminator(_tag_or("always", "kind")),
+]
 
 
 class EntryConfig(_Frozen):
@@ -287,6 +316,12 @@ def format_validation_error(error: ValidationError, source: str = "") -> str:
             msg = _unknown_key(loc)
         elif item["type"] == "missing":
             msg = "missing required key"
+        elif item["type"] == "union_tag_invalid":
+            ctx = item.get("ctx", {})
+            key = str(ctx.get("discriminator", "")).removesuffix("()").strip("'")
+            where = f"{where}.{key}" if where else key
+            msg = f"{ctx.get('tag')!r} is not one of {ctx.get('expected_tags')}"
+            value = None
         elif item["type"] in ("model_type", "dict_type"):
             msg = "expected a mapping of keys to values"
         elif item["type"] == "value_error" and (prefix := _PATH_PREFIX.match(msg)):
