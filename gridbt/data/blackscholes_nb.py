@@ -64,11 +64,17 @@ def bs_greeks_nb(spot, strike, years, rate, dividend, vol, is_call):
     decay = -spot * df_q * pdf * vol / (2.0 * sqrt_t)
     if is_call:
         delta = df_q * norm_cdf_nb(d1)
-        theta = decay - rate * strike * df_r * norm_cdf_nb(d2) + dividend * spot * df_q * norm_cdf_nb(d1)
+        theta = (
+            decay
+            - rate * strike * df_r * norm_cdf_nb(d2)
+            + dividend * spot * df_q * norm_cdf_nb(d1)
+        )
     else:
         delta = -df_q * norm_cdf_nb(-d1)
         theta = (
-            decay + rate * strike * df_r * norm_cdf_nb(-d2) - dividend * spot * df_q * norm_cdf_nb(-d1)
+            decay
+            + rate * strike * df_r * norm_cdf_nb(-d2)
+            - dividend * spot * df_q * norm_cdf_nb(-d1)
         )
     return delta, gamma, vega, theta / 365.0
 
@@ -90,7 +96,7 @@ def implied_vol_nb(price, spot, strike, years, rate, dividend, is_call):
     for _ in range(100):
         value = bs_price_nb(spot, strike, years, rate, dividend, vol, is_call)
         diff = value - price
-        if abs(diff) < tol:
+        if diff == 0.0:
             return vol
         if diff > 0.0:
             hi = vol
@@ -99,8 +105,13 @@ def implied_vol_nb(price, spot, strike, years, rate, dividend, is_call):
         vega = bs_greeks_nb(spot, strike, years, rate, dividend, vol, is_call)[2] * 100.0
         step_ok = False
         if vega > 1e-12:
-            candidate = vol - diff / vega
+            step = diff / vega
+            candidate = vol - step
             if lo < candidate < hi:
+                # converge on the vol step, not the price residual: a residual relative to a
+                # large price leaves low-vega (deep in-the-money) vols wrong by up to 1e-5
+                if abs(step) < 1e-10:
+                    return candidate
                 vol = candidate
                 step_ok = True
         if not step_ok:
@@ -117,9 +128,13 @@ def bs_price_array_nb(spot, strike, years, rate, dividend, vol, is_call, out):
 
 
 @njit(cache=True, nogil=True)
-def bs_greeks_array_nb(spot, strike, years, rate, dividend, vol, is_call, delta, gamma, vega, theta):
+def bs_greeks_array_nb(
+    spot, strike, years, rate, dividend, vol, is_call, delta, gamma, vega, theta
+):
     for i in range(delta.shape[0]):
-        d, g, v, t = bs_greeks_nb(spot[i], strike[i], years[i], rate[i], dividend[i], vol[i], is_call[i])
+        d, g, v, t = bs_greeks_nb(
+            spot[i], strike[i], years[i], rate[i], dividend[i], vol[i], is_call[i]
+        )
         delta[i] = d
         gamma[i] = g
         vega[i] = v
@@ -129,4 +144,6 @@ def bs_greeks_array_nb(spot, strike, years, rate, dividend, vol, is_call, delta,
 @njit(cache=True, nogil=True)
 def implied_vol_array_nb(price, spot, strike, years, rate, dividend, is_call, out):
     for i in range(out.shape[0]):
-        out[i] = implied_vol_nb(price[i], spot[i], strike[i], years[i], rate[i], dividend[i], is_call[i])
+        out[i] = implied_vol_nb(
+            price[i], spot[i], strike[i], years[i], rate[i], dividend[i], is_call[i]
+        )

@@ -1,4 +1,4 @@
-"""US equity-options trading calendar (NYSE full-day holidays), computed without any data file."""
+"""US equity-options trading calendar: NYSE holidays and unscheduled closures, no data file."""
 
 from __future__ import annotations
 
@@ -12,6 +12,24 @@ from gridbt._typing import Int32Array
 __all__ = ["is_trading_day", "nyse_holidays", "trading_days"]
 
 _EPOCH = dt.date(1970, 1, 1)
+
+# Unscheduled full-day closures since 1990: days of mourning, September 11, Hurricane Sandy.
+# Vendor data has no rows on these days, so they must not count as trading days.
+_UNSCHEDULED_CLOSURES = frozenset(
+    {
+        dt.date(1994, 4, 27),
+        dt.date(2001, 9, 11),
+        dt.date(2001, 9, 12),
+        dt.date(2001, 9, 13),
+        dt.date(2001, 9, 14),
+        dt.date(2004, 6, 11),
+        dt.date(2007, 1, 2),
+        dt.date(2012, 10, 29),
+        dt.date(2012, 10, 30),
+        dt.date(2018, 12, 5),
+        dt.date(2025, 1, 9),
+    }
+)
 
 
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
@@ -53,7 +71,6 @@ def _observed(day: dt.date) -> dt.date:
 def nyse_holidays(year: int) -> frozenset[dt.date]:
     """Return the NYSE full-day holidays of `year`, weekend ones on their observed day."""
     days = {
-        _nth_weekday(year, 1, 0, 3),  # Martin Luther King Jr. Day
         _nth_weekday(year, 2, 0, 3),  # Presidents' Day
         _easter(year) - dt.timedelta(days=2),  # Good Friday
         _last_weekday(year, 5, 0),  # Memorial Day
@@ -65,14 +82,20 @@ def nyse_holidays(year: int) -> frozenset[dt.date]:
     new_year = dt.date(year, 1, 1)
     if new_year.weekday() != 5:  # NYSE does not close on the preceding Friday
         days.add(_observed(new_year))
+    if year >= 1998:  # first NYSE closure for Martin Luther King Jr. Day
+        days.add(_nth_weekday(year, 1, 0, 3))
     if year >= 2022:
         days.add(_observed(dt.date(year, 6, 19)))
     return frozenset(days)
 
 
 def is_trading_day(day: dt.date) -> bool:
-    """Return whether `day` is a weekday that is not an NYSE holiday."""
-    return day.weekday() < 5 and day not in nyse_holidays(day.year)
+    """Return whether `day` is a weekday on which the NYSE was (or is scheduled to be) open."""
+    return (
+        day.weekday() < 5
+        and day not in nyse_holidays(day.year)
+        and day not in _UNSCHEDULED_CLOSURES
+    )
 
 
 def trading_days(start: dt.date, end: dt.date) -> Int32Array:

@@ -136,7 +136,7 @@ def rolling_rank_nb(values, window):
                 count += 1
                 if v < x:
                     below += 1
-        if count < window // 2:
+        if count < max(2, (window + 1) // 2):
             continue
         rank[i] = (x - lo) / (hi - lo) if hi > lo else 0.5
         pct[i] = below / (count - 1) if count > 1 else 0.5
