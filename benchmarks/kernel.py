@@ -17,7 +17,7 @@ import numpy as np
 from gridbt.data.default import load_packed
 from gridbt.kernel.dispatch import run_batch
 from gridbt.kernel.encode import encode_spec
-from gridbt.kernel.layout import L_TARGET, LEG_SIZE, P_LEG0, P_PROFIT_TARGET
+from gridbt.kernel.layout import L_TARGET, P_LEG0, P_PROFIT_TARGET
 from gridbt.strategy.spec import StrategySpec, parse_strategy
 
 SHORT_PUT = {

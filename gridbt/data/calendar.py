@@ -103,4 +103,4 @@ def trading_days(start: dt.date, end: dt.date) -> Int32Array:
     days = np.arange((start - _EPOCH).days, (end - _EPOCH).days + 1, dtype=np.int32)
     dates = [_EPOCH + dt.timedelta(days=int(d)) for d in days]
     mask = np.fromiter((is_trading_day(d) for d in dates), dtype=bool, count=len(dates))
-    return days[mask]
+    return np.asarray(days[mask], dtype=np.int32)

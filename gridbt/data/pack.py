@@ -96,7 +96,8 @@ class PackedChain:
     def feature(self, name: str) -> FloatArray:
         """Return one daily feature series by name."""
         try:
-            return self.features[self.feature_names.index(name)]
+            row: FloatArray = self.features[self.feature_names.index(name)]
+            return row
         except ValueError:
             raise KeyError(
                 f"unknown feature {name!r}; available: {', '.join(self.feature_names)}"

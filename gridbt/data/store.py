@@ -88,7 +88,8 @@ def chain_fingerprint(table: pa.Table) -> str:
 
 def _year_of(table: pa.Table) -> np.ndarray:
     days = table.column("date").to_numpy().astype("datetime64[D]")
-    return days.astype("datetime64[Y]").astype(np.int64) + 1970
+    years: np.ndarray = days.astype("datetime64[Y]").astype(np.int64) + 1970
+    return years
 
 
 def write_chain(

@@ -76,7 +76,7 @@ class ValidationConfig:
         if unknown:
             raise ValueError(f"unknown validation check(s): {', '.join(sorted(unknown))}")
         values = {name: getattr(self, name) for name in CHECKS} | policies
-        return ValidationConfig(**values, rate=self.rate, dividend=self.dividend)  # type: ignore[arg-type]
+        return ValidationConfig(**values, rate=self.rate, dividend=self.dividend)
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ class _Validator:
     def _nan_greeks(self) -> None:
         values = np.column_stack([_col(self.table, g) for g in GREEK_FIELDS])
         mask = ~np.isfinite(values).all(axis=1)
-        if not self._apply("nan_greeks", mask, None, "iv/delta/gamma/vega/theta"):
+        if not self._apply("nan_greeks", np.asarray(mask), None, "iv/delta/gamma/vega/theta"):
             return
         idx = np.flatnonzero(mask)
         date = self.table.column("date").to_numpy().astype("datetime64[D]").astype(np.int64)

@@ -60,10 +60,10 @@ def chain_arrays(packed: PackedChain) -> tuple[np.ndarray, ...]:
 
 def _to_records(trades: FloatArray, legs: FloatArray, n: int) -> tuple[np.ndarray, np.ndarray]:
     trade_rec = np.zeros(n, dtype=trade_dt)
-    for col, name in enumerate(trade_dt.names):
+    for col, name in enumerate(trade_dt.names or ()):
         trade_rec[name] = trades[:n, col]
     leg_rec = np.zeros(n * MAX_LEGS, dtype=leg_dt)
-    for col, name in enumerate(leg_dt.names):
+    for col, name in enumerate(leg_dt.names or ()):
         leg_rec[name] = legs[: n * MAX_LEGS, col]
     return trade_rec, leg_rec
 

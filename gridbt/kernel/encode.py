@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,7 +25,7 @@ __all__ = ["encode_spec", "reentry_mask"]
 _NEVER_REENTER = {"expiry", "signal", "end_of_data"}
 
 
-def reentry_mask(same_day: bool | list[str]) -> int:
+def reentry_mask(same_day: bool | Sequence[str]) -> int:
     """Bit r set = same-day re-entry allowed after exit reason r."""
     if same_day is True:
         reasons = [r for r in ExitReason.NAMES if r not in _NEVER_REENTER]

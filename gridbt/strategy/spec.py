@@ -6,8 +6,8 @@ import difflib
 import hashlib
 import json
 import re
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
