@@ -17,6 +17,7 @@ from gridbt._typing import PathLike
 from gridbt.data.store import write_json_atomic
 from gridbt.report.summary import BacktestSummary
 from gridbt.strategy.spec import StrategySpec
+from gridbt.sweep.spec import SweepSpec
 
 __all__ = [
     "JSON_SCHEMA_DIALECT", "SCHEMA_MODELS", "expected_schemas", "render_schema", "stale_schemas",
@@ -29,6 +30,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "strategy.schema.json": StrategySpec,
     "summary.schema.json": BacktestSummary,
+    "sweep.schema.json": SweepSpec,
 }
 
 

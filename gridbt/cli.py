@@ -103,6 +103,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from gridbt.sweep.driver import run_sweep
+    from gridbt.sweep.report import format_outcome, results_of
+
+    outcome = run_sweep(args.file, address=args.address, resume=args.resume, out=args.out,
+                        actors=args.actors, progress=not args.quiet)
+    params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
+    print(format_outcome(outcome, results_of(outcome.out_dir), params))
+    return 130 if outcome.interrupted else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gridbt.report.demo import run_demo
 
@@ -158,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", required=True)
     bt.add_argument("--engine", default="numba", choices=["numba", "python"])
     bt.set_defaults(func=cmd_backtest)
+
+    sw = sub.add_parser("sweep", help="run a parameter sweep on Ray")
+    sw.add_argument("file", help="sweep YAML file")
+    sw.add_argument("--address", default=None, help="Ray address (default: the file's, else local)")
+    sw.add_argument("--resume", action="store_true", help="continue a sweep in its out directory")
+    sw.add_argument("--out", default=None, help="result directory (default: the file's)")
+    sw.add_argument("--actors", type=int, default=None, help="default: one per CPU")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=cmd_sweep)
 
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")
     demo.add_argument("--out", default="demo-output")

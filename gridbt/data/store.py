@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gridbt._atomic import write_json_atomic
 from gridbt._typing import PathLike
 from gridbt.data.errors import DataError
 from gridbt.data.schema import CHAIN_SCHEMA, SCHEMA_VERSION, conform
@@ -53,14 +54,6 @@ class Manifest:
     import_key: str = ""
     created_by: str = "gridbt"
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def write_json_atomic(path: PathLike, payload: object) -> None:
-    """Write JSON to a temporary name beside `path`, then rename it over `path`."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, target)
 
 
 def chain_fingerprint(table: pa.Table) -> str:

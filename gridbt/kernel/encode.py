@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from gridbt._typing import FloatArray
-from gridbt.data.pack import RIGHT_CALL, RIGHT_PUT, PackedChain
+from gridbt.data.pack import RIGHT_CALL, RIGHT_PUT
 from gridbt.kernel import layout as L
 from gridbt.kernel.enums import ExitReason, SelectBy, SignalKind
 from gridbt.strategy.spec import (
@@ -20,7 +21,14 @@ from gridbt.strategy.spec import (
     StrategySpec,
 )
 
-__all__ = ["encode_spec", "reentry_mask"]
+__all__ = ["FeatureSource", "encode_spec", "reentry_mask"]
+
+
+class FeatureSource(Protocol):
+    """What encoding needs of a chain: the names of its daily features, in order."""
+
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...
 
 _NEVER_REENTER = {"expiry", "signal", "end_of_data"}
 
@@ -40,7 +48,7 @@ def _opt(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _feature_index(packed: PackedChain, name: str, where: str) -> int:
+def _feature_index(packed: FeatureSource, name: str, where: str) -> int:
     if name not in packed.feature_names:
         raise SpecError(
             f"{where}: unknown feature {name!r}; available: {', '.join(packed.feature_names)}"
@@ -48,7 +56,7 @@ def _feature_index(packed: PackedChain, name: str, where: str) -> int:
     return packed.feature_names.index(name)
 
 
-def encode_spec(spec: StrategySpec, packed: PackedChain) -> FloatArray:
+def encode_spec(spec: StrategySpec, packed: FeatureSource) -> FloatArray:
     """Return the parameter vector of `spec` for backtests over `packed`."""
     p = np.zeros(L.N_PARAMS, dtype=np.float64)
     st = spec.structure

@@ -10,7 +10,9 @@ from gridbt.data.info import chain_info
 
 __all__ = ["run_demo"]
 
-DEMO_STRATEGY = Path("jobs/strategies/short_put_30d.yaml")
+REPO = Path(__file__).resolve().parents[2]
+DEMO_STRATEGY = REPO / "jobs/strategies/short_put_30d.yaml"
+DEMO_SWEEP = REPO / "jobs/sweeps/short_put_grid.yaml"
 
 
 def run_demo(out_dir: Path) -> int:
@@ -30,4 +32,17 @@ def run_demo(out_dir: Path) -> int:
     print(f"\nbacktest: {strategy}")
     summary = run_and_write(strategy, chain_dir, out)
     print(format_summary(summary, out))
-    return 0
+    return _demo_sweep(out_dir)
+
+
+def _demo_sweep(out_dir: Path) -> int:
+    """The short-put grid on local Ray, logged to MLflow beside the demo output."""
+    from gridbt.sweep.driver import run_sweep
+    from gridbt.sweep.report import format_outcome, results_of
+
+    out = out_dir / "sweep"
+    print(f"\nsweep: {DEMO_SWEEP.relative_to(REPO)} -> {out}")
+    outcome = run_sweep(DEMO_SWEEP, out=out, resume=True, workdir=out_dir)
+    params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
+    print(format_outcome(outcome, results_of(out), params))
+    return 130 if outcome.interrupted else 0

@@ -304,7 +304,9 @@ def _shown(value: object, msg: str) -> str:
     return "" if len(text) > 60 else f" (got {text})"
 
 
-def format_validation_error(error: ValidationError, source: str = "") -> str:
+def format_validation_error(
+    error: ValidationError, source: str = "", what: str = "strategy spec"
+) -> str:
     """Turn a pydantic error into lines like `structure.legs[1].select.target: 1.4 is not ...`."""
     entries: list[tuple[str, str, str]] = []
     for item in error.errors():
@@ -334,7 +336,7 @@ def format_validation_error(error: ValidationError, source: str = "") -> str:
         else:
             entries.append((where, msg, shown))
     lines = [f"{w}: {m}{g}" if w else f"{m}{g}" for w, m, g in entries]
-    head = f"{source}: invalid strategy spec" if source else "invalid strategy spec"
+    head = f"{source}: invalid {what}" if source else f"invalid {what}"
     return head + "\n  " + "\n  ".join(lines)
 
 

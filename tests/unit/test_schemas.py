@@ -96,7 +96,24 @@ def test_job_files_validate_against_the_schema(path: Path) -> None:
     assert errors == []
 
 
+SWEEP_FILES = sorted((ROOT / "jobs" / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=[p.name for p in SWEEP_FILES])
+def test_sweep_files_validate_against_the_schema(path: Path) -> None:
+    payload = yaml.safe_load(path.read_text())
+    errors = [e.message for e in _validator("sweep.schema.json").iter_errors(payload)]
+    assert errors == []
+
+
+def test_sweep_schema_rejects_an_unknown_key() -> None:
+    payload = yaml.safe_load(SWEEP_FILES[0].read_text())
+    payload["gird"] = {}
+    assert list(_validator("sweep.schema.json").iter_errors(payload))
+
+
 def test_job_files_exist() -> None:
+    assert len(SWEEP_FILES) >= 3
     assert len(JOB_FILES) >= 18
 
 

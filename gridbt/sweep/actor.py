@@ -1,0 +1,100 @@
+"""The backtest actor: holds a zero-copy view of the chain and runs batches of parameter rows.
+
+The class is plain Python; the driver wraps it with `ray.remote`. Kernel modules are imported
+in the constructor, after `NUMBA_CACHE_DIR` points at a versioned per-node cache, so that numba
+compiles once per node and every later actor loads the compiled kernel from disk.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import gridbt
+from gridbt._typing import FloatArray
+from gridbt.data.pack import PackedChain
+from gridbt.sweep.results import BatchResult
+
+__all__ = ["BacktestActor", "numba_cache_dir"]
+
+
+def numba_cache_dir() -> Path:
+    """A cache directory per gridbt, numba and Python version, under the gridbt home."""
+    import numba
+
+    from gridbt.data.default import gridbt_home
+
+    tag = f"gridbt-{gridbt.__version__}-numba-{numba.__version__}-py{platform.python_version()}"
+    return gridbt_home() / "numba" / tag
+
+
+class BacktestActor:
+    """Runs batches of encoded parameter rows over one shared, read-only chain."""
+
+    def __init__(self, chain: list[Any], warmup: FloatArray, n_blocks: int):
+        """`chain` holds the ObjectRef of the packed chain (wrapped so that Ray does not pin it
+        as a constructor argument); the arrays stay in the object store, shared by the node."""
+        import ray
+
+        cache = numba_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(cache)
+        import numba.core.config
+
+        numba.core.config.reload_config()
+        self.packed: PackedChain = ray.get(chain[0])
+        self.n_blocks = n_blocks
+        self.node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:12]}"
+        # one actor per node compiles; the others wait and load the cached machine code
+        with open(cache / ".compile.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            started = time.perf_counter()
+            self.run(np.atleast_2d(warmup), keep_equity=False)
+            self.warmup_seconds = time.perf_counter() - started
+
+    def ready(self) -> dict[str, Any]:
+        """Where this actor runs and whether its chain arrays are shared, not copied."""
+        import ray
+
+        arrays = [v for v in vars(self.packed).values() if isinstance(v, np.ndarray)]
+        return {
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "warmup_seconds": self.warmup_seconds,
+            "chain_bytes": int(sum(a.nbytes for a in arrays)),
+            "chain_read_only": all(not a.flags.writeable for a in arrays),
+            "chain_owns_memory": any(a.flags.owndata for a in arrays),
+        }
+
+    def memory(self) -> dict[str, int]:
+        """Resident and unique (unshared) memory of this actor's process, in bytes."""
+        import psutil
+
+        info = psutil.Process().memory_full_info()
+        return {"rss": int(info.rss), "uss": int(info.uss)}
+
+    def run(self, params: FloatArray, keep_equity: bool) -> BatchResult:
+        """Backtest every row of `params` in one kernel call."""
+        from gridbt.kernel.dispatch import run_batch
+        from gridbt.sweep.overfitting import block_return_stats
+
+        started = time.perf_counter()
+        n = params.shape[0]
+        kpis, skips, counters, equity = run_batch(self.packed, params, np.ones(n, dtype=bool))
+        stats = block_return_stats(equity, self.n_blocks)
+        return BatchResult(
+            kpis=kpis,
+            skips=skips,
+            counters=counters,
+            block_stats=stats,
+            equity=equity if keep_equity else None,
+            seconds=time.perf_counter() - started,
+            node=self.node,
+        )

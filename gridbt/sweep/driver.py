@@ -1,0 +1,416 @@
+"""The sweep driver: chain into the object store once, batches out to actors, results to disk.
+
+Scheduling: combinations are expanded lazily and cut into batches sized to take about
+`ray.batch_seconds` on an actor (measured as results come back), at most `ray.max_in_flight`
+per actor. A batch whose actor dies, or which raises, goes back to the queue; after
+`ray.max_attempts` tries it is recorded in `failures/` and the sweep goes on. A batch that has
+not answered within `ray.batch_timeout` seconds is sent again elsewhere; whichever copy lands
+first is kept, so every combination has exactly one result.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from gridbt._typing import FloatArray, IntArray, PathLike
+from gridbt.data.features import FEATURE_NAMES
+from gridbt.sweep.actor import BacktestActor
+from gridbt.sweep.grid import Block, Grid, param_hashes
+from gridbt.sweep.manifest import SweepManifest, grid_signature, read_manifest, write_manifest
+from gridbt.sweep.metrics import SweepMetrics
+from gridbt.sweep.results import BatchResult, ResultStore, result_table
+from gridbt.sweep.spec import SweepError, SweepSpec, load_sweep
+
+__all__ = ["SweepOutcome", "run_sweep"]
+
+
+@dataclass
+class _Batch:
+    seq: int
+    combo: IntArray
+    params: FloatArray
+    hashes: list[str]
+    values: dict[str, np.ndarray]
+    attempts: int = 0
+    sent_at: float = 0.0
+    actor: int = -1
+
+    def __len__(self) -> int:
+        return len(self.combo)
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep did: where its results are and how many combinations it computed."""
+
+    out_dir: Path
+    valid: int
+    already_done: int
+    computed: int
+    failed: int
+    interrupted: bool
+    seconds: float
+    actors: int
+    manifest: SweepManifest | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Work:
+    """Lazy source of batches: re-queued batches first, then fresh grid blocks."""
+
+    def __init__(self, grid: Grid, done: set[str]):
+        self._blocks: Iterator[Block] = grid.blocks()
+        self._grid = grid
+        self._done = done
+        self._rest: tuple[Block, list[str]] | None = None
+        self.requeued: collections.deque[_Batch] = collections.deque()
+        self.skipped = 0
+        self._seq = 0
+
+    def _fresh(self) -> tuple[Block, list[str]] | None:
+        while self._rest is None or len(self._rest[0]) == 0:
+            block = next(self._blocks, None)
+            if block is None:
+                return None
+            hashes = param_hashes(block.params)
+            if self._done:
+                keep = np.array([h not in self._done for h in hashes], dtype=bool)
+                self.skipped += int((~keep).sum())
+                block = block.take(keep)
+                hashes = [h for h, k in zip(hashes, keep, strict=True) if k]
+            self._rest = (block, hashes)
+        return self._rest
+
+    def next(self, size: int) -> _Batch | None:
+        if self.requeued:
+            return self.requeued.popleft()
+        rest = self._fresh()
+        if rest is None:
+            return None
+        block, hashes = rest
+        take = np.arange(min(size, len(block)))
+        head = block.take(take)
+        self._rest = (block.take(np.arange(len(take), len(block))), hashes[len(take):])
+        self._seq += 1
+        return _Batch(self._seq, head.combo, head.params, hashes[: len(take)],
+                      self._grid.values(head.levels))
+
+    def exhausted(self) -> bool:
+        return not self.requeued and self._fresh() is None
+
+
+def _equity_table(batch: _Batch, equity: FloatArray) -> pa.Table:
+    flat = pa.array(np.ascontiguousarray(equity).ravel())
+    return pa.table({
+        "param_hash": pa.array(batch.hashes, type=pa.string()),
+        "combo": pa.array(batch.combo, type=pa.int64()),
+        "equity": pa.FixedSizeListArray.from_arrays(flat, equity.shape[1]),
+    })
+
+
+def _ray_init(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+             logging_level=logging.WARNING)
+
+
+def run_sweep(
+    sweep_file: PathLike,
+    *,
+    address: str | None = None,
+    resume: bool = False,
+    out: PathLike | None = None,
+    actors: int | None = None,
+    workdir: PathLike | None = None,
+    progress: bool = True,
+    actor_cls: type = BacktestActor,
+    on_batch: Callable[[int], None] | None = None,
+    finish: bool = True,
+) -> SweepOutcome:
+    """Run (or resume) the sweep in `sweep_file`; see the module docstring for scheduling.
+
+    Everything in the file is checked before Ray starts or the chain is read. `finish` runs
+    the post-grid steps (equity of the top combinations, overfitting statistics, heatmaps,
+    MLflow); set it False to stop after the grid.
+    """
+    sweep, base = load_sweep(sweep_file)
+    source = str(sweep_file)
+    grid = Grid(sweep, base, _Features(), source)
+    base_dir = Path(workdir) if workdir is not None else Path.cwd()
+    out_dir = Path(out) if out is not None else sweep.resolved_out(base_dir)
+    signature = grid_signature(sweep, base)
+    store = ResultStore(out_dir)
+    previous = read_manifest(out_dir)
+    if store.has_results() or previous is not None:
+        if not resume:
+            raise SweepError(
+                f"{out_dir}: holds results of an earlier sweep; pass --resume to continue it "
+                "or choose another output directory"
+            )
+        if previous is not None and previous.grid_signature != signature:
+            raise SweepError(
+                f"{out_dir}: was written by a different sweep (grid or strategy changed); "
+                "choose another output directory"
+            )
+    valid = grid.count()
+    if valid == 0:
+        raise SweepError(f"{source}: no combination satisfies the constraints")
+
+    from gridbt.data.default import load_packed
+
+    packed_local = load_packed(sweep.data)
+    if packed_local.feature_names != FEATURE_NAMES:
+        raise SweepError(f"{sweep.data}: chain features {packed_local.feature_names} are not "
+                         f"gridbt's {FEATURE_NAMES}; re-pack the chain")
+    fingerprint = packed_local.fingerprint
+    done = store.done_hashes(fingerprint) if resume else set()
+
+    import ray
+
+    _ray_init(address or sweep.ray.address)
+    chain_ref = ray.put(packed_local)
+    del packed_local  # the driver keeps only the shared, zero-copy view below
+    packed = ray.get(chain_ref)
+    n_actors = actors or sweep.ray.actors or _cluster_cpus()
+
+    manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
+                                   grid.size, valid, previous)
+    write_manifest(out_dir, manifest)
+    remote_cls: Any = ray.remote(actor_cls).options(
+        num_cpus=1, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD"
+    )
+    handles = [remote_cls.remote([chain_ref], grid.base_vector, sweep.pbo_blocks)
+               for _ in range(n_actors)]
+    _await_ready(handles, sweep.ray.batch_timeout)
+    started = time.perf_counter()  # throughput clock: actors are up and compiled
+    work = _Work(grid, done)
+    scheduler = _Scheduler(handles, sweep, store, fingerprint, work, on_batch)
+    interrupted = False
+    bar = _progress(valid - len(done), progress)
+    scheduler.bar = bar
+    try:
+        scheduler.run()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - started
+    outcome = SweepOutcome(
+        out_dir=out_dir, valid=valid, already_done=work.skipped, computed=scheduler.computed,
+        failed=scheduler.failed, interrupted=interrupted, seconds=seconds, actors=n_actors,
+    )
+    status = "interrupted" if interrupted else "grid-done"
+    manifest = manifest.finished(status, scheduler.computed, scheduler.failed, seconds)
+    write_manifest(out_dir, manifest)
+    if finish and not interrupted:
+        from gridbt.sweep.finish import finish_sweep
+
+        manifest = finish_sweep(sweep, grid, store, manifest, handles[0], packed, source,
+                                base_dir)
+        write_manifest(out_dir, manifest)
+    for handle in handles:
+        ray.kill(handle)
+    outcome.manifest = manifest
+    return outcome
+
+
+def _await_ready(handles: list[Any], timeout: float) -> None:
+    """Fail fast, with the actor's own error, when actors cannot start (before any batch)."""
+    import ray
+
+    try:
+        ray.get([h.ready.remote() for h in handles], timeout=timeout)
+    except ray.exceptions.RayActorError as exc:
+        for h in handles:
+            ray.kill(h)
+        raise SweepError(f"backtest actors could not start: {exc}") from None
+
+
+def _cluster_cpus() -> int:
+    import ray
+
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return max(1, int(resources.get("CPU", 1)))
+
+
+class _Features:
+    """Encoding needs only the feature names, which every packed chain shares."""
+
+    feature_names = FEATURE_NAMES
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="combo", file=sys.stderr, mininterval=0.5, smoothing=0.1,
+                dynamic_ncols=True)
+
+
+_MAX_PING_FAILURES = 5
+
+
+class _Scheduler:
+    """Keeps every live actor busy, re-queues lost batches, writes results as they land."""
+
+    def __init__(self, handles: list[Any], sweep: SweepSpec, store: ResultStore,
+                 fingerprint: str, work: _Work, on_batch: Callable[[int], None] | None):
+        self.handles = handles
+        self.cfg = sweep.ray
+        self.keep_all = sweep.keep_equity == "all"
+        self.store = store
+        self.fingerprint = fingerprint
+        self.work = work
+        self.on_batch = on_batch
+        self.in_flight: dict[Any, _Batch] = {}
+        self.load = [0] * len(handles)
+        self.healthy = [True] * len(handles)
+        self.pings: dict[Any, int] = {}
+        self.ping_failures = [0] * len(handles)
+        self.landed: set[int] = set()
+        self.per_combo = 0.0  # measured seconds per combination
+        self.computed = 0
+        self.failed = 0
+        self.bar: Any = None
+        self.metrics = SweepMetrics()
+        self._last_live = time.monotonic()
+
+    def _batch_size(self) -> int:
+        if self.per_combo <= 0:
+            return 8  # first batches measure the speed
+        size = int(self.cfg.batch_seconds / self.per_combo)
+        return max(1, min(size, 50_000))
+
+    def _submit(self) -> None:
+        for a, handle in enumerate(self.handles):
+            while self.healthy[a] and self.load[a] < self.cfg.max_in_flight:
+                batch = self.work.next(self._batch_size())
+                if batch is None:
+                    return
+                batch.sent_at, batch.actor = time.monotonic(), a
+                ref = handle.run.remote(batch.params, self.keep_all)
+                self.in_flight[ref] = batch
+                self.load[a] += 1
+        self.metrics.queue_depth(len(self.in_flight))
+
+    def run(self) -> None:
+        import ray
+
+        while True:
+            self._submit()
+            if not self.in_flight and self.work.exhausted():
+                return
+            waiting = list(self.in_flight) + list(self.pings)
+            if not waiting:
+                self._stalled()
+                time.sleep(0.2)
+                continue
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=0.5)
+            if ready:
+                more, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
+                ready = list({r: None for r in (*ready, *more)})
+            for ref in ready:
+                if ref in self.pings:
+                    self._pinged(ref)
+                else:
+                    self._landed(ref)
+            self._expire()
+
+    def _stalled(self) -> None:
+        if any(self.healthy):
+            self._last_live = time.monotonic()
+        elif time.monotonic() - self._last_live > self.cfg.batch_timeout:
+            raise SweepError(f"no live actor for {self.cfg.batch_timeout:.0f} s; stopping")
+        for a, ok in enumerate(self.healthy):
+            if not ok and a not in self.pings.values() and \
+                    self.ping_failures[a] < _MAX_PING_FAILURES:
+                self.pings[self.handles[a].ready.remote()] = a
+
+    def _pinged(self, ref: Any) -> None:
+        import ray
+
+        a = self.pings.pop(ref)
+        try:
+            ray.get(ref)
+        except Exception as exc:  # restarting, or unable to restart: ask again, a few times
+            self.ping_failures[a] += 1
+            if self.ping_failures[a] < _MAX_PING_FAILURES:
+                time.sleep(0.2)
+                self.pings[self.handles[a].ready.remote()] = a
+            elif all(f >= _MAX_PING_FAILURES for f in self.ping_failures):
+                raise SweepError(f"every backtest actor is gone; last error: {exc}") from None
+            return
+        self.ping_failures[a] = 0
+        self.healthy[a] = True
+        self.load[a] = sum(1 for b in self.in_flight.values() if b.actor == a)
+
+    def _landed(self, ref: Any) -> None:
+        import ray
+
+        batch = self.in_flight.pop(ref)
+        self.load[batch.actor] = max(0, self.load[batch.actor] - 1)
+        try:
+            result: BatchResult = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            self._retry(batch, f"{type(exc.cause).__name__}: {exc.cause}")
+            return
+        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
+            self._actor_lost(batch.actor)
+            self._retry(batch, f"{type(exc).__name__}: {exc}".splitlines()[0])
+            return
+        if batch.seq in self.landed:
+            return  # a duplicate of a batch that was presumed lost and already written
+        self.landed.add(batch.seq)
+        equity = None if result.equity is None else _equity_table(batch, result.equity)
+        table = result_table(batch.combo, batch.hashes, batch.values, result, self.fingerprint)
+        self.store.write_batch(table, equity)
+        n = len(batch)
+        rate = result.seconds / max(n, 1)
+        self.per_combo = rate if self.per_combo == 0 else 0.7 * self.per_combo + 0.3 * rate
+        self.computed += n
+        self.metrics.batch(n, result.seconds)
+        if self.bar is not None:
+            self.bar.update(n)
+        if self.on_batch is not None:
+            self.on_batch(self.computed)
+
+    def _actor_lost(self, a: int) -> None:
+        if self.healthy[a]:
+            self.healthy[a] = False
+            self.pings[self.handles[a].ready.remote()] = a
+
+    def _retry(self, batch: _Batch, error: str) -> None:
+        batch.attempts += 1
+        if batch.attempts >= self.cfg.max_attempts:
+            self.store.write_failure(batch.combo, batch.hashes, error, batch.attempts)
+            self.landed.add(batch.seq)
+            self.failed += len(batch)
+            self.metrics.failure(len(batch))
+            if self.bar is not None:
+                self.bar.set_postfix(failed=self.failed, refresh=False)
+            return
+        self.work.requeued.append(batch)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for ref, batch in list(self.in_flight.items()):
+            if now - batch.sent_at > self.cfg.batch_timeout and batch.seq not in self.landed:
+                del self.in_flight[ref]
+                self.load[batch.actor] = max(0, self.load[batch.actor] - 1)
+                self._actor_lost(batch.actor)
+                self._retry(batch, f"no answer within {self.cfg.batch_timeout:.0f} s")

@@ -1,0 +1,84 @@
+"""The text a user reads when a sweep ends: counts, speed, best combinations, statistics."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from gridbt.sweep.driver import SweepOutcome
+from gridbt.sweep.finish import ranked
+
+__all__ = ["format_outcome", "top_table"]
+
+_SHOWN_KPIS = ("sharpe", "cagr", "max_drawdown", "win_rate", "trade_count")
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "off"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "off" if value != value else "nan"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool,
+              n: int = 10) -> str:
+    """The best `n` combinations as an aligned text table (parameters, then KPIs)."""
+    best = ranked(results, kpi, maximize).head(n)
+    kpis = [kpi, *(k for k in _SHOWN_KPIS if k != kpi)]
+    header = ["#", *(p.split(".")[-1] if len(p) > 24 else p for p in params), *kpis]
+    rows = [[str(i + 1), *(_fmt(row[p]) for p in params), *(_fmt(float(row[k])) for k in kpis)]
+            for i, (_, row) in enumerate(best.iterrows())]
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(r, widths, strict=True))
+             for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def format_outcome(outcome: SweepOutcome, results: pd.DataFrame, params: list[str]) -> str:
+    m = outcome.manifest
+    lines = []
+    rate = outcome.computed / outcome.seconds if outcome.seconds > 0 else float("nan")
+    state = "interrupted" if outcome.interrupted else "finished"
+    lines.append(
+        f"sweep {state}: {outcome.computed:,} combinations computed in {outcome.seconds:.1f} s "
+        f"({rate:,.0f}/s on {outcome.actors} actors), {outcome.already_done:,} already done, "
+        f"{outcome.failed:,} failed, {outcome.valid:,} valid in the grid"
+    )
+    if m is not None and not results.empty:
+        lines.append("")
+        lines.append(f"top combinations by {m.objective} ({'max' if m.maximize else 'min'}):")
+        lines.append(top_table(results, params, m.objective, m.maximize))
+        s = m.statistics
+        if s.get("deflated_sharpe") is not None:
+            lines.append("")
+            lines.append(
+                f"best Sharpe {s['best_sharpe']:.2f} vs {s['expected_max_sharpe']:.2f} expected "
+                f"from {int(s['n_trials']):,} trials by luck alone: deflated Sharpe "
+                f"{s['deflated_sharpe']:.3f}"
+            )
+        if s.get("pbo") is not None:
+            lines.append(
+                f"probability of backtest overfitting (CSCV, {int(s['pbo_blocks'])} blocks, "
+                f"{int(s['pbo_splits'])} splits): {s['pbo']:.2f}"
+            )
+    lines.append("")
+    lines.append(f"results: {outcome.out_dir}")
+    if outcome.interrupted:
+        lines.append("resume with: gridbt sweep <file> --resume")
+    if m is not None and m.mlflow:
+        uri = m.mlflow["tracking_uri"]
+        lines.append(f"MLflow: experiment {m.mlflow['experiment']!r}, run {m.mlflow['run_id']}")
+        lines.append(f"open it: mlflow ui --backend-store-uri {uri}"
+                     + ("  (then http://127.0.0.1:5000)" if uri.startswith("sqlite") else ""))
+    return "\n".join(lines)
+
+
+def results_of(out_dir: Path) -> pd.DataFrame:
+    from gridbt.sweep.results import ResultStore
+
+    return ResultStore(out_dir).read()

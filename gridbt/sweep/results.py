@@ -1,0 +1,165 @@
+"""The result set of a sweep: one Parquet part per batch, written atomically.
+
+Layout of a sweep directory::
+
+    sweep.json                 the sweep, its grid, data fingerprint, status and statistics
+    results/part-<run>-<n>.parquet   one row per combination (parameters, hash, KPIs, skips)
+    equity/part-<run>-<n>.parquet    equity curves kept (param_hash, combo, equity list)
+    equity/dates.parquet       the trading dates the curves are indexed by
+    failures/part-<run>-<n>.parquet  batches that failed every attempt, with the error
+
+A combination is done when its `param_hash` is in `results/`; resuming skips those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from gridbt._atomic import write_parquet_atomic
+from gridbt._typing import FloatArray, IntArray
+from gridbt.kernel import layout as L
+from gridbt.kernel.enums import SkipReason
+from gridbt.kernel.metrics import METRICS
+
+__all__ = ["BatchResult", "ResultStore", "result_table"]
+
+COUNTER_NAMES = ("missing_quote_days", "stale_fills")
+_COUNTER_COLS = (L.C_MISSING_QUOTE_DAYS, L.C_STALE_FILLS)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What an actor returns for one batch (arrays only: cheap to ship through Ray)."""
+
+    kpis: FloatArray  # (n, N_KPIS)
+    skips: IntArray  # (n, N_SKIPS)
+    counters: IntArray  # (n, N_COUNTERS)
+    block_stats: FloatArray  # (n, n_blocks, 3)
+    equity: FloatArray | None  # (n, n_days) when asked for
+    seconds: float
+    node: str
+
+
+def _values_column(values: np.ndarray) -> pa.Array:
+    """Grid values as a typed column: numbers (null = off), else strings/booleans."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    return pa.array(list(values))
+
+
+def result_table(
+    combo: IntArray,
+    param_hash: list[str],
+    values: dict[str, np.ndarray],
+    result: BatchResult,
+    fingerprint: str,
+) -> pa.Table:
+    """One row per combination: id, hash, fingerprint, parameters, KPIs, skips, counters."""
+    n = len(combo)
+    columns: dict[str, pa.Array] = {
+        "combo": pa.array(combo, type=pa.int64()),
+        "param_hash": pa.array(param_hash, type=pa.string()),
+        "data_fingerprint": pa.array([fingerprint] * n, type=pa.string()),
+    }
+    for path, vals in values.items():
+        columns[path] = _values_column(vals)
+    for k, metric in enumerate(METRICS):
+        columns[metric.name] = pa.array(result.kpis[:, k], type=pa.float64())
+    for k, reason in enumerate(SkipReason.NAMES):
+        columns[f"skip_{reason}"] = pa.array(result.skips[:, k], type=pa.int64())
+    for name, col in zip(COUNTER_NAMES, _COUNTER_COLS, strict=True):
+        columns[name] = pa.array(result.counters[:, col], type=pa.int64())
+    s = result.block_stats.shape[1]
+    for j, stat in enumerate(("n", "sum", "sumsq")):
+        flat = pa.array(np.ascontiguousarray(result.block_stats[:, :, j]).ravel())
+        columns[f"block_{stat}"] = pa.FixedSizeListArray.from_arrays(flat, s)
+    columns["node"] = pa.array([result.node] * n, type=pa.string())
+    return pa.table(columns)
+
+
+class ResultStore:
+    """Reads and appends the parts of one sweep directory."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.run = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        self._seq = 0
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / "results"
+
+    def _next_name(self) -> str:
+        self._seq += 1
+        return f"part-{self.run}-{self._seq:06d}.parquet"
+
+    def has_results(self) -> bool:
+        return self.results_dir.is_dir() and any(self.results_dir.glob("part-*.parquet"))
+
+    def write_batch(self, table: pa.Table, equity: pa.Table | None = None) -> Path:
+        """Write a batch's equity (if any) then its results: results mark it done."""
+        name = self._next_name()
+        if equity is not None:
+            (self.root / "equity").mkdir(parents=True, exist_ok=True)
+            write_parquet_atomic(self.root / "equity" / name, equity)
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        path = self.results_dir / name
+        write_parquet_atomic(path, table)
+        return path
+
+    def write_failure(self, combo: IntArray, param_hash: list[str], error: str,
+                      attempts: int) -> Path:
+        (self.root / "failures").mkdir(parents=True, exist_ok=True)
+        table = pa.table({
+            "combo": pa.array(combo, type=pa.int64()),
+            "param_hash": pa.array(param_hash, type=pa.string()),
+            "error": pa.array([error] * len(combo), type=pa.string()),
+            "attempts": pa.array([attempts] * len(combo), type=pa.int64()),
+        })
+        path = self.root / "failures" / self._next_name()
+        write_parquet_atomic(path, table)
+        return path
+
+    def write_equity(self, name: str, table: pa.Table) -> Path:
+        (self.root / "equity").mkdir(parents=True, exist_ok=True)
+        path = self.root / "equity" / name
+        write_parquet_atomic(path, table)
+        return path
+
+    def done_hashes(self, fingerprint: str) -> set[str]:
+        """Hashes of the combinations already computed on this data."""
+        if not self.has_results():
+            return set()
+        table = self._dataset().to_table(
+            columns=["param_hash"], filter=ds.field("data_fingerprint") == fingerprint
+        )
+        return set(table.column("param_hash").to_pylist())
+
+    def _dataset(self) -> ds.Dataset:
+        parts = sorted(self.results_dir.glob("part-*.parquet"))
+        return ds.dataset([str(p) for p in parts], format="parquet")
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """All results, one row per combination, ordered by combination id."""
+        if not self.has_results():
+            return pd.DataFrame()
+        frame = self._dataset().to_table(columns=columns).to_pandas()
+        if "combo" in frame:
+            frame = frame.sort_values("combo", kind="stable").reset_index(drop=True)
+        return frame
+
+    def failures(self) -> pd.DataFrame:
+        folder = self.root / "failures"
+        parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+        if not parts:
+            return pd.DataFrame(columns=["combo", "param_hash", "error", "attempts"])
+        return pd.concat([pq.read_table(p).to_pandas() for p in parts], ignore_index=True)

@@ -1,0 +1,216 @@
+"""Sweeps on a real local Ray: results equal one-by-one backtests, resume, failures, MLflow."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from gridbt.data.default import ensure_synthetic_chain, load_packed
+from gridbt.kernel.dispatch import kpis_of, run_backtest
+from gridbt.kernel.enums import SkipReason
+from gridbt.kernel.metrics import METRICS
+from gridbt.sweep.actor import BacktestActor
+from gridbt.sweep.driver import run_sweep
+from gridbt.sweep.grid import Grid
+from gridbt.sweep.manifest import read_manifest
+from gridbt.sweep.results import ResultStore
+from gridbt.sweep.spec import SweepError, load_sweep
+
+ray = pytest.importorskip("ray")
+# the actor subclasses below travel to Ray workers by value: workers cannot import this file
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Any:
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def chain() -> Path:
+    return ensure_synthetic_chain(profile="small")[0]
+
+
+def sweep_file(tmp_path: Path, chain: Path, extra: str = "", grid: str | None = None) -> Path:
+    grid = grid or """\
+          structure.legs.0.select.target: [0.15, 0.25, 0.35]
+          exit.profit_target: [0.5, null]
+          exit.stop_loss: [1.5, 3.0, null]
+          exit.dte: [null, 14]
+        """
+    body = textwrap.dedent(f"""\
+        name: test_sweep
+        strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
+        data: {chain}
+        keep_equity: 4
+        pbo_blocks: 6
+        mlflow: {{enabled: false}}
+        ray: {{batch_seconds: 0.05}}
+        grid:
+        """) + textwrap.indent(textwrap.dedent(grid), "  ") + textwrap.dedent(extra)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_results_equal_backtests_run_one_by_one(tmp_path: Path, chain: Path) -> None:
+    path = sweep_file(tmp_path, chain)
+    outcome = run_sweep(path, out=tmp_path / "out", progress=False, workdir=tmp_path)
+    assert outcome.failed == 0 and not outcome.interrupted
+    results = ResultStore(outcome.out_dir).read()
+    assert len(results) == outcome.valid == outcome.computed == 36
+    assert results["param_hash"].is_unique
+
+    sweep, base = load_sweep(path)
+    packed = load_packed(chain)
+    grid = Grid(sweep, base, packed, str(path))
+    for _, row in results.iterrows():
+        spec = grid.spec_of(int(row["combo"]))
+        assert spec.exit.stop_loss == (None if np.isnan(row["exit.stop_loss"])
+                                       else row["exit.stop_loss"])
+        single = run_backtest(packed, spec)
+        expected = kpis_of(single, packed, spec.capital)
+        for metric in METRICS:
+            np.testing.assert_allclose(row[metric.name], expected[metric.name], rtol=1e-12,
+                                       equal_nan=True, err_msg=metric.name)
+        for k, reason in enumerate(SkipReason.NAMES):
+            assert row[f"skip_{reason}"] == single.skips[k]
+
+    manifest = read_manifest(outcome.out_dir)
+    assert manifest is not None and manifest.status == "done"
+    assert manifest.statistics["n_trials"] == 36
+    assert 0.0 <= manifest.statistics["pbo"] <= 1.0
+    assert 0.0 <= manifest.statistics["deflated_sharpe"] <= 1.0
+    # the kept equity curves are the best four, equal to their single runs
+    best = results.sort_values(["sharpe", "combo"], ascending=[False, True]).head(4)
+    top = pq.read_table(outcome.out_dir / "equity" / "top.parquet").to_pandas()
+    assert top["combo"].tolist() == best["combo"].tolist()
+    for combo, curve in zip(top["combo"], top["equity"], strict=True):
+        np.testing.assert_allclose(curve, run_backtest(packed, grid.spec_of(combo)).equity,
+                                   rtol=1e-12)
+    assert manifest.best["combo"] == int(best["combo"].iloc[0])
+
+
+def test_existing_results_need_resume(tmp_path: Path, chain: Path) -> None:
+    path = sweep_file(tmp_path, chain, grid="exit.stop_loss: [1.5, null]\n")
+    run_sweep(path, out=tmp_path / "out", progress=False, finish=False)
+    with pytest.raises(SweepError, match="pass --resume"):
+        run_sweep(path, out=tmp_path / "out", progress=False)
+    other = sweep_file(tmp_path, chain, grid="exit.stop_loss: [2.5, null]\n")
+    with pytest.raises(SweepError, match="different sweep"):
+        run_sweep(other, out=tmp_path / "out", progress=False, resume=True)
+
+
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path: Path, chain: Path) -> None:
+    path = sweep_file(tmp_path, chain)
+    seen: list[int] = []
+
+    def interrupt(done: int) -> None:
+        seen.append(done)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the driver
+
+    first = run_sweep(path, out=tmp_path / "out", progress=False, on_batch=interrupt)
+    assert first.interrupted and 0 < first.computed < first.valid
+    manifest = read_manifest(first.out_dir)
+    assert manifest is not None and manifest.status == "interrupted"
+    kept = ResultStore(first.out_dir).read()
+    assert len(kept) == first.computed
+
+    second = run_sweep(path, out=tmp_path / "out", progress=False, resume=True)
+    assert second.already_done == first.computed
+    assert second.computed == second.valid - first.computed
+    results = ResultStore(second.out_dir).read()
+    assert results["combo"].tolist() == list(range(36))
+    assert results["param_hash"].is_unique
+    # the first run's rows are untouched
+    merged = results.set_index("param_hash").loc[kept["param_hash"], "sharpe"].to_numpy()
+    np.testing.assert_array_equal(merged, kept["sharpe"].to_numpy())
+
+
+class FailingActor(BacktestActor):
+    """Raises on any batch holding one poisoned combination (delta 0.35, stop 3, DTE exit 14,
+    no profit target), on every attempt."""
+
+    def run(self, params: np.ndarray, keep_equity: bool) -> Any:
+        from gridbt.kernel import layout as L
+
+        poisoned = ((params[:, L.P_LEG0 + L.L_TARGET] == 0.35) & (params[:, L.P_STOP_LOSS] == 3.0)
+                    & np.isnan(params[:, L.P_PROFIT_TARGET]) & (params[:, L.P_DTE_EXIT] == 14))
+        if poisoned.any():
+            raise RuntimeError("poisoned batch")
+        return super().run(params, keep_equity)
+
+
+def test_a_batch_that_keeps_failing_is_recorded_and_the_sweep_goes_on(
+    tmp_path: Path, chain: Path
+) -> None:
+    path = sweep_file(tmp_path, chain, extra="ray: {batch_seconds: 0.05, max_attempts: 2}\n")
+    path.write_text(path.read_text().replace("ray: {batch_seconds: 0.05}\n", ""))
+    outcome = run_sweep(path, out=tmp_path / "out", progress=False, actor_cls=FailingActor,
+                        finish=False)
+    store = ResultStore(outcome.out_dir)
+    failures, results = store.failures(), store.read()
+    assert outcome.failed == len(failures) > 0
+    assert (failures["attempts"] == 2).all()
+    assert failures["error"].str.contains("poisoned batch").all()
+    assert len(results) + len(failures) == outcome.valid
+    assert not set(results["combo"]) & set(failures["combo"])
+    # the poisoned combination: delta 0.35 (2), pt null (1), stop 3.0 (1), dte 14 (1) -> 33
+    assert 33 in set(failures["combo"])
+
+
+class DyingActor(BacktestActor):
+    """Kills its own process on its first batch, once per test (a marker file says so)."""
+
+    def run(self, params: np.ndarray, keep_equity: bool) -> Any:
+        marker = Path(os.environ["GRIDBT_TEST_MARKER"])
+        if not marker.exists():
+            marker.write_text("died")
+            os._exit(1)
+        return super().run(params, keep_equity)
+
+
+def test_a_dead_actor_loses_no_combination(tmp_path: Path, chain: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "marker"
+    path = sweep_file(tmp_path, chain)
+    monkeypatch.setenv("GRIDBT_TEST_MARKER", str(marker))
+    ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"GRIDBT_TEST_MARKER": str(marker)}})
+    outcome = run_sweep(path, out=tmp_path / "out", progress=False, actor_cls=DyingActor,
+                        finish=False)
+    assert marker.read_text() == "died"
+    results = ResultStore(outcome.out_dir).read()
+    assert outcome.failed == 0
+    assert results["combo"].tolist() == list(range(outcome.valid))
+
+
+def test_actors_share_one_read_only_chain(chain: Path) -> None:
+    from gridbt.kernel.encode import encode_spec
+
+    packed = load_packed(chain)
+    ref = ray.put(packed)
+    _, base = load_sweep(REPO / "jobs/sweeps/short_put_grid.yaml")
+    actors = [ray.remote(BacktestActor).remote([ref], encode_spec(base, packed), 4)
+              for _ in range(2)]
+    infos = ray.get([a.ready.remote() for a in actors], timeout=300)
+    for info in infos:
+        assert info["chain_read_only"] and not info["chain_owns_memory"]
+        assert info["chain_bytes"] > 1_000_000
+    assert len({i["pid"] for i in infos}) == 2
+    for a in actors:
+        ray.kill(a)

@@ -1,0 +1,83 @@
+"""`gridbt sweep` as a user runs it: bad files fail fast, Ctrl-C keeps results, --resume ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from gridbt.data.default import ensure_synthetic_chain
+from gridbt.sweep.results import ResultStore
+
+REPO = Path(__file__).resolve().parents[2]
+GRIDBT = str(Path(sys.executable).with_name("gridbt"))
+
+
+def write_sweep(tmp_path: Path, grid: str, extra: str = "") -> Path:
+    chain = ensure_synthetic_chain(profile="small")[0]
+    path = tmp_path / "sweep.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: cli_sweep
+        strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
+        data: {chain}
+        keep_equity: 3
+        pbo_blocks: 6
+        mlflow: {{experiment: cli_sweep}}
+        ray: {{batch_seconds: 0.05, max_in_flight: 1}}
+        grid:
+        """) + textwrap.indent(textwrap.dedent(grid), "  ") + extra)
+    return path
+
+
+def test_a_bad_sweep_file_fails_before_any_work(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, "structure.legs.0.select.target: [0.2, 1.4]\n")
+    r = subprocess.run([GRIDBT, "sweep", str(path), "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 2
+    assert str(path) in r.stderr
+    assert "structure.legs[0].select.target" in r.stderr and "1.4" in r.stderr
+    assert "Ray" not in r.stderr  # rejected before Ray started
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, """\
+        structure.legs.0.select.target: {range: [0.1, 0.4, 0.05]}
+        exit.profit_target: [0.25, 0.5, 0.75, null]
+        exit.stop_loss: [1.5, 2.0, 3.0, null]
+        exit.dte: [null, 7, 14, 21]
+        """)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([GRIDBT, "sweep", str(path), "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((out / "results").glob("part-*.parquet"))) >= 3:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "sweep interrupted" in stdout and "--resume" in stdout
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["status"] == "interrupted"
+    kept = ResultStore(out).read()
+    assert 0 < len(kept) < 448 and kept["param_hash"].is_unique
+
+    r = subprocess.run([GRIDBT, "sweep", str(path), "--out", str(out), "--resume", "--quiet"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"{len(kept):,} already done" in r.stdout
+    results = ResultStore(out).read()
+    assert results["combo"].tolist() == list(range(448))
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["status"] == "done" and manifest["runs"] == 2
+    assert "mlflow ui --backend-store-uri sqlite:///" in r.stdout
+    assert (tmp_path / "mlflow.db").is_file()
