@@ -219,9 +219,12 @@ def run_sweep(
     if finish and not interrupted:
         from gridbt.sweep.finish import finish_sweep
 
-        manifest = finish_sweep(sweep, grid, store, manifest, handles[0], packed, source,
-                                base_dir)
-        write_manifest(out_dir, manifest)
+        try:
+            manifest = finish_sweep(sweep, grid, store, manifest, handles[0], packed, source,
+                                    base_dir)
+            write_manifest(out_dir, manifest)
+        except KeyboardInterrupt:  # the grid is complete and kept; --resume finishes the rest
+            outcome.interrupted = True
     for handle in handles:
         ray.kill(handle)
     outcome.manifest = manifest

@@ -148,12 +148,8 @@ def sharpe_from_block_stats(stats: FloatArray, mask: npt.ArrayLike) -> FloatArra
         deviation is 0 or within the rounding error of the sums (e.g. constant returns), and when
         fewer than two returns are selected.
     """
-    values = np.asarray(stats, dtype=np.float64)
+    values = _checked_stats(stats, ndims=(2, 3))
     masks = np.asarray(mask, dtype=np.bool_)
-    if values.ndim not in (2, 3) or values.shape[-1] != 3:
-        raise ValueError(f"stats must have shape (n_rows, n_blocks, 3), got {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("stats must be finite")
     n_blocks = values.shape[-2]
     if masks.ndim not in (1, 2) or masks.shape[-1] != n_blocks:
         raise ValueError(f"mask must have shape (n_sets, {n_blocks}), got {masks.shape}")
@@ -237,9 +233,7 @@ def probability_of_backtest_overfitting(
     PBOResult
         PBO, per-split logits and the in-sample best row's in- and out-of-sample Sharpes.
     """
-    values = np.asarray(stats, dtype=np.float64)
-    if values.ndim != 3 or values.shape[-1] != 3:
-        raise ValueError(f"stats must have shape (n_rows, n_blocks, 3), got {values.shape}")
+    values = _checked_stats(stats, ndims=(3,))
     n_rows, n_blocks, _ = values.shape
     if n_rows < 2:
         raise ValueError(f"CSCV needs at least 2 rows (combinations), got {n_rows}")
@@ -249,8 +243,6 @@ def probability_of_backtest_overfitting(
         )
     if max_splits is not None and max_splits < 1:
         raise ValueError(f"max_splits must be >= 1 or None, got {max_splits}")
-    if not np.isfinite(values).all():
-        raise ValueError("stats must be finite")
 
     pairs, n_splits = _pair_masks(n_blocks, max_splits, seed)
     block_sums = _BlockSums(values)
@@ -457,6 +449,18 @@ def deflated_sharpe_ratio(
     )
 
 
+def _checked_stats(stats: FloatArray, ndims: tuple[int, ...]) -> FloatArray:
+    """Block statistics as float64, or ValueError if their shape or values are impossible."""
+    values = np.asarray(stats, dtype=np.float64)
+    if values.ndim not in ndims or values.shape[-1] != 3:
+        raise ValueError(f"stats must have shape (n_rows, n_blocks, 3), got {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("stats must be finite")
+    if (values[..., 0] < 0.0).any() or (values[..., 2] < 0.0).any():
+        raise ValueError("stats must have counts and sums of squares >= 0")
+    return values
+
+
 class _BlockSums:
     """Block statistics laid out for Sharpe ratios of many block sets at once.
 
@@ -483,6 +487,8 @@ class _BlockSums:
         sums = np.matmul(weights, self.moments, out=work.sums[:n_sets])
         total, squares = sums[:, :n_rows], sums[:, n_rows:]
         count = weights @ self.counts
+        if (count < 1.0).any():
+            raise ValueError("every block set needs at least one return")
         mean = np.divide(total, count, out=work.mean[:n_sets])
         # q - s^2/n cancels; below the rounding error of the summed squares it is noise, not
         # spread (e.g. constant returns), and the Sharpe ratio is 0.

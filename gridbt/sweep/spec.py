@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from gridbt._typing import PathLike
 from gridbt.kernel.metrics import METRIC_BY_NAME
@@ -78,6 +86,24 @@ class Objective(_Frozen):
         return self.direction == "maximize"
 
 
+# `objective: sharpe` is short for `objective: {kpi: sharpe}`; the schema admits both
+_OBJECTIVE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "enum": list(METRIC_BY_NAME)},
+        {
+            "type": "object",
+            "properties": {
+                "kpi": {"type": "string", "enum": list(METRIC_BY_NAME)},
+                "direction": {"anyOf": [{"enum": ["maximize", "minimize"]}, {"type": "null"}]},
+            },
+            "required": ["kpi"],
+            "additionalProperties": False,
+        },
+    ],
+    "description": "KPI to rank by, and its direction (default: the KPI's natural one)",
+}
+
+
 class RayConfig(_Frozen):
     address: str | None = Field(None, description="Ray address; null = start a local Ray")
     actors: int | None = Field(None, ge=1, description="null = one per CPU in the cluster")
@@ -108,7 +134,9 @@ class SweepSpec(_Frozen):
     grid: dict[str, Any] = Field(min_length=1, description="dotted path -> values")
     zip: list[list[str]] = Field(default_factory=list, description="paths that vary together")
     constraints: list[str] = Field(default_factory=list)
-    objective: Objective = Field(default_factory=lambda: Objective(kpi="sharpe"))
+    objective: Annotated[Objective, WithJsonSchema(_OBJECTIVE_SCHEMA)] = Field(
+        default_factory=lambda: Objective(kpi="sharpe")
+    )
     keep_equity: Annotated[int, Field(ge=0)] | Literal["all"] = 20
     pbo_blocks: int = Field(10, ge=2, le=32, description="time blocks for CSCV (even)")
     out: str | None = Field(None, description="result directory; null = sweeps/<name>")

@@ -28,7 +28,7 @@ def write_sweep(tmp_path: Path, grid: str, extra: str = "") -> Path:
         keep_equity: 3
         pbo_blocks: 6
         mlflow: {{experiment: cli_sweep}}
-        ray: {{batch_seconds: 0.05, max_in_flight: 1}}
+        ray: {{batch_seconds: 0.02, max_in_flight: 1}}
         grid:
         """) + textwrap.indent(textwrap.dedent(grid), "  ") + extra)
     return path
@@ -51,6 +51,7 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
         exit.profit_target: [0.25, 0.5, 0.75, null]
         exit.stop_loss: [1.5, 2.0, 3.0, null]
         exit.dte: [null, 7, 14, 21]
+        exit.max_holding_days: [null, 10, 20, 40]
         """)
     out = tmp_path / "out"
     proc = subprocess.Popen([GRIDBT, "sweep", str(path), "--out", str(out), "--quiet"],
@@ -69,14 +70,14 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["status"] == "interrupted"
     kept = ResultStore(out).read()
-    assert 0 < len(kept) < 448 and kept["param_hash"].is_unique
+    assert 0 < len(kept) < 1792 and kept["param_hash"].is_unique
 
     r = subprocess.run([GRIDBT, "sweep", str(path), "--out", str(out), "--resume", "--quiet"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{len(kept):,} already done" in r.stdout
     results = ResultStore(out).read()
-    assert results["combo"].tolist() == list(range(448))
+    assert results["combo"].tolist() == list(range(1792))
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["status"] == "done" and manifest["runs"] == 2
     assert "mlflow ui --backend-store-uri sqlite:///" in r.stdout

@@ -1,0 +1,317 @@
+"""Logging a sweep to a real MLflow SQLite store, read back through `MlflowClient`.
+
+Every check runs on both write paths: the bulk SQL path (the default on SQL stores) and
+MLflow's public per-run API; `test_bulk_and_public_paths_agree` compares them run by run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from gridbt.tracking.mlflow_sweep import (
+    EQUITY_ARTIFACT,
+    EQUITY_METRIC,
+    UNDEFINED_METRICS_TAG,
+    ChildRun,
+    ParentRun,
+    default_tracking_uri,
+    log_sweep,
+)
+
+pytestmark = pytest.mark.integration
+
+PARENT_TAG = "mlflow.parentRunId"
+MANY_PARAMS = 130  # above MLflow's 100 params per log_batch
+LONG_CURVE = 1_250  # above MLflow's 1,000 metrics per log_batch
+
+
+def trading_days(count: int) -> np.ndarray:
+    return np.busday_offset(np.datetime64("2019-01-02"), np.arange(count), roll="forward")
+
+
+def curve(count: int, seed: int) -> np.ndarray:
+    steps = np.random.default_rng(seed).normal(2e-4, 1e-2, count)
+    return 100_000.0 * np.cumprod(1.0 + steps)
+
+
+def make_children() -> list[ChildRun]:
+    gappy = curve(20, 1)
+    gappy[5] = np.nan  # a day without a mark: kept in the artifact, left out of the history
+    return [
+        ChildRun(
+            name="combo-0",
+            params={
+                "exit.profit_target": 0.5,
+                "exit.stop_loss": None,
+                "entry.weekday": "mon",
+                "hedge.enabled": True,
+                "structure.dte.target": 45,
+                "structure.legs.0.select.target": np.float64(0.3),
+            },
+            metrics={"sharpe": 1.25, "max_drawdown": -0.18, "trade_count": 41.0},
+            dates=trading_days(LONG_CURVE),
+            equity=curve(LONG_CURVE, 0),
+            tags={"gridbt.params_hash": "a1b2"},
+        ),
+        ChildRun(
+            name="combo-1",
+            params={"exit.profit_target": 0.75, "exit.stop_loss": 2.0},
+            metrics={"sharpe": math.nan, "profit_factor": math.inf, "trade_count": 0.0},
+            dates=trading_days(20),
+            equity=gappy,
+        ),
+        ChildRun(
+            name="combo-2",
+            params={f"grid.p{i:03d}": i for i in range(MANY_PARAMS)},
+            metrics={"sharpe": -0.4},
+            dates=trading_days(30),
+            equity=curve(30, 2),
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Logged:
+    client: MlflowClient
+    uri: str
+    root: Path
+    parent_id: str
+    children: dict[str, Run]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mlflow")
+
+
+@pytest.fixture(scope="module")
+def parent_files(store: Path) -> tuple[Path, Path]:
+    summary = store / "inputs" / "summary.json"
+    report = store / "inputs" / "report"
+    report.mkdir(parents=True)
+    summary.write_text('{"combinations": 3}')
+    (report / "heatmap.png").write_bytes(b"\x89PNG fake")
+    return summary, report
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["bulk", "public"])
+def logged(request: pytest.FixtureRequest, store: Path, parent_files: tuple[Path, Path]) -> Logged:
+    bulk: bool = request.param
+    uri = default_tracking_uri(store)
+    parent = ParentRun(
+        name="sweep-short-put",
+        params={"grid.size": 3, "engine": "numba", "data": None},
+        metrics={"combinations": 3.0, "pbo": 0.21, "deflated_sharpe": math.nan},
+        tags={"gridbt.version": "0.1.0", "gridbt.data_fingerprint": "f00d"},
+        artifacts=list(parent_files),
+        texts={"job.yaml": "name: short-put\n", "notes/readme.md": "# sweep\n"},
+    )
+    experiment = "sweep-bulk" if bulk else "sweep-public"
+    parent_id = log_sweep(uri, experiment, parent, make_children(), bulk=bulk)
+    client = MlflowClient(uri)
+    parent_run = client.get_run(parent_id)
+    found = client.search_runs(
+        [parent_run.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'"
+    )
+    return Logged(client, uri, store, parent_id, {run.info.run_name: run for run in found})
+
+
+def test_parent_and_children_are_linked_and_finished(logged: Logged) -> None:
+    parent = logged.client.get_run(logged.parent_id)
+    assert parent.info.run_name == "sweep-short-put"
+    assert parent.info.status == "FINISHED"
+    assert PARENT_TAG not in parent.data.tags
+    assert sorted(logged.children) == ["combo-0", "combo-1", "combo-2"]
+    for run in logged.children.values():
+        assert run.info.status == "FINISHED"
+        assert run.info.experiment_id == parent.info.experiment_id
+        assert run.data.tags[PARENT_TAG] == logged.parent_id
+        assert run.info.end_time >= run.info.start_time
+
+
+def test_parent_params_metrics_and_tags(logged: Logged) -> None:
+    data = logged.client.get_run(logged.parent_id).data
+    assert data.params == {"grid.size": "3", "engine": "numba", "data": "null"}
+    assert data.metrics == {"combinations": 3.0, "pbo": 0.21}
+    assert data.tags["gridbt.version"] == "0.1.0"
+    assert data.tags["gridbt.data_fingerprint"] == "f00d"
+    assert data.tags[UNDEFINED_METRICS_TAG] == "deflated_sharpe=nan"
+
+
+def test_child_params_are_stringified_with_none_as_null(logged: Logged) -> None:
+    assert logged.children["combo-0"].data.params == {
+        "exit.profit_target": "0.5",
+        "exit.stop_loss": "null",
+        "entry.weekday": "mon",
+        "hedge.enabled": "true",
+        "structure.dte.target": "45",
+        "structure.legs.0.select.target": "0.3",
+    }
+    assert logged.children["combo-0"].data.tags["gridbt.params_hash"] == "a1b2"
+
+
+def test_more_params_than_one_batch_holds_are_all_logged(logged: Logged) -> None:
+    params = logged.children["combo-2"].data.params
+    assert params == {f"grid.p{i:03d}": str(i) for i in range(MANY_PARAMS)}
+
+
+def test_kpis_are_metrics_and_non_finite_ones_are_listed_in_a_tag(logged: Logged) -> None:
+    first = logged.children["combo-0"].data
+    assert {k: v for k, v in first.metrics.items() if k != EQUITY_METRIC} == {
+        "sharpe": 1.25,
+        "max_drawdown": -0.18,
+        "trade_count": 41.0,
+    }
+    assert UNDEFINED_METRICS_TAG not in first.tags
+    undefined = logged.children["combo-1"].data
+    assert set(undefined.metrics) == {"trade_count", EQUITY_METRIC}
+    assert undefined.tags[UNDEFINED_METRICS_TAG] == "sharpe=nan,profit_factor=inf"
+
+
+@pytest.mark.parametrize("name", ["combo-0", "combo-1", "combo-2"])
+def test_equity_history_has_every_finite_day(logged: Logged, name: str) -> None:
+    child = next(c for c in make_children() if c.name == name)
+    run = logged.children[name]
+    history = sorted(logged.client.get_metric_history(run.info.run_id, EQUITY_METRIC),
+                     key=lambda m: m.step)
+    kept = np.flatnonzero(np.isfinite(child.equity))
+    assert len(history) == len(kept)
+    assert [m.step for m in history] == kept.tolist()
+    np.testing.assert_array_equal([m.value for m in history], child.equity[kept])
+    expected_ms = child.dates[kept].astype("datetime64[ms]").astype(np.int64)
+    assert [m.timestamp for m in history] == expected_ms.tolist()
+    # The run's summary value is the last day's equity.
+    assert run.data.metrics[EQUITY_METRIC] == child.equity[kept[-1]]
+
+
+def test_long_curve_spans_several_batches(logged: Logged) -> None:
+    history = logged.client.get_metric_history(
+        logged.children["combo-0"].info.run_id, EQUITY_METRIC
+    )
+    assert len(history) == LONG_CURVE
+    assert {m.step for m in history} == set(range(LONG_CURVE))
+
+
+@pytest.mark.parametrize("name", ["combo-0", "combo-1"])
+def test_equity_artifact_holds_the_whole_curve(logged: Logged, name: str, tmp_path: Path) -> None:
+    child = next(c for c in make_children() if c.name == name)
+    run_id = logged.children[name].info.run_id
+    assert [f.path for f in logged.client.list_artifacts(run_id)] == [EQUITY_ARTIFACT]
+    local = logged.client.download_artifacts(run_id, EQUITY_ARTIFACT, str(tmp_path))
+    table = pq.read_table(local)
+    assert table.column_names == ["date", "equity"]
+    assert str(table.schema.field("date").type) == "date32[day]"
+    np.testing.assert_array_equal(
+        table.column("date").to_numpy().astype("datetime64[D]"), child.dates
+    )
+    np.testing.assert_array_equal(table.column("equity").to_numpy(), child.equity)  # NaN kept
+
+
+def test_parent_artifacts_and_texts(logged: Logged, tmp_path: Path) -> None:
+    client = logged.client
+    top = sorted(f.path for f in client.list_artifacts(logged.parent_id))
+    assert top == ["job.yaml", "notes", "report", "summary.json"]
+    assert [f.path for f in client.list_artifacts(logged.parent_id, "report")] == [
+        "report/heatmap.png"
+    ]
+    out = Path(client.download_artifacts(logged.parent_id, "", str(tmp_path)))
+    assert (out / "summary.json").read_text() == '{"combinations": 3}'
+    assert (out / "report" / "heatmap.png").read_bytes() == b"\x89PNG fake"
+    assert (out / "job.yaml").read_text() == "name: short-put\n"
+    assert (out / "notes" / "readme.md").read_text() == "# sweep\n"
+
+
+def test_artifacts_live_beside_the_database(logged: Logged) -> None:
+    experiment = logged.client.get_experiment(
+        logged.client.get_run(logged.parent_id).info.experiment_id
+    )
+    assert experiment.artifact_location == (logged.root / "mlartifacts").as_uri()
+    run_id = logged.children["combo-0"].info.run_id
+    on_disk = logged.root / "mlartifacts" / run_id / "artifacts"
+    assert (on_disk / EQUITY_ARTIFACT).is_file()
+
+
+def _readback(client: MlflowClient, run: Run) -> dict[str, object]:
+    history = client.get_metric_history(run.info.run_id, EQUITY_METRIC)
+    tags = {k: v for k, v in run.data.tags.items() if k != PARENT_TAG}
+    return {
+        "status": run.info.status,
+        "user": run.info.user_id,
+        "lifecycle": run.info.lifecycle_stage,
+        "params": run.data.params,
+        "metrics": run.data.metrics,
+        "tags": tags,
+        "history": sorted((m.step, m.timestamp, m.value) for m in history),
+        "artifacts": [f.path for f in client.list_artifacts(run.info.run_id)],
+    }
+
+
+def test_bulk_and_public_paths_agree(store: Path) -> None:
+    client = MlflowClient(default_tracking_uri(store))
+    by_path = {}
+    for path in ("bulk", "public"):
+        experiment = client.get_experiment_by_name(f"sweep-{path}")
+        if experiment is None:
+            pytest.skip("needs both parametrizations of the `logged` fixture")
+        runs = client.search_runs([experiment.experiment_id])
+        by_path[path] = {
+            r.info.run_name: _readback(client, r) for r in runs if PARENT_TAG in r.data.tags
+        }
+    assert by_path["bulk"] == by_path["public"]
+    assert len(by_path["bulk"]) == 3
+
+
+def test_logging_twice_makes_two_parent_runs(tmp_path: Path) -> None:
+    uri = default_tracking_uri(tmp_path)
+    parent = ParentRun(name="again", params={}, metrics={}, tags={}, artifacts=[])
+    child = make_children()[1]
+    first = log_sweep(uri, "repeat", parent, [child])
+    second = log_sweep(uri, "repeat", parent, [child])
+    client = MlflowClient(uri)
+    assert first != second
+    experiments = {client.get_run(i).info.experiment_id for i in (first, second)}
+    assert len(experiments) == 1
+    runs = client.search_runs(list(experiments))
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    assert sorted(r.info.run_id for r in parents) == sorted([first, second])
+    assert sorted(r.data.tags[PARENT_TAG] for r in runs if PARENT_TAG in r.data.tags) == sorted(
+        [first, second]
+    )
+
+
+def test_missing_parent_artifact_marks_the_parent_failed(tmp_path: Path) -> None:
+    uri = default_tracking_uri(tmp_path)
+    parent = ParentRun(
+        name="broken", params={}, metrics={}, tags={}, artifacts=[tmp_path / "missing.json"]
+    )
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        log_sweep(uri, "broken", parent, make_children()[1:2])
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("broken")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    assert [(r.info.run_name, r.info.status) for r in runs] == [("broken", "FAILED")]
+
+
+def test_bad_curve_is_rejected_before_anything_is_logged(tmp_path: Path) -> None:
+    uri = default_tracking_uri(tmp_path)
+    bad = ChildRun("bad", {}, {}, trading_days(5), curve(4, 0))
+    parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[])
+    with pytest.raises(ValueError, match="'bad'.*same length"):
+        log_sweep(uri, "rejected", parent, [bad])
+    assert MlflowClient(uri).get_experiment_by_name("rejected") is None
+
+
+def test_default_tracking_uri_is_an_absolute_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert default_tracking_uri(Path("work")) == f"sqlite:///{tmp_path.resolve()}/work/mlflow.db"
