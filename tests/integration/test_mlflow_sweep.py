@@ -102,9 +102,7 @@ def parent_files(store: Path) -> tuple[Path, Path]:
     return summary, report
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["bulk", "public"])
-def logged(request: pytest.FixtureRequest, store: Path, parent_files: tuple[Path, Path]) -> Logged:
-    bulk: bool = request.param
+def log_example(store: Path, parent_files: tuple[Path, Path], bulk: bool) -> Logged:
     uri = default_tracking_uri(store)
     parent = ParentRun(
         name="sweep-short-put",
@@ -122,6 +120,22 @@ def logged(request: pytest.FixtureRequest, store: Path, parent_files: tuple[Path
         [parent_run.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'"
     )
     return Logged(client, uri, store, parent_id, {run.info.run_name: run for run in found})
+
+
+@pytest.fixture(scope="module")
+def bulk_logged(store: Path, parent_files: tuple[Path, Path]) -> Logged:
+    return log_example(store, parent_files, bulk=True)
+
+
+@pytest.fixture(scope="module")
+def public_logged(store: Path, parent_files: tuple[Path, Path]) -> Logged:
+    return log_example(store, parent_files, bulk=False)
+
+
+@pytest.fixture(params=["bulk_logged", "public_logged"], ids=["bulk", "public"])
+def logged(request: pytest.FixtureRequest) -> Logged:
+    result: Logged = request.getfixturevalue(request.param)
+    return result
 
 
 def test_parent_and_children_are_linked_and_finished(logged: Logged) -> None:
@@ -180,8 +194,9 @@ def test_kpis_are_metrics_and_non_finite_ones_are_listed_in_a_tag(logged: Logged
 def test_equity_history_has_every_finite_day(logged: Logged, name: str) -> None:
     child = next(c for c in make_children() if c.name == name)
     run = logged.children[name]
-    history = sorted(logged.client.get_metric_history(run.info.run_id, EQUITY_METRIC),
-                     key=lambda m: m.step)
+    history = sorted(
+        logged.client.get_metric_history(run.info.run_id, EQUITY_METRIC), key=lambda m: m.step
+    )
     kept = np.flatnonzero(np.isfinite(child.equity))
     assert len(history) == len(kept)
     assert [m.step for m in history] == kept.tolist()
@@ -254,23 +269,16 @@ def _readback(client: MlflowClient, run: Run) -> dict[str, object]:
     }
 
 
-def test_bulk_and_public_paths_agree(store: Path) -> None:
-    client = MlflowClient(default_tracking_uri(store))
-    by_path = {}
-    for path in ("bulk", "public"):
-        experiment = client.get_experiment_by_name(f"sweep-{path}")
-        if experiment is None:
-            pytest.skip("needs both parametrizations of the `logged` fixture")
-        runs = client.search_runs([experiment.experiment_id])
-        by_path[path] = {
-            r.info.run_name: _readback(client, r) for r in runs if PARENT_TAG in r.data.tags
-        }
-    assert by_path["bulk"] == by_path["public"]
-    assert len(by_path["bulk"]) == 3
+def test_bulk_and_public_paths_agree(bulk_logged: Logged, public_logged: Logged) -> None:
+    client = bulk_logged.client
+    bulk = {name: _readback(client, run) for name, run in bulk_logged.children.items()}
+    public = {name: _readback(client, run) for name, run in public_logged.children.items()}
+    assert len(bulk) == 3
+    assert bulk == public
 
 
-def test_logging_twice_makes_two_parent_runs(tmp_path: Path) -> None:
-    uri = default_tracking_uri(tmp_path)
+def test_logging_twice_makes_two_parent_runs(store: Path) -> None:
+    uri = default_tracking_uri(store)
     parent = ParentRun(name="again", params={}, metrics={}, tags={}, artifacts=[])
     child = make_children()[1]
     first = log_sweep(uri, "repeat", parent, [child])
@@ -287,8 +295,8 @@ def test_logging_twice_makes_two_parent_runs(tmp_path: Path) -> None:
     )
 
 
-def test_missing_parent_artifact_marks_the_parent_failed(tmp_path: Path) -> None:
-    uri = default_tracking_uri(tmp_path)
+def test_missing_parent_artifact_marks_the_parent_failed(store: Path, tmp_path: Path) -> None:
+    uri = default_tracking_uri(store)
     parent = ParentRun(
         name="broken", params={}, metrics={}, tags={}, artifacts=[tmp_path / "missing.json"]
     )
@@ -301,8 +309,8 @@ def test_missing_parent_artifact_marks_the_parent_failed(tmp_path: Path) -> None
     assert [(r.info.run_name, r.info.status) for r in runs] == [("broken", "FAILED")]
 
 
-def test_bad_curve_is_rejected_before_anything_is_logged(tmp_path: Path) -> None:
-    uri = default_tracking_uri(tmp_path)
+def test_bad_curve_is_rejected_before_anything_is_logged(store: Path) -> None:
+    uri = default_tracking_uri(store)
     bad = ChildRun("bad", {}, {}, trading_days(5), curve(4, 0))
     parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[])
     with pytest.raises(ValueError, match="'bad'.*same length"):

@@ -1,0 +1,400 @@
+"""Log a finished sweep to MLflow: one parent run, one child run per kept combination.
+
+Everything goes through `MlflowClient` with explicit run ids, never the global active run, so
+the module is safe to call from library code. On a SQL store (the SQLite default included) the
+child runs are written in bulk transactions by `gridbt.tracking._mlflow_sql`, over ten times
+faster than the public per-run API, which remains the path for other stores.
+
+Non-finite values: MLflow stores NaN but clamps +/-inf to +/-1.8e308, which then tops every
+sort in the UI. A KPI that is NaN or infinite is therefore *not logged as a metric*; its name
+and value are listed in the run tag ``gridbt.undefined_metrics`` (e.g. ``sharpe=nan``), so an
+undefined KPI can be told apart from one that was never computed. Equity points that are not
+finite are left out of the ``equity`` metric history but kept in ``equity.parquet``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlparse
+
+import numpy as np
+import numpy.typing as npt
+
+from gridbt.tracking._mlflow_sql import RunRecord, insert_runs, sql_store
+
+if TYPE_CHECKING:
+    from mlflow.entities import Experiment, Metric
+    from mlflow.tracking import MlflowClient
+
+__all__ = [
+    "EQUITY_ARTIFACT",
+    "EQUITY_METRIC",
+    "UNDEFINED_METRICS_TAG",
+    "ChildRun",
+    "ParentRun",
+    "default_tracking_uri",
+    "log_sweep",
+    "param_value",
+]
+
+EQUITY_METRIC = "equity"
+EQUITY_ARTIFACT = "equity.parquet"
+UNDEFINED_METRICS_TAG = "gridbt.undefined_metrics"
+_PARENT_TAG = "mlflow.parentRunId"
+
+_P = TypeVar("_P")
+_M = TypeVar("_M")
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One kept parameter combination of a sweep.
+
+    Parameters
+    ----------
+    name
+        Run name shown in the MLflow UI.
+    params
+        Dotted parameter paths to values; None means the rule is switched off.
+    metrics
+        KPIs by name; NaN and infinite values are listed in a tag instead of logged.
+    dates
+        ``datetime64[D]`` trading days, one per equity point.
+    equity
+        ``float64`` daily equity, same length as `dates`.
+    tags
+        Extra run tags.
+    """
+
+    name: str
+    params: Mapping[str, object]
+    metrics: Mapping[str, float]
+    dates: npt.NDArray[np.datetime64]
+    equity: npt.NDArray[np.float64]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParentRun:
+    """The sweep as a whole.
+
+    Parameters
+    ----------
+    name
+        Run name shown in the MLflow UI.
+    params
+        Sweep-level parameters (grid definition, engine, data source).
+    metrics
+        Sweep-level metrics (combinations evaluated, deflated Sharpe, PBO, ...).
+    tags
+        Run tags, e.g. the gridbt version and the chain's fingerprint.
+    artifacts
+        Files or directories, uploaded under their own names.
+    texts
+        Artifact file name to text content (job file, summary JSON, ...).
+    """
+
+    name: str
+    params: Mapping[str, object]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+    artifacts: Sequence[Path]
+    texts: Mapping[str, str] = field(default_factory=dict)
+
+
+def default_tracking_uri(workdir: Path) -> str:
+    """Return the embedded default store: ``sqlite:///<absolute workdir>/mlflow.db``."""
+    return f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db').as_posix()}"
+
+
+def param_value(value: object) -> str:
+    """Render a parameter value as it is logged: JSON spelling for null and booleans.
+
+    None becomes ``"null"`` and booleans ``"true"``/``"false"``, as in job files; strings stay
+    as they are, numbers use `str`, anything else is JSON-encoded.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def log_sweep(
+    tracking_uri: str,
+    experiment: str,
+    parent: ParentRun,
+    children: Sequence[ChildRun],
+    *,
+    bulk: bool = True,
+) -> str:
+    """Log a sweep as a parent run with one nested child run per kept combination.
+
+    The experiment is created when missing; for a SQLite store its artifacts go to
+    ``mlartifacts/`` beside the database file (an existing experiment keeps its location).
+    Each child gets its parameters, KPIs, the equity curve as the metric history ``equity``
+    (step = day index, timestamp = the trading day at 00:00 UTC) and as the artifact
+    ``equity.parquet`` (columns date, equity). All runs end FINISHED; if logging fails, the
+    parent (and a child being logged through the public API) is marked FAILED.
+
+    Parameters
+    ----------
+    tracking_uri
+        MLflow tracking URI, e.g. from `default_tracking_uri`.
+    experiment
+        Experiment name.
+    parent
+        The sweep-level run.
+    children
+        The kept combinations, logged in order.
+    bulk
+        Write child runs straight into a SQL store in a few large transactions (the default);
+        False forces MLflow's public per-run API, which other stores always use.
+
+    Returns
+    -------
+    str
+        The parent run id.
+    """
+    from mlflow.entities import RunStatus
+    from mlflow.tracking import MlflowClient
+
+    records = [_record(child) for child in children]
+    client = MlflowClient(tracking_uri)
+    found = _experiment(client, tracking_uri, experiment)
+    now = _now_ms()
+    parent_run = client.create_run(
+        found.experiment_id,
+        start_time=now,
+        tags={**parent.tags, **_undefined_tag(parent.metrics)},
+        run_name=parent.name,
+    )
+    parent_id: str = parent_run.info.run_id
+    open_runs = [parent_id]
+    try:
+        _log_values(client, parent_id, _params(parent.params), _finite_metrics(parent.metrics), now)
+        _log_parent_files(client, parent_id, parent)
+        store = sql_store(client) if bulk else None
+        with tempfile.TemporaryDirectory(prefix="gridbt-mlflow-") as staging:
+            if store is not None:
+                runs = _bulk_runs(found, parent_id, children, records, Path(staging))
+                insert_runs(store, found.experiment_id, parent_run.info.user_id, runs)
+            else:
+                for child, record in zip(children, records, strict=True):
+                    _log_child(client, found, parent_id, child, record, Path(staging), open_runs)
+        client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
+    except BaseException:
+        for run_id in open_runs:
+            # Never let the clean-up hide the error that caused it.
+            with suppress(Exception):
+                client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    return parent_id
+
+
+def _record(child: ChildRun) -> RunRecord:
+    """Validate a child and render it to MLflow's value types (shared by both paths)."""
+    if np.ndim(child.equity) != 1 or np.shape(child.dates) != np.shape(child.equity):
+        raise ValueError(
+            f"child run {child.name!r}: dates {np.shape(child.dates)} and equity "
+            f"{np.shape(child.equity)} must be 1-D arrays of the same length"
+        )
+    if EQUITY_METRIC in child.metrics:
+        raise ValueError(
+            f"child run {child.name!r}: KPI name {EQUITY_METRIC!r} is reserved for the equity "
+            "curve's metric history"
+        )
+    values = np.asarray(child.equity, dtype=np.float64)
+    stamps = np.asarray(child.dates, dtype="datetime64[D]").astype("datetime64[ms]")
+    steps = np.flatnonzero(np.isfinite(values)).astype(np.int64)
+    return RunRecord(
+        name=child.name,
+        start_time=_now_ms(),
+        tags={**child.tags, **_undefined_tag(child.metrics)},
+        params=_params(child.params),
+        metrics=_finite_metrics(child.metrics),
+        history_key=EQUITY_METRIC,
+        steps=steps,
+        timestamps=stamps.astype(np.int64)[steps],
+        values=values[steps],
+    )
+
+
+def _bulk_runs(
+    found: Experiment,
+    parent_id: str,
+    children: Sequence[ChildRun],
+    records: Sequence[RunRecord],
+    staging: Path,
+) -> Iterator[tuple[str, str, RunRecord]]:
+    """Yield (run id, artifact URI, record) for `insert_runs`, uploading each equity first."""
+    from mlflow.utils.uri import append_to_uri_path
+
+    for child, record in zip(children, records, strict=True):
+        run_id = uuid.uuid4().hex
+        artifact_uri: str = append_to_uri_path(  # type: ignore[no-untyped-call]
+            found.artifact_location, run_id, "artifacts"
+        )
+        # Artifact first: a run that is visible in the store always has its curve.
+        _upload_equity(artifact_uri, child, staging)
+        yield run_id, artifact_uri, replace(record, tags={**record.tags, _PARENT_TAG: parent_id})
+
+
+def _log_child(
+    client: MlflowClient,
+    found: Experiment,
+    parent_id: str,
+    child: ChildRun,
+    record: RunRecord,
+    staging: Path,
+    open_runs: list[str],
+) -> None:
+    """Log one child through the public API; it stays in `open_runs` until it is finished."""
+    from mlflow.entities import Metric, RunStatus
+
+    run = client.create_run(
+        found.experiment_id,
+        start_time=record.start_time,
+        tags={**record.tags, _PARENT_TAG: parent_id},
+        run_name=record.name,
+    )
+    open_runs.append(run.info.run_id)
+    history = [
+        Metric(record.history_key, value, stamp, step)
+        for step, stamp, value in zip(
+            record.steps.tolist(), record.timestamps.tolist(), record.values.tolist(), strict=True
+        )
+    ]
+    _log_values(client, run.info.run_id, record.params, record.metrics, record.start_time, history)
+    _upload_equity(run.info.artifact_uri, child, staging)
+    client.set_terminated(open_runs.pop(), RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _log_values(
+    client: MlflowClient,
+    run_id: str,
+    params: Mapping[str, str],
+    metrics: Mapping[str, float],
+    now: int,
+    history: Sequence[Metric] = (),
+) -> None:
+    from mlflow.entities import Metric, Param
+
+    param_list = [Param(key, value) for key, value in params.items()]
+    metric_list = [Metric(key, value, now, 0) for key, value in metrics.items()]
+    metric_list.extend(history)
+    for param_batch, metric_batch in _batches(param_list, metric_list):
+        client.log_batch(run_id, metrics=metric_batch, params=param_batch)
+
+
+def _batches(params: list[_P], metrics: list[_M]) -> Iterator[tuple[list[_P], list[_M]]]:
+    """Split into as few `log_batch` calls as MLflow's limits allow, params first."""
+    from mlflow.utils.validation import (
+        MAX_ENTITIES_PER_BATCH,
+        MAX_METRICS_PER_BATCH,
+        MAX_PARAMS_TAGS_PER_BATCH,
+    )
+
+    p = m = 0
+    while p < len(params) or m < len(metrics):
+        param_batch = params[p : p + MAX_PARAMS_TAGS_PER_BATCH]
+        room = min(MAX_METRICS_PER_BATCH, MAX_ENTITIES_PER_BATCH - len(param_batch))
+        metric_batch = metrics[m : m + room]
+        p += len(param_batch)
+        m += len(metric_batch)
+        yield param_batch, metric_batch
+
+
+def _upload_equity(artifact_uri: str, child: ChildRun, staging: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    table = pa.table(
+        {
+            "date": pa.array(np.asarray(child.dates, dtype="datetime64[D]"), type=pa.date32()),
+            "equity": pa.array(np.asarray(child.equity, dtype=np.float64), type=pa.float64()),
+        }
+    )
+    local = staging / EQUITY_ARTIFACT
+    pq.write_table(table, local)
+    # The run's artifact URI is known already; going through the client would cost a get_run.
+    repository = get_artifact_repository(artifact_uri)
+    repository.log_artifact(str(local))  # type: ignore[no-untyped-call]
+
+
+def _log_parent_files(client: MlflowClient, run_id: str, parent: ParentRun) -> None:
+    for path in map(Path, parent.artifacts):
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), artifact_path=path.name)
+        elif path.is_file():
+            client.log_artifact(run_id, str(path))
+        else:
+            raise FileNotFoundError(f"parent run artifact {path} does not exist")
+    for name, text in parent.texts.items():
+        client.log_text(run_id, text, name)
+
+
+def _experiment(client: MlflowClient, tracking_uri: str, name: str) -> Experiment:
+    from mlflow.entities import LifecycleStage
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            client.create_experiment(name, _artifact_root(tracking_uri))
+        except MlflowException as error:
+            # Another process created it between our lookup and create: use theirs.
+            if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                raise
+        found = client.get_experiment_by_name(name)
+        assert found is not None
+    if found.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise ValueError(
+            f"MLflow experiment {name!r} is deleted; restore it (mlflow experiments restore) "
+            "or choose another experiment name"
+        )
+    return found
+
+
+def _artifact_root(tracking_uri: str) -> str | None:
+    """``mlartifacts/`` beside a SQLite database file; None (MLflow's default) otherwise."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = urlparse(tracking_uri).path[1:]
+    if database in ("", ":memory:"):
+        return None
+    return (Path(database).resolve().parent / "mlartifacts").as_uri()
+
+
+def _params(params: Mapping[str, object]) -> dict[str, str]:
+    return {key: param_value(value) for key, value in params.items()}
+
+
+def _finite_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {key: float(value) for key, value in metrics.items() if math.isfinite(float(value))}
+
+
+def _undefined_tag(metrics: Mapping[str, float]) -> dict[str, str]:
+    undefined = [
+        f"{key}={float(value)}" for key, value in metrics.items() if not math.isfinite(value)
+    ]
+    return {UNDEFINED_METRICS_TAG: ",".join(undefined)} if undefined else {}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
