@@ -29,6 +29,8 @@ lint: install
 bench: install
 	$(PY) benchmarks/data.py
 	$(PY) benchmarks/kernel.py
+	$(PY) benchmarks/sweep.py
+	$(PY) benchmarks/mlflow_logging.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .gridbt-cache

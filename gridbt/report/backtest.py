@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from collections import Counter
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 import gridbt
+from gridbt._atomic import write_json_atomic, write_parquet_atomic
 from gridbt._typing import PathLike
 from gridbt.data.default import ensure_synthetic_chain, load_packed
-from gridbt.data.store import read_manifest, write_json_atomic
+from gridbt.data.store import read_manifest
 from gridbt.kernel.dispatch import Engine, kpis_of, run_backtest
 from gridbt.kernel.enums import ExitReason, SkipReason
 from gridbt.report.summary import BacktestSummary, DataInfo
@@ -39,12 +35,6 @@ def resolve_strategy(strategy: str | PathLike | StrategySpec) -> StrategySpec:
     raise SpecError(
         f"strategy {strategy!r} is neither a file nor a preset ({', '.join(sorted(PRESETS))})"
     )
-
-
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
 
 
 def run_and_write(
@@ -78,8 +68,8 @@ def run_and_write(
         "equity": "equity.parquet",
         "tearsheet": "tearsheet.png",
     }
-    _write_parquet(trades, out / files["trades"])
-    _write_parquet(equity, out / files["equity"])
+    write_parquet_atomic(out / files["trades"], trades)
+    write_parquet_atomic(out / files["equity"], equity)
     write_tearsheet(
         equity,
         trades,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 
+from gridbt._atomic import atomic_path
 from gridbt._typing import PathLike
 
 __all__ = ["write_tearsheet"]
@@ -45,8 +42,6 @@ def write_tearsheet(
         ax_hist.axvline(0, color="black", lw=0.8)
     ax_hist.set_xlabel(f"trade P&L ({len(pnl)} trades)")
     fig.tight_layout()
-    target = Path(path)
-    tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex}.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
-    os.replace(tmp, target)

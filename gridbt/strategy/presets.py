@@ -29,16 +29,15 @@ accepts spec paths such as `execution.slippage` or `structure.legs[1].min_open_i
 from __future__ import annotations
 
 import inspect
-import os
 import re
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from gridbt._atomic import atomic_path
 from gridbt._typing import PathLike
 from gridbt.strategy.spec import SpecError, StrategySpec, parse_strategy
 
@@ -866,9 +865,8 @@ def write_preset_files(directory: PathLike) -> list[Path]:
         header = (f"Preset {name!r} at its defaults (gridbt.strategy.presets.{name}).\n"
                   "Regenerate with: python -m gridbt.strategy.presets jobs/strategies")
         target = out / f"{name}.yaml"
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(strategy_yaml(factory(), header))
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            tmp.write_text(strategy_yaml(factory(), header))
         written.append(target)
     return written
 
