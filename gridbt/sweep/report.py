@@ -15,14 +15,15 @@ __all__ = ["format_outcome", "top_table"]
 _SHOWN_KPIS = ("sharpe", "cagr", "max_drawdown", "win_rate", "trade_count")
 
 
-def _fmt(value: object) -> str:
-    if value is None:
+def _fmt_param(value: object) -> str:
+    """A grid value; null (NaN in numeric columns) means the rule is switched off."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "off"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "off" if value != value else "nan"
-        return f"{value:.4g}"
-    return str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _fmt_kpi(value: float) -> str:
+    return f"{value:.4g}"  # NaN prints as nan: the KPI is undefined, not switched off
 
 
 def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool,
@@ -31,7 +32,8 @@ def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool
     best = ranked(results, kpi, maximize).head(n)
     kpis = [kpi, *(k for k in _SHOWN_KPIS if k != kpi)]
     header = ["#", *(p.split(".")[-1] if len(p) > 24 else p for p in params), *kpis]
-    rows = [[str(i + 1), *(_fmt(row[p]) for p in params), *(_fmt(float(row[k])) for k in kpis)]
+    rows = [[str(i + 1), *(_fmt_param(row[p]) for p in params),
+             *(_fmt_kpi(float(row[k])) for k in kpis)]
             for i, (_, row) in enumerate(best.iterrows())]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     lines = ["  ".join(h.rjust(w) for h, w in zip(r, widths, strict=True))
