@@ -11,7 +11,8 @@ import numpy as np
 from gridbt._typing import FloatArray
 from gridbt.data.pack import RIGHT_CALL, RIGHT_PUT
 from gridbt.kernel import layout as L
-from gridbt.kernel.enums import ExitReason, SelectBy, SignalKind
+from gridbt.kernel.enums import ExitReason, HedgeBand, MarginModel, SelectBy, SignalKind
+from gridbt.strategy.stress import scenarios
 from gridbt.strategy.spec import (
     SelectDelta,
     SelectMoneyness,
@@ -119,4 +120,65 @@ def encode_spec(spec: StrategySpec, packed: FeatureSource) -> FloatArray:
     p[L.P_SLIPPAGE] = spec.execution.slippage
     p[L.P_COMMISSION] = spec.execution.commission_per_contract
     p[L.P_CONTRACTS] = spec.sizing.contracts
+    _encode_risk(p, spec)
     return p
+
+
+_MARGIN_MODELS = {"none": MarginModel.NONE, "regt": MarginModel.REGT, "pm": MarginModel.PM}
+_HEDGE_BANDS = {"none": HedgeBand.NONE, "fixed": HedgeBand.FIXED, "ww": HedgeBand.WW}
+
+
+def _encode_risk(p: FloatArray, spec: StrategySpec) -> None:
+    """Sizing, stress, margin, account and hedge blocks (docs/semantics.md, Risk layer)."""
+    sz, risk, hedge = spec.sizing, spec.risk, spec.hedge
+    p[L.P_RATE] = risk.rate
+    p[L.P_DIVIDEND] = risk.dividend
+    p[L.P_RISK_BUDGET] = _opt(sz.risk_budget)
+    p[L.P_RISK_HEDGED] = float(sz.risk_basis == "entry_hedged")
+    p[L.P_MARGIN_BUDGET] = _opt(sz.margin_budget)
+    p[L.P_KELLY_FRACTION] = _opt(sz.kelly_fraction)
+    p[L.P_KELLY_MIN_TRADES] = sz.kelly_min_trades
+    p[L.P_VOL_TARGET] = _opt(sz.vol_target)
+    p[L.P_MIN_CONTRACTS] = sz.min_contracts
+    p[L.P_MAX_CONTRACTS] = _opt(sz.max_contracts)
+    m = risk.margin
+    p[L.P_MARGIN_MODEL] = _MARGIN_MODELS[m.model]
+    p[L.P_MARGIN_BROAD] = float(m.broad_index)
+    p[L.P_MARGIN_MIN_UNDERLYING] = m.min_underlying_pct
+    p[L.P_MARGIN_MIN_PUT] = m.min_put_pct
+    p[L.P_MARGIN_HOUSE_MULT] = m.house_multiplier
+    p[L.P_MARGIN_HOUSE_FLOOR] = m.house_floor
+    p[L.P_MARGIN_PM_MULT] = m.stress_multiplier
+    p[L.P_MARGIN_PM_MIN] = m.minimum
+    a = risk.account
+    p[L.P_MAINT_RATIO] = a.maintenance_ratio
+    p[L.P_GRACE_DAYS] = a.grace_days
+    p[L.P_LIQ_TARGET] = float(a.liquidation == "target")
+    p[L.P_LIQ_BUFFER] = a.liquidation_buffer
+    p[L.P_CASH_RATE] = a.cash_rate
+    p[L.P_BORROW_RATE] = a.borrow_rate
+    p[L.P_HEDGE_ON] = float(hedge.enabled)
+    p[L.P_HEDGE_BAND] = _HEDGE_BANDS[hedge.band]
+    p[L.P_HEDGE_HALF_WIDTH] = hedge.half_width
+    p[L.P_HEDGE_WW_C] = hedge.ww_c
+    p[L.P_HEDGE_WW_MIN] = hedge.ww_min
+    p[L.P_HEDGE_WW_MAX] = hedge.ww_max
+    p[L.P_HEDGE_WW_FEE] = hedge.slippage_bps / 1e4 if hedge.ww_fee is None else hedge.ww_fee
+    p[L.P_HEDGE_TO_BOUNDARY] = float(hedge.rebalance_to == "boundary")
+    p[L.P_HEDGE_EVERY] = _opt(hedge.every_days)
+    p[L.P_HEDGE_AND] = float(hedge.combine == "and")
+    p[L.P_HEDGE_TARGET] = hedge.target_delta
+    p[L.P_HEDGE_AT_ENTRY] = float(hedge.at_entry)
+    p[L.P_HEDGE_MIN_TRADE] = hedge.min_trade
+    p[L.P_HEDGE_MAX_TRADE] = _opt(hedge.max_trade)
+    p[L.P_HEDGE_COMMISSION] = hedge.commission_per_share
+    p[L.P_HEDGE_BPS] = hedge.slippage_bps
+    points = scenarios(risk.stress)
+    p[L.P_N_SCENARIOS] = len(points)
+    for k, sc in enumerate(points):
+        base = L.P_SCEN0 + k * L.SCEN_SIZE
+        p[base + L.S_SPOT] = sc.spot
+        p[base + L.S_VOL] = sc.vol
+        p[base + L.S_RR] = sc.risk_reversal
+        p[base + L.S_RATE] = sc.rate
+        p[base + L.S_YEARS] = sc.time_days / 365.0

@@ -6,6 +6,7 @@ import numpy as np
 
 MAX_LEGS = 4
 MAX_FILTERS = 4
+MAX_SCENARIOS = 64
 
 
 class ExitReason:
@@ -20,9 +21,11 @@ class ExitReason:
     DELTA_BREACH = 6
     SIGNAL = 7
     END_OF_DATA = 8
+    MARGIN_CALL = 9  # forced liquidation of the whole position
+    MARGIN_PARTIAL = 10  # forced liquidation of part of it (target mode); the rest stays open
     NAMES = (
         "expiry", "stop_loss", "profit_target", "dte", "max_holding", "rebalance",
-        "delta_breach", "signal", "end_of_data",
+        "delta_breach", "signal", "end_of_data", "margin_call", "margin_partial",
     )
 
 
@@ -35,13 +38,46 @@ class SkipReason:
     NO_STRIKE = 3
     LIQUIDITY = 4
     CAPITAL = 5
-    NAMES = ("filter", "signal", "no_expiry", "no_strike", "liquidity", "capital")
+    SIZING = 6  # the budgets leave fewer than one contract
+    INVALID_MARKET = 7  # sizing or margin needs an implied vol that is not finite
+    NAMES = (
+        "filter", "signal", "no_expiry", "no_strike", "liquidity", "capital", "sizing",
+        "invalid_market",
+    )
 
 
 class SelectBy:
     DELTA = 0
     MONEYNESS = 1
     OFFSET = 2
+
+
+class SizingBinding:
+    """Which rule set a trade's size (the smallest budget wins; ties in this order)."""
+
+    FIXED = 0
+    RISK_BUDGET = 1
+    MARGIN_BUDGET = 2
+    KELLY = 3
+    VOL_TARGET = 4
+    MIN_CONTRACTS = 5
+    MAX_CONTRACTS = 6
+    NAMES = (
+        "fixed", "risk_budget", "margin_budget", "kelly", "vol_target", "min_contracts",
+        "max_contracts",
+    )
+
+
+class MarginModel:
+    NONE = 0
+    REGT = 1
+    PM = 2
+
+
+class HedgeBand:
+    NONE = 0
+    FIXED = 1
+    WW = 2
 
 
 class SignalKind:
@@ -66,6 +102,15 @@ trade_dt = np.dtype(
         ("mae", np.float64),
         ("mfe", np.float64),
         ("days_held", np.int64),
+        ("hedge_pnl", np.float64),  # hedge cash flows incl. unwind and hedge costs
+        ("hedge_cost", np.float64),  # hedge slippage and commissions
+        ("financing", np.float64),
+        ("sizing_binding", np.int64),  # SizingBinding code
+        ("risk_per_contract", np.float64),  # worst stress loss per contract at entry
+        ("worst_scenario", np.int64),  # its scenario index, -1 = not computed
+        ("margin_per_contract", np.float64),  # initial margin per contract at entry
+        ("risk_contracts", np.float64),  # raw risk-budget size, NaN = off or unbounded
+        ("margin_contracts", np.float64),  # raw margin-budget size, NaN = off or unbounded
     ]
 )
 

@@ -3,7 +3,7 @@ trade and leg output rows. Off switches are NaN; booleans are 0/1; enums are the
 
 from __future__ import annotations
 
-from gridbt.kernel.enums import MAX_FILTERS, MAX_LEGS
+from gridbt.kernel.enums import MAX_FILTERS, MAX_LEGS, MAX_SCENARIOS
 
 # scalar block
 P_CAPITAL = 0
@@ -36,7 +36,53 @@ P_REENTRY_MASK = 26
 P_SLIPPAGE = 27
 P_COMMISSION = 28
 P_CONTRACTS = 29
-N_SCALARS = 30
+# pricing inputs of stress and margin repricing
+P_RATE = 30
+P_DIVIDEND = 31
+# sizing (NaN = budget off)
+P_RISK_BUDGET = 32
+P_RISK_HEDGED = 33  # 1 = entry_hedged basis
+P_MARGIN_BUDGET = 34
+P_KELLY_FRACTION = 35
+P_KELLY_MIN_TRADES = 36
+P_VOL_TARGET = 37
+P_MIN_CONTRACTS = 38
+P_MAX_CONTRACTS = 39  # NaN = no cap
+# margin model (MarginModel code) and its parameters
+P_MARGIN_MODEL = 40
+P_MARGIN_BROAD = 41
+P_MARGIN_MIN_UNDERLYING = 42
+P_MARGIN_MIN_PUT = 43
+P_MARGIN_HOUSE_MULT = 44
+P_MARGIN_HOUSE_FLOOR = 45
+P_MARGIN_PM_MULT = 46
+P_MARGIN_PM_MIN = 47
+# margin account and financing
+P_MAINT_RATIO = 48
+P_GRACE_DAYS = 49
+P_LIQ_TARGET = 50  # 0 = full, 1 = target
+P_LIQ_BUFFER = 51
+P_CASH_RATE = 52
+P_BORROW_RATE = 53
+# delta hedge (shares per structure contract unless said otherwise)
+P_HEDGE_ON = 54
+P_HEDGE_BAND = 55  # HedgeBand code
+P_HEDGE_HALF_WIDTH = 56
+P_HEDGE_WW_C = 57
+P_HEDGE_WW_MIN = 58
+P_HEDGE_WW_MAX = 59
+P_HEDGE_WW_FEE = 60  # fee rate, already resolved (never NaN)
+P_HEDGE_TO_BOUNDARY = 61
+P_HEDGE_EVERY = 62  # NaN = no time trigger
+P_HEDGE_AND = 63  # 1 = band and time must both fire
+P_HEDGE_TARGET = 64
+P_HEDGE_AT_ENTRY = 65
+P_HEDGE_MIN_TRADE = 66  # shares, whole position
+P_HEDGE_MAX_TRADE = 67  # shares, whole position; NaN = no cap
+P_HEDGE_COMMISSION = 68  # per share
+P_HEDGE_BPS = 69
+P_N_SCENARIOS = 70
+N_SCALARS = 71
 
 # per-leg block: P_LEG0 + leg * LEG_SIZE + L_*
 L_RIGHT = 0
@@ -61,7 +107,16 @@ F_MAX = 2
 FILTER_SIZE = 3
 P_FILTER0 = P_LEG0 + MAX_LEGS * LEG_SIZE
 
-N_PARAMS = P_FILTER0 + MAX_FILTERS * FILTER_SIZE
+# per-scenario block: P_SCEN0 + s * SCEN_SIZE + S_*
+S_SPOT = 0  # relative: spot * (1 + S_SPOT)
+S_VOL = 1  # absolute, decimal
+S_RR = 2  # calls + half, puts - half
+S_RATE = 3  # absolute
+S_YEARS = 4  # time_days / 365
+SCEN_SIZE = 5
+P_SCEN0 = P_FILTER0 + MAX_FILTERS * FILTER_SIZE
+
+N_PARAMS = P_SCEN0 + MAX_SCENARIOS * SCEN_SIZE
 
 # trade output row (float64 columns)
 T_ENTRY_DAY = 0
@@ -78,7 +133,16 @@ T_PNL = 10
 T_MAE = 11
 T_MFE = 12
 T_DAYS_HELD = 13
-N_TRADE_COLS = 14
+T_HEDGE_PNL = 14  # hedge cash flows incl. unwind and costs
+T_HEDGE_COST = 15  # hedge slippage and commissions (a cost, >= 0)
+T_FINANCING = 16
+T_SIZING_BINDING = 17  # SizingBinding code
+T_RISK_PER_CONTRACT = 18  # stress worst loss per contract at entry (NaN = not computed)
+T_WORST_SCENARIO = 19  # scenario index of that loss (-1 = not computed)
+T_MARGIN_PER_CONTRACT = 20  # initial margin per contract at entry (0 = no model)
+T_RISK_CONTRACTS = 21  # raw risk-budget contracts (NaN = off / unbounded)
+T_MARGIN_CONTRACTS = 22  # raw margin-budget contracts (NaN = off / unbounded)
+N_TRADE_COLS = 23
 
 # leg output row (float64 columns); trade t owns rows t * MAX_LEGS ..
 G_RIGHT = 0
@@ -89,6 +153,26 @@ G_ENTRY_FILL = 4
 G_EXIT_FILL = 5
 G_SETTLED = 6
 N_LEG_COLS = 7
+
+# daily output row (float64 columns), end of day d; 0 when flat
+D_CONTRACTS = 0
+D_DELTA = 1  # options delta, shares (sum u * m * N * delta)
+D_HEDGE_SHARES = 2
+D_NET_DELTA = 3  # D_DELTA + D_HEDGE_SHARES
+D_GAMMA = 4  # shares per 1.0 of spot
+D_VEGA = 5  # currency per vol point
+D_THETA = 6  # currency per calendar day
+D_MARGIN = 7  # initial margin of the position
+D_MAINTENANCE = 8
+D_CALL_DAYS = 9  # consecutive margin-call days
+D_PNL_DELTA = 10  # attribution of equity(d) - equity(d-1)
+D_PNL_GAMMA = 11
+D_PNL_VEGA = 12
+D_PNL_THETA = 13
+D_PNL_COSTS = 14  # minus spread paid, commissions and hedge costs
+D_PNL_FINANCING = 15
+D_PNL_RESIDUAL = 16
+N_DAILY_COLS = 17
 
 # per-backtest counters
 C_MISSING_QUOTE_DAYS = 0

@@ -31,6 +31,9 @@ class BacktestResult:
         Exit fills of legs priced on a quote carried from an earlier day.
     in_market
         bool per trading day: a position is open at the end of the day.
+    daily
+        float64 (n_days, layout.N_DAILY_COLS): end-of-day contracts, greeks, hedge, margin and
+        the day's P&L attribution (docs/semantics.md, Daily outputs and attribution).
     """
 
     equity: FloatArray
@@ -40,3 +43,4 @@ class BacktestResult:
     missing_quote_days: int
     stale_fills: int
     in_market: BoolArray
+    daily: FloatArray

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from gridbt._typing import PathLike
+from gridbt.kernel.enums import MAX_SCENARIOS  # the kernel's scenario block is fixed-size
 
 __all__ = [
     "DteWindow",
@@ -37,8 +38,14 @@ __all__ = [
     "SelectOffset",
     "SignalAlways",
     "SignalZScore",
+    "AccountConfig",
+    "HedgeConfig",
+    "MarginConfig",
+    "MAX_SCENARIOS",
+    "RiskConfig",
     "SizingConfig",
     "SpecError",
+    "StressConfig",
     "StrategySpec",
     "StructureSpec",
     "load_strategy",
@@ -55,10 +62,14 @@ EXIT_REASONS = (
     "delta_breach",
     "signal",
     "end_of_data",
+    "margin_call",
+    "margin_partial",
 )
 ReentryReason = Literal[
-    "stop_loss", "profit_target", "dte", "max_holding", "rebalance", "delta_breach"
+    "stop_loss", "profit_target", "dte", "max_holding", "rebalance", "delta_breach",
+    "margin_call", "margin_partial",
 ]
+StressFamily = Literal["core", "tail", "rr", "rr_tail"]
 
 
 class _Frozen(BaseModel):
@@ -219,7 +230,161 @@ class ExecutionConfig(_Frozen):
 
 
 class SizingConfig(_Frozen):
-    contracts: int = Field(1, ge=1)
+    """How many contracts to open (docs/semantics.md, "Sizing").
+
+    With no budget set, `contracts` is the size. With budgets, the size is the smallest of the
+    budgets' contract counts, then clipped to [min_contracts, max_contracts].
+    """
+
+    contracts: int = Field(1, ge=1, description="fixed size when no budget is set")
+    risk_budget: float | None = Field(
+        None, gt=0, le=1, description="fraction of equity lost in the worst stress scenario"
+    )
+    risk_basis: Literal["unhedged", "entry_hedged"] = Field(
+        "unhedged", description="stress the options alone, or with the entry hedge"
+    )
+    margin_budget: float | None = Field(
+        None, gt=0, le=1, description="fraction of equity used by initial margin"
+    )
+    kelly_fraction: float | None = Field(
+        None, gt=0, le=1, description="fraction of the Kelly bet (from closed trades) at risk"
+    )
+    kelly_min_trades: int = Field(10, ge=1, description="closed trades before Kelly applies")
+    vol_target: float | None = Field(
+        None, gt=0, description="annualised P&L volatility target, fraction of equity"
+    )
+    min_contracts: int = Field(0, ge=0)
+    max_contracts: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SizingConfig:
+        if self.max_contracts is not None and self.min_contracts > self.max_contracts:
+            raise ValueError(
+                f"min_contracts: {self.min_contracts} exceeds max_contracts {self.max_contracts}"
+            )
+        return self
+
+    @property
+    def budgets(self) -> bool:
+        """Whether any budget (risk, margin, Kelly, volatility) sets the size."""
+        return any(
+            v is not None
+            for v in (self.risk_budget, self.margin_budget, self.kelly_fraction, self.vol_target)
+        )
+
+
+class StressConfig(_Frozen):
+    """Stress scenarios: a Cartesian grid of shocks, or named families (SEED_PARITY §1.13)."""
+
+    scenarios: Literal["grid", "named"] = "grid"
+    families: list[StressFamily] = Field(default_factory=lambda: ["core"], min_length=1)
+    spot: list[float] = Field(
+        default_factory=lambda: [-0.15, -0.10, -0.05, 0.0, 0.05, 0.10, 0.15],
+        min_length=1,
+        description="relative spot shocks, -0.05 = spot down 5%",
+    )
+    vol: list[float] = Field(
+        default_factory=lambda: [-0.05, 0.0, 0.05], min_length=1,
+        description="absolute implied-vol shocks, 0.05 = +5 vol points",
+    )
+    risk_reversal: list[float] = Field(
+        default_factory=lambda: [0.0], min_length=1,
+        description="call iv + half, put iv - half; negative steepens the put skew",
+    )
+    rate: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+    time_days: list[float] = Field(
+        default_factory=lambda: [0.0], min_length=1, description="calendar days of decay"
+    )
+
+    @field_validator("spot")
+    @classmethod
+    def _spot(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not x > -1.0]
+        if bad:
+            raise ValueError(f"{bad[0]} would take spot to or below 0")
+        return v
+
+    @field_validator("time_days")
+    @classmethod
+    def _time(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if x < 0]
+        if bad:
+            raise ValueError(f"{bad[0]} is negative")
+        return v
+
+    @model_validator(mode="after")
+    def _size(self) -> StressConfig:
+        if self.scenarios == "grid":
+            n = len({*self.spot}) * len({*self.vol}) * len({*self.risk_reversal})
+            n *= len({*self.rate}) * len({*self.time_days})
+            if n > MAX_SCENARIOS:
+                raise ValueError(f"scenarios: the grid has {n} scenarios, at most {MAX_SCENARIOS}")
+        return self
+
+
+class MarginConfig(_Frozen):
+    """Initial margin per structure contract: none, Reg-T style, or a portfolio-margin proxy."""
+
+    model: Literal["none", "regt", "pm"] = "none"
+    broad_index: bool = Field(True, description="Reg-T base 15% (broad index) else 20%")
+    min_underlying_pct: float = Field(0.10, ge=0, le=1, description="Reg-T short-call floor")
+    min_put_pct: float = Field(0.10, ge=0, le=1, description="Reg-T short-put floor, of strike")
+    house_multiplier: float = Field(1.0, ge=1)
+    house_floor: float = Field(0.0, ge=0, description="per contract, currency")
+    stress_multiplier: float = Field(1.0, gt=0, description="pm: worst stress loss multiplier")
+    minimum: float = Field(0.0, ge=0, description="pm: minimum per contract, currency")
+
+
+class AccountConfig(_Frozen):
+    """Margin account: maintenance, margin calls, forced liquidation and financing."""
+
+    maintenance_ratio: float = Field(0.75, gt=0, le=2, description="maintenance / initial")
+    grace_days: int = Field(1, ge=0, description="call days tolerated before liquidation")
+    liquidation: Literal["full", "target"] = "full"
+    liquidation_buffer: float = Field(0.0, ge=0, description="target mode: headroom kept")
+    cash_rate: float = Field(0.0, ge=-0.1, le=1, description="annual, on equity above margin")
+    borrow_rate: float = Field(0.0, ge=0, le=1, description="annual, on margin above equity")
+
+
+class RiskConfig(_Frozen):
+    """Pricing inputs, stress scenarios, margin model and margin account."""
+
+    rate: float = Field(0.0, ge=-0.1, le=1, description="continuous risk-free rate for repricing")
+    dividend: float = Field(0.0, ge=-0.1, le=1, description="continuous dividend yield")
+    stress: StressConfig = Field(default_factory=StressConfig)
+    margin: MarginConfig = Field(default_factory=MarginConfig)
+    account: AccountConfig = Field(default_factory=AccountConfig)
+
+
+class HedgeConfig(_Frozen):
+    """Delta hedging with the underlying. Deltas are shares per structure contract."""
+
+    enabled: bool = False
+    band: Literal["none", "fixed", "ww"] = "fixed"
+    half_width: float = Field(10.0, ge=0, description="fixed band, shares per contract")
+    ww_c: float = Field(1.0, gt=0, description="Whalley-Wilmott calibration constant")
+    ww_min: float = Field(0.0, ge=0, description="Whalley-Wilmott band floor, shares/contract")
+    ww_max: float = Field(50.0, gt=0, description="Whalley-Wilmott band cap, shares/contract")
+    ww_fee: float | None = Field(None, ge=0, description="fee rate; default slippage_bps/1e4")
+    rebalance_to: Literal["center", "boundary"] = "center"
+    every_days: int | None = Field(None, ge=1, description="time trigger, exit.period_unit days")
+    combine: Literal["or", "and"] = "or"
+    target_delta: float = Field(0.0, description="target net delta, shares per contract")
+    at_entry: bool = Field(False, description="hedge to the target when the position opens")
+    min_trade: float = Field(0.0, ge=0, description="smaller trades are skipped, shares")
+    max_trade: float | None = Field(None, gt=0, description="trades are clipped to this, shares")
+    commission_per_share: float = Field(0.0, ge=0)
+    slippage_bps: float = Field(0.0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _trigger(self) -> HedgeConfig:
+        if self.enabled and self.band == "none" and self.every_days is None:
+            raise ValueError("band: 'none' needs every_days (a hedge needs a band or a period)")
+        if self.band == "ww" and self.rebalance_to != "boundary":
+            raise ValueError("rebalance_to: the Whalley-Wilmott band trades to the boundary")
+        if self.ww_min > self.ww_max:
+            raise ValueError(f"ww_min: {self.ww_min} exceeds ww_max {self.ww_max}")
+        return self
 
 
 class StrategySpec(_Frozen):
@@ -234,6 +399,16 @@ class StrategySpec(_Frozen):
     reentry: ReentryConfig = Field(default_factory=ReentryConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     sizing: SizingConfig = Field(default_factory=SizingConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    hedge: HedgeConfig = Field(default_factory=HedgeConfig)
+
+    @model_validator(mode="after")
+    def _risk_consistent(self) -> StrategySpec:
+        if self.sizing.margin_budget is not None and self.risk.margin.model == "none":
+            raise ValueError("sizing.margin_budget: needs risk.margin.model regt or pm")
+        if self.sizing.risk_basis == "entry_hedged" and not self.hedge.enabled:
+            raise ValueError("sizing.risk_basis: entry_hedged needs hedge.enabled")
+        return self
 
     def stable_hash(self) -> str:
         """Return a hash of the spec's content (names excluded) for result deduplication."""
