@@ -6,7 +6,8 @@ import numpy as np
 import pyarrow as pa
 
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.enums import MAX_LEGS, ExitReason
+from gridbt.kernel import layout as L
+from gridbt.kernel.enums import MAX_LEGS, ExitReason, SizingBinding
 from gridbt.kernel.result import BacktestResult
 
 __all__ = ["equity_table", "trades_table"]
@@ -81,21 +82,56 @@ def trades_table(result: BacktestResult, packed: PackedChain) -> pa.Table:
             "mae": pa.array(t["mae"], type=pa.float64()),
             "mfe": pa.array(t["mfe"], type=pa.float64()),
             "days_held": pa.array(t["days_held"], type=pa.int32()),
+            "hedge_pnl": pa.array(t["hedge_pnl"], type=pa.float64()),
+            "hedge_cost": pa.array(t["hedge_cost"], type=pa.float64()),
+            "financing": pa.array(t["financing"], type=pa.float64()),
+            "sizing_binding": pa.array(
+                [SizingBinding.NAMES[int(b)] for b in t["sizing_binding"]], type=pa.string()
+            ),
+            "risk_per_contract": pa.array(t["risk_per_contract"], type=pa.float64()),
+            "worst_scenario": pa.array(t["worst_scenario"], type=pa.int32()),
+            "margin_per_contract": pa.array(t["margin_per_contract"], type=pa.float64()),
+            "risk_contracts": pa.array(t["risk_contracts"], type=pa.float64()),
+            "margin_contracts": pa.array(t["margin_contracts"], type=pa.float64()),
             "legs": legs_array,
         }
     )
 
 
+#: equity.parquet column -> daily output column of the kernel (docs/semantics.md).
+DAILY_COLUMNS = {
+    "contracts": L.D_CONTRACTS,
+    "delta": L.D_DELTA,
+    "hedge_shares": L.D_HEDGE_SHARES,
+    "net_delta": L.D_NET_DELTA,
+    "gamma": L.D_GAMMA,
+    "vega": L.D_VEGA,
+    "theta": L.D_THETA,
+    "initial_margin": L.D_MARGIN,
+    "maintenance_margin": L.D_MAINTENANCE,
+    "margin_call_days": L.D_CALL_DAYS,
+    "pnl_delta": L.D_PNL_DELTA,
+    "pnl_gamma": L.D_PNL_GAMMA,
+    "pnl_vega": L.D_PNL_VEGA,
+    "pnl_theta": L.D_PNL_THETA,
+    "pnl_costs": L.D_PNL_COSTS,
+    "pnl_financing": L.D_PNL_FINANCING,
+    "pnl_residual": L.D_PNL_RESIDUAL,
+}
+
+
 def equity_table(result: BacktestResult, packed: PackedChain) -> pa.Table:
-    """One row per trading day: equity, drawdown, in-market flag and spot."""
+    """One row per trading day: equity, drawdown, in-market flag, spot, then the end-of-day
+    greeks, hedge and margin of the book and the day's P&L attribution."""
     equity = result.equity
     peak = np.maximum.accumulate(equity) if len(equity) else equity
-    return pa.table(
-        {
-            "date": _dates(packed.day_date),
-            "equity": pa.array(equity, type=pa.float64()),
-            "drawdown": pa.array(equity / peak - 1.0 if len(equity) else equity, type=pa.float64()),
-            "in_market": pa.array(result.in_market, type=pa.bool_()),
-            "spot": pa.array(packed.day_spot, type=pa.float64()),
-        }
-    )
+    columns = {
+        "date": _dates(packed.day_date),
+        "equity": pa.array(equity, type=pa.float64()),
+        "drawdown": pa.array(equity / peak - 1.0 if len(equity) else equity, type=pa.float64()),
+        "in_market": pa.array(result.in_market, type=pa.bool_()),
+        "spot": pa.array(packed.day_spot, type=pa.float64()),
+    }
+    for name, col in DAILY_COLUMNS.items():
+        columns[name] = pa.array(result.daily[:, col], type=pa.float64())
+    return pa.table(columns)

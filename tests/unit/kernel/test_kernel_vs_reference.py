@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from gridbt.data import blackscholes
 from gridbt.data.pack import PackedChain, pack_chain
 from gridbt.kernel.dispatch import run_backtest
-from gridbt.kernel.enums import leg_dt, trade_dt
+from gridbt.kernel import layout as L
+from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason, leg_dt, trade_dt
+from gridbt.report.tables import DAILY_COLUMNS
 from gridbt.strategy.spec import StrategySpec, parse_strategy
 from gridbt.testing import ChainQuote, chain_from_quotes
 
@@ -58,7 +60,8 @@ def random_chains(draw: st.DrawFn) -> PackedChain:
                 is_call = right == "C"
                 smile = vol * (1 + 0.3 * (100.0 / strikes - 1))
                 mid = blackscholes.price(spot[d], strikes, years, 0.0, 0.0, smile, is_call)
-                delta = blackscholes.greeks(spot[d], strikes, years, 0.0, 0.0, smile, is_call).delta
+                greeks = blackscholes.greeks(spot[d], strikes, years, 0.0, 0.0, smile, is_call)
+                delta = greeks.delta
                 for k, strike in enumerate(strikes):
                     if rng.random() < hole_rate:
                         continue
@@ -75,7 +78,10 @@ def random_chains(draw: st.DrawFn) -> PackedChain:
                             ask=ask,
                             spot=float(spot[d]),
                             delta=float(delta[k]) if rng.random() > 0.02 else float("nan"),
-                            iv=float(smile[k]),
+                            iv=float(smile[k]) if rng.random() > 0.01 else float("nan"),
+                            gamma=float(greeks.gamma[k]) if rng.random() > 0.02 else float("nan"),
+                            vega=float(greeks.vega[k]),
+                            theta=float(greeks.theta[k]),
                             volume=None if rng.random() < 0.05 else int(rng.integers(0, 500)),
                             open_interest=None
                             if rng.random() < 0.05
@@ -197,7 +203,93 @@ def random_specs(draw: st.DrawFn) -> StrategySpec:
         },
         "sizing": {"contracts": draw(st.integers(1, 5))},
     }
+    if draw(st.integers(0, 2)) > 0:
+        _risk_layer(draw, payload)
     return parse_strategy(payload)
+
+
+def _risk_layer(draw: st.DrawFn, payload: dict[str, object]) -> None:
+    """Switch parts of the risk layer on at random: sizing budgets, stress, margin, the margin
+    account with financing, and the delta hedge (docs/semantics.md, Risk layer)."""
+    model = draw(st.sampled_from(["none", "regt", "regt", "pm"]))
+    hedged = draw(st.booleans())
+    sizing: dict[str, object] = {"contracts": draw(st.integers(1, 5))}
+    if draw(st.booleans()):
+        sizing["risk_budget"] = draw(st.sampled_from([0.01, 0.05, 0.3]))
+    if model != "none" and draw(st.booleans()):
+        sizing["margin_budget"] = draw(st.sampled_from([0.1, 0.5, 1.0]))
+    if draw(st.integers(0, 3)) == 0:
+        sizing["kelly_fraction"] = draw(st.sampled_from([0.25, 1.0]))
+        sizing["kelly_min_trades"] = draw(st.integers(1, 4))
+    if draw(st.integers(0, 3)) == 0:
+        sizing["vol_target"] = draw(st.sampled_from([0.05, 0.5]))
+    if hedged and draw(st.booleans()):
+        sizing["risk_basis"] = "entry_hedged"
+    sizing["min_contracts"] = draw(st.sampled_from([0, 0, 1, 2]))
+    sizing["max_contracts"] = draw(st.sampled_from([None, 3, 20]))
+    if sizing["max_contracts"] is not None:
+        sizing["min_contracts"] = min(int(sizing["min_contracts"]), int(sizing["max_contracts"]))
+    stress: dict[str, object]
+    if draw(st.booleans()):
+        stress = {
+            "scenarios": "named",
+            "families": draw(st.lists(st.sampled_from(["core", "tail", "rr", "rr_tail"]),
+                                      min_size=1, max_size=4)),
+        }
+    else:
+        stress = {
+            "spot": draw(st.sampled_from([[-0.1, 0.0, 0.1], [-0.3, -0.05, 0.05, 0.3]])),
+            "vol": draw(st.sampled_from([[0.0], [-0.05, 0.1]])),
+            "risk_reversal": draw(st.sampled_from([[0.0], [-0.05, 0.05]])),
+            "rate": draw(st.sampled_from([[0.0], [0.01]])),
+            "time_days": draw(st.sampled_from([[0.0], [0.0, 7.0], [400.0]])),
+        }
+    risk: dict[str, object] = {
+        "rate": draw(st.sampled_from([0.0, 0.03])),
+        "dividend": draw(st.sampled_from([0.0, 0.015])),
+        "stress": stress,
+        "margin": {
+            "model": model,
+            "broad_index": draw(st.booleans()),
+            "house_multiplier": draw(st.sampled_from([1.0, 1.5, 6.0])),
+            "house_floor": draw(st.sampled_from([0.0, 50.0])),
+            "stress_multiplier": draw(st.sampled_from([1.0, 2.0])),
+            "minimum": draw(st.sampled_from([0.0, 100.0])),
+        },
+        "account": {
+            "maintenance_ratio": draw(st.sampled_from([0.5, 0.75, 1.0])),
+            "grace_days": draw(st.integers(0, 3)),
+            "liquidation": draw(st.sampled_from(["full", "target"])),
+            "liquidation_buffer": draw(st.sampled_from([0.0, 0.2])),
+            "cash_rate": draw(st.sampled_from([0.0, 0.04])),
+            "borrow_rate": draw(st.sampled_from([0.0, 0.08])),
+        },
+    }
+    hedge: dict[str, object] = {"enabled": hedged}
+    if hedged:
+        band = draw(st.sampled_from(["none", "fixed", "fixed", "ww"]))
+        hedge.update(
+            band=band,
+            half_width=draw(st.sampled_from([0.0, 5.0, 20.0])),
+            ww_c=draw(st.sampled_from([0.5, 2.0])),
+            ww_min=draw(st.sampled_from([0.0, 1.0])),
+            ww_max=draw(st.sampled_from([10.0, 50.0])),
+            ww_fee=draw(st.sampled_from([None, 0.0, 0.002])),
+            rebalance_to="boundary" if band == "ww" else draw(
+                st.sampled_from(["center", "boundary"])),
+            every_days=draw(st.sampled_from([None, 1, 3]) if band != "none" else
+                            st.sampled_from([1, 3])),
+            combine=draw(st.sampled_from(["or", "and"])),
+            target_delta=draw(st.sampled_from([0.0, 0.0, 10.0])),
+            at_entry=draw(st.booleans()),
+            min_trade=draw(st.sampled_from([0.0, 0.0, 25.0])),
+            max_trade=draw(st.sampled_from([None, 100.0])),
+            commission_per_share=draw(st.sampled_from([0.0, 0.005])),
+            slippage_bps=draw(st.sampled_from([0.0, 1.0, 10.0])),
+        )
+    payload["sizing"] = sizing
+    payload["risk"] = risk
+    payload["hedge"] = hedge
 
 
 def _assert_records_close(a: np.ndarray, b: np.ndarray, dtype: np.dtype, what: str) -> None:
@@ -223,13 +315,18 @@ def test_kernel_matches_reference(packed: PackedChain, spec: StrategySpec) -> No
     np.testing.assert_array_equal(fast.in_market, slow.in_market, err_msg="in_market")
     assert fast.missing_quote_days == slow.missing_quote_days
     assert fast.stale_fills == slow.stale_fills
+    for name, col in DAILY_COLUMNS.items():
+        np.testing.assert_allclose(
+            fast.daily[:, col], slow.daily[:, col], rtol=RTOL, atol=1e-7, equal_nan=True,
+            err_msg=f"daily.{name}",
+        )
 
 
 def test_random_specs_exercise_the_semantics() -> None:
     """Guard against a vacuous property test: the drawn cases must produce trades, every
     exit reason and most skip reasons somewhere."""
     reasons: set[int] = set()
-    skips = np.zeros(6, dtype=np.int64)
+    skips = np.zeros(len(SkipReason.NAMES), dtype=np.int64)
     trades = 0
 
     @settings(
@@ -250,6 +347,39 @@ def test_random_specs_exercise_the_semantics() -> None:
     assert trades > 100
     assert len(reasons) >= 7, f"exit reasons seen: {sorted(reasons)}"
     assert (skips > 0).sum() >= 5, f"skip counts: {skips}"
+
+
+def test_random_specs_exercise_the_risk_layer() -> None:
+    """Guard against a vacuous risk layer: margin calls (full and partial), hedge trades,
+    financing, every sizing rule binding, and the sizing skips must all occur."""
+    seen: dict[str, int] = dict.fromkeys(
+        ["margin_call", "margin_partial", "hedge_trades", "financing", "call_days",
+         "sizing_skip", "invalid_market"], 0
+    )
+    bindings: set[int] = set()
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(packed=random_chains(), spec=random_specs())
+    def collect(packed: PackedChain, spec: StrategySpec) -> None:
+        r = run_backtest(packed, spec, "numba")
+        t = r.trades
+        seen["margin_call"] += int((t["exit_reason"] == ExitReason.MARGIN_CALL).sum())
+        seen["margin_partial"] += int((t["exit_reason"] == ExitReason.MARGIN_PARTIAL).sum())
+        seen["hedge_trades"] += int((t["hedge_cost"] > 0).sum())
+        seen["financing"] += int((t["financing"] != 0).sum())
+        seen["call_days"] += int((r.daily[:, L.D_CALL_DAYS] > 0).sum())
+        seen["sizing_skip"] += int(r.skips[SkipReason.SIZING])
+        seen["invalid_market"] += int(r.skips[SkipReason.INVALID_MARKET])
+        bindings.update(int(b) for b in t["sizing_binding"])
+
+    collect()
+    assert all(v > 0 for v in seen.values()), seen
+    assert len(bindings) >= 6, [SizingBinding.NAMES[b] for b in sorted(bindings)]
 
 
 @pytest.mark.parametrize("engine", ["numba", "python"])
