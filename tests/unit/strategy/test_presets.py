@@ -30,7 +30,7 @@ EXPECTED_PRESETS = {
     "short_put", "short_call", "short_strangle", "short_straddle", "iron_condor",
     "iron_butterfly", "put_credit_spread", "call_credit_spread", "put_debit_spread",
     "call_debit_spread", "long_straddle", "butterfly", "risk_reversal", "calendar", "diagonal",
-    "vrp_short_straddle", "skew_risk_reversal",
+    "vrp_short_straddle", "skew_risk_reversal", "hedged_short_strangle",
 }
 
 
@@ -342,6 +342,15 @@ def test_skew_risk_reversal_matches_the_reference() -> None:
 
 
 # ---- preset() overrides ----------------------------------------------------------------------
+
+def test_hedged_short_strangle_turns_the_risk_layer_on() -> None:
+    spec = PRESETS["hedged_short_strangle"](hedge_band=7.5, hedge_every_days=5)
+    assert [leg.side for leg in spec.structure.legs] == ["short", "short"]
+    assert spec.hedge.enabled and spec.hedge.at_entry
+    assert (spec.hedge.half_width, spec.hedge.every_days) == (7.5, 5)
+    assert spec.sizing.risk_basis == "entry_hedged" and spec.sizing.risk_budget == 0.05
+    assert spec.risk.margin.model == "regt" and spec.risk.account.liquidation == "target"
+
 
 def test_preset_passes_arguments_to_the_function() -> None:
     spec = preset("iron_condor", put_delta=0.2, wing_width=75, name="ic", exit_dte=None)

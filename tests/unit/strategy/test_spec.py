@@ -119,6 +119,32 @@ BAD_SPECS: list[tuple[str, Callable[[Payload], None], list[str]]] = [
      ["entry.signal.feature: missing required key"]),
     ("filter bound not a number", _set("entry.filters", [{"feature": "vrp", "min": "low"}]),
      ["entry.filters[0].min: ", "(got 'low')"]),
+    ("margin budget without a margin model", _set("sizing", {"margin_budget": 0.5}),
+     ["sizing.margin_budget: needs risk.margin.model regt or pm"]),
+    ("entry-hedged risk without a hedge", _set("sizing", {"risk_budget": 0.02,
+                                                          "risk_basis": "entry_hedged"}),
+     ["sizing.risk_basis: entry_hedged needs hedge.enabled"]),
+    ("risk budget above 1", _set("sizing.risk_budget", 1.5),
+     ["sizing.risk_budget: ", "less than or equal to 1", "(got 1.5)"]),
+    ("min contracts above max", _set("sizing", {"min_contracts": 5, "max_contracts": 2}),
+     ["sizing.min_contracts: 5 exceeds max_contracts 2"]),
+    ("spot shock through zero", _set("risk", {"stress": {"spot": [-0.1, -1.2]}}),
+     ["risk.stress.spot: -1.2 would take spot to or below 0"]),
+    ("stress grid too large", _set("risk", {"stress": {"spot": [i / 100 for i in range(9)],
+                                                       "vol": [0.0, 0.01, 0.02, 0.03],
+                                                       "rate": [0.0, 0.01]}}),
+     ["risk.stress.scenarios: the grid has 72 scenarios, at most 64"]),
+    ("unknown stress family", _set("risk", {"stress": {"scenarios": "named",
+                                                       "families": ["crash"]}}),
+     ["risk.stress.families[0]: ", "(got 'crash')"]),
+    ("unknown margin model", _set("risk", {"margin": {"model": "span"}}),
+     ["risk.margin.model: ", "(got 'span')"]),
+    ("hedge without band or period", _set("hedge", {"enabled": True, "band": "none"}),
+     ["hedge.band: 'none' needs every_days"]),
+    ("Whalley-Wilmott band to the centre", _set("hedge", {"band": "ww"}),
+     ["hedge.rebalance_to: the Whalley-Wilmott band trades to the boundary"]),
+    ("misspelt hedge key", _set("hedge", {"half_widht": 3}),
+     ["hedge.half_widht: unknown key, did you mean 'half_width'?"]),
 ]
 
 
@@ -264,12 +290,31 @@ def _rich() -> Payload:
                  "rebalance_days": 5, "delta_breach": 0.4, "period_unit": "trading"},
         "reentry": {"same_day": ["rebalance", "profit_target"]},
         "execution": {"slippage": 0.25, "commission_per_contract": 1.0},
-        "sizing": {"contracts": 3},
+        "sizing": {"contracts": 3, "risk_budget": 0.02, "risk_basis": "unhedged",
+                   "margin_budget": 0.5, "kelly_fraction": 0.5, "kelly_min_trades": 20,
+                   "vol_target": 0.1, "min_contracts": 1, "max_contracts": 30},
+        "risk": {
+            "rate": 0.03, "dividend": 0.015,
+            "stress": {"scenarios": "named", "families": ["core", "tail"],
+                       "spot": [-0.2, 0.0, 0.2], "vol": [-0.04, 0.06], "risk_reversal": [0.02],
+                       "rate": [0.01], "time_days": [5.0]},
+            "margin": {"model": "pm", "broad_index": False, "min_underlying_pct": 0.12,
+                       "min_put_pct": 0.11, "house_multiplier": 1.5, "house_floor": 100.0,
+                       "stress_multiplier": 1.2, "minimum": 50.0},
+            "account": {"maintenance_ratio": 0.8, "grace_days": 2, "liquidation": "target",
+                        "liquidation_buffer": 0.1, "cash_rate": 0.04, "borrow_rate": 0.07},
+        },
+        "hedge": {"enabled": True, "band": "fixed", "half_width": 12.0, "ww_c": 1.5,
+                  "ww_min": 1.0, "ww_max": 40.0, "ww_fee": 0.001, "rebalance_to": "boundary",
+                  "every_days": 3, "combine": "and", "target_delta": 5.0, "at_entry": True,
+                  "min_trade": 2.0, "max_trade": 500.0, "commission_per_share": 0.005,
+                  "slippage_bps": 2.0},
     }
 
 
 _SWAP = {"C": "P", "P": "C", "long": "short", "short": "long", "calendar": "trading",
-         "trading": "calendar"}
+         "trading": "calendar", "unhedged": "entry_hedged", "named": "grid", "pm": "regt",
+         "target": "full", "fixed": "ww", "boundary": "center", "and": "or"}
 _TAGS = {"by", "kind"}
 
 
@@ -352,7 +397,7 @@ def test_stable_hash_changes_with_every_parameter() -> None:
         else:
             pytest.fail(f"no valid change found for {path}")
         checked += 1
-    assert checked >= 55  # every leaf of the rich spec
+    assert checked >= 100  # every leaf of the rich spec
     assert len(seen) == checked + 1  # and each change gives its own hash
 
 
