@@ -14,8 +14,47 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gridbt.data.pack import RIGHT_CALL, RIGHT_PUT, PackedChain
-from gridbt.kernel.enums import MAX_LEGS, ExitReason, SkipReason, leg_dt, trade_dt
+from gridbt.kernel.enums import (
+    MAX_LEGS,
+    ExitReason,
+    SizingBinding,
+    SkipReason,
+    leg_dt,
+    trade_dt,
+)
+from gridbt.kernel.layout import (
+    D_CALL_DAYS,
+    D_CONTRACTS,
+    D_DELTA,
+    D_GAMMA,
+    D_HEDGE_SHARES,
+    D_MAINTENANCE,
+    D_MARGIN,
+    D_NET_DELTA,
+    D_PNL_COSTS,
+    D_PNL_DELTA,
+    D_PNL_FINANCING,
+    D_PNL_GAMMA,
+    D_PNL_RESIDUAL,
+    D_PNL_THETA,
+    D_PNL_VEGA,
+    D_THETA,
+    D_VEGA,
+    N_DAILY_COLS,
+)
+from gridbt.kernel.reference_risk import (
+    RiskLeg,
+    floor_count,
+    kelly_optimal_fraction,
+    mean_vol,
+    pm_margin,
+    regt_margin,
+    stress_worst,
+    vol_target_count,
+    ww_half_width,
+)
 from gridbt.kernel.result import BacktestResult
+from gridbt.strategy.stress import scenarios
 
 if TYPE_CHECKING:
     from gridbt.strategy.spec import (
@@ -47,9 +86,25 @@ class _Leg:
     bid: float
     ask: float
     delta: float
+    iv: float = math.nan
+    gamma: float = math.nan
+    vega: float = math.nan
+    theta: float = math.nan
     quoted_today: bool = True
     settled: bool = False
     exit_fill: float = 0.0
+
+
+@dataclass
+class _Sizing:
+    """The sizing fields a trade records (copied onto its partial-liquidation rows)."""
+
+    binding: int = SizingBinding.FIXED
+    risk_per_contract: float = math.nan
+    worst_scenario: int = -1
+    margin_per_contract: float = 0.0
+    risk_contracts: float = math.nan
+    margin_contracts: float = math.nan
 
 
 @dataclass
@@ -59,9 +114,18 @@ class _Position:
     contracts: int
     legs: list[_Leg]
     value_entry: float
+    premium: float
     entry_flows: list[float]
     commissions: list[float]
+    sizing: _Sizing
+    margin_per_contract: float = 0.0  # IMc, refreshed on fully quoted days
     exit_flows: list[float] = field(default_factory=list)
+    hedge_flows: list[float] = field(default_factory=list)
+    hedge_costs: list[float] = field(default_factory=list)
+    financing: list[float] = field(default_factory=list)
+    shares: float = 0.0
+    last_hedge_day: int = 0
+    call_days: int = 0
     mae: float = 0.0
     mfe: float = 0.0
 
@@ -237,6 +301,15 @@ def _reentry_allowed(reason: int | None, same_day: ReentryConfig) -> bool:
     return ExitReason.NAMES[reason] in allowed
 
 
+def _known(x: float) -> float:
+    """A greek that has never been finite counts as 0."""
+    return x if math.isfinite(x) else 0.0
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
+
+
 class _Backtest:
     """State of one backtest walking the days of a packed chain."""
 
@@ -248,17 +321,101 @@ class _Backtest:
         self.fee = spec.execution.commission_per_contract
         self.signal = _signal(packed, spec.entry.signal)
         self.filters = [(packed.feature(f.feature), f.min, f.max) for f in spec.entry.filters]
+        self.shocks = scenarios(spec.risk.stress)
+        self.margin_on = spec.risk.margin.model != "none"
         self.cash: list[float] = [spec.capital]
         self.position: _Position | None = None
-        self.trades: list[tuple[_Position, int, int]] = []
+        self.rows: list[tuple[tuple[float, ...], list[tuple[float, ...]]]] = []
+        self.row_pnls: list[float] = []
         self.skips = np.zeros(len(SkipReason.NAMES), dtype=np.int64)
         self.missing_quote_days = 0
         self.stale_fills = 0
+        self.day_costs: list[float] = []  # paid against mid today (spread, commissions, hedge)
+        self.day_financing = 0.0
+
+    # -- helpers of the risk layer ---------------------------------------------------------
+
+    def spot(self, d: int) -> float:
+        return float(self.packed.day_spot[d])
+
+    def risk_legs(self, legs: list[_Leg], d: int) -> list[RiskLeg]:
+        today = int(self.packed.day_date[d])
+        return [
+            RiskLeg(leg.units, leg.right, leg.strike, (leg.expiry - today) / 365.0, leg.iv,
+                    leg.mark)
+            for leg in legs
+        ]
+
+    def delta_per_contract(self, legs: list[_Leg]) -> float:
+        return sum(leg.units * self.m * _known(leg.delta) for leg in legs)
+
+    def gamma_per_contract(self, legs: list[_Leg]) -> float:
+        return sum(leg.units * self.m * _known(leg.gamma) for leg in legs)
+
+    def worst_loss(self, legs: list[_Leg], d: int, hedge_delta: float = 0.0) -> tuple[float, int]:
+        risk = self.spec.risk
+        return stress_worst(self.risk_legs(legs, d), self.spot(d), self.m, risk.rate,
+                            risk.dividend, self.shocks, hedge_delta)
+
+    def initial_margin(self, legs: list[_Leg], d: int) -> float | None:
+        """IMc per contract at today's marks; None when the pm stress cannot be computed."""
+        config = self.spec.risk.margin
+        if config.model == "regt":
+            return regt_margin(self.risk_legs(legs, d), [leg.expiry for leg in legs],
+                               self.spot(d), self.m, config)
+        if config.model == "pm":
+            worst, _ = self.worst_loss(legs, d)
+            return pm_margin(worst, config) if math.isfinite(worst) else None
+        return 0.0
+
+    def open_equity(self, d: int) -> float:
+        """cash + legs + H * S."""
+        pos = self.position
+        if pos is None:
+            return math.fsum(self.cash)
+        return math.fsum(self.cash) + self.open_value() + pos.shares * self.spot(d)
+
+    def hedge_trade(self, d: int, q: float, clip: bool) -> tuple[list[float], float]:
+        """Trade `q` shares of the underlying; return its cash flows and its cost."""
+        hedge = self.spec.hedge
+        if clip:
+            if hedge.max_trade is not None and abs(q) > hedge.max_trade:
+                q = _sign(q) * hedge.max_trade
+            if abs(q) < hedge.min_trade or q == 0:
+                return [], 0.0
+        elif q == 0:
+            return [], 0.0
+        pos = self.position
+        assert pos is not None
+        spot = self.spot(d)
+        fill = spot * (1.0 + _sign(q) * hedge.slippage_bps / 1e4)
+        flows = [-q * fill, -abs(q) * hedge.commission_per_share]
+        cost = abs(q) * spot * hedge.slippage_bps / 1e4 + abs(q) * hedge.commission_per_share
+        self.cash += flows
+        self.day_costs.append(cost)
+        pos.shares += q
+        return flows, cost
+
+    def option_fill(self, leg: _Leg, n: int) -> tuple[float, float, float]:
+        """Close `n` contracts of a leg at its last known quote: (fill, cash flow, commission)."""
+        mid = (leg.bid + leg.ask) / 2
+        if leg.units > 0:
+            fill = mid - self.slip * (mid - leg.bid)
+        else:
+            fill = mid + self.slip * (leg.ask - mid)
+        if not leg.quoted_today:
+            self.stale_fills += 1
+        # closing reverses the entry's -u * fill: a long sold brings cash in
+        flow = leg.units * n * self.m * fill
+        commission = self.fee * leg.qty * n
+        self.cash += [flow, -commission]
+        self.day_costs += [abs(fill - mid) * abs(leg.units) * n * self.m, commission]
+        return fill, flow, commission
 
     # -- 1. open position ------------------------------------------------------------------
 
     def mark(self, d: int) -> bool:
-        """Step 1.1-1.2: mark or settle every leg; return whether some leg settled."""
+        """Step 1a: mark or settle every leg; return whether some leg settled."""
         pos = self.position
         assert pos is not None
         packed = self.packed
@@ -280,9 +437,12 @@ class _Backtest:
             if leg.quoted_today:
                 assert q is not None
                 leg.bid, leg.ask, leg.mark = bid, ask, (bid + ask) / 2
-                delta = float(packed.quote_delta[q])
-                if _finite(delta):
-                    leg.delta = delta
+                for name, column in (("delta", packed.quote_delta), ("iv", packed.quote_iv),
+                                     ("gamma", packed.quote_gamma), ("vega", packed.quote_vega),
+                                     ("theta", packed.quote_theta)):
+                    value = float(column[q])
+                    if _finite(value):
+                        setattr(leg, name, value)
             else:
                 missing = True
         if missing:
@@ -293,17 +453,14 @@ class _Backtest:
         return settled
 
     def exit_reason(self, d: int, settled: bool) -> int | None:
-        """Step 1.3: the first exit rule that fires on `d`, if any."""
+        """Step 1b: the first planned exit rule that fires on `d`, if any."""
         pos = self.position
         assert pos is not None
         rules, packed = self.spec.exit, self.packed
         today = int(packed.day_date[d])
         pnl = sum(leg.units * leg.mark for leg in pos.legs) - pos.value_entry
         premium = abs(pos.value_entry)
-        if rules.period_unit == "trading":
-            held = d - pos.entry_day
-        else:
-            held = today - int(packed.day_date[pos.entry_day])
+        held = self.days_since(pos.entry_day, d)
         if settled:
             return ExitReason.EXPIRY
         if rules.stop_loss is not None and premium > 0 and pnl <= -rules.stop_loss * premium:
@@ -326,35 +483,231 @@ class _Backtest:
             return ExitReason.END_OF_DATA
         return None
 
+    def days_since(self, start: int, d: int) -> int:
+        """Days from `start` to `d` in `exit.period_unit`."""
+        if self.spec.exit.period_unit == "trading":
+            return d - start
+        return int(self.packed.day_date[d]) - int(self.packed.day_date[start])
+
     def close(self, d: int, reason: int) -> None:
-        """Step 1.4: fill every unsettled leg at its last known quote and record the trade."""
+        """Fill every unsettled leg at its last known quote, unwind the hedge, record the trade."""
         pos = self.position
         assert pos is not None
         n = pos.contracts
         for leg in pos.legs:
             if leg.settled:
                 continue
-            mid = (leg.bid + leg.ask) / 2
-            if leg.units > 0:
-                fill = mid - self.slip * (mid - leg.bid)
-            else:
-                fill = mid + self.slip * (leg.ask - mid)
-            if not leg.quoted_today:
-                self.stale_fills += 1
-            leg.exit_fill = fill
-            # closing reverses the entry's -u * fill: a long sold brings cash in
-            flow = leg.units * n * self.m * fill
-            commission = self.fee * leg.qty * n
-            self.cash += [flow, -commission]
+            leg.exit_fill, flow, commission = self.option_fill(leg, n)
             pos.exit_flows.append(flow)
             pos.commissions.append(commission)
-        self.trades.append((pos, d, reason))
+        flows, cost = self.hedge_trade(d, -pos.shares, clip=False)
+        pos.hedge_flows += flows
+        pos.hedge_costs.append(cost)
+        commissions = math.fsum(pos.commissions)
+        pnl = math.fsum(pos.entry_flows + pos.exit_flows + [-c for c in pos.commissions]
+                        + pos.hedge_flows + pos.financing)
+        self.record(pos, d, reason, n, pos.premium, math.fsum(pos.entry_flows),
+                    math.fsum(pos.exit_flows), commissions, pnl, pos.mae, pos.mfe,
+                    math.fsum(pos.hedge_flows), math.fsum(pos.hedge_costs),
+                    math.fsum(pos.financing), [leg.exit_fill for leg in pos.legs])
         self.position = None
+
+    def record(
+        self, pos: _Position, exit_day: int, reason: int, contracts: int, premium: float,
+        entry_cash: float, exit_cash: float, commissions: float, pnl: float, mae: float,
+        mfe: float, hedge_pnl: float, hedge_cost: float, financing: float,
+        exit_fills: list[float],
+    ) -> None:
+        dates = self.packed.day_date
+        sizing = pos.sizing
+        trade = (
+            pos.entry_day, exit_day, reason, pos.direction, float(contracts), len(pos.legs),
+            premium, entry_cash, exit_cash, commissions, pnl, mae, mfe,
+            int(dates[exit_day]) - int(dates[pos.entry_day]),
+            hedge_pnl, hedge_cost, financing, sizing.binding, sizing.risk_per_contract,
+            sizing.worst_scenario, sizing.margin_per_contract, sizing.risk_contracts,
+            sizing.margin_contracts,
+        )
+        legs: list[tuple[float, ...]] = [
+            (leg.right, leg.strike, leg.expiry, leg.units, leg.entry_fill, fill, int(leg.settled))
+            for leg, fill in zip(pos.legs, exit_fills, strict=True)
+        ]
+        self.rows.append((trade, legs))
+        self.row_pnls.append(pnl)
+
+    def hedge_step(self, d: int) -> None:
+        """Step 1c: rebalance the delta hedge when its band or its period fires."""
+        pos, hedge = self.position, self.spec.hedge
+        assert pos is not None
+        n = pos.contracts
+        net = self.delta_per_contract(pos.legs) + pos.shares / n
+        target = hedge.target_delta
+        if hedge.band == "ww":
+            fee = hedge.ww_fee if hedge.ww_fee is not None else hedge.slippage_bps / 1e4
+            sigma = mean_vol(self.risk_legs(pos.legs, d))
+            half = ww_half_width(hedge.ww_c, fee, self.gamma_per_contract(pos.legs), sigma,
+                                 self.spot(d), hedge.ww_min, hedge.ww_max)
+        else:
+            half = hedge.half_width
+        band = hedge.band != "none" and abs(net - target) > half
+        timed = hedge.every_days is not None and (
+            self.days_since(pos.last_hedge_day, d) >= hedge.every_days
+        )
+        if hedge.band == "none":
+            fires = timed
+        elif hedge.every_days is None:
+            fires = band
+        elif hedge.combine == "or":
+            fires = band or timed
+        else:
+            fires = band and timed
+        if not fires:
+            return
+        if band and hedge.rebalance_to == "boundary":
+            desired = target + half if net > target else target - half
+        else:
+            desired = target
+        pos.last_hedge_day = d
+        flows, cost = self.hedge_trade(d, n * (desired - net), clip=True)
+        pos.hedge_flows += flows
+        pos.hedge_costs.append(cost)
+
+    def margin_step(self, d: int) -> int | None:
+        """Step 1c: refresh IMc, judge the margin call, liquidate past the grace days."""
+        pos = self.position
+        assert pos is not None
+        if all(leg.quoted_today for leg in pos.legs):
+            imc = self.initial_margin(pos.legs, d)
+            if imc is not None:
+                pos.margin_per_contract = imc
+        account = self.spec.risk.account
+        equity = self.open_equity(d)
+        maintenance = pos.margin_per_contract * pos.contracts * account.maintenance_ratio
+        pos.call_days = pos.call_days + 1 if maintenance > equity else 0
+        if pos.call_days <= account.grace_days:
+            return None
+        if account.liquidation == "target":
+            denominator = account.maintenance_ratio * pos.margin_per_contract * (
+                1 + account.liquidation_buffer
+            )
+            keep = math.floor(max(equity, 0.0) / denominator) if denominator > 0 else 0
+            if keep > 0:
+                self.partial_close(d, keep)
+                return ExitReason.MARGIN_PARTIAL
+        self.close(d, ExitReason.MARGIN_CALL)
+        return ExitReason.MARGIN_CALL
+
+    def partial_close(self, d: int, keep: int) -> None:
+        """Close N - K contracts as a margin_partial row; the position goes on with K."""
+        pos = self.position
+        assert pos is not None
+        n = pos.contracts
+        closing = n - keep
+        f = closing / n
+        rest = 1 - f
+        fills: list[float] = []
+        flows: list[float] = []
+        commissions: list[float] = []
+        for leg in pos.legs:
+            if leg.settled:
+                fills.append(leg.exit_fill)
+                continue
+            fill, flow, commission = self.option_fill(leg, closing)
+            fills.append(fill)
+            flows.append(flow)
+            commissions.append(commission)
+        hedge_flows, hedge_cost = self.hedge_trade(d, -pos.shares * (n - keep) / n, clip=False)
+
+        def split(values: list[float]) -> tuple[float, list[float]]:
+            total = math.fsum(values)
+            return total * f, [total * rest]
+
+        entry_cash, pos.entry_flows = split(pos.entry_flows)
+        exit_part, pos.exit_flows = split(pos.exit_flows)
+        commission_part, pos.commissions = split(pos.commissions)
+        hedge_part, pos.hedge_flows = split(pos.hedge_flows)
+        cost_part, pos.hedge_costs = split(pos.hedge_costs)
+        financing, pos.financing = split(pos.financing)
+        exit_cash = math.fsum([exit_part, *flows])
+        commission_total = math.fsum([commission_part, *commissions])
+        hedge_pnl = math.fsum([hedge_part, *hedge_flows])
+        hedge_costs = math.fsum([cost_part, hedge_cost])
+        pnl = math.fsum([entry_cash, exit_cash, -commission_total, hedge_pnl, financing])
+        self.record(pos, d, ExitReason.MARGIN_PARTIAL, closing, pos.premium * f, entry_cash,
+                    exit_cash, commission_total, pnl, pos.mae * f, pos.mfe * f, hedge_pnl,
+                    hedge_costs, financing, fills)
+        pos.premium *= rest
+        pos.mae *= rest
+        pos.mfe *= rest
+        pos.contracts = keep
+        pos.call_days = 0
 
     # -- 2. flat: entry --------------------------------------------------------------------
 
+    def size(self, d: int, opened: list[_Leg]) -> tuple[int, _Sizing, float] | int:
+        """Sizing (step 2.7): (contracts, sizing fields, IMc), or the skip reason."""
+        spec = self.spec
+        sizing, hedge = spec.sizing, spec.hedge
+        equity = math.fsum(self.cash)
+        spot = self.spot(d)
+        hedged = sizing.risk_basis == "entry_hedged"
+        delta = self.delta_per_contract(opened)
+        needs_worst = (sizing.risk_budget is not None or sizing.kelly_fraction is not None
+                       or spec.risk.margin.model == "pm")
+        worst, scenario = math.nan, -1
+        if needs_worst:
+            worst, scenario = self.worst_loss(
+                opened, d, hedge.target_delta - delta if hedged else 0.0
+            )
+            if not math.isfinite(worst):
+                return SkipReason.INVALID_MARKET
+        sigma = math.nan
+        if sizing.vol_target is not None:
+            sigma = mean_vol(self.risk_legs(opened, d))
+            if not math.isfinite(sigma):
+                return SkipReason.INVALID_MARKET
+        imc = self.initial_margin(opened, d)
+        if imc is None:
+            return SkipReason.INVALID_MARKET
+
+        risk = margin = kelly = vol = math.inf
+        if sizing.risk_budget is not None:
+            risk = floor_count(equity, sizing.risk_budget, worst)
+        if sizing.margin_budget is not None:
+            margin = floor_count(equity, sizing.margin_budget, imc)
+        if sizing.kelly_fraction is not None and len(self.row_pnls) >= sizing.kelly_min_trades:
+            optimal = kelly_optimal_fraction(self.row_pnls)
+            kelly = floor_count(equity, sizing.kelly_fraction * max(optimal, 0.0), worst)
+        if sizing.vol_target is not None:
+            vol = vol_target_count(
+                equity, sizing.vol_target, hedge.target_delta if hedged else delta,
+                self.gamma_per_contract(opened), spot, sigma,
+            )
+        best, binding = math.inf, SizingBinding.FIXED
+        for count, code in ((risk, SizingBinding.RISK_BUDGET),
+                            (margin, SizingBinding.MARGIN_BUDGET),
+                            (kelly, SizingBinding.KELLY), (vol, SizingBinding.VOL_TARGET)):
+            if count < best:  # ties keep the earlier budget
+                best, binding = count, code
+        n = float(sizing.contracts) if best == math.inf else best
+        if sizing.max_contracts is not None and n > sizing.max_contracts:
+            n, binding = float(sizing.max_contracts), SizingBinding.MAX_CONTRACTS
+        if n < sizing.min_contracts:
+            n, binding = float(sizing.min_contracts), SizingBinding.MIN_CONTRACTS
+        if n < 1:
+            return SkipReason.SIZING
+        fields = _Sizing(
+            binding=binding,
+            risk_per_contract=worst,
+            worst_scenario=scenario,
+            margin_per_contract=imc,
+            risk_contracts=risk if math.isfinite(risk) else math.nan,
+            margin_contracts=margin if math.isfinite(margin) else math.nan,
+        )
+        return int(n), fields, imc
+
     def try_entry(self, d: int) -> int | None:
-        """Steps 2.3-2.8: open a position on `d`, or return why not."""
+        """Steps 2.3-2.8: open a position on `d` (then hedge it), or return why not."""
         packed, spec = self.packed, self.spec
         for values, lo, hi in self.filters:
             x = float(values[d])
@@ -389,7 +742,6 @@ class _Backtest:
             rows.append(q)
             strikes.append(float(packed.quote_strike[q]))
 
-        n = spec.sizing.contracts
         opened: list[_Leg] = []
         for leg, q in zip(legs, rows, strict=True):
             bid, ask = float(packed.quote_bid[q]), float(packed.quote_ask[q])
@@ -409,54 +761,151 @@ class _Backtest:
                     bid=bid,
                     ask=ask,
                     delta=float(packed.quote_delta[q]),
+                    iv=float(packed.quote_iv[q]),
+                    gamma=float(packed.quote_gamma[q]),
+                    vega=float(packed.quote_vega[q]),
+                    theta=float(packed.quote_theta[q]),
                 )
             )
+        sized = self.size(d, opened)
+        if isinstance(sized, int):
+            return sized
+        n, sizing, imc = sized
         flows = [-leg.units * n * self.m * leg.entry_fill for leg in opened]
         commissions = [self.fee * leg.qty * n for leg in opened]
         equity = math.fsum(self.cash)
         # the net debit: a credit received on some legs pays for the legs bought
         debit = max(-math.fsum(flows), 0.0) + math.fsum(commissions)
-        if equity <= 0 or debit > equity:
+        if equity <= 0 or debit > equity or (self.margin_on and imc * n > equity):
             return SkipReason.CAPITAL
 
         self.cash += flows + [-c for c in commissions]
+        for new, commission in zip(opened, commissions, strict=True):
+            self.day_costs += [abs(new.entry_fill - new.mark) * abs(new.units) * n * self.m,
+                               commission]
+        value_entry = sum(leg.units * leg.mark for leg in opened)
         self.position = _Position(
             entry_day=d,
             direction=direction,
             contracts=n,
             legs=opened,
-            value_entry=sum(leg.units * leg.mark for leg in opened),
+            value_entry=value_entry,
+            premium=value_entry * n * self.m,
             entry_flows=flows,
             commissions=commissions,
+            sizing=sizing,
+            margin_per_contract=imc,
+            last_hedge_day=d,
         )
+        hedge = spec.hedge
+        if hedge.enabled and hedge.at_entry:
+            pos = self.position
+            shares = n * (hedge.target_delta - self.delta_per_contract(opened))
+            hedge_flows, cost = self.hedge_trade(d, shares, clip=True)
+            pos.hedge_flows += hedge_flows
+            pos.hedge_costs.append(cost)
         return None
+
+    # -- 3. financing, 4. equity and the daily row -----------------------------------------
+
+    def finance(self, d: int) -> None:
+        """Step 3: interest on equity above margin, borrowing cost on margin above equity."""
+        pos, account = self.position, self.spec.risk.account
+        if pos is None or (account.cash_rate == 0 and account.borrow_rate == 0):
+            return
+        equity = self.open_equity(d)
+        margin = pos.margin_per_contract * pos.contracts
+        fin = (max(equity - margin, 0.0) * account.cash_rate / 252
+               - max(margin - equity, 0.0) * account.borrow_rate / 252)
+        self.cash.append(fin)
+        pos.financing.append(fin)
+        self.day_financing = fin
+
+    def end_of_day(self, row: np.ndarray) -> list[tuple[_Leg, float, float]]:
+        """Write the end-of-day greeks, hedge and margin; return each open leg's vega exposure
+        and iv for tomorrow's vega attribution."""
+        pos = self.position
+        if pos is None:
+            return []
+        n, m = pos.contracts, self.m
+        delta = sum(leg.units * m * n * _known(leg.delta) for leg in pos.legs)
+        row[D_CONTRACTS] = n
+        row[D_DELTA] = delta
+        row[D_HEDGE_SHARES] = pos.shares
+        row[D_NET_DELTA] = delta + pos.shares
+        row[D_GAMMA] = sum(leg.units * m * n * _known(leg.gamma) for leg in pos.legs)
+        row[D_VEGA] = sum(leg.units * m * n * _known(leg.vega) for leg in pos.legs)
+        row[D_THETA] = sum(leg.units * m * n * _known(leg.theta) for leg in pos.legs)
+        row[D_MARGIN] = pos.margin_per_contract * n
+        row[D_MAINTENANCE] = row[D_MARGIN] * self.spec.risk.account.maintenance_ratio
+        row[D_CALL_DAYS] = pos.call_days
+        return [(leg, leg.units * m * n * _known(leg.vega), leg.iv) for leg in pos.legs]
+
+    def attribute(
+        self, d: int, row: np.ndarray, before: np.ndarray | None, pnl: float,
+        vegas: list[tuple[_Leg, float, float]],
+    ) -> None:
+        """Split the day's P&L with yesterday's greeks (all 0 when flat then)."""
+        packed = self.packed
+        if before is not None:
+            move = float(packed.day_spot[d]) - float(packed.day_spot[d - 1])
+            days = int(packed.day_date[d]) - int(packed.day_date[d - 1])
+            row[D_PNL_DELTA] = before[D_NET_DELTA] * move
+            row[D_PNL_GAMMA] = 0.5 * before[D_GAMMA] * move**2
+            vega = 0.0
+            for leg, exposure, iv in vegas:
+                change = leg.iv - iv
+                if math.isfinite(change):
+                    vega += exposure * change * 100
+            row[D_PNL_VEGA] = vega
+            row[D_PNL_THETA] = before[D_THETA] * days
+        row[D_PNL_COSTS] = -math.fsum(self.day_costs)
+        row[D_PNL_FINANCING] = self.day_financing
+        explained = (row[D_PNL_DELTA] + row[D_PNL_GAMMA] + row[D_PNL_VEGA] + row[D_PNL_THETA]
+                     + row[D_PNL_COSTS] + row[D_PNL_FINANCING])
+        row[D_PNL_RESIDUAL] = pnl - explained
 
     # -- the daily loop --------------------------------------------------------------------
 
     def run(self) -> BacktestResult:
-        packed, entry = self.packed, self.spec.entry
+        packed, entry, spec = self.packed, self.spec.entry, self.spec
         n_days = packed.n_days
         equity = np.empty(n_days)
         in_market = np.zeros(n_days, dtype=np.bool_)
+        daily = np.zeros((n_days, N_DAILY_COLS))
+        vegas: list[tuple[_Leg, float, float]] = []
+        previous = spec.capital
         for d in range(n_days):
+            self.day_costs, self.day_financing = [], 0.0
+            held_before = self.position is not None
             exited: int | None = None
             if self.position is not None:
-                settled = self.mark(d)
-                exited = self.exit_reason(d, settled)
+                settled = self.mark(d)  # 1a
+                exited = self.exit_reason(d, settled)  # 1b
                 if exited is not None:
                     self.close(d, exited)
-            if (
+                else:  # 1c
+                    if spec.hedge.enabled:
+                        self.hedge_step(d)
+                    if self.margin_on:
+                        exited = self.margin_step(d)
+            if (  # 2
                 self.position is None
                 and d < n_days - 1
-                and _reentry_allowed(exited, self.spec.reentry)
+                and _reentry_allowed(exited, spec.reentry)
                 and int(packed.day_weekday[d]) in entry.weekdays
                 and d % entry.every_n_days == 0
             ):
                 skipped = self.try_entry(d)
                 if skipped is not None:
                     self.skips[skipped] += 1
-            equity[d] = math.fsum(self.cash) + self.open_value()
+            self.finance(d)  # 3
+            equity[d] = self.open_equity(d)  # 4
             in_market[d] = self.position is not None
+            before = daily[d - 1] if held_before else None
+            self.attribute(d, daily[d], before, equity[d] - previous, vegas)
+            vegas = self.end_of_day(daily[d])
+            previous = equity[d]
         trades, legs = self.records()
         return BacktestResult(
             equity=equity,
@@ -466,6 +915,7 @@ class _Backtest:
             missing_quote_days=self.missing_quote_days,
             stale_fills=self.stale_fills,
             in_market=in_market,
+            daily=daily,
         )
 
     def open_value(self) -> float:
@@ -475,32 +925,12 @@ class _Backtest:
         return math.fsum(leg.units * pos.contracts * self.m * leg.mark for leg in pos.legs)
 
     def records(self) -> tuple[np.ndarray, np.ndarray]:
-        trades = np.zeros(len(self.trades), dtype=trade_dt)
-        legs = np.zeros(len(self.trades) * MAX_LEGS, dtype=leg_dt)
-        dates = self.packed.day_date
-        for t, (pos, exit_day, reason) in enumerate(self.trades):
-            commissions = math.fsum(pos.commissions)
-            trades[t] = (
-                pos.entry_day,
-                exit_day,
-                reason,
-                pos.direction,
-                float(pos.contracts),
-                len(pos.legs),
-                pos.value_entry * pos.contracts * self.m,
-                math.fsum(pos.entry_flows),
-                math.fsum(pos.exit_flows),
-                commissions,
-                math.fsum(pos.entry_flows + pos.exit_flows + [-c for c in pos.commissions]),
-                pos.mae,
-                pos.mfe,
-                int(dates[exit_day]) - int(dates[pos.entry_day]),
-            )
-            for i, leg in enumerate(pos.legs):
-                legs[t * MAX_LEGS + i] = (
-                    leg.right, leg.strike, leg.expiry, leg.units,
-                    leg.entry_fill, leg.exit_fill, int(leg.settled),
-                )
+        trades = np.zeros(len(self.rows), dtype=trade_dt)
+        legs = np.zeros(len(self.rows) * MAX_LEGS, dtype=leg_dt)
+        for t, (trade, leg_rows) in enumerate(self.rows):
+            trades[t] = trade
+            for i, leg_row in enumerate(leg_rows):
+                legs[t * MAX_LEGS + i] = leg_row
         return trades, legs
 
 
