@@ -59,6 +59,7 @@ def chain_arrays(packed: PackedChain) -> tuple[np.ndarray, ...]:
 
 
 def _to_records(trades: FloatArray, legs: FloatArray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # trade_dt fields (risk-layer ones included) are the kernel's T_* columns, in order
     trade_rec = np.zeros(n, dtype=trade_dt)
     for col, name in enumerate(trade_dt.names or ()):
         trade_rec[name] = trades[:n, col]
@@ -77,6 +78,7 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
     legs = np.zeros((max(n_days, 1) * MAX_LEGS, L.N_LEG_COLS))
     skips = np.zeros(len(SkipReason.NAMES), dtype=np.int64)
     counters = np.zeros(L.N_COUNTERS, dtype=np.int64)
+    daily = np.zeros((n_days, L.N_DAILY_COLS))
     n = nb.run_backtest_nb(
         *chain_arrays(packed),
         np.ascontiguousarray(params, dtype=np.float64),
@@ -86,6 +88,7 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
         legs,
         skips,
         counters,
+        daily,
     )
     trade_rec, leg_rec = _to_records(trades, legs, n)
     return BacktestResult(
@@ -96,6 +99,7 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
         missing_quote_days=int(counters[L.C_MISSING_QUOTE_DAYS]),
         stale_fills=int(counters[L.C_STALE_FILLS]),
         in_market=in_market,
+        daily=daily,
     )
 
 
@@ -147,6 +151,7 @@ def kpis_of(result: BacktestResult, packed: PackedChain, capital: float) -> dict
         result.trades["pnl"].astype(np.float64),
         result.trades["days_held"].astype(np.int64),
         result.in_market,
+        np.ascontiguousarray(result.daily[:, L.D_MARGIN], dtype=np.float64),
         np.empty(0),
         out,
     )

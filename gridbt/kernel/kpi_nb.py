@@ -8,6 +8,8 @@ Array contract (axis 0 = time; definitions and conventions in `metrics.py`):
 - `trade_pnl`: float64[n_trades], P&L of each closed trade, account currency.
 - `trade_days_held`: int[n_trades], calendar days each trade was held.
 - `in_market`: bool or int[n_days], nonzero where a position is open at the day's close.
+- `margin`: float64[n_days], initial margin of the position at each day's close (0 when flat
+  or without a margin model); only `return_on_margin` reads it.
 - `scratch`: float64[m], work buffer (its contents are overwritten). With
   `m >= max(n_days - 1, n_trades)` the kernel allocates nothing; a shorter buffer
   (`np.empty(0)`) makes it allocate one of that size.
@@ -48,7 +50,8 @@ I_WORST_DAY = 15
 I_CVAR_95 = 16
 I_FINAL_EQUITY = 17
 I_TOTAL_PNL = 18
-N_KPIS_NB = 19
+I_RETURN_ON_MARGIN = 19
+N_KPIS_NB = 20
 
 ANNUALISATION_NB = 252.0
 YEAR_DAYS_NB = 365.25
@@ -267,7 +270,9 @@ def _trade_kpis_nb(trade_pnl, trade_days_held, buf, out):
 
 
 @njit(cache=True, nogil=True)
-def compute_kpis_nb(equity, day_date, capital, trade_pnl, trade_days_held, in_market, scratch, out):
+def compute_kpis_nb(
+    equity, day_date, capital, trade_pnl, trade_days_held, in_market, margin, scratch, out
+):
     """Write the KPI vector of one backtest into `out` (see the module's array contract)."""
     for i in range(N_KPIS_NB):
         out[i] = np.nan
@@ -278,6 +283,12 @@ def compute_kpis_nb(equity, day_date, capital, trade_pnl, trade_days_held, in_ma
 
     if equity.shape[0] > 0:
         _equity_kpis_nb(equity, day_date, capital, in_market, buf, out)
+        max_margin = 0.0
+        for t in range(margin.shape[0]):
+            if margin[t] > max_margin:
+                max_margin = margin[t]
+        if max_margin > 0.0:
+            out[I_RETURN_ON_MARGIN] = (equity[equity.shape[0] - 1] - capital) / max_margin
     _trade_kpis_nb(trade_pnl, trade_days_held, buf, out)
 
     for i in range(N_KPIS_NB):

@@ -1,7 +1,7 @@
 """Plain-Python KPIs, written for clarity: the test oracle of `kpi_nb.compute_kpis_nb`.
 
 Same array contract and conventions as `kpi_nb.py` (defined in `metrics.py`): `equity` and
-`in_market` are per trading day, `day_date` is days since 1970-01-01, `trade_pnl` and
+`in_market` (and `margin`, the end-of-day initial margin) are per trading day, `day_date` is days since 1970-01-01, `trade_pnl` and
 `trade_days_held` are per closed trade. Sums are exact-rounded (`math.fsum`) and the sample
 standard deviation is computed in exact rational arithmetic (`statistics.stdev`).
 """
@@ -128,6 +128,7 @@ def compute_kpis_reference(
     trade_pnl: npt.ArrayLike,
     trade_days_held: npt.ArrayLike,
     in_market: npt.ArrayLike,
+    margin: npt.ArrayLike | None = None,
 ) -> dict[str, float]:
     """Compute the KPIs of one backtest the slow, obvious way.
 
@@ -145,6 +146,8 @@ def compute_kpis_reference(
         Calendar days each trade was held.
     in_market
         Whether a position is open at each day's close.
+    margin
+        Initial margin of the position at each day's close (None: no margin model).
 
     Returns
     -------
@@ -164,5 +167,9 @@ def compute_kpis_reference(
     kpis = {m.name: _NAN for m in METRICS}
     if values:
         kpis.update(_equity_kpis(values, dates, capital, market))
+        margins = [] if margin is None else [float(v) for v in np.asarray(margin, np.float64)]
+        peak_margin = max((v for v in margins if v > 0.0), default=0.0)
+        if peak_margin > 0.0:
+            kpis["return_on_margin"] = (values[-1] - capital) / peak_margin
     kpis.update(_trade_kpis(pnl, held))
     return {name: _NAN if math.isinf(value) else value for name, value in kpis.items()}

@@ -148,6 +148,11 @@ METRICS: tuple[Metric, ...] = (
         "total_pnl", "Total P&L", "currency", True,
         "final_equity - capital.",
     ),
+    Metric(
+        "return_on_margin", "Return on margin", "ratio", True,
+        "(final_equity - capital) / the largest end-of-day initial margin of the position; "
+        "NaN without a margin model (largest margin <= 0).",
+    ),
 )
 
 N_KPIS: int = len(METRICS)

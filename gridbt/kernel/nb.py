@@ -6,7 +6,10 @@ quote or greek; volume and open interest -1 = missing). `features` is (n_feature
 `params` is one float64 vector laid out by `layout.py` (NaN = rule off). Outputs are written
 into preallocated arrays: `equity` (n_days), `in_market` (n_days, bool), `trades`
 (max_trades, N_TRADE_COLS), `legs` (max_trades * MAX_LEGS, N_LEG_COLS), `skips` (N_SKIPS),
-`counters` (N_COUNTERS). Nothing is allocated per day: only per-backtest leg state.
+`counters` (N_COUNTERS), `daily` (n_days, N_DAILY_COLS: end-of-day contracts, greeks, hedge,
+margin and the day's P&L attribution). `max_trades >= n_days` always suffices: a day closes at
+most one trade row. Nothing is allocated per day: only per-backtest leg state. The risk layer's
+scalar helpers live in `risk_nb.py`; with it at its defaults no Black–Scholes call is made.
 """
 
 import math
@@ -14,11 +17,37 @@ import math
 import numpy as np
 from numba import njit
 
-from gridbt.kernel.enums import MAX_LEGS, ExitReason, SelectBy, SignalKind, SkipReason
+from gridbt.kernel.enums import (
+    MAX_LEGS,
+    ExitReason,
+    HedgeBand,
+    MarginModel,
+    SelectBy,
+    SignalKind,
+    SizingBinding,
+    SkipReason,
+)
 from gridbt.kernel.kpi_nb import compute_kpis_nb
 from gridbt.kernel.layout import (
     C_MISSING_QUOTE_DAYS,
     C_STALE_FILLS,
+    D_CALL_DAYS,
+    D_CONTRACTS,
+    D_DELTA,
+    D_GAMMA,
+    D_HEDGE_SHARES,
+    D_MAINTENANCE,
+    D_MARGIN,
+    D_NET_DELTA,
+    D_PNL_COSTS,
+    D_PNL_DELTA,
+    D_PNL_FINANCING,
+    D_PNL_GAMMA,
+    D_PNL_RESIDUAL,
+    D_PNL_THETA,
+    D_PNL_VEGA,
+    D_THETA,
+    D_VEGA,
     F_FEATURE,
     F_MAX,
     F_MIN,
@@ -43,12 +72,16 @@ from gridbt.kernel.layout import (
     L_TARGET,
     L_TOLERANCE,
     LEG_SIZE,
+    N_DAILY_COLS,
     N_LEG_COLS,
     N_TRADE_COLS,
+    P_BORROW_RATE,
     P_CAPITAL,
+    P_CASH_RATE,
     P_COMMISSION,
     P_CONTRACTS,
     P_DELTA_BREACH,
+    P_DIVIDEND,
     P_DTE_EXIT,
     P_DTE_MAX,
     P_DTE_MIN,
@@ -58,25 +91,65 @@ from gridbt.kernel.layout import (
     P_FAR_MIN,
     P_FAR_TARGET,
     P_FILTER0,
+    P_GRACE_DAYS,
+    P_HEDGE_AND,
+    P_HEDGE_AT_ENTRY,
+    P_HEDGE_BAND,
+    P_HEDGE_BPS,
+    P_HEDGE_COMMISSION,
+    P_HEDGE_EVERY,
+    P_HEDGE_HALF_WIDTH,
+    P_HEDGE_MAX_TRADE,
+    P_HEDGE_MIN_TRADE,
+    P_HEDGE_ON,
+    P_HEDGE_TARGET,
+    P_HEDGE_TO_BOUNDARY,
+    P_HEDGE_WW_C,
+    P_HEDGE_WW_FEE,
+    P_HEDGE_WW_MAX,
+    P_HEDGE_WW_MIN,
+    P_KELLY_FRACTION,
+    P_KELLY_MIN_TRADES,
     P_LEG0,
+    P_LIQ_BUFFER,
+    P_LIQ_TARGET,
+    P_MAINT_RATIO,
+    P_MARGIN_BROAD,
+    P_MARGIN_BUDGET,
+    P_MARGIN_HOUSE_FLOOR,
+    P_MARGIN_HOUSE_MULT,
+    P_MARGIN_MIN_PUT,
+    P_MARGIN_MIN_UNDERLYING,
+    P_MARGIN_MODEL,
+    P_MARGIN_PM_MIN,
+    P_MARGIN_PM_MULT,
+    P_MAX_CONTRACTS,
     P_MAX_HOLDING,
+    P_MIN_CONTRACTS,
     P_MULTIPLIER,
     P_N_FILTERS,
     P_N_LEGS,
+    P_N_SCENARIOS,
     P_PERIOD_TRADING,
     P_PROFIT_TARGET,
+    P_RATE,
     P_REBALANCE,
     P_REENTRY_MASK,
+    P_RISK_BUDGET,
+    P_RISK_HEDGED,
+    P_SCEN0,
     P_SIGNAL_DIRECTION,
     P_SIGNAL_KIND,
     P_SLIPPAGE,
     P_STOP_LOSS,
+    P_VOL_TARGET,
     P_WEEKDAY_MASK,
     P_Z_ENTRY,
     P_Z_EXIT,
     P_Z_FEATURE,
     P_Z_INVERTED,
     P_Z_WINDOW,
+    SCEN_SIZE,
     T_COMMISSIONS,
     T_CONTRACTS,
     T_DAYS_HELD,
@@ -87,10 +160,34 @@ from gridbt.kernel.layout import (
     T_EXIT_CASH,
     T_EXIT_DAY,
     T_EXIT_REASON,
+    T_FINANCING,
+    T_HEDGE_COST,
+    T_HEDGE_PNL,
     T_MAE,
+    T_MARGIN_CONTRACTS,
+    T_MARGIN_PER_CONTRACT,
     T_MFE,
     T_N_LEGS,
     T_PNL,
+    T_RISK_CONTRACTS,
+    T_RISK_PER_CONTRACT,
+    T_SIZING_BINDING,
+    T_WORST_SCENARIO,
+)
+from gridbt.kernel.risk_nb import (
+    MAX_COUNT,
+    SQRT_252,
+    delta_per_contract_nb,
+    floor_count_nb,
+    hedge_clip_nb,
+    hedge_fill_nb,
+    kelly_star_nb,
+    pm_margin_nb,
+    regt_margin_nb,
+    sigma_bar_nb,
+    stress_worst_nb,
+    vol_target_sd_nb,
+    ww_half_width_nb,
 )
 
 EXPIRY = ExitReason.EXPIRY
@@ -102,12 +199,28 @@ REBALANCE = ExitReason.REBALANCE
 DELTA_BREACH = ExitReason.DELTA_BREACH
 SIGNAL = ExitReason.SIGNAL
 END_OF_DATA = ExitReason.END_OF_DATA
+MARGIN_CALL = ExitReason.MARGIN_CALL
+MARGIN_PARTIAL = ExitReason.MARGIN_PARTIAL
 SKIP_FILTER = SkipReason.FILTER
 SKIP_SIGNAL = SkipReason.SIGNAL
 SKIP_NO_EXPIRY = SkipReason.NO_EXPIRY
 SKIP_NO_STRIKE = SkipReason.NO_STRIKE
 SKIP_LIQUIDITY = SkipReason.LIQUIDITY
 SKIP_CAPITAL = SkipReason.CAPITAL
+SKIP_SIZING = SkipReason.SIZING
+SKIP_INVALID_MARKET = SkipReason.INVALID_MARKET
+MARGIN_NONE = MarginModel.NONE
+MARGIN_REGT = MarginModel.REGT
+MARGIN_PM = MarginModel.PM
+BAND_NONE = HedgeBand.NONE
+BAND_WW = HedgeBand.WW
+BIND_FIXED = SizingBinding.FIXED
+BIND_RISK = SizingBinding.RISK_BUDGET
+BIND_MARGIN = SizingBinding.MARGIN_BUDGET
+BIND_KELLY = SizingBinding.KELLY
+BIND_VOL = SizingBinding.VOL_TARGET
+BIND_MIN = SizingBinding.MIN_CONTRACTS
+BIND_MAX = SizingBinding.MAX_CONTRACTS
 BY_DELTA = SelectBy.DELTA
 BY_MONEYNESS = SelectBy.MONEYNESS
 BY_OFFSET = SelectBy.OFFSET
@@ -327,6 +440,17 @@ def zscore_signal_nb(x, d, window, entry, exit_, state):
     return state, False
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _hedge_trade_nb(q, spot, bps, commission, cash, cash_c, hp, hp_c, hc, hc_c):
+    flow, fee_flow, cost = hedge_fill_nb(q, spot, bps, commission)
+    cash, cash_c = _neumaier_add(cash, cash_c, flow)
+    cash, cash_c = _neumaier_add(cash, cash_c, fee_flow)
+    hp, hp_c = _neumaier_add(hp, hp_c, flow)
+    hp, hp_c = _neumaier_add(hp, hp_c, fee_flow)
+    hc, hc_c = _neumaier_add(hc, hc_c, cost)
+    return cash, cash_c, hp, hp_c, hc, hc_c, cost
+
+
 @njit(cache=True, nogil=True)
 def run_backtest_nb(
     day_date,
@@ -366,15 +490,16 @@ def run_backtest_nb(
     legs,
     skips,
     counters,
+    daily,
 ):
-    """Run one backtest; fill the outputs and return the number of trades."""
+    """Run one backtest; fill the outputs and return the number of trade rows."""
     n_days = day_date.shape[0]
     capital = params[P_CAPITAL]
     mult = params[P_MULTIPLIER]
     n_legs = int(params[P_N_LEGS])
     slip = params[P_SLIPPAGE]
     commission = params[P_COMMISSION]
-    contracts = params[P_CONTRACTS]
+    fixed_contracts = params[P_CONTRACTS]
     weekday_mask = int(params[P_WEEKDAY_MASK])
     every_n = int(params[P_EVERY_N_DAYS])
     n_filters = int(params[P_N_FILTERS])
@@ -393,6 +518,54 @@ def run_backtest_nb(
     z_exit = params[P_Z_EXIT]
     z_inverted = params[P_Z_INVERTED] > 0.5
     z_series = features[int(params[P_Z_FEATURE])] if signal_kind == SIGNAL_ZSCORE else day_spot
+    # risk layer
+    rate = params[P_RATE]
+    dividend = params[P_DIVIDEND]
+    risk_budget = params[P_RISK_BUDGET]
+    risk_hedged = params[P_RISK_HEDGED] > 0.5
+    margin_budget = params[P_MARGIN_BUDGET]
+    kelly_fraction = params[P_KELLY_FRACTION]
+    kelly_min = params[P_KELLY_MIN_TRADES]
+    vol_target = params[P_VOL_TARGET]
+    min_contracts = params[P_MIN_CONTRACTS]
+    max_contracts = params[P_MAX_CONTRACTS]
+    margin_model = int(params[P_MARGIN_MODEL])
+    margin_on = margin_model != MARGIN_NONE
+    broad = params[P_MARGIN_BROAD] > 0.5
+    min_under = params[P_MARGIN_MIN_UNDERLYING]
+    min_put = params[P_MARGIN_MIN_PUT]
+    house_mult = params[P_MARGIN_HOUSE_MULT]
+    house_floor = params[P_MARGIN_HOUSE_FLOOR]
+    pm_mult = params[P_MARGIN_PM_MULT]
+    pm_min = params[P_MARGIN_PM_MIN]
+    maint_ratio = params[P_MAINT_RATIO]
+    grace_days = params[P_GRACE_DAYS]
+    liq_target = params[P_LIQ_TARGET] > 0.5
+    liq_buffer = params[P_LIQ_BUFFER]
+    cash_rate = params[P_CASH_RATE]
+    borrow_rate = params[P_BORROW_RATE]
+    financing_on = cash_rate != 0.0 or borrow_rate != 0.0
+    hedge_on = params[P_HEDGE_ON] > 0.5
+    hedge_band = int(params[P_HEDGE_BAND])
+    half_width = params[P_HEDGE_HALF_WIDTH]
+    ww_c = params[P_HEDGE_WW_C]
+    ww_min = params[P_HEDGE_WW_MIN]
+    ww_max = params[P_HEDGE_WW_MAX]
+    ww_fee = params[P_HEDGE_WW_FEE]
+    to_boundary = params[P_HEDGE_TO_BOUNDARY] > 0.5
+    hedge_every = params[P_HEDGE_EVERY]
+    hedge_and = params[P_HEDGE_AND] > 0.5
+    hedge_target = params[P_HEDGE_TARGET]
+    hedge_at_entry = params[P_HEDGE_AT_ENTRY] > 0.5
+    hedge_min = params[P_HEDGE_MIN_TRADE]
+    hedge_max = params[P_HEDGE_MAX_TRADE]
+    hedge_comm = params[P_HEDGE_COMMISSION]
+    hedge_bps = params[P_HEDGE_BPS]
+    n_scen = int(params[P_N_SCENARIOS])
+    scen = params[P_SCEN0 : P_SCEN0 + n_scen * SCEN_SIZE]
+    sizing_w = risk_budget == risk_budget or kelly_fraction == kelly_fraction
+    band_on = hedge_band != BAND_NONE
+    time_on = hedge_every == hedge_every
 
     need_call = np.zeros(2, dtype=np.bool_)
     need_put = np.zeros(2, dtype=np.bool_)
@@ -412,10 +585,17 @@ def run_backtest_nb(
     leg_bid = np.zeros(MAX_LEGS)
     leg_ask = np.zeros(MAX_LEGS)
     leg_delta = np.zeros(MAX_LEGS)
+    leg_gamma = np.zeros(MAX_LEGS)
+    leg_vega = np.zeros(MAX_LEGS)
+    leg_theta = np.zeros(MAX_LEGS)
+    leg_iv = np.zeros(MAX_LEGS)
     leg_units = np.zeros(MAX_LEGS)
+    leg_right = np.zeros(MAX_LEGS)
+    leg_strike = np.zeros(MAX_LEGS)
     leg_open = np.zeros(MAX_LEGS, dtype=np.bool_)
     leg_quoted = np.zeros(MAX_LEGS, dtype=np.bool_)
     leg_expiry = np.zeros(MAX_LEGS, dtype=np.int64)
+    prev_vega_exposure = np.zeros(MAX_LEGS)
     sel_rows = np.zeros(MAX_LEGS, dtype=np.int64)
     sel_expiry = np.zeros(2, dtype=np.int64)
 
@@ -431,8 +611,10 @@ def run_backtest_nb(
     state = 0
     entry_day = 0
     direction = 0
+    n_contracts = 0.0
     value_entry = 0.0
     premium = 0.0
+    premium_cash = 0.0
     mae = 0.0
     mfe = 0.0
     t_entry_cash = 0.0
@@ -441,6 +623,32 @@ def run_backtest_nb(
     t_exit_cash_c = 0.0
     t_commission = 0.0
     t_commission_c = 0.0
+    t_hedge_pnl = 0.0
+    t_hedge_pnl_c = 0.0
+    t_hedge_cost = 0.0
+    t_hedge_cost_c = 0.0
+    t_financing = 0.0
+    t_financing_c = 0.0
+    hedge_shares = 0.0
+    last_hedge_day = 0
+    imc = 0.0
+    call_days = 0
+    # Kelly statistics over closed trade rows
+    k_rows = 0
+    k_wins = 0
+    k_losses = 0
+    k_sum_wins = 0.0
+    k_sum_wins_c = 0.0
+    k_sum_losses = 0.0
+    k_sum_losses_c = 0.0
+    # end of the previous day, for the attribution
+    prev_equity = capital
+    prev_open = False
+    prev_spot = 0.0
+    prev_date = 0
+    prev_net_delta = 0.0
+    prev_gamma = 0.0
+    prev_theta = 0.0
 
     for d in range(n_days):
         today = day_date[d]
@@ -450,8 +658,11 @@ def run_backtest_nb(
         if signal_kind == SIGNAL_ZSCORE:
             state, signal_exit = zscore_signal_nb(z_series, d, z_window, z_entry, z_exit, state)
         exit_reason = -1
+        day_cost = 0.0
+        day_financing = 0.0
+        pnl_vega = 0.0
 
-        # 1. open position: mark, judge exits, fill
+        # 1a. open position: mark (and settle)
         if position_open:
             settled_today = False
             missing = False
@@ -459,12 +670,12 @@ def run_backtest_nb(
                 if not leg_open[i]:
                     continue
                 if leg_expiry[i] <= today:
-                    strike = contract_strike[leg_contract[i]]
-                    if contract_right[leg_contract[i]] > 0:
+                    strike = leg_strike[i]
+                    if leg_right[i] > 0:
                         intrinsic = max(spot - strike, 0.0)
                     else:
                         intrinsic = max(strike - spot, 0.0)
-                    flow = leg_units[i] * contracts * mult * intrinsic
+                    flow = leg_units[i] * n_contracts * mult * intrinsic
                     cash, cash_c = _neumaier_add(cash, cash_c, flow)
                     t_exit_cash, t_exit_cash_c = _neumaier_add(t_exit_cash, t_exit_cash_c, flow)
                     leg_mark[i] = intrinsic
@@ -491,6 +702,18 @@ def run_backtest_nb(
                         leg_mark[i] = 0.5 * (bid + ask)
                         if quote_delta[q] == quote_delta[q]:
                             leg_delta[i] = quote_delta[q]
+                        if quote_gamma[q] == quote_gamma[q]:
+                            leg_gamma[i] = quote_gamma[q]
+                        if quote_vega[q] == quote_vega[q]:
+                            leg_vega[i] = quote_vega[q]
+                        if quote_theta[q] == quote_theta[q]:
+                            leg_theta[i] = quote_theta[q]
+                        iv = quote_iv[q]
+                        if iv == iv:
+                            change = iv - leg_iv[i]
+                            if change == change:
+                                pnl_vega += prev_vega_exposure[i] * change * 100.0
+                            leg_iv[i] = iv
                 leg_quoted[i] = quoted
                 if not quoted:
                     missing = True
@@ -500,7 +723,7 @@ def run_backtest_nb(
             for i in range(n_legs):
                 value += leg_units[i] * leg_mark[i]
             pnl = value - value_entry
-            pnl_cash = pnl * contracts * mult
+            pnl_cash = pnl * n_contracts * mult
             if pnl_cash < mae:
                 mae = pnl_cash
             if pnl_cash > mfe:
@@ -509,6 +732,7 @@ def run_backtest_nb(
             min_dte = 1 << 40
             for i in range(n_legs):
                 min_dte = min(min_dte, leg_expiry[i] - today)
+            # 1b. planned exits
             if settled_today:
                 exit_reason = EXPIRY
             elif premium > 0.0 and sl == sl and pnl <= -sl * premium:
@@ -532,40 +756,269 @@ def run_backtest_nb(
                         exit_reason = SIGNAL
                     elif last_day:
                         exit_reason = END_OF_DATA
+
+            # 1c. hedge step, margin refresh, margin account
+            if exit_reason < 0 and hedge_on:
+                delta_c = delta_per_contract_nb(leg_units, leg_delta, n_legs, mult)
+                net = delta_c + hedge_shares / n_contracts
+                band_fired = False
+                hw = 0.0
+                if band_on:
+                    if hedge_band == BAND_WW:
+                        hw = ww_half_width_nb(
+                            ww_c,
+                            ww_fee,
+                            delta_per_contract_nb(leg_units, leg_gamma, n_legs, mult),
+                            sigma_bar_nb(leg_units, leg_iv, n_legs),
+                            spot,
+                            ww_min,
+                            ww_max,
+                        )
+                    else:
+                        hw = half_width
+                    band_fired = abs(net - hedge_target) > hw
+                time_fired = False
+                if time_on:
+                    if period_trading:
+                        since = d - last_hedge_day
+                    else:
+                        since = today - day_date[last_hedge_day]
+                    time_fired = since >= hedge_every
+                if band_on and time_on:
+                    fired = (band_fired and time_fired) if hedge_and else (band_fired or time_fired)
+                else:
+                    fired = band_fired or time_fired
+                if fired:
+                    desired = hedge_target
+                    if band_fired and to_boundary:
+                        desired = hedge_target + hw if net > hedge_target else hedge_target - hw
+                    qh = hedge_clip_nb(n_contracts * (desired - net), hedge_min, hedge_max)
+                    last_hedge_day = d
+                    if qh != 0.0:
+                        (
+                            cash, cash_c, t_hedge_pnl, t_hedge_pnl_c, t_hedge_cost,
+                            t_hedge_cost_c, cost,
+                        ) = _hedge_trade_nb(
+                            qh, spot, hedge_bps, hedge_comm, cash, cash_c, t_hedge_pnl,
+                            t_hedge_pnl_c, t_hedge_cost, t_hedge_cost_c,
+                        )
+                        hedge_shares += qh
+                        day_cost += cost
+            if exit_reason < 0 and margin_on:
+                all_quoted = True
+                for i in range(n_legs):
+                    if not leg_quoted[i]:
+                        all_quoted = False
+                if all_quoted:
+                    if margin_model == MARGIN_REGT:
+                        imc = regt_margin_nb(
+                            spot, leg_units, leg_right, leg_strike, leg_expiry, leg_mark,
+                            n_legs, mult, broad, min_under, min_put, house_mult, house_floor,
+                        )
+                    else:
+                        w_pm, _ = stress_worst_nb(
+                            spot, today, leg_units, leg_right, leg_strike, leg_expiry, leg_iv,
+                            n_legs, mult, rate, dividend, scen, n_scen, False, 0.0,
+                        )
+                        if w_pm == w_pm:
+                            imc = pm_margin_nb(w_pm, pm_mult, pm_min, house_mult, house_floor)
+                e_cur = cash + cash_c
+                for i in range(n_legs):
+                    if leg_open[i]:
+                        e_cur += leg_units[i] * n_contracts * mult * leg_mark[i]
+                e_cur += hedge_shares * spot
+                mm = imc * n_contracts * maint_ratio
+                if mm > e_cur:
+                    call_days += 1
+                else:
+                    call_days = 0
+                if call_days > grace_days:
+                    keep_n = 0.0
+                    if liq_target:
+                        keep_n = np.floor(
+                            max(e_cur, 0.0) / (maint_ratio * imc * (1.0 + liq_buffer))
+                        )
+                        keep_n = min(keep_n, MAX_COUNT)
+                        if not keep_n == keep_n:
+                            keep_n = 0.0
+                    if keep_n <= 0.0:
+                        exit_reason = MARGIN_CALL
+                    else:
+                        # partial liquidation: N - K contracts close as their own trade row
+                        n_close = n_contracts - keep_n
+                        frac = n_close / n_contracts
+                        keep = 1.0 - frac
+                        r_entry = (t_entry_cash + t_entry_cash_c) * frac
+                        r_exit = (t_exit_cash + t_exit_cash_c) * frac
+                        r_exit_c = 0.0
+                        r_comm = (t_commission + t_commission_c) * frac
+                        r_comm_c = 0.0
+                        r_hp = (t_hedge_pnl + t_hedge_pnl_c) * frac
+                        r_hp_c = 0.0
+                        r_hc = (t_hedge_cost + t_hedge_cost_c) * frac
+                        r_hc_c = 0.0
+                        r_fin = (t_financing + t_financing_c) * frac
+                        t_entry_cash = (t_entry_cash + t_entry_cash_c) * keep
+                        t_entry_cash_c = 0.0
+                        t_exit_cash = (t_exit_cash + t_exit_cash_c) * keep
+                        t_exit_cash_c = 0.0
+                        t_commission = (t_commission + t_commission_c) * keep
+                        t_commission_c = 0.0
+                        t_hedge_pnl = (t_hedge_pnl + t_hedge_pnl_c) * keep
+                        t_hedge_pnl_c = 0.0
+                        t_hedge_cost = (t_hedge_cost + t_hedge_cost_c) * keep
+                        t_hedge_cost_c = 0.0
+                        t_financing = (t_financing + t_financing_c) * keep
+                        t_financing_c = 0.0
+                        # the open trade's leg rows move to the next trade index
+                        for i in range(MAX_LEGS):
+                            src = n_trades * MAX_LEGS + i
+                            dst = src + MAX_LEGS
+                            for k in range(legs.shape[1]):
+                                legs[dst, k] = legs[src, k]
+                        for i in range(n_legs):
+                            if not leg_open[i]:
+                                continue
+                            if not leg_quoted[i]:
+                                counters[C_STALE_FILLS] += 1
+                            bid = leg_bid[i]
+                            ask = leg_ask[i]
+                            if leg_units[i] > 0:
+                                fill = _sell_fill(bid, ask, slip)
+                            else:
+                                fill = _buy_fill(bid, ask, slip)
+                            flow = leg_units[i] * n_close * mult * fill
+                            fee = commission * abs(leg_units[i]) * n_close
+                            cash, cash_c = _neumaier_add(cash, cash_c, flow)
+                            cash, cash_c = _neumaier_add(cash, cash_c, -fee)
+                            r_exit, r_exit_c = _neumaier_add(r_exit, r_exit_c, flow)
+                            r_comm, r_comm_c = _neumaier_add(r_comm, r_comm_c, fee)
+                            mid = 0.5 * (bid + ask)
+                            day_cost += abs(fill - mid) * abs(leg_units[i]) * n_close * mult + fee
+                            legs[n_trades * MAX_LEGS + i, G_EXIT_FILL] = fill
+                        if hedge_shares != 0.0:
+                            qh = -hedge_shares * (n_contracts - keep_n) / n_contracts
+                            cash, cash_c, r_hp, r_hp_c, r_hc, r_hc_c, cost = _hedge_trade_nb(
+                                qh, spot, hedge_bps, hedge_comm, cash, cash_c, r_hp, r_hp_c,
+                                r_hc, r_hc_c,
+                            )
+                            hedge_shares += qh
+                            day_cost += cost
+                        row = trades[n_trades]
+                        row_entry = r_entry
+                        row_exit = r_exit + r_exit_c
+                        row_comm = r_comm + r_comm_c
+                        row_hp = r_hp + r_hp_c
+                        row[T_EXIT_DAY] = d
+                        row[T_EXIT_REASON] = MARGIN_PARTIAL
+                        row[T_CONTRACTS] = n_close
+                        row[T_ENTRY_PREMIUM] = premium_cash * frac
+                        row[T_ENTRY_CASH] = row_entry
+                        row[T_EXIT_CASH] = row_exit
+                        row[T_COMMISSIONS] = row_comm
+                        row[T_HEDGE_PNL] = row_hp
+                        row[T_HEDGE_COST] = r_hc + r_hc_c
+                        row[T_FINANCING] = r_fin
+                        row_pnl = row_entry + row_exit - row_comm + row_hp + r_fin
+                        row[T_PNL] = row_pnl
+                        row[T_MAE] = mae * frac
+                        row[T_MFE] = mfe * frac
+                        row[T_DAYS_HELD] = today - day_date[entry_day]
+                        nxt = trades[n_trades + 1]
+                        for k in range(N_TRADE_COLS):
+                            nxt[k] = row[k]
+                        n_trades += 1
+                        k_rows += 1
+                        if row_pnl > 0.0:
+                            k_wins += 1
+                            k_sum_wins, k_sum_wins_c = _neumaier_add(
+                                k_sum_wins, k_sum_wins_c, row_pnl
+                            )
+                        elif row_pnl < 0.0:
+                            k_losses += 1
+                            k_sum_losses, k_sum_losses_c = _neumaier_add(
+                                k_sum_losses, k_sum_losses_c, row_pnl
+                            )
+                        n_contracts = keep_n
+                        premium_cash = premium_cash * keep
+                        mae = mae * keep
+                        mfe = mfe * keep
+                        call_days = 0
+
+            # fill a full exit (planned or margin call)
             if exit_reason >= 0:
                 for i in range(n_legs):
                     if not leg_open[i]:
                         continue
                     if not leg_quoted[i]:
                         counters[C_STALE_FILLS] += 1
+                    bid = leg_bid[i]
+                    ask = leg_ask[i]
                     if leg_units[i] > 0:
-                        fill = _sell_fill(leg_bid[i], leg_ask[i], slip)
+                        fill = _sell_fill(bid, ask, slip)
                     else:
-                        fill = _buy_fill(leg_bid[i], leg_ask[i], slip)
-                    flow = leg_units[i] * contracts * mult * fill
-                    fee = commission * abs(leg_units[i]) * contracts
+                        fill = _buy_fill(bid, ask, slip)
+                    flow = leg_units[i] * n_contracts * mult * fill
+                    fee = commission * abs(leg_units[i]) * n_contracts
                     cash, cash_c = _neumaier_add(cash, cash_c, flow)
                     cash, cash_c = _neumaier_add(cash, cash_c, -fee)
                     t_exit_cash, t_exit_cash_c = _neumaier_add(t_exit_cash, t_exit_cash_c, flow)
                     t_commission, t_commission_c = _neumaier_add(t_commission, t_commission_c, fee)
+                    mid = 0.5 * (bid + ask)
+                    day_cost += abs(fill - mid) * abs(leg_units[i]) * n_contracts * mult + fee
                     leg_mark[i] = fill
                     leg_open[i] = False
                     legs[n_trades * MAX_LEGS + i, G_EXIT_FILL] = fill
+                if hedge_shares != 0.0:
+                    (
+                        cash, cash_c, t_hedge_pnl, t_hedge_pnl_c, t_hedge_cost, t_hedge_cost_c,
+                        cost,
+                    ) = _hedge_trade_nb(
+                        -hedge_shares, spot, hedge_bps, hedge_comm, cash, cash_c, t_hedge_pnl,
+                        t_hedge_pnl_c, t_hedge_cost, t_hedge_cost_c,
+                    )
+                    hedge_shares = 0.0
+                    day_cost += cost
                 row = trades[n_trades]
                 row[T_EXIT_DAY] = d
                 row[T_EXIT_REASON] = exit_reason
+                row[T_CONTRACTS] = n_contracts
+                row[T_ENTRY_PREMIUM] = premium_cash
                 entry_cash_total = t_entry_cash + t_entry_cash_c
                 exit_cash_total = t_exit_cash + t_exit_cash_c
                 commission_total = t_commission + t_commission_c
+                hedge_pnl_total = t_hedge_pnl + t_hedge_pnl_c
+                financing_total = t_financing + t_financing_c
                 row[T_ENTRY_CASH] = entry_cash_total
                 row[T_EXIT_CASH] = exit_cash_total
                 row[T_COMMISSIONS] = commission_total
-                row[T_PNL] = entry_cash_total + exit_cash_total - commission_total
+                row[T_HEDGE_PNL] = hedge_pnl_total
+                row[T_HEDGE_COST] = t_hedge_cost + t_hedge_cost_c
+                row[T_FINANCING] = financing_total
+                row_pnl = (
+                    entry_cash_total
+                    + exit_cash_total
+                    - commission_total
+                    + hedge_pnl_total
+                    + financing_total
+                )
+                row[T_PNL] = row_pnl
                 row[T_MAE] = mae
                 row[T_MFE] = mfe
                 row[T_DAYS_HELD] = today - day_date[entry_day]
                 n_trades += 1
+                k_rows += 1
+                if row_pnl > 0.0:
+                    k_wins += 1
+                    k_sum_wins, k_sum_wins_c = _neumaier_add(k_sum_wins, k_sum_wins_c, row_pnl)
+                elif row_pnl < 0.0:
+                    k_losses += 1
+                    k_sum_losses, k_sum_losses_c = _neumaier_add(
+                        k_sum_losses, k_sum_losses_c, row_pnl
+                    )
                 position_open = False
+                call_days = 0
+                imc = 0.0
 
         # 2. flat: entry
         if not position_open and not last_day:
@@ -657,21 +1110,136 @@ def run_backtest_nb(
                             break
                         sel_rows[i] = q
                 if skip < 0:
-                    equity_now = cash + cash_c
-                    need = 0.0
-                    fees = 0.0
+                    # candidate leg state (the book is flat: leg state is free)
                     for i in range(n_legs):
                         base = P_LEG0 + i * LEG_SIZE
-                        units = params[base + L_SIDE] * dir_today * params[base + L_QTY]
                         q = sel_rows[i]
-                        if units > 0:
-                            fill = _buy_fill(quote_bid[q], quote_ask[q], slip)
+                        leg_units[i] = params[base + L_SIDE] * dir_today * params[base + L_QTY]
+                        leg_right[i] = contract_right[quote_contract[q]]
+                        leg_strike[i] = quote_strike[q]
+                        leg_expiry[i] = quote_expiry[q]
+                        leg_bid[i] = quote_bid[q]
+                        leg_ask[i] = quote_ask[q]
+                        leg_mark[i] = 0.5 * (quote_bid[q] + quote_ask[q])
+                        leg_delta[i] = quote_delta[q]
+                        leg_iv[i] = quote_iv[q]
+                        g_ = quote_gamma[q]
+                        leg_gamma[i] = g_ if g_ == g_ else 0.0
+                        g_ = quote_vega[q]
+                        leg_vega[i] = g_ if g_ == g_ else 0.0
+                        g_ = quote_theta[q]
+                        leg_theta[i] = g_ if g_ == g_ else 0.0
+                    equity_now = cash + cash_c
+                    size = fixed_contracts
+                    binding = BIND_FIXED
+                    w_risk = np.nan
+                    w_index = -1
+                    imc_entry = 0.0
+                    risk_n = np.nan
+                    margin_n = np.nan
+                    delta_c = 0.0
+                    if sizing_w or hedge_on or vol_target == vol_target:
+                        delta_c = delta_per_contract_nb(leg_units, leg_delta, n_legs, mult)
+                    if sizing_w:
+                        w_risk, w_index = stress_worst_nb(
+                            spot, today, leg_units, leg_right, leg_strike, leg_expiry, leg_iv,
+                            n_legs, mult, rate, dividend, scen, n_scen, risk_hedged,
+                            hedge_target - delta_c,
+                        )
+                        if not w_risk == w_risk:
+                            skip = SKIP_INVALID_MARKET
+                    if skip < 0 and margin_model == MARGIN_PM:
+                        if sizing_w and not risk_hedged:
+                            w_pm = w_risk
                         else:
-                            fill = _sell_fill(quote_bid[q], quote_ask[q], slip)
-                        need += units * contracts * mult * fill
-                        fees += commission * abs(units) * contracts
-                    if equity_now <= 0.0 or max(need, 0.0) + fees > equity_now:
-                        skip = SKIP_CAPITAL
+                            w_pm, pm_index = stress_worst_nb(
+                                spot, today, leg_units, leg_right, leg_strike, leg_expiry,
+                                leg_iv, n_legs, mult, rate, dividend, scen, n_scen, False, 0.0,
+                            )
+                            if not sizing_w:
+                                w_risk = w_pm
+                                w_index = pm_index
+                        if not w_pm == w_pm:
+                            skip = SKIP_INVALID_MARKET
+                        else:
+                            imc_entry = pm_margin_nb(w_pm, pm_mult, pm_min, house_mult, house_floor)
+                    elif margin_model == MARGIN_REGT:
+                        imc_entry = regt_margin_nb(
+                            spot, leg_units, leg_right, leg_strike, leg_expiry, leg_mark,
+                            n_legs, mult, broad, min_under, min_put, house_mult, house_floor,
+                        )
+                    sigma_bar = np.nan
+                    if skip < 0 and vol_target == vol_target:
+                        sigma_bar = sigma_bar_nb(leg_units, leg_iv, n_legs)
+                        if not math.isfinite(sigma_bar):
+                            skip = SKIP_INVALID_MARKET
+                    if skip < 0:
+                        best = np.inf
+                        if risk_budget == risk_budget:
+                            raw = floor_count_nb(equity_now, risk_budget, w_risk)
+                            if raw < best:
+                                best = raw
+                                binding = BIND_RISK
+                            if math.isfinite(raw):
+                                risk_n = raw
+                        if margin_budget == margin_budget:
+                            raw = floor_count_nb(equity_now, margin_budget, imc_entry)
+                            if raw < best:
+                                best = raw
+                                binding = BIND_MARGIN
+                            if math.isfinite(raw):
+                                margin_n = raw
+                        if kelly_fraction == kelly_fraction and k_rows >= kelly_min:
+                            f_star = kelly_star_nb(
+                                k_rows,
+                                k_wins,
+                                k_losses,
+                                k_sum_wins + k_sum_wins_c,
+                                k_sum_losses + k_sum_losses_c,
+                            )
+                            raw = floor_count_nb(
+                                equity_now, kelly_fraction * max(f_star, 0.0), w_risk
+                            )
+                            if raw < best:
+                                best = raw
+                                binding = BIND_KELLY
+                        if vol_target == vol_target:
+                            d_vol = hedge_target if risk_hedged else delta_c
+                            sd = vol_target_sd_nb(
+                                d_vol,
+                                delta_per_contract_nb(leg_units, leg_gamma, n_legs, mult),
+                                spot,
+                                sigma_bar,
+                            )
+                            raw = floor_count_nb(equity_now, vol_target, sd * SQRT_252)
+                            if raw < best:
+                                best = raw
+                                binding = BIND_VOL
+                        if best < np.inf:
+                            size = best
+                        if size > max_contracts:
+                            size = max_contracts
+                            binding = BIND_MAX
+                        if size < min_contracts:
+                            size = min_contracts
+                            binding = BIND_MIN
+                        if size < 1.0:
+                            skip = SKIP_SIZING
+                    if skip < 0:
+                        need = 0.0
+                        fees = 0.0
+                        for i in range(n_legs):
+                            units = leg_units[i]
+                            if units > 0:
+                                fill = _buy_fill(leg_bid[i], leg_ask[i], slip)
+                            else:
+                                fill = _sell_fill(leg_bid[i], leg_ask[i], slip)
+                            need += units * size * mult * fill
+                            fees += commission * abs(units) * size
+                        if equity_now <= 0.0 or max(need, 0.0) + fees > equity_now:
+                            skip = SKIP_CAPITAL
+                        elif margin_on and imc_entry * size > equity_now:
+                            skip = SKIP_CAPITAL
                 if skip >= 0:
                     skips[skip] += 1
                 else:
@@ -679,27 +1247,35 @@ def run_backtest_nb(
                     position_open = True
                     entry_day = d
                     direction = dir_today
+                    n_contracts = size
+                    imc = imc_entry
+                    call_days = 0
                     t_entry_cash = 0.0
                     t_entry_cash_c = 0.0
                     t_exit_cash = 0.0
                     t_exit_cash_c = 0.0
                     t_commission = 0.0
                     t_commission_c = 0.0
+                    t_hedge_pnl = 0.0
+                    t_hedge_pnl_c = 0.0
+                    t_hedge_cost = 0.0
+                    t_hedge_cost_c = 0.0
+                    t_financing = 0.0
+                    t_financing_c = 0.0
                     value_entry = 0.0
                     mae = 0.0
                     mfe = 0.0
                     for i in range(n_legs):
-                        base = P_LEG0 + i * LEG_SIZE
-                        units = params[base + L_SIDE] * dir_today * params[base + L_QTY]
+                        units = leg_units[i]
                         q = sel_rows[i]
                         c = quote_contract[q]
-                        bid = quote_bid[q]
-                        ask = quote_ask[q]
+                        bid = leg_bid[i]
+                        ask = leg_ask[i]
                         fill = (
                             _buy_fill(bid, ask, slip) if units > 0 else _sell_fill(bid, ask, slip)
                         )
-                        flow = -units * contracts * mult * fill
-                        fee = commission * abs(units) * contracts
+                        flow = -units * n_contracts * mult * fill
+                        fee = commission * abs(units) * n_contracts
                         cash, cash_c = _neumaier_add(cash, cash_c, flow)
                         cash, cash_c = _neumaier_add(cash, cash_c, -fee)
                         t_entry_cash, t_entry_cash_c = _neumaier_add(
@@ -708,18 +1284,14 @@ def run_backtest_nb(
                         t_commission, t_commission_c = _neumaier_add(
                             t_commission, t_commission_c, fee
                         )
+                        day_cost += abs(fill - leg_mark[i]) * abs(units) * n_contracts * mult + fee
                         leg_contract[i] = c
                         lo = contract_row_start[c]
                         hi = contract_row_start[c + 1]
                         leg_cursor[i] = lo + np.searchsorted(contract_row_day[lo:hi], d)
                         leg_end[i] = hi
-                        leg_mark[i] = 0.5 * (bid + ask)
-                        leg_bid[i] = bid
-                        leg_ask[i] = ask
-                        leg_delta[i] = quote_delta[q]
-                        leg_units[i] = units
                         leg_open[i] = True
-                        leg_expiry[i] = quote_expiry[q]
+                        leg_quoted[i] = True
                         value_entry += units * leg_mark[i]
                         row = n_trades * MAX_LEGS + i
                         legs[row, G_RIGHT] = contract_right[c]
@@ -734,21 +1306,118 @@ def run_backtest_nb(
                         for k in range(legs.shape[1]):
                             legs[row, k] = 0.0
                     premium = abs(value_entry)
+                    premium_cash = value_entry * n_contracts * mult
                     tr = trades[n_trades]
                     tr[T_ENTRY_DAY] = d
                     tr[T_DIRECTION] = direction
-                    tr[T_CONTRACTS] = contracts
+                    tr[T_CONTRACTS] = n_contracts
                     tr[T_N_LEGS] = n_legs
-                    tr[T_ENTRY_PREMIUM] = value_entry * contracts * mult
+                    tr[T_ENTRY_PREMIUM] = premium_cash
+                    tr[T_SIZING_BINDING] = binding
+                    tr[T_RISK_PER_CONTRACT] = w_risk
+                    tr[T_WORST_SCENARIO] = w_index
+                    tr[T_MARGIN_PER_CONTRACT] = imc_entry
+                    tr[T_RISK_CONTRACTS] = risk_n
+                    tr[T_MARGIN_CONTRACTS] = margin_n
+                    hedge_shares = 0.0
+                    if hedge_on:
+                        last_hedge_day = d
+                        if hedge_at_entry:
+                            qh = hedge_clip_nb(
+                                n_contracts * (hedge_target - delta_c), hedge_min, hedge_max
+                            )
+                            if qh != 0.0:
+                                (
+                                    cash, cash_c, t_hedge_pnl, t_hedge_pnl_c, t_hedge_cost,
+                                    t_hedge_cost_c, cost,
+                                ) = _hedge_trade_nb(
+                                    qh, spot, hedge_bps, hedge_comm, cash, cash_c, t_hedge_pnl,
+                                    t_hedge_pnl_c, t_hedge_cost, t_hedge_cost_c,
+                                )
+                                hedge_shares += qh
+                                day_cost += cost
 
-        # 4. equity
+        # 3. financing
+        if position_open and financing_on:
+            e_end = cash + cash_c
+            for i in range(n_legs):
+                if leg_open[i]:
+                    e_end += leg_units[i] * n_contracts * mult * leg_mark[i]
+            e_end += hedge_shares * spot
+            im = imc * n_contracts
+            day_financing = (
+                max(e_end - im, 0.0) * cash_rate / 252.0
+                - max(im - e_end, 0.0) * borrow_rate / 252.0
+            )
+            cash, cash_c = _neumaier_add(cash, cash_c, day_financing)
+            t_financing, t_financing_c = _neumaier_add(t_financing, t_financing_c, day_financing)
+
+        # 4. equity and the daily row
         total = cash + cash_c
         if position_open:
             for i in range(n_legs):
                 if leg_open[i]:
-                    total += leg_units[i] * contracts * mult * leg_mark[i]
+                    total += leg_units[i] * n_contracts * mult * leg_mark[i]
+            total += hedge_shares * spot
         equity[d] = total
         in_market[d] = position_open
+        out = daily[d]
+        pnl_delta = 0.0
+        pnl_gamma = 0.0
+        pnl_theta = 0.0
+        if prev_open:
+            move = spot - prev_spot
+            pnl_delta = prev_net_delta * move
+            pnl_gamma = 0.5 * prev_gamma * move**2
+            pnl_theta = prev_theta * (today - prev_date)
+        else:
+            pnl_vega = 0.0
+        pnl_costs = -day_cost
+        out[D_PNL_DELTA] = pnl_delta
+        out[D_PNL_GAMMA] = pnl_gamma
+        out[D_PNL_VEGA] = pnl_vega
+        out[D_PNL_THETA] = pnl_theta
+        out[D_PNL_COSTS] = pnl_costs
+        out[D_PNL_FINANCING] = day_financing
+        out[D_PNL_RESIDUAL] = (total - prev_equity) - (
+            pnl_delta + pnl_gamma + pnl_vega + pnl_theta + pnl_costs + day_financing
+        )
+        if position_open:
+            o_delta = 0.0
+            o_gamma = 0.0
+            o_vega = 0.0
+            o_theta = 0.0
+            for i in range(n_legs):
+                scale = leg_units[i] * mult * n_contracts
+                dl = leg_delta[i]
+                if dl == dl:
+                    o_delta += scale * dl
+                o_gamma += scale * leg_gamma[i]
+                exposure = scale * leg_vega[i]
+                prev_vega_exposure[i] = exposure
+                o_vega += exposure
+                o_theta += scale * leg_theta[i]
+            im = imc * n_contracts
+            out[D_CONTRACTS] = n_contracts
+            out[D_DELTA] = o_delta
+            out[D_HEDGE_SHARES] = hedge_shares
+            out[D_NET_DELTA] = o_delta + hedge_shares
+            out[D_GAMMA] = o_gamma
+            out[D_VEGA] = o_vega
+            out[D_THETA] = o_theta
+            out[D_MARGIN] = im
+            out[D_MAINTENANCE] = im * maint_ratio
+            out[D_CALL_DAYS] = call_days
+            prev_net_delta = o_delta + hedge_shares
+            prev_gamma = o_gamma
+            prev_theta = o_theta
+        else:
+            for k in range(D_PNL_DELTA):
+                out[k] = 0.0
+        prev_open = position_open
+        prev_equity = total
+        prev_spot = spot
+        prev_date = today
     return n_trades
 
 
@@ -795,12 +1464,15 @@ def run_batch_nb(
 
     Writes `kpis` (n_combos, N_KPIS), `skips` (n_combos, N_SKIPS), `counters`
     (n_combos, N_COUNTERS); the equity curve of row r goes to `equity_out[equity_slot[r]]`
-    when `equity_slot[r] >= 0`. Scratch buffers are allocated once per batch.
+    when `equity_slot[r] >= 0`. Scratch buffers (the daily rows included) are allocated once
+    per batch.
     """
     n_days = day_date.shape[0]
     n_rows = params.shape[0]
     equity = np.empty(n_days)
     in_market = np.zeros(n_days, dtype=np.bool_)
+    daily = np.zeros((n_days, N_DAILY_COLS))
+    margin = np.empty(n_days)
     trades = np.zeros((max(n_days, 1), N_TRADE_COLS))
     legs = np.zeros((max(n_days, 1) * MAX_LEGS, N_LEG_COLS))
     trade_pnl = np.empty(max(n_days, 1))
@@ -845,10 +1517,13 @@ def run_batch_nb(
             legs,
             skips[r],
             counters[r],
+            daily,
         )
         for t in range(n):
             trade_pnl[t] = trades[t, T_PNL]
             trade_held[t] = int(trades[t, T_DAYS_HELD])
+        for t in range(n_days):
+            margin[t] = daily[t, D_MARGIN]
         compute_kpis_nb(
             equity,
             day_date,
@@ -856,6 +1531,7 @@ def run_batch_nb(
             trade_pnl[:n],
             trade_held[:n],
             in_market,
+            margin,
             scratch,
             kpis[r],
         )

@@ -41,9 +41,11 @@ def kernel(
     held: Sequence[int] | np.ndarray = (),
     in_market: Sequence[bool] | np.ndarray | None = None,
     scratch: np.ndarray | None = None,
+    margin: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, float]:
     equity_a = np.asarray(equity, dtype=np.float64)
     market = np.zeros(equity_a.shape[0], np.bool_) if in_market is None else in_market
+    margin_a = np.zeros(equity_a.shape[0]) if margin is None else margin
     out = np.full(N_KPIS, -12345.0)
     compute_kpis_nb(
         equity_a,
@@ -52,6 +54,7 @@ def kernel(
         np.asarray(pnl, dtype=np.float64),
         np.asarray(held, dtype=np.int64),
         np.asarray(market, dtype=np.bool_),
+        np.asarray(margin_a, dtype=np.float64),
         np.empty(0) if scratch is None else scratch,
         out,
     )
@@ -116,6 +119,8 @@ def backtests(draw: st.DrawFn) -> dict[str, object]:
                                        max_size=n_trades)), dtype=np.int64),
         "in_market": np.array(draw(st.lists(st.booleans(), min_size=n_days,
                                             max_size=n_days)), dtype=np.bool_),
+        "margin": np.array(draw(st.lists(st.one_of(st.just(0.0), finite(0.0, 1e6)),
+                                         min_size=n_days, max_size=n_days))),
         "scratch": draw(st.sampled_from(["none", "exact", "oversized"])),
     }
 
@@ -133,8 +138,9 @@ def test_kernel_matches_reference(case: dict[str, object]) -> None:
         "oversized": np.full(need + 7, 1e300),
     }[str(case["scratch"])]
     args = (case["equity"], case["dates"], case["capital"], pnl, case["held"], case["in_market"])
-    expected = compute_kpis_reference(*args)  # type: ignore[arg-type]
-    actual = kernel(*args, scratch=scratch)  # type: ignore[arg-type]
+    margin = case["margin"]
+    expected = compute_kpis_reference(*args, margin)  # type: ignore[arg-type]
+    actual = kernel(*args, scratch=scratch, margin=margin)  # type: ignore[arg-type]
     assert list(expected) == [m.name for m in METRICS]
     assert_kpis(actual, expected)
     assert not any(math.isinf(v) for v in actual.values())
@@ -210,6 +216,28 @@ def test_five_day_path_by_hand() -> None:
     assert_kpis(compute_kpis_reference(equity, dates, 100.0, pnl, held, in_market), expected)
 
 
+def test_return_on_margin_divides_the_total_pnl_by_the_peak_margin() -> None:
+    dates = [DAY0, DAY0 + 1, DAY0 + 2, DAY0 + 3]
+    equity = [100.0, 104.0, 98.0, 112.0]
+    margin = [0.0, 30.0, 48.0, 0.0]
+    expected = {"return_on_margin": 12.0 / 48.0, "total_pnl": 12.0}
+    assert_kpis(kernel(equity, dates, 100.0, margin=margin), expected)
+    in_market = [False] * 4
+    reference = compute_kpis_reference(equity, dates, 100.0, [], [], in_market, margin)
+    assert_kpis(reference, expected)
+
+
+def test_return_on_margin_is_nan_without_margin() -> None:
+    dates = [DAY0, DAY0 + 1]
+    assert math.isnan(kernel([100.0, 101.0], dates, 100.0)["return_on_margin"])
+    assert math.isnan(
+        compute_kpis_reference([100.0, 101.0], dates, 100.0, [], [], [False, False])[
+            "return_on_margin"
+        ]
+    )
+    assert math.isnan(kernel([100.0, 101.0], dates, 100.0, margin=[0.0, 0.0])["return_on_margin"])
+
+
 def test_drawdown_that_never_recovers_lasts_until_the_last_date() -> None:
     actual = kernel([100.0, 90.0, 95.0], [DAY0, DAY0 + 3, DAY0 + 10], 100.0)
     assert_kpis(actual, {"max_drawdown": 0.1, "max_drawdown_days": 10.0})
@@ -234,6 +262,7 @@ def test_flat_equity() -> None:
         "total_return": 0.0, "cagr": 0.0, "annual_volatility": 0.0, "sharpe": 0.0,
         "sortino": 0.0, "max_drawdown": 0.0, "max_drawdown_days": 0.0, "calmar": math.nan,
         "worst_day": 0.0, "cvar_95": 0.0, "trade_count": 0.0, "win_rate": math.nan,
+        "return_on_margin": math.nan,
         "profit_factor": math.nan, "avg_trade_pnl": math.nan, "median_trade_pnl": math.nan,
         "avg_days_held": math.nan, "exposure": 0.0,
     })
@@ -328,7 +357,7 @@ def test_registry_holds_the_design_kpis() -> None:
         "total_return", "cagr", "annual_volatility", "sharpe", "sortino", "max_drawdown",
         "max_drawdown_days", "calmar", "win_rate", "profit_factor", "avg_trade_pnl",
         "median_trade_pnl", "avg_days_held", "trade_count", "exposure", "worst_day", "cvar_95",
-        "final_equity", "total_pnl",
+        "final_equity", "total_pnl", "return_on_margin",
     }
     assert set(KPI_INDEX) == design
     assert not METRIC_BY_NAME["max_drawdown"].higher_is_better
