@@ -89,6 +89,7 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
         skips,
         counters,
         daily,
+        True,
     )
     trade_rec, leg_rec = _to_records(trades, legs, n)
     return BacktestResult(

@@ -491,8 +491,13 @@ def run_backtest_nb(
     skips,
     counters,
     daily,
+    fill_daily,
 ):
-    """Run one backtest; fill the outputs and return the number of trade rows."""
+    """Run one backtest; fill the outputs and return the number of trade rows.
+
+    With `fill_daily` false only the `D_MARGIN` column of `daily` is written (the batch path:
+    the KPIs need no more, and the per-day greek loads are skipped unless a rule reads them).
+    """
     n_days = day_date.shape[0]
     capital = params[P_CAPITAL]
     mult = params[P_MULTIPLIER]
@@ -565,6 +570,8 @@ def run_backtest_nb(
     scen = params[P_SCEN0 : P_SCEN0 + n_scen * SCEN_SIZE]
     sizing_w = risk_budget == risk_budget or kelly_fraction == kelly_fraction
     band_on = hedge_band != BAND_NONE
+    track_iv = fill_daily or margin_model == MARGIN_PM or (hedge_on and hedge_band == BAND_WW)
+    track_gamma = fill_daily or (hedge_on and hedge_band == BAND_WW)
     time_on = hedge_every == hedge_every
 
     need_call = np.zeros(2, dtype=np.bool_)
@@ -702,18 +709,22 @@ def run_backtest_nb(
                         leg_mark[i] = 0.5 * (bid + ask)
                         if quote_delta[q] == quote_delta[q]:
                             leg_delta[i] = quote_delta[q]
-                        if quote_gamma[q] == quote_gamma[q]:
+                        # greeks and iv only where an output or a rule reads them: each is
+                        # one more cache miss per leg and day
+                        if track_gamma and quote_gamma[q] == quote_gamma[q]:
                             leg_gamma[i] = quote_gamma[q]
-                        if quote_vega[q] == quote_vega[q]:
-                            leg_vega[i] = quote_vega[q]
-                        if quote_theta[q] == quote_theta[q]:
-                            leg_theta[i] = quote_theta[q]
-                        iv = quote_iv[q]
-                        if iv == iv:
-                            change = iv - leg_iv[i]
-                            if change == change:
-                                pnl_vega += prev_vega_exposure[i] * change * 100.0
-                            leg_iv[i] = iv
+                        if fill_daily:
+                            if quote_vega[q] == quote_vega[q]:
+                                leg_vega[i] = quote_vega[q]
+                            if quote_theta[q] == quote_theta[q]:
+                                leg_theta[i] = quote_theta[q]
+                        if track_iv:
+                            iv = quote_iv[q]
+                            if iv == iv:
+                                change = iv - leg_iv[i]
+                                if change == change:
+                                    pnl_vega += prev_vega_exposure[i] * change * 100.0
+                                leg_iv[i] = iv
                 leg_quoted[i] = quoted
                 if not quoted:
                     missing = True
@@ -1361,6 +1372,9 @@ def run_backtest_nb(
             total += hedge_shares * spot
         equity[d] = total
         in_market[d] = position_open
+        if not fill_daily:
+            daily[d, D_MARGIN] = imc * n_contracts if position_open else 0.0
+            continue
         out = daily[d]
         pnl_delta = 0.0
         pnl_gamma = 0.0
@@ -1518,6 +1532,7 @@ def run_batch_nb(
             skips[r],
             counters[r],
             daily,
+            False,
         )
         for t in range(n):
             trade_pnl[t] = trades[t, T_PNL]
