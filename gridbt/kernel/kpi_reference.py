@@ -1,9 +1,10 @@
 """Plain-Python KPIs, written for clarity: the test oracle of `kpi_nb.compute_kpis_nb`.
 
-Same array contract and conventions as `kpi_nb.py` (defined in `metrics.py`): `equity` and
-`in_market` (and `margin`, the end-of-day initial margin) are per trading day, `day_date` is days since 1970-01-01, `trade_pnl` and
-`trade_days_held` are per closed trade. Sums are exact-rounded (`math.fsum`) and the sample
-standard deviation is computed in exact rational arithmetic (`statistics.stdev`).
+Same array contract and conventions as `kpi_nb.py` (defined in `metrics.py`): `equity`,
+`in_market` and `margin` (end-of-day initial margin) are per trading day, `day_date` is days
+since 1970-01-01, `trade_pnl` and `trade_days_held` are per closed trade. Sums are
+exact-rounded (`math.fsum`) and the sample standard deviation is computed in exact rational
+arithmetic (`statistics.stdev`).
 """
 
 from __future__ import annotations
