@@ -846,12 +846,9 @@ def run_backtest_nb(
                 if call_days > grace_days:
                     keep_n = 0.0
                     if liq_target:
-                        keep_n = np.floor(
-                            max(e_cur, 0.0) / (maint_ratio * imc * (1.0 + liq_buffer))
-                        )
-                        keep_n = min(keep_n, MAX_COUNT)
-                        if not keep_n == keep_n:
-                            keep_n = 0.0
+                        denominator = maint_ratio * imc * (1.0 + liq_buffer)
+                        if denominator > 0.0:
+                            keep_n = min(np.floor(max(e_cur, 0.0) / denominator), MAX_COUNT)
                     if keep_n <= 0.0:
                         exit_reason = MARGIN_CALL
                     else:
@@ -1149,9 +1146,11 @@ def run_backtest_nb(
                     risk_n = np.nan
                     margin_n = np.nan
                     delta_c = 0.0
-                    if sizing_w or hedge_on or vol_target == vol_target:
+                    need_w = sizing_w or margin_model == MARGIN_PM
+                    if need_w or hedge_on or vol_target == vol_target:
                         delta_c = delta_per_contract_nb(leg_units, leg_delta, n_legs, mult)
-                    if sizing_w:
+                    if need_w:
+                        # the trade records this W (with the risk basis) whenever W is needed
                         w_risk, w_index = stress_worst_nb(
                             spot, today, leg_units, leg_right, leg_strike, leg_expiry, leg_iv,
                             n_legs, mult, rate, dividend, scen, n_scen, risk_hedged,
@@ -1160,16 +1159,12 @@ def run_backtest_nb(
                         if not w_risk == w_risk:
                             skip = SKIP_INVALID_MARKET
                     if skip < 0 and margin_model == MARGIN_PM:
-                        if sizing_w and not risk_hedged:
-                            w_pm = w_risk
-                        else:
-                            w_pm, pm_index = stress_worst_nb(
+                        w_pm = w_risk
+                        if risk_hedged:
+                            w_pm, _ = stress_worst_nb(
                                 spot, today, leg_units, leg_right, leg_strike, leg_expiry,
                                 leg_iv, n_legs, mult, rate, dividend, scen, n_scen, False, 0.0,
                             )
-                            if not sizing_w:
-                                w_risk = w_pm
-                                w_index = pm_index
                         if not w_pm == w_pm:
                             skip = SKIP_INVALID_MARKET
                         else:
