@@ -180,6 +180,35 @@ def test_backtest_writes_every_output(small_chain: Path, home: Path, tmp_path: P
     ]
 
 
+def test_hedged_backtest_writes_greeks_margin_and_attribution(
+    small_chain: Path, home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "hedged"
+    spec = REPO / "jobs" / "strategies" / "hedged_short_strangle.yaml"
+    r = gridbt("backtest", "--strategy", str(spec), "--data", str(small_chain), "--out",
+               str(out), env_home=home)
+    assert r.returncode == 0, r.stderr
+    trades = pq.read_table(out / "trades.parquet").to_pydict()
+    equity = pq.read_table(out / "equity.parquet").to_pydict()
+    assert trades["pnl"] and all(c > 0 for c in trades["hedge_cost"])
+    assert set(trades["sizing_binding"]) <= {"risk_budget", "max_contracts"}
+    assert all(m > 0 for m in trades["margin_per_contract"])
+    held = [i for i, x in enumerate(equity["in_market"]) if x]
+    assert held and all(equity["initial_margin"][i] > 0 for i in held)
+    assert any(equity["hedge_shares"][i] != 0 for i in held)
+    # the hedge keeps net delta inside the band (15 shares per contract) after each decision
+    within = [abs(equity["net_delta"][i]) <= 15 * equity["contracts"][i] + 1e-6 for i in held]
+    assert sum(within) / len(within) > 0.5
+    parts = ["pnl_delta", "pnl_gamma", "pnl_vega", "pnl_theta", "pnl_costs", "pnl_financing",
+             "pnl_residual"]
+    previous = 100_000.0
+    for i, value in enumerate(equity["equity"]):
+        assert sum(equity[p][i] for p in parts) == pytest.approx(value - previous, abs=1e-6)
+        previous = value
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kpis"]["return_on_margin"] is not None
+
+
 def test_python_engine_gives_the_same_summary(
     small_chain: Path, home: Path, tmp_path: Path
 ) -> None:
