@@ -106,6 +106,7 @@ def _build(
     signal: _Payload | None = None,
     same_day: bool | list[str] = False,
     sections: _Payload | None = None,
+    capital: float | None = None,
 ) -> StrategySpec:
     structure: _Payload = {"dte": _window(dte_target, dte_tolerance), "legs": legs}
     if dte_far is not None:
@@ -122,6 +123,8 @@ def _build(
         payload["entry"] = {"signal": signal}
     for key, section in (sections or {}).items():
         payload[key] = {**payload.get(key, {}), **section}
+    if capital is not None:
+        payload["capital"] = capital
     return parse_strategy(payload, source=f"preset {preset_name!r}")
 
 
@@ -650,6 +653,7 @@ def hedged_short_strangle(
     hedge_every_days: int | None = None,
     risk_budget: float = 0.05,
     max_contracts: int | None = 20,
+    capital: float = 1_000_000.0,
     name: str = "hedged_short_strangle",
     dte_target: int = 45,
     dte_tolerance: int = 15,
@@ -667,7 +671,8 @@ def hedged_short_strangle(
     `risk_budget` fraction of equity over the worst loss of the reference engine's stress grid
     (hedge included), at most `max_contracts`. Reg-T margin (broad index) with the default
     account: a margin call after one grace day cuts the position back to what equity supports
-    (target liquidation with a 10% buffer); idle cash earns 4%, borrowed margin costs 6%.
+    (target liquidation with a 10% buffer); margin above equity costs 6% a year. Idle cash
+    earns nothing, so that the KPIs (risk-free rate 0) measure the options and the hedge.
 
     Parameters
     ----------
@@ -681,6 +686,10 @@ def hedged_short_strangle(
         Fraction of equity the worst stress scenario may cost.
     max_contracts : int or None
         Cap on the size.
+    capital : float
+        Starting equity. One SPX contract is about 100 x the index in notional, and a 15%
+        crash costs a naked strangle tens of thousands per contract: a 5% risk budget needs
+        about a million to open one.
     """
     legs = [_leg("P", "short", _delta(put_delta, delta_tolerance)),
             _leg("C", "short", _delta(call_delta, delta_tolerance))]
@@ -690,7 +699,7 @@ def hedged_short_strangle(
         "risk": {
             "margin": {"model": "regt", "broad_index": True},
             "account": {"liquidation": "target", "liquidation_buffer": 0.1,
-                        "cash_rate": 0.04, "borrow_rate": 0.06},
+                        "borrow_rate": 0.06},
         },
         "hedge": {"enabled": True, "band": "fixed", "half_width": hedge_band,
                   "every_days": hedge_every_days, "at_entry": True, "slippage_bps": 1.0,
@@ -699,7 +708,7 @@ def hedged_short_strangle(
     return _build("hedged_short_strangle", name, legs, dte_target=dte_target,
                   dte_tolerance=dte_tolerance, profit_target=profit_target, stop_loss=stop_loss,
                   exit_dte=exit_dte, max_holding_days=max_holding_days, contracts=contracts,
-                  sections=sections)
+                  sections=sections, capital=capital)
 
 
 def vrp_short_straddle(
