@@ -40,12 +40,18 @@ def days(n: int) -> list[dt.date]:
 
 
 def chain(
-    spots: list[float], right: str, strike: float, quotes: list[dict[str, float]]
+    spots: list[float], right: str, strike: float, quotes: list[dict[str, float] | None]
 ) -> PackedChain:
-    """One contract quoted every day: each dict has mid, and optionally half (spread), delta,
-    gamma, vega, theta, iv."""
-    rows = []
+    """One contract quoted on each day whose dict is not None: mid, and optionally half
+    (spread), delta, gamma, vega, theta, iv. A far strike nobody selects fills every day."""
+    rows = [
+        ChainQuote(date=day, expiry=EXP, strike=1_000.0, right="C", bid=0.05, ask=0.10,
+                   spot=spot)
+        for day, spot in zip(days(len(spots)), spots, strict=True)
+    ]
     for day, spot, q in zip(days(len(spots)), spots, quotes, strict=True):
+        if q is None:
+            continue
         half = q.get("half", 0.05)
         rows.append(
             ChainQuote(
@@ -158,6 +164,41 @@ def test_partial_liquidation_to_target(engine: str, buffer: float, kept: int) ->
     assert r.daily[:, L.D_CONTRACTS].tolist() == [4.0, kept, kept, kept, 0.0]
     # after the cut the account is out of the call: day 2 equity vs kept contracts' margin
     assert r.daily[2, L.D_CALL_DAYS] == 0.0
+
+
+def test_margin_call_liquidates_on_a_stale_quote(engine: str) -> None:
+    quotes: list[dict[str, float] | None] = [{"mid": m} for m in PUT_MARKS]
+    quotes[2] = None  # no quote on the liquidation day
+    account = {"maintenance_ratio": 1.0, "grace_days": 1}
+    s = spec("P", "short", capital=2_000.0, risk={"margin": REGT, "account": account})
+    r = run(chain(SPOTS, "P", 100.0, quotes), s, engine)
+
+    # the mark carries at 5.5 and the margin at day 1's 1975: still in the call on day 2,
+    # liquidated at the quote carried from day 1 (mid 5.5, slippage 0)
+    t = r.trades
+    assert t["exit_reason"][0] == ExitReason.MARGIN_CALL and t["exit_day"][0] == 2
+    assert r.legs["exit_fill"][0] == approx(5.5)
+    assert r.stale_fills == 1 and r.missing_quote_days == 1
+
+
+def test_partial_liquidation_resizes_the_hedge(engine: str) -> None:
+    quotes = [{"mid": m, "delta": d} for m, d in zip(PUT_MARKS, [-0.5, -0.7, -0.7, -0.7, -0.5],
+                                                      strict=True)]
+    account = {"maintenance_ratio": 1.0, "grace_days": 0, "liquidation": "target"}
+    s = spec("P", "short", capital=8_000.0, sizing={"contracts": 4},
+             risk={"margin": REGT, "account": account},
+             hedge={"enabled": True, "half_width": 1_000.0, "at_entry": True})
+    r = run(chain(SPOTS, "P", 100.0, quotes), s, engine)
+
+    # entry: 4 short puts of delta -0.5 = +200 shares: the hedge sells 200. Day 1: equity
+    # 6600 + 200 x 5 on the hedge = 7600 < 7900 -> keep floor(7600 / 1975) = 3, hedge -150
+    assert r.daily[:, L.D_HEDGE_SHARES].tolist() == approx([-200.0, -150.0, -150.0, -150.0, 0.0])
+    t = r.trades
+    assert t["exit_reason"].tolist() == [ExitReason.MARGIN_PARTIAL, ExitReason.END_OF_DATA]
+    assert t["contracts"].tolist() == [1.0, 3.0]
+    # the cut row takes a quarter of the short hedge's entry and buys 50 back at 95
+    assert t["hedge_pnl"][0] == approx(0.25 * 200 * 100.0 - 50 * 95.0)
+    assert t["hedge_pnl"][1] == approx(0.75 * 200 * 100.0 - 150 * 100.0)
 
 
 CALL_DAYS = [
