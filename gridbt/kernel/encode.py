@@ -12,7 +12,6 @@ from gridbt._typing import FloatArray
 from gridbt.data.pack import RIGHT_CALL, RIGHT_PUT
 from gridbt.kernel import layout as L
 from gridbt.kernel.enums import ExitReason, HedgeBand, MarginModel, SelectBy, SignalKind
-from gridbt.strategy.stress import scenarios
 from gridbt.strategy.spec import (
     SelectDelta,
     SelectMoneyness,
@@ -21,6 +20,7 @@ from gridbt.strategy.spec import (
     SpecError,
     StrategySpec,
 )
+from gridbt.strategy.stress import scenarios
 
 __all__ = ["FeatureSource", "encode_spec", "reentry_mask"]
 

@@ -43,7 +43,8 @@ from gridbt.strategy.spec import SpecError, StrategySpec, parse_strategy
 
 __all__ = [
     "PRESETS", "butterfly", "calendar", "call_credit_spread", "call_debit_spread", "diagonal",
-    "hedged_short_strangle", "iron_butterfly", "iron_condor", "long_straddle", "preset", "put_credit_spread",
+    "hedged_short_strangle", "iron_butterfly", "iron_condor", "long_straddle", "preset",
+    "put_credit_spread",
     "put_debit_spread", "risk_reversal", "short_call", "short_put", "short_straddle",
     "short_strangle", "skew_risk_reversal", "strategy_yaml", "vrp_short_straddle",
     "write_preset_files",

@@ -70,6 +70,7 @@ ReentryReason = Literal[
     "margin_call", "margin_partial",
 ]
 StressFamily = Literal["core", "tail", "rr", "rr_tail"]
+_CORE: tuple[StressFamily, ...] = ("core",)
 
 
 class _Frozen(BaseModel):
@@ -277,7 +278,7 @@ class StressConfig(_Frozen):
     """Stress scenarios: a Cartesian grid of shocks, or named families (SEED_PARITY §1.13)."""
 
     scenarios: Literal["grid", "named"] = "grid"
-    families: list[StressFamily] = Field(default_factory=lambda: ["core"], min_length=1)
+    families: list[StressFamily] = Field(default_factory=lambda: list(_CORE), min_length=1)
     spot: list[float] = Field(
         default_factory=lambda: [-0.15, -0.10, -0.05, 0.0, 0.05, 0.10, 0.15],
         min_length=1,

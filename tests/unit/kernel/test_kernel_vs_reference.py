@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from gridbt.data import blackscholes
 from gridbt.data.pack import PackedChain, pack_chain
-from gridbt.kernel.dispatch import run_backtest
 from gridbt.kernel import layout as L
+from gridbt.kernel.dispatch import run_backtest
 from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason, leg_dt, trade_dt
 from gridbt.report.tables import DAILY_COLUMNS
 from gridbt.strategy.spec import StrategySpec, parse_strategy
