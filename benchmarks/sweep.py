@@ -1,24 +1,37 @@
 """Sweep throughput on the default chain: combinations/s with 1 and 2 actors on local Ray, the
-ratio to single-process kernel throughput, and memory per node.
+ratio to N x single-process kernel throughput, what the box itself allows, and memory per node.
 
-The baseline is the work an actor does per batch (kernel with equity out, KPIs, block return
-statistics for PBO), run in this process on one core. The sweep rate counts from the moment
-the actors are up and compiled to the last result written, so it includes batching, Ray calls,
-hashing and Parquet writes. Memory: the chain's bytes in the object store (held once per node)
-and the peak resident and unique (USS) memory of the actor processes, sampled while running.
+Per repeat, interleaved so that every number of a repeat sees the same neighbours on a shared
+box, and reported as medians over repeats:
 
-Usage: python benchmarks/sweep.py [--chain DIR] [--repeat 3] [--actors 1,2]
+- **single process**: the work an actor does per batch (kernel with equity out, KPIs, block
+  return statistics for PBO) run in this process on one core, on a fixed random sample of the
+  benchmark grid (compiled beforehand; compile time is never counted);
+- **hardware ceiling**: the same work in 1 and in N plain forked processes at once, no Ray, no
+  driver; N-process throughput over 1-process throughput is what this box allows at that moment
+  (another job holding a core shows up here, not as a sweep regression);
+- **N actors**: `run_sweep` from the moment the actors are up and compiled to the last result
+  written, so it includes batching, Ray calls, hashing and Parquet writes.
+
+Also printed: CPU seconds per second of sweep spent by the actors, the driver (this process,
+with its writer thread), Ray's own daemons and everything else on the box, and the chain's
+bytes in the object store with the actors' peak resident and unique (USS) memory.
+
+Usage: python benchmarks/sweep.py [--chain DIR] [--repeat 3] [--actors 1,2] [--sample 2000]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import os
 import statistics
 import tempfile
 import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -47,11 +60,15 @@ def sweep_file(folder: Path, chain: str | None) -> Path:
 
 
 class ActorMemory:
-    """Samples the actor processes' RSS and USS in the background; keeps the peaks."""
+    """Samples the sweep's processes in the background: the actors' peak RSS and USS, and the
+    CPU seconds of actors, Ray's daemons (this process's other descendants) and the driver."""
 
     def __init__(self) -> None:
         self.peak_rss = 0
         self.peak_uss = 0
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (kind, last CPU seconds seen)
+        self._me = psutil.Process()
+        self.own_cpu = 0.0  # this sampler thread's CPU seconds (not the driver's work)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -63,28 +80,92 @@ class ActorMemory:
         self._stop.set()
         self._thread.join()
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.25):
-            rss = uss = 0
-            for proc in psutil.process_iter(["cmdline"]):
-                try:
-                    if "BacktestActor" in " ".join(proc.info["cmdline"] or []):
-                        info = proc.memory_full_info()
-                        rss, uss = rss + info.rss, uss + info.uss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far per kind (actor, ray); processes already gone keep their last."""
+        self._sample(memory=False)
+        out = {"actor": 0.0, "ray": 0.0}
+        for kind, seconds in self._cpu.values():
+            out[kind] += seconds
+        return out
+
+    def _sample(self, memory: bool = True) -> None:
+        rss = uss = 0
+        try:
+            procs = self._me.children(recursive=True)
+        except psutil.Error:
+            return
+        for proc in procs:
+            try:
+                actor = "BacktestActor" in " ".join(proc.cmdline())
+                t = proc.cpu_times()
+                self._cpu[proc.pid] = ("actor" if actor else "ray", t.user + t.system)
+                if actor and memory:
+                    info = proc.memory_full_info()
+                    rss, uss = rss + info.rss, uss + info.uss
+            except psutil.Error:
+                continue
+        if memory:
             self.peak_rss, self.peak_uss = max(self.peak_rss, rss), max(self.peak_uss, uss)
 
+    def _run(self) -> None:
+        tick = 0
+        while not self._stop.wait(0.25):
+            started = time.thread_time()
+            self._sample(memory=tick % 4 == 0)  # USS reads smaps: once a second is enough
+            self.own_cpu += time.thread_time() - started
+            tick += 1
 
-def baseline(chain: str | None, n_blocks: int, repeat: int) -> float:
-    """Single-process combinations/s for the actor's per-batch work."""
+
+def _busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
+_SHARED: dict[str, Any] = {}  # what forked ceiling processes inherit
+
+
+def _batch_work(packed: Any, rows: np.ndarray, n_blocks: int) -> float:
+    from gridbt.kernel.dispatch import run_batch
+    from gridbt.sweep.overfitting import block_return_stats
+
+    started = time.perf_counter()
+    _, _, _, equity = run_batch(packed, rows, np.ones(len(rows), bool))
+    block_return_stats(equity, n_blocks)
+    return time.perf_counter() - started
+
+
+def _child(start: Any, out: Any) -> None:
+    start.wait()
+    out.put(_batch_work(_SHARED["packed"], _SHARED["rows"], _SHARED["n_blocks"]))
+
+
+def plain_processes(n: int) -> float:
+    """Combinations/s of `n` forked processes running the batch work at once (no Ray)."""
+    ctx = mp.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(start, out)) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    time.sleep(0.2)  # every child forked and waiting: fork time is not counted
+    began = time.perf_counter()
+    start.set()
+    seconds = [out.get() for _ in procs]
+    wall = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+    del seconds
+    return n * len(_SHARED["rows"]) / wall
+
+
+def prepare(chain: str | None, n_blocks: int, sample: int) -> None:
+    """Load the chain, draw the sample of grid rows and compile (from the numba cache)."""
     from gridbt.data.default import load_packed
     from gridbt.data.features import FEATURE_NAMES
-    from gridbt.kernel.dispatch import run_batch
+    from gridbt.sweep.actor import numba_cache_dir
     from gridbt.sweep.grid import Grid
-    from gridbt.sweep.overfitting import block_return_stats
     from gridbt.sweep.spec import load_sweep
 
+    os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())  # the actors' cache: compile once
     with tempfile.TemporaryDirectory() as tmp:
         sweep, base = load_sweep(sweep_file(Path(tmp), chain))
 
@@ -93,16 +174,51 @@ def baseline(chain: str | None, n_blocks: int, repeat: int) -> float:
 
     grid = Grid(sweep, base, Features())
     rng = np.random.default_rng(0)
-    rows = grid.block(0, grid.size).params[rng.choice(grid.size, 400, replace=False)]
+    pick = np.sort(rng.choice(grid.size, min(sample, grid.size), replace=False))
+    rows = grid.block(0, grid.size).params[pick]
     packed = load_packed(chain)
-    run_batch(packed, rows[:2], np.ones(2, bool))
-    rates = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        _, _, _, equity = run_batch(packed, rows, np.ones(len(rows), bool))
-        block_return_stats(equity, n_blocks)
-        rates.append(len(rows) / (time.perf_counter() - started))
-    return statistics.median(rates)
+    _batch_work(packed, rows[:2], n_blocks)  # compile or load the kernel, outside the clocks
+    _SHARED.update(packed=packed, rows=rows, n_blocks=n_blocks)
+
+
+def single_process() -> float:
+    """Combinations/s of the actor's per-batch work in this process, one core."""
+    return len(_SHARED["rows"]) / _batch_work(_SHARED["packed"], _SHARED["rows"],
+                                              _SHARED["n_blocks"])
+
+
+def sweep_rate(chain: str | None, n: int) -> dict[str, float]:
+    """One sweep with `n` actors: its rate and CPU use per second of sweep, and memory."""
+    from gridbt.sweep.driver import run_sweep
+
+    with tempfile.TemporaryDirectory() as tmp, ActorMemory() as mem:
+        path = sweep_file(Path(tmp), chain)
+        holder: dict[str, float] = {}
+
+        def first(done: int) -> None:  # CPU clocks start when the first batch lands
+            if not holder:
+                holder.update(t=time.perf_counter(), driver=time.process_time(),
+                              busy=_busy_seconds(), done=done, sampler=mem.own_cpu,
+                              **mem.cpu())
+
+        outcome = run_sweep(path, out=Path(tmp) / "out", actors=n, progress=False,
+                            finish=False, on_batch=first)
+        wall = time.perf_counter() - holder["t"]
+        sampler = mem.own_cpu - holder["sampler"]
+        driver = time.process_time() - holder["driver"] - sampler
+        busy = _busy_seconds() - holder["busy"]
+        cpu = mem.cpu()
+    actor, ray_cpu = cpu["actor"] - holder["actor"], cpu["ray"] - holder["ray"]
+    return {
+        "rate": outcome.computed / outcome.seconds,
+        "computed": outcome.computed,
+        "actors_cpu": actor / wall,
+        "driver_cpu": driver / wall,
+        "ray_cpu": ray_cpu / wall,
+        "other_cpu": max(0.0, busy - actor - driver - ray_cpu - sampler) / wall,
+        "rss": mem.peak_rss / 2**20,
+        "uss": mem.peak_uss / 2**20,
+    }
 
 
 def main() -> None:
@@ -110,37 +226,59 @@ def main() -> None:
     parser.add_argument("--chain", default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--actors", default="1,2")
+    parser.add_argument("--sample", type=int, default=2000,
+                        help="grid rows in the single-process and plain-process runs")
     args = parser.parse_args()
 
     import ray
 
-    from gridbt.data.default import load_packed
-    from gridbt.sweep.driver import run_sweep
-
-    packed = load_packed(args.chain)
+    counts = [int(x) for x in args.actors.split(",")]
+    prepare(args.chain, 10, args.sample)
+    packed = _SHARED["packed"]
     chain_mib = sum(v.nbytes for v in vars(packed).values() if isinstance(v, np.ndarray)) / 2**20
-    del packed
-    one_core = baseline(args.chain, 10, args.repeat)
-    print(f"chain in the object store: {chain_mib:,.0f} MiB (once per node)")
-    print(f"single process, one core: {one_core:,.0f} combinations/s (median of {args.repeat})")
-    for n in (int(x) for x in args.actors.split(",")):
-        rates, rss, uss = [], [], []
-        for _ in range(args.repeat):
-            ray.init(num_cpus=n, include_dashboard=False, log_to_driver=False)
-            with tempfile.TemporaryDirectory() as tmp, ActorMemory() as mem:
-                path = sweep_file(Path(tmp), args.chain)
-                outcome = run_sweep(path, out=Path(tmp) / "out", actors=n, progress=False,
-                                    finish=False)
-                rates.append(outcome.computed / outcome.seconds)
-            ray.shutdown()
-            rss.append(mem.peak_rss / 2**20)
-            uss.append(mem.peak_uss / 2**20)
-        rate = statistics.median(rates)
+    med = statistics.median
+    single: list[float] = []
+    plain: dict[int, list[float]] = {n: [] for n in counts}
+    sweeps: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
+    ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False)
+    try:
+        for r in range(args.repeat):
+            single.append(single_process())
+            for n in counts:
+                plain[n].append(plain_processes(n))
+            for n in counts:
+                sweeps[n].append(sweep_rate(args.chain, n))
+            line = ", ".join(f"{n} actor(s) {sweeps[n][-1]['rate']:,.0f}/s (other load "
+                             f"{sweeps[n][-1]['other_cpu']:.2f} cores)" for n in counts)
+            ceil = ", ".join(f"{n} plain {plain[n][-1]:,.0f}/s" for n in counts)
+            print(f"repeat {r + 1}/{args.repeat}: single {single[-1]:,.0f}/s; {ceil}; {line}",
+                  flush=True)
+    finally:
+        ray.shutdown()
+    one = med(single)
+    print(f"\nchain in the object store: {chain_mib:,.0f} MiB (once per node); "
+          f"{os.cpu_count()} CPUs; medians of {args.repeat} repeat(s)")
+    print(f"single process, one core: {one:,.0f} combinations/s over {len(_SHARED['rows']):,} "
+          "sampled grid rows")
+    for n in counts:
+        ceiling = [p / s for p, s in zip(plain[n], single, strict=True)]
+        print(f"hardware ceiling, {n} plain process(es): {med(plain[n]):,.0f} combinations/s, "
+              f"{med(ceiling):.2f} x one process ({med(ceiling) / n:.0%} of {n} x)")
+    for n in counts:
+        runs = sweeps[n]
+        rate = med(x["rate"] for x in runs)
+        vs_one = [x["rate"] / (n * s) for x, s in zip(runs, single, strict=True)]
+        vs_plain = [x["rate"] / p for x, p in zip(runs, plain[n], strict=True)]
         print(
-            f"{n} actor(s): {rate:,.0f} combinations/s over {outcome.computed:,} "
-            f"(median of {args.repeat}); {rate / (n * one_core):.0%} of {n} x one core; "
-            f"actors' peak RSS {statistics.median(rss):,.0f} MiB, unique (USS) "
-            f"{statistics.median(uss):,.0f} MiB in total"
+            f"{n} actor(s): {rate:,.0f} combinations/s over {runs[-1]['computed']:,.0f} "
+            f"(best {max(x['rate'] for x in runs):,.0f}); "
+            f"{med(vs_one):.0%} of {n} x one core, {med(vs_plain):.0%} of {n} plain "
+            f"process(es); CPU cores busy: actors {med(x['actors_cpu'] for x in runs):.2f}, "
+            f"driver {med(x['driver_cpu'] for x in runs):.2f}, Ray daemons "
+            f"{med(x['ray_cpu'] for x in runs):.2f}, rest of the box "
+            f"{med(x['other_cpu'] for x in runs):.2f}; actors' peak RSS "
+            f"{med(x['rss'] for x in runs):,.0f} MiB, unique (USS) "
+            f"{med(x['uss'] for x in runs):,.0f} MiB in total"
         )
 
 

@@ -6,13 +6,21 @@ per actor. A batch whose actor dies, or which raises, goes back to the queue; af
 `ray.max_attempts` tries it is recorded in `failures/` and the sweep goes on. A batch that has
 not answered within `ray.batch_timeout` seconds is sent again elsewhere; whichever copy lands
 first is kept, so every combination has exactly one result.
+
+The driver shares the machine with the actors, so its per-batch work is kept small and off
+the path that feeds them: a batch is a slice of the current grid block (8,192 cells), hashed
+as it is cut, and its Parquet part is built and written by a writer thread while the driver
+hands out the next batch. Near the end of the grid, batches shrink so the actors finish
+together.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,48 +73,134 @@ class SweepOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Work:
-    """Lazy source of batches: re-queued batches first, then fresh grid blocks."""
+_BLOCK_ROWS = 1 << 13  # grid cells expanded at a time (a row is N_PARAMS floats, ~3.6 kB)
 
-    def __init__(self, grid: Grid, done: set[str]):
-        self._blocks: Iterator[Block] = grid.blocks()
+
+class _Work:
+    """Lazy source of batches: re-queued batches first, then fresh slices of grid blocks.
+
+    A batch is a slice (a view) of the current block, hashed when it is cut: the driver never
+    copies or hashes more than the batch it is about to send, so its per-batch work stays
+    small next to the actors' and does not grow with the grid.
+    """
+
+    def __init__(self, grid: Grid, done: set[str], total: int):
+        self._blocks: Iterator[Block] = grid.blocks(_BLOCK_ROWS)
         self._grid = grid
         self._done = done
-        self._rest: tuple[Block, list[str]] | None = None
+        self._block: Block | None = None
+        self._pos = 0
         self.requeued: collections.deque[_Batch] = collections.deque()
         self.skipped = 0
+        self.remaining = total  # fresh combinations not handed out yet (an estimate on resume)
         self._seq = 0
 
-    def _fresh(self) -> tuple[Block, list[str]] | None:
-        while self._rest is None or len(self._rest[0]) == 0:
+    def _current(self) -> Block | None:
+        while self._block is None or self._pos >= len(self._block):
             block = next(self._blocks, None)
+            self._block, self._pos = block, 0
             if block is None:
                 return None
-            hashes = param_hashes(block.params)
-            if self._done:
-                keep = np.array([h not in self._done for h in hashes], dtype=bool)
+        return self._block
+
+    def _slice(self, size: int) -> tuple[Block, list[str]] | None:
+        """Up to `size` fresh combinations not already done, with their hashes."""
+        block = self._current()
+        if block is None:
+            return None
+        lo, hi = self._pos, min(self._pos + size, len(block))
+        self._pos = hi
+        part = Block(block.combo[lo:hi], block.levels[lo:hi], block.params[lo:hi])
+        hashes = param_hashes(part.params)
+        if self._done:
+            keep = np.fromiter((h not in self._done for h in hashes), dtype=bool,
+                               count=len(hashes))
+            if not keep.all():
                 self.skipped += int((~keep).sum())
-                block = block.take(keep)
+                self.remaining -= int((~keep).sum())
+                part = part.take(keep)
                 hashes = [h for h, k in zip(hashes, keep, strict=True) if k]
-            self._rest = (block, hashes)
-        return self._rest
+        return part, hashes
 
     def next(self, size: int) -> _Batch | None:
         if self.requeued:
             return self.requeued.popleft()
-        rest = self._fresh()
-        if rest is None:
+        parts: list[tuple[Block, list[str]]] = []
+        got = 0
+        while got < size:  # on resume, slices thin out: gather until the batch is full
+            piece = self._slice(size - got)
+            if piece is None:
+                break
+            if len(piece[0]):
+                parts.append(piece)
+                got += len(piece[0])
+        if not parts:
             return None
-        block, hashes = rest
-        take = np.arange(min(size, len(block)))
-        head = block.take(take)
-        self._rest = (block.take(np.arange(len(take), len(block))), hashes[len(take):])
+        if len(parts) == 1:
+            head, hashes = parts[0]
+        else:
+            head = Block(np.concatenate([p.combo for p, _ in parts]),
+                         np.concatenate([p.levels for p, _ in parts]),
+                         np.concatenate([p.params for p, _ in parts]))
+            hashes = [h for _, hs in parts for h in hs]
+        self.remaining = max(0, self.remaining - len(head))
         self._seq += 1
-        return _Batch(self._seq, head.combo, head.params, hashes[: len(take)],
-                      self._grid.values(head.levels))
+        return _Batch(self._seq, head.combo, head.params, hashes, self._grid.values(head.levels))
 
     def exhausted(self) -> bool:
-        return not self.requeued and self._fresh() is None
+        return not self.requeued and self._current() is None
+
+
+class _Writer:
+    """Builds and writes result parts on one background thread, in the order they landed.
+
+    Each part is still written atomically (temporary name, then rename), so a part on disk is
+    always whole; `close` waits until every queued part is on disk, and an error in the thread
+    is raised again in the scheduler's thread at its next call. `written` collects the sizes
+    of the batches on disk, in order, for the scheduler to report.
+    """
+
+    def __init__(self, depth: int = 16):
+        self._queue: queue.Queue[Callable[[], int] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self.written: collections.deque[int] = collections.deque()
+        self._thread = threading.Thread(target=self._loop, name="gridbt-sweep-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None:
+                    self.written.append(job())
+            except BaseException as exc:  # handed to the scheduler's thread
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def check(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, job: Callable[[], int]) -> None:
+        self.check()
+        self._queue.put(job)
+
+    def flush(self) -> None:
+        """Wait until every queued part is on disk; re-raise a write error."""
+        self._queue.join()
+        self.check()
+
+    def close(self) -> None:
+        """Wait for every queued part to be written; re-raise a write error."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self.check()
 
 
 def _equity_table(batch: _Batch, equity: FloatArray) -> pa.Table:
@@ -196,7 +290,7 @@ def run_sweep(
                for _ in range(n_actors)]
     _await_ready(handles, sweep.ray.batch_timeout)
     started = time.perf_counter()  # throughput clock: actors are up and compiled
-    work = _Work(grid, done)
+    work = _Work(grid, done, valid)
     scheduler = _Scheduler(handles, sweep, store, fingerprint, work, on_batch)
     interrupted = False
     bar = _progress(valid - len(done), progress)
@@ -288,16 +382,23 @@ class _Scheduler:
         self.landed: set[int] = set()
         self.per_combo = 0.0  # measured seconds per combination
         self.computed = 0
+        self.written = 0  # combinations whose results are on disk
         self.failed = 0
         self.bar: Any = None
         self.metrics = SweepMetrics()
+        self.writer: _Writer | None = None
         self._last_live = time.monotonic()
 
     def _batch_size(self) -> int:
         if self.per_combo <= 0:
             return 8  # first batches measure the speed
-        size = int(self.cfg.batch_seconds / self.per_combo)
-        return max(1, min(size, 50_000))
+        size = max(1, min(int(self.cfg.batch_seconds / self.per_combo), 50_000))
+        # near the end, cut what is left evenly over every slot so the actors finish together
+        # instead of one computing a last full batch while the others idle (down to a tenth
+        # of the target batch, which keeps per-call overhead small)
+        slots = max(1, sum(self.healthy)) * self.cfg.max_in_flight
+        tail = -(-self.work.remaining // slots)
+        return max(1, min(size, max(tail, size // 10)))
 
     def _submit(self) -> None:
         for a, handle in enumerate(self.handles):
@@ -312,9 +413,32 @@ class _Scheduler:
         self.metrics.queue_depth(len(self.in_flight))
 
     def run(self) -> None:
+        """Schedule until the grid is done; every landed batch is on disk when this returns."""
+        self.writer = _Writer()
+        try:
+            self._run()
+        except BaseException:  # Ctrl-C or an error: what landed is still written, then raise
+            self.writer.close()
+            raise
+        self.writer.close()
+        self._notify()
+
+    def _notify(self) -> None:
+        """Tell `on_batch` about batches now on disk (it may read them)."""
+        assert self.writer is not None
+        while self.writer.written:
+            n = self.writer.written.popleft()  # 0: a failure part
+            self.written += n
+            if n and self.on_batch is not None:
+                self.on_batch(self.written)
+
+    def _run(self) -> None:
         import ray
 
+        assert self.writer is not None
         while True:
+            self.writer.check()
+            self._notify()
             self._submit()
             if not self.in_flight and self.work.exhausted():
                 return
@@ -379,9 +503,7 @@ class _Scheduler:
         if batch.seq in self.landed:
             return  # a duplicate of a batch that was presumed lost and already written
         self.landed.add(batch.seq)
-        equity = None if result.equity is None else _equity_table(batch, result.equity)
-        table = result_table(batch.combo, batch.hashes, batch.values, result, self.fingerprint)
-        self.store.write_batch(table, equity)
+        self._write(batch, result)
         n = len(batch)
         rate = result.seconds / max(n, 1)
         self.per_combo = rate if self.per_combo == 0 else 0.7 * self.per_combo + 0.3 * rate
@@ -389,8 +511,24 @@ class _Scheduler:
         self.metrics.batch(n, result.seconds)
         if self.bar is not None:
             self.bar.update(n)
-        if self.on_batch is not None:
-            self.on_batch(self.computed)
+        if self.on_batch is not None and self.writer is not None:
+            self.writer.flush()  # the hook is told as soon as the batch is on disk
+            self._notify()
+
+    def _write(self, batch: _Batch, result: BatchResult) -> None:
+        """Queue the batch's part for the writer thread (tables are built there too)."""
+        store, fingerprint = self.store, self.fingerprint
+
+        def job() -> int:
+            equity = None if result.equity is None else _equity_table(batch, result.equity)
+            table = result_table(batch.combo, batch.hashes, batch.values, result, fingerprint)
+            store.write_batch(table, equity)
+            return len(batch)
+
+        if self.writer is None:
+            job()
+        else:
+            self.writer.put(job)
 
     def _actor_lost(self, a: int) -> None:
         if self.healthy[a]:
@@ -400,7 +538,16 @@ class _Scheduler:
     def _retry(self, batch: _Batch, error: str) -> None:
         batch.attempts += 1
         if batch.attempts >= self.cfg.max_attempts:
-            self.store.write_failure(batch.combo, batch.hashes, error, batch.attempts)
+            store, attempts = self.store, batch.attempts
+
+            def job() -> int:
+                store.write_failure(batch.combo, batch.hashes, error, attempts)
+                return 0
+
+            if self.writer is None:
+                job()
+            else:
+                self.writer.put(job)
             self.landed.add(batch.seq)
             self.failed += len(batch)
             self.metrics.failure(len(batch))

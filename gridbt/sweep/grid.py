@@ -289,23 +289,33 @@ class Grid:
         return True
 
     # ---------------------------------------------------------------- expansion
+    def _levels(self, combo: IntArray) -> IntArray:
+        if not self.factors:
+            return np.zeros((len(combo), 0), np.int64)
+        return np.stack(np.unravel_index(combo, self.shape), axis=1).astype(np.int64)
+
+    def _keep(self, levels: IntArray) -> np.ndarray | None:
+        """Which of these combinations satisfy every constraint (None: all of them)."""
+        if not self.constraints or not len(levels):
+            return None
+        values = self.values(levels)
+        keep = np.ones(len(levels), dtype=bool)
+        for constraint in self.constraints:
+            reads = {p: values.get(p, self._base_value(p)) for p in constraint.paths}
+            keep &= constraint.evaluate(reads, len(levels))
+        return keep
+
     def block(self, lo: int, hi: int) -> Block:
         """Valid combinations among grid ids [lo, hi), constraints applied."""
         combo = np.arange(lo, min(hi, self.size), dtype=np.int64)
-        levels = np.stack(np.unravel_index(combo, self.shape), axis=1).astype(np.int64) \
-            if self.factors else np.zeros((len(combo), 0), np.int64)
+        levels = self._levels(combo)
+        keep = self._keep(levels)
+        if keep is not None:  # drop before building rows: a row is N_PARAMS floats
+            combo, levels = combo[keep], levels[keep]
         params = np.repeat(self.base_vector[None, :], len(combo), axis=0)
         for k, factor in enumerate(self.factors):
             params[:, factor.cols] = factor.patch[levels[:, k]]
-        out = Block(combo, levels, params)
-        if self.constraints and len(out):
-            values = self.values(levels)
-            keep = np.ones(len(out), dtype=bool)
-            for constraint in self.constraints:
-                reads = {p: values.get(p, self._base_value(p)) for p in constraint.paths}
-                keep &= constraint.evaluate(reads, len(out))
-            out = out.take(keep)
-        return out
+        return Block(combo, levels, params)
 
     def blocks(self, chunk: int = 1 << 16, start: int = 0) -> Iterator[Block]:
         for lo in range(start, self.size, chunk):
@@ -315,7 +325,11 @@ class Grid:
         """Number of valid combinations (after validity and constraints)."""
         if not self.constraints:
             return self.size
-        return sum(len(b) for b in self.blocks())
+        total = 0
+        for lo in range(0, self.size, 1 << 16):  # constraints only: no parameter rows
+            keep = self._keep(self._levels(np.arange(lo, min(lo + (1 << 16), self.size))))
+            total += int(keep.sum()) if keep is not None else 0
+        return total
 
     def _base_value(self, path: str) -> Any:
         return get_path(self._base_payload, path)
