@@ -451,6 +451,27 @@ def _hedge_trade_nb(q, spot, bps, commission, cash, cash_c, hp, hp_c, hc, hc_c):
     return cash, cash_c, hp, hp_c, hc, hc_c, cost
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _close_leg_nb(
+    units, bid, ask, quoted, n, mult, slip, commission, counters, cash, cash_c, ex, ex_c, cm,
+    cm_c,
+):
+    """Close `n` contracts of one leg at its last quote (step 1.4): return the fill, the cost
+    against mid (spread paid plus commission) and the updated cash, exit-cash and commission
+    sums. A leg not quoted today fills stale and is counted."""
+    if not quoted:
+        counters[C_STALE_FILLS] += 1
+    fill = _sell_fill(bid, ask, slip) if units > 0 else _buy_fill(bid, ask, slip)
+    flow = units * n * mult * fill
+    fee = commission * abs(units) * n
+    cash, cash_c = _neumaier_add(cash, cash_c, flow)
+    cash, cash_c = _neumaier_add(cash, cash_c, -fee)
+    ex, ex_c = _neumaier_add(ex, ex_c, flow)
+    cm, cm_c = _neumaier_add(cm, cm_c, fee)
+    cost = abs(fill - 0.5 * (bid + ask)) * abs(units) * n * mult + fee
+    return fill, cost, cash, cash_c, ex, ex_c, cm, cm_c
+
+
 @njit(cache=True, nogil=True)
 def run_backtest_nb(
     day_date,
@@ -887,22 +908,14 @@ def run_backtest_nb(
                         for i in range(n_legs):
                             if not leg_open[i]:
                                 continue
-                            if not leg_quoted[i]:
-                                counters[C_STALE_FILLS] += 1
-                            bid = leg_bid[i]
-                            ask = leg_ask[i]
-                            if leg_units[i] > 0:
-                                fill = _sell_fill(bid, ask, slip)
-                            else:
-                                fill = _buy_fill(bid, ask, slip)
-                            flow = leg_units[i] * n_close * mult * fill
-                            fee = commission * abs(leg_units[i]) * n_close
-                            cash, cash_c = _neumaier_add(cash, cash_c, flow)
-                            cash, cash_c = _neumaier_add(cash, cash_c, -fee)
-                            r_exit, r_exit_c = _neumaier_add(r_exit, r_exit_c, flow)
-                            r_comm, r_comm_c = _neumaier_add(r_comm, r_comm_c, fee)
-                            mid = 0.5 * (bid + ask)
-                            day_cost += abs(fill - mid) * abs(leg_units[i]) * n_close * mult + fee
+                            fill, cost, cash, cash_c, r_exit, r_exit_c, r_comm, r_comm_c = (
+                                _close_leg_nb(
+                                    leg_units[i], leg_bid[i], leg_ask[i], leg_quoted[i],
+                                    n_close, mult, slip, commission, counters, cash, cash_c,
+                                    r_exit, r_exit_c, r_comm, r_comm_c,
+                                )
+                            )
+                            day_cost += cost
                             legs[n_trades * MAX_LEGS + i, G_EXIT_FILL] = fill
                         if hedge_shares != 0.0:
                             qh = -hedge_shares * (n_contracts - keep_n) / n_contracts
@@ -958,22 +971,15 @@ def run_backtest_nb(
                 for i in range(n_legs):
                     if not leg_open[i]:
                         continue
-                    if not leg_quoted[i]:
-                        counters[C_STALE_FILLS] += 1
-                    bid = leg_bid[i]
-                    ask = leg_ask[i]
-                    if leg_units[i] > 0:
-                        fill = _sell_fill(bid, ask, slip)
-                    else:
-                        fill = _buy_fill(bid, ask, slip)
-                    flow = leg_units[i] * n_contracts * mult * fill
-                    fee = commission * abs(leg_units[i]) * n_contracts
-                    cash, cash_c = _neumaier_add(cash, cash_c, flow)
-                    cash, cash_c = _neumaier_add(cash, cash_c, -fee)
-                    t_exit_cash, t_exit_cash_c = _neumaier_add(t_exit_cash, t_exit_cash_c, flow)
-                    t_commission, t_commission_c = _neumaier_add(t_commission, t_commission_c, fee)
-                    mid = 0.5 * (bid + ask)
-                    day_cost += abs(fill - mid) * abs(leg_units[i]) * n_contracts * mult + fee
+                    (
+                        fill, cost, cash, cash_c, t_exit_cash, t_exit_cash_c, t_commission,
+                        t_commission_c,
+                    ) = _close_leg_nb(
+                        leg_units[i], leg_bid[i], leg_ask[i], leg_quoted[i], n_contracts, mult,
+                        slip, commission, counters, cash, cash_c, t_exit_cash, t_exit_cash_c,
+                        t_commission, t_commission_c,
+                    )
+                    day_cost += cost
                     leg_mark[i] = fill
                     leg_open[i] = False
                     legs[n_trades * MAX_LEGS + i, G_EXIT_FILL] = fill
