@@ -12,11 +12,13 @@ __all__ = ["run_demo"]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_STRATEGY = REPO / "jobs/strategies/short_put_30d.yaml"
+DEMO_HEDGED = REPO / "jobs/strategies/hedged_short_strangle.yaml"
 DEMO_SWEEP = REPO / "jobs/sweeps/short_put_grid.yaml"
 
 
 def run_demo(out_dir: Path) -> int:
-    """Build the default chain if absent, summarise it, run a preset backtest, print KPIs."""
+    """Build the default chain if absent, summarise it, run a preset backtest and a hedged,
+    risk-sized one, print their KPIs, then run the short-put sweep."""
     from gridbt.report.backtest import run_and_write
     from gridbt.report.text import format_summary
 
@@ -32,6 +34,10 @@ def run_demo(out_dir: Path) -> int:
     print(f"\nbacktest: {strategy}")
     summary = run_and_write(strategy, chain_dir, out)
     print(format_summary(summary, out))
+    hedged = DEMO_HEDGED if DEMO_HEDGED.is_file() else "hedged_short_strangle"
+    out = out_dir / "hedged"
+    print(f"\nbacktest with the risk layer (stress sizing, Reg-T margin, delta hedge): {hedged}")
+    print(format_summary(run_and_write(hedged, chain_dir, out), out))
     return _demo_sweep(out_dir)
 
 
