@@ -69,6 +69,11 @@ def stress_worst_nb(
     for i in range(n_legs):
         if not math.isfinite(iv[i]):
             return math.nan, -1
+    base_price = np.empty(n_legs)  # unshocked model prices, once per call
+    for i in range(n_legs):
+        base_price[i] = bs_price_nb(
+            spot, strike[i], (expiry[i] - today) / 365.0, rate, dividend, iv[i], right[i] > 0
+        )
     worst = math.inf
     worst_s = -1
     for s in range(n_scen):
@@ -84,7 +89,7 @@ def stress_worst_nb(
             is_call = right[i] > 0
             rho = 1.0 if is_call else -1.0
             years = (expiry[i] - today) / 365.0
-            p0 = bs_price_nb(spot, strike[i], years, rate, dividend, iv[i], is_call)
+            p0 = base_price[i]
             ps = bs_price_nb(
                 shocked_spot, strike[i], years - dt, rate + dr, dividend,
                 iv[i] + dv + rho * drr / 2.0, is_call,
