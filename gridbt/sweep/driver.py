@@ -36,7 +36,7 @@ from gridbt.sweep.actor import BacktestActor
 from gridbt.sweep.grid import Block, Grid, param_hashes
 from gridbt.sweep.manifest import SweepManifest, grid_signature, read_manifest, write_manifest
 from gridbt.sweep.metrics import SweepMetrics
-from gridbt.sweep.results import BatchResult, ResultStore, result_table
+from gridbt.sweep.results import BatchResult, ResultStore, result_table, value_types
 from gridbt.sweep.spec import SweepError, SweepSpec, load_sweep
 
 __all__ = ["SweepOutcome", "run_sweep"]
@@ -87,6 +87,7 @@ class _Work:
     def __init__(self, grid: Grid, done: set[str], total: int):
         self._blocks: Iterator[Block] = grid.blocks(_BLOCK_ROWS)
         self._grid = grid
+        self.value_types = value_types(grid.path_levels())
         self._done = done
         self._block: Block | None = None
         self._pos = 0
@@ -517,11 +518,12 @@ class _Scheduler:
 
     def _write(self, batch: _Batch, result: BatchResult) -> None:
         """Queue the batch's part for the writer thread (tables are built there too)."""
-        store, fingerprint = self.store, self.fingerprint
+        store, fingerprint, types = self.store, self.fingerprint, self.work.value_types
 
         def job() -> int:
             equity = None if result.equity is None else _equity_table(batch, result.equity)
-            table = result_table(batch.combo, batch.hashes, batch.values, result, fingerprint)
+            table = result_table(batch.combo, batch.hashes, batch.values, result, fingerprint,
+                                 types)
             store.write_batch(table, equity)
             return len(batch)
 

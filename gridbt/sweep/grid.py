@@ -334,6 +334,14 @@ class Grid:
     def _base_value(self, path: str) -> Any:
         return get_path(self._base_payload, path)
 
+    def path_levels(self) -> dict[str, list[GridValue]]:
+        """Every value each path takes somewhere in the grid (None = off)."""
+        out: dict[str, list[GridValue]] = {}
+        for factor in self.factors:
+            for c, path in enumerate(factor.paths):
+                out[path] = [level[c] for level in factor.levels]
+        return out
+
     def values(self, levels: IntArray) -> dict[str, np.ndarray]:
         """Per path, the value of each combination (object arrays; None = off)."""
         out: dict[str, np.ndarray] = {}

@@ -26,12 +26,29 @@ def _fmt_kpi(value: float) -> str:
     return f"{value:.4g}"  # NaN prints as nan: the KPI is undefined, not switched off
 
 
+def _short_labels(params: list[str], width: int = 24) -> list[str]:
+    """Each long path cut to its shortest dotted suffix that no other path shares
+    (`structure.legs.0.select.target` -> `0.select.target` beside leg 1's)."""
+    labels = []
+    for path in params:
+        parts = path.split(".")
+        label = path
+        if len(path) > width:
+            for k in range(1, len(parts) + 1):
+                label = ".".join(parts[-k:])
+                if sum(1 for other in params if other.endswith("." + label)
+                       or other == label) == 1:
+                    break
+        labels.append(label)
+    return labels
+
+
 def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool,
               n: int = 10) -> str:
     """The best `n` combinations as an aligned text table (parameters, then KPIs)."""
     best = ranked(results, kpi, maximize).head(n)
     kpis = [kpi, *(k for k in _SHOWN_KPIS if k != kpi)]
-    header = ["#", *(p.split(".")[-1] if len(p) > 24 else p for p in params), *kpis]
+    header = ["#", *_short_labels(params), *kpis]
     rows = [[str(i + 1), *(_fmt_param(row[p]) for p in params),
              *(_fmt_kpi(float(row[k])) for k in kpis)]
             for i, (_, row) in enumerate(best.iterrows())]

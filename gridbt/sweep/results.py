@@ -14,6 +14,7 @@ A combination is done when its `param_hash` is in `results/`; resuming skips tho
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from gridbt.kernel import layout as L
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
 
-__all__ = ["BatchResult", "ResultStore", "result_table"]
+__all__ = ["BatchResult", "ResultStore", "result_table", "value_types"]
 
 COUNTER_NAMES = ("missing_quote_days", "stale_fills")
 _COUNTER_COLS = (L.C_MISSING_QUOTE_DAYS, L.C_STALE_FILLS)
@@ -48,12 +49,30 @@ class BatchResult:
     node: str
 
 
-def _values_column(values: np.ndarray) -> pa.Array:
+def _numeric(values: Sequence[object]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def value_types(path_levels: Mapping[str, Sequence[object]]) -> dict[str, pa.DataType]:
+    """The column type of each grid path, from every value it takes in the whole grid (so a
+    batch in which a path is always off still writes the type the other batches write):
+    float64 for numbers (null = off), else what Arrow infers from the values, string if none."""
+    out: dict[str, pa.DataType] = {}
+    for path, levels in path_levels.items():
+        present = [v for v in levels if v is not None]
+        if present and _numeric(present):
+            out[path] = pa.float64()
+        else:
+            out[path] = pa.array(present).type if present else pa.string()
+    return out
+
+
+def _values_column(values: np.ndarray, kind: pa.DataType | None) -> pa.Array:
     """Grid values as a typed column: numbers (null = off), else strings/booleans."""
     present = [v for v in values if v is not None]
-    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+    if kind == pa.float64() or (kind is None and present and _numeric(present)):
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
-    return pa.array(list(values))
+    return pa.array(list(values), type=kind)
 
 
 def result_table(
@@ -62,8 +81,11 @@ def result_table(
     values: dict[str, np.ndarray],
     result: BatchResult,
     fingerprint: str,
+    types: Mapping[str, pa.DataType] | None = None,
 ) -> pa.Table:
-    """One row per combination: id, hash, fingerprint, parameters, KPIs, skips, counters."""
+    """One row per combination: id, hash, fingerprint, parameters, KPIs, skips, counters.
+
+    `types` (from `value_types`) fixes each parameter column's type across batches."""
     n = len(combo)
     columns: dict[str, pa.Array] = {
         "combo": pa.array(combo, type=pa.int64()),
@@ -71,7 +93,7 @@ def result_table(
         "data_fingerprint": pa.array([fingerprint] * n, type=pa.string()),
     }
     for path, vals in values.items():
-        columns[path] = _values_column(vals)
+        columns[path] = _values_column(vals, (types or {}).get(path))
     for k, metric in enumerate(METRICS):
         columns[metric.name] = pa.array(result.kpis[:, k], type=pa.float64())
     for k, reason in enumerate(SkipReason.NAMES):

@@ -103,6 +103,44 @@ def test_results_equal_backtests_run_one_by_one(tmp_path: Path, chain: Path) -> 
     assert manifest.best["combo"] == int(best["combo"].iloc[0])
 
 
+def test_hedged_sweep_equals_backtests_run_one_by_one(tmp_path: Path, chain: Path) -> None:
+    """The risk layer through Ray: the hedged, risk-sized strangle swept over its hedge rule.
+    `hedge.every_days` is the slowest axis, so whole batches hold only its off value (null)
+    and the parts must still agree on the column's type."""
+    body = textwrap.dedent(f"""\
+        name: hedged_test
+        strategy: {REPO / 'jobs/strategies/hedged_short_strangle.yaml'}
+        data: {chain}
+        keep_equity: 2
+        pbo_blocks: 4
+        mlflow: {{enabled: false}}
+        ray: {{batch_seconds: 0.02}}
+        grid:
+          hedge.every_days: [null, 5]
+          hedge.half_width: [5.0, 30.0]
+          hedge.rebalance_to: [center, boundary]
+          sizing.risk_budget: [0.02, 0.05]
+          risk.account.liquidation: [full, target]
+        """)
+    path = tmp_path / "hedged.yaml"
+    path.write_text(body)
+    outcome = run_sweep(path, out=tmp_path / "out", progress=False, workdir=tmp_path)
+    assert outcome.failed == 0 and outcome.computed == 32
+    results = ResultStore(outcome.out_dir).read()
+    assert len(list((outcome.out_dir / "results").glob("part-*.parquet"))) > 1
+    assert results["hedge.every_days"].isna().sum() == 16
+    sweep, base = load_sweep(path)
+    packed = load_packed(chain)
+    grid = Grid(sweep, base, packed, str(path))
+    for _, row in results.iterrows():
+        single = run_backtest(packed, grid.spec_of(int(row["combo"])))
+        assert len(single.trades) > 0 and (single.trades["hedge_pnl"] != 0).any()
+        expected = kpis_of(single, packed, base.capital)
+        for metric in METRICS:
+            np.testing.assert_allclose(row[metric.name], expected[metric.name], rtol=1e-12,
+                                       equal_nan=True, err_msg=metric.name)
+
+
 def test_existing_results_need_resume(tmp_path: Path, chain: Path) -> None:
     path = sweep_file(tmp_path, chain, grid="exit.stop_loss: [1.5, null]\n")
     run_sweep(path, out=tmp_path / "out", progress=False, finish=False)

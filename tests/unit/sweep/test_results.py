@@ -1,0 +1,59 @@
+"""Result parts: parameter columns keep one type across batches, whatever a batch holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from gridbt.kernel import layout as L
+from gridbt.kernel.enums import SkipReason
+from gridbt.kernel.metrics import METRICS
+from gridbt.sweep.report import _short_labels
+from gridbt.sweep.results import BatchResult, ResultStore, result_table, value_types
+
+LEVELS = {
+    "hedge.every_days": [None, 5],  # a batch may hold only the off value
+    "hedge.rebalance_to": ["center", "boundary"],
+    "exit.stop_loss": [None],
+}
+
+
+def _batch(combo: list[int], values: dict[str, list[object]]) -> pa.Table:
+    n = len(combo)
+    result = BatchResult(
+        kpis=np.zeros((n, len(METRICS))), skips=np.zeros((n, len(SkipReason.NAMES)), np.int64),
+        counters=np.zeros((n, L.N_COUNTERS), np.int64), block_stats=np.zeros((n, 2, 3)),
+        equity=None, seconds=0.1, node="n",
+    )
+    arrays = {k: np.array(v, dtype=object) for k, v in values.items()}
+    return result_table(np.array(combo), [f"h{c}" for c in combo], arrays, result, "fp",
+                        value_types(LEVELS))
+
+
+def test_value_types_come_from_the_whole_axis() -> None:
+    assert value_types(LEVELS) == {
+        "hedge.every_days": pa.float64(), "hedge.rebalance_to": pa.string(),
+        "exit.stop_loss": pa.string(),
+    }
+
+
+def test_parts_with_an_always_off_path_read_back_together(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.write_batch(_batch([0, 1], {"hedge.every_days": [None, None],
+                                      "hedge.rebalance_to": ["center", "center"],
+                                      "exit.stop_loss": [None, None]}))
+    store.write_batch(_batch([2, 3], {"hedge.every_days": [5, None],
+                                      "hedge.rebalance_to": ["boundary", "center"],
+                                      "exit.stop_loss": [None, None]}))
+    frame = store.read()
+    assert frame["combo"].tolist() == [0, 1, 2, 3]
+    assert frame["hedge.every_days"].tolist()[2] == 5.0
+    assert frame["hedge.rebalance_to"].tolist() == ["center", "center", "boundary", "center"]
+
+
+def test_short_labels_tell_legs_apart() -> None:
+    assert _short_labels(["structure.legs.0.select.target", "structure.legs.1.select.target",
+                          "hedge.half_width"]) == ["0.select.target", "1.select.target",
+                                                   "hedge.half_width"]
