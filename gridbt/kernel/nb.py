@@ -177,11 +177,11 @@ from gridbt.kernel.layout import (
 from gridbt.kernel.risk_nb import (
     MAX_COUNT,
     SQRT_252,
-    delta_per_contract_nb,
     floor_count_nb,
     hedge_clip_nb,
     hedge_fill_nb,
     kelly_star_nb,
+    per_contract_nb,
     pm_margin_nb,
     regt_margin_nb,
     sigma_bar_nb,
@@ -449,6 +449,18 @@ def _hedge_trade_nb(q, spot, bps, commission, cash, cash_c, hp, hp_c, hc, hc_c):
     hp, hp_c = _neumaier_add(hp, hp_c, fee_flow)
     hc, hc_c = _neumaier_add(hc, hc_c, cost)
     return cash, cash_c, hp, hp_c, hc, hc_c, cost
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _book_value_nb(
+    cash, cash_c, n_legs, leg_open, leg_units, leg_mark, n_contracts, mult, hedge_shares, spot
+):
+    """Equity of the book: cash, the open legs at their marks, the hedge at spot."""
+    total = cash + cash_c
+    for i in range(n_legs):
+        if leg_open[i]:
+            total += leg_units[i] * n_contracts * mult * leg_mark[i]
+    return total + hedge_shares * spot
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -791,7 +803,7 @@ def run_backtest_nb(
 
             # 1c. hedge step, margin refresh, margin account
             if exit_reason < 0 and hedge_on:
-                delta_c = delta_per_contract_nb(leg_units, leg_delta, n_legs, mult)
+                delta_c = per_contract_nb(leg_units, leg_delta, n_legs, mult)
                 net = delta_c + hedge_shares / n_contracts
                 band_fired = False
                 hw = 0.0
@@ -800,7 +812,7 @@ def run_backtest_nb(
                         hw = ww_half_width_nb(
                             ww_c,
                             ww_fee,
-                            delta_per_contract_nb(leg_units, leg_gamma, n_legs, mult),
+                            per_contract_nb(leg_units, leg_gamma, n_legs, mult),
                             sigma_bar_nb(leg_units, leg_iv, n_legs),
                             spot,
                             ww_min,
@@ -854,11 +866,8 @@ def run_backtest_nb(
                         )
                         if w_pm == w_pm:
                             imc = pm_margin_nb(w_pm, pm_mult, pm_min, house_mult, house_floor)
-                e_cur = cash + cash_c
-                for i in range(n_legs):
-                    if leg_open[i]:
-                        e_cur += leg_units[i] * n_contracts * mult * leg_mark[i]
-                e_cur += hedge_shares * spot
+                e_cur = _book_value_nb(cash, cash_c, n_legs, leg_open, leg_units, leg_mark,
+                                       n_contracts, mult, hedge_shares, spot)
                 mm = imc * n_contracts * maint_ratio
                 if mm > e_cur:
                     call_days += 1
@@ -1154,7 +1163,7 @@ def run_backtest_nb(
                     delta_c = 0.0
                     need_w = sizing_w or margin_model == MARGIN_PM
                     if need_w or hedge_on or vol_target == vol_target:
-                        delta_c = delta_per_contract_nb(leg_units, leg_delta, n_legs, mult)
+                        delta_c = per_contract_nb(leg_units, leg_delta, n_legs, mult)
                     if need_w:
                         # the trade records this W (with the risk basis) whenever W is needed
                         w_risk, w_index = stress_worst_nb(
@@ -1219,7 +1228,7 @@ def run_backtest_nb(
                             d_vol = hedge_target if risk_hedged else delta_c
                             sd = vol_target_sd_nb(
                                 d_vol,
-                                delta_per_contract_nb(leg_units, leg_gamma, n_legs, mult),
+                                per_contract_nb(leg_units, leg_gamma, n_legs, mult),
                                 spot,
                                 sigma_bar,
                             )
@@ -1351,11 +1360,8 @@ def run_backtest_nb(
 
         # 3. financing
         if position_open and financing_on:
-            e_end = cash + cash_c
-            for i in range(n_legs):
-                if leg_open[i]:
-                    e_end += leg_units[i] * n_contracts * mult * leg_mark[i]
-            e_end += hedge_shares * spot
+            e_end = _book_value_nb(cash, cash_c, n_legs, leg_open, leg_units, leg_mark,
+                                   n_contracts, mult, hedge_shares, spot)
             im = imc * n_contracts
             day_financing = (
                 max(e_end - im, 0.0) * cash_rate / 252.0
@@ -1367,10 +1373,8 @@ def run_backtest_nb(
         # 4. equity and the daily row
         total = cash + cash_c
         if position_open:
-            for i in range(n_legs):
-                if leg_open[i]:
-                    total += leg_units[i] * n_contracts * mult * leg_mark[i]
-            total += hedge_shares * spot
+            total = _book_value_nb(cash, cash_c, n_legs, leg_open, leg_units, leg_mark,
+                                   n_contracts, mult, hedge_shares, spot)
         equity[d] = total
         in_market[d] = position_open
         if not fill_daily:

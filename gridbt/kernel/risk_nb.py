@@ -7,8 +7,8 @@ first `n_legs` entries are read): `units` = signed units `u_i` (side * direction
 unknown), `mark` (currency per option), `delta` (per 1.0 of spot, NaN counts as 0). `today` is
 the day's date (int days), `spot` the day's underlying price, `mult` the contract multiplier.
 `scen` is the scenario block of the parameter vector (`layout.P_SCEN0 ..`), `SCEN_SIZE` values
-per scenario laid out by `layout.S_*`. Results are per structure contract (no `N`). Nothing is
-allocated.
+per scenario laid out by `layout.S_*`. Results are per structure contract (no `N`). Only
+`stress_worst_nb` allocates: its `n_legs` unshocked prices, once per call.
 """
 
 import math
@@ -33,11 +33,12 @@ def floor_count_nb(a, b, c):
 
 
 @njit(cache=True, nogil=True)
-def delta_per_contract_nb(units, delta, n_legs, mult):
-    """`Δc = Σ_i u_i m δ_i` (shares per contract), a non-finite delta counting as 0."""
+def per_contract_nb(units, greek, n_legs, mult):
+    """`Σ_i u_i m g_i`, a greek per structure contract (`Δc`, `Γc`); a non-finite greek counts
+    as 0."""
     total = 0.0
     for i in range(n_legs):
-        g = delta[i]
+        g = greek[i]
         if g == g:
             total += units[i] * mult * g
     return total
