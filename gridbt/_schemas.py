@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from gridbt._typing import PathLike
 from gridbt.data.store import write_json_atomic
+from gridbt.optimize.spec import StudySpec
 from gridbt.report.summary import BacktestSummary
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.spec import SweepSpec
@@ -26,9 +27,10 @@ __all__ = [
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-#: File name in `schemas/` -> the model it describes. Add sweep/study/summary models here.
+#: File name in `schemas/` -> the model it describes.
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "strategy.schema.json": StrategySpec,
+    "study.schema.json": StudySpec,
     "summary.schema.json": BacktestSummary,
     "sweep.schema.json": SweepSpec,
 }
