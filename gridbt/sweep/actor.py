@@ -98,3 +98,26 @@ class BacktestActor:
             seconds=time.perf_counter() - started,
             node=self.node,
         )
+
+    def kpis(self, params: FloatArray) -> FloatArray:
+        """KPIs (n, N_KPIS) of every row, without equity curves (the study's fold path)."""
+        from gridbt.kernel.dispatch import run_batch
+
+        return run_batch(self.packed, params)[0]
+
+    def window_stats(self, params: FloatArray, lo: int, hi: int, n_blocks: int
+                     ) -> tuple[FloatArray, FloatArray]:
+        """KPIs and block return statistics over days [lo, hi) of every row (rows are
+        expected to be windowed to [lo, hi): the day before `lo` holds the capital)."""
+        from gridbt.kernel.dispatch import run_batch
+        from gridbt.sweep.overfitting import block_return_stats
+
+        n = params.shape[0]
+        kpis, _, _, equity = run_batch(self.packed, params, np.ones(n, dtype=bool))
+        return kpis, block_return_stats(equity[:, max(lo - 1, 0):hi], n_blocks)
+
+    def equity(self, params: FloatArray) -> FloatArray:
+        """Equity curves (n, n_days) of every row."""
+        from gridbt.kernel.dispatch import run_batch
+
+        return run_batch(self.packed, params, np.ones(params.shape[0], dtype=bool))[3]

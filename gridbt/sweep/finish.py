@@ -14,7 +14,7 @@ import pyarrow as pa
 from gridbt._atomic import write_parquet_atomic
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.metrics import ANNUALISATION, METRICS
+from gridbt.kernel.metrics import ANNUALISATION, KPI_NAMES
 from gridbt.sweep.grid import Grid
 from gridbt.sweep.manifest import SweepManifest
 from gridbt.sweep.results import ResultStore
@@ -23,7 +23,6 @@ from gridbt.sweep.spec import SweepSpec
 __all__ = ["finish_sweep", "ranked", "top_equity"]
 
 BLOCK_COLUMNS = ("block_n", "block_sum", "block_sumsq")
-KPI_NAMES = tuple(m.name for m in METRICS)
 
 
 def ranked(results: pd.DataFrame, kpi: str, maximize: bool) -> pd.DataFrame:
@@ -66,8 +65,12 @@ def top_equity(sweep: SweepSpec, grid: Grid, store: ResultStore, top: pd.DataFra
     return equity
 
 
-def overfitting_statistics(results: pd.DataFrame, best_equity: FloatArray) -> dict[str, float]:
-    """Deflated Sharpe of the best combination and PBO (CSCV) across all combinations."""
+def overfitting_statistics(results: pd.DataFrame, best_equity: FloatArray,
+                           n_trials: int | None = None) -> dict[str, float]:
+    """Deflated Sharpe of the best combination and PBO (CSCV) across all combinations.
+
+    `n_trials` is the number of parameter sets tried (default: the rows of `results`).
+    """
     from gridbt.sweep.overfitting import (
         daily_returns,
         deflated_sharpe_ratio,
@@ -77,10 +80,11 @@ def overfitting_statistics(results: pd.DataFrame, best_equity: FloatArray) -> di
     root = math.sqrt(ANNUALISATION)
     sharpes = results["sharpe"].to_numpy(dtype=float) / root
     finite = sharpes[np.isfinite(sharpes)]
-    stats: dict[str, float] = {"n_trials": float(len(results))}
+    n = len(results) if n_trials is None else n_trials
+    stats: dict[str, float] = {"n_trials": float(n)}
     if len(finite) >= 2:
         dsr = deflated_sharpe_ratio(
-            daily_returns(best_equity)[0], n_trials=len(results),
+            daily_returns(best_equity)[0], n_trials=n,
             sharpe_variance=float(np.var(finite, ddof=1)),
         )
         stats.update(
@@ -95,7 +99,11 @@ def overfitting_statistics(results: pd.DataFrame, best_equity: FloatArray) -> di
             pbo=pbo.pbo, pbo_splits=float(pbo.n_splits), pbo_blocks=float(pbo.n_blocks),
             pbo_degradation_slope=pbo.performance_degradation_slope,
             pbo_prob_oos_loss=pbo.prob_oos_loss,
+            # the in-sample best's Sharpe in and out of sample, averaged over the splits
+            cscv_is_sharpe=float(np.mean(pbo.in_sample_sharpe)) * root,
+            cscv_oos_sharpe=float(np.mean(pbo.out_of_sample_sharpe)) * root,
         )
+        stats["oos_degradation"] = stats["cscv_is_sharpe"] - stats["cscv_oos_sharpe"]
     return stats
 
 

@@ -85,6 +85,13 @@ def format_outcome(outcome: SweepOutcome, results: pd.DataFrame, params: list[st
                 f"probability of backtest overfitting (CSCV, {int(s['pbo_blocks'])} blocks, "
                 f"{int(s['pbo_splits'])} splits): {s['pbo']:.2f}"
             )
+        if s.get("oos_degradation") is not None:
+            lines.append(
+                f"out of sample (CSCV): the in-sample best's Sharpe falls from "
+                f"{s['cscv_is_sharpe']:.2f} to {s['cscv_oos_sharpe']:.2f} "
+                f"(degradation {s['oos_degradation']:.2f}; it loses out of sample in "
+                f"{s['pbo_prob_oos_loss']:.0%} of splits)"
+            )
     lines.append("")
     lines.append(f"results: {outcome.out_dir}")
     if outcome.interrupted:

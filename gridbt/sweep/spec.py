@@ -45,6 +45,7 @@ __all__ = [
     "SweepSpec",
     "axis_values",
     "load_sweep",
+    "resolve_strategy",
 ]
 
 GridValue = float | int | str | bool | list[Any] | None
@@ -264,18 +265,24 @@ def load_sweep(path: PathLike) -> tuple[SweepSpec, StrategySpec]:
         sweep = SweepSpec.model_validate(payload)
     except ValidationError as exc:
         raise SweepError(format_validation_error(exc, str(p), "sweep file")) from None
-    if isinstance(sweep.strategy, dict):
+    return sweep, resolve_strategy(p, sweep.strategy, "sweep file", SweepError)
+
+
+def resolve_strategy(
+    p: Path, strategy: str | dict[str, Any], what: str, error: type[SpecError]
+) -> StrategySpec:
+    """The base strategy of a job file: inline, or a file relative to the job file."""
+    if isinstance(strategy, dict):
         try:
-            inline = _InlineStrategy.model_validate({"strategy": sweep.strategy})
+            inline = _InlineStrategy.model_validate({"strategy": strategy})
         except ValidationError as exc:
-            raise SweepError(format_validation_error(exc, str(p), "sweep file")) from None
-        return sweep, inline.strategy
-    strategy_path = (p.parent / sweep.strategy).resolve()
+            raise error(format_validation_error(exc, str(p), what)) from None
+        return inline.strategy
+    strategy_path = (p.parent / strategy).resolve()
     try:
         text = strategy_path.read_text()
-        base = parse_strategy(yaml.safe_load(text), str(strategy_path))
+        return parse_strategy(yaml.safe_load(text), str(strategy_path))
     except OSError as exc:
-        raise SweepError(f"{p}: strategy: cannot read {sweep.strategy!r}: {exc}") from None
+        raise error(f"{p}: strategy: cannot read {strategy!r}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise SweepError(f"{strategy_path}: cannot parse strategy file: {exc}") from None
-    return sweep, base
+        raise error(f"{strategy_path}: cannot parse strategy file: {exc}") from None

@@ -1,0 +1,1 @@
+"""Optuna studies over the sweep actors: search, walk-forward folds, overfitting statistics."""

@@ -1,0 +1,330 @@
+"""After the trials: is the best result real?
+
+- **Walk-forward**: the chosen parameters (the best trial; with several objectives, the Pareto
+  trial best on the first) are run out of sample on every fold; each fold's in-sample best
+  trial is run on that fold's out-of-sample window too (re-fitting per fold, the classic
+  walk-forward analysis).
+- **Deflated Sharpe and PBO**: every trial that ran is backtested over the study's whole
+  in-sample span (fold 1's start to the last fold's in-sample end; the whole chain without
+  walk-forward). The deflated Sharpe of the chosen parameters counts every parameter set
+  tried (trials times sub-grid size); PBO is CSCV over those trials' span returns.
+- Results go to `trials.parquet` and `summary.json` in the result directory, and to MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pyarrow as pa
+from optuna.trial import FrozenTrial, TrialState
+
+from gridbt._atomic import write_json_atomic, write_parquet_atomic
+from gridbt._typing import FloatArray
+from gridbt.data.pack import PackedChain
+from gridbt.kernel.metrics import KPI_NAMES
+from gridbt.optimize.evaluate import Evaluator, windowed
+from gridbt.optimize.folds import Fold
+from gridbt.optimize.space import SearchSpace
+from gridbt.optimize.spec import StudySpec
+from gridbt.optimize.study import ATTR_ERROR, ATTR_RESULT, ATTR_VALUES, StudyOutcome
+from gridbt.sweep.finish import BLOCK_COLUMNS, overfitting_statistics
+
+__all__ = ["finish_study"]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _ran(trial: FrozenTrial) -> bool:
+    return ATTR_RESULT in trial.user_attrs and trial.state in (
+        TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def _result(trial: FrozenTrial) -> dict[str, Any]:
+    """What the trial produced (see `gridbt.optimize.study.ATTR_RESULT`); {} if it never ran."""
+    result: dict[str, Any] = trial.user_attrs.get(ATTR_RESULT, {})
+    return result
+
+
+def _values(trial: FrozenTrial, space: SearchSpace) -> dict[str, Any]:
+    """The trial's space values and its best sub-grid row's values."""
+    result = _result(trial)
+    values = dict(result.get("values", trial.user_attrs.get(ATTR_VALUES, {})))
+    if "sub_row" in result:
+        values.update(space.sub_assignment(int(result["sub_row"])))
+    return values
+
+
+def _chosen(study: StudySpec, optuna_study: optuna.Study) -> list[FrozenTrial]:
+    """The chosen trial first; with several objectives, then the rest of the Pareto front."""
+    complete = optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return []
+    if len(study.objectives) == 1:
+        return [optuna_study.best_trial]
+    sign = -1.0 if study.objectives[0].maximize else 1.0
+    return sorted(optuna_study.best_trials, key=lambda t: (sign * t.values[0], t.number))
+
+
+def _row(space: SearchSpace, trial: FrozenTrial) -> FloatArray:
+    result = _result(trial)
+    encoded = space.encode(result["values"])
+    assert encoded.rows is not None  # it ran, so it encodes
+    row: FloatArray = encoded.rows[int(result["sub_row"])]
+    return row
+
+
+def _fold_value(trial: FrozenTrial, k: int, kpi: str) -> float:
+    folds = _result(trial).get("folds", [])
+    if k >= len(folds) or folds[k].get(kpi) is None:
+        return math.nan
+    return float(folds[k][kpi])
+
+
+def _walk_forward(study: StudySpec, space: SearchSpace, folds: list[Fold],
+                  ran: list[FrozenTrial], chosen: FrozenTrial,
+                  evaluator: Evaluator) -> dict[str, Any]:
+    objective = study.objectives[0]
+    kpi, col = objective.kpi, KPI_NAMES.index(objective.kpi)
+    sign = 1.0 if objective.maximize else -1.0
+    refit: list[FrozenTrial] = []
+    for k in range(len(folds)):
+        scored = [(sign * _fold_value(t, k, kpi), -t.number, t) for t in ran
+                  if math.isfinite(_fold_value(t, k, kpi))]
+        refit.append(max(scored, key=lambda s: s[:2])[2] if scored else chosen)
+    rows = []
+    for fold, best in zip(folds, refit, strict=True):
+        assert fold.oos is not None
+        rows.append(windowed(_row(space, chosen)[None, :], fold.oos))
+        rows.append(windowed(_row(space, best)[None, :], fold.oos))
+    kpis = evaluator.kpis(np.concatenate(rows))
+    table = []
+    for k, (fold, best) in enumerate(zip(folds, refit, strict=True)):
+        assert fold.oos is not None
+        table.append({
+            "fold": fold.number,
+            "in_sample": list(fold.in_sample), "out_of_sample": list(fold.oos),
+            "chosen_in_sample": _clean(_fold_value(chosen, k, kpi)),
+            "chosen_out_of_sample": _clean(kpis[2 * k, col]),
+            "refit_trial": best.number,
+            "refit_in_sample": _clean(_fold_value(best, k, kpi)),
+            "refit_out_of_sample": _clean(kpis[2 * k + 1, col]),
+            "chosen_oos_kpis": {n: _clean(kpis[2 * k, i]) for i, n in enumerate(KPI_NAMES)},
+        })
+    is_mean = float(np.nanmean([_fold_value(chosen, k, kpi) for k in range(len(folds))]))
+    oos = np.array([r["chosen_out_of_sample"] for r in table], dtype=float)
+    refit_oos = np.array([r["refit_out_of_sample"] for r in table], dtype=float)
+    oos_mean = float(np.nanmean(oos)) if np.isfinite(oos).any() else math.nan
+    return {
+        "kpi": kpi,
+        "scheme": study.walk_forward.scheme if study.walk_forward else None,
+        "folds": table,
+        "in_sample": _clean(is_mean),
+        "out_of_sample": _clean(oos_mean),
+        "refit_out_of_sample": _clean(float(np.nanmean(refit_oos))
+                                      if np.isfinite(refit_oos).any() else math.nan),
+        "degradation": _clean(is_mean - oos_mean),
+        "efficiency": _clean(oos_mean / is_mean if is_mean != 0 else math.nan),
+    }
+
+
+def _span(folds: list[Fold]) -> tuple[int, int]:
+    return min(f.in_sample[0] for f in folds), max(f.in_sample[1] for f in folds)
+
+
+def _values_frame(ran: list[FrozenTrial], trials: list[FrozenTrial], study: StudySpec,
+                  space: SearchSpace, span_kpis: FloatArray) -> pd.DataFrame:
+    kpi_of = {t.number: span_kpis[i] for i, t in enumerate(ran)}
+    records = []
+    for t in trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+            continue
+        record: dict[str, Any] = {"trial": t.number, "state": t.state.name}
+        values = t.values if t.state == TrialState.COMPLETE else None
+        for j, o in enumerate(study.objectives):
+            record[f"objective_{o.kpi}"] = values[j] if values else None
+        chosen_values = _values(t, space)
+        for path in [*study.space, *study.subgrid]:
+            record[path] = chosen_values.get(path)
+        spans = kpi_of.get(t.number)
+        for i, name in enumerate(KPI_NAMES):
+            record[name] = float(spans[i]) if spans is not None else math.nan
+        record["error"] = t.user_attrs.get(ATTR_ERROR)
+        record["seconds"] = (t.duration.total_seconds() if t.duration is not None else None)
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    for path in [*study.space, *study.subgrid]:
+        column = frame[path] if path in frame else None
+        if column is None:
+            continue
+        present = [v for v in column if v is not None]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+        frame[path] = (pd.to_numeric(column, errors="coerce") if numeric
+                       else column.map(lambda v: None if v is None else str(v)))
+    return frame
+
+
+def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
+                 optuna_study: optuna.Study, evaluator: Evaluator, packed: PackedChain,
+                 outcome: StudyOutcome, source: str, workdir: Path) -> dict[str, Any]:
+    """Out-of-sample results, overfitting statistics, result files and MLflow; the summary."""
+    trials = optuna_study.get_trials(deepcopy=False)
+    states = {s.name.lower(): sum(t.state == s for t in trials)
+              for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    summary: dict[str, Any] = {
+        "study": study.name, "storage": outcome.storage, "trials": states,
+        "objectives": [{"kpi": o.kpi, "maximize": o.maximize} for o in study.objectives],
+        "sampler": study.sampler_kind, "pruner": study.pruner_kind,
+        "parameter_sets": 0, "backtests": outcome.backtests,
+        "sampler_ms_per_trial": 1000 * outcome.sampler_seconds / max(outcome.computed, 1),
+    }
+    chosen_list = _chosen(study, optuna_study)
+    ran = [t for t in trials if _ran(t)]
+    summary["parameter_sets"] = len(ran) * space.sub_size
+    if not chosen_list or not ran:
+        write_json_atomic(outcome.out_dir / "summary.json", summary)
+        return summary
+    chosen = chosen_list[0]
+    span = _span(folds)
+    ran_rows = np.stack([_row(space, t) for t in ran])
+    span_kpis, blocks = evaluator.window_stats(ran_rows, span, study.pbo_blocks)
+    lo, hi = span
+    chosen_equity = evaluator.equity(windowed(_row(space, chosen)[None, :], span))
+    frame = _values_frame(ran, trials, study, space, span_kpis)
+    stats_frame = pd.DataFrame({"sharpe": span_kpis[:, KPI_NAMES.index("sharpe")]})
+    for c, name in enumerate(BLOCK_COLUMNS):
+        stats_frame[name] = list(blocks[:, :, c])
+    statistics = overfitting_statistics(stats_frame, chosen_equity[:, max(lo - 1, 0):hi],
+                                        n_trials=summary["parameter_sets"])
+    summary["statistics"] = {k: _clean(v) for k, v in statistics.items()}
+    summary["in_sample_span"] = [lo, hi]
+    full = evaluator.kpis(_row(space, chosen)[None, :])[0]
+    values = _values(chosen, space)
+    summary["best"] = {
+        "trial": chosen.number,
+        "values": [_clean(v) for v in chosen.values],
+        "params": {k: _clean(v) for k, v in values.items()},
+        "full_chain_kpis": {n: _clean(full[i]) for i, n in enumerate(KPI_NAMES)},
+    }
+    if folds[0].oos is not None:
+        summary["walk_forward"] = _walk_forward(study, space, folds, ran, chosen, evaluator)
+    if len(study.objectives) > 1:
+        summary["pareto"] = [
+            {"trial": t.number, "values": [_clean(v) for v in t.values],
+             "params": {k: _clean(v) for k, v in _values(t, space).items()}}
+            for t in chosen_list
+        ]
+    write_parquet_atomic(outcome.out_dir / "trials.parquet",
+                         pa.Table.from_pandas(frame, preserve_index=False))
+    if study.mlflow.enabled:
+        summary["mlflow"] = _log_mlflow(study, space, optuna_study, ran, chosen_list, frame,
+                                        evaluator, packed, summary, source, workdir, outcome)
+    write_json_atomic(outcome.out_dir / "summary.json", summary)
+    return summary
+
+
+def _log_mlflow(study: StudySpec, space: SearchSpace, optuna_study: optuna.Study,
+                ran: list[FrozenTrial], chosen: list[FrozenTrial], frame: pd.DataFrame,
+                evaluator: Evaluator, packed: PackedChain, summary: dict[str, Any],
+                source: str, workdir: Path, outcome: StudyOutcome) -> dict[str, Any]:
+    """A parent run per study; a child per trial that ran (the top-K by the first objective
+    when there are more than `mlflow.children`, default 500), with the Pareto front always in;
+    equity curves for the top `keep_equity`."""
+    from gridbt.tracking.mlflow_sweep import ChildRun, ParentRun, default_tracking_uri, log_sweep
+
+    first = study.objectives[0]
+    key = f"objective_{first.kpi}"
+    by_number = {t.number: t for t in ran}
+    ranked = frame[frame["trial"].isin(list(by_number))].copy()
+    ranked["_score"] = ranked[key].where(ranked["state"] == "COMPLETE")
+    ranked = ranked.sort_values("_score", ascending=not first.maximize, na_position="last")
+    wanted = study.mlflow.children
+    limit = len(ranked) if wanted == "all" else int(wanted) if wanted is not None else 500
+    pareto = {t.number for t in chosen}
+    keep = list(ranked["trial"].head(limit)) + [n for n in pareto
+                                                 if n not in set(ranked["trial"].head(limit))]
+    with_equity = keep[: study.keep_equity]
+    equity = evaluator.equity(np.stack([_row(space, by_number[n]) for n in with_equity]))
+    dates = packed.day_date.astype("datetime64[D]")
+    empty = np.empty(0)
+    children = []
+    rows = ranked.set_index("trial")
+    for rank, number in enumerate(keep):
+        row = rows.loc[number]
+        params = {p: _clean(row[p]) for p in [*study.space, *study.subgrid]}
+        metrics = {k: float(row[k]) for k in KPI_NAMES}
+        for o in study.objectives:
+            metrics[f"objective_{o.kpi}"] = float(row[f"objective_{o.kpi}"]) \
+                if row[f"objective_{o.kpi}"] is not None else math.nan
+        has_equity = rank < len(with_equity)
+        children.append(ChildRun(
+            name=f"{study.name}#{number}", params=params, metrics=metrics,
+            dates=dates if has_equity else empty.astype("datetime64[D]"),
+            equity=equity[rank] if has_equity else empty,
+            tags={"gridbt.trial": str(number), "gridbt.state": str(row["state"]),
+                  "gridbt.rank": str(rank + 1), "gridbt.pareto": str(number in pareto).lower()},
+        ))
+    statistics = {k: float(v) for k, v in summary.get("statistics", {}).items()
+                  if v is not None and math.isfinite(float(v))}
+    wf = summary.get("walk_forward", {})
+    wf_metrics = {f"wf_{k}": float(wf[k]) for k in
+                  ("in_sample", "out_of_sample", "refit_out_of_sample", "degradation",
+                   "efficiency") if wf.get(k) is not None}
+    best_values = {f"best_{o.kpi}": float(v) for o, v in
+                   zip(study.objectives, summary["best"]["values"], strict=True) if v is not None}
+    texts = {"study.yaml": Path(source).read_text(),
+             "summary.json": _json(summary)}
+    if "pareto" in summary:
+        texts["pareto.csv"] = _pareto_csv(summary["pareto"], study)
+    parent = ParentRun(
+        name=study.name,
+        params={"objectives": ",".join(o.kpi for o in study.objectives),
+                "sampler": study.sampler_kind, "pruner": study.pruner_kind,
+                "trials": study.trials, "parallel": study.parallel,
+                "walk_forward": "none" if study.walk_forward is None else
+                f"{study.walk_forward.scheme}:{study.walk_forward.folds}",
+                **{f"space.{p}": d.model_dump_json(by_alias=True) for p, d in study.space.items()}},
+        metrics={**statistics, **wf_metrics, **best_values,
+                 **{f"trials_{k}": float(v) for k, v in summary["trials"].items()},
+                 "seconds": outcome.seconds,
+                 "sampler_ms_per_trial": float(summary["sampler_ms_per_trial"])},
+        tags={"gridbt.kind": "study", "gridbt.storage": outcome.storage,
+              "gridbt.out_dir": str(outcome.out_dir.resolve()),
+              "gridbt.best_trial": str(summary["best"]["trial"])},
+        artifacts=[outcome.out_dir / "trials.parquet"],
+        texts=texts,
+    )
+    uri = (study.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+           or default_tracking_uri(workdir))
+    experiment = study.mlflow.experiment or study.name
+    run_id = log_sweep(uri, experiment, parent, children)
+    return {"tracking_uri": uri, "experiment": experiment, "run_id": run_id,
+            "children": len(children)}
+
+
+def _json(payload: Any) -> str:
+    import json
+
+    return json.dumps(payload, indent=2, default=str)
+
+
+def _pareto_csv(pareto: list[dict[str, Any]], study: StudySpec) -> str:
+    paths = list(study.space)
+    header = ["trial", *(o.kpi for o in study.objectives), *paths]
+    lines = [",".join(header)]
+    for p in pareto:
+        cells = [str(p["trial"]), *(str(v) for v in p["values"]),
+                 *(str(p["params"].get(path, "")) for path in paths)]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,391 @@
+"""The study driver: Optuna asks, the sweep's actors backtest, Optuna is told.
+
+Trials are asked `parallel` at a time (TPE's constant liar treats the running ones as bad,
+so a batch spreads out instead of collapsing onto one point). A batch is evaluated fold by
+fold: all its trials' rows on fold 1's in-sample window in one round on the actors, each
+trial's running objective reported as an intermediate value, the trials the pruner stops
+told PRUNED, the others sent on to fold 2, and so on. While the actors run a batch's first
+fold, the driver asks and encodes the next batch, so the sampler's cost overlaps the
+kernel's. The order of asks and tells is fixed by the program, not by timing, so a seeded
+study asks the same trials whatever the number of actors.
+
+Everything a finished trial produced is in the Optuna storage (values, intermediate values,
+and the user attribute `gridbt.result`), written after each batch, so an interrupted study
+resumes from its storage without recomputing a finished trial; the batch that was running
+when it stopped is asked anew. The sampler itself works on an in-memory copy (see `_Mirror`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from gridbt._typing import FloatArray, PathLike
+from gridbt.data.features import FEATURE_NAMES
+from gridbt.kernel.metrics import KPI_INDEX, KPI_NAMES
+from gridbt.optimize.evaluate import Evaluator, windowed
+from gridbt.optimize.folds import Fold, folds_of
+from gridbt.optimize.samplers import make_pruner, make_sampler, open_storage, storage_url
+from gridbt.optimize.space import SearchSpace
+from gridbt.optimize.spec import StudyError, StudySpec, load_study
+from gridbt.strategy.spec import StrategySpec
+from gridbt.sweep.actor import BacktestActor
+
+__all__ = ["StudyOutcome", "TrialWork", "run_study", "study_signature"]
+
+# what a trial produced, in one user attribute: its space values exactly as encoded
+# ("values"), the index of its best sub-grid row ("sub_row"), and per fold that row's
+# in-sample KPIs ("folds")
+ATTR_RESULT = "gridbt.result"
+ATTR_VALUES = "gridbt.values"  # values of a trial that could not be encoded
+ATTR_ERROR = "gridbt.error"
+ATTR_SIGNATURE = "gridbt.signature"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass
+class StudyOutcome:
+    """What a study run did, and where its results are."""
+
+    out_dir: Path
+    study_name: str
+    storage: str
+    finished: int  # trials finished in the study, earlier runs included
+    computed: int  # trials finished by this run
+    interrupted: bool
+    seconds: float
+    actors: int
+    backtests: int
+    sampler_seconds: float  # asks and tells
+    storage_seconds: float  # writing finished trials to the study's storage
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrialWork:
+    """A trial in evaluation: its rows and the per-row sums of objective values so far."""
+
+    trial: optuna.trial.Trial
+    values: dict[str, Any]
+    rows: FloatArray
+    sums: FloatArray  # (n_rows, n_objectives)
+    folds: list[dict[str, float]] = field(default_factory=list)
+    best_row: int = 0
+
+
+def study_signature(study: StudySpec, base: StrategySpec, fingerprint: str) -> str:
+    """Hash of what defines a trial's result: space, sub-grid, objectives, folds, base, data."""
+    payload = {
+        "base": base.model_dump(mode="json", exclude={"name"}),
+        "space": {p: d.model_dump(mode="json", by_alias=True) for p, d in study.space.items()},
+        "subgrid": study.subgrid,
+        "constraints": study.constraints,
+        "objectives": [o.model_dump(mode="json") for o in study.objectives],
+        "walk_forward": None if study.walk_forward is None else
+        study.walk_forward.model_dump(mode="json"),
+        "data": fingerprint,
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _Driver:
+    """One run of a study: the ask, evaluate, tell loop."""
+
+    def __init__(self, study: StudySpec, space: SearchSpace, folds: list[Fold],
+                 mirror: _Mirror, evaluator: Evaluator, finished: int):
+        self.study, self.space, self.folds = study, space, folds
+        self.mirror = mirror
+        self.optuna = mirror.memory
+        self.evaluator = evaluator
+        self.finished = finished
+        self.computed = 0
+        self.sampler_seconds = 0.0
+        self.storage_seconds = 0.0
+        self.objectives = [(KPI_INDEX[o.kpi], o.maximize) for o in study.objectives]
+        self.single = len(self.objectives) == 1
+        self.deadline = (time.monotonic() + study.timeout_seconds
+                         if study.timeout_seconds is not None else math.inf)
+        self.bar: Any = None
+
+    # ---------------------------------------------------------------- asking
+    def ask_batch(self, reserved: int) -> list[TrialWork]:
+        """Ask up to `parallel` trials (fewer near the budget or after the time budget)."""
+        n = min(self.study.parallel, self.study.trials - self.finished - reserved)
+        if time.monotonic() >= self.deadline:
+            n = 0
+        batch: list[TrialWork] = []
+        for _ in range(max(n, 0)):
+            started = time.perf_counter()
+            trial = self.optuna.ask()
+            values = self.space.suggest(trial)
+            self.sampler_seconds += time.perf_counter() - started
+            encoded = self.space.encode(values)
+            if encoded.rows is None:
+                trial.set_user_attr(ATTR_VALUES, values)
+                self._tell_failed(trial, encoded.error or "invalid")
+                continue
+            batch.append(TrialWork(trial, values, encoded.rows,
+                                   np.zeros((encoded.rows.shape[0], len(self.objectives)))))
+        return batch
+
+    def _tell(self, trial: optuna.trial.Trial, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        self.optuna.tell(trial, **kwargs)
+        self.sampler_seconds += time.perf_counter() - started
+        self.finished += 1
+        self.computed += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _tell_failed(self, trial: optuna.trial.Trial, error: str) -> None:
+        trial.set_user_attr(ATTR_ERROR, error)
+        self._tell(trial, state=TrialState.FAIL)
+
+    # ---------------------------------------------------------------- evaluation
+    def fold_rows(self, batch: list[TrialWork], fold: Fold) -> FloatArray:
+        if not batch:
+            return np.empty((0, 0))
+        return windowed(np.concatenate([w.rows for w in batch]), fold.in_sample)
+
+    def finish_batch(self, batch: list[TrialWork], first: Callable[[], FloatArray]) -> None:
+        """Run the batch's folds (the first already sent), report, prune, tell."""
+        active = batch
+        for k, fold in enumerate(self.folds):
+            if not active:
+                return
+            kpis = first() if k == 0 else self.evaluator.kpis(self.fold_rows(active, fold))
+            survivors = []
+            offset = 0
+            for work in active:
+                n = work.rows.shape[0]
+                if self._scored(work, kpis[offset:offset + n], k + 1):
+                    survivors.append(work)
+                offset += n
+            active = survivors
+        for work in active:
+            means = work.sums[work.best_row] / len(self.folds)
+            self._record(work)
+            self._tell(work.trial, values=[float(v) for v in means])
+
+    def _scored(self, work: TrialWork, kpis: FloatArray, step: int) -> bool:
+        """Add a fold's KPIs to the trial; False when it was pruned or failed."""
+        for j, (col, _) in enumerate(self.objectives):
+            work.sums[:, j] += kpis[:, col]
+        means = work.sums / step
+        if self.single:
+            col_values = means[:, 0]
+            finite = np.isfinite(col_values)
+            if not finite.any():
+                work.folds.append(_kpi_dict(kpis[work.best_row]))
+                self._record(work)
+                self._tell_failed(work.trial, f"objective {self.study.objectives[0].kpi} is "
+                                  f"undefined on fold {step} (e.g. no trade)")
+                return False
+            maximize = self.objectives[0][1]
+            scores = np.where(finite, col_values, -np.inf if maximize else np.inf)
+            work.best_row = int(np.argmax(scores) if maximize else np.argmin(scores))
+            work.folds.append(_kpi_dict(kpis[work.best_row]))
+            work.trial.report(float(col_values[work.best_row]), step)
+            if work.trial.should_prune():
+                self._record(work)
+                self._tell(work.trial, state=TrialState.PRUNED)
+                return False
+            return True
+        work.folds.append(_kpi_dict(kpis[0]))
+        if not np.isfinite(means[0]).all():
+            self._record(work)
+            bad = [o.kpi for o, v in zip(self.study.objectives, means[0], strict=True)
+                   if not math.isfinite(v)]
+            self._tell_failed(work.trial, f"objective {', '.join(bad)} undefined on fold {step}")
+            return False
+        return True
+
+    def _record(self, work: TrialWork) -> None:
+        # one write: each storage call is a transaction, and they add up at 1,000s of trials
+        work.trial.set_user_attr(ATTR_RESULT, {
+            "values": work.values, "sub_row": work.best_row, "folds": work.folds,
+        })
+
+    def run(self, on_batch: Callable[[int], None] | None) -> None:
+        current = self.ask_batch(0)
+        while current:
+            first = self.evaluator.submit_kpis(self.fold_rows(current, self.folds[0]))
+            upcoming = self.ask_batch(len(current))  # while the actors run `current`
+            self.finish_batch(current, first)
+            started = time.perf_counter()
+            self.mirror.flush()
+            self.storage_seconds += time.perf_counter() - started
+            if on_batch is not None:
+                on_batch(self.finished)
+            current = upcoming
+
+
+def _kpi_dict(vector: FloatArray) -> dict[str, float]:
+    return {name: _json_float(vector[i]) for i, name in enumerate(KPI_NAMES)}
+
+
+def _json_float(value: float) -> Any:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class _Mirror:
+    """The study's persistent storage, fed from the in-memory study the sampler works on.
+
+    Optuna's RDB storage reads every unfinished trial back on each ask and each pruning
+    decision (about 17 ms per read on SQLite at 64 trials, growing with the study), which
+    would make the sampler the bottleneck. So the sampler and pruner work on an in-memory
+    copy, loaded from storage at start, and every finished trial is added to storage in trial
+    order as soon as the trials before it have finished: the storage holds every finished
+    trial, with its intermediate values and attributes, and the same trial numbers.
+    """
+
+    def __init__(self, persistent: optuna.Study, memory: optuna.Study):
+        self.persistent, self.memory = persistent, memory
+        self.done = len(persistent.get_trials(deepcopy=False))
+
+    def flush(self) -> None:
+        trials = self.memory.get_trials(deepcopy=False)
+        for trial in trials[self.done:]:
+            if trial.state not in FINISHED:
+                break
+            self.persistent.add_trial(trial)
+            self.done += 1
+
+
+def _open_study(study: StudySpec, url: str, signature: str, resume: bool, source: str,
+                n_days: int) -> tuple[_Mirror, int]:
+    storage = open_storage(url)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    directions = [StudyDirection.MAXIMIZE if o.maximize else StudyDirection.MINIMIZE
+                  for o in study.objectives]
+    if study.name in names:
+        persistent = optuna.load_study(study_name=study.name, storage=storage)
+        n = len(persistent.get_trials(deepcopy=False))
+        if not resume:
+            raise StudyError(f"{url}: holds study {study.name!r} with {n} trials; pass --resume "
+                             "to continue it, or choose another out or storage")
+        if persistent.user_attrs.get(ATTR_SIGNATURE) != signature:
+            raise StudyError(f"{url}: study {study.name!r} was run with a different space, "
+                             "objectives, folds, strategy or chain; choose another name")
+    else:
+        persistent = optuna.create_study(storage=storage, study_name=study.name,
+                                         directions=directions)
+        persistent.set_user_attr(ATTR_SIGNATURE, signature)
+        persistent.set_user_attr("gridbt.source", source)
+        persistent.set_user_attr("gridbt.days", n_days)
+    memory = optuna.create_study(directions=directions, sampler=make_sampler(study),
+                                 pruner=make_pruner(study), study_name=study.name)
+    earlier = [t for t in persistent.get_trials(deepcopy=False) if t.state in FINISHED]
+    memory.add_trials(earlier)
+    return _Mirror(persistent, memory), len(earlier)
+
+
+def run_study(
+    study_file: PathLike,
+    *,
+    address: str | None = None,
+    resume: bool = False,
+    out: PathLike | None = None,
+    actors: int | None = None,
+    workdir: PathLike | None = None,
+    progress: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+    finish: bool = True,
+    actor_cls: type = BacktestActor,
+) -> StudyOutcome:
+    """Run (or resume) the study in `study_file`; see the module docstring.
+
+    The study file, its strategy, its paths and folds are all checked before Ray starts.
+    `finish` runs the post-study steps (out-of-sample results, overfitting statistics,
+    result files, MLflow); `on_batch(finished_trials)` is called after each told batch.
+    """
+    study, base = load_study(study_file)
+    source = str(study_file)
+    from gridbt.sweep.driver import _Features, _ray_init
+
+    space = SearchSpace(study, base, _Features(), source)
+    base_dir = Path(workdir) if workdir is not None else Path.cwd()
+    out_dir = Path(out) if out is not None else study.resolved_out(base_dir)
+    url = storage_url(study, out_dir)
+
+    from gridbt.data.default import load_packed
+
+    packed = load_packed(study.data)
+    if packed.feature_names != FEATURE_NAMES:
+        raise StudyError(f"{study.data}: chain features {packed.feature_names} are not "
+                         f"gridbt's {FEATURE_NAMES}; re-pack the chain")
+    try:
+        folds = folds_of(packed.n_days, study.walk_forward, f"{source}: walk_forward")
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
+    signature = study_signature(study, base, packed.fingerprint)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mirror, finished = _open_study(study, url, signature, resume, source, packed.n_days)
+
+    _ray_init(address or study.ray.address)
+    evaluator = Evaluator(packed, _base_row(base)[None, :], study.pbo_blocks, study.ray,
+                          actors, actor_cls)
+    started = time.perf_counter()
+    driver = _Driver(study, space, folds, mirror, evaluator, finished)
+    driver.bar = _progress(study.trials - finished, progress)
+    interrupted = False
+    try:
+        driver.run(on_batch)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if driver.bar is not None:
+            driver.bar.close()
+    seconds = time.perf_counter() - started
+    outcome = StudyOutcome(
+        out_dir=out_dir, study_name=study.name, storage=url, finished=driver.finished,
+        computed=driver.computed, interrupted=interrupted, seconds=seconds,
+        actors=evaluator.n_actors, backtests=evaluator.rows_run,
+        sampler_seconds=driver.sampler_seconds, storage_seconds=driver.storage_seconds,
+    )
+    try:
+        if finish and not interrupted:
+            from gridbt.optimize.finish import finish_study
+
+            outcome.summary = finish_study(study, space, folds, mirror.memory, evaluator,
+                                           packed, outcome, source, base_dir)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        evaluator.close()
+    return outcome
+
+
+def _base_row(base: StrategySpec) -> FloatArray:
+    from gridbt.kernel.encode import encode_spec
+    from gridbt.sweep.driver import _Features
+
+    return encode_spec(base, _Features())
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled or total <= 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="trial", file=sys.stderr, mininterval=0.5, smoothing=0.1,
+                dynamic_ncols=True)
+
+
+logging.getLogger("optuna").setLevel(logging.WARNING)
