@@ -157,6 +157,7 @@ METRICS: tuple[Metric, ...] = (
 
 N_KPIS: int = len(METRICS)
 KPI_INDEX: dict[str, int] = {m.name: i for i, m in enumerate(METRICS)}
+KPI_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 
 
