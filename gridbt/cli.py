@@ -114,6 +114,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 130 if outcome.interrupted else 0
 
 
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from gridbt.optimize.report import format_study
+    from gridbt.optimize.study import run_study
+
+    outcome = run_study(args.file, address=args.address, resume=args.resume, out=args.out,
+                        actors=args.actors, progress=not args.quiet)
+    print(format_study(outcome))
+    return 130 if outcome.interrupted else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gridbt.report.demo import run_demo
 
@@ -178,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--actors", type=int, default=None, help="default: one per CPU")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=cmd_sweep)
+
+    op = sub.add_parser("optimize", help="run an Optuna study on Ray")
+    op.add_argument("file", help="study YAML file")
+    op.add_argument("--address", default=None, help="Ray address (default: the file's, else local)")
+    op.add_argument("--resume", action="store_true",
+                    help="continue the study from its storage")
+    op.add_argument("--out", default=None, help="result directory (default: the file's)")
+    op.add_argument("--actors", type=int, default=None, help="default: one per CPU")
+    op.add_argument("--quiet", action="store_true", help="no progress bar")
+    op.set_defaults(func=cmd_optimize)
 
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")
     demo.add_argument("--out", default="demo-output")

@@ -92,9 +92,15 @@ def _fold_value(trial: FrozenTrial, k: int, kpi: str) -> float:
     return float(folds[k][kpi])
 
 
+def _dates(packed: PackedChain, window: tuple[int, int]) -> list[str]:
+    """First and last trading date of a day window, ISO."""
+    days = packed.day_date.astype("datetime64[D]")
+    return [str(days[window[0]]), str(days[window[1] - 1])]
+
+
 def _walk_forward(study: StudySpec, space: SearchSpace, folds: list[Fold],
                   ran: list[FrozenTrial], chosen: FrozenTrial,
-                  evaluator: Evaluator) -> dict[str, Any]:
+                  evaluator: Evaluator, packed: PackedChain) -> dict[str, Any]:
     objective = study.objectives[0]
     kpi, col = objective.kpi, KPI_NAMES.index(objective.kpi)
     sign = 1.0 if objective.maximize else -1.0
@@ -115,6 +121,8 @@ def _walk_forward(study: StudySpec, space: SearchSpace, folds: list[Fold],
         table.append({
             "fold": fold.number,
             "in_sample": list(fold.in_sample), "out_of_sample": list(fold.oos),
+            "in_sample_dates": _dates(packed, fold.in_sample),
+            "out_of_sample_dates": _dates(packed, fold.oos),
             "chosen_in_sample": _clean(_fold_value(chosen, k, kpi)),
             "chosen_out_of_sample": _clean(kpis[2 * k, col]),
             "refit_trial": best.number,
@@ -209,6 +217,7 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
                                         n_trials=summary["parameter_sets"])
     summary["statistics"] = {k: _clean(v) for k, v in statistics.items()}
     summary["in_sample_span"] = [lo, hi]
+    summary["in_sample_span_dates"] = _dates(packed, span)
     full = evaluator.kpis(_row(space, chosen)[None, :])[0]
     values = _values(chosen, space)
     summary["best"] = {
@@ -218,7 +227,8 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
         "full_chain_kpis": {n: _clean(full[i]) for i, n in enumerate(KPI_NAMES)},
     }
     if folds[0].oos is not None:
-        summary["walk_forward"] = _walk_forward(study, space, folds, ran, chosen, evaluator)
+        summary["walk_forward"] = _walk_forward(study, space, folds, ran, chosen, evaluator,
+                                                packed)
     if len(study.objectives) > 1:
         summary["pareto"] = [
             {"trial": t.number, "values": [_clean(v) for v in t.values],

@@ -200,7 +200,8 @@ class _Driver:
             work.best_row = int(np.argmax(scores) if maximize else np.argmin(scores))
             work.folds.append(_kpi_dict(kpis[work.best_row]))
             work.trial.report(float(col_values[work.best_row]), step)
-            if work.trial.should_prune():
+            # after the last fold the work is done: the trial completes
+            if step < len(self.folds) and work.trial.should_prune():
                 self._record(work)
                 self._tell(work.trial, state=TrialState.PRUNED)
                 return False

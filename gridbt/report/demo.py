@@ -14,11 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_STRATEGY = REPO / "jobs/strategies/short_put_30d.yaml"
 DEMO_HEDGED = REPO / "jobs/strategies/hedged_short_strangle.yaml"
 DEMO_SWEEP = REPO / "jobs/sweeps/short_put_grid.yaml"
+DEMO_STUDY = REPO / "jobs/studies/demo_study.yaml"
 
 
 def run_demo(out_dir: Path) -> int:
     """Build the default chain if absent, summarise it, run a preset backtest and a hedged,
-    risk-sized one, print their KPIs, then run the short-put sweep."""
+    risk-sized one, print their KPIs, then run the short-put sweep and a short study."""
     from gridbt.report.backtest import run_and_write
     from gridbt.report.text import format_summary
 
@@ -38,7 +39,8 @@ def run_demo(out_dir: Path) -> int:
     out = out_dir / "hedged"
     print(f"\nbacktest with the risk layer (stress sizing, Reg-T margin, delta hedge): {hedged}")
     print(format_summary(run_and_write(hedged, chain_dir, out), out))
-    return _demo_sweep(out_dir)
+    code = _demo_sweep(out_dir)
+    return code or _demo_study(out_dir)
 
 
 def _demo_sweep(out_dir: Path) -> int:
@@ -51,4 +53,16 @@ def _demo_sweep(out_dir: Path) -> int:
     outcome = run_sweep(DEMO_SWEEP, out=out, resume=True, workdir=out_dir)
     params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
     print(format_outcome(outcome, results_of(out), params))
+    return 130 if outcome.interrupted else 0
+
+
+def _demo_study(out_dir: Path) -> int:
+    """A short TPE study with walk-forward folds: best parameters, out of sample, DSR."""
+    from gridbt.optimize.report import format_study
+    from gridbt.optimize.study import run_study
+
+    out = out_dir / "study"
+    print(f"\nstudy: {DEMO_STUDY.relative_to(REPO)} -> {out}")
+    outcome = run_study(DEMO_STUDY, out=out, resume=True, workdir=out_dir)
+    print(format_study(outcome))
     return 130 if outcome.interrupted else 0

@@ -1,0 +1,98 @@
+"""The CLI summary of a study: best parameters, walk-forward, overfitting, where things are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gridbt.optimize.study import StudyOutcome
+from gridbt.sweep.report import _fmt_param, _short_labels
+
+__all__ = ["format_study"]
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True))
+                     for r in [header, *rows])
+
+
+def _short(paths: list[str]) -> list[str]:
+    return _short_labels(paths, width=18)
+
+
+def format_study(outcome: StudyOutcome) -> str:
+    s = outcome.summary
+    state = "interrupted" if outcome.interrupted else "finished"
+    per_trial = 1000 * outcome.sampler_seconds / max(outcome.computed, 1)
+    storage_ms = 1000 * outcome.storage_seconds / max(outcome.computed, 1)
+    lines = [
+        f"study {outcome.study_name} {state}: {outcome.computed:,} trials in "
+        f"{outcome.seconds:.1f} s ({outcome.finished:,} in the study), {outcome.backtests:,} "
+        f"backtests on {outcome.actors} actors; sampler {per_trial:.1f} ms/trial, storage "
+        f"{storage_ms:.1f} ms/trial"
+    ]
+    if "trials" in s:
+        t = s["trials"]
+        lines.append(f"trials: {t['complete']:,} complete, {t['pruned']:,} pruned, "
+                     f"{t['fail']:,} failed; {s['parameter_sets']:,} parameter sets tried "
+                     f"(sampler {s['sampler']}, pruner {s['pruner']})")
+    best = s.get("best")
+    if best is not None:
+        objectives = ", ".join(f"{o['kpi']} {_num(v, 3)}"
+                               for o, v in zip(s["objectives"], best["values"], strict=True))
+        over = "mean in sample over the folds" if "walk_forward" in s else "whole chain"
+        lines += ["", f"best trial #{best['trial']}: {objectives} ({over})"]
+        width = max(len(p) for p in best["params"])
+        lines += [f"  {p:<{width}}  {_fmt_param(v)}" for p, v in best["params"].items()]
+        full = best["full_chain_kpis"]
+        lines.append(f"  whole chain: sharpe {_num(full['sharpe'])}, cagr "
+                     f"{_num((full['cagr'] or 0) * 100)}%, max drawdown "
+                     f"{_num((full['max_drawdown'] or 0) * 100)}%, {_num(full['trade_count'], 0)}"
+                     " trades")
+    wf = s.get("walk_forward")
+    if wf is not None:
+        kpi = wf["kpi"]
+        rows = [[str(f["fold"]), " .. ".join(f["in_sample_dates"]),
+                 _num(f["chosen_in_sample"]), " .. ".join(f["out_of_sample_dates"]),
+                 _num(f["chosen_out_of_sample"]), f"#{f['refit_trial']}",
+                 _num(f["refit_out_of_sample"])] for f in wf["folds"]]
+        lines += ["", f"walk-forward ({wf['scheme']}, {len(wf['folds'])} folds, {kpi}):",
+                  _table(["fold", "in sample", "IS", "out of sample", "OOS",
+                          "refit best", "its OOS"], rows),
+                  f"chosen parameters: {kpi} {_num(wf['in_sample'])} in sample, "
+                  f"{_num(wf['out_of_sample'])} out of sample (degradation "
+                  f"{_num(wf['degradation'])}, efficiency {_num(wf['efficiency'])}); "
+                  f"re-fitted per fold: {_num(wf['refit_out_of_sample'])} out of sample"]
+    st = s.get("statistics", {})
+    if st.get("deflated_sharpe") is not None:
+        lines += ["", f"deflated Sharpe {st['deflated_sharpe']:.3f}: best in-sample Sharpe "
+                  f"{st['best_sharpe']:.2f} vs {st['expected_max_sharpe']:.2f} expected from "
+                  f"{int(st['n_trials']):,} parameter sets by luck alone"]
+    if st.get("pbo") is not None:
+        lines.append(f"probability of backtest overfitting (CSCV over the trials, "
+                     f"{int(st['pbo_blocks'])} blocks): {st['pbo']:.2f}; the in-sample best's "
+                     f"Sharpe falls from {st['cscv_is_sharpe']:.2f} to {st['cscv_oos_sharpe']:.2f}"
+                     f" out of sample")
+    if s.get("pareto"):
+        names = [o["kpi"] for o in s["objectives"]]
+        params = list(dict.fromkeys(p for t in s["pareto"] for p in t["params"]))
+        rows = [[f"#{t['trial']}", *(_num(v, 3) for v in t["values"]),
+                 *(_fmt_param(t["params"].get(p)) if p in t["params"] else "-" for p in params)]
+                for t in s["pareto"]]
+        lines += ["", f"Pareto front ({len(rows)} trials):",
+                  _table(["trial", *names, *_short(params)], rows)]
+    lines += ["", f"results: {outcome.out_dir}",
+              f"storage: {outcome.storage}  (see it: optuna-dashboard "
+              f"{outcome.storage.removeprefix('journal:')})"]
+    if outcome.interrupted:
+        lines.append("resume with: gridbt optimize <file> --resume")
+    ml = s.get("mlflow")
+    if ml:
+        lines.append(f"MLflow: experiment {ml['experiment']!r}, run {ml['run_id']}, "
+                     f"{ml['children']} child runs")
+        lines.append(f"open it: mlflow ui --backend-store-uri {ml['tracking_uri']}")
+    return "\n".join(lines)
