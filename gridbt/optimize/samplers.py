@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import optuna
 
 from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudySpec
 
-__all__ = ["make_pruner", "make_sampler", "open_storage", "storage_url"]
+__all__ = ["grid_size", "make_pruner", "make_sampler", "open_storage", "storage_url"]
 
 
 def _grid_values(dist: FloatParam | IntParam | CategoricalParam) -> list[Any]:
@@ -23,6 +25,11 @@ def _grid_values(dist: FloatParam | IntParam | CategoricalParam) -> list[Any]:
     assert dist.step is not None  # the study file checks it
     n = int((stop - start) / dist.step + 1e-9) + 1
     return [round(start + i * dist.step, 10) for i in range(n)]
+
+
+def grid_size(study: StudySpec) -> int:
+    """Number of points of the grid sampler's grid."""
+    return math.prod(len(_grid_values(d)) for d in study.space.values())
 
 
 def make_sampler(study: StudySpec) -> optuna.samplers.BaseSampler:
@@ -55,7 +62,16 @@ def _sampler(study: StudySpec) -> optuna.samplers.BaseSampler:
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=cfg.seed)
     space = {path: _grid_values(dist) for path, dist in study.space.items()}
-    return optuna.samplers.GridSampler(space, seed=cfg.seed)
+    return _AskTellGridSampler(space, seed=cfg.seed)
+
+
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler that does not call `study.stop()` once the grid is covered: that works
+    only inside `study.optimize`, and the study driver stops at the grid's size itself."""
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                    state: optuna.trial.TrialState, values: Sequence[float] | None) -> None:
+        return None
 
 
 def make_pruner(study: StudySpec) -> optuna.pruners.BasePruner:

@@ -305,6 +305,9 @@ class StudySpec(_Frozen):
             raise ValueError("sampler.kind: cmaes optimizes one objective; use nsga2 or tpe")
         if kind == "grid":
             for path, dist in self.space.items():
+                if dist.when:
+                    raise ValueError(f"sampler.kind: grid cannot sample conditional paths; "
+                                     f"space.{path} has a when")
                 if isinstance(dist, FloatParam) and dist.step is None:
                     raise ValueError(f"sampler.kind: grid needs a step on every float; "
                                      f"space.{path} has none")

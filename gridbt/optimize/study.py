@@ -38,7 +38,13 @@ from gridbt.data.features import FEATURE_NAMES
 from gridbt.kernel.metrics import KPI_INDEX, KPI_NAMES
 from gridbt.optimize.evaluate import Evaluator, windowed
 from gridbt.optimize.folds import Fold, folds_of
-from gridbt.optimize.samplers import make_pruner, make_sampler, open_storage, storage_url
+from gridbt.optimize.samplers import (
+    grid_size,
+    make_pruner,
+    make_sampler,
+    open_storage,
+    storage_url,
+)
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudyError, StudySpec, load_study
 from gridbt.strategy.spec import StrategySpec
@@ -115,6 +121,9 @@ class _Driver:
         self.computed = 0
         self.sampler_seconds = 0.0
         self.storage_seconds = 0.0
+        self.trials = study.trials
+        if study.sampler_kind == "grid":  # each grid point once
+            self.trials = min(study.trials, grid_size(study))
         self.objectives = [(KPI_INDEX[o.kpi], o.maximize) for o in study.objectives]
         self.single = len(self.objectives) == 1
         self.deadline = (time.monotonic() + study.timeout_seconds
@@ -124,7 +133,7 @@ class _Driver:
     # ---------------------------------------------------------------- asking
     def ask_batch(self, reserved: int) -> list[TrialWork]:
         """Ask up to `parallel` trials (fewer near the budget or after the time budget)."""
-        n = min(self.study.parallel, self.study.trials - self.finished - reserved)
+        n = min(self.study.parallel, self.trials - self.finished - reserved)
         if time.monotonic() >= self.deadline:
             n = 0
         batch: list[TrialWork] = []
@@ -344,7 +353,7 @@ def run_study(
                           actors, actor_cls)
     started = time.perf_counter()
     driver = _Driver(study, space, folds, mirror, evaluator, finished)
-    driver.bar = _progress(study.trials - finished, progress)
+    driver.bar = _progress(driver.trials - finished, progress)
     interrupted = False
     try:
         driver.run(on_batch)
