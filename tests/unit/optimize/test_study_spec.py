@@ -346,7 +346,7 @@ def test_a_good_file_loads_with_its_defaults(tmp_path: Path) -> None:
     dists = study.distributions
     assert list(dists) == ["structure.legs.0.select.target", "exit.stop_loss"]
     target, stop = dists.values()
-    assert isinstance(target, FloatParam) and target.float == (0.10, 0.40)
+    assert isinstance(target, FloatParam) and target.bounds == (0.10, 0.40)
     assert target.step == 0.05 and not target.log
     assert isinstance(stop, CategoricalParam) and stop.categorical == [1.0, 2.0, None]
 
@@ -417,9 +417,9 @@ def values_of(dist: Distribution) -> list[Any]:
     if isinstance(dist, CategoricalParam):
         return list(dist.categorical)
     if isinstance(dist, IntParam):
-        low, high = dist.int
+        low, high = dist.bounds
         return list(range(low, high + 1, dist.step))
-    lo, hi = dist.float
+    lo, hi = dist.bounds
     if dist.step is not None:
         n = int(round((hi - lo) / dist.step))
         return [lo + k * dist.step for k in range(n + 1)]  # as Optuna computes them
@@ -431,8 +431,8 @@ def optuna_distribution(dist: Distribution) -> optuna.distributions.BaseDistribu
     if isinstance(dist, CategoricalParam):
         return optuna.distributions.CategoricalDistribution(dist.categorical)
     if isinstance(dist, IntParam):
-        return optuna.distributions.IntDistribution(*dist.int, log=dist.log, step=dist.step)
-    return optuna.distributions.FloatDistribution(*dist.float, log=dist.log, step=dist.step)
+        return optuna.distributions.IntDistribution(*dist.bounds, log=dist.log, step=dist.step)
+    return optuna.distributions.FloatDistribution(*dist.bounds, log=dist.log, step=dist.step)
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=[p.name for p in STUDIES])
@@ -478,7 +478,7 @@ def test_short_put_tpe_is_what_it_says() -> None:
     assert 200 <= study.trials <= 400 and study.subgrid
     dte = study.space["structure.dte.target"]
     assert isinstance(dte, IntParam) and dte.step > 1
-    assert base.structure.dte.min <= dte.int[0] and dte.int[1] <= base.structure.dte.max
+    assert base.structure.dte.min <= dte.bounds[0] and dte.bounds[1] <= base.structure.dte.max
     assert None in study.space["exit.stop_loss"].categorical
     assert all(d is None or d < base.structure.dte.min for d in study.subgrid["exit.dte"])
 
