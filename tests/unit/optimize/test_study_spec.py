@@ -224,6 +224,16 @@ BAD: list[Any] = [
         id="grid-sampler-float-without-step",
     ),
     pytest.param(
+        {"sampler": {"kind": "grid"}, "space": space(
+            exit__stop_loss={"categorical": [1.0, 2.0]},
+            exit__profit_target={"float": [0.2, 0.8], "step": 0.2,
+                                 "when": {"exit.stop_loss": 2.0}},
+        )},
+        ["sampler.kind: grid cannot sample conditional paths",
+         "space.exit.profit_target has a when"],
+        id="grid-sampler-conditional-path",
+    ),
+    pytest.param(
         {"objectives": TWO_OBJECTIVES, "pruner": {"kind": "median"},
          "walk_forward": WALK_FORWARD},
         ["pruner.kind:", "cannot prune multi-objective trials"],
