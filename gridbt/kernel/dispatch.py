@@ -12,7 +12,7 @@ from gridbt.kernel import layout as L
 from gridbt.kernel import nb
 from gridbt.kernel.encode import encode_spec
 from gridbt.kernel.enums import MAX_LEGS, SkipReason, leg_dt, trade_dt
-from gridbt.kernel.result import BacktestResult
+from gridbt.kernel.result import BacktestResult, window_bounds
 from gridbt.strategy.spec import StrategySpec
 
 __all__ = ["Engine", "chain_arrays", "run_backtest", "run_params"]
@@ -70,7 +70,7 @@ def _to_records(trades: FloatArray, legs: FloatArray, n: int) -> tuple[np.ndarra
 
 
 def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
-    """Run the numba kernel on one encoded parameter vector."""
+    """Run the numba kernel on one encoded parameter vector (its day window included)."""
     n_days = packed.n_days
     equity = np.empty(n_days)
     in_market = np.zeros(n_days, dtype=np.bool_)
@@ -101,20 +101,32 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
         stale_fills=int(counters[L.C_STALE_FILLS]),
         in_market=in_market,
         daily=daily,
+        window=window_bounds((params[L.P_WINDOW_FIRST], params[L.P_WINDOW_END]), n_days),
     )
 
 
 def run_backtest(
-    packed: PackedChain, spec: StrategySpec, engine: Engine = "numba"
+    packed: PackedChain,
+    spec: StrategySpec,
+    engine: Engine = "numba",
+    *,
+    window: tuple[int, int] | None = None,
 ) -> BacktestResult:
-    """Run one backtest of `spec` over `packed` with the numba kernel or the Python reference."""
+    """Run one backtest of `spec` over `packed` with the numba kernel or the Python reference.
+
+    `window = (first, end)` runs a fresh backtest over days `[first, end)` only (clamped to
+    the chain; docs/semantics.md, Day window); None = the whole chain.
+    """
     if engine == "python":
         from gridbt.kernel.reference import run_reference
 
-        return run_reference(packed, spec)
+        return run_reference(packed, spec, window=window)
     if engine != "numba":
         raise ValueError(f"engine: {engine!r} is not one of numba, python")
-    return run_params(packed, encode_spec(spec, packed))
+    params = encode_spec(spec, packed)
+    if window is not None:
+        params[L.P_WINDOW_FIRST], params[L.P_WINDOW_END] = window
+    return run_params(packed, params)
 
 
 def run_batch(
@@ -140,19 +152,20 @@ def run_batch(
 
 
 def kpis_of(result: BacktestResult, packed: PackedChain, capital: float) -> dict[str, float]:
-    """KPIs of a finished backtest (same kernel as the batch path)."""
+    """KPIs of a finished backtest (same kernel as the batch path), over its day window."""
     from gridbt.kernel.kpi_nb import compute_kpis_nb
     from gridbt.kernel.metrics import N_KPIS, kpis_to_dict
 
+    first, end = (0, packed.n_days) if result.window is None else result.window
     out = np.empty(N_KPIS)
     compute_kpis_nb(
-        result.equity,
-        packed.day_date,
+        np.ascontiguousarray(result.equity[first:end]),
+        packed.day_date[first:end],
         float(capital),
         result.trades["pnl"].astype(np.float64),
         result.trades["days_held"].astype(np.int64),
-        result.in_market,
-        np.ascontiguousarray(result.daily[:, L.D_MARGIN], dtype=np.float64),
+        np.ascontiguousarray(result.in_market[first:end]),
+        np.ascontiguousarray(result.daily[first:end, L.D_MARGIN], dtype=np.float64),
         np.empty(0),
         out,
     )

@@ -120,6 +120,9 @@ def encode_spec(spec: StrategySpec, packed: FeatureSource) -> FloatArray:
     p[L.P_SLIPPAGE] = spec.execution.slippage
     p[L.P_COMMISSION] = spec.execution.commission_per_contract
     p[L.P_CONTRACTS] = spec.sizing.contracts
+    # the whole chain: a spec has no day window (the optimizer sets these columns on its rows)
+    p[L.P_WINDOW_FIRST] = 0.0
+    p[L.P_WINDOW_END] = math.nan
     _encode_risk(p, spec)
     return p
 

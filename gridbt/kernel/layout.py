@@ -82,7 +82,10 @@ P_HEDGE_MAX_TRADE = 67  # shares, whole position; NaN = no cap
 P_HEDGE_COMMISSION = 68  # per share
 P_HEDGE_BPS = 69
 P_N_SCENARIOS = 70
-N_SCALARS = 71
+# day window (docs/semantics.md, Day window): days [first, end) are simulated
+P_WINDOW_FIRST = 71  # first day index simulated (0 = the chain's first day)
+P_WINDOW_END = 72  # one past the last day index simulated; NaN = to the end of the chain
+N_SCALARS = 73
 
 # per-leg block: P_LEG0 + leg * LEG_SIZE + L_*
 L_RIGHT = 0

@@ -8,8 +8,10 @@ into preallocated arrays: `equity` (n_days), `in_market` (n_days, bool), `trades
 (max_trades, N_TRADE_COLS), `legs` (max_trades * MAX_LEGS, N_LEG_COLS), `skips` (N_SKIPS),
 `counters` (N_COUNTERS), `daily` (n_days, N_DAILY_COLS: end-of-day contracts, greeks, hedge,
 margin and the day's P&L attribution). `max_trades >= n_days` always suffices: a day closes at
-most one trade row. Nothing is allocated per day: only per-backtest leg state. The risk layer's
-scalar helpers live in `risk_nb.py`; with it at its defaults no Black–Scholes call is made.
+most one trade row. Only the days of the vector's day window (`P_WINDOW_FIRST`,
+`P_WINDOW_END`) are traded; the outputs still cover every day. Nothing is allocated per day:
+only per-backtest leg state. The risk layer's scalar helpers live in `risk_nb.py`; with it at
+its defaults no Black–Scholes call is made.
 """
 
 import math
@@ -144,6 +146,8 @@ from gridbt.kernel.layout import (
     P_STOP_LOSS,
     P_VOL_TARGET,
     P_WEEKDAY_MASK,
+    P_WINDOW_END,
+    P_WINDOW_FIRST,
     P_Z_ENTRY,
     P_Z_EXIT,
     P_Z_FEATURE,
@@ -402,6 +406,22 @@ def _buy_fill(bid, ask, s):
 def _sell_fill(bid, ask, s):
     mid = 0.5 * (bid + ask)
     return mid - s * (mid - bid)
+
+
+@njit(cache=True, nogil=True)
+def window_nb(params, n_days):
+    """The day window `(first, end)` of a parameter vector, clamped to the chain
+    (docs/semantics.md, Day window; same rule as `result.window_bounds`): a NaN first is 0, a
+    NaN end is `n_days`, and an empty window comes back as `(first, first)`."""
+    lo = params[P_WINDOW_FIRST]
+    hi = params[P_WINDOW_END]
+    first = int(min(lo, n_days)) if lo > 0.0 else 0
+    end = n_days
+    if hi < n_days:
+        end = int(hi) if hi > 0.0 else 0
+    if end < first:
+        end = first
+    return first, end
 
 
 @njit(cache=True, nogil=True)
@@ -690,10 +710,24 @@ def run_backtest_nb(
     prev_gamma = 0.0
     prev_theta = 0.0
 
-    for d in range(n_days):
+    # Day window: days [w_first, w_end) are a fresh backtest; before it equity is capital and
+    # the book is flat, while the z-score state (a property of the chain) runs from day 0
+    w_first, w_end = window_nb(params, n_days)
+    for d in range(w_first):
+        if signal_kind == SIGNAL_ZSCORE:
+            state, _ = zscore_signal_nb(z_series, d, z_window, z_entry, z_exit, state)
+        equity[d] = capital
+        in_market[d] = False
+        if fill_daily:
+            for k in range(daily.shape[1]):
+                daily[d, k] = 0.0
+        else:
+            daily[d, D_MARGIN] = 0.0
+
+    for d in range(w_first, w_end):
         today = day_date[d]
         spot = day_spot[d]
-        last_day = d == n_days - 1
+        last_day = d == w_end - 1  # the window's end of data
         signal_exit = False
         if signal_kind == SIGNAL_ZSCORE:
             state, signal_exit = zscore_signal_nb(z_series, d, z_window, z_entry, z_exit, state)
@@ -1046,7 +1080,9 @@ def run_backtest_nb(
         # 2. flat: entry
         if not position_open and not last_day:
             allowed = exit_reason < 0 or (reentry_mask >> exit_reason) & 1 == 1
-            scheduled = (weekday_mask >> day_weekday[d]) & 1 == 1 and d % every_n == 0
+            scheduled = (
+                (weekday_mask >> day_weekday[d]) & 1 == 1 and (d - w_first) % every_n == 0
+            )
             if allowed and scheduled:
                 skip = -1
                 for f in range(n_filters):
@@ -1437,6 +1473,17 @@ def run_backtest_nb(
         prev_equity = total
         prev_spot = spot
         prev_date = today
+
+    # after the window: flat at its last equity (the book closed on its last day)
+    final = equity[w_end - 1] if w_end > w_first else capital
+    for d in range(w_end, n_days):
+        equity[d] = final
+        in_market[d] = False
+        if fill_daily:
+            for k in range(daily.shape[1]):
+                daily[d, k] = 0.0
+        else:
+            daily[d, D_MARGIN] = 0.0
     return n_trades
 
 
@@ -1542,16 +1589,18 @@ def run_batch_nb(
         for t in range(n):
             trade_pnl[t] = trades[t, T_PNL]
             trade_held[t] = int(trades[t, T_DAYS_HELD])
-        for t in range(n_days):
+        # KPIs over the day window only (the whole chain unless the row sets one)
+        w_first, w_end = window_nb(params[r], n_days)
+        for t in range(w_first, w_end):
             margin[t] = daily[t, D_MARGIN]
         compute_kpis_nb(
-            equity,
-            day_date,
+            equity[w_first:w_end],
+            day_date[w_first:w_end],
             params[r, P_CAPITAL],
             trade_pnl[:n],
             trade_held[:n],
-            in_market,
-            margin,
+            in_market[w_first:w_end],
+            margin[w_first:w_end],
             scratch,
             kpis[r],
         )

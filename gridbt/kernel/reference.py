@@ -53,7 +53,7 @@ from gridbt.kernel.reference_risk import (
     vol_target_count,
     ww_half_width,
 )
-from gridbt.kernel.result import BacktestResult
+from gridbt.kernel.result import BacktestResult, window_bounds
 from gridbt.strategy.stress import scenarios
 
 if TYPE_CHECKING:
@@ -313,9 +313,13 @@ def _sign(x: float) -> float:
 class _Backtest:
     """State of one backtest walking the days of a packed chain."""
 
-    def __init__(self, packed: PackedChain, spec: StrategySpec) -> None:
+    def __init__(
+        self, packed: PackedChain, spec: StrategySpec, window: tuple[int, int] | None = None
+    ) -> None:
         self.packed = packed
         self.spec = spec
+        # Day window: days [first, end) are walked; end - 1 is the window's end of data
+        self.first, self.end = window_bounds(window, packed.n_days)
         self.m = spec.multiplier
         self.slip = spec.execution.slippage
         self.fee = spec.execution.commission_per_contract
@@ -479,7 +483,7 @@ class _Backtest:
             return ExitReason.DELTA_BREACH
         if self.signal.exit[d]:
             return ExitReason.SIGNAL
-        if d == packed.n_days - 1:
+        if d == self.end - 1:
             return ExitReason.END_OF_DATA
         return None
 
@@ -875,7 +879,10 @@ class _Backtest:
         daily = np.zeros((n_days, N_DAILY_COLS))
         vegas: list[tuple[_Leg, float, float]] = []
         previous = spec.capital
-        for d in range(n_days):
+        first, end = self.first, self.end
+        # Day window: capital before the window (the signal already runs from day 0)
+        equity[:first] = spec.capital
+        for d in range(first, end):
             self.day_costs, self.day_financing = [], 0.0
             held_before = self.position is not None
             exited: int | None = None
@@ -891,10 +898,10 @@ class _Backtest:
                         exited = self.margin_step(d)
             if (  # 2
                 self.position is None
-                and d < n_days - 1
+                and d < end - 1
                 and _reentry_allowed(exited, spec.reentry)
                 and int(packed.day_weekday[d]) in entry.weekdays
-                and d % entry.every_n_days == 0
+                and (d - first) % entry.every_n_days == 0
             ):
                 skipped = self.try_entry(d)
                 if skipped is not None:
@@ -906,6 +913,8 @@ class _Backtest:
             self.attribute(d, daily[d], before, equity[d] - previous, vegas)
             vegas = self.end_of_day(daily[d])
             previous = equity[d]
+        # Day window: flat at the window's last equity after it (the book is flat at end - 1)
+        equity[end:] = previous
         trades, legs = self.records()
         return BacktestResult(
             equity=equity,
@@ -916,6 +925,7 @@ class _Backtest:
             stale_fills=self.stale_fills,
             in_market=in_market,
             daily=daily,
+            window=(first, end),
         )
 
     def open_value(self) -> float:
@@ -934,7 +944,9 @@ class _Backtest:
         return trades, legs
 
 
-def run_reference(packed: PackedChain, spec: StrategySpec) -> BacktestResult:
+def run_reference(
+    packed: PackedChain, spec: StrategySpec, *, window: tuple[int, int] | None = None
+) -> BacktestResult:
     """Run one backtest of `spec` over `packed` in plain Python (the kernel's test oracle).
 
     Parameters
@@ -943,10 +955,13 @@ def run_reference(packed: PackedChain, spec: StrategySpec) -> BacktestResult:
         The packed chain; filters and z-score signals read its daily features by name.
     spec
         The strategy.
+    window
+        Day window `(first, end)`: a fresh backtest over days `[first, end)` only, clamped to
+        the chain (docs/semantics.md, Day window); None = the whole chain.
 
     Returns
     -------
     BacktestResult
         Daily equity, closed trades with their legs, skip counters and data-gap counters.
     """
-    return _Backtest(packed, spec).run()
+    return _Backtest(packed, spec, window).run()
