@@ -1,5 +1,6 @@
 """Differential property tests: the numba kernel and the Python reference agree on random
-chains and random strategies — every equity value, trade field, leg field and counter."""
+chains and random strategies — every equity value, trade field, leg field and counter — with
+a random day window (docs/semantics.md, Day window) in about a third of the examples."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gridbt.data.pack import PackedChain, pack_chain
 from gridbt.kernel import layout as L
 from gridbt.kernel.dispatch import run_backtest
 from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason, leg_dt, trade_dt
+from gridbt.kernel.result import BacktestResult
 from gridbt.report.tables import DAILY_COLUMNS
 from gridbt.strategy.spec import StrategySpec, parse_strategy
 from gridbt.testing import ChainQuote, chain_from_quotes
@@ -225,6 +227,34 @@ _TEMPLATES: dict[str, list[tuple[str, str, str, float]]] = {
 @st.composite
 def random_risk_specs(draw: st.DrawFn) -> StrategySpec:
     """Tradeable structures (they open on most days) with the risk layer always on."""
+    payload = _tradeable(draw)
+    _risk_layer(draw, payload)
+    return parse_strategy(payload)
+
+
+@st.composite
+def random_zscore_specs(draw: st.DrawFn) -> StrategySpec:
+    """Tradeable structures entering on a z-score signal (the risk layer on in a third), so
+    that windows starting late trade on a signal state carried from before the window."""
+    payload = _tradeable(draw)
+    payload["entry"] = {
+        "every_n_days": draw(st.integers(1, 2)),
+        "signal": {
+            "kind": "zscore",
+            "feature": "noise",
+            "window": draw(st.integers(2, 6)),
+            "entry": draw(st.sampled_from([0.3, 0.5, 1.0])),
+            "exit": draw(st.sampled_from([0.0, 0.3])),
+            "inverted": draw(st.booleans()),
+        },
+    }
+    if draw(st.integers(0, 2)) == 0:
+        _risk_layer(draw, payload)
+    return parse_strategy(payload)
+
+
+def _tradeable(draw: st.DrawFn) -> dict[str, object]:
+    """The payload of a structure from `_TEMPLATES` with random exits and costs."""
     legs = []
     for right, side, by, where in _TEMPLATES[draw(st.sampled_from(sorted(_TEMPLATES)))]:
         select: dict[str, object] = (
@@ -249,8 +279,7 @@ def random_risk_specs(draw: st.DrawFn) -> StrategySpec:
             "commission_per_contract": draw(st.sampled_from([0.0, 0.65])),
         },
     }
-    _risk_layer(draw, payload)
-    return parse_strategy(payload)
+    return payload
 
 
 def _risk_layer(draw: st.DrawFn, payload: dict[str, object]) -> None:
@@ -340,6 +369,60 @@ def _risk_layer(draw: st.DrawFn, payload: dict[str, object]) -> None:
     payload["multiplier"] = 100.0
 
 
+_WINDOW_KINDS = ("full", "prefix", "suffix", "inner", "inner", "short", "empty", "outside")
+
+
+@st.composite
+def random_windows(draw: st.DrawFn, always: bool = False) -> tuple[str, float, float] | None:
+    """A day window in about a third of the examples (every example when `always`), drawn as
+    (kind, u, v) and resolved against the chain's length by `_window`; None = no window."""
+    if not always and draw(st.integers(0, 2)) != 0:
+        return None
+    return draw(st.sampled_from(_WINDOW_KINDS)), draw(st.floats(0, 1)), draw(st.floats(0, 1))
+
+
+def _window(drawn: tuple[str, float, float] | None, n: int) -> tuple[int, int] | None:
+    """The (first, end) of a drawn window over `n` days: the whole chain, a prefix, a suffix,
+    an inner range, 1-3 days, an empty one (end <= first) or one past both ends (clamped)."""
+    if drawn is None:
+        return None
+    kind, u, v = drawn
+    first = int(u * (n - 1))
+    if kind == "full":
+        return 0, n
+    if kind == "prefix":
+        return 0, 1 + int(v * (n - 1))
+    if kind == "suffix":
+        return first, n
+    if kind == "inner":
+        return first, first + 1 + int(v * (n - first - 1))
+    if kind == "short":
+        return first, min(first + 1 + int(v * 2.99), n)
+    if kind == "empty":
+        return first, first - int(v * 3)
+    return -1 - int(u * 5), n + 1 + int(v * 5)  # outside: clamps to the whole chain
+
+
+def _check_window(r: BacktestResult, capital: float, window: tuple[int, int], n: int) -> None:
+    """The window's own contract, on one engine's result (not only kernel == reference)."""
+    first, end = max(window[0], 0), min(window[1], n)
+    assert r.window == ((first, end) if end > first else (min(first, n),) * 2)
+    assert (r.equity[:first] == capital).all()
+    last = r.equity[end - 1] if end > first else capital
+    assert (r.equity[max(end, first):] == last).all()
+    inside = np.zeros(n, dtype=bool)
+    inside[first:end] = True
+    assert not r.in_market[~inside].any()
+    assert not (r.daily[~inside] != 0).any()
+    if end > first:
+        assert not r.in_market[end - 1]
+        assert last == pytest.approx(capital + r.trades["pnl"].sum(), rel=1e-9, abs=1e-6)
+    else:
+        assert len(r.trades) == 0 and r.skips.sum() == 0
+    assert ((r.trades["entry_day"] >= first) & (r.trades["entry_day"] < end - 1)).all()
+    assert (r.trades["exit_day"] < end).all()
+
+
 def _assert_records_close(a: np.ndarray, b: np.ndarray, dtype: np.dtype, what: str) -> None:
     assert len(a) == len(b), f"{what}: {len(a)} vs {len(b)} rows"
     for name in dtype.names:
@@ -352,10 +435,16 @@ def _assert_records_close(a: np.ndarray, b: np.ndarray, dtype: np.dtype, what: s
 @settings(
     max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
-@given(packed=random_chains(), spec=random_specs())
-def test_kernel_matches_reference(packed: PackedChain, spec: StrategySpec) -> None:
-    fast = run_backtest(packed, spec, "numba")
-    slow = run_backtest(packed, spec, "python")
+@given(packed=random_chains(), spec=random_specs(), drawn=random_windows())
+def test_kernel_matches_reference(
+    packed: PackedChain, spec: StrategySpec, drawn: tuple[str, float, float] | None
+) -> None:
+    window = _window(drawn, packed.n_days)
+    fast = run_backtest(packed, spec, "numba", window=window)
+    slow = run_backtest(packed, spec, "python", window=window)
+    if window is not None:
+        _check_window(fast, spec.capital, window, packed.n_days)
+        _check_window(slow, spec.capital, window, packed.n_days)
     np.testing.assert_allclose(fast.equity, slow.equity, rtol=RTOL, atol=1e-9, err_msg="equity")
     _assert_records_close(fast.trades, slow.trades, trade_dt, "trades")
     _assert_records_close(fast.legs, slow.legs, leg_dt, "legs")
@@ -373,11 +462,23 @@ def test_kernel_matches_reference(packed: PackedChain, spec: StrategySpec) -> No
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
-@given(packed=random_chains(), spec=random_risk_specs())
+@given(packed=random_chains(), spec=random_risk_specs(), drawn=random_windows())
 def test_kernel_matches_reference_with_the_risk_layer(
-    packed: PackedChain, spec: StrategySpec
+    packed: PackedChain, spec: StrategySpec, drawn: tuple[str, float, float] | None
 ) -> None:
-    test_kernel_matches_reference.hypothesis.inner_test(packed, spec)  # type: ignore[attr-defined]
+    inner = test_kernel_matches_reference.hypothesis.inner_test  # type: ignore[attr-defined]
+    inner(packed, spec, drawn)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+@given(packed=random_chains(), spec=random_zscore_specs(), drawn=random_windows(always=True))
+def test_kernel_matches_reference_with_zscore_windows(
+    packed: PackedChain, spec: StrategySpec, drawn: tuple[str, float, float]
+) -> None:
+    inner = test_kernel_matches_reference.hypothesis.inner_test  # type: ignore[attr-defined]
+    inner(packed, spec, drawn)
 
 
 def test_random_specs_exercise_the_semantics() -> None:
@@ -438,6 +539,52 @@ def test_random_specs_exercise_the_risk_layer() -> None:
     collect()
     assert all(v > 0 for v in seen.values()), {k: v for k, v in seen.items() if not v}
     assert len(bindings) >= 6, [SizingBinding.NAMES[b] for b in sorted(bindings)]
+
+
+def test_random_windows_exercise_the_window() -> None:
+    """Guard against a vacuous window: windowed examples (the risk layer included) must trade
+    inside windows that start late, close positions END_OF_DATA on a window's last day before
+    the chain's last day, enter on the window's first day, and draw empty and short windows."""
+    seen: dict[str, int] = dict.fromkeys(
+        ["late_trades", "end_of_window_exits", "entry_on_first", "empty", "short",
+         "zscore_late_trades", "risk_layer_late_trades"], 0
+    )
+
+    def observe(packed: PackedChain, spec: StrategySpec, window: tuple[int, int]) -> None:
+        r = run_backtest(packed, spec, "numba", window=window)
+        first, end = r.window or (0, packed.n_days)
+        t = r.trades
+        seen["empty"] += int(end == first)
+        seen["short"] += int(0 < end - first <= 3)
+        if first > 0:
+            seen["late_trades"] += len(t)
+            seen["entry_on_first"] += int((t["entry_day"] == first).sum())
+            if spec.entry.signal.kind == "zscore":
+                seen["zscore_late_trades"] += len(t)
+            if spec.risk.margin.model != "none" or spec.hedge.enabled:
+                seen["risk_layer_late_trades"] += len(t)
+        if end < packed.n_days:
+            at_end = (t["exit_reason"] == ExitReason.END_OF_DATA) & (t["exit_day"] == end - 1)
+            seen["end_of_window_exits"] += int(at_end.sum())
+
+    for specs in (random_specs(), random_risk_specs(), random_zscore_specs()):
+
+        @settings(
+            max_examples=100,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        @given(packed=random_chains(), spec=specs, drawn=random_windows(always=True))
+        def collect(
+            packed: PackedChain, spec: StrategySpec, drawn: tuple[str, float, float]
+        ) -> None:
+            window = _window(drawn, packed.n_days)
+            assert window is not None
+            observe(packed, spec, window)
+
+        collect()
+    assert all(v > 0 for v in seen.values()), {k: v for k, v in seen.items() if not v}
 
 
 @pytest.mark.parametrize("engine", ["numba", "python"])
