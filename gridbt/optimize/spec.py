@@ -9,7 +9,7 @@ space:
   structure.dte.target: {int: [20, 60], step: 5}
   exit.profit_target: {float: [0.2, 0.9]}
   exit.stop_loss: {categorical: [1.5, 2.0, 3.0, null]}    # null switches the rule off
-  hedge.band.half_width: {float: [0.5, 5.0], log: true, when: {hedge.band.kind: fixed}}
+  exit.max_holding_days: {int: [10, 40], when: {exit.stop_loss: null}}   # only without a stop
 subgrid:                                         # cheap paths gridded inside every trial
   exit.dte: [null, 7, 14]
 objectives: [sharpe]                             # or [sharpe, {kpi: max_drawdown}]
@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from gridbt._typing import PathLike
-from gridbt.strategy.spec import StrategySpec, format_validation_error
+from gridbt.strategy.spec import StrategySpec, format_validation_error, unknown_key
 from gridbt.sweep.spec import (
     _OBJECTIVE_SCHEMA,
     MlflowConfig,
@@ -78,8 +78,17 @@ def _when_values(value: Any) -> Any:
     return value
 
 
+_WHEN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {
+        "anyOf": [{"type": ["number", "string", "boolean", "null"]},
+                  {"type": "array", "items": {"type": ["number", "string", "boolean", "null"]}}],
+    },
+}
+
+
 class _Param(_Frozen):
-    when: dict[str, list[Scalar]] = Field(
+    when: Annotated[dict[str, list[Scalar]], WithJsonSchema(_WHEN_SCHEMA)] = Field(
         default_factory=dict,
         description="sample this path only when each named (categorical) path took one of the "
         "listed values; otherwise it keeps the base strategy's value",
@@ -166,6 +175,11 @@ def _distribution(path: str, value: Any) -> Distribution:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            allowed = [str(f.alias or n) for n, f in model.model_fields.items()]
+            message = unknown_key(str(first["loc"][-1]), allowed)
+        elif first["loc"] and not isinstance(first["input"], dict):
+            message += f" (got {first['input']!r})"
         raise ValueError(f"{where + ': ' if where else ''}{message}") from None
     assert isinstance(parsed, FloatParam | IntParam | CategoricalParam)
     return parsed
@@ -358,5 +372,5 @@ def load_study(path: PathLike) -> tuple[StudySpec, StrategySpec]:
     try:
         study = StudySpec.model_validate(payload)
     except ValidationError as exc:
-        raise StudyError(format_validation_error(exc, str(p), "study file")) from None
+        raise StudyError(format_validation_error(exc, str(p), "study file", StudySpec)) from None
     return study, resolve_strategy(p, study.strategy, "study file", StudyError)

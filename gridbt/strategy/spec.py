@@ -6,7 +6,7 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -447,13 +447,18 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
     return [model for arg in get_args(annotation) for model in _models_in(arg)]
 
 
-def _fields_at(loc: tuple[int | str, ...]) -> tuple[str, ...]:
-    """Field names of the model at a pydantic error location, or () when ambiguous."""
-    models: list[type[BaseModel]] = [StrategySpec]
+def _name(name: str, field: Any) -> str:
+    return str(field.alias or name)
+
+
+def _fields_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> tuple[str, ...]:
+    """Field names (aliases where set) of the model at a pydantic error location under
+    `root`, or () when ambiguous."""
+    models: list[type[BaseModel]] = [root]
     for part in loc:
         if isinstance(part, int):
             continue
-        fields = [m.model_fields[part] for m in models if part in m.model_fields]
+        fields = [f for m in models for n, f in m.model_fields.items() if _name(n, f) == part]
         if fields:
             models = [model for f in fields for model in _models_in(f.annotation)]
         else:  # a discriminator tag: keep the member whose Literal field holds it
@@ -462,12 +467,14 @@ def _fields_at(loc: tuple[int | str, ...]) -> tuple[str, ...]:
                 for m in models
                 if any(part in get_args(f.annotation) for f in m.model_fields.values())
             ]
-    return tuple(models[0].model_fields) if len(models) == 1 else ()
+    if len(models) != 1:
+        return ()
+    return tuple(_name(n, f) for n, f in models[0].model_fields.items())
 
 
-def _unknown_key(loc: tuple[int | str, ...]) -> str:
-    allowed = _fields_at(loc[:-1])
-    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+def unknown_key(key: str, allowed: Sequence[str]) -> str:
+    """`unknown key, did you mean 'x'?`, or the allowed keys when none is close."""
+    close = difflib.get_close_matches(key, allowed, n=1)
     if close:
         return f"unknown key, did you mean {close[0]!r}?"
     return f"unknown key; expected one of: {', '.join(allowed)}" if allowed else "unknown key"
@@ -481,9 +488,14 @@ def _shown(value: object, msg: str) -> str:
 
 
 def format_validation_error(
-    error: ValidationError, source: str = "", what: str = "strategy spec"
+    error: ValidationError, source: str = "", what: str = "strategy spec",
+    root: type[BaseModel] | None = None,
 ) -> str:
-    """Turn a pydantic error into lines like `structure.legs[1].select.target: 1.4 is not ...`."""
+    """Turn a pydantic error into lines like `structure.legs[1].select.target: 1.4 is not ...`.
+
+    `root` is the model that was validated (default: `StrategySpec`); an unknown key is
+    matched against the fields of the model it sits in."""
+    model = StrategySpec if root is None else root
     entries: list[tuple[str, str, str]] = []
     for item in error.errors():
         loc = tuple(item["loc"])
@@ -491,7 +503,7 @@ def format_validation_error(
         msg = item["msg"].removeprefix("Value error, ")
         value = item.get("input")
         if item["type"] == "extra_forbidden":
-            msg = _unknown_key(loc)
+            msg = unknown_key(str(loc[-1]), _fields_at(loc[:-1], model))
         elif item["type"] == "missing":
             msg = "missing required key"
         elif item["type"] == "union_tag_invalid":

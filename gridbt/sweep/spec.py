@@ -264,7 +264,7 @@ def load_sweep(path: PathLike) -> tuple[SweepSpec, StrategySpec]:
     try:
         sweep = SweepSpec.model_validate(payload)
     except ValidationError as exc:
-        raise SweepError(format_validation_error(exc, str(p), "sweep file")) from None
+        raise SweepError(format_validation_error(exc, str(p), "sweep file", SweepSpec)) from None
     return sweep, resolve_strategy(p, sweep.strategy, "sweep file", SweepError)
 
 
@@ -276,7 +276,7 @@ def resolve_strategy(
         try:
             inline = _InlineStrategy.model_validate({"strategy": strategy})
         except ValidationError as exc:
-            raise error(format_validation_error(exc, str(p), what)) from None
+            raise error(format_validation_error(exc, str(p), what, _InlineStrategy)) from None
         return inline.strategy
     strategy_path = (p.parent / strategy).resolve()
     try:

@@ -171,10 +171,6 @@ def test_study_schema_rejects_what_the_model_rejects(keys: tuple[str, ...], valu
         StudySpec.model_validate(payload)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="the schema of `when` admits only lists, the model one value too (optimize/spec.py)",
-)
 def test_study_schema_admits_when_with_one_value() -> None:
     payload = _short_put_study()
     payload["space"]["exit.max_holding_days"] = {"int": [10, 40], "when": {"exit.stop_loss": 2.0}}

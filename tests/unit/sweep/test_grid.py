@@ -272,3 +272,10 @@ def test_blocks_are_lazy_and_cover_the_grid_once() -> None:
 def test_yaml_round_trip_of_a_job_file_is_a_valid_sweep() -> None:
     payload = yaml.safe_load((REPO / "jobs/sweeps/short_put_grid.yaml").read_text())
     assert SweepSpec.model_validate(payload).objective.maximize
+
+
+def test_an_unknown_sweep_key_is_matched_against_the_sweep_file(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.yaml"
+    path.write_text("name: s\nstrategy: {}\ngrid: {exit.stop_loss: [1]}\nobjectiv: sharpe\n")
+    with pytest.raises(SweepError, match=r"objectiv: unknown key, did you mean 'objective'\?"):
+        load_sweep(path)
