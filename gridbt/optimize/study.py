@@ -90,7 +90,7 @@ class TrialWork:
     values: dict[str, Any]
     rows: FloatArray
     sums: FloatArray  # (n_rows, n_objectives)
-    folds: list[dict[str, float]] = field(default_factory=list)
+    fold_kpis: list[FloatArray] = field(default_factory=list)  # per fold, (n_rows, N_KPIS)
     best_row: int = 0
 
 
@@ -193,6 +193,7 @@ class _Driver:
 
     def _scored(self, work: TrialWork, kpis: FloatArray, step: int) -> bool:
         """Add a fold's KPIs to the trial; False when it was pruned or failed."""
+        work.fold_kpis.append(kpis)
         for j, (col, _) in enumerate(self.objectives):
             work.sums[:, j] += kpis[:, col]
         means = work.sums / step
@@ -200,7 +201,6 @@ class _Driver:
             col_values = means[:, 0]
             finite = np.isfinite(col_values)
             if not finite.any():
-                work.folds.append(_kpi_dict(kpis[work.best_row]))
                 self._record(work)
                 self._tell_failed(work.trial, f"objective {self.study.objectives[0].kpi} is "
                                   f"undefined on fold {step} (e.g. no trade)")
@@ -208,7 +208,6 @@ class _Driver:
             maximize = self.objectives[0][1]
             scores = np.where(finite, col_values, -np.inf if maximize else np.inf)
             work.best_row = int(np.argmax(scores) if maximize else np.argmin(scores))
-            work.folds.append(_kpi_dict(kpis[work.best_row]))
             work.trial.report(float(col_values[work.best_row]), step)
             # after the last fold the work is done: the trial completes
             if step < len(self.folds) and work.trial.should_prune():
@@ -216,7 +215,6 @@ class _Driver:
                 self._tell(work.trial, state=TrialState.PRUNED)
                 return False
             return True
-        work.folds.append(_kpi_dict(kpis[0]))
         if not np.isfinite(means[0]).all():
             self._record(work)
             bad = [o.kpi for o, v in zip(self.study.objectives, means[0], strict=True)
@@ -227,8 +225,10 @@ class _Driver:
 
     def _record(self, work: TrialWork) -> None:
         # one write: each storage call is a transaction, and they add up at 1,000s of trials
+        # the folds of the row that is best now (it may differ from an earlier fold's best)
         work.trial.set_user_attr(ATTR_RESULT, {
-            "values": work.values, "sub_row": work.best_row, "folds": work.folds,
+            "values": work.values, "sub_row": work.best_row,
+            "folds": [_kpi_dict(kpis[work.best_row]) for kpis in work.fold_kpis],
         })
 
     def run(self, on_batch: Callable[[int], None] | None) -> None:

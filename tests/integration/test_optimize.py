@@ -141,6 +141,40 @@ def test_subgrid_trial_reports_its_best_sub_combination(tmp_path: Path, chain: P
         assert sharpes[result["sub_row"]] == trial.value
 
 
+def test_subgrid_with_folds_keeps_the_folds_of_its_final_best_row(tmp_path: Path,
+                                                                   chain: Path) -> None:
+    space = """\
+      structure.legs.0.select.target: {float: [0.10, 0.40], step: 0.05}
+    """
+    path = study_file(tmp_path, chain, "subgrid:\n  exit.dte: [null, 14]\n"
+                      "  exit.profit_target: [0.25, 0.5, 0.75, null]\n"
+                      "sampler: {kind: random, seed: 4}\n"
+                      "walk_forward: {folds: 3, scheme: rolling}\n"
+                      "pruner: {kind: none}\ntrials: 12\nparallel: 4\n", space)
+    outcome = run_study(path, out=tmp_path / "out", progress=False, finish=False)
+    spec_file, base = load_study(path)
+    packed = load_packed(chain)
+    folds = folds_of(packed.n_days, spec_file.walk_forward)
+    sub = [(d, p) for d in (None, 14) for p in (0.25, 0.5, 0.75, None)]
+    changed = 0
+    for trial in storage_study(outcome).trials:
+        result = trial.user_attrs[ATTR_RESULT]
+        sharpes = []
+        for dte, target in sub:
+            spec = spec_of(base, {**result["values"], "exit.dte": dte,
+                                  "exit.profit_target": target})
+            sharpes.append([kpis_of(run_backtest(packed, spec, window=f.in_sample),
+                                    packed, spec.capital)["sharpe"] for f in folds])
+        means = np.mean(sharpes, axis=1)
+        first = np.array(sharpes)[:, 0]
+        changed += int(first[np.nanargmax(means)] < np.nanmax(first))  # fold 1 led elsewhere
+        assert trial.value == pytest.approx(np.nanmax(means), abs=1e-12)
+        assert result["sub_row"] == int(np.nanargmax(means))
+        stored = [f["sharpe"] for f in result["folds"]]
+        assert np.mean(stored) == pytest.approx(trial.value, abs=1e-12)
+    assert changed, "no trial's best sub-row changed between folds: the test proves nothing"
+
+
 def test_walk_forward_folds_report_windowed_backtests_and_prune(tmp_path: Path,
                                                                  chain: Path) -> None:
     path = study_file(tmp_path, chain, textwrap.dedent("""\
@@ -196,7 +230,7 @@ def test_walk_forward_folds_report_windowed_backtests_and_prune(tmp_path: Path,
         r = run_backtest(packed, spec, window=fold.oos)
         assert row["chosen_out_of_sample"] == pytest.approx(
             kpis_of(r, packed, spec.capital)["sharpe"], abs=1e-12)
-    assert wf["in_sample"] == pytest.approx(best.value)
+    assert wf["in_sample"] == pytest.approx(best.value, abs=1e-12)
     stats = outcome.summary["statistics"]
     assert 0.0 <= stats["deflated_sharpe"] <= 1.0 and 0.0 <= stats["pbo"] <= 1.0
     assert stats["n_trials"] == len([t for t in study.trials if ATTR_RESULT in t.user_attrs])

@@ -508,4 +508,4 @@ def test_demo_study_is_small() -> None:
     assert study.sampler_kind == "tpe"
     assert study.walk_forward is not None
     assert (study.walk_forward.folds, study.walk_forward.scheme) == (2, "anchored")
-    assert not study.subgrid
+    assert list(study.subgrid) == ["exit.dte"]
