@@ -49,6 +49,8 @@ from optuna.distributions import (
 )
 from optuna.storages.journal import JournalFileBackend
 
+from gridbt.optimize.samplers import open_storage
+
 BATCH = 16
 SEED = 7
 # benchmarks/kernel.py, short put (1 leg, default chain, 10 years): ~0.85 ms per backtest on
@@ -82,29 +84,14 @@ def make_sampler(kind: str) -> optuna.samplers.BaseSampler:
 def make_storage(kind: str, folder: Path) -> optuna.storages.BaseStorage | None:
     if kind == "memory":
         return None
-    if kind in ("sqlite", "sqlite-default"):
-        storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'bench.db'}")
-        if kind == "sqlite":
-            wal(storage)
-        return storage
+    if kind == "sqlite":  # as gridbt opens it: WAL, synchronous=NORMAL
+        return open_storage(f"sqlite:///{folder / 'bench.db'}")
+    if kind == "sqlite-default":
+        return optuna.storages.RDBStorage(f"sqlite:///{folder / 'bench.db'}")
     if kind == "journal":
         backend = JournalFileBackend(str(folder / "bench.log"))
         return optuna.storages.JournalStorage(backend)
     raise SystemExit(f"unknown storage {kind!r}; one of memory, sqlite, sqlite-default, journal")
-
-
-def wal(storage: optuna.storages.RDBStorage) -> None:
-    """Open SQLite as gridbt.optimize.samplers.open_storage does: WAL, synchronous=NORMAL."""
-    import sqlalchemy
-
-    def pragmas(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
-    storage.engine.dispose()
 
 
 def suggest(trial: optuna.Trial, path: str, dist: BaseDistribution) -> None:

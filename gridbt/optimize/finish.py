@@ -33,17 +33,9 @@ from gridbt.optimize.folds import Fold
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudySpec
 from gridbt.optimize.study import ATTR_ERROR, ATTR_RESULT, ATTR_VALUES, StudyOutcome
-from gridbt.sweep.finish import BLOCK_COLUMNS, overfitting_statistics
+from gridbt.sweep.finish import BLOCK_COLUMNS, json_value, overfitting_statistics
 
 __all__ = ["finish_study"]
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _ran(trial: FrozenTrial) -> bool:
@@ -123,12 +115,12 @@ def _walk_forward(study: StudySpec, space: SearchSpace, folds: list[Fold],
             "in_sample": list(fold.in_sample), "out_of_sample": list(fold.oos),
             "in_sample_dates": _dates(packed, fold.in_sample),
             "out_of_sample_dates": _dates(packed, fold.oos),
-            "chosen_in_sample": _clean(_fold_value(chosen, k, kpi)),
-            "chosen_out_of_sample": _clean(kpis[2 * k, col]),
+            "chosen_in_sample": json_value(_fold_value(chosen, k, kpi)),
+            "chosen_out_of_sample": json_value(kpis[2 * k, col]),
             "refit_trial": best.number,
-            "refit_in_sample": _clean(_fold_value(best, k, kpi)),
-            "refit_out_of_sample": _clean(kpis[2 * k + 1, col]),
-            "chosen_oos_kpis": {n: _clean(kpis[2 * k, i]) for i, n in enumerate(KPI_NAMES)},
+            "refit_in_sample": json_value(_fold_value(best, k, kpi)),
+            "refit_out_of_sample": json_value(kpis[2 * k + 1, col]),
+            "chosen_oos_kpis": {n: json_value(kpis[2 * k, i]) for i, n in enumerate(KPI_NAMES)},
         })
     is_mean = float(np.nanmean([_fold_value(chosen, k, kpi) for k in range(len(folds))]))
     oos = np.array([r["chosen_out_of_sample"] for r in table], dtype=float)
@@ -138,12 +130,12 @@ def _walk_forward(study: StudySpec, space: SearchSpace, folds: list[Fold],
         "kpi": kpi,
         "scheme": study.walk_forward.scheme if study.walk_forward else None,
         "folds": table,
-        "in_sample": _clean(is_mean),
-        "out_of_sample": _clean(oos_mean),
-        "refit_out_of_sample": _clean(float(np.nanmean(refit_oos))
+        "in_sample": json_value(is_mean),
+        "out_of_sample": json_value(oos_mean),
+        "refit_out_of_sample": json_value(float(np.nanmean(refit_oos))
                                       if np.isfinite(refit_oos).any() else math.nan),
-        "degradation": _clean(is_mean - oos_mean),
-        "efficiency": _clean(oos_mean / is_mean if is_mean != 0 else math.nan),
+        "degradation": json_value(is_mean - oos_mean),
+        "efficiency": json_value(oos_mean / is_mean if is_mean != 0 else math.nan),
     }
 
 
@@ -215,24 +207,24 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
         stats_frame[name] = list(blocks[:, :, c])
     statistics = overfitting_statistics(stats_frame, chosen_equity[:, max(lo - 1, 0):hi],
                                         n_trials=summary["parameter_sets"])
-    summary["statistics"] = {k: _clean(v) for k, v in statistics.items()}
+    summary["statistics"] = {k: json_value(v) for k, v in statistics.items()}
     summary["in_sample_span"] = [lo, hi]
     summary["in_sample_span_dates"] = _dates(packed, span)
     full = evaluator.kpis(_row(space, chosen)[None, :])[0]
     values = _values(chosen, space)
     summary["best"] = {
         "trial": chosen.number,
-        "values": [_clean(v) for v in chosen.values],
-        "params": {k: _clean(v) for k, v in values.items()},
-        "full_chain_kpis": {n: _clean(full[i]) for i, n in enumerate(KPI_NAMES)},
+        "values": [json_value(v) for v in chosen.values],
+        "params": {k: json_value(v) for k, v in values.items()},
+        "full_chain_kpis": {n: json_value(full[i]) for i, n in enumerate(KPI_NAMES)},
     }
     if folds[0].oos is not None:
         summary["walk_forward"] = _walk_forward(study, space, folds, ran, chosen, evaluator,
                                                 packed)
     if len(study.objectives) > 1:
         summary["pareto"] = [
-            {"trial": t.number, "values": [_clean(v) for v in t.values],
-             "params": {k: _clean(v) for k, v in _values(t, space).items()}}
+            {"trial": t.number, "values": [json_value(v) for v in t.values],
+             "params": {k: json_value(v) for k, v in _values(t, space).items()}}
             for t in chosen_list
         ]
     write_parquet_atomic(outcome.out_dir / "trials.parquet",
@@ -272,7 +264,7 @@ def _log_mlflow(study: StudySpec, space: SearchSpace, optuna_study: optuna.Study
     rows = ranked.set_index("trial")
     for rank, number in enumerate(keep):
         row = rows.loc[number]
-        params = {p: _clean(row[p]) for p in [*study.space, *study.subgrid]}
+        params = {p: json_value(row[p]) for p in [*study.space, *study.subgrid]}
         metrics = {k: float(row[k]) for k in KPI_NAMES}
         for o in study.objectives:
             metrics[f"objective_{o.kpi}"] = float(row[f"objective_{o.kpi}"]) \

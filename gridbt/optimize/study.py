@@ -244,12 +244,9 @@ class _Driver:
 
 
 def _kpi_dict(vector: FloatArray) -> dict[str, float]:
-    return {name: _json_float(vector[i]) for i, name in enumerate(KPI_NAMES)}
+    from gridbt.sweep.finish import json_value
 
-
-def _json_float(value: float) -> Any:
-    value = float(value)
-    return value if math.isfinite(value) else None
+    return {name: json_value(float(vector[i])) for i, name in enumerate(KPI_NAMES)}
 
 
 class _Mirror:

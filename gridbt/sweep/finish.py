@@ -107,7 +107,8 @@ def overfitting_statistics(results: pd.DataFrame, best_equity: FloatArray,
     return stats
 
 
-def _clean(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A numpy scalar as a plain value; NaN and infinities as None (JSON null)."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -138,11 +139,11 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
     best = {
         "combo": int(best_row["combo"]),
         "param_hash": str(best_row["param_hash"]),
-        "params": {p: _clean(best_row[p]) for p in grid.paths},
-        "kpis": {k: _clean(best_row[k]) for k in KPI_NAMES},
+        "params": {p: json_value(best_row[p]) for p in grid.paths},
+        "kpis": {k: json_value(best_row[k]) for k in KPI_NAMES},
     }
     manifest = manifest.with_results(
-        status="done", statistics={k: _clean(v) for k, v in statistics.items()}, best=best
+        status="done", statistics={k: json_value(v) for k, v in statistics.items()}, best=best
     )
     if sweep.mlflow.enabled:
         manifest = _log_mlflow(sweep, grid, top, equity, dates, manifest, store, heatmaps,
@@ -172,7 +173,7 @@ def _log_mlflow(sweep: SweepSpec, grid: Grid, top: pd.DataFrame, equity: FloatAr
         row = top.iloc[i]
         children.append(ChildRun(
             name=f"{sweep.name}#{int(row['combo'])}",
-            params={p: _clean(row[p]) for p in grid.paths},
+            params={p: json_value(row[p]) for p in grid.paths},
             metrics={k: float(row[k]) for k in KPI_NAMES},
             dates=dates,
             equity=equity[i],
