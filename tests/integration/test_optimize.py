@@ -270,6 +270,20 @@ def test_interrupted_study_resumes_without_recomputing(tmp_path: Path, chain: Pa
         run_study(path, out=tmp_path / "out", progress=False, resume=True)
 
 
+def test_time_budget_stops_asking_and_the_study_still_finishes(tmp_path: Path,
+                                                             chain: Path) -> None:
+    path = study_file(tmp_path, chain, "sampler: {kind: random, seed: 2}\ntrials: 100000\n"
+                      "timeout_seconds: 2\nparallel: 8\n")
+    started = time.monotonic()
+    outcome = run_study(path, out=tmp_path / "out", progress=False)
+    assert not outcome.interrupted
+    assert 8 <= outcome.finished < 100000 and outcome.finished % 8 == 0
+    assert time.monotonic() - started < 120
+    assert outcome.summary["trials"]["complete"] + outcome.summary["trials"]["fail"] \
+        == outcome.finished
+    assert (outcome.out_dir / "summary.json").is_file()
+
+
 def _dominated(a: list[float], b: list[float], maximize: list[bool]) -> bool:
     """Whether b dominates a."""
     better = [(y > x) if m else (y < x) for x, y, m in zip(a, b, maximize, strict=True)]

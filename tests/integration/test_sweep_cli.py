@@ -11,6 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from gridbt.data.default import ensure_synthetic_chain
 from gridbt.sweep.results import ResultStore
 
@@ -82,3 +84,10 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
     assert manifest["status"] == "done" and manifest["runs"] == 2
     assert "mlflow ui --backend-store-uri sqlite:///" in r.stdout
     assert (tmp_path / "mlflow.db").is_file()
+    # the overfitting defence: deflated Sharpe, PBO and the out-of-sample degradation
+    assert "deflated Sharpe" in r.stdout and "probability of backtest overfitting" in r.stdout
+    stats = manifest["statistics"]
+    assert (f"Sharpe falls from {stats['cscv_is_sharpe']:.2f} to "
+            f"{stats['cscv_oos_sharpe']:.2f}") in r.stdout
+    assert stats["oos_degradation"] == pytest.approx(
+        stats["cscv_is_sharpe"] - stats["cscv_oos_sharpe"])

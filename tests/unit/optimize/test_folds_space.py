@@ -165,3 +165,28 @@ def test_sqlite_storage_is_written_ahead(tmp_path: Path) -> None:
 
     with sqlite3.connect(tmp_path / "sub" / "study.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _last_batch_points(tmp_path: Path, liar: bool, seed: int) -> int:
+    spec, base, path = study(tmp_path, """\
+        structure.legs.0.select.target: {float: [0.05, 0.5], step: 0.025}
+        exit.profit_target: {float: [0.2, 0.9], step: 0.05}
+    """, f"sampler: {{kind: tpe, seed: {seed}, constant_liar: {str(liar).lower()}}}\n")
+    space = SearchSpace(spec, base, _Features(), str(path))
+    opt = optuna.create_study(direction="maximize", sampler=make_sampler(spec))
+    points: list[tuple[Any, ...]] = []
+    for _ in range(6):  # batches of 16 asked together, then told, as the study driver does
+        trials = [opt.ask() for _ in range(16)]
+        points = [tuple(space.suggest(t).values()) for t in trials]
+        for trial, (delta, target) in zip(trials, points, strict=True):
+            opt.tell(trial, -(delta - 0.3) ** 2 - (target - 0.6) ** 2)
+    return len(set(points))
+
+
+def test_the_constant_liar_keeps_a_parallel_batch_spread_out(tmp_path: Path) -> None:
+    """Without it, TPE asks one batch's trials from the same model and they pile onto the
+    best point found so far."""
+    with_liar = [_last_batch_points(tmp_path, True, seed) for seed in range(3)]
+    without = [_last_batch_points(tmp_path, False, seed) for seed in range(3)]
+    assert min(with_liar) >= 14
+    assert max(without) <= 10
