@@ -33,7 +33,7 @@ def format_study(outcome: StudyOutcome) -> str:
         f"study {outcome.study_name} {state}: {outcome.computed:,} trials in "
         f"{outcome.seconds:.1f} s ({outcome.finished:,} in the study), {outcome.backtests:,} "
         f"backtests on {outcome.actors} actors; sampler {per_trial:.1f} ms/trial, storage "
-        f"{storage_ms:.1f} ms/trial (on a writer thread)"
+        f"{storage_ms:.1f} ms/trial"
     ]
     if "trials" in s:
         t = s["trials"]
