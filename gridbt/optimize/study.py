@@ -230,15 +230,21 @@ class _Driver:
         })
 
     def run(self, on_batch: Callable[[int], None] | None) -> None:
-        current = self.ask_batch(0)
-        while current:
-            first = self.evaluator.submit_kpis(self.fold_rows(current, self.folds[0]))
-            upcoming = self.ask_batch(len(current))  # while the actors run `current`
-            self.finish_batch(current, first)
+        """Ask, evaluate, tell until the budget is spent; every finished trial is in storage
+        when this returns or raises (Ctrl-C included)."""
+        try:
+            current = self.ask_batch(0)
+            while current:
+                first = self.evaluator.submit_kpis(self.fold_rows(current, self.folds[0]))
+                # while the actors run `current`: store the last batch, ask the next one
+                self.mirror.flush()
+                upcoming = self.ask_batch(len(current))
+                self.finish_batch(current, first)
+                if on_batch is not None:
+                    on_batch(self.finished)
+                current = upcoming
+        finally:
             self.mirror.flush()
-            if on_batch is not None:
-                on_batch(self.finished)
-            current = upcoming
 
 
 def _kpi_dict(vector: FloatArray) -> dict[str, float]:
