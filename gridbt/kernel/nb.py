@@ -461,6 +461,19 @@ def zscore_signal_nb(x, d, window, entry, exit_, state):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _flat_day_nb(d, value, equity, in_market, daily, fill_daily):
+    """A day outside the backtest's window: equity `value`, out of the market, no daily row
+    (only the margin column in the batch path, which writes no more)."""
+    equity[d] = value
+    in_market[d] = False
+    if fill_daily:
+        for k in range(daily.shape[1]):
+            daily[d, k] = 0.0
+    else:
+        daily[d, D_MARGIN] = 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _hedge_trade_nb(q, spot, bps, commission, cash, cash_c, hp, hp_c, hc, hc_c):
     flow, fee_flow, cost = hedge_fill_nb(q, spot, bps, commission)
     cash, cash_c = _neumaier_add(cash, cash_c, flow)
@@ -716,13 +729,7 @@ def run_backtest_nb(
     for d in range(w_first):
         if signal_kind == SIGNAL_ZSCORE:
             state, _ = zscore_signal_nb(z_series, d, z_window, z_entry, z_exit, state)
-        equity[d] = capital
-        in_market[d] = False
-        if fill_daily:
-            for k in range(daily.shape[1]):
-                daily[d, k] = 0.0
-        else:
-            daily[d, D_MARGIN] = 0.0
+        _flat_day_nb(d, capital, equity, in_market, daily, fill_daily)
 
     for d in range(w_first, w_end):
         today = day_date[d]
@@ -1477,13 +1484,7 @@ def run_backtest_nb(
     # after the window: flat at its last equity (the book closed on its last day)
     final = equity[w_end - 1] if w_end > w_first else capital
     for d in range(w_end, n_days):
-        equity[d] = final
-        in_market[d] = False
-        if fill_daily:
-            for k in range(daily.shape[1]):
-                daily[d, k] = 0.0
-        else:
-            daily[d, D_MARGIN] = 0.0
+        _flat_day_nb(d, final, equity, in_market, daily, fill_daily)
     return n_trades
 
 

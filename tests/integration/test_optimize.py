@@ -18,7 +18,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from gridbt.data.default import ensure_synthetic_chain, load_packed
+from gridbt.data.default import load_packed
 from gridbt.kernel.dispatch import kpis_of, run_backtest
 from gridbt.kernel.metrics import KPI_INDEX
 from gridbt.optimize.folds import folds_of
@@ -32,23 +32,9 @@ from gridbt.sweep.paths import apply_assignment
 from gridbt.sweep.spec import load_sweep
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 REPO = Path(__file__).resolve().parents[2]
 SHORT_PUT = REPO / "jobs/strategies/short_put_30d.yaml"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Any:
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def chain() -> Path:
-    return ensure_synthetic_chain(profile="small")[0]
 
 
 # the grid and the study's space describe the same 1,920 combinations

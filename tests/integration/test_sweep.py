@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from gridbt.data.default import ensure_synthetic_chain, load_packed
+from gridbt.data.default import load_packed
 from gridbt.kernel.dispatch import kpis_of, run_backtest
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
@@ -27,20 +27,7 @@ ray = pytest.importorskip("ray")
 # the actor subclasses below travel to Ray workers by value: workers cannot import this file
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Any:
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def chain() -> Path:
-    return ensure_synthetic_chain(profile="small")[0]
+pytestmark = pytest.mark.usefixtures("local_ray")
 
 
 def sweep_file(tmp_path: Path, chain: Path, extra: str = "", grid: str | None = None) -> Path:
