@@ -406,3 +406,31 @@ def test_ray_job_submit_runs_a_sweep_file_on_the_local_cluster(
     assert "sweep finished: 4 combinations computed" in submitted.stdout
     results = pq.read_table(out / "results.parquet").to_pandas()
     assert sorted(results["combo"]) == [0, 1, 2, 3]
+
+    # a study file goes the same way
+    study = tmp_path / "job_study.yaml"
+    study.write_text(textwrap.dedent(f"""\
+        name: job_study
+        strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
+        data: {chain}
+        pbo_blocks: 6
+        mlflow: {{tracking_uri: sqlite:///{tmp_path / 'mlflow.db'}}}
+        space:
+          structure.legs.0.select.target: {{float: [0.1, 0.4], step: 0.05}}
+          exit.stop_loss: {{categorical: [2.0, null]}}
+        sampler: {{kind: tpe, seed: 1}}
+        walk_forward: {{folds: 2}}
+        trials: 8
+        parallel: 4
+        """))
+    out = tmp_path / "study_out"
+    submitted = subprocess.run(
+        [str(Path(ray_executable())), "job", "submit", "--address",
+         f"http://127.0.0.1:{c.dashboard_port}", "--",
+         gridbt, "optimize", str(study), "--address", c.address, "--out", str(out), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]
+    assert "study job_study finished: 8 trials" in submitted.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert sum(summary["trials"].values()) == 8 and "walk_forward" in summary
