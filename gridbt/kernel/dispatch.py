@@ -15,7 +15,7 @@ from gridbt.kernel.enums import MAX_LEGS, SkipReason, leg_dt, trade_dt
 from gridbt.kernel.result import BacktestResult, window_bounds
 from gridbt.strategy.spec import StrategySpec
 
-__all__ = ["Engine", "chain_arrays", "run_backtest", "run_params"]
+__all__ = ["Engine", "chain_arrays", "run_backtest", "run_params", "windowed"]
 
 Engine = Literal["numba", "python"]
 
@@ -124,9 +124,14 @@ def run_backtest(
     if engine != "numba":
         raise ValueError(f"engine: {engine!r} is not one of numba, python")
     params = encode_spec(spec, packed)
-    if window is not None:
-        params[L.P_WINDOW_FIRST], params[L.P_WINDOW_END] = window
-    return run_params(packed, params)
+    return run_params(packed, params if window is None else windowed(params, window))
+
+
+def windowed(params: FloatArray, window: tuple[int, int]) -> FloatArray:
+    """A copy of parameter row(s) `params` restricted to the day window [first, end)."""
+    out = np.array(params, dtype=np.float64, copy=True)
+    out[..., L.P_WINDOW_FIRST], out[..., L.P_WINDOW_END] = window
+    return out
 
 
 def run_batch(

@@ -27,20 +27,26 @@ from optuna.trial import FrozenTrial, TrialState
 from gridbt._atomic import write_json_atomic, write_parquet_atomic
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
+from gridbt.kernel.dispatch import windowed
 from gridbt.kernel.metrics import KPI_NAMES
-from gridbt.optimize.evaluate import Evaluator, windowed
+from gridbt.optimize.evaluate import Evaluator
 from gridbt.optimize.folds import Fold
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudySpec
-from gridbt.optimize.study import ATTR_ERROR, ATTR_RESULT, ATTR_VALUES, StudyOutcome
+from gridbt.optimize.study import (
+    ATTR_ERROR,
+    ATTR_RESULT,
+    ATTR_VALUES,
+    FINISHED,
+    StudyOutcome,
+)
 from gridbt.sweep.finish import BLOCK_COLUMNS, json_value, overfitting_statistics
 
 __all__ = ["finish_study"]
 
 
 def _ran(trial: FrozenTrial) -> bool:
-    return ATTR_RESULT in trial.user_attrs and trial.state in (
-        TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return ATTR_RESULT in trial.user_attrs and trial.state in FINISHED
 
 
 def _result(trial: FrozenTrial) -> dict[str, Any]:
@@ -69,12 +75,15 @@ def _chosen(study: StudySpec, optuna_study: optuna.Study) -> list[FrozenTrial]:
     return sorted(optuna_study.best_trials, key=lambda t: (sign * t.values[0], t.number))
 
 
-def _row(space: SearchSpace, trial: FrozenTrial) -> FloatArray:
-    result = _result(trial)
-    encoded = space.encode(result["values"])
-    assert encoded.rows is not None  # it ran, so it encodes
-    row: FloatArray = encoded.rows[int(result["sub_row"])]
-    return row
+def _rows(space: SearchSpace, ran: list[FrozenTrial]) -> dict[int, FloatArray]:
+    """Each trial's best kernel row, by trial number (encoded once here)."""
+    rows: dict[int, FloatArray] = {}
+    for trial in ran:
+        result = _result(trial)
+        encoded = space.encode(result["values"])
+        assert encoded.rows is not None  # it ran, so it encodes
+        rows[trial.number] = encoded.rows[int(result["sub_row"])]
+    return rows
 
 
 def _fold_value(trial: FrozenTrial, k: int, kpi: str) -> float:
@@ -90,7 +99,7 @@ def _dates(packed: PackedChain, window: tuple[int, int]) -> list[str]:
     return [str(days[window[0]]), str(days[window[1] - 1])]
 
 
-def _walk_forward(study: StudySpec, space: SearchSpace, folds: list[Fold],
+def _walk_forward(study: StudySpec, row_of: dict[int, FloatArray], folds: list[Fold],
                   ran: list[FrozenTrial], chosen: FrozenTrial,
                   evaluator: Evaluator, packed: PackedChain) -> dict[str, Any]:
     objective = study.objectives[0]
@@ -104,8 +113,8 @@ def _walk_forward(study: StudySpec, space: SearchSpace, folds: list[Fold],
     rows = []
     for fold, best in zip(folds, refit, strict=True):
         assert fold.oos is not None
-        rows.append(windowed(_row(space, chosen)[None, :], fold.oos))
-        rows.append(windowed(_row(space, best)[None, :], fold.oos))
+        rows.append(windowed(row_of[chosen.number][None, :], fold.oos))
+        rows.append(windowed(row_of[best.number][None, :], fold.oos))
     kpis = evaluator.kpis(np.concatenate(rows))
     table = []
     for k, (fold, best) in enumerate(zip(folds, refit, strict=True)):
@@ -148,7 +157,7 @@ def _values_frame(ran: list[FrozenTrial], trials: list[FrozenTrial], study: Stud
     kpi_of = {t.number: span_kpis[i] for i, t in enumerate(ran)}
     records = []
     for t in trials:
-        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        if t.state not in FINISHED:
             continue
         record: dict[str, Any] = {"trial": t.number, "state": t.state.name}
         values = t.values if t.state == TrialState.COMPLETE else None
@@ -165,9 +174,9 @@ def _values_frame(ran: list[FrozenTrial], trials: list[FrozenTrial], study: Stud
         records.append(record)
     frame = pd.DataFrame.from_records(records)
     for path in [*study.space, *study.subgrid]:
-        column = frame[path] if path in frame else None
-        if column is None:
+        if path not in frame:
             continue
+        column = frame[path]
         present = [v for v in column if v is not None]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
         frame[path] = (pd.to_numeric(column, errors="coerce") if numeric
@@ -180,8 +189,7 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
                  outcome: StudyOutcome, source: str, workdir: Path) -> dict[str, Any]:
     """Out-of-sample results, overfitting statistics, result files and MLflow; the summary."""
     trials = optuna_study.get_trials(deepcopy=False)
-    states = {s.name.lower(): sum(t.state == s for t in trials)
-              for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    states = {s.name.lower(): sum(t.state == s for t in trials) for s in FINISHED}
     summary: dict[str, Any] = {
         "study": study.name, "storage": outcome.storage, "trials": states,
         "objectives": [{"kpi": o.kpi, "maximize": o.maximize} for o in study.objectives],
@@ -197,10 +205,12 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
         return summary
     chosen = chosen_list[0]
     span = _span(folds)
-    ran_rows = np.stack([_row(space, t) for t in ran])
-    span_kpis, blocks = evaluator.window_stats(ran_rows, span, study.pbo_blocks)
+    row_of = _rows(space, ran)
+    chosen_row = row_of[chosen.number][None, :]
+    span_kpis, blocks = evaluator.window_stats(np.stack(list(row_of.values())), span,
+                                               study.pbo_blocks)
     lo, hi = span
-    chosen_equity = evaluator.equity(windowed(_row(space, chosen)[None, :], span))
+    chosen_equity = evaluator.equity(windowed(chosen_row, span))
     frame = _values_frame(ran, trials, study, space, span_kpis)
     stats_frame = pd.DataFrame({"sharpe": span_kpis[:, KPI_NAMES.index("sharpe")]})
     for c, name in enumerate(BLOCK_COLUMNS):
@@ -210,7 +220,7 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
     summary["statistics"] = {k: json_value(v) for k, v in statistics.items()}
     summary["in_sample_span"] = [lo, hi]
     summary["in_sample_span_dates"] = _dates(packed, span)
-    full = evaluator.kpis(_row(space, chosen)[None, :])[0]
+    full = evaluator.kpis(chosen_row)[0]
     values = _values(chosen, space)
     summary["best"] = {
         "trial": chosen.number,
@@ -219,7 +229,7 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
         "full_chain_kpis": {n: json_value(full[i]) for i, n in enumerate(KPI_NAMES)},
     }
     if folds[0].oos is not None:
-        summary["walk_forward"] = _walk_forward(study, space, folds, ran, chosen, evaluator,
+        summary["walk_forward"] = _walk_forward(study, row_of, folds, ran, chosen, evaluator,
                                                 packed)
     if len(study.objectives) > 1:
         summary["pareto"] = [
@@ -230,14 +240,14 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
     write_parquet_atomic(outcome.out_dir / "trials.parquet",
                          pa.Table.from_pandas(frame, preserve_index=False))
     if study.mlflow.enabled:
-        summary["mlflow"] = _log_mlflow(study, space, optuna_study, ran, chosen_list, frame,
-                                        evaluator, packed, summary, source, workdir, outcome)
+        summary["mlflow"] = _log_mlflow(study, row_of, chosen_list, frame, evaluator,
+                                        packed, summary, source, workdir, outcome)
     write_json_atomic(outcome.out_dir / "summary.json", summary)
     return summary
 
 
-def _log_mlflow(study: StudySpec, space: SearchSpace, optuna_study: optuna.Study,
-                ran: list[FrozenTrial], chosen: list[FrozenTrial], frame: pd.DataFrame,
+def _log_mlflow(study: StudySpec, row_of: dict[int, FloatArray],
+                chosen: list[FrozenTrial], frame: pd.DataFrame,
                 evaluator: Evaluator, packed: PackedChain, summary: dict[str, Any],
                 source: str, workdir: Path, outcome: StudyOutcome) -> dict[str, Any]:
     """A parent run per study; a child per trial that ran (the top-K by the first objective
@@ -247,8 +257,7 @@ def _log_mlflow(study: StudySpec, space: SearchSpace, optuna_study: optuna.Study
 
     first = study.objectives[0]
     key = f"objective_{first.kpi}"
-    by_number = {t.number: t for t in ran}
-    ranked = frame[frame["trial"].isin(list(by_number))].copy()
+    ranked = frame[frame["trial"].isin(list(row_of))].copy()
     ranked["_score"] = ranked[key].where(ranked["state"] == "COMPLETE")
     ranked = ranked.sort_values("_score", ascending=not first.maximize, na_position="last")
     wanted = study.mlflow.children
@@ -257,7 +266,7 @@ def _log_mlflow(study: StudySpec, space: SearchSpace, optuna_study: optuna.Study
     keep = list(ranked["trial"].head(limit)) + [n for n in pareto
                                                  if n not in set(ranked["trial"].head(limit))]
     with_equity = keep[: study.keep_equity]
-    equity = evaluator.equity(np.stack([_row(space, by_number[n]) for n in with_equity]))
+    equity = evaluator.equity(np.stack([row_of[n] for n in with_equity]))
     dates = packed.day_date.astype("datetime64[D]")
     empty = np.empty(0)
     children = []

@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from gridbt.optimize.study import StudyOutcome
-from gridbt.sweep.report import _fmt_param, _short_labels
+from gridbt.sweep.report import _fmt_param, _short_labels, text_table
 
 __all__ = ["format_study"]
 
 
 def _num(value: Any, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True))
-                     for r in [header, *rows])
 
 
 def _short(paths: list[str]) -> list[str]:
@@ -61,7 +55,7 @@ def format_study(outcome: StudyOutcome) -> str:
                  _num(f["chosen_out_of_sample"]), f"#{f['refit_trial']}",
                  _num(f["refit_out_of_sample"])] for f in wf["folds"]]
         lines += ["", f"walk-forward ({wf['scheme']}, {len(wf['folds'])} folds, {kpi}):",
-                  _table(["fold", "in sample", "IS", "out of sample", "OOS",
+                  text_table(["fold", "in sample", "IS", "out of sample", "OOS",
                           "refit best", "its OOS"], rows),
                   f"chosen parameters: {kpi} {_num(wf['in_sample'])} in sample, "
                   f"{_num(wf['out_of_sample'])} out of sample (degradation "
@@ -84,7 +78,7 @@ def format_study(outcome: StudyOutcome) -> str:
                  *(_fmt_param(t["params"].get(p)) if p in t["params"] else "-" for p in params)]
                 for t in s["pareto"]]
         lines += ["", f"Pareto front ({len(rows)} trials):",
-                  _table(["trial", *names, *_short(params)], rows)]
+                  text_table(["trial", *names, *_short(params)], rows)]
     lines += ["", f"results: {outcome.out_dir}",
               f"storage: {outcome.storage}  (see it: optuna-dashboard "
               f"{outcome.storage.removeprefix('journal:')})"]

@@ -22,7 +22,7 @@ from gridbt.kernel.encode import FeatureSource, encode_spec
 from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudyError, StudySpec
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error
 from gridbt.sweep.constraints import Constraint, compile_constraint
-from gridbt.sweep.grid import Grid
+from gridbt.sweep.grid import Grid, _same
 from gridbt.sweep.paths import apply_assignment, get_path
 from gridbt.sweep.spec import GridValue, SweepSpec
 
@@ -131,7 +131,7 @@ class SearchSpace:
         joint = self._vector({**values, **self.sub_assignment(last)})
         if isinstance(joint, str):
             return Encoded(None, joint)
-        if not _same(rows[last], joint):
+        if not _same(rows[last], joint).all():
             raise StudyError(
                 f"{self.source}: subgrid: {', '.join(self.study.subgrid)} interact with the "
                 f"trial's values {dict(values)!r}; move those paths into space"
@@ -140,10 +140,6 @@ class SearchSpace:
 
 
 _UNSET = object()
-
-
-def _same(a: FloatArray, b: FloatArray) -> bool:
-    return bool(((a == b) | (np.isnan(a) & np.isnan(b))).all())
 
 
 def _suggest(trial: optuna.trial.BaseTrial, path: str,

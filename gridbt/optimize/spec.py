@@ -354,10 +354,6 @@ class StudySpec(_Frozen):
         return "median" if self.walk_forward is not None and len(self.objectives) == 1 \
             else "none"
 
-    @property
-    def distributions(self) -> dict[str, Distribution]:
-        return dict(self.space)
-
     def resolved_out(self, workdir: Path) -> Path:
         return workdir / (self.out or f"studies/{self.name}")
 

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +34,9 @@ from optuna.trial import TrialState
 
 from gridbt._typing import FloatArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
+from gridbt.kernel.dispatch import windowed
 from gridbt.kernel.metrics import KPI_INDEX, KPI_NAMES
-from gridbt.optimize.evaluate import Evaluator, windowed
+from gridbt.optimize.evaluate import Evaluator
 from gridbt.optimize.folds import Fold, folds_of
 from gridbt.optimize.samplers import (
     grid_size,
@@ -334,7 +334,7 @@ def run_study(
     """
     study, base = load_study(study_file)
     source = str(study_file)
-    from gridbt.sweep.driver import _Features, _ray_init
+    from gridbt.sweep.driver import _Features, _ray_init, progress_bar
 
     space = SearchSpace(study, base, _Features(), source)
     base_dir = Path(workdir) if workdir is not None else Path.cwd()
@@ -361,7 +361,7 @@ def run_study(
                           actors, actor_cls)
     started = time.perf_counter()
     driver = _Driver(study, space, folds, mirror, evaluator, finished)
-    driver.bar = _progress(driver.trials - finished, progress)
+    driver.bar = progress_bar(driver.trials - finished, progress, unit="trial")
     interrupted = False
     try:
         driver.run(on_batch)
@@ -395,15 +395,6 @@ def _base_row(base: StrategySpec) -> FloatArray:
     from gridbt.sweep.driver import _Features
 
     return encode_spec(base, _Features())
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled or total <= 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="trial", file=sys.stderr, mininterval=0.5, smoothing=0.1,
-                dynamic_ncols=True)
 
 
 logging.getLogger("optuna").setLevel(logging.WARNING)

@@ -39,7 +39,7 @@ from gridbt.sweep.metrics import SweepMetrics
 from gridbt.sweep.results import BatchResult, ResultStore, result_table, value_types
 from gridbt.sweep.spec import SweepError, SweepSpec, load_sweep
 
-__all__ = ["SweepOutcome", "run_sweep"]
+__all__ = ["SweepOutcome", "progress_bar", "run_sweep", "start_actors"]
 
 
 @dataclass
@@ -284,17 +284,13 @@ def run_sweep(
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
                                    grid.size, valid, previous)
     write_manifest(out_dir, manifest)
-    remote_cls: Any = ray.remote(actor_cls).options(
-        num_cpus=1, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD"
-    )
-    handles = [remote_cls.remote([chain_ref], grid.base_vector, sweep.pbo_blocks)
-               for _ in range(n_actors)]
-    _await_ready(handles, sweep.ray.batch_timeout)
+    handles = start_actors(actor_cls, n_actors, chain_ref, grid.base_vector, sweep.pbo_blocks,
+                           sweep.ray.batch_timeout)
     started = time.perf_counter()  # throughput clock: actors are up and compiled
     work = _Work(grid, done, valid)
     scheduler = _Scheduler(handles, sweep, store, fingerprint, work, on_batch)
     interrupted = False
-    bar = _progress(valid - len(done), progress)
+    bar = progress_bar(valid - len(done), progress)
     scheduler.bar = bar
     try:
         scheduler.run()
@@ -326,6 +322,20 @@ def run_sweep(
     return outcome
 
 
+def start_actors(actor_cls: type, n_actors: int, chain_ref: Any, warmup: FloatArray,
+                 n_blocks: int, timeout: float) -> list[Any]:
+    """`n_actors` restartable backtest actors over the chain in `chain_ref`, spread over the
+    nodes, each warmed up (compiled) and ready; fail fast with the actor's own error."""
+    import ray
+
+    remote_cls: Any = ray.remote(actor_cls).options(
+        num_cpus=1, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD"
+    )
+    handles = [remote_cls.remote([chain_ref], warmup, n_blocks) for _ in range(n_actors)]
+    _await_ready(handles, timeout)
+    return handles
+
+
 def _await_ready(handles: list[Any], timeout: float) -> None:
     """Fail fast, with the actor's own error, when actors cannot start (before any batch)."""
     import ray
@@ -351,12 +361,13 @@ class _Features:
     feature_names = FEATURE_NAMES
 
 
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled:
+def progress_bar(total: int, enabled: bool, unit: str = "combo") -> Any:
+    """A tqdm bar on stderr, or None when disabled or there is nothing to do."""
+    if not enabled or total <= 0:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="combo", file=sys.stderr, mininterval=0.5, smoothing=0.1,
+    return tqdm(total=total, unit=unit, file=sys.stderr, mininterval=0.5, smoothing=0.1,
                 dynamic_ncols=True)
 
 

@@ -52,10 +52,14 @@ def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool
     rows = [[str(i + 1), *(_fmt_param(row[p]) for p in params),
              *(_fmt_kpi(float(row[k])) for k in kpis)]
             for i, (_, row) in enumerate(best.iterrows())]
+    return text_table(header, rows)
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """Right-aligned columns, two spaces apart, header first."""
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(r, widths, strict=True))
-             for r in [header, *rows]]
-    return "\n".join(lines)
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True))
+                     for r in [header, *rows])
 
 
 def format_outcome(outcome: SweepOutcome, results: pd.DataFrame, params: list[str]) -> str:

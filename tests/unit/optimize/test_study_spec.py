@@ -352,7 +352,7 @@ def test_a_good_file_loads_with_its_defaults(tmp_path: Path) -> None:
     assert (study.trials, study.parallel, study.storage, study.pbo_blocks) == (100, 16, None, 10)
     assert study.sampler.seed == 0 and study.sampler.constant_liar and study.sampler.multivariate
     assert study.resolved_out(tmp_path) == tmp_path / "studies" / "probe"
-    dists = study.distributions
+    dists = study.space
     assert list(dists) == ["structure.legs.0.select.target", "exit.stop_loss"]
     target, stop = dists.values()
     assert isinstance(target, FloatParam) and target.bounds == (0.10, 0.40)
@@ -394,7 +394,7 @@ def test_when_accepts_one_value_or_a_list(tmp_path: Path) -> None:
         exit__profit_target={"float": [0.2, 0.9], "when": {"exit.stop_loss": None}},
         exit__dte={"int": [7, 21], "when": {"exit.stop_loss": [1.0, 2.0]}},
     ))))
-    _, target, dte = study.distributions.values()
+    _, target, dte = study.space.values()
     assert target.when == {"exit.stop_loss": [None]}
     assert dte.when == {"exit.stop_loss": [1.0, 2.0]}
 
