@@ -16,9 +16,9 @@ import time
 import numpy as np
 
 from gridbt.data.default import load_packed
+from gridbt.kernel.contract import LEG, P_LEG0, P
 from gridbt.kernel.dispatch import run_batch
-from gridbt.kernel.encode import encode_spec
-from gridbt.kernel.layout import L_TARGET, P_LEG0, P_PROFIT_TARGET
+from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.spec import StrategySpec, parse_strategy
 
 SHORT_PUT = {
@@ -67,8 +67,8 @@ def _batch(spec: StrategySpec, packed: object, n: int) -> np.ndarray:
     base = encode_spec(spec, packed)  # type: ignore[arg-type]
     rows = np.tile(base, (n, 1))
     rng = np.random.default_rng(0)
-    rows[:, P_LEG0 + L_TARGET] = rng.uniform(0.15, 0.35, n)
-    rows[:, P_PROFIT_TARGET] = rng.uniform(0.3, 0.9, n)
+    rows[:, P_LEG0 + LEG.target] = rng.uniform(0.15, 0.35, n)
+    rows[:, P.profit_target] = rng.uniform(0.3, 0.9, n)
     return rows
 
 
@@ -91,7 +91,7 @@ def main() -> None:
         line = (f"{spec.name:<12} {len(spec.structure.legs)} leg(s): {1 / per:9,.0f} backtests/s "
                 f"per core ({per * 1e6:8.1f} us each, median {trades:.0f} trades)")
         if args.reference:
-            from gridbt.kernel.reference import run_reference
+            from gridbt.strategy.reference import run_reference
 
             ref_times = []
             for _ in range(args.reference):

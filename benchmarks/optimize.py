@@ -165,16 +165,16 @@ def run(
 def measure_kernel(batch: int) -> float:
     """Milliseconds per short-put backtest on one core (compile time not counted)."""
     from gridbt.data.default import load_packed
+    from gridbt.kernel.contract import LEG, P_LEG0
     from gridbt.kernel.dispatch import run_batch
-    from gridbt.kernel.encode import encode_spec
-    from gridbt.kernel.layout import L_TARGET, P_LEG0
+    from gridbt.strategy.encode import encode_spec
     from gridbt.strategy.spec import load_strategy
 
     repo = Path(__file__).resolve().parents[1]
     packed = load_packed(None)
     row = encode_spec(load_strategy(repo / "jobs/strategies/short_put_30d.yaml"), packed)
     rows = np.tile(row, (batch, 1))
-    rows[:, P_LEG0 + L_TARGET] = np.random.default_rng(0).uniform(0.15, 0.35, batch)
+    rows[:, P_LEG0 + LEG.target] = np.random.default_rng(0).uniform(0.15, 0.35, batch)
     run_batch(packed, rows[:2])  # compile, or load from the cache
     spans = []
     for _ in range(3):

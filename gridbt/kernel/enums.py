@@ -1,8 +1,7 @@
-"""Kernel enums and record dtypes (shared by the numba kernel and the Python reference)."""
+"""Kernel enums: integer codes and block sizes shared by the numba kernel, the encoder and the
+Python reference (the record dtypes are declared in `contract.py`)."""
 
 from __future__ import annotations
-
-import numpy as np
 
 MAX_LEGS = 4
 MAX_FILTERS = 4
@@ -84,45 +83,3 @@ class SignalKind:
     ALWAYS = 0
     ZSCORE = 1
 
-
-#: One row per closed trade.
-trade_dt = np.dtype(
-    [
-        ("entry_day", np.int64),
-        ("exit_day", np.int64),
-        ("exit_reason", np.int64),
-        ("direction", np.int64),
-        ("contracts", np.float64),
-        ("n_legs", np.int64),
-        ("entry_premium", np.float64),  # value_entry * N * m; negative = credit
-        ("entry_cash", np.float64),  # cash flow at entry, commissions excluded
-        ("exit_cash", np.float64),  # cash flow at exit and settlements, commissions excluded
-        ("commissions", np.float64),
-        ("pnl", np.float64),
-        ("mae", np.float64),
-        ("mfe", np.float64),
-        ("days_held", np.int64),
-        ("hedge_pnl", np.float64),  # hedge cash flows incl. unwind and hedge costs
-        ("hedge_cost", np.float64),  # hedge slippage and commissions
-        ("financing", np.float64),
-        ("sizing_binding", np.int64),  # SizingBinding code
-        ("risk_per_contract", np.float64),  # worst stress loss per contract at entry
-        ("worst_scenario", np.int64),  # its scenario index, -1 = not computed
-        ("margin_per_contract", np.float64),  # initial margin per contract at entry
-        ("risk_contracts", np.float64),  # raw risk-budget size, NaN = off or unbounded
-        ("margin_contracts", np.float64),  # raw margin-budget size, NaN = off or unbounded
-    ]
-)
-
-#: One row per leg of a trade; trade `t` owns rows `t * MAX_LEGS .. t * MAX_LEGS + n_legs - 1`.
-leg_dt = np.dtype(
-    [
-        ("right", np.int64),  # +1 call, -1 put
-        ("strike", np.float64),
-        ("expiry", np.int64),  # days since 1970-01-01
-        ("units", np.float64),  # side * direction * qty
-        ("entry_fill", np.float64),
-        ("exit_fill", np.float64),  # settlement value when settled
-        ("settled", np.int64),
-    ]
-)

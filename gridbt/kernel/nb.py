@@ -8,8 +8,8 @@ into preallocated arrays: `equity` (n_days), `in_market` (n_days, bool), `trades
 (max_trades, N_TRADE_COLS), `legs` (max_trades * MAX_LEGS, N_LEG_COLS), `skips` (N_SKIPS),
 `counters` (N_COUNTERS), `daily` (n_days, N_DAILY_COLS: end-of-day contracts, greeks, hedge,
 margin and the day's P&L attribution). `max_trades >= n_days` always suffices: a day closes at
-most one trade row. Only the days of the vector's day window (`P_WINDOW_FIRST`,
-`P_WINDOW_END`) are traded; the outputs still cover every day. Nothing is allocated per day:
+most one trade row. Only the days of the vector's day window (`P.window_first`,
+`P.window_end`) are traded; the outputs still cover every day. Nothing is allocated per day:
 only per-backtest leg state. The risk layer's scalar helpers live in `risk_nb.py`; with it at
 its defaults no Black–Scholes call is made.
 """
@@ -19,6 +19,24 @@ import math
 import numpy as np
 from numba import njit
 
+from gridbt.kernel.contract import (
+    FILTER_SIZE,
+    LEG,
+    LEG_SIZE,
+    N_DAILY_COLS,
+    N_LEG_COLS,
+    N_TRADE_COLS,
+    P_FILTER0,
+    P_LEG0,
+    P_SCEN0,
+    SCEN_SIZE,
+    C,
+    D,
+    F,
+    G,
+    P,
+    T,
+)
 from gridbt.kernel.enums import (
     MAX_LEGS,
     ExitReason,
@@ -30,154 +48,6 @@ from gridbt.kernel.enums import (
     SkipReason,
 )
 from gridbt.kernel.kpi_nb import compute_kpis_nb
-from gridbt.kernel.layout import (
-    C_MISSING_QUOTE_DAYS,
-    C_STALE_FILLS,
-    D_CALL_DAYS,
-    D_CONTRACTS,
-    D_DELTA,
-    D_GAMMA,
-    D_HEDGE_SHARES,
-    D_MAINTENANCE,
-    D_MARGIN,
-    D_NET_DELTA,
-    D_PNL_COSTS,
-    D_PNL_DELTA,
-    D_PNL_FINANCING,
-    D_PNL_GAMMA,
-    D_PNL_RESIDUAL,
-    D_PNL_THETA,
-    D_PNL_VEGA,
-    D_THETA,
-    D_VEGA,
-    F_FEATURE,
-    F_MAX,
-    F_MIN,
-    FILTER_SIZE,
-    G_ENTRY_FILL,
-    G_EXIT_FILL,
-    G_EXPIRY,
-    G_RIGHT,
-    G_SETTLED,
-    G_STRIKE,
-    G_UNITS,
-    L_GROUP,
-    L_MAX_SPREAD,
-    L_MIN_OI,
-    L_MIN_VOLUME,
-    L_OF,
-    L_POINTS,
-    L_QTY,
-    L_RIGHT,
-    L_SELECT_BY,
-    L_SIDE,
-    L_TARGET,
-    L_TOLERANCE,
-    LEG_SIZE,
-    N_DAILY_COLS,
-    N_LEG_COLS,
-    N_TRADE_COLS,
-    P_BORROW_RATE,
-    P_CAPITAL,
-    P_CASH_RATE,
-    P_COMMISSION,
-    P_CONTRACTS,
-    P_DELTA_BREACH,
-    P_DIVIDEND,
-    P_DTE_EXIT,
-    P_DTE_MAX,
-    P_DTE_MIN,
-    P_DTE_TARGET,
-    P_EVERY_N_DAYS,
-    P_FAR_MAX,
-    P_FAR_MIN,
-    P_FAR_TARGET,
-    P_FILTER0,
-    P_GRACE_DAYS,
-    P_HEDGE_AND,
-    P_HEDGE_AT_ENTRY,
-    P_HEDGE_BAND,
-    P_HEDGE_BPS,
-    P_HEDGE_COMMISSION,
-    P_HEDGE_EVERY,
-    P_HEDGE_HALF_WIDTH,
-    P_HEDGE_MAX_TRADE,
-    P_HEDGE_MIN_TRADE,
-    P_HEDGE_ON,
-    P_HEDGE_TARGET,
-    P_HEDGE_TO_BOUNDARY,
-    P_HEDGE_WW_C,
-    P_HEDGE_WW_FEE,
-    P_HEDGE_WW_MAX,
-    P_HEDGE_WW_MIN,
-    P_KELLY_FRACTION,
-    P_KELLY_MIN_TRADES,
-    P_LEG0,
-    P_LIQ_BUFFER,
-    P_LIQ_TARGET,
-    P_MAINT_RATIO,
-    P_MARGIN_BROAD,
-    P_MARGIN_BUDGET,
-    P_MARGIN_HOUSE_FLOOR,
-    P_MARGIN_HOUSE_MULT,
-    P_MARGIN_MIN_PUT,
-    P_MARGIN_MIN_UNDERLYING,
-    P_MARGIN_MODEL,
-    P_MARGIN_PM_MIN,
-    P_MARGIN_PM_MULT,
-    P_MAX_CONTRACTS,
-    P_MAX_HOLDING,
-    P_MIN_CONTRACTS,
-    P_MULTIPLIER,
-    P_N_FILTERS,
-    P_N_LEGS,
-    P_N_SCENARIOS,
-    P_PERIOD_TRADING,
-    P_PROFIT_TARGET,
-    P_RATE,
-    P_REBALANCE,
-    P_REENTRY_MASK,
-    P_RISK_BUDGET,
-    P_RISK_HEDGED,
-    P_SCEN0,
-    P_SIGNAL_DIRECTION,
-    P_SIGNAL_KIND,
-    P_SLIPPAGE,
-    P_STOP_LOSS,
-    P_VOL_TARGET,
-    P_WEEKDAY_MASK,
-    P_WINDOW_END,
-    P_WINDOW_FIRST,
-    P_Z_ENTRY,
-    P_Z_EXIT,
-    P_Z_FEATURE,
-    P_Z_INVERTED,
-    P_Z_WINDOW,
-    SCEN_SIZE,
-    T_COMMISSIONS,
-    T_CONTRACTS,
-    T_DAYS_HELD,
-    T_DIRECTION,
-    T_ENTRY_CASH,
-    T_ENTRY_DAY,
-    T_ENTRY_PREMIUM,
-    T_EXIT_CASH,
-    T_EXIT_DAY,
-    T_EXIT_REASON,
-    T_FINANCING,
-    T_HEDGE_COST,
-    T_HEDGE_PNL,
-    T_MAE,
-    T_MARGIN_CONTRACTS,
-    T_MARGIN_PER_CONTRACT,
-    T_MFE,
-    T_N_LEGS,
-    T_PNL,
-    T_RISK_CONTRACTS,
-    T_RISK_PER_CONTRACT,
-    T_SIZING_BINDING,
-    T_WORST_SCENARIO,
-)
 from gridbt.kernel.risk_nb import (
     MAX_COUNT,
     SQRT_252,
@@ -413,8 +283,8 @@ def window_nb(params, n_days):
     """The day window `(first, end)` of a parameter vector, clamped to the chain
     (docs/semantics.md, Day window; same rule as `result.window_bounds`): a NaN first is 0, a
     NaN end is `n_days`, and an empty window comes back as `(first, first)`."""
-    lo = params[P_WINDOW_FIRST]
-    hi = params[P_WINDOW_END]
+    lo = params[P.window_first]
+    hi = params[P.window_end]
     first = int(min(lo, n_days)) if lo > 0.0 else 0
     end = n_days
     if hi < n_days:
@@ -470,7 +340,7 @@ def _flat_day_nb(d, value, equity, in_market, daily, fill_daily):
         for k in range(daily.shape[1]):
             daily[d, k] = 0.0
     else:
-        daily[d, D_MARGIN] = 0.0
+        daily[d, D.initial_margin] = 0.0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -505,7 +375,7 @@ def _close_leg_nb(
     against mid (spread paid plus commission) and the updated cash, exit-cash and commission
     sums. A leg not quoted today fills stale and is counted."""
     if not quoted:
-        counters[C_STALE_FILLS] += 1
+        counters[C.stale_fills] += 1
     fill = _sell_fill(bid, ask, slip) if units > 0 else _buy_fill(bid, ask, slip)
     flow = units * n * mult * fill
     fee = commission * abs(units) * n
@@ -561,78 +431,79 @@ def run_backtest_nb(
 ):
     """Run one backtest; fill the outputs and return the number of trade rows.
 
-    With `fill_daily` false only the `D_MARGIN` column of `daily` is written (the batch path:
+    With `fill_daily` false only the `D.initial_margin` column of `daily` is written (the batch
+    path:
     the KPIs need no more, and the per-day greek loads are skipped unless a rule reads them).
     """
     n_days = day_date.shape[0]
-    capital = params[P_CAPITAL]
-    mult = params[P_MULTIPLIER]
-    n_legs = int(params[P_N_LEGS])
-    slip = params[P_SLIPPAGE]
-    commission = params[P_COMMISSION]
-    fixed_contracts = params[P_CONTRACTS]
-    weekday_mask = int(params[P_WEEKDAY_MASK])
-    every_n = int(params[P_EVERY_N_DAYS])
-    n_filters = int(params[P_N_FILTERS])
-    reentry_mask = int(params[P_REENTRY_MASK])
-    pt = params[P_PROFIT_TARGET]
-    sl = params[P_STOP_LOSS]
-    dte_exit = params[P_DTE_EXIT]
-    max_hold = params[P_MAX_HOLDING]
-    rebalance = params[P_REBALANCE]
-    delta_breach = params[P_DELTA_BREACH]
-    period_trading = params[P_PERIOD_TRADING] > 0.5
-    signal_kind = int(params[P_SIGNAL_KIND])
-    signal_direction = int(params[P_SIGNAL_DIRECTION])
-    z_window = int(params[P_Z_WINDOW])
-    z_entry = params[P_Z_ENTRY]
-    z_exit = params[P_Z_EXIT]
-    z_inverted = params[P_Z_INVERTED] > 0.5
-    z_series = features[int(params[P_Z_FEATURE])] if signal_kind == SIGNAL_ZSCORE else day_spot
+    capital = params[P.capital]
+    mult = params[P.multiplier]
+    n_legs = int(params[P.n_legs])
+    slip = params[P.slippage]
+    commission = params[P.commission]
+    fixed_contracts = params[P.contracts]
+    weekday_mask = int(params[P.weekday_mask])
+    every_n = int(params[P.every_n_days])
+    n_filters = int(params[P.n_filters])
+    reentry_mask = int(params[P.reentry_mask])
+    pt = params[P.profit_target]
+    sl = params[P.stop_loss]
+    dte_exit = params[P.dte_exit]
+    max_hold = params[P.max_holding]
+    rebalance = params[P.rebalance]
+    delta_breach = params[P.delta_breach]
+    period_trading = params[P.period_trading] > 0.5
+    signal_kind = int(params[P.signal_kind])
+    signal_direction = int(params[P.signal_direction])
+    z_window = int(params[P.z_window])
+    z_entry = params[P.z_entry]
+    z_exit = params[P.z_exit]
+    z_inverted = params[P.z_inverted] > 0.5
+    z_series = features[int(params[P.z_feature])] if signal_kind == SIGNAL_ZSCORE else day_spot
     # risk layer
-    rate = params[P_RATE]
-    dividend = params[P_DIVIDEND]
-    risk_budget = params[P_RISK_BUDGET]
-    risk_hedged = params[P_RISK_HEDGED] > 0.5
-    margin_budget = params[P_MARGIN_BUDGET]
-    kelly_fraction = params[P_KELLY_FRACTION]
-    kelly_min = params[P_KELLY_MIN_TRADES]
-    vol_target = params[P_VOL_TARGET]
-    min_contracts = params[P_MIN_CONTRACTS]
-    max_contracts = params[P_MAX_CONTRACTS]
-    margin_model = int(params[P_MARGIN_MODEL])
+    rate = params[P.rate]
+    dividend = params[P.dividend]
+    risk_budget = params[P.risk_budget]
+    risk_hedged = params[P.risk_hedged] > 0.5
+    margin_budget = params[P.margin_budget]
+    kelly_fraction = params[P.kelly_fraction]
+    kelly_min = params[P.kelly_min_trades]
+    vol_target = params[P.vol_target]
+    min_contracts = params[P.min_contracts]
+    max_contracts = params[P.max_contracts]
+    margin_model = int(params[P.margin_model])
     margin_on = margin_model != MARGIN_NONE
-    broad = params[P_MARGIN_BROAD] > 0.5
-    min_under = params[P_MARGIN_MIN_UNDERLYING]
-    min_put = params[P_MARGIN_MIN_PUT]
-    house_mult = params[P_MARGIN_HOUSE_MULT]
-    house_floor = params[P_MARGIN_HOUSE_FLOOR]
-    pm_mult = params[P_MARGIN_PM_MULT]
-    pm_min = params[P_MARGIN_PM_MIN]
-    maint_ratio = params[P_MAINT_RATIO]
-    grace_days = params[P_GRACE_DAYS]
-    liq_target = params[P_LIQ_TARGET] > 0.5
-    liq_buffer = params[P_LIQ_BUFFER]
-    cash_rate = params[P_CASH_RATE]
-    borrow_rate = params[P_BORROW_RATE]
+    broad = params[P.margin_broad] > 0.5
+    min_under = params[P.margin_min_underlying]
+    min_put = params[P.margin_min_put]
+    house_mult = params[P.margin_house_mult]
+    house_floor = params[P.margin_house_floor]
+    pm_mult = params[P.margin_pm_mult]
+    pm_min = params[P.margin_pm_min]
+    maint_ratio = params[P.maint_ratio]
+    grace_days = params[P.grace_days]
+    liq_target = params[P.liq_target] > 0.5
+    liq_buffer = params[P.liq_buffer]
+    cash_rate = params[P.cash_rate]
+    borrow_rate = params[P.borrow_rate]
     financing_on = cash_rate != 0.0 or borrow_rate != 0.0
-    hedge_on = params[P_HEDGE_ON] > 0.5
-    hedge_band = int(params[P_HEDGE_BAND])
-    half_width = params[P_HEDGE_HALF_WIDTH]
-    ww_c = params[P_HEDGE_WW_C]
-    ww_min = params[P_HEDGE_WW_MIN]
-    ww_max = params[P_HEDGE_WW_MAX]
-    ww_fee = params[P_HEDGE_WW_FEE]
-    to_boundary = params[P_HEDGE_TO_BOUNDARY] > 0.5
-    hedge_every = params[P_HEDGE_EVERY]
-    hedge_and = params[P_HEDGE_AND] > 0.5
-    hedge_target = params[P_HEDGE_TARGET]
-    hedge_at_entry = params[P_HEDGE_AT_ENTRY] > 0.5
-    hedge_min = params[P_HEDGE_MIN_TRADE]
-    hedge_max = params[P_HEDGE_MAX_TRADE]
-    hedge_comm = params[P_HEDGE_COMMISSION]
-    hedge_bps = params[P_HEDGE_BPS]
-    n_scen = int(params[P_N_SCENARIOS])
+    hedge_on = params[P.hedge_on] > 0.5
+    hedge_band = int(params[P.hedge_band])
+    half_width = params[P.hedge_half_width]
+    ww_c = params[P.hedge_ww_c]
+    ww_min = params[P.hedge_ww_min]
+    ww_max = params[P.hedge_ww_max]
+    ww_fee = params[P.hedge_ww_fee]
+    to_boundary = params[P.hedge_to_boundary] > 0.5
+    hedge_every = params[P.hedge_every]
+    hedge_and = params[P.hedge_and] > 0.5
+    hedge_target = params[P.hedge_target]
+    hedge_at_entry = params[P.hedge_at_entry] > 0.5
+    hedge_min = params[P.hedge_min_trade]
+    hedge_max = params[P.hedge_max_trade]
+    hedge_comm = params[P.hedge_commission]
+    hedge_bps = params[P.hedge_bps]
+    n_scen = int(params[P.n_scenarios])
     scen = params[P_SCEN0 : P_SCEN0 + n_scen * SCEN_SIZE]
     sizing_w = risk_budget == risk_budget or kelly_fraction == kelly_fraction
     band_on = hedge_band != BAND_NONE
@@ -644,8 +515,8 @@ def run_backtest_nb(
     need_put = np.zeros(2, dtype=np.bool_)
     for i in range(n_legs):
         base = P_LEG0 + i * LEG_SIZE
-        grp = int(params[base + L_GROUP])
-        if params[base + L_RIGHT] > 0:
+        grp = int(params[base + LEG.group])
+        if params[base + LEG.right] > 0:
             need_call[grp] = True
         else:
             need_put[grp] = True
@@ -762,8 +633,8 @@ def run_backtest_nb(
                     leg_mark[i] = intrinsic
                     leg_open[i] = False
                     row = n_trades * MAX_LEGS + i
-                    legs[row, G_EXIT_FILL] = intrinsic
-                    legs[row, G_SETTLED] = 1.0
+                    legs[row, G.exit_fill] = intrinsic
+                    legs[row, G.settled] = 1.0
                     settled_today = True
                     continue
                 cur = leg_cursor[i]
@@ -803,7 +674,7 @@ def run_backtest_nb(
                 if not quoted:
                     missing = True
             if missing:
-                counters[C_MISSING_QUOTE_DAYS] += 1
+                counters[C.missing_quote_days] += 1
             value = 0.0
             for i in range(n_legs):
                 value += leg_units[i] * leg_mark[i]
@@ -966,7 +837,7 @@ def run_backtest_nb(
                                 )
                             )
                             day_cost += cost
-                            legs[n_trades * MAX_LEGS + i, G_EXIT_FILL] = fill
+                            legs[n_trades * MAX_LEGS + i, G.exit_fill] = fill
                         if hedge_shares != 0.0:
                             qh = -hedge_shares * (n_contracts - keep_n) / n_contracts
                             cash, cash_c, r_hp, r_hp_c, r_hc, r_hc_c, cost = _hedge_trade_nb(
@@ -980,21 +851,21 @@ def run_backtest_nb(
                         row_exit = r_exit + r_exit_c
                         row_comm = r_comm + r_comm_c
                         row_hp = r_hp + r_hp_c
-                        row[T_EXIT_DAY] = d
-                        row[T_EXIT_REASON] = MARGIN_PARTIAL
-                        row[T_CONTRACTS] = n_close
-                        row[T_ENTRY_PREMIUM] = premium_cash * frac
-                        row[T_ENTRY_CASH] = row_entry
-                        row[T_EXIT_CASH] = row_exit
-                        row[T_COMMISSIONS] = row_comm
-                        row[T_HEDGE_PNL] = row_hp
-                        row[T_HEDGE_COST] = r_hc + r_hc_c
-                        row[T_FINANCING] = r_fin
+                        row[T.exit_day] = d
+                        row[T.exit_reason] = MARGIN_PARTIAL
+                        row[T.contracts] = n_close
+                        row[T.entry_premium] = premium_cash * frac
+                        row[T.entry_cash] = row_entry
+                        row[T.exit_cash] = row_exit
+                        row[T.commissions] = row_comm
+                        row[T.hedge_pnl] = row_hp
+                        row[T.hedge_cost] = r_hc + r_hc_c
+                        row[T.financing] = r_fin
                         row_pnl = row_entry + row_exit - row_comm + row_hp + r_fin
-                        row[T_PNL] = row_pnl
-                        row[T_MAE] = mae * frac
-                        row[T_MFE] = mfe * frac
-                        row[T_DAYS_HELD] = today - day_date[entry_day]
+                        row[T.pnl] = row_pnl
+                        row[T.mae] = mae * frac
+                        row[T.mfe] = mfe * frac
+                        row[T.days_held] = today - day_date[entry_day]
                         nxt = trades[n_trades + 1]
                         for k in range(N_TRADE_COLS):
                             nxt[k] = row[k]
@@ -1032,7 +903,7 @@ def run_backtest_nb(
                     day_cost += cost
                     leg_mark[i] = fill
                     leg_open[i] = False
-                    legs[n_trades * MAX_LEGS + i, G_EXIT_FILL] = fill
+                    legs[n_trades * MAX_LEGS + i, G.exit_fill] = fill
                 if hedge_shares != 0.0:
                     (
                         cash, cash_c, t_hedge_pnl, t_hedge_pnl_c, t_hedge_cost, t_hedge_cost_c,
@@ -1044,21 +915,21 @@ def run_backtest_nb(
                     hedge_shares = 0.0
                     day_cost += cost
                 row = trades[n_trades]
-                row[T_EXIT_DAY] = d
-                row[T_EXIT_REASON] = exit_reason
-                row[T_CONTRACTS] = n_contracts
-                row[T_ENTRY_PREMIUM] = premium_cash
+                row[T.exit_day] = d
+                row[T.exit_reason] = exit_reason
+                row[T.contracts] = n_contracts
+                row[T.entry_premium] = premium_cash
                 entry_cash_total = t_entry_cash + t_entry_cash_c
                 exit_cash_total = t_exit_cash + t_exit_cash_c
                 commission_total = t_commission + t_commission_c
                 hedge_pnl_total = t_hedge_pnl + t_hedge_pnl_c
                 financing_total = t_financing + t_financing_c
-                row[T_ENTRY_CASH] = entry_cash_total
-                row[T_EXIT_CASH] = exit_cash_total
-                row[T_COMMISSIONS] = commission_total
-                row[T_HEDGE_PNL] = hedge_pnl_total
-                row[T_HEDGE_COST] = t_hedge_cost + t_hedge_cost_c
-                row[T_FINANCING] = financing_total
+                row[T.entry_cash] = entry_cash_total
+                row[T.exit_cash] = exit_cash_total
+                row[T.commissions] = commission_total
+                row[T.hedge_pnl] = hedge_pnl_total
+                row[T.hedge_cost] = t_hedge_cost + t_hedge_cost_c
+                row[T.financing] = financing_total
                 row_pnl = (
                     entry_cash_total
                     + exit_cash_total
@@ -1066,10 +937,10 @@ def run_backtest_nb(
                     + hedge_pnl_total
                     + financing_total
                 )
-                row[T_PNL] = row_pnl
-                row[T_MAE] = mae
-                row[T_MFE] = mfe
-                row[T_DAYS_HELD] = today - day_date[entry_day]
+                row[T.pnl] = row_pnl
+                row[T.mae] = mae
+                row[T.mfe] = mfe
+                row[T.days_held] = today - day_date[entry_day]
                 n_trades += 1
                 k_rows += 1
                 if row_pnl > 0.0:
@@ -1094,8 +965,8 @@ def run_backtest_nb(
                 skip = -1
                 for f in range(n_filters):
                     base = P_FILTER0 + f * FILTER_SIZE
-                    v = features[int(params[base + F_FEATURE]), d]
-                    if not (v == v and v >= params[base + F_MIN] and v <= params[base + F_MAX]):
+                    v = features[int(params[base + F.feature]), d]
+                    if not (v == v and v >= params[base + F.min] and v <= params[base + F.max]):
                         skip = SKIP_FILTER
                         break
                 dir_today = 0
@@ -1107,9 +978,9 @@ def run_backtest_nb(
                     if dir_today == 0:
                         skip = SKIP_SIGNAL
                 if skip < 0:
-                    targets = (params[P_DTE_TARGET], params[P_FAR_TARGET])
-                    mins = (params[P_DTE_MIN], params[P_FAR_MIN])
-                    maxs = (params[P_DTE_MAX], params[P_FAR_MAX])
+                    targets = (params[P.dte_target], params[P.far_target])
+                    mins = (params[P.dte_min], params[P.far_min])
+                    maxs = (params[P.dte_max], params[P.far_max])
                     for grp in range(2):
                         sel_expiry[grp] = -1
                         if need_call[grp] or need_put[grp]:
@@ -1132,8 +1003,8 @@ def run_backtest_nb(
                 if skip < 0:
                     for i in range(n_legs):
                         base = P_LEG0 + i * LEG_SIZE
-                        right = int(params[base + L_RIGHT])
-                        grp = int(params[base + L_GROUP])
+                        right = int(params[base + LEG.right])
+                        grp = int(params[base + LEG.group])
                         g = find_group_nb(
                             day_group_start,
                             day_put_group_start,
@@ -1142,12 +1013,12 @@ def run_backtest_nb(
                             right,
                             sel_expiry[grp],
                         )
-                        by = int(params[base + L_SELECT_BY])
-                        target = params[base + L_TARGET]
+                        by = int(params[base + LEG.select_by])
+                        target = params[base + LEG.target]
                         if by == BY_OFFSET:
                             target = (
-                                quote_strike[sel_rows[int(params[base + L_OF])]]
-                                + params[base + L_POINTS]
+                                quote_strike[sel_rows[int(params[base + LEG.of])]]
+                                + params[base + LEG.points]
                             )
                         q, status = select_strike_nb(
                             group_quote_start,
@@ -1162,11 +1033,11 @@ def run_backtest_nb(
                             g,
                             by,
                             target,
-                            params[base + L_TOLERANCE],
+                            params[base + LEG.tolerance],
                             spot,
-                            params[base + L_MIN_OI],
-                            params[base + L_MIN_VOLUME],
-                            params[base + L_MAX_SPREAD],
+                            params[base + LEG.min_oi],
+                            params[base + LEG.min_volume],
+                            params[base + LEG.max_spread],
                         )
                         if status == 1:
                             skip = SKIP_NO_STRIKE
@@ -1180,7 +1051,7 @@ def run_backtest_nb(
                     for i in range(n_legs):
                         base = P_LEG0 + i * LEG_SIZE
                         q = sel_rows[i]
-                        leg_units[i] = params[base + L_SIDE] * dir_today * params[base + L_QTY]
+                        leg_units[i] = params[base + LEG.side] * dir_today * params[base + LEG.qty]
                         leg_right[i] = contract_right[quote_contract[q]]
                         leg_strike[i] = quote_strike[q]
                         leg_expiry[i] = quote_expiry[q]
@@ -1358,13 +1229,13 @@ def run_backtest_nb(
                         leg_quoted[i] = True
                         value_entry += units * leg_mark[i]
                         row = n_trades * MAX_LEGS + i
-                        legs[row, G_RIGHT] = contract_right[c]
-                        legs[row, G_STRIKE] = quote_strike[q]
-                        legs[row, G_EXPIRY] = quote_expiry[q]
-                        legs[row, G_UNITS] = units
-                        legs[row, G_ENTRY_FILL] = fill
-                        legs[row, G_EXIT_FILL] = np.nan
-                        legs[row, G_SETTLED] = 0.0
+                        legs[row, G.right] = contract_right[c]
+                        legs[row, G.strike] = quote_strike[q]
+                        legs[row, G.expiry] = quote_expiry[q]
+                        legs[row, G.units] = units
+                        legs[row, G.entry_fill] = fill
+                        legs[row, G.exit_fill] = np.nan
+                        legs[row, G.settled] = 0.0
                     for i in range(n_legs, MAX_LEGS):
                         row = n_trades * MAX_LEGS + i
                         for k in range(legs.shape[1]):
@@ -1372,17 +1243,17 @@ def run_backtest_nb(
                     premium = abs(value_entry)
                     premium_cash = value_entry * n_contracts * mult
                     tr = trades[n_trades]
-                    tr[T_ENTRY_DAY] = d
-                    tr[T_DIRECTION] = direction
-                    tr[T_CONTRACTS] = n_contracts
-                    tr[T_N_LEGS] = n_legs
-                    tr[T_ENTRY_PREMIUM] = premium_cash
-                    tr[T_SIZING_BINDING] = binding
-                    tr[T_RISK_PER_CONTRACT] = w_risk
-                    tr[T_WORST_SCENARIO] = w_index
-                    tr[T_MARGIN_PER_CONTRACT] = imc_entry
-                    tr[T_RISK_CONTRACTS] = risk_n
-                    tr[T_MARGIN_CONTRACTS] = margin_n
+                    tr[T.entry_day] = d
+                    tr[T.direction] = direction
+                    tr[T.contracts] = n_contracts
+                    tr[T.n_legs] = n_legs
+                    tr[T.entry_premium] = premium_cash
+                    tr[T.sizing_binding] = binding
+                    tr[T.risk_per_contract] = w_risk
+                    tr[T.worst_scenario] = w_index
+                    tr[T.margin_per_contract] = imc_entry
+                    tr[T.risk_contracts] = risk_n
+                    tr[T.margin_contracts] = margin_n
                     hedge_shares = 0.0
                     if hedge_on:
                         last_hedge_day = d
@@ -1421,7 +1292,7 @@ def run_backtest_nb(
         equity[d] = total
         in_market[d] = position_open
         if not fill_daily:
-            daily[d, D_MARGIN] = imc * n_contracts if position_open else 0.0
+            daily[d, D.initial_margin] = imc * n_contracts if position_open else 0.0
             continue
         out = daily[d]
         pnl_delta = 0.0
@@ -1435,13 +1306,13 @@ def run_backtest_nb(
         else:
             pnl_vega = 0.0
         pnl_costs = -day_cost
-        out[D_PNL_DELTA] = pnl_delta
-        out[D_PNL_GAMMA] = pnl_gamma
-        out[D_PNL_VEGA] = pnl_vega
-        out[D_PNL_THETA] = pnl_theta
-        out[D_PNL_COSTS] = pnl_costs
-        out[D_PNL_FINANCING] = day_financing
-        out[D_PNL_RESIDUAL] = (total - prev_equity) - (
+        out[D.pnl_delta] = pnl_delta
+        out[D.pnl_gamma] = pnl_gamma
+        out[D.pnl_vega] = pnl_vega
+        out[D.pnl_theta] = pnl_theta
+        out[D.pnl_costs] = pnl_costs
+        out[D.pnl_financing] = day_financing
+        out[D.pnl_residual] = (total - prev_equity) - (
             pnl_delta + pnl_gamma + pnl_vega + pnl_theta + pnl_costs + day_financing
         )
         if position_open:
@@ -1460,21 +1331,21 @@ def run_backtest_nb(
                 o_vega += exposure
                 o_theta += scale * leg_theta[i]
             im = imc * n_contracts
-            out[D_CONTRACTS] = n_contracts
-            out[D_DELTA] = o_delta
-            out[D_HEDGE_SHARES] = hedge_shares
-            out[D_NET_DELTA] = o_delta + hedge_shares
-            out[D_GAMMA] = o_gamma
-            out[D_VEGA] = o_vega
-            out[D_THETA] = o_theta
-            out[D_MARGIN] = im
-            out[D_MAINTENANCE] = im * maint_ratio
-            out[D_CALL_DAYS] = call_days
+            out[D.contracts] = n_contracts
+            out[D.delta] = o_delta
+            out[D.hedge_shares] = hedge_shares
+            out[D.net_delta] = o_delta + hedge_shares
+            out[D.gamma] = o_gamma
+            out[D.vega] = o_vega
+            out[D.theta] = o_theta
+            out[D.initial_margin] = im
+            out[D.maintenance_margin] = im * maint_ratio
+            out[D.margin_call_days] = call_days
             prev_net_delta = o_delta + hedge_shares
             prev_gamma = o_gamma
             prev_theta = o_theta
         else:
-            for k in range(D_PNL_DELTA):
+            for k in range(D.pnl_delta):
                 out[k] = 0.0
         prev_open = position_open
         prev_equity = total
@@ -1588,16 +1459,16 @@ def run_batch_nb(
             False,
         )
         for t in range(n):
-            trade_pnl[t] = trades[t, T_PNL]
-            trade_held[t] = int(trades[t, T_DAYS_HELD])
+            trade_pnl[t] = trades[t, T.pnl]
+            trade_held[t] = int(trades[t, T.days_held])
         # KPIs over the day window only (the whole chain unless the row sets one)
         w_first, w_end = window_nb(params[r], n_days)
         for t in range(w_first, w_end):
-            margin[t] = daily[t, D_MARGIN]
+            margin[t] = daily[t, D.initial_margin]
         compute_kpis_nb(
             equity[w_first:w_end],
             day_date[w_first:w_end],
-            params[r, P_CAPITAL],
+            params[r, P.capital],
             trade_pnl[:n],
             trade_held[:n],
             in_market[w_first:w_end],

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from gridbt.data.blackscholes_nb import bs_price_nb
-from gridbt.kernel.layout import S_RATE, S_RR, S_SPOT, S_VOL, S_YEARS, SCEN_SIZE
+from gridbt.kernel.contract import SCEN_SIZE, S
 
 #: Raw sizing counts above this are capped (docs/semantics.md, notation).
 MAX_COUNT = 1e9
@@ -79,11 +79,11 @@ def stress_worst_nb(
     worst_s = -1
     for s in range(n_scen):
         base = s * SCEN_SIZE
-        ds = scen[base + S_SPOT]
-        dv = scen[base + S_VOL]
-        drr = scen[base + S_RR]
-        dr = scen[base + S_RATE]
-        dt = scen[base + S_YEARS]
+        ds = scen[base + S.spot]
+        dv = scen[base + S.vol]
+        drr = scen[base + S.rr]
+        dr = scen[base + S.rate]
+        dt = scen[base + S.years]
         shocked_spot = spot * (1.0 + ds)
         pnl = 0.0
         for i in range(n_legs):

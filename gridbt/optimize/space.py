@@ -18,8 +18,8 @@ import optuna
 from pydantic import ValidationError
 
 from gridbt._typing import FloatArray
-from gridbt.kernel.encode import FeatureSource, encode_spec
 from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudyError, StudySpec
+from gridbt.strategy.encode import FeatureSource, encode_spec
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error
 from gridbt.sweep.constraints import Constraint, compile_constraint
 from gridbt.sweep.grid import Grid, _same

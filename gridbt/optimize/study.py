@@ -391,7 +391,7 @@ def run_study(
 
 
 def _base_row(base: StrategySpec) -> FloatArray:
-    from gridbt.kernel.encode import encode_spec
+    from gridbt.strategy.encode import encode_spec
     from gridbt.sweep.driver import _Features
 
     return encode_spec(base, _Features())

@@ -11,11 +11,12 @@ from gridbt._atomic import write_json_atomic, write_parquet_atomic
 from gridbt._typing import PathLike
 from gridbt.data.default import ensure_synthetic_chain, load_packed
 from gridbt.data.store import read_manifest
-from gridbt.kernel.dispatch import Engine, kpis_of, run_backtest
+from gridbt.kernel.dispatch import kpis_of
 from gridbt.kernel.enums import ExitReason, SkipReason
 from gridbt.report.summary import BacktestSummary, DataInfo
 from gridbt.report.tables import equity_table, trades_table
 from gridbt.report.tearsheet import write_tearsheet
+from gridbt.strategy.backtest import Engine, run_backtest
 from gridbt.strategy.spec import SpecError, StrategySpec, load_strategy
 
 __all__ = ["resolve_strategy", "run_and_write"]
@@ -53,7 +54,7 @@ def run_and_write(
     chain_dir = Path(data) if data is not None else ensure_synthetic_chain()[0]
     manifest = read_manifest(chain_dir)
     packed = load_packed(chain_dir)
-    from gridbt.kernel.encode import encode_spec
+    from gridbt.strategy.encode import encode_spec
 
     encode_spec(spec, packed)  # feature names and the like fail here, before the run
     result = run_backtest(packed, spec, engine)

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from gridbt.data.pack import PackedChain
-from gridbt.kernel import layout as L
+from gridbt.kernel.contract import D
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, SizingBinding
 from gridbt.kernel.result import BacktestResult
 
@@ -100,23 +100,23 @@ def trades_table(result: BacktestResult, packed: PackedChain) -> pa.Table:
 
 #: equity.parquet column -> daily output column of the kernel (docs/semantics.md).
 DAILY_COLUMNS = {
-    "contracts": L.D_CONTRACTS,
-    "delta": L.D_DELTA,
-    "hedge_shares": L.D_HEDGE_SHARES,
-    "net_delta": L.D_NET_DELTA,
-    "gamma": L.D_GAMMA,
-    "vega": L.D_VEGA,
-    "theta": L.D_THETA,
-    "initial_margin": L.D_MARGIN,
-    "maintenance_margin": L.D_MAINTENANCE,
-    "margin_call_days": L.D_CALL_DAYS,
-    "pnl_delta": L.D_PNL_DELTA,
-    "pnl_gamma": L.D_PNL_GAMMA,
-    "pnl_vega": L.D_PNL_VEGA,
-    "pnl_theta": L.D_PNL_THETA,
-    "pnl_costs": L.D_PNL_COSTS,
-    "pnl_financing": L.D_PNL_FINANCING,
-    "pnl_residual": L.D_PNL_RESIDUAL,
+    "contracts": D.contracts,
+    "delta": D.delta,
+    "hedge_shares": D.hedge_shares,
+    "net_delta": D.net_delta,
+    "gamma": D.gamma,
+    "vega": D.vega,
+    "theta": D.theta,
+    "initial_margin": D.initial_margin,
+    "maintenance_margin": D.maintenance_margin,
+    "margin_call_days": D.margin_call_days,
+    "pnl_delta": D.pnl_delta,
+    "pnl_gamma": D.pnl_gamma,
+    "pnl_vega": D.pnl_vega,
+    "pnl_theta": D.pnl_theta,
+    "pnl_costs": D.pnl_costs,
+    "pnl_financing": D.pnl_financing,
+    "pnl_residual": D.pnl_residual,
 }
 
 

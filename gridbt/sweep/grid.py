@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 import gridbt
 from gridbt._typing import FloatArray, IntArray
-from gridbt.kernel.encode import FeatureSource, encode_spec
+from gridbt.strategy.encode import FeatureSource, encode_spec
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error
 from gridbt.sweep.constraints import Constraint, compile_constraint
 from gridbt.sweep.paths import apply_assignment, get_path, split_path

@@ -26,14 +26,14 @@ import pyarrow.parquet as pq
 
 from gridbt._atomic import write_parquet_atomic
 from gridbt._typing import FloatArray, IntArray
-from gridbt.kernel import layout as L
+from gridbt.kernel.contract import C
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
 
 __all__ = ["BatchResult", "ResultStore", "result_table", "value_types"]
 
 COUNTER_NAMES = ("missing_quote_days", "stale_fills")
-_COUNTER_COLS = (L.C_MISSING_QUOTE_DAYS, L.C_STALE_FILLS)
+_COUNTER_COLS = (C.missing_quote_days, C.stale_fills)
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ import pytest
 from optuna.trial import TrialState
 
 from gridbt.data.default import load_packed
-from gridbt.kernel.dispatch import kpis_of, run_backtest
+from gridbt.kernel.dispatch import kpis_of
 from gridbt.kernel.metrics import KPI_INDEX
 from gridbt.optimize.folds import folds_of
 from gridbt.optimize.samplers import open_storage
 from gridbt.optimize.spec import StudyError, load_study
 from gridbt.optimize.study import ATTR_RESULT, run_study
+from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.driver import _Features
 from gridbt.sweep.grid import Grid

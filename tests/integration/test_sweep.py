@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from gridbt.data.default import load_packed
-from gridbt.kernel.dispatch import kpis_of, run_backtest
+from gridbt.kernel.dispatch import kpis_of
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
+from gridbt.strategy.backtest import run_backtest
 from gridbt.sweep.actor import BacktestActor
 from gridbt.sweep.driver import run_sweep
 from gridbt.sweep.grid import Grid
@@ -170,10 +171,10 @@ class FailingActor(BacktestActor):
     no profit target), on every attempt."""
 
     def run(self, params: np.ndarray, keep_equity: bool) -> Any:
-        from gridbt.kernel import layout as L
+        from gridbt.kernel.contract import LEG, P_LEG0, P
 
-        poisoned = ((params[:, L.P_LEG0 + L.L_TARGET] == 0.35) & (params[:, L.P_STOP_LOSS] == 3.0)
-                    & np.isnan(params[:, L.P_PROFIT_TARGET]) & (params[:, L.P_DTE_EXIT] == 14))
+        poisoned = ((params[:, P_LEG0 + LEG.target] == 0.35) & (params[:, P.stop_loss] == 3.0)
+                    & np.isnan(params[:, P.profit_target]) & (params[:, P.dte_exit] == 14))
         if poisoned.any():
             raise RuntimeError("poisoned batch")
         return super().run(params, keep_equity)
@@ -225,7 +226,7 @@ def test_a_dead_actor_loses_no_combination(tmp_path: Path, chain: Path,
 
 
 def test_actors_share_one_read_only_chain(chain: Path) -> None:
-    from gridbt.kernel.encode import encode_spec
+    from gridbt.strategy.encode import encode_spec
 
     packed = load_packed(chain)
     ref = ray.put(packed)

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from gridbt.data.pack import PackedChain, pack_chain
-from gridbt.kernel import layout as L
-from gridbt.kernel.dispatch import Engine, kpis_of, run_backtest, run_batch, run_params
-from gridbt.kernel.encode import encode_spec
-from gridbt.kernel.enums import ExitReason, SkipReason, leg_dt, trade_dt
+from gridbt.kernel.contract import N_SCALARS, P_LEG0, C, D, P, leg_dt, trade_dt
+from gridbt.kernel.dispatch import kpis_of, run_batch, run_params
+from gridbt.kernel.enums import ExitReason, SkipReason
 from gridbt.kernel.kpi_reference import compute_kpis_reference
 from gridbt.kernel.metrics import KPI_INDEX, METRICS
 from gridbt.kernel.result import BacktestResult, window_bounds
+from gridbt.strategy.backtest import Engine, run_backtest
+from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.spec import StrategySpec
 from gridbt.testing import ENGINES, ChainQuote, chain_from_quotes, flat_vol_chain
 
@@ -123,7 +124,7 @@ def test_window_bounds_clamp(window: tuple[float, float] | None, bounds: tuple[i
     if window is not None:
         # the kernel's clamp is the same rule: it reports the window it ran
         params = encode_spec(short_put(), put_chain())
-        params[L.P_WINDOW_FIRST], params[L.P_WINDOW_END] = window
+        params[P.window_first], params[P.window_end] = window
         r = run_params(put_chain(), params)
         assert r.window == bounds
         assert (r.equity[: bounds[0]] == CAPITAL).all()
@@ -131,8 +132,8 @@ def test_window_bounds_clamp(window: tuple[float, float] | None, bounds: tuple[i
 
 def test_encode_writes_the_whole_chain() -> None:
     params = encode_spec(short_put(), put_chain())
-    assert params[L.P_WINDOW_FIRST] == 0.0 and math.isnan(params[L.P_WINDOW_END])
-    assert L.N_SCALARS == 73 and L.P_LEG0 == L.N_SCALARS
+    assert params[P.window_first] == 0.0 and math.isnan(params[P.window_end])
+    assert N_SCALARS == 73 and P_LEG0 == N_SCALARS
 
 
 # -- a whole-chain window is no window -----------------------------------------------------
@@ -182,7 +183,7 @@ def test_whole_chain_window_is_bit_identical(engine: Engine, kind: str) -> None:
     # the batch path: a whole-chain row gives the KPIs of the row without a window, bit for bit
     row = encode_spec(spec, packed)
     full = row.copy()
-    full[L.P_WINDOW_FIRST], full[L.P_WINDOW_END] = 0.0, float(packed.n_days)
+    full[P.window_first], full[P.window_end] = 0.0, float(packed.n_days)
     kpis, skips, _, curves = run_batch(packed, np.vstack([row, full]), np.ones(2, bool))
     np.testing.assert_array_equal(kpis[0], kpis[1], strict=True)
     np.testing.assert_array_equal(curves[0], curves[1], strict=True)
@@ -211,9 +212,9 @@ def test_window_closes_end_of_data_on_its_last_day(engine: Engine) -> None:
     assert r.window == (3, 8)
     outside = np.r_[0:3, 8:N]
     assert not r.daily[outside].any()
-    assert r.daily[3:7, L.D_CONTRACTS].tolist() == [1.0] * 4 and r.daily[7, L.D_CONTRACTS] == 0
+    assert r.daily[3:7, D.contracts].tolist() == [1.0] * 4 and r.daily[7, D.contracts] == 0
     # the day's P&L of the window's first day starts from capital with a flat book
-    assert r.daily[3, L.D_PNL_COSTS] == approx(0.0)
+    assert r.daily[3, D.pnl_costs] == approx(0.0)
     assert not r.skips.any()
     # no window: the same strategy holds from day 0 to the chain's last day
     assert spans(run_backtest(packed, spec, engine)) == [(0, N - 1, ExitReason.END_OF_DATA)]
@@ -323,8 +324,8 @@ def test_batch_kpis_of_windowed_rows(kind: str) -> None:
     windows = [(0, n), (10, 40), (25, n), (0, 18), (30, 31), (33, 20), (12, 50), (0, n)]
     base = encode_spec(spec, packed)
     rows = np.tile(base, (len(windows), 1))
-    rows[:, L.P_WINDOW_FIRST] = [w[0] for w in windows]
-    rows[:, L.P_WINDOW_END] = [w[1] for w in windows]
+    rows[:, P.window_first] = [w[0] for w in windows]
+    rows[:, P.window_end] = [w[1] for w in windows]
     kpis, skips, counters, curves = run_batch(packed, rows, np.ones(len(windows), bool))
     traded = 0
     for k, window in enumerate(windows):
@@ -332,11 +333,11 @@ def test_batch_kpis_of_windowed_rows(kind: str) -> None:
         first, end = window_bounds(window, n)
         np.testing.assert_array_equal(curves[k], single.equity, strict=True)
         np.testing.assert_array_equal(skips[k], single.skips, strict=True)
-        assert counters[k, L.C_MISSING_QUOTE_DAYS] == single.missing_quote_days
+        assert counters[k, C.missing_quote_days] == single.missing_quote_days
         # the same KPI kernel on the sliced single run: equal bit for bit
         of = kpis_of(single, packed, spec.capital)
         np.testing.assert_array_equal(kpis[k], [of[m.name] for m in METRICS], strict=True)
-        margin = single.daily[first:end, L.D_MARGIN]
+        margin = single.daily[first:end, D.initial_margin]
         expected = compute_kpis_reference(
             single.equity[first:end], packed.day_date[first:end], spec.capital,
             single.trades["pnl"], single.trades["days_held"], single.in_market[first:end],

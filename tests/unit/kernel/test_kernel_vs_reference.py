@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from gridbt.data import blackscholes
 from gridbt.data.pack import PackedChain, pack_chain
-from gridbt.kernel import layout as L
-from gridbt.kernel.dispatch import run_backtest
-from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason, leg_dt, trade_dt
+from gridbt.kernel.contract import D, leg_dt, trade_dt
+from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason
 from gridbt.kernel.result import BacktestResult
 from gridbt.report.tables import DAILY_COLUMNS
+from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.spec import StrategySpec, parse_strategy
 from gridbt.testing import ChainQuote, chain_from_quotes
 
@@ -531,7 +531,7 @@ def test_random_specs_exercise_the_risk_layer() -> None:
         seen["margin_partial"] += int((t["exit_reason"] == ExitReason.MARGIN_PARTIAL).sum())
         seen["hedge_trades"] += int((t["hedge_pnl"] != 0).sum())
         seen["financing"] += int((t["financing"] != 0).sum())
-        seen["call_days"] += int((r.daily[:, L.D_CALL_DAYS] > 0).sum())
+        seen["call_days"] += int((r.daily[:, D.margin_call_days] > 0).sum())
         seen["sizing_skip"] += int(r.skips[SkipReason.SIZING])
         seen["invalid_market"] += int(r.skips[SkipReason.INVALID_MARKET])
         bindings.update(int(b) for b in t["sizing_binding"])

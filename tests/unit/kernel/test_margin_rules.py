@@ -9,8 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from gridbt.kernel.reference_risk import RiskLeg, regt_margin
 from gridbt.kernel.risk_nb import regt_margin_nb
+from gridbt.strategy.reference_risk import RiskLeg, regt_margin
 from gridbt.strategy.spec import MarginConfig
 
 M = 100.0

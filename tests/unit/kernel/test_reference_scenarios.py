@@ -17,8 +17,8 @@ import pytest
 
 from gridbt.data.pack import PackedChain, pack_chain
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, SkipReason
-from gridbt.kernel.reference import run_reference
 from gridbt.kernel.result import BacktestResult
+from gridbt.strategy.reference import run_reference
 from gridbt.strategy.spec import StrategySpec
 from gridbt.testing import ENGINES, ChainQuote, chain_from_quotes
 
@@ -38,7 +38,7 @@ def run(packed: PackedChain, spec: StrategySpec, engine: str) -> BacktestResult:
         result = run_reference(packed, spec)
     else:
         try:
-            from gridbt.kernel.dispatch import run_backtest
+            from gridbt.strategy.backtest import run_backtest
         except ImportError as exc:
             pytest.skip(f"engine {engine!r} not importable: {exc}")
         result = run_backtest(packed, spec, engine="numba")

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from gridbt.data.pack import PackedChain, pack_chain
-from gridbt.kernel import layout as L
-from gridbt.kernel.dispatch import run_backtest
+from gridbt.kernel.contract import D
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, SizingBinding, SkipReason
 from gridbt.kernel.result import BacktestResult
+from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.spec import StrategySpec, parse_strategy
 from gridbt.testing import ENGINES, ChainQuote, chain_from_quotes
 
@@ -82,8 +82,8 @@ def spec(right: str, side: str, **sections: Any) -> StrategySpec:
 def run(packed: PackedChain, s: StrategySpec, engine: str) -> BacktestResult:
     r = run_backtest(packed, s, engine)  # type: ignore[arg-type]
     assert r.equity[-1] == approx(s.capital + float(r.trades["pnl"].sum()))
-    parts = r.daily[:, [L.D_PNL_DELTA, L.D_PNL_GAMMA, L.D_PNL_VEGA, L.D_PNL_THETA,
-                        L.D_PNL_COSTS, L.D_PNL_FINANCING, L.D_PNL_RESIDUAL]].sum(axis=1)
+    parts = r.daily[:, [D.pnl_delta, D.pnl_gamma, D.pnl_vega, D.pnl_theta,
+                        D.pnl_costs, D.pnl_financing, D.pnl_residual]].sum(axis=1)
     assert parts == pytest.approx(np.diff(r.equity, prepend=s.capital), rel=1e-9, abs=1e-7)
     return r
 
@@ -116,9 +116,9 @@ def test_margin_call_after_grace_days(engine: str) -> None:
     assert (t["entry_day"][0], t["exit_day"][0]) == (0, 2)
     assert t["pnl"][0] == approx((2.0 - 5.5) * M)
     assert t["margin_per_contract"][0] == approx(regt_put(2.0, 100.0))
-    assert r.daily[:, L.D_CALL_DAYS].tolist()[:3] == [0.0, 1.0, 0.0]
-    assert r.daily[1, L.D_MARGIN] == approx(regt_put(5.5, 95.0))
-    assert r.daily[1, L.D_MAINTENANCE] == approx(regt_put(5.5, 95.0))
+    assert r.daily[:, D.margin_call_days].tolist()[:3] == [0.0, 1.0, 0.0]
+    assert r.daily[1, D.initial_margin] == approx(regt_put(5.5, 95.0))
+    assert r.daily[1, D.maintenance_margin] == approx(regt_put(5.5, 95.0))
     assert r.equity[:3] == approx([2000.0, 1650.0, 1650.0])
     # day 3: a new entry would need IM 1975 > equity 1650: refused as capital
     assert len(t) == 1
@@ -131,7 +131,7 @@ def test_recovery_within_grace_resets_the_call(engine: str) -> None:
     r = run(put_chain(), s, engine)
 
     assert r.trades["exit_reason"].tolist() == [ExitReason.END_OF_DATA]
-    assert r.daily[:, L.D_CALL_DAYS].tolist() == [0.0, 1.0, 2.0, 3.0, 0.0]
+    assert r.daily[:, D.margin_call_days].tolist() == [0.0, 1.0, 2.0, 3.0, 0.0]
     assert r.trades["pnl"][0] == approx(0.0)
 
 
@@ -161,9 +161,9 @@ def test_partial_liquidation_to_target(engine: str, buffer: float, kept: int) ->
     assert t["pnl"][1] == approx(0.0)  # the rest closes at 2.0, where it was sold
     assert r.legs["exit_fill"][0] == approx(5.5)
     assert r.legs["exit_fill"][MAX_LEGS] == approx(2.0)  # trade 1's first leg row
-    assert r.daily[:, L.D_CONTRACTS].tolist() == [4.0, kept, kept, kept, 0.0]
+    assert r.daily[:, D.contracts].tolist() == [4.0, kept, kept, kept, 0.0]
     # after the cut the account is out of the call: day 2 equity vs kept contracts' margin
-    assert r.daily[2, L.D_CALL_DAYS] == 0.0
+    assert r.daily[2, D.margin_call_days] == 0.0
 
 
 def test_margin_call_liquidates_on_a_stale_quote(engine: str) -> None:
@@ -192,7 +192,7 @@ def test_partial_liquidation_resizes_the_hedge(engine: str) -> None:
 
     # entry: 4 short puts of delta -0.5 = +200 shares: the hedge sells 200. Day 1: equity
     # 6600 + 200 x 5 on the hedge = 7600 < 7900 -> keep floor(7600 / 1975) = 3, hedge -150
-    assert r.daily[:, L.D_HEDGE_SHARES].tolist() == approx([-200.0, -150.0, -150.0, -150.0, 0.0])
+    assert r.daily[:, D.hedge_shares].tolist() == approx([-200.0, -150.0, -150.0, -150.0, 0.0])
     t = r.trades
     assert t["exit_reason"].tolist() == [ExitReason.MARGIN_PARTIAL, ExitReason.END_OF_DATA]
     assert t["contracts"].tolist() == [1.0, 3.0]
@@ -234,9 +234,9 @@ def test_hedge_band_crossing(engine: str, rebalance_to: str, bought_day2: float)
     # entry: option delta -50 shares -> buy 50. day 1: net -55 + 50 = -5, inside +-10.
     # day 2: net -65 + 50 = -15 crosses the band: to the centre (buy 15) or the edge -10 (buy 5)
     held = 50.0 + bought_day2
-    assert r.daily[:, L.D_HEDGE_SHARES].tolist() == approx([50.0, 50.0, held, 0.0])
-    assert r.daily[:, L.D_DELTA].tolist()[:3] == approx([-50.0, -55.0, -65.0])
-    assert r.daily[2, L.D_NET_DELTA] == approx(held - 65.0)
+    assert r.daily[:, D.hedge_shares].tolist() == approx([50.0, 50.0, held, 0.0])
+    assert r.daily[:, D.delta].tolist()[:3] == approx([-50.0, -55.0, -65.0])
+    assert r.daily[2, D.net_delta] == approx(held - 65.0)
     flows = [hedge_trade(50.0, 100.0), hedge_trade(bought_day2, 103.0), hedge_trade(-held, 102.0)]
     t = r.trades[0]
     assert t["exit_reason"] == ExitReason.END_OF_DATA
@@ -262,20 +262,20 @@ def test_attribution_of_a_day(engine: str) -> None:
     d = r.daily
 
     # day 0: entry pays half the spread (0.025) and a commission of 1: all of it is cost
-    assert d[0, L.D_PNL_COSTS] == approx(-(0.025 * M + 1.0))
-    assert d[0, L.D_PNL_RESIDUAL] == approx(0.0)
+    assert d[0, D.pnl_costs] == approx(-(0.025 * M + 1.0))
+    assert d[0, D.pnl_residual] == approx(0.0)
     # day 1 with day 0's greeks: delta 50 sh x 2, gamma 1/2 x 4 x 2^2, vega 20 x 1 pt, theta -5
-    assert d[1, L.D_PNL_DELTA] == approx(50.0 * 2.0)
-    assert d[1, L.D_PNL_GAMMA] == approx(0.5 * 4.0 * 4.0)
-    assert d[1, L.D_PNL_VEGA] == approx(20.0 * (0.21 - 0.20) * 100)
-    assert d[1, L.D_PNL_THETA] == approx(-5.0 * 1)
-    assert d[1, L.D_PNL_RESIDUAL] == approx((4.23 - 3.00) * M - (100 + 8 + 20 - 5))
-    assert d[1, [L.D_DELTA, L.D_GAMMA, L.D_VEGA, L.D_THETA]].tolist() == approx(
+    assert d[1, D.pnl_delta] == approx(50.0 * 2.0)
+    assert d[1, D.pnl_gamma] == approx(0.5 * 4.0 * 4.0)
+    assert d[1, D.pnl_vega] == approx(20.0 * (0.21 - 0.20) * 100)
+    assert d[1, D.pnl_theta] == approx(-5.0 * 1)
+    assert d[1, D.pnl_residual] == approx((4.23 - 3.00) * M - (100 + 8 + 20 - 5))
+    assert d[1, [D.delta, D.gamma, D.vega, D.theta]].tolist() == approx(
         [60.0, 5.0, 25.0, -6.0])
     # day 2 (last): exit at 3.60 - 0.025 with commission 1
-    assert d[2, L.D_PNL_COSTS] == approx(-(0.025 * M + 1.0))
-    assert d[2, L.D_PNL_DELTA] == approx(60.0 * -1.0)
-    assert d[2, L.D_CONTRACTS] == 0.0 and d[2, L.D_DELTA] == 0.0
+    assert d[2, D.pnl_costs] == approx(-(0.025 * M + 1.0))
+    assert d[2, D.pnl_delta] == approx(60.0 * -1.0)
+    assert d[2, D.contracts] == 0.0 and d[2, D.delta] == 0.0
 
 
 def test_risk_budget_sizes_on_the_worst_stress_loss(engine: str) -> None:

@@ -10,11 +10,11 @@ import numpy as np
 import optuna
 import pytest
 
-from gridbt.kernel.encode import encode_spec
 from gridbt.optimize.folds import folds_of
 from gridbt.optimize.samplers import grid_size, make_pruner, make_sampler, open_storage
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudyError, StudySpec, WalkForward, load_study
+from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.driver import _Features
 from gridbt.sweep.paths import apply_assignment

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gridbt.data.features import FEATURE_NAMES
-from gridbt.kernel.encode import encode_spec
+from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.presets import preset
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.grid import Grid, param_hashes

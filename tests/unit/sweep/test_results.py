@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from gridbt.kernel import layout as L
+from gridbt.kernel.contract import N_COUNTERS
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
 from gridbt.sweep.report import _short_labels
@@ -24,7 +24,7 @@ def _batch(combo: list[int], values: dict[str, list[object]]) -> pa.Table:
     n = len(combo)
     result = BatchResult(
         kpis=np.zeros((n, len(METRICS))), skips=np.zeros((n, len(SkipReason.NAMES)), np.int64),
-        counters=np.zeros((n, L.N_COUNTERS), np.int64), block_stats=np.zeros((n, 2, 3)),
+        counters=np.zeros((n, N_COUNTERS), np.int64), block_stats=np.zeros((n, 2, 3)),
         equity=None, seconds=0.1, node="n",
     )
     arrays = {k: np.array(v, dtype=object) for k, v in values.items()}

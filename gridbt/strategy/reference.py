@@ -14,35 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gridbt.data.pack import RIGHT_CALL, RIGHT_PUT, PackedChain
-from gridbt.kernel.enums import (
-    MAX_LEGS,
-    ExitReason,
-    SizingBinding,
-    SkipReason,
-    leg_dt,
-    trade_dt,
-)
-from gridbt.kernel.layout import (
-    D_CALL_DAYS,
-    D_CONTRACTS,
-    D_DELTA,
-    D_GAMMA,
-    D_HEDGE_SHARES,
-    D_MAINTENANCE,
-    D_MARGIN,
-    D_NET_DELTA,
-    D_PNL_COSTS,
-    D_PNL_DELTA,
-    D_PNL_FINANCING,
-    D_PNL_GAMMA,
-    D_PNL_RESIDUAL,
-    D_PNL_THETA,
-    D_PNL_VEGA,
-    D_THETA,
-    D_VEGA,
-    N_DAILY_COLS,
-)
-from gridbt.kernel.reference_risk import (
+from gridbt.kernel.contract import N_DAILY_COLS, D, leg_dt, trade_dt
+from gridbt.kernel.enums import MAX_LEGS, ExitReason, SizingBinding, SkipReason
+from gridbt.kernel.result import BacktestResult, window_bounds
+from gridbt.strategy.reference_risk import (
     RiskLeg,
     floor_count,
     kelly_optimal_fraction,
@@ -53,7 +28,6 @@ from gridbt.kernel.reference_risk import (
     vol_target_count,
     ww_half_width,
 )
-from gridbt.kernel.result import BacktestResult, window_bounds
 from gridbt.strategy.stress import scenarios
 
 if TYPE_CHECKING:
@@ -329,7 +303,7 @@ class _Backtest:
         self.margin_on = spec.risk.margin.model != "none"
         self.cash: list[float] = [spec.capital]
         self.position: _Position | None = None
-        self.rows: list[tuple[tuple[float, ...], list[tuple[float, ...]]]] = []
+        self.rows: list[tuple[dict[str, float], list[dict[str, float]]]] = []
         self.row_pnls: list[float] = []
         self.skips = np.zeros(len(SkipReason.NAMES), dtype=np.int64)
         self.missing_quote_days = 0
@@ -524,16 +498,21 @@ class _Backtest:
     ) -> None:
         dates = self.packed.day_date
         sizing = pos.sizing
-        trade = (
-            pos.entry_day, exit_day, reason, pos.direction, float(contracts), len(pos.legs),
-            premium, entry_cash, exit_cash, commissions, pnl, mae, mfe,
-            int(dates[exit_day]) - int(dates[pos.entry_day]),
-            hedge_pnl, hedge_cost, financing, sizing.binding, sizing.risk_per_contract,
-            sizing.worst_scenario, sizing.margin_per_contract, sizing.risk_contracts,
-            sizing.margin_contracts,
-        )
-        legs: list[tuple[float, ...]] = [
-            (leg.right, leg.strike, leg.expiry, leg.units, leg.entry_fill, fill, int(leg.settled))
+        trade: dict[str, float] = {
+            "entry_day": pos.entry_day, "exit_day": exit_day, "exit_reason": reason,
+            "direction": pos.direction, "contracts": float(contracts), "n_legs": len(pos.legs),
+            "entry_premium": premium, "entry_cash": entry_cash, "exit_cash": exit_cash,
+            "commissions": commissions, "pnl": pnl, "mae": mae, "mfe": mfe,
+            "days_held": int(dates[exit_day]) - int(dates[pos.entry_day]),
+            "hedge_pnl": hedge_pnl, "hedge_cost": hedge_cost, "financing": financing,
+            "sizing_binding": sizing.binding, "risk_per_contract": sizing.risk_per_contract,
+            "worst_scenario": sizing.worst_scenario,
+            "margin_per_contract": sizing.margin_per_contract,
+            "risk_contracts": sizing.risk_contracts, "margin_contracts": sizing.margin_contracts,
+        }
+        legs: list[dict[str, float]] = [
+            {"right": leg.right, "strike": leg.strike, "expiry": leg.expiry, "units": leg.units,
+             "entry_fill": leg.entry_fill, "exit_fill": fill, "settled": int(leg.settled)}
             for leg, fill in zip(pos.legs, exit_fills, strict=True)
         ]
         self.rows.append((trade, legs))
@@ -833,16 +812,16 @@ class _Backtest:
             return []
         n, m = pos.contracts, self.m
         delta = sum(leg.units * m * n * _known(leg.delta) for leg in pos.legs)
-        row[D_CONTRACTS] = n
-        row[D_DELTA] = delta
-        row[D_HEDGE_SHARES] = pos.shares
-        row[D_NET_DELTA] = delta + pos.shares
-        row[D_GAMMA] = sum(leg.units * m * n * _known(leg.gamma) for leg in pos.legs)
-        row[D_VEGA] = sum(leg.units * m * n * _known(leg.vega) for leg in pos.legs)
-        row[D_THETA] = sum(leg.units * m * n * _known(leg.theta) for leg in pos.legs)
-        row[D_MARGIN] = pos.margin_per_contract * n
-        row[D_MAINTENANCE] = row[D_MARGIN] * self.spec.risk.account.maintenance_ratio
-        row[D_CALL_DAYS] = pos.call_days
+        row[D.contracts] = n
+        row[D.delta] = delta
+        row[D.hedge_shares] = pos.shares
+        row[D.net_delta] = delta + pos.shares
+        row[D.gamma] = sum(leg.units * m * n * _known(leg.gamma) for leg in pos.legs)
+        row[D.vega] = sum(leg.units * m * n * _known(leg.vega) for leg in pos.legs)
+        row[D.theta] = sum(leg.units * m * n * _known(leg.theta) for leg in pos.legs)
+        row[D.initial_margin] = pos.margin_per_contract * n
+        row[D.maintenance_margin] = row[D.initial_margin] * self.spec.risk.account.maintenance_ratio
+        row[D.margin_call_days] = pos.call_days
         return [(leg, leg.units * m * n * _known(leg.vega), leg.iv) for leg in pos.legs]
 
     def attribute(
@@ -854,20 +833,20 @@ class _Backtest:
         if before is not None:
             move = float(packed.day_spot[d]) - float(packed.day_spot[d - 1])
             days = int(packed.day_date[d]) - int(packed.day_date[d - 1])
-            row[D_PNL_DELTA] = before[D_NET_DELTA] * move
-            row[D_PNL_GAMMA] = 0.5 * before[D_GAMMA] * move**2
+            row[D.pnl_delta] = before[D.net_delta] * move
+            row[D.pnl_gamma] = 0.5 * before[D.gamma] * move**2
             vega = 0.0
             for leg, exposure, iv in vegas:
                 change = leg.iv - iv
                 if math.isfinite(change):
                     vega += exposure * change * 100
-            row[D_PNL_VEGA] = vega
-            row[D_PNL_THETA] = before[D_THETA] * days
-        row[D_PNL_COSTS] = -math.fsum(self.day_costs)
-        row[D_PNL_FINANCING] = self.day_financing
-        explained = (row[D_PNL_DELTA] + row[D_PNL_GAMMA] + row[D_PNL_VEGA] + row[D_PNL_THETA]
-                     + row[D_PNL_COSTS] + row[D_PNL_FINANCING])
-        row[D_PNL_RESIDUAL] = pnl - explained
+            row[D.pnl_vega] = vega
+            row[D.pnl_theta] = before[D.theta] * days
+        row[D.pnl_costs] = -math.fsum(self.day_costs)
+        row[D.pnl_financing] = self.day_financing
+        explained = (row[D.pnl_delta] + row[D.pnl_gamma] + row[D.pnl_vega] + row[D.pnl_theta]
+                     + row[D.pnl_costs] + row[D.pnl_financing])
+        row[D.pnl_residual] = pnl - explained
 
     # -- the daily loop --------------------------------------------------------------------
 
@@ -938,9 +917,11 @@ class _Backtest:
         trades = np.zeros(len(self.rows), dtype=trade_dt)
         legs = np.zeros(len(self.rows) * MAX_LEGS, dtype=leg_dt)
         for t, (trade, leg_rows) in enumerate(self.rows):
-            trades[t] = trade
+            for name, value in trade.items():
+                trades[t][name] = value
             for i, leg_row in enumerate(leg_rows):
-                legs[t * MAX_LEGS + i] = leg_row
+                for name, value in leg_row.items():
+                    legs[t * MAX_LEGS + i][name] = value
         return trades, legs
 
 
