@@ -12,9 +12,7 @@ import pyarrow.compute as pc
 
 SCHEMA_VERSION = 1
 
-QUOTE_FIELDS = ("bid", "ask")
 GREEK_FIELDS = ("iv", "delta", "gamma", "vega", "theta")
-KEY_FIELDS = ("date", "expiry", "strike", "right")
 #: Row order of a stored and packed chain: day-major, calls before puts, then expiry, strike.
 SORT_KEYS = ("date", "right", "expiry", "strike")
 RIGHTS = ("C", "P")

@@ -30,7 +30,6 @@ Unit: TypeAlias = Literal["ratio", "fraction", "currency", "days", "count"]
 
 ANNUALISATION = 252
 YEAR_DAYS = 365.25
-CVAR_LEVEL = 0.95
 
 
 @dataclass(frozen=True)
@@ -196,7 +195,6 @@ def kpis_from_dict(values: dict[str, float]) -> np.ndarray:
 
 __all__ = [
     "ANNUALISATION",
-    "CVAR_LEVEL",
     "KPI_INDEX",
     "METRICS",
     "METRIC_BY_NAME",

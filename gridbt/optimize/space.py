@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from gridbt._typing import FloatArray
 from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudyError, StudySpec
 from gridbt.strategy.encode import FeatureSource, encode_spec
+from gridbt.strategy.paths import apply_assignment, get_path
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error
 from gridbt.sweep.constraints import Constraint, compile_constraint
 from gridbt.sweep.grid import Grid, _same
-from gridbt.sweep.paths import apply_assignment, get_path
 from gridbt.sweep.spec import GridValue, SweepSpec
 
 __all__ = ["Encoded", "SearchSpace"]

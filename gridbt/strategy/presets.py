@@ -29,7 +29,6 @@ accepts spec paths such as `execution.slippage` or `structure.legs[1].min_open_i
 from __future__ import annotations
 
 import inspect
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +38,7 @@ import yaml
 
 from gridbt._atomic import atomic_path
 from gridbt._typing import PathLike
+from gridbt.strategy.paths import set_path, split_path
 from gridbt.strategy.spec import SpecError, StrategySpec, parse_strategy
 
 __all__ = [
@@ -807,32 +807,6 @@ PRESETS: dict[str, Callable[..., StrategySpec]] = {
     )
 }
 
-_PATH = re.compile(r"[A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*")
-_PATH_TOKEN = re.compile(r"[A-Za-z_]\w*|\[(\d+)\]")
-
-
-def _path_tokens(path: str) -> list[str | int]:
-    if not _PATH.fullmatch(path):
-        raise SpecError(f"{path!r} is not a spec path like 'structure.legs[1].qty'")
-    return [int(m.group(1)) if m.group(1) else m.group(0) for m in _PATH_TOKEN.finditer(path)]
-
-
-def _set_path(payload: _Payload, path: str, value: object) -> None:
-    tokens = _path_tokens(path)
-    node: Any = payload
-    for i, token in enumerate(tokens):
-        if isinstance(token, int) and not (isinstance(node, list) and 0 <= token < len(node)):
-            raise SpecError(f"{path!r}: no item [{token}] here")
-        if isinstance(token, str) and not isinstance(node, dict):
-            raise SpecError(f"{path!r}: {token!r} is not inside a mapping")
-        if i == len(tokens) - 1:
-            node[token] = value
-        else:
-            if isinstance(token, str) and node.get(token) is None:
-                node[token] = {}  # e.g. structure.dte_far, null by default
-            node = node[token]
-
-
 def preset(name: str, /, **overrides: Any) -> StrategySpec:
     """Build the preset `name`, with overrides.
 
@@ -864,7 +838,10 @@ def preset(name: str, /, **overrides: Any) -> StrategySpec:
     arguments = {k: v for k, v in overrides.items() if k in parameters}
     paths = {k: v for k, v in overrides.items() if k not in parameters}
     for key in paths:
-        head = _path_tokens(key)[0]
+        try:
+            head = split_path(key)[0]
+        except KeyError as exc:
+            raise SpecError(f"preset {name!r}: {exc.args[0]}") from None
         if head not in StrategySpec.model_fields:
             raise SpecError(
                 f"preset {name!r}: {key!r} is neither an argument ({', '.join(parameters)}) "
@@ -875,7 +852,10 @@ def preset(name: str, /, **overrides: Any) -> StrategySpec:
         return spec
     payload = spec.model_dump(mode="json")
     for key, value in paths.items():
-        _set_path(payload, key, value)
+        try:
+            set_path(payload, key, value, create=True)
+        except KeyError as exc:
+            raise SpecError(f"preset {name!r}: {exc.args[0]}") from None
     return parse_strategy(payload, source=f"preset {name!r}")
 
 

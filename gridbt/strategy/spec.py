@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from gridbt._typing import PathLike
-from gridbt.kernel.enums import MAX_SCENARIOS  # the kernel's scenario block is fixed-size
+from gridbt.kernel.enums import MAX_FILTERS, MAX_LEGS, MAX_SCENARIOS  # fixed kernel blocks
 
 __all__ = [
     "DteWindow",
@@ -49,22 +49,8 @@ __all__ = [
     "StrategySpec",
     "StructureSpec",
     "load_strategy",
-    "EXIT_REASONS",
 ]
 
-EXIT_REASONS = (
-    "expiry",
-    "stop_loss",
-    "profit_target",
-    "dte",
-    "max_holding",
-    "rebalance",
-    "delta_breach",
-    "signal",
-    "end_of_data",
-    "margin_call",
-    "margin_partial",
-)
 ReentryReason = Literal[
     "stop_loss", "profit_target", "dte", "max_holding", "rebalance", "delta_breach",
     "margin_call", "margin_partial",
@@ -156,7 +142,7 @@ class DteWindow(_Frozen):
 class StructureSpec(_Frozen):
     dte: DteWindow
     dte_far: DteWindow | None = Field(None, description="expiry window of expiry_group 1 legs")
-    legs: list[LegSpec] = Field(min_length=1, max_length=4)
+    legs: list[LegSpec] = Field(min_length=1, max_length=MAX_LEGS)
 
     @model_validator(mode="after")
     def _legs_consistent(self) -> StructureSpec:
@@ -199,7 +185,7 @@ Signal = Annotated[
 class EntryConfig(_Frozen):
     weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     every_n_days: int = Field(1, ge=1)
-    filters: list[FeatureFilter] = Field(default_factory=list, max_length=4)
+    filters: list[FeatureFilter] = Field(default_factory=list, max_length=MAX_FILTERS)
     signal: Signal = Field(default_factory=SignalAlways)
 
     @field_validator("weekdays")

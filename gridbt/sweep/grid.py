@@ -30,9 +30,9 @@ from pydantic import BaseModel, ValidationError
 import gridbt
 from gridbt._typing import FloatArray, IntArray
 from gridbt.strategy.encode import FeatureSource, encode_spec
+from gridbt.strategy.paths import apply_assignment, get_path, split_path
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error
 from gridbt.sweep.constraints import Constraint, compile_constraint
-from gridbt.sweep.paths import apply_assignment, get_path, split_path
 from gridbt.sweep.spec import GridValue, SweepError, SweepSpec, axis_values
 
 __all__ = ["Block", "Factor", "Grid"]
@@ -149,9 +149,6 @@ class Grid:
                            for p in f.paths}
 
     # ---------------------------------------------------------------- set-up
-    def _where(self, path: str) -> str:
-        return f"{self.source}: grid.{path}"
-
     def _check_path(self, path: str) -> None:
         try:
             get_path(self._base_payload, path)

@@ -179,10 +179,6 @@ class SweepSpec(_Frozen):
                 )
         return self
 
-    @property
-    def objective_kpi(self) -> str:
-        return self.objective.kpi
-
     def resolved_out(self, workdir: Path) -> Path:
         return workdir / (self.out or f"sweeps/{self.name}")
 

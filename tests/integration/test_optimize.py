@@ -26,10 +26,10 @@ from gridbt.optimize.samplers import open_storage
 from gridbt.optimize.spec import StudyError, load_study
 from gridbt.optimize.study import ATTR_RESULT, run_study
 from gridbt.strategy.backtest import run_backtest
+from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.driver import _Features
 from gridbt.sweep.grid import Grid
-from gridbt.sweep.paths import apply_assignment
 from gridbt.sweep.spec import load_sweep
 
 ray = pytest.importorskip("ray")

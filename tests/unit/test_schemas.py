@@ -19,6 +19,7 @@ from gridbt._schemas import (
     write_schemas,
 )
 from gridbt.optimize.spec import StudySpec
+from gridbt.strategy.paths import set_path
 from gridbt.strategy.spec import SpecError, parse_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,15 +191,6 @@ def _short_put() -> dict[str, Any]:
     return payload
 
 
-def _set(payload: dict[str, Any], path: str, value: object) -> dict[str, Any]:
-    node: Any = payload
-    parts = path.split(".")
-    for part in parts[:-1]:
-        node = node[int(part)] if part.isdigit() else node[part]
-    node[parts[-1]] = value
-    return payload
-
-
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -214,7 +206,8 @@ def _set(payload: dict[str, Any], path: str, value: object) -> dict[str, Any]:
     ],
 )
 def test_schema_and_models_reject_the_same_mistakes(path: str, value: object) -> None:
-    payload = _set(_short_put(), path, value)
+    payload = _short_put()
+    set_path(payload, path, value, create=True)
     assert list(_validator("strategy.schema.json").iter_errors(payload))
     with pytest.raises(SpecError):
         parse_strategy(payload)

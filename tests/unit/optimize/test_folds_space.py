@@ -15,9 +15,9 @@ from gridbt.optimize.samplers import grid_size, make_pruner, make_sampler, open_
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudyError, StudySpec, WalkForward, load_study
 from gridbt.strategy.encode import encode_spec
+from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.driver import _Features
-from gridbt.sweep.paths import apply_assignment
 
 REPO = Path(__file__).resolve().parents[3]
 SHORT_PUT = REPO / "jobs/strategies/short_put_30d.yaml"

@@ -22,9 +22,9 @@ from gridbt.optimize.spec import (
     StudySpec,
     load_study,
 )
+from gridbt.strategy.paths import apply_assignment, get_path
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.constraints import compile_constraint
-from gridbt.sweep.paths import apply_assignment, get_path
 from gridbt.sweep.spec import SweepError, axis_values
 
 REPO = Path(__file__).resolve().parents[3]

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from gridbt.data.features import FEATURE_NAMES
 from gridbt.strategy.encode import encode_spec
+from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.presets import preset
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.grid import Grid, param_hashes
-from gridbt.sweep.paths import apply_assignment
 from gridbt.sweep.spec import SweepError, SweepSpec, axis_values, load_sweep
 
 REPO = Path(__file__).resolve().parents[3]
@@ -156,7 +156,7 @@ def test_unknown_path_lists_the_fields_there() -> None:
         make_grid(preset("short_put"), {"exit.profit_targt": [0.5]})
     assert "no field 'profit_targt' in exit" in str(err.value)
     assert "profit_target" in str(err.value)
-    with pytest.raises(SweepError, match="has 1 entries, no index 3"):
+    with pytest.raises(SweepError, match=r"has 1 entries, no item \[3\]"):
         make_grid(preset("short_put"), {"structure.legs.3.select.target": [0.2]})
 
 
