@@ -1,7 +1,7 @@
 """MLflow logging cost of a sweep: seconds per child run and in total, on a fresh SQLite store.
 
 Each child carries --params parameters, --kpis KPIs and a --days long equity curve (metric
-history and Parquet artifact), as `gridbt.tracking.mlflow_sweep.log_sweep` logs them after a
+history and Parquet artifact), as `gridbt.tracking.mlflow_runs.log_runs` logs them after a
 sweep. The store is created (schema migrations) before the clock starts. Prints one line per
 child count; the machine is shared and noisy, so read ratios, not absolute numbers.
 --public uses MLflow's public per-run API instead of the bulk SQL path (slow: try 100 children).
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridbt.tracking.mlflow_sweep import ChildRun, ParentRun, default_tracking_uri, log_sweep
+from gridbt.tracking.mlflow_runs import ChildRun, ParentRun, default_tracking_uri, log_runs
 
 
 def make_children(count: int, days: int, kpis: int, params: int, seed: int = 0) -> list[ChildRun]:
@@ -58,12 +58,12 @@ def run(count: int, days: int, kpis: int, params: int, bulk: bool, profile: bool
     with tempfile.TemporaryDirectory() as tmp:
         uri = default_tracking_uri(Path(tmp))
         # Warm up: creates the schema, so the timing below is logging only.
-        log_sweep(uri, "warmup", parent, [])
+        log_runs(uri, "warmup", parent, [])
         profiler = cProfile.Profile() if profile else None
         start, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
-        log_sweep(uri, "bench", parent, children, bulk=bulk)
+        log_runs(uri, "bench", parent, children, bulk=bulk)
         if profiler:
             profiler.disable()
         total, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -126,7 +126,7 @@ _SHARED: dict[str, Any] = {}  # what forked ceiling processes inherit
 
 def _batch_work(packed: Any, rows: np.ndarray, n_blocks: int) -> float:
     from gridbt.kernel.dispatch import run_batch
-    from gridbt.sweep.overfitting import block_return_stats
+    from gridbt.kernel.overfitting import block_return_stats
 
     started = time.perf_counter()
     _, _, _, equity = run_batch(packed, rows, np.ones(len(rows), bool))
@@ -160,19 +160,13 @@ def plain_processes(n: int) -> float:
 def prepare(chain: str | None, n_blocks: int, sample: int) -> None:
     """Load the chain, draw the sample of grid rows and compile (from the numba cache)."""
     from gridbt.data.default import load_packed
-    from gridbt.data.features import FEATURE_NAMES
-    from gridbt.sweep.actor import numba_cache_dir
+    from gridbt.strategy.encode import STANDARD_FEATURES
     from gridbt.sweep.grid import Grid
     from gridbt.sweep.spec import load_sweep
 
-    os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())  # the actors' cache: compile once
     with tempfile.TemporaryDirectory() as tmp:
         sweep, base = load_sweep(sweep_file(Path(tmp), chain))
-
-    class Features:
-        feature_names = FEATURE_NAMES
-
-    grid = Grid(sweep, base, Features())
+    grid = Grid(sweep, base, STANDARD_FEATURES)
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(grid.size, min(sample, grid.size), replace=False))
     rows = grid.block(0, grid.size).params[pick]

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from gridbt._typing import PathLike
 from gridbt.data.store import write_json_atomic
 from gridbt.optimize.spec import StudySpec
-from gridbt.report.summary import BacktestSummary
 from gridbt.strategy.spec import StrategySpec
+from gridbt.strategy.summary import BacktestSummary
 from gridbt.sweep.spec import SweepSpec
 
 __all__ = [

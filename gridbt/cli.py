@@ -94,20 +94,19 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from gridbt.report.backtest import run_and_write
+    from gridbt.report.backtest import format_summary
+    from gridbt.workflows.backtest import run_and_write
 
     summary = run_and_write(args.strategy, args.data, args.out, engine=args.engine)
-    from gridbt.report.text import format_summary
-
     print(format_summary(summary, args.out))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gridbt.sweep.driver import run_sweep
-    from gridbt.sweep.report import format_outcome, results_of
+    from gridbt.report.sweep import format_outcome, results_of
+    from gridbt.workflows.sweep import sweep_job
 
-    outcome = run_sweep(args.file, address=args.address, resume=args.resume, out=args.out,
+    outcome = sweep_job(args.file, address=args.address, resume=args.resume, out=args.out,
                         actors=args.actors, progress=not args.quiet)
     params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
     print(format_outcome(outcome, results_of(outcome.out_dir), params))
@@ -115,17 +114,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from gridbt.optimize.report import format_study
-    from gridbt.optimize.study import run_study
+    from gridbt.report.study import format_study
+    from gridbt.workflows.study import study_job
 
-    outcome = run_study(args.file, address=args.address, resume=args.resume, out=args.out,
+    outcome = study_job(args.file, address=args.address, resume=args.resume, out=args.out,
                         actors=args.actors, progress=not args.quiet)
     print(format_study(outcome))
     return 130 if outcome.interrupted else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gridbt.report.demo import run_demo
+    from gridbt.workflows.demo import run_demo
 
     return run_demo(Path(args.out))
 
@@ -207,12 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from gridbt.data.errors import DataError
+    from gridbt.runtime.cluster import ClusterError
     from gridbt.strategy.spec import SpecError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (DataError, SpecError) as exc:
+    except (DataError, SpecError, ClusterError) as exc:
         print(f"gridbt: {exc}", file=sys.stderr)
         return 2
 

@@ -8,13 +8,15 @@
   in-sample span (fold 1's start to the last fold's in-sample end; the whole chain without
   walk-forward). The deflated Sharpe of the chosen parameters counts every parameter set
   tried (trials times sub-grid size); PBO is CSCV over those trials' span returns.
-- Results go to `trials.parquet` and `summary.json` in the result directory, and to MLflow.
+- Results go to the result directory: `trials.parquet` (every finished trial, its values, span
+  KPIs and whether it was backtested), `equity/top.parquet` (the equity curves of the best
+  `keep_equity` trials, by trial number; dates in `equity/dates.parquet`) and `summary.json`.
+  MLflow logs them afterwards (`gridbt.tracking`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,9 @@ from gridbt.optimize.study import (
     StudyOutcome,
 )
 from gridbt.sweep.finish import BLOCK_COLUMNS, json_value, overfitting_statistics
+from gridbt.sweep.results import equity_table
 
-__all__ = ["finish_study"]
+__all__ = ["finish_study", "rank_trials"]
 
 
 def _ran(trial: FrozenTrial) -> bool:
@@ -115,7 +118,7 @@ def _walk_forward(study: StudySpec, row_of: dict[int, FloatArray], folds: list[F
         assert fold.oos is not None
         rows.append(windowed(row_of[chosen.number][None, :], fold.oos))
         rows.append(windowed(row_of[best.number][None, :], fold.oos))
-    kpis = evaluator.kpis(np.concatenate(rows))
+    kpis = evaluator.kpis(np.concatenate(rows), "walk-forward out of sample")
     table = []
     for k, (fold, best) in enumerate(zip(folds, refit, strict=True)):
         assert fold.oos is not None
@@ -159,7 +162,8 @@ def _values_frame(ran: list[FrozenTrial], trials: list[FrozenTrial], study: Stud
     for t in trials:
         if t.state not in FINISHED:
             continue
-        record: dict[str, Any] = {"trial": t.number, "state": t.state.name}
+        record: dict[str, Any] = {"trial": t.number, "state": t.state.name,
+                                  "ran": t.number in kpi_of}
         values = t.values if t.state == TrialState.COMPLETE else None
         for j, o in enumerate(study.objectives):
             record[f"objective_{o.kpi}"] = values[j] if values else None
@@ -186,8 +190,8 @@ def _values_frame(ran: list[FrozenTrial], trials: list[FrozenTrial], study: Stud
 
 def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
                  optuna_study: optuna.Study, evaluator: Evaluator, packed: PackedChain,
-                 outcome: StudyOutcome, source: str, workdir: Path) -> dict[str, Any]:
-    """Out-of-sample results, overfitting statistics, result files and MLflow; the summary."""
+                 outcome: StudyOutcome) -> dict[str, Any]:
+    """Out-of-sample results, overfitting statistics and the result files; the summary."""
     trials = optuna_study.get_trials(deepcopy=False)
     states = {s.name.lower(): sum(t.state == s for t in trials) for s in FINISHED}
     summary: dict[str, Any] = {
@@ -208,9 +212,9 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
     row_of = _rows(space, ran)
     chosen_row = row_of[chosen.number][None, :]
     span_kpis, blocks = evaluator.window_stats(np.stack(list(row_of.values())), span,
-                                               study.pbo_blocks)
+                                               study.pbo_blocks, "the in-sample span")
     lo, hi = span
-    chosen_equity = evaluator.equity(windowed(chosen_row, span))
+    chosen_equity = evaluator.equity(windowed(chosen_row, span), "the chosen trial's span")
     frame = _values_frame(ran, trials, study, space, span_kpis)
     stats_frame = pd.DataFrame({"sharpe": span_kpis[:, KPI_NAMES.index("sharpe")]})
     for c, name in enumerate(BLOCK_COLUMNS):
@@ -220,7 +224,7 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
     summary["statistics"] = {k: json_value(v) for k, v in statistics.items()}
     summary["in_sample_span"] = [lo, hi]
     summary["in_sample_span_dates"] = _dates(packed, span)
-    full = evaluator.kpis(chosen_row)[0]
+    full = evaluator.kpis(chosen_row, "the chosen trial's whole chain")[0]
     values = _values(chosen, space)
     summary["best"] = {
         "trial": chosen.number,
@@ -239,103 +243,30 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
         ]
     write_parquet_atomic(outcome.out_dir / "trials.parquet",
                          pa.Table.from_pandas(frame, preserve_index=False))
-    if study.mlflow.enabled:
-        summary["mlflow"] = _log_mlflow(study, row_of, chosen_list, frame, evaluator,
-                                        packed, summary, source, workdir, outcome)
+    best = rank_trials(frame, study)[: study.keep_equity]
+    if best:
+        equity = evaluator.equity(np.stack([row_of[n] for n in best]), "the best trials' equity")
+        _write_equity(outcome.out_dir / "equity", best, equity, packed)
     write_json_atomic(outcome.out_dir / "summary.json", summary)
     return summary
 
 
-def _log_mlflow(study: StudySpec, row_of: dict[int, FloatArray],
-                chosen: list[FrozenTrial], frame: pd.DataFrame,
-                evaluator: Evaluator, packed: PackedChain, summary: dict[str, Any],
-                source: str, workdir: Path, outcome: StudyOutcome) -> dict[str, Any]:
-    """A parent run per study; a child per trial that ran (the top-K by the first objective
-    when there are more than `mlflow.children`, default 500), with the Pareto front always in;
-    equity curves for the top `keep_equity`."""
-    from gridbt.tracking.mlflow_sweep import ChildRun, ParentRun, default_tracking_uri, log_sweep
-
+def rank_trials(frame: pd.DataFrame, study: StudySpec) -> list[int]:
+    """The numbers of the trials that were backtested, best first by the first objective
+    (complete trials by their value, then the others; ties by trial number)."""
     first = study.objectives[0]
-    key = f"objective_{first.kpi}"
-    ranked = frame[frame["trial"].isin(list(row_of))].copy()
-    ranked["_score"] = ranked[key].where(ranked["state"] == "COMPLETE")
-    ranked = ranked.sort_values("_score", ascending=not first.maximize, na_position="last")
-    wanted = study.mlflow.children
-    limit = len(ranked) if wanted == "all" else int(wanted) if wanted is not None else 500
-    pareto = {t.number for t in chosen}
-    keep = list(ranked["trial"].head(limit)) + [n for n in pareto
-                                                 if n not in set(ranked["trial"].head(limit))]
-    with_equity = keep[: study.keep_equity]
-    equity = evaluator.equity(np.stack([row_of[n] for n in with_equity]))
+    ran = frame[frame["ran"]]
+    score = ran[f"objective_{first.kpi}"].where(ran["state"] == "COMPLETE")
+    order = pd.DataFrame({"score": score.astype(float), "trial": ran["trial"]}).sort_values(
+        ["score", "trial"], ascending=[not first.maximize, True], na_position="last",
+        kind="stable")
+    return [int(n) for n in order["trial"]]
+
+
+def _write_equity(folder: Path, trials: list[int], equity: FloatArray,
+                  packed: PackedChain) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(folder / "top.parquet", equity_table(
+        {"trial": pa.array(trials, type=pa.int64())}, equity))
     dates = packed.day_date.astype("datetime64[D]")
-    empty = np.empty(0)
-    children = []
-    rows = ranked.set_index("trial")
-    for rank, number in enumerate(keep):
-        row = rows.loc[number]
-        params = {p: json_value(row[p]) for p in [*study.space, *study.subgrid]}
-        metrics = {k: float(row[k]) for k in KPI_NAMES}
-        for o in study.objectives:
-            metrics[f"objective_{o.kpi}"] = float(row[f"objective_{o.kpi}"]) \
-                if row[f"objective_{o.kpi}"] is not None else math.nan
-        has_equity = rank < len(with_equity)
-        children.append(ChildRun(
-            name=f"{study.name}#{number}", params=params, metrics=metrics,
-            dates=dates if has_equity else empty.astype("datetime64[D]"),
-            equity=equity[rank] if has_equity else empty,
-            tags={"gridbt.trial": str(number), "gridbt.state": str(row["state"]),
-                  "gridbt.rank": str(rank + 1), "gridbt.pareto": str(number in pareto).lower()},
-        ))
-    statistics = {k: float(v) for k, v in summary.get("statistics", {}).items()
-                  if v is not None and math.isfinite(float(v))}
-    wf = summary.get("walk_forward", {})
-    wf_metrics = {f"wf_{k}": float(wf[k]) for k in
-                  ("in_sample", "out_of_sample", "refit_out_of_sample", "degradation",
-                   "efficiency") if wf.get(k) is not None}
-    best_values = {f"best_{o.kpi}": float(v) for o, v in
-                   zip(study.objectives, summary["best"]["values"], strict=True) if v is not None}
-    texts = {"study.yaml": Path(source).read_text(),
-             "summary.json": _json(summary)}
-    if "pareto" in summary:
-        texts["pareto.csv"] = _pareto_csv(summary["pareto"], study)
-    parent = ParentRun(
-        name=study.name,
-        params={"objectives": ",".join(o.kpi for o in study.objectives),
-                "sampler": study.sampler_kind, "pruner": study.pruner_kind,
-                "trials": study.trials, "parallel": study.parallel,
-                "walk_forward": "none" if study.walk_forward is None else
-                f"{study.walk_forward.scheme}:{study.walk_forward.folds}",
-                **{f"space.{p}": d.model_dump_json(by_alias=True) for p, d in study.space.items()}},
-        metrics={**statistics, **wf_metrics, **best_values,
-                 **{f"trials_{k}": float(v) for k, v in summary["trials"].items()},
-                 "seconds": outcome.seconds,
-                 "sampler_ms_per_trial": float(summary["sampler_ms_per_trial"])},
-        tags={"gridbt.kind": "study", "gridbt.storage": outcome.storage,
-              "gridbt.out_dir": str(outcome.out_dir.resolve()),
-              "gridbt.best_trial": str(summary["best"]["trial"])},
-        artifacts=[outcome.out_dir / "trials.parquet"],
-        texts=texts,
-    )
-    uri = (study.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-           or default_tracking_uri(workdir))
-    experiment = study.mlflow.experiment or study.name
-    run_id = log_sweep(uri, experiment, parent, children)
-    return {"tracking_uri": uri, "experiment": experiment, "run_id": run_id,
-            "children": len(children)}
-
-
-def _json(payload: Any) -> str:
-    import json
-
-    return json.dumps(payload, indent=2, default=str)
-
-
-def _pareto_csv(pareto: list[dict[str, Any]], study: StudySpec) -> str:
-    paths = list(study.space)
-    header = ["trial", *(o.kpi for o in study.objectives), *paths]
-    lines = [",".join(header)]
-    for p in pareto:
-        cells = [str(p["trial"]), *(str(v) for v in p["values"]),
-                 *(str(p["params"].get(path, "")) for path in paths)]
-        lines.append(",".join(cells))
-    return "\n".join(lines) + "\n"
+    write_parquet_atomic(folder / "dates.parquet", pa.table({"date": pa.array(dates)}))

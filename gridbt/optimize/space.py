@@ -23,7 +23,7 @@ from gridbt.strategy.encode import FeatureSource, encode_spec
 from gridbt.strategy.paths import apply_assignment, get_path
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error
 from gridbt.sweep.constraints import Constraint, compile_constraint
-from gridbt.sweep.grid import Grid, _same
+from gridbt.sweep.grid import Grid, same_params
 from gridbt.sweep.spec import GridValue, SweepSpec
 
 __all__ = ["Encoded", "SearchSpace"]
@@ -131,7 +131,7 @@ class SearchSpace:
         joint = self._vector({**values, **self.sub_assignment(last)})
         if isinstance(joint, str):
             return Encoded(None, joint)
-        if not _same(rows[last], joint).all():
+        if not same_params(rows[last], joint).all():
             raise StudyError(
                 f"{self.source}: subgrid: {', '.join(self.study.subgrid)} interact with the "
                 f"trial's values {dict(values)!r}; move those paths into space"

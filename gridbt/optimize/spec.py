@@ -37,12 +37,12 @@ from pydantic import (
 )
 
 from gridbt._typing import PathLike
+from gridbt.runtime.config import RayConfig
 from gridbt.strategy.spec import StrategySpec, format_validation_error, unknown_key
 from gridbt.sweep.spec import (
-    _OBJECTIVE_SCHEMA,
     MlflowConfig,
     Objective,
-    RayConfig,
+    ObjectiveSetting,
     SweepError,
     axis_values,
     resolve_strategy,
@@ -239,7 +239,7 @@ class StudySpec(_Frozen):
     constraints: list[str] = Field(
         default_factory=list, description="as in sweeps; a trial that breaks one fails"
     )
-    objectives: list[Annotated[Objective, WithJsonSchema(_OBJECTIVE_SCHEMA)]] = Field(
+    objectives: list[ObjectiveSetting] = Field(
         default_factory=lambda: [Objective(kpi="sharpe")], min_length=1, max_length=4
     )
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)

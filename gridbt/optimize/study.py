@@ -36,7 +36,7 @@ from gridbt._typing import FloatArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
 from gridbt.kernel.dispatch import windowed
 from gridbt.kernel.metrics import KPI_INDEX, KPI_NAMES
-from gridbt.optimize.evaluate import Evaluator
+from gridbt.optimize.evaluate import Evaluated, Evaluator
 from gridbt.optimize.folds import Fold, folds_of
 from gridbt.optimize.samplers import (
     grid_size,
@@ -47,8 +47,9 @@ from gridbt.optimize.samplers import (
 )
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudyError, StudySpec, load_study
+from gridbt.runtime import ActorPool, BacktestActor, init_ray, progress_bar
+from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
 from gridbt.strategy.spec import StrategySpec
-from gridbt.sweep.actor import BacktestActor
 
 __all__ = ["StudyOutcome", "TrialWork", "run_study", "study_signature"]
 
@@ -169,18 +170,27 @@ class _Driver:
             return np.empty((0, 0))
         return windowed(np.concatenate([w.rows for w in batch]), fold.in_sample)
 
-    def finish_batch(self, batch: list[TrialWork], first: Callable[[], FloatArray]) -> None:
-        """Run the batch's folds (the first already sent), report, prune, tell."""
+    def finish_batch(self, batch: list[TrialWork], first: Callable[[], Evaluated]) -> None:
+        """Run the batch's folds (the first already sent), report, prune, tell. A trial whose
+        rows failed on the actors (after the scheduler's retries) is told FAIL with the error;
+        the others go on."""
         active = batch
         for k, fold in enumerate(self.folds):
             if not active:
                 return
-            kpis = first() if k == 0 else self.evaluator.kpis(self.fold_rows(active, fold))
+            if k == 0:
+                evaluated = first()
+            else:
+                evaluated = self.evaluator.submit_kpis(self.fold_rows(active, fold))()
             survivors = []
             offset = 0
             for work in active:
                 n = work.rows.shape[0]
-                if self._scored(work, kpis[offset:offset + n], k + 1):
+                error = next((e for e in evaluated.errors[offset:offset + n] if e), None)
+                if error is not None:
+                    self._record(work)
+                    self._tell_failed(work.trial, f"fold {k + 1}: {error}")
+                elif self._scored(work, evaluated.kpis[offset:offset + n], k + 1):
                     survivors.append(work)
                 offset += n
             active = survivors
@@ -334,9 +344,7 @@ def run_study(
     """
     study, base = load_study(study_file)
     source = str(study_file)
-    from gridbt.sweep.driver import _Features, _ray_init, progress_bar
-
-    space = SearchSpace(study, base, _Features(), source)
+    space = SearchSpace(study, base, STANDARD_FEATURES, source)
     base_dir = Path(workdir) if workdir is not None else Path.cwd()
     out_dir = Path(out) if out is not None else study.resolved_out(base_dir)
     url = storage_url(study, out_dir)
@@ -356,9 +364,11 @@ def run_study(
     out_dir.mkdir(parents=True, exist_ok=True)
     mirror, finished = _open_study(study, url, signature, resume, source, packed.n_days)
 
-    _ray_init(address or study.ray.address)
-    evaluator = Evaluator(packed, _base_row(base)[None, :], study.pbo_blocks, study.ray,
-                          actors, actor_cls)
+    init_ray(address or study.ray.address)
+    pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :], study.pbo_blocks,
+                     study.ray, actors, actor_cls)
+    packed = pool.packed  # the driver keeps only the shared, zero-copy view
+    evaluator = Evaluator(pool, study.ray)
     started = time.perf_counter()
     driver = _Driver(study, space, folds, mirror, evaluator, finished)
     driver.bar = progress_bar(driver.trials - finished, progress, unit="trial")
@@ -382,19 +392,12 @@ def run_study(
             from gridbt.optimize.finish import finish_study
 
             outcome.summary = finish_study(study, space, folds, mirror.memory, evaluator,
-                                           packed, outcome, source, base_dir)
+                                           packed, outcome)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
         evaluator.close()
     return outcome
-
-
-def _base_row(base: StrategySpec) -> FloatArray:
-    from gridbt.strategy.encode import encode_spec
-    from gridbt.sweep.driver import _Features
-
-    return encode_spec(base, _Features())
 
 
 logging.getLogger("optuna").setLevel(logging.WARNING)

@@ -1,46 +1,38 @@
-"""Plain-text rendering of results for the CLI."""
+"""Plain-text building blocks of the CLI's reports: aligned tables, parameter values, labels."""
 
 from __future__ import annotations
 
-from gridbt._typing import PathLike
-from gridbt.kernel.metrics import METRICS
-from gridbt.report.summary import BacktestSummary
+import math
 
-__all__ = ["format_kpis", "format_summary"]
+__all__ = ["format_param", "short_labels", "text_table"]
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit in ("fraction",):
-        return f"{value:.2%}"
-    if unit == "currency":
-        return f"{value:,.2f}"
-    if unit in ("count", "days"):
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-    return f"{value:.3f}"
+def format_param(value: object) -> str:
+    """A grid value; null (NaN in numeric columns) means the rule is switched off."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "off"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def format_kpis(kpis: dict[str, float | None]) -> str:
-    """KPIs as an aligned two-column table, in registry order."""
-    lines = []
-    for m in METRICS:
-        if m.name in kpis:
-            lines.append(f"  {m.label:<24} {_fmt(kpis[m.name], m.unit):>16}")
-    return "\n".join(lines)
+def short_labels(params: list[str], width: int = 24) -> list[str]:
+    """Each long path cut to its shortest dotted suffix that no other path shares
+    (`structure.legs.0.select.target` -> `0.select.target` beside leg 1's)."""
+    labels = []
+    for path in params:
+        parts = path.split(".")
+        label = path
+        if len(path) > width:
+            for k in range(1, len(parts) + 1):
+                label = ".".join(parts[-k:])
+                if sum(1 for other in params if other.endswith("." + label)
+                       or other == label) == 1:
+                    break
+        labels.append(label)
+    return labels
 
 
-def format_summary(summary: BacktestSummary, out_dir: PathLike) -> str:
-    """The CLI's report of one backtest: KPIs, exits, skips and where the files are."""
-    name = summary.strategy.get("name", "strategy")
-    parts = [
-        f"{name}  ({summary.data.first_date}..{summary.data.last_date}, "
-        f"data {summary.data.fingerprint[:12]}, engine {summary.engine})",
-        format_kpis(summary.kpis),
-        "  exits: " + (", ".join(f"{k} {v}" for k, v in summary.exit_reasons.items()) or "none"),
-        "  skipped entries: "
-        + (", ".join(f"{k} {v}" for k, v in summary.skips.items() if v) or "none"),
-        f"  missing-quote days {summary.missing_quote_days}, stale fills {summary.stale_fills}",
-        f"  files: {out_dir}/" + ", ".join(summary.files.values()),
-    ]
-    return "\n".join(parts)
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """Right-aligned columns, two spaces apart, header first."""
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True))
+                     for r in [header, *rows])

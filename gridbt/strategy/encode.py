@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from gridbt._typing import FloatArray
+from gridbt.data.features import FEATURE_NAMES
 from gridbt.data.pack import RIGHT_CALL, RIGHT_PUT
 from gridbt.kernel.contract import (
     FILTER_SIZE,
@@ -34,7 +36,7 @@ from gridbt.strategy.spec import (
 )
 from gridbt.strategy.stress import scenarios
 
-__all__ = ["FeatureSource", "encode_spec", "reentry_mask"]
+__all__ = ["STANDARD_FEATURES", "FeatureSource", "encode_spec", "reentry_mask"]
 
 
 class FeatureSource(Protocol):
@@ -42,6 +44,16 @@ class FeatureSource(Protocol):
 
     @property
     def feature_names(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class _FeatureNames:
+    feature_names: tuple[str, ...]
+
+
+#: The features of every chain gridbt packs (`gridbt.data.features`): encoding for a sweep or
+#: a study needs no chain at hand.
+STANDARD_FEATURES: FeatureSource = _FeatureNames(FEATURE_NAMES)
 
 _NEVER_REENTER = {"expiry", "signal", "end_of_data"}
 

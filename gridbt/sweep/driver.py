@@ -1,11 +1,10 @@
 """The sweep driver: chain into the object store once, batches out to actors, results to disk.
 
-Scheduling: combinations are expanded lazily and cut into batches sized to take about
-`ray.batch_seconds` on an actor (measured as results come back), at most `ray.max_in_flight`
-per actor. A batch whose actor dies, or which raises, goes back to the queue; after
-`ray.max_attempts` tries it is recorded in `failures/` and the sweep goes on. A batch that has
-not answered within `ray.batch_timeout` seconds is sent again elsewhere; whichever copy lands
-first is kept, so every combination has exactly one result.
+Combinations are expanded lazily and cut into batches sized to take about `ray.batch_seconds`
+on an actor (measured as results come back). The runtime's scheduler (`gridbt.runtime`) sends
+them to the actors, at most `ray.max_in_flight` each, with its retries and timeouts; a batch
+that fails `ray.max_attempts` times is recorded in `failures/` and the sweep goes on, and
+every other combination has exactly one result.
 
 The driver shares the machine with the actors, so its per-batch work is kept small and off
 the path that feeds them: a batch is a slice of the current grid block (8,192 cells), hashed
@@ -17,9 +16,7 @@ together.
 from __future__ import annotations
 
 import collections
-import logging
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,29 +29,34 @@ import pyarrow as pa
 
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
-from gridbt.sweep.actor import BacktestActor
+from gridbt.runtime import (
+    ActorPool,
+    BacktestActor,
+    BatchResult,
+    Failure,
+    RayConfig,
+    Scheduler,
+    Task,
+    init_ray,
+    progress_bar,
+)
+from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.sweep.grid import Block, Grid, param_hashes
 from gridbt.sweep.manifest import SweepManifest, grid_signature, read_manifest, write_manifest
 from gridbt.sweep.metrics import SweepMetrics
-from gridbt.sweep.results import BatchResult, ResultStore, result_table, value_types
+from gridbt.sweep.results import ResultStore, equity_table, result_table, value_types
 from gridbt.sweep.spec import SweepError, SweepSpec, load_sweep
 
-__all__ = ["SweepOutcome", "progress_bar", "run_sweep", "start_actors"]
+__all__ = ["SweepOutcome", "run_sweep"]
 
 
 @dataclass
 class _Batch:
-    seq: int
+    """What the driver keeps of a batch it sent: ids, hashes and grid values of its rows."""
+
     combo: IntArray
-    params: FloatArray
     hashes: list[str]
     values: dict[str, np.ndarray]
-    attempts: int = 0
-    sent_at: float = 0.0
-    actor: int = -1
-
-    def __len__(self) -> int:
-        return len(self.combo)
 
 
 @dataclass
@@ -77,24 +79,50 @@ _BLOCK_ROWS = 1 << 13  # grid cells expanded at a time (a row is N_PARAMS floats
 
 
 class _Work:
-    """Lazy source of batches: re-queued batches first, then fresh slices of grid blocks.
+    """The sweep's task source: fresh slices of grid blocks, cut into batches as actors free up.
 
     A batch is a slice (a view) of the current block, hashed when it is cut: the driver never
     copies or hashes more than the batch it is about to send, so its per-batch work stays
     small next to the actors' and does not grow with the grid.
     """
 
-    def __init__(self, grid: Grid, done: set[str], total: int):
+    def __init__(self, grid: Grid, done: set[str], total: int, cfg: RayConfig,
+                 keep_equity: bool):
         self._blocks: Iterator[Block] = grid.blocks(_BLOCK_ROWS)
         self._grid = grid
         self.value_types = value_types(grid.path_levels())
         self._done = done
         self._block: Block | None = None
         self._pos = 0
-        self.requeued: collections.deque[_Batch] = collections.deque()
+        self.cfg = cfg
+        self.keep_equity = keep_equity
         self.skipped = 0
         self.remaining = total  # fresh combinations not handed out yet (an estimate on resume)
-        self._seq = 0
+        self.per_combo = 0.0  # measured actor seconds per combination
+        self.live_actors: Callable[[], int] = lambda: 1
+
+    def batch_size(self) -> int:
+        if self.per_combo <= 0:
+            return 8  # first batches measure the speed
+        size = max(1, min(int(self.cfg.batch_seconds / self.per_combo), 50_000))
+        # near the end, cut what is left evenly over every slot so the actors finish together
+        # instead of one computing a last full batch while the others idle (down to a tenth
+        # of the target batch, which keeps per-call overhead small)
+        slots = max(1, self.live_actors()) * self.cfg.max_in_flight
+        tail = -(-self.remaining // slots)
+        return max(1, min(size, max(tail, size // 10)))
+
+    def measured(self, n: int, seconds: float) -> None:
+        rate = seconds / max(n, 1)
+        self.per_combo = rate if self.per_combo == 0 else 0.7 * self.per_combo + 0.3 * rate
+
+    def next_task(self) -> Task | None:
+        """The next batch as an actor task, or None when the grid is done."""
+        cut = self._next(self.batch_size())
+        if cut is None:
+            return None
+        batch, params = cut
+        return Task("run", params, (self.keep_equity,), tag=batch)
 
     def _current(self) -> Block | None:
         while self._block is None or self._pos >= len(self._block):
@@ -123,9 +151,7 @@ class _Work:
                 hashes = [h for h, k in zip(hashes, keep, strict=True) if k]
         return part, hashes
 
-    def next(self, size: int) -> _Batch | None:
-        if self.requeued:
-            return self.requeued.popleft()
+    def _next(self, size: int) -> tuple[_Batch, FloatArray] | None:
         parts: list[tuple[Block, list[str]]] = []
         got = 0
         while got < size:  # on resume, slices thin out: gather until the batch is full
@@ -145,11 +171,7 @@ class _Work:
                          np.concatenate([p.params for p, _ in parts]))
             hashes = [h for _, hs in parts for h in hs]
         self.remaining = max(0, self.remaining - len(head))
-        self._seq += 1
-        return _Batch(self._seq, head.combo, head.params, hashes, self._grid.values(head.levels))
-
-    def exhausted(self) -> bool:
-        return not self.requeued and self._current() is None
+        return _Batch(head.combo, hashes, self._grid.values(head.levels)), head.params
 
 
 class _Writer:
@@ -205,21 +227,8 @@ class _Writer:
 
 
 def _equity_table(batch: _Batch, equity: FloatArray) -> pa.Table:
-    flat = pa.array(np.ascontiguousarray(equity).ravel())
-    return pa.table({
-        "param_hash": pa.array(batch.hashes, type=pa.string()),
-        "combo": pa.array(batch.combo, type=pa.int64()),
-        "equity": pa.FixedSizeListArray.from_arrays(flat, equity.shape[1]),
-    })
-
-
-def _ray_init(address: str | None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-             logging_level=logging.WARNING)
+    return equity_table({"param_hash": pa.array(batch.hashes, type=pa.string()),
+                         "combo": pa.array(batch.combo, type=pa.int64())}, equity)
 
 
 def run_sweep(
@@ -243,7 +252,7 @@ def run_sweep(
     """
     sweep, base = load_sweep(sweep_file)
     source = str(sweep_file)
-    grid = Grid(sweep, base, _Features(), source)
+    grid = Grid(sweep, base, STANDARD_FEATURES, source)
     base_dir = Path(workdir) if workdir is not None else Path.cwd()
     out_dir = Path(out) if out is not None else sweep.resolved_out(base_dir)
     signature = grid_signature(sweep, base)
@@ -266,34 +275,55 @@ def run_sweep(
 
     from gridbt.data.default import load_packed
 
-    packed_local = load_packed(sweep.data)
-    if packed_local.feature_names != FEATURE_NAMES:
-        raise SweepError(f"{sweep.data}: chain features {packed_local.feature_names} are not "
+    packed = load_packed(sweep.data)
+    if packed.feature_names != FEATURE_NAMES:
+        raise SweepError(f"{sweep.data}: chain features {packed.feature_names} are not "
                          f"gridbt's {FEATURE_NAMES}; re-pack the chain")
-    fingerprint = packed_local.fingerprint
+    fingerprint = packed.fingerprint
     done = store.done_hashes(fingerprint) if resume else set()
-
-    import ray
-
-    _ray_init(address or sweep.ray.address)
-    chain_ref = ray.put(packed_local)
-    del packed_local  # the driver keeps only the shared, zero-copy view below
-    packed = ray.get(chain_ref)
-    n_actors = actors or sweep.ray.actors or _cluster_cpus()
 
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
                                    grid.size, valid, previous)
     write_manifest(out_dir, manifest)
-    handles = start_actors(actor_cls, n_actors, chain_ref, grid.base_vector, sweep.pbo_blocks,
-                           sweep.ray.batch_timeout)
-    started = time.perf_counter()  # throughput clock: actors are up and compiled
-    work = _Work(grid, done, valid)
-    scheduler = _Scheduler(handles, sweep, store, fingerprint, work, on_batch)
-    interrupted = False
-    bar = progress_bar(valid - len(done), progress)
-    scheduler.bar = bar
+    init_ray(address or sweep.ray.address)
+    pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors, actor_cls)
+    packed = pool.packed  # the driver keeps only the shared, zero-copy view
     try:
-        scheduler.run()
+        outcome, manifest = _run_grid(sweep, grid, store, manifest, pool, done, progress,
+                                      on_batch)
+        if finish and not outcome.interrupted:
+            from gridbt.sweep.finish import finish_sweep
+
+            try:
+                manifest = finish_sweep(sweep, grid, store, manifest, pool, packed)
+                write_manifest(out_dir, manifest)
+            except KeyboardInterrupt:  # the grid is kept whole; --resume finishes the rest
+                outcome.interrupted = True
+    finally:
+        pool.close()
+    outcome.manifest = manifest
+    return outcome
+
+
+def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
+              pool: ActorPool, done: set[str], progress: bool,
+              on_batch: Callable[[int], None] | None) -> tuple[SweepOutcome, SweepManifest]:
+    """Every combination not `done` through the actors; the grid's part of the manifest."""
+    valid = manifest.valid_combinations
+    started = time.perf_counter()  # throughput clock: actors are up and compiled
+    work = _Work(grid, done, valid, sweep.ray, sweep.keep_equity == "all")
+    bar = progress_bar(valid - len(done), progress)
+    recorder = _Recorder(store, manifest.data_fingerprint, work, on_batch, bar)
+    scheduler = Scheduler(pool, sweep.ray, on_done=recorder.done, tick=recorder.tick)
+    work.live_actors = lambda: scheduler.live_actors
+    interrupted = False
+    try:
+        try:
+            scheduler.run(work)
+        except BaseException:  # Ctrl-C or an error: what landed is still written, then raise
+            recorder.writer.close()
+            raise
+        recorder.close()
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -301,231 +331,56 @@ def run_sweep(
             bar.close()
     seconds = time.perf_counter() - started
     outcome = SweepOutcome(
-        out_dir=out_dir, valid=valid, already_done=work.skipped, computed=scheduler.computed,
-        failed=scheduler.failed, interrupted=interrupted, seconds=seconds, actors=n_actors,
+        out_dir=store.root, valid=valid, already_done=work.skipped, computed=recorder.computed,
+        failed=recorder.failed, interrupted=interrupted, seconds=seconds, actors=pool.size,
     )
     status = "interrupted" if interrupted else "grid-done"
-    manifest = manifest.finished(status, scheduler.computed, scheduler.failed, seconds)
-    write_manifest(out_dir, manifest)
-    if finish and not interrupted:
-        from gridbt.sweep.finish import finish_sweep
-
-        try:
-            manifest = finish_sweep(sweep, grid, store, manifest, handles[0], packed, source,
-                                    base_dir)
-            write_manifest(out_dir, manifest)
-        except KeyboardInterrupt:  # the grid is complete and kept; --resume finishes the rest
-            outcome.interrupted = True
-    for handle in handles:
-        ray.kill(handle)
-    outcome.manifest = manifest
-    return outcome
+    manifest = manifest.finished(status, recorder.computed, recorder.failed, seconds)
+    write_manifest(store.root, manifest)
+    return outcome, manifest
 
 
-def start_actors(actor_cls: type, n_actors: int, chain_ref: Any, warmup: FloatArray,
-                 n_blocks: int, timeout: float) -> list[Any]:
-    """`n_actors` restartable backtest actors over the chain in `chain_ref`, spread over the
-    nodes, each warmed up (compiled) and ready; fail fast with the actor's own error."""
-    import ray
-
-    remote_cls: Any = ray.remote(actor_cls).options(
-        num_cpus=1, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD"
-    )
-    handles = [remote_cls.remote([chain_ref], warmup, n_blocks) for _ in range(n_actors)]
-    _await_ready(handles, timeout)
-    return handles
 
 
-def _await_ready(handles: list[Any], timeout: float) -> None:
-    """Fail fast, with the actor's own error, when actors cannot start (before any batch)."""
-    import ray
+class _Recorder:
+    """Records each batch as it lands: its results (or failure) part on the writer thread,
+    the progress bar, metrics and the speed the next batches are sized by."""
 
-    try:
-        ray.get([h.ready.remote() for h in handles], timeout=timeout)
-    except ray.exceptions.RayActorError as exc:
-        for h in handles:
-            ray.kill(h)
-        raise SweepError(f"backtest actors could not start: {exc}") from None
-
-
-def _cluster_cpus() -> int:
-    import ray
-
-    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    return max(1, int(resources.get("CPU", 1)))
-
-
-class _Features:
-    """Encoding needs only the feature names, which every packed chain shares."""
-
-    feature_names = FEATURE_NAMES
-
-
-def progress_bar(total: int, enabled: bool, unit: str = "combo") -> Any:
-    """A tqdm bar on stderr, or None when disabled or there is nothing to do."""
-    if not enabled or total <= 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, file=sys.stderr, mininterval=0.5, smoothing=0.1,
-                dynamic_ncols=True)
-
-
-_MAX_PING_FAILURES = 5
-
-
-class _Scheduler:
-    """Keeps every live actor busy, re-queues lost batches, writes results as they land."""
-
-    def __init__(self, handles: list[Any], sweep: SweepSpec, store: ResultStore,
-                 fingerprint: str, work: _Work, on_batch: Callable[[int], None] | None):
-        self.handles = handles
-        self.cfg = sweep.ray
-        self.keep_all = sweep.keep_equity == "all"
-        self.store = store
-        self.fingerprint = fingerprint
-        self.work = work
-        self.on_batch = on_batch
-        self.in_flight: dict[Any, _Batch] = {}
-        self.load = [0] * len(handles)
-        self.healthy = [True] * len(handles)
-        self.pings: dict[Any, int] = {}
-        self.ping_failures = [0] * len(handles)
-        self.landed: set[int] = set()
-        self.per_combo = 0.0  # measured seconds per combination
+    def __init__(self, store: ResultStore, fingerprint: str, work: _Work,
+                 on_batch: Callable[[int], None] | None, bar: Any):
+        self.store, self.fingerprint, self.work = store, fingerprint, work
+        self.on_batch, self.bar = on_batch, bar
+        self.writer = _Writer()
+        self.metrics = SweepMetrics()
         self.computed = 0
         self.written = 0  # combinations whose results are on disk
         self.failed = 0
-        self.bar: Any = None
-        self.metrics = SweepMetrics()
-        self.writer: _Writer | None = None
-        self._last_live = time.monotonic()
 
-    def _batch_size(self) -> int:
-        if self.per_combo <= 0:
-            return 8  # first batches measure the speed
-        size = max(1, min(int(self.cfg.batch_seconds / self.per_combo), 50_000))
-        # near the end, cut what is left evenly over every slot so the actors finish together
-        # instead of one computing a last full batch while the others idle (down to a tenth
-        # of the target batch, which keeps per-call overhead small)
-        slots = max(1, sum(self.healthy)) * self.cfg.max_in_flight
-        tail = -(-self.work.remaining // slots)
-        return max(1, min(size, max(tail, size // 10)))
+    def done(self, task: Task) -> None:
+        batch: _Batch = task.tag
+        if isinstance(task.outcome, Failure):
+            self._failed(batch, task.outcome)
+            return
+        result: BatchResult = task.outcome
+        self._write(batch, result)
+        n = len(batch.combo)
+        self.work.measured(n, result.seconds)
+        self.computed += n
+        self.metrics.batch(n, result.seconds)
+        if self.bar is not None:
+            self.bar.update(n)
+        if self.on_batch is not None:
+            self.writer.flush()  # the hook is told as soon as the batch is on disk
+            self.tick()
 
-    def _submit(self) -> None:
-        for a, handle in enumerate(self.handles):
-            while self.healthy[a] and self.load[a] < self.cfg.max_in_flight:
-                batch = self.work.next(self._batch_size())
-                if batch is None:
-                    return
-                batch.sent_at, batch.actor = time.monotonic(), a
-                ref = handle.run.remote(batch.params, self.keep_all)
-                self.in_flight[ref] = batch
-                self.load[a] += 1
-        self.metrics.queue_depth(len(self.in_flight))
-
-    def run(self) -> None:
-        """Schedule until the grid is done; every landed batch is on disk when this returns."""
-        self.writer = _Writer()
-        try:
-            self._run()
-        except BaseException:  # Ctrl-C or an error: what landed is still written, then raise
-            self.writer.close()
-            raise
-        self.writer.close()
-        self._notify()
-
-    def _notify(self) -> None:
-        """Tell `on_batch` about batches now on disk (it may read them)."""
-        assert self.writer is not None
+    def tick(self) -> None:
+        """Surface a write error; tell `on_batch` about batches now on disk (it may read them)."""
+        self.writer.check()
         while self.writer.written:
             n = self.writer.written.popleft()  # 0: a failure part
             self.written += n
             if n and self.on_batch is not None:
                 self.on_batch(self.written)
-
-    def _run(self) -> None:
-        import ray
-
-        assert self.writer is not None
-        while True:
-            self.writer.check()
-            self._notify()
-            self._submit()
-            if not self.in_flight and self.work.exhausted():
-                return
-            waiting = list(self.in_flight) + list(self.pings)
-            if not waiting:
-                self._stalled()
-                time.sleep(0.2)
-                continue
-            ready, _ = ray.wait(waiting, num_returns=1, timeout=0.5)
-            if ready:
-                more, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
-                ready = list({r: None for r in (*ready, *more)})
-            for ref in ready:
-                if ref in self.pings:
-                    self._pinged(ref)
-                else:
-                    self._landed(ref)
-            self._expire()
-
-    def _stalled(self) -> None:
-        if any(self.healthy):
-            self._last_live = time.monotonic()
-        elif time.monotonic() - self._last_live > self.cfg.batch_timeout:
-            raise SweepError(f"no live actor for {self.cfg.batch_timeout:.0f} s; stopping")
-        for a, ok in enumerate(self.healthy):
-            if not ok and a not in self.pings.values() and \
-                    self.ping_failures[a] < _MAX_PING_FAILURES:
-                self.pings[self.handles[a].ready.remote()] = a
-
-    def _pinged(self, ref: Any) -> None:
-        import ray
-
-        a = self.pings.pop(ref)
-        try:
-            ray.get(ref)
-        except Exception as exc:  # restarting, or unable to restart: ask again, a few times
-            self.ping_failures[a] += 1
-            if self.ping_failures[a] < _MAX_PING_FAILURES:
-                time.sleep(0.2)
-                self.pings[self.handles[a].ready.remote()] = a
-            elif all(f >= _MAX_PING_FAILURES for f in self.ping_failures):
-                raise SweepError(f"every backtest actor is gone; last error: {exc}") from None
-            return
-        self.ping_failures[a] = 0
-        self.healthy[a] = True
-        self.load[a] = sum(1 for b in self.in_flight.values() if b.actor == a)
-
-    def _landed(self, ref: Any) -> None:
-        import ray
-
-        batch = self.in_flight.pop(ref)
-        self.load[batch.actor] = max(0, self.load[batch.actor] - 1)
-        try:
-            result: BatchResult = ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:
-            self._retry(batch, f"{type(exc.cause).__name__}: {exc.cause}")
-            return
-        except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
-            self._actor_lost(batch.actor)
-            self._retry(batch, f"{type(exc).__name__}: {exc}".splitlines()[0])
-            return
-        if batch.seq in self.landed:
-            return  # a duplicate of a batch that was presumed lost and already written
-        self.landed.add(batch.seq)
-        self._write(batch, result)
-        n = len(batch)
-        rate = result.seconds / max(n, 1)
-        self.per_combo = rate if self.per_combo == 0 else 0.7 * self.per_combo + 0.3 * rate
-        self.computed += n
-        self.metrics.batch(n, result.seconds)
-        if self.bar is not None:
-            self.bar.update(n)
-        if self.on_batch is not None and self.writer is not None:
-            self.writer.flush()  # the hook is told as soon as the batch is on disk
-            self._notify()
 
     def _write(self, batch: _Batch, result: BatchResult) -> None:
         """Queue the batch's part for the writer thread (tables are built there too)."""
@@ -536,44 +391,24 @@ class _Scheduler:
             table = result_table(batch.combo, batch.hashes, batch.values, result, fingerprint,
                                  types)
             store.write_batch(table, equity)
-            return len(batch)
+            return len(batch.combo)
 
-        if self.writer is None:
-            job()
-        else:
-            self.writer.put(job)
+        self.writer.put(job)
 
-    def _actor_lost(self, a: int) -> None:
-        if self.healthy[a]:
-            self.healthy[a] = False
-            self.pings[self.handles[a].ready.remote()] = a
+    def _failed(self, batch: _Batch, failure: Failure) -> None:
+        store = self.store
 
-    def _retry(self, batch: _Batch, error: str) -> None:
-        batch.attempts += 1
-        if batch.attempts >= self.cfg.max_attempts:
-            store, attempts = self.store, batch.attempts
+        def job() -> int:
+            store.write_failure(batch.combo, batch.hashes, failure.error, failure.attempts)
+            return 0
 
-            def job() -> int:
-                store.write_failure(batch.combo, batch.hashes, error, attempts)
-                return 0
+        self.writer.put(job)
+        self.failed += len(batch.combo)
+        self.metrics.failure(len(batch.combo))
+        if self.bar is not None:
+            self.bar.set_postfix(failed=self.failed, refresh=False)
 
-            if self.writer is None:
-                job()
-            else:
-                self.writer.put(job)
-            self.landed.add(batch.seq)
-            self.failed += len(batch)
-            self.metrics.failure(len(batch))
-            if self.bar is not None:
-                self.bar.set_postfix(failed=self.failed, refresh=False)
-            return
-        self.work.requeued.append(batch)
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for ref, batch in list(self.in_flight.items()):
-            if now - batch.sent_at > self.cfg.batch_timeout and batch.seq not in self.landed:
-                del self.in_flight[ref]
-                self.load[batch.actor] = max(0, self.load[batch.actor] - 1)
-                self._actor_lost(batch.actor)
-                self._retry(batch, f"no answer within {self.cfg.batch_timeout:.0f} s")
+    def close(self) -> None:
+        """Wait until every queued part is on disk; then a last `on_batch`."""
+        self.writer.close()
+        self.tick()

@@ -1,26 +1,30 @@
-"""After the grid: equity of the best combinations, overfitting statistics, heatmaps, MLflow."""
+"""After the grid: the ranking, the equity of the best combinations and overfitting statistics.
+
+What is drawn (heatmaps) and logged (MLflow) from these results is `gridbt.report` and
+`gridbt.tracking`'s, called by the `gridbt sweep` workflow (`gridbt.workflows.sweep`).
+"""
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from gridbt._atomic import write_parquet_atomic
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
 from gridbt.kernel.metrics import ANNUALISATION, KPI_NAMES
+from gridbt.runtime import ActorPool, Failure, Scheduler, Task
 from gridbt.sweep.grid import Grid
 from gridbt.sweep.manifest import SweepManifest
-from gridbt.sweep.results import ResultStore
-from gridbt.sweep.spec import SweepSpec
+from gridbt.sweep.results import ResultStore, equity_table
+from gridbt.sweep.spec import SweepError, SweepSpec
 
-__all__ = ["finish_sweep", "ranked", "top_equity"]
+__all__ = [
+    "BLOCK_COLUMNS", "finish_sweep", "json_value", "overfitting_statistics", "ranked", "top_equity",
+]
 
 BLOCK_COLUMNS = ("block_n", "block_sum", "block_sumsq")
 
@@ -32,36 +36,22 @@ def ranked(results: pd.DataFrame, kpi: str, maximize: bool) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _equity_of(store: ResultStore, hashes: list[str]) -> dict[str, FloatArray]:
-    """Equity curves kept during the grid (keep_equity: all), by parameter hash."""
-    import pyarrow.dataset as ds
-
-    parts = sorted((store.root / "equity").glob("part-*.parquet"))
-    wanted = set(hashes)
-    table = ds.dataset([str(p) for p in parts], format="parquet").to_table(
-        filter=ds.field("param_hash").isin(list(wanted)))
-    column = table.column("equity").combine_chunks()
-    flat = column.flatten().to_numpy().reshape(len(table), column.type.list_size)
-    return dict(zip(table.column("param_hash").to_pylist(), flat, strict=True))
-
-
 def top_equity(sweep: SweepSpec, grid: Grid, store: ResultStore, top: pd.DataFrame,
-               actor: Any) -> FloatArray:
-    """Equity curves of the `top` rows, in order: read back, or recomputed in one batch."""
+               pool: ActorPool) -> FloatArray:
+    """Equity curves of the `top` rows, in order: read back, or recomputed in one task."""
     if sweep.keep_equity == "all":
-        by_hash = _equity_of(store, list(top["param_hash"]))
+        by_hash = store.equity_of(list(top["param_hash"]))
         return np.stack([by_hash[h] for h in top["param_hash"]])
-    import ray
-
     rows = np.concatenate([grid.block(int(c), int(c) + 1).params for c in top["combo"]])
-    result = ray.get(actor.run.remote(rows, True))
-    equity: FloatArray = result.equity
-    flat = pa.array(np.ascontiguousarray(equity).ravel())
-    store.write_equity("top.parquet", pa.table({
+    (outcome,) = Scheduler(pool, sweep.ray).map([Task("run", rows, (True,))])
+    if isinstance(outcome, Failure):
+        raise SweepError(f"equity of the top combinations: backtests failed {outcome.attempts} "
+                         f"times, last error: {outcome.error}; --resume finishes the sweep")
+    equity: FloatArray = outcome.equity
+    store.write_equity("top.parquet", equity_table({
         "param_hash": pa.array(list(top["param_hash"]), type=pa.string()),
         "combo": pa.array(top["combo"].to_numpy(), type=pa.int64()),
-        "equity": pa.FixedSizeListArray.from_arrays(flat, equity.shape[1]),
-    }))
+    }, equity))
     return equity
 
 
@@ -71,7 +61,7 @@ def overfitting_statistics(results: pd.DataFrame, best_equity: FloatArray,
 
     `n_trials` is the number of parameter sets tried (default: the rows of `results`).
     """
-    from gridbt.sweep.overfitting import (
+    from gridbt.kernel.overfitting import (
         daily_returns,
         deflated_sharpe_ratio,
         probability_of_backtest_overfitting,
@@ -117,8 +107,8 @@ def json_value(value: Any) -> Any:
 
 
 def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
-                 actor: Any, packed: PackedChain, source: str, workdir: Path) -> SweepManifest:
-    """Rank, keep equity of the top-K, compute statistics, draw heatmaps, log to MLflow."""
+                 pool: ActorPool, packed: PackedChain) -> SweepManifest:
+    """Rank, keep the equity of the top-K, compute the statistics; the manifest, done."""
     results = store.read()
     results = results[results["data_fingerprint"] == manifest.data_fingerprint]
     if results.empty:
@@ -127,14 +117,12 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
     best_first = ranked(results, kpi, maximize)
     n_keep = len(best_first) if sweep.keep_equity == "all" else int(sweep.keep_equity)
     top = best_first.head(max(1, n_keep))
-    equity = top_equity(sweep, grid, store, top, actor)
+    equity = top_equity(sweep, grid, store, top, pool)
     dates = packed.day_date.astype("datetime64[D]")
     store.write_equity("dates.parquet", pa.table({"date": pa.array(dates)}))
     statistics = overfitting_statistics(results, equity[:1])
     summary = best_first.drop(columns=list(BLOCK_COLUMNS))
-    write_parquet_atomic(store.root / "results.parquet", pa.Table.from_pandas(summary,
-                                                                              preserve_index=False))
-    heatmaps = _heatmaps(summary, grid, kpi, maximize, store.root / "heatmaps")
+    store.write_summary(summary)
     best_row = best_first.iloc[0]
     best = {
         "combo": int(best_row["combo"]),
@@ -142,67 +130,6 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
         "params": {p: json_value(best_row[p]) for p in grid.paths},
         "kpis": {k: json_value(best_row[k]) for k in KPI_NAMES},
     }
-    manifest = manifest.with_results(
-        status="done", statistics={k: json_value(v) for k, v in statistics.items()}, best=best
-    )
-    if sweep.mlflow.enabled:
-        manifest = _log_mlflow(sweep, grid, top, equity, dates, manifest, store, heatmaps,
-                               source, workdir)
-    return manifest
-
-
-def _heatmaps(summary: pd.DataFrame, grid: Grid, kpi: str, maximize: bool,
-              out_dir: Path) -> list[Path]:
-    from gridbt.report.heatmap import objective_heatmaps
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = objective_heatmaps(summary, list(grid.paths), kpi,
-                                           higher_is_better=maximize, out_dir=out_dir)
-    return paths
-
-
-def _log_mlflow(sweep: SweepSpec, grid: Grid, top: pd.DataFrame, equity: FloatArray,
-                dates: np.ndarray, manifest: SweepManifest, store: ResultStore,
-                heatmaps: list[Path], source: str, workdir: Path) -> SweepManifest:
-    from gridbt.tracking.mlflow_sweep import ChildRun, ParentRun, default_tracking_uri, log_sweep
-
-    wanted = sweep.mlflow.children if sweep.mlflow.children is not None else sweep.keep_equity
-    n_children = len(top) if wanted == "all" else min(int(wanted), len(top))
-    children = []
-    for i in range(n_children):
-        row = top.iloc[i]
-        children.append(ChildRun(
-            name=f"{sweep.name}#{int(row['combo'])}",
-            params={p: json_value(row[p]) for p in grid.paths},
-            metrics={k: float(row[k]) for k in KPI_NAMES},
-            dates=dates,
-            equity=equity[i],
-            tags={"gridbt.param_hash": str(row["param_hash"]), "gridbt.rank": str(i + 1),
-                  "gridbt.combo": str(int(row["combo"]))},
-        ))
-    statistics = {k: float(v) for k, v in manifest.statistics.items()
-                  if v is not None and math.isfinite(float(v))}
-    best_kpis = {f"best_{k}": float(v) for k, v in manifest.best.get("kpis", {}).items()
-                 if v is not None}
-    parent = ParentRun(
-        name=sweep.name,
-        params={"objective": sweep.objective.kpi, "grid_size": manifest.grid_size,
-                "valid_combinations": manifest.valid_combinations,
-                **{f"grid.{p}": len(f.levels) for f in grid.factors for p in f.paths}},
-        metrics={**statistics, **best_kpis, "combinations": float(manifest.computed),
-                 "failures": float(manifest.failed), "seconds": manifest.seconds},
-        tags={"gridbt.kind": "sweep", "gridbt.data_fingerprint": manifest.data_fingerprint,
-              "gridbt.code_version": manifest.code_version,
-              "gridbt.grid_signature": manifest.grid_signature,
-              "gridbt.out_dir": str(store.root.resolve())},
-        artifacts=[store.root / "results.parquet", *heatmaps],
-        texts={"sweep.yaml": Path(source).read_text()},
-    )
-    uri = (sweep.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-           or default_tracking_uri(workdir))
-    experiment = sweep.mlflow.experiment or sweep.name
-    run_id = log_sweep(uri, experiment, parent, children)
     return manifest.with_results(
-        mlflow={"tracking_uri": uri, "experiment": experiment, "run_id": run_id,
-                "children": len(children)}
+        status="done", statistics={k: json_value(v) for k, v in statistics.items()}, best=best
     )

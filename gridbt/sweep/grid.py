@@ -35,7 +35,7 @@ from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_erro
 from gridbt.sweep.constraints import Constraint, compile_constraint
 from gridbt.sweep.spec import GridValue, SweepError, SweepSpec, axis_values
 
-__all__ = ["Block", "Factor", "Grid"]
+__all__ = ["Block", "Factor", "Grid", "param_hashes", "same_params"]
 
 _PAIR_SAMPLE = 4096
 
@@ -111,7 +111,8 @@ def _scope_of(path: str) -> tuple[str, ...] | None:
     return best
 
 
-def _same(a: FloatArray, b: FloatArray) -> np.ndarray:
+def same_params(a: FloatArray, b: FloatArray) -> np.ndarray:
+    """Elementwise equality of parameter rows, NaN (a rule switched off) equal to NaN."""
     same: np.ndarray = (a == b) | (np.isnan(a) & np.isnan(b))
     return same
 
@@ -242,7 +243,7 @@ class Grid:
         if not kept:
             raise SweepError(self.first_invalid or f"{self.source}: grid: no valid value")
         matrix = np.stack(vectors)
-        changed = ~_same(matrix, self.base_vector[None, :]).all(axis=0)
+        changed = ~same_params(matrix, self.base_vector[None, :]).all(axis=0)
         cols = np.flatnonzero(changed).astype(np.int64)
         return Factor(paths, tuple(kept), cols, np.ascontiguousarray(matrix[:, cols]))
 
@@ -281,7 +282,7 @@ class Grid:
             row = self.base_vector.copy()
             row[a.cols] = a.patch[i]
             row[b.cols] = b.patch[j]
-            if not _same(row, self._encode(spec, assignment)).all():
+            if not same_params(row, self._encode(spec, assignment)).all():
                 return False
         return True
 

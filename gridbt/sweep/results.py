@@ -5,7 +5,9 @@ Layout of a sweep directory::
     sweep.json                 the sweep, its grid, data fingerprint, status and statistics
     results/part-<run>-<n>.parquet   one row per combination (parameters, hash, KPIs, skips)
     equity/part-<run>-<n>.parquet    equity curves kept (param_hash, combo, equity list)
+    equity/top.parquet         equity curves of the top combinations (keep_equity: K)
     equity/dates.parquet       the trading dates the curves are indexed by
+    results.parquet            every result, best first (written when the sweep finishes)
     failures/part-<run>-<n>.parquet  batches that failed every attempt, with the error
 
 A combination is done when its `param_hash` is in `results/`; resuming skips those.
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +30,18 @@ from gridbt._typing import FloatArray, IntArray
 from gridbt.kernel.contract import C
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
+from gridbt.runtime import BatchResult
 
-__all__ = ["BatchResult", "ResultStore", "result_table", "value_types"]
+__all__ = ["ResultStore", "equity_table", "result_table", "value_types"]
 
 COUNTER_NAMES = ("missing_quote_days", "stale_fills")
 _COUNTER_COLS = (C.missing_quote_days, C.stale_fills)
 
 
-@dataclass(frozen=True)
-class BatchResult:
-    """What an actor returns for one batch (arrays only: cheap to ship through Ray)."""
-
-    kpis: FloatArray  # (n, N_KPIS)
-    skips: IntArray  # (n, N_SKIPS)
-    counters: IntArray  # (n, N_COUNTERS)
-    block_stats: FloatArray  # (n, n_blocks, 3)
-    equity: FloatArray | None  # (n, n_days) when asked for
-    seconds: float
-    node: str
+def equity_table(keys: Mapping[str, pa.Array], equity: FloatArray) -> pa.Table:
+    """The key columns, then `equity`: one fixed-size list of daily equity per row."""
+    flat = pa.array(np.ascontiguousarray(equity).ravel())
+    return pa.table({**keys, "equity": pa.FixedSizeListArray.from_arrays(flat, equity.shape[1])})
 
 
 def _numeric(values: Sequence[object]) -> bool:
@@ -157,6 +152,25 @@ class ResultStore:
         write_parquet_atomic(path, table)
         return path
 
+    def equity_of(self, hashes: Sequence[str]) -> dict[str, FloatArray]:
+        """Kept equity curves (batch parts and `top.parquet`), by parameter hash."""
+        folder = self.root / "equity"
+        parts = sorted(p for p in folder.glob("*.parquet") if p.name != "dates.parquet") \
+            if folder.is_dir() else []
+        if not parts or not hashes:
+            return {}
+        table = ds.dataset([str(p) for p in parts], format="parquet").to_table(
+            columns=["param_hash", "equity"], filter=ds.field("param_hash").isin(list(hashes)))
+        column = table.column("equity").combine_chunks()
+        flat = column.flatten().to_numpy().reshape(len(table), column.type.list_size)
+        return dict(zip(table.column("param_hash").to_pylist(), flat, strict=True))
+
+    def dates(self) -> np.ndarray:
+        """The trading days the equity curves are indexed by (`datetime64[D]`)."""
+        table = pq.read_table(self.root / "equity" / "dates.parquet")
+        dates: np.ndarray = table.column("date").to_numpy().astype("datetime64[D]")
+        return dates
+
     def done_hashes(self, fingerprint: str) -> set[str]:
         """Hashes of the combinations already computed on this data."""
         if not self.has_results():
@@ -178,6 +192,16 @@ class ResultStore:
         if "combo" in frame:
             frame = frame.sort_values("combo", kind="stable").reset_index(drop=True)
         return frame
+
+    def write_summary(self, ranked: pd.DataFrame) -> Path:
+        """`results.parquet`: every result, best first (written when the sweep finishes)."""
+        path = self.root / "results.parquet"
+        write_parquet_atomic(path, pa.Table.from_pandas(ranked, preserve_index=False))
+        return path
+
+    def read_summary(self) -> pd.DataFrame:
+        """`results.parquet`, best first."""
+        return pd.read_parquet(self.root / "results.parquet")
 
     def failures(self) -> pd.DataFrame:
         folder = self.root / "failures"

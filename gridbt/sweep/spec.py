@@ -34,13 +34,14 @@ from pydantic import (
 
 from gridbt._typing import PathLike
 from gridbt.kernel.metrics import METRIC_BY_NAME
+from gridbt.runtime.config import RayConfig
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error, parse_strategy
 
 __all__ = [
     "GridValue",
     "MlflowConfig",
     "Objective",
-    "RayConfig",
+    "ObjectiveSetting",
     "SweepError",
     "SweepSpec",
     "axis_values",
@@ -88,7 +89,7 @@ class Objective(_Frozen):
 
 
 # `objective: sharpe` is short for `objective: {kpi: sharpe}`; the schema admits both
-_OBJECTIVE_SCHEMA: dict[str, Any] = {
+OBJECTIVE_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "string", "enum": list(METRIC_BY_NAME)},
         {
@@ -103,17 +104,8 @@ _OBJECTIVE_SCHEMA: dict[str, Any] = {
     ],
     "description": "KPI to rank by, and its direction (default: the KPI's natural one)",
 }
-
-
-class RayConfig(_Frozen):
-    address: str | None = Field(None, description="Ray address; null = start a local Ray")
-    actors: int | None = Field(None, ge=1, description="null = one per CPU in the cluster")
-    batch_seconds: float = Field(0.3, gt=0, description="target wall time of one batch")
-    max_in_flight: int = Field(2, ge=1, description="batches queued per actor (backpressure)")
-    max_attempts: int = Field(3, ge=1, description="tries per batch before it is recorded failed")
-    batch_timeout: float = Field(
-        300.0, gt=0, description="seconds before a batch is presumed lost and sent elsewhere"
-    )
+#: An objective as job files write it: a KPI name, or a mapping with its direction.
+ObjectiveSetting = Annotated[Objective, WithJsonSchema(OBJECTIVE_SCHEMA)]
 
 
 class MlflowConfig(_Frozen):
@@ -135,7 +127,7 @@ class SweepSpec(_Frozen):
     grid: dict[str, Any] = Field(min_length=1, description="dotted path -> values")
     zip: list[list[str]] = Field(default_factory=list, description="paths that vary together")
     constraints: list[str] = Field(default_factory=list)
-    objective: Annotated[Objective, WithJsonSchema(_OBJECTIVE_SCHEMA)] = Field(
+    objective: ObjectiveSetting = Field(
         default_factory=lambda: Objective(kpi="sharpe")
     )
     keep_equity: Annotated[int, Field(ge=0)] | Literal["all"] = 20

@@ -16,14 +16,14 @@ import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from gridbt.tracking.mlflow_sweep import (
+from gridbt.tracking.mlflow_runs import (
     EQUITY_ARTIFACT,
     EQUITY_METRIC,
     UNDEFINED_METRICS_TAG,
     ChildRun,
     ParentRun,
     default_tracking_uri,
-    log_sweep,
+    log_runs,
 )
 
 pytestmark = pytest.mark.integration
@@ -113,7 +113,7 @@ def log_example(store: Path, parent_files: tuple[Path, Path], bulk: bool) -> Log
         texts={"job.yaml": "name: short-put\n", "notes/readme.md": "# sweep\n"},
     )
     experiment = "sweep-bulk" if bulk else "sweep-public"
-    parent_id = log_sweep(uri, experiment, parent, make_children(), bulk=bulk)
+    parent_id = log_runs(uri, experiment, parent, make_children(), bulk=bulk)
     client = MlflowClient(uri)
     parent_run = client.get_run(parent_id)
     found = client.search_runs(
@@ -281,8 +281,8 @@ def test_logging_twice_makes_two_parent_runs(store: Path) -> None:
     uri = default_tracking_uri(store)
     parent = ParentRun(name="again", params={}, metrics={}, tags={}, artifacts=[])
     child = make_children()[1]
-    first = log_sweep(uri, "repeat", parent, [child])
-    second = log_sweep(uri, "repeat", parent, [child])
+    first = log_runs(uri, "repeat", parent, [child])
+    second = log_runs(uri, "repeat", parent, [child])
     client = MlflowClient(uri)
     assert first != second
     experiments = {client.get_run(i).info.experiment_id for i in (first, second)}
@@ -301,7 +301,7 @@ def test_missing_parent_artifact_marks_the_parent_failed(store: Path, tmp_path: 
         name="broken", params={}, metrics={}, tags={}, artifacts=[tmp_path / "missing.json"]
     )
     with pytest.raises(FileNotFoundError, match="missing.json"):
-        log_sweep(uri, "broken", parent, make_children()[1:2])
+        log_runs(uri, "broken", parent, make_children()[1:2])
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("broken")
     assert experiment is not None
@@ -314,7 +314,7 @@ def test_bad_curve_is_rejected_before_anything_is_logged(store: Path) -> None:
     bad = ChildRun("bad", {}, {}, trading_days(5), curve(4, 0))
     parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[])
     with pytest.raises(ValueError, match="'bad'.*same length"):
-        log_sweep(uri, "rejected", parent, [bad])
+        log_runs(uri, "rejected", parent, [bad])
     assert MlflowClient(uri).get_experiment_by_name("rejected") is None
 
 

@@ -26,11 +26,12 @@ from gridbt.optimize.samplers import open_storage
 from gridbt.optimize.spec import StudyError, load_study
 from gridbt.optimize.study import ATTR_RESULT, run_study
 from gridbt.strategy.backtest import run_backtest
+from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.spec import StrategySpec
-from gridbt.sweep.driver import _Features
 from gridbt.sweep.grid import Grid
 from gridbt.sweep.spec import load_sweep
+from gridbt.workflows.study import study_job
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
@@ -82,7 +83,7 @@ def test_tpe_finds_the_top_5_percent_of_the_grid_in_a_tenth_of_its_evaluations(
     grid_path = tmp_path / "grid.yaml"
     grid_path.write_text(f"name: g\nstrategy: {SHORT_PUT}\ndata: {chain}\ngrid:\n{GRID}")
     sweep, base = load_sweep(grid_path)
-    grid = Grid(sweep, base, _Features())
+    grid = Grid(sweep, base, STANDARD_FEATURES)
     from gridbt.kernel.dispatch import run_batch
 
     exhaustive = run_batch(load_packed(chain), grid.block(0, grid.size).params)[0]
@@ -286,7 +287,7 @@ def test_two_objective_study_reports_its_pareto_front(tmp_path: Path, chain: Pat
         trials: 48
         mlflow: {enabled: true}
         """))
-    outcome = run_study(path, out=tmp_path / "out", progress=False, workdir=tmp_path)
+    outcome = study_job(path, out=tmp_path / "out", progress=False, workdir=tmp_path)
     assert outcome.summary["sampler"] == "nsga2" and outcome.summary["pruner"] == "none"
     study = storage_study(outcome)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]

@@ -16,8 +16,8 @@ from gridbt.data.default import load_packed
 from gridbt.kernel.dispatch import kpis_of
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
+from gridbt.runtime import BacktestActor
 from gridbt.strategy.backtest import run_backtest
-from gridbt.sweep.actor import BacktestActor
 from gridbt.sweep.driver import run_sweep
 from gridbt.sweep.grid import Grid
 from gridbt.sweep.manifest import read_manifest

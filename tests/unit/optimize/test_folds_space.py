@@ -14,10 +14,9 @@ from gridbt.optimize.folds import folds_of
 from gridbt.optimize.samplers import grid_size, make_pruner, make_sampler, open_storage
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudyError, StudySpec, WalkForward, load_study
-from gridbt.strategy.encode import encode_spec
+from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
 from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.spec import StrategySpec
-from gridbt.sweep.driver import _Features
 
 REPO = Path(__file__).resolve().parents[3]
 SHORT_PUT = REPO / "jobs/strategies/short_put_30d.yaml"
@@ -57,7 +56,7 @@ def study(tmp_path: Path, space: str, extra: str = "") -> tuple[StudySpec, Strat
 
 def encoded(base: StrategySpec, values: dict[str, Any]) -> np.ndarray:
     spec = StrategySpec.model_validate(apply_assignment(base.model_dump(mode="json"), values))
-    return encode_spec(spec, _Features())
+    return encode_spec(spec, STANDARD_FEATURES)
 
 
 def test_conditional_path_is_only_suggested_when_its_parent_allows(tmp_path: Path) -> None:
@@ -65,7 +64,7 @@ def test_conditional_path_is_only_suggested_when_its_parent_allows(tmp_path: Pat
         exit.stop_loss: {categorical: [2.0, null]}
         exit.profit_target: {float: [0.2, 0.8], when: {exit.stop_loss: 2.0}}
     """)
-    space = SearchSpace(spec, base, _Features(), str(path))
+    space = SearchSpace(spec, base, STANDARD_FEATURES, str(path))
     opt = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = []
     for _ in range(30):
@@ -82,7 +81,7 @@ def test_subgrid_rows_equal_full_encodings(tmp_path: Path) -> None:
     spec, base, path = study(tmp_path, """\
         structure.legs.0.select.target: {float: [0.1, 0.4], step: 0.05}
     """, "subgrid:\n  exit.dte: [null, 7, 14]\n  exit.stop_loss: [1.5, null]\n")
-    space = SearchSpace(spec, base, _Features(), str(path))
+    space = SearchSpace(spec, base, STANDARD_FEATURES, str(path))
     assert space.sub_size == 6
     values = {"structure.legs.0.select.target": 0.25}
     rows = space.encode(values).rows
@@ -96,7 +95,7 @@ def test_subgrid_paths_that_interact_with_the_trial_are_refused(tmp_path: Path) 
     spec, base, path = study(tmp_path, """\
         structure.dte.target: {int: [35, 55], step: 10}
     """, "subgrid:\n  structure.dte.min: [30, 33]\n")
-    space = SearchSpace(spec, base, _Features(), str(path))
+    space = SearchSpace(spec, base, STANDARD_FEATURES, str(path))
     # dte min and target are one validated model: a sub-row laid over target 35 is exact,
     # but the check compares the joint encoding and names the paths when it is not
     result = space.encode({"structure.dte.target": 35})
@@ -110,7 +109,7 @@ def test_an_invalid_trial_and_a_broken_constraint_are_errors_not_rows(tmp_path: 
         structure.dte.target: {int: [10, 60], step: 10}
         exit.stop_loss: {categorical: [1.0, 3.0]}
     """, "constraints: ['exit.stop_loss > 2']\n")
-    space = SearchSpace(spec, base, _Features(), str(path))
+    space = SearchSpace(spec, base, STANDARD_FEATURES, str(path))
     bad = space.encode({"structure.dte.target": 10, "exit.stop_loss": 3.0})
     assert bad.rows is None and "dte" in (bad.error or "")
     broken = space.encode({"structure.dte.target": 40, "exit.stop_loss": 1.0})
@@ -121,7 +120,7 @@ def test_a_space_path_missing_from_the_strategy_is_named(tmp_path: Path) -> None
     spec, base, path = study(tmp_path, "exit.stop_los: {float: [1, 2]}\n")
     with pytest.raises(StudyError, match=r"study.yaml: space: exit.stop_los: no field "
                                          r"'stop_los' in exit"):
-        SearchSpace(spec, base, _Features(), str(path))
+        SearchSpace(spec, base, STANDARD_FEATURES, str(path))
 
 
 @pytest.mark.parametrize("kind,sampler", [
@@ -137,7 +136,7 @@ def test_each_sampler_kind_is_built_and_samples_inside_the_space(
     """, f"sampler: {{kind: {kind}, seed: 3}}\n")
     made = make_sampler(spec)
     assert isinstance(made, sampler)
-    space = SearchSpace(spec, base, _Features(), str(path))
+    space = SearchSpace(spec, base, STANDARD_FEATURES, str(path))
     opt = optuna.create_study(sampler=made, pruner=make_pruner(spec))
     for _ in range(12):
         trial = opt.ask()
@@ -172,7 +171,7 @@ def _last_batch_points(tmp_path: Path, liar: bool, seed: int) -> int:
         structure.legs.0.select.target: {float: [0.05, 0.5], step: 0.025}
         exit.profit_target: {float: [0.2, 0.9], step: 0.05}
     """, f"sampler: {{kind: tpe, seed: {seed}, constant_liar: {str(liar).lower()}}}\n")
-    space = SearchSpace(spec, base, _Features(), str(path))
+    space = SearchSpace(spec, base, STANDARD_FEATURES, str(path))
     opt = optuna.create_study(direction="maximize", sampler=make_sampler(spec))
     points: list[tuple[Any, ...]] = []
     for _ in range(6):  # batches of 16 asked together, then told, as the study driver does

@@ -10,8 +10,9 @@ import pyarrow as pa
 from gridbt.kernel.contract import N_COUNTERS
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
-from gridbt.sweep.report import _short_labels
-from gridbt.sweep.results import BatchResult, ResultStore, result_table, value_types
+from gridbt.report.text import short_labels
+from gridbt.runtime import BatchResult
+from gridbt.sweep.results import ResultStore, result_table, value_types
 
 LEVELS = {
     "hedge.every_days": [None, 5],  # a batch may hold only the off value
@@ -54,6 +55,6 @@ def test_parts_with_an_always_off_path_read_back_together(tmp_path: Path) -> Non
 
 
 def test_short_labels_tell_legs_apart() -> None:
-    assert _short_labels(["structure.legs.0.select.target", "structure.legs.1.select.target",
+    assert short_labels(["structure.legs.0.select.target", "structure.legs.1.select.target",
                           "hedge.half_width"]) == ["0.select.target", "1.select.target",
                                                    "hedge.half_width"]

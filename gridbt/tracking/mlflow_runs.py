@@ -1,4 +1,5 @@
-"""Log a finished sweep to MLflow: one parent run, one child run per kept combination.
+"""Write runs to MLflow: one parent run and its child runs (a sweep's kept combinations, a
+study's trials), each child with an equity curve.
 
 Everything goes through `MlflowClient` with explicit run ids, never the global active run, so
 the module is safe to call from library code. On a SQL store (the SQLite default included) the
@@ -42,7 +43,7 @@ __all__ = [
     "ChildRun",
     "ParentRun",
     "default_tracking_uri",
-    "log_sweep",
+    "log_runs",
     "param_value",
 ]
 
@@ -57,7 +58,7 @@ _M = TypeVar("_M")
 
 @dataclass(frozen=True)
 class ChildRun:
-    """One kept parameter combination of a sweep.
+    """One child run: a kept parameter combination of a sweep, or a trial of a study.
 
     Parameters
     ----------
@@ -85,7 +86,7 @@ class ChildRun:
 
 @dataclass(frozen=True)
 class ParentRun:
-    """The sweep as a whole.
+    """The job as a whole: a sweep or a study.
 
     Parameters
     ----------
@@ -133,7 +134,7 @@ def param_value(value: object) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
-def log_sweep(
+def log_runs(
     tracking_uri: str,
     experiment: str,
     parent: ParentRun,
@@ -141,7 +142,7 @@ def log_sweep(
     *,
     bulk: bool = True,
 ) -> str:
-    """Log a sweep as a parent run with one nested child run per kept combination.
+    """Log a parent run with one nested child run per entry of `children`.
 
     The experiment is created when missing; for a SQLite store its artifacts go to
     ``mlartifacts/`` beside the database file (an existing experiment keeps its location).
@@ -157,9 +158,9 @@ def log_sweep(
     experiment
         Experiment name.
     parent
-        The sweep-level run.
+        The job-level run (a sweep or a study).
     children
-        The kept combinations, logged in order.
+        The kept combinations or trials, logged in order.
     bulk
         Write child runs straight into a SQL store in a few large transactions (the default);
         False forces MLflow's public per-run API, which other stores always use.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gridbt.optimize.study import StudyOutcome
-from gridbt.sweep.report import _fmt_param, _short_labels, text_table
+from gridbt.report.text import format_param, short_labels, text_table
 
 __all__ = ["format_study"]
 
@@ -15,7 +15,7 @@ def _num(value: Any, digits: int = 2) -> str:
 
 
 def _short(paths: list[str]) -> list[str]:
-    return _short_labels(paths, width=18)
+    return short_labels(paths, width=18)
 
 
 def format_study(outcome: StudyOutcome) -> str:
@@ -41,7 +41,7 @@ def format_study(outcome: StudyOutcome) -> str:
         over = "mean in sample over the folds" if "walk_forward" in s else "whole chain"
         lines += ["", f"best trial #{best['trial']}: {objectives} ({over})"]
         width = max(len(p) for p in best["params"])
-        lines += [f"  {p:<{width}}  {_fmt_param(v)}" for p, v in best["params"].items()]
+        lines += [f"  {p:<{width}}  {format_param(v)}" for p, v in best["params"].items()]
         full = best["full_chain_kpis"]
         lines.append(f"  whole chain: sharpe {_num(full['sharpe'])}, cagr "
                      f"{_num((full['cagr'] or 0) * 100)}%, max drawdown "
@@ -75,7 +75,7 @@ def format_study(outcome: StudyOutcome) -> str:
         names = [o["kpi"] for o in s["objectives"]]
         params = list(dict.fromkeys(p for t in s["pareto"] for p in t["params"]))
         rows = [[f"#{t['trial']}", *(_num(v, 3) for v in t["values"]),
-                 *(_fmt_param(t["params"].get(p)) if p in t["params"] else "-" for p in params)]
+                 *(format_param(t["params"].get(p)) if p in t["params"] else "-" for p in params)]
                 for t in s["pareto"]]
         lines += ["", f"Pareto front ({len(rows)} trials):",
                   text_table(["trial", *names, *_short(params)], rows)]

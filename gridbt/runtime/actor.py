@@ -1,38 +1,38 @@
 """The backtest actor: holds a zero-copy view of the chain and runs batches of parameter rows.
 
-The class is plain Python; the driver wraps it with `ray.remote`. Kernel modules are imported
-in the constructor, after `NUMBA_CACHE_DIR` points at a versioned per-node cache, so that numba
-compiles once per node and every later actor loads the compiled kernel from disk.
+The class is plain Python; `ActorPool` wraps it with `ray.remote`. The kernels cache their
+machine code on disk, keyed by their source (`gridbt.kernel.cache`): one actor per node
+compiles them, under a file lock, and every other actor on the node loads them.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import platform
 import socket
 import time
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-import gridbt
-from gridbt._typing import FloatArray
+from gridbt._typing import FloatArray, IntArray
 from gridbt.data.pack import PackedChain
-from gridbt.sweep.results import BatchResult
 
-__all__ = ["BacktestActor", "numba_cache_dir"]
+__all__ = ["BacktestActor", "BatchResult"]
 
 
-def numba_cache_dir() -> Path:
-    """A cache directory per gridbt, numba and Python version, under the gridbt home."""
-    import numba
+@dataclass(frozen=True)
+class BatchResult:
+    """What an actor returns for one batch (arrays only: cheap to ship through Ray)."""
 
-    from gridbt.data.default import gridbt_home
-
-    tag = f"gridbt-{gridbt.__version__}-numba-{numba.__version__}-py{platform.python_version()}"
-    return gridbt_home() / "numba" / tag
+    kpis: FloatArray  # (n, N_KPIS)
+    skips: IntArray  # (n, N_SKIPS)
+    counters: IntArray  # (n, N_COUNTERS)
+    block_stats: FloatArray  # (n, n_blocks, 3): per time block, count, sum, sum of squares
+    equity: FloatArray | None  # (n, n_days) when asked for
+    seconds: float
+    node: str
 
 
 class BacktestActor:
@@ -43,15 +43,13 @@ class BacktestActor:
         as a constructor argument); the arrays stay in the object store, shared by the node."""
         import ray
 
-        cache = numba_cache_dir()
-        cache.mkdir(parents=True, exist_ok=True)
-        os.environ["NUMBA_CACHE_DIR"] = str(cache)
-        import numba.core.config
+        from gridbt.kernel.cache import cache_dir
 
-        numba.core.config.reload_config()
         self.packed: PackedChain = ray.get(chain[0])
         self.n_blocks = n_blocks
         self.node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:12]}"
+        cache = cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
         # one actor per node compiles; the others wait and load the cached machine code
         with open(cache / ".compile.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -81,9 +79,10 @@ class BacktestActor:
         return {"rss": int(info.rss), "uss": int(info.uss)}
 
     def run(self, params: FloatArray, keep_equity: bool) -> BatchResult:
-        """Backtest every row of `params` in one kernel call."""
+        """Backtest every row of `params` in one kernel call: KPIs, skips, counters and the
+        per-block return statistics of each equity curve (for PBO), plus the curves if kept."""
         from gridbt.kernel.dispatch import run_batch
-        from gridbt.sweep.overfitting import block_return_stats
+        from gridbt.kernel.overfitting import block_return_stats
 
         started = time.perf_counter()
         n = params.shape[0]
@@ -110,7 +109,7 @@ class BacktestActor:
         """KPIs and block return statistics over days [lo, hi) of every row (rows are
         expected to be windowed to [lo, hi): the day before `lo` holds the capital)."""
         from gridbt.kernel.dispatch import run_batch
-        from gridbt.sweep.overfitting import block_return_stats
+        from gridbt.kernel.overfitting import block_return_stats
 
         n = params.shape[0]
         kpis, _, _, equity = run_batch(self.packed, params, np.ones(n, dtype=bool))

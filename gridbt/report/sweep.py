@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
 
+from gridbt.report.text import format_param, short_labels, text_table
 from gridbt.sweep.driver import SweepOutcome
 from gridbt.sweep.finish import ranked
 
@@ -15,32 +15,8 @@ __all__ = ["format_outcome", "top_table"]
 _SHOWN_KPIS = ("sharpe", "cagr", "max_drawdown", "win_rate", "trade_count")
 
 
-def _fmt_param(value: object) -> str:
-    """A grid value; null (NaN in numeric columns) means the rule is switched off."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "off"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def _fmt_kpi(value: float) -> str:
     return f"{value:.4g}"  # NaN prints as nan: the KPI is undefined, not switched off
-
-
-def _short_labels(params: list[str], width: int = 24) -> list[str]:
-    """Each long path cut to its shortest dotted suffix that no other path shares
-    (`structure.legs.0.select.target` -> `0.select.target` beside leg 1's)."""
-    labels = []
-    for path in params:
-        parts = path.split(".")
-        label = path
-        if len(path) > width:
-            for k in range(1, len(parts) + 1):
-                label = ".".join(parts[-k:])
-                if sum(1 for other in params if other.endswith("." + label)
-                       or other == label) == 1:
-                    break
-        labels.append(label)
-    return labels
 
 
 def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool,
@@ -48,18 +24,11 @@ def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool
     """The best `n` combinations as an aligned text table (parameters, then KPIs)."""
     best = ranked(results, kpi, maximize).head(n)
     kpis = [kpi, *(k for k in _SHOWN_KPIS if k != kpi)]
-    header = ["#", *_short_labels(params), *kpis]
-    rows = [[str(i + 1), *(_fmt_param(row[p]) for p in params),
+    header = ["#", *short_labels(params), *kpis]
+    rows = [[str(i + 1), *(format_param(row[p]) for p in params),
              *(_fmt_kpi(float(row[k])) for k in kpis)]
             for i, (_, row) in enumerate(best.iterrows())]
     return text_table(header, rows)
-
-
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    """Right-aligned columns, two spaces apart, header first."""
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True))
-                     for r in [header, *rows])
 
 
 def format_outcome(outcome: SweepOutcome, results: pd.DataFrame, params: list[str]) -> str:

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gridbt.sweep.overfitting import (
+from gridbt.kernel.overfitting import (
     block_return_stats,
     daily_returns,
     deflated_sharpe_ratio,

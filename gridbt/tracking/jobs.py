@@ -1,0 +1,181 @@
+"""MLflow runs of sweeps and studies, built from what they wrote to their result directories.
+
+One module for both: where the runs go (`tracking_uri`), one parent run per sweep or study,
+one child run per kept combination or trial with its KPIs and, where kept, its equity curve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from gridbt.kernel.metrics import KPI_NAMES
+from gridbt.optimize.finish import rank_trials
+from gridbt.optimize.spec import StudySpec
+from gridbt.optimize.study import StudyOutcome
+from gridbt.sweep.finish import json_value
+from gridbt.sweep.manifest import SweepManifest
+from gridbt.sweep.results import ResultStore
+from gridbt.sweep.spec import MlflowConfig, SweepSpec, axis_values
+from gridbt.tracking.mlflow_runs import ChildRun, ParentRun, default_tracking_uri, log_runs
+
+__all__ = ["log_study", "log_sweep", "tracking_uri"]
+
+_NO_CURVE = np.empty(0)
+_NO_DATES = np.empty(0, dtype="datetime64[D]")
+_STUDY_CHILDREN = 500  # children of a study without `mlflow.children`
+
+
+def tracking_uri(config: MlflowConfig, workdir: Path) -> str:
+    """The job file's tracking URI, else `$MLFLOW_TRACKING_URI`, else SQLite in `workdir`."""
+    return (config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            or default_tracking_uri(workdir))
+
+
+def _finite(values: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items()
+            if v is not None and math.isfinite(float(v))}
+
+
+def _log(config: MlflowConfig, name: str, workdir: Path, parent: ParentRun,
+         children: list[ChildRun]) -> dict[str, Any]:
+    uri = tracking_uri(config, workdir)
+    experiment = config.experiment or name
+    run_id = log_runs(uri, experiment, parent, children)
+    return {"tracking_uri": uri, "experiment": experiment, "run_id": run_id,
+            "children": len(children)}
+
+
+def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
+              heatmaps: list[Path], source: str, workdir: Path) -> dict[str, Any]:
+    """A parent run for a finished sweep, a child per top combination (`mlflow.children`,
+    default `keep_equity`) with its equity curve; where the runs are."""
+    results = store.read_summary()  # best first
+    paths = list(sweep.grid)
+    wanted = sweep.mlflow.children if sweep.mlflow.children is not None else sweep.keep_equity
+    top = results if wanted == "all" else results.head(max(1, int(wanted)))
+    curves = store.equity_of(list(top["param_hash"]))
+    dates = store.dates()
+    children = []
+    for rank, (_, row) in enumerate(top.iterrows(), start=1):
+        curve = curves.get(str(row["param_hash"]))
+        children.append(ChildRun(
+            name=f"{sweep.name}#{int(row['combo'])}",
+            params={p: json_value(row[p]) for p in paths},
+            metrics={k: float(row[k]) for k in KPI_NAMES},
+            dates=dates if curve is not None else _NO_DATES,
+            equity=curve if curve is not None else _NO_CURVE,
+            tags={"gridbt.param_hash": str(row["param_hash"]), "gridbt.rank": str(rank),
+                  "gridbt.combo": str(int(row["combo"]))},
+        ))
+    best_kpis = {f"best_{k}": v for k, v in manifest.best.get("kpis", {}).items()}
+    parent = ParentRun(
+        name=sweep.name,
+        params={"objective": sweep.objective.kpi, "grid_size": manifest.grid_size,
+                "valid_combinations": manifest.valid_combinations,
+                **{f"grid.{p}": len(axis_values(p, axis)) for p, axis in sweep.grid.items()}},
+        metrics={**_finite(manifest.statistics), **_finite(best_kpis),
+                 "combinations": float(manifest.computed), "failures": float(manifest.failed),
+                 "seconds": manifest.seconds},
+        tags={"gridbt.kind": "sweep", "gridbt.data_fingerprint": manifest.data_fingerprint,
+              "gridbt.code_version": manifest.code_version,
+              "gridbt.grid_signature": manifest.grid_signature,
+              "gridbt.out_dir": str(store.root.resolve())},
+        artifacts=[store.root / "results.parquet", *heatmaps],
+        texts={"sweep.yaml": Path(source).read_text()},
+    )
+    return _log(sweep.mlflow, sweep.name, workdir, parent, children)
+
+
+def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    folder = out_dir / "equity"
+    if not (folder / "top.parquet").is_file():
+        return {}, _NO_DATES
+    table = pq.read_table(folder / "top.parquet")
+    column = table.column("equity").combine_chunks()
+    flat = column.flatten().to_numpy().reshape(len(table), column.type.list_size)
+    dates = pq.read_table(folder / "dates.parquet").column("date").to_numpy()
+    return dict(zip(table.column("trial").to_pylist(), flat, strict=True)), \
+        dates.astype("datetime64[D]")
+
+
+def log_study(study: StudySpec, outcome: StudyOutcome, source: str,
+              workdir: Path) -> dict[str, Any]:
+    """A parent run for a finished study; a child per trial that was backtested (the best
+    `mlflow.children` by the first objective, default 500, with the Pareto front always in),
+    with equity curves for the best `keep_equity`; where the runs are."""
+    summary = outcome.summary
+    frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
+    ranking = rank_trials(frame, study)
+    wanted = study.mlflow.children
+    limit = len(ranking) if wanted == "all" else _STUDY_CHILDREN if wanted is None \
+        else int(wanted)
+    pareto = {int(p["trial"]) for p in summary.get("pareto", [])} or {summary["best"]["trial"]}
+    keep = ranking[:limit] + [n for n in ranking[limit:] if n in pareto]
+    curves, dates = _study_curves(outcome.out_dir)
+    rows = frame.set_index("trial")
+    paths = [*study.space, *study.subgrid]
+    children = []
+    for rank, number in enumerate(keep, start=1):
+        row = rows.loc[number]
+        metrics = {k: float(row[k]) for k in KPI_NAMES}
+        for o in study.objectives:
+            value = row[f"objective_{o.kpi}"]
+            metrics[f"objective_{o.kpi}"] = math.nan if value is None else float(value)
+        curve = curves.get(number)
+        children.append(ChildRun(
+            name=f"{study.name}#{number}", params={p: json_value(row[p]) for p in paths},
+            metrics=metrics, dates=dates if curve is not None else _NO_DATES,
+            equity=curve if curve is not None else _NO_CURVE,
+            tags={"gridbt.trial": str(number), "gridbt.state": str(row["state"]),
+                  "gridbt.rank": str(rank), "gridbt.pareto": str(number in pareto).lower()},
+        ))
+    wf = summary.get("walk_forward", {})
+    wf_metrics = {f"wf_{k}": wf.get(k) for k in
+                  ("in_sample", "out_of_sample", "refit_out_of_sample", "degradation",
+                   "efficiency")}
+    best_values = {f"best_{o.kpi}": v for o, v in
+                   zip(study.objectives, summary["best"]["values"], strict=True)}
+    texts = {"study.yaml": Path(source).read_text(),
+             "summary.json": json.dumps(summary, indent=2, default=str)}
+    if "pareto" in summary:
+        texts["pareto.csv"] = _pareto_csv(summary["pareto"], study)
+    parent = ParentRun(
+        name=study.name,
+        params={"objectives": ",".join(o.kpi for o in study.objectives),
+                "sampler": study.sampler_kind, "pruner": study.pruner_kind,
+                "trials": study.trials, "parallel": study.parallel,
+                "walk_forward": "none" if study.walk_forward is None else
+                f"{study.walk_forward.scheme}:{study.walk_forward.folds}",
+                **{f"space.{p}": d.model_dump_json(by_alias=True) for p, d in study.space.items()}},
+        metrics={**_finite(summary.get("statistics", {})), **_finite(wf_metrics),
+                 **_finite(best_values),
+                 **{f"trials_{k}": float(v) for k, v in summary["trials"].items()},
+                 "seconds": outcome.seconds,
+                 "sampler_ms_per_trial": float(summary["sampler_ms_per_trial"])},
+        tags={"gridbt.kind": "study", "gridbt.storage": outcome.storage,
+              "gridbt.out_dir": str(outcome.out_dir.resolve()),
+              "gridbt.best_trial": str(summary["best"]["trial"])},
+        artifacts=[outcome.out_dir / "trials.parquet"],
+        texts=texts,
+    )
+    return _log(study.mlflow, study.name, workdir, parent, children)
+
+
+def _pareto_csv(pareto: list[dict[str, Any]], study: StudySpec) -> str:
+    paths = list(study.space)
+    header = ["trial", *(o.kpi for o in study.objectives), *paths]
+    lines = [",".join(header)]
+    for p in pareto:
+        cells = [str(p["trial"]), *(str(v) for v in p["values"]),
+                 *(str(p["params"].get(path, "")) for path in paths)]
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"

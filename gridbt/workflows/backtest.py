@@ -1,0 +1,103 @@
+"""`gridbt backtest`: run one backtest from a strategy file or preset and write its outputs
+(summary, trades, daily equity and book, tear sheet)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import gridbt
+from gridbt._atomic import write_json_atomic, write_parquet_atomic
+from gridbt._typing import PathLike
+from gridbt.data.default import ensure_synthetic_chain, load_packed
+from gridbt.data.store import read_manifest
+from gridbt.kernel.dispatch import kpis_of
+from gridbt.kernel.enums import ExitReason, SkipReason
+from gridbt.report.tables import equity_table, trades_table
+from gridbt.report.tearsheet import write_tearsheet
+from gridbt.strategy.backtest import Engine, run_backtest
+from gridbt.strategy.spec import SpecError, StrategySpec, load_strategy
+from gridbt.strategy.summary import BacktestSummary, DataInfo
+
+__all__ = ["resolve_strategy", "run_and_write"]
+
+
+def resolve_strategy(strategy: str | PathLike | StrategySpec) -> StrategySpec:
+    """A spec from a spec, a YAML path, or a preset name."""
+    if isinstance(strategy, StrategySpec):
+        return strategy
+    path = Path(strategy)
+    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+        return load_strategy(path)
+    from gridbt.strategy.presets import PRESETS, preset
+
+    if str(strategy) in PRESETS:
+        return preset(str(strategy))
+    raise SpecError(
+        f"strategy {strategy!r} is neither a file nor a preset ({', '.join(sorted(PRESETS))})"
+    )
+
+
+def run_and_write(
+    strategy: str | PathLike | StrategySpec,
+    data: PathLike | None,
+    out_dir: PathLike,
+    *,
+    engine: Engine = "numba",
+) -> BacktestSummary:
+    """Validate the spec, run the backtest and write summary, trades, equity and tear sheet.
+
+    The spec and the data are checked before any work starts; every file is written under a
+    temporary name and renamed into place.
+    """
+    spec = resolve_strategy(strategy)
+    chain_dir = Path(data) if data is not None else ensure_synthetic_chain()[0]
+    manifest = read_manifest(chain_dir)
+    packed = load_packed(chain_dir)
+    from gridbt.strategy.encode import encode_spec
+
+    encode_spec(spec, packed)  # feature names and the like fail here, before the run
+    result = run_backtest(packed, spec, engine)
+    kpis = kpis_of(result, packed, spec.capital)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    trades = trades_table(result, packed)
+    equity = equity_table(result, packed)
+    files = {
+        "summary": "summary.json",
+        "trades": "trades.parquet",
+        "equity": "equity.parquet",
+        "tearsheet": "tearsheet.png",
+    }
+    write_parquet_atomic(out / files["trades"], trades)
+    write_parquet_atomic(out / files["equity"], equity)
+    write_tearsheet(
+        equity,
+        trades,
+        kpis,
+        f"{spec.name} on {manifest.underlyings[0] if manifest.underlyings else ''}",
+        out / files["tearsheet"],
+    )
+    reasons = Counter(ExitReason.NAMES[int(r)] for r in result.trades["exit_reason"])
+    summary = BacktestSummary(
+        gridbt_version=gridbt.__version__,
+        engine=engine,
+        strategy=spec.model_dump(mode="json"),
+        strategy_hash=spec.stable_hash(),
+        data=DataInfo(
+            path=str(chain_dir),
+            fingerprint=manifest.fingerprint,
+            first_date=manifest.first_date,
+            last_date=manifest.last_date,
+            days=manifest.days,
+        ),
+        kpis={k: (None if not math.isfinite(v) else v) for k, v in kpis.items()},
+        skips={name: int(v) for name, v in zip(SkipReason.NAMES, result.skips, strict=True)},
+        missing_quote_days=result.missing_quote_days,
+        stale_fills=result.stale_fills,
+        exit_reasons=dict(sorted(reasons.items())),
+        files=files,
+    )
+    write_json_atomic(out / files["summary"], summary.model_dump(mode="json"))
+    return summary
