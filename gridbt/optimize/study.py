@@ -57,7 +57,7 @@ __all__ = ["StudyOutcome", "TrialWork", "run_study", "study_signature"]
 # ("values"), the index of its best sub-grid row ("sub_row"), and per fold that row's
 # in-sample KPIs ("folds")
 ATTR_RESULT = "gridbt.result"
-ATTR_VALUES = "gridbt.values"  # values of a trial that could not be encoded
+ATTR_VALUES = "gridbt.values"  # values of a trial that could not be encoded or run
 ATTR_ERROR = "gridbt.error"
 ATTR_SIGNATURE = "gridbt.signature"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -187,8 +187,8 @@ class _Driver:
             for work in active:
                 n = work.rows.shape[0]
                 error = next((e for e in evaluated.errors[offset:offset + n] if e), None)
-                if error is not None:
-                    self._record(work)
+                if error is not None:  # not a result: the trial is not counted as run
+                    work.trial.set_user_attr(ATTR_VALUES, work.values)
                     self._tell_failed(work.trial, f"fold {k + 1}: {error}")
                 elif self._scored(work, evaluated.kpis[offset:offset + n], k + 1):
                     survivors.append(work)

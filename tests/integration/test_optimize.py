@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
@@ -24,7 +25,8 @@ from gridbt.kernel.metrics import KPI_INDEX
 from gridbt.optimize.folds import folds_of
 from gridbt.optimize.samplers import open_storage
 from gridbt.optimize.spec import StudyError, load_study
-from gridbt.optimize.study import ATTR_RESULT, run_study
+from gridbt.optimize.study import ATTR_ERROR, ATTR_RESULT, run_study
+from gridbt.runtime import BacktestActor
 from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.strategy.paths import apply_assignment
@@ -34,6 +36,8 @@ from gridbt.sweep.spec import load_sweep
 from gridbt.workflows.study import study_job
 
 ray = pytest.importorskip("ray")
+# the actor subclass below travels to Ray workers by value: workers cannot import this file
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 REPO = Path(__file__).resolve().parents[2]
 SHORT_PUT = REPO / "jobs/strategies/short_put_30d.yaml"
@@ -258,6 +262,66 @@ def test_interrupted_study_resumes_without_recomputing(tmp_path: Path, chain: Pa
         run_study(path, out=tmp_path / "out", progress=False, resume=True)
 
 
+class PoisonedActor(BacktestActor):
+    """Raises, on every attempt and in every method, for rows with stop loss 3.0 and short-leg
+    delta 0.25 (the scheduler's failure rule must fail just those trials)."""
+
+    @staticmethod
+    def _check(params: np.ndarray) -> None:
+        from gridbt.kernel.contract import LEG, P_LEG0, P
+
+        if ((params[:, P.stop_loss] == 3.0)
+                & (np.round(params[:, P_LEG0 + LEG.target], 6) == 0.25)).any():
+            raise RuntimeError("poisoned rows")
+
+    def kpis(self, params: np.ndarray) -> Any:
+        self._check(params)
+        return super().kpis(params)
+
+    def window_stats(self, params: np.ndarray, lo: int, hi: int, n_blocks: int) -> Any:
+        self._check(params)
+        return super().window_stats(params, lo, hi, n_blocks)
+
+    def equity(self, params: np.ndarray) -> Any:
+        self._check(params)
+        return super().equity(params)
+
+
+def test_trials_whose_rows_keep_failing_fail_and_the_study_goes_on(tmp_path: Path,
+                                                                   chain: Path) -> None:
+    space = """\
+      structure.legs.0.select.target: {float: [0.15, 0.35], step: 0.05}
+      exit.stop_loss: {categorical: [1.5, 3.0, null]}
+    """
+    # 4 trials a batch = 4 actor slots: each trial's row is a task of its own
+    path = study_file(tmp_path, chain, "sampler: {kind: random, seed: 4}\ntrials: 24\n"
+                      "parallel: 4\nwalk_forward: {folds: 2}\npruner: {kind: none}\n"
+                      "ray: {max_attempts: 2, max_in_flight: 2}\n", space)
+    outcome = run_study(path, out=tmp_path / "out", progress=False, actors=2,
+                        actor_cls=PoisonedActor)
+    assert not outcome.interrupted
+    trials = storage_study(outcome).trials
+    assert len(trials) == 24
+
+    def poisoned(t: Any) -> bool:
+        return t.params["exit.stop_loss"] == 3.0 and round(
+            t.params["structure.legs.0.select.target"], 6) == 0.25
+
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed and [t.number for t in failed] == [t.number for t in trials if poisoned(t)]
+    for t in failed:
+        assert "poisoned rows" in t.user_attrs[ATTR_ERROR] and "2 times" in t.user_attrs[
+            ATTR_ERROR]
+        assert ATTR_RESULT not in t.user_attrs  # not counted as run: no result, no statistics
+    assert all(t.state == TrialState.COMPLETE for t in trials if not poisoned(t))
+    # the study finished without the failed trials' rows: statistics over the others
+    summary = outcome.summary
+    assert summary["trials"] == {"complete": 24 - len(failed), "pruned": 0, "fail": len(failed)}
+    assert summary["statistics"]["n_trials"] == 24 - len(failed)
+    frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
+    assert sorted(frame.loc[~frame["ran"], "trial"]) == [t.number for t in failed]
+
+
 def test_time_budget_stops_asking_and_the_study_still_finishes(tmp_path: Path,
                                                              chain: Path) -> None:
     path = study_file(tmp_path, chain, "sampler: {kind: random, seed: 2}\ntrials: 100000\n"
@@ -317,6 +381,15 @@ def test_two_objective_study_reports_its_pareto_front(tmp_path: Path, chain: Pat
     flagged = {int(c.data.tags["gridbt.trial"]) for c in children
                if c.data.tags["gridbt.pareto"] == "true"}
     assert flagged == front
+    # the best 20 (keep_equity) by Sharpe have their equity curve, on disk and in MLflow
+    top = pd.read_parquet(outcome.out_dir / "equity" / "top.parquet")
+    ranks = {int(c.data.tags["gridbt.trial"]): int(c.data.tags["gridbt.rank"]) for c in children}
+    assert sorted(ranks[n] for n in top["trial"]) == list(range(1, 21))
+    packed = load_packed(chain)
+    for child in children:
+        history = client.get_metric_history(child.info.run_id, "equity")
+        kept = int(child.data.tags["gridbt.trial"]) in set(top["trial"])
+        assert len(history) == (packed.n_days if kept else 0)
 
 
 def _free_port() -> int:

@@ -84,6 +84,14 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
     assert manifest["status"] == "done" and manifest["runs"] == 2
     assert "mlflow ui --backend-store-uri sqlite:///" in r.stdout
     assert (tmp_path / "mlflow.db").is_file()
+    # the workflow after the grid: a heatmap per pair of varied paths, logged with the parent
+    heatmaps = sorted(p.name for p in (out / "heatmaps").glob("heatmap_sharpe__*.png"))
+    assert len(heatmaps) == 10  # the first 10 of the 5 paths' 10 pairs
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(manifest["mlflow"]["tracking_uri"])
+    logged = {a.path for a in client.list_artifacts(manifest["mlflow"]["run_id"])}
+    assert set(heatmaps) <= logged and "results.parquet" in logged
     # the overfitting defence: deflated Sharpe, PBO and the out-of-sample degradation
     assert "deflated Sharpe" in r.stdout and "probability of backtest overfitting" in r.stdout
     stats = manifest["statistics"]
