@@ -369,6 +369,26 @@ def run_study(
                      study.ray, actors, actor_cls)
     packed = pool.packed  # the driver keeps only the shared, zero-copy view
     evaluator = Evaluator(pool, study.ray)
+    try:
+        outcome = _run_trials(study, space, folds, mirror, evaluator, finished, url, out_dir,
+                              progress, on_batch)
+        if finish and not outcome.interrupted:
+            from gridbt.optimize.finish import finish_study
+
+            try:
+                outcome.summary = finish_study(study, space, folds, mirror.memory, evaluator,
+                                               packed, outcome)
+            except KeyboardInterrupt:  # the trials are stored; --resume finishes the study
+                outcome.interrupted = True
+    finally:
+        evaluator.close()
+    return outcome
+
+
+def _run_trials(study: StudySpec, space: SearchSpace, folds: list[Fold], mirror: _Mirror,
+                evaluator: Evaluator, finished: int, url: str, out_dir: Path, progress: bool,
+                on_batch: Callable[[int], None] | None) -> StudyOutcome:
+    """Ask, evaluate and tell until the budget is spent (or Ctrl-C); what this run did."""
     started = time.perf_counter()
     driver = _Driver(study, space, folds, mirror, evaluator, finished)
     driver.bar = progress_bar(driver.trials - finished, progress, unit="trial")
@@ -380,24 +400,13 @@ def run_study(
     finally:
         if driver.bar is not None:
             driver.bar.close()
-    seconds = time.perf_counter() - started
-    outcome = StudyOutcome(
+    return StudyOutcome(
         out_dir=out_dir, study_name=study.name, storage=url, finished=driver.finished,
-        computed=driver.computed, interrupted=interrupted, seconds=seconds,
-        actors=evaluator.n_actors, backtests=evaluator.rows_run,
-        sampler_seconds=driver.sampler_seconds, storage_seconds=mirror.seconds,
+        computed=driver.computed, interrupted=interrupted,
+        seconds=time.perf_counter() - started, actors=evaluator.n_actors,
+        backtests=evaluator.rows_run, sampler_seconds=driver.sampler_seconds,
+        storage_seconds=mirror.seconds,
     )
-    try:
-        if finish and not interrupted:
-            from gridbt.optimize.finish import finish_study
-
-            outcome.summary = finish_study(study, space, folds, mirror.memory, evaluator,
-                                           packed, outcome)
-    except KeyboardInterrupt:
-        outcome.interrupted = True
-    finally:
-        evaluator.close()
-    return outcome
 
 
 logging.getLogger("optuna").setLevel(logging.WARNING)

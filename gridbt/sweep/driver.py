@@ -314,7 +314,12 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     work = _Work(grid, done, valid, sweep.ray, sweep.keep_equity == "all")
     bar = progress_bar(valid - len(done), progress)
     recorder = _Recorder(store, manifest.data_fingerprint, work, on_batch, bar)
-    scheduler = Scheduler(pool, sweep.ray, on_done=recorder.done, tick=recorder.tick)
+
+    def tick() -> None:
+        recorder.tick()
+        recorder.metrics.queue_depth(len(scheduler.in_flight))
+
+    scheduler = Scheduler(pool, sweep.ray, on_done=recorder.done, tick=tick)
     work.live_actors = lambda: scheduler.live_actors
     interrupted = False
     try:
@@ -338,8 +343,6 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     manifest = manifest.finished(status, recorder.computed, recorder.failed, seconds)
     write_manifest(store.root, manifest)
     return outcome, manifest
-
-
 
 
 class _Recorder:
