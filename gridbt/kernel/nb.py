@@ -1,9 +1,10 @@
 """The single-position options backtest kernel (semantics: docs/semantics.md).
 
-Array contract. Chain arrays follow `gridbt/data/pack.py` (axis 0 of day arrays = trading day;
-dates and expiries are int days since 1970-01-01; prices in currency per option; NaN = missing
-quote or greek; volume and open interest -1 = missing). `features` is (n_features, n_days).
-`params` is one float64 vector laid out by `layout.py` (NaN = rule off). Outputs are written
+Array contract. `chain` is a `contract.Chain` of the arrays of `gridbt/data/pack.py` (axis 0
+of day arrays = trading day; dates and expiries are int days since 1970-01-01; prices in
+currency per option; NaN = missing quote or greek; volume and open interest -1 = missing).
+`features` is (n_features, n_days).
+`params` is one float64 vector laid out by `contract.py` (NaN = rule off). Outputs are written
 into preallocated arrays: `equity` (n_days), `in_market` (n_days, bool), `trades`
 (max_trades, N_TRADE_COLS), `legs` (max_trades * MAX_LEGS, N_LEG_COLS), `skips` (N_SKIPS),
 `counters` (N_COUNTERS), `daily` (n_days, N_DAILY_COLS: end-of-day contracts, greeks, hedge,
@@ -388,53 +389,40 @@ def _close_leg_nb(
 
 
 @njit(cache=True, nogil=True)
-def run_backtest_nb(
-    day_date,
-    day_spot,
-    day_weekday,
-    day_quote_start,
-    day_group_start,
-    day_put_group_start,
-    group_expiry,
-    group_quote_start,
-    quote_strike,
-    quote_bid,
-    quote_ask,
-    quote_iv,
-    quote_delta,
-    quote_gamma,
-    quote_vega,
-    quote_theta,
-    quote_volume,
-    quote_open_interest,
-    quote_log1p_volume,
-    quote_log1p_open_interest,
-    quote_expiry,
-    quote_right,
-    quote_contract,
-    contract_right,
-    contract_expiry,
-    contract_strike,
-    contract_row_start,
-    contract_rows,
-    contract_row_day,
-    features,
-    params,
-    equity,
-    in_market,
-    trades,
-    legs,
-    skips,
-    counters,
-    daily,
-    fill_daily,
-):
+def run_backtest_nb(chain, params, equity, in_market, trades, legs, skips, counters, daily,
+                    fill_daily):
     """Run one backtest; fill the outputs and return the number of trade rows.
 
     With `fill_daily` false only the `D.initial_margin` column of `daily` is written (the batch
     path:
     the KPIs need no more, and the per-day greek loads are skipped unless a rule reads them).
     """
+    day_date = chain.day_date
+    day_spot = chain.day_spot
+    day_weekday = chain.day_weekday
+    day_group_start = chain.day_group_start
+    day_put_group_start = chain.day_put_group_start
+    group_expiry = chain.group_expiry
+    group_quote_start = chain.group_quote_start
+    quote_strike = chain.quote_strike
+    quote_bid = chain.quote_bid
+    quote_ask = chain.quote_ask
+    quote_iv = chain.quote_iv
+    quote_delta = chain.quote_delta
+    quote_gamma = chain.quote_gamma
+    quote_vega = chain.quote_vega
+    quote_theta = chain.quote_theta
+    quote_volume = chain.quote_volume
+    quote_open_interest = chain.quote_open_interest
+    quote_log1p_volume = chain.quote_log1p_volume
+    quote_log1p_open_interest = chain.quote_log1p_open_interest
+    quote_expiry = chain.quote_expiry
+    quote_contract = chain.quote_contract
+    contract_right = chain.contract_right
+    contract_row_start = chain.contract_row_start
+    contract_rows = chain.contract_rows
+    contract_row_day = chain.contract_row_day
+    features = chain.features
     n_days = day_date.shape[0]
     capital = params[P.capital]
     mult = params[P.multiplier]
@@ -1360,44 +1348,7 @@ def run_backtest_nb(
 
 
 @njit(cache=True, nogil=True)
-def run_batch_nb(
-    day_date,
-    day_spot,
-    day_weekday,
-    day_quote_start,
-    day_group_start,
-    day_put_group_start,
-    group_expiry,
-    group_quote_start,
-    quote_strike,
-    quote_bid,
-    quote_ask,
-    quote_iv,
-    quote_delta,
-    quote_gamma,
-    quote_vega,
-    quote_theta,
-    quote_volume,
-    quote_open_interest,
-    quote_log1p_volume,
-    quote_log1p_open_interest,
-    quote_expiry,
-    quote_right,
-    quote_contract,
-    contract_right,
-    contract_expiry,
-    contract_strike,
-    contract_row_start,
-    contract_rows,
-    contract_row_day,
-    features,
-    params,
-    equity_slot,
-    kpis,
-    skips,
-    counters,
-    equity_out,
-):
+def run_batch_nb(chain, params, equity_slot, kpis, skips, counters, equity_out):
     """Run every row of `params` (n_combos, N_PARAMS).
 
     Writes `kpis` (n_combos, N_KPIS), `skips` (n_combos, N_SKIPS), `counters`
@@ -1405,7 +1356,7 @@ def run_batch_nb(
     when `equity_slot[r] >= 0`. Scratch buffers (the daily rows included) are allocated once
     per batch.
     """
-    n_days = day_date.shape[0]
+    n_days = chain.day_date.shape[0]
     n_rows = params.shape[0]
     equity = np.empty(n_days)
     in_market = np.zeros(n_days, dtype=np.bool_)
@@ -1418,36 +1369,7 @@ def run_batch_nb(
     scratch = np.empty(max(n_days, 1))
     for r in range(n_rows):
         n = run_backtest_nb(
-            day_date,
-            day_spot,
-            day_weekday,
-            day_quote_start,
-            day_group_start,
-            day_put_group_start,
-            group_expiry,
-            group_quote_start,
-            quote_strike,
-            quote_bid,
-            quote_ask,
-            quote_iv,
-            quote_delta,
-            quote_gamma,
-            quote_vega,
-            quote_theta,
-            quote_volume,
-            quote_open_interest,
-            quote_log1p_volume,
-            quote_log1p_open_interest,
-            quote_expiry,
-            quote_right,
-            quote_contract,
-            contract_right,
-            contract_expiry,
-            contract_strike,
-            contract_row_start,
-            contract_rows,
-            contract_row_day,
-            features,
+            chain,
             params[r],
             equity,
             in_market,
@@ -1467,7 +1389,7 @@ def run_batch_nb(
             margin[t] = daily[t, D.initial_margin]
         compute_kpis_nb(
             equity[w_first:w_end],
-            day_date[w_first:w_end],
+            chain.day_date[w_first:w_end],
             params[r, P.capital],
             trade_pnl[:n],
             trade_held[:n],
