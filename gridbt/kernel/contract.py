@@ -20,6 +20,9 @@ Off switches in the parameter vector are NaN, flags are 0/1, enums are their cod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
+from types import MappingProxyType
 from typing import Annotated, Any, NamedTuple, TypeVar, get_type_hints
 
 import numpy as np
@@ -342,7 +345,11 @@ class Chain(NamedTuple):
     features: FloatArray  # (n_features, n_days)
 
 
-def chain_dtypes() -> dict[str, np.dtype[Any]]:
-    """The dtype each chain array must have, from `Chain`'s annotations."""
+@cache
+def chain_dtypes() -> Mapping[str, np.dtype[Any]]:
+    """The dtype each chain array must have, from `Chain`'s annotations (read once: the
+    dispatchers check every call's arrays against it)."""
     hints = get_type_hints(Chain)
-    return {name: np.dtype(hints[name].__args__[1].__args__[0]) for name in Chain._fields}
+    return MappingProxyType(
+        {name: np.dtype(hints[name].__args__[1].__args__[0]) for name in Chain._fields}
+    )

@@ -61,7 +61,7 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
     counters = np.zeros(N_COUNTERS, dtype=np.int64)
     daily = np.zeros((n_days, N_DAILY_COLS))
     n = nb.run_backtest_nb(
-        *chain_arrays(packed),
+        chain_arrays(packed),
         np.ascontiguousarray(params, dtype=np.float64),
         equity,
         in_market,
@@ -111,7 +111,7 @@ def run_batch(
     skips = np.zeros((n, len(SkipReason.NAMES)), dtype=np.int64)
     counters = np.zeros((n, N_COUNTERS), dtype=np.int64)
     equity_out = np.empty((int(keep.sum()), packed.n_days))
-    nb.run_batch_nb(*chain_arrays(packed), params, slot, kpis, skips, counters, equity_out)
+    nb.run_batch_nb(chain_arrays(packed), params, slot, kpis, skips, counters, equity_out)
     return kpis, skips, counters, equity_out
 
 
