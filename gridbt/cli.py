@@ -94,10 +94,13 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from gridbt.strategy.presets import load_spec
+
+    spec = load_spec(args.strategy)  # a bad spec fails before the kernels are even imported
     from gridbt.report.backtest import format_summary
     from gridbt.workflows.backtest import run_and_write
 
-    summary = run_and_write(args.strategy, args.data, args.out, engine=args.engine)
+    summary = run_and_write(spec, args.data, args.out, engine=args.engine)
     print(format_summary(summary, args.out))
     return 0
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import platform
 from collections.abc import Callable
 from functools import cache
@@ -26,7 +27,19 @@ from typing import Any, TypeVar
 
 import numba
 
-__all__ = ["cache_dir", "cache_key", "kernel_sources", "njit"]
+__all__ = [
+    "LOW_LEVEL_NUMBA",
+    "PORTABLE_ENV",
+    "cache_dir",
+    "cache_key",
+    "kernel_sources",
+    "low_level_codegen",
+    "njit",
+]
+
+# numba (major, minor) versions `lowlevel_nb`'s code generation is tested on
+LOW_LEVEL_NUMBA = frozenset({(0, 68)})
+PORTABLE_ENV = "GRIDBT_KERNEL_PORTABLE"  # "1": the portable forms on any numba
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _KERNEL_DIR = Path(__file__).resolve().parent
@@ -74,9 +87,19 @@ def kernel_sources() -> tuple[Path, ...]:
     return tuple(sorted(seen))
 
 
+def low_level_codegen() -> bool:
+    """Whether the kernels use `lowlevel_nb`'s fast code generation: on a tested numba
+    version, unless `GRIDBT_KERNEL_PORTABLE=1`."""
+    if os.environ.get(PORTABLE_ENV, "") == "1":
+        return False
+    major, minor = (int(part) for part in numba.__version__.split(".")[:2])
+    return (major, minor) in LOW_LEVEL_NUMBA
+
+
 @cache
 def cache_key() -> str:
-    """`py<version>-numba<version>-<hash of kernel_sources()>`."""
+    """`py<version>-numba<version>-<hash of kernel_sources()>`, `-portable` appended when the
+    portable code generation is used (`low_level_codegen()`)."""
     digest = hashlib.sha256()
     for path in kernel_sources():
         digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
@@ -84,7 +107,8 @@ def cache_key() -> str:
         digest.update(path.read_bytes())
         digest.update(b"\0")
     python = platform.python_version()
-    return f"py{python}-numba{numba.__version__}-{digest.hexdigest()[:16]}"
+    portable = "" if low_level_codegen() else "-portable"
+    return f"py{python}-numba{numba.__version__}-{digest.hexdigest()[:16]}{portable}"
 
 
 def cache_dir() -> Path:

@@ -14,8 +14,8 @@ Cash in currency, sums compensated (Neumaier). Nothing is allocated.
 import math
 
 import numpy as np
-from numba import njit
 
+from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import FILTER_SIZE, LEG, LEG_SIZE, P_FILTER0, P_LEG0, F, G, T
 from gridbt.kernel.enums import MAX_LEGS, MarginModel, SizingBinding, SkipReason
 from gridbt.kernel.kpi_nb import neumaier_add_nb

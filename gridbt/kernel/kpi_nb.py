@@ -26,7 +26,8 @@ formula so it does not depend on the last bits of the mean.
 import math
 
 import numpy as np
-from numba import njit
+
+from gridbt.kernel.cache import njit
 
 # Positions in the KPI vector. Kept here rather than imported so that numba's on-disk cache,
 # keyed on this file, can never hold stale indices; test_kpis.py checks them against the

@@ -16,14 +16,13 @@ outputs still cover every day. Nothing is allocated per day: only per-backtest s
 """
 
 import numpy as np
-from numba import njit
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
+from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import N_DAILY_COLS, N_LEG_COLS, N_TRADE_COLS, C, D, P, T
 from gridbt.kernel.entry_nb import entry_allowed_nb, try_entry_nb, zscore_signal_nb
 from gridbt.kernel.enums import MAX_LEGS
 from gridbt.kernel.kpi_nb import compute_kpis_nb
+from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb, window_nb
 from gridbt.kernel.state import book_dt, day_dt, flows_dt, leg_book_dt
 from gridbt.kernel.steps_nb import (
@@ -35,53 +34,6 @@ from gridbt.kernel.steps_nb import (
     margin_step_nb,
     mark_nb,
 )
-
-
-@intrinsic
-def borrowed_nb(typingctx, arrays):
-    """Views of a tuple's arrays that hold no reference to their memory (null meminfo).
-
-    numba counts references to every array passed to a function it does not inline, two
-    atomic operations per array and call unless its pruning pass proves them redundant; the
-    step functions take the 30 chain arrays and the outputs once a day. The kernel's inputs
-    outlive the kernel call, so its internal calls can pass borrowed views instead.
-    """
-    if not isinstance(arrays, types.BaseTuple) or not all(
-        isinstance(t, types.Array) for t in arrays.types
-    ):
-        return None
-
-    def codegen(context, builder, signature, args):
-        value = args[0]
-        for i, ty in enumerate(arrays.types):
-            view = context.make_array(ty)(context, builder, value=builder.extract_value(value, i))
-            view.meminfo = cgutils.get_null_value(view.meminfo.type)
-            view.parent = cgutils.get_null_value(view.parent.type)
-            value = builder.insert_value(value, view._getvalue(), i)
-        return value
-
-    return arrays(arrays), codegen
-
-
-@intrinsic
-def stack_record_nb(typingctx, dtype):
-    """A zeroed record of structured dtype `dtype` on the stack of the calling function.
-
-    The backtest's state records live there rather than in a numpy array: LLVM promotes the
-    fields of a stack record that no function it does not inline sees to registers, as it
-    does local variables, where fields in an array are loads and stores (numba's pointers
-    carry no aliasing information)."""
-    if not isinstance(dtype, types.DType) or not isinstance(dtype.dtype, types.Record):
-        return None
-    record = dtype.dtype
-
-    def codegen(context, builder, signature, args):
-        data = context.get_data_type(record)
-        pointer = cgutils.alloca_once(builder, data, zfill=True)
-        pointer.align = 16
-        return pointer
-
-    return record(dtype), codegen
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -47,7 +47,7 @@ class BacktestResult:
     in_market
         bool per trading day: a position is open at the end of the day.
     daily
-        float64 (n_days, layout.N_DAILY_COLS): end-of-day contracts, greeks, hedge, margin and
+        float64 (n_days, contract.N_DAILY_COLS): end-of-day contracts, greeks, hedge, margin and
         the day's P&L attribution (docs/semantics.md, Daily outputs and attribution).
     window
         The day window `(first, end)` that was simulated, clamped to the chain

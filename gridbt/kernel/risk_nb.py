@@ -6,17 +6,17 @@ first `n_legs` entries are read): `units` = signed units `u_i` (side * direction
 `right` = +1 call / -1 put, `strike`, `expiry` (int days since 1970-01-01), `iv` (decimal, NaN =
 unknown), `mark` (currency per option), `delta` (per 1.0 of spot, NaN counts as 0). `today` is
 the day's date (int days), `spot` the day's underlying price, `mult` the contract multiplier.
-`scen` is the scenario block of the parameter vector (`layout.P_SCEN0 ..`), `SCEN_SIZE` values
-per scenario laid out by `layout.S_*`. Results are per structure contract (no `N`). Only
+`scen` is the scenario block of the parameter vector (`contract.P_SCEN0 ..`), `SCEN_SIZE` values
+per scenario laid out by `contract.S`. Results are per structure contract (no `N`). Only
 `stress_worst_nb` allocates: its `n_legs` unshocked prices, once per call.
 """
 
 import math
 
 import numpy as np
-from numba import njit
 
 from gridbt.data.blackscholes_nb import bs_price_nb
+from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import SCEN_SIZE, S
 
 #: Raw sizing counts above this are capped (docs/semantics.md, notation).

@@ -6,8 +6,7 @@ scalars (`state.py`); `scenarios_nb` is a view of the scenario blocks of `params
 allocated.
 """
 
-from numba import njit
-
+from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import LEG, LEG_SIZE, P_LEG0, P_SCEN0, SCEN_SIZE, P
 from gridbt.kernel.enums import HedgeBand, MarginModel, SignalKind
 from gridbt.kernel.state import (

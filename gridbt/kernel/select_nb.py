@@ -11,8 +11,8 @@ Nothing is allocated.
 """
 
 import numpy as np
-from numba import njit
 
+from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import LEG, LEG_SIZE, P_LEG0
 from gridbt.kernel.enums import SelectBy, SkipReason
 from gridbt.kernel.state import Quotes

@@ -11,15 +11,15 @@ instead of dozens of scalars:
 - the day (`day_dt`): what today's steps share, and the end of yesterday for the attribution;
 - the legs (`leg_book_dt`): one record of `MAX_LEGS`-long arrays, one per leg field.
 
-The records are zeroed numpy records on the stack of the backtest (`nb.stack_record_nb`):
-`book.cash += x` is a store into the record, and a record passes between kernel functions as
-a pointer, without reference counting. Functions that take the book, flows or day record are
-`inline="always"`: LLVM then keeps their fields in registers like local variables, which it
-cannot do for a record that a function it does not inline sees. The rules hold only scalars,
-passed by value. Every field is 8 bytes wide (flags are int64 0/1): LLVM promotes an 8-byte
-field on its own, while a byte next to padding is kept as bits of a wider integer, assembled
-and split again on every access. Units: currency for cash, per option for prices, dates as
-int days since 1970-01-01, day indices into the chain.
+The records are zeroed numpy records on the stack of the backtest
+(`lowlevel_nb.stack_record_nb`). `book.cash += x` is a store into the record, and a record
+passes between kernel functions as a pointer, without reference counting. Functions that take
+the book, flows or day record are `inline="always"`: LLVM then keeps their fields in registers
+like local variables, which it cannot do for a record that a function it does not inline sees.
+The rules hold only scalars, passed by value. Every field is 8 bytes wide (flags are int64
+0/1): LLVM promotes an 8-byte field on its own, while a byte next to padding is kept as bits of
+a wider integer, assembled and split again on every access. Units: currency for cash, per
+option for prices, dates as int days since 1970-01-01, day indices into the chain.
 """
 
 from __future__ import annotations

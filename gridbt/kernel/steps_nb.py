@@ -18,8 +18,8 @@ NamedTuple of arrays to a function it does not inline field by field (the chain:
 machine words) and counts references to each array.
 """
 import numpy as np
-from numba import njit
 
+from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import D, G, T
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, HedgeBand, MarginModel
 from gridbt.kernel.kpi_nb import neumaier_add_nb

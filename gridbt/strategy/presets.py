@@ -39,14 +39,14 @@ import yaml
 from gridbt._atomic import atomic_path
 from gridbt._typing import PathLike
 from gridbt.strategy.paths import set_path, split_path
-from gridbt.strategy.spec import SpecError, StrategySpec, parse_strategy
+from gridbt.strategy.spec import SpecError, StrategySpec, load_strategy, parse_strategy
 
 __all__ = [
     "PRESETS", "butterfly", "calendar", "call_credit_spread", "call_debit_spread", "diagonal",
-    "hedged_short_strangle", "iron_butterfly", "iron_condor", "long_straddle", "preset",
-    "put_credit_spread",
-    "put_debit_spread", "risk_reversal", "short_call", "short_put", "short_straddle",
-    "short_strangle", "skew_risk_reversal", "strategy_yaml", "vrp_short_straddle",
+    "hedged_short_strangle", "iron_butterfly", "iron_condor", "load_spec", "long_straddle",
+    "preset", "put_credit_spread", "put_debit_spread", "risk_reversal", "short_call",
+    "short_put", "short_straddle", "short_strangle", "skew_risk_reversal", "strategy_yaml",
+    "vrp_short_straddle",
     "write_preset_files",
 ]
 
@@ -923,6 +923,20 @@ def write_preset_files(directory: PathLike) -> list[Path]:
             tmp.write_text(strategy_yaml(factory(), header))
         written.append(target)
     return written
+
+
+def load_spec(strategy: str | PathLike | StrategySpec) -> StrategySpec:
+    """A spec from a spec, a YAML path, or a preset name."""
+    if isinstance(strategy, StrategySpec):
+        return strategy
+    path = Path(strategy)
+    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+        return load_strategy(path)
+    if str(strategy) in PRESETS:
+        return preset(str(strategy))
+    raise SpecError(
+        f"strategy {strategy!r} is neither a file nor a preset ({', '.join(sorted(PRESETS))})"
+    )
 
 
 if __name__ == "__main__":

@@ -17,26 +17,11 @@ from gridbt.kernel.enums import ExitReason, SkipReason
 from gridbt.report.tables import equity_table, trades_table
 from gridbt.report.tearsheet import write_tearsheet
 from gridbt.strategy.backtest import Engine, run_backtest
-from gridbt.strategy.spec import SpecError, StrategySpec, load_strategy
+from gridbt.strategy.presets import load_spec
+from gridbt.strategy.spec import StrategySpec
 from gridbt.strategy.summary import BacktestSummary, DataInfo
 
-__all__ = ["resolve_strategy", "run_and_write"]
-
-
-def resolve_strategy(strategy: str | PathLike | StrategySpec) -> StrategySpec:
-    """A spec from a spec, a YAML path, or a preset name."""
-    if isinstance(strategy, StrategySpec):
-        return strategy
-    path = Path(strategy)
-    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
-        return load_strategy(path)
-    from gridbt.strategy.presets import PRESETS, preset
-
-    if str(strategy) in PRESETS:
-        return preset(str(strategy))
-    raise SpecError(
-        f"strategy {strategy!r} is neither a file nor a preset ({', '.join(sorted(PRESETS))})"
-    )
+__all__ = ["run_and_write"]
 
 
 def run_and_write(
@@ -51,7 +36,7 @@ def run_and_write(
     The spec and the data are checked before any work starts; every file is written under a
     temporary name and renamed into place.
     """
-    spec = resolve_strategy(strategy)
+    spec = load_spec(strategy)
     chain_dir = Path(data) if data is not None else ensure_synthetic_chain()[0]
     manifest = read_manifest(chain_dir)
     packed = load_packed(chain_dir)
