@@ -45,10 +45,12 @@ def window_nb(params, n_days):
     return first, end
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def decode_rules_nb(params, n_days, fill_daily):
     """Every rule of the backtest of `params` over a chain of `n_days` days (one function
-    rather than one per section: each numba function costs its own compilation)."""
+    rather than one per section: each numba function costs its own compilation). Inlined: a
+    called function returns the rules through stack memory that the day loop reloads after
+    every store to an output array; inlined, they are values in registers."""
     model = int(params[P.margin_model])
     band = int(params[P.hedge_band])
     hedge_on = params[P.hedge_on] > 0.5

@@ -23,6 +23,7 @@ from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import D, G, T
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, HedgeBand, MarginModel
 from gridbt.kernel.kpi_nb import neumaier_add_nb
+from gridbt.kernel.lowlevel_nb import prefetch_nb
 from gridbt.kernel.risk_nb import (
     MAX_COUNT,
     hedge_clip_nb,
@@ -143,6 +144,23 @@ def settle_leg_nb(book, flows, day, lg, i, legs, mult):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def prefetch_quote_nb(chain, q, br):
+    """Start loading the fields of quote row `q` that a mark reads: called with a leg's next
+    quote (tomorrow's, usually), its cache lines arrive while today's steps run. The quote
+    arrays are far larger than the caches, so each mark is otherwise a wait on memory."""
+    prefetch_nb(chain.quote_bid, q)
+    prefetch_nb(chain.quote_ask, q)
+    prefetch_nb(chain.quote_delta, q)
+    if br.track_gamma:
+        prefetch_nb(chain.quote_gamma, q)
+    if br.track_iv:
+        prefetch_nb(chain.quote_iv, q)
+    if br.fill_daily:
+        prefetch_nb(chain.quote_vega, q)
+        prefetch_nb(chain.quote_theta, q)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def mark_leg_nb(chain, d, day, lg, i, br):
     """Step 1.1: mark leg `i` at today's mid when its contract is quoted with a finite bid and
     ask (its last bid, ask, greeks and iv move; the iv change adds to today's vega
@@ -155,6 +173,8 @@ def mark_leg_nb(chain, d, day, lg, i, br):
     if not (cur < end and chain.contract_row_day[cur] == d):
         return False
     q = chain.contract_rows[cur]
+    if cur + 1 < end:
+        prefetch_quote_nb(chain, chain.contract_rows[cur + 1], br)
     bid = chain.quote_bid[q]
     ask = chain.quote_ask[q]
     if not (bid == bid and ask == ask):

@@ -1,6 +1,6 @@
 """The package structure of docs/architecture.md, read from the source: packages import one
 way down the layers, nothing private crosses a package, every package declares `__all__`, the
-kernels import nothing but numpy, numba and other kernels."""
+kernels import nothing but numpy, numba (and its llvmlite) and other kernels."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2] / "gridbt"
 LAYERS = ("data", "kernel", "strategy", "runtime", "sweep", "optimize", "report", "tracking",
           "workflows")
 PACKAGES = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file())
-KERNEL_MODULES = ("numpy", "numba", "math", "gridbt.kernel", "gridbt.data.blackscholes_nb")
+# llvmlite: numba's own IR builder, for the code generation of kernel/lowlevel_nb.py
+KERNEL_MODULES = ("numpy", "numba", "llvmlite", "math", "gridbt.kernel",
+                  "gridbt.data.blackscholes_nb")
 
 
 def _imports(path: Path) -> list[tuple[str, list[str], int]]:

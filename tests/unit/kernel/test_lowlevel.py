@@ -17,6 +17,8 @@ from gridbt.kernel import cache
 from gridbt.kernel.lowlevel_nb import (
     borrowed_fast_nb,
     borrowed_portable_nb,
+    prefetch_fast_nb,
+    prefetch_portable_nb,
     stack_record_fast_nb,
     stack_record_portable_nb,
 )
@@ -67,6 +69,22 @@ def test_a_stack_record_starts_zeroed_and_keeps_what_is_written(borrowed: Any,
     _, record_roundtrip = _kernels(borrowed, stack_record)
     for _ in range(3):  # a fresh, zeroed record on every call
         assert record_roundtrip(1234.5) == (0.0, 1234.5, 3, 0.0)
+
+
+@pytest.mark.parametrize("prefetch", [prefetch_fast_nb, prefetch_portable_nb],
+                         ids=["fast", "portable"])
+def test_a_prefetch_changes_nothing_and_never_faults(prefetch: Any) -> None:
+    @njit
+    def strided_sum(x: Any, stride: int) -> float:
+        total = 0.0
+        for i in range(0, x.shape[0], stride):
+            prefetch(x, i + 64)  # ahead of the loop, past the end at the last steps
+            prefetch(x, (x.shape[0] + 1) << 20)  # far outside the array
+            total += x[i]
+        return total
+
+    x = np.random.default_rng(0).normal(size=100_000)
+    assert strided_sum(x, 7) == pytest.approx(x[::7].sum(), rel=1e-12)
 
 
 def test_the_fast_forms_are_chosen_on_tested_numba_versions_only(
