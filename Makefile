@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# compiles the kernels into the cache once (seconds when they are already there)
 install: $(STAMP)
+	$(PY) -m gridbt.workflows.warm
 
 demo: install
 	$(VENV)/bin/gridbt demo --out $(DEMO_DIR)

@@ -23,11 +23,18 @@ from gridbt.kernel.contract import (
 from gridbt.kernel.enums import MAX_LEGS, SkipReason
 from gridbt.kernel.result import BacktestResult, window_bounds
 
-__all__ = ["chain_arrays", "kpis_of", "run_batch", "run_params", "windowed"]
+__all__ = ["chain_arrays", "kpis_of", "read_only", "run_batch", "run_params", "windowed"]
 
 
 def chain_arrays(packed: PackedChain) -> Chain:
-    """The packed chain's arrays that the kernels take (`contract.Chain`), dtypes checked."""
+    """The packed chain's arrays that the kernels take (`contract.Chain`), dtypes checked, as
+    read-only views.
+
+    numba types a read-only array apart from a writable one, and compiles each kernel once per
+    type. A chain in Ray's object store or memory-mapped from the packed cache is read-only, one
+    packed in-process is writable: as views they all take the one compiled kernel that
+    `make install` warms (`workflows.warm`).
+    """
     dtypes = chain_dtypes()
     arrays = []
     for name in Chain._fields:
@@ -35,8 +42,16 @@ def chain_arrays(packed: PackedChain) -> Chain:
         if array.dtype != dtypes[name]:
             raise TypeError(f"packed chain: {name} is {array.dtype}, the kernel takes "
                             f"{dtypes[name]}")
-        arrays.append(array)
+        arrays.append(read_only(array))
     return Chain(*arrays)
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only plain-ndarray view of `array`: every input of a kernel is passed as one, so
+    each kernel has one compiled type signature whatever the caller's arrays are."""
+    view = array.view(np.ndarray)
+    view.flags.writeable = False
+    return view
 
 
 def _to_records(trades: FloatArray, legs: FloatArray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +77,7 @@ def run_params(packed: PackedChain, params: FloatArray) -> BacktestResult:
     daily = np.zeros((n_days, N_DAILY_COLS))
     n = nb.run_backtest_nb(
         chain_arrays(packed),
-        np.ascontiguousarray(params, dtype=np.float64),
+        read_only(np.ascontiguousarray(params, dtype=np.float64)),
         equity,
         in_market,
         trades,
@@ -111,7 +126,9 @@ def run_batch(
     skips = np.zeros((n, len(SkipReason.NAMES)), dtype=np.int64)
     counters = np.zeros((n, N_COUNTERS), dtype=np.int64)
     equity_out = np.empty((int(keep.sum()), packed.n_days))
-    nb.run_batch_nb(chain_arrays(packed), params, slot, kpis, skips, counters, equity_out)
+    nb.run_batch_nb(
+        chain_arrays(packed), read_only(params), slot, kpis, skips, counters, equity_out
+    )
     return kpis, skips, counters, equity_out
 
 
@@ -124,7 +141,7 @@ def kpis_of(result: BacktestResult, packed: PackedChain, capital: float) -> dict
     out = np.empty(N_KPIS)
     compute_kpis_nb(
         np.ascontiguousarray(result.equity[first:end]),
-        packed.day_date[first:end],
+        read_only(packed.day_date[first:end]),
         float(capital),
         result.trades["pnl"].astype(np.float64),
         result.trades["days_held"].astype(np.int64),

@@ -122,15 +122,17 @@ def test_no_position_is_written_by_hand() -> None:
     assert [b for f in [*KERNEL_FILES, ENCODER] for b in _literal_positions(f)] == []
 
 
-def test_chain_arrays_are_the_packed_arrays_with_the_declared_dtypes(
+def test_chain_arrays_are_read_only_views_of_the_packed_arrays_with_the_declared_dtypes(
     packed: PackedChain,
 ) -> None:
     chain = chain_arrays(packed)
     assert isinstance(chain, K.Chain)
     assert set(K.Chain._fields) <= {f.name for f in PackedChain.__dataclass_fields__.values()}
     for name, dtype in K.chain_dtypes().items():
-        array = getattr(chain, name)
-        assert array is getattr(packed, name) and array.dtype == dtype, name
+        array, source = getattr(chain, name), getattr(packed, name)
+        # a read-only view of the packed array's memory (no copy), of the declared dtype
+        assert array.dtype == dtype and array.shape == source.shape, name
+        assert array.ctypes.data == source.ctypes.data and not array.flags.writeable, name
 
 
 def test_a_chain_array_of_another_dtype_is_refused_by_name(packed: PackedChain) -> None:
