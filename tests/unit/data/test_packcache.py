@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,19 @@ def test_loaded_arrays_equal_a_fresh_pack_field_by_field(chain: Path, fresh: Pac
             array = getattr(packed, name)
             assert type(array) is np.ndarray  # not np.memmap: Ray pickles it out of band
             assert array.flags.c_contiguous and not array.flags.writeable
+
+
+def test_mapped_arrays_pickle_out_of_band(chain: Path) -> None:
+    """ray.put pickles with protocol 5: the maps must travel as buffers (one copy, into the
+    object store), not be copied into the pickle stream as np.memmap would be."""
+    packed, _ = load_cached(chain)
+    buffers: list[pickle.PickleBuffer] = []
+    stream = pickle.dumps(packed, protocol=5, buffer_callback=buffers.append)
+    assert len(buffers) == len(ARRAY_FIELDS)
+    assert len(stream) < 10_000 < packed.nbytes()
+    back = pickle.loads(stream, buffers=buffers)
+    for name in ARRAY_FIELDS:
+        assert np.shares_memory(getattr(back, name), getattr(packed, name))
 
 
 def test_built_once_then_reused(chain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
