@@ -1,7 +1,7 @@
 """The packed-chain cache: a chain packed once, memory-mapped from disk on every later load.
 
-Reading a chain's Parquet and packing it takes ~20 s for the default chain; mapping its packed
-arrays back takes milliseconds. A chain's cache is the directory
+Reading a chain's Parquet and packing it takes 3 to 20 s for the default chain on 2 cores;
+mapping its packed arrays back takes ~10 ms. A chain's cache is the directory
 `<gridbt home>/packed/<fingerprint>-p<PACK_FORMAT_VERSION>/`: one uncompressed `.npy` file per
 array of `PackedChain`, and `meta.json` (format version, fingerprint, underlying, feature
 names, the chain directory it was packed from and, per array, its file, dtype, shape, size in
