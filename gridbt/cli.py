@@ -93,6 +93,16 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_pack(args: argparse.Namespace) -> int:
+    from gridbt.data.packcache import load_cached, packed_cache_dir
+
+    packed, built = load_cached(args.dir)
+    state = "packed into" if built else "already packed in"
+    print(f"{args.dir}: {state} {packed_cache_dir(packed.fingerprint)} "
+          f"({packed.nbytes() / 2**20:,.0f} MiB, {packed.n_days:,} days)")
+    return 0
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from gridbt.strategy.presets import load_spec
 
@@ -168,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("dir")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_data_info)
+
+    pk = data_sub.add_parser("pack", help="write a chain's packed-chain cache (done on first use)")
+    pk.add_argument("dir")
+    pk.set_defaults(func=cmd_data_pack)
 
     syn = data_sub.add_parser("synth", help="build the synthetic SPX-like chain")
     syn.add_argument("--profile", default="default", choices=["default", "small"])

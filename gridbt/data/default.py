@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 
 from gridbt._typing import PathLike
-from gridbt.data.pack import PackedChain, pack_chain
-from gridbt.data.store import Manifest, read_chain, read_manifest, write_chain
+from gridbt.data.home import gridbt_home
+from gridbt.data.pack import PackedChain
+from gridbt.data.packcache import load_cached, pack_chain_dir
+from gridbt.data.store import Manifest, read_manifest, write_chain
 
 __all__ = [
     "DEFAULT_SEED",
@@ -18,11 +20,6 @@ __all__ = [
 ]
 
 DEFAULT_SEED = 7
-
-
-def gridbt_home() -> Path:
-    """Directory for gridbt's caches: `$GRIDBT_HOME`, else `~/.cache/gridbt`."""
-    return Path(os.environ.get("GRIDBT_HOME", Path.home() / ".cache" / "gridbt"))
 
 
 def default_chain_dir(profile: str = "default", seed: int = DEFAULT_SEED) -> Path:
@@ -54,11 +51,16 @@ def ensure_synthetic_chain(
     return target, manifest, True
 
 
-def load_packed(chain_dir: PathLike | None = None) -> PackedChain:
-    """Read and pack a chain directory (the default chain, built if absent, when None)."""
+def load_packed(chain_dir: PathLike | None = None, *, cache: bool = True) -> PackedChain:
+    """Load a chain directory packed (the default chain, built if absent, when None).
+
+    The packed arrays come from the packed-chain cache (`packcache`), written on first use;
+    `cache=False`, or `GRIDBT_PACK_CACHE=0` in the environment, reads and packs the chain afresh.
+    """
     if chain_dir is None:
         chain_dir, manifest, _ = ensure_synthetic_chain()
     else:
         manifest = read_manifest(chain_dir)
-    table = read_chain(chain_dir).combine_chunks()
-    return pack_chain(table, fingerprint=manifest.fingerprint)
+    if cache and os.environ.get("GRIDBT_PACK_CACHE", "1") != "0":
+        return load_cached(chain_dir, manifest)[0]
+    return pack_chain_dir(chain_dir, manifest)

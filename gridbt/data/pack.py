@@ -35,10 +35,14 @@ import pyarrow.compute as pc
 from gridbt._typing import FloatArray, Int8Array, Int32Array, IntArray
 from gridbt.data.schema import conform
 
-__all__ = ["RIGHT_CALL", "RIGHT_PUT", "PackedChain", "pack_chain"]
+__all__ = ["PACK_FORMAT_VERSION", "RIGHT_CALL", "RIGHT_PUT", "PackedChain", "pack_chain"]
 
 RIGHT_CALL = 1
 RIGHT_PUT = -1
+
+# Part of the key of the packed-chain cache (`packcache.py`): bump it whenever pack_chain's
+# output changes (a field, a dtype, an order, the default features), or stale caches are loaded.
+PACK_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)

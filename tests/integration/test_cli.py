@@ -76,6 +76,16 @@ def test_validate_passes_on_the_synthetic_chain(small_chain: Path, home: Path) -
     assert "crossed_quote" in r.stdout and "calendar_gap" in r.stdout
 
 
+def test_pack_writes_the_cache_once(small_chain: Path, home: Path) -> None:
+    first = gridbt("data", "pack", str(small_chain), env_home=home)
+    assert first.returncode == 0, first.stderr
+    fingerprint = json.loads((small_chain / "manifest.json").read_text())["fingerprint"]
+    assert "packed into" in first.stdout and fingerprint in first.stdout
+    assert (home / "packed").is_dir()
+    again = gridbt("data", "pack", str(small_chain), env_home=home)
+    assert again.returncode == 0 and "already packed in" in again.stdout
+
+
 def test_import_validate_and_reimport_noop(home: Path, tmp_path: Path) -> None:
     source = FIXTURES / "cboe" / "UnderlyingOptionsEODCalcs_2024-01-05.csv"
     out = tmp_path / "cboe-chain"

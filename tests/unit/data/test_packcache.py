@@ -1,0 +1,276 @@
+"""The packed-chain cache (`data/packcache.py`) on real files: built once and reused, rebuilt
+on a new chain or pack format, never used when broken, one winner among concurrent builders,
+and the same arrays as a fresh pack."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import gridbt
+from gridbt.data import pack
+from gridbt.data.default import ensure_synthetic_chain, load_packed
+from gridbt.data.pack import PackedChain
+from gridbt.data.packcache import (
+    ARRAY_FIELDS,
+    META_NAME,
+    PackCacheError,
+    load_cached,
+    pack_chain_dir,
+    packed_cache_dir,
+    read_packed,
+    write_packed,
+)
+from gridbt.data.store import read_chain, read_manifest, write_chain
+
+
+@pytest.fixture(scope="module")
+def small_chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chain_dir, _, _ = ensure_synthetic_chain(
+        tmp_path_factory.mktemp("chains") / "small", profile="small"
+    )
+    return chain_dir
+
+
+@pytest.fixture(scope="module")
+def fresh(small_chain: Path) -> PackedChain:
+    return pack_chain_dir(small_chain)
+
+
+@pytest.fixture()
+def chain(small_chain: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the small chain, with GRIDBT_HOME in the test's own directory."""
+    monkeypatch.setenv("GRIDBT_HOME", str(tmp_path / "home"))
+    return Path(shutil.copytree(small_chain, tmp_path / "chain"))
+
+
+def _assert_same(packed: PackedChain, expected: PackedChain) -> None:
+    for name in ARRAY_FIELDS:
+        got, want = getattr(packed, name), getattr(expected, name)
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        assert np.array_equal(got, want, equal_nan=got.dtype.kind == "f"), name
+    assert packed.feature_names == expected.feature_names
+    assert packed.fingerprint == expected.fingerprint
+    assert packed.underlying == expected.underlying
+
+
+def _files_state(directory: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime in ns) of every file: a rewrite changes one or the other."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in directory.iterdir()}
+
+
+def _entries() -> list[str]:
+    return sorted(p.name for p in (Path(os.environ["GRIDBT_HOME"]) / "packed").iterdir())
+
+
+def test_loaded_arrays_equal_a_fresh_pack_field_by_field(chain: Path, fresh: PackedChain) -> None:
+    for packed in (load_cached(chain)[0], load_cached(chain)[0]):  # as built, then as reloaded
+        _assert_same(packed, fresh)
+        for name in ARRAY_FIELDS:
+            array = getattr(packed, name)
+            assert type(array) is np.ndarray  # not np.memmap: Ray pickles it out of band
+            assert array.flags.c_contiguous and not array.flags.writeable
+
+
+def test_mapped_arrays_pickle_out_of_band(chain: Path) -> None:
+    """ray.put pickles with protocol 5: the maps must travel as buffers (one copy, into the
+    object store), not be copied into the pickle stream as np.memmap would be."""
+    packed, _ = load_cached(chain)
+    buffers: list[pickle.PickleBuffer] = []
+    stream = pickle.dumps(packed, protocol=5, buffer_callback=buffers.append)
+    assert len(buffers) == len(ARRAY_FIELDS)
+    assert len(stream) < 10_000 < packed.nbytes()
+    back = pickle.loads(stream, buffers=buffers)
+    for name in ARRAY_FIELDS:
+        assert np.shares_memory(getattr(back, name), getattr(packed, name))
+
+
+def test_built_once_then_reused(chain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    packs: list[str] = []
+    real_pack = pack.pack_chain
+
+    def counted(*args: Any, **kwargs: Any) -> PackedChain:
+        packs.append(kwargs["fingerprint"])
+        return real_pack(*args, **kwargs)
+
+    monkeypatch.setattr(pack, "pack_chain", counted)
+    target = packed_cache_dir(read_manifest(chain).fingerprint)
+    assert not target.exists()
+    _, built = load_cached(chain)
+    assert built and (target / META_NAME).is_file()
+    before = _files_state(target), target.parent.stat().st_mtime_ns
+    time.sleep(0.05)  # a rewrite, or a temporary directory, would show a later mtime
+    _, built = load_cached(chain)
+    assert not built
+    load_packed(chain)
+    assert (_files_state(target), target.parent.stat().st_mtime_ns) == before
+    assert packs == [read_manifest(chain).fingerprint]  # packed once, by the first load
+    assert _entries() == [target.name]
+
+
+def test_load_packed_without_the_cache_writes_nothing(
+    chain: Path, fresh: PackedChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _assert_same(load_packed(chain, cache=False), fresh)
+    monkeypatch.setenv("GRIDBT_PACK_CACHE", "0")
+    _assert_same(load_packed(chain), fresh)
+    assert not (Path(os.environ["GRIDBT_HOME"]) / "packed").exists()
+
+
+def test_rebuilt_for_a_changed_chain_and_the_old_entry_pruned(chain: Path) -> None:
+    old = packed_cache_dir(read_manifest(chain).fingerprint)
+    load_cached(chain)
+    table = read_chain(chain)
+    bid = table.column("bid").to_numpy().copy()
+    bid[7] += 0.05
+    write_chain(table.set_column(table.schema.get_field_index("bid"), "bid", pa.array(bid)), chain)
+    new = packed_cache_dir(read_manifest(chain).fingerprint)
+    assert new != old
+    packed, built = load_cached(chain)
+    assert built
+    assert packed.quote_bid[7] == bid[7]
+    _assert_same(packed, pack_chain_dir(chain))
+    assert _entries() == [new.name]  # the old chain's entry is gone with its chain
+
+
+def test_rebuilt_for_a_new_pack_format_version(
+    chain: Path, fresh: PackedChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = pack.PACK_FORMAT_VERSION
+    fingerprint = read_manifest(chain).fingerprint
+    load_cached(chain)
+    monkeypatch.setattr(pack, "PACK_FORMAT_VERSION", version + 1)
+    packed, built = load_cached(chain)
+    assert built
+    _assert_same(packed, fresh)
+    assert _entries() == [f"{fingerprint}-p{version + 1}"]  # the older format pruned
+    monkeypatch.setattr(pack, "PACK_FORMAT_VERSION", version)
+    assert load_cached(chain)[1]
+    # an older gridbt leaves a newer one's entry alone
+    assert _entries() == [f"{fingerprint}-p{version}", f"{fingerprint}-p{version + 1}"]
+
+
+def _truncate(path: Path) -> None:
+    os.truncate(path, path.stat().st_size - 4096)
+
+
+def _flip_a_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) * 2 // 3] ^= 0xFF  # inside the array's data, past the header
+    path.write_bytes(bytes(data))
+
+
+def _flip_the_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _change_the_dtype(path: Path) -> None:
+    path.write_bytes(path.read_bytes().replace(b"'<f8'", b"'<i8'", 1))
+
+
+@pytest.mark.parametrize(
+    ("damage", "name", "error"),
+    [
+        (_truncate, "quote_bid", "bytes, expected"),
+        (_flip_a_middle_byte, "day_spot", "digest"),  # a small file: all of it is hashed
+        (_flip_the_last_byte, "quote_ask", "digest"),  # a large one: its last block is sampled
+        (_change_the_dtype, "quote_iv", "expected <f8"),
+    ],
+)
+def test_a_damaged_file_is_detected_and_rebuilt_never_used(
+    chain: Path, fresh: PackedChain, damage: object, name: str, error: str
+) -> None:
+    target = packed_cache_dir(fresh.fingerprint)
+    load_cached(chain)
+    path = target / f"{name}.npy"
+    size = path.stat().st_size
+    assert callable(damage)
+    damage(path)
+    with pytest.raises(PackCacheError, match=error):
+        read_packed(target, fresh.fingerprint)
+    packed, built = load_cached(chain)
+    assert built
+    _assert_same(packed, fresh)
+    assert path.stat().st_size == size
+    assert _entries() == [target.name]  # the damaged copy is not kept aside
+
+
+def test_an_unreadable_meta_is_rebuilt(chain: Path, fresh: PackedChain) -> None:
+    target = packed_cache_dir(fresh.fingerprint)
+    load_cached(chain)
+    meta = target / META_NAME
+    meta.write_text(meta.read_text()[:-40])
+    with pytest.raises(PackCacheError, match="unreadable"):
+        read_packed(target, fresh.fingerprint)
+    assert load_cached(chain)[1]
+    json.loads(meta.read_text())
+
+
+def test_a_losing_writer_discards_its_copy(chain: Path, fresh: PackedChain) -> None:
+    target = packed_cache_dir(fresh.fingerprint)
+    assert write_packed(fresh, chain)
+    before = _files_state(target)
+    assert not write_packed(fresh, chain)
+    assert _files_state(target) == before
+    assert _entries() == [target.name]  # no temporary left behind
+
+
+_CHILD = """
+import hashlib, json, sys, time
+from pathlib import Path
+from gridbt.data.packcache import ARRAY_FIELDS, load_cached
+chain, ready, go = sys.argv[1:4]
+Path(ready).touch()
+while not Path(go).exists():
+    time.sleep(0.001)
+packed, built = load_cached(chain)
+hashes = {n: [getattr(packed, n).dtype.str, list(getattr(packed, n).shape),
+              hashlib.sha256(getattr(packed, n).tobytes()).hexdigest()] for n in ARRAY_FIELDS}
+print(json.dumps({"built": built, "hashes": hashes}))
+"""
+
+
+def _hashes(packed: PackedChain) -> dict[str, list[object]]:
+    return {n: [getattr(packed, n).dtype.str, list(getattr(packed, n).shape),
+                hashlib.sha256(getattr(packed, n).tobytes()).hexdigest()] for n in ARRAY_FIELDS}
+
+
+def test_two_concurrent_builders_leave_one_valid_cache(
+    chain: Path, fresh: PackedChain, tmp_path: Path
+) -> None:
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(Path(gridbt.__file__).parents[1]),
+                                          os.environ.get("PYTHONPATH", "")])}
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{i}" for i in range(2)]
+    children = [subprocess.Popen([sys.executable, "-c", _CHILD, str(chain), str(r), str(go)],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for r in ready]
+    deadline = time.monotonic() + 120
+    while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()  # both have imported gridbt: they start loading together
+    results = []
+    for child in children:
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err
+        results.append(json.loads(out.splitlines()[-1]))
+    assert sorted(r["built"] for r in results) == [False, True]  # one rename won
+    assert results[0]["hashes"] == results[1]["hashes"] == _hashes(fresh)
+    target = packed_cache_dir(fresh.fingerprint)
+    assert _entries() == [target.name]
+    _assert_same(read_packed(target, fresh.fingerprint), fresh)
