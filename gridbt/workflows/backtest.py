@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from pathlib import Path
 
 import gridbt
 from gridbt._atomic import write_json_atomic, write_parquet_atomic
+from gridbt._inputs import check_chain_dir, check_output_dir
 from gridbt._typing import PathLike
 from gridbt.data.default import ensure_synthetic_chain, load_packed
 from gridbt.data.store import read_manifest
@@ -33,11 +33,12 @@ def run_and_write(
 ) -> BacktestSummary:
     """Validate the spec, run the backtest and write summary, trades, equity and tear sheet.
 
-    The spec and the data are checked before any work starts; every file is written under a
-    temporary name and renamed into place.
+    The spec, the output directory and the chain directory are checked before any work
+    starts; every file is written under a temporary name and renamed into place.
     """
     spec = load_spec(strategy)
-    chain_dir = Path(data) if data is not None else ensure_synthetic_chain()[0]
+    out = check_output_dir(out_dir)
+    chain_dir = check_chain_dir(data) if data is not None else ensure_synthetic_chain()[0]
     manifest = read_manifest(chain_dir)
     packed = load_packed(chain_dir)
     from gridbt.strategy.encode import encode_spec
@@ -45,7 +46,6 @@ def run_and_write(
     encode_spec(spec, packed)  # feature names and the like fail here, before the run
     result = run_backtest(packed, spec, engine)
     kpis = kpis_of(result, packed, spec.capital)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trades = trades_table(result, packed)
     equity = equity_table(result, packed)
