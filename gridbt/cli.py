@@ -133,7 +133,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from gridbt.report.backtest import format_summary
     from gridbt.workflows.backtest import run_and_write
 
-    summary = run_and_write(spec, args.data, args.out, engine=args.engine)
+    summary = run_and_write(spec, args.data, args.out, engine=args.engine,
+                            tearsheet=not args.no_tearsheet)
     print(format_summary(summary, args.out))
     return 0
 
@@ -256,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "trades.parquet, equity.parquet, tearsheet.png (created if missing)")
     bt.add_argument("--engine", default="numba", choices=["numba", "python"],
                     help="numba kernels, or the plain-Python reference (slow)")
+    bt.add_argument("--no-tearsheet", action="store_true",
+                    help="do not draw tearsheet.png (the other files are written)")
     bt.set_defaults(func=cmd_backtest)
 
     sw = sub.add_parser("sweep", help="run a parameter sweep on Ray")

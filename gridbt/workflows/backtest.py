@@ -1,5 +1,5 @@
 """`gridbt backtest`: run one backtest from a strategy file or preset and write its outputs
-(summary, trades, daily equity and book, tear sheet)."""
+(summary, trades, daily equity and book, and the tear sheet unless it is turned off)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from gridbt.strategy.summary import BacktestSummary, DataInfo
 
 __all__ = ["run_and_write"]
 
+_TEARSHEET = "tearsheet.png"
+
 
 def run_and_write(
     strategy: str | PathLike | StrategySpec,
@@ -30,11 +32,14 @@ def run_and_write(
     out_dir: PathLike,
     *,
     engine: Engine = "numba",
+    tearsheet: bool = True,
 ) -> BacktestSummary:
     """Validate the spec, run the backtest and write summary, trades, equity and tear sheet.
 
     The spec, the output directory and the chain directory are checked before any work
-    starts; every file is written under a temporary name and renamed into place.
+    starts; every file is written under a temporary name and renamed into place. With
+    `tearsheet` False no picture is drawn, and an earlier run's `tearsheet.png` in `out_dir`
+    is removed, so the directory holds what `summary.json` lists.
     """
     spec = load_spec(strategy)
     out = check_output_dir(out_dir)
@@ -49,21 +54,20 @@ def run_and_write(
     out.mkdir(parents=True, exist_ok=True)
     trades = trades_table(result, packed)
     equity = equity_table(result, packed)
-    files = {
-        "summary": "summary.json",
-        "trades": "trades.parquet",
-        "equity": "equity.parquet",
-        "tearsheet": "tearsheet.png",
-    }
+    files = {"summary": "summary.json", "trades": "trades.parquet", "equity": "equity.parquet"}
     write_parquet_atomic(out / files["trades"], trades)
     write_parquet_atomic(out / files["equity"], equity)
-    write_tearsheet(
-        equity,
-        trades,
-        kpis,
-        f"{spec.name} on {manifest.underlyings[0] if manifest.underlyings else ''}",
-        out / files["tearsheet"],
-    )
+    if tearsheet:
+        files["tearsheet"] = _TEARSHEET
+        write_tearsheet(
+            equity,
+            trades,
+            kpis,
+            f"{spec.name} on {manifest.underlyings[0] if manifest.underlyings else ''}",
+            out / _TEARSHEET,
+        )
+    else:
+        (out / _TEARSHEET).unlink(missing_ok=True)
     reasons = Counter(ExitReason.NAMES[int(r)] for r in result.trades["exit_reason"])
     summary = BacktestSummary(
         gridbt_version=gridbt.__version__,
