@@ -1,14 +1,39 @@
-"""`gridbt` command line: each command parses, calls one library function, prints the result."""
+"""`gridbt` command line: each command parses, calls one library function, prints the result.
+
+Only what `--help` and the input checks need is imported up front; each command imports its
+library (numba, pyarrow, pandas, matplotlib, Ray, MLflow, Optuna) once its inputs are checked.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import gridbt
+from gridbt._inputs import check_chain_dir, check_output_dir
 
 __all__ = ["main"]
+
+#: Errors whose message is all a user needs (bad files, options or data, an unreachable
+#: cluster): printed without a traceback, exit 2. Named by module, so that catching them
+#: imports nothing: the module of an error that was raised is loaded.
+_USER_ERRORS = {
+    "gridbt._inputs": "InputError",
+    "gridbt.data.errors": "DataError",
+    "gridbt.strategy.spec": "SpecError",
+    "gridbt.runtime.cluster": "ClusterError",
+}
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    return tuple(getattr(sys.modules[module], name) for module, name in _USER_ERRORS.items()
+                 if module in sys.modules)
 
 
 def _pairs(items: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -33,6 +58,7 @@ def _validation_config(args: argparse.Namespace):  # type: ignore[no-untyped-def
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     from gridbt.data.importer import import_files
 
     result = import_files(
@@ -60,6 +86,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def cmd_data_validate(args: argparse.Namespace) -> int:
+    check_chain_dir(args.dir, "")
     from gridbt.data.store import read_chain
     from gridbt.data.validate import validate
 
@@ -70,6 +97,7 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
+    check_chain_dir(args.dir, "")
     from gridbt.data.info import chain_info
 
     info = chain_info(args.dir)
@@ -82,6 +110,8 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output_dir(args.out)
     from gridbt.data.default import ensure_synthetic_chain
 
     out, manifest, built = ensure_synthetic_chain(args.out, profile=args.profile, seed=args.seed)
@@ -106,16 +136,24 @@ def cmd_data_pack(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     from gridbt.strategy.presets import load_spec
 
-    spec = load_spec(args.strategy)  # a bad spec fails before the kernels are even imported
+    spec = load_spec(args.strategy)  # bad inputs fail before the kernels are even imported
+    check_output_dir(args.out)
+    if args.data is not None:
+        check_chain_dir(args.data)
     from gridbt.report.backtest import format_summary
     from gridbt.workflows.backtest import run_and_write
 
-    summary = run_and_write(spec, args.data, args.out, engine=args.engine)
+    summary = run_and_write(spec, args.data, args.out, engine=args.engine,
+                            tearsheet=not args.no_tearsheet)
     print(format_summary(summary, args.out))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from gridbt.sweep.spec import check_job_paths, load_sweep
+
+    sweep, _ = load_sweep(args.file)  # bad inputs fail before Ray, pandas, MLflow are imported
+    check_job_paths(sweep, args.file, args.out)
     from gridbt.report.sweep import format_outcome, results_of
     from gridbt.workflows.sweep import sweep_job
 
@@ -127,6 +165,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    from gridbt.optimize.spec import load_study
+    from gridbt.sweep.spec import check_job_paths
+
+    study, _ = load_study(args.file)  # bad inputs fail before Ray, Optuna, MLflow are imported
+    check_job_paths(study, args.file, args.out)
     from gridbt.report.study import format_study
     from gridbt.workflows.study import study_job
 
@@ -137,13 +180,42 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
     from gridbt.workflows.demo import run_demo
 
     return run_demo(Path(args.out))
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose help may end with text made only when the help is shown: `gridbt --help`
+    builds every command's parser, and must not import what their help lists."""
+
+    def __init__(self, *args: Any, epilog_of: Callable[[], str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epilog_of = epilog_of
+
+    def format_help(self) -> str:
+        if self.epilog_of is not None:
+            self.epilog = self.epilog_of()
+        return super().format_help()
+
+
+def _presets_help() -> str:
+    from gridbt.strategy.presets import PRESETS
+
+    width = max(shutil.get_terminal_size().columns - 2, 40)
+    lines = ["presets (--strategy NAME; `gridbt.strategy.presets` has their parameters):"]
+    for name, factory in sorted(PRESETS.items()):
+        summary = (factory.__doc__ or "").strip().splitlines()[0]
+        lines.append(textwrap.fill(summary, width, initial_indent=f"  {name:<22}",
+                                   subsequent_indent=" " * 24))
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gridbt", description=__doc__)
+    parser = _Parser(prog="gridbt", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"gridbt {gridbt.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="import, validate, inspect and synthesise chains")
@@ -162,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = data_sub.add_parser("import", help="vendor files -> chain directory")
     imp.add_argument("--format", required=True, choices=["optionsdx", "cboe", "orats", "csv"])
     imp.add_argument("paths", nargs="+")
-    imp.add_argument("--out", required=True)
+    imp.add_argument("--out", required=True, help="chain directory to write")
     imp.add_argument("--column-map", action="append", metavar="CANONICAL=SOURCE")
     imp.add_argument("--underlying")
     imp.add_argument("--force", action="store_true", help="re-import even if unchanged")
@@ -189,11 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--out", default=None, help="default: the cached default chain")
     syn.set_defaults(func=cmd_data_synth)
 
-    bt = sub.add_parser("backtest", help="run one strategy backtest")
-    bt.add_argument("--strategy", required=True, help="strategy YAML file or preset name")
+    bt = sub.add_parser("backtest", help="run one strategy backtest",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog_of=_presets_help)
+    bt.add_argument("--strategy", required=True,
+                    help="strategy YAML file or preset name (presets below)")
     bt.add_argument("--data", default=None, help="chain directory (default: embedded chain)")
-    bt.add_argument("--out", required=True)
-    bt.add_argument("--engine", default="numba", choices=["numba", "python"])
+    bt.add_argument("--out", required=True, help="result directory: summary.json, "
+                    "trades.parquet, equity.parquet, tearsheet.png (created if missing)")
+    bt.add_argument("--engine", default="numba", choices=["numba", "python"],
+                    help="numba kernels, or the plain-Python reference (slow)")
+    bt.add_argument("--no-tearsheet", action="store_true",
+                    help="do not draw tearsheet.png (the other files are written)")
     bt.set_defaults(func=cmd_backtest)
 
     sw = sub.add_parser("sweep", help="run a parameter sweep on Ray")
@@ -216,20 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     op.set_defaults(func=cmd_optimize)
 
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")
-    demo.add_argument("--out", default="demo-output")
+    demo.add_argument("--out", default="demo-output",
+                      help="result directory of the demo's backtests, sweep and study "
+                           "(default: %(default)s)")
     demo.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from gridbt.data.errors import DataError
-    from gridbt.runtime.cluster import ClusterError
-    from gridbt.strategy.spec import SpecError
-
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (DataError, SpecError, ClusterError) as exc:
+    except _user_errors() as exc:
         print(f"gridbt: {exc}", file=sys.stderr)
         return 2
 

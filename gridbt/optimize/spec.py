@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from gridbt._inputs import describe_yaml_error
 from gridbt._typing import PathLike
 from gridbt.runtime.config import RayConfig
 from gridbt.strategy.spec import StrategySpec, format_validation_error, unknown_key
@@ -363,8 +364,10 @@ def load_study(path: PathLike) -> tuple[StudySpec, StrategySpec]:
     p = Path(path)
     try:
         payload = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise StudyError(f"{p}: cannot read study file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise StudyError(f"{p}: cannot read study file: {describe_yaml_error(exc)}") from None
     try:
         study = StudySpec.model_validate(payload)
     except ValidationError as exc:

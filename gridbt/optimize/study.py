@@ -50,6 +50,7 @@ from gridbt.optimize.spec import StudyError, StudySpec, load_study
 from gridbt.runtime import ActorPool, BacktestActor, init_ray, progress_bar
 from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
 from gridbt.strategy.spec import StrategySpec
+from gridbt.sweep.spec import check_job_paths
 
 __all__ = ["StudyOutcome", "TrialWork", "run_study", "study_signature"]
 
@@ -345,8 +346,7 @@ def run_study(
     study, base = load_study(study_file)
     source = str(study_file)
     space = SearchSpace(study, base, STANDARD_FEATURES, source)
-    base_dir = Path(workdir) if workdir is not None else Path.cwd()
-    out_dir = Path(out) if out is not None else study.resolved_out(base_dir)
+    out_dir = check_job_paths(study, source, out, workdir)
     url = storage_url(study, out_dir)
 
     from gridbt.data.default import load_packed

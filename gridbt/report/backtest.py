@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from gridbt._typing import PathLike
 from gridbt.kernel.metrics import METRICS
+from gridbt.report.text import format_kpi
 from gridbt.strategy.summary import BacktestSummary
 
 __all__ = ["format_kpis", "format_summary"]
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit in ("fraction",):
-        return f"{value:.2%}"
-    if unit == "currency":
-        return f"{value:,.2f}"
-    if unit in ("count", "days"):
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-    return f"{value:.3f}"
 
 
 def format_kpis(kpis: dict[str, float | None]) -> str:
@@ -26,7 +15,7 @@ def format_kpis(kpis: dict[str, float | None]) -> str:
     lines = []
     for m in METRICS:
         if m.name in kpis:
-            lines.append(f"  {m.label:<24} {_fmt(kpis[m.name], m.unit):>16}")
+            lines.append(f"  {m.label:<24} {format_kpi(kpis[m.name], m.unit):>16}")
     return "\n".join(lines)
 
 

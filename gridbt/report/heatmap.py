@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gridbt._atomic import atomic_path
 from gridbt._typing import FloatArray, IntArray
+from gridbt.report._canvas import agg_figure, write_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -128,8 +128,7 @@ def objective_heatmaps(
             x, y, levels[x].values, levels[y].values, grid, objective, higher_is_better
         )
         path = out_dir / _file_name(objective, x, y)
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png")
+        write_png(figure, path)
         written.append(path)
     return written
 
@@ -227,15 +226,12 @@ def _figure(
     objective: str,
     higher_is_better: bool,
 ) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import Normalize, TwoSlopeNorm
-    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     n_rows, n_cols = grid.shape
     width = min(14.0, max(5.0, 2.2 + 0.65 * n_cols))
-    figure = Figure(figsize=(width, min(10.0, max(3.8, 1.6 + 0.45 * n_rows))))
-    FigureCanvasAgg(figure)
+    figure = agg_figure(width, min(10.0, max(3.8, 1.6 + 0.45 * n_rows)))
     ax = figure.add_subplot()
     scale = _color_scale(grid, higher_is_better)
     norm = (
@@ -286,7 +282,6 @@ def _figure(
                     color="white" if dark else "black",
                 )
     figure.colorbar(image, ax=ax, label=objective)
-    figure.tight_layout()
     return figure
 
 

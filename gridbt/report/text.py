@@ -1,10 +1,26 @@
-"""Plain-text building blocks of the CLI's reports: aligned tables, parameter values, labels."""
+"""Plain-text building blocks of the CLI's reports: KPI and parameter values, aligned tables,
+labels."""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["format_param", "short_labels", "text_table"]
+__all__ = ["format_kpi", "format_param", "short_labels", "text_table"]
+
+
+def format_kpi(value: float | None, unit: str) -> str:
+    """A KPI in its registry unit (`kernel.metrics`): fractions as percentages (0.0523 ->
+    5.23%), currency with thousands separators and cents, days and counts whole where they
+    are, ratios to three decimals; `-` for an undefined KPI (None or NaN)."""
+    if value is None or math.isnan(value):
+        return "-"
+    if unit == "fraction":
+        return f"{value:.2%}"
+    if unit == "currency":
+        return f"{value:,.2f}"
+    if unit in ("count", "days"):
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{value:.3f}"
 
 
 def format_param(value: object) -> str:

@@ -28,6 +28,7 @@ accepts spec paths such as `execution.slippage` or `structure.legs[1].min_open_i
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import sys
 from collections.abc import Callable
@@ -833,7 +834,7 @@ def preset(name: str, /, **overrides: Any) -> StrategySpec:
     try:
         factory = PRESETS[name]
     except KeyError:
-        raise SpecError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}") from None
+        raise SpecError(f"unknown preset {name!r}{_did_you_mean(name)}") from None
     parameters = inspect.signature(factory).parameters
     arguments = {k: v for k, v in overrides.items() if k in parameters}
     paths = {k: v for k, v in overrides.items() if k not in parameters}
@@ -935,8 +936,15 @@ def load_spec(strategy: str | PathLike | StrategySpec) -> StrategySpec:
     if str(strategy) in PRESETS:
         return preset(str(strategy))
     raise SpecError(
-        f"strategy {strategy!r} is neither a file nor a preset ({', '.join(sorted(PRESETS))})"
+        f"strategy {str(strategy)!r} is neither a file nor a preset{_did_you_mean(str(strategy))}"
     )
+
+
+def _did_you_mean(name: str) -> str:
+    """`; did you mean 'x'?` for the closest preset name, then every preset's name."""
+    close = difflib.get_close_matches(name, PRESETS, n=1)
+    return (f"; did you mean {close[0]!r}?" if close else "") + (
+        f"\n  presets: {', '.join(sorted(PRESETS))}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from gridbt._inputs import describe_yaml_error
 from gridbt._typing import PathLike
 from gridbt.kernel.enums import MAX_FILTERS, MAX_LEGS, MAX_SCENARIOS  # fixed kernel blocks
 
@@ -527,6 +528,8 @@ def load_strategy(path: PathLike) -> StrategySpec:
     p = Path(path)
     try:
         payload = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise SpecError(f"{p}: cannot read strategy file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{p}: cannot read strategy file: {describe_yaml_error(exc)}") from None
     return parse_strategy(payload, str(p))

@@ -45,7 +45,7 @@ from gridbt.sweep.grid import Block, Grid, param_hashes
 from gridbt.sweep.manifest import SweepManifest, grid_signature, read_manifest, write_manifest
 from gridbt.sweep.metrics import SweepMetrics
 from gridbt.sweep.results import ResultStore, equity_table, result_table, value_types
-from gridbt.sweep.spec import SweepError, SweepSpec, load_sweep
+from gridbt.sweep.spec import SweepError, SweepSpec, check_job_paths, load_sweep
 
 __all__ = ["SweepOutcome", "run_sweep"]
 
@@ -253,8 +253,7 @@ def run_sweep(
     sweep, base = load_sweep(sweep_file)
     source = str(sweep_file)
     grid = Grid(sweep, base, STANDARD_FEATURES, source)
-    base_dir = Path(workdir) if workdir is not None else Path.cwd()
-    out_dir = Path(out) if out is not None else sweep.resolved_out(base_dir)
+    out_dir = check_job_paths(sweep, source, out, workdir)
     signature = grid_signature(sweep, base)
     store = ResultStore(out_dir)
     previous = read_manifest(out_dir)

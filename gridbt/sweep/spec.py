@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from pydantic import (
@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from gridbt._inputs import check_chain_dir, check_output_dir, describe_yaml_error
 from gridbt._typing import PathLike
 from gridbt.kernel.metrics import METRIC_BY_NAME
 from gridbt.runtime.config import RayConfig
@@ -45,6 +46,7 @@ __all__ = [
     "SweepError",
     "SweepSpec",
     "axis_values",
+    "check_job_paths",
     "load_sweep",
     "resolve_strategy",
 ]
@@ -175,6 +177,34 @@ class SweepSpec(_Frozen):
         return workdir / (self.out or f"sweeps/{self.name}")
 
 
+class _JobFile(Protocol):
+    """What `check_job_paths` reads of a sweep or study file."""
+
+    @property
+    def data(self) -> str | None: ...
+
+    def resolved_out(self, workdir: Path) -> Path: ...
+
+
+def check_job_paths(job: _JobFile, source: PathLike, out: PathLike | None = None,
+                    workdir: PathLike | None = None) -> Path:
+    """Check where a sweep or study reads and writes, before any work; return its output
+    directory.
+
+    The output directory is `out`, else the file's `out` under `workdir` (default: the working
+    directory); it must be, or be creatable as, a directory. The file's chain directory must
+    hold a chain, unless it is the default chain. Raises `gridbt._inputs.InputError`.
+    """
+    if out is not None:
+        out_dir = check_output_dir(out, "--out")
+    else:
+        base_dir = Path(workdir) if workdir is not None else Path.cwd()
+        out_dir = check_output_dir(job.resolved_out(base_dir), f"{source}: out")
+    if job.data is not None:
+        check_chain_dir(job.data, f"{source}: data")
+    return out_dir
+
+
 class _InlineStrategy(BaseModel):
     """Validates an inline strategy so that errors are located under `strategy.`."""
 
@@ -247,8 +277,10 @@ def load_sweep(path: PathLike) -> tuple[SweepSpec, StrategySpec]:
     p = Path(path)
     try:
         payload = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise SweepError(f"{p}: cannot read sweep file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise SweepError(f"{p}: cannot read sweep file: {describe_yaml_error(exc)}") from None
     try:
         sweep = SweepSpec.model_validate(payload)
     except ValidationError as exc:
@@ -273,4 +305,5 @@ def resolve_strategy(
     except OSError as exc:
         raise error(f"{p}: strategy: cannot read {strategy!r}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise error(f"{strategy_path}: cannot parse strategy file: {exc}") from None
+        problem = describe_yaml_error(exc)
+        raise error(f"{strategy_path}: cannot read strategy file: {problem}") from None

@@ -1,14 +1,14 @@
 """`gridbt backtest`: run one backtest from a strategy file or preset and write its outputs
-(summary, trades, daily equity and book, tear sheet)."""
+(summary, trades, daily equity and book, and the tear sheet unless it is turned off)."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from pathlib import Path
 
 import gridbt
 from gridbt._atomic import write_json_atomic, write_parquet_atomic
+from gridbt._inputs import check_chain_dir, check_output_dir
 from gridbt._typing import PathLike
 from gridbt.data.default import ensure_synthetic_chain, load_packed
 from gridbt.data.store import read_manifest
@@ -23,6 +23,8 @@ from gridbt.strategy.summary import BacktestSummary, DataInfo
 
 __all__ = ["run_and_write"]
 
+_TEARSHEET = "tearsheet.png"
+
 
 def run_and_write(
     strategy: str | PathLike | StrategySpec,
@@ -30,14 +32,18 @@ def run_and_write(
     out_dir: PathLike,
     *,
     engine: Engine = "numba",
+    tearsheet: bool = True,
 ) -> BacktestSummary:
     """Validate the spec, run the backtest and write summary, trades, equity and tear sheet.
 
-    The spec and the data are checked before any work starts; every file is written under a
-    temporary name and renamed into place.
+    The spec, the output directory and the chain directory are checked before any work
+    starts; every file is written under a temporary name and renamed into place. With
+    `tearsheet` False no picture is drawn, and an earlier run's `tearsheet.png` in `out_dir`
+    is removed, so the directory holds what `summary.json` lists.
     """
     spec = load_spec(strategy)
-    chain_dir = Path(data) if data is not None else ensure_synthetic_chain()[0]
+    out = check_output_dir(out_dir)
+    chain_dir = check_chain_dir(data) if data is not None else ensure_synthetic_chain()[0]
     manifest = read_manifest(chain_dir)
     packed = load_packed(chain_dir)
     from gridbt.strategy.encode import encode_spec
@@ -45,25 +51,23 @@ def run_and_write(
     encode_spec(spec, packed)  # feature names and the like fail here, before the run
     result = run_backtest(packed, spec, engine)
     kpis = kpis_of(result, packed, spec.capital)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trades = trades_table(result, packed)
     equity = equity_table(result, packed)
-    files = {
-        "summary": "summary.json",
-        "trades": "trades.parquet",
-        "equity": "equity.parquet",
-        "tearsheet": "tearsheet.png",
-    }
+    files = {"summary": "summary.json", "trades": "trades.parquet", "equity": "equity.parquet"}
     write_parquet_atomic(out / files["trades"], trades)
     write_parquet_atomic(out / files["equity"], equity)
-    write_tearsheet(
-        equity,
-        trades,
-        kpis,
-        f"{spec.name} on {manifest.underlyings[0] if manifest.underlyings else ''}",
-        out / files["tearsheet"],
-    )
+    if tearsheet:
+        files["tearsheet"] = _TEARSHEET
+        write_tearsheet(
+            equity,
+            trades,
+            kpis,
+            f"{spec.name} on {manifest.underlyings[0] if manifest.underlyings else ''}",
+            out / _TEARSHEET,
+        )
+    else:
+        (out / _TEARSHEET).unlink(missing_ok=True)
     reasons = Counter(ExitReason.NAMES[int(r)] for r in result.trades["exit_reason"])
     summary = BacktestSummary(
         gridbt_version=gridbt.__version__,

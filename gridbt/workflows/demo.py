@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from gridbt._inputs import check_output_dir
 from gridbt.data.default import default_chain_dir, ensure_synthetic_chain
 from gridbt.data.info import chain_info
 from gridbt.report.backtest import format_summary
@@ -26,6 +27,7 @@ DEMO_STUDY = "studies/demo_study.yaml"
 def run_demo(out_dir: Path) -> int:
     """Build the default chain if absent, summarise it, run a preset backtest and a hedged,
     risk-sized one, print their KPIs, then run the short-put sweep and a short study."""
+    check_output_dir(out_dir)
     print(f"default chain: {default_chain_dir()}")
     started = time.perf_counter()
     chain_dir, manifest, built = ensure_synthetic_chain()

@@ -191,6 +191,24 @@ def test_backtest_writes_every_output(small_chain: Path, home: Path, tmp_path: P
     ]
 
 
+def test_no_tearsheet_writes_the_rest_and_drops_an_earlier_picture(
+    small_chain: Path, home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bt"
+    out.mkdir()
+    (out / "tearsheet.png").write_bytes(b"an earlier run's picture")
+    r = gridbt("backtest", "--strategy", "short_put", "--data", str(small_chain), "--out",
+               str(out), "--no-tearsheet", env_home=home)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "equity.parquet", "summary.json", "trades.parquet"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["files"] == {"summary": "summary.json", "trades": "trades.parquet",
+                                "equity": "equity.parquet"}
+    assert r.stdout.rstrip().endswith("summary.json, trades.parquet, equity.parquet")
+    assert pq.read_table(out / "equity.parquet").num_rows == 252
+
+
 def test_hedged_backtest_writes_greeks_margin_and_attribution(
     small_chain: Path, home: Path, tmp_path: Path
 ) -> None:

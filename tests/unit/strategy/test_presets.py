@@ -384,7 +384,8 @@ def test_preset_path_into_an_unset_section() -> None:
 @pytest.mark.parametrize(
     ("name", "overrides", "expected"),
     [
-        ("iron_condour", {}, "unknown preset 'iron_condour'; presets: short_put"),
+        ("iron_condour", {}, "unknown preset 'iron_condour'; did you mean 'iron_condor'?\n"
+                            "  presets: butterfly, calendar,"),
         ("iron_condor", {"wingwidth": 5}, "'wingwidth' is neither an argument (put_delta"),
         ("short_put", {"structure.legs[3].qty": 2}, "no item [3]"),
         ("short_put", {"structure..legs": 2}, "is not a spec path"),

@@ -1,0 +1,86 @@
+"""Checks of the paths a command is given, made before any work: cheap, importing nothing heavy.
+
+Each check raises `InputError` with a message that names the path (and the option or file
+field it came from) and says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gridbt._typing import PathLike  # _typing imports numpy
+
+__all__ = ["InputError", "check_chain_dir", "check_output_dir", "describe_yaml_error"]
+
+_MAKE_CHAIN = (
+    "make one with `gridbt data import --format FORMAT FILE... --out {path}` or "
+    "`gridbt data synth --out {path}`"
+)
+
+
+class InputError(ValueError):
+    """A path given to a command that cannot be used; the message says which and why."""
+
+
+def check_output_dir(path: PathLike, what: str = "--out") -> Path:
+    """Return `path` if it is, or can be created as, a writable directory; else raise.
+
+    Parameters
+    ----------
+    path
+        The output directory; it need not exist yet.
+    what
+        Where the path came from (an option, or a file and its field), for the message.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{_where(what, out)}: exists and is not a directory; choose another path")
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path(out.anchor or "."))
+    if not existing.is_dir():
+        raise InputError(f"{_where(what, out)}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{_where(what, out)}: {existing} is not writable")
+    return out
+
+
+def check_chain_dir(path: PathLike, what: str = "--data") -> Path:
+    """Return `path` if it is a chain directory (one holding `manifest.json`); else raise,
+    saying how to make one."""
+    chain = Path(path)
+    make = _MAKE_CHAIN.format(path=chain)
+    if not chain.exists():
+        raise InputError(f"{_where(what, chain)}: the chain directory does not exist; {make}")
+    if not chain.is_dir():
+        raise InputError(f"{_where(what, chain)}: is a file, not a chain directory; {make}")
+    if not (chain / "manifest.json").is_file():
+        raise InputError(
+            f"{_where(what, chain)}: not a gridbt chain directory (no manifest.json); {make}"
+        )
+    return chain
+
+
+def describe_yaml_error(error: Exception) -> str:
+    """A YAML syntax error as `invalid YAML at line L, column C: problem (context at line,
+    column)`, counted from 1; PyYAML's own text when it has no position."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return str(error)
+    text = f"invalid YAML at {_position(mark)}: {problem}"
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context:
+        where = "" if context_mark is None else _position(context_mark)
+        shown = where not in ("", _position(mark))
+        text += f" ({context} at {where})" if shown else f" ({context})"
+    return text
+
+
+def _where(what: str, path: Path) -> str:
+    return f"{what} {path}" if what else str(path)
+
+
+def _position(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"

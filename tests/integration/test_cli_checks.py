@@ -1,0 +1,322 @@
+"""`gridbt` checks its inputs before any work, cheaply: real subprocesses of the CLI, each under
+`python -X importtime`, so a test sees every module the run imported.
+
+A bad input exits 2 with a message naming it, before the chain is read: the GRIDBT_HOME stays
+empty (no default chain is built), and a `--data` or sweep `data:` directory is a trap (a
+manifest without partitions) that would fail differently if it were read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gridbt.data.default import ensure_synthetic_chain
+
+REPO = Path(__file__).resolve().parents[2]
+SHORT_PUT = REPO / "jobs" / "strategies" / "short_put_30d.yaml"
+#: What only the commands that use it import, once their inputs are checked.
+HEAVY = frozenset({"matplotlib", "ray", "mlflow", "optuna", "pandas", "numba", "pyarrow"})
+#: Loading a sweep or study file imports gridbt.runtime, whose package imports the actor
+#: module, which imports the packed chain (numba) and gridbt.data (pyarrow).
+LOADED_BY_JOB_FILES = frozenset({"numba", "pyarrow"})
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str  # without the import-time lines
+    imported: frozenset[str]  # top-level packages
+
+
+def gridbt(*args: str | Path, home: Path, cwd: Path | None = None) -> Run:
+    env = os.environ | {
+        "GRIDBT_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gridbt.cli", *map(str, args)],
+        capture_output=True, text=True, env=env, cwd=cwd or REPO, timeout=120,
+    )
+    lines = r.stderr.splitlines()
+    imported = frozenset(line.rpartition("|")[2].strip().partition(".")[0]
+                         for line in lines if line.startswith("import time:"))
+    message = "\n".join(line for line in lines if not line.startswith("import time:"))
+    return Run(r.returncode, r.stdout, message, imported)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A GRIDBT_HOME that must stay absent: nothing is built or cached for a bad input."""
+    return tmp_path / "gridbt-home"
+
+
+@pytest.fixture
+def trap_chain(tmp_path: Path) -> Path:
+    """A chain directory that passes the cheap check (it has a manifest) but whose reading
+    fails: a run that reads it does not end with the message a test expects."""
+    chain = tmp_path / "trap-chain"
+    chain.mkdir()
+    shutil.copy(ensure_synthetic_chain(profile="small")[0] / "manifest.json", chain)
+    return chain
+
+
+@pytest.fixture
+def a_file(tmp_path: Path) -> Path:
+    path = tmp_path / "results.txt"
+    path.write_text("not a directory\n")
+    return path
+
+
+def job_file(tmp_path: Path, kind: str, data: Path | None, body: str = "") -> Path:
+    """A small sweep or study file over the short put, on the chain `data`."""
+    space = ("grid:\n  exit.dte: [null, 7]\n" if kind == "sweep" else
+             "space:\n  exit.profit_target: {float: [0.25, 0.9], step: 0.05}\ntrials: 4\n")
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: checks
+        strategy: {SHORT_PUT}
+        data: {"null" if data is None else data}
+        mlflow: {{enabled: false}}
+        """) + (body or space))
+    return path
+
+
+def assert_untouched(home: Path, *paths: Path) -> None:
+    assert not home.exists()  # no default chain built, no kernel compiled
+    for path in paths:
+        assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["backtest", "--help"], ["sweep", "--help"],
+     ["optimize", "--help"], ["data", "--help"], ["data", "import", "--help"]],
+    ids=lambda args: " ".join(args),
+)
+def test_help_and_version_import_nothing_heavy(args: list[str], home: Path) -> None:
+    r = gridbt(*args, home=home)
+    assert r.returncode == 0, r.stderr
+    assert "gridbt" in r.imported  # the import-time trace is read
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+    assert_untouched(home)
+
+
+def test_version_is_printed(home: Path) -> None:
+    import gridbt as package
+
+    assert gridbt("--version", home=home).stdout.strip() == f"gridbt {package.__version__}"
+
+
+def test_backtest_help_lists_the_presets(home: Path) -> None:
+    from gridbt.strategy.presets import PRESETS
+
+    r = gridbt("backtest", "--help", home=home)
+    assert "presets (--strategy NAME" in r.stdout
+    listed = [line.split()[0] for line in r.stdout.split("presets (")[1].splitlines()[1:]
+              if line.startswith("  ") and not line.startswith("   ")]
+    assert listed == sorted(PRESETS)
+
+
+def test_every_out_option_has_help() -> None:
+    from gridbt.cli import build_parser
+
+    def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    outs = {parser.prog: action.help for parser in parsers(build_parser())
+            for action in parser._actions if "--out" in action.option_strings}
+    assert set(outs) == {"gridbt backtest", "gridbt sweep", "gridbt optimize", "gridbt demo",
+                         "gridbt data import", "gridbt data synth"}
+    assert all(outs.values()), outs
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\nstructure: [1, 2\n",
+         "cannot read strategy file: invalid YAML at line 3, column 1: expected ',' or ']', "
+         "but got '<stream end>' (while parsing a flow sequence at line 2, column 12)"),
+        ("name: x\nexit:\n  stop_loss: 2\n profit_target: 0.5\n",
+         "cannot read strategy file: invalid YAML at line 4, column 2: expected <block end>"),
+        ("structure:\n  legs: [{right: P, side: sell, select: {by: delta, target: 1.4}}]\n",
+         "invalid strategy spec"),
+    ],
+    ids=["unclosed list", "bad indent", "invalid spec"],
+)
+def test_a_bad_strategy_file_is_named_before_anything_heavy(
+    tmp_path: Path, home: Path, text: str, expected: str
+) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(text)
+    out = tmp_path / "out"
+    r = gridbt("backtest", "--strategy", spec, "--out", out, home=home)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(f"gridbt: {spec}: {expected}")
+    assert "Traceback" not in r.stderr
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+    assert_untouched(home, out)
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study", "sweep's strategy"])
+def test_a_yaml_error_in_a_job_file_names_the_file_line_and_column(
+    tmp_path: Path, home: Path, trap_chain: Path, kind: str
+) -> None:
+    broken = "name: broken\nexit: {stop_loss: [1.0, 2.0}\n"
+    if kind == "sweep's strategy":
+        strategy = tmp_path / "strategy.yaml"
+        strategy.write_text(broken)
+        path = job_file(tmp_path, "sweep", trap_chain)
+        path.write_text(path.read_text().replace(str(SHORT_PUT), str(strategy)))
+        named, what, command = strategy, "strategy file", "sweep"
+    else:
+        path = named = tmp_path / f"{kind}.yaml"
+        path.write_text(broken)
+        what, command = f"{kind} file", "sweep" if kind == "sweep" else "optimize"
+    r = gridbt(command, path, "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(
+        f"gridbt: {named}: cannot read {what}: invalid YAML at line 2, column 28: expected "
+        "',' or ']', but got '}' (while parsing a flow sequence at line 2, column 19)")
+    assert r.imported.isdisjoint(HEAVY - LOADED_BY_JOB_FILES), sorted(r.imported & HEAVY)
+    assert_untouched(home, tmp_path / "out")
+
+
+def test_a_misspelt_preset_gets_the_closest_name(tmp_path: Path, home: Path) -> None:
+    r = gridbt("backtest", "--strategy", "short_puts", "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2
+    assert r.stderr.startswith(
+        "gridbt: strategy 'short_puts' is neither a file nor a preset; did you mean "
+        "'short_put'?\n  presets: butterfly, calendar,")
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+    assert_untouched(home, tmp_path / "out")
+
+
+@pytest.mark.parametrize("data", [False, True], ids=["default chain", "--data"])
+def test_backtest_out_that_is_a_file_fails_before_the_chain_is_read(
+    tmp_path: Path, home: Path, trap_chain: Path, a_file: Path, data: bool
+) -> None:
+    r = gridbt("backtest", "--strategy", SHORT_PUT, "--out", a_file,
+               *(["--data", trap_chain] if data else []), home=home)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (f"gridbt: --out {a_file}: exists and is not a directory; choose "
+                        "another path")
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+    assert a_file.read_text() == "not a directory\n"
+    assert_untouched(home)
+
+
+def test_backtest_out_under_a_file_is_refused(tmp_path: Path, home: Path, a_file: Path) -> None:
+    r = gridbt("backtest", "--strategy", "short_put", "--out", a_file / "bt", home=home)
+    assert r.returncode == 2
+    assert r.stderr == f"gridbt: --out {a_file / 'bt'}: {a_file} is not a directory"
+    assert_untouched(home)
+
+
+def test_a_missing_data_directory_says_how_to_make_one(tmp_path: Path, home: Path) -> None:
+    missing = tmp_path / "no-chain"
+    r = gridbt("backtest", "--strategy", "short_put", "--data", missing,
+               "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"gridbt: --data {missing}: the chain directory does not exist")
+    assert f"gridbt data import --format FORMAT FILE... --out {missing}" in r.stderr
+    assert f"gridbt data synth --out {missing}" in r.stderr
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+    assert_untouched(home, missing, tmp_path / "out")
+
+
+def test_a_data_directory_without_a_chain_is_named(tmp_path: Path, home: Path) -> None:
+    r = gridbt("backtest", "--strategy", "short_put", "--data", tmp_path,
+               "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2
+    assert r.stderr.startswith(
+        f"gridbt: --data {tmp_path}: not a gridbt chain directory (no manifest.json); make one")
+    assert_untouched(home, tmp_path / "out")
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study"])
+def test_sweep_and_study_out_that_is_a_file_fail_before_the_chain_is_read(
+    tmp_path: Path, home: Path, trap_chain: Path, a_file: Path, kind: str
+) -> None:
+    path = job_file(tmp_path, kind, trap_chain)
+    command = "sweep" if kind == "sweep" else "optimize"
+    r = gridbt(command, path, "--out", a_file, home=home)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (f"gridbt: --out {a_file}: exists and is not a directory; choose "
+                        "another path")
+    assert r.imported.isdisjoint(HEAVY - LOADED_BY_JOB_FILES), sorted(r.imported & HEAVY)
+    # the file's own `out:` is checked the same way, and named by the file
+    path.write_text(path.read_text() + f"out: {a_file}\n")
+    r = gridbt(command, path, home=home, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"gridbt: {path}: out {a_file}: exists and is not a directory")
+    assert_untouched(home)
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study"])
+def test_a_missing_chain_of_a_job_file_is_named_by_the_file(
+    tmp_path: Path, home: Path, kind: str
+) -> None:
+    missing = tmp_path / "no-chain"
+    path = job_file(tmp_path, kind, missing)
+    r = gridbt("sweep" if kind == "sweep" else "optimize", path, "--out", tmp_path / "out",
+               home=home)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith(
+        f"gridbt: {path}: data {missing}: the chain directory does not exist; make one with "
+        f"`gridbt data import")
+    assert "ray" not in r.imported
+    assert_untouched(home, tmp_path / "out")
+
+
+def test_demo_out_that_is_a_file_fails_before_the_default_chain_is_built(
+    home: Path, a_file: Path
+) -> None:
+    r = gridbt("demo", "--out", a_file, home=home)
+    assert r.returncode == 2
+    assert r.stderr == (f"gridbt: --out {a_file}: exists and is not a directory; choose "
+                        "another path")
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+    assert_untouched(home)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["data", "synth", "--profile", "small", "--out", "{file}/chain"],
+     ["data", "import", "--format", "cboe", str(REPO / "tests" / "fixtures" / "vendors" / "cboe"
+                                                / "UnderlyingOptionsEODCalcs_2024-01-05.csv"),
+      "--out", "{file}"]],
+    ids=["synth", "import"],
+)
+def test_data_commands_check_their_out_first(
+    home: Path, a_file: Path, args: list[str]
+) -> None:
+    r = gridbt(*(arg.format(file=a_file) for arg in args), home=home)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"gridbt: --out {a_file}")
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+    assert_untouched(home)
+
+
+@pytest.mark.parametrize("command", ["info", "validate"])
+def test_data_commands_name_a_missing_chain(tmp_path: Path, home: Path, command: str) -> None:
+    r = gridbt("data", command, tmp_path / "nowhere", home=home)
+    assert r.returncode == 2
+    assert r.stderr.startswith(
+        f"gridbt: {tmp_path / 'nowhere'}: the chain directory does not exist; make one with")
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)

@@ -1,0 +1,77 @@
+"""The tear sheet: KPIs in the units `gridbt backtest` prints, drawn without pyplot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from gridbt.report.tearsheet import _figure
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def tables(days: int = 60, margin: bool = True) -> tuple[pa.Table, pa.Table]:
+    rng = np.random.default_rng(3)
+    flows = rng.normal(50.0, 400.0, days)
+    equity = 100_000.0 + np.cumsum(flows)
+    columns = {
+        "date": pa.array(np.arange(19_000, 19_000 + days, dtype=np.int32)).view(pa.date32()),
+        "equity": equity,
+        "drawdown": equity / np.maximum.accumulate(equity) - 1.0,
+        **{f"pnl_{name}": flows / 7 for name in ("delta", "gamma", "vega", "theta", "costs",
+                                                  "financing", "residual")},
+        "initial_margin": np.full(days, 20_000.0 if margin else 0.0),
+    }
+    return pa.table(columns), pa.table({"pnl": rng.normal(100.0, 900.0, 12)})
+
+
+KPIS = {"total_return": 0.1234, "cagr": 0.0523, "sharpe": 1.2345, "sortino": float("nan"),
+        "max_drawdown": 0.12, "win_rate": 0.6}
+
+
+def test_headline_kpis_are_in_the_units_the_cli_prints() -> None:
+    figure = _figure(*tables(), KPIS, "short_put on SPX")
+    equity_axes = figure.axes[0]
+    assert equity_axes.get_title(loc="left") == "short_put on SPX"
+    [headline] = [t.get_text() for t in equity_axes.texts]
+    assert headline == ("Total return 12.34%   CAGR 5.23%   Sharpe 1.234   Max drawdown 12.00%"
+                        "   Win rate 60.00%")  # an undefined KPI (Sortino) is left out
+
+
+def test_axes_show_money_with_separators_and_fractions_as_percentages() -> None:
+    figure = _figure(*tables(), KPIS, "t")
+    figure.canvas.draw()
+    equity_axes, drawdown_axes, attribution_axes, histogram_axes, margin_axes = figure.axes
+    assert any("," in t.get_text() for t in equity_axes.get_yticklabels())
+    assert all(t.get_text().endswith("%") for t in drawdown_axes.get_yticklabels()
+               if t.get_text())
+    assert all(t.get_text().endswith("%") for t in margin_axes.get_yticklabels()
+               if t.get_text())
+    assert histogram_axes.get_xlabel() == "trade P&L (12 trades)"
+    assert attribution_axes.get_legend() is not None
+
+
+def test_no_margin_axis_without_margin() -> None:
+    assert len(_figure(*tables(margin=False), KPIS, "t").axes) == 4
+
+
+def test_written_on_the_agg_canvas_without_pyplot(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_tearsheet import KPIS, tables
+        from gridbt.report.tearsheet import write_tearsheet
+        write_tearsheet(*tables(), KPIS, "t", {str(tmp_path / "t.png")!r})
+        assert "matplotlib.pyplot" not in sys.modules, "pyplot imported"
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["t.png"]  # no temporary file left
