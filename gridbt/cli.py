@@ -149,18 +149,34 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_stages(args: argparse.Namespace) -> None:
+    if not args.quiet:
+        from gridbt.report.terminal import show_stages
+
+        show_stages()
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from gridbt.sweep.spec import check_job_paths, load_sweep
 
     sweep, _ = load_sweep(args.file)  # bad inputs fail before Ray, pandas, MLflow are imported
     check_job_paths(sweep, args.file, args.out)
-    from gridbt.report.sweep import format_outcome, results_of
     from gridbt.workflows.sweep import sweep_job
 
+    def summary(outcome: Any) -> None:  # printed before the heatmaps and MLflow
+        from gridbt.report.sweep import format_outcome, results_of
+
+        params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
+        print(format_outcome(outcome, results_of(outcome.out_dir), params), flush=True)
+
+    _show_stages(args)
     outcome = sweep_job(args.file, address=args.address, resume=args.resume, out=args.out,
-                        actors=args.actors, progress=not args.quiet)
-    params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
-    print(format_outcome(outcome, results_of(outcome.out_dir), params))
+                        actors=args.actors, progress=not args.quiet, verbose=args.verbose,
+                        summary=summary)
+    from gridbt.report.sweep import format_mlflow
+
+    if mlflow := format_mlflow(outcome):
+        print(mlflow)
     return 130 if outcome.interrupted else 0
 
 
@@ -170,12 +186,21 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     study, _ = load_study(args.file)  # bad inputs fail before Ray, Optuna, MLflow are imported
     check_job_paths(study, args.file, args.out)
-    from gridbt.report.study import format_study
     from gridbt.workflows.study import study_job
 
+    def summary(outcome: Any) -> None:  # printed before MLflow
+        from gridbt.report.study import format_study
+
+        print(format_study(outcome), flush=True)
+
+    _show_stages(args)
     outcome = study_job(args.file, address=args.address, resume=args.resume, out=args.out,
-                        actors=args.actors, progress=not args.quiet)
-    print(format_study(outcome))
+                        actors=args.actors, progress=not args.quiet, verbose=args.verbose,
+                        summary=summary)
+    from gridbt.report.study import format_mlflow
+
+    if mlflow := format_mlflow(outcome):
+        print(mlflow)
     return 130 if outcome.interrupted else 0
 
 
@@ -281,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--resume", action="store_true", help="continue a sweep in its out directory")
     sw.add_argument("--out", default=None, help="result directory (default: the file's)")
     sw.add_argument("--actors", type=int, default=None, help="default: one per CPU")
-    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar or stage lines")
+    sw.add_argument("--verbose", action="store_true",
+                    help="everything Ray and MLflow print (warnings, INFO lines, workers' output)")
     sw.set_defaults(func=cmd_sweep)
 
     op = sub.add_parser("optimize", help="run an Optuna study on Ray")
@@ -291,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue the study from its storage")
     op.add_argument("--out", default=None, help="result directory (default: the file's)")
     op.add_argument("--actors", type=int, default=None, help="default: one per CPU")
-    op.add_argument("--quiet", action="store_true", help="no progress bar")
+    op.add_argument("--quiet", action="store_true", help="no progress bar or stage lines")
+    op.add_argument("--verbose", action="store_true",
+                    help="everything Ray and MLflow print (warnings, INFO lines, workers' output)")
     op.set_defaults(func=cmd_optimize)
 
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")

@@ -32,6 +32,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from gridbt._stages import seconds_since, stage
 from gridbt._typing import FloatArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
 from gridbt.kernel.dispatch import windowed
@@ -156,6 +157,8 @@ class _Driver:
         started = time.perf_counter()
         self.optuna.tell(trial, **kwargs)
         self.sampler_seconds += time.perf_counter() - started
+        if not self.computed:
+            stage("first result: trial #%d told", trial.number)
         self.finished += 1
         self.computed += 1
         if self.bar is not None:
@@ -336,25 +339,36 @@ def run_study(
     on_batch: Callable[[int], None] | None = None,
     finish: bool = True,
     actor_cls: type = BacktestActor,
+    verbose: bool = False,
 ) -> StudyOutcome:
     """Run (or resume) the study in `study_file`; see the module docstring.
 
     The study file, its strategy, its paths and folds are all checked before Ray starts.
     `finish` runs the post-study steps (out-of-sample results, overfitting statistics,
-    result files, MLflow); `on_batch(finished_trials)` is called after each told batch.
+    result files); `on_batch(finished_trials)` is called after each told batch. Each step is
+    reported as a stage line (`gridbt._stages`); `verbose` lets Ray say everything it has to
+    say (`init_ray`).
     """
+    started = time.perf_counter()
+    stage("checking %s", study_file)
     study, base = load_study(study_file)
     source = str(study_file)
     space = SearchSpace(study, base, STANDARD_FEATURES, source)
     out_dir = check_job_paths(study, source, out, workdir)
     url = storage_url(study, out_dir)
+    stage("%s: %d trials, %d at a time, checked in %.2f s", source, study.trials,
+          study.parallel, seconds_since(started))
 
     from gridbt.data.default import load_packed
 
+    loading = time.perf_counter()
+    stage("loading the chain %s", study.data or "(the default chain)")
     packed = load_packed(study.data)
     if packed.feature_names != FEATURE_NAMES:
         raise StudyError(f"{study.data}: chain features {packed.feature_names} are not "
                          f"gridbt's {FEATURE_NAMES}; re-pack the chain")
+    stage("chain loaded in %.2f s: %s days, %s quotes", seconds_since(loading),
+          f"{packed.n_days:,}", f"{packed.n_quotes:,}")
     try:
         folds = folds_of(packed.n_days, study.walk_forward, f"{source}: walk_forward")
     except ValueError as exc:
@@ -362,9 +376,12 @@ def run_study(
     signature = study_signature(study, base, packed.fingerprint)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out_dir.mkdir(parents=True, exist_ok=True)
+    opening = time.perf_counter()
+    stage("opening the study's storage %s", url)
     mirror, finished = _open_study(study, url, signature, resume, source, packed.n_days)
+    stage("storage open in %.2f s: %d finished trials", seconds_since(opening), finished)
 
-    init_ray(address or study.ray.address)
+    init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
     pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :], study.pbo_blocks,
                      study.ray, actors, actor_cls)
     packed = pool.packed  # the driver keeps only the shared, zero-copy view
@@ -375,9 +392,12 @@ def run_study(
         if finish and not outcome.interrupted:
             from gridbt.optimize.finish import finish_study
 
+            finishing = time.perf_counter()
+            stage("finishing: out of sample, deflated Sharpe, PBO, result files")
             try:
                 outcome.summary = finish_study(study, space, folds, mirror.memory, evaluator,
                                                packed, outcome)
+                stage("finished in %.2f s", seconds_since(finishing))
             except KeyboardInterrupt:  # the trials are stored; --resume finishes the study
                 outcome.interrupted = True
     finally:
@@ -391,6 +411,8 @@ def _run_trials(study: StudySpec, space: SearchSpace, folds: list[Fold], mirror:
     """Ask, evaluate and tell until the budget is spent (or Ctrl-C); what this run did."""
     started = time.perf_counter()
     driver = _Driver(study, space, folds, mirror, evaluator, finished)
+    stage("running %d trials on %d actors", max(driver.trials - finished, 0),
+          evaluator.n_actors)
     driver.bar = progress_bar(driver.trials - finished, progress, unit="trial")
     interrupted = False
     try:
@@ -400,6 +422,8 @@ def _run_trials(study: StudySpec, space: SearchSpace, folds: list[Fold], mirror:
     finally:
         if driver.bar is not None:
             driver.bar.close()
+    stage("trials %s: %d in %.2f s", "interrupted" if interrupted else "done", driver.computed,
+          seconds_since(started))
     return StudyOutcome(
         out_dir=out_dir, study_name=study.name, storage=url, finished=driver.finished,
         computed=driver.computed, interrupted=interrupted,

@@ -2,7 +2,8 @@
 
 Public modules: `backtest` (a backtest's KPIs and summary as text), `sweep` and `study` (the
 end-of-run text of a sweep and a study), `text` (aligned tables and labels), `tables` (a
-backtest's trades and daily book as Arrow tables), `tearsheet` and `heatmap` (PNG files).
+backtest's trades and daily book as Arrow tables), `tearsheet` and `heatmap` (PNG files),
+`terminal` (the stage lines of a running sweep or study, on stderr).
 """
 
-__all__ = ["backtest", "heatmap", "study", "sweep", "tables", "tearsheet", "text"]
+__all__ = ["backtest", "heatmap", "study", "sweep", "tables", "tearsheet", "terminal", "text"]

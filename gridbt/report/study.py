@@ -7,7 +7,7 @@ from typing import Any
 from gridbt.optimize.study import StudyOutcome
 from gridbt.report.text import format_param, short_labels, text_table
 
-__all__ = ["format_study"]
+__all__ = ["format_mlflow", "format_study"]
 
 
 def _num(value: Any, digits: int = 2) -> str:
@@ -84,9 +84,16 @@ def format_study(outcome: StudyOutcome) -> str:
               f"{outcome.storage.removeprefix('journal:')})"]
     if outcome.interrupted:
         lines.append("resume with: gridbt optimize <file> --resume")
-    ml = s.get("mlflow")
-    if ml:
-        lines.append(f"MLflow: experiment {ml['experiment']!r}, run {ml['run_id']}, "
-                     f"{ml['children']} child runs")
-        lines.append(f"open it: mlflow ui --backend-store-uri {ml['tracking_uri']}")
+    if mlflow := format_mlflow(outcome):
+        lines.append(mlflow)
     return "\n".join(lines)
+
+
+def format_mlflow(outcome: StudyOutcome) -> str:
+    """Where the study's MLflow runs are, or "" when it was not logged (yet)."""
+    ml = outcome.summary.get("mlflow")
+    if not ml:
+        return ""
+    return (f"MLflow: experiment {ml['experiment']!r}, run {ml['run_id']}, "
+            f"{ml['children']} child runs\n"
+            f"open it: mlflow ui --backend-store-uri {ml['tracking_uri']}")

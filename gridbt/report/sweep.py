@@ -10,7 +10,7 @@ from gridbt.report.text import format_param, short_labels, text_table
 from gridbt.sweep.driver import SweepOutcome
 from gridbt.sweep.finish import ranked
 
-__all__ = ["format_outcome", "top_table"]
+__all__ = ["format_mlflow", "format_outcome", "top_table"]
 
 _SHOWN_KPIS = ("sharpe", "cagr", "max_drawdown", "win_rate", "trade_count")
 
@@ -69,12 +69,20 @@ def format_outcome(outcome: SweepOutcome, results: pd.DataFrame, params: list[st
     lines.append(f"results: {outcome.out_dir}")
     if outcome.interrupted:
         lines.append("resume with: gridbt sweep <file> --resume")
-    if m is not None and m.mlflow:
-        uri = m.mlflow["tracking_uri"]
-        lines.append(f"MLflow: experiment {m.mlflow['experiment']!r}, run {m.mlflow['run_id']}")
-        lines.append(f"open it: mlflow ui --backend-store-uri {uri}"
-                     + ("  (then http://127.0.0.1:5000)" if uri.startswith("sqlite") else ""))
+    if mlflow := format_mlflow(outcome):
+        lines.append(mlflow)
     return "\n".join(lines)
+
+
+def format_mlflow(outcome: SweepOutcome) -> str:
+    """Where the sweep's MLflow runs are, or "" when it was not logged (yet)."""
+    m = outcome.manifest
+    if m is None or not m.mlflow:
+        return ""
+    uri = m.mlflow["tracking_uri"]
+    return (f"MLflow: experiment {m.mlflow['experiment']!r}, run {m.mlflow['run_id']}\n"
+            f"open it: mlflow ui --backend-store-uri {uri}"
+            + ("  (then http://127.0.0.1:5000)" if uri.startswith("sqlite") else ""))
 
 
 def results_of(out_dir: Path) -> pd.DataFrame:

@@ -1,8 +1,17 @@
 """The backtest actor: holds a zero-copy view of the chain and runs batches of parameter rows.
 
-The class is plain Python; `ActorPool` wraps it with `ray.remote`. The kernels cache their
-machine code on disk, keyed by their source (`gridbt.kernel.cache`): one actor per node
-compiles them, under a file lock, and every other actor on the node loads them.
+The class is plain Python; `ActorPool` wraps it with `ray.remote` and calls every method
+through `call(chain, method, ...)`, which brings the chain's ObjectRef along (wrapped in a list,
+so Ray hands over the reference instead of fetching the object for each call). The first call
+maps the chain from the node's object store and warms the kernels up; later calls reuse both.
+The constructor takes no reference: Ray runs it again with the same arguments when it restarts
+the actor, cannot promise those arguments are still in the object store by then, and says so
+in an ERROR line for any constructor argument that holds a reference (ray-project/ray#53727).
+A restarted actor gets the chain back with its next call instead.
+
+The kernels cache their machine code on disk, keyed by their source (`gridbt.kernel.cache`):
+one actor per node compiles them, under a file lock, and every other actor on the node loads
+them.
 """
 
 from __future__ import annotations
@@ -38,27 +47,60 @@ class BatchResult:
 class BacktestActor:
     """Runs batches of encoded parameter rows over one shared, read-only chain."""
 
-    def __init__(self, chain: list[Any], warmup: FloatArray, n_blocks: int):
-        """`chain` holds the ObjectRef of the packed chain (wrapped so that Ray does not pin it
-        as a constructor argument); the arrays stay in the object store, shared by the node."""
+    packed: PackedChain  # from the first call on
+
+    def __init__(self, warmup: FloatArray, n_blocks: int):
+        """`warmup`: parameter row(s) run once when the chain arrives, to compile or load the
+        kernels; `n_blocks`: time blocks of the return statistics (PBO)."""
+        started = time.perf_counter()
         import ray
 
-        from gridbt.kernel.cache import cache_dir
+        import gridbt.kernel.dispatch  # noqa: F401  (numba and the kernels' modules)
+        import gridbt.kernel.overfitting  # noqa: F401
 
-        self.packed: PackedChain = ray.get(chain[0])
+        self.import_seconds = time.perf_counter() - started
+        self.warmup = np.atleast_2d(warmup)
         self.n_blocks = n_blocks
         self.node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:12]}"
+        self.attached = False
+        self.warmup_seconds = 0.0
+        self.compiled = False
+
+    def call(self, chain: list[Any], method: str, *args: Any) -> Any:
+        """`method(*args)` on the chain whose ObjectRef is `chain[0]` (attached on first use)."""
+        if not self.attached:
+            self._attach(chain[0])
+        return getattr(self, method)(*args)
+
+    def _attach(self, ref: Any) -> None:
+        import ray
+
+        from gridbt.kernel import nb
+        from gridbt.kernel.cache import cache_dir
+
+        self.packed = ray.get(ref)
         cache = cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
         # one actor per node compiles; the others wait and load the cached machine code
         with open(cache / ".compile.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             started = time.perf_counter()
-            self.run(np.atleast_2d(warmup), keep_equity=False)
+            self.run(self.warmup, keep_equity=False)
             self.warmup_seconds = time.perf_counter() - started
+        self.compiled = bool(nb.run_batch_nb.stats.cache_misses)
+        self.attached = True
+
+    def started(self) -> dict[str, Any]:
+        """This actor's process, before the chain arrives: its pid, the seconds its imports
+        took and whether this node's disk cache holds the compiled kernels yet."""
+        from gridbt.kernel.cache import cache_dir
+
+        return {"pid": os.getpid(), "import_seconds": self.import_seconds,
+                "kernels_cached": any(cache_dir().rglob("nb.run_batch_nb-*.nbi"))}
 
     def ready(self) -> dict[str, Any]:
-        """Where this actor runs and whether its chain arrays are shared, not copied."""
+        """Where this actor runs, how its warm-up went and whether its chain arrays are
+        shared, not copied."""
         import ray
 
         arrays = [v for v in vars(self.packed).values() if isinstance(v, np.ndarray)]
@@ -66,6 +108,7 @@ class BacktestActor:
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
             "warmup_seconds": self.warmup_seconds,
+            "compiled": self.compiled,
             "chain_bytes": int(sum(a.nbytes for a in arrays)),
             "chain_read_only": all(not a.flags.writeable for a in arrays),
             "chain_owns_memory": any(a.flags.owndata for a in arrays),

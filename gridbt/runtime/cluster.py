@@ -3,24 +3,62 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from typing import Any
 
+from gridbt._stages import seconds_since, stage
+
 __all__ = ["ClusterError", "cluster_cpus", "init_ray", "progress_bar"]
+
+# Ray's notice that a new local Ray has token authentication on (its default since 2.5x):
+# informational, printed as a WARNING on every start; the notice that it is *off* stays
+_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+_TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
 class ClusterError(Exception):
     """The actors cannot run (none starts, or every one is gone); the message says why."""
 
 
-def init_ray(address: str | None) -> None:
-    """Connect to the Ray at `address`, or start a local one (None); a no-op when connected."""
+class _DropTokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_TOKEN_NOTICE)
+
+
+def init_ray(address: str | None, *, dashboard: bool = False, verbose: bool = False) -> None:
+    """Connect to the Ray at `address` (or `$RAY_ADDRESS`), or start a local one; a no-op when
+    connected.
+
+    A local Ray starts what a sweep needs and no more: no dashboard unless `dashboard` (its
+    head modules cost about a second of start-up on a small machine), workers' output kept in
+    Ray's log files (`log_to_driver=False`) and the driver's Ray logger at WARNING, minus
+    Ray's notice that token authentication is on. `verbose` shows all of it: workers' output,
+    Ray's INFO lines and the notice.
+    """
     import ray
 
     if ray.is_initialized():
         return
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-             logging_level=logging.WARNING)
+    started = time.perf_counter()
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    if not verbose:
+        token_logger = logging.getLogger(_TOKEN_LOGGER)
+        if not any(isinstance(f, _DropTokenNotice) for f in token_logger.filters):
+            token_logger.addFilter(_DropTokenNotice())
+    options: dict[str, Any] = {
+        "log_to_driver": verbose,
+        "logging_level": logging.INFO if verbose else logging.WARNING,
+    }
+    if target is None:
+        stage("starting Ray (local%s)", ", with its dashboard" if dashboard else "")
+        # "local": always a new Ray, never one that `ray start` left running on this machine
+        ray.init(address="local", include_dashboard=dashboard, **options)
+    else:
+        stage("connecting to Ray at %s", target)
+        ray.init(address=target, **options)
+    stage("Ray ready in %.2f s: %d CPUs", seconds_since(started), cluster_cpus())
 
 
 def cluster_cpus() -> int:

@@ -18,3 +18,6 @@ class RayConfig(BaseModel):
     batch_timeout: float = Field(
         300.0, gt=0, description="seconds before a batch is presumed lost and sent elsewhere"
     )
+    dashboard: bool = Field(
+        False, description="start Ray's dashboard with a local Ray (about a second more to start)"
+    )

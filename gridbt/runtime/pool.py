@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
+from gridbt._stages import seconds_since, stage
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
 from gridbt.runtime.actor import BacktestActor
@@ -17,8 +20,9 @@ class ActorPool:
     """Restartable backtest actors over one chain, spread over the nodes, warmed up and ready.
 
     The chain is put into the object store once (one copy per node, shared by its actors);
-    `packed` is the driver's zero-copy view of it, so the caller can drop its own copy. Ray
-    must be initialised (`init_ray`).
+    `packed` is the driver's zero-copy view of it, so the caller can drop its own copy. Every
+    call to an actor brings the chain's reference (`BacktestActor.call`), so an actor that Ray
+    restarts gets it back. Ray must be initialised (`init_ray`).
     """
 
     def __init__(self, packed: PackedChain, warmup: FloatArray, n_blocks: int, cfg: RayConfig,
@@ -26,30 +30,67 @@ class ActorPool:
         import ray
 
         self.cfg = cfg
+        started = time.perf_counter()
         self.chain_ref = ray.put(packed)
         self.packed: PackedChain = ray.get(self.chain_ref)
+        self._chain = [self.chain_ref]  # a nested ref: Ray passes it as it is
+        stage("chain in the object store in %.2f s", seconds_since(started))
         self.size = n_actors or cfg.actors or cluster_cpus()
         remote_cls: Any = ray.remote(actor_cls).options(
             num_cpus=1, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD"
         )
-        # the ref travels wrapped in a list, so that Ray does not pin it to the actor's creation
-        self.handles = [remote_cls.remote([self.chain_ref], warmup, n_blocks)
-                        for _ in range(self.size)]
+        self.handles = [remote_cls.remote(warmup, n_blocks) for _ in range(self.size)]
         self._await_ready()
 
     def _await_ready(self) -> None:
-        """Fail fast, with the actor's own error, when actors cannot start (before any task)."""
+        """Report the actors as they start and warm up; fail fast, with the actor's own error,
+        when they cannot start (before any task)."""
+        started = time.perf_counter()
+        deadline = started + self.cfg.batch_timeout
+        stage("starting %d actors", self.size)
+        try:
+            infos = self._each(lambda a: self.handles[a].started.remote(), deadline)
+            cold = sum(not info["kernels_cached"] for info in infos)
+            stage("%d actors started in %.2f s; %s", self.size, seconds_since(started),
+                  "compiling the kernels (new code: once, then cached)" if cold else
+                  "loading the compiled kernels and warming up")
+            ready = self._each(lambda a: self.call(a, "ready"), deadline)
+        except ClusterError:
+            self.close()
+            raise
+        compiled = any(info["compiled"] for info in ready)
+        stage("%d actors ready in %.2f s (%s %.2f s)", self.size, seconds_since(started),
+              "compiled and warmed up in" if compiled else "warm-up",
+              max(info["warmup_seconds"] for info in ready))
+
+    def _each(self, send: Callable[[int], Any], deadline: float) -> list[Any]:
+        """Every actor's answer to `send(actor)`. An actor whose process died meanwhile is
+        asked again (Ray restarts it), up to `ray.max_attempts` times; an error raised by the
+        actor's code, or no answer by `deadline`, is a `ClusterError`."""
         import ray
 
-        try:
-            ray.get([h.ready.remote() for h in self.handles], timeout=self.cfg.batch_timeout)
-        except ray.exceptions.RayActorError as exc:
-            self.close()
-            raise ClusterError(f"backtest actors could not start: {exc}") from None
+        answers: list[Any] = [None] * self.size
+        pending = {send(a): (a, 1) for a in range(self.size)}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1,
+                               timeout=max(0.0, deadline - time.perf_counter()))
+            if not done:
+                raise ClusterError(f"backtest actors not ready within "
+                                   f"{self.cfg.batch_timeout:.0f} s (ray.batch_timeout)")
+            a, attempt = pending.pop(done[0])
+            try:
+                answers[a] = ray.get(done[0])
+            except ray.exceptions.RayActorError as exc:
+                if attempt >= self.cfg.max_attempts:
+                    raise ClusterError(f"backtest actors could not start: {exc}") from None
+                pending[send(a)] = (a, attempt + 1)
+            except ray.exceptions.RayTaskError as exc:
+                raise ClusterError(f"backtest actors could not start: {exc}") from None
+        return answers
 
     def call(self, actor: int, method: str, *args: Any) -> Any:
         """Start `method(*args)` on actor `actor`; return its ObjectRef."""
-        return getattr(self.handles[actor], method).remote(*args)
+        return self.handles[actor].call.remote(self._chain, method, *args)
 
     def close(self) -> None:
         """Kill every actor (the chain leaves the object store with the last reference)."""

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from gridbt._stages import seconds_since, stage
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
 from gridbt.runtime import (
@@ -243,13 +244,17 @@ def run_sweep(
     actor_cls: type = BacktestActor,
     on_batch: Callable[[int], None] | None = None,
     finish: bool = True,
+    verbose: bool = False,
 ) -> SweepOutcome:
     """Run (or resume) the sweep in `sweep_file`; see the module docstring for scheduling.
 
     Everything in the file is checked before Ray starts or the chain is read. `finish` runs
-    the post-grid steps (equity of the top combinations, overfitting statistics, heatmaps,
-    MLflow); set it False to stop after the grid.
+    the post-grid steps (equity of the top combinations, overfitting statistics); set it False
+    to stop after the grid. Each step is reported as a stage line (`gridbt._stages`);
+    `verbose` lets Ray say everything it has to say (`init_ray`).
     """
+    started = time.perf_counter()
+    stage("checking %s", sweep_file)
     sweep, base = load_sweep(sweep_file)
     source = str(sweep_file)
     grid = Grid(sweep, base, STANDARD_FEATURES, source)
@@ -271,20 +276,26 @@ def run_sweep(
     valid = grid.count()
     if valid == 0:
         raise SweepError(f"{source}: no combination satisfies the constraints")
+    stage("%s: %s valid combinations of %s in %.2f s", source, f"{valid:,}", f"{grid.size:,}",
+          seconds_since(started))
 
     from gridbt.data.default import load_packed
 
+    loading = time.perf_counter()
+    stage("loading the chain %s", sweep.data or "(the default chain)")
     packed = load_packed(sweep.data)
     if packed.feature_names != FEATURE_NAMES:
         raise SweepError(f"{sweep.data}: chain features {packed.feature_names} are not "
                          f"gridbt's {FEATURE_NAMES}; re-pack the chain")
+    stage("chain loaded in %.2f s: %s days, %s quotes", seconds_since(loading),
+          f"{packed.n_days:,}", f"{packed.n_quotes:,}")
     fingerprint = packed.fingerprint
     done = store.done_hashes(fingerprint) if resume else set()
 
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
                                    grid.size, valid, previous)
     write_manifest(out_dir, manifest)
-    init_ray(address or sweep.ray.address)
+    init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
     pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors, actor_cls)
     packed = pool.packed  # the driver keeps only the shared, zero-copy view
     try:
@@ -293,9 +304,12 @@ def run_sweep(
         if finish and not outcome.interrupted:
             from gridbt.sweep.finish import finish_sweep
 
+            finishing = time.perf_counter()
+            stage("finishing: equity of the top combinations, deflated Sharpe, PBO")
             try:
                 manifest = finish_sweep(sweep, grid, store, manifest, pool, packed)
                 write_manifest(out_dir, manifest)
+                stage("finished in %.2f s", seconds_since(finishing))
             except KeyboardInterrupt:  # the grid is kept whole; --resume finishes the rest
                 outcome.interrupted = True
     finally:
@@ -311,6 +325,7 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     valid = manifest.valid_combinations
     started = time.perf_counter()  # throughput clock: actors are up and compiled
     work = _Work(grid, done, valid, sweep.ray, sweep.keep_equity == "all")
+    stage("running %s combinations on %d actors", f"{valid - len(done):,}", pool.size)
     bar = progress_bar(valid - len(done), progress)
     recorder = _Recorder(store, manifest.data_fingerprint, work, on_batch, bar)
 
@@ -334,6 +349,8 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - started
+    stage("grid %s: %s combinations in %.2f s", "interrupted" if interrupted else "done",
+          f"{recorder.computed:,}", seconds)
     outcome = SweepOutcome(
         out_dir=store.root, valid=valid, already_done=work.skipped, computed=recorder.computed,
         failed=recorder.failed, interrupted=interrupted, seconds=seconds, actors=pool.size,
@@ -367,6 +384,8 @@ class _Recorder:
         self._write(batch, result)
         n = len(batch.combo)
         self.work.measured(n, result.seconds)
+        if not self.computed:
+            stage("first result: %d combinations in %.3f s on an actor", n, result.seconds)
         self.computed += n
         self.metrics.batch(n, result.seconds)
         if self.bar is not None:

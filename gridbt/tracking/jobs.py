@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from gridbt._stages import seconds_since, stage
 from gridbt.kernel.metrics import KPI_NAMES
 from gridbt.optimize.finish import rank_trials
 from gridbt.optimize.spec import StudySpec
 from gridbt.optimize.study import StudyOutcome
+from gridbt.runtime import progress_bar
 from gridbt.sweep.finish import json_value
 from gridbt.sweep.manifest import SweepManifest
 from gridbt.sweep.results import ResultStore
@@ -46,18 +49,30 @@ def _finite(values: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _log(config: MlflowConfig, name: str, workdir: Path, parent: ParentRun,
-         children: list[ChildRun]) -> dict[str, Any]:
+         children: list[ChildRun], progress: bool, verbose: bool) -> dict[str, Any]:
     uri = tracking_uri(config, workdir)
     experiment = config.experiment or name
-    run_id = log_runs(uri, experiment, parent, children)
+    started = time.perf_counter()
+    stage("logging to MLflow: experiment %r at %s, 1 parent and %d child runs", experiment,
+          uri, len(children))
+    bar = progress_bar(len(children), progress, unit="run")
+    try:
+        run_id = log_runs(uri, experiment, parent, children, verbose=verbose,
+                          on_child=None if bar is None else lambda: bar.update(1))
+    finally:
+        if bar is not None:
+            bar.close()
+    stage("logged to MLflow in %.2f s", seconds_since(started))
     return {"tracking_uri": uri, "experiment": experiment, "run_id": run_id,
             "children": len(children)}
 
 
 def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
-              heatmaps: list[Path], source: str, workdir: Path) -> dict[str, Any]:
+              heatmaps: list[Path], source: str, workdir: Path, *, progress: bool = False,
+              verbose: bool = False) -> dict[str, Any]:
     """A parent run for a finished sweep, a child per top combination (`mlflow.children`,
-    default `keep_equity`) with its equity curve; where the runs are."""
+    default `keep_equity`) with its equity curve; where the runs are. `progress` shows a bar
+    over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`)."""
     results = store.read_summary()  # best first
     paths = list(sweep.grid)
     wanted = sweep.mlflow.children if sweep.mlflow.children is not None else sweep.keep_equity
@@ -92,7 +107,7 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
         artifacts=[store.root / "results.parquet", *heatmaps],
         texts={"sweep.yaml": Path(source).read_text()},
     )
-    return _log(sweep.mlflow, sweep.name, workdir, parent, children)
+    return _log(sweep.mlflow, sweep.name, workdir, parent, children, progress, verbose)
 
 
 def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
@@ -107,11 +122,12 @@ def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
         dates.astype("datetime64[D]")
 
 
-def log_study(study: StudySpec, outcome: StudyOutcome, source: str,
-              workdir: Path) -> dict[str, Any]:
+def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Path, *,
+              progress: bool = False, verbose: bool = False) -> dict[str, Any]:
     """A parent run for a finished study; a child per trial that was backtested (the best
     `mlflow.children` by the first objective, default 500, with the Pareto front always in),
-    with equity curves for the best `keep_equity`; where the runs are."""
+    with equity curves for the best `keep_equity`; where the runs are. `progress` shows a bar
+    over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`)."""
     summary = outcome.summary
     frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
     ranking = rank_trials(frame, study)
@@ -167,7 +183,7 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str,
         artifacts=[outcome.out_dir / "trials.parquet"],
         texts=texts,
     )
-    return _log(study.mlflow, study.name, workdir, parent, children)
+    return _log(study.mlflow, study.name, workdir, parent, children, progress, verbose)
 
 
 def _pareto_csv(pareto: list[dict[str, Any]], study: StudySpec) -> str:

@@ -16,12 +16,13 @@ finite are left out of the ``equity`` metric history but kept in ``equity.parque
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -141,6 +142,8 @@ def log_runs(
     children: Sequence[ChildRun],
     *,
     bulk: bool = True,
+    on_child: Callable[[], None] | None = None,
+    verbose: bool = False,
 ) -> str:
     """Log a parent run with one nested child run per entry of `children`.
 
@@ -164,6 +167,11 @@ def log_runs(
     bulk
         Write child runs straight into a SQL store in a few large transactions (the default);
         False forces MLflow's public per-run API, which other stores always use.
+    on_child
+        Called after each child run is staged (bulk) or logged (public API): progress.
+    verbose
+        Keep MLflow's INFO lines (e.g. creating or upgrading a new store's tables); by
+        default only its warnings and errors show.
 
     Returns
     -------
@@ -174,8 +182,9 @@ def log_runs(
     from mlflow.tracking import MlflowClient
 
     records = [_record(child) for child in children]
-    client = MlflowClient(tracking_uri)
-    found = _experiment(client, tracking_uri, experiment)
+    with _mlflow_info(verbose):
+        client = MlflowClient(tracking_uri)
+        found = _experiment(client, tracking_uri, experiment)
     now = _now_ms()
     parent_run = client.create_run(
         found.experiment_id,
@@ -191,11 +200,13 @@ def log_runs(
         store = sql_store(client) if bulk else None
         with tempfile.TemporaryDirectory(prefix="gridbt-mlflow-") as staging:
             if store is not None:
-                runs = _bulk_runs(found, parent_id, children, records, Path(staging))
+                runs = _bulk_runs(found, parent_id, children, records, Path(staging), on_child)
                 insert_runs(store, found.experiment_id, parent_run.info.user_id, runs)
             else:
                 for child, record in zip(children, records, strict=True):
                     _log_child(client, found, parent_id, child, record, Path(staging), open_runs)
+                    if on_child is not None:
+                        on_child()
         client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
     except BaseException:
         for run_id in open_runs:
@@ -204,6 +215,20 @@ def log_runs(
                 client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
     return parent_id
+
+
+@contextmanager
+def _mlflow_info(verbose: bool) -> Iterator[None]:
+    """MLflow's INFO lines off (a new SQLite store announces creating and upgrading its
+    tables), unless `verbose`; its warnings and errors still show."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _record(child: ChildRun) -> RunRecord:
@@ -240,6 +265,7 @@ def _bulk_runs(
     children: Sequence[ChildRun],
     records: Sequence[RunRecord],
     staging: Path,
+    on_child: Callable[[], None] | None,
 ) -> Iterator[tuple[str, str, RunRecord]]:
     """Yield (run id, artifact URI, record) for `insert_runs`, uploading each equity first."""
     from mlflow.utils.uri import append_to_uri_path
@@ -252,6 +278,8 @@ def _bulk_runs(
         # Artifact first: a run that is visible in the store always has its curve.
         _upload_equity(artifact_uri, child, staging)
         yield run_id, artifact_uri, replace(record, tags={**record.tags, _PARENT_TAG: parent_id})
+        if on_child is not None:
+            on_child()
 
 
 def _log_child(

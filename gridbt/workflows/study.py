@@ -1,30 +1,54 @@
-"""`gridbt optimize`: run the study, then log it to MLflow."""
+"""`gridbt optimize`: run the study, then log it to MLflow.
+
+The module imports nothing heavy until it is called, so that a command's first stage line
+shows at once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gridbt._atomic import write_json_atomic
 from gridbt._typing import PathLike
-from gridbt.optimize.spec import load_study
-from gridbt.optimize.study import StudyOutcome, run_study
-from gridbt.tracking.jobs import log_study
+
+if TYPE_CHECKING:
+    from gridbt.optimize.study import StudyOutcome
 
 __all__ = ["study_job"]
 
 
-def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
+def study_job(study_file: PathLike, *, workdir: PathLike | None = None, progress: bool = True,
+              verbose: bool = False, summary: Callable[[StudyOutcome], None] | None = None,
               **options: Any) -> StudyOutcome:
     """Run (or resume) the study in `study_file` (`options` as `run_study`'s), then log it to
-    MLflow when its file asks for it (the runs' location goes into `summary.json`)."""
-    study, _ = load_study(study_file)
+    MLflow when its file asks for it (the runs' location goes into `summary.json`).
+
+    `summary(outcome)` is called as soon as the study's results are final, before MLflow, so
+    that a caller can show them without waiting for it. `progress` shows progress bars (the
+    trials, the MLflow runs); `verbose` keeps what Ray and MLflow have to say.
+    """
+    from gridbt.optimize.study import run_study
+
     base_dir = Path(workdir) if workdir is not None else Path.cwd()
-    outcome = run_study(study_file, workdir=base_dir, **options)
-    if outcome.interrupted or "best" not in outcome.summary or not study.mlflow.enabled:
+    outcome = run_study(study_file, workdir=base_dir, progress=progress, verbose=verbose,
+                        **options)
+    if summary is not None:
+        summary(outcome)
+    if outcome.interrupted or "best" not in outcome.summary:
+        return outcome
+
+    from gridbt._atomic import write_json_atomic
+    from gridbt.optimize.spec import load_study
+
+    study, _ = load_study(study_file)
+    if not study.mlflow.enabled:
         return outcome
     try:
-        outcome.summary["mlflow"] = log_study(study, outcome, str(study_file), base_dir)
+        from gridbt.tracking.jobs import log_study
+
+        outcome.summary["mlflow"] = log_study(study, outcome, str(study_file), base_dir,
+                                              progress=progress, verbose=verbose)
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:
         outcome.interrupted = True

@@ -1,40 +1,66 @@
-"""`gridbt sweep`: run the grid, then draw its heatmaps and log it to MLflow."""
+"""`gridbt sweep`: run the grid, then draw its heatmaps and log it to MLflow.
+
+The module imports nothing heavy until it is called, so that a command's first stage line
+shows at once.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gridbt._stages import seconds_since, stage
 from gridbt._typing import PathLike
-from gridbt.report.heatmap import objective_heatmaps
-from gridbt.sweep.driver import SweepOutcome, run_sweep
-from gridbt.sweep.manifest import write_manifest
-from gridbt.sweep.results import ResultStore
-from gridbt.sweep.spec import load_sweep
-from gridbt.tracking.jobs import log_sweep
+
+if TYPE_CHECKING:
+    from gridbt.sweep.driver import SweepOutcome
 
 __all__ = ["sweep_job"]
 
 
-def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
+def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress: bool = True,
+              verbose: bool = False, summary: Callable[[SweepOutcome], None] | None = None,
               **options: Any) -> SweepOutcome:
     """Run (or resume) the sweep in `sweep_file` (`options` as `run_sweep`'s), then draw the
     objective's heatmaps into `<out>/heatmaps/` and log the sweep to MLflow when its file asks
     for it. A Ctrl-C while drawing or logging keeps the finished grid: `--resume` redoes them.
+
+    `summary(outcome)` is called as soon as the results are final, before the heatmaps and
+    MLflow, so that a caller can show them without waiting for either. `progress` shows
+    progress bars (the grid, the MLflow runs); `verbose` keeps what Ray and MLflow have to say.
     """
-    sweep, _ = load_sweep(sweep_file)
+    from gridbt.sweep.driver import run_sweep
+
     base_dir = Path(workdir) if workdir is not None else Path.cwd()
-    outcome = run_sweep(sweep_file, workdir=base_dir, **options)
+    outcome = run_sweep(sweep_file, workdir=base_dir, progress=progress, verbose=verbose,
+                        **options)
+    if summary is not None:
+        summary(outcome)
     manifest = outcome.manifest
     if outcome.interrupted or manifest is None or manifest.status != "done" or not manifest.best:
         return outcome
+
+    from gridbt.report.heatmap import objective_heatmaps
+    from gridbt.sweep.manifest import write_manifest
+    from gridbt.sweep.results import ResultStore
+    from gridbt.sweep.spec import load_sweep
+
+    sweep, _ = load_sweep(sweep_file)
     store = ResultStore(outcome.out_dir)
     try:
+        started = time.perf_counter()
+        stage("drawing heatmaps")
         heatmaps: list[Path] = objective_heatmaps(
             store.read_summary(), list(sweep.grid), sweep.objective.kpi,
             higher_is_better=sweep.objective.maximize, out_dir=outcome.out_dir / "heatmaps")
+        stage("%d heatmaps drawn in %.2f s", len(heatmaps), seconds_since(started))
         if sweep.mlflow.enabled:
-            mlflow = log_sweep(sweep, manifest, store, heatmaps, str(sweep_file), base_dir)
+            from gridbt.tracking.jobs import log_sweep
+
+            mlflow = log_sweep(sweep, manifest, store, heatmaps, str(sweep_file), base_dir,
+                               progress=progress, verbose=verbose)
             outcome.manifest = manifest.with_results(mlflow=mlflow)
             write_manifest(outcome.out_dir, outcome.manifest)
     except KeyboardInterrupt:

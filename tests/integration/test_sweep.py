@@ -231,9 +231,8 @@ def test_actors_share_one_read_only_chain(chain: Path) -> None:
     packed = load_packed(chain)
     ref = ray.put(packed)
     _, base = load_sweep(REPO / "jobs/sweeps/short_put_grid.yaml")
-    actors = [ray.remote(BacktestActor).remote([ref], encode_spec(base, packed), 4)
-              for _ in range(2)]
-    infos = ray.get([a.ready.remote() for a in actors], timeout=300)
+    actors = [ray.remote(BacktestActor).remote(encode_spec(base, packed), 4) for _ in range(2)]
+    infos = ray.get([a.call.remote([ref], "ready") for a in actors], timeout=300)
     for info in infos:
         assert info["chain_read_only"] and not info["chain_owns_memory"]
         assert info["chain_bytes"] > 1_000_000
