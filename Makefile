@@ -33,6 +33,7 @@ bench: install
 	$(PY) benchmarks/kernel.py
 	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/mlflow_logging.py
+	$(PY) benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .gridbt-cache
