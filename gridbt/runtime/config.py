@@ -19,5 +19,5 @@ class RayConfig(BaseModel):
         300.0, gt=0, description="seconds before a batch is presumed lost and sent elsewhere"
     )
     dashboard: bool = Field(
-        False, description="start Ray's dashboard with a local Ray (about a second more to start)"
+        False, description="start Ray's dashboard with a local Ray (~0.5 s more to start)"
     )

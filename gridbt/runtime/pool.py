@@ -39,6 +39,8 @@ class ActorPool:
         remote_cls: Any = ray.remote(actor_cls).options(
             num_cpus=1, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD"
         )
+        # no reference among the constructor's arguments (see `BacktestActor`): the chain
+        # comes with each call, so Ray has nothing to warn about (core_worker ERROR line)
         self.handles = [remote_cls.remote(warmup, n_blocks) for _ in range(self.size)]
         self._await_ready()
 
