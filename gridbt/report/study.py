@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gridbt.optimize.study import StudyOutcome
-from gridbt.report.text import format_param, short_labels, text_table
+from gridbt.report.text import format_named_kpi, format_param, short_labels, text_table
 
 __all__ = ["format_mlflow", "format_study"]
 
@@ -36,31 +36,34 @@ def format_study(outcome: StudyOutcome) -> str:
                      f"(sampler {s['sampler']}, pruner {s['pruner']})")
     best = s.get("best")
     if best is not None:
-        objectives = ", ".join(f"{o['kpi']} {_num(v, 3)}"
+        objectives = ", ".join(f"{o['kpi']} {format_named_kpi(o['kpi'], v)}"
                                for o, v in zip(s["objectives"], best["values"], strict=True))
         over = "mean in sample over the folds" if "walk_forward" in s else "whole chain"
         lines += ["", f"best trial #{best['trial']}: {objectives} ({over})"]
         width = max(len(p) for p in best["params"])
         lines += [f"  {p:<{width}}  {format_param(v)}" for p, v in best["params"].items()]
         full = best["full_chain_kpis"]
-        lines.append(f"  whole chain: sharpe {_num(full['sharpe'])}, cagr "
-                     f"{_num((full['cagr'] or 0) * 100)}%, max drawdown "
-                     f"{_num((full['max_drawdown'] or 0) * 100)}%, {_num(full['trade_count'], 0)}"
-                     " trades")
+        shown = ("sharpe", "cagr", "max_drawdown", "trade_count")
+        lines.append("  whole chain: " + ", ".join(
+            f"{k.replace('_', ' ')} {format_named_kpi(k, full[k])}" for k in shown))
     wf = s.get("walk_forward")
     if wf is not None:
         kpi = wf["kpi"]
+
+        def value(v: Any) -> str:
+            return format_named_kpi(kpi, v)
+
         rows = [[str(f["fold"]), " .. ".join(f["in_sample_dates"]),
-                 _num(f["chosen_in_sample"]), " .. ".join(f["out_of_sample_dates"]),
-                 _num(f["chosen_out_of_sample"]), f"#{f['refit_trial']}",
-                 _num(f["refit_out_of_sample"])] for f in wf["folds"]]
+                 value(f["chosen_in_sample"]), " .. ".join(f["out_of_sample_dates"]),
+                 value(f["chosen_out_of_sample"]), f"#{f['refit_trial']}",
+                 value(f["refit_out_of_sample"])] for f in wf["folds"]]
         lines += ["", f"walk-forward ({wf['scheme']}, {len(wf['folds'])} folds, {kpi}):",
                   text_table(["fold", "in sample", "IS", "out of sample", "OOS",
                           "refit best", "its OOS"], rows),
-                  f"chosen parameters: {kpi} {_num(wf['in_sample'])} in sample, "
-                  f"{_num(wf['out_of_sample'])} out of sample (degradation "
-                  f"{_num(wf['degradation'])}, efficiency {_num(wf['efficiency'])}); "
-                  f"re-fitted per fold: {_num(wf['refit_out_of_sample'])} out of sample"]
+                  f"chosen parameters: {kpi} {value(wf['in_sample'])} in sample, "
+                  f"{value(wf['out_of_sample'])} out of sample (degradation "
+                  f"{value(wf['degradation'])}, efficiency {_num(wf['efficiency'])}); "
+                  f"re-fitted per fold: {value(wf['refit_out_of_sample'])} out of sample"]
     st = s.get("statistics", {})
     if st.get("deflated_sharpe") is not None:
         lines += ["", f"deflated Sharpe {st['deflated_sharpe']:.3f}: best in-sample Sharpe "
@@ -74,7 +77,8 @@ def format_study(outcome: StudyOutcome) -> str:
     if s.get("pareto"):
         names = [o["kpi"] for o in s["objectives"]]
         params = list(dict.fromkeys(p for t in s["pareto"] for p in t["params"]))
-        rows = [[f"#{t['trial']}", *(_num(v, 3) for v in t["values"]),
+        rows = [[f"#{t['trial']}", *(format_named_kpi(n, v) for n, v in zip(names, t["values"],
+                                                                             strict=True)),
                  *(format_param(t["params"].get(p)) if p in t["params"] else "-" for p in params)]
                 for t in s["pareto"]]
         lines += ["", f"Pareto front ({len(rows)} trials):",

@@ -6,17 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridbt.report.text import format_param, short_labels, text_table
+from gridbt.report.text import format_named_kpi, format_param, short_labels, text_table
 from gridbt.sweep.driver import SweepOutcome
 from gridbt.sweep.finish import ranked
 
 __all__ = ["format_mlflow", "format_outcome", "top_table"]
 
 _SHOWN_KPIS = ("sharpe", "cagr", "max_drawdown", "win_rate", "trade_count")
-
-
-def _fmt_kpi(value: float) -> str:
-    return f"{value:.4g}"  # NaN prints as nan: the KPI is undefined, not switched off
 
 
 def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool,
@@ -26,7 +22,7 @@ def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool
     kpis = [kpi, *(k for k in _SHOWN_KPIS if k != kpi)]
     header = ["#", *short_labels(params), *kpis]
     rows = [[str(i + 1), *(format_param(row[p]) for p in params),
-             *(_fmt_kpi(float(row[k])) for k in kpis)]
+             *(format_named_kpi(k, float(row[k])) for k in kpis)]
             for i, (_, row) in enumerate(best.iterrows())]
     return text_table(header, rows)
 

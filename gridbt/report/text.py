@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["format_kpi", "format_param", "short_labels", "text_table"]
+__all__ = ["format_kpi", "format_named_kpi", "format_param", "short_labels", "text_table"]
 
 
 def format_kpi(value: float | None, unit: str) -> str:
@@ -21,6 +21,17 @@ def format_kpi(value: float | None, unit: str) -> str:
     if unit in ("count", "days"):
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
     return f"{value:.3f}"
+
+
+def format_named_kpi(name: str, value: float | None) -> str:
+    """A KPI of the registry by name, in its unit (`format_kpi`), as `gridbt backtest` prints
+    it; a name outside the registry (a custom objective) to four significant digits."""
+    from gridbt.kernel.metrics import METRIC_BY_NAME
+
+    metric = METRIC_BY_NAME.get(name)
+    if metric is not None:
+        return format_kpi(value, metric.unit)
+    return "-" if value is None or math.isnan(value) else f"{value:.4g}"
 
 
 def format_param(value: object) -> str:

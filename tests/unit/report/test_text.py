@@ -23,3 +23,30 @@ from gridbt.report.text import format_kpi
 )
 def test_format_kpi(value: float | None, unit: str, shown: str) -> None:
     assert format_kpi(value, unit) == shown
+
+
+def test_a_kpi_by_name_is_shown_in_its_registry_unit() -> None:
+    from gridbt.report.text import format_named_kpi
+
+    assert format_named_kpi("cagr", 0.008845) == "0.88%"
+    assert format_named_kpi("max_drawdown", 0.183) == "18.30%"
+    assert format_named_kpi("sharpe", 0.13634) == "0.136"
+    assert format_named_kpi("trade_count", 42.0) == "42"
+    assert format_named_kpi("my_objective", 0.0123456) == "0.01235"  # not in the registry
+    assert format_named_kpi("cagr", float("nan")) == "-"
+
+
+def test_the_sweep_top_table_prints_kpis_as_gridbt_backtest_does() -> None:
+    import pandas as pd
+
+    from gridbt.report.sweep import top_table
+
+    results = pd.DataFrame({"combo": [0, 1], "exit.profit_target": [0.5, 0.25],
+                            "sharpe": [1.3012, 0.9],
+                            "cagr": [0.1161, 0.05], "max_drawdown": [0.238, 0.3],
+                            "win_rate": [0.8434, 0.7], "trade_count": [198.0, 150.0]})
+    table = top_table(results, ["exit.profit_target"], "sharpe", maximize=True)
+    first = table.splitlines()[2] if set(table.splitlines()[1]) <= {"-", " "} else \
+        table.splitlines()[1]
+    for shown in ("1.301", "11.61%", "23.80%", "84.34%", "198"):
+        assert shown in first, (shown, table)
