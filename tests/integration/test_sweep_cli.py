@@ -54,7 +54,9 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
         exit.stop_loss: [1.5, 2.0, 3.0, null]
         exit.dte: [null, 7, 14, 21]
         exit.max_holding_days: [null, 10, 20, 40]
+        exit.rebalance_days: [null, 5, 10, 30]
         """)
+    total = 7 * 4 ** 5  # long enough (several seconds) to be interrupted part-way
     out = tmp_path / "out"
     proc = subprocess.Popen([GRIDBT, "sweep", str(path), "--out", str(out), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -72,21 +74,21 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["status"] == "interrupted"
     kept = ResultStore(out).read()
-    assert 0 < len(kept) < 1792 and kept["param_hash"].is_unique
+    assert 0 < len(kept) < total and kept["param_hash"].is_unique
 
     r = subprocess.run([GRIDBT, "sweep", str(path), "--out", str(out), "--resume", "--quiet"],
                        capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{len(kept):,} already done" in r.stdout
     results = ResultStore(out).read()
-    assert results["combo"].tolist() == list(range(1792))
+    assert results["combo"].tolist() == list(range(total))
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["status"] == "done" and manifest["runs"] == 2
     assert "mlflow ui --backend-store-uri sqlite:///" in r.stdout
     assert (tmp_path / "mlflow.db").is_file()
     # the workflow after the grid: a heatmap per pair of varied paths, logged with the parent
     heatmaps = sorted(p.name for p in (out / "heatmaps").glob("heatmap_sharpe__*.png"))
-    assert len(heatmaps) == 10  # the first 10 of the 5 paths' 10 pairs
+    assert len(heatmaps) == 10  # the first 10 of the 6 paths' 15 pairs
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(manifest["mlflow"]["tracking_uri"])
