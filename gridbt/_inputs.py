@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gridbt._typing import PathLike  # _typing imports numpy
 
-__all__ = ["InputError", "check_chain_dir", "check_output_dir", "describe_yaml_error"]
+__all__ = [
+    "InputError",
+    "check_chain_dir",
+    "check_chain_target",
+    "check_output_dir",
+    "describe_yaml_error",
+]
 
 _MAKE_CHAIN = (
     "make one with `gridbt data import --format FORMAT FILE... --out {path}` or "
@@ -43,6 +49,19 @@ def check_output_dir(path: PathLike, what: str = "--out") -> Path:
         raise InputError(f"{_where(what, out)}: {existing} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"{_where(what, out)}: {existing} is not writable")
+    return out
+
+
+def check_chain_target(path: PathLike, what: str = "--out") -> Path:
+    """Return `path` if a chain may be written there: absent, an empty directory, or a gridbt
+    chain (which is then replaced atomically). Anything else is refused, never overwritten."""
+    out = check_output_dir(path, what)
+    if out.is_dir() and not (out / "manifest.json").is_file() and any(out.iterdir()):
+        raise InputError(
+            f"{_where(what, out)}: exists, is not empty and is not a gridbt chain (no "
+            "manifest.json); a chain replaces only an earlier chain: choose a new or empty "
+            "directory"
+        )
     return out
 
 

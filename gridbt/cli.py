@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import gridbt
-from gridbt._inputs import check_chain_dir, check_output_dir
+from gridbt._inputs import check_chain_dir, check_chain_target, check_output_dir
 
 __all__ = ["main"]
 
@@ -58,7 +58,7 @@ def _validation_config(args: argparse.Namespace):  # type: ignore[no-untyped-def
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
-    check_output_dir(args.out)
+    check_chain_target(args.out)
     from gridbt.data.importer import import_files
 
     result = import_files(
@@ -111,7 +111,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
     if args.out is not None:
-        check_output_dir(args.out)
+        check_chain_target(args.out)
     from gridbt.data.default import ensure_synthetic_chain
 
     out, manifest, built = ensure_synthetic_chain(args.out, profile=args.profile, seed=args.seed)

@@ -92,8 +92,18 @@ def write_chain(
     import_key: str = "",
     extra: dict[str, Any] | None = None,
 ) -> Manifest:
-    """Write a canonical, sorted chain atomically as `out_dir/year=YYYY/part-0.parquet`."""
+    """Write a canonical, sorted chain atomically as `out_dir/year=YYYY/part-0.parquet`.
+
+    `out_dir` must be absent, empty or an earlier chain (replaced atomically); any other
+    directory raises `DataError` and is left as it was.
+    """
     target = Path(out_dir)
+    if target.is_dir() and not (target / MANIFEST_NAME).is_file() and any(target.iterdir()):
+        # only an earlier chain is replaced: never delete a directory of someone else's files
+        raise DataError(
+            f"{target}: exists, is not empty and is not a gridbt chain (no {MANIFEST_NAME}); "
+            "refusing to replace it"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     tmp.mkdir()

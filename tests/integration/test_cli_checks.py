@@ -320,3 +320,25 @@ def test_data_commands_name_a_missing_chain(tmp_path: Path, home: Path, command:
     assert r.stderr.startswith(
         f"gridbt: {tmp_path / 'nowhere'}: the chain directory does not exist; make one with")
     assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+
+
+ORATS = REPO / "tests" / "fixtures" / "vendors" / "orats" / "ORATS_SMV_Strikes_20240105.csv"
+
+
+@pytest.mark.parametrize("args", [
+    ["data", "import", "--format", "orats", str(ORATS), "--out", "{out}"],
+    ["data", "synth", "--profile", "small", "--out", "{out}"],
+])
+def test_a_chain_is_never_written_over_a_directory_that_is_not_a_chain(
+    tmp_path: Path, home: Path, args: list[str]
+) -> None:
+    out = tmp_path / "mydir"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    r = gridbt(*(arg.format(out=out) for arg in args), home=home)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"gridbt: --out {out}: exists, is not empty and is not a gridbt "
+                               "chain (no manifest.json)")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "precious"
+    assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)

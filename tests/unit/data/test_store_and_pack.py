@@ -75,6 +75,27 @@ def test_failed_write_leaves_the_old_chain_intact(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
 
 
+def test_a_chain_replaces_only_an_earlier_chain(chain: pa.Table, tmp_path: Path) -> None:
+    """A directory of other files is refused and left as it was; an empty directory or an
+    earlier chain is written (the earlier chain replaced)."""
+    other = tmp_path / "mydir"
+    other.mkdir()
+    (other / "notes.txt").write_text("precious")
+    with pytest.raises(DataError, match="is not empty and is not a gridbt chain"):
+        write_chain(chain, other)
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+    assert (other / "notes.txt").read_text() == "precious"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left over
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_chain(chain, empty)
+    assert read_manifest(empty).rows == chain.num_rows
+    smaller = chain.slice(0, chain.num_rows // 2)
+    write_chain(smaller, empty)  # an earlier chain: replaced
+    assert read_manifest(empty).rows == smaller.num_rows
+
+
 def test_read_rejects_a_directory_without_manifest(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no manifest.json"):
         read_chain(tmp_path)
