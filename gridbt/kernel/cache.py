@@ -113,7 +113,7 @@ def cache_key() -> str:
 
 def cache_dir() -> Path:
     """Where the kernels' machine code is cached: `<gridbt home>/numba/<cache_key()>`."""
-    from gridbt.data.default import gridbt_home
+    from gridbt.data.home import gridbt_home  # a leaf module: the key stays the kernels' own
 
     return gridbt_home() / "numba" / cache_key()
 
