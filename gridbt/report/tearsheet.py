@@ -26,7 +26,17 @@ __all__ = ["write_tearsheet"]
 
 #: KPIs written under the title, in their registry units (as `gridbt backtest` prints them).
 _HEADLINE = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate")
-_ATTRIBUTION = ("delta", "gamma", "vega", "theta", "costs", "financing", "residual")
+#: P&L sources and their line colours: the Okabe-Ito palette, distinct for colour-blind
+#: readers and fixed, so that a source has the same colour on every tear sheet.
+_ATTRIBUTION = {
+    "delta": "#0072B2",
+    "gamma": "#E69F00",
+    "vega": "#009E73",
+    "theta": "#D55E00",
+    "costs": "#CC79A7",
+    "financing": "#56B4E9",
+    "residual": "#000000",
+}
 
 
 def write_tearsheet(
@@ -82,10 +92,11 @@ def _attribution_panel(ax: Axes, dates: np.ndarray, equity: pa.Table) -> None:
     """Cumulative P&L by source; margin use (initial margin / equity) on a second axis."""
     from matplotlib.ticker import PercentFormatter
 
-    for name in _ATTRIBUTION:
+    for name, colour in _ATTRIBUTION.items():
         column = f"pnl_{name}"
         if column in equity.column_names:
-            ax.plot(dates, np.cumsum(equity.column(column).to_numpy()), lw=0.9, label=name)
+            ax.plot(dates, np.cumsum(equity.column(column).to_numpy()), lw=0.9, label=name,
+                    color=colour)
     ax.axhline(0, color="black", lw=0.5)
     ax.set_ylabel("cumulative P&L")
     _thousands(ax.yaxis)

@@ -56,6 +56,25 @@ def test_axes_show_money_with_separators_and_fractions_as_percentages() -> None:
     assert attribution_axes.get_legend() is not None
 
 
+def _attribution_colours(equity: pa.Table, trades: pa.Table) -> dict[str, str]:
+    from matplotlib.colors import to_hex
+
+    attribution_axes = _figure(equity, trades, KPIS, "t").axes[2]
+    return {line.get_label(): to_hex(line.get_color()) for line in attribution_axes.lines
+            if not line.get_label().startswith("_")}
+
+
+def test_every_pnl_source_has_its_own_colour_on_every_tear_sheet() -> None:
+    equity, trades = tables()
+    colours = _attribution_colours(equity, trades)
+    assert set(colours) == {"delta", "gamma", "vega", "theta", "costs", "financing", "residual"}
+    assert len(set(colours.values())) == len(colours)
+    # a tear sheet without some sources draws the others in their usual colours
+    fewer = equity.drop_columns(["pnl_delta", "pnl_gamma", "pnl_vega"])
+    assert _attribution_colours(fewer, trades) == {
+        name: colours[name] for name in ("theta", "costs", "financing", "residual")}
+
+
 def test_no_margin_axis_without_margin() -> None:
     assert len(_figure(*tables(margin=False), KPIS, "t").axes) == 4
 
