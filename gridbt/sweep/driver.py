@@ -297,7 +297,7 @@ def run_sweep(
     done = store.done_hashes(fingerprint) if resume else set()
 
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
-                                   grid.size, valid, previous)
+                                   grid.size, valid, previous, len(done))
     write_manifest(out_dir, manifest)
     init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
     pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors, actor_cls)
