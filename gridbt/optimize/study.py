@@ -32,6 +32,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from gridbt._lock import lock_directory
 from gridbt._stages import seconds_since, stage
 from gridbt._typing import FloatArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
@@ -343,7 +344,10 @@ def run_study(
 ) -> StudyOutcome:
     """Run (or resume) the study in `study_file`; see the module docstring.
 
-    The study file, its strategy, its paths and folds are all checked before Ray starts.
+    The study file, its strategy, its paths and folds are all checked before Ray starts. The
+    output directory is locked for this process, from before the chain is read until the
+    process exits (`gridbt._lock`): a run already there in another process refuses this one
+    (`DirectoryLocked`, naming it).
     `finish` runs the post-study steps (out-of-sample results, overfitting statistics,
     result files); `on_batch(finished_trials)` is called after each told batch. Each step is
     reported as a stage line (`gridbt._stages`); `verbose` lets Ray say everything it has to
@@ -356,6 +360,7 @@ def run_study(
     space = SearchSpace(study, base, STANDARD_FEATURES, source)
     out_dir = check_job_paths(study, source, out, workdir)
     url = storage_url(study, out_dir)
+    lock_directory(out_dir)  # one run at a time in a directory, until this process exits
     stage("%s: %d trials, %d at a time, checked in %.2f s", source, study.trials,
           study.parallel, seconds_since(started))
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from gridbt._lock import lock_directory
 from gridbt._stages import seconds_since, stage
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
@@ -248,7 +249,9 @@ def run_sweep(
 ) -> SweepOutcome:
     """Run (or resume) the sweep in `sweep_file`; see the module docstring for scheduling.
 
-    Everything in the file is checked before Ray starts or the chain is read. `finish` runs
+    Everything in the file is checked before Ray starts or the chain is read; then the output
+    directory is locked for this process until it exits (`gridbt._lock`): a run already there
+    in another process refuses this one (`DirectoryLocked`, naming it). `finish` runs
     the post-grid steps (equity of the top combinations, overfitting statistics); set it False
     to stop after the grid. Each step is reported as a stage line (`gridbt._stages`);
     `verbose` lets Ray say everything it has to say (`init_ray`).
@@ -259,6 +262,7 @@ def run_sweep(
     source = str(sweep_file)
     grid = Grid(sweep, base, STANDARD_FEATURES, source)
     out_dir = check_job_paths(sweep, source, out, workdir)
+    lock_directory(out_dir)  # one run at a time in a directory, until this process exits
     signature = grid_signature(sweep, base)
     store = ResultStore(out_dir)
     previous = read_manifest(out_dir)
@@ -293,7 +297,7 @@ def run_sweep(
     done = store.done_hashes(fingerprint) if resume else set()
 
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
-                                   grid.size, valid, previous)
+                                   grid.size, valid, previous, len(done))
     write_manifest(out_dir, manifest)
     init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
     pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors, actor_cls)

@@ -131,5 +131,6 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
         "kpis": {k: json_value(best_row[k]) for k in KPI_NAMES},
     }
     return manifest.with_results(
-        status="done", statistics={k: json_value(v) for k, v in statistics.items()}, best=best
+        status="done", computed=len(results),  # one per parameter hash: what is on disk
+        statistics={k: json_value(v) for k, v in statistics.items()}, best=best,
     )

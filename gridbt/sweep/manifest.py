@@ -76,14 +76,15 @@ class SweepManifest:
     @classmethod
     def start(cls, sweep: SweepSpec, base: StrategySpec, source: str, out_dir: Path,
               fingerprint: str, signature: str, size: int, valid: int,
-              previous: SweepManifest | None) -> SweepManifest:
+              previous: SweepManifest | None, done: int = 0) -> SweepManifest:
+        """A run's manifest; `done` parameter hashes already have a result on this data."""
         return cls(
             name=sweep.name, sweep_file=source, sweep=sweep.model_dump(mode="json"),
             base_strategy=base.model_dump(mode="json"), data_fingerprint=fingerprint,
             grid_signature=signature, grid_size=size, valid_combinations=valid,
             code_version=code_version(), objective=sweep.objective.kpi,
             maximize=sweep.objective.maximize, started=_now(),
-            computed=previous.computed if previous else 0,
+            computed=done,
             failed=0, runs=previous.runs + 1 if previous else 1,
         )
 

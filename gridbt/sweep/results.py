@@ -10,7 +10,10 @@ Layout of a sweep directory::
     results.parquet            every result, best first (written when the sweep finishes)
     failures/part-<run>-<n>.parquet  batches that failed every attempt, with the error
 
-A combination is done when its `param_hash` is in `results/`; resuming skips those.
+A combination is done when its `param_hash` is in `results/`; resuming skips those. A hash
+has one result: rows written again for a hash already there (by concurrent writers before the
+directory was locked, or by two combinations that configure the kernel identically) are left
+out wherever results are read back (`ResultStore.read`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from gridbt.runtime import BatchResult
 __all__ = ["ResultStore", "equity_table", "result_table", "value_types"]
 
 COUNTER_NAMES = ("missing_quote_days", "stale_fills")
+_KEY = ("data_fingerprint", "param_hash")  # what identifies a result
 _COUNTER_COLS = (C.missing_quote_days, C.stale_fills)
 
 
@@ -185,13 +189,21 @@ class ResultStore:
         return ds.dataset([str(p) for p in parts], format="parquet")
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """All results, one row per combination, ordered by combination id."""
+        """All results, one row per parameter hash (per data fingerprint), ordered by
+        combination id.
+
+        Of several rows with one hash, the one of the lowest combination id is kept, and of
+        one combination's rows the first written (parts are read in the order they were
+        written). Their KPIs are the same: the kernel is deterministic and the hash covers its
+        whole parameter row.
+        """
         if not self.has_results():
             return pd.DataFrame()
-        frame = self._dataset().to_table(columns=columns).to_pandas()
-        if "combo" in frame:
-            frame = frame.sort_values("combo", kind="stable").reset_index(drop=True)
-        return frame
+        wanted = None if columns is None else list(dict.fromkeys([*columns, "combo", *_KEY]))
+        frame = self._dataset().to_table(columns=wanted).to_pandas()
+        frame = frame.sort_values("combo", kind="stable").drop_duplicates(list(_KEY))
+        frame = frame.reset_index(drop=True)
+        return frame if columns is None else frame[columns]
 
     def write_summary(self, ranked: pd.DataFrame) -> Path:
         """`results.parquet`: every result, best first (written when the sweep finishes)."""
