@@ -1,0 +1,472 @@
+"""The runs of a sweep, queried with DuckDB: pages, heatmaps, slices, neighbourhoods.
+
+Each sweep's result parts (`results/part-*.parquet`, the files a running sweep appends to) are
+read once into a table of one in-process DuckDB database shared by all sweeps: one row per
+`param_hash` (the first written, when concurrent writers left duplicates), rows of another
+chain's fingerprint left out, NaN KPIs as NULL. Before every query the part files are listed;
+new parts are appended, any other change rebuilds the table, so a running sweep's pages grow
+and a finished one costs nothing but the listing. Queries are SQL over that table with the
+user's values bound as parameters (`results.query`); nothing is loaded into pandas per request.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gridbt.kernel.enums import SkipReason
+from gridbt.kernel.metrics import KPI_NAMES
+from gridbt.results.discovery import inside
+from gridbt.results.errors import NotFound, QueryError
+from gridbt.results.models import Aggregate, Heatmap, RunRow, RunsPage, SliceRow, Slices
+from gridbt.results.plots import (
+    AGGREGATES,
+    MAX_HEATMAP_CELLS,
+    axis_identity,
+    axis_sort_key,
+    finite_or_none,
+    plain,
+)
+from gridbt.results.query import ColumnKind, compile_filter, compile_sort, parse_value, quote_name
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["MAX_LIMIT", "MAX_OFFSET", "RunStore", "SweepRuns", "Top"]
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 100_000_000
+COUNTERS = ("missing_quote_days", "stale_fills")
+SKIPS = tuple(f"skip_{reason}" for reason in SkipReason.NAMES)
+_T = TypeVar("_T")
+
+
+def _kind(duck_type: str) -> ColumnKind:
+    text = duck_type.upper()
+    if "[" in text or text.startswith(("LIST", "STRUCT", "MAP")):
+        return "list"
+    if text == "BOOLEAN":
+        return "bool"
+    if text.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "BIGINT", "INTEGER", "SMALLINT",
+                        "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")):
+        return "number"
+    return "text"
+
+
+@dataclass(frozen=True)
+class _Part:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Top:
+    """The best runs by a metric: their rows and each path's axis (for neighbourhoods)."""
+
+    rows: list[RunRow]
+    axes: dict[str, list[Any]]
+
+
+class RunStore:
+    """One in-process DuckDB database holding the runs of the sweeps recently queried.
+
+    At most `max_sweeps` tables are kept; the least recently used is dropped (and rebuilt from
+    its parts when it is queried again).
+    """
+
+    def __init__(self, max_sweeps: int = 8, threads: int | None = None):
+        import duckdb
+
+        self._con = duckdb.connect(":memory:", config={
+            "threads": threads or max(1, min(os.cpu_count() or 1, 4)),
+            "preserve_insertion_order": False,
+        })
+        self._lock = threading.Lock()
+        self._sweeps: OrderedDict[Path, SweepRuns] = OrderedDict()
+        self._max = max_sweeps
+        self._next = 0
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the shared database for one thread's queries."""
+        return self._con.cursor()
+
+    def sweep(self, directory: Path, root: Path, fingerprint: str,
+              paths: Sequence[str]) -> SweepRuns:
+        """The runs of the sweep in `directory` (a table made or reused)."""
+        with self._lock:
+            runs = self._sweeps.get(directory)
+            if runs is None or runs.fingerprint != fingerprint or runs.paths != tuple(paths):
+                if runs is not None:
+                    runs.drop()
+                self._next += 1
+                runs = SweepRuns(self, f"runs_{self._next}", directory, root, fingerprint,
+                                 paths)
+                self._sweeps[directory] = runs
+            self._sweeps.move_to_end(directory)
+            while len(self._sweeps) > self._max:
+                _, old = self._sweeps.popitem(last=False)
+                old.drop()
+            return runs
+
+
+class SweepRuns:
+    """The runs of one sweep as a DuckDB table kept in step with its result parts."""
+
+    def __init__(self, store: RunStore, table: str, directory: Path, root: Path,
+                 fingerprint: str, paths: Sequence[str]):
+        self.store = store
+        self.table = quote_name(table)
+        self.directory = directory
+        self.root = root
+        self.fingerprint = fingerprint
+        self.paths = tuple(paths)
+        self.version = 0  # bumped whenever the table changes
+        self._parts: tuple[_Part, ...] = ()
+        self._columns: dict[str, ColumnKind] = {}
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    # ---------------------------------------------------------------- the table
+    def _list_parts(self) -> tuple[_Part, ...]:
+        folder = self.directory / "results"
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return ()
+        parts = []
+        for entry in entries:
+            if not (entry.name.startswith("part-") and entry.name.endswith(".parquet")):
+                continue
+            try:
+                real = Path(entry.path).resolve(strict=True)
+                stat = real.stat()
+            except (OSError, RuntimeError):
+                continue
+            if inside(real, self.root) and real.is_file():
+                parts.append(_Part(str(real), stat.st_size, stat.st_mtime_ns))
+        return tuple(parts)
+
+    def refresh(self) -> None:
+        """Bring the table in step with the part files (append new parts, else rebuild)."""
+        parts = self._list_parts()
+        if parts == self._parts:
+            return
+        with self._lock:
+            if parts == self._parts:
+                return
+            known = set(self._parts)
+            appended = (len(parts) > len(self._parts) and known <= set(parts)
+                        and self._columns)
+            cursor = self.store.cursor()
+            try:
+                if appended:
+                    try:
+                        self._append(cursor, [p.path for p in parts if p not in known])
+                    except Exception:  # e.g. new parts with other columns: read them all
+                        self._build(cursor, [p.path for p in parts])
+                else:
+                    self._build(cursor, [p.path for p in parts])
+            finally:
+                cursor.close()
+            self._parts = parts
+            self.version += 1
+            self._cache.clear()
+
+    def _select(self, available: dict[str, str]) -> tuple[list[str], str]:
+        paths = [n for n in available if n in self.paths]  # the sweep file's order
+        wanted = ["combo", "param_hash", *paths, *KPI_NAMES, *SKIPS, *COUNTERS]
+        names = [n for n in dict.fromkeys(wanted) if n in available]
+        terms = []
+        for name in names:
+            column = quote_name(name)
+            if available[name].upper() in ("DOUBLE", "FLOAT", "REAL"):
+                terms.append(f"CASE WHEN isnan({column}) THEN NULL ELSE {column} END AS {column}")
+            else:
+                terms.append(column)
+        return names, ", ".join(terms)
+
+    def _source(self, available: dict[str, str], new_only: bool = False) -> str:
+        """Rows of the parts (bound as the first parameter): this chain's, the first of each
+        `param_hash`; with `new_only`, only hashes not in the table yet."""
+        conditions = ["data_fingerprint = ?"] if "data_fingerprint" in available else []
+        if new_only:
+            conditions.append(f"param_hash NOT IN (SELECT param_hash FROM {self.table})")
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        return (f"FROM read_parquet(?, union_by_name = true, filename = true, "
+                f"file_row_number = true) {where} QUALIFY row_number() OVER "
+                f"(PARTITION BY param_hash ORDER BY filename, file_row_number) = 1")
+
+    def _arguments(self, files: list[str], available: dict[str, str]) -> list[Any]:
+        return [files, self.fingerprint] if "data_fingerprint" in available else [files]
+
+    def _build(self, cursor: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+        if not files:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            self._columns = {}
+            return
+        described = cursor.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]).fetchall()
+        available = {str(row[0]): str(row[1]) for row in described}
+        if "param_hash" not in available or "combo" not in available:
+            raise NotFound(f"{self.directory}: result parts without param_hash and combo")
+        names, select = self._select(available)
+        cursor.execute(f"CREATE OR REPLACE TABLE {self.table} AS SELECT {select} "
+                       f"{self._source(available)}", self._arguments(files, available))
+        types = cursor.execute(f"DESCRIBE {self.table}").fetchall()
+        self._columns = {str(row[0]): _kind(str(row[1])) for row in types}
+
+    def _append(self, cursor: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+        described = cursor.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]).fetchall()
+        available = {str(row[0]): str(row[1]) for row in described}
+        names, select = self._select(available)
+        if names != list(self._columns):
+            raise ValueError("the new parts have other columns")
+        cursor.execute(f"INSERT INTO {self.table} SELECT {select} "
+                       f"{self._source(available, new_only=True)}",
+                       self._arguments(files, available))
+
+    def drop(self) -> None:
+        with self._lock:
+            cursor = self.store.cursor()
+            try:
+                cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            finally:
+                cursor.close()
+            self._parts = ()
+            self._columns = {}
+            self._cache.clear()
+
+    # ---------------------------------------------------------------- helpers
+    def columns(self) -> dict[str, ColumnKind]:
+        """Name -> kind of every column of the runs (empty before the first result)."""
+        self.refresh()
+        return dict(self._columns)
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self.store.cursor()
+        try:
+            return cursor.execute(sql, list(params)).fetchall()
+        finally:
+            cursor.close()
+
+    def cached(self, key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
+        version = self.version
+        full = (version, *key)
+        if full not in self._cache:
+            value = make()
+            if self.version == version:
+                self._cache[full] = value
+            return value
+        cached: _T = self._cache[full]
+        return cached
+
+    def _params_present(self) -> list[str]:
+        return [c for c in self._columns if c in self.paths]
+
+    def path_order(self) -> list[str]:
+        """The grid paths in the sweep file's order (as the result parts hold them)."""
+        self.refresh()
+        present = self._params_present()
+        return present + [p for p in self.paths if p not in present]
+
+    def _row(self, names: Sequence[str], values: Sequence[Any]) -> RunRow:
+        record = dict(zip(names, values, strict=True))
+        return RunRow(
+            param_hash=str(record["param_hash"]), combo=int(record["combo"]),
+            params={p: plain(record[p]) for p in self._params_present()},
+            kpis={k: finite_or_none(record[k]) for k in KPI_NAMES if k in record},
+            skips={s.removeprefix("skip_"): record[s] for s in SKIPS if s in record},
+            counters={c: record[c] for c in COUNTERS if c in record},
+        )
+
+    def _require(self, name: str, what: str, kinds: tuple[ColumnKind, ...] | None = None,
+                 among: Sequence[str] | None = None) -> ColumnKind:
+        pool = list(among) if among is not None else list(self._columns)
+        if name not in pool:
+            raise QueryError(f"{what}: unknown {'path' if among is not None else 'name'} "
+                             f"{name!r}; choose one of: {', '.join(pool)}")
+        kind = self._columns[name]
+        if kinds is not None and kind not in kinds:
+            raise QueryError(f"{what}: {name} holds {kind} values, not numbers")
+        return kind
+
+    def _where(self, filter_text: str | None, fixed: Sequence[str]) -> tuple[str, list[Any]]:
+        compiled = compile_filter(filter_text, self._columns)
+        sql, params = [compiled.sql], list(compiled.params)
+        for item in fixed:
+            path, sep, text = item.partition(":")
+            if not sep:
+                raise QueryError(f"where: {item!r} is not PATH:VALUE")
+            kind = self._require(path, "where", among=self._params_present())
+            value = parse_value(text, kind, path)
+            if value is None:
+                sql.append(f"{quote_name(path)} IS NULL")
+            else:
+                sql.append(f"{quote_name(path)} IS NOT DISTINCT FROM ?")
+                params.append(value)
+        return " AND ".join(f"({s})" for s in sql), params
+
+    def axis(self, path: str) -> list[Any]:
+        """Every value `path` takes among the runs, in axis order."""
+        self.refresh()
+        self._require(path, "path", among=self._params_present())
+
+        def make() -> list[Any]:
+            rows = self._query(f"SELECT DISTINCT {quote_name(path)} FROM {self.table}")
+            return sorted((plain(r[0]) for r in rows), key=axis_sort_key)
+
+        return self.cached(("axis", path), make)
+
+    # ---------------------------------------------------------------- queries
+    def count(self) -> int:
+        """Runs with a result."""
+        self.refresh()
+        if not self._columns:
+            return 0
+        return self.cached(("count",), lambda: int(
+            self._query(f"SELECT count(*) FROM {self.table}")[0][0]))
+
+    def page(self, sweep_id: str, sort: Sequence[str], filter_text: str | None, limit: int,
+             offset: int) -> RunsPage:
+        """A page of runs sorted by `sort` keys (`-` descending; ties by combination id)."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(f"limit: {limit} is not between 1 and {MAX_LIMIT:,}")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise QueryError(f"offset: {offset} is not between 0 and {MAX_OFFSET:,}")
+        self.refresh()
+        if not self._columns:
+            compile_filter(filter_text, {})  # an empty sweep still names a bad filter
+            return RunsPage(sweep=sweep_id, total=0, offset=offset, limit=limit,
+                            sort=list(sort), filter=filter_text, rows=[])
+        order = compile_sort(sort, self._columns)
+        where, params = self._where(filter_text, ())
+        names = list(self._columns)
+        select = ", ".join(quote_name(n) for n in names)
+        order_by = f"{order}, combo" if order else "combo"
+        rows = self._query(f"SELECT {select} FROM {self.table} WHERE {where} ORDER BY "
+                           f"{order_by} LIMIT ? OFFSET ?", [*params, limit, offset])
+        total = (self.count() if filter_text is None or not filter_text.strip() else
+                 int(self._query(f"SELECT count(*) FROM {self.table} WHERE {where}",
+                                 params)[0][0]))
+        return RunsPage(sweep=sweep_id, total=total, offset=offset, limit=limit,
+                        sort=list(sort), filter=filter_text,
+                        rows=[self._row(names, r) for r in rows])
+
+    def run(self, param_hash: str) -> RunRow:
+        """One run by its parameter hash."""
+        self.refresh()
+        if not self._columns:
+            raise NotFound(f"run {param_hash}: the sweep has no results yet")
+        names = list(self._columns)
+        select = ", ".join(quote_name(n) for n in names)
+        rows = self._query(f"SELECT {select} FROM {self.table} WHERE param_hash = ? LIMIT 1",
+                           [param_hash])
+        if not rows:
+            raise NotFound(f"run {param_hash}: not among the sweep's results")
+        return self._row(names, rows[0])
+
+    def heatmap(self, x: str, y: str, metric: str, agg: Aggregate, higher_is_better: bool,
+                fixed: Sequence[str] = (), filter_text: str | None = None) -> Heatmap:
+        """`metric` over the (x, y) cells, reduced by `agg` over the other paths' runs (those
+        passing `fixed` PATH:VALUE pins and `filter_text`), with each cell's best run."""
+        self.refresh()
+        if agg not in AGGREGATES:
+            raise QueryError(f"agg: {agg!r} is not one of {', '.join(AGGREGATES)}")
+        if not self._columns:
+            return Heatmap(x=x, y=y, metric=metric, agg=agg, higher_is_better=higher_is_better,
+                           where={}, x_values=[], y_values=[], values=[], counts=[], best=[],
+                           runs=0)
+        params = self._params_present()
+        self._require(x, "x", among=params)
+        self._require(y, "y", among=params)
+        if x == y:
+            raise QueryError(f"x and y are both {x!r}")
+        self._require(metric, "metric", ("number",))
+        xs, ys = self.axis(x), self.axis(y)
+        if len(xs) * len(ys) > MAX_HEATMAP_CELLS:
+            raise QueryError(f"x, y: {len(xs):,} x {len(ys):,} cells is more than "
+                             f"{MAX_HEATMAP_CELLS:,}")
+        where, values = self._where(filter_text, fixed)
+        m = quote_name(metric)
+        reduce = {"max": f"max({m})", "min": f"min({m})", "mean": f"avg({m})",
+                  "median": f"median({m})", "count": f"count({m})"}[agg]
+        pick = "arg_max" if higher_is_better else "arg_min"
+        rows = self._query(
+            f"SELECT {quote_name(x)}, {quote_name(y)}, count(*), {reduce}, "
+            f"{pick}(param_hash, {m}) FROM {self.table} WHERE {where} GROUP BY ALL", values)
+        x_at = {axis_identity(v): i for i, v in enumerate(xs)}
+        y_at = {axis_identity(v): i for i, v in enumerate(ys)}
+        grid: list[list[float | None]] = [[None] * len(xs) for _ in ys]
+        counts = [[0] * len(xs) for _ in ys]
+        best: list[list[str | None]] = [[None] * len(xs) for _ in ys]
+        runs = 0
+        for vx, vy, n, value, hash_ in rows:
+            i, j = y_at[axis_identity(plain(vy))], x_at[axis_identity(plain(vx))]
+            counts[i][j] = int(n)
+            runs += int(n)
+            grid[i][j] = finite_or_none(value) if n else None
+            best[i][j] = hash_
+        if agg == "count":  # a cell whose runs all have an undefined metric counts 0
+            grid = [[v if v else (0.0 if c else None) for v, c in zip(gr, cr, strict=True)]
+                    for gr, cr in zip(grid, counts, strict=True)]
+        pins = {item.partition(":")[0]: parse_value(item.partition(":")[2],
+                                                    self._columns[item.partition(":")[0]],
+                                                    item.partition(":")[0]) for item in fixed}
+        return Heatmap(x=x, y=y, metric=metric, agg=agg, higher_is_better=higher_is_better,
+                       where=pins, x_values=xs, y_values=ys, values=grid, counts=counts,
+                       best=best, runs=runs)
+
+    def slices(self, path: str, metric: str, higher_is_better: bool,
+               filter_text: str | None = None) -> Slices:
+        """Per value of `path`: the distribution of `metric` over the other paths' runs."""
+        self.refresh()
+        if not self._columns:
+            return Slices(path=path, metric=metric, higher_is_better=higher_is_better, rows=[])
+        self._require(path, "path", among=self._params_present())
+        self._require(metric, "metric", ("number",))
+        where, params = self._where(filter_text, ())
+        p, m = quote_name(path), quote_name(metric)
+        rows = self._query(
+            f"SELECT {p}, count({m}), min({m}), quantile_cont({m}, 0.25), median({m}), "
+            f"quantile_cont({m}, 0.75), max({m}), avg({m}) FROM {self.table} WHERE {where} "
+            f"GROUP BY ALL", params)
+        out = [SliceRow(value=plain(r[0]), count=int(r[1]), min=finite_or_none(r[2]),
+                        q1=finite_or_none(r[3]), median=finite_or_none(r[4]),
+                        q3=finite_or_none(r[5]), max=finite_or_none(r[6]),
+                        mean=finite_or_none(r[7])) for r in rows]
+        out.sort(key=lambda row: axis_sort_key(row.value))
+        return Slices(path=path, metric=metric, higher_is_better=higher_is_better, rows=out)
+
+    def top(self, metric: str, higher_is_better: bool, n: int) -> Top:
+        """The best `n` runs by `metric` (undefined last) and the axis of every grid path."""
+        self.refresh()
+        if not self._columns:
+            return Top([], {})
+        self._require(metric, "metric", ("number",))
+        sign = "-" if higher_is_better else ""
+        page = self.page("", [f"{sign}{metric}"], None, n, 0)
+        return Top(page.rows, {p: self.axis(p) for p in self._params_present()})
+
+    def metric_where(self, metric: str, pins: dict[str, list[Any]]) -> list[float | None]:
+        """`metric` of the runs whose every pinned path takes one of its listed values."""
+        terms, params = [], []
+        for path, values in pins.items():
+            options = []
+            for value in values:
+                if value is None:
+                    options.append(f"{quote_name(path)} IS NULL")
+                else:
+                    options.append(f"{quote_name(path)} IS NOT DISTINCT FROM ?")
+                    params.append(value)
+            terms.append("(" + " OR ".join(options) + ")")
+        where = " AND ".join(terms) or "TRUE"
+        rows = self._query(f"SELECT {quote_name(metric)} FROM {self.table} WHERE {where}",
+                           params)
+        return [finite_or_none(r[0]) for r in rows]
