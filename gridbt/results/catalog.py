@@ -387,8 +387,7 @@ class Catalog:
     def run_equity(self, sweep_id: str, param_hash: str, points: int = 1000) -> Equity:
         """A run's equity curve: the kept one, else recomputed; downsampled to `points`."""
         check_points(points)
-        entry, manifest, runs = self._sweep_runs(sweep_id)
-        runs.run(param_hash)  # 404 for an unknown run before any file is read
+        entry, manifest, _ = self._sweep_runs(sweep_id)
         kept = self._kept_index(entry).get(param_hash)
         if kept is not None:
             table = pq.read_table(kept, columns=["param_hash", "equity"],

@@ -174,9 +174,10 @@ def heatmap_of_frame(results: pd.DataFrame, x: str, y: str, metric: str, *,
 
 def downsample_indices(values: FloatArray, points: int,
                        extra: Sequence[int] = ()) -> IntArray:
-    """Indices of at most `points` samples of a series that keep its shape: the first and the
-    last, the `extra` ones (e.g. the deepest drawdown), and in each of equal buckets between
-    them the lowest and the highest value, in time order. All of them if the series is short.
+    """Indices of at most `points` samples of a series that keep its shape: the first, the
+    last, the highest and the lowest value, the `extra` ones (e.g. the deepest drawdown), in
+    that order of priority, then in each of equal buckets between the first and the last the
+    lowest and the highest value; in time order. All of them if the series is short.
 
     NaN values are never picked as a bucket's extreme (a bucket of NaN keeps its first index).
     """
@@ -185,19 +186,27 @@ def downsample_indices(values: FloatArray, points: int,
         raise QueryError(f"points: {points} is fewer than 2")
     if n <= points:
         return np.arange(n, dtype=np.int64)
-    fixed = sorted({0, n - 1, *(int(i) for i in extra if 0 <= int(i) < n)})
+    extremes = [int(np.nanargmax(values)), int(np.nanargmin(values))] \
+        if not np.isnan(values).all() else []
+    wanted = [0, n - 1, *extremes, *(int(i) for i in extra if 0 <= int(i) < n)]
+    fixed = np.unique(np.array(list(dict.fromkeys(wanted))[:points], dtype=np.int64))
     buckets = max((points - len(fixed)) // 2, 0)
-    chosen = set(fixed)
-    if buckets:
-        edges = np.linspace(1, n - 1, buckets + 1).astype(np.int64)
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            if hi <= lo:
-                continue
-            part = values[lo:hi]
-            if np.isnan(part).all():
-                chosen.add(int(lo))
-                continue
-            chosen.add(int(lo + np.nanargmin(part)))
-            chosen.add(int(lo + np.nanargmax(part)))
-    # at most len(fixed) + 2 * buckets <= points: the buckets never hold the first or last day
-    return np.array(sorted(chosen), dtype=np.int64)
+    if not buckets:
+        return fixed
+    # buckets over [1, n - 1): the first and last day are never in one
+    edges = np.unique(np.linspace(1, n - 1, buckets + 1).astype(np.int64))
+    starts = edges[:-1]
+    bucket = np.repeat(np.arange(len(starts)), np.diff(edges))
+    inner = values[1:n - 1]
+    low = np.where(np.isnan(inner), np.inf, inner)
+    high = np.where(np.isnan(inner), -np.inf, inner)
+    lows = np.minimum.reduceat(low, starts - 1)
+    highs = np.maximum.reduceat(high, starts - 1)
+    # the first index of each bucket holding its minimum (maximum); an all-NaN bucket gives
+    # its first index
+    is_low = np.flatnonzero(low == lows[bucket])
+    is_high = np.flatnonzero(high == highs[bucket])
+    first_low = is_low[np.unique(bucket[is_low], return_index=True)[1]]
+    first_high = is_high[np.unique(bucket[is_high], return_index=True)[1]]
+    # at most len(fixed) + 2 * buckets <= points
+    return np.unique(np.concatenate([fixed, first_low + 1, first_high + 1]))

@@ -11,8 +11,10 @@ user's values bound as parameters (`results.query`); nothing is loaded into pand
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +46,9 @@ MAX_OFFSET = 100_000_000
 COUNTERS = ("missing_quote_days", "stale_fills")
 SKIPS = tuple(f"skip_{reason}" for reason in SkipReason.NAMES)
 _T = TypeVar("_T")
+#: answers (pages, heatmaps, slices, axes) kept per sweep until its results change
+_CACHED = 256
+_CACHED_CELLS = 10_000
 
 
 def _kind(duck_type: str) -> ColumnKind:
@@ -77,11 +82,15 @@ class RunStore:
     """One in-process DuckDB database holding the runs of the sweeps recently queried.
 
     At most `max_sweeps` tables are kept; the least recently used is dropped (and rebuilt from
-    its parts when it is queried again).
+    its parts when it is queried again). A sweep's result files are listed again at most every
+    `refresh_seconds` (a running sweep's new results show within that time).
     """
 
-    def __init__(self, max_sweeps: int = 8, threads: int | None = None):
+    def __init__(self, max_sweeps: int = 8, threads: int | None = None,
+                 refresh_seconds: float = 0.5):
         import duckdb
+
+        self.refresh_seconds = refresh_seconds
 
         self._con = duckdb.connect(":memory:", config={
             "threads": threads or max(1, min(os.cpu_count() or 1, 4)),
@@ -128,9 +137,11 @@ class SweepRuns:
         self.paths = tuple(paths)
         self.version = 0  # bumped whenever the table changes
         self._parts: tuple[_Part, ...] = ()
+        self._listed = -math.inf
         self._columns: dict[str, ColumnKind] = {}
         self._lock = threading.Lock()
-        self._cache: dict[tuple[Any, ...], Any] = {}
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # ---------------------------------------------------------------- the table
     def _list_parts(self) -> tuple[_Part, ...]:
@@ -139,22 +150,35 @@ class SweepRuns:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             return ()
+        if not inside(folder.resolve(), self.root):
+            return ()
         parts = []
         for entry in entries:
             if not (entry.name.startswith("part-") and entry.name.endswith(".parquet")):
                 continue
             try:
-                real = Path(entry.path).resolve(strict=True)
-                stat = real.stat()
+                if entry.is_symlink():  # followed only while it stays under the root
+                    real = Path(entry.path).resolve(strict=True)
+                    if not inside(real, self.root) or not real.is_file():
+                        continue
+                    stat, path = real.stat(), str(real)
+                elif entry.is_file(follow_symlinks=False):
+                    stat, path = entry.stat(follow_symlinks=False), entry.path
+                else:
+                    continue
             except (OSError, RuntimeError):
                 continue
-            if inside(real, self.root) and real.is_file():
-                parts.append(_Part(str(real), stat.st_size, stat.st_mtime_ns))
+            parts.append(_Part(path, stat.st_size, stat.st_mtime_ns))
         return tuple(parts)
 
     def refresh(self) -> None:
-        """Bring the table in step with the part files (append new parts, else rebuild)."""
+        """Bring the table in step with the part files (append new parts, else rebuild);
+        the files are listed at most every `RunStore.refresh_seconds`."""
+        now = time.monotonic()
+        if self._parts and now - self._listed < self.store.refresh_seconds:
+            return
         parts = self._list_parts()
+        self._listed = now
         if parts == self._parts:
             return
         with self._lock:
@@ -257,15 +281,21 @@ class SweepRuns:
             cursor.close()
 
     def cached(self, key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
+        """`make()`, kept until the table changes (the last `_CACHED` answers)."""
         version = self.version
         full = (version, *key)
-        if full not in self._cache:
-            value = make()
+        with self._cache_lock:
+            if full in self._cache:
+                self._cache.move_to_end(full)
+                cached: _T = self._cache[full]
+                return cached
+        value = make()
+        with self._cache_lock:
             if self.version == version:
                 self._cache[full] = value
-            return value
-        cached: _T = self._cache[full]
-        return cached
+                while len(self._cache) > _CACHED:
+                    self._cache.popitem(last=False)
+        return value
 
     def _params_present(self) -> list[str]:
         return [c for c in self._columns if c in self.paths]
@@ -313,6 +343,15 @@ class SweepRuns:
                 params.append(value)
         return " AND ".join(f"({s})" for s in sql), params
 
+    def _hashes(self, row_ids: Sequence[int]) -> dict[int, str]:
+        """param_hash by DuckDB row id (a row-id lookup: far cheaper than carrying strings
+        through an aggregate)."""
+        if not row_ids:
+            return {}
+        rows = self._query(f"SELECT rowid, param_hash FROM {self.table} "
+                           f"WHERE rowid = ANY(?::BIGINT[])", [list(row_ids)])
+        return {int(r[0]): str(r[1]) for r in rows}
+
     def axis(self, path: str) -> list[Any]:
         """Every value `path` takes among the runs, in axis order."""
         self.refresh()
@@ -345,6 +384,11 @@ class SweepRuns:
             compile_filter(filter_text, {})  # an empty sweep still names a bad filter
             return RunsPage(sweep=sweep_id, total=0, offset=offset, limit=limit,
                             sort=list(sort), filter=filter_text, rows=[])
+        return self.cached(("page", sweep_id, tuple(sort), filter_text, limit, offset),
+                           lambda: self._page(sweep_id, sort, filter_text, limit, offset))
+
+    def _page(self, sweep_id: str, sort: Sequence[str], filter_text: str | None, limit: int,
+              offset: int) -> RunsPage:
         order = compile_sort(sort, self._columns)
         where, params = self._where(filter_text, ())
         names = list(self._columns)
@@ -393,6 +437,18 @@ class SweepRuns:
         if len(xs) * len(ys) > MAX_HEATMAP_CELLS:
             raise QueryError(f"x, y: {len(xs):,} x {len(ys):,} cells is more than "
                              f"{MAX_HEATMAP_CELLS:,}")
+        def make() -> Heatmap:
+            return self._heatmap(x, y, xs, ys, metric, agg, higher_is_better, fixed,
+                                 filter_text)
+
+        if len(xs) * len(ys) > _CACHED_CELLS:  # large answers are not kept
+            return make()
+        return self.cached(("heatmap", x, y, metric, agg, higher_is_better, tuple(fixed),
+                            filter_text), make)
+
+    def _heatmap(self, x: str, y: str, xs: list[Any], ys: list[Any], metric: str,
+                 agg: Aggregate, higher_is_better: bool, fixed: Sequence[str],
+                 filter_text: str | None) -> Heatmap:
         where, values = self._where(filter_text, fixed)
         m = quote_name(metric)
         reduce = {"max": f"max({m})", "min": f"min({m})", "mean": f"avg({m})",
@@ -400,19 +456,20 @@ class SweepRuns:
         pick = "arg_max" if higher_is_better else "arg_min"
         rows = self._query(
             f"SELECT {quote_name(x)}, {quote_name(y)}, count(*), {reduce}, "
-            f"{pick}(param_hash, {m}) FROM {self.table} WHERE {where} GROUP BY ALL", values)
+            f"{pick}(rowid, {m}) FROM {self.table} WHERE {where} GROUP BY ALL", values)
+        hash_of = self._hashes([r[4] for r in rows if r[4] is not None])
         x_at = {axis_identity(v): i for i, v in enumerate(xs)}
         y_at = {axis_identity(v): i for i, v in enumerate(ys)}
         grid: list[list[float | None]] = [[None] * len(xs) for _ in ys]
         counts = [[0] * len(xs) for _ in ys]
         best: list[list[str | None]] = [[None] * len(xs) for _ in ys]
         runs = 0
-        for vx, vy, n, value, hash_ in rows:
+        for vx, vy, n, value, row_id in rows:
             i, j = y_at[axis_identity(plain(vy))], x_at[axis_identity(plain(vx))]
             counts[i][j] = int(n)
             runs += int(n)
             grid[i][j] = finite_or_none(value) if n else None
-            best[i][j] = hash_
+            best[i][j] = hash_of.get(row_id)
         if agg == "count":  # a cell whose runs all have an undefined metric counts 0
             grid = [[v if v else (0.0 if c else None) for v, c in zip(gr, cr, strict=True)]
                     for gr, cr in zip(grid, counts, strict=True)]
@@ -431,16 +488,23 @@ class SweepRuns:
             return Slices(path=path, metric=metric, higher_is_better=higher_is_better, rows=[])
         self._require(path, "path", among=self._params_present())
         self._require(metric, "metric", ("number",))
+        return self.cached(("slices", path, metric, higher_is_better, filter_text),
+                           lambda: self._slices(path, metric, higher_is_better, filter_text))
+
+    def _slices(self, path: str, metric: str, higher_is_better: bool,
+                filter_text: str | None) -> Slices:
         where, params = self._where(filter_text, ())
         p, m = quote_name(path), quote_name(metric)
         rows = self._query(
-            f"SELECT {p}, count({m}), min({m}), quantile_cont({m}, 0.25), median({m}), "
-            f"quantile_cont({m}, 0.75), max({m}), avg({m}) FROM {self.table} WHERE {where} "
-            f"GROUP BY ALL", params)
-        out = [SliceRow(value=plain(r[0]), count=int(r[1]), min=finite_or_none(r[2]),
-                        q1=finite_or_none(r[3]), median=finite_or_none(r[4]),
-                        q3=finite_or_none(r[5]), max=finite_or_none(r[6]),
-                        mean=finite_or_none(r[7])) for r in rows]
+            f"SELECT {p}, count({m}), min({m}), quantile_cont({m}, [0.25, 0.5, 0.75]), "
+            f"max({m}), avg({m}) FROM {self.table} WHERE {where} GROUP BY ALL", params)
+        out = []
+        for value, count, low, quartiles, high, mean in rows:
+            q1, median, q3 = quartiles if quartiles is not None else (None, None, None)
+            out.append(SliceRow(value=plain(value), count=int(count), min=finite_or_none(low),
+                                q1=finite_or_none(q1), median=finite_or_none(median),
+                                q3=finite_or_none(q3), max=finite_or_none(high),
+                                mean=finite_or_none(mean)))
         out.sort(key=lambda row: axis_sort_key(row.value))
         return Slices(path=path, metric=metric, higher_is_better=higher_is_better, rows=out)
 
