@@ -113,10 +113,17 @@ class _FileCache:
 
 
 class Catalog:
-    """The sweeps, studies and backtests under `root`, read-only."""
+    """The sweeps, studies and backtests under `root`, read-only.
+
+    Entries are discovered again at most every `rescan_seconds` (and whenever an unknown id is
+    asked for); a sweep's result files are listed again at most every `refresh_seconds`. The
+    runs of the last `max_sweep_tables` sweeps queried are kept in DuckDB, and the last
+    `recompute_runs` recomputed runs in memory.
+    """
 
     def __init__(self, root: PathLike, *, rescan_seconds: float = 2.0,
-                 recompute_runs: int = 64, max_sweep_tables: int = 8):
+                 refresh_seconds: float = 0.5, recompute_runs: int = 64,
+                 max_sweep_tables: int = 8):
         path = Path(root).resolve()
         if not path.is_dir():
             raise NotADirectoryError(f"{root}: not a directory")
@@ -130,6 +137,7 @@ class Catalog:
         self._store: RunStore | None = None
         self._store_lock = threading.Lock()
         self._max_sweep_tables = max_sweep_tables
+        self._refresh_seconds = refresh_seconds
         self._recompute = Recomputer(max_runs=recompute_runs)
 
     # ------------------------------------------------------------------ discovery
@@ -181,7 +189,8 @@ class Catalog:
     def _runs(self, entry: Entry, manifest: dict[str, Any]) -> SweepRuns:
         with self._store_lock:
             if self._store is None:
-                self._store = RunStore(self._max_sweep_tables)
+                self._store = RunStore(self._max_sweep_tables,
+                                       refresh_seconds=self._refresh_seconds)
         grid = manifest.get("sweep", {}).get("grid", {})
         return self._store.sweep(entry.path, self.root, str(manifest.get("data_fingerprint")),
                                  list(grid))
