@@ -237,9 +237,13 @@ def bench(runs: int, requests: int, directory: Path) -> None:
             # one warm-up of each kind: axis values and counts are cached per table version
             for urls in kinds.values():
                 _time(client, urls[:1])
+            import psutil
+
+            rss = psutil.Process(proc.pid).memory_info().rss / 2**20
             print(f"\n{runs:,} runs: {len(list((sweep / 'results').glob('*.parquet')))} parts, "
                   f"{size:,.0f} MiB (fixture {built:.1f} s); first request (the sweep, reading "
-                  f"the parts into DuckDB) {cold * 1000:,.0f} ms")
+                  f"the parts into DuckDB) {cold * 1000:,.0f} ms; server RSS {rss:,.0f} MiB; "
+                  f"load average {os.getloadavg()[0]:.1f}")
             print(f"  {'request':<32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
             target = 150 if runs >= 1_000_000 else 50
             for name, urls in kinds.items():

@@ -52,6 +52,8 @@ def axis_sort_key(value: object) -> tuple[int, float, str]:
         return (2, float(value), "")
     if isinstance(value, int | float | np.integer | np.floating):
         return (0, float(value), "")
+    if isinstance(value, list | tuple | np.ndarray):  # e.g. weekdays: shorter lists first
+        return (1, float(len(value)), str(list(value)))
     return (1, 0.0, str(value))
 
 
