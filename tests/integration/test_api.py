@@ -649,33 +649,50 @@ def test_a_growing_sweep_and_duplicated_rows(root: Path, results: pd.DataFrame) 
         shutil.rmtree(live)
 
 
-def test_live_events_announce_what_appears(root: Path) -> None:
-    app = create_app(Catalog(root, rescan_seconds=0.0), poll_seconds=0.2)
+def test_live_events_announce_what_appears_and_progresses(root: Path) -> None:
+    """The event stream: every entry first, then a backtest that appears and a running sweep
+    whose result parts grow."""
+    source = root / "sweeps" / "tiny"
+    parts = sorted((source / "results").glob("part-*.parquet"))
+    running = root / "sweeps" / "running"
+    (running / "results").mkdir(parents=True)
+    manifest = json.loads((source / "sweep.json").read_text())
+    (running / "sweep.json").write_text(json.dumps({**manifest, "status": "running"}))
+    shutil.copy(parts[0], running / "results" / parts[0].name)
     added = root / "backtests" / "bt2"
+    app = create_app(Catalog(root, rescan_seconds=0.0), poll_seconds=0.2)
     try:
         with served(app) as http:
-            assert http.get("/api/health").json()["sweeps"] >= 1
-            page = http.get(f"/api/sweeps/{SWEEP}/runs",
-                            params={"sort": "-cagr", "limit": 3, "filter": f"{Z} = off"})
-            assert page.status_code == 200 and len(page.json()["rows"]) == 3
-            assert http.get("/api/sweeps/..%2F..%2Fetc").status_code == 404
             seen: list[dict[str, Any]] = []
+            everything = {("sweep", SWEEP), ("sweep", "sweeps~running"), ("study", STUDY),
+                          ("backtest", BACKTEST)}
+            deadline = time.monotonic() + 60
             with http.stream("GET", "/api/events") as events:
                 assert events.headers["content-type"].startswith("text/event-stream")
                 for line in events.iter_lines():
                     if line.startswith("data: "):
                         seen.append(json.loads(line[6:]))
-                    if {(e["kind"], e["id"]) for e in seen} >= {("sweep", SWEEP),
-                                                                ("study", STUDY),
-                                                                ("backtest", BACKTEST)} \
+                    if {(e["kind"], e["id"]) for e in seen} >= everything \
                             and not added.exists():
+                        assert all(e["change"] == "added" for e in seen)
                         shutil.copytree(root / "backtests" / "bt", added)
-                    if any(e["id"] == "backtests~bt2" for e in seen):
+                        for part in parts[1:]:
+                            shutil.copy(part, running / "results" / part.name)
+                    done = {e["id"] for e in seen if e["change"] == "added"} >= {
+                        "backtests~bt2"} and any(e["id"] == "sweeps~running"
+                                                 and e["done"] == 27 for e in seen)
+                    if done or time.monotonic() > deadline:
                         break
-            event = next(e for e in seen if e["id"] == "backtests~bt2")
-            assert event["change"] == "added" and event["kind"] == "backtest"
+        first = next(e for e in seen if e["id"] == "sweeps~running")
+        assert (first["change"], first["status"], first["valid"]) == ("added", "running", 27)
+        assert first["done"] == pq.read_metadata(parts[0]).num_rows
+        last = [e for e in seen if e["id"] == "sweeps~running"][-1]
+        assert (last["change"], last["done"]) == ("updated", 27)
+        assert any(e["id"] == "backtests~bt2" and e["change"] == "added" and
+                   e["kind"] == "backtest" for e in seen)
     finally:
         shutil.rmtree(added, ignore_errors=True)
+        shutil.rmtree(running, ignore_errors=True)
 
 
 def test_gridbt_serve_prints_its_url_and_serves(root: Path) -> None:
