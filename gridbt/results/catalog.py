@@ -48,7 +48,6 @@ from gridbt.results.models import (
     Health,
     Heatmap,
     MetricInfo,
-    Neighbourhood,
     Payoff,
     Robustness,
     RunDetail,
@@ -61,7 +60,7 @@ from gridbt.results.models import (
     Trades,
     Trial,
 )
-from gridbt.results.plots import axis_identity, finite_or_none, plain
+from gridbt.results.plots import finite_or_none, plain
 from gridbt.results.recompute import Recomputed, Recomputer, run_spec
 from gridbt.results.runs import RunStore, SweepRuns
 from gridbt.results.series import check_points, equity_of, trades_of
@@ -285,7 +284,7 @@ class Catalog:
         done = runs.count()
         if best is None and done:
             objective = str(manifest.get("objective", "sharpe"))
-            top = runs.top(objective, bool(manifest.get("maximize", True)), 1).rows
+            top = runs.top(objective, bool(manifest.get("maximize", True)), 1)
             if top and top[0].kpis.get(objective) is not None:
                 best = BestRun(param_hash=top[0].param_hash, combo=top[0].combo,
                                value=top[0].kpis.get(objective), params=top[0].params)
@@ -436,50 +435,13 @@ class Catalog:
         best = runs.top(metric, higher, top)
         statistics = {k: _float(v) for k, v in (manifest.get("statistics") or {}).items()}
         source = "sweep.json" if statistics else "none"
-        if not statistics and best.rows:
+        if not statistics and best:
             computed = self._computed_statistics(sweep_id, entry, manifest, runs)
             if computed:
                 statistics, source = computed, "computed"
-        rows = [self._neighbourhood(runs, row, metric, higher, best.axes) for row in best.rows]
+        rows = [runs.neighbourhood(row, metric, higher) for row in best]
         return Robustness(metric=metric, higher_is_better=higher, statistics=statistics,
                           statistics_source=source, neighbourhood=rows)
-
-    def _neighbourhood(self, runs: SweepRuns, row: Any, metric: str, higher: bool,
-                       axes: dict[str, list[Any]]) -> Neighbourhood:
-        def cache_key(extra: str) -> tuple[Any, ...]:
-            return ("neighbourhood", row.param_hash, metric, extra)
-
-        def steps(path: str) -> tuple[int, list[Any]]:
-            values = axes[path]
-            at = [axis_identity(v) for v in values].index(axis_identity(row.params[path]))
-            return at, values
-
-        def make() -> Neighbourhood:
-            pins: dict[str, list[Any]] = {}
-            for path in axes:
-                at, values = steps(path)
-                pins[path] = values[max(at - 1, 0):at + 2]
-            around = [v for v in runs.metric_where(metric, pins) if v is not None]
-            sensitivity: dict[str, list[float | None]] = {}
-            for path in axes:
-                at, values = steps(path)
-                found: list[float | None] = []
-                for step in (-1, 1):
-                    if not 0 <= at + step < len(values):
-                        found.append(None)
-                        continue
-                    single = {p: [row.params[p]] for p in axes}
-                    single[path] = [values[at + step]]
-                    hits = [v for v in runs.metric_where(metric, single) if v is not None]
-                    found.append(hits[0] if hits else None)
-                sensitivity[path] = found
-            worst = (min(around) if higher else max(around)) if around else None
-            return Neighbourhood(
-                param_hash=row.param_hash, params=row.params, value=row.kpis.get(metric),
-                mean=float(np.mean(around)) if around else None, worst=worst,
-                neighbours=len(around), sensitivity=sensitivity)
-
-        return runs.cached(cache_key(""), make)
 
     def _computed_statistics(self, sweep_id: str, entry: Entry, manifest: dict[str, Any],
                              runs: SweepRuns) -> dict[str, float | None]:
@@ -500,7 +462,7 @@ class Catalog:
             tables = [pq.read_table(f, columns=["param_hash", "sharpe", *BLOCK_COLUMNS])
                       for f in files]
             frame = pa.concat_tables(tables).to_pandas().drop_duplicates("param_hash")
-            top = runs.top(objective, maximize, 1).rows
+            top = runs.top(objective, maximize, 1)
             if not top or len(frame) < 2:
                 return {}
             outcome = self._recomputed(sweep_id, top[0].param_hash)

@@ -25,7 +25,15 @@ from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import KPI_NAMES
 from gridbt.results.discovery import inside
 from gridbt.results.errors import NotFound, QueryError
-from gridbt.results.models import Aggregate, Heatmap, RunRow, RunsPage, SliceRow, Slices
+from gridbt.results.models import (
+    Aggregate,
+    Heatmap,
+    Neighbourhood,
+    RunRow,
+    RunsPage,
+    SliceRow,
+    Slices,
+)
 from gridbt.results.plots import (
     AGGREGATES,
     MAX_HEATMAP_CELLS,
@@ -39,7 +47,7 @@ from gridbt.results.query import ColumnKind, compile_filter, compile_sort, parse
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["MAX_LIMIT", "MAX_OFFSET", "RunStore", "SweepRuns", "Top"]
+__all__ = ["MAX_LIMIT", "MAX_OFFSET", "RunStore", "SweepRuns"]
 
 MAX_LIMIT = 1000
 MAX_OFFSET = 100_000_000
@@ -68,14 +76,6 @@ class _Part:
     path: str
     size: int
     mtime_ns: int
-
-
-@dataclass(frozen=True)
-class Top:
-    """The best runs by a metric: their rows and each path's axis (for neighbourhoods)."""
-
-    rows: list[RunRow]
-    axes: dict[str, list[Any]]
 
 
 class RunStore:
@@ -508,17 +508,48 @@ class SweepRuns:
         out.sort(key=lambda row: axis_sort_key(row.value))
         return Slices(path=path, metric=metric, higher_is_better=higher_is_better, rows=out)
 
-    def top(self, metric: str, higher_is_better: bool, n: int) -> Top:
-        """The best `n` runs by `metric` (undefined last) and the axis of every grid path."""
+    def top(self, metric: str, higher_is_better: bool, n: int) -> list[RunRow]:
+        """The best `n` runs by `metric` (undefined last)."""
         self.refresh()
         if not self._columns:
-            return Top([], {})
+            return []
         self._require(metric, "metric", ("number",))
         sign = "-" if higher_is_better else ""
-        page = self.page("", [f"{sign}{metric}"], None, n, 0)
-        return Top(page.rows, {p: self.axis(p) for p in self._params_present()})
+        return self.page("", [f"{sign}{metric}"], None, n, 0).rows
 
-    def metric_where(self, metric: str, pins: dict[str, list[Any]]) -> list[float | None]:
+    def neighbourhood(self, row: RunRow, metric: str, higher_is_better: bool) -> Neighbourhood:
+        """`metric` around a run: over the runs within one step (in axis order) of it on every
+        grid path, itself included, and one step down and up each path alone."""
+        return self.cached(("neighbourhood", row.param_hash, metric, higher_is_better),
+                           lambda: self._neighbourhood(row, metric, higher_is_better))
+
+    def _neighbourhood(self, row: RunRow, metric: str, higher: bool) -> Neighbourhood:
+        steps: dict[str, tuple[int, list[Any]]] = {}
+        for path in self._params_present():
+            values = self.axis(path)
+            at = [axis_identity(v) for v in values].index(axis_identity(row.params[path]))
+            steps[path] = (at, values)
+        around = [v for v in self._metric_where(metric, {
+            path: values[max(at - 1, 0):at + 2] for path, (at, values) in steps.items()})
+            if v is not None]
+        sensitivity: dict[str, list[float | None]] = {}
+        for path, (at, values) in steps.items():
+            found: list[float | None] = []
+            for step in (-1, 1):
+                hits: list[float] = []
+                if 0 <= at + step < len(values):
+                    alone = {p: [row.params[p]] for p in steps}
+                    alone[path] = [values[at + step]]
+                    hits = [v for v in self._metric_where(metric, alone) if v is not None]
+                found.append(hits[0] if hits else None)
+            sensitivity[path] = found
+        worst = (min(around) if higher else max(around)) if around else None
+        return Neighbourhood(
+            param_hash=row.param_hash, params=row.params, value=row.kpis.get(metric),
+            mean=float(sum(around) / len(around)) if around else None, worst=worst,
+            neighbours=len(around), sensitivity=sensitivity)
+
+    def _metric_where(self, metric: str, pins: dict[str, list[Any]]) -> list[float | None]:
         """`metric` of the runs whose every pinned path takes one of its listed values."""
         terms, params = [], []
         for path, values in pins.items():
