@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -218,8 +218,9 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
 
     # ------------------------------------------------------------------ events
     @app.get("/api/events", tags=["catalog"], response_class=StreamingResponse,
-             responses={200: {"content": {"text/event-stream": {}},
-                              "description": "Server-Sent Events, `data` an Event"}})
+             responses={200: {"model": Event, "content": {"text/event-stream": {}},
+                              "description": "Server-Sent Events: `event` the change, "
+                                             "`data` an Event"}})
     async def events(request: Request) -> StreamingResponse:
         """Server-Sent Events: every sweep, study and backtest as `added`, then each one
         that appears, progresses (result rows, status) or goes away."""
@@ -243,7 +244,22 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
+    _stream_schema(app, "/api/events")
     return app
+
+
+def _stream_schema(app: FastAPI, path: str) -> None:
+    """Document the Event model as the `data` of an event stream, not as a JSON body."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        content = schema["paths"][path]["get"]["responses"]["200"]["content"]
+        if "application/json" in content:
+            content["text/event-stream"] = {"schema": content.pop("application/json")["schema"]}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def openapi_text(app: FastAPI) -> str:
