@@ -71,6 +71,7 @@ __all__ = ["Catalog", "State"]
 #: (status, done, valid, failed, manifest mtime) of an entry, for change events.
 State = tuple[str | None, int | None, int | None, int | None, int]
 _MAX_TOP = 50
+_FORCED_RESCAN_SECONDS = 0.2
 
 
 def _iso(ns: int) -> str:
@@ -141,11 +142,13 @@ class Catalog:
 
     # ------------------------------------------------------------------ discovery
     def rescan(self, force: bool = False) -> None:
-        """Discover the entries again if the last scan is older than `rescan_seconds`."""
-        if not force and time.monotonic() - self._scanned < self.rescan_seconds:
+        """Discover the entries again if the last scan is older than `rescan_seconds` (with
+        `force`, than 0.2 s: requests for unknown ids cannot make it walk the root at will)."""
+        wait = min(self.rescan_seconds, _FORCED_RESCAN_SECONDS) if force else self.rescan_seconds
+        if time.monotonic() - self._scanned < wait:
             return
         with self._scan_lock:
-            if not force and time.monotonic() - self._scanned < self.rescan_seconds:
+            if time.monotonic() - self._scanned < wait:
                 return
             entries: dict[Kind, dict[str, Entry]] = {"sweep": {}, "study": {}, "backtest": {}}
             for entry in discover(self.root, cache=self._manifests):

@@ -407,6 +407,7 @@ def test_a_recomputed_run_equals_its_kept_curve(client: httpx.Client, root: Path
     recomputed, and equals the curve the sweep kept."""
     copy = root / "sweeps" / "nokeep"
     shutil.copytree(root / "sweeps" / "tiny", copy, ignore=shutil.ignore_patterns("top*"))
+    time.sleep(0.25)  # found by the rescan an unknown id forces (at most every 0.2 s)
     try:
         for param_hash, curve in _kept(root).items():
             assert get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}")["equity_kept"]
@@ -582,6 +583,7 @@ def test_a_symlink_out_of_the_root_is_not_followed(client: httpx.Client, catalog
                 outside / "part.parquet")
     escape.symlink_to(outside / "part.parquet")
     try:
+        time.sleep(0.25)  # a forced rescan waits 0.2 s after the last one
         catalog.rescan(force=True)
         assert [b["id"] for b in get(client, "/api/backtests")] == [BACKTEST]
         for url in ("/api/backtests/backtests~escape", "/api/backtests/linked_summary",
