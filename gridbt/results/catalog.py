@@ -72,6 +72,7 @@ __all__ = ["Catalog", "State"]
 State = tuple[str | None, int | None, int | None, int | None, int]
 _MAX_TOP = 50
 _FORCED_RESCAN_SECONDS = 0.2
+_RUNNING_STATISTICS_SECONDS = 30.0
 
 
 def _iso(ns: int) -> str:
@@ -139,6 +140,7 @@ class Catalog:
         self._max_sweep_tables = max_sweep_tables
         self._refresh_seconds = refresh_seconds
         self._recompute = Recomputer(max_runs=recompute_runs)
+        self._statistics: dict[Path, tuple[float, dict[str, float | None]]] = {}
 
     # ------------------------------------------------------------------ discovery
     def rescan(self, force: bool = False) -> None:
@@ -449,22 +451,32 @@ class Catalog:
     def _computed_statistics(self, sweep_id: str, entry: Entry, manifest: dict[str, Any],
                              runs: SweepRuns) -> dict[str, float | None]:
         """DSR and PBO of a sweep that has not finished (its `sweep.json` has none yet), from
-        the block statistics of its result parts and the best run recomputed."""
+        the block statistics of its result parts and the best run recomputed. O(runs) work:
+        kept until the results change, and while a sweep runs, reused for
+        `_RUNNING_STATISTICS_SECONDS` however many results land meanwhile."""
+        earlier = self._statistics.get(entry.path)
+        if earlier is not None and time.monotonic() - earlier[0] < _RUNNING_STATISTICS_SECONDS:
+            return earlier[1]
         objective = str(manifest.get("objective", "sharpe"))
         maximize = bool(manifest.get("maximize", True))
+        fingerprint = manifest.get("data_fingerprint")
 
         def make() -> dict[str, float | None]:
-
             from gridbt.sweep.finish import BLOCK_COLUMNS, overfitting_statistics
 
-            files = [str(p) for p in sorted((entry.path / "results").glob("part-*.parquet"))
+            files = [p for p in sorted((entry.path / "results").glob("part-*.parquet"))
                      if inside(p.resolve(), self.root)]
-            schema = pq.read_schema(files[0])
-            if not set(BLOCK_COLUMNS) <= set(schema.names):
+            names = set(pq.read_schema(files[0]).names) if files else set()
+            if not set(BLOCK_COLUMNS) <= names:
                 return {}
-            tables = [pq.read_table(f, columns=["param_hash", "sharpe", *BLOCK_COLUMNS])
-                      for f in files]
-            frame = pa.concat_tables(tables).to_pandas().drop_duplicates("param_hash")
+            wanted = ["param_hash", "sharpe", *BLOCK_COLUMNS]
+            if "data_fingerprint" in names:
+                wanted.append("data_fingerprint")
+            frame = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files],
+                                     promote_options="default").to_pandas()
+            if "data_fingerprint" in frame:
+                frame = frame[frame["data_fingerprint"] == fingerprint]
+            frame = frame.drop_duplicates("param_hash")  # the first written, as the runs
             top = runs.top(objective, maximize, 1)
             if not top or len(frame) < 2:
                 return {}
@@ -473,6 +485,7 @@ class Catalog:
             return {k: _float(v) for k, v in stats.items()}
 
         computed: dict[str, float | None] = runs.cached(("statistics",), make)
+        self._statistics[entry.path] = (time.monotonic(), computed)
         return computed
 
     # ------------------------------------------------------------------ studies
