@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import gridbt
-from gridbt._inputs import check_chain_dir, check_chain_target, check_output_dir
+from gridbt._inputs import InputError, check_chain_dir, check_chain_target, check_output_dir
 
 __all__ = ["main"]
 
@@ -221,6 +221,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out))
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if not root.is_dir():
+        raise InputError(f"--root {root}: not a directory (the directory holding sweeps, "
+                         "studies and backtests)")
+    from gridbt.api.server import serve
+
+    def announce(url: str) -> None:
+        print(f"gridbt serve: the results under {root.resolve()} at {url}/ (API {url}/api, "
+              f"docs {url}/docs); Ctrl-C stops", flush=True)
+
+    serve(root, host=args.host, port=args.port, cors=args.cors, announce=announce)
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """A parser whose help may end with text made only when the help is shown: `gridbt --help`
     builds every command's parser, and must not import what their help lists."""
@@ -332,6 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--verbose", action="store_true",
                     help="everything Ray and MLflow print (warnings, INFO lines, workers' output)")
     op.set_defaults(func=cmd_optimize)
+
+    srv = sub.add_parser("serve", help="serve the results under a directory (the results API)")
+    srv.add_argument("--root", default=".",
+                     help="directory holding sweeps, studies and backtests (default: %(default)s)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    srv.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    srv.add_argument("--cors", default=None, metavar="ORIGIN",
+                     help="allow cross-origin GETs from this origin (default: none)")
+    srv.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="run the main job on the embedded default data")
     demo.add_argument("--out", default="demo-output",

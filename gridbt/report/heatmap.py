@@ -1,7 +1,9 @@
 """Heatmaps of a sweep's objective over each pair of grid parameters, best over the others.
 
-`best_objective_grid` is the data (axis values and the 2-D grid); `objective_heatmaps` draws it
-with matplotlib's Agg canvas, never pyplot, so no global figure state or display is involved.
+The data is a `gridbt.results.models.Heatmap`, the object the results API serves, built here
+from the sweep's results frame by `gridbt.results.plots.heatmap_of_frame`; `objective_heatmaps`
+draws it with matplotlib's Agg canvas, never pyplot, so no global figure state or display is
+involved. `best_objective_grid` gives the same data as plain arrays.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,13 +19,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gridbt._typing import FloatArray, IntArray
+from gridbt._typing import FloatArray
 from gridbt.report._canvas import agg_figure, write_png
+from gridbt.results.errors import QueryError
+from gridbt.results.models import Heatmap
+from gridbt.results.plots import axis_levels, heatmap_of_frame, is_off
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["OFF_LABEL", "best_objective_grid", "objective_heatmaps"]
+__all__ = ["OFF_LABEL", "best_objective_grid", "heatmap_figure", "objective_heatmaps"]
 
 OFF_LABEL = "off"
 # Above this many rows or columns the cell annotations would overlap.
@@ -31,12 +36,18 @@ _ANNOTATE_MAX = 12
 _NAME_MAX = 120
 
 
-@dataclass(frozen=True)
-class _Levels:
-    """The distinct values of one parameter in axis order, and each row's index into them."""
+def _best_heatmap(results: pd.DataFrame, x: str, y: str, objective: str,
+                  higher_is_better: bool) -> Heatmap:
+    try:
+        return heatmap_of_frame(results, x, y, objective, higher_is_better=higher_is_better,
+                                agg="max" if higher_is_better else "min")
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
 
-    values: list[object]
-    codes: IntArray
+
+def _matrix(heatmap: Heatmap) -> FloatArray:
+    return np.array([[np.nan if v is None else v for v in row] for row in heatmap.values],
+                    dtype=np.float64).reshape(len(heatmap.y_values), len(heatmap.x_values))
 
 
 def best_objective_grid(
@@ -64,13 +75,8 @@ def best_objective_grid(
         ``float64`` of shape ``(len(y_values), len(x_values))``; NaN where no combination
         with a finite objective was evaluated.
     """
-    _require_columns(results, (x, y, objective))
-    x_levels, y_levels = _levels(results[x]), _levels(results[y])
-    return (
-        x_levels.values,
-        y_levels.values,
-        _grid(x_levels, y_levels, results[objective], higher_is_better),
-    )
+    heatmap = _best_heatmap(results, x, y, objective, higher_is_better)
+    return heatmap.x_values, heatmap.y_values, _matrix(heatmap)
 
 
 def objective_heatmaps(
@@ -115,81 +121,25 @@ def objective_heatmaps(
     """
     if max_pairs < 0:
         raise ValueError(f"max_pairs must be >= 0, got {max_pairs}")
-    _require_columns(results, (*params, objective))
-    levels = {path: _levels(results[path]) for path in dict.fromkeys(params)}
-    varied = [path for path, level in levels.items() if len(level.values) >= 2]
+    missing = [c for c in (*params, objective) if c not in results.columns]
+    if missing:
+        raise ValueError(f"results have no column(s) {missing}; columns: {list(results.columns)}")
+    varied = [path for path in dict.fromkeys(params)
+              if len(axis_levels(results[path]).values) >= 2]
     pairs = list(itertools.islice(itertools.combinations(varied, 2), max_pairs))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for x, y in pairs:
-        grid = _grid(levels[x], levels[y], results[objective], higher_is_better)
-        figure = _figure(
-            x, y, levels[x].values, levels[y].values, grid, objective, higher_is_better
-        )
+        figure = heatmap_figure(_best_heatmap(results, x, y, objective, higher_is_better))
         path = out_dir / _file_name(objective, x, y)
         write_png(figure, path)
         written.append(path)
     return written
 
 
-def _require_columns(results: pd.DataFrame, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in results.columns]
-    if missing:
-        raise ValueError(f"results have no column(s) {missing}; columns: {list(results.columns)}")
-
-
-def _is_off(value: object) -> bool:
-    return value is None or bool(np.ndim(value) == 0 and pd.isna(value))  # type: ignore[arg-type]
-
-
-def _sort_key(value: object) -> tuple[int, float, str]:
-    """Numbers ascending, then text, then booleans, then off."""
-    if _is_off(value):
-        return (3, 0.0, "")
-    if isinstance(value, bool | np.bool_):
-        return (2, float(value), "")
-    if isinstance(value, int | float | np.integer | np.floating):
-        return (0, float(value), "")
-    return (1, 0.0, str(value))
-
-
-def _identity(value: object) -> Hashable:
-    """Equal for values that share an axis position: 1 and 1.0 do, True and 1 do not."""
-    if _is_off(value):
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if not isinstance(value, Hashable):
-        return ("unhashable", repr(value))  # list-valued parameters, e.g. weekdays
-    return (type(value) is bool, value)
-
-
-def _levels(column: pd.Series) -> _Levels:
-    identities = [_identity(v) for v in column.tolist()]
-    first: dict[Hashable, object] = {}
-    for identity, value in zip(identities, column.tolist(), strict=True):
-        first.setdefault(identity, None if identity is None else value)
-    order = sorted(first, key=lambda identity: _sort_key(first[identity]))
-    position = {identity: i for i, identity in enumerate(order)}
-    codes = np.fromiter((position[i] for i in identities), dtype=np.int64, count=len(identities))
-    values = [first[identity] for identity in order]
-    return _Levels([v.item() if isinstance(v, np.generic) else v for v in values], codes)
-
-
-def _grid(x: _Levels, y: _Levels, objective: pd.Series, higher_is_better: bool) -> FloatArray:
-    values = pd.to_numeric(objective, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = np.isfinite(values)
-    cells = (y.codes * len(x.values) + x.codes)[finite]
-    size = len(x.values) * len(y.values)
-    best = np.full(size, -np.inf if higher_is_better else np.inf)
-    (np.maximum if higher_is_better else np.minimum).at(best, cells, values[finite])
-    best[np.bincount(cells, minlength=size) == 0] = np.nan
-    return best.reshape(len(y.values), len(x.values))
-
-
 def _label(value: object) -> str:
-    if _is_off(value):
+    if is_off(value):
         return OFF_LABEL
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -217,15 +167,12 @@ def _color_scale(grid: FloatArray, higher_is_better: bool) -> _ColorScale:
     return _ColorScale(f"viridis{reverse}", low, high, diverging=False)
 
 
-def _figure(
-    x: str,
-    y: str,
-    x_values: list[object],
-    y_values: list[object],
-    grid: FloatArray,
-    objective: str,
-    higher_is_better: bool,
-) -> Figure:
+def heatmap_figure(heatmap: Heatmap) -> Figure:
+    """Draw a heatmap (cells without a value hatched, never interpolated) on an Agg figure."""
+    x, y, objective = heatmap.x, heatmap.y, heatmap.metric
+    x_values, y_values = heatmap.x_values, heatmap.y_values
+    grid = _matrix(heatmap)
+    higher_is_better = heatmap.higher_is_better
     from matplotlib.colors import Normalize, TwoSlopeNorm
     from matplotlib.patches import Rectangle
 
@@ -265,8 +212,8 @@ def _figure(
     ax.set_yticks(range(n_rows), [_label(v) for v in y_values])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    best = "max" if higher_is_better else "min"
-    ax.set_title(f"{objective}, {best} over the other parameters", loc="left", fontsize=10)
+    ax.set_title(f"{objective}, {heatmap.agg} over the other parameters", loc="left",
+                 fontsize=10)
     if n_rows <= _ANNOTATE_MAX and n_cols <= _ANNOTATE_MAX:
         for (row, col), value in np.ndenumerate(grid):
             if np.isfinite(value):

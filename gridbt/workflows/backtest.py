@@ -14,8 +14,8 @@ from gridbt.data.default import ensure_synthetic_chain, load_packed
 from gridbt.data.store import read_manifest
 from gridbt.kernel.dispatch import kpis_of
 from gridbt.kernel.enums import ExitReason, SkipReason
-from gridbt.report.tables import equity_table, trades_table
 from gridbt.report.tearsheet import write_tearsheet
+from gridbt.results.tables import equity_table, trades_table
 from gridbt.strategy.backtest import Engine, run_backtest
 from gridbt.strategy.presets import load_spec
 from gridbt.strategy.spec import StrategySpec

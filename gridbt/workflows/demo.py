@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -26,7 +27,8 @@ DEMO_STUDY = "studies/demo_study.yaml"
 
 def run_demo(out_dir: Path) -> int:
     """Build the default chain if absent, summarise it, run a preset backtest and a hedged,
-    risk-sized one, print their KPIs, then run the short-put sweep and a short study."""
+    risk-sized one, print their KPIs, then run the short-put sweep and a short study, and end
+    with the `gridbt serve` command that browses all of them."""
     check_output_dir(out_dir)
     print(f"default chain: {default_chain_dir()}")
     started = time.perf_counter()
@@ -43,8 +45,15 @@ def run_demo(out_dir: Path) -> int:
         strategy = job_file(name)
         print(f"\n{title}: {strategy}")
         print(format_summary(run_and_write(strategy, chain_dir, out), out))
-    code = _demo_sweep(out_dir)
-    return code or _demo_study(out_dir)
+    code = _demo_sweep(out_dir) or _demo_study(out_dir)
+    if not code:
+        print(f"\nbrowse every result above: {serve_command(out_dir)}")
+    return code
+
+
+def serve_command(out_dir: Path) -> str:
+    """The command that serves the demo's results (the results API, `gridbt serve`)."""
+    return f"gridbt serve --root {shlex.quote(str(out_dir))}"
 
 
 def _demo_sweep(out_dir: Path) -> int:

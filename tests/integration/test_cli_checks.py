@@ -102,7 +102,8 @@ def assert_untouched(home: Path, *paths: Path) -> None:
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["--version"], ["backtest", "--help"], ["sweep", "--help"],
-     ["optimize", "--help"], ["data", "--help"], ["data", "import", "--help"]],
+     ["optimize", "--help"], ["data", "--help"], ["data", "import", "--help"],
+     ["serve", "--help"]],
     ids=lambda args: " ".join(args),
 )
 def test_help_and_version_import_nothing_heavy(args: list[str], home: Path) -> None:

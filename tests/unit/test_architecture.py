@@ -11,8 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "gridbt"
 #: Lowest first: a package may import only packages before it (docs/architecture.md).
-LAYERS = ("data", "kernel", "strategy", "runtime", "sweep", "optimize", "report", "tracking",
-          "workflows")
+LAYERS = ("data", "kernel", "strategy", "runtime", "sweep", "optimize", "results", "report",
+          "tracking", "workflows", "api")
 PACKAGES = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file())
 # llvmlite: numba's own IR builder, for the code generation of kernel/lowlevel_nb.py
 KERNEL_MODULES = ("numpy", "numba", "llvmlite", "math", "gridbt.kernel",

@@ -17,7 +17,7 @@ from gridbt.data.pack import PackedChain, pack_chain
 from gridbt.kernel.contract import D, leg_dt, trade_dt
 from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason
 from gridbt.kernel.result import BacktestResult
-from gridbt.report.tables import DAILY_COLUMNS
+from gridbt.results.tables import DAILY_COLUMNS
 from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.spec import StrategySpec, parse_strategy
 from gridbt.testing import ChainQuote, chain_from_quotes

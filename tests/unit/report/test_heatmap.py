@@ -13,10 +13,12 @@ import pytest
 from gridbt.report.heatmap import (
     OFF_LABEL,
     _color_scale,
-    _figure,
     best_objective_grid,
+    heatmap_figure,
     objective_heatmaps,
 )
+from gridbt.results.models import Heatmap
+from gridbt.results.plots import heatmap_of_frame
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -169,8 +171,9 @@ def test_file_names_are_filesystem_safe(tmp_path: Path) -> None:
 
 
 def test_figure_labels_values_with_off_last_and_annotates_cells(results: pd.DataFrame) -> None:
-    xs, ys, grid = best_objective_grid(results, "leg.delta", "exit.stop", "sharpe", True)
-    figure = _figure("leg.delta", "exit.stop", xs, ys, grid, "sharpe", True)
+    heatmap = heatmap_of_frame(results, "leg.delta", "exit.stop", "sharpe",
+                               higher_is_better=True)
+    figure = heatmap_figure(heatmap)
     ax = figure.axes[0]
     assert ax.get_xlabel() == "leg.delta"
     assert ax.get_ylabel() == "exit.stop"
@@ -181,9 +184,23 @@ def test_figure_labels_values_with_off_last_and_annotates_cells(results: pd.Data
 
 
 def test_large_grids_are_not_annotated() -> None:
-    grid = np.arange(13.0 * 4).reshape(4, 13)
-    figure = _figure("x", "y", list(range(13)), list(range(4)), grid, "obj", True)
+    grid = np.arange(13.0 * 4).reshape(4, 13).tolist()
+    heatmap = Heatmap(x="x", y="y", metric="obj", agg="max", higher_is_better=True, where={},
+                      x_values=list(range(13)), y_values=list(range(4)), values=grid,
+                      counts=[[1] * 13] * 4, best=[[None] * 13] * 4, runs=52)
+    figure = heatmap_figure(heatmap)
     assert len(figure.axes[0].texts) == 0
+
+
+def test_the_png_and_the_api_draw_the_same_heatmap_object(results: pd.DataFrame) -> None:
+    """The PNG renderer's data is the `Heatmap` the API serves: the same cells, and for the
+    median the same values as a direct pandas computation."""
+    heatmap = heatmap_of_frame(results, "leg.delta", "exit.stop", "sharpe",
+                               higher_is_better=True, agg="median")
+    assert heatmap.values == [[1.2, 0.7], [0.04999999999999999, None]]
+    assert heatmap.counts == [[2, 3], [2, 0]]
+    image = heatmap_figure(heatmap).axes[0].images[0].get_array()
+    np.testing.assert_allclose(image.filled(np.nan), [[1.2, 0.7], [0.05, np.nan]])
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,267 @@
+"""The FastAPI app over a results root: JSON routes, read-only, errors as `{"detail": ...}`.
+
+Every route answers with a typed object of `gridbt.results.models` (the same objects the PNG
+renderers draw); the OpenAPI document is at `/openapi.json`, and committed as
+`schemas/openapi.json` (`python -m gridbt.api.openapi` writes it). Unknown sweeps, studies,
+backtests, runs, trials and trades are 404 (as is any id that is not in the catalog: ids are
+looked up, never turned into paths); a bad sort key, filter, metric or path is 422 naming it; a
+run that cannot be recomputed (its chain is gone) is 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+import gridbt
+from gridbt.results.catalog import Catalog, State
+from gridbt.results.discovery import Kind
+from gridbt.results.errors import NotFound, QueryError, ResultsError, Unavailable
+from gridbt.results.models import (
+    Aggregate,
+    BacktestDetail,
+    BacktestItem,
+    Equity,
+    Event,
+    Health,
+    Heatmap,
+    Payoff,
+    Robustness,
+    RunDetail,
+    RunsPage,
+    Slices,
+    StudyDetail,
+    StudyItem,
+    SweepDetail,
+    SweepItem,
+    Trades,
+)
+from gridbt.results.plots import MAX_POINTS
+from gridbt.results.runs import MAX_LIMIT, MAX_OFFSET
+
+__all__ = ["create_app"]
+
+_STATUS = {NotFound: 404, QueryError: 422, Unavailable: 409}
+_DESCRIPTION = """Read-only results of gridbt sweeps, studies and backtests under one root.
+
+Ids are paths under the root with `/` as `~`. Runs are identified by `param_hash`. Numbers
+that are undefined (NaN) are `null`; grid values that are off are `null` too."""
+
+Points = Annotated[int, Query(ge=2, le=MAX_POINTS, description="most days returned")]
+Filter = Annotated[str | None, Query(
+    alias="filter", max_length=2000,
+    description="e.g. `sharpe > 1 and exit.stop_loss = 2` (see gridbt.results.query)")]
+
+
+def _changes(before: dict[tuple[Kind, str], State],
+             after: dict[tuple[Kind, str], State]) -> list[Event]:
+    events = []
+    for key, state in after.items():
+        if before.get(key) != state:
+            events.append(Event(kind=key[0], id=key[1],
+                                change="updated" if key in before else "added",
+                                status=state[0], done=state[1], valid=state[2],
+                                failed=state[3]))
+    for key in sorted(before.keys() - after.keys()):
+        events.append(Event(kind=key[0], id=key[1], change="removed",
+                            status=None, done=None, valid=None, failed=None))
+    return events
+
+
+def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float = 1.0,
+               heartbeat_seconds: float = 15.0) -> FastAPI:
+    """The app serving `catalog`; CORS only for `cors` (an origin), GET only."""
+    app = FastAPI(title="gridbt results", version=gridbt.__version__, description=_DESCRIPTION)
+    app.state.catalog = catalog
+    if cors:
+        app.add_middleware(CORSMiddleware, allow_origins=[cors], allow_methods=["GET"],
+                           allow_headers=["*"])
+
+    @app.exception_handler(ResultsError)
+    async def results_error(request: Request, exc: ResultsError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/api/health", response_model=Health, tags=["catalog"])
+    def health() -> Health:
+        """gridbt's version, the root and how many sweeps, studies and backtests it holds."""
+        return catalog.health()
+
+    # ------------------------------------------------------------------ sweeps
+    @app.get("/api/sweeps", response_model=list[SweepItem], tags=["sweeps"])
+    def sweeps() -> list[SweepItem]:
+        """Every sweep under the root (counts are result rows written so far)."""
+        return catalog.sweeps()
+
+    @app.get("/api/sweeps/{sweep_id}", response_model=SweepDetail, tags=["sweeps"])
+    def sweep(sweep_id: str) -> SweepDetail:
+        """A sweep with its grid, constraints, base strategy, metrics and statistics."""
+        return catalog.sweep(sweep_id)
+
+    @app.get("/api/sweeps/{sweep_id}/runs", response_model=RunsPage, tags=["sweeps"])
+    def runs(sweep_id: str,
+             sort: Annotated[str | None, Query(
+                 max_length=1000, description="comma-separated KPIs or paths, `-` for "
+                 "descending; default: the objective, best first")] = None,
+             limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+             offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+             filter_text: Filter = None) -> RunsPage:
+        """A page of runs: grid values, KPIs, skipped entries and counters."""
+        keys = [k for k in (sort or "").split(",") if k.strip()]
+        return catalog.runs(sweep_id, keys, filter_text, limit, offset)
+
+    @app.get("/api/sweeps/{sweep_id}/heatmap", response_model=Heatmap, tags=["sweeps"])
+    def heatmap(sweep_id: str, x: str, y: str, metric: str = "sharpe", agg: Aggregate = "max",
+                where: Annotated[list[str] | None, Query(
+                    description="PATH:VALUE pins of other paths (`off` for a rule off)")]
+                = None,
+                filter_text: Filter = None) -> Heatmap:
+        """A metric over the grid cells of two paths, the others reduced by `agg`."""
+        return catalog.heatmap(sweep_id, x, y, metric, agg, where or [], filter_text)
+
+    @app.get("/api/sweeps/{sweep_id}/slices", response_model=Slices, tags=["sweeps"])
+    def slices(sweep_id: str, path: str, metric: str = "sharpe",
+               filter_text: Filter = None) -> Slices:
+        """Per value of a path: median, quartiles, min, max and mean of a metric."""
+        return catalog.slices(sweep_id, path, metric, filter_text)
+
+    @app.get("/api/sweeps/{sweep_id}/robustness", response_model=Robustness, tags=["sweeps"])
+    def robustness(sweep_id: str, metric: str = "sharpe",
+                   top: Annotated[int, Query(ge=1, le=50)] = 10) -> Robustness:
+        """Deflated Sharpe (with its trial count), PBO, CSCV degradation, and the
+        neighbourhood (one grid step on every path) of the top runs."""
+        return catalog.robustness(sweep_id, metric, top)
+
+    @app.get("/api/sweeps/{sweep_id}/runs/{param_hash}", response_model=RunDetail,
+             tags=["runs"])
+    def run(sweep_id: str, param_hash: str) -> RunDetail:
+        """A run's grid values, KPIs, counters and resolved strategy."""
+        return catalog.run(sweep_id, param_hash)
+
+    @app.get("/api/sweeps/{sweep_id}/runs/{param_hash}/equity", response_model=Equity,
+             tags=["runs"])
+    def run_equity(sweep_id: str, param_hash: str, points: Points = 1000) -> Equity:
+        """A run's equity and drawdown, downsampled; recomputed if the sweep did not keep
+        it."""
+        return catalog.run_equity(sweep_id, param_hash, points)
+
+    @app.get("/api/sweeps/{sweep_id}/runs/{param_hash}/trades", response_model=Trades,
+             tags=["runs"])
+    def run_trades(sweep_id: str, param_hash: str) -> Trades:
+        """A run's trades with their legs (recomputed)."""
+        return catalog.run_trades(sweep_id, param_hash)
+
+    @app.get("/api/sweeps/{sweep_id}/runs/{param_hash}/trades/{number}/payoff",
+             response_model=Payoff, tags=["runs"])
+    def run_payoff(sweep_id: str, param_hash: str, number: int,
+                   points: Annotated[int, Query(ge=3, le=2000)] = 201) -> Payoff:
+        """The payoff at expiry and at entry of a run's trade."""
+        return catalog.payoff(number, sweep=sweep_id, run=param_hash, points=points)
+
+    # ------------------------------------------------------------------ studies
+    @app.get("/api/studies", response_model=list[StudyItem], tags=["studies"])
+    def studies() -> list[StudyItem]:
+        """Every finished study under the root."""
+        return catalog.studies()
+
+    @app.get("/api/studies/{study_id}", response_model=StudyDetail, tags=["studies"])
+    def study(study_id: str) -> StudyDetail:
+        """A study's summary, trials (params, values, state, fold values) and Pareto front."""
+        return catalog.study(study_id)
+
+    @app.get("/api/studies/{study_id}/trials/{number}/equity", response_model=Equity,
+             tags=["studies"])
+    def trial_equity(study_id: str, number: int, points: Points = 1000) -> Equity:
+        """A kept trial's whole-chain equity, downsampled."""
+        return catalog.trial_equity(study_id, number, points)
+
+    # ------------------------------------------------------------------ backtests
+    @app.get("/api/backtests", response_model=list[BacktestItem], tags=["backtests"])
+    def backtests() -> list[BacktestItem]:
+        """Every backtest under the root."""
+        return catalog.backtests()
+
+    @app.get("/api/backtests/{backtest_id}", response_model=BacktestDetail,
+             tags=["backtests"])
+    def backtest(backtest_id: str) -> BacktestDetail:
+        """A backtest's summary.json."""
+        return catalog.backtest(backtest_id)
+
+    @app.get("/api/backtests/{backtest_id}/equity", response_model=Equity, tags=["backtests"])
+    def backtest_equity(backtest_id: str, points: Points = 1000) -> Equity:
+        """Daily equity, drawdown, greeks, hedge, margin and P&L attribution, downsampled."""
+        return catalog.backtest_equity(backtest_id, points)
+
+    @app.get("/api/backtests/{backtest_id}/trades", response_model=Trades, tags=["backtests"])
+    def backtest_trades(backtest_id: str) -> Trades:
+        """A backtest's trades with their legs."""
+        return catalog.backtest_trades(backtest_id)
+
+    @app.get("/api/payoff", response_model=Payoff, tags=["backtests", "runs"])
+    def payoff(trade: int, backtest: str | None = None, sweep: str | None = None,
+               run: str | None = None,
+               points: Annotated[int, Query(ge=3, le=2000)] = 201) -> Payoff:
+        """The payoff of a trade's entry structure: of a backtest (`backtest`), or of a
+        sweep's run (`sweep` and `run`)."""
+        return catalog.payoff(trade, backtest=backtest, sweep=sweep, run=run, points=points)
+
+    # ------------------------------------------------------------------ events
+    @app.get("/api/events", tags=["catalog"], response_class=StreamingResponse,
+             responses={200: {"model": Event, "content": {"text/event-stream": {}},
+                              "description": "Server-Sent Events: `event` the change, "
+                                             "`data` an Event"}})
+    async def events(request: Request) -> StreamingResponse:
+        """Server-Sent Events: every sweep, study and backtest as `added`, then each one
+        that appears, progresses (result rows, status) or goes away."""
+
+        async def stream() -> AsyncIterator[str]:
+            before: dict[tuple[Kind, str], State] = {}
+            idle = 0.0
+            yield "retry: 3000\n\n"
+            while not await request.is_disconnected():
+                after = await run_in_threadpool(catalog.states)
+                changes = _changes(before, after)
+                for event in changes:
+                    yield f"event: {event.change}\ndata: {event.model_dump_json()}\n\n"
+                before = after
+                idle = 0.0 if changes else idle + poll_seconds
+                if idle >= heartbeat_seconds:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(poll_seconds)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    _stream_schema(app, "/api/events")
+    return app
+
+
+def _stream_schema(app: FastAPI, path: str) -> None:
+    """Document the Event model as the `data` of an event stream, not as a JSON body."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        content = schema["paths"][path]["get"]["responses"]["200"]["content"]
+        if "application/json" in content:
+            content["text/event-stream"] = {"schema": content.pop("application/json")["schema"]}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def openapi_text(app: FastAPI) -> str:
+    """The OpenAPI document of `app` as committed: JSON, indent 2, sorted keys."""
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"

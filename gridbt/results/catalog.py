@@ -1,0 +1,720 @@
+"""The catalog of a results root: every sweep, study and backtest under it, and every query the
+API serves over them.
+
+`Catalog(root)` discovers the result directories by their manifests (`results.discovery`),
+rescanning at most every `rescan_seconds`, and answers with the typed objects of
+`results.models`. It only reads: result files under the root, the chains runs were computed on
+(to recompute a run whose curve was not kept), and Optuna's SQLite storage of a study, opened
+read-only. Every file it opens under the root is checked to be a regular file whose real path
+stays under the root.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+import gridbt
+from gridbt._typing import PathLike
+from gridbt.kernel.metrics import KPI_NAMES, METRIC_BY_NAME, METRICS
+from gridbt.results.discovery import (
+    Entry,
+    Kind,
+    ManifestCache,
+    discover,
+    inside,
+    read_json,
+    safe_file,
+)
+from gridbt.results.errors import NotFound, QueryError
+from gridbt.results.models import (
+    Aggregate,
+    BacktestDetail,
+    BacktestItem,
+    BestRun,
+    Equity,
+    GridAxis,
+    Health,
+    Heatmap,
+    MetricInfo,
+    Payoff,
+    Robustness,
+    RunDetail,
+    RunsPage,
+    Slices,
+    StudyDetail,
+    StudyItem,
+    SweepDetail,
+    SweepItem,
+    Trades,
+    Trial,
+)
+from gridbt.results.plots import finite_or_none, plain
+from gridbt.results.recompute import Recomputed, Recomputer, run_spec
+from gridbt.results.runs import RunStore, SweepRuns
+from gridbt.results.series import check_points, equity_of, trades_of
+from gridbt.strategy.summary import BacktestSummary
+
+__all__ = ["Catalog", "State"]
+
+#: (status, done, valid, failed, manifest mtime) of an entry, for change events.
+State = tuple[str | None, int | None, int | None, int | None, int]
+_MAX_TOP = 50
+_FORCED_RESCAN_SECONDS = 0.2
+_RUNNING_STATISTICS_SECONDS = 30.0
+
+
+def _iso(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="seconds")
+
+
+def _float(value: Any) -> float | None:
+    return finite_or_none(value) if isinstance(value, int | float) else None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return int(value) if isinstance(value, int | float) and math.isfinite(value) else default
+
+
+class _FileCache:
+    """Values computed from one file, recomputed when its size or mtime changes."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._items: dict[tuple[str, str], tuple[int, int, Any]] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, what: str, make: Any) -> Any:
+        try:
+            stat = path.stat()
+        except OSError:
+            raise NotFound(f"{path.name}: not there") from None
+        key = (str(path), what)
+        with self._lock:
+            cached = self._items.get(key)
+        if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+            return cached[2]
+        value = make(path)
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.clear()
+            self._items[key] = (stat.st_mtime_ns, stat.st_size, value)
+        return value
+
+
+class Catalog:
+    """The sweeps, studies and backtests under `root`, read-only.
+
+    Entries are discovered again at most every `rescan_seconds` (and whenever an unknown id is
+    asked for); a sweep's result files are listed again at most every `refresh_seconds`. The
+    runs of the last `max_sweep_tables` sweeps queried are kept in DuckDB, and the last
+    `recompute_runs` recomputed runs in memory.
+    """
+
+    def __init__(self, root: PathLike, *, rescan_seconds: float = 2.0,
+                 refresh_seconds: float = 0.5, recompute_runs: int = 64,
+                 max_sweep_tables: int = 8):
+        path = Path(root).resolve()
+        if not path.is_dir():
+            raise NotADirectoryError(f"{root}: not a directory")
+        self.root = path
+        self.rescan_seconds = rescan_seconds
+        self._scanned = -math.inf
+        self._entries: dict[Kind, dict[str, Entry]] = {"sweep": {}, "study": {}, "backtest": {}}
+        self._manifests = ManifestCache()
+        self._scan_lock = threading.Lock()
+        self._files = _FileCache()
+        self._store: RunStore | None = None
+        self._store_lock = threading.Lock()
+        self._max_sweep_tables = max_sweep_tables
+        self._refresh_seconds = refresh_seconds
+        self._recompute = Recomputer(max_runs=recompute_runs)
+        self._statistics: dict[Path, tuple[float, dict[str, float | None]]] = {}
+
+    # ------------------------------------------------------------------ discovery
+    def rescan(self, force: bool = False) -> None:
+        """Discover the entries again if the last scan is older than `rescan_seconds` (with
+        `force`, than 0.2 s: requests for unknown ids cannot make it walk the root at will)."""
+        wait = min(self.rescan_seconds, _FORCED_RESCAN_SECONDS) if force else self.rescan_seconds
+        if time.monotonic() - self._scanned < wait:
+            return
+        with self._scan_lock:
+            if time.monotonic() - self._scanned < wait:
+                return
+            entries: dict[Kind, dict[str, Entry]] = {"sweep": {}, "study": {}, "backtest": {}}
+            for entry in discover(self.root, cache=self._manifests):
+                entries[entry.kind][entry.id] = entry
+            self._entries = entries
+            self._scanned = time.monotonic()
+
+    def entries(self, kind: Kind) -> list[Entry]:
+        self.rescan()
+        return list(self._entries[kind].values())
+
+    def _entry(self, kind: Kind, entry_id: str) -> Entry:
+        self.rescan()
+        entry = self._entries[kind].get(entry_id)
+        if entry is None:
+            self.rescan(force=True)  # it may have just appeared
+            entry = self._entries[kind].get(entry_id)
+        if entry is None:
+            raise NotFound(f"no {kind} {entry_id!r} under the root")
+        return entry
+
+    def _json(self, entry: Entry) -> dict[str, Any]:
+        payload = self._files.get(entry.manifest, "json", read_json)
+        if payload is None:
+            raise NotFound(f"{entry.rel}: its manifest cannot be read")
+        return dict(payload)
+
+    def _file(self, entry: Entry, *parts: str) -> Path | None:
+        if any(p in ("", ".", "..") or "/" in p or "\\" in p for p in parts):
+            return None
+        return safe_file(entry.path.joinpath(*parts[:-1]), parts[-1], self.root)
+
+    def health(self) -> Health:
+        self.rescan()
+        return Health(version=gridbt.__version__, root=str(self.root),
+                      sweeps=len(self._entries["sweep"]), studies=len(self._entries["study"]),
+                      backtests=len(self._entries["backtest"]))
+
+    # ------------------------------------------------------------------ sweeps
+    def _runs(self, entry: Entry, manifest: dict[str, Any]) -> SweepRuns:
+        with self._store_lock:
+            if self._store is None:
+                self._store = RunStore(self._max_sweep_tables,
+                                       refresh_seconds=self._refresh_seconds)
+        grid = manifest.get("sweep", {}).get("grid", {})
+        return self._store.sweep(entry.path, self.root, str(manifest.get("data_fingerprint")),
+                                 list(grid))
+
+    def _part_rows(self, entry: Entry, folder: str) -> int:
+        directory = entry.path / folder
+        if not directory.is_dir():
+            return 0
+        total = 0
+        for part in sorted(directory.glob("part-*.parquet")):
+            real = self._file(entry, folder, part.name)
+            if real is not None:
+                total += self._files.get(real, "rows",
+                                         lambda p: pq.read_metadata(p).num_rows)
+        return total
+
+    def _dates_of_chain(self, manifest: dict[str, Any]) -> tuple[str | None, str | None]:
+        data = manifest.get("sweep", {}).get("data")
+        if isinstance(data, str):
+            chain = read_json(Path(data) / "manifest.json")
+            if chain and chain.get("fingerprint") == manifest.get("data_fingerprint"):
+                return chain.get("first_date"), chain.get("last_date")
+        return None, None
+
+    def _sweep_dates(self, entry: Entry, manifest: dict[str, Any]) -> tuple[str | None,
+                                                                            str | None]:
+        dates = self._file(entry, "equity", "dates.parquet")
+        if dates is not None:
+            def ends(path: Path) -> tuple[str | None, str | None]:
+                column = pq.read_table(path, columns=["date"]).column("date")
+                if len(column) == 0:
+                    return None, None
+                return str(column[0].as_py()), str(column[-1].as_py())
+
+            first, last = self._files.get(dates, "ends", ends)
+            return first, last
+        return self._dates_of_chain(manifest)
+
+    def _best(self, manifest: dict[str, Any]) -> BestRun | None:
+        best = manifest.get("best") or {}
+        if not best.get("param_hash"):
+            return None
+        kpis = best.get("kpis", {})
+        return BestRun(param_hash=str(best["param_hash"]), combo=best.get("combo"),
+                       value=_float(kpis.get(manifest.get("objective"))),
+                       params=best.get("params", {}))
+
+    def _sweep_item(self, entry: Entry, manifest: dict[str, Any], done: int | None = None,
+                    best: BestRun | None = None) -> dict[str, Any]:
+        sweep = manifest.get("sweep", {})
+        statistics = manifest.get("statistics") or {}
+        first, last = self._sweep_dates(entry, manifest)
+        done = self._part_rows(entry, "results") if done is None else done
+        return dict(
+            id=entry.id, path=entry.rel, name=str(manifest.get("name", entry.rel)),
+            description=str(sweep.get("description") or ""),
+            strategy=str((manifest.get("base_strategy") or {}).get("name", "")),
+            data_fingerprint=str(manifest.get("data_fingerprint", "")),
+            data_path=sweep.get("data"), first_date=first, last_date=last,
+            status=str(manifest.get("status", "")),
+            valid=_int(manifest.get("valid_combinations")), done=done,
+            failed=max(_int(manifest.get("failed")), self._part_rows(entry, "failures")),
+            objective=str(manifest.get("objective", "sharpe")),
+            maximize=bool(manifest.get("maximize", True)),
+            best=best or self._best(manifest),
+            n_trials=_int(statistics.get("n_trials"), done),
+            deflated_sharpe=_float(statistics.get("deflated_sharpe")),
+            pbo=_float(statistics.get("pbo")),
+            started=str(manifest.get("started", "")),
+            finished=str(manifest.get("finished_at", "")),
+            seconds=float(manifest.get("seconds") or 0.0),
+            code_version=str(manifest.get("code_version", "")),
+        )
+
+    def sweeps(self) -> list[SweepItem]:
+        """Every sweep under the root (counts from the result files' metadata)."""
+        items = []
+        for entry in self.entries("sweep"):
+            try:
+                items.append(SweepItem(**self._sweep_item(entry, self._json(entry))))
+            except (NotFound, ValidationError, OSError):
+                continue  # removed or rewritten meanwhile
+        return items
+
+    def sweep(self, sweep_id: str) -> SweepDetail:
+        """One sweep: its item, grid, constraints, base strategy and statistics."""
+        entry = self._entry("sweep", sweep_id)
+        manifest = self._json(entry)
+        runs = self._runs(entry, manifest)
+        spec = manifest.get("sweep", {})
+        best = self._best(manifest)
+        done = runs.count()
+        if best is None and done:
+            objective = str(manifest.get("objective", "sharpe"))
+            top = runs.top(objective, bool(manifest.get("maximize", True)), 1)
+            if top and top[0].kpis.get(objective) is not None:
+                best = BestRun(param_hash=top[0].param_hash, combo=top[0].combo,
+                               value=top[0].kpis.get(objective), params=top[0].params)
+        zips = {p: i for i, group in enumerate(spec.get("zip") or []) for p in group}
+        grid = spec.get("grid") or {}
+        axes = []
+        for path in runs.path_order() or list(grid):
+            axes.append(GridAxis(path=path, values=self._axis_values(path, grid.get(path)),
+                                 zip_group=zips.get(path)))
+        return SweepDetail(
+            **self._sweep_item(entry, manifest, done=done, best=best),
+            grid=axes, constraints=list(spec.get("constraints") or []),
+            base_strategy=manifest.get("base_strategy") or {},
+            heatmap_paths=[a.path for a in axes if len(a.values) >= 2],
+            metrics=[MetricInfo(name=m.name, label=m.label, unit=m.unit,
+                                higher_is_better=m.higher_is_better,
+                                description=m.description) for m in METRICS],
+            statistics={k: _float(v) for k, v in (manifest.get("statistics") or {}).items()},
+            keep_equity=spec.get("keep_equity", 0), grid_size=_int(manifest.get("grid_size")),
+            sweep_file=str(manifest.get("sweep_file", "")),
+        )
+
+    @staticmethod
+    def _axis_values(path: str, axis: Any) -> list[Any]:
+        from gridbt.sweep.spec import axis_values
+
+        try:
+            return [plain(v) for v in axis_values(path, axis)]
+        except (ValueError, TypeError):
+            return list(axis) if isinstance(axis, list) else []
+
+    def _sweep_runs(self, sweep_id: str) -> tuple[Entry, dict[str, Any], SweepRuns]:
+        entry = self._entry("sweep", sweep_id)
+        manifest = self._json(entry)
+        return entry, manifest, self._runs(entry, manifest)
+
+    def runs(self, sweep_id: str, sort: Sequence[str] | None = None,
+             filter_text: str | None = None, limit: int = 50, offset: int = 0) -> RunsPage:
+        """A page of a sweep's runs; `sort` defaults to the objective, best first."""
+        _, manifest, runs = self._sweep_runs(sweep_id)
+        if not sort:
+            sort = [("-" if manifest.get("maximize", True) else "")
+                    + str(manifest.get("objective", "sharpe"))]
+        return runs.page(sweep_id, sort, filter_text, limit, offset)
+
+    @staticmethod
+    def _direction(metric: str) -> bool:
+        known = METRIC_BY_NAME.get(metric)
+        return known.higher_is_better if known is not None else True
+
+    def heatmap(self, sweep_id: str, x: str, y: str, metric: str = "sharpe",
+                agg: Aggregate = "max", where: Sequence[str] = (),
+                filter_text: str | None = None) -> Heatmap:
+        """`metric` over the grid cells of paths `x` and `y` (see `SweepRuns.heatmap`)."""
+        _, _, runs = self._sweep_runs(sweep_id)
+        return runs.heatmap(x, y, metric, agg, self._direction(metric), where, filter_text)
+
+    def slices(self, sweep_id: str, path: str, metric: str = "sharpe",
+               filter_text: str | None = None) -> Slices:
+        _, _, runs = self._sweep_runs(sweep_id)
+        return runs.slices(path, metric, self._direction(metric), filter_text)
+
+    def _kept_index(self, entry: Entry) -> dict[str, Path]:
+        """param_hash -> the equity file that keeps its curve."""
+        folder = entry.path / "equity"
+        index: dict[str, Path] = {}
+        if not folder.is_dir():
+            return index
+        for part in sorted(folder.glob("*.parquet")):
+            if part.name == "dates.parquet":
+                continue
+            real = self._file(entry, "equity", part.name)
+            if real is None:
+                continue
+
+            def hashes(path: Path) -> list[str]:
+                schema = pq.read_schema(path)
+                if "param_hash" not in schema.names:
+                    return []
+                return [str(h) for h in pq.read_table(path, columns=["param_hash"])
+                        .column("param_hash").to_pylist()]
+
+            for param_hash in self._files.get(real, "hashes", hashes):
+                index.setdefault(param_hash, real)
+        return index
+
+    def run(self, sweep_id: str, param_hash: str) -> RunDetail:
+        """One run: grid values, KPIs, counters and its resolved strategy."""
+        entry, manifest, runs = self._sweep_runs(sweep_id)
+        row = runs.run(param_hash)
+        base = manifest.get("base_strategy") or {}
+        spec = run_spec(base, row.params, f"{base.get('name', 'strategy')}#{row.combo}")
+        return RunDetail(sweep=sweep_id, param_hash=row.param_hash, combo=row.combo,
+                         params=row.params, kpis=row.kpis, skips=row.skips,
+                         counters=row.counters, strategy=spec.model_dump(mode="json"),
+                         equity_kept=param_hash in self._kept_index(entry))
+
+    def _recomputed(self, sweep_id: str, param_hash: str) -> Recomputed:
+        entry, manifest, runs = self._sweep_runs(sweep_id)
+        row = runs.run(param_hash)
+        base = manifest.get("base_strategy") or {}
+        spec = run_spec(base, row.params, f"{base.get('name', 'strategy')}#{row.combo}")
+        fingerprint = str(manifest.get("data_fingerprint"))
+        return self._recompute.run((str(entry.path), fingerprint, param_hash), spec,
+                                   manifest.get("sweep", {}).get("data"), fingerprint,
+                                   param_hash)
+
+    def run_equity(self, sweep_id: str, param_hash: str, points: int = 1000) -> Equity:
+        """A run's equity curve: the kept one, else recomputed; downsampled to `points`."""
+        check_points(points)
+        entry, manifest, _ = self._sweep_runs(sweep_id)
+        kept = self._kept_index(entry).get(param_hash)
+        if kept is not None:
+            table = pq.read_table(kept, columns=["param_hash", "equity"],
+                                  filters=[("param_hash", "=", param_hash)])
+            equity = np.asarray(table.column("equity")[0].as_py(), dtype=np.float64)
+            dates = self._equity_dates(entry, manifest, len(equity))
+            return equity_of(dates, equity, points, "kept")
+        outcome = self._recomputed(sweep_id, param_hash)
+        return equity_of(outcome.packed.day_date.astype("datetime64[D]"), outcome.result.equity,
+                         points, "recomputed")
+
+    def _equity_dates(self, entry: Entry, manifest: dict[str, Any], n: int) -> np.ndarray:
+        path = self._file(entry, "equity", "dates.parquet")
+        if path is not None:
+            dates = self._files.get(path, "dates", lambda p: pq.read_table(p).column("date")
+                                    .to_numpy().astype("datetime64[D]"))
+            if len(dates) == n:
+                return np.asarray(dates)
+        fingerprint = str(manifest.get("data_fingerprint"))
+        packed = self._recompute.chain(manifest.get("sweep", {}).get("data"), fingerprint)
+        return packed.day_date.astype("datetime64[D]")
+
+    def run_trades(self, sweep_id: str, param_hash: str) -> Trades:
+        """A run's trades with their legs (sweeps keep none: the run is recomputed)."""
+        from gridbt.results.tables import trades_table
+
+        outcome = self._recomputed(sweep_id, param_hash)
+        return trades_of(trades_table(outcome.result, outcome.packed), "recomputed")
+
+    # ------------------------------------------------------------------ robustness
+    def robustness(self, sweep_id: str, metric: str = "sharpe", top: int = 10) -> Robustness:
+        """Overfitting statistics and, for the `top` runs by `metric`, their neighbourhood."""
+        if not 1 <= top <= _MAX_TOP:
+            raise QueryError(f"top: {top} is not between 1 and {_MAX_TOP}")
+        entry, manifest, runs = self._sweep_runs(sweep_id)
+        higher = self._direction(metric)
+        best = runs.top(metric, higher, top)
+        statistics = {k: _float(v) for k, v in (manifest.get("statistics") or {}).items()}
+        source = "sweep.json" if statistics else "none"
+        if not statistics and best:
+            computed = self._computed_statistics(sweep_id, entry, manifest, runs)
+            if computed:
+                statistics, source = computed, "computed"
+        rows = [runs.neighbourhood(row, metric, higher) for row in best]
+        return Robustness(metric=metric, higher_is_better=higher, statistics=statistics,
+                          statistics_source=source, neighbourhood=rows)
+
+    def _computed_statistics(self, sweep_id: str, entry: Entry, manifest: dict[str, Any],
+                             runs: SweepRuns) -> dict[str, float | None]:
+        """DSR and PBO of a sweep that has not finished (its `sweep.json` has none yet), from
+        the block statistics of its result parts and the best run recomputed. O(runs) work:
+        kept until the results change, and while a sweep runs, reused for
+        `_RUNNING_STATISTICS_SECONDS` however many results land meanwhile."""
+        earlier = self._statistics.get(entry.path)
+        if earlier is not None and time.monotonic() - earlier[0] < _RUNNING_STATISTICS_SECONDS:
+            return earlier[1]
+        objective = str(manifest.get("objective", "sharpe"))
+        maximize = bool(manifest.get("maximize", True))
+        fingerprint = manifest.get("data_fingerprint")
+
+        def make() -> dict[str, float | None]:
+            from gridbt.sweep.finish import BLOCK_COLUMNS, overfitting_statistics
+
+            files = [p for p in sorted((entry.path / "results").glob("part-*.parquet"))
+                     if inside(p.resolve(), self.root)]
+            names = set(pq.read_schema(files[0]).names) if files else set()
+            if not set(BLOCK_COLUMNS) <= names:
+                return {}
+            wanted = ["param_hash", "sharpe", *BLOCK_COLUMNS]
+            if "data_fingerprint" in names:
+                wanted.append("data_fingerprint")
+            frame = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files],
+                                     promote_options="default").to_pandas()
+            if "data_fingerprint" in frame:
+                frame = frame[frame["data_fingerprint"] == fingerprint]
+            frame = frame.drop_duplicates("param_hash")  # the first written, as the runs
+            top = runs.top(objective, maximize, 1)
+            if not top or len(frame) < 2:
+                return {}
+            outcome = self._recomputed(sweep_id, top[0].param_hash)
+            stats = overfitting_statistics(frame, outcome.result.equity[None, :])
+            return {k: _float(v) for k, v in stats.items()}
+
+        computed: dict[str, float | None] = runs.cached(("statistics",), make)
+        self._statistics[entry.path] = (time.monotonic(), computed)
+        return computed
+
+    # ------------------------------------------------------------------ studies
+    def _study_item(self, entry: Entry, summary: dict[str, Any]) -> dict[str, Any]:
+        statistics = summary.get("statistics") or {}
+        walk = summary.get("walk_forward") or {}
+        return dict(
+            id=entry.id, path=entry.rel, name=str(summary.get("study", entry.rel)),
+            objectives=list(summary.get("objectives") or []), sampler=summary.get("sampler"),
+            pruner=summary.get("pruner"),
+            trials={str(k): _int(v) for k, v in (summary.get("trials") or {}).items()},
+            parameter_sets=_int(summary.get("parameter_sets")), best=summary.get("best"),
+            deflated_sharpe=_float(statistics.get("deflated_sharpe")),
+            pbo=_float(statistics.get("pbo")),
+            walk_forward_degradation=_float(walk.get("degradation")),
+            updated=_iso(entry.mtime_ns),
+        )
+
+    def studies(self) -> list[StudyItem]:
+        items = []
+        for entry in self.entries("study"):
+            try:
+                items.append(StudyItem(**self._study_item(entry, self._json(entry))))
+            except (NotFound, ValidationError):
+                continue
+        return items
+
+    def _fold_values(self, entry: Entry, summary: dict[str, Any]) -> dict[int, list[Any]]:
+        """Per trial number, its first objective on each fold, from the study's SQLite
+        storage opened read-only ({} for another storage, or one outside the root)."""
+        storage = str(summary.get("storage") or "")
+        objectives = summary.get("objectives") or [{}]
+        kpi = objectives[0].get("kpi") if objectives else None
+        if not storage.startswith("sqlite:///") or kpi is None:
+            return {}
+        path = Path(storage.removeprefix("sqlite:///"))
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return {}
+        if not inside(real, self.root) or not real.is_file():
+            return {}
+
+        def read(db: Path) -> dict[int, list[Any]]:
+            import json
+
+            out: dict[int, list[Any]] = {}
+            try:
+                with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=2) as con:
+                    rows = con.execute(
+                        "SELECT t.number, a.value_json FROM trials t "
+                        "JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+                        "JOIN studies s ON s.study_id = t.study_id "
+                        "WHERE s.study_name = ? AND a.key = 'gridbt.result'",
+                        (str(summary.get("study")),)).fetchall()
+            except sqlite3.Error:
+                return {}
+            for number, text in rows:
+                try:
+                    folds = json.loads(text).get("folds", [])
+                except (ValueError, AttributeError):
+                    continue
+                out[int(number)] = [_float(f.get(kpi)) for f in folds]
+            return out
+
+        folds: dict[int, list[Any]] = self._files.get(real, "folds", read)
+        return folds
+
+    def _study_trials(self, entry: Entry, summary: dict[str, Any]) -> list[Trial]:
+        path = self._file(entry, "trials.parquet")
+        if path is None:
+            return []
+        rows = self._files.get(path, "rows", lambda p: pq.read_table(p).to_pylist())
+        objectives = [str(o.get("kpi")) for o in summary.get("objectives") or []]
+        known = {"trial", "state", "ran", "error", "seconds", *KPI_NAMES,
+                 *(f"objective_{k}" for k in objectives)}
+        folds = self._fold_values(entry, summary)
+        kept = set(self._kept_trials(entry))
+        out = []
+        for row in rows:
+            number = int(row["trial"])
+            out.append(Trial(
+                number=number, state=str(row.get("state")),
+                values=[_float(row.get(f"objective_{k}")) for k in objectives],
+                params={k: plain(v) for k, v in row.items() if k not in known},
+                kpis={k: _float(row.get(k)) for k in KPI_NAMES if k in row},
+                fold_values=folds.get(number), error=row.get("error"),
+                equity_kept=number in kept))
+        return out
+
+    def _kept_trials(self, entry: Entry) -> list[int]:
+        path = self._file(entry, "equity", "top.parquet")
+        if path is None:
+            return []
+        trials: list[int] = self._files.get(path, "trials", lambda p: [
+            int(t) for t in pq.read_table(p, columns=["trial"]).column("trial").to_pylist()])
+        return trials
+
+    def study(self, study_id: str) -> StudyDetail:
+        """One study: its summary, every finished trial, the Pareto front."""
+        entry = self._entry("study", study_id)
+        summary = self._json(entry)
+        return StudyDetail(**self._study_item(entry, summary), summary=summary,
+                           trial_rows=self._study_trials(entry, summary),
+                           pareto=list(summary.get("pareto") or []))
+
+    def trial_equity(self, study_id: str, number: int, points: int = 1000) -> Equity:
+        """The whole-chain equity curve of a kept trial (the best `keep_equity`)."""
+        check_points(points)
+        entry = self._entry("study", study_id)
+        path = self._file(entry, "equity", "top.parquet")
+        if path is None or number not in self._kept_trials(entry):
+            raise NotFound(f"trial {number}: its equity curve was not kept (a study keeps its "
+                           "best keep_equity trials' curves)")
+        table = pq.read_table(path, columns=["trial", "equity"], filters=[("trial", "=", number)])
+        equity = np.asarray(table.column("equity")[0].as_py(), dtype=np.float64)
+        dates_path = self._file(entry, "equity", "dates.parquet")
+        if dates_path is None:
+            raise NotFound(f"study {study_id}: equity/dates.parquet is missing")
+        dates = pq.read_table(dates_path).column("date").to_numpy().astype("datetime64[D]")
+        return equity_of(dates, equity, points, "kept")
+
+    # ------------------------------------------------------------------ backtests
+    def _summary(self, entry: Entry) -> BacktestSummary:
+        try:
+            return BacktestSummary.model_validate(self._json(entry))
+        except ValidationError as exc:
+            raise NotFound(f"backtest {entry.id}: summary.json does not validate: "
+                           f"{exc.errors()[0]['msg']}") from None
+
+    def _backtest_item(self, entry: Entry, summary: BacktestSummary) -> dict[str, Any]:
+        return dict(
+            id=entry.id, path=entry.rel, name=str(summary.strategy.get("name", entry.rel)),
+            engine=summary.engine, data_fingerprint=summary.data.fingerprint,
+            first_date=summary.data.first_date, last_date=summary.data.last_date,
+            kpis={k: _float(v) for k, v in summary.kpis.items()},
+            trades=sum(summary.exit_reasons.values()), updated=_iso(entry.mtime_ns),
+        )
+
+    def backtests(self) -> list[BacktestItem]:
+        items = []
+        for entry in self.entries("backtest"):
+            try:
+                items.append(BacktestItem(**self._backtest_item(entry, self._summary(entry))))
+            except NotFound:
+                continue
+        return items
+
+    def backtest(self, backtest_id: str) -> BacktestDetail:
+        entry = self._entry("backtest", backtest_id)
+        summary = self._summary(entry)
+        return BacktestDetail(**self._backtest_item(entry, summary), summary=summary)
+
+    def _backtest_file(self, backtest_id: str, role: str) -> tuple[BacktestSummary, Path]:
+        entry = self._entry("backtest", backtest_id)
+        summary = self._summary(entry)
+        name = summary.files.get(role)
+        path = self._file(entry, name) if name else None
+        if path is None:
+            raise NotFound(f"backtest {backtest_id}: no {role} file")
+        return summary, path
+
+    def backtest_equity(self, backtest_id: str, points: int = 1000) -> Equity:
+        """The daily equity and book of a backtest (greeks, hedge, margin, P&L attribution)."""
+        check_points(points)
+        _, path = self._backtest_file(backtest_id, "equity")
+        table: pa.Table = self._files.get(path, "table", pq.read_table)
+        columns = {name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+                   for name in table.column_names
+                   if name not in ("date", "equity", "drawdown")
+                   and (pa.types.is_floating(table.schema.field(name).type)
+                        or pa.types.is_integer(table.schema.field(name).type)
+                        or pa.types.is_boolean(table.schema.field(name).type))}
+        dates = table.column("date").to_numpy().astype("datetime64[D]")
+        equity = table.column("equity").to_numpy().astype(np.float64)
+        return equity_of(dates, equity, points, "file", columns)
+
+    def backtest_trades(self, backtest_id: str) -> Trades:
+        _, path = self._backtest_file(backtest_id, "trades")
+        return trades_of(self._files.get(path, "table", pq.read_table), "file")
+
+    # ------------------------------------------------------------------ payoff
+    def payoff(self, trade: int, *, backtest: str | None = None, sweep: str | None = None,
+               run: str | None = None, points: int = 201) -> Payoff:
+        """The payoff diagram of trade `trade` of a backtest, or of a sweep's run."""
+        from gridbt.results.payoff import payoff_of
+        from gridbt.strategy.spec import StrategySpec
+
+        if (backtest is None) == (sweep is None) or (sweep is None) != (run is None):
+            raise QueryError("payoff: give backtest=ID, or sweep=ID and run=PARAM_HASH")
+        if backtest is not None:
+            summary = self.backtest(backtest).summary
+            trades = self.backtest_trades(backtest)
+            spec = StrategySpec.model_validate(summary.strategy)
+            packed = self._recompute.chain(summary.data.path, summary.data.fingerprint)
+        else:
+            assert sweep is not None and run is not None
+            outcome = self._recomputed(sweep, run)
+            from gridbt.results.tables import trades_table
+
+            trades = trades_of(trades_table(outcome.result, outcome.packed), "recomputed")
+            spec, packed = outcome.spec, outcome.packed
+        if not 0 <= trade < trades.count:
+            raise NotFound(f"trade {trade}: there are {trades.count} trades (0 to "
+                           f"{trades.count - 1})")
+        return payoff_of(trades.trades[trade], spec, packed, points)
+
+    # ------------------------------------------------------------------ events
+    def states(self) -> dict[tuple[Kind, str], State]:
+        """What each entry looks like now, for change events (cheap: manifests and the
+        result files' metadata)."""
+        self.rescan()
+        out: dict[tuple[Kind, str], State] = {}
+        for kind, entries in self._entries.items():
+            for entry in entries.values():
+                try:
+                    stat = entry.manifest.stat()
+                except OSError:
+                    continue
+                if kind == "sweep":
+                    try:
+                        manifest = self._json(entry)
+                    except NotFound:
+                        continue
+                    out[(kind, entry.id)] = (
+                        str(manifest.get("status", "")), self._part_rows(entry, "results"),
+                        _int(manifest.get("valid_combinations")),
+                        max(_int(manifest.get("failed")), self._part_rows(entry, "failures")),
+                        stat.st_mtime_ns)
+                else:
+                    out[(kind, entry.id)] = ("done", None, None, None, stat.st_mtime_ns)
+        return out

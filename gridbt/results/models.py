@@ -1,0 +1,363 @@
+"""The typed objects the read layer returns: catalog entries, run pages, and plots as data.
+
+Every chart the browser draws (heatmap, slices, equity, payoff) is one of these objects, built
+in Python; the API serves them as they are (`gridbt.api` uses them as response models) and the
+PNG renderers of `gridbt.report` draw the same ones. Undefined numbers (NaN) are null.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridbt.strategy.summary import BacktestSummary
+
+__all__ = [
+    "Aggregate",
+    "BacktestDetail",
+    "BacktestItem",
+    "BestRun",
+    "Equity",
+    "Event",
+    "GridAxis",
+    "Health",
+    "Heatmap",
+    "Leg",
+    "MetricInfo",
+    "Neighbourhood",
+    "Payoff",
+    "PayoffLeg",
+    "Robustness",
+    "RunDetail",
+    "RunRow",
+    "RunsPage",
+    "SliceRow",
+    "Slices",
+    "StudyDetail",
+    "StudyItem",
+    "SweepDetail",
+    "SweepItem",
+    "Trade",
+    "Trades",
+    "Trial",
+]
+
+Aggregate = Literal["max", "median", "mean", "min", "count"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MetricInfo(_Model):
+    """One KPI of the registry (`gridbt.kernel.metrics`), for tooltips and metric pickers."""
+
+    name: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    description: str
+
+
+class Health(_Model):
+    version: str
+    root: str
+    sweeps: int
+    studies: int
+    backtests: int
+
+
+class BestRun(_Model):
+    """The best run of a sweep by its objective."""
+
+    param_hash: str
+    combo: int | None = None
+    value: float | None = Field(description="the objective's value")
+    params: dict[str, Any]
+
+
+class SweepItem(_Model):
+    """A sweep as the sweeps list shows it (from `sweep.json` and its result files)."""
+
+    id: str
+    path: str = Field(description="the sweep's directory, relative to the root")
+    name: str
+    description: str
+    strategy: str = Field(description="the base strategy's name")
+    data_fingerprint: str
+    data_path: str | None
+    first_date: str | None
+    last_date: str | None
+    status: str = Field(description="running, done, interrupted or failed")
+    valid: int = Field(description="valid combinations in the grid")
+    done: int = Field(description="combinations with a result")
+    failed: int = Field(description="combinations whose batch failed every attempt")
+    objective: str
+    maximize: bool
+    best: BestRun | None
+    n_trials: int = Field(description="parameter sets tried: deflates the best score")
+    deflated_sharpe: float | None
+    pbo: float | None
+    started: str
+    finished: str
+    seconds: float
+    code_version: str
+
+
+class GridAxis(_Model):
+    path: str
+    values: list[Any] = Field(description="the values in the sweep file's order; null = off")
+    zip_group: int | None = Field(description="index of the zip group the path moves with")
+
+
+class SweepDetail(SweepItem):
+    grid: list[GridAxis]
+    constraints: list[str]
+    base_strategy: dict[str, Any]
+    heatmap_paths: list[str] = Field(description="grid paths with two or more values")
+    metrics: list[MetricInfo]
+    statistics: dict[str, float | None]
+    keep_equity: int | str
+    grid_size: int
+    sweep_file: str
+
+
+class RunRow(_Model):
+    """One run of a sweep: its grid values, KPIs, skipped entries and counters."""
+
+    param_hash: str
+    combo: int
+    params: dict[str, Any]
+    kpis: dict[str, float | None]
+    skips: dict[str, int | None]
+    counters: dict[str, int | None]
+
+
+class RunsPage(_Model):
+    sweep: str
+    total: int = Field(description="runs that pass the filter")
+    offset: int
+    limit: int
+    sort: list[str]
+    filter: str | None
+    rows: list[RunRow]
+
+
+class Heatmap(_Model):
+    """A metric over the grid cells of two paths, the other paths reduced by `agg` (or fixed by
+    `where`). Rows are `y_values`, columns `x_values`; a cell is null where no run with a
+    defined metric is in it (hatched, never interpolated)."""
+
+    x: str
+    y: str
+    metric: str
+    agg: Aggregate
+    higher_is_better: bool
+    where: dict[str, Any]
+    x_values: list[Any]
+    y_values: list[Any]
+    values: list[list[float | None]]
+    counts: list[list[int]] = Field(description="runs in each cell")
+    best: list[list[str | None]] = Field(description="param_hash of each cell's best run")
+    runs: int = Field(description="runs the heatmap reduces")
+
+
+class SliceRow(_Model):
+    value: Any
+    count: int
+    min: float | None
+    q1: float | None
+    median: float | None
+    q3: float | None
+    max: float | None
+    mean: float | None
+
+
+class Slices(_Model):
+    """A metric against one path: per value, its distribution over the other paths."""
+
+    path: str
+    metric: str
+    higher_is_better: bool
+    rows: list[SliceRow]
+
+
+class RunDetail(_Model):
+    sweep: str
+    param_hash: str
+    combo: int
+    params: dict[str, Any]
+    kpis: dict[str, float | None]
+    skips: dict[str, int | None]
+    counters: dict[str, int | None]
+    strategy: dict[str, Any] = Field(description="the resolved strategy of the run")
+    equity_kept: bool = Field(description="the sweep kept its equity curve (else recomputed)")
+
+
+class Equity(_Model):
+    """A daily series downsampled on the server: at most `points` of the `days` days, the
+    first, last, highest and lowest equity and the deepest drawdown always among them. Other
+    columns are their values on the kept days, except the daily P&L attribution (`pnl_*`),
+    which is summed since the previous kept day so that the totals are kept."""
+
+    dates: list[str]
+    equity: list[float | None]
+    drawdown: list[float | None] = Field(description="equity / running peak - 1")
+    columns: dict[str, list[float | None]] = Field(default_factory=dict)
+    days: int = Field(description="days in the full series")
+    points: int = Field(description="days kept")
+    source: Literal["kept", "recomputed", "file"]
+
+
+class Leg(_Model):
+    right: str
+    strike: float
+    expiry: str
+    units: float = Field(description="side x direction x quantity")
+    entry_fill: float
+    exit_fill: float
+    settled: bool
+
+
+class Trade(_Model):
+    number: int = Field(description="position in the trade list, from 0 (the payoff's trade)")
+    entry_date: str
+    exit_date: str
+    exit_reason: str
+    direction: int
+    contracts: float
+    entry_premium: float | None
+    entry_cash: float | None
+    exit_cash: float | None
+    commissions: float | None
+    pnl: float | None
+    mae: float | None
+    mfe: float | None
+    days_held: int
+    extra: dict[str, Any] = Field(description="the other columns of trades.parquet")
+    legs: list[Leg]
+
+
+class Trades(_Model):
+    count: int
+    trades: list[Trade]
+    source: Literal["recomputed", "file"]
+
+
+class Neighbourhood(_Model):
+    """A top run and the runs within one grid step of it on every path (itself included)."""
+
+    param_hash: str
+    params: dict[str, Any]
+    value: float | None
+    mean: float | None
+    worst: float | None
+    neighbours: int
+    sensitivity: dict[str, list[float | None]] = Field(
+        description="per path, the metric one step down and one step up (null: no such run)")
+
+
+class Robustness(_Model):
+    metric: str
+    higher_is_better: bool
+    statistics: dict[str, float | None] = Field(
+        description="deflated Sharpe (n_trials), PSR, PBO and CSCV in/out of sample Sharpe and "
+                    "degradation, on daily Sharpe ratios")
+    statistics_source: Literal["sweep.json", "computed", "none"]
+    neighbourhood: list[Neighbourhood]
+
+
+class StudyItem(_Model):
+    id: str
+    path: str
+    name: str
+    objectives: list[dict[str, Any]]
+    sampler: str | None
+    pruner: str | None
+    trials: dict[str, int]
+    parameter_sets: int
+    best: dict[str, Any] | None
+    deflated_sharpe: float | None
+    pbo: float | None
+    walk_forward_degradation: float | None
+    updated: str
+
+
+class Trial(_Model):
+    number: int
+    state: str
+    values: list[float | None]
+    params: dict[str, Any]
+    kpis: dict[str, float | None] = Field(description="KPIs over the in-sample span")
+    fold_values: list[float | None] | None = Field(
+        description="the first objective per walk-forward fold (null if not stored)")
+    error: str | None
+    equity_kept: bool
+
+
+class StudyDetail(StudyItem):
+    summary: dict[str, Any] = Field(description="summary.json as written")
+    trial_rows: list[Trial]
+    pareto: list[dict[str, Any]]
+
+
+class BacktestItem(_Model):
+    id: str
+    path: str
+    name: str
+    engine: str
+    data_fingerprint: str
+    first_date: str
+    last_date: str
+    kpis: dict[str, float | None]
+    trades: int
+    updated: str
+
+
+class BacktestDetail(BacktestItem):
+    summary: BacktestSummary
+
+
+class PayoffLeg(_Model):
+    right: str
+    strike: float
+    expiry: str
+    units: float
+    entry_fill: float
+    iv: float | None = Field(description="the quote's implied volatility at entry")
+
+
+class Payoff(_Model):
+    """A trade's entry structure: P&L (account currency, before commissions) at the first
+    expiry and now (T+0), Black-Scholes with the entry IVs, over a range of spot."""
+
+    entry_date: str
+    spot: float
+    expiry: str = Field(description="the first expiry of the legs (the 'at expiry' curve)")
+    contracts: float
+    multiplier: float
+    rate: float
+    dividend: float
+    legs: list[PayoffLeg]
+    spots: list[float]
+    at_expiry: list[float | None]
+    t0: list[float | None]
+    breakevens: list[float]
+    max_profit: float | None
+    max_loss: float | None
+    unbounded_profit: bool
+    unbounded_loss: bool
+    expected_move: float | None = Field(description="spot x IV x sqrt(years to expiry)")
+
+
+class Event(_Model):
+    """A sweep, study or backtest that appeared, progressed, changed or went away."""
+
+    kind: Literal["sweep", "study", "backtest"]
+    id: str
+    change: Literal["added", "updated", "removed"]
+    status: str | None
+    done: int | None
+    valid: int | None
+    failed: int | None

@@ -1,0 +1,214 @@
+"""Plot data shared by every renderer: axis order, heatmaps from a frame, downsampled series.
+
+The API builds its heatmaps in DuckDB (`gridbt.results.sweeps`) and the `gridbt sweep` workflow
+from a pandas frame (`heatmap_of_frame`); both give a `models.Heatmap`, with the same axis
+order (`axis_sort_key`), which `gridbt.report.heatmap` draws as PNG and the browser as a chart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridbt._typing import FloatArray, IntArray
+from gridbt.results.errors import QueryError
+from gridbt.results.models import Aggregate, Heatmap
+
+__all__ = [
+    "AGGREGATES",
+    "AxisLevels",
+    "MAX_HEATMAP_CELLS",
+    "MAX_POINTS",
+    "axis_identity",
+    "axis_levels",
+    "axis_sort_key",
+    "downsample_indices",
+    "finite_or_none",
+    "heatmap_of_frame",
+    "is_off",
+    "plain",
+]
+
+AGGREGATES: tuple[Aggregate, ...] = ("max", "median", "mean", "min", "count")
+MAX_HEATMAP_CELLS = 250_000
+MAX_POINTS = 5_000
+
+
+def is_off(value: object) -> bool:
+    """Whether a grid value is off (None, or a missing value such as NaN)."""
+    return value is None or bool(np.ndim(value) == 0 and pd.isna(value))  # type: ignore[arg-type]
+
+
+def axis_sort_key(value: object) -> tuple[int, float, str]:
+    """Axis order of grid values: numbers ascending, then text, then booleans, then off."""
+    if is_off(value):
+        return (3, 0.0, "")
+    if isinstance(value, bool | np.bool_):
+        return (2, float(value), "")
+    if isinstance(value, int | float | np.integer | np.floating):
+        return (0, float(value), "")
+    if isinstance(value, list | tuple | np.ndarray):  # e.g. weekdays: shorter lists first
+        return (1, float(len(value)), str(list(value)))
+    return (1, 0.0, str(value))
+
+
+def plain(value: Any) -> Any:
+    """A value as plain JSON: numpy scalars and arrays unwrapped, NaN and infinities null."""
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A number, or None if it is missing, NaN or infinite."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def axis_identity(value: object) -> Hashable:
+    """Equal for values that share an axis position: 1 and 1.0 do, True and 1 do not."""
+    if is_off(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, Hashable):
+        return ("unhashable", repr(value))  # list-valued parameters, e.g. weekdays
+    return (type(value) is bool, value)
+
+
+@dataclass(frozen=True)
+class AxisLevels:
+    """The distinct values of one parameter in axis order, and each row's index into them."""
+
+    values: list[object]
+    codes: IntArray
+
+
+def axis_levels(column: pd.Series) -> AxisLevels:
+    """The distinct values of `column` in axis order (`axis_sort_key`) and each row's level."""
+    items = column.tolist()
+    identities = [axis_identity(v) for v in items]
+    first: dict[Hashable, object] = {}
+    for identity, value in zip(identities, items, strict=True):
+        first.setdefault(identity, None if identity is None else value)
+    order = sorted(first, key=lambda identity: axis_sort_key(first[identity]))
+    position = {identity: i for i, identity in enumerate(order)}
+    codes = np.fromiter((position[i] for i in identities), dtype=np.int64, count=len(identities))
+    return AxisLevels([plain(first[identity]) for identity in order], codes)
+
+
+def _reduce(agg: Aggregate, values: FloatArray, cells: IntArray, size: int,
+            higher_is_better: bool) -> tuple[FloatArray, IntArray]:
+    """Per cell: the aggregate of the finite values and the row of the best one (-1: none)."""
+    finite = np.isfinite(values)
+    rows = np.flatnonzero(finite)
+    order = rows[np.lexsort((values[rows] * (-1 if higher_is_better else 1), cells[rows]))]
+    sorted_cells = cells[order]
+    starts = np.searchsorted(sorted_cells, np.arange(size), side="left")
+    ends = np.searchsorted(sorted_cells, np.arange(size), side="right")
+    out = np.full(size, np.nan)
+    best = np.full(size, -1, dtype=np.int64)
+    for cell in np.flatnonzero(ends > starts):
+        members = values[order[starts[cell]:ends[cell]]]
+        best[cell] = order[starts[cell]]
+        if agg == "max":
+            out[cell] = members.max()
+        elif agg == "min":
+            out[cell] = members.min()
+        elif agg == "mean":
+            out[cell] = members.mean()
+        elif agg == "median":
+            out[cell] = float(np.median(members))
+        else:
+            out[cell] = float(len(members))
+    return out, best
+
+
+def heatmap_of_frame(results: pd.DataFrame, x: str, y: str, metric: str, *,
+                     higher_is_better: bool, agg: Aggregate = "max") -> Heatmap:
+    """A heatmap of `metric` over the values of `x` and `y` in a frame of runs (one row per
+    run), the other parameters reduced by `agg` over the runs with a finite metric.
+
+    Raises
+    ------
+    QueryError
+        If a column is missing or the aggregate is unknown.
+    """
+    missing = [c for c in (x, y, metric) if c not in results.columns]
+    if missing:
+        raise QueryError(f"results have no column(s) {missing}; columns: {list(results.columns)}")
+    if agg not in AGGREGATES:
+        raise QueryError(f"agg: {agg!r} is not one of {', '.join(AGGREGATES)}")
+    xs, ys = axis_levels(results[x]), axis_levels(results[y])
+    n_x, n_y = len(xs.values), len(ys.values)
+    values = pd.to_numeric(results[metric], errors="coerce").to_numpy(dtype=np.float64,
+                                                                      na_value=np.nan)
+    cells = ys.codes * n_x + xs.codes
+    grid, best_row = _reduce(agg, values, cells, n_x * n_y, higher_is_better)
+    counts = np.bincount(cells, minlength=n_x * n_y)
+    hashes: Sequence[Any] = (results["param_hash"].tolist() if "param_hash" in results
+                             else [None] * len(results))
+    best = [hashes[r] if r >= 0 else None for r in best_row]
+    return Heatmap(
+        x=x, y=y, metric=metric, agg=agg, higher_is_better=higher_is_better, where={},
+        x_values=xs.values, y_values=ys.values,
+        values=[[finite_or_none(v) for v in grid[i * n_x:(i + 1) * n_x]] for i in range(n_y)],
+        counts=[[int(c) for c in counts[i * n_x:(i + 1) * n_x]] for i in range(n_y)],
+        best=[best[i * n_x:(i + 1) * n_x] for i in range(n_y)],
+        runs=len(results),
+    )
+
+
+def downsample_indices(values: FloatArray, points: int,
+                       extra: Sequence[int] = ()) -> IntArray:
+    """Indices of at most `points` samples of a series that keep its shape: the first, the
+    last, the highest and the lowest value, the `extra` ones (e.g. the deepest drawdown), in
+    that order of priority, then in each of equal buckets between the first and the last the
+    lowest and the highest value; in time order. All of them if the series is short.
+
+    NaN values are never picked as a bucket's extreme (a bucket of NaN keeps its first index).
+    """
+    n = len(values)
+    if points < 2:
+        raise QueryError(f"points: {points} is fewer than 2")
+    if n <= points:
+        return np.arange(n, dtype=np.int64)
+    extremes = [int(np.nanargmax(values)), int(np.nanargmin(values))] \
+        if not np.isnan(values).all() else []
+    wanted = [0, n - 1, *extremes, *(int(i) for i in extra if 0 <= int(i) < n)]
+    fixed = np.unique(np.array(list(dict.fromkeys(wanted))[:points], dtype=np.int64))
+    buckets = max((points - len(fixed)) // 2, 0)
+    if not buckets:
+        return fixed
+    # buckets over [1, n - 1): the first and last day are never in one
+    edges = np.unique(np.linspace(1, n - 1, buckets + 1).astype(np.int64))
+    starts = edges[:-1]
+    bucket = np.repeat(np.arange(len(starts)), np.diff(edges))
+    inner = values[1:n - 1]
+    low = np.where(np.isnan(inner), np.inf, inner)
+    high = np.where(np.isnan(inner), -np.inf, inner)
+    lows = np.minimum.reduceat(low, starts - 1)
+    highs = np.maximum.reduceat(high, starts - 1)
+    # the first index of each bucket holding its minimum (maximum); an all-NaN bucket gives
+    # its first index
+    is_low = np.flatnonzero(low == lows[bucket])
+    is_high = np.flatnonzero(high == highs[bucket])
+    first_low = is_low[np.unique(bucket[is_low], return_index=True)[1]]
+    first_high = is_high[np.unique(bucket[is_high], return_index=True)[1]]
+    # at most len(fixed) + 2 * buckets <= points
+    return np.unique(np.concatenate([fixed, first_low + 1, first_high + 1]))

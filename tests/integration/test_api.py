@@ -1,0 +1,738 @@
+"""The results API over real HTTP, on a tiny sweep, study and backtest made by the CLI.
+
+The sweep, study and backtest are made once for the module by `gridbt sweep`, `gridbt
+optimize` and `gridbt backtest` (real subprocesses) under one root; the app is served by real
+uvicorn on a free port (one server for the module, others where a test needs its own app, and
+`gridbt serve` itself), and asked with httpx. Expected values come straight from the files the
+CLI wrote, with pandas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from fastapi import FastAPI
+
+from gridbt.api.app import create_app
+from gridbt.data.default import ensure_synthetic_chain
+from gridbt.results.catalog import Catalog
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+SHORT_PUT = REPO / "jobs" / "strategies" / "short_put_30d.yaml"
+SWEEP = "sweeps~tiny"
+STUDY = "studies~tiny"
+BACKTEST = "backtests~bt"
+X, Y, Z = "structure.legs.0.select.target", "exit.profit_target", "exit.stop_loss"
+MARKER = "SECRET-OUTSIDE-THE-ROOT"
+
+
+def _cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO),
+                                                      os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-m", "gridbt.cli", *map(str, args)], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root with a sweep, a study and a backtest, as the CLI writes them."""
+    chain = ensure_synthetic_chain(profile="small")[0]
+    work = tmp_path_factory.mktemp("api")
+    root = work / "root"
+    root.mkdir()
+    (work / "sweep.yaml").write_text(textwrap.dedent(f"""\
+        name: tiny
+        strategy: {SHORT_PUT}
+        data: {chain}
+        keep_equity: 3
+        pbo_blocks: 6
+        mlflow: {{enabled: false}}
+        ray: {{batch_seconds: 0.02, max_in_flight: 1}}
+        grid:
+          {X}: [0.1, 0.2, 0.3]
+          {Y}: [0.25, 0.5, null]
+          {Z}: [1.5, 2.0, null]
+        """))
+    (work / "study.yaml").write_text(textwrap.dedent(f"""\
+        name: tiny_study
+        strategy: {SHORT_PUT}
+        data: {chain}
+        pbo_blocks: 6
+        keep_equity: 3
+        mlflow: {{enabled: false}}
+        space:
+          {X}: {{float: [0.05, 0.50], step: 0.05}}
+          {Y}: {{float: [0.2, 0.9], step: 0.1}}
+          {Z}: {{categorical: [1.0, 2.0, null]}}
+        objectives: [sharpe, {{kpi: max_drawdown}}]
+        sampler: {{kind: nsga2, seed: 3}}
+        pruner: {{kind: none}}
+        walk_forward: {{folds: 2, scheme: anchored}}
+        trials: 12
+        parallel: 4
+        """))
+    _cli("sweep", work / "sweep.yaml", "--out", root / "sweeps" / "tiny", "--quiet",
+         "--actors", "1", cwd=work)
+    _cli("optimize", work / "study.yaml", "--out", root / "studies" / "tiny", "--quiet",
+         "--actors", "1", cwd=work)
+    _cli("backtest", "--strategy", SHORT_PUT, "--data", chain, "--out",
+         root / "backtests" / "bt", "--no-tearsheet", cwd=work)
+    # outside the root: a backtest and a file that no route may serve
+    outside = work / "outside"
+    shutil.copytree(root / "backtests" / "bt", outside / "bt")
+    summary = json.loads((outside / "bt" / "summary.json").read_text())
+    summary["strategy"]["name"] = MARKER
+    (outside / "bt" / "summary.json").write_text(json.dumps(summary))
+    (outside / "secret.txt").write_text(MARKER)
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served(app: FastAPI) -> Iterator[httpx.Client]:
+    """`app` on real uvicorn on a free port (in a thread), and an httpx client of it."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.config.port}",
+                          timeout=120) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def catalog(root: Path) -> Catalog:
+    return Catalog(root, refresh_seconds=0.0)
+
+
+@pytest.fixture(scope="module")
+def client(catalog: Catalog) -> Iterator[httpx.Client]:
+    with served(create_app(catalog)) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def results(root: Path) -> pd.DataFrame:
+    return pd.read_parquet(root / "sweeps" / "tiny" / "results.parquet")
+
+
+def get(client: httpx.Client, url: str, status: int = 200, **params: Any) -> Any:
+    response = client.get(url, params=params)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+# ---------------------------------------------------------------------- catalog
+def test_health_counts_what_is_under_the_root(client: httpx.Client, root: Path) -> None:
+    import gridbt
+
+    assert get(client, "/api/health") == {"version": gridbt.__version__, "root": str(root),
+                                          "sweeps": 1, "studies": 1, "backtests": 1}
+
+
+def test_the_sweeps_list_reads_sweep_json(client: httpx.Client, root: Path) -> None:
+    manifest = json.loads((root / "sweeps" / "tiny" / "sweep.json").read_text())
+    (item,) = get(client, "/api/sweeps")
+    assert item["id"] == SWEEP and item["path"] == "sweeps/tiny" and item["name"] == "tiny"
+    assert item["status"] == "done" and item["valid"] == item["done"] == 27
+    assert item["failed"] == 0 and item["strategy"] == "short_put_30d"
+    assert item["objective"] == "sharpe" and item["maximize"] is True
+    assert item["best"]["param_hash"] == manifest["best"]["param_hash"]
+    assert item["best"]["value"] == manifest["best"]["kpis"]["sharpe"]
+    assert item["n_trials"] == 27
+    assert item["deflated_sharpe"] == manifest["statistics"]["deflated_sharpe"]
+    assert item["pbo"] == manifest["statistics"]["pbo"]
+    assert (item["first_date"], item["last_date"]) == ("2014-01-02", "2014-12-31")
+    assert item["data_fingerprint"] == manifest["data_fingerprint"]
+
+
+def test_a_sweep_has_its_grid_in_file_order(client: httpx.Client) -> None:
+    detail = get(client, f"/api/sweeps/{SWEEP}")
+    assert [(a["path"], a["values"]) for a in detail["grid"]] == [
+        (X, [0.1, 0.2, 0.3]), (Y, [0.25, 0.5, None]), (Z, [1.5, 2.0, None])]
+    assert detail["heatmap_paths"] == [X, Y, Z]
+    assert detail["base_strategy"]["name"] == "short_put_30d"
+    assert {m["name"] for m in detail["metrics"]} >= {"sharpe", "max_drawdown", "cagr"}
+    assert detail["keep_equity"] == 3 and detail["grid_size"] == 27
+
+
+# ---------------------------------------------------------------------- runs
+def test_runs_default_to_the_objective_best_first(client: httpx.Client,
+                                                  results: pd.DataFrame) -> None:
+    page = get(client, f"/api/sweeps/{SWEEP}/runs", limit=5)
+    assert page["total"] == 27 and page["sort"] == ["-sharpe"] and len(page["rows"]) == 5
+    expected = results.sort_values(["sharpe", "combo"], ascending=[False, True])
+    assert [r["param_hash"] for r in page["rows"]] == list(expected["param_hash"][:5])
+    row = page["rows"][0]
+    first = expected.iloc[0]
+    assert row["params"] == {X: first[X], Y: first[Y], Z: None if pd.isna(first[Z])
+                             else first[Z]}
+    assert row["kpis"]["sharpe"] == first["sharpe"]
+    assert set(row["skips"]) >= {"no_expiry", "capital"}
+    assert set(row["counters"]) == {"missing_quote_days", "stale_fills"}
+
+
+@pytest.mark.parametrize("sort", ["cagr", "-max_drawdown", f"{Z}", f"-{Z},-sharpe",
+                                  "trade_count,-combo"])
+def test_runs_sort_by_any_kpi_or_path_off_last(client: httpx.Client, results: pd.DataFrame,
+                                              sort: str) -> None:
+    page = get(client, f"/api/sweeps/{SWEEP}/runs", sort=sort, limit=27)
+    keys = [k.strip() for k in sort.split(",")]
+    names = [k.lstrip("-") for k in keys]
+    frame = results.sort_values([*names, "combo"] if "combo" not in names else names,
+                                ascending=[not k.startswith("-") for k in keys]
+                                + ([True] if "combo" not in names else []),
+                                na_position="last", kind="stable")
+    assert [r["combo"] for r in page["rows"]] == list(frame["combo"])
+
+
+def test_limit_and_offset_page_through_the_runs(client: httpx.Client) -> None:
+    whole = [r["combo"] for r in get(client, f"/api/sweeps/{SWEEP}/runs", limit=27)["rows"]]
+    pages = [r["combo"] for offset in range(0, 27, 10)
+             for r in get(client, f"/api/sweeps/{SWEEP}/runs", limit=10,
+                          offset=offset)["rows"]]
+    assert pages == whole
+    assert get(client, f"/api/sweeps/{SWEEP}/runs", offset=30)["rows"] == []
+    too_many = get(client, f"/api/sweeps/{SWEEP}/runs", 422, limit=1001)
+    assert too_many["detail"][0]["loc"] == ["query", "limit"]
+    assert get(client, f"/api/sweeps/{SWEEP}/runs", 422, limit=0)["detail"][0]["loc"] == [
+        "query", "limit"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("sharpe > 0.2", lambda f: f["sharpe"] > 0.2),
+    (f"sharpe > 0 and {Z} = 2", lambda f: (f["sharpe"] > 0) & (f[Z] == 2)),
+    (f"{Z} = off", lambda f: f[Z].isna()),
+    (f"{Z} != 2", lambda f: f[Z] != 2),  # the runs without a stop too
+    (f"{Z} is not off and not {Y} is off", lambda f: f[Z].notna() & f[Y].notna()),
+    (f"({X} in (0.1, 0.3) or max_drawdown <= 0.1) and trade_count >= 20",
+     lambda f: (f[X].isin([0.1, 0.3]) | (f["max_drawdown"] <= 0.1)) & (f["trade_count"] >= 20)),
+    ("profit_factor is off", lambda f: f["profit_factor"].isna()),
+])
+def test_filters_select_what_pandas_selects(client: httpx.Client, results: pd.DataFrame,
+                                            text: str, expected: Any) -> None:
+    page = get(client, f"/api/sweeps/{SWEEP}/runs", filter=text, limit=1000)
+    chosen = results[expected(results)]
+    assert page["total"] == len(chosen)
+    assert sorted(r["combo"] for r in page["rows"]) == sorted(chosen["combo"])
+
+
+def test_a_filter_on_the_hash_takes_text(client: httpx.Client, results: pd.DataFrame) -> None:
+    one = results["param_hash"].iloc[4]
+    page = get(client, f"/api/sweeps/{SWEEP}/runs", filter=f"param_hash = '{one}'")
+    assert [r["param_hash"] for r in page["rows"]] == [one]
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({"sort": "-sharp"}, "'sharp'"),
+    ({"sort": "sharpe,bogus_key"}, "'bogus_key'"),
+    ({"filter": "sharp > 1"}, "'sharp'"),
+    ({"filter": "sharpe >"}, "ends too early"),
+    ({"filter": "sharpe > 1 and"}, "ends too early"),
+    ({"filter": "sharpe >> 1"}, "position 8, found '>'"),
+    ({"filter": "sharpe > 'x'"}, "holds number values"),
+    ({"filter": "sharpe > 1; DROP TABLE runs"}, "';' at position 10"),
+    ({"filter": "sharpe > 1 or 1 = 1"}, "expected a name"),
+    ({"filter": "\"sharpe\" > 1"}, "expected a name"),
+    ({"filter": f"{Z} < off"}, "off is only = or !="),
+])
+def test_an_unknown_sort_key_or_bad_filter_is_422_naming_it(client: httpx.Client,
+                                                           params: dict[str, str],
+                                                           named: str) -> None:
+    detail = get(client, f"/api/sweeps/{SWEEP}/runs", 422, **params)["detail"]
+    assert isinstance(detail, str) and named in detail, detail
+    assert ("sort: " if "sort" in params else "filter: ") in detail
+
+
+# ---------------------------------------------------------------------- heatmap, slices
+@pytest.mark.parametrize("agg", ["max", "median", "mean", "min", "count"])
+@pytest.mark.parametrize("metric", ["sharpe", "max_drawdown", "profit_factor"])
+def test_heatmap_values_equal_a_pandas_group_by(client: httpx.Client, results: pd.DataFrame,
+                                                agg: str, metric: str) -> None:
+    heatmap = get(client, f"/api/sweeps/{SWEEP}/heatmap", x=X, y=Z, metric=metric, agg=agg)
+    assert heatmap["x_values"] == [0.1, 0.2, 0.3] and heatmap["y_values"] == [1.5, 2.0, None]
+    frame = results.assign(**{Z: results[Z].fillna(-1.0)})
+    grouped = frame.groupby([Z, X])[metric]
+    expected = {"max": grouped.max(), "median": grouped.median(), "mean": grouped.mean(),
+                "min": grouped.min(), "count": grouped.count()}[agg]
+    higher = metric != "max_drawdown"
+    for i, y in enumerate(heatmap["y_values"]):
+        for j, x in enumerate(heatmap["x_values"]):
+            key = (-1.0 if y is None else y, x)
+            want = expected.get(key, np.nan)
+            got = heatmap["values"][i][j]
+            if agg != "count" and (want is None or not np.isfinite(want)):
+                assert got is None
+            else:
+                assert got == pytest.approx(float(want), rel=1e-12, abs=1e-12)
+            cell = frame[(frame[Z] == key[0]) & (frame[X] == x)]
+            assert heatmap["counts"][i][j] == len(cell)
+            finite = cell[np.isfinite(cell[metric])]
+            if finite.empty:
+                assert heatmap["best"][i][j] is None
+            else:
+                best = finite.set_index("param_hash")[metric][heatmap["best"][i][j]]
+                assert best == (finite[metric].max() if higher else finite[metric].min())
+    assert heatmap["runs"] == 27 and heatmap["higher_is_better"] is higher
+
+
+def test_heatmap_pins_other_paths_with_where(client: httpx.Client, results: pd.DataFrame) -> None:
+    heatmap = get(client, f"/api/sweeps/{SWEEP}/heatmap", x=X, y=Y, metric="sharpe",
+                  where=[f"{Z}:off"])
+    pinned = results[results[Z].isna()]
+    assert heatmap["where"] == {Z: None} and heatmap["runs"] == len(pinned) == 9
+    for i, y in enumerate(heatmap["y_values"]):
+        for j, x in enumerate(heatmap["x_values"]):
+            cell = pinned[(pinned[X] == x) & (pinned[Y].isna() if y is None
+                                              else pinned[Y] == y)]
+            assert heatmap["values"][i][j] == cell["sharpe"].max()
+    two = get(client, f"/api/sweeps/{SWEEP}/heatmap", x=X, y=Y, where=[f"{Z}:2"])
+    assert two["runs"] == 9 and two["where"] == {Z: 2.0}
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({"x": "bogus", "y": Y}, "'bogus'"),
+    ({"x": X, "y": X}, "both"),
+    ({"x": X, "y": Y, "metric": "sharp"}, "'sharp'"),
+    ({"x": X, "y": Y, "where": "nocolon"}, "PATH:VALUE"),
+    ({"x": X, "y": Y, "where": f"{Z}:abc"}, "not 'abc'"),
+    ({"x": X, "y": Y, "filter": "bad name > 1"}, "filter:"),
+])
+def test_bad_heatmap_queries_are_422_naming_the_parameter(client: httpx.Client,
+                                                          params: dict[str, str],
+                                                          named: str) -> None:
+    detail = get(client, f"/api/sweeps/{SWEEP}/heatmap", 422, **params)["detail"]
+    assert named in str(detail)
+
+
+def test_heatmap_cells_are_bounded(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gridbt.results.runs
+
+    monkeypatch.setattr(gridbt.results.runs, "MAX_HEATMAP_CELLS", 8)
+    detail = get(client, f"/api/sweeps/{SWEEP}/heatmap", 422, x=X, y=Y)["detail"]
+    assert "3 x 3 cells is more than 8" in detail
+    assert get(client, f"/api/sweeps/{SWEEP}/heatmap", 422, x=X, y=Y, agg="p90")
+
+
+def test_slices_are_the_quartiles_of_each_value(client: httpx.Client,
+                                               results: pd.DataFrame) -> None:
+    slices = get(client, f"/api/sweeps/{SWEEP}/slices", path=Y, metric="cagr")
+    assert [r["value"] for r in slices["rows"]] == [0.25, 0.5, None]
+    for row in slices["rows"]:
+        values = results[results[Y].isna() if row["value"] is None
+                         else results[Y] == row["value"]]["cagr"].dropna()
+        assert row["count"] == len(values)
+        assert row["median"] == pytest.approx(values.median(), rel=1e-12)
+        assert row["q1"] == pytest.approx(values.quantile(0.25), rel=1e-12)
+        assert row["q3"] == pytest.approx(values.quantile(0.75), rel=1e-12)
+        assert (row["min"], row["max"]) == (values.min(), values.max())
+        assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
+
+
+# ---------------------------------------------------------------------- one run
+def test_a_run_has_its_values_kpis_and_resolved_strategy(client: httpx.Client,
+                                                         results: pd.DataFrame) -> None:
+    row = results.iloc[7]
+    run = get(client, f"/api/sweeps/{SWEEP}/runs/{row['param_hash']}")
+    assert run["combo"] == row["combo"] and run["kpis"]["cagr"] == row["cagr"]
+    assert run["strategy"]["structure"]["legs"][0]["select"]["target"] == row[X]
+    assert run["strategy"]["exit"]["profit_target"] == (None if pd.isna(row[Y]) else row[Y])
+    assert run["strategy"]["name"] == f"short_put_30d#{row['combo']}"
+    assert get(client, f"/api/sweeps/{SWEEP}/runs/0123456789abcdef", 404)["detail"]
+
+
+def _kept(root: Path) -> dict[str, np.ndarray]:
+    table = pq.read_table(root / "sweeps" / "tiny" / "equity" / "top.parquet")
+    return {h: np.asarray(e) for h, e in zip(table.column("param_hash").to_pylist(),
+                                             table.column("equity").to_pylist(), strict=True)}
+
+
+def test_downsampled_equity_keeps_first_last_max_and_min(client: httpx.Client,
+                                                         root: Path) -> None:
+    param_hash, curve = next(iter(_kept(root).items()))
+    dates = pq.read_table(root / "sweeps" / "tiny" / "equity" / "dates.parquet")
+    dates = [str(d) for d in dates.column("date").to_pylist()]
+    full = get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", points=5000)
+    assert full["source"] == "kept" and full["days"] == full["points"] == len(curve)
+    assert full["equity"] == list(curve) and full["dates"] == dates
+    small = get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", points=12)
+    assert small["points"] == len(small["equity"]) == len(small["dates"]) <= 12
+    assert small["dates"][0] == dates[0] and small["dates"][-1] == dates[-1]
+    assert max(small["equity"]) == curve.max() and min(small["equity"]) == curve.min()
+    kept = {d: e for d, e in zip(dates, curve, strict=True)}
+    assert all(kept[d] == e for d, e in zip(small["dates"], small["equity"], strict=True))
+    peak = np.maximum.accumulate(curve)
+    assert min(small["drawdown"]) == pytest.approx((curve / peak - 1).min())
+    assert get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", 422, points=5001)
+
+
+def test_a_recomputed_run_equals_its_kept_curve(client: httpx.Client, root: Path) -> None:
+    """The same sweep without its kept curves (a copy under the root): every run's curve is
+    recomputed, and equals the curve the sweep kept."""
+    copy = root / "sweeps" / "nokeep"
+    shutil.copytree(root / "sweeps" / "tiny", copy, ignore=shutil.ignore_patterns("top*"))
+    time.sleep(0.25)  # found by the rescan an unknown id forces (at most every 0.2 s)
+    try:
+        for param_hash, curve in _kept(root).items():
+            assert get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}")["equity_kept"]
+            equity = get(client, f"/api/sweeps/sweeps~nokeep/runs/{param_hash}/equity",
+                         points=5000)
+            assert equity["source"] == "recomputed"
+            assert equity["equity"] == list(curve)
+            run = get(client, f"/api/sweeps/sweeps~nokeep/runs/{param_hash}")
+            assert not run["equity_kept"]
+    finally:
+        shutil.rmtree(copy)
+
+
+def test_any_run_can_be_opened_its_curve_and_trades_recomputed(client: httpx.Client,
+                                                               results: pd.DataFrame,
+                                                               root: Path) -> None:
+    kept = _kept(root)
+    row = results[~results["param_hash"].isin(kept)].iloc[-1]
+    equity = get(client, f"/api/sweeps/{SWEEP}/runs/{row['param_hash']}/equity", points=5000)
+    assert equity["source"] == "recomputed" and equity["days"] == 252
+    assert equity["equity"][-1] == pytest.approx(row["final_equity"], rel=1e-12)
+    trades = get(client, f"/api/sweeps/{SWEEP}/runs/{row['param_hash']}/trades")
+    assert trades["source"] == "recomputed" and trades["count"] == row["trade_count"]
+    assert sum(t["pnl"] for t in trades["trades"]) == pytest.approx(row["total_pnl"])
+    assert all(t["legs"] and t["legs"][0]["right"] == "P" for t in trades["trades"])
+    payoff = get(client, f"/api/sweeps/{SWEEP}/runs/{row['param_hash']}/trades/0/payoff")
+    assert payoff["legs"][0]["strike"] == trades["trades"][0]["legs"][0]["strike"]
+    same = get(client, "/api/payoff", sweep=SWEEP, run=row["param_hash"], trade=0)
+    assert same == payoff
+
+
+# ---------------------------------------------------------------------- robustness
+def test_robustness_has_the_statistics_and_each_top_run_neighbourhood(
+        client: httpx.Client, root: Path, results: pd.DataFrame) -> None:
+    manifest = json.loads((root / "sweeps" / "tiny" / "sweep.json").read_text())
+    robust = get(client, f"/api/sweeps/{SWEEP}/robustness", metric="sharpe", top=3)
+    assert robust["statistics_source"] == "sweep.json"
+    assert robust["statistics"] == manifest["statistics"]
+    assert robust["statistics"]["n_trials"] == 27
+    assert {"deflated_sharpe", "pbo", "oos_degradation"} <= robust["statistics"].keys()
+    best = results.sort_values("sharpe", ascending=False).iloc[:3]
+    assert [n["param_hash"] for n in robust["neighbourhood"]] == list(best["param_hash"])
+    axes = {X: [0.1, 0.2, 0.3], Y: [0.25, 0.5, None], Z: [1.5, 2.0, None]}
+    frame = results.fillna({Y: -1.0, Z: -1.0})
+    for item in robust["neighbourhood"]:
+        near = np.ones(len(frame), bool)
+        for path, values in axes.items():
+            at = values.index(item["params"][path])
+            allowed = [-1.0 if v is None else v for v in values[max(at - 1, 0):at + 2]]
+            near &= frame[path].isin(allowed)
+        around = frame[near]["sharpe"].dropna()
+        assert item["neighbours"] == len(around)
+        assert item["mean"] == pytest.approx(around.mean())
+        assert item["worst"] == around.min()
+        assert set(item["sensitivity"]) == set(axes)
+    assert get(client, f"/api/sweeps/{SWEEP}/robustness", 422, top=51)
+
+
+# ---------------------------------------------------------------------- studies
+def test_studies_list_and_detail(client: httpx.Client, root: Path) -> None:
+    summary = json.loads((root / "studies" / "tiny" / "summary.json").read_text())
+    (item,) = get(client, "/api/studies")
+    assert item["id"] == STUDY and item["name"] == "tiny_study"
+    assert item["trials"] == {"complete": 12, "fail": 0, "pruned": 0}
+    assert item["deflated_sharpe"] == summary["statistics"]["deflated_sharpe"]
+    assert item["walk_forward_degradation"] == summary["walk_forward"]["degradation"]
+    detail = get(client, f"/api/studies/{STUDY}")
+    trials = pd.read_parquet(root / "studies" / "tiny" / "trials.parquet")
+    assert [t["number"] for t in detail["trial_rows"]] == list(trials["trial"])
+    first = detail["trial_rows"][0]
+    assert first["values"] == [trials["objective_sharpe"][0],
+                               trials["objective_max_drawdown"][0]]
+    assert set(first["params"]) == {X, Y, Z}
+    assert all(len(t["fold_values"]) == 2 for t in detail["trial_rows"])
+    # a trial's objective is the mean over the folds of its first objective
+    assert np.mean(first["fold_values"]) == pytest.approx(first["values"][0])
+    assert detail["pareto"] == summary["pareto"]
+    assert detail["summary"] == summary
+
+
+def test_a_kept_trial_equity_and_a_not_kept_one(client: httpx.Client) -> None:
+    trials = get(client, f"/api/studies/{STUDY}")["trial_rows"]
+    kept = [t["number"] for t in trials if t["equity_kept"]]
+    assert len(kept) == 3
+    equity = get(client, f"/api/studies/{STUDY}/trials/{kept[0]}/equity", points=50)
+    assert equity["source"] == "kept" and equity["days"] == 252 and equity["points"] <= 50
+    other = next(t["number"] for t in trials if not t["equity_kept"])
+    assert "not kept" in get(client, f"/api/studies/{STUDY}/trials/{other}/equity",
+                             404)["detail"]
+
+
+# ---------------------------------------------------------------------- backtests
+def test_backtests_list_detail_and_trades(client: httpx.Client, root: Path) -> None:
+    summary = json.loads((root / "backtests" / "bt" / "summary.json").read_text())
+    (item,) = get(client, "/api/backtests")
+    assert item["id"] == BACKTEST and item["name"] == "short_put_30d"
+    assert item["kpis"] == summary["kpis"]
+    assert get(client, f"/api/backtests/{BACKTEST}")["summary"] == summary
+    trades = get(client, f"/api/backtests/{BACKTEST}/trades")
+    table = pq.read_table(root / "backtests" / "bt" / "trades.parquet").to_pylist()
+    assert trades["count"] == len(table) and trades["source"] == "file"
+    for got, want in zip(trades["trades"], table, strict=True):
+        assert got["pnl"] == want["pnl"] and got["exit_reason"] == want["exit_reason"]
+        assert got["entry_date"] == str(want["entry_date"])
+        assert [leg["strike"] for leg in got["legs"]] == [leg["strike"] for leg in want["legs"]]
+
+
+def test_backtest_equity_has_the_book_and_keeps_the_attribution_totals(
+        client: httpx.Client, root: Path) -> None:
+    frame = pd.read_parquet(root / "backtests" / "bt" / "equity.parquet")
+    equity = get(client, f"/api/backtests/{BACKTEST}/equity", points=20)
+    assert equity["source"] == "file" and equity["days"] == len(frame)
+    assert equity["points"] <= 20
+    assert {"delta", "gamma", "vega", "theta", "initial_margin", "pnl_delta", "pnl_theta",
+            "spot", "in_market"} <= equity["columns"].keys()
+    assert max(equity["equity"]) == frame["equity"].max()
+    assert min(equity["equity"]) == frame["equity"].min()
+    for name in ("pnl_delta", "pnl_theta", "pnl_residual"):
+        assert sum(equity["columns"][name]) == pytest.approx(frame[name].sum(), abs=1e-6)
+    spot = dict(zip(frame["date"].astype(str), frame["spot"], strict=True))
+    assert equity["columns"]["spot"] == [spot[d] for d in equity["dates"]]
+
+
+def test_payoff_of_a_short_put(client: httpx.Client) -> None:
+    trade = get(client, f"/api/backtests/{BACKTEST}/trades")["trades"][0]
+    (leg,) = trade["legs"]
+    payoff = get(client, "/api/payoff", backtest=BACKTEST, trade=0, points=101)
+    credit = leg["entry_fill"] * 100 * trade["contracts"]
+    assert len(payoff["spots"]) == len(payoff["at_expiry"]) == len(payoff["t0"]) == 101
+    assert payoff["max_profit"] == pytest.approx(credit)
+    assert payoff["breakevens"] == [pytest.approx(leg["strike"] - leg["entry_fill"])]
+    assert payoff["legs"][0]["iv"] > 0 and payoff["expected_move"] > 0
+    assert not payoff["unbounded_profit"] and not payoff["unbounded_loss"]
+    # at entry the structure is worth about what was paid for it (fills at mid)
+    at_spot = np.interp(payoff["spot"], payoff["spots"], payoff["t0"])
+    assert abs(at_spot) < 0.05 * credit
+    assert get(client, "/api/payoff", 404, backtest=BACKTEST, trade=10_000)
+    assert get(client, "/api/payoff", 422, trade=0)
+    assert get(client, "/api/payoff", 422, backtest=BACKTEST, sweep=SWEEP, trade=0)
+
+
+# ---------------------------------------------------------------------- safety
+@pytest.mark.parametrize("url", [
+    "/api/sweeps/..%2F..%2Fetc%2Fpasswd",
+    "/api/sweeps/..%2Foutside%2Fbt",
+    "/api/backtests/..%2Foutside%2Fbt",
+    "/api/backtests/%2Fetc%2Fpasswd",
+    "/api/backtests//etc/passwd",
+    "/api/backtests/~",
+    "/api/sweeps/sweeps~..~..~outside/runs",
+    "/api/sweeps/sweeps~tiny/runs/..%2F..%2Fsweep.json",
+    "/api/sweeps/sweeps~tiny/runs/..%2F..%2F..%2Foutside%2Fsecret.txt/equity",
+    "/api/backtests/backtests~..~..~outside~bt/equity",
+    "/api/studies/studies~tiny%2F..%2F..%2Foutside/trials/0/equity",
+])
+def test_path_traversal_is_404_with_no_file_content(client: httpx.Client, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 404, response.text
+    assert MARKER not in response.text and "root:" not in response.text
+
+
+def test_a_symlink_out_of_the_root_is_not_followed(client: httpx.Client, catalog: Catalog,
+                                                   root: Path) -> None:
+    outside = root.parent / "outside"
+    links = [root / "backtests" / "escape", root / "linked_summary",
+             root / "sweeps" / "tiny" / "results" / "part-zzz-escape.parquet"]
+    links[0].symlink_to(outside / "bt", target_is_directory=True)
+    links[1].mkdir()
+    (links[1] / "summary.json").symlink_to(outside / "bt" / "summary.json")
+    links[2].symlink_to(root / "sweeps" / "tiny" / "results.parquet")  # inside: followed
+    escape = root / "sweeps" / "tiny" / "results" / "part-zzzz-out.parquet"
+    shutil.copy(next((root / "sweeps" / "tiny" / "results").glob("part-*")),
+                outside / "part.parquet")
+    escape.symlink_to(outside / "part.parquet")
+    try:
+        time.sleep(0.25)  # a forced rescan waits 0.2 s after the last one
+        catalog.rescan(force=True)
+        assert [b["id"] for b in get(client, "/api/backtests")] == [BACKTEST]
+        for url in ("/api/backtests/backtests~escape", "/api/backtests/linked_summary",
+                    "/api/backtests/backtests~escape/trades"):
+            response = client.get(url)
+            assert response.status_code == 404 and MARKER not in response.text
+        # the part linked from inside the root duplicates every run: de-duplicated by hash
+        assert get(client, f"/api/sweeps/{SWEEP}/runs")["total"] == 27
+    finally:
+        for link in [*links[:1], links[2], escape, links[1] / "summary.json"]:
+            link.unlink()
+        links[1].rmdir()
+
+
+def test_nothing_but_get(client: httpx.Client) -> None:
+    assert client.post("/api/health").status_code == 405
+    assert client.delete(f"/api/sweeps/{SWEEP}").status_code == 405
+
+
+def test_cors_is_off_unless_an_origin_is_given(root: Path) -> None:
+    origin = "http://localhost:5173"
+    with served(create_app(Catalog(root))) as plain:
+        response = plain.get("/api/health", headers={"Origin": origin})
+        assert "access-control-allow-origin" not in response.headers
+    with served(create_app(Catalog(root), cors=origin)) as open_client:
+        response = open_client.get("/api/health", headers={"Origin": origin})
+        assert response.headers["access-control-allow-origin"] == origin
+        other = open_client.get("/api/health", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+# ---------------------------------------------------------------------- live results
+def test_a_growing_sweep_and_duplicated_rows(root: Path, results: pd.DataFrame) -> None:
+    """A sweep being written: parts appear (the runs grow), a part repeated by a concurrent
+    writer adds no run (the first row of a hash is kept)."""
+    source = root / "sweeps" / "tiny"
+    live = root / "sweeps" / "live"
+    parts = sorted((source / "results").glob("part-*.parquet"))
+    assert len(parts) >= 2
+    (live / "results").mkdir(parents=True)
+    manifest = json.loads((source / "sweep.json").read_text())
+    manifest.update(status="running", statistics={}, best={})
+    (live / "sweep.json").write_text(json.dumps(manifest))
+    shutil.copy(parts[0], live / "results" / parts[0].name)
+    try:
+        with served(create_app(Catalog(root, refresh_seconds=0.0))) as client:
+            first = pq.read_metadata(parts[0]).num_rows
+            assert get(client, "/api/sweeps/sweeps~live/runs")["total"] == first
+            for part in parts[1:]:
+                shutil.copy(part, live / "results" / part.name)
+            assert get(client, "/api/sweeps/sweeps~live/runs")["total"] == 27
+            copy = live / "results" / "part-99999999T999999999999-000001.parquet"
+            shutil.copy(parts[0], copy)
+            assert get(client, "/api/sweeps/sweeps~live/runs")["total"] == 27
+            detail = get(client, "/api/sweeps/sweeps~live")
+            assert detail["status"] == "running" and detail["done"] == 27
+            best = results.sort_values(["sharpe", "combo"], ascending=[False, True]).iloc[0]
+            assert detail["best"]["param_hash"] == best["param_hash"]  # from the runs
+            robust = get(client, "/api/sweeps/sweeps~live/robustness", top=1)
+            assert robust["statistics_source"] == "computed"
+            tiny = json.loads((source / "sweep.json").read_text())["statistics"]
+            for name in ("pbo", "deflated_sharpe", "n_trials"):
+                assert robust["statistics"][name] == pytest.approx(tiny[name], rel=1e-9)
+    finally:
+        shutil.rmtree(live)
+
+
+def test_live_events_announce_what_appears_and_progresses(root: Path) -> None:
+    """The event stream: every entry first, then a backtest that appears and a running sweep
+    whose result parts grow."""
+    source = root / "sweeps" / "tiny"
+    parts = sorted((source / "results").glob("part-*.parquet"))
+    running = root / "sweeps" / "running"
+    (running / "results").mkdir(parents=True)
+    manifest = json.loads((source / "sweep.json").read_text())
+    (running / "sweep.json").write_text(json.dumps({**manifest, "status": "running"}))
+    shutil.copy(parts[0], running / "results" / parts[0].name)
+    added = root / "backtests" / "bt2"
+    app = create_app(Catalog(root, rescan_seconds=0.0), poll_seconds=0.2)
+    try:
+        with served(app) as http:
+            seen: list[dict[str, Any]] = []
+            everything = {("sweep", SWEEP), ("sweep", "sweeps~running"), ("study", STUDY),
+                          ("backtest", BACKTEST)}
+            deadline = time.monotonic() + 60
+            with http.stream("GET", "/api/events") as events:
+                assert events.headers["content-type"].startswith("text/event-stream")
+                for line in events.iter_lines():
+                    if line.startswith("data: "):
+                        seen.append(json.loads(line[6:]))
+                    if {(e["kind"], e["id"]) for e in seen} >= everything \
+                            and not added.exists():
+                        assert all(e["change"] == "added" for e in seen)
+                        shutil.copytree(root / "backtests" / "bt", added)
+                        for part in parts[1:]:
+                            shutil.copy(part, running / "results" / part.name)
+                    done = {e["id"] for e in seen if e["change"] == "added"} >= {
+                        "backtests~bt2"} and any(e["id"] == "sweeps~running"
+                                                 and e["done"] == 27 for e in seen)
+                    if done or time.monotonic() > deadline:
+                        break
+        first = next(e for e in seen if e["id"] == "sweeps~running")
+        assert (first["change"], first["status"], first["valid"]) == ("added", "running", 27)
+        assert first["done"] == pq.read_metadata(parts[0]).num_rows
+        last = [e for e in seen if e["id"] == "sweeps~running"][-1]
+        assert (last["change"], last["done"]) == ("updated", 27)
+        assert any(e["id"] == "backtests~bt2" and e["change"] == "added" and
+                   e["kind"] == "backtest" for e in seen)
+    finally:
+        shutil.rmtree(added, ignore_errors=True)
+        shutil.rmtree(running, ignore_errors=True)
+
+
+def test_gridbt_serve_prints_its_url_and_serves(root: Path) -> None:
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO),
+                                                      os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "gridbt.cli", "serve", "--root", str(root),
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"the results under {root}" in line
+        url = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert url is not None, line
+        health = httpx.get(f"{url.group()}/api/health", timeout=30).json()
+        assert health["backtests"] >= 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_gridbt_serve_refuses_a_root_that_is_not_a_directory(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "gridbt.cli", "serve", "--root",
+                        str(tmp_path / "absent")], capture_output=True, text=True,
+                       env=os.environ | {"PYTHONPATH": str(REPO)}, timeout=60)
+    assert r.returncode == 2
+    assert f"--root {tmp_path / 'absent'}: not a directory" in r.stderr
+
+
+def test_openapi_is_served_and_names_every_route(client: httpx.Client) -> None:
+    paths = get(client, "/openapi.json")["paths"]
+    assert {"/api/health", "/api/sweeps", "/api/sweeps/{sweep_id}",
+            "/api/sweeps/{sweep_id}/runs", "/api/sweeps/{sweep_id}/heatmap",
+            "/api/sweeps/{sweep_id}/slices", "/api/sweeps/{sweep_id}/robustness",
+            "/api/sweeps/{sweep_id}/runs/{param_hash}",
+            "/api/sweeps/{sweep_id}/runs/{param_hash}/equity",
+            "/api/sweeps/{sweep_id}/runs/{param_hash}/trades", "/api/studies",
+            "/api/studies/{study_id}", "/api/studies/{study_id}/trials/{number}/equity",
+            "/api/backtests", "/api/backtests/{backtest_id}",
+            "/api/backtests/{backtest_id}/equity", "/api/backtests/{backtest_id}/trades",
+            "/api/payoff", "/api/events"} <= paths.keys()
