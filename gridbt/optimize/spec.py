@@ -36,8 +36,9 @@ from pydantic import (
     model_validator,
 )
 
-from gridbt._inputs import describe_yaml_error
+from gridbt._inputs import brief, describe_yaml_error
 from gridbt._typing import PathLike
+from gridbt._yaml import load_yaml
 from gridbt.runtime.config import RayConfig
 from gridbt.strategy.spec import StrategySpec, format_validation_error, unknown_key
 from gridbt.sweep.spec import (
@@ -144,7 +145,7 @@ class CategoricalParam(_Param):
     def _distinct(cls, values: list[Scalar]) -> list[Scalar]:
         keys = [repr((type(v).__name__, v)) for v in values]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"values repeat in {values!r}")
+            raise ValueError(f"values repeat in {brief(values)}")
         return values
 
 
@@ -166,7 +167,7 @@ def _distribution(path: str, value: Any) -> Distribution:
     kinds = [k for k in _KINDS if isinstance(value, dict) and k in value]
     if len(kinds) != 1:
         raise ValueError(
-            f"{value!r} is not a distribution; use {{float: [low, high]}}, "
+            f"{brief(value)} is not a distribution; use {{float: [low, high]}}, "
             "{int: [low, high]} or {categorical: [values]}"
         )
     model = _KINDS[kinds[0]]
@@ -180,7 +181,7 @@ def _distribution(path: str, value: Any) -> Distribution:
             allowed = [str(f.alias or n) for n, f in model.model_fields.items()]
             message = unknown_key(str(first["loc"][-1]), allowed)
         elif first["loc"] and not isinstance(first["input"], dict):
-            message += f" (got {first['input']!r})"
+            message += f" (got {brief(first['input'])})"
         raise ValueError(f"{where + ': ' if where else ''}{message}") from None
     assert isinstance(parsed, FloatParam | IntParam | CategoricalParam)
     return parsed
@@ -303,8 +304,8 @@ class StudySpec(_Frozen):
                     raise ValueError(f"space.{path}.when: {other!r} is not categorical")
                 wrong = [v for v in values if v not in parent.categorical]
                 if wrong:
-                    raise ValueError(f"space.{path}.when: {wrong!r} are not values of "
-                                     f"{other!r} ({parent.categorical!r})")
+                    raise ValueError(f"space.{path}.when: {brief(wrong)} are not values of "
+                                     f"{other!r} ({brief(parent.categorical)})")
         for path in self.subgrid:
             if path in self.space:
                 raise ValueError(f"subgrid.{path}: the path is also in space")
@@ -363,7 +364,7 @@ def load_study(path: PathLike) -> tuple[StudySpec, StrategySpec]:
     """Read and validate a study file and its base strategy; raise `StudyError` if invalid."""
     p = Path(path)
     try:
-        payload = yaml.safe_load(p.read_text())
+        payload = load_yaml(p)
     except OSError as exc:
         raise StudyError(f"{p}: cannot read study file: {exc}") from None
     except yaml.YAMLError as exc:

@@ -32,8 +32,9 @@ from pydantic import (
     model_validator,
 )
 
-from gridbt._inputs import check_chain_dir, check_output_dir, describe_yaml_error
+from gridbt._inputs import brief, check_chain_dir, check_output_dir, describe_yaml_error
 from gridbt._typing import PathLike
+from gridbt._yaml import load_yaml
 from gridbt.kernel.metrics import METRIC_BY_NAME
 from gridbt.runtime.config import RayConfig
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error, parse_strategy
@@ -213,7 +214,7 @@ class _InlineStrategy(BaseModel):
 
 def _number(path: str, what: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{path}: {what}: {value!r} is not a finite number")
+        raise ValueError(f"{path}: {what}: {brief(value)} is not a finite number")
     return float(value)
 
 
@@ -233,11 +234,11 @@ def axis_values(path: str, axis: Any) -> list[GridValue]:
         if set(axis) == {"range"}:
             spec = axis["range"]
             if not isinstance(spec, list) or len(spec) != 3:
-                raise ValueError(f"{path}: range needs [start, stop, step], got {spec!r}")
+                raise ValueError(f"{path}: range needs [start, stop, step], got {brief(spec)}")
             start, stop, step = (_number(path, "range", v) for v in spec)
             if step <= 0 or stop < start:
                 raise ValueError(
-                    f"{path}: range needs step > 0 and stop >= start, got {spec!r}"
+                    f"{path}: range needs step > 0 and stop >= start, got {brief(spec)}"
                 )
             count = math.floor((stop - start) / step + 1e-9) + 1
             integral = all(isinstance(v, int) for v in spec)
@@ -245,16 +246,18 @@ def axis_values(path: str, axis: Any) -> list[GridValue]:
         if set(axis) == {"linspace"}:
             spec = axis["linspace"]
             if not isinstance(spec, list) or len(spec) != 3:
-                raise ValueError(f"{path}: linspace needs [start, stop, count], got {spec!r}")
+                raise ValueError(f"{path}: linspace needs [start, stop, count], got {brief(spec)}")
             start, stop = (_number(path, "linspace", v) for v in spec[:2])
             count = spec[2]
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise ValueError(f"{path}: linspace count: {count!r} is not a positive integer")
+                raise ValueError(
+                    f"{path}: linspace count: {brief(count)} is not a positive integer"
+                )
             if count == 1:
                 return _tidy([start], False)
             return _tidy([start + (stop - start) * i / (count - 1) for i in range(count)], False)
         raise ValueError(
-            f"{path}: {axis!r} is not an axis; use a list, {{range: [start, stop, step]}}, "
+            f"{path}: {brief(axis)} is not an axis; use a list, {{range: [start, stop, step]}}, "
             "{linspace: [start, stop, count]} or one value"
         )
     values = axis if isinstance(axis, list) else [axis]
@@ -264,11 +267,11 @@ def axis_values(path: str, axis: Any) -> list[GridValue]:
         scalars = v if isinstance(v, list) else [v]
         if not all(x is None or isinstance(x, bool | int | float | str) for x in scalars):
             raise ValueError(
-                f"{path}: {v!r} is not a number, string, boolean, null or a list of those"
+                f"{path}: {brief(v)} is not a number, string, boolean, null or a list of those"
             )
     keys = [repr((type(v).__name__, v)) for v in values]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"{path}: values repeat in {values!r}")
+        raise ValueError(f"{path}: values repeat in {brief(values)}")
     return list(values)
 
 
@@ -276,7 +279,7 @@ def load_sweep(path: PathLike) -> tuple[SweepSpec, StrategySpec]:
     """Read and validate a sweep file and its base strategy; raise `SweepError` if invalid."""
     p = Path(path)
     try:
-        payload = yaml.safe_load(p.read_text())
+        payload = load_yaml(p)
     except OSError as exc:
         raise SweepError(f"{p}: cannot read sweep file: {exc}") from None
     except yaml.YAMLError as exc:
@@ -300,8 +303,7 @@ def resolve_strategy(
         return inline.strategy
     strategy_path = (p.parent / strategy).resolve()
     try:
-        text = strategy_path.read_text()
-        return parse_strategy(yaml.safe_load(text), str(strategy_path))
+        return parse_strategy(load_yaml(strategy_path), str(strategy_path))
     except OSError as exc:
         raise error(f"{p}: strategy: cannot read {strategy!r}: {exc}") from None
     except yaml.YAMLError as exc:

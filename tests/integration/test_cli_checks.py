@@ -13,7 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,3 +345,78 @@ def test_a_chain_is_never_written_over_a_directory_that_is_not_a_chain(
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert (out / "notes.txt").read_text() == "precious"
     assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+
+
+# ----------------------------------------------------------------------------- bounded input
+def measured(*args: str | Path, home: Path, cwd: Path | None = None,
+             timeout: float = 30.0) -> tuple[Run, float, float]:
+    """`gridbt(...)`, with the seconds it took and its peak resident memory in MB (from the
+    child's own rusage); killed after `timeout` s (the unbounded cases took minutes and GB)."""
+    env = os.environ | {
+        "GRIDBT_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "gridbt.cli", *map(str, args)],
+                                stdout=out, stderr=err, env=env, cwd=cwd or REPO)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        run = Run(proc.returncode, out.read().decode(), err.read().decode(), frozenset())
+    return run, seconds, usage.ru_maxrss / 1024
+
+
+def laughs(levels: int = 9) -> str:
+    """A YAML flow list whose last item, aliases expanded, holds 9**levels strings."""
+    items = ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    items += [f"&l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, levels)]
+    return f"[{', '.join(items)}]"
+
+
+@pytest.mark.parametrize(("where", "field"), [
+    ("unknown key", "laughs[5][0]"), ("description", "description[5][0]"),
+    ("constraints", "constraints[5][0]"), ("mlflow.experiment", "mlflow.experiment[5][0]"),
+    ("strategy file", "laughs[5][0]"), ("study file", "mlflow.experiment[5][0]"),
+])
+def test_an_alias_bomb_is_refused_fast_in_bounded_memory(
+    tmp_path: Path, home: Path, trap_chain: Path, where: str, field: str
+) -> None:
+    kind = "study" if where == "study file" else "sweep"
+    command = "sweep" if kind == "sweep" else "optimize"
+    path = named = job_file(tmp_path, kind, trap_chain)
+    text = path.read_text()
+    path.write_text(text + "laughs: lol\n")  # the same refusal, without the bomb
+    baseline = measured(command, path, "--out", tmp_path / "out", home=home)
+    assert baseline[0].stderr.startswith(f"gridbt: {path}: invalid {kind} file\n  laughs: "
+                                         "unknown key")
+    bomb = laughs()
+    if where == "strategy file":
+        named = tmp_path / "strategy.yaml"
+        named.write_text(SHORT_PUT.read_text() + f"laughs: {bomb}\n")
+        path.write_text(text.replace(str(SHORT_PUT), str(named)))
+    elif where == "unknown key":
+        path.write_text(text + f"laughs: {bomb}\n")
+    elif where == "description":
+        path.write_text(text + f"description: {bomb}\n")
+    elif where == "constraints":
+        path.write_text(text + f"constraints: {bomb}\n")
+    else:
+        path.write_text(text.replace("mlflow: {enabled: false}",
+                                     f"mlflow: {{enabled: false, experiment: {bomb}}}"))
+    run, seconds, peak = measured(command, path, "--out", tmp_path / "out", home=home)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith(
+        f"gridbt: {named}: cannot read {'strategy' if named != path else kind} file: {field}: "
+        "alias *l4 at line "), run.stderr
+    assert "takes the file past 110,000 values, the most gridbt reads" in run.stderr
+    assert seconds < max(10.0, 3 * baseline[1])
+    assert peak < baseline[2] + 200, (peak, baseline[2])
+    assert_untouched(home, tmp_path / "out")
