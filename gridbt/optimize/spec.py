@@ -22,6 +22,7 @@ trials: 200
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -46,11 +47,13 @@ from gridbt.sweep.spec import (
     Objective,
     ObjectiveSetting,
     SweepError,
-    axis_values,
+    axis_count,
     resolve_strategy,
 )
 
 __all__ = [
+    "MAX_GRID_POINTS",
+    "MAX_SUBGRID",
     "CategoricalParam",
     "Distribution",
     "FloatParam",
@@ -64,6 +67,12 @@ __all__ = [
 ]
 
 Scalar = float | int | str | bool | None
+#: Most sub-combinations a study's `subgrid` may have: every trial evaluates (and the driver
+#: holds the kernel rows of) all of them, for each of the `parallel` trials of a round.
+MAX_SUBGRID = 10_000
+#: Most points of the `grid` sampler's grid: Optuna lists them all up front, and asks them one
+#: trial at a time; a sweep is the tool for more.
+MAX_GRID_POINTS = 1_000_000
 
 
 class StudyError(SweepError):
@@ -280,8 +289,10 @@ class StudySpec(_Frozen):
     @field_validator("subgrid")
     @classmethod
     def _axes(cls, grid: dict[str, Any]) -> dict[str, Any]:
-        for path, axis in grid.items():
-            axis_values(path, axis)
+        size = math.prod(axis_count(path, axis) for path, axis in grid.items())
+        if size > MAX_SUBGRID:
+            raise ValueError(f"{size:,} sub-combinations, more than the {MAX_SUBGRID:,} a trial "
+                             "may evaluate; move paths to space")
         return grid
 
     @field_validator("pbo_blocks")
@@ -327,6 +338,11 @@ class StudySpec(_Frozen):
                 if isinstance(dist, FloatParam) and dist.step is None:
                     raise ValueError(f"sampler.kind: grid needs a step on every float; "
                                      f"space.{path} has none")
+            points = math.prod(_grid_points(dist) for dist in self.space.values())
+            if points > MAX_GRID_POINTS:
+                raise ValueError(f"sampler.kind: the grid has {points:,} points, more than the "
+                                 f"{MAX_GRID_POINTS:,} the grid sampler takes; use a sweep "
+                                 "(gridbt sweep) or another sampler")
         if kind == "gp" and importlib.util.find_spec("torch") is None:
             raise ValueError("sampler.kind: gp needs PyTorch, which is not installed "
                              "(pip install torch), or choose tpe")
@@ -358,6 +374,17 @@ class StudySpec(_Frozen):
 
     def resolved_out(self, workdir: Path) -> Path:
         return workdir / (self.out or f"studies/{self.name}")
+
+
+def _grid_points(dist: Distribution) -> int:
+    """Points of one distribution on the grid sampler's grid (`samplers.grid_size`), counted."""
+    if isinstance(dist, CategoricalParam):
+        return len(dist.categorical)
+    if isinstance(dist, IntParam):
+        return (dist.bounds[1] - dist.bounds[0]) // dist.step + 1
+    assert dist.step is not None  # checked before
+    steps = (dist.bounds[1] - dist.bounds[0]) / dist.step
+    return int(steps + 1e-9) + 1 if math.isfinite(steps) else MAX_GRID_POINTS + 1
 
 
 def load_study(path: PathLike) -> tuple[StudySpec, StrategySpec]:

@@ -46,7 +46,14 @@ from gridbt.sweep.grid import Block, Grid, param_hashes
 from gridbt.sweep.manifest import SweepManifest, grid_signature, read_manifest, write_manifest
 from gridbt.sweep.metrics import SweepMetrics
 from gridbt.sweep.results import ResultStore, equity_table, result_table, value_types
-from gridbt.sweep.spec import SweepError, SweepSpec, check_job_paths, load_sweep
+from gridbt.sweep.spec import (
+    LARGE_GRID,
+    SweepError,
+    SweepSpec,
+    check_job_paths,
+    cpu_time,
+    load_sweep,
+)
 
 __all__ = ["SweepOutcome", "run_sweep"]
 
@@ -257,6 +264,9 @@ def run_sweep(
     stage("checking %s", sweep_file)
     sweep, base = load_sweep(sweep_file)
     source = str(sweep_file)
+    if sweep.combinations > LARGE_GRID:
+        stage("%s: a large grid: %s combinations before constraints, %s", source,
+              f"{sweep.combinations:,}", cpu_time(sweep.combinations))
     grid = Grid(sweep, base, STANDARD_FEATURES, source)
     out_dir = check_job_paths(sweep, source, out, workdir)
     signature = grid_signature(sweep, base)

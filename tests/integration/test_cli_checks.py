@@ -420,3 +420,84 @@ def test_an_alias_bomb_is_refused_fast_in_bounded_memory(
     assert seconds < max(10.0, 3 * baseline[1])
     assert peak < baseline[2] + 200, (peak, baseline[2])
     assert_untouched(home, tmp_path / "out")
+
+
+@pytest.mark.parametrize(("axis", "message"), [
+    ("{range: [0.10, 0.40, 1.0e-12]}",
+     "range [0.1, 0.4, 1e-12] makes 300,000,000,001 values, more than the 100,000 an axis may "
+     "have; use a larger step"),
+    ("{linspace: [0.1, 0.4, 1000000000000]}",
+     "linspace [0.1, 0.4, 1000000000000] makes 1,000,000,000,000 values, more than the 100,000 "
+     "an axis may have; use a smaller count"),
+], ids=["range", "linspace"])
+def test_an_axis_with_too_many_values_is_refused_with_its_count(
+    tmp_path: Path, home: Path, trap_chain: Path, axis: str, message: str
+) -> None:
+    path = job_file(tmp_path, "sweep", trap_chain,
+                    f"grid:\n  structure.legs.0.select.target: {axis}\n")
+    run, seconds, peak = measured("sweep", path, "--out", tmp_path / "out", home=home)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == (f"gridbt: {path}: invalid sweep file\n  grid: "
+                          f"structure.legs.0.select.target: {message}\n")
+    assert seconds < 10.0
+    assert peak < 500
+    assert_untouched(home, tmp_path / "out")
+
+
+def test_a_huge_product_grid_is_refused_fast_naming_its_count_and_the_limit(
+    tmp_path: Path, home: Path, trap_chain: Path
+) -> None:
+    path = job_file(tmp_path, "sweep", trap_chain, textwrap.dedent("""\
+        grid:
+          structure.legs.0.select.target: {linspace: [0.10, 0.40, 10000]}
+          exit.profit_target: {linspace: [0.1, 0.9, 10000]}
+          exit.stop_loss: {linspace: [1.0, 5.0, 10000]}
+        """))
+    run, seconds, peak = measured("sweep", path, "--out", tmp_path / "out", home=home)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == (
+        f"gridbt: {path}: invalid sweep file\n  grid: 1,000,000,000,000 combinations "
+        "(10,000 × 10,000 × 10,000), more than max_combinations 100,000,000: roughly 32 "
+        "CPU-years at ~1,000 combinations/s per CPU. Shrink the grid, or raise the limit in the "
+        "sweep file (max_combinations: 1000000000000) to run it anyway\n")
+    assert seconds < 10.0
+    assert peak < 500
+    assert_untouched(home, tmp_path / "out")
+
+
+def test_a_grid_above_a_lowered_limit_is_refused_and_passes_once_raised(
+    tmp_path: Path, home: Path, trap_chain: Path, a_file: Path
+) -> None:
+    grid = "grid:\n  exit.dte: [null, 7, 14]\n  exit.stop_loss: [1.0, 2.0]\n"
+    path = job_file(tmp_path, "sweep", trap_chain, grid + "max_combinations: 5\n")
+    r = gridbt("sweep", path, "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"gridbt: {path}: invalid sweep file\n  grid: 6 combinations "
+                               "(3 × 2), more than max_combinations 5: ")
+    assert r.stderr.endswith("raise the limit in the sweep file (max_combinations: 6) to run it "
+                             "anyway")
+    path.write_text(path.read_text().replace("max_combinations: 5", "max_combinations: 6"))
+    r = gridbt("sweep", path, "--out", a_file, home=home)  # past the grid, to the next check
+    assert r.returncode == 2
+    assert r.stderr == (f"gridbt: --out {a_file}: exists and is not a directory; choose "
+                        "another path")
+    assert r.imported.isdisjoint(HEAVY - LOADED_BY_JOB_FILES), sorted(r.imported & HEAVY)
+    assert_untouched(home)
+
+
+def test_a_large_grid_is_announced_with_a_rough_time_before_any_work(
+    tmp_path: Path, home: Path, trap_chain: Path
+) -> None:
+    path = job_file(tmp_path, "sweep", trap_chain, textwrap.dedent("""\
+        grid:
+          exit.profit_target: {linspace: [0.1, 0.9, 40]}
+          exit.stop_loss: {linspace: [1.0, 5.0, 40]}
+          exit.dte: {range: [1, 50, 1]}
+          exit.max_holding_days: {range: [1, 50, 1]}
+        """))
+    r = gridbt("sweep", path, "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2  # the trap chain
+    lines = r.stderr.splitlines()
+    assert lines[1].endswith(f"] {path}: a large grid: 4,000,000 combinations before "
+                             "constraints, roughly 1.1 CPU-hours at ~1,000 combinations/s per "
+                             "CPU")
