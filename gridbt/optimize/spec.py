@@ -43,6 +43,7 @@ from gridbt._yaml import load_yaml
 from gridbt.runtime.config import RayConfig
 from gridbt.strategy.spec import StrategySpec, format_validation_error, unknown_key
 from gridbt.sweep.spec import (
+    JobName,
     MlflowConfig,
     Objective,
     ObjectiveSetting,
@@ -235,7 +236,7 @@ class WalkForward(_Frozen):
 class StudySpec(_Frozen):
     """A study file, validated; `strategy` is resolved to a spec by `load_study`."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: JobName
     description: str = ""
     strategy: str | dict[str, Any] = Field(description="strategy file (relative) or inline spec")
     data: str | None = Field(None, description="chain directory; null = embedded default chain")

@@ -50,6 +50,7 @@ from gridbt.sweep.spec import (
     LARGE_GRID,
     SweepError,
     SweepSpec,
+    check_actors,
     check_job_paths,
     cpu_time,
     load_sweep,
@@ -262,6 +263,7 @@ def run_sweep(
     """
     started = time.perf_counter()
     stage("checking %s", sweep_file)
+    check_actors(actors)
     sweep, base = load_sweep(sweep_file)
     source = str(sweep_file)
     if sweep.combinations > LARGE_GRID:
@@ -269,6 +271,7 @@ def run_sweep(
               f"{sweep.combinations:,}", cpu_time(sweep.combinations))
     grid = Grid(sweep, base, STANDARD_FEATURES, source)
     out_dir = check_job_paths(sweep, source, out, workdir)
+    stage("results go to %s", out_dir.resolve())
     signature = grid_signature(sweep, base)
     store = ResultStore(out_dir)
     previous = read_manifest(out_dir)

@@ -19,12 +19,14 @@ max_combinations: 100000000                    # a bigger grid is refused before
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,7 +36,13 @@ from pydantic import (
     model_validator,
 )
 
-from gridbt._inputs import brief, check_chain_dir, check_output_dir, describe_yaml_error
+from gridbt._inputs import (
+    InputError,
+    brief,
+    check_chain_dir,
+    check_output_dir,
+    describe_yaml_error,
+)
 from gridbt._typing import PathLike
 from gridbt._yaml import load_yaml
 from gridbt.kernel.metrics import METRIC_BY_NAME
@@ -47,6 +55,7 @@ __all__ = [
     "MAX_COMBINATIONS",
     "NOMINAL_RATE",
     "GridValue",
+    "JobName",
     "MlflowConfig",
     "Objective",
     "ObjectiveSetting",
@@ -54,6 +63,7 @@ __all__ = [
     "SweepSpec",
     "axis_count",
     "axis_values",
+    "check_actors",
     "check_job_paths",
     "cpu_time",
     "load_sweep",
@@ -80,6 +90,25 @@ LARGE_GRID = 3_600_000
 NOMINAL_RATE = 1_000
 _TIME_UNITS = (("CPU-years", 365 * 86400), ("CPU-days", 86400), ("CPU-hours", 3600),
                ("CPU-minutes", 60), ("CPU-seconds", 1))
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _job_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{brief(name)} is not a name: use letters, digits, '_', '-' and '.', starting with "
+            "a letter, a digit or '_' (it names the result directory and the MLflow experiment)"
+        )
+    return name
+
+
+#: The name of a sweep or study: one path component (no `/`, no `..`, not hidden).
+JobName = Annotated[
+    str, AfterValidator(_job_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{_NAME.pattern}$",
+                    "description": "letters, digits, '_', '-' and '.', starting with a letter, "
+                    "a digit or '_'"}),
+]
 
 
 class SweepError(SpecError):
@@ -147,7 +176,7 @@ class MlflowConfig(_Frozen):
 class SweepSpec(_Frozen):
     """A sweep file, validated; `strategy` is resolved to a spec by `load_sweep`."""
 
-    name: str
+    name: JobName
     description: str = ""
     strategy: str | dict[str, Any] = Field(description="strategy file (relative) or inline spec")
     data: str | None = Field(None, description="chain directory; null = embedded default chain")
@@ -235,6 +264,17 @@ def cpu_time(combinations: int) -> str:
     unit, size = next((u, n) for u, n in _TIME_UNITS if seconds >= n or n == 1)
     amount = f"{seconds / size:,.0f}" if seconds >= 10 * size else f"{seconds / size:.1f}"
     return f"roughly {amount} {unit} at ~{NOMINAL_RATE:,} combinations/s per CPU"
+
+
+def check_actors(actors: int | None, what: str = "--actors") -> int | None:
+    """Return an actor count given outside a job file (`--actors`) if the files' rule for
+    `ray.actors` admits it; else raise `gridbt._inputs.InputError` with that rule's message."""
+    try:
+        RayConfig(actors=actors)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InputError(f"{what}: {error['msg']} (got {brief(actors)})") from None
+    return actors
 
 
 class _JobFile(Protocol):

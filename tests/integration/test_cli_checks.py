@@ -485,6 +485,64 @@ def test_a_grid_above_a_lowered_limit_is_refused_and_passes_once_raised(
     assert_untouched(home)
 
 
+@pytest.mark.parametrize("kind", ["sweep", "study"])
+@pytest.mark.parametrize("actors", [-1, 0])
+def test_actors_on_the_command_line_are_refused_as_in_the_file(
+    tmp_path: Path, home: Path, trap_chain: Path, kind: str, actors: int
+) -> None:
+    command = "sweep" if kind == "sweep" else "optimize"
+    path = job_file(tmp_path, kind, trap_chain)
+    r = gridbt(command, path, "--actors", str(actors), "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2, r.stderr
+    rule = f"Input should be greater than or equal to 1 (got {actors})"
+    assert r.stderr == f"gridbt: --actors: {rule}"
+    assert "ray" not in r.imported
+    path.write_text(path.read_text() + f"ray: {{actors: {actors}}}\n")
+    r = gridbt(command, path, "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2
+    assert r.stderr == f"gridbt: {path}: invalid {kind} file\n  ray.actors: {rule}"
+    assert_untouched(home, tmp_path / "out")
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study"])
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".."])
+def test_a_job_name_that_is_a_path_is_refused(
+    tmp_path: Path, home: Path, kind: str, name: str
+) -> None:
+    path = job_file(tmp_path, kind, None)
+    path.write_text(path.read_text().replace("name: checks", f"name: '{name}'"))
+    r = gridbt("sweep" if kind == "sweep" else "optimize", path, home=home, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"gridbt: {path}: invalid {kind} file\n  name: '{name}' is not a "
+                               "name: use letters, digits, '_', '-' and '.', starting with a "
+                               "letter, a digit or '_'")
+    assert r.imported.isdisjoint(HEAVY - LOADED_BY_JOB_FILES), sorted(r.imported & HEAVY)
+    assert_untouched(home)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{kind}.yaml"]
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study"])
+@pytest.mark.parametrize("out", ["option", "file"])
+def test_the_start_lines_name_the_resolved_output_directory(
+    tmp_path: Path, home: Path, trap_chain: Path, kind: str, out: str
+) -> None:
+    path = job_file(tmp_path, kind, trap_chain)
+    work = tmp_path / "work"
+    work.mkdir()
+    if out == "option":
+        args: list[str | Path] = ["--out", "../results/here"]
+    else:
+        path.write_text(path.read_text() + "out: ../results/there\n")
+        args = []
+    r = gridbt("sweep" if kind == "sweep" else "optimize", path, *args, home=home, cwd=work)
+    assert r.returncode == 2  # the trap chain, once the start lines are out
+    lines = r.stderr.splitlines()
+    where = tmp_path / "results" / ("here" if out == "option" else "there")
+    assert lines[0].endswith(f"] checking {path}")
+    assert lines[1].endswith(f"] results go to {where}")
+    assert f"loading the chain {trap_chain}" in r.stderr
+
+
 def test_a_large_grid_is_announced_with_a_rough_time_before_any_work(
     tmp_path: Path, home: Path, trap_chain: Path
 ) -> None:

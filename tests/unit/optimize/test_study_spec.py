@@ -267,7 +267,10 @@ BAD: list[Any] = [
     pytest.param({"pbo_blocks": 7}, ["pbo_blocks: 7 is odd"], id="odd-pbo-blocks"),
     pytest.param({"trials": 0}, ["trials:", "greater than or equal to 1", "(got 0)"],
                  id="no-trials"),
-    pytest.param({"name": "short put"}, ["name:", "(got 'short put')"], id="name-with-space"),
+    pytest.param({"name": "short put"}, ["name: 'short put' is not a name: use letters, "
+                                         "digits, '_', '-' and '.'"], id="name-with-space"),
+    pytest.param({"name": "../up"}, ["name: '../up' is not a name"], id="name-a-path"),
+    pytest.param({"name": ".."}, ["name: '..' is not a name"], id="name-dot-dot"),
     pytest.param(
         {"subgrid": {"exit.dte": {"range": [1, 30, 1]}, "exit.max_holding_days": [10, 20, 30],
                      "exit.profit_target": {"linspace": [0.1, 0.9, 200]}}},

@@ -1,5 +1,6 @@
 """Sweep files are bounded before any work: an axis's values and the grid's combinations are
-counted, not made, and refused above their limits with the count."""
+counted, not made, and refused above their limits with the count; names are one path
+component; `--actors` follows the files' rule for `ray.actors`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from gridbt._inputs import InputError
 from gridbt.sweep.spec import (
     MAX_AXIS_VALUES,
     MAX_COMBINATIONS,
@@ -18,6 +20,7 @@ from gridbt.sweep.spec import (
     SweepSpec,
     axis_count,
     axis_values,
+    check_actors,
     cpu_time,
     load_sweep,
 )
@@ -129,6 +132,35 @@ def test_a_zip_group_counts_once() -> None:
                  zip=[["structure.dte.target", "structure.dte.min"]])
     assert sweep.factor_counts() == [3, 2, 3]
     assert sweep.combinations == 18
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".", ".hidden", "-x", "a b", ""])
+def test_a_sweep_name_is_one_path_component(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, "grid: {exit.dte: [1]}\n")
+    path.write_text(path.read_text().replace("name: t", f"name: {name!r}"))
+    with pytest.raises(SweepError) as err:
+        load_sweep(path)
+    assert f"name: {name!r} is not a name: use letters, digits, '_', '-' and '.'" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["short_put_grid", "v1.2", "2024-q1", "_draft", "a..b"])
+def test_ordinary_names_are_accepted(name: str) -> None:
+    assert spec({"exit.dte": [1]}, name=name).name == name
+
+
+def test_actors_on_the_command_line_follow_the_files_rule(tmp_path: Path) -> None:
+    for actors in (-1, 0):
+        path = write(tmp_path, f"grid: {{exit.dte: [1]}}\nray: {{actors: {actors}}}\n")
+        with pytest.raises(SweepError) as in_file:
+            load_sweep(path)
+        with pytest.raises(InputError) as on_line:
+            check_actors(actors)
+        rule = str(on_line.value).removeprefix("--actors: ")
+        assert str(in_file.value).endswith(f"\n  ray.actors: {rule}")
+        assert str(on_line.value) == (
+            f"--actors: Input should be greater than or equal to 1 (got {actors})")
+    assert check_actors(None) is None
+    assert check_actors(3) == 3
 
 
 def test_cpu_time_is_an_order_of_magnitude() -> None:
