@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InputError",
+    "brief",
     "check_chain_dir",
     "check_chain_target",
     "check_output_dir",
@@ -95,6 +96,58 @@ def describe_yaml_error(error: Exception) -> str:
         shown = where not in ("", _position(mark))
         text += f" ({context} at {where})" if shown else f" ({context})"
     return text
+
+
+def brief(value: object, width: int = 60) -> str:
+    """`repr(value)` if it has at most `width` characters, else its first `width` and `…`.
+
+    Only as much of `value` is walked as is shown, so a value read from a file (a list of a
+    million items, or a few aliases repeating one list) costs no more than a short one.
+    """
+    shown = _Brief(width + 1)
+    shown.walk(value)
+    text = "".join(shown.parts)
+    return text if len(text) <= width else text[:width] + "…"
+
+
+class _Brief:
+    """The start of a value's repr, built until `room` characters are used up."""
+
+    def __init__(self, room: int) -> None:
+        self.parts: list[str] = []
+        self.room = room
+
+    def put(self, text: str) -> bool:
+        """Add `text`; whether there is room left."""
+        self.parts.append(text[: self.room])
+        self.room -= len(text)
+        return self.room > 0
+
+    def walk(self, item: object) -> bool:
+        if isinstance(item, dict):
+            return self.items(item.items(), "{", "}", pairs=True)
+        if isinstance(item, list):
+            return self.items(item, "[", "]")
+        if isinstance(item, tuple):
+            return self.items(item, "(", ",)" if len(item) == 1 else ")")
+        if isinstance(item, set) and item:
+            return self.items(item, "{", "}")
+        if isinstance(item, str | bytes) and len(item) > self.room:
+            return self.put(repr(item[: self.room]))  # longer than the room: cut anyway
+        return self.put(repr(item))
+
+    def items(self, items: Any, opening: str, closing: str, pairs: bool = False) -> bool:
+        if not self.put(opening):
+            return False
+        for i, item in enumerate(items):
+            if i and not self.put(", "):
+                return False
+            if pairs:
+                if not (self.walk(item[0]) and self.put(": ") and self.walk(item[1])):
+                    return False
+            elif not self.walk(item):
+                return False
+        return self.put(closing)
 
 
 def _where(what: str, path: Path) -> str:

@@ -165,8 +165,9 @@ def _exit_soon() -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gridbt.sweep.spec import check_job_paths, load_sweep
+    from gridbt.sweep.spec import check_actors, check_job_paths, load_sweep
 
+    check_actors(args.actors)
     sweep, _ = load_sweep(args.file)  # bad inputs fail before Ray, pandas, MLflow are imported
     check_job_paths(sweep, args.file, args.out)
     from gridbt.workflows.sweep import sweep_job
@@ -191,8 +192,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     from gridbt.optimize.spec import load_study
-    from gridbt.sweep.spec import check_job_paths
+    from gridbt.sweep.spec import check_actors, check_job_paths
 
+    check_actors(args.actors)
     study, _ = load_study(args.file)  # bad inputs fail before Ray, Optuna, MLflow are imported
     check_job_paths(study, args.file, args.out)
     from gridbt.workflows.study import study_job

@@ -22,6 +22,7 @@ trials: 200
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,20 +37,24 @@ from pydantic import (
     model_validator,
 )
 
-from gridbt._inputs import describe_yaml_error
+from gridbt._inputs import brief, describe_yaml_error
 from gridbt._typing import PathLike
+from gridbt._yaml import load_yaml
 from gridbt.runtime.config import RayConfig
 from gridbt.strategy.spec import StrategySpec, format_validation_error, unknown_key
 from gridbt.sweep.spec import (
+    JobName,
     MlflowConfig,
     Objective,
     ObjectiveSetting,
     SweepError,
-    axis_values,
+    axis_count,
     resolve_strategy,
 )
 
 __all__ = [
+    "MAX_GRID_POINTS",
+    "MAX_SUBGRID",
     "CategoricalParam",
     "Distribution",
     "FloatParam",
@@ -63,6 +68,12 @@ __all__ = [
 ]
 
 Scalar = float | int | str | bool | None
+#: Most sub-combinations a study's `subgrid` may have: every trial evaluates (and the driver
+#: holds the kernel rows of) all of them, for each of the `parallel` trials of a round.
+MAX_SUBGRID = 10_000
+#: Most points of the `grid` sampler's grid: Optuna lists them all up front, and asks them one
+#: trial at a time; a sweep is the tool for more.
+MAX_GRID_POINTS = 1_000_000
 
 
 class StudyError(SweepError):
@@ -144,7 +155,7 @@ class CategoricalParam(_Param):
     def _distinct(cls, values: list[Scalar]) -> list[Scalar]:
         keys = [repr((type(v).__name__, v)) for v in values]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"values repeat in {values!r}")
+            raise ValueError(f"values repeat in {brief(values)}")
         return values
 
 
@@ -166,7 +177,7 @@ def _distribution(path: str, value: Any) -> Distribution:
     kinds = [k for k in _KINDS if isinstance(value, dict) and k in value]
     if len(kinds) != 1:
         raise ValueError(
-            f"{value!r} is not a distribution; use {{float: [low, high]}}, "
+            f"{brief(value)} is not a distribution; use {{float: [low, high]}}, "
             "{int: [low, high]} or {categorical: [values]}"
         )
     model = _KINDS[kinds[0]]
@@ -180,7 +191,7 @@ def _distribution(path: str, value: Any) -> Distribution:
             allowed = [str(f.alias or n) for n, f in model.model_fields.items()]
             message = unknown_key(str(first["loc"][-1]), allowed)
         elif first["loc"] and not isinstance(first["input"], dict):
-            message += f" (got {first['input']!r})"
+            message += f" (got {brief(first['input'])})"
         raise ValueError(f"{where + ': ' if where else ''}{message}") from None
     assert isinstance(parsed, FloatParam | IntParam | CategoricalParam)
     return parsed
@@ -225,7 +236,7 @@ class WalkForward(_Frozen):
 class StudySpec(_Frozen):
     """A study file, validated; `strategy` is resolved to a spec by `load_study`."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: JobName
     description: str = ""
     strategy: str | dict[str, Any] = Field(description="strategy file (relative) or inline spec")
     data: str | None = Field(None, description="chain directory; null = embedded default chain")
@@ -279,8 +290,10 @@ class StudySpec(_Frozen):
     @field_validator("subgrid")
     @classmethod
     def _axes(cls, grid: dict[str, Any]) -> dict[str, Any]:
-        for path, axis in grid.items():
-            axis_values(path, axis)
+        size = math.prod(axis_count(path, axis) for path, axis in grid.items())
+        if size > MAX_SUBGRID:
+            raise ValueError(f"{size:,} sub-combinations, more than the {MAX_SUBGRID:,} a trial "
+                             "may evaluate; move paths to space")
         return grid
 
     @field_validator("pbo_blocks")
@@ -303,8 +316,8 @@ class StudySpec(_Frozen):
                     raise ValueError(f"space.{path}.when: {other!r} is not categorical")
                 wrong = [v for v in values if v not in parent.categorical]
                 if wrong:
-                    raise ValueError(f"space.{path}.when: {wrong!r} are not values of "
-                                     f"{other!r} ({parent.categorical!r})")
+                    raise ValueError(f"space.{path}.when: {brief(wrong)} are not values of "
+                                     f"{other!r} ({brief(parent.categorical)})")
         for path in self.subgrid:
             if path in self.space:
                 raise ValueError(f"subgrid.{path}: the path is also in space")
@@ -326,6 +339,11 @@ class StudySpec(_Frozen):
                 if isinstance(dist, FloatParam) and dist.step is None:
                     raise ValueError(f"sampler.kind: grid needs a step on every float; "
                                      f"space.{path} has none")
+            points = math.prod(_grid_points(dist) for dist in self.space.values())
+            if points > MAX_GRID_POINTS:
+                raise ValueError(f"sampler.kind: the grid has {points:,} points, more than the "
+                                 f"{MAX_GRID_POINTS:,} the grid sampler takes; use a sweep "
+                                 "(gridbt sweep) or another sampler")
         if kind == "gp" and importlib.util.find_spec("torch") is None:
             raise ValueError("sampler.kind: gp needs PyTorch, which is not installed "
                              "(pip install torch), or choose tpe")
@@ -359,11 +377,22 @@ class StudySpec(_Frozen):
         return workdir / (self.out or f"studies/{self.name}")
 
 
+def _grid_points(dist: Distribution) -> int:
+    """Points of one distribution on the grid sampler's grid (`samplers.grid_size`), counted."""
+    if isinstance(dist, CategoricalParam):
+        return len(dist.categorical)
+    if isinstance(dist, IntParam):
+        return (dist.bounds[1] - dist.bounds[0]) // dist.step + 1
+    assert dist.step is not None  # checked before
+    steps = (dist.bounds[1] - dist.bounds[0]) / dist.step
+    return int(steps + 1e-9) + 1 if math.isfinite(steps) else MAX_GRID_POINTS + 1
+
+
 def load_study(path: PathLike) -> tuple[StudySpec, StrategySpec]:
     """Read and validate a study file and its base strategy; raise `StudyError` if invalid."""
     p = Path(path)
     try:
-        payload = yaml.safe_load(p.read_text())
+        payload = load_yaml(p)
     except OSError as exc:
         raise StudyError(f"{p}: cannot read study file: {exc}") from None
     except yaml.YAMLError as exc:

@@ -52,7 +52,7 @@ from gridbt.optimize.spec import StudyError, StudySpec, load_study
 from gridbt.runtime import ActorPool, BacktestActor, init_ray, progress_bar
 from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
 from gridbt.strategy.spec import StrategySpec
-from gridbt.sweep.spec import check_job_paths
+from gridbt.sweep.spec import check_actors, check_job_paths
 
 __all__ = ["StudyOutcome", "TrialWork", "run_study", "study_signature"]
 
@@ -355,10 +355,12 @@ def run_study(
     """
     started = time.perf_counter()
     stage("checking %s", study_file)
+    check_actors(actors)
     study, base = load_study(study_file)
     source = str(study_file)
     space = SearchSpace(study, base, STANDARD_FEATURES, source)
     out_dir = check_job_paths(study, source, out, workdir)
+    stage("results go to %s", out_dir.resolve())
     url = storage_url(study, out_dir)
     lock_directory(out_dir)  # one run at a time in a directory, until this process exits
     stage("%s: %d trials, %d at a time, checked in %.2f s", source, study.trials,

@@ -22,8 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from gridbt._inputs import describe_yaml_error
+from gridbt._inputs import brief, describe_yaml_error
 from gridbt._typing import PathLike
+from gridbt._yaml import load_yaml
 from gridbt.kernel.enums import MAX_FILTERS, MAX_LEGS, MAX_SCENARIOS  # fixed kernel blocks
 
 __all__ = [
@@ -410,6 +411,7 @@ class SpecError(ValueError):
 
 _UNION_TAGS = frozenset({"delta", "moneyness", "offset", "always", "zscore"})
 _TYPE_TAGS = frozenset({"bool", "int", "float", "str", "none"})
+_MAX_LINES = 20  # errors listed; a list of a thousand bad items is named by its first ones
 _PATH_PREFIX = re.compile(r"([A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): ")
 
 
@@ -468,10 +470,15 @@ def unknown_key(key: str, allowed: Sequence[str]) -> str:
 
 
 def _shown(value: object, msg: str) -> str:
-    if isinstance(value, dict) or msg.startswith(str(value)):
+    """` (got value)` when the message does not already start with it and it is short."""
+    if isinstance(value, dict):
         return ""
-    text = repr(value)
-    return "" if len(text) > 60 else f" (got {text})"
+    text = brief(value, 60)
+    if text.endswith("…") or msg.startswith(text) or (
+        isinstance(value, str) and msg.startswith(value)
+    ):
+        return ""
+    return f" (got {text})"
 
 
 def format_validation_error(
@@ -510,7 +517,9 @@ def format_validation_error(
             entries[-1] = (where, f"{entries[-1][1]}; or {msg}", shown)  # union members
         else:
             entries.append((where, msg, shown))
-    lines = [f"{w}: {m}{g}" if w else f"{m}{g}" for w, m, g in entries]
+    lines = [f"{w}: {m}{g}" if w else f"{m}{g}" for w, m, g in entries[:_MAX_LINES]]
+    if len(entries) > _MAX_LINES:
+        lines.append(f"... and {len(entries) - _MAX_LINES:,} more")
     head = f"{source}: invalid {what}" if source else f"invalid {what}"
     return head + "\n  " + "\n  ".join(lines)
 
@@ -527,7 +536,7 @@ def load_strategy(path: PathLike) -> StrategySpec:
     """Load and validate a strategy YAML file."""
     p = Path(path)
     try:
-        payload = yaml.safe_load(p.read_text())
+        payload = load_yaml(p)
     except OSError as exc:
         raise SpecError(f"{p}: cannot read strategy file: {exc}") from None
     except yaml.YAMLError as exc:

@@ -47,7 +47,15 @@ from gridbt.sweep.grid import Block, Grid, param_hashes
 from gridbt.sweep.manifest import SweepManifest, grid_signature, read_manifest, write_manifest
 from gridbt.sweep.metrics import SweepMetrics
 from gridbt.sweep.results import ResultStore, equity_table, result_table, value_types
-from gridbt.sweep.spec import SweepError, SweepSpec, check_job_paths, load_sweep
+from gridbt.sweep.spec import (
+    LARGE_GRID,
+    SweepError,
+    SweepSpec,
+    check_actors,
+    check_job_paths,
+    cpu_time,
+    load_sweep,
+)
 
 __all__ = ["SweepOutcome", "run_sweep"]
 
@@ -258,11 +266,16 @@ def run_sweep(
     """
     started = time.perf_counter()
     stage("checking %s", sweep_file)
+    check_actors(actors)
     sweep, base = load_sweep(sweep_file)
     source = str(sweep_file)
+    if sweep.combinations > LARGE_GRID:
+        stage("%s: a large grid: %s combinations before constraints, %s", source,
+              f"{sweep.combinations:,}", cpu_time(sweep.combinations))
     grid = Grid(sweep, base, STANDARD_FEATURES, source)
     out_dir = check_job_paths(sweep, source, out, workdir)
     lock_directory(out_dir)  # one run at a time in a directory, until this process exits
+    stage("results go to %s", out_dir.resolve())
     signature = grid_signature(sweep, base)
     store = ResultStore(out_dir)
     previous = read_manifest(out_dir)

@@ -12,17 +12,21 @@ zip: []                                        # groups of paths that vary toget
 constraints: ["exit.stop_loss > exit.profit_target"]
 objective: sharpe                              # or {kpi: max_drawdown, direction: minimize}
 keep_equity: 20                                # top-K equity curves, or "all"
+max_combinations: 100000000                    # a bigger grid is refused before any work
 ```
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,21 +36,36 @@ from pydantic import (
     model_validator,
 )
 
-from gridbt._inputs import check_chain_dir, check_output_dir, describe_yaml_error
+from gridbt._inputs import (
+    InputError,
+    brief,
+    check_chain_dir,
+    check_output_dir,
+    describe_yaml_error,
+)
 from gridbt._typing import PathLike
+from gridbt._yaml import load_yaml
 from gridbt.kernel.metrics import METRIC_BY_NAME
 from gridbt.runtime.config import RayConfig
 from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error, parse_strategy
 
 __all__ = [
+    "LARGE_GRID",
+    "MAX_AXIS_VALUES",
+    "MAX_COMBINATIONS",
+    "NOMINAL_RATE",
     "GridValue",
+    "JobName",
     "MlflowConfig",
     "Objective",
     "ObjectiveSetting",
     "SweepError",
     "SweepSpec",
+    "axis_count",
     "axis_values",
+    "check_actors",
     "check_job_paths",
+    "cpu_time",
     "load_sweep",
     "resolve_strategy",
 ]
@@ -55,6 +74,41 @@ GridValue = float | int | str | bool | list[Any] | None
 
 # float steps accumulate error; grid values are rounded to this many decimals
 _GRID_DECIMALS = 10
+#: Most values one grid axis may have (a list, a range or a linspace); a bigger axis is refused
+#: with its count, which is worked out before any value is made.
+MAX_AXIS_VALUES = 100_000
+#: Default `max_combinations` of a sweep file: a grid with more combinations (counted before
+#: constraints and invalid mixes, which can only remove some) is refused unless the file raises
+#: the limit.
+MAX_COMBINATIONS = 100_000_000
+#: A grid with more combinations than this is announced, before any work, with its rough run
+#: time (`cpu_time`): about an hour of one CPU.
+LARGE_GRID = 3_600_000
+#: Combinations one CPU backtests per second on the default chain (ten years), in round figures:
+#: `benchmarks/kernel.py` measures 300 (portfolio margin) to 2,500 (a short put) backtests/s
+#: per core. Only for the rough time a large grid is announced with.
+NOMINAL_RATE = 1_000
+_TIME_UNITS = (("CPU-years", 365 * 86400), ("CPU-days", 86400), ("CPU-hours", 3600),
+               ("CPU-minutes", 60), ("CPU-seconds", 1))
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _job_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{brief(name)} is not a name: use letters, digits, '_', '-' and '.', starting with "
+            "a letter, a digit or '_' (it names the result directory and the MLflow experiment)"
+        )
+    return name
+
+
+#: The name of a sweep or study: one path component (no `/`, no `..`, not hidden).
+JobName = Annotated[
+    str, AfterValidator(_job_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{_NAME.pattern}$",
+                    "description": "letters, digits, '_', '-' and '.', starting with a letter, "
+                    "a digit or '_'"}),
+]
 
 
 class SweepError(SpecError):
@@ -122,7 +176,7 @@ class MlflowConfig(_Frozen):
 class SweepSpec(_Frozen):
     """A sweep file, validated; `strategy` is resolved to a spec by `load_sweep`."""
 
-    name: str
+    name: JobName
     description: str = ""
     strategy: str | dict[str, Any] = Field(description="strategy file (relative) or inline spec")
     data: str | None = Field(None, description="chain directory; null = embedded default chain")
@@ -135,6 +189,10 @@ class SweepSpec(_Frozen):
     keep_equity: Annotated[int, Field(ge=0)] | Literal["all"] = 20
     pbo_blocks: int = Field(10, ge=2, le=32, description="time blocks for CSCV (even)")
     out: str | None = Field(None, description="result directory; null = sweeps/<name>")
+    max_combinations: int = Field(
+        MAX_COMBINATIONS, ge=1, description="a grid with more combinations (counted before "
+        "constraints) is refused before any work"
+    )
     ray: RayConfig = Field(default_factory=RayConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
@@ -142,7 +200,7 @@ class SweepSpec(_Frozen):
     @classmethod
     def _axes(cls, grid: dict[str, Any]) -> dict[str, Any]:
         for path, axis in grid.items():
-            axis_values(path, axis)
+            axis_count(path, axis)
         return grid
 
     @field_validator("pbo_blocks")
@@ -165,7 +223,7 @@ class SweepSpec(_Frozen):
                 if path in seen:
                     raise ValueError(f"zip[{i}]: {path!r} is in two zip groups")
                 seen.add(path)
-                lengths.add(len(axis_values(path, self.grid[path])))
+                lengths.add(axis_count(path, self.grid[path]))
             if len(lengths) > 1:
                 raise ValueError(
                     f"zip[{i}]: zipped paths need the same number of values, got "
@@ -173,8 +231,50 @@ class SweepSpec(_Frozen):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _size(self) -> SweepSpec:
+        counts = self.factor_counts()
+        if (n := math.prod(counts)) > self.max_combinations:
+            raise ValueError(
+                f"grid: {n:,} combinations ({' × '.join(f'{c:,}' for c in counts)}), more than "
+                f"max_combinations {self.max_combinations:,}: {cpu_time(n)}. Shrink the grid, "
+                f"or raise the limit in the sweep file (max_combinations: {n}) to run it anyway"
+            )
+        return self
+
+    def factor_counts(self) -> list[int]:
+        """Values of each axis, a zip group counted once: the grid's shape before any merge."""
+        zipped = {p: g[0] for g in self.zip for p in g}
+        return [axis_count(p, axis) for p, axis in self.grid.items() if zipped.get(p, p) == p]
+
+    @property
+    def combinations(self) -> int:
+        """Combinations of the grid before constraints and invalid mixes (which only remove
+        some): the product of `factor_counts`, worked out without making any."""
+        return math.prod(self.factor_counts())
+
     def resolved_out(self, workdir: Path) -> Path:
         return workdir / (self.out or f"sweeps/{self.name}")
+
+
+def cpu_time(combinations: int) -> str:
+    """`roughly 2.8 CPU-hours at ~1,000 combinations/s per CPU`: the order of magnitude of a
+    grid's run time, at `NOMINAL_RATE`."""
+    seconds = combinations / NOMINAL_RATE
+    unit, size = next((u, n) for u, n in _TIME_UNITS if seconds >= n or n == 1)
+    amount = f"{seconds / size:,.0f}" if seconds >= 10 * size else f"{seconds / size:.1f}"
+    return f"roughly {amount} {unit} at ~{NOMINAL_RATE:,} combinations/s per CPU"
+
+
+def check_actors(actors: int | None, what: str = "--actors") -> int | None:
+    """Return an actor count given outside a job file (`--actors`) if the files' rule for
+    `ray.actors` admits it; else raise `gridbt._inputs.InputError` with that rule's message."""
+    try:
+        RayConfig(actors=actors)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InputError(f"{what}: {error['msg']} (got {brief(actors)})") from None
+    return actors
 
 
 class _JobFile(Protocol):
@@ -213,7 +313,7 @@ class _InlineStrategy(BaseModel):
 
 def _number(path: str, what: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{path}: {what}: {value!r} is not a finite number")
+        raise ValueError(f"{path}: {what}: {brief(value)} is not a finite number")
     return float(value)
 
 
@@ -223,60 +323,85 @@ def _tidy(values: list[float], integral: bool) -> list[GridValue]:
     return [round(v, _GRID_DECIMALS) for v in values]
 
 
-def axis_values(path: str, axis: Any) -> list[GridValue]:
-    """Expand one grid axis into its values, or raise ValueError naming the path.
+def _progression(path: str, axis: dict[str, Any]) -> tuple[int, Callable[[], list[GridValue]]]:
+    """The count of a `{range: ...}` or `{linspace: ...}` axis, worked out (and capped) before
+    any value is made, and how to make its values."""
+    [(kind, spec)] = axis.items()
+    if kind == "range":
+        if not isinstance(spec, list) or len(spec) != 3:
+            raise ValueError(f"{path}: range needs [start, stop, step], got {brief(spec)}")
+        start, stop, step = (_number(path, "range", v) for v in spec)
+        if step <= 0 or stop < start:
+            raise ValueError(f"{path}: range needs step > 0 and stop >= start, got {brief(spec)}")
+        steps = (stop - start) / step  # inf when a tiny step overflows it
+        count = math.floor(steps + 1e-9) + 1 if math.isfinite(steps) else None
+        if count is None or count > MAX_AXIS_VALUES:
+            made = "countless" if count is None else f"{count:,}"
+            raise ValueError(f"{path}: range {brief(spec)} makes {made} values, more than the "
+                             f"{MAX_AXIS_VALUES:,} an axis may have; use a larger step")
+        integral = all(isinstance(v, int) for v in spec)
+        return count, lambda: _tidy([start + i * step for i in range(count)], integral)
+    if not isinstance(spec, list) or len(spec) != 3:
+        raise ValueError(f"{path}: linspace needs [start, stop, count], got {brief(spec)}")
+    start, stop = (_number(path, "linspace", v) for v in spec[:2])
+    n = spec[2]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{path}: linspace count: {brief(n)} is not a positive integer")
+    if n > MAX_AXIS_VALUES:
+        raise ValueError(f"{path}: linspace {brief(spec)} makes {n:,} values, more than the "
+                         f"{MAX_AXIS_VALUES:,} an axis may have; use a smaller count")
+    if n == 1:
+        return 1, lambda: _tidy([start], False)
+    return n, lambda: _tidy([start + (stop - start) * i / (n - 1) for i in range(n)], False)
 
-    An axis is a list of values, `{range: [start, stop, step]}` (stop included when it falls on
-    the step), `{linspace: [start, stop, count]}`, or one value (null switches a rule off).
-    """
+
+def axis_count(path: str, axis: Any) -> int:
+    """The number of values of one grid axis (see `axis_values`), without making them; raise
+    ValueError naming the path for an axis that is not one or has more than
+    `MAX_AXIS_VALUES` values."""
     if isinstance(axis, dict):
-        if set(axis) == {"range"}:
-            spec = axis["range"]
-            if not isinstance(spec, list) or len(spec) != 3:
-                raise ValueError(f"{path}: range needs [start, stop, step], got {spec!r}")
-            start, stop, step = (_number(path, "range", v) for v in spec)
-            if step <= 0 or stop < start:
-                raise ValueError(
-                    f"{path}: range needs step > 0 and stop >= start, got {spec!r}"
-                )
-            count = math.floor((stop - start) / step + 1e-9) + 1
-            integral = all(isinstance(v, int) for v in spec)
-            return _tidy([start + i * step for i in range(count)], integral)
-        if set(axis) == {"linspace"}:
-            spec = axis["linspace"]
-            if not isinstance(spec, list) or len(spec) != 3:
-                raise ValueError(f"{path}: linspace needs [start, stop, count], got {spec!r}")
-            start, stop = (_number(path, "linspace", v) for v in spec[:2])
-            count = spec[2]
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise ValueError(f"{path}: linspace count: {count!r} is not a positive integer")
-            if count == 1:
-                return _tidy([start], False)
-            return _tidy([start + (stop - start) * i / (count - 1) for i in range(count)], False)
+        if set(axis) in ({"range"}, {"linspace"}):
+            return _progression(path, axis)[0]
         raise ValueError(
-            f"{path}: {axis!r} is not an axis; use a list, {{range: [start, stop, step]}}, "
+            f"{path}: {brief(axis)} is not an axis; use a list, {{range: [start, stop, step]}}, "
             "{linspace: [start, stop, count]} or one value"
         )
     values = axis if isinstance(axis, list) else [axis]
     if not values:
         raise ValueError(f"{path}: an axis needs at least one value")
+    if len(values) > MAX_AXIS_VALUES:
+        raise ValueError(f"{path}: {len(values):,} values, more than the {MAX_AXIS_VALUES:,} an "
+                         "axis may have")
     for v in values:
         scalars = v if isinstance(v, list) else [v]
         if not all(x is None or isinstance(x, bool | int | float | str) for x in scalars):
             raise ValueError(
-                f"{path}: {v!r} is not a number, string, boolean, null or a list of those"
+                f"{path}: {brief(v)} is not a number, string, boolean, null or a list of those"
             )
     keys = [repr((type(v).__name__, v)) for v in values]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"{path}: values repeat in {values!r}")
-    return list(values)
+        raise ValueError(f"{path}: values repeat in {brief(values)}")
+    return len(values)
+
+
+def axis_values(path: str, axis: Any) -> list[GridValue]:
+    """Expand one grid axis into its values, or raise ValueError naming the path.
+
+    An axis is a list of values, `{range: [start, stop, step]}` (stop included when it falls on
+    the step), `{linspace: [start, stop, count]}`, or one value (null switches a rule off); it
+    has at most `MAX_AXIS_VALUES` values.
+    """
+    axis_count(path, axis)  # refuses what is not an axis, or has too many values
+    if isinstance(axis, dict):
+        return _progression(path, axis)[1]()
+    return list(axis) if isinstance(axis, list) else [axis]
 
 
 def load_sweep(path: PathLike) -> tuple[SweepSpec, StrategySpec]:
     """Read and validate a sweep file and its base strategy; raise `SweepError` if invalid."""
     p = Path(path)
     try:
-        payload = yaml.safe_load(p.read_text())
+        payload = load_yaml(p)
     except OSError as exc:
         raise SweepError(f"{p}: cannot read sweep file: {exc}") from None
     except yaml.YAMLError as exc:
@@ -300,8 +425,7 @@ def resolve_strategy(
         return inline.strategy
     strategy_path = (p.parent / strategy).resolve()
     try:
-        text = strategy_path.read_text()
-        return parse_strategy(yaml.safe_load(text), str(strategy_path))
+        return parse_strategy(load_yaml(strategy_path), str(strategy_path))
     except OSError as exc:
         raise error(f"{p}: strategy: cannot read {strategy!r}: {exc}") from None
     except yaml.YAMLError as exc:

@@ -13,7 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,3 +346,217 @@ def test_a_chain_is_never_written_over_a_directory_that_is_not_a_chain(
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert (out / "notes.txt").read_text() == "precious"
     assert r.imported.isdisjoint(HEAVY), sorted(r.imported & HEAVY)
+
+
+# ----------------------------------------------------------------------------- bounded input
+def measured(*args: str | Path, home: Path, cwd: Path | None = None,
+             timeout: float = 30.0) -> tuple[Run, float, float]:
+    """`gridbt(...)`, with the seconds it took and its peak resident memory in MB (from the
+    child's own rusage); killed after `timeout` s (the unbounded cases took minutes and GB)."""
+    env = os.environ | {
+        "GRIDBT_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "gridbt.cli", *map(str, args)],
+                                stdout=out, stderr=err, env=env, cwd=cwd or REPO)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        run = Run(proc.returncode, out.read().decode(), err.read().decode(), frozenset())
+    return run, seconds, usage.ru_maxrss / 1024
+
+
+def laughs(levels: int = 9) -> str:
+    """A YAML flow list whose last item, aliases expanded, holds 9**levels strings."""
+    items = ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    items += [f"&l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, levels)]
+    return f"[{', '.join(items)}]"
+
+
+@pytest.mark.parametrize(("where", "field"), [
+    ("unknown key", "laughs[5][0]"), ("description", "description[5][0]"),
+    ("constraints", "constraints[5][0]"), ("mlflow.experiment", "mlflow.experiment[5][0]"),
+    ("strategy file", "laughs[5][0]"), ("study file", "mlflow.experiment[5][0]"),
+])
+def test_an_alias_bomb_is_refused_fast_in_bounded_memory(
+    tmp_path: Path, home: Path, trap_chain: Path, where: str, field: str
+) -> None:
+    kind = "study" if where == "study file" else "sweep"
+    command = "sweep" if kind == "sweep" else "optimize"
+    path = named = job_file(tmp_path, kind, trap_chain)
+    text = path.read_text()
+    path.write_text(text + "laughs: lol\n")  # the same refusal, without the bomb
+    baseline = measured(command, path, "--out", tmp_path / "out", home=home)
+    assert baseline[0].stderr.startswith(f"gridbt: {path}: invalid {kind} file\n  laughs: "
+                                         "unknown key")
+    bomb = laughs()
+    if where == "strategy file":
+        named = tmp_path / "strategy.yaml"
+        named.write_text(SHORT_PUT.read_text() + f"laughs: {bomb}\n")
+        path.write_text(text.replace(str(SHORT_PUT), str(named)))
+    elif where == "unknown key":
+        path.write_text(text + f"laughs: {bomb}\n")
+    elif where == "description":
+        path.write_text(text + f"description: {bomb}\n")
+    elif where == "constraints":
+        path.write_text(text + f"constraints: {bomb}\n")
+    else:
+        path.write_text(text.replace("mlflow: {enabled: false}",
+                                     f"mlflow: {{enabled: false, experiment: {bomb}}}"))
+    run, seconds, peak = measured(command, path, "--out", tmp_path / "out", home=home)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith(
+        f"gridbt: {named}: cannot read {'strategy' if named != path else kind} file: {field}: "
+        "alias *l4 at line "), run.stderr
+    assert "takes the file past 110,000 values, the most gridbt reads" in run.stderr
+    assert seconds < max(10.0, 3 * baseline[1])
+    assert peak < baseline[2] + 200, (peak, baseline[2])
+    assert_untouched(home, tmp_path / "out")
+
+
+@pytest.mark.parametrize(("axis", "message"), [
+    ("{range: [0.10, 0.40, 1.0e-12]}",
+     "range [0.1, 0.4, 1e-12] makes 300,000,000,001 values, more than the 100,000 an axis may "
+     "have; use a larger step"),
+    ("{linspace: [0.1, 0.4, 1000000000000]}",
+     "linspace [0.1, 0.4, 1000000000000] makes 1,000,000,000,000 values, more than the 100,000 "
+     "an axis may have; use a smaller count"),
+], ids=["range", "linspace"])
+def test_an_axis_with_too_many_values_is_refused_with_its_count(
+    tmp_path: Path, home: Path, trap_chain: Path, axis: str, message: str
+) -> None:
+    path = job_file(tmp_path, "sweep", trap_chain,
+                    f"grid:\n  structure.legs.0.select.target: {axis}\n")
+    run, seconds, peak = measured("sweep", path, "--out", tmp_path / "out", home=home)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == (f"gridbt: {path}: invalid sweep file\n  grid: "
+                          f"structure.legs.0.select.target: {message}\n")
+    assert seconds < 10.0
+    assert peak < 500
+    assert_untouched(home, tmp_path / "out")
+
+
+def test_a_huge_product_grid_is_refused_fast_naming_its_count_and_the_limit(
+    tmp_path: Path, home: Path, trap_chain: Path
+) -> None:
+    path = job_file(tmp_path, "sweep", trap_chain, textwrap.dedent("""\
+        grid:
+          structure.legs.0.select.target: {linspace: [0.10, 0.40, 10000]}
+          exit.profit_target: {linspace: [0.1, 0.9, 10000]}
+          exit.stop_loss: {linspace: [1.0, 5.0, 10000]}
+        """))
+    run, seconds, peak = measured("sweep", path, "--out", tmp_path / "out", home=home)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == (
+        f"gridbt: {path}: invalid sweep file\n  grid: 1,000,000,000,000 combinations "
+        "(10,000 × 10,000 × 10,000), more than max_combinations 100,000,000: roughly 32 "
+        "CPU-years at ~1,000 combinations/s per CPU. Shrink the grid, or raise the limit in the "
+        "sweep file (max_combinations: 1000000000000) to run it anyway\n")
+    assert seconds < 10.0
+    assert peak < 500
+    assert_untouched(home, tmp_path / "out")
+
+
+def test_a_grid_above_a_lowered_limit_is_refused_and_passes_once_raised(
+    tmp_path: Path, home: Path, trap_chain: Path, a_file: Path
+) -> None:
+    grid = "grid:\n  exit.dte: [null, 7, 14]\n  exit.stop_loss: [1.0, 2.0]\n"
+    path = job_file(tmp_path, "sweep", trap_chain, grid + "max_combinations: 5\n")
+    r = gridbt("sweep", path, "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"gridbt: {path}: invalid sweep file\n  grid: 6 combinations "
+                               "(3 × 2), more than max_combinations 5: ")
+    assert r.stderr.endswith("raise the limit in the sweep file (max_combinations: 6) to run it "
+                             "anyway")
+    path.write_text(path.read_text().replace("max_combinations: 5", "max_combinations: 6"))
+    r = gridbt("sweep", path, "--out", a_file, home=home)  # past the grid, to the next check
+    assert r.returncode == 2
+    assert r.stderr == (f"gridbt: --out {a_file}: exists and is not a directory; choose "
+                        "another path")
+    assert r.imported.isdisjoint(HEAVY - LOADED_BY_JOB_FILES), sorted(r.imported & HEAVY)
+    assert_untouched(home)
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study"])
+@pytest.mark.parametrize("actors", [-1, 0])
+def test_actors_on_the_command_line_are_refused_as_in_the_file(
+    tmp_path: Path, home: Path, trap_chain: Path, kind: str, actors: int
+) -> None:
+    command = "sweep" if kind == "sweep" else "optimize"
+    path = job_file(tmp_path, kind, trap_chain)
+    r = gridbt(command, path, "--actors", str(actors), "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2, r.stderr
+    rule = f"Input should be greater than or equal to 1 (got {actors})"
+    assert r.stderr == f"gridbt: --actors: {rule}"
+    assert "ray" not in r.imported
+    path.write_text(path.read_text() + f"ray: {{actors: {actors}}}\n")
+    r = gridbt(command, path, "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2
+    assert r.stderr == f"gridbt: {path}: invalid {kind} file\n  ray.actors: {rule}"
+    assert_untouched(home, tmp_path / "out")
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study"])
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".."])
+def test_a_job_name_that_is_a_path_is_refused(
+    tmp_path: Path, home: Path, kind: str, name: str
+) -> None:
+    path = job_file(tmp_path, kind, None)
+    path.write_text(path.read_text().replace("name: checks", f"name: '{name}'"))
+    r = gridbt("sweep" if kind == "sweep" else "optimize", path, home=home, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"gridbt: {path}: invalid {kind} file\n  name: '{name}' is not a "
+                               "name: use letters, digits, '_', '-' and '.', starting with a "
+                               "letter, a digit or '_'")
+    assert r.imported.isdisjoint(HEAVY - LOADED_BY_JOB_FILES), sorted(r.imported & HEAVY)
+    assert_untouched(home)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{kind}.yaml"]
+
+
+@pytest.mark.parametrize("kind", ["sweep", "study"])
+@pytest.mark.parametrize("out", ["option", "file"])
+def test_the_start_lines_name_the_resolved_output_directory(
+    tmp_path: Path, home: Path, trap_chain: Path, kind: str, out: str
+) -> None:
+    path = job_file(tmp_path, kind, trap_chain)
+    work = tmp_path / "work"
+    work.mkdir()
+    if out == "option":
+        args: list[str | Path] = ["--out", "../results/here"]
+    else:
+        path.write_text(path.read_text() + "out: ../results/there\n")
+        args = []
+    r = gridbt("sweep" if kind == "sweep" else "optimize", path, *args, home=home, cwd=work)
+    assert r.returncode == 2  # the trap chain, once the start lines are out
+    lines = r.stderr.splitlines()
+    where = tmp_path / "results" / ("here" if out == "option" else "there")
+    assert lines[0].endswith(f"] checking {path}")
+    assert lines[1].endswith(f"] results go to {where}")
+    assert f"loading the chain {trap_chain}" in r.stderr
+
+
+def test_a_large_grid_is_announced_with_a_rough_time_before_any_work(
+    tmp_path: Path, home: Path, trap_chain: Path
+) -> None:
+    path = job_file(tmp_path, "sweep", trap_chain, textwrap.dedent("""\
+        grid:
+          exit.profit_target: {linspace: [0.1, 0.9, 40]}
+          exit.stop_loss: {linspace: [1.0, 5.0, 40]}
+          exit.dte: {range: [1, 50, 1]}
+          exit.max_holding_days: {range: [1, 50, 1]}
+        """))
+    r = gridbt("sweep", path, "--out", tmp_path / "out", home=home)
+    assert r.returncode == 2  # the trap chain
+    lines = r.stderr.splitlines()
+    assert lines[1].endswith(f"] {path}: a large grid: 4,000,000 combinations before "
+                             "constraints, roughly 1.1 CPU-hours at ~1,000 combinations/s per "
+                             "CPU")

@@ -30,10 +30,10 @@ NOISE = [
     re.compile(r"\w+Warning: "),
     re.compile(r"Traceback"),
 ]
-SWEEP_STAGES = ["checking", "loading the chain", "chain loaded in", "starting Ray (local)",
-                "Ray ready in", "starting 2 actors", "actors started in", "actors ready in",
-                "running 4 combinations", "first result:", "grid done", "finished in",
-                "logging to MLflow", "logged to MLflow in"]
+SWEEP_STAGES = ["checking", "results go to", "loading the chain", "chain loaded in",
+                "starting Ray (local)", "Ray ready in", "starting 2 actors", "actors started in",
+                "actors ready in", "running 4 combinations", "first result:", "grid done",
+                "finished in", "logging to MLflow", "logged to MLflow in"]
 
 
 def run(tmp_path: Path, *args: str) -> tuple[int, str]:

@@ -267,7 +267,31 @@ BAD: list[Any] = [
     pytest.param({"pbo_blocks": 7}, ["pbo_blocks: 7 is odd"], id="odd-pbo-blocks"),
     pytest.param({"trials": 0}, ["trials:", "greater than or equal to 1", "(got 0)"],
                  id="no-trials"),
-    pytest.param({"name": "short put"}, ["name:", "(got 'short put')"], id="name-with-space"),
+    pytest.param({"name": "short put"}, ["name: 'short put' is not a name: use letters, "
+                                         "digits, '_', '-' and '.'"], id="name-with-space"),
+    pytest.param({"name": "../up"}, ["name: '../up' is not a name"], id="name-a-path"),
+    pytest.param({"name": ".."}, ["name: '..' is not a name"], id="name-dot-dot"),
+    pytest.param(
+        {"subgrid": {"exit.dte": {"range": [1, 30, 1]}, "exit.max_holding_days": [10, 20, 30],
+                     "exit.profit_target": {"linspace": [0.1, 0.9, 200]}}},
+        ["subgrid: 18,000 sub-combinations, more than the 10,000 a trial may evaluate; move "
+         "paths to space"],
+        id="subgrid-too-big",
+    ),
+    pytest.param(
+        {"subgrid": {"exit.dte": {"linspace": [1, 30, 10**12]}}},
+        ["subgrid.exit.dte: linspace [1, 30, 1000000000000] makes 1,000,000,000,000 values, "
+         "more than the 100,000 an axis may have"],
+        id="subgrid-axis-too-long",
+    ),
+    pytest.param(
+        {"sampler": {"kind": "grid"}, "space": space(
+            exit__stop_loss={"categorical": [1.0, 2.0]},
+            exit__profit_target={"float": [0.0, 1.0], "step": 1e-12})},
+        ["sampler.kind: the grid has 2,000,000,000,002 points, more than the 1,000,000 the "
+         "grid sampler takes; use a sweep (gridbt sweep) or another sampler"],
+        id="grid-sampler-too-many-points",
+    ),
     pytest.param({"space": {}}, ["space:", "at least 1 item"], id="empty-space"),
 ]
 
