@@ -87,11 +87,19 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 def cmd_data_validate(args: argparse.Namespace) -> int:
     check_chain_dir(args.dir, "")
+    config = _validation_config(args)
+    if args.deep or args.fix:
+        from gridbt.data.errors import DataError
+        from gridbt.data.integrity import check_integrity
+
+        integrity = check_integrity(args.dir, fix=args.fix)
+        print("\n".join(integrity.lines), flush=True)
+        if not integrity.ok:
+            raise DataError("; ".join(integrity.problems), path=args.dir)
     from gridbt.data.store import read_chain
     from gridbt.data.validate import validate
 
-    table = read_chain(args.dir)
-    _, report = validate(table, _validation_config(args), source=args.dir)
+    _, report = validate(read_chain(args.dir), config, source=args.dir)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -114,7 +122,8 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
         check_chain_target(args.out)
     from gridbt.data.default import ensure_synthetic_chain
 
-    out, manifest, built = ensure_synthetic_chain(args.out, profile=args.profile, seed=args.seed)
+    out, manifest, built = ensure_synthetic_chain(args.out, profile=args.profile, seed=args.seed,
+                                                  verify=True)
     state = "built" if built else "already present"
     print(
         f"{out}: {state}: {manifest.rows:,} rows, {manifest.days:,} days, "
@@ -125,10 +134,12 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 def cmd_data_pack(args: argparse.Namespace) -> int:
     from gridbt.data.packcache import load_cached, packed_cache_dir
+    from gridbt.data.store import read_manifest
 
-    packed, built = load_cached(args.dir)
+    manifest = read_manifest(args.dir)
+    packed, built = load_cached(args.dir, manifest)
     state = "packed into" if built else "already packed in"
-    print(f"{args.dir}: {state} {packed_cache_dir(packed.fingerprint)} "
+    print(f"{args.dir}: {state} {packed_cache_dir(manifest)} "
           f"({packed.nbytes() / 2**20:,.0f} MiB, {packed.n_days:,} days)")
     return 0
 
@@ -295,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = data_sub.add_parser("validate", help="re-run validation on a chain directory")
     val.add_argument("dir")
+    val.add_argument("--deep", action="store_true",
+                     help="also hash every file of the chain and of its packed cache and check "
+                          "them, and the manifest's facts, against what was written")
+    val.add_argument("--fix", action="store_true",
+                     help="with --deep (implied): record the file hashes of a chain written by "
+                          "an older gridbt, once its content is verified")
     validation_options(val)
     val.set_defaults(func=cmd_data_validate)
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from gridbt._typing import PathLike
+from gridbt.data.errors import DataError, DataWarning
 from gridbt.data.home import gridbt_home
 from gridbt.data.pack import PackedChain
 from gridbt.data.packcache import load_cached, pack_chain_dir
-from gridbt.data.store import Manifest, read_manifest, write_chain
+from gridbt.data.store import (
+    Manifest,
+    check_chain_files,
+    read_manifest,
+    record_file_hashes,
+    write_chain,
+)
 
 __all__ = [
     "DEFAULT_SEED",
@@ -27,20 +35,36 @@ def default_chain_dir(profile: str = "default", seed: int = DEFAULT_SEED) -> Pat
 
 
 def ensure_synthetic_chain(
-    out_dir: PathLike | None = None, *, profile: str = "default", seed: int = DEFAULT_SEED
+    out_dir: PathLike | None = None,
+    *,
+    profile: str = "default",
+    seed: int = DEFAULT_SEED,
+    verify: bool = False,
 ) -> tuple[Path, Manifest, bool]:
     """Build the synthetic chain into `out_dir` unless it is already there.
 
-    Returns the directory, its manifest and whether it was built now.
+    A chain already there is checked against its manifest: the manifest always, the hash of
+    every file with `verify`. One that an older gridbt wrote, without the hashes of its files,
+    gets them once its content is verified (`store.record_file_hashes`). One that fails a check
+    is built again, with a `DataWarning` (it is deterministic: nothing is lost). Returns the
+    directory, its manifest and whether it was built now.
     """
     from gridbt.data.synth import synthesize_chain
 
     target = Path(out_dir) if out_dir is not None else default_chain_dir(profile, seed)
     key = f"synthetic:{profile}:seed={seed}"
     if (target / "manifest.json").is_file():
-        manifest = read_manifest(target)
-        if manifest.import_key == key:
-            return target, manifest, False
+        try:
+            manifest = read_manifest(target)
+            if manifest.import_key == key:
+                if not manifest.files:
+                    return target, record_file_hashes(target), False
+                if verify:
+                    check_chain_files(target, manifest)
+                return target, manifest, False
+        except DataError as exc:
+            warnings.warn(f"{exc}; the synthetic chain is built again", DataWarning,
+                          stacklevel=2)
     table = synthesize_chain(profile, seed)
     manifest = write_chain(
         table,

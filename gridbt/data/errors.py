@@ -35,3 +35,7 @@ class DataError(ValueError):
 
 class ValidationError(DataError):
     """A validation check whose policy is `error` found offending rows."""
+
+
+class DataWarning(UserWarning):
+    """Data that is used, but that the user should know about (e.g. a chain without hashes)."""

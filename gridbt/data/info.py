@@ -6,15 +6,16 @@ import numpy as np
 import pyarrow.compute as pc
 
 from gridbt._typing import PathLike
-from gridbt.data.store import read_chain, read_manifest
+from gridbt.data.store import verify_chain
 
 __all__ = ["chain_info"]
 
 
 def chain_info(chain_dir: PathLike) -> dict[str, object]:
-    """Return days, rows, expiries per day, date range, underlyings and fingerprint."""
-    manifest = read_manifest(chain_dir)
-    table = read_chain(chain_dir)
+    """Return days, rows, expiries per day, date range, underlyings and fingerprint, of a chain
+    verified against its manifest (`store.verify_chain`: every file and every fact)."""
+    loaded = verify_chain(chain_dir)
+    manifest, table = loaded.manifest, loaded.table
     date = table.column("date").to_numpy().astype("datetime64[D]").astype(np.int64)
     expiry = table.column("expiry").to_numpy().astype("datetime64[D]").astype(np.int64)
     pairs = np.unique(np.stack([date, expiry]), axis=1)

@@ -2,21 +2,29 @@
 
 Reading a chain's Parquet and packing it takes 3 to 20 s for the default chain on 2 cores;
 mapping its packed arrays back takes ~10 ms. A chain's cache is the directory
-`<gridbt home>/packed/<fingerprint>-p<PACK_FORMAT_VERSION>/`: one uncompressed `.npy` file per
-array of `PackedChain`, and `meta.json` (format version, fingerprint, underlying, feature
-names, the chain directory it was packed from and, per array, its file, dtype, shape, size in
-bytes and a content digest).
+`<gridbt home>/packed/<content key>-p<PACK_FORMAT_VERSION>/`: one uncompressed `.npy` file per
+array of `PackedChain`, `meta.json` (format version, content key, fingerprint, rows, days,
+underlying, feature names, the chain directory it was packed from and, per array, its file,
+dtype, shape, size in bytes, a sampled digest and a blake2b-256 hash of all of it), and
+`chains.json` (the stamps of the chain files of each chain directory it served, as checked).
 
+- Packed from a verified chain only: a build reads the chain with every file checked against
+  the manifest and every fact of the manifest recomputed (`store.verify_chain`).
+- Keyed by content and format: the key is `Manifest.content_key()`, a digest of the manifest's
+  facts and of each file's size, rows and hash, so a changed file, or a manifest edited to
+  claim other content, selects another directory and can never be served a stale pack.
+- Checked on every load, cheaply: the chain's files against the manifest
+  (`store.check_chain_files`: each size, and the hash of a file changed since it was last
+  checked, refused naming the file); each array file's size, the dtype and shape `np.load`
+  reads, C order and a sampled digest (all of it up to 256 KiB, 64 blocks of 4 KiB spread over a
+  larger file); the quote and day counts against the manifest. A cache failing a check is moved
+  aside, deleted and rebuilt, never used. `verify_packed` (`gridbt data validate --deep`)
+  hashes every byte.
 - Written whole or not at all: into a temporary sibling, fsynced, then renamed into place.
   Of concurrent builders one rename wins; the others discard their copy and load the winner's.
-- Checked on every load: each file's size, the dtype and shape `np.load` reads, C order, and a
-  digest of its content (all of it up to 256 KiB, 64 blocks of 4 KiB spread over a larger
-  file). A cache that fails a check is moved aside, deleted and rebuilt, never used.
-- Keyed by content and format: a changed chain (new fingerprint) or a new pack format (new
-  version) selects a new directory. After a build, entries that cannot be used any more are
-  deleted: those of an older format, those whose chain directory now holds another chain or
-  none, and temporary directories a crashed builder left over an hour ago. Entries of other
-  chains stay; delete `<gridbt home>/packed` to reclaim all the space.
+- Pruned after a build: entries of an older format, entries that no chain directory they
+  served still holds, and temporaries whose builder is dead (`_atomic.remove_dead_temps`).
+  Entries of other chains stay; delete `<gridbt home>/packed` to reclaim all the space.
 """
 
 from __future__ import annotations
@@ -26,8 +34,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
-import uuid
 import warnings
 from dataclasses import fields
 from pathlib import Path
@@ -35,12 +41,20 @@ from typing import Any
 
 import numpy as np
 
+from gridbt._atomic import owned_temp, remove_dead_temps, write_json_atomic
 from gridbt._typing import PathLike
 from gridbt.data import pack  # PACK_FORMAT_VERSION read at call time (tests change it)
 from gridbt.data.errors import DataError
 from gridbt.data.home import gridbt_home
 from gridbt.data.pack import PackedChain
-from gridbt.data.store import Manifest, read_chain, read_manifest
+from gridbt.data.store import (
+    FileStamp,
+    LoadedChain,
+    Manifest,
+    check_chain_files,
+    read_manifest,
+    verify_chain,
+)
 
 __all__ = [
     "ARRAY_FIELDS",
@@ -50,34 +64,49 @@ __all__ = [
     "pack_chain_dir",
     "packed_cache_dir",
     "read_packed",
+    "verify_packed",
     "write_packed",
 ]
 
 META_NAME = "meta.json"
+STAMPS_NAME = "chains.json"
 _META_FIELDS = ("feature_names", "fingerprint", "underlying")
 #: The fields of `PackedChain` stored as `.npy` files, in declaration order.
 ARRAY_FIELDS = tuple(f.name for f in fields(PackedChain) if f.name not in _META_FIELDS)
 _BLOCK, _BLOCKS = 4096, 64
-_STALE_TEMP_SECONDS = 3600.0
 
 
 class PackCacheError(DataError):
     """A packed-chain cache that is missing, truncated, corrupt, or of another chain or format."""
 
 
-def packed_cache_dir(fingerprint: str) -> Path:
-    """The cache directory of the chain with this fingerprint, in the current pack format."""
-    return gridbt_home() / "packed" / f"{fingerprint}-p{pack.PACK_FORMAT_VERSION}"
+def packed_cache_dir(manifest: Manifest) -> Path:
+    """The cache directory of the chain with this manifest, in the current pack format."""
+    return gridbt_home() / "packed" / f"{manifest.content_key()}-p{pack.PACK_FORMAT_VERSION}"
 
 
 def pack_chain_dir(chain_dir: PathLike, manifest: Manifest | None = None) -> PackedChain:
-    """Read a chain directory and pack it, without the cache."""
+    """Read a chain directory, verify it against its manifest and pack it, without the cache.
+
+    Raises
+    ------
+    DataError
+        Naming the file, if the chain differs from its manifest (`store.verify_chain`), or if
+        it is not the chain of `manifest` any more (rewritten while it was read).
+    """
+    return _pack_verified(chain_dir, manifest)[0]
+
+
+def _pack_verified(
+    chain_dir: PathLike, manifest: Manifest | None
+) -> tuple[PackedChain, LoadedChain]:
     manifest = read_manifest(chain_dir) if manifest is None else manifest
-    table = read_chain(chain_dir).combine_chunks()
-    # a chain rewritten meanwhile would be cached under the old fingerprint
-    if read_manifest(chain_dir).fingerprint != manifest.fingerprint:
+    loaded = verify_chain(chain_dir)
+    # a chain rewritten meanwhile would be cached under the old key
+    if loaded.manifest.content_key() != manifest.content_key():
         raise DataError("the chain was rewritten while it was read; run again", path=chain_dir)
-    return pack.pack_chain(table, fingerprint=manifest.fingerprint)
+    table = loaded.table.combine_chunks()
+    return pack.pack_chain(table, fingerprint=manifest.fingerprint), loaded
 
 
 def load_cached(
@@ -88,38 +117,56 @@ def load_cached(
     Returns the packed chain, whose arrays are read-only maps of the cache files, and whether
     this call wrote the cache. A cache that cannot be written (a read-only or full disk) is
     reported by a `RuntimeWarning`, and the chain packed in memory is returned.
+
+    Raises
+    ------
+    DataError
+        Naming the file, if the chain differs from its manifest: checked cheaply on a load
+        from the cache (`store.check_chain_files`), in full on a pack (`store.verify_chain`).
     """
     manifest = read_manifest(chain_dir) if manifest is None else manifest
-    target = packed_cache_dir(manifest.fingerprint)
+    target = packed_cache_dir(manifest)
     if target.exists():
+        _check_chain(chain_dir, manifest, target)
         try:
-            return read_packed(target, manifest.fingerprint), False
+            return read_packed(target, manifest), False
         except PackCacheError:
             _discard(target)  # broken: never used, rebuilt below
-    packed = pack_chain_dir(chain_dir, manifest)
+    packed, loaded = _pack_verified(chain_dir, manifest)
     try:
-        built = write_packed(packed, chain_dir)
+        built = write_packed(packed, chain_dir, manifest, loaded.stamps)
         # the maps, not the arrays just packed: every caller gets the same, page-cache backed
-        return read_packed(target, manifest.fingerprint), built
+        return read_packed(target, manifest), built
     except (OSError, PackCacheError) as exc:
         warnings.warn(f"packed-chain cache not used: {exc}", RuntimeWarning, stacklevel=2)
         return packed, False
 
 
-def write_packed(packed: PackedChain, chain_dir: PathLike) -> bool:
-    """Write the cache of `packed` (packed from `chain_dir`) atomically.
+def write_packed(
+    packed: PackedChain,
+    chain_dir: PathLike,
+    manifest: Manifest,
+    stamps: dict[str, FileStamp] | None = None,
+) -> bool:
+    """Write the cache of `packed`, packed from `chain_dir` of `manifest`, atomically.
 
+    `stamps` are those of the chain's files as they were verified (`LoadedChain.stamps`).
     Returns False, leaving the existing cache in place, when another writer got there first.
     """
-    target = packed_cache_dir(packed.fingerprint)
+    if packed.fingerprint != manifest.fingerprint:
+        raise ValueError("the packed chain is not the chain of the manifest")
+    target = packed_cache_dir(manifest)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp = owned_temp(target)
     tmp.mkdir()
     try:
         arrays = {name: _write_array(tmp, name, getattr(packed, name)) for name in ARRAY_FIELDS}
         meta = {
             "format_version": pack.PACK_FORMAT_VERSION,
+            "key": manifest.content_key(),
             "fingerprint": packed.fingerprint,
+            "rows": manifest.rows,
+            "days": manifest.days,
             "underlying": packed.underlying,
             "feature_names": list(packed.feature_names),
             "chain_dir": str(Path(chain_dir).resolve()),
@@ -129,6 +176,8 @@ def write_packed(packed: PackedChain, chain_dir: PathLike) -> bool:
             json.dump(meta, out, indent=2, sort_keys=True)
             out.flush()
             os.fsync(out.fileno())
+        if stamps:
+            _write_stamps(tmp, chain_dir, stamps)
         _fsync_dir(tmp)
         try:
             os.rename(tmp, target)  # fails when the target exists: a rename never merges
@@ -143,8 +192,9 @@ def write_packed(packed: PackedChain, chain_dir: PathLike) -> bool:
     return True
 
 
-def read_packed(directory: Path, fingerprint: str) -> PackedChain:
-    """Map a cache directory's arrays read-only, after checking each against `meta.json`.
+def read_packed(directory: Path, manifest: Manifest) -> PackedChain:
+    """Map a cache directory's arrays read-only, after checking each against `meta.json` and
+    the counts against `manifest`.
 
     Raises
     ------
@@ -153,12 +203,14 @@ def read_packed(directory: Path, fingerprint: str) -> PackedChain:
     """
     try:
         meta = json.loads((directory / META_NAME).read_bytes())
-        if meta["format_version"] != pack.PACK_FORMAT_VERSION or meta["fingerprint"] != fingerprint:
+        if (meta["format_version"] != pack.PACK_FORMAT_VERSION
+                or meta["key"] != manifest.content_key()
+                or meta["fingerprint"] != manifest.fingerprint):
             raise PackCacheError("the cache is of another chain or pack format", path=directory)
         if sorted(meta["arrays"]) != sorted(ARRAY_FIELDS):
             raise PackCacheError("the cache holds other arrays than PackedChain", path=directory)
         arrays = {name: _read_array(directory, name, meta["arrays"][name]) for name in ARRAY_FIELDS}
-        return PackedChain(
+        packed = PackedChain(
             **arrays,
             feature_names=tuple(meta["feature_names"]),
             fingerprint=meta["fingerprint"],
@@ -168,6 +220,64 @@ def read_packed(directory: Path, fingerprint: str) -> PackedChain:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:  # json and np.load errors included
         raise PackCacheError(f"unreadable cache: {exc}", path=directory) from exc
+    if (packed.n_quotes, packed.n_days) != (manifest.rows, manifest.days):
+        raise PackCacheError(
+            f"{packed.n_quotes:,} quotes on {packed.n_days:,} days, the chain has "
+            f"{manifest.rows:,} on {manifest.days:,}", path=directory)
+    return packed
+
+
+def verify_packed(chain_dir: PathLike, manifest: Manifest | None = None) -> tuple[Path, str]:
+    """Check every byte of a chain's packed cache against the hashes written with it.
+
+    Returns the cache directory and what was found: ``"absent"``, ``"ok"``, or what was wrong;
+    a cache found wrong is discarded (the next load rebuilds it).
+    """
+    manifest = read_manifest(chain_dir) if manifest is None else manifest
+    target = packed_cache_dir(manifest)
+    if not target.exists():
+        return target, "absent"
+    try:
+        read_packed(target, manifest)
+        meta = json.loads((target / META_NAME).read_bytes())
+        for name in ARRAY_FIELDS:
+            entry = meta["arrays"][name]
+            digest = _file_hash(target / entry["file"])
+            if digest != entry["blake2b"]:
+                raise PackCacheError("content does not match its hash", path=target / entry["file"])
+    except PackCacheError as exc:
+        _discard(target)
+        return target, f"damaged ({exc}): discarded, rebuilt on the next load"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _discard(target)
+        return target, f"unreadable ({exc}): discarded, rebuilt on the next load"
+    return target, "ok"
+
+
+def _check_chain(chain_dir: PathLike, manifest: Manifest, target: Path) -> None:
+    """`store.check_chain_files` with the stamps this cache holds of `chain_dir`; new stamps
+    are recorded (if the cache can be written) so an unchanged file is hashed once."""
+    where = str(Path(chain_dir).resolve())
+    try:
+        known = json.loads((target / STAMPS_NAME).read_bytes()).get(where, {})
+    except (OSError, ValueError, AttributeError):
+        known = {}
+    stamps = check_chain_files(chain_dir, manifest, known)
+    if stamps and stamps != {name: tuple(stamp) for name, stamp in known.items()}:
+        try:
+            _write_stamps(target, chain_dir, stamps)
+        except OSError:
+            pass  # a read-only cache: the files are hashed again next time
+
+
+def _write_stamps(directory: Path, chain_dir: PathLike, stamps: dict[str, FileStamp]) -> None:
+    path = directory / STAMPS_NAME
+    try:
+        recorded = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        recorded = {}
+    recorded[str(Path(chain_dir).resolve())] = {name: list(s) for name, s in stamps.items()}
+    write_json_atomic(path, recorded)
 
 
 def _content_digest(array: np.ndarray) -> str:
@@ -193,8 +303,19 @@ def _write_array(directory: Path, name: str, array: object) -> dict[str, Any]:
         out.flush()
         os.fsync(out.fileno())
         size = os.fstat(out.fileno()).st_size
+    full = hashlib.blake2b(array.reshape(-1).view(np.uint8).data, digest_size=32).hexdigest()
     return {"file": path.name, "dtype": array.dtype.str, "shape": list(array.shape),
-            "bytes": size, "digest": _content_digest(array)}
+            "bytes": size, "digest": _content_digest(array), "blake2b": full}
+
+
+def _file_hash(path: Path) -> str:
+    """blake2b-256 of a cached array's data (the `.npy` file after its header)."""
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    digest = hashlib.blake2b(digest_size=32)
+    raw = np.asarray(array).reshape(-1).view(np.uint8)
+    for start in range(0, raw.size, 1 << 24):
+        digest.update(raw[start : start + (1 << 24)].data)
+    return digest.hexdigest()
 
 
 def _read_array(directory: Path, name: str, entry: dict[str, Any]) -> np.ndarray:
@@ -227,7 +348,7 @@ def _fsync_dir(directory: Path) -> None:
 
 def _discard(directory: Path) -> None:
     """Move a cache directory aside, then delete it: readers find it whole or not at all."""
-    aside = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}.old")
+    aside = owned_temp(directory, "old")
     try:
         os.rename(directory, aside)
     except FileNotFoundError:
@@ -237,25 +358,33 @@ def _discard(directory: Path) -> None:
 
 def _prune(kept: Path) -> None:
     """Delete what no load can use any more (see the module docstring)."""
+    remove_dead_temps(kept.parent)
     for entry in kept.parent.iterdir():
         try:
-            if entry.name.startswith("."):
-                if time.time() - entry.stat().st_mtime > _STALE_TEMP_SECONDS:
-                    shutil.rmtree(entry, ignore_errors=True)
-            elif entry != kept and _stale(entry):
+            if not entry.name.startswith(".") and entry != kept and _stale(entry):
                 _discard(entry)
         except OSError:
             continue  # pruned by another process meanwhile
 
 
 def _stale(entry: Path) -> bool:
-    fingerprint, sep, version = entry.name.rpartition("-p")
+    key, sep, version = entry.name.rpartition("-p")
     if not sep or not version.isdigit():
         return False  # not a cache entry
     if int(version) != pack.PACK_FORMAT_VERSION:
         return int(version) < pack.PACK_FORMAT_VERSION  # a newer gridbt's entries stay
     try:
-        chain_dir = json.loads((entry / META_NAME).read_bytes())["chain_dir"]
-        return read_manifest(chain_dir).fingerprint != fingerprint
-    except (OSError, ValueError, KeyError, TypeError):  # no meta, no chain (a DataError)
-        return True
+        chains = {json.loads((entry / META_NAME).read_bytes())["chain_dir"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return True  # no meta: not a cache any load can use
+    try:
+        chains |= set(json.loads((entry / STAMPS_NAME).read_bytes()))
+    except (OSError, ValueError, TypeError):
+        pass
+    for chain_dir in chains:
+        try:
+            if read_manifest(chain_dir).content_key() == key:
+                return False
+        except (OSError, ValueError):  # no chain there any more (a DataError)
+            continue
+    return True

@@ -106,7 +106,7 @@ def test_built_once_then_reused(chain: Path, monkeypatch: pytest.MonkeyPatch) ->
         return real_pack(*args, **kwargs)
 
     monkeypatch.setattr(pack, "pack_chain", counted)
-    target = packed_cache_dir(read_manifest(chain).fingerprint)
+    target = packed_cache_dir(read_manifest(chain))
     assert not target.exists()
     _, built = load_cached(chain)
     assert built and (target / META_NAME).is_file()
@@ -130,13 +130,13 @@ def test_load_packed_without_the_cache_writes_nothing(
 
 
 def test_rebuilt_for_a_changed_chain_and_the_old_entry_pruned(chain: Path) -> None:
-    old = packed_cache_dir(read_manifest(chain).fingerprint)
+    old = packed_cache_dir(read_manifest(chain))
     load_cached(chain)
     table = read_chain(chain)
     bid = table.column("bid").to_numpy().copy()
     bid[7] += 0.05
     write_chain(table.set_column(table.schema.get_field_index("bid"), "bid", pa.array(bid)), chain)
-    new = packed_cache_dir(read_manifest(chain).fingerprint)
+    new = packed_cache_dir(read_manifest(chain))
     assert new != old
     packed, built = load_cached(chain)
     assert built
@@ -149,17 +149,17 @@ def test_rebuilt_for_a_new_pack_format_version(
     chain: Path, fresh: PackedChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     version = pack.PACK_FORMAT_VERSION
-    fingerprint = read_manifest(chain).fingerprint
+    key = read_manifest(chain).content_key()
     load_cached(chain)
     monkeypatch.setattr(pack, "PACK_FORMAT_VERSION", version + 1)
     packed, built = load_cached(chain)
     assert built
     _assert_same(packed, fresh)
-    assert _entries() == [f"{fingerprint}-p{version + 1}"]  # the older format pruned
+    assert _entries() == [f"{key}-p{version + 1}"]  # the older format pruned
     monkeypatch.setattr(pack, "PACK_FORMAT_VERSION", version)
     assert load_cached(chain)[1]
     # an older gridbt leaves a newer one's entry alone
-    assert _entries() == [f"{fingerprint}-p{version}", f"{fingerprint}-p{version + 1}"]
+    assert _entries() == [f"{key}-p{version}", f"{key}-p{version + 1}"]
 
 
 def _truncate(path: Path) -> None:
@@ -194,14 +194,14 @@ def _change_the_dtype(path: Path) -> None:
 def test_a_damaged_file_is_detected_and_rebuilt_never_used(
     chain: Path, fresh: PackedChain, damage: object, name: str, error: str
 ) -> None:
-    target = packed_cache_dir(fresh.fingerprint)
+    target = packed_cache_dir(read_manifest(chain))
     load_cached(chain)
     path = target / f"{name}.npy"
     size = path.stat().st_size
     assert callable(damage)
     damage(path)
     with pytest.raises(PackCacheError, match=error):
-        read_packed(target, fresh.fingerprint)
+        read_packed(target, read_manifest(chain))
     packed, built = load_cached(chain)
     assert built
     _assert_same(packed, fresh)
@@ -210,21 +210,21 @@ def test_a_damaged_file_is_detected_and_rebuilt_never_used(
 
 
 def test_an_unreadable_meta_is_rebuilt(chain: Path, fresh: PackedChain) -> None:
-    target = packed_cache_dir(fresh.fingerprint)
+    target = packed_cache_dir(read_manifest(chain))
     load_cached(chain)
     meta = target / META_NAME
     meta.write_text(meta.read_text()[:-40])
     with pytest.raises(PackCacheError, match="unreadable"):
-        read_packed(target, fresh.fingerprint)
+        read_packed(target, read_manifest(chain))
     assert load_cached(chain)[1]
     json.loads(meta.read_text())
 
 
 def test_a_losing_writer_discards_its_copy(chain: Path, fresh: PackedChain) -> None:
-    target = packed_cache_dir(fresh.fingerprint)
-    assert write_packed(fresh, chain)
+    target = packed_cache_dir(read_manifest(chain))
+    assert write_packed(fresh, chain, read_manifest(chain))
     before = _files_state(target)
-    assert not write_packed(fresh, chain)
+    assert not write_packed(fresh, chain, read_manifest(chain))
     assert _files_state(target) == before
     assert _entries() == [target.name]  # no temporary left behind
 
@@ -271,6 +271,6 @@ def test_two_concurrent_builders_leave_one_valid_cache(
         results.append(json.loads(out.splitlines()[-1]))
     assert sorted(r["built"] for r in results) == [False, True]  # one rename won
     assert results[0]["hashes"] == results[1]["hashes"] == _hashes(fresh)
-    target = packed_cache_dir(fresh.fingerprint)
+    target = packed_cache_dir(read_manifest(chain))
     assert _entries() == [target.name]
-    _assert_same(read_packed(target, fresh.fingerprint), fresh)
+    _assert_same(read_packed(target, read_manifest(chain)), fresh)
