@@ -59,6 +59,8 @@ def _validation_config(args: argparse.Namespace):  # type: ignore[no-untyped-def
 
 def cmd_data_import(args: argparse.Namespace) -> int:
     check_chain_target(args.out)
+    if args.format != "csv" and (args.column_map or args.date_format):
+        raise InputError("--column-map and --date-format apply to --format csv only")
     from gridbt.data.importer import import_files
 
     result = import_files(
@@ -68,6 +70,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
         config=_validation_config(args),
         column_map=_pairs(args.column_map, "--column-map") or None,
         underlying=args.underlying,
+        date_format=args.date_format,
         force=args.force,
     )
     if result.unchanged:
@@ -96,10 +99,9 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
         print("\n".join(integrity.lines), flush=True)
         if not integrity.ok:
             raise DataError("; ".join(integrity.problems), path=args.dir)
-    from gridbt.data.store import read_chain
-    from gridbt.data.validate import validate
+    from gridbt.data.validate import validate_chain
 
-    _, report = validate(read_chain(args.dir), config, source=args.dir)
+    _, report = validate_chain(args.dir, config)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -300,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--out", required=True, help="chain directory to write")
     imp.add_argument("--column-map", action="append", metavar="CANONICAL=SOURCE")
     imp.add_argument("--underlying")
+    imp.add_argument("--date-format", metavar="STRPTIME",
+                     help="csv only: format of text dates, e.g. %%m/%%d/%%Y (default: %%Y-%%m-%%d)")
     imp.add_argument("--force", action="store_true", help="re-import even if unchanged")
     validation_options(imp)
     imp.set_defaults(func=cmd_data_import)

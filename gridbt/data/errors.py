@@ -1,4 +1,9 @@
-"""Errors raised by the data layer; every message names the file, the place and the value."""
+"""Errors raised by the data layer; every message names the file, the place and the value.
+
+Rows are numbered one way everywhere: `data row N` is the N-th row of data in the file named,
+counted from 1, a header line not counted (the first row under the header is data row 1; in a
+Parquet file, its first row).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ from gridbt._typing import PathLike
 
 
 class DataError(ValueError):
-    """Bad input data: names the file, and where known the row, the column and the value."""
+    """Bad input data: names the file, and where known the data row (from 1), the column and
+    the value."""
 
     def __init__(
         self,
@@ -25,7 +31,7 @@ class DataError(ValueError):
         if self.path is not None:
             where.append(self.path)
         if row is not None:
-            where.append(f"row {row}")
+            where.append(f"data row {row}")
         if column is not None:
             where.append(f"column {column!r}")
         prefix = ": ".join([", ".join(where)]) if where else ""

@@ -71,9 +71,14 @@ def conform(table: pa.Table) -> pa.Table:
 
 def sort_chain(table: pa.Table) -> pa.Table:
     """Sort a canonical chain into `SORT_KEYS` order (calls before puts)."""
+    return table.take(sort_order(table))
+
+
+def sort_order(table: pa.Table) -> pa.Array:
+    """The row indices that sort a canonical chain into `SORT_KEYS` order (a stable sort)."""
     right_code = pc.cast(pc.equal(pc.cast(table.column("right"), pa.string()), "P"), pa.int8())
     keyed = table.append_column("_right_code", right_code)
-    order = pc.sort_indices(
+    return pc.sort_indices(
         keyed,
         sort_keys=[
             ("date", "ascending"),
@@ -82,4 +87,3 @@ def sort_chain(table: pa.Table) -> pa.Table:
             ("strike", "ascending"),
         ],
     )
-    return table.take(order)

@@ -3,25 +3,41 @@
 Policies: `error` raises `ValidationError` naming the first offending row; `drop` removes the
 offending rows; `repair` fixes them in place (what "fix" means is listed per check in
 `CHECKS`); `report` only counts. Nothing is ever dropped without being counted.
+
+A row is named by where it came from (`RowOrigins`): its file and its data row there, counted
+from 1 as in every data error (`gridbt.data.errors`): the rows of a vendor file for an import,
+those of a chain's Parquet files for a stored chain.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gridbt._typing import BoolArray, FloatArray, PathLike
+from gridbt._typing import BoolArray, FloatArray, IntArray, PathLike
 from gridbt.data import blackscholes
 from gridbt.data.calendar import is_trading_day
 from gridbt.data.errors import ValidationError
-from gridbt.data.schema import GREEK_FIELDS, conform, sort_chain
+from gridbt.data.schema import GREEK_FIELDS, conform, sort_order
+from gridbt.data.store import load_chain, partition_path
 
-__all__ = ["CHECKS", "CheckResult", "Policy", "ValidationConfig", "ValidationReport", "validate"]
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "Policy",
+    "RowOrigins",
+    "ValidationConfig",
+    "ValidationReport",
+    "today",
+    "validate",
+    "validate_chain",
+]
 
 Policy = Literal["error", "drop", "repair", "report"]
 
@@ -34,6 +50,7 @@ CHECKS: dict[str, tuple[tuple[Policy, ...], str]] = {
         "keep one row per key: the tightest non-crossed spread, then the first",
     ),
     "expiry_before_date": (("error", "drop", "report"), "-"),
+    "future_date": (("error", "drop", "report"), "-"),
     "missing_spot": (
         ("error", "drop", "repair", "report"),
         "use the day's spot from its other rows, else the previous day's",
@@ -56,6 +73,7 @@ class ValidationConfig:
     negative_price: Policy = "drop"
     duplicate_key: Policy = "repair"
     expiry_before_date: Policy = "drop"
+    future_date: Policy = "report"
     missing_spot: Policy = "repair"
     nan_greeks: Policy = "repair"
     calendar_gap: Policy = "report"
@@ -119,6 +137,36 @@ class ValidationReport:
         return out
 
 
+@dataclass(frozen=True)
+class RowOrigins:
+    """Where each row of a table came from: file `sources[source[i]]`, data row `row[i]`."""
+
+    sources: tuple[str, ...]
+    #: int32, an index into `sources` per row.
+    source: np.ndarray
+    #: int64, the data row in its file, from 1.
+    row: IntArray
+
+    @classmethod
+    def of_table(cls, name: str, rows: int) -> RowOrigins:
+        """The rows of one table or file, numbered from 1."""
+        return cls((name,), np.zeros(rows, np.int32), np.arange(1, rows + 1, dtype=np.int64))
+
+    def describe(self, position: int) -> str:
+        """`data row N`, preceded by the file when there are several."""
+        row = f"data row {int(self.row[position])}"
+        if len(self.sources) == 1:
+            return row
+        return f"{self.sources[int(self.source[position])]} {row}"
+
+
+def today() -> dt.date:
+    """Today's date, the later of the UTC and the local one: a quote dated after it is in the
+    future wherever the user is."""
+    now = dt.datetime.now(dt.UTC)
+    return max(now.date(), now.astimezone().date())
+
+
 def _col(table: pa.Table, name: str) -> FloatArray:
     return np.asarray(table.column(name).to_numpy(), dtype=np.float64)
 
@@ -127,20 +175,29 @@ def _date_text(days: int) -> str:
     return (_EPOCH + dt.timedelta(days=int(days))).isoformat()
 
 
-def _describe_row(table: pa.Table, row: int) -> str:
-    rec = table.slice(row, 1).to_pylist()[0]
-    return (
-        f"row {row}: date {rec['date']}, expiry {rec['expiry']}, strike {rec['strike']}, "
-        f"right {rec['right']}"
-    )
-
-
 class _Validator:
-    def __init__(self, table: pa.Table, config: ValidationConfig, source: str) -> None:
+    def __init__(self, table: pa.Table, config: ValidationConfig, source: str,
+                 origins: RowOrigins) -> None:
+        if len(origins.row) != table.num_rows:
+            raise ValueError(f"{len(origins.row)} row origins for {table.num_rows} rows")
         self.table = table
         self.config = config
         self.source = source
+        self.origins = origins
+        #: the position in the input table of each row of `table` (rows are dropped, sorted)
+        self.position = np.arange(table.num_rows, dtype=np.int64)
         self.report = ValidationReport(rows_in=table.num_rows)
+
+    def _describe_row(self, row: int) -> str:
+        rec = self.table.slice(row, 1).to_pylist()[0]
+        return (
+            f"{self.origins.describe(int(self.position[row]))}: date {rec['date']}, "
+            f"expiry {rec['expiry']}, strike {rec['strike']}, right {rec['right']}"
+        )
+
+    def _keep(self, keep: BoolArray) -> None:
+        self.table = self.table.filter(pa.array(keep))
+        self.position = self.position[keep]
 
     def _apply(self, name: str, mask: BoolArray, values: FloatArray | None, column: str) -> bool:
         """Record a check; raise under `error`; drop under `drop`. Return True if repair is due."""
@@ -150,7 +207,7 @@ class _Validator:
         if found:
             row = int(np.flatnonzero(mask)[0])
             value = None if values is None else float(values[row])
-            example = _describe_row(self.table, row) + (
+            example = self._describe_row(row) + (
                 "" if value is None else f", {column}={value!r}"
             )
         if found and policy == "error":
@@ -162,11 +219,12 @@ class _Validator:
         touched = found if policy in ("drop", "repair") else 0
         self.report.checks.append(CheckResult(name, policy, found, touched, example))
         if found and policy == "drop":
-            self.table = self.table.filter(pa.array(~mask))
+            self._keep(~mask)
         return bool(found) and policy == "repair"
 
     def run(self) -> tuple[pa.Table, ValidationReport]:
         self._expiry_before_date()
+        self._future_date()
         self._negative_price()
         self._crossed_quote()
         self._duplicate_key()
@@ -180,6 +238,11 @@ class _Validator:
         date = self.table.column("date").to_numpy().astype("datetime64[D]").astype(np.int64)
         expiry = self.table.column("expiry").to_numpy().astype("datetime64[D]").astype(np.int64)
         self._apply("expiry_before_date", expiry < date, None, "expiry")
+
+    def _future_date(self) -> None:
+        date = self.table.column("date").to_numpy().astype("datetime64[D]").astype(np.int64)
+        limit = (today() - _EPOCH).days
+        self._apply("future_date", date > limit, None, "date")
 
     def _negative_price(self) -> None:
         bid, ask = _col(self.table, "bid"), _col(self.table, "ask")
@@ -196,8 +259,10 @@ class _Validator:
             self._set("ask", np.fmax(bid, ask))
 
     def _duplicate_key(self) -> None:
-        keyed = sort_chain(self.table)
+        order = sort_order(self.table)
+        keyed = self.table.take(order)
         self.table = keyed
+        self.position = self.position[order.to_numpy()]
         date = keyed.column("date").to_numpy().astype("datetime64[D]").astype(np.int64)
         expiry = keyed.column("expiry").to_numpy().astype("datetime64[D]").astype(np.int64)
         strike = _col(keyed, "strike")
@@ -216,7 +281,7 @@ class _Validator:
         policy = self.config.duplicate_key
         if policy == "repair" and dup.any():
             found = int(dup.sum())
-            example = _describe_row(keyed, int(np.flatnonzero(dup)[0]))
+            example = self._describe_row(int(np.flatnonzero(dup)[0]))
             spread = _col(keyed, "ask") - _col(keyed, "bid")
             spread = np.where(np.isfinite(spread) & (spread >= 0), spread, np.inf)
             group = np.cumsum(~same) - 1
@@ -225,7 +290,7 @@ class _Validator:
             first[1:] = group[order][1:] != group[order][:-1]
             keep = np.zeros(len(group), dtype=bool)
             keep[order[first]] = True
-            self.table = keyed.filter(pa.array(keep))
+            self._keep(keep)
             self.report.checks.append(
                 CheckResult("duplicate_key", policy, found, int((~keep).sum()), example)
             )
@@ -250,7 +315,7 @@ class _Validator:
                 row = int(np.flatnonzero(still)[0])
                 raise ValidationError(
                     "spot is missing and cannot be repaired (no earlier spot); "
-                    + _describe_row(self.table, row),
+                    + self._describe_row(row),
                     path=self.source,
                     column="spot",
                 )
@@ -313,14 +378,46 @@ class _Validator:
 
 
 def validate(
-    table: pa.Table, config: ValidationConfig | None = None, *, source: PathLike = "<table>"
+    table: pa.Table,
+    config: ValidationConfig | None = None,
+    *,
+    source: PathLike = "<table>",
+    origins: RowOrigins | None = None,
 ) -> tuple[pa.Table, ValidationReport]:
     """Check a chain, apply each check's policy, and return the clean sorted chain and a report.
+
+    Parameters
+    ----------
+    table
+        The chain, in any order.
+    config
+        The policies (defaults: `ValidationConfig()`).
+    source
+        What the table was read from, for messages.
+    origins
+        Where each row came from, for the examples; by default the table's own rows, from 1.
 
     Raises
     ------
     ValidationError
         When a check whose policy is `error` finds offending rows.
     """
-    validator = _Validator(conform(table), config or ValidationConfig(), str(source))
+    origins = origins or RowOrigins.of_table(str(source), table.num_rows)
+    validator = _Validator(conform(table), config or ValidationConfig(), str(source), origins)
     return validator.run()
+
+
+def validate_chain(
+    chain_dir: PathLike, config: ValidationConfig | None = None
+) -> tuple[pa.Table, ValidationReport]:
+    """Validate a stored chain (read and checked against its manifest), naming each row by its
+    Parquet file and data row."""
+    loaded = load_chain(chain_dir)
+    years = sorted(loaded.manifest.rows_per_year, key=int)
+    counts = [loaded.manifest.rows_per_year[year] for year in years]
+    origins = RowOrigins(
+        tuple(str(Path(chain_dir) / partition_path(year)) for year in years),
+        np.repeat(np.arange(len(years), dtype=np.int32), counts),
+        np.concatenate([np.arange(1, n + 1, dtype=np.int64) for n in [0, *counts]]),
+    )
+    return validate(loaded.table, config, source=chain_dir, origins=origins)

@@ -30,6 +30,9 @@ class AdapterBatch:
         1-based data row of the source at which this block starts.
     raw_rows
         Vendor rows read in this block (a wide vendor row becomes two canonical rows).
+    rows
+        The data row of the source (from 1) each row of `table` came from; None when they are
+        `first_row`, `first_row + 1`, ... in order.
     """
 
     table: pa.Table
@@ -37,6 +40,13 @@ class AdapterBatch:
     flagged: dict[str, int] = field(default_factory=dict)
     first_row: int = 1
     raw_rows: int = 0
+    rows: np.ndarray | None = None
+
+    def data_rows(self) -> np.ndarray:
+        """The data row of the source (from 1) of each row of `table`, int64."""
+        if self.rows is not None:
+            return self.rows
+        return np.arange(self.first_row, self.first_row + self.table.num_rows, dtype=np.int64)
 
 
 def constant_text(value: str, length: int) -> pa.Array:
@@ -75,7 +85,19 @@ def count_zero(array: pa.Array) -> int:
 def make_batch(
     columns: Mapping[str, pa.Array], block: Block, raw_rows: int, flagged: Mapping[str, int]
 ) -> AdapterBatch:
-    """Conform parsed canonical columns to the chain schema and wrap them with their origin."""
+    """Conform parsed canonical columns to the chain schema and wrap them with their origin.
+
+    The columns hold the block's rows in order, once, or twice for wide rows (`melt`: the
+    call sides above the put sides).
+    """
     table = conform(pa.table(dict(columns)))
     counts = {name: int(count) for name, count in flagged.items() if count}
-    return AdapterBatch(table, block.source, counts, block.first_row, raw_rows)
+    if block.rows is None:
+        rows = np.arange(block.first_row, block.first_row + block.num_rows, dtype=np.int64)
+    else:
+        rows = np.asarray(block.rows.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if block.num_rows and table.num_rows % block.num_rows:
+        raise AssertionError(f"{table.num_rows} canonical rows from {block.num_rows} rows")
+    copies = table.num_rows // block.num_rows if block.num_rows else 0
+    return AdapterBatch(table, block.source, counts, block.first_row, raw_rows,
+                        np.tile(rows, copies))

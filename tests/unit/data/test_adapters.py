@@ -586,7 +586,7 @@ def test_bad_number_names_file_row_column_and_value(tmp_path: Path) -> None:
         read("optionsdx", [path], block_size=4096)
     error = info.value
     assert (error.path, error.row, error.column, error.value) == (str(path), 250, "[STRIKE]", "abc")
-    assert str(path) in str(error) and "row 250" in str(error) and "'abc'" in str(error)
+    assert str(path) in str(error) and "data row 250" in str(error) and "'abc'" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -681,3 +681,29 @@ def test_bad_arguments_fail_at_call_time() -> None:
         read_vendor_files("orats", [ORATS], column_map={"date": "trade_date"})
     with pytest.raises(ValueError, match="unknown canonical"):
         read_vendor_files("csv", [GENERIC], column_map={"quote_date": "quotedate"})
+
+
+@pytest.mark.parametrize(
+    ("fmt", "path", "strike", "options"),
+    [
+        ("cboe", CBOE_PLAIN, "strike", {"underlying": "SPX"}),  # filtered rows
+        ("orats", ORATS, "strike", {"underlying": "SPX"}),  # wide rows: two quotes each
+        ("csv", GENERIC, "strike", {"column_map": GENERIC_MAP, "date_format": "%m/%d/%Y"}),
+    ],
+)
+def test_every_quote_knows_its_data_row_counted_from_1(
+    fmt: str, path: Path, strike: str, options: dict[str, Any]
+) -> None:
+    """`AdapterBatch.data_rows` points each canonical row at the source row it came from (data
+    row 1 is the first row under the header), through filters and melted wide rows."""
+    with path.open() as handle:
+        raw = list(csv.DictReader(handle))
+    batches, _ = read(fmt, [path], block_size=1024, **options)
+    seen = 0
+    for batch in batches:
+        rows = batch.data_rows()
+        assert len(rows) == batch.table.num_rows
+        for row, value in zip(rows, batch.table.column("strike").to_pylist(), strict=True):
+            assert float(raw[row - 1][strike]) == value
+        seen += len(rows)
+    assert seen > 0

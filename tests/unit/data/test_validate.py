@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from gridbt.data.errors import ValidationError
-from gridbt.data.validate import CHECKS, ValidationConfig, validate
+from gridbt.data.schema import conform
+from gridbt.data.validate import CHECKS, RowOrigins, ValidationConfig, today, validate
 from gridbt.testing import ChainQuote, chain_from_quotes
 
 D1, D2, D3 = dt.date(2024, 3, 4), dt.date(2024, 3, 5), dt.date(2024, 3, 6)
@@ -30,6 +31,12 @@ def q(
     return ChainQuote(
         date=day, expiry=expiry, strike=strike, right=right, bid=bid, ask=ask, spot=spot, **greeks
     )
+
+
+def in_given_order(quotes: list[ChainQuote]) -> pa.Table:
+    """A canonical chain of `quotes` as they are listed, not sorted (as a vendor file's)."""
+    columns = {k: [getattr(x, k) for x in quotes] for k in ChainQuote.__dataclass_fields__}
+    return conform(pa.table(columns | {"underlying": ["SPX"] * len(quotes)}))
 
 
 def report_of(
@@ -177,3 +184,51 @@ def test_report_counts_rows_in_and_out() -> None:
     assert not report.ok
     assert any("crossed_quote" in line for line in report.lines())
     assert np.isfinite(report.rows_out)
+
+
+# ------------------------------------------------ rows named from 1; quotes from the future
+
+
+def test_an_example_names_the_input_data_row_counted_from_1() -> None:
+    """Row numbers are 1-based data rows of the input, as in parse errors, whatever the checks
+    did to the order (duplicate_key sorts the table) or the rows (drop policies)."""
+    quotes = [q(day=D2), q(day=D2, strike=90.0, bid=-1.0), q(strike=105.0, bid=2.0, ask=1.5)]
+    with pytest.raises(ValidationError, match=r"first: data row 3: date 2024-03-04, .*"
+                                              r"strike 105\.0"):
+        validate(in_given_order(quotes), ValidationConfig(crossed_quote="error"))
+    late = [q(day=D2), q(day=D3), q(strike=110.0, spot=float("nan")), q()]
+    _, report = validate(in_given_order(late), ValidationConfig(missing_spot="report"))
+    example = {c.name: c.example for c in report.checks}["missing_spot"]
+    assert example.startswith("data row 3: date 2024-03-04")  # second row once sorted
+
+
+def test_examples_name_the_file_when_rows_come_from_several() -> None:
+    table = chain_from_quotes([q(), q(strike=105.0), q(strike=110.0, bid=2.0, ask=1.0)])
+    origins = RowOrigins(("a.csv", "b.csv"), np.array([0, 0, 1], dtype=np.int32),
+                         np.array([1, 2, 7], dtype=np.int64))
+    with pytest.raises(ValidationError, match=r"first: b\.csv data row 7: date 2024-03-04"):
+        validate(table, ValidationConfig(crossed_quote="error"), source="a.csv, b.csv",
+                 origins=origins)
+
+
+@pytest.mark.parametrize("policy", ["report", "drop", "error"])
+def test_quotes_dated_after_today_are_reported(policy: str) -> None:
+    future = dt.date(2099, 3, 4)
+    quotes = [q(), q(day=future, expiry=dt.date(2099, 4, 17))]
+    if policy == "error":
+        with pytest.raises(ValidationError, match=r"future_date.*data row 2: date 2099-03-04"):
+            report_of(quotes, future_date="error")
+        return
+    table, found = report_of(quotes, future_date=policy)
+    assert found["future_date"] == (1, 1 if policy == "drop" else 0)
+    assert table.num_rows == (1 if policy == "drop" else 2)
+    assert report_of([q()])[1]["future_date"] == (0, 0)
+
+
+def test_future_dates_are_reported_by_default_and_make_the_report_not_ok() -> None:
+    _, report = validate(chain_from_quotes([q(day=dt.date(2099, 3, 4),
+                                              expiry=dt.date(2099, 4, 17))]))
+    line = next(line for line in report.lines() if line.startswith("future_date"))
+    assert "report" in line and "found          1" in line and "2099-03-04" in line
+    assert not report.ok
+    assert today() >= dt.datetime.now(dt.UTC).date()
