@@ -91,6 +91,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 def cmd_data_validate(args: argparse.Namespace) -> int:
     check_chain_dir(args.dir, "")
     config = _validation_config(args)
+    loaded = None
     if args.deep or args.fix:
         from gridbt.data.errors import DataError
         from gridbt.data.integrity import check_integrity
@@ -99,9 +100,10 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
         print("\n".join(integrity.lines), flush=True)
         if not integrity.ok:
             raise DataError("; ".join(integrity.problems), path=args.dir)
+        loaded = integrity.loaded
     from gridbt.data.validate import validate_chain
 
-    _, report = validate_chain(args.dir, config)
+    _, report = validate_chain(args.dir, config, loaded)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 

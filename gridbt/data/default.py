@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 from gridbt._typing import PathLike
-from gridbt.data.errors import DataError, DataWarning
+from gridbt.data.errors import DataError, warn_data
 from gridbt.data.home import gridbt_home
 from gridbt.data.pack import PackedChain
 from gridbt.data.packcache import load_cached, pack_chain_dir
@@ -63,8 +62,7 @@ def ensure_synthetic_chain(
                     check_chain_files(target, manifest)
                 return target, manifest, False
         except DataError as exc:
-            warnings.warn(f"{exc}; the synthetic chain is built again", DataWarning,
-                          stacklevel=2)
+            warn_data(f"{exc}; the synthetic chain is built again")
     table = synthesize_chain(profile, seed)
     manifest = write_chain(
         table,

@@ -7,7 +7,13 @@ Parquet file, its first row).
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from gridbt._typing import PathLike
+
+#: The messages `warn_data` has shown in this process (the warnings module's registry).
+_SHOWN: dict[Any, Any] = {}
 
 
 class DataError(ValueError):
@@ -45,3 +51,9 @@ class ValidationError(DataError):
 
 class DataWarning(UserWarning):
     """Data that is used, but that the user should know about (e.g. a chain without hashes)."""
+
+
+def warn_data(message: str) -> None:
+    """Warn with a `DataWarning`, shown once per message in a process as
+    `gridbt:0: DataWarning: message`: about the data, not a line of gridbt's own source."""
+    warnings.warn_explicit(message, DataWarning, "gridbt", 0, module="gridbt", registry=_SHOWN)

@@ -10,7 +10,13 @@ from pathlib import Path
 from gridbt._typing import PathLike
 from gridbt.data.errors import DataError, DataWarning
 from gridbt.data.packcache import verify_packed
-from gridbt.data.store import file_digest, read_manifest, record_file_hashes, verify_chain
+from gridbt.data.store import (
+    LoadedChain,
+    file_digest,
+    read_manifest,
+    record_file_hashes,
+    verify_chain,
+)
 
 __all__ = ["IntegrityReport", "check_integrity"]
 
@@ -21,6 +27,8 @@ class IntegrityReport:
 
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: The chain as read and verified, when it passed.
+    loaded: LoadedChain | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,7 +84,7 @@ def check_integrity(chain_dir: PathLike, *, fix: bool = False) -> IntegrityRepor
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DataWarning)  # said above, once
-                verify_chain(chain_dir)
+                report.loaded = verify_chain(chain_dir)
         except DataError as exc:
             report.add("content", str(exc))
         else:

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from gridbt._atomic import owned_temp, remove_dead_temps, write_json_atomic
 from gridbt._typing import PathLike
-from gridbt.data.errors import DataError, DataWarning
+from gridbt.data.errors import DataError, DataWarning, warn_data
 from gridbt.data.schema import CHAIN_SCHEMA, SCHEMA_VERSION, conform
 
 __all__ = [
@@ -303,12 +303,10 @@ def _check_manifest(manifest: Manifest, path: Path) -> None:
 
 
 def _unhashed_warning(chain_dir: PathLike) -> None:
-    warnings.warn(
+    warn_data(
         f"{chain_dir}: written by an older gridbt: no hashes of its files are recorded, so "
         "damage to them is found only when the chain is packed again; run "
-        f"`gridbt data validate {chain_dir} --deep --fix` to record them",
-        DataWarning,
-        stacklevel=3,
+        f"`gridbt data validate {chain_dir} --deep --fix` to record them"
     )
 
 
@@ -483,5 +481,6 @@ def record_file_hashes(chain_dir: PathLike) -> Manifest:
             raise DataError("changed while its hash was recorded; run again", path=path)
         files.append(ChainFile(relative, stamp[0], rows, digest))
     manifest = replace(loaded.manifest, files=tuple(files))
+    remove_dead_temps(chain_dir, MANIFEST_NAME)  # of an earlier run killed while writing it
     write_json_atomic(Path(chain_dir) / MANIFEST_NAME, asdict(manifest))
     return manifest

@@ -25,7 +25,7 @@ from gridbt.data import blackscholes
 from gridbt.data.calendar import is_trading_day
 from gridbt.data.errors import ValidationError
 from gridbt.data.schema import GREEK_FIELDS, conform, sort_order
-from gridbt.data.store import load_chain, partition_path
+from gridbt.data.store import LoadedChain, load_chain, partition_path
 
 __all__ = [
     "CHECKS",
@@ -408,11 +408,13 @@ def validate(
 
 
 def validate_chain(
-    chain_dir: PathLike, config: ValidationConfig | None = None
+    chain_dir: PathLike,
+    config: ValidationConfig | None = None,
+    loaded: LoadedChain | None = None,
 ) -> tuple[pa.Table, ValidationReport]:
-    """Validate a stored chain (read and checked against its manifest), naming each row by its
-    Parquet file and data row."""
-    loaded = load_chain(chain_dir)
+    """Validate a stored chain (read and checked against its manifest, unless `loaded` is the
+    chain so read already), naming each row by its Parquet file and data row."""
+    loaded = load_chain(chain_dir) if loaded is None else loaded
     years = sorted(loaded.manifest.rows_per_year, key=int)
     counts = [loaded.manifest.rows_per_year[year] for year in years]
     origins = RowOrigins(

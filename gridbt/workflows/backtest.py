@@ -44,8 +44,8 @@ def run_and_write(
     spec = load_spec(strategy)
     out = check_output_dir(out_dir)
     chain_dir = check_chain_dir(data) if data is not None else ensure_synthetic_chain()[0]
+    packed = load_packed(chain_dir)  # the chain checked against its manifest, or refused
     manifest = read_manifest(chain_dir)
-    packed = load_packed(chain_dir)
     from gridbt.strategy.encode import encode_spec
 
     encode_spec(spec, packed)  # feature names and the like fail here, before the run
@@ -76,7 +76,7 @@ def run_and_write(
         strategy_hash=spec.stable_hash(),
         data=DataInfo(
             path=str(chain_dir),
-            fingerprint=manifest.fingerprint,
+            fingerprint=packed.fingerprint,
             first_date=manifest.first_date,
             last_date=manifest.last_date,
             days=manifest.days,

@@ -179,3 +179,25 @@ def test_a_synth_killed_mid_write_leaves_a_temporary_the_next_write_removes(
     assert r.returncode == 0, r.stderr
     assert _temporaries(tmp_path) == sorted([live.name, remote.name])
     assert (out / "manifest.json").is_file()
+
+
+def test_an_older_chain_works_with_a_one_line_warning_until_fixed(
+    clean_chain: Path, home: Path, tmp_path: Path
+) -> None:
+    """A chain written before file hashes were recorded: used, with one line saying what to
+    run; `data validate --deep --fix` records them, and the line is gone."""
+    chain = Path(shutil.copytree(clean_chain, tmp_path / "older"))
+    manifest = chain / "manifest.json"
+    written = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({k: v for k, v in written.items() if k != "files"}))
+    warning = (f"gridbt:0: DataWarning: {chain}: written by an older gridbt: no hashes of its "
+               "files are recorded, so damage to them is found only when the chain is packed "
+               f"again; run `gridbt data validate {chain} --deep --fix` to record them\n")
+    r = gridbt("data", "pack", chain, home=home)
+    assert r.returncode == 0 and r.stderr == warning, r.stderr
+    r = gridbt("data", "validate", chain, "--deep", "--fix", home=home)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "hashes recorded in manifest.json" in r.stdout and r.stderr == ""
+    assert json.loads(manifest.read_text()) == written
+    r = gridbt("data", "pack", chain, home=home)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
