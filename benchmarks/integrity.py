@@ -1,10 +1,11 @@
 """What checking a chain against its manifest costs, on the default chain (issue 14.2).
 
-Prints, per check, its seconds (median of --repeat runs; the machine is shared and noisy) next to
-the step it is part of: hashing the Parquet files (added to every write and every full read),
-recomputing the manifest's facts (added to every pack and `data info`), hashing the packed
-arrays (added to every pack), the cheap check of a load served from the packed cache (every
-backtest, sweep and study), and the deep check (`gridbt data validate --deep`).
+Prints, per check, its wall time and CPU time (medians of --repeat runs; the machine is shared
+and noisy, the CPU time less so) next to the step it is part of: hashing the Parquet files
+(added to every write and every full read), recomputing the manifest's facts (added to every
+pack and `data info`), hashing the packed arrays (added to every pack), the cheap check of a
+load served from the packed cache (every backtest, sweep and study), and the deep check
+(`gridbt data validate --deep`).
 Usage: python benchmarks/integrity.py [--repeat 5]
 """
 
@@ -16,23 +17,25 @@ import warnings
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gridbt.data import packcache, store
+from gridbt.data import pack, packcache, store
 from gridbt.data.default import ensure_synthetic_chain, load_packed
 from gridbt.data.schema import CHAIN_SCHEMA
 
 
 def timed(fn, repeat):
-    times, result = [], None
+    walls, cpus, result = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return (statistics.median(walls), statistics.median(cpus)), result
 
 
 def line(what, secs, of=None, note=""):
-    share = f"  {100 * secs / of:5.1f}% of it" if of else ""
-    print(f"{what:<46} {secs * 1e3:10.1f} ms{share}  {note}")
+    (wall, cpu) = secs
+    share = f"{100 * cpu / of[1]:5.1f}% of its CPU" if of else " " * 16
+    print(f"{what:<46} {wall * 1e3:9.1f} ms {cpu * 1e3:9.1f} ms CPU  {share}  {note}")
 
 
 def main():
@@ -56,16 +59,19 @@ def main():
     line("read the Parquet, unchecked", read)
     line("  blake2b of every file", hash_all, read, "(also added to every write)")
     line("read the Parquet, checked (load_chain)", checked_read, read)
-    facts, _ = timed(lambda: store.chain_facts(table.combine_chunks()), 1)
+    combined = table.combine_chunks()
+    facts, _ = timed(lambda: store.chain_facts(combined), args.repeat)
+    bare, _ = timed(lambda: pack.pack_chain(plain_read().combine_chunks()), 1)
     pack_secs, _ = timed(lambda: packcache.pack_chain_dir(chain), 1)
-    line("pack, verified (verify_chain + pack_chain)", pack_secs)
-    line("  recompute the manifest's facts", facts, pack_secs, "(fingerprint, days, dates...)")
+    line("pack, unchecked (read + pack_chain)", bare)
+    line("pack, verified (verify_chain + pack_chain)", pack_secs, bare)
+    line("  recompute the manifest's facts", facts, bare, "(fingerprint, days, dates...)")
     packed = load_packed(chain)
     npy = sum(getattr(packed, name).nbytes for name in packcache.ARRAY_FIELDS)
     full, _ = timed(lambda: [packcache._file_hash(packcache.packed_cache_dir(manifest)
                                                   / f"{name}.npy")
                              for name in packcache.ARRAY_FIELDS], 1)
-    line("  blake2b of every packed array (at pack)", full, pack_secs,
+    line("  blake2b of every packed array (at pack)", full, bare,
          f"({npy / 2**20:,.0f} MiB)")
     warm, _ = timed(lambda: load_packed(chain), args.repeat * 4)
     target = packcache.packed_cache_dir(manifest)

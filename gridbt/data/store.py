@@ -153,16 +153,17 @@ def chain_facts(table: pa.Table) -> dict[str, Any]:
     """The facts a manifest records about a canonical, sorted chain, computed from its content:
     rows, days, first and last date, underlyings, rows per year and the fingerprint."""
     dates = table.column("date")
-    years, counts = np.unique(_year_of(table), return_counts=True)
+    per_year = pc.value_counts(pc.year(dates)).to_pylist() if table.num_rows else []
     return {
         "rows": table.num_rows,
         "days": len(pc.unique(dates)),
         "first_date": str(pc.min(dates).as_py()) if table.num_rows else "",
         "last_date": str(pc.max(dates).as_py()) if table.num_rows else "",
         "underlyings": sorted(
-            set(pc.cast(table.column("underlying"), pa.string()).unique().to_pylist())
+            set(pc.cast(pc.unique(table.column("underlying")), pa.string()).to_pylist())
         ),
-        "rows_per_year": {str(int(y)): int(n) for y, n in zip(years, counts, strict=True)},
+        "rows_per_year": {str(c["values"]): c["counts"]
+                          for c in sorted(per_year, key=lambda c: c["values"])},
         "fingerprint": chain_fingerprint(table),
     }
 
@@ -396,8 +397,9 @@ def read_chain(
 
 
 def verify_chain(chain_dir: PathLike) -> LoadedChain:
-    """Read the whole chain (`load_chain`) and check every fact of its manifest against the
-    content: fingerprint, rows, days, first and last date, underlyings, rows per year.
+    """Read the whole chain (`load_chain`, its table combined into one chunk per column) and
+    check every fact of its manifest against the content: fingerprint, rows, days, first and
+    last date, underlyings, rows per year.
 
     Raises
     ------
@@ -405,6 +407,8 @@ def verify_chain(chain_dir: PathLike) -> LoadedChain:
         Naming the file and the fact that differs.
     """
     loaded = load_chain(chain_dir)
+    # one chunk per column: the facts take a quarter of the time, and packing needs it anyway
+    loaded = replace(loaded, table=loaded.table.combine_chunks())
     facts = chain_facts(loaded.table)
     recorded = asdict(loaded.manifest)
     for name, value in facts.items():
