@@ -60,6 +60,7 @@ __all__ = [
     "ARRAY_FIELDS",
     "META_NAME",
     "PackCacheError",
+    "chain_dirs_of",
     "load_cached",
     "pack_chain_dir",
     "packed_cache_dir",
@@ -83,6 +84,29 @@ class PackCacheError(DataError):
 def packed_cache_dir(manifest: Manifest) -> Path:
     """The cache directory of the chain with this manifest, in the current pack format."""
     return gridbt_home() / "packed" / f"{manifest.content_key()}-p{pack.PACK_FORMAT_VERSION}"
+
+
+def chain_dirs_of(fingerprint: str) -> list[Path]:
+    """The chain directories the caches of chains with this fingerprint were packed from or
+    served, as recorded (each may hold another chain by now: read its manifest)."""
+    found: dict[Path, None] = {}
+    suffix = f"-p{pack.PACK_FORMAT_VERSION}"
+    try:
+        entries = sorted((gridbt_home() / "packed").iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.name.endswith(suffix):
+            continue
+        try:
+            meta = json.loads((entry / META_NAME).read_bytes())
+            if meta["fingerprint"] != fingerprint:
+                continue
+            found[Path(meta["chain_dir"])] = None
+            found.update(dict.fromkeys(map(Path, json.loads((entry / STAMPS_NAME).read_bytes()))))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # no stamps yet, or not a cache entry
+    return list(found)
 
 
 def pack_chain_dir(chain_dir: PathLike, manifest: Manifest | None = None) -> PackedChain:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from gridbt.data.default import default_chain_dir, load_packed
 from gridbt.data.pack import PackedChain
-from gridbt.data.packcache import packed_cache_dir
+from gridbt.data.packcache import chain_dirs_of
 from gridbt.kernel.dispatch import run_params
 from gridbt.kernel.result import BacktestResult
 from gridbt.results.discovery import read_json
@@ -86,9 +86,7 @@ class Recomputer:
             candidates.append(Path(data))
         else:
             candidates.append(default_chain_dir())
-        meta = read_json(packed_cache_dir(fingerprint) / "meta.json")
-        if meta is not None and isinstance(meta.get("chain_dir"), str):
-            candidates.append(Path(meta["chain_dir"]))
+        candidates.extend(chain_dirs_of(fingerprint))
         for chain_dir in candidates:
             manifest = read_json(chain_dir / "manifest.json")
             if manifest is None or manifest.get("fingerprint") != fingerprint:

@@ -27,6 +27,7 @@ from gridbt.data.packcache import (
     ARRAY_FIELDS,
     META_NAME,
     PackCacheError,
+    chain_dirs_of,
     load_cached,
     pack_chain_dir,
     packed_cache_dir,
@@ -274,3 +275,14 @@ def test_two_concurrent_builders_leave_one_valid_cache(
     target = packed_cache_dir(read_manifest(chain))
     assert _entries() == [target.name]
     _assert_same(read_packed(target, read_manifest(chain)), fresh)
+
+
+def test_the_chain_directories_of_a_fingerprint_are_found_from_the_caches(chain: Path) -> None:
+    """What the results browser asks to run a backtest again: where a chain was read from."""
+    fingerprint = read_manifest(chain).fingerprint
+    assert chain_dirs_of(fingerprint) == []
+    load_cached(chain)
+    copy = Path(shutil.copytree(chain, chain.with_name("copy")))
+    load_cached(copy)
+    assert chain_dirs_of(fingerprint) == [chain.resolve(), copy.resolve()]
+    assert chain_dirs_of("0" * 32) == []
