@@ -56,7 +56,7 @@ def ensure_synthetic_chain(
         try:
             manifest = read_manifest(target)
             if manifest.import_key == key:
-                if not manifest.files:
+                if manifest.files is None:
                     return target, record_file_hashes(target), False
                 if verify:
                     check_chain_files(target, manifest)

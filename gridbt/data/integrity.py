@@ -58,13 +58,13 @@ def check_integrity(chain_dir: PathLike, *, fix: bool = False) -> IntegrityRepor
     manifest = read_manifest(chain_dir)
     report.add("manifest.json", None, f"schema {manifest.schema_version}, {manifest.rows:,} "
                f"rows, {manifest.days:,} days, fingerprint {manifest.fingerprint}")
-    if not manifest.files and fix:
+    if manifest.files is None and fix:
         manifest = record_file_hashes(chain_dir)
         report.lines.append(f"{'files':<34} hashes recorded in manifest.json")
-    elif not manifest.files:
+    elif manifest.files is None:
         report.lines.append(f"{'files':<34} no hashes recorded (written by an older gridbt): "
                             "only the content is checked; --fix records them")
-    for entry in manifest.files:
+    for entry in manifest.files or ():
         path = Path(chain_dir) / entry.path
         try:
             size = path.stat().st_size

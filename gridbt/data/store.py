@@ -100,8 +100,9 @@ class Manifest:
     import_key: str = ""
     created_by: str = "gridbt"
     extra: dict[str, Any] = field(default_factory=dict)
-    #: The Parquet files as written; empty for a chain written by gridbt before they were.
-    files: tuple[ChainFile, ...] = ()
+    #: The Parquet files as written (none for an empty chain); None for a chain written by a
+    #: gridbt that did not record them.
+    files: tuple[ChainFile, ...] | None = None
 
     def content_key(self) -> str:
         """A digest of every fact the content determines: counts, dates, fingerprint, files.
@@ -254,7 +255,8 @@ def read_manifest(chain_dir: PathLike) -> Manifest:
         raise DataError("not a gridbt chain directory (no manifest.json)", path=chain_dir)
     try:
         payload = json.loads(path.read_text())
-        files = tuple(ChainFile(**entry) for entry in payload.pop("files", []))
+        listed = payload.pop("files", None)
+        files = None if listed is None else tuple(ChainFile(**entry) for entry in listed)
         manifest = Manifest(**payload, files=files)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataError(f"unreadable manifest: {exc}", path=path) from exc
@@ -286,7 +288,7 @@ def _check_manifest(manifest: Manifest, path: Path) -> None:
     if not isinstance(manifest.rows, int) or manifest.rows != total or min(per_year.values(),
                                                                             default=0) < 0:
         raise _edited(path, "rows", f"not the sum of rows_per_year ({total:,})", manifest.rows)
-    if not manifest.files:
+    if manifest.files is None:
         return
     expected = {partition_path(year): rows for year, rows in per_year.items()}
     listed = [f.path for f in manifest.files]
@@ -344,9 +346,9 @@ def load_chain(
         Naming the file, if one is missing, unreadable, or differs from the manifest.
     """
     manifest = read_manifest(chain_dir)
-    if not manifest.files:
+    if manifest.files is None:
         _unhashed_warning(chain_dir)
-    recorded = {f.path: f for f in manifest.files}
+    recorded = {f.path: f for f in manifest.files or ()}
     parts, stamps = [], {}
     for year in sorted(manifest.rows_per_year, key=int):
         if (start and int(year) < start.year) or (end and int(year) > end.year):
@@ -438,7 +440,7 @@ def check_chain_files(
     DataError
         Naming the file, if one is missing or differs from the manifest.
     """
-    if not manifest.files:
+    if manifest.files is None:
         _unhashed_warning(chain_dir)
         return {}
     known = known or {}
@@ -465,7 +467,7 @@ def check_chain_files(
 
 
 def record_file_hashes(chain_dir: PathLike) -> Manifest:
-    """Record the files of a chain written before their hashes were (`files` empty) in its
+    """Record the files of a chain written before their hashes were (`files` None) in its
     manifest, once its content is verified against the manifest (`verify_chain`).
 
     Returns the manifest as it is now (unchanged if it had its files already).
@@ -473,7 +475,7 @@ def record_file_hashes(chain_dir: PathLike) -> Manifest:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         loaded = verify_chain(chain_dir)
-    if loaded.manifest.files:
+    if loaded.manifest.files is not None:
         return loaded.manifest
     files = []
     for year, rows in sorted(loaded.manifest.rows_per_year.items(), key=lambda item: int(item[0])):

@@ -330,3 +330,13 @@ def test_a_chain_replaced_whole_while_it_is_read_is_not_called_damaged(chain: Pa
     store.write_chain(table.slice(0, table.num_rows // 2), chain)
     with pytest.raises(DataError, match=rf"{chain}: the chain was rewritten while it was read"):
         store.check_chain_files(chain, before)
+
+
+def test_an_empty_chain_records_no_files_and_is_not_taken_for_an_older_one(
+    tmp_path: Path,
+) -> None:
+    empty = read_chain(ensure_synthetic_chain(tmp_path / "small", profile="small")[0]).slice(0, 0)
+    manifest = store.write_chain(empty, tmp_path / "empty")
+    assert manifest.files == () and read_manifest(tmp_path / "empty") == manifest
+    assert read_chain(tmp_path / "empty").num_rows == 0  # no DataWarning (they are errors here)
+    assert store.check_chain_files(tmp_path / "empty", manifest) == {}
