@@ -171,6 +171,8 @@ class Scalars(NamedTuple):
     # day window (docs/semantics.md, Day window): days [first, end) are simulated
     window_first: int  # first day index simulated (0 = the chain's first day)
     window_end: int  # one past the last day index; NaN = to the end of the chain
+    # seed parity (appended: earlier positions keep their indices)
+    slippage_per_contract: int  # option price units added against the trader on every fill
 
 
 class LegFields(NamedTuple):

@@ -62,6 +62,7 @@ def decode_rules_nb(params, n_days, fill_daily):
         multiplier=params[P.multiplier],
         n_legs=int(params[P.n_legs]),
         slippage=params[P.slippage],
+        slippage_per_contract=params[P.slippage_per_contract],
         commission=params[P.commission],
         first=first,
         end=end,

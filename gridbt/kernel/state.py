@@ -59,6 +59,7 @@ class BookRules(NamedTuple):
     multiplier: float  # contract multiplier
     n_legs: int
     slippage: float  # fraction of the half spread paid
+    slippage_per_contract: float  # per option, added against the trader to every fill
     commission: float  # per contract and leg
     first: int  # day window [first, end), clamped to the chain
     end: int

@@ -59,17 +59,19 @@ def add_cash_nb(book, x):
 
 
 @njit(cache=True, nogil=True)
-def buy_fill_nb(bid, ask, s):
-    """Price paid buying at slippage fraction `s` of the half spread."""
+def buy_fill_nb(bid, ask, s, extra):
+    """Price paid buying at slippage fraction `s` of the half spread plus `extra` per option
+    (`execution.slippage_per_contract`)."""
     mid = 0.5 * (bid + ask)
-    return mid + s * (ask - mid)
+    return mid + s * (ask - mid) + extra
 
 
 @njit(cache=True, nogil=True)
-def sell_fill_nb(bid, ask, s):
-    """Price received selling at slippage fraction `s` of the half spread."""
+def sell_fill_nb(bid, ask, s, extra):
+    """Price received selling at slippage fraction `s` of the half spread less `extra` per
+    option; never below 0 (a sale does not pay the buyer to take the option)."""
     mid = 0.5 * (bid + ask)
-    return mid - s * (mid - bid)
+    return max(mid - s * (mid - bid) - extra, 0.0)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -100,7 +102,10 @@ def close_leg_nb(book, flows, day, lg, i, n, br):
     ask = lg.ask[i]
     if not lg.quoted[i]:
         book.stale_fills += 1
-    fill = sell_fill_nb(bid, ask, br.slippage) if units > 0 else buy_fill_nb(bid, ask, br.slippage)
+    if units > 0:
+        fill = sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
+    else:
+        fill = buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
     flow = units * n * br.multiplier * fill
     fee = br.commission * abs(units) * n
     add_cash_nb(book, flow)

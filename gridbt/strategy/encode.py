@@ -142,6 +142,7 @@ def encode_spec(spec: StrategySpec, packed: FeatureSource) -> FloatArray:
     p[P.period_trading] = float(ex.period_unit == "trading")
     p[P.reentry_mask] = reentry_mask(spec.reentry.same_day)
     p[P.slippage] = spec.execution.slippage
+    p[P.slippage_per_contract] = spec.execution.slippage_per_contract
     p[P.commission] = spec.execution.commission_per_contract
     p[P.contracts] = spec.sizing.contracts
     # the whole chain: a spec has no day window (the optimizer sets these columns on its rows)

@@ -213,7 +213,21 @@ class ReentryConfig(_Frozen):
 
 
 class ExecutionConfig(_Frozen):
+    """How option orders fill (docs/semantics.md, steps 1.4 and 2.8).
+
+    A buy fills at `mid + slippage * (ask - mid) + slippage_per_contract`, a sale at
+    `mid - slippage * (mid - bid) - slippage_per_contract` (never below 0); settlement at
+    expiry has neither. `slippage_per_contract` is in the option's quoted price units
+    (currency per share of the underlying, as bid and ask): 0.01 costs 0.01 x multiplier =
+    1.00 per option contract and fill, per unit of a leg's qty.
+    """
+
     slippage: float = Field(0.0, ge=0, le=1, description="0 = mid, 1 = bid/ask")
+    slippage_per_contract: float = Field(
+        0.0, ge=0, allow_inf_nan=False,
+        description="added against the trader to every option fill beyond `slippage`, "
+        "option price units (x multiplier per contract)",
+    )
     commission_per_contract: float = Field(0.65, ge=0)
 
 

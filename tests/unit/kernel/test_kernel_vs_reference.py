@@ -201,6 +201,7 @@ def random_specs(draw: st.DrawFn) -> StrategySpec:
         "reentry": {"same_day": reentry},
         "execution": {
             "slippage": draw(st.sampled_from([0.0, 0.25, 1.0])),
+            "slippage_per_contract": draw(st.sampled_from([0.0, 0.0, 0.01, 0.05])),
             "commission_per_contract": draw(st.sampled_from([0.0, 0.65, 5.0])),
         },
         "sizing": {"contracts": draw(st.integers(1, 5))},
@@ -369,6 +370,24 @@ def _risk_layer(draw: st.DrawFn, payload: dict[str, object]) -> None:
     payload["multiplier"] = 100.0
 
 
+@st.composite
+def random_parity_specs(draw: st.DrawFn) -> StrategySpec:
+    """Tradeable structures with the seed-parity options (docs/semantics.md, Fills): slippage
+    per option beyond the quote, on 2-5 contracts; the rest of the risk layer on in half of
+    the examples."""
+    payload = _tradeable(draw)
+    if draw(st.booleans()):
+        _risk_layer(draw, payload)
+    execution = payload["execution"]
+    assert isinstance(execution, dict)
+    execution["slippage"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
+    execution["slippage_per_contract"] = draw(st.sampled_from([0.0, 0.01, 0.05, 0.5]))
+    sizing = payload.setdefault("sizing", {})
+    assert isinstance(sizing, dict)
+    sizing["contracts"] = draw(st.integers(2, 5))
+    return parse_strategy(payload)
+
+
 _WINDOW_KINDS = ("full", "prefix", "suffix", "inner", "inner", "short", "empty", "outside")
 
 
@@ -481,6 +500,17 @@ def test_kernel_matches_reference_with_zscore_windows(
     inner(packed, spec, drawn)
 
 
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+@given(packed=random_chains(), spec=random_parity_specs(), drawn=random_windows())
+def test_kernel_matches_reference_with_the_parity_options(
+    packed: PackedChain, spec: StrategySpec, drawn: tuple[str, float, float] | None
+) -> None:
+    inner = test_kernel_matches_reference.hypothesis.inner_test  # type: ignore[attr-defined]
+    inner(packed, spec, drawn)
+
+
 def test_random_specs_exercise_the_semantics() -> None:
     """Guard against a vacuous property test: the drawn cases must produce trades, every
     exit reason and most skip reasons somewhere."""
@@ -539,6 +569,30 @@ def test_random_specs_exercise_the_risk_layer() -> None:
     collect()
     assert all(v > 0 for v in seen.values()), {k: v for k, v in seen.items() if not v}
     assert len(bindings) >= 6, [SizingBinding.NAMES[b] for b in sorted(bindings)]
+
+
+def test_random_parity_specs_exercise_the_options() -> None:
+    """Guard against vacuous parity options: in the drawn parity strategies, trades must pay
+    slippage per option, and some sales must hit the floor at 0 (a bid below the slippage)."""
+    slipped = {"trades": 0, "sales_at_zero": 0}
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(packed=random_chains(), spec=random_parity_specs())
+    def collect(packed: PackedChain, spec: StrategySpec) -> None:
+        r = run_backtest(packed, spec, "numba")
+        if spec.execution.slippage_per_contract > 0:
+            slipped["trades"] += len(r.trades)
+            legs = r.legs[r.legs["units"] != 0]
+            at_zero = (legs["settled"] == 0) & (legs["exit_fill"] == 0) & (legs["units"] > 0)
+            slipped["sales_at_zero"] += int(at_zero.sum())
+
+    collect()
+    assert slipped["trades"] > 20 and slipped["sales_at_zero"] > 0, slipped
 
 
 def test_random_windows_exercise_the_window() -> None:

@@ -49,7 +49,8 @@ DISTINCT: dict[str, Any] = {
     "exit": {"profit_target": 0.55, "stop_loss": 1.75, "dte": 11, "max_holding_days": 23,
              "rebalance_days": 31, "delta_breach": 0.61, "period_unit": "trading"},
     "reentry": {"same_day": ["stop_loss", "dte"]},
-    "execution": {"slippage": 0.35, "commission_per_contract": 0.85},
+    "execution": {"slippage": 0.35, "slippage_per_contract": 0.015,
+                  "commission_per_contract": 0.85},
     "sizing": {"contracts": 4, "risk_budget": 0.07, "risk_basis": "entry_hedged",
                "margin_budget": 0.45, "kelly_fraction": 0.33, "kelly_min_trades": 6,
                "vol_target": 0.12, "min_contracts": 2, "max_contracts": 17},
@@ -96,7 +97,7 @@ def test_book_signal_entry_exit_rules_equal_the_spec() -> None:
     rules, _ = _decode(spec)
     book, signal, entry, exits = rules.book, rules.signal, rules.entry, rules.exit
     assert (book.capital, book.multiplier, book.n_legs) == (123_456.0, 50.0, 2)
-    assert (book.slippage, book.commission) == (0.35, 0.85)
+    assert (book.slippage, book.slippage_per_contract, book.commission) == (0.35, 0.015, 0.85)
     assert (book.first, book.end) == (0, N_DAYS)
     assert (book.fill_daily, book.track_iv, book.track_gamma) == (False, True, True)
     assert signal.zscore and signal.inverted
@@ -171,6 +172,7 @@ def test_defaults_decode_as_rules_off() -> None:
     assert rules.margin.model == MarginModel.NONE and not rules.margin.on
     assert not rules.account.financing_on
     assert not rules.hedge.on and not rules.hedge.time_on
+    assert rules.book.slippage_per_contract == 0.0
 
 
 @pytest.mark.parametrize(

@@ -145,6 +145,14 @@ BAD_SPECS: list[tuple[str, Callable[[Payload], None], list[str]]] = [
      ["hedge.rebalance_to: the Whalley-Wilmott band trades to the boundary"]),
     ("misspelt hedge key", _set("hedge", {"half_widht": 3}),
      ["hedge.half_widht: unknown key, did you mean 'half_width'?"]),
+    ("negative slippage per contract", _set("execution.slippage_per_contract", -0.01),
+     ["execution.slippage_per_contract: ", "greater than or equal to 0", "(got -0.01)"]),
+    ("infinite slippage per contract", _set("execution.slippage_per_contract", float("inf")),
+     ["execution.slippage_per_contract: ", "finite number", "(got inf)"]),
+    ("NaN slippage per contract", _set("execution.slippage_per_contract", float("nan")),
+     ["execution.slippage_per_contract: ", "(got nan)"]),
+    ("slippage per contract not a number", _set("execution.slippage_per_contract", "1 cent"),
+     ["execution.slippage_per_contract: ", "(got '1 cent')"]),
 ]
 
 
@@ -289,7 +297,8 @@ def _rich() -> Payload:
         "exit": {"profit_target": 0.5, "stop_loss": 2.0, "dte": 7, "max_holding_days": 30,
                  "rebalance_days": 5, "delta_breach": 0.4, "period_unit": "trading"},
         "reentry": {"same_day": ["rebalance", "profit_target"]},
-        "execution": {"slippage": 0.25, "commission_per_contract": 1.0},
+        "execution": {"slippage": 0.25, "slippage_per_contract": 0.01,
+                      "commission_per_contract": 1.0},
         "sizing": {"contracts": 3, "risk_budget": 0.02, "risk_basis": "unhedged",
                    "margin_budget": 0.5, "kelly_fraction": 0.5, "kelly_min_trades": 20,
                    "vol_target": 0.1, "min_contracts": 1, "max_contracts": 30},

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gridbt.data.features import FEATURE_NAMES
+from gridbt.kernel.contract import P
 from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.presets import preset
@@ -238,6 +239,7 @@ AXES: dict[str, list[Any]] = {
     "entry.weekdays": [[0], [0, 2, 4]],
     "reentry.same_day": [False, True],
     "execution.slippage": [0.0, 0.5],
+    "execution.slippage_per_contract": [0.0, 0.01],
     "sizing.contracts": [1, 3],
 }
 
@@ -249,6 +251,16 @@ def test_patched_rows_equal_full_encoding_for_random_grids(paths: list[str]) -> 
     grid = {p: AXES[p] for p in paths}
     g = make_grid(base, grid)
     assert g.count() == len(brute_force(base, grid, []))
+    _assert_rows_exact(g)
+
+
+def test_seed_parity_options_are_sweep_axes() -> None:
+    base = preset("hedged_short_strangle")
+    g = make_grid(base, {"execution.slippage_per_contract": [0.0, 0.01, 0.05]})
+    block = g.block(0, g.size)
+    assert g.count() == 3
+    assert sorted(block.params[:, P.slippage_per_contract].tolist()) == [0.0, 0.01, 0.05]
+    assert len(set(param_hashes(block.params))) == 3
     _assert_rows_exact(g)
 
 
