@@ -168,6 +168,7 @@ def decode_rules_nb(params, n_days, fill_daily):
         on=hedge_on,
         band=band,
         band_on=band != BAND_NONE,
+        band_position=params[P.hedge_band_position] > 0.5,
         half_width=params[P.hedge_half_width],
         ww_c=params[P.hedge_ww_c],
         ww_min=params[P.hedge_ww_min],

@@ -161,6 +161,7 @@ class HedgeRules(NamedTuple):
     on: bool
     band: int  # HedgeBand code
     band_on: bool  # band is not none
+    band_position: bool  # half_width, ww_min, ww_max are shares of the whole position
     half_width: float
     ww_c: float
     ww_min: float

@@ -287,9 +287,10 @@ def exit_reason_nb(chain, d, book, day, lg, n_legs, settled, pnl, rules):
 # ------------------------------------------------------------------ 1c. hedge and margin
 @njit(cache=True, nogil=True, inline="always")
 def hedge_step_nb(chain, d, book, flows, day, lg, br, hedge, period_trading):
-    """Step 1c, hedge: rebalance the delta hedge when its band (fixed or Whalley-Wilmott) or
-    its period fires, to the target or to the nearer band edge; a firing day is a hedge
-    decision even when the clip or deadband leaves no trade."""
+    """Step 1c, hedge: rebalance the delta hedge when its band (fixed or Whalley-Wilmott, per
+    contract or for the whole position) or its period fires, to the target or to the nearer
+    band edge; a firing day is a hedge decision even when the clip or deadband leaves no
+    trade."""
     n_legs = br.n_legs
     mult = br.multiplier
     target = hedge.target
@@ -297,11 +298,13 @@ def hedge_step_nb(chain, d, book, flows, day, lg, br, hedge, period_trading):
     band_fired = False
     hw = 0.0
     if hedge.band_on:
+        # a band for the whole position (its gamma for ww) is hw / N per contract
+        scale = book.contracts if hedge.band_position else 1.0
         if hedge.band == BAND_WW:
             hw = ww_half_width_nb(
                 hedge.ww_c,
                 hedge.ww_fee,
-                per_contract_nb(lg.units, lg.gamma, n_legs, mult),
+                scale * per_contract_nb(lg.units, lg.gamma, n_legs, mult),
                 sigma_bar_nb(lg.units, lg.iv, n_legs),
                 day.spot,
                 hedge.ww_min,
@@ -309,6 +312,7 @@ def hedge_step_nb(chain, d, book, flows, day, lg, br, hedge, period_trading):
             )
         else:
             hw = hedge.half_width
+        hw = hw / scale
         band_fired = abs(net - target) > hw
     time_fired = False
     if hedge.time_on:

@@ -187,6 +187,7 @@ def _encode_risk(p: FloatArray, spec: StrategySpec) -> None:
     p[P.borrow_rate] = a.borrow_rate
     p[P.hedge_on] = float(hedge.enabled)
     p[P.hedge_band] = _HEDGE_BANDS[hedge.band]
+    p[P.hedge_band_position] = float(hedge.band_units == "position")
     p[P.hedge_half_width] = hedge.half_width
     p[P.hedge_ww_c] = hedge.ww_c
     p[P.hedge_ww_min] = hedge.ww_min

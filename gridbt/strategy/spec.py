@@ -359,14 +359,20 @@ class RiskConfig(_Frozen):
 
 
 class HedgeConfig(_Frozen):
-    """Delta hedging with the underlying. Deltas are shares per structure contract."""
+    """Delta hedging with the underlying. Deltas are shares per structure contract; the band's
+    widths are per contract or for the whole position (`band_units`)."""
 
     enabled: bool = False
     band: Literal["none", "fixed", "ww"] = "fixed"
-    half_width: float = Field(10.0, ge=0, description="fixed band, shares per contract")
+    band_units: Literal["per_contract", "position"] = Field(
+        "per_contract",
+        description="half_width, ww_min and ww_max in shares per structure contract, or in "
+        "shares of the whole position (Whalley-Wilmott then uses the position's gamma)",
+    )
+    half_width: float = Field(10.0, ge=0, description="fixed band, shares (band_units)")
     ww_c: float = Field(1.0, gt=0, description="Whalley-Wilmott calibration constant")
-    ww_min: float = Field(0.0, ge=0, description="Whalley-Wilmott band floor, shares/contract")
-    ww_max: float = Field(50.0, gt=0, description="Whalley-Wilmott band cap, shares/contract")
+    ww_min: float = Field(0.0, ge=0, description="Whalley-Wilmott band floor, shares (band_units)")
+    ww_max: float = Field(50.0, gt=0, description="Whalley-Wilmott band cap, shares (band_units)")
     ww_fee: float | None = Field(None, ge=0, description="fee rate; default slippage_bps/1e4")
     rebalance_to: Literal["center", "boundary"] = "center"
     every_days: int | None = Field(None, ge=1, description="time trigger, exit.period_unit days")

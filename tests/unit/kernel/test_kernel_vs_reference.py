@@ -372,9 +372,10 @@ def _risk_layer(draw: st.DrawFn, payload: dict[str, object]) -> None:
 
 @st.composite
 def random_parity_specs(draw: st.DrawFn) -> StrategySpec:
-    """Tradeable structures with the seed-parity options (docs/semantics.md, Fills): slippage
-    per option beyond the quote, on 2-5 contracts; the rest of the risk layer on in half of
-    the examples."""
+    """Tradeable structures with the seed-parity options (docs/semantics.md, Fills; Delta
+    hedge): slippage per option beyond the quote, and a delta hedge whose band is per contract
+    or for the whole position, on 2-5 contracts (on one they are the same band); the rest of
+    the risk layer on in half of the examples."""
     payload = _tradeable(draw)
     if draw(st.booleans()):
         _risk_layer(draw, payload)
@@ -385,6 +386,27 @@ def random_parity_specs(draw: st.DrawFn) -> StrategySpec:
     sizing = payload.setdefault("sizing", {})
     assert isinstance(sizing, dict)
     sizing["contracts"] = draw(st.integers(2, 5))
+    band = draw(st.sampled_from(["fixed", "ww"]))
+    payload["hedge"] = {
+        "enabled": True,
+        "band": band,
+        "band_units": draw(st.sampled_from(["per_contract", "position"])),
+        "half_width": draw(st.sampled_from([1.0, 5.0, 20.0])),
+        # 300 puts the Whalley-Wilmott width (~0.01 c shares here) inside [ww_min, ww_max]
+        "ww_c": draw(st.sampled_from([2.0, 300.0])),
+        "ww_min": draw(st.sampled_from([0.0, 1.0])),
+        "ww_max": draw(st.sampled_from([10.0, 50.0])),
+        "ww_fee": draw(st.sampled_from([None, 0.002])),
+        "rebalance_to": "boundary" if band == "ww" else draw(
+            st.sampled_from(["center", "boundary"])),
+        "every_days": draw(st.sampled_from([None, None, 3])),
+        "combine": draw(st.sampled_from(["or", "and"])),
+        "target_delta": draw(st.sampled_from([0.0, 0.0, 10.0])),
+        "at_entry": draw(st.booleans()),
+        "min_trade": draw(st.sampled_from([0.0, 0.0, 5.0])),
+        "commission_per_share": draw(st.sampled_from([0.0, 0.005])),
+        "slippage_bps": draw(st.sampled_from([1.0, 10.0])),
+    }
     return parse_strategy(payload)
 
 
@@ -572,8 +594,11 @@ def test_random_specs_exercise_the_risk_layer() -> None:
 
 
 def test_random_parity_specs_exercise_the_options() -> None:
-    """Guard against vacuous parity options: in the drawn parity strategies, trades must pay
-    slippage per option, and some sales must hit the floor at 0 (a bid below the slippage)."""
+    """Guard against vacuous parity options: in the drawn parity strategies, with a fixed and
+    with a Whalley-Wilmott band, the band's unit must change the backtest (the same strategy
+    with the band in the other unit hedges otherwise); trades must pay slippage per option,
+    and some sales must hit the floor at 0 (a bid below the slippage)."""
+    matters = {"fixed": 0, "ww": 0}
     slipped = {"trades": 0, "sales_at_zero": 0}
 
     @settings(
@@ -584,7 +609,12 @@ def test_random_parity_specs_exercise_the_options() -> None:
     )
     @given(packed=random_chains(), spec=random_parity_specs())
     def collect(packed: PackedChain, spec: StrategySpec) -> None:
+        hedge = spec.hedge
+        units = "per_contract" if hedge.band_units == "position" else "position"
+        other = spec.model_copy(update={"hedge": hedge.model_copy(update={"band_units": units})})
         r = run_backtest(packed, spec, "numba")
+        changed = not np.array_equal(r.equity, run_backtest(packed, other, "numba").equity)
+        matters[hedge.band] += changed
         if spec.execution.slippage_per_contract > 0:
             slipped["trades"] += len(r.trades)
             legs = r.legs[r.legs["units"] != 0]
@@ -592,6 +622,7 @@ def test_random_parity_specs_exercise_the_options() -> None:
             slipped["sales_at_zero"] += int(at_zero.sum())
 
     collect()
+    assert all(v >= 5 for v in matters.values()), matters
     assert slipped["trades"] > 20 and slipped["sales_at_zero"] > 0, slipped
 
 

@@ -63,8 +63,9 @@ DISTINCT: dict[str, Any] = {
         "account": {"maintenance_ratio": 0.8, "grace_days": 2, "liquidation": "target",
                     "liquidation_buffer": 0.15, "cash_rate": 0.021, "borrow_rate": 0.065},
     },
-    "hedge": {"enabled": True, "band": "ww", "half_width": 7.0, "ww_c": 1.9, "ww_min": 0.6,
-              "ww_max": 33.0, "ww_fee": 0.0015, "rebalance_to": "boundary", "every_days": 4,
+    "hedge": {"enabled": True, "band": "ww", "band_units": "position", "half_width": 7.0,
+              "ww_c": 1.9, "ww_min": 0.6, "ww_max": 33.0, "ww_fee": 0.0015,
+              "rebalance_to": "boundary", "every_days": 4,
               "combine": "and", "target_delta": 12.0, "at_entry": True, "min_trade": 3.0,
               "max_trade": 250.0, "commission_per_share": 0.004, "slippage_bps": 2.5},
 }
@@ -141,7 +142,7 @@ def test_risk_rules_equal_the_spec() -> None:
     assert (account.cash_rate, account.borrow_rate, account.financing_on) == (
         0.021, 0.065, True
     )
-    assert hedge.on and hedge.band == HedgeBand.WW and hedge.band_on
+    assert hedge.on and hedge.band == HedgeBand.WW and hedge.band_on and hedge.band_position
     assert (hedge.half_width, hedge.ww_c, hedge.ww_min, hedge.ww_max, hedge.ww_fee) == (
         7.0, 1.9, 0.6, 33.0, 0.0015
     )
@@ -171,7 +172,7 @@ def test_defaults_decode_as_rules_off() -> None:
     assert not sizing.need_worst
     assert rules.margin.model == MarginModel.NONE and not rules.margin.on
     assert not rules.account.financing_on
-    assert not rules.hedge.on and not rules.hedge.time_on
+    assert not rules.hedge.on and not rules.hedge.time_on and not rules.hedge.band_position
     assert rules.book.slippage_per_contract == 0.0
 
 

@@ -153,6 +153,8 @@ BAD_SPECS: list[tuple[str, Callable[[Payload], None], list[str]]] = [
      ["execution.slippage_per_contract: ", "(got nan)"]),
     ("slippage per contract not a number", _set("execution.slippage_per_contract", "1 cent"),
      ["execution.slippage_per_contract: ", "(got '1 cent')"]),
+    ("unknown band units", _set("hedge.band_units", "shares"),
+     ["hedge.band_units: Input should be 'per_contract' or 'position' (got 'shares')"]),
 ]
 
 
@@ -313,7 +315,8 @@ def _rich() -> Payload:
             "account": {"maintenance_ratio": 0.8, "grace_days": 2, "liquidation": "target",
                         "liquidation_buffer": 0.1, "cash_rate": 0.04, "borrow_rate": 0.07},
         },
-        "hedge": {"enabled": True, "band": "fixed", "half_width": 12.0, "ww_c": 1.5,
+        "hedge": {"enabled": True, "band": "fixed", "band_units": "position",
+                  "half_width": 12.0, "ww_c": 1.5,
                   "ww_min": 1.0, "ww_max": 40.0, "ww_fee": 0.001, "rebalance_to": "boundary",
                   "every_days": 3, "combine": "and", "target_delta": 5.0, "at_entry": True,
                   "min_trade": 2.0, "max_trade": 500.0, "commission_per_share": 0.005,
@@ -323,7 +326,8 @@ def _rich() -> Payload:
 
 _SWAP = {"C": "P", "P": "C", "long": "short", "short": "long", "calendar": "trading",
          "trading": "calendar", "unhedged": "entry_hedged", "named": "grid", "pm": "regt",
-         "target": "full", "fixed": "ww", "boundary": "center", "and": "or"}
+         "target": "full", "fixed": "ww", "boundary": "center", "and": "or",
+         "position": "per_contract"}
 _TAGS = {"by", "kind"}
 
 
