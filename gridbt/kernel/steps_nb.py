@@ -298,13 +298,14 @@ def hedge_step_nb(chain, d, book, flows, day, lg, br, hedge, period_trading):
     band_fired = False
     hw = 0.0
     if hedge.band_on:
-        # a band for the whole position (its gamma for ww) is hw / N per contract
-        scale = book.contracts if hedge.band_position else 1.0
         if hedge.band == BAND_WW:
+            gamma = per_contract_nb(lg.units, lg.gamma, n_legs, mult)
+            if hedge.band_position:
+                gamma = book.contracts * gamma
             hw = ww_half_width_nb(
                 hedge.ww_c,
                 hedge.ww_fee,
-                scale * per_contract_nb(lg.units, lg.gamma, n_legs, mult),
+                gamma,
                 sigma_bar_nb(lg.units, lg.iv, n_legs),
                 day.spot,
                 hedge.ww_min,
@@ -312,7 +313,8 @@ def hedge_step_nb(chain, d, book, flows, day, lg, br, hedge, period_trading):
             )
         else:
             hw = hedge.half_width
-        hw = hw / scale
+        if hedge.band_position:  # a band for the whole position is hw / N per contract
+            hw = hw / book.contracts
         band_fired = abs(net - target) > hw
     time_fired = False
     if hedge.time_on:

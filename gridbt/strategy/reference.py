@@ -532,16 +532,17 @@ class _Backtest:
         n = pos.contracts
         net = self.delta_per_contract(pos.legs) + pos.shares / n
         target = hedge.target_delta
-        # band widths for the whole position (and its gamma for ww) are half / N per contract
-        scale = float(n) if hedge.band_units == "position" else 1.0
+        # a band for the whole position (its gamma for ww) is half / N per contract
+        whole = hedge.band_units == "position"
         if hedge.band == "ww":
             fee = hedge.ww_fee if hedge.ww_fee is not None else hedge.slippage_bps / 1e4
             sigma = mean_vol(self.risk_legs(pos.legs, d))
-            half = ww_half_width(hedge.ww_c, fee, scale * self.gamma_per_contract(pos.legs),
-                                 sigma, self.spot(d), hedge.ww_min, hedge.ww_max)
+            gamma = self.gamma_per_contract(pos.legs)
+            half = ww_half_width(hedge.ww_c, fee, n * gamma if whole else gamma, sigma,
+                                 self.spot(d), hedge.ww_min, hedge.ww_max)
         else:
             half = hedge.half_width
-        half = half / scale
+        half = half / n if whole else half
         band = hedge.band != "none" and abs(net - target) > half
         timed = hedge.every_days is not None and (
             self.days_since(pos.last_hedge_day, d) >= hedge.every_days
