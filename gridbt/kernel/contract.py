@@ -150,7 +150,8 @@ class Scalars(NamedTuple):
     liq_buffer: int
     cash_rate: int
     borrow_rate: int
-    # delta hedge (shares per structure contract unless said otherwise)
+    # delta hedge (shares per structure contract unless said otherwise; the band's
+    # half_width, ww_min and ww_max are for the whole position with hedge_band_position)
     hedge_on: int  # flag
     hedge_band: int  # HedgeBand code
     hedge_half_width: int
@@ -171,6 +172,9 @@ class Scalars(NamedTuple):
     # day window (docs/semantics.md, Day window): days [first, end) are simulated
     window_first: int  # first day index simulated (0 = the chain's first day)
     window_end: int  # one past the last day index; NaN = to the end of the chain
+    # seed parity (appended: earlier positions keep their indices)
+    slippage_per_contract: int  # option price units added against the trader on every fill
+    hedge_band_position: int  # flag: hedge band quantities are shares of the whole position
 
 
 class LegFields(NamedTuple):

@@ -289,9 +289,9 @@ def capital_ok_nb(book, lg, sized, br, margin_on):
     for i in range(br.n_legs):
         units = lg.units[i]
         if units > 0:
-            fill = buy_fill_nb(lg.bid[i], lg.ask[i], br.slippage)
+            fill = buy_fill_nb(lg.bid[i], lg.ask[i], br.slippage, br.slippage_per_contract)
         else:
-            fill = sell_fill_nb(lg.bid[i], lg.ask[i], br.slippage)
+            fill = sell_fill_nb(lg.bid[i], lg.ask[i], br.slippage, br.slippage_per_contract)
         need += units * size * br.multiplier * fill
         fees += br.commission * abs(units) * size
     if equity <= 0.0 or max(need, 0.0) + fees > equity:
@@ -313,9 +313,10 @@ def open_legs_nb(chain, d, book, flows, day, lg, legs, br):
         c = chain.quote_contract[q]
         bid = lg.bid[i]
         ask = lg.ask[i]
-        fill = buy_fill_nb(bid, ask, br.slippage) if units > 0 else sell_fill_nb(
-            bid, ask, br.slippage
-        )
+        if units > 0:
+            fill = buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
+        else:
+            fill = sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
         flow = -units * n * mult * fill
         fee = br.commission * abs(units) * n
         add_cash_nb(book, flow)

@@ -59,6 +59,7 @@ class BookRules(NamedTuple):
     multiplier: float  # contract multiplier
     n_legs: int
     slippage: float  # fraction of the half spread paid
+    slippage_per_contract: float  # per option, added against the trader to every fill
     commission: float  # per contract and leg
     first: int  # day window [first, end), clamped to the chain
     end: int
@@ -160,6 +161,7 @@ class HedgeRules(NamedTuple):
     on: bool
     band: int  # HedgeBand code
     band_on: bool  # band is not none
+    band_position: bool  # half_width, ww_min, ww_max are shares of the whole position
     half_width: float
     ww_c: float
     ww_min: float

@@ -59,17 +59,19 @@ def add_cash_nb(book, x):
 
 
 @njit(cache=True, nogil=True)
-def buy_fill_nb(bid, ask, s):
-    """Price paid buying at slippage fraction `s` of the half spread."""
+def buy_fill_nb(bid, ask, s, extra):
+    """Price paid buying at slippage fraction `s` of the half spread plus `extra` per option
+    (`execution.slippage_per_contract`)."""
     mid = 0.5 * (bid + ask)
-    return mid + s * (ask - mid)
+    return mid + s * (ask - mid) + extra
 
 
 @njit(cache=True, nogil=True)
-def sell_fill_nb(bid, ask, s):
-    """Price received selling at slippage fraction `s` of the half spread."""
+def sell_fill_nb(bid, ask, s, extra):
+    """Price received selling at slippage fraction `s` of the half spread less `extra` per
+    option; never below 0 (a sale does not pay the buyer to take the option)."""
     mid = 0.5 * (bid + ask)
-    return mid - s * (mid - bid)
+    return max(mid - s * (mid - bid) - extra, 0.0)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -100,7 +102,10 @@ def close_leg_nb(book, flows, day, lg, i, n, br):
     ask = lg.ask[i]
     if not lg.quoted[i]:
         book.stale_fills += 1
-    fill = sell_fill_nb(bid, ask, br.slippage) if units > 0 else buy_fill_nb(bid, ask, br.slippage)
+    if units > 0:
+        fill = sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
+    else:
+        fill = buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
     flow = units * n * br.multiplier * fill
     fee = br.commission * abs(units) * n
     add_cash_nb(book, flow)
@@ -282,9 +287,10 @@ def exit_reason_nb(chain, d, book, day, lg, n_legs, settled, pnl, rules):
 # ------------------------------------------------------------------ 1c. hedge and margin
 @njit(cache=True, nogil=True, inline="always")
 def hedge_step_nb(chain, d, book, flows, day, lg, br, hedge, period_trading):
-    """Step 1c, hedge: rebalance the delta hedge when its band (fixed or Whalley-Wilmott) or
-    its period fires, to the target or to the nearer band edge; a firing day is a hedge
-    decision even when the clip or deadband leaves no trade."""
+    """Step 1c, hedge: rebalance the delta hedge when its band (fixed or Whalley-Wilmott, per
+    contract or for the whole position) or its period fires, to the target or to the nearer
+    band edge; a firing day is a hedge decision even when the clip or deadband leaves no
+    trade."""
     n_legs = br.n_legs
     mult = br.multiplier
     target = hedge.target
@@ -293,10 +299,13 @@ def hedge_step_nb(chain, d, book, flows, day, lg, br, hedge, period_trading):
     hw = 0.0
     if hedge.band_on:
         if hedge.band == BAND_WW:
+            gamma = per_contract_nb(lg.units, lg.gamma, n_legs, mult)
+            if hedge.band_position:
+                gamma = book.contracts * gamma
             hw = ww_half_width_nb(
                 hedge.ww_c,
                 hedge.ww_fee,
-                per_contract_nb(lg.units, lg.gamma, n_legs, mult),
+                gamma,
                 sigma_bar_nb(lg.units, lg.iv, n_legs),
                 day.spot,
                 hedge.ww_min,
@@ -304,6 +313,8 @@ def hedge_step_nb(chain, d, book, flows, day, lg, br, hedge, period_trading):
             )
         else:
             hw = hedge.half_width
+        if hedge.band_position:  # a band for the whole position is hw / N per contract
+            hw = hw / book.contracts
         band_fired = abs(net - target) > hw
     time_fired = False
     if hedge.time_on:

@@ -142,6 +142,7 @@ def encode_spec(spec: StrategySpec, packed: FeatureSource) -> FloatArray:
     p[P.period_trading] = float(ex.period_unit == "trading")
     p[P.reentry_mask] = reentry_mask(spec.reentry.same_day)
     p[P.slippage] = spec.execution.slippage
+    p[P.slippage_per_contract] = spec.execution.slippage_per_contract
     p[P.commission] = spec.execution.commission_per_contract
     p[P.contracts] = spec.sizing.contracts
     # the whole chain: a spec has no day window (the optimizer sets these columns on its rows)
@@ -186,6 +187,7 @@ def _encode_risk(p: FloatArray, spec: StrategySpec) -> None:
     p[P.borrow_rate] = a.borrow_rate
     p[P.hedge_on] = float(hedge.enabled)
     p[P.hedge_band] = _HEDGE_BANDS[hedge.band]
+    p[P.hedge_band_position] = float(hedge.band_units == "position")
     p[P.hedge_half_width] = hedge.half_width
     p[P.hedge_ww_c] = hedge.ww_c
     p[P.hedge_ww_min] = hedge.ww_min

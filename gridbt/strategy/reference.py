@@ -296,6 +296,7 @@ class _Backtest:
         self.first, self.end = window_bounds(window, packed.n_days)
         self.m = spec.multiplier
         self.slip = spec.execution.slippage
+        self.slip_per_option = spec.execution.slippage_per_contract
         self.fee = spec.execution.commission_per_contract
         self.signal = _signal(packed, spec.entry.signal)
         self.filters = [(packed.feature(f.feature), f.min, f.max) for f in spec.entry.filters]
@@ -374,13 +375,19 @@ class _Backtest:
         pos.shares += q
         return flows, cost
 
+    def fill(self, bid: float, ask: float, buying: bool) -> float:
+        """Steps 1.4 and 2.8: the price of one option bought or sold at these quotes, the
+        fraction of the half spread and the slippage per option against the trader; a sale
+        never fills below 0."""
+        mid = (bid + ask) / 2
+        if buying:
+            return mid + self.slip * (ask - mid) + self.slip_per_option
+        return max(mid - self.slip * (mid - bid) - self.slip_per_option, 0.0)
+
     def option_fill(self, leg: _Leg, n: int) -> tuple[float, float, float]:
         """Close `n` contracts of a leg at its last known quote: (fill, cash flow, commission)."""
         mid = (leg.bid + leg.ask) / 2
-        if leg.units > 0:
-            fill = mid - self.slip * (mid - leg.bid)
-        else:
-            fill = mid + self.slip * (leg.ask - mid)
+        fill = self.fill(leg.bid, leg.ask, buying=leg.units < 0)
         if not leg.quoted_today:
             self.stale_fills += 1
         # closing reverses the entry's -u * fill: a long sold brings cash in
@@ -525,13 +532,17 @@ class _Backtest:
         n = pos.contracts
         net = self.delta_per_contract(pos.legs) + pos.shares / n
         target = hedge.target_delta
+        # a band for the whole position (its gamma for ww) is half / N per contract
+        whole = hedge.band_units == "position"
         if hedge.band == "ww":
             fee = hedge.ww_fee if hedge.ww_fee is not None else hedge.slippage_bps / 1e4
             sigma = mean_vol(self.risk_legs(pos.legs, d))
-            half = ww_half_width(hedge.ww_c, fee, self.gamma_per_contract(pos.legs), sigma,
+            gamma = self.gamma_per_contract(pos.legs)
+            half = ww_half_width(hedge.ww_c, fee, n * gamma if whole else gamma, sigma,
                                  self.spot(d), hedge.ww_min, hedge.ww_max)
         else:
             half = hedge.half_width
+        half = half / n if whole else half
         band = hedge.band != "none" and abs(net - target) > half
         timed = hedge.every_days is not None and (
             self.days_since(pos.last_hedge_day, d) >= hedge.every_days
@@ -730,7 +741,7 @@ class _Backtest:
             bid, ask = float(packed.quote_bid[q]), float(packed.quote_ask[q])
             mid = (bid + ask) / 2
             units = float((1 if leg.side == "long" else -1) * direction * leg.qty)
-            fill = mid + self.slip * (ask - mid) if units > 0 else mid - self.slip * (mid - bid)
+            fill = self.fill(bid, ask, buying=units > 0)
             opened.append(
                 _Leg(
                     contract=int(packed.quote_contract[q]),

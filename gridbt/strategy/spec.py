@@ -214,7 +214,21 @@ class ReentryConfig(_Frozen):
 
 
 class ExecutionConfig(_Frozen):
+    """How option orders fill (docs/semantics.md, steps 1.4 and 2.8).
+
+    A buy fills at `mid + slippage * (ask - mid) + slippage_per_contract`, a sale at
+    `mid - slippage * (mid - bid) - slippage_per_contract` (never below 0); settlement at
+    expiry has neither. `slippage_per_contract` is in the option's quoted price units
+    (currency per share of the underlying, as bid and ask): 0.01 costs 0.01 x multiplier =
+    1.00 per option contract and fill, per unit of a leg's qty.
+    """
+
     slippage: float = Field(0.0, ge=0, le=1, description="0 = mid, 1 = bid/ask")
+    slippage_per_contract: float = Field(
+        0.0, ge=0, allow_inf_nan=False,
+        description="added against the trader to every option fill beyond `slippage`, "
+        "option price units (x multiplier per contract)",
+    )
     commission_per_contract: float = Field(0.65, ge=0)
 
 
@@ -346,14 +360,20 @@ class RiskConfig(_Frozen):
 
 
 class HedgeConfig(_Frozen):
-    """Delta hedging with the underlying. Deltas are shares per structure contract."""
+    """Delta hedging with the underlying. Deltas are shares per structure contract; the band's
+    widths are per contract or for the whole position (`band_units`)."""
 
     enabled: bool = False
     band: Literal["none", "fixed", "ww"] = "fixed"
-    half_width: float = Field(10.0, ge=0, description="fixed band, shares per contract")
+    band_units: Literal["per_contract", "position"] = Field(
+        "per_contract",
+        description="half_width, ww_min and ww_max in shares per structure contract, or in "
+        "shares of the whole position (Whalley-Wilmott then uses the position's gamma)",
+    )
+    half_width: float = Field(10.0, ge=0, description="fixed band, shares (band_units)")
     ww_c: float = Field(1.0, gt=0, description="Whalley-Wilmott calibration constant")
-    ww_min: float = Field(0.0, ge=0, description="Whalley-Wilmott band floor, shares/contract")
-    ww_max: float = Field(50.0, gt=0, description="Whalley-Wilmott band cap, shares/contract")
+    ww_min: float = Field(0.0, ge=0, description="Whalley-Wilmott band floor, shares (band_units)")
+    ww_max: float = Field(50.0, gt=0, description="Whalley-Wilmott band cap, shares (band_units)")
     ww_fee: float | None = Field(None, ge=0, description="fee rate; default slippage_bps/1e4")
     rebalance_to: Literal["center", "boundary"] = "center"
     every_days: int | None = Field(None, ge=1, description="time trigger, exit.period_unit days")

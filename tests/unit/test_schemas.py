@@ -203,6 +203,8 @@ def _short_put() -> dict[str, Any]:
         ("entry.every_n_days", 0),
         ("reentry.same_day", ["expiry"]),
         ("execution.slippage", 1.5),
+        ("execution.slippage_per_contract", -0.01),
+        ("hedge.band_units", "shares"),
     ],
 )
 def test_schema_and_models_reject_the_same_mistakes(path: str, value: object) -> None:

@@ -133,7 +133,7 @@ def test_window_bounds_clamp(window: tuple[float, float] | None, bounds: tuple[i
 def test_encode_writes_the_whole_chain() -> None:
     params = encode_spec(short_put(), put_chain())
     assert params[P.window_first] == 0.0 and math.isnan(params[P.window_end])
-    assert N_SCALARS == 73 and P_LEG0 == N_SCALARS
+    assert N_SCALARS == 75 and P_LEG0 == N_SCALARS
 
 
 # -- a whole-chain window is no window -----------------------------------------------------

@@ -201,6 +201,7 @@ def random_specs(draw: st.DrawFn) -> StrategySpec:
         "reentry": {"same_day": reentry},
         "execution": {
             "slippage": draw(st.sampled_from([0.0, 0.25, 1.0])),
+            "slippage_per_contract": draw(st.sampled_from([0.0, 0.0, 0.01, 0.05])),
             "commission_per_contract": draw(st.sampled_from([0.0, 0.65, 5.0])),
         },
         "sizing": {"contracts": draw(st.integers(1, 5))},
@@ -369,6 +370,46 @@ def _risk_layer(draw: st.DrawFn, payload: dict[str, object]) -> None:
     payload["multiplier"] = 100.0
 
 
+@st.composite
+def random_parity_specs(draw: st.DrawFn) -> StrategySpec:
+    """Tradeable structures with the seed-parity options (docs/semantics.md, Fills; Delta
+    hedge): slippage per option beyond the quote, and a delta hedge whose band is per contract
+    or for the whole position, on 2-5 contracts (on one they are the same band); the rest of
+    the risk layer on in half of the examples."""
+    payload = _tradeable(draw)
+    if draw(st.booleans()):
+        _risk_layer(draw, payload)
+    execution = payload["execution"]
+    assert isinstance(execution, dict)
+    execution["slippage"] = draw(st.sampled_from([0.0, 0.5, 1.0]))
+    execution["slippage_per_contract"] = draw(st.sampled_from([0.0, 0.01, 0.05, 0.5]))
+    sizing = payload.setdefault("sizing", {})
+    assert isinstance(sizing, dict)
+    sizing["contracts"] = draw(st.integers(2, 5))
+    band = draw(st.sampled_from(["fixed", "ww"]))
+    payload["hedge"] = {
+        "enabled": True,
+        "band": band,
+        "band_units": draw(st.sampled_from(["per_contract", "position"])),
+        "half_width": draw(st.sampled_from([1.0, 5.0, 20.0])),
+        # 300 puts the Whalley-Wilmott width (~0.01 c shares here) inside [ww_min, ww_max]
+        "ww_c": draw(st.sampled_from([2.0, 300.0])),
+        "ww_min": draw(st.sampled_from([0.0, 1.0])),
+        "ww_max": draw(st.sampled_from([10.0, 50.0])),
+        "ww_fee": draw(st.sampled_from([None, 0.002])),
+        "rebalance_to": "boundary" if band == "ww" else draw(
+            st.sampled_from(["center", "boundary"])),
+        "every_days": draw(st.sampled_from([None, None, 3])),
+        "combine": draw(st.sampled_from(["or", "and"])),
+        "target_delta": draw(st.sampled_from([0.0, 0.0, 10.0])),
+        "at_entry": draw(st.booleans()),
+        "min_trade": draw(st.sampled_from([0.0, 0.0, 5.0])),
+        "commission_per_share": draw(st.sampled_from([0.0, 0.005])),
+        "slippage_bps": draw(st.sampled_from([1.0, 10.0])),
+    }
+    return parse_strategy(payload)
+
+
 _WINDOW_KINDS = ("full", "prefix", "suffix", "inner", "inner", "short", "empty", "outside")
 
 
@@ -481,6 +522,17 @@ def test_kernel_matches_reference_with_zscore_windows(
     inner(packed, spec, drawn)
 
 
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+@given(packed=random_chains(), spec=random_parity_specs(), drawn=random_windows())
+def test_kernel_matches_reference_with_the_parity_options(
+    packed: PackedChain, spec: StrategySpec, drawn: tuple[str, float, float] | None
+) -> None:
+    inner = test_kernel_matches_reference.hypothesis.inner_test  # type: ignore[attr-defined]
+    inner(packed, spec, drawn)
+
+
 def test_random_specs_exercise_the_semantics() -> None:
     """Guard against a vacuous property test: the drawn cases must produce trades, every
     exit reason and most skip reasons somewhere."""
@@ -539,6 +591,39 @@ def test_random_specs_exercise_the_risk_layer() -> None:
     collect()
     assert all(v > 0 for v in seen.values()), {k: v for k, v in seen.items() if not v}
     assert len(bindings) >= 6, [SizingBinding.NAMES[b] for b in sorted(bindings)]
+
+
+def test_random_parity_specs_exercise_the_options() -> None:
+    """Guard against vacuous parity options: in the drawn parity strategies, with a fixed and
+    with a Whalley-Wilmott band, the band's unit must change the backtest (the same strategy
+    with the band in the other unit hedges otherwise); trades must pay slippage per option,
+    and some sales must hit the floor at 0 (a bid below the slippage)."""
+    matters = {"fixed": 0, "ww": 0}
+    slipped = {"trades": 0, "sales_at_zero": 0}
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(packed=random_chains(), spec=random_parity_specs())
+    def collect(packed: PackedChain, spec: StrategySpec) -> None:
+        hedge = spec.hedge
+        units = "per_contract" if hedge.band_units == "position" else "position"
+        other = spec.model_copy(update={"hedge": hedge.model_copy(update={"band_units": units})})
+        r = run_backtest(packed, spec, "numba")
+        changed = not np.array_equal(r.equity, run_backtest(packed, other, "numba").equity)
+        matters[hedge.band] += changed
+        if spec.execution.slippage_per_contract > 0:
+            slipped["trades"] += len(r.trades)
+            legs = r.legs[r.legs["units"] != 0]
+            at_zero = (legs["settled"] == 0) & (legs["exit_fill"] == 0) & (legs["units"] > 0)
+            slipped["sales_at_zero"] += int(at_zero.sum())
+
+    collect()
+    assert all(v >= 5 for v in matters.values()), matters
+    assert slipped["trades"] > 20 and slipped["sales_at_zero"] > 0, slipped
 
 
 def test_random_windows_exercise_the_window() -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from gridbt.data.pack import PackedChain, pack_chain
+from gridbt.kernel.contract import D
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, SkipReason
 from gridbt.kernel.result import BacktestResult
 from gridbt.strategy.reference import run_reference
@@ -142,6 +143,7 @@ def make_spec(
     dte_far: tuple[int, int, int] | None = None,
     slippage: float = 0.0,
     commission: float = 0.0,
+    slippage_per_contract: float = 0.0,
     **sections: Any,
 ) -> StrategySpec:
     """A spec from legs; `dte` is (target, min, max); other sections go in as given."""
@@ -154,7 +156,8 @@ def make_spec(
         "capital": CAPITAL,
         "multiplier": M,
         "structure": structure,
-        "execution": {"slippage": slippage, "commission_per_contract": commission},
+        "execution": {"slippage": slippage, "commission_per_contract": commission,
+                      "slippage_per_contract": slippage_per_contract},
         **sections,
     }
     return StrategySpec.model_validate(payload)
@@ -449,6 +452,86 @@ def test_commission_per_contract_per_leg(engine: str) -> None:
     assert t["exit_cash"] == approx(-1.7 * 3 * M + 0.6 * 2 * 3 * M)
     assert t["pnl"] == approx((2.2 - 1.8 - 1.7 + 1.2) * 3 * M - 2 * per_side)
     assert r.equity[0] == approx(CAPITAL - per_side)
+
+
+@pytest.mark.parametrize("slip", [0.0, 0.05])
+def test_slippage_per_contract_moves_fills_not_marks(engine: str, slip: float) -> None:
+    chain = short_put_path(
+        [(2.00, 2.20, -0.3), (1.40, 1.50, -0.25), (0.95, 1.05, -0.2), (0.90, 1.00, -0.2)], 4
+    )
+    spec = make_spec(SHORT_PUT, slippage=1.0, slippage_per_contract=slip, commission=0.65,
+                     exit={"profit_target": 0.5})
+    r = run(chain.pack(), spec, engine)
+
+    # the premium and the target are on mids: C = 2.10, day 2's P&L 2.10 - 1.00 = 1.10 >=
+    # 0.5 * 2.10 whatever the slippage (on the fills, 1.95 - 1.10 = 0.85 < 0.5 * 1.95)
+    assert spans(r) == [(0, 2, ExitReason.PROFIT_TARGET)]
+    t, lg = r.trades[0], r.legs[0]
+    # sold at the bid less slip, bought back at the ask plus slip; per contract x 100
+    assert lg["entry_fill"] == approx(2.00 - slip)
+    assert lg["exit_fill"] == approx(1.05 + slip)
+    assert t["entry_premium"] == approx(-2.10 * M)
+    assert t["entry_cash"] == approx((2.00 - slip) * M)
+    assert t["exit_cash"] == approx(-(1.05 + slip) * M)
+    assert t["commissions"] == approx(2 * 0.65)
+    # slip 0.05: 195.00 - 110.00 - 1.30 = 83.70, i.e. 2 fills x 0.05 x 100 = 10.00 below 93.70
+    assert t["pnl"] == approx((2.00 - slip - 1.05 - slip) * M - 2 * 0.65)
+    assert t["pnl"] == approx({0.0: 93.70, 0.05: 83.70}[slip])
+    assert (t["mae"], t["mfe"]) == approx([0.0, (2.10 - 1.00) * M])  # on mids
+    # paid against mid: the half spread, the slip and the commission, on both fill days
+    assert r.daily[0, D.pnl_costs] == approx(-((0.10 + slip) * M + 0.65))
+    assert r.daily[2, D.pnl_costs] == approx(-((0.05 + slip) * M + 0.65))
+    assert r.equity[0] == approx(CAPITAL + (2.00 - slip - 2.10) * M - 0.65)
+    assert r.equity[2] == approx(CAPITAL + t["pnl"])
+
+
+def test_slippage_per_contract_skips_settlement_and_sales_stop_at_zero(engine: str) -> None:
+    near, far = dt.date(2024, 1, 4), dt.date(2024, 2, 2)  # DTE 3 and 32 on day 0
+    chain = (
+        Chain([100.0, 100.0, 101.0, 102.0, 102.0])
+        .series(near, 100.0, "P", [(1.00, 1.20, NAN), (0.80, 0.90, NAN), (0.40, 0.50, NAN)])
+        .series(far, 120.0, "C", [(0.05, 0.15, NAN)] + [(0.00, 0.10, NAN)] * 4)
+    )
+    spec = make_spec(
+        [leg("P", "long", by_moneyness(1.0)),
+         leg("C", "long", by_moneyness(1.2), expiry_group=1)],
+        dte=(3, 1, 5), dte_far=(30, 20, 40), slippage=1.0, slippage_per_contract=0.05,
+        commission=0.65,
+    )
+    r = run(chain.pack(), spec, engine)
+
+    assert spans(r) == [(0, 3, ExitReason.EXPIRY)]
+    t, put, call = r.trades[0], r.legs[0], r.legs[1]
+    # bought at ask + 0.05: put 1.20 + 0.05, call 0.15 + 0.05
+    assert (put["entry_fill"], call["entry_fill"]) == approx([1.25, 0.20])
+    assert t["entry_cash"] == approx(-(1.25 + 0.20) * M)
+    # day 3: the put settles at intrinsic max(100 - 102, 0) = 0, without slippage or
+    # commission; the far call is sold at bid 0 - 0.05, which fills at 0, not at -0.05
+    assert put["settled"] == 1 and put["exit_fill"] == 0.0
+    assert call["settled"] == 0 and call["exit_fill"] == 0.0
+    assert t["exit_cash"] == 0.0
+    assert t["commissions"] == approx(3 * 0.65)
+    assert t["pnl"] == approx(-145.00 - 1.95)
+    assert t["entry_premium"] == approx((1.10 + 0.10) * M)
+    # costs against mid: entry 0.15 x 100 + 0.10 x 100 + 2 x 0.65; day 3 only the call's
+    # 0.05 x 100 below its mid and its commission (the settlement costs nothing)
+    assert r.daily[0, D.pnl_costs] == approx(-(15.0 + 10.0 + 1.30))
+    assert r.daily[3, D.pnl_costs] == approx(-(5.0 + 0.65))
+
+
+@pytest.mark.parametrize(("slip", "opened"), [(0.004, True), (0.01, False)])
+def test_capital_counts_slippage_per_contract(engine: str, slip: float, opened: bool) -> None:
+    chain = Chain([100.0] * 3).series(EXP, 100.0, "C", [(0.9, 1.1, 0.5)] * 3)
+    spec = make_spec([leg("C", "long", by_delta(0.5))], slippage_per_contract=slip,
+                     capital=100.5)
+    r = run(chain.pack(), spec, engine)
+    # a buy at mid 1.0 + slip needs (1.0 + slip) * 100: 100.40 fits in 100.5, 101.00 does not
+    if opened:
+        assert spans(r) == [(0, 2, ExitReason.END_OF_DATA)]
+        assert r.legs[0]["entry_fill"] == approx(1.004)
+    else:
+        assert spans(r) == []
+        assert r.skips[SkipReason.CAPITAL] == 2 and r.skips.sum() == 2
 
 
 def test_short_direction_flips_every_leg(engine: str) -> None:

@@ -245,6 +245,71 @@ def test_hedge_band_crossing(engine: str, rebalance_to: str, bought_day2: float)
     assert t["pnl"] == approx((3.00 - 4.00) * M + t["hedge_pnl"])
 
 
+@pytest.mark.parametrize(
+    ("band_units", "rebalance_to", "held"),
+    [("per_contract", "center", [100.0, 100.0, 130.0]),
+     ("position", "center", [100.0, 110.0, 130.0]),
+     ("per_contract", "boundary", [100.0, 100.0, 114.0]),
+     ("position", "boundary", [100.0, 102.0, 122.0])],
+)
+def test_hedge_band_for_the_whole_position(
+    engine: str, band_units: str, rebalance_to: str, held: list[float]
+) -> None:
+    s = spec("C", "short", sizing={"contracts": 2}, hedge={
+        "enabled": True, "band": "fixed", "half_width": 8.0, "band_units": band_units,
+        "rebalance_to": rebalance_to, "at_entry": True, "slippage_bps": 10.0,
+        "commission_per_share": 0.01,
+    })
+    r = run(call_chain(), s, engine)
+
+    # 2 short calls: option delta -100, -110, -130 shares; the entry buys 100.
+    # per_contract: 8 shares per contract; day 1 net -110 + 100 = -10, i.e. -5 per contract:
+    # inside. Day 2 -130 + 100 = -30 (-15 per contract) is out: to the centre, buy 30; to the
+    # edge -8 per contract (-16 for the position), buy 14.
+    # position: 8 shares for the whole position (4 per contract); day 1's -10 is out: buy 10
+    # to the centre (day 2: -130 + 110 = -20, buy 20) or 2 to the edge -8 (day 2: -130 + 102
+    # = -28, buy 20 to -8).
+    assert r.daily[:, D.hedge_shares].tolist() == approx([*held, 0.0])
+    assert r.daily[:, D.delta].tolist()[:3] == approx([-100.0, -110.0, -130.0])
+    spots = [d["spot"] for d in CALL_DAYS]
+    trades = np.diff([0.0, *held, 0.0])
+    flows = [hedge_trade(q, spot) for q, spot in zip(trades, spots, strict=True) if q != 0]
+    t = r.trades[0]
+    assert t["hedge_pnl"] == approx(math.fsum(f for f, _ in flows))
+    assert t["hedge_cost"] == approx(math.fsum(c for _, c in flows))
+    assert t["pnl"] == approx(2 * (3.00 - 4.00) * M + t["hedge_pnl"])
+
+
+@pytest.mark.parametrize(("band_units", "held"), [("per_contract", [200.0, 200.0, 200.0]),
+                                                  ("position", [200.0, 210.0, 230.0])])
+def test_whalley_wilmott_band_for_the_whole_position(
+    engine: str, band_units: str, held: list[float]
+) -> None:
+    quotes = [{"mid": m, "delta": d, "gamma": 0.02, "iv": 0.2}
+              for m, d in zip([3.00, 3.40, 3.90, 3.50], [0.50, 0.55, 0.60, 0.52], strict=True)]
+    s = spec("C", "short", sizing={"contracts": 4}, hedge={
+        "enabled": True, "band": "ww", "band_units": band_units, "ww_c": 1000.0,
+        "ww_fee": 0.016, "ww_max": 50.0, "rebalance_to": "boundary", "at_entry": True,
+        "commission_per_share": 0.01,
+    })
+    r = run(chain([100.0] * 4, "C", 100.0, quotes), s, engine)
+
+    # gamma per contract -1 x 100 x 0.02 = -2, sigma 0.2, S = 100: |gamma| sigma S^2 = 4,000
+    # per contract, 16,000 for the 4 contracts. per_contract: hw = 1000 (0.016 / 4000)^(1/3)
+    # = 15.87 shares per contract, never crossed (net -5, then -10). position: hw =
+    # 1000 (0.016 / 16000)^(1/3) = 10 shares for the position, 2.5 per contract. The entry
+    # buys 4 x 50 = 200; day 1 net -55 + 50 = -5 per contract: buy 4 x 2.5 = 10 to the edge;
+    # day 2 -60 + 52.5 = -7.5: buy 4 x 5 = 20
+    assert 1000.0 * (0.016 / 4000.0) ** (1 / 3) == pytest.approx(15.874, abs=1e-3)
+    assert 1000.0 * (0.016 / 16000.0) ** (1 / 3) == pytest.approx(10.0, rel=1e-12)
+    assert r.daily[:, D.hedge_shares].tolist() == approx([*held, 0.0])
+    t = r.trades[0]
+    # spot never moves: the hedge's P&L is its commissions, 0.01 a share bought and sold
+    assert t["hedge_cost"] == approx(2 * held[-1] * 0.01)
+    assert t["hedge_pnl"] == approx(-2 * held[-1] * 0.01)
+    assert t["pnl"] == approx(4 * (3.00 - 3.50) * M + t["hedge_pnl"])
+
+
 ATTR_DAYS = [  # a long call with vendor greeks: delta, gamma, vega per vol point, theta per day
     {"spot": 100.0, "mid": 3.00, "delta": 0.5, "gamma": 0.04, "vega": 0.2, "theta": -0.05,
      "iv": 0.20},

@@ -49,7 +49,8 @@ DISTINCT: dict[str, Any] = {
     "exit": {"profit_target": 0.55, "stop_loss": 1.75, "dte": 11, "max_holding_days": 23,
              "rebalance_days": 31, "delta_breach": 0.61, "period_unit": "trading"},
     "reentry": {"same_day": ["stop_loss", "dte"]},
-    "execution": {"slippage": 0.35, "commission_per_contract": 0.85},
+    "execution": {"slippage": 0.35, "slippage_per_contract": 0.015,
+                  "commission_per_contract": 0.85},
     "sizing": {"contracts": 4, "risk_budget": 0.07, "risk_basis": "entry_hedged",
                "margin_budget": 0.45, "kelly_fraction": 0.33, "kelly_min_trades": 6,
                "vol_target": 0.12, "min_contracts": 2, "max_contracts": 17},
@@ -62,8 +63,9 @@ DISTINCT: dict[str, Any] = {
         "account": {"maintenance_ratio": 0.8, "grace_days": 2, "liquidation": "target",
                     "liquidation_buffer": 0.15, "cash_rate": 0.021, "borrow_rate": 0.065},
     },
-    "hedge": {"enabled": True, "band": "ww", "half_width": 7.0, "ww_c": 1.9, "ww_min": 0.6,
-              "ww_max": 33.0, "ww_fee": 0.0015, "rebalance_to": "boundary", "every_days": 4,
+    "hedge": {"enabled": True, "band": "ww", "band_units": "position", "half_width": 7.0,
+              "ww_c": 1.9, "ww_min": 0.6, "ww_max": 33.0, "ww_fee": 0.0015,
+              "rebalance_to": "boundary", "every_days": 4,
               "combine": "and", "target_delta": 12.0, "at_entry": True, "min_trade": 3.0,
               "max_trade": 250.0, "commission_per_share": 0.004, "slippage_bps": 2.5},
 }
@@ -96,7 +98,7 @@ def test_book_signal_entry_exit_rules_equal_the_spec() -> None:
     rules, _ = _decode(spec)
     book, signal, entry, exits = rules.book, rules.signal, rules.entry, rules.exit
     assert (book.capital, book.multiplier, book.n_legs) == (123_456.0, 50.0, 2)
-    assert (book.slippage, book.commission) == (0.35, 0.85)
+    assert (book.slippage, book.slippage_per_contract, book.commission) == (0.35, 0.015, 0.85)
     assert (book.first, book.end) == (0, N_DAYS)
     assert (book.fill_daily, book.track_iv, book.track_gamma) == (False, True, True)
     assert signal.zscore and signal.inverted
@@ -140,7 +142,7 @@ def test_risk_rules_equal_the_spec() -> None:
     assert (account.cash_rate, account.borrow_rate, account.financing_on) == (
         0.021, 0.065, True
     )
-    assert hedge.on and hedge.band == HedgeBand.WW and hedge.band_on
+    assert hedge.on and hedge.band == HedgeBand.WW and hedge.band_on and hedge.band_position
     assert (hedge.half_width, hedge.ww_c, hedge.ww_min, hedge.ww_max, hedge.ww_fee) == (
         7.0, 1.9, 0.6, 33.0, 0.0015
     )
@@ -170,7 +172,8 @@ def test_defaults_decode_as_rules_off() -> None:
     assert not sizing.need_worst
     assert rules.margin.model == MarginModel.NONE and not rules.margin.on
     assert not rules.account.financing_on
-    assert not rules.hedge.on and not rules.hedge.time_on
+    assert not rules.hedge.on and not rules.hedge.time_on and not rules.hedge.band_position
+    assert rules.book.slippage_per_contract == 0.0
 
 
 @pytest.mark.parametrize(

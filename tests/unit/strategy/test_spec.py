@@ -145,6 +145,16 @@ BAD_SPECS: list[tuple[str, Callable[[Payload], None], list[str]]] = [
      ["hedge.rebalance_to: the Whalley-Wilmott band trades to the boundary"]),
     ("misspelt hedge key", _set("hedge", {"half_widht": 3}),
      ["hedge.half_widht: unknown key, did you mean 'half_width'?"]),
+    ("negative slippage per contract", _set("execution.slippage_per_contract", -0.01),
+     ["execution.slippage_per_contract: ", "greater than or equal to 0", "(got -0.01)"]),
+    ("infinite slippage per contract", _set("execution.slippage_per_contract", float("inf")),
+     ["execution.slippage_per_contract: ", "finite number", "(got inf)"]),
+    ("NaN slippage per contract", _set("execution.slippage_per_contract", float("nan")),
+     ["execution.slippage_per_contract: ", "(got nan)"]),
+    ("slippage per contract not a number", _set("execution.slippage_per_contract", "1 cent"),
+     ["execution.slippage_per_contract: ", "(got '1 cent')"]),
+    ("unknown band units", _set("hedge.band_units", "shares"),
+     ["hedge.band_units: Input should be 'per_contract' or 'position' (got 'shares')"]),
 ]
 
 
@@ -289,7 +299,8 @@ def _rich() -> Payload:
         "exit": {"profit_target": 0.5, "stop_loss": 2.0, "dte": 7, "max_holding_days": 30,
                  "rebalance_days": 5, "delta_breach": 0.4, "period_unit": "trading"},
         "reentry": {"same_day": ["rebalance", "profit_target"]},
-        "execution": {"slippage": 0.25, "commission_per_contract": 1.0},
+        "execution": {"slippage": 0.25, "slippage_per_contract": 0.01,
+                      "commission_per_contract": 1.0},
         "sizing": {"contracts": 3, "risk_budget": 0.02, "risk_basis": "unhedged",
                    "margin_budget": 0.5, "kelly_fraction": 0.5, "kelly_min_trades": 20,
                    "vol_target": 0.1, "min_contracts": 1, "max_contracts": 30},
@@ -304,7 +315,8 @@ def _rich() -> Payload:
             "account": {"maintenance_ratio": 0.8, "grace_days": 2, "liquidation": "target",
                         "liquidation_buffer": 0.1, "cash_rate": 0.04, "borrow_rate": 0.07},
         },
-        "hedge": {"enabled": True, "band": "fixed", "half_width": 12.0, "ww_c": 1.5,
+        "hedge": {"enabled": True, "band": "fixed", "band_units": "position",
+                  "half_width": 12.0, "ww_c": 1.5,
                   "ww_min": 1.0, "ww_max": 40.0, "ww_fee": 0.001, "rebalance_to": "boundary",
                   "every_days": 3, "combine": "and", "target_delta": 5.0, "at_entry": True,
                   "min_trade": 2.0, "max_trade": 500.0, "commission_per_share": 0.005,
@@ -314,7 +326,8 @@ def _rich() -> Payload:
 
 _SWAP = {"C": "P", "P": "C", "long": "short", "short": "long", "calendar": "trading",
          "trading": "calendar", "unhedged": "entry_hedged", "named": "grid", "pm": "regt",
-         "target": "full", "fixed": "ww", "boundary": "center", "and": "or"}
+         "target": "full", "fixed": "ww", "boundary": "center", "and": "or",
+         "position": "per_contract"}
 _TAGS = {"by", "kind"}
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gridbt.data.features import FEATURE_NAMES
+from gridbt.kernel.contract import P
 from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.presets import preset
@@ -238,6 +239,8 @@ AXES: dict[str, list[Any]] = {
     "entry.weekdays": [[0], [0, 2, 4]],
     "reentry.same_day": [False, True],
     "execution.slippage": [0.0, 0.5],
+    "execution.slippage_per_contract": [0.0, 0.01],
+    "hedge.band_units": ["per_contract", "position"],
     "sizing.contracts": [1, 3],
 }
 
@@ -249,6 +252,22 @@ def test_patched_rows_equal_full_encoding_for_random_grids(paths: list[str]) -> 
     grid = {p: AXES[p] for p in paths}
     g = make_grid(base, grid)
     assert g.count() == len(brute_force(base, grid, []))
+    _assert_rows_exact(g)
+
+
+def test_seed_parity_options_are_sweep_axes() -> None:
+    base = preset("hedged_short_strangle")
+    g = make_grid(base, {"execution.slippage_per_contract": [0.0, 0.01, 0.05],
+                         "hedge.band_units": ["per_contract", "position"]})
+    block = g.block(0, g.size)
+    assert g.count() == 6
+    slip = block.params[:, P.slippage_per_contract].tolist()
+    position = block.params[:, P.hedge_band_position].tolist()
+    assert sorted(zip(slip, position, strict=True)) == [
+        (a, b) for a in (0.0, 0.01, 0.05) for b in (0.0, 1.0)
+    ]
+    assert len(set(param_hashes(block.params))) == 6
+    assert set(g.values(block.levels)["hedge.band_units"]) == {"per_contract", "position"}
     _assert_rows_exact(g)
 
 
