@@ -1,0 +1,3 @@
+export default function RunPage({ kind }: { kind: "run" | "backtest" | "trial" }) {
+  return <div>{kind}</div>;
+}

@@ -1,0 +1,3 @@
+export default function StudyPage() {
+  return <div>study</div>;
+}
