@@ -1,6 +1,7 @@
 // Server state: one TanStack Query hook per route. Keys start with the entry they belong to
 // (["sweep", id, ...]) so that a live event invalidates exactly what changed.
 
+import { useMemo } from "react";
 import {
   keepPreviousData,
   useQuery,
@@ -30,8 +31,7 @@ export function useMetrics() {
 /** The KPI registry by name (empty until it has loaded). */
 export function useMetricMap(): Map<string, MetricInfo> {
   const q = useMetrics();
-  const list = q.data ?? [];
-  return new Map(list.map((m) => [m.name, m]));
+  return useMemo(() => new Map((q.data ?? []).map((m) => [m.name, m])), [q.data]);
 }
 
 export function useSweeps() {
@@ -52,7 +52,7 @@ function sweepQuery(id: string) {
   };
 }
 export function useSweep(id: string) {
-  return useQuery(sweepQuery(id));
+  return useQuery({ ...sweepQuery(id), enabled: !!id });
 }
 
 export interface RunsQuery {
@@ -191,7 +191,7 @@ function studyQuery(id: string) {
   };
 }
 export function useStudy(id: string) {
-  return useQuery(studyQuery(id));
+  return useQuery({ ...studyQuery(id), enabled: !!id });
 }
 
 function backtestQuery(id: string) {

@@ -6,6 +6,7 @@ import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import type { Palette } from "../theme";
+import { axisLabels } from "../lib/format";
 import { registerChart } from "./EChart";
 
 export type UOptions = Omit<uPlot.Options, "width" | "height">;
@@ -77,7 +78,10 @@ export function timeOptions(
   palette: Palette,
   series: SeriesSpec[],
   opts: {
-    yFormat?: (v: number) => string;
+    /** hover values (and axis labels unless yAxis is given) */
+    yFormat?: (v: number, digits?: number) => string;
+    /** axis labels with a number of decimals (the fewest that tell the ticks apart) */
+    yAxis?: (v: number, digits: number) => string;
     log?: boolean;
     sync?: string;
     hooks?: uPlot.Hooks.Arrays;
@@ -86,9 +90,12 @@ export function timeOptions(
     time?: boolean;
     xFormat?: (v: number) => string;
     yRange?: [number | null, number | null];
+    /** the legend's name of the x values (default: Time, or Value when not time) */
+    xLabel?: string;
   } = {},
 ): UOptions {
   const yFormat = opts.yFormat ?? ((v: number) => String(v));
+  const yAxisFormat = opts.yAxis ?? ((v: number, d: number) => yFormat(v, d));
   const axis = {
     stroke: palette.muted,
     grid: { stroke: palette.grid, width: 1 },
@@ -110,7 +117,7 @@ export function timeOptions(
       ...axis,
       ...(opts.xFormat ? { values: (_u, vals) => vals.map((v) => opts.xFormat!(v)) } : {}),
     },
-    { ...axis, size: 64, values: (_u, vals) => vals.map((v) => (v === null ? "" : yFormat(v))) },
+    { ...axis, size: 64, values: (_u, vals) => axisLabels(vals, yAxisFormat) },
   ];
   if (opts.y2) {
     const f = opts.y2.format;
@@ -124,14 +131,20 @@ export function timeOptions(
     });
   }
   return {
-    legend: { show: opts.legend ?? true, live: true },
+    legend: { show: opts.legend ?? series.length > 1, live: true },
     cursor: opts.sync
       ? { sync: { key: opts.sync, setSeries: true }, drag: { x: true, y: false } }
       : { drag: { x: true, y: false } },
     scales,
     axes,
     series: [
-      {},
+      opts.xLabel
+        ? {
+            label: opts.xLabel,
+            value: (_u: uPlot, v: number | null) =>
+              v === null ? "–" : opts.xFormat ? opts.xFormat(v) : String(v),
+          }
+        : {},
       ...series.map((s, i) => ({
         label: s.label,
         stroke: s.color ?? palette.series[i % palette.series.length],

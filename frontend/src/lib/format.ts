@@ -158,3 +158,26 @@ export function fmtProb(x: number | null | undefined): string {
   if (x < 1 && x > 0.995) return ">99%";
   return fmtPct(x, 0);
 }
+
+/** Axis labels: the fewest decimals (from `min` up to 4) that tell every tick apart. */
+export function axisLabels(
+  values: readonly number[],
+  fmt: (v: number, digits: number) => string,
+  min = 0,
+): string[] {
+  let labels: string[] = [];
+  for (let d = min; d <= 4; d++) {
+    labels = values.map((v) => fmt(v, d));
+    if (new Set(labels).size === labels.length) return labels;
+  }
+  return labels;
+}
+
+/** Compact money with a given number of decimals for axes: "$1.05M", "$250K". */
+export function fmtMoneyAxis(x: number, digits = 0): string {
+  if (!isNum(x)) return DASH;
+  const a = Math.abs(x);
+  const [div, suffix] =
+    a >= 1e9 ? [1e9, "B"] : a >= 1e6 ? [1e6, "M"] : a >= 1e3 ? [1e3, "K"] : [1, ""];
+  return `${x < 0 ? "-" : ""}$${(a / div).toFixed(digits)}${suffix}`;
+}
