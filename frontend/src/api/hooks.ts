@@ -312,14 +312,21 @@ async function runInfo(client: QueryClient, ref: RunRef): Promise<RunInfo> {
   };
 }
 
-export function useRunInfo(ref: RunRef) {
-  const client = useQueryClient();
-  return useQuery({ queryKey: ["info", encodeRef(ref)], queryFn: () => runInfo(client, ref) });
+/** The query of a run's RunInfo (shared by the tear sheet and Compare). */
+export function infoQuery(client: QueryClient, ref: RunRef) {
+  return { queryKey: ["info", encodeRef(ref)], queryFn: () => runInfo(client, ref) };
 }
 
-export function useEquity(ref: RunRef, points = FULL_POINTS, enabled = true) {
-  return useQuery({
+export function useRunInfo(ref: RunRef) {
+  const client = useQueryClient();
+  return useQuery(infoQuery(client, ref));
+}
+
+/** The query of a run's equity, downsampled to `points` days (shared by every view). */
+export function equityQuery(ref: RunRef, points = FULL_POINTS) {
+  return {
     queryKey: ["equity", encodeRef(ref), points],
+    staleTime: Infinity,
     queryFn: () => {
       switch (ref.kind) {
         case "run":
@@ -342,9 +349,11 @@ export function useEquity(ref: RunRef, points = FULL_POINTS, enabled = true) {
           );
       }
     },
-    staleTime: Infinity,
-    enabled,
-  });
+  };
+}
+
+export function useEquity(ref: RunRef, points = FULL_POINTS, enabled = true) {
+  return useQuery({ ...equityQuery(ref, points), enabled });
 }
 
 export function useTrades(ref: RunRef, enabled = true) {

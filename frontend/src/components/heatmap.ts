@@ -117,13 +117,9 @@ export function heatmapOption(args: {
   const byKey = new Map(args.cells.map((c) => [`${c.x},${c.y}`, c]));
   return {
     animation: false,
-    grid: {
-      left: args.compact ? 56 : 80,
-      right: 90,
-      top: 14,
-      bottom: args.compact ? 40 : 56,
-      containLabel: false,
-    },
+    grid: args.compact
+      ? { left: 8, right: 90, top: 14, bottom: 8, containLabel: true }
+      : { left: 80, right: 90, top: 14, bottom: 56, containLabel: false },
     tooltip: {
       position: "top",
       formatter: (params: unknown) => {

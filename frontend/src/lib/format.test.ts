@@ -47,6 +47,7 @@ describe("formatters", () => {
     expect(fmtProb(0.004)).toBe("<1%");
     expect(fmtProb(0.0357)).toBe("4%");
     expect(fmtProb(0)).toBe("0%");
+    expect(fmtProb(1)).toBe(">99%");
   });
   test("parameters: off for null, numbers without float noise", () => {
     expect(fmtParam(null)).toBe("off");

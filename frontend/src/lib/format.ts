@@ -155,7 +155,7 @@ export function fmtTime(iso: string | null | undefined): string {
 export function fmtProb(x: number | null | undefined): string {
   if (!isNum(x)) return DASH;
   if (x > 0 && x < 0.01) return "<1%";
-  if (x < 1 && x > 0.995) return ">99%";
+  if (x > 0.995) return ">99%";
   return fmtPct(x, 0);
 }
 
