@@ -157,12 +157,15 @@ function StudyView({ study }: { study: StudyDetail }) {
 
   const importances = useMemo(() => {
     const values = complete.map((t) => t.values[oi] ?? null);
+    // few trials, few bins: with a bin per trial every parameter would explain everything
+    const bins = Math.max(2, Math.min(10, Math.floor(complete.length / 4)));
     return paramNames
       .map((p) => ({
         p,
         share: etaSquaredOf(
           complete.map((t) => t.params[p]),
           values,
+          bins,
         ),
       }))
       .sort((a, b) => a.share - b.share);
