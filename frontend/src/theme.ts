@@ -85,7 +85,7 @@ export const PALETTES: Record<ThemeName, Palette> = {
     diverging: ["#d6604d", "#b4543f", "#6b3b33", "#2d333b", "#2f4b63", "#3f7fb5", "#6cb4f0"],
     sequential: VIRIDIS,
     hatch: "#4a525c",
-    shade: "rgba(248, 81, 73, 0.13)",
+    shade: "rgba(248, 81, 73, 0.09)",
   },
 };
 
