@@ -356,6 +356,10 @@ function ReturnsPanels({
     [palette],
   );
   const enoughRolling = returns.length > 130;
+  const note12 =
+    returns.length <= 253 ? (
+      <p className="legend-note">The 12-month window needs more than 252 daily returns.</p>
+    ) : null;
 
   const dist = useMemo(() => {
     const rs = returns.filter((r): r is number => r !== null);
@@ -446,7 +450,10 @@ function ReturnsPanels({
           ) : (
             <EChart
               name="monthly"
-              height={Math.min(80 + new Set(monthly.map((m) => m.year)).size * 26, 520)}
+              height={Math.max(
+                220,
+                Math.min(80 + new Set(monthly.map((m) => m.year)).size * 26, 520),
+              )}
               option={monthOption}
               data={{ months: monthly.length }}
             />
@@ -468,12 +475,15 @@ function ReturnsPanels({
           help="annualised Sharpe of the last 126 (6 months) and 252 (12 months) daily returns, risk-free 0"
         >
           {enoughRolling ? (
-            <UPlotChart
-              name="rolling-sharpe"
-              data={[x, rolling.r6.sharpe, rolling.r12.sharpe]}
-              options={sharpeOpts}
-              height={220}
-            />
+            <>
+              <UPlotChart
+                name="rolling-sharpe"
+                data={[x, rolling.r6.sharpe, rolling.r12.sharpe]}
+                options={sharpeOpts}
+                height={220}
+              />
+              {note12}
+            </>
           ) : (
             <Empty title="Insufficient data">
               A 6-month window needs more than 126 daily returns.
@@ -485,12 +495,15 @@ function ReturnsPanels({
           help="annualised standard deviation of the last 126 and 252 daily returns"
         >
           {enoughRolling ? (
-            <UPlotChart
-              name="rolling-vol"
-              data={[x, rolling.r6.vol, rolling.r12.vol]}
-              options={volOpts}
-              height={220}
-            />
+            <>
+              <UPlotChart
+                name="rolling-vol"
+                data={[x, rolling.r6.vol, rolling.r12.vol]}
+                options={volOpts}
+                height={220}
+              />
+              {note12}
+            </>
           ) : (
             <Empty title="Insufficient data">
               A 6-month window needs more than 126 daily returns.
