@@ -6,13 +6,13 @@ import { useMemo, useRef, useState, type ReactNode } from "react";
 import {
   flexRender,
   getCoreRowModel,
-  getSortedRowModel,
   useReactTable,
   type ColumnDef,
   type SortingState,
 } from "@tanstack/react-table";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { compareCells, type Cell } from "../lib/table";
+import { str, useUrlState } from "../lib/url";
 
 export type { ColumnDef };
 
@@ -27,6 +27,8 @@ interface Props<T> {
   sort?: string;
   onSort?: (key: string) => void;
   initialSort?: SortingState;
+  /** keep the table's own sorting in this URL parameter ("-key" for descending) */
+  sortParam?: string;
   expanded?: (row: T) => ReactNode;
   highlight?: (row: T) => boolean;
   testId?: string;
@@ -43,28 +45,42 @@ export function DataTable<T>({
   sort,
   onSort,
   initialSort,
+  sortParam,
   expanded,
   highlight,
   testId,
   onRowHover,
 }: Props<T>) {
-  const [sorting, setSorting] = useState<SortingState>(initialSort ?? []);
-  const [open, setOpen] = useState<Record<string, boolean>>({});
+  // sorting is a key, "-name" for descending: the caller's (server sorting), the URL's, or the
+  // table's own; rows are sorted here, undefined values last in either direction
+  const [localSort, setLocalSort] = useState(sortText(initialSort ?? []));
+  const [urlSort, setUrlSort] = useUrlState(sortParam ?? "", str, sortText(initialSort ?? []));
   const manual = onSort !== undefined;
+  const key = manual ? (sort ?? "") : sortParam ? urlSort : localSort;
+  const setKey = manual ? onSort : sortParam ? setUrlSort : setLocalSort;
+  const [open, setOpen] = useState<Record<string, boolean>>({});
+  const sorted = useMemo(() => {
+    if (manual || !key) return data;
+    const id = key.replace(/^-/, "");
+    const column = columns.find((c) => c.id === id) as
+      { accessorFn?: (row: T, index: number) => unknown; accessorKey?: string } | undefined;
+    if (!column) return data;
+    const value = (row: T, index: number): Cell =>
+      (column.accessorFn
+        ? column.accessorFn(row, index)
+        : (row as Record<string, unknown>)[column.accessorKey ?? id]) as Cell;
+    return data
+      .map((row, i) => ({ row, i, v: value(row, i) }))
+      .sort((a, b) => compareCells(a.v, b.v, key.startsWith("-")) || a.i - b.i)
+      .map((x) => x.row);
+  }, [data, columns, key, manual]);
   const table = useReactTable({
-    data,
+    data: sorted,
     columns,
     getRowId,
-    state: manual ? { sorting: sortingOf(sort) } : { sorting },
-    onSortingChange: manual ? undefined : setSorting,
-    manualSorting: manual,
+    state: { sorting: sortingOf(key) },
+    manualSorting: true,
     getCoreRowModel: getCoreRowModel(),
-    getSortedRowModel: manual ? undefined : getSortedRowModel(),
-    sortDescFirst: true,
-    defaultColumn: {
-      sortingFn: (a, b, id) => compareCells(a.getValue(id) as Cell, b.getValue(id) as Cell),
-      sortUndefined: "last",
-    },
   });
   const rows = table.getRowModel().rows;
   const scroller = useRef<HTMLDivElement>(null);
@@ -73,6 +89,8 @@ export function DataTable<T>({
     getScrollElement: () => scroller.current,
     estimateSize: () => rowHeight,
     overscan: 12,
+    // the first render already shows a page of rows (and so does a test's DOM, which has no layout)
+    initialRect: { width: 1000, height },
     measureElement: (el) => el.getBoundingClientRect().height,
   });
   const items = virtual.getVirtualItems();
@@ -80,17 +98,7 @@ export function DataTable<T>({
   const padBottom = items.length ? virtual.getTotalSize() - items[items.length - 1]!.end : 0;
   const ncols = columns.length + (expanded ? 1 : 0);
 
-  const headerClick = useMemo(
-    () => (id: string, canSort: boolean) => {
-      if (!canSort) return undefined;
-      if (manual)
-        return () => {
-          onSort!(sort === `-${id}` ? id : `-${id}`);
-        };
-      return undefined;
-    },
-    [manual, onSort, sort],
-  );
+  const headerClick = (id: string) => () => setKey(key === `-${id}` ? id : `-${id}`);
 
   return (
     <div
@@ -108,8 +116,7 @@ export function DataTable<T>({
               {hg.headers.map((h) => {
                 const canSort = h.column.getCanSort();
                 const dir = h.column.getIsSorted();
-                const click =
-                  headerClick(h.column.id, canSort) ?? h.column.getToggleSortingHandler();
+                const click = headerClick(h.column.id);
                 const meta = h.column.columnDef.meta as
                   { align?: string; title?: string } | undefined;
                 return (
@@ -195,7 +202,12 @@ export function DataTable<T>({
   );
 }
 
-function sortingOf(sort: string | undefined): SortingState {
+function sortText(sorting: SortingState): string {
+  const first = sorting[0];
+  return first ? `${first.desc ? "-" : ""}${first.id}` : "";
+}
+
+export function sortingOf(sort: string | undefined): SortingState {
   if (!sort) return [];
   const first = sort.split(",")[0]!;
   return [{ id: first.replace(/^-/, ""), desc: first.startsWith("-") }];

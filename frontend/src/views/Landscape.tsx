@@ -709,6 +709,7 @@ function Explorer({
               initialSort={[{ id: metric, desc: higher }]}
               height={380}
               testId="brushed-runs"
+              sortParam="rsort"
             />
           )}
         </Panel>

@@ -629,6 +629,7 @@ function StudyView({ study }: { study: StudyDetail }) {
           initialSort={[{ id: "value0", desc: objectives[0]?.maximize !== false }]}
           height={480}
           testId="trials"
+          sortParam="tsort"
         />
       </Panel>
     </div>

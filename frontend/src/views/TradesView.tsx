@@ -332,6 +332,7 @@ export default function TradesView({ info }: { info: RunInfo }) {
           onRowClick={(r) => navigate(`${base}/trades/${r.number}`)}
           height={460}
           testId="trade-table"
+          sortParam="tsort"
           expanded={(r) => <LegsTable row={r} />}
         />
       </Panel>
