@@ -292,14 +292,15 @@ function histogramOption(
     yAxis: [
       {
         type: "value",
-        name: "runs",
-        nameTextStyle: { color: p.muted },
+        // at the left edge, not where x is 0
+        axisLine: { onZero: false },
         axisLabel: { color: p.muted },
         splitLine: { lineStyle: { color: p.grid } },
       },
       {
         type: "value",
         max: 1,
+        axisLine: { onZero: false },
         axisLabel: { color: p.muted, formatter: (v: number) => `${Math.round(v * 100)}%` },
         splitLine: { show: false },
       },

@@ -418,6 +418,7 @@ function ReturnsPanels({
       },
       yAxis: {
         type: "value",
+        axisLine: { onZero: false },
         axisLabel: { color: palette.muted },
         splitLine: { lineStyle: { color: palette.grid } },
       },
