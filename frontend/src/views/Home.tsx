@@ -239,7 +239,7 @@ export function Home() {
                   <span className="muted small num">
                     {fmtInt(e.done)}/{fmtInt(e.total)}
                     {e.failed ? `, ${fmtInt(e.failed)} failed` : ""}
-                    {rate ? `, ${fmtNumber(rate, 0)}/s` : ""}
+                    {rate && e.status === "running" ? `, ${fmtNumber(rate, 0)}/s` : ""}
                   </span>
                 </>
               )}

@@ -165,7 +165,7 @@ export default function TradeDetail({ info }: { info: RunInfo }) {
         <Stat
           label="Credit / debit"
           value={fmtMoney(row.credit)}
-          sub={`${fmtNumber(trade.contracts, 0)} contracts`}
+          sub={`${fmtNumber(trade.contracts, 0)} ${trade.contracts === 1 ? "contract" : "contracts"}`}
         />
         <Stat
           label="Max profit"
@@ -219,8 +219,9 @@ export default function TradeDetail({ info }: { info: RunInfo }) {
             />
             <p className="legend-note">
               Dashed line: spot at entry; dotted: breakevens; shaded: ±1σ expected move.{" "}
-              {fmtNumber(p?.contracts ?? null, 0)} contracts × {fmtNumber(p?.multiplier ?? null, 0)}
-              ; rate {fmtPct(p?.rate ?? null, 2)}, dividend {fmtPct(p?.dividend ?? null, 2)}.
+              {fmtNumber(p?.contracts ?? null, 0)} {p?.contracts === 1 ? "contract" : "contracts"} ×{" "}
+              {fmtNumber(p?.multiplier ?? null, 0)}; rate {fmtPct(p?.rate ?? null, 2)}, dividend{" "}
+              {fmtPct(p?.dividend ?? null, 2)}.
             </p>
           </>
         )}
