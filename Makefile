@@ -4,8 +4,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR ?= demo-output
+# the results browser (frontend/): npm ci from the lock file, vite build into the package
+NPM ?= npm
+WEB := frontend
+WEB_DEPS := $(WEB)/node_modules/.package-lock.json
+WEB_BUILD := gridbt/api/static/index.html
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)/index.html \
+	$(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package.json
+# root needs no sudo; others use it when it is there
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean frontend browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,19 +23,35 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# compiles the kernels into the cache once (seconds when they are already there)
-install: $(STAMP)
+# compiles the kernels into the cache once (seconds when they are already there) and builds
+# the results browser that `gridbt serve` serves
+install: $(STAMP) $(WEB_BUILD)
 	$(PY) -m gridbt.workflows.warm
+
+$(WEB_DEPS): $(WEB)/package-lock.json
+	command -v $(NPM) >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
+	cd $(WEB) && $(NPM) ci --no-audit --no-fund
+
+$(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
+	cd $(WEB) && $(NPM) run build
+
+frontend: $(WEB_BUILD)
+
+# the browser tests drive the system Chromium (Debian's package); nothing is downloaded by them
+browser:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 demo: install
 	$(VENV)/bin/gridbt demo --out $(DEMO_DIR)
 
-test: install
+test: install browser
+	cd $(WEB) && $(NPM) test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 lint: install
 	$(VENV)/bin/ruff check gridbt tests benchmarks
 	$(VENV)/bin/mypy gridbt
+	cd $(WEB) && $(NPM) run lint
 
 bench: install
 	$(PY) benchmarks/data.py
@@ -36,4 +61,4 @@ bench: install
 	$(PY) benchmarks/startup.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .gridbt-cache
+	rm -rf $(VENV) $(DEMO_DIR) .gridbt-cache $(WEB)/node_modules gridbt/api/static

@@ -243,11 +243,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise InputError(f"--root {root}: not a directory (the directory holding sweeps, "
                          "studies and backtests)")
+    from gridbt.api.frontend import BUILD_HINT, frontend_built
     from gridbt.api.server import serve
 
     def announce(url: str) -> None:
         print(f"gridbt serve: the results under {root.resolve()} at {url}/ (API {url}/api, "
               f"docs {url}/docs); Ctrl-C stops", flush=True)
+        if not frontend_built():
+            print(f"gridbt serve: {BUILD_HINT}", flush=True)
 
     serve(root, host=args.host, port=args.port, cors=args.cors, announce=announce)
     return 0

@@ -2,7 +2,8 @@
 
 Every route answers with a typed object of `gridbt.results.models` (the same objects the PNG
 renderers draw); the OpenAPI document is at `/openapi.json`, and committed as
-`schemas/openapi.json` (`python -m gridbt.api.openapi` writes it). Unknown sweeps, studies,
+`schemas/openapi.json` (`python -m gridbt.api.openapi` writes it). The results browser is
+served at `/` (`gridbt.api.frontend`). Unknown sweeps, studies,
 backtests, runs, trials and trades are 404 (as is any id that is not in the catalog: ids are
 looked up, never turned into paths); a bad sort key, filter, metric or path is 422 naming it; a
 run that cannot be recomputed (its chain is gone) is 409.
@@ -13,25 +14,29 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 import gridbt
-from gridbt.results.catalog import Catalog, State
+from gridbt.api.frontend import STATIC_DIR, mount_frontend
+from gridbt.results.catalog import MAX_BINS, Catalog, State
 from gridbt.results.discovery import Kind
 from gridbt.results.errors import NotFound, QueryError, ResultsError, Unavailable
 from gridbt.results.models import (
     Aggregate,
     BacktestDetail,
     BacktestItem,
+    Distribution,
     Equity,
     Event,
     Health,
     Heatmap,
+    MetricInfo,
     Payoff,
     Robustness,
     RunDetail,
@@ -76,8 +81,9 @@ def _changes(before: dict[tuple[Kind, str], State],
 
 
 def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float = 1.0,
-               heartbeat_seconds: float = 15.0) -> FastAPI:
-    """The app serving `catalog`; CORS only for `cors` (an origin), GET only."""
+               heartbeat_seconds: float = 15.0, static_dir: Path = STATIC_DIR) -> FastAPI:
+    """The app serving `catalog` under `/api` and the browser built in `static_dir` at `/`;
+    CORS only for `cors` (an origin), GET only."""
     app = FastAPI(title="gridbt results", version=gridbt.__version__, description=_DESCRIPTION)
     app.state.catalog = catalog
     if cors:
@@ -89,14 +95,15 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
         status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
     @app.get("/api/health", response_model=Health, tags=["catalog"])
     def health() -> Health:
         """gridbt's version, the root and how many sweeps, studies and backtests it holds."""
         return catalog.health()
+
+    @app.get("/api/metrics", response_model=list[MetricInfo], tags=["catalog"])
+    def metrics() -> list[MetricInfo]:
+        """The KPI registry: every KPI's name, label, unit, direction and definition."""
+        return catalog.metrics()
 
     # ------------------------------------------------------------------ sweeps
     @app.get("/api/sweeps", response_model=list[SweepItem], tags=["sweeps"])
@@ -135,6 +142,15 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
                filter_text: Filter = None) -> Slices:
         """Per value of a path: median, quartiles, min, max and mean of a metric."""
         return catalog.slices(sweep_id, path, metric, filter_text)
+
+    @app.get("/api/sweeps/{sweep_id}/distribution", response_model=Distribution,
+             tags=["sweeps"])
+    def distribution(sweep_id: str, metric: str = "sharpe",
+                     bins: Annotated[int, Query(ge=1, le=MAX_BINS)] = 40,
+                     filter_text: Filter = None) -> Distribution:
+        """A metric's histogram, mean and standard deviation over the runs, and its
+        best-so-far records in combination order."""
+        return catalog.distribution(sweep_id, metric, bins, filter_text)
 
     @app.get("/api/sweeps/{sweep_id}/robustness", response_model=Robustness, tags=["sweeps"])
     def robustness(sweep_id: str, metric: str = "sharpe",
@@ -245,6 +261,7 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
                                  headers={"Cache-Control": "no-cache"})
 
     _stream_schema(app, "/api/events")
+    mount_frontend(app, static_dir)
     return app
 
 

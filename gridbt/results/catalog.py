@@ -43,6 +43,7 @@ from gridbt.results.models import (
     BacktestDetail,
     BacktestItem,
     BestRun,
+    Distribution,
     Equity,
     GridAxis,
     Health,
@@ -66,11 +67,13 @@ from gridbt.results.runs import RunStore, SweepRuns
 from gridbt.results.series import check_points, equity_of, trades_of
 from gridbt.strategy.summary import BacktestSummary
 
-__all__ = ["Catalog", "State"]
+__all__ = ["MAX_BINS", "Catalog", "State"]
 
 #: (status, done, valid, failed, manifest mtime) of an entry, for change events.
 State = tuple[str | None, int | None, int | None, int | None, int]
 _MAX_TOP = 50
+#: most bins of a distribution's histogram
+MAX_BINS = 200
 _FORCED_RESCAN_SECONDS = 0.2
 _RUNNING_STATISTICS_SECONDS = 30.0
 
@@ -304,9 +307,7 @@ class Catalog:
             grid=axes, constraints=list(spec.get("constraints") or []),
             base_strategy=manifest.get("base_strategy") or {},
             heatmap_paths=[a.path for a in axes if len(a.values) >= 2],
-            metrics=[MetricInfo(name=m.name, label=m.label, unit=m.unit,
-                                higher_is_better=m.higher_is_better,
-                                description=m.description) for m in METRICS],
+            metrics=self.metrics(),
             statistics={k: _float(v) for k, v in (manifest.get("statistics") or {}).items()},
             keep_equity=spec.get("keep_equity", 0), grid_size=_int(manifest.get("grid_size")),
             sweep_file=str(manifest.get("sweep_file", "")),
@@ -346,6 +347,21 @@ class Catalog:
         """`metric` over the grid cells of paths `x` and `y` (see `SweepRuns.heatmap`)."""
         _, _, runs = self._sweep_runs(sweep_id)
         return runs.heatmap(x, y, metric, agg, self._direction(metric), where, filter_text)
+
+    def distribution(self, sweep_id: str, metric: str = "sharpe", bins: int = 40,
+                     filter_text: str | None = None) -> Distribution:
+        """`metric`'s histogram, moments and best-so-far records over a sweep's runs."""
+        if not 1 <= bins <= MAX_BINS:
+            raise QueryError(f"bins: {bins} is not between 1 and {MAX_BINS}")
+        _, _, runs = self._sweep_runs(sweep_id)
+        return runs.distribution(metric, self._direction(metric), bins, filter_text)
+
+    @staticmethod
+    def metrics() -> list[MetricInfo]:
+        """The KPI registry: name, label, unit, direction and definition of every KPI."""
+        return [MetricInfo(name=m.name, label=m.label, unit=m.unit,
+                           higher_is_better=m.higher_is_better, description=m.description)
+                for m in METRICS]
 
     def slices(self, sweep_id: str, path: str, metric: str = "sharpe",
                filter_text: str | None = None) -> Slices:

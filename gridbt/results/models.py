@@ -18,6 +18,7 @@ __all__ = [
     "BacktestDetail",
     "BacktestItem",
     "BestRun",
+    "Distribution",
     "Equity",
     "Event",
     "GridAxis",
@@ -121,6 +122,23 @@ class SweepDetail(SweepItem):
     keep_equity: int | str
     grid_size: int
     sweep_file: str
+
+
+class Distribution(_Model):
+    """A metric over the runs of a sweep (those passing the filter): its histogram, moments,
+    and the best-so-far record in combination order."""
+
+    metric: str
+    higher_is_better: bool
+    runs: int = Field(description="runs with a defined metric")
+    undefined: int = Field(description="runs whose metric is undefined (NaN)")
+    mean: float | None
+    std: float | None = Field(description="sample standard deviation (ddof 1)")
+    edges: list[float] = Field(description="bin edges, one more than counts; equal widths")
+    counts: list[int]
+    record_combos: list[int] = Field(
+        description="the combinations that beat every earlier one (combination order)")
+    record_values: list[float] = Field(description="the metric of each record")
 
 
 class RunRow(_Model):

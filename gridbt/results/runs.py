@@ -27,6 +27,7 @@ from gridbt.results.discovery import inside
 from gridbt.results.errors import NotFound, QueryError
 from gridbt.results.models import (
     Aggregate,
+    Distribution,
     Heatmap,
     Neighbourhood,
     RunRow,
@@ -507,6 +508,55 @@ class SweepRuns:
                                 mean=finite_or_none(mean)))
         out.sort(key=lambda row: axis_sort_key(row.value))
         return Slices(path=path, metric=metric, higher_is_better=higher_is_better, rows=out)
+
+    def distribution(self, metric: str, higher_is_better: bool, bins: int,
+                     filter_text: str | None = None) -> Distribution:
+        """The histogram (`bins` equal bins from the lowest to the highest value), mean and
+        standard deviation of `metric`, and its best-so-far records in combination order."""
+        self.refresh()
+        if not self._columns:
+            return Distribution(metric=metric, higher_is_better=higher_is_better, runs=0,
+                                undefined=0, mean=None, std=None, edges=[], counts=[],
+                                record_combos=[], record_values=[])
+        self._require(metric, "metric", ("number",))
+        return self.cached(("distribution", metric, higher_is_better, bins, filter_text),
+                           lambda: self._distribution(metric, higher_is_better, bins,
+                                                      filter_text))
+
+    def _distribution(self, metric: str, higher_is_better: bool, bins: int,
+                      filter_text: str | None) -> Distribution:
+        where, params = self._where(filter_text, ())
+        m = quote_name(metric)
+        defined, total, low, high, mean, std = self._query(
+            f"SELECT count({m}), count(*), min({m}), max({m}), avg({m}), stddev_samp({m}) "
+            f"FROM {self.table} WHERE {where}", params)[0]
+        edges: list[float] = []
+        counts: list[int] = []
+        if defined:
+            lo, hi = float(low), float(high)
+            width = (hi - lo) / bins if hi > lo else 1.0
+            rows = self._query(
+                f"SELECT least(CAST(floor(({m} - ?) / ?) AS BIGINT), ?) AS b, count(*) "
+                f"FROM {self.table} WHERE ({where}) AND {m} IS NOT NULL GROUP BY b",
+                [lo, width, bins - 1, *params])
+            n_bins = bins if hi > lo else 1
+            counts = [0] * n_bins
+            for b, n in rows:
+                counts[min(int(b), n_bins - 1)] += int(n)
+            edges = [lo + i * width for i in range(n_bins + 1)]
+        best = "max" if higher_is_better else "min"
+        beats = ">" if higher_is_better else "<"
+        records = self._query(
+            f"SELECT combo, {m} FROM (SELECT combo, {m}, {best}({m}) OVER (ORDER BY combo "
+            f"ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before FROM {self.table} "
+            f"WHERE ({where}) AND {m} IS NOT NULL) WHERE before IS NULL OR {m} {beats} before "
+            f"ORDER BY combo", params)
+        return Distribution(
+            metric=metric, higher_is_better=higher_is_better, runs=int(defined),
+            undefined=int(total) - int(defined), mean=finite_or_none(mean),
+            std=finite_or_none(std), edges=edges, counts=counts,
+            record_combos=[int(r[0]) for r in records],
+            record_values=[float(r[1]) for r in records])
 
     def top(self, metric: str, higher_is_better: bool, n: int) -> list[RunRow]:
         """The best `n` runs by `metric` (undefined last)."""

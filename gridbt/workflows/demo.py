@@ -23,6 +23,8 @@ DEMO_STRATEGY = "strategies/short_put_30d.yaml"
 DEMO_HEDGED = "strategies/hedged_short_strangle.yaml"
 DEMO_SWEEP = "sweeps/short_put_grid.yaml"
 DEMO_STUDY = "studies/demo_study.yaml"
+#: where `gridbt serve` listens by default: the results browser
+SERVE_URL = "http://127.0.0.1:8765/"
 
 
 def run_demo(out_dir: Path) -> int:
@@ -48,6 +50,7 @@ def run_demo(out_dir: Path) -> int:
     code = _demo_sweep(out_dir) or _demo_study(out_dir)
     if not code:
         print(f"\nbrowse every result above: {serve_command(out_dir)}")
+        print(f"then open {SERVE_URL} in a browser")
     return code
 
 

@@ -365,6 +365,42 @@ def test_slices_are_the_quartiles_of_each_value(client: httpx.Client,
         assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
 
 
+def test_the_distribution_is_the_histogram_moments_and_records_of_pandas(
+        client: httpx.Client, results: pd.DataFrame) -> None:
+    d = get(client, f"/api/sweeps/{SWEEP}/distribution", metric="cagr", bins=7)
+    values = results["cagr"].dropna()
+    assert d["runs"] == len(values) and d["undefined"] == len(results) - len(values)
+    assert d["mean"] == pytest.approx(values.mean(), rel=1e-12)
+    assert d["std"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+    counts, edges = np.histogram(values, bins=7, range=(values.min(), values.max()))
+    assert d["counts"] == counts.tolist() and sum(d["counts"]) == len(values)
+    assert d["edges"] == pytest.approx(edges.tolist(), rel=1e-12)
+    ordered = results.dropna(subset=["cagr"]).sort_values("combo")
+    before = ordered["cagr"].cummax().shift(1)
+    records = ordered[before.isna() | (ordered["cagr"] > before)]
+    assert d["record_combos"] == records["combo"].tolist()
+    assert d["record_values"] == records["cagr"].tolist()
+    # lower is better for a drawdown: its records fall; a filter narrows the runs
+    dd = get(client, f"/api/sweeps/{SWEEP}/distribution", metric="max_drawdown",
+             filter=f"{Z} = 2")
+    assert dd["higher_is_better"] is False
+    assert dd["record_values"] == sorted(dd["record_values"], reverse=True)
+    assert dd["runs"] == int(results.loc[results[Z] == 2, "max_drawdown"].notna().sum())
+    assert "bins" in get(client, f"/api/sweeps/{SWEEP}/distribution", 422, bins=0)["detail"][0][
+        "loc"]
+    assert "sharp" in get(client, f"/api/sweeps/{SWEEP}/distribution", 422,
+                          metric="sharp")["detail"]
+
+
+def test_the_metrics_route_is_the_kpi_registry(client: httpx.Client) -> None:
+    from gridbt.kernel.metrics import METRICS
+
+    served_metrics = get(client, "/api/metrics")
+    assert [m["name"] for m in served_metrics] == [m.name for m in METRICS]
+    sharpe = next(m for m in served_metrics if m["name"] == "sharpe")
+    assert sharpe["unit"] == "ratio" and sharpe["higher_is_better"] is True
+
+
 # ---------------------------------------------------------------------- one run
 def test_a_run_has_its_values_kpis_and_resolved_strategy(client: httpx.Client,
                                                          results: pd.DataFrame) -> None:
@@ -716,6 +752,34 @@ def test_gridbt_serve_prints_its_url_and_serves(root: Path) -> None:
         proc.wait(timeout=30)
 
 
+def test_the_browser_is_served_at_the_root_with_its_routes(root: Path, tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    (static / "assets").mkdir(parents=True)
+    (static / "index.html").write_text("<html>BROWSER</html>")
+    (static / "assets" / "app-123.js").write_text("console.log(1)")
+    (static / "favicon.svg").write_text("<svg/>")
+    (tmp_path / "secret.txt").write_text(MARKER)
+    with served(create_app(Catalog(root), static_dir=static)) as http:
+        for url in ("/", "/sweeps/sweeps~tiny/landscape?x=a", "/backtests/x/trades/3"):
+            response = http.get(url)
+            assert response.status_code == 200 and "BROWSER" in response.text, url
+            assert response.headers["cache-control"] == "no-cache"
+        assert http.get("/assets/app-123.js").text == "console.log(1)"
+        assert http.get("/favicon.svg").text == "<svg/>"
+        assert http.get("/assets/missing.js").status_code == 404
+        response = http.get("/api/no-such-route")
+        assert response.status_code == 404 and "no such route" in response.json()["detail"]
+        assert http.get("/api/health").json()["sweeps"] == 1
+        assert "swagger" in http.get("/docs").text.lower()
+        for url in ("/..%2Fsecret.txt", "/%2e%2e/secret.txt", "/assets/..%2F..%2Fsecret.txt"):
+            assert MARKER not in http.get(url).text, url
+    with served(create_app(Catalog(root), static_dir=tmp_path / "absent")) as http:
+        for url in ("/", "/sweeps/sweeps~tiny"):
+            response = http.get(url)
+            assert response.status_code == 503 and "make install" in response.text
+        assert http.get("/api/health").status_code == 200
+
+
 def test_gridbt_serve_refuses_a_root_that_is_not_a_directory(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "gridbt.cli", "serve", "--root",
                         str(tmp_path / "absent")], capture_output=True, text=True,
@@ -735,4 +799,5 @@ def test_openapi_is_served_and_names_every_route(client: httpx.Client) -> None:
             "/api/studies/{study_id}", "/api/studies/{study_id}/trials/{number}/equity",
             "/api/backtests", "/api/backtests/{backtest_id}",
             "/api/backtests/{backtest_id}/equity", "/api/backtests/{backtest_id}/trades",
-            "/api/payoff", "/api/events"} <= paths.keys()
+            "/api/payoff", "/api/events", "/api/metrics",
+            "/api/sweeps/{sweep_id}/distribution"} <= paths.keys()

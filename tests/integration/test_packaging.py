@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -35,3 +36,16 @@ def test_the_wheel_ships_every_job_file_where_job_file_finds_it(wheel: zipfile.Z
     assert len(shipped) >= 20
     assert {f"gridbt/jobs/{p}" for p in shipped} <= names
     assert "gridbt/workflows/jobfiles.py" in names
+
+
+def test_the_wheel_ships_the_built_results_browser(wheel: zipfile.ZipFile) -> None:
+    built = REPO / "gridbt" / "api" / "static" / "index.html"
+    assert built.is_file(), ("the results browser is not built: `make install` builds it "
+                             "(npm --prefix frontend ci && npm --prefix frontend run build)")
+    names = set(wheel.namelist())
+    assert "gridbt/api/static/index.html" in names
+    index = wheel.read("gridbt/api/static/index.html").decode()
+    assets = re.findall(r'(?:src|href)="/(assets/[^"]+)"', index)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    assert {f"gridbt/api/static/{a}" for a in assets} <= names
+    assert "gridbt/api/frontend.py" in names

@@ -1,4 +1,4 @@
-"""`gridbt demo` ends with the command that browses what it wrote."""
+"""`gridbt demo` ends with the command that browses what it wrote, and its URL."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def test_the_demo_ends_with_the_serve_command_for_its_output(
     monkeypatch.setattr(demo, "_demo_sweep", step("sweep", 0))
     monkeypatch.setattr(demo, "_demo_study", step("study", 0))
     assert demo.run_demo(out) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last == f"browse every result above: gridbt serve --root '{out}'"
+    last = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert last == [f"browse every result above: gridbt serve --root '{out}'",
+                    "then open http://127.0.0.1:8765/ in a browser"]
     assert calls == ["sweep", "study"]
     # an interrupted demo does not offer it
     monkeypatch.setattr(demo, "_demo_sweep", step("sweep", 130))

@@ -1,0 +1,404 @@
+// Server state: one TanStack Query hook per route. Keys start with the entry they belong to
+// (["sweep", id, ...]) so that a live event invalidates exactly what changed.
+
+import { useMemo } from "react";
+import {
+  keepPreviousData,
+  useQuery,
+  useQueryClient,
+  type QueryClient,
+} from "@tanstack/react-query";
+import { api, unwrap, type Aggregate, type MetricInfo } from "./client";
+import type { RunRef } from "../lib/refs";
+import { encodeRef } from "../lib/refs";
+
+/** Days the tear sheet asks for: the API's maximum, so a chain of up to 5,000 days comes at full
+ * daily resolution (the derived statistics need every day). */
+export const FULL_POINTS = 5000;
+
+export function useHealth() {
+  return useQuery({ queryKey: ["health"], queryFn: () => unwrap(api.GET("/api/health")) });
+}
+
+export function useMetrics() {
+  return useQuery({
+    queryKey: ["metrics"],
+    queryFn: () => unwrap(api.GET("/api/metrics")),
+    staleTime: Infinity,
+  });
+}
+
+/** The KPI registry by name (empty until it has loaded). */
+export function useMetricMap(): Map<string, MetricInfo> {
+  const q = useMetrics();
+  return useMemo(() => new Map((q.data ?? []).map((m) => [m.name, m])), [q.data]);
+}
+
+export function useSweeps() {
+  return useQuery({ queryKey: ["sweeps"], queryFn: () => unwrap(api.GET("/api/sweeps")) });
+}
+export function useStudies() {
+  return useQuery({ queryKey: ["studies"], queryFn: () => unwrap(api.GET("/api/studies")) });
+}
+export function useBacktests() {
+  return useQuery({ queryKey: ["backtests"], queryFn: () => unwrap(api.GET("/api/backtests")) });
+}
+
+function sweepQuery(id: string) {
+  return {
+    queryKey: ["sweep", id, "detail"],
+    queryFn: () =>
+      unwrap(api.GET("/api/sweeps/{sweep_id}", { params: { path: { sweep_id: id } } })),
+  };
+}
+export function useSweep(id: string) {
+  return useQuery({ ...sweepQuery(id), enabled: !!id });
+}
+
+export interface RunsQuery {
+  sort?: string;
+  filter?: string;
+  limit: number;
+  offset?: number;
+}
+export function useRuns(id: string, q: RunsQuery, enabled = true) {
+  return useQuery({
+    queryKey: ["sweep", id, "runs", q],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/sweeps/{sweep_id}/runs", {
+          params: {
+            path: { sweep_id: id },
+            query: {
+              sort: q.sort || undefined,
+              filter: q.filter || undefined,
+              limit: q.limit,
+              offset: q.offset ?? 0,
+            },
+          },
+        }),
+      ),
+    placeholderData: keepPreviousData,
+    enabled,
+  });
+}
+
+/** Up to `n` runs (in pages of 1,000, the API's cap), for the landscape's scatter and
+ * parallel coordinates. */
+export function useRunSample(id: string, sort: string, filter: string, n: number) {
+  return useQuery({
+    queryKey: ["sweep", id, "sample", sort, filter, n],
+    queryFn: async () => {
+      const pages = [];
+      for (let offset = 0; offset < n; offset += 1000) {
+        const page = await unwrap(
+          api.GET("/api/sweeps/{sweep_id}/runs", {
+            params: {
+              path: { sweep_id: id },
+              query: {
+                sort,
+                filter: filter || undefined,
+                limit: Math.min(1000, n - offset),
+                offset,
+              },
+            },
+          }),
+        );
+        pages.push(page);
+        if (offset + page.rows.length >= page.total) break;
+      }
+      return { total: pages[0]?.total ?? 0, rows: pages.flatMap((p) => p.rows) };
+    },
+    placeholderData: keepPreviousData,
+  });
+}
+
+export interface HeatmapQuery {
+  x: string;
+  y: string;
+  metric: string;
+  agg: Aggregate;
+  where: string[];
+  filter: string;
+}
+export function useHeatmap(id: string, q: HeatmapQuery, enabled = true) {
+  return useQuery({
+    queryKey: ["sweep", id, "heatmap", q],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/sweeps/{sweep_id}/heatmap", {
+          params: {
+            path: { sweep_id: id },
+            query: {
+              x: q.x,
+              y: q.y,
+              metric: q.metric,
+              agg: q.agg,
+              where: q.where.length ? q.where : undefined,
+              filter: q.filter || undefined,
+            },
+          },
+        }),
+      ),
+    enabled: enabled && !!q.x && !!q.y && q.x !== q.y,
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useSlices(id: string, path: string, metric: string, filter: string) {
+  return useQuery({
+    queryKey: ["sweep", id, "slices", path, metric, filter],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/sweeps/{sweep_id}/slices", {
+          params: { path: { sweep_id: id }, query: { path, metric, filter: filter || undefined } },
+        }),
+      ),
+    enabled: !!path,
+  });
+}
+
+export function useDistribution(id: string, metric: string, filter: string, bins = 40) {
+  return useQuery({
+    queryKey: ["sweep", id, "distribution", metric, filter, bins],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/sweeps/{sweep_id}/distribution", {
+          params: { path: { sweep_id: id }, query: { metric, bins, filter: filter || undefined } },
+        }),
+      ),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useRobustness(id: string, metric: string, top = 10) {
+  return useQuery({
+    queryKey: ["sweep", id, "robustness", metric, top],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/sweeps/{sweep_id}/robustness", {
+          params: { path: { sweep_id: id }, query: { metric, top } },
+        }),
+      ),
+  });
+}
+
+function studyQuery(id: string) {
+  return {
+    queryKey: ["study", id, "detail"],
+    queryFn: () =>
+      unwrap(api.GET("/api/studies/{study_id}", { params: { path: { study_id: id } } })),
+  };
+}
+export function useStudy(id: string) {
+  return useQuery({ ...studyQuery(id), enabled: !!id });
+}
+
+function backtestQuery(id: string) {
+  return {
+    queryKey: ["backtest", id, "detail"],
+    queryFn: () =>
+      unwrap(api.GET("/api/backtests/{backtest_id}", { params: { path: { backtest_id: id } } })),
+  };
+}
+export function useBacktest(id: string) {
+  return useQuery(backtestQuery(id));
+}
+
+/** What the tear sheet shows of any run, whatever its source. */
+export interface RunInfo {
+  ref: RunRef;
+  title: string;
+  subtitle: string;
+  kpis: Record<string, number | null>;
+  params: Record<string, unknown>;
+  strategy: Record<string, unknown> | null;
+  dataPath: string | null;
+  fingerprint: string | null;
+  firstDate: string | null;
+  lastDate: string | null;
+  skips: Record<string, number | null>;
+  exitReasons: Record<string, number> | null;
+  counters: Record<string, number | null>;
+  equityAvailable: boolean;
+  tradesAvailable: boolean;
+  equitySource: string;
+  codeVersion: string | null;
+  /** the KPIs cover this span (a trial's KPIs are in sample) */
+  kpiSpan: string | null;
+}
+
+async function runInfo(client: QueryClient, ref: RunRef): Promise<RunInfo> {
+  if (ref.kind === "run") {
+    const [sweep, run] = await Promise.all([
+      client.ensureQueryData(sweepQuery(ref.sweep)),
+      unwrap(
+        api.GET("/api/sweeps/{sweep_id}/runs/{param_hash}", {
+          params: { path: { sweep_id: ref.sweep, param_hash: ref.hash } },
+        }),
+      ),
+    ]);
+    return {
+      ref,
+      title: `${sweep.name} · ${ref.hash.slice(0, 8)}`,
+      subtitle: `combination ${run.combo} of sweep ${sweep.name} (${sweep.strategy})`,
+      kpis: run.kpis,
+      params: run.params,
+      strategy: run.strategy,
+      dataPath: sweep.data_path,
+      fingerprint: sweep.data_fingerprint,
+      firstDate: sweep.first_date,
+      lastDate: sweep.last_date,
+      skips: run.skips,
+      exitReasons: null,
+      counters: run.counters,
+      equityAvailable: true,
+      tradesAvailable: true,
+      equitySource: run.equity_kept ? "kept by the sweep" : "recomputed on demand",
+      codeVersion: sweep.code_version,
+      kpiSpan: null,
+    };
+  }
+  if (ref.kind === "backtest") {
+    const bt = await client.ensureQueryData(backtestQuery(ref.id));
+    const s = bt.summary;
+    return {
+      ref,
+      title: bt.name,
+      subtitle: `backtest ${bt.path} (${bt.engine} engine)`,
+      kpis: bt.kpis,
+      params: {},
+      strategy: s.strategy as unknown as Record<string, unknown>,
+      dataPath: s.data?.path ?? null,
+      fingerprint: bt.data_fingerprint,
+      firstDate: bt.first_date,
+      lastDate: bt.last_date,
+      skips: (s.skips ?? {}) as Record<string, number | null>,
+      exitReasons: (s.exit_reasons ?? null) as Record<string, number> | null,
+      counters: {
+        missing_quote_days: s.missing_quote_days ?? null,
+        stale_fills: s.stale_fills ?? null,
+      },
+      equityAvailable: true,
+      tradesAvailable: true,
+      equitySource: "equity.parquet",
+      codeVersion: s.gridbt_version ?? null,
+      kpiSpan: null,
+    };
+  }
+  const study = await client.ensureQueryData(studyQuery(ref.study));
+  const trial = study.trial_rows.find((t) => t.number === ref.number);
+  if (!trial) throw new Error(`trial ${ref.number}: not in study ${study.name}`);
+  const span = (study.summary.in_sample_span_dates as string[] | undefined) ?? null;
+  return {
+    ref,
+    title: `${study.name} · trial #${trial.number}`,
+    subtitle: `${trial.state.toLowerCase()} trial of study ${study.name} (${study.sampler ?? "?"} sampler)`,
+    kpis: trial.kpis,
+    params: trial.params,
+    strategy: null,
+    dataPath: null,
+    fingerprint: null,
+    firstDate: span?.[0] ?? null,
+    lastDate: span?.[1] ?? null,
+    skips: {},
+    exitReasons: null,
+    counters: {},
+    equityAvailable: trial.equity_kept,
+    tradesAvailable: false,
+    equitySource: trial.equity_kept ? "kept by the study (whole chain)" : "not kept",
+    codeVersion: null,
+    kpiSpan: span ? `in sample, ${span[0]} to ${span[1]}` : "in sample",
+  };
+}
+
+/** The query of a run's RunInfo (shared by the tear sheet and Compare). */
+export function infoQuery(client: QueryClient, ref: RunRef) {
+  return { queryKey: ["info", encodeRef(ref)], queryFn: () => runInfo(client, ref) };
+}
+
+export function useRunInfo(ref: RunRef) {
+  const client = useQueryClient();
+  return useQuery(infoQuery(client, ref));
+}
+
+/** The query of a run's equity, downsampled to `points` days (shared by every view). */
+export function equityQuery(ref: RunRef, points = FULL_POINTS) {
+  return {
+    queryKey: ["equity", encodeRef(ref), points],
+    staleTime: Infinity,
+    queryFn: () => {
+      switch (ref.kind) {
+        case "run":
+          return unwrap(
+            api.GET("/api/sweeps/{sweep_id}/runs/{param_hash}/equity", {
+              params: { path: { sweep_id: ref.sweep, param_hash: ref.hash }, query: { points } },
+            }),
+          );
+        case "backtest":
+          return unwrap(
+            api.GET("/api/backtests/{backtest_id}/equity", {
+              params: { path: { backtest_id: ref.id }, query: { points } },
+            }),
+          );
+        case "trial":
+          return unwrap(
+            api.GET("/api/studies/{study_id}/trials/{number}/equity", {
+              params: { path: { study_id: ref.study, number: ref.number }, query: { points } },
+            }),
+          );
+      }
+    },
+  };
+}
+
+export function useEquity(ref: RunRef, points = FULL_POINTS, enabled = true) {
+  return useQuery({ ...equityQuery(ref, points), enabled });
+}
+
+export function useTrades(ref: RunRef, enabled = true) {
+  return useQuery({
+    queryKey: ["trades", encodeRef(ref)],
+    queryFn: () => {
+      if (ref.kind === "run")
+        return unwrap(
+          api.GET("/api/sweeps/{sweep_id}/runs/{param_hash}/trades", {
+            params: { path: { sweep_id: ref.sweep, param_hash: ref.hash } },
+          }),
+        );
+      if (ref.kind === "backtest")
+        return unwrap(
+          api.GET("/api/backtests/{backtest_id}/trades", {
+            params: { path: { backtest_id: ref.id } },
+          }),
+        );
+      throw new Error("a study keeps no trades of its trials");
+    },
+    staleTime: Infinity,
+    enabled: enabled && ref.kind !== "trial",
+  });
+}
+
+export function usePayoff(ref: RunRef, trade: number) {
+  return useQuery({
+    queryKey: ["payoff", encodeRef(ref), trade],
+    queryFn: () => {
+      if (ref.kind === "run")
+        return unwrap(
+          api.GET("/api/sweeps/{sweep_id}/runs/{param_hash}/trades/{number}/payoff", {
+            params: {
+              path: { sweep_id: ref.sweep, param_hash: ref.hash, number: trade },
+              query: { points: 301 },
+            },
+          }),
+        );
+      if (ref.kind === "backtest")
+        return unwrap(
+          api.GET("/api/payoff", { params: { query: { backtest: ref.id, trade, points: 301 } } }),
+        );
+      throw new Error("a study keeps no trades of its trials");
+    },
+    staleTime: Infinity,
+    enabled: ref.kind !== "trial",
+  });
+}

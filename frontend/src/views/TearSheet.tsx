@@ -1,0 +1,967 @@
+// The tear sheet of one run: KPI header; equity with the drawdown and its 5 worst periods
+// shaded; monthly and yearly returns; rolling 6- and 12-month Sharpe and volatility; the daily
+// return distribution; for a backtest's daily book: net greeks, P&L attribution, margin; idle
+// periods, skipped entries and exits; the resolved strategy as YAML and the command that
+// reproduces the run. Derived numbers come from the run's own daily series (one run only).
+
+import { useMemo } from "react";
+import { dump } from "js-yaml";
+import type uPlot from "uplot";
+import type { Equity } from "../api/client";
+import { FULL_POINTS, useEquity, useMetricMap, useTrades, type RunInfo } from "../api/hooks";
+import { EChart, type EChartOption } from "../components/EChart";
+import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
+import { ParamList } from "../components/sweepParts";
+import { UPlotChart, shadeHook, timeOptions, toSeconds } from "../components/UPlotChart";
+import {
+  CopyButton,
+  download,
+  Empty,
+  ErrorBox,
+  Panel,
+  Segmented,
+  Skeleton,
+  Stat,
+  Toggle,
+} from "../components/ui";
+import {
+  fmtBp,
+  fmtDays,
+  fmtInt,
+  fmtMoney,
+  fmtMoneyAxis,
+  fmtMoneyCompact,
+  fmtNumber,
+  fmtPct,
+  isNum,
+} from "../lib/format";
+import { fmtMetric, HEADLINE, label, metricHelp } from "../lib/metrics";
+import {
+  dailyReturns,
+  daysBetween,
+  drawdownPeriods,
+  histogram,
+  mean,
+  monthlyReturns,
+  quantile,
+  rollingStats,
+  std,
+  yearlyReturns,
+} from "../lib/stats";
+import { idlePeriods, MONTHS, tradeRow } from "../lib/table";
+import { bool, oneOf, useUrlState } from "../lib/url";
+import { usePalette, type Palette } from "../theme";
+
+export function TearSheet({ info }: { info: RunInfo }) {
+  const equity = useEquity(info.ref, FULL_POINTS, info.equityAvailable);
+  const trades = useTrades(info.ref, info.tradesAvailable);
+  return (
+    <div className="stack" data-testid="tearsheet">
+      <KpiHeader info={info} />
+      {!info.equityAvailable ? (
+        <Panel title="Equity">
+          <Empty title="This trial's curve was not kept">
+            A study keeps the daily equity of its best trials only (<code>keep_equity</code>); the
+            KPIs above are this trial's, over the in-sample span. Run the trial's parameters as a
+            backtest to see the rest of the tear sheet.
+          </Empty>
+        </Panel>
+      ) : equity.error ? (
+        <ErrorBox error={equity.error} />
+      ) : !equity.data ? (
+        <>
+          <Skeleton height={420} />
+          <div className="grid grid-2">
+            <Skeleton height={260} />
+            <Skeleton height={260} />
+          </div>
+        </>
+      ) : equity.data.dates.length < 2 ? (
+        <Empty title="Insufficient data">The run's equity curve has fewer than two days.</Empty>
+      ) : (
+        <SeriesPanels equity={equity.data} info={info} />
+      )}
+      <div className="grid grid-2">
+        <ActivityPanel info={info} trades={trades.data?.trades} tradesError={trades.error} />
+        <StrategyPanel info={info} />
+      </div>
+    </div>
+  );
+}
+
+function KpiHeader({ info }: { info: RunInfo }) {
+  const metrics = useMetricMap();
+  const tone = (k: string, v: number | null | undefined): "good" | "bad" | undefined => {
+    if (!isNum(v)) return undefined;
+    if (["sharpe", "cagr", "total_return", "sortino", "calmar"].includes(k))
+      return v > 0 ? "good" : v < 0 ? "bad" : undefined;
+    return undefined;
+  };
+  return (
+    <>
+      <div className="stats" data-testid="kpis">
+        {HEADLINE.map((k) => (
+          <Stat
+            key={k}
+            label={label(metrics, k)}
+            value={fmtMetric(metrics, k, info.kpis[k])}
+            help={metricHelp(metrics, k)}
+            tone={tone(k, info.kpis[k])}
+            testId={`kpi-${k}`}
+          />
+        ))}
+      </div>
+      {info.kpiSpan && <p className="muted small">KPIs {info.kpiSpan}.</p>}
+    </>
+  );
+}
+
+function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
+  const palette = usePalette();
+  const [log, setLog] = useUrlState("log", bool, false);
+  const full = equity.points === equity.days;
+  const x = useMemo(() => equity.dates.map(toSeconds), [equity.dates]);
+  const eq = equity.equity;
+  const periods = useMemo(() => drawdownPeriods(eq, 5), [eq]);
+  const returns = useMemo(() => dailyReturns(eq), [eq]);
+
+  const shade = useMemo(
+    () =>
+      shadeHook(
+        periods.map((d) => ({
+          from: x[d.start]!,
+          to: x[d.end ?? x.length - 1]!,
+          color: palette.shade,
+        })),
+      ),
+    [periods, x, palette],
+  );
+  const equityOpts = useMemo(
+    () =>
+      timeOptions(palette, [{ label: "Equity", color: palette.accent, width: 1.6 }], {
+        yFormat: (v) => fmtMoney(v),
+        yAxis: fmtMoneyAxis,
+        log,
+        sync: "tearsheet",
+        hooks: shade,
+      }),
+    [palette, log, shade],
+  );
+  const ddOpts = useMemo(
+    () =>
+      timeOptions(
+        palette,
+        [
+          {
+            label: "Drawdown",
+            color: palette.bad,
+            fill: palette.name === "dark" ? "rgba(248,81,73,0.25)" : "rgba(207,34,46,0.18)",
+          },
+        ],
+        {
+          yFormat: (v) => fmtPct(v, 2),
+          yAxis: (v, d) => fmtPct(v, d),
+          sync: "tearsheet",
+          hooks: shade,
+          yRange: [null, 0],
+        },
+      ),
+    [palette, shade],
+  );
+  const equityData = useMemo<uPlot.AlignedData>(() => [x, eq.map((v) => v ?? null)], [x, eq]);
+  const ddData = useMemo<uPlot.AlignedData>(
+    () => [x, equity.drawdown.map((v) => v ?? null)],
+    [x, equity.drawdown],
+  );
+
+  return (
+    <>
+      <Panel
+        title="Equity and drawdown"
+        help="drag to zoom, double-click to reset; the 5 deepest drawdowns are shaded (peak to recovery)"
+        actions={<Toggle label="log scale" checked={log} onChange={setLog} testId="log" />}
+      >
+        <UPlotChart
+          name="equity"
+          data={equityData}
+          options={equityOpts}
+          height={300}
+          data_={{ points: x.length, days: equity.days }}
+        />
+        <UPlotChart name="drawdown" data={ddData} options={ddOpts} height={150} />
+        <p className="legend-note">
+          {full
+            ? `${fmtInt(equity.days)} trading days, every one drawn.`
+            : `${fmtInt(equity.points)} of ${fmtInt(equity.days)} days (downsampled on the server, first, last, highest, lowest and the deepest drawdown kept); the derived statistics below use these days.`}{" "}
+          Equity source: {info.equitySource}.
+        </p>
+        <DrawdownTable periods={periods} dates={equity.dates} />
+      </Panel>
+      <ReturnsPanels dates={equity.dates} equity={eq} returns={returns} palette={palette} />
+      <BookPanels equity={equity} info={info} palette={palette} x={x} />
+    </>
+  );
+}
+
+function DrawdownTable({
+  periods,
+  dates,
+}: {
+  periods: ReturnType<typeof drawdownPeriods>;
+  dates: string[];
+}) {
+  if (!periods.length)
+    return <p className="muted small">No drawdown: the equity never fell below its peak.</p>;
+  return (
+    <table className="simple-table" data-testid="drawdowns">
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>Peak</th>
+          <th>Trough</th>
+          <th>Recovered</th>
+          <th className="right">Depth</th>
+          <th className="right">Peak to trough</th>
+          <th className="right">Trough to recovery</th>
+        </tr>
+      </thead>
+      <tbody>
+        {periods.map((d, i) => (
+          <tr key={d.start}>
+            <td>{i + 1}</td>
+            <td className="num">{dates[d.start]}</td>
+            <td className="num">{dates[d.trough]}</td>
+            <td className="num">
+              {d.end !== null ? dates[d.end] : <span className="bad">not yet</span>}
+            </td>
+            <td className="right bad">{fmtPct(d.depth)}</td>
+            <td className="right">{fmtDays(daysBetween(dates[d.start]!, dates[d.trough]!))}</td>
+            <td className="right">
+              {d.end !== null ? fmtDays(daysBetween(dates[d.trough]!, dates[d.end]!)) : "–"}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function ReturnsPanels({
+  dates,
+  equity,
+  returns,
+  palette,
+}: {
+  dates: string[];
+  equity: (number | null)[];
+  returns: (number | null)[];
+  palette: Palette;
+}) {
+  const monthly = useMemo(() => monthlyReturns(dates, equity), [dates, equity]);
+  const yearly = useMemo(() => yearlyReturns(dates, equity), [dates, equity]);
+  const x = useMemo(() => dates.map(toSeconds), [dates]);
+
+  const monthOption = useMemo(() => {
+    const years = [...new Set(monthly.map((m) => m.year))];
+    const cells: HeatCell[] = [];
+    const at = new Map(monthly.map((m) => [`${m.year}-${m.month}`, m.ret]));
+    years.forEach((y, i) => {
+      for (let mo = 1; mo <= 12; mo++) {
+        const v = at.get(`${y}-${mo}`);
+        // months outside the data are left out, not hatched
+        if (v !== undefined) cells.push({ x: mo - 1, y: i, value: v });
+      }
+    });
+    const scale = colourScale(
+      cells.map((c) => c.value),
+      palette,
+      { signed: true, higherIsBetter: true },
+    );
+    return heatmapOption({
+      xLabels: MONTHS,
+      yLabels: years.map(String),
+      cells,
+      palette,
+      scale,
+      format: (v) => fmtPct(v, 1),
+      tooltip: (c) => `${MONTHS[c.x]} ${years[c.y]}: <b>${fmtPct(c.value, 2)}</b>`,
+      compact: true,
+      labels: true,
+      yInverse: true,
+    });
+  }, [monthly, palette]);
+
+  const yearOption = useMemo<EChartOption>(
+    () => ({
+      animation: false,
+      grid: { left: 56, right: 12, top: 12, bottom: 28 },
+      tooltip: { trigger: "axis", valueFormatter: (v: unknown) => fmtPct(v as number, 2) },
+      xAxis: {
+        type: "category",
+        data: yearly.map((y) => String(y.year)),
+        axisLabel: { color: palette.text },
+      },
+      yAxis: {
+        type: "value",
+        axisLabel: { color: palette.muted, formatter: (v: number) => fmtPct(v, 0) },
+        splitLine: { lineStyle: { color: palette.grid } },
+      },
+      series: [
+        {
+          type: "bar",
+          data: yearly.map((y) => ({
+            value: y.ret,
+            itemStyle: { color: y.ret >= 0 ? palette.good : palette.bad },
+          })),
+          label: {
+            show: yearly.length <= 15,
+            position: "top",
+            color: palette.muted,
+            fontSize: 10,
+            formatter: (p: { value: number }) => fmtPct(p.value, 1),
+          },
+        },
+      ],
+    }),
+    [yearly, palette],
+  );
+
+  const rolling = useMemo(() => {
+    const r6 = rollingStats(returns, 126);
+    const r12 = rollingStats(returns, 252);
+    return { r6, r12 };
+  }, [returns]);
+  const sharpeOpts = useMemo(
+    () =>
+      timeOptions(
+        palette,
+        [
+          { label: "6 months", color: palette.series[0] },
+          { label: "12 months", color: palette.series[1] },
+        ],
+        { yFormat: (v) => fmtNumber(v, 2), yAxis: (v, d) => fmtNumber(v, d), sync: "rolling" },
+      ),
+    [palette],
+  );
+  const volOpts = useMemo(
+    () =>
+      timeOptions(
+        palette,
+        [
+          { label: "6 months", color: palette.series[0] },
+          { label: "12 months", color: palette.series[1] },
+        ],
+        { yFormat: (v) => fmtPct(v, 2), yAxis: (v, d) => fmtPct(v, d), sync: "rolling" },
+      ),
+    [palette],
+  );
+  const enoughRolling = returns.length > 130;
+  const note12 =
+    returns.length <= 253 ? (
+      <p className="legend-note">The 12-month window needs more than 252 daily returns.</p>
+    ) : null;
+
+  const dist = useMemo(() => {
+    const rs = returns.filter((r): r is number => r !== null);
+    const sorted = [...rs].sort((a, b) => a - b);
+    const m = mean(rs);
+    const s = std(rs);
+    const skew =
+      rs.length > 2 && s > 0 ? rs.reduce((acc, r) => acc + ((r - m) / s) ** 3, 0) / rs.length : NaN;
+    const kurt =
+      rs.length > 3 && s > 0
+        ? rs.reduce((acc, r) => acc + ((r - m) / s) ** 4, 0) / rs.length - 3
+        : NaN;
+    const var95 = quantile(sorted, 0.05);
+    // the bins span the 0.5% to 99.5% quantiles: a few extreme days would squeeze the rest
+    const lo = quantile(sorted, 0.005);
+    const hi = quantile(sorted, 0.995);
+    const inside = rs.filter((r) => r >= lo && r <= hi);
+    const h = histogram(inside, 60);
+    const below = rs.filter((r) => r < lo);
+    const above = rs.filter((r) => r > hi);
+    return {
+      rs,
+      m,
+      s,
+      skew,
+      kurt,
+      var95,
+      h,
+      below,
+      above,
+      positive: rs.filter((r) => r > 0).length / (rs.length || 1),
+      zero: rs.filter((r) => r === 0).length,
+    };
+  }, [returns]);
+
+  const distOption = useMemo<EChartOption>(() => {
+    const { h } = dist;
+    const centres = h.counts.map((_, i) => ((h.edges[i] ?? 0) + (h.edges[i + 1] ?? 0)) / 2);
+    return {
+      animation: false,
+      grid: { left: 48, right: 12, top: 16, bottom: 30 },
+      tooltip: {
+        trigger: "axis",
+        axisPointer: { type: "shadow" },
+        formatter: (p: unknown) => {
+          const item = (p as { data: [number, number] }[])[0];
+          return item ? `${fmtBp(item.data[0])}: ${fmtInt(item.data[1])} days` : "";
+        },
+      },
+      xAxis: {
+        type: "value",
+        min: h.edges[0],
+        max: h.edges[h.edges.length - 1],
+        axisLabel: { color: palette.muted, formatter: (v: number) => fmtPct(v, 1) },
+        splitLine: { show: false },
+      },
+      yAxis: {
+        type: "value",
+        axisLine: { onZero: false },
+        axisLabel: { color: palette.muted },
+        splitLine: { lineStyle: { color: palette.grid } },
+      },
+      series: [
+        {
+          type: "bar",
+          barWidth: "95%",
+          data: centres.map((c, i) => [c, h.counts[i]]),
+          itemStyle: { color: palette.accent },
+          markLine: {
+            symbol: "none",
+            lineStyle: { color: palette.bad, type: "dashed" },
+            label: { color: palette.text, formatter: `VaR 95% ${fmtPct(dist.var95, 2)}` },
+            data: [{ xAxis: dist.var95 }],
+          },
+        },
+      ],
+    } as EChartOption;
+  }, [dist, palette]);
+
+  return (
+    <>
+      <div className="grid grid-2">
+        <Panel
+          title="Monthly returns"
+          help="compounded return of each calendar month, from the month-end equity; the colour scale is centred on 0"
+        >
+          {monthly.length < 2 ? (
+            <Empty title="Insufficient data">Fewer than two months.</Empty>
+          ) : (
+            <EChart
+              name="monthly"
+              height={Math.max(
+                220,
+                Math.min(80 + new Set(monthly.map((m) => m.year)).size * 26, 520),
+              )}
+              option={monthOption}
+              data={{ months: monthly.length }}
+            />
+          )}
+        </Panel>
+        <Panel title="Yearly returns">
+          <EChart name="yearly" height={260} option={yearOption} data={{ years: yearly.length }} />
+          <p className="legend-note">
+            Best month {fmtPct(Math.max(...monthly.map((m) => m.ret)), 2)}, worst month{" "}
+            {fmtPct(Math.min(...monthly.map((m) => m.ret)), 2)},{" "}
+            {fmtPct(monthly.filter((m) => m.ret > 0).length / (monthly.length || 1), 0)} of months
+            positive.
+          </p>
+        </Panel>
+      </div>
+      <div className="grid grid-2">
+        <Panel
+          title="Rolling Sharpe"
+          help="annualised Sharpe of the last 126 (6 months) and 252 (12 months) daily returns, risk-free 0"
+        >
+          {enoughRolling ? (
+            <>
+              <UPlotChart
+                name="rolling-sharpe"
+                data={[x, rolling.r6.sharpe, rolling.r12.sharpe]}
+                options={sharpeOpts}
+                height={220}
+              />
+              {note12}
+            </>
+          ) : (
+            <Empty title="Insufficient data">
+              A 6-month window needs more than 126 daily returns.
+            </Empty>
+          )}
+        </Panel>
+        <Panel
+          title="Rolling volatility"
+          help="annualised standard deviation of the last 126 and 252 daily returns"
+        >
+          {enoughRolling ? (
+            <>
+              <UPlotChart
+                name="rolling-vol"
+                data={[x, rolling.r6.vol, rolling.r12.vol]}
+                options={volOpts}
+                height={220}
+              />
+              {note12}
+            </>
+          ) : (
+            <Empty title="Insufficient data">
+              A 6-month window needs more than 126 daily returns.
+            </Empty>
+          )}
+        </Panel>
+      </div>
+      <Panel title="Daily returns" help="simple returns of end-of-day equity">
+        {dist.rs.length < 10 ? (
+          <Empty title="Insufficient data">Fewer than 10 daily returns.</Empty>
+        ) : (
+          <div className="grid grid-2">
+            <div>
+              <EChart
+                name="returns-histogram"
+                height={240}
+                option={distOption}
+                data={{ returns: dist.rs.length }}
+              />
+              {(dist.below.length > 0 || dist.above.length > 0) && (
+                <p className="legend-note">
+                  Bins from the 0.5% to the 99.5% quantile; beyond them: {fmtInt(dist.below.length)}{" "}
+                  days down to {fmtPct(Math.min(...dist.below, 0), 2)}, {fmtInt(dist.above.length)}{" "}
+                  up to {fmtPct(Math.max(...dist.above, 0), 2)}.
+                </p>
+              )}
+            </div>
+            <dl className="kv">
+              <dt>Days</dt>
+              <dd>
+                {fmtInt(dist.rs.length)} ({fmtInt(dist.zero)} flat)
+              </dd>
+              <dt>Mean</dt>
+              <dd>{fmtBp(dist.m, 1)} a day</dd>
+              <dt>Standard deviation</dt>
+              <dd>
+                {fmtBp(dist.s, 1)} a day ({fmtPct(dist.s * Math.sqrt(252), 2)} a year)
+              </dd>
+              <dt>Skew</dt>
+              <dd>{fmtNumber(dist.skew)}</dd>
+              <dt>Excess kurtosis</dt>
+              <dd>{fmtNumber(dist.kurt)}</dd>
+              <dt>Best / worst day</dt>
+              <dd>
+                {fmtPct(Math.max(...dist.rs), 2)} / {fmtPct(Math.min(...dist.rs), 2)}
+              </dd>
+              <dt>VaR 95% (historical)</dt>
+              <dd>{fmtPct(dist.var95, 2)}</dd>
+              <dt>Positive days</dt>
+              <dd>{fmtPct(dist.positive, 1)}</dd>
+            </dl>
+          </div>
+        )}
+      </Panel>
+    </>
+  );
+}
+
+const GREEKS = [
+  { key: "delta", label: "Delta (options)", unit: "shares" },
+  { key: "net_delta", label: "Net delta (with the hedge)", unit: "shares" },
+  { key: "gamma", label: "Gamma", unit: "per point" },
+  { key: "vega", label: "Vega", unit: "$ per vol point" },
+  { key: "theta", label: "Theta", unit: "$ per day" },
+] as const;
+
+const ATTRIBUTION = [
+  "pnl_delta",
+  "pnl_gamma",
+  "pnl_vega",
+  "pnl_theta",
+  "pnl_costs",
+  "pnl_financing",
+  "pnl_residual",
+] as const;
+
+function BookPanels({
+  equity,
+  info,
+  palette,
+  x,
+}: {
+  equity: Equity;
+  info: RunInfo;
+  palette: Palette;
+  x: number[];
+}) {
+  const cols = equity.columns ?? {};
+  const has = (k: string) => Array.isArray(cols[k]);
+  const [period, setPeriod] = useUrlState(
+    "attr",
+    oneOf(["day", "week", "month"] as const),
+    "month",
+  );
+
+  const greekOpts = useMemo(
+    () =>
+      Object.fromEntries(
+        GREEKS.map((g, i) => [
+          g.key,
+          timeOptions(
+            palette,
+            [{ label: g.label, color: palette.series[i % palette.series.length] }],
+            { yFormat: (v) => fmtNumber(v, 2), yAxis: (v, d) => fmtNumber(v, d), sync: "book" },
+          ),
+        ]),
+      ),
+    [palette],
+  );
+  const marginOpts = useMemo(
+    () =>
+      timeOptions(
+        palette,
+        [
+          { label: "Initial margin", color: palette.series[0] },
+          { label: "Maintenance margin", color: palette.series[1], dash: [4, 3] },
+        ],
+        { yFormat: (v) => fmtMoney(v), yAxis: fmtMoneyAxis, sync: "book" },
+      ),
+    [palette],
+  );
+
+  const attribution = useMemo(() => {
+    if (!ATTRIBUTION.some((k) => has(k))) return null;
+    const keyOf = (d: string) => {
+      if (period === "day") return d;
+      if (period === "month") return d.slice(0, 7);
+      const t = new Date(`${d}T00:00:00Z`);
+      const monday = new Date(t.getTime() - ((t.getUTCDay() + 6) % 7) * 86_400_000);
+      return monday.toISOString().slice(0, 10);
+    };
+    const buckets: string[] = [];
+    const sums = Object.fromEntries(ATTRIBUTION.map((k) => [k, [] as number[]]));
+    equity.dates.forEach((d, i) => {
+      const k = keyOf(d);
+      if (buckets[buckets.length - 1] !== k) {
+        buckets.push(k);
+        for (const a of ATTRIBUTION) sums[a]!.push(0);
+      }
+      for (const a of ATTRIBUTION) {
+        const v = cols[a]?.[i];
+        if (isNum(v)) sums[a]![sums[a]!.length - 1]! += v;
+      }
+    });
+    const totals = Object.fromEntries(
+      ATTRIBUTION.map((a) => [a, sums[a]!.reduce((s, v) => s + v, 0)]),
+    );
+    return { buckets, sums, totals };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [equity, period]);
+
+  const attributionOption = useMemo<EChartOption | null>(() => {
+    if (!attribution) return null;
+    const colours = [
+      palette.series[0],
+      palette.series[2],
+      palette.series[4],
+      palette.series[1],
+      palette.series[3],
+      palette.series[5],
+      palette.series[7],
+    ];
+    return {
+      animation: false,
+      grid: { left: 64, right: 16, top: 36, bottom: 56 },
+      legend: {
+        top: 0,
+        textStyle: { color: palette.muted },
+        data: ATTRIBUTION.map((a) => a.replace("pnl_", "")),
+      },
+      tooltip: {
+        trigger: "axis",
+        axisPointer: { type: "shadow" },
+        valueFormatter: (v: unknown) => fmtMoney(v as number),
+      },
+      dataZoom: [{ type: "inside" }, { type: "slider", height: 16, bottom: 6 }],
+      xAxis: { type: "category", data: attribution.buckets, axisLabel: { color: palette.muted } },
+      yAxis: {
+        type: "value",
+        axisLabel: { color: palette.muted, formatter: (v: number) => fmtMoneyCompact(v) },
+        splitLine: { lineStyle: { color: palette.grid } },
+      },
+      series: ATTRIBUTION.map((a, i) => ({
+        type: "bar",
+        name: a.replace("pnl_", ""),
+        stack: "pnl",
+        data: attribution.sums[a],
+        itemStyle: { color: colours[i] },
+        large: attribution.buckets.length > 500,
+      })),
+    } as EChartOption;
+  }, [attribution, palette]);
+
+  const margin = cols.initial_margin;
+  const maxMargin = margin ? Math.max(...margin.filter(isNum)) : NaN;
+  const anyBook = GREEKS.some((g) => has(g.key)) || attribution || margin;
+
+  if (!anyBook)
+    return (
+      <Panel title="Greeks, P&L attribution and margin">
+        <Empty title="No daily book for this run">
+          {info.ref.kind === "run"
+            ? "A sweep keeps each run's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by "
+            : "This run has no daily book: the greeks, P&L attribution and margin are written by "}
+          <code>gridbt backtest</code>: run the command at the bottom of this page to get them.
+        </Empty>
+      </Panel>
+    );
+
+  return (
+    <>
+      {GREEKS.some((g) => has(g.key)) && (
+        <Panel
+          title="Net greeks"
+          help="end-of-day greeks of the position (contracts x multiplier), and the delta net of the hedge"
+        >
+          <div className="grid grid-2">
+            {GREEKS.filter((g) => has(g.key)).map((g) => (
+              <div key={g.key}>
+                <div className="small muted">
+                  {g.label} <span>({g.unit})</span>
+                </div>
+                <UPlotChart
+                  name={`greek-${g.key}`}
+                  data={[x, cols[g.key]!]}
+                  options={greekOpts[g.key]!}
+                  height={170}
+                />
+              </div>
+            ))}
+          </div>
+        </Panel>
+      )}
+      {attribution && attributionOption && (
+        <Panel
+          title="Daily P&L attribution"
+          help="the day's P&L split into delta, gamma, vega and theta (Taylor terms of the greeks), costs, financing and the residual; summed per period"
+          actions={
+            <Segmented
+              label="period"
+              value={period}
+              onChange={setPeriod}
+              options={["day", "week", "month"]}
+              testId="attribution-period"
+            />
+          }
+        >
+          <EChart
+            name="attribution"
+            height={320}
+            option={attributionOption}
+            data={{ periods: attribution.buckets.length }}
+          />
+          <div className="chips" style={{ marginTop: 8 }}>
+            {ATTRIBUTION.map((a) => (
+              <span className="chip" key={a} style={{ paddingRight: 10 }}>
+                {a.replace("pnl_", "")}{" "}
+                <b className={attribution.totals[a]! >= 0 ? "good" : "bad"}>
+                  {fmtMoney(attribution.totals[a])}
+                </b>
+              </span>
+            ))}
+          </div>
+        </Panel>
+      )}
+      {margin && (
+        <Panel
+          title="Margin"
+          help="end-of-day initial and maintenance margin of the position; return on margin = total P&L / the largest initial margin"
+        >
+          <UPlotChart
+            name="margin"
+            data={[x, margin, cols.maintenance_margin ?? margin.map(() => null)]}
+            options={marginOpts}
+            height={200}
+          />
+          <p className="legend-note">
+            Largest initial margin {fmtMoney(maxMargin)}; return on margin{" "}
+            {fmtNumber(info.kpis.return_on_margin ?? null)}
+            {cols.margin_call_days
+              ? `; ${fmtInt(cols.margin_call_days.filter((v) => isNum(v) && v > 0).length)} days under a margin call`
+              : ""}
+            .
+          </p>
+        </Panel>
+      )}
+    </>
+  );
+}
+
+function ActivityPanel({
+  info,
+  trades,
+  tradesError,
+}: {
+  info: RunInfo;
+  trades: import("../api/client").Trade[] | undefined;
+  tradesError: unknown;
+}) {
+  const rows = useMemo(() => (trades ?? []).map(tradeRow), [trades]);
+  const idle = useMemo(
+    () => idlePeriods(rows, info.firstDate, info.lastDate, 10),
+    [rows, info.firstDate, info.lastDate],
+  );
+  const exits = useMemo(() => {
+    if (info.exitReasons) return info.exitReasons;
+    const out: Record<string, number> = {};
+    for (const r of rows) out[r.exitReason] = (out[r.exitReason] ?? 0) + 1;
+    return out;
+  }, [rows, info.exitReasons]);
+  const skips = Object.entries(info.skips).filter(([, v]) => isNum(v) && v > 0);
+  const idleDays = idle.reduce((s, p) => s + p.days, 0);
+  return (
+    <Panel
+      title="Activity"
+      help="skipped entries (the day's entry could not be made, by reason), exits by reason, and flat periods of 10 calendar days or more between trades"
+    >
+      <div className="grid grid-2">
+        <div>
+          <div className="small strong">Skipped entries</div>
+          {skips.length ? (
+            <ul className="plain small">
+              {skips.map(([k, v]) => (
+                <li key={k}>
+                  {k.replace(/_/g, " ")}: <b className="num">{fmtInt(v)}</b>
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <p className="small muted">
+              {info.ref.kind === "trial" ? "Not recorded for trials." : "None."}
+            </p>
+          )}
+          <div className="small strong" style={{ marginTop: 8 }}>
+            Exits
+          </div>
+          {Object.keys(exits).length ? (
+            <ul className="plain small">
+              {Object.entries(exits)
+                .sort((a, b) => b[1] - a[1])
+                .map(([k, v]) => (
+                  <li key={k}>
+                    {k.replace(/_/g, " ")}: <b className="num">{fmtInt(v)}</b>
+                  </li>
+                ))}
+            </ul>
+          ) : (
+            <p className="small muted">
+              {info.tradesAvailable ? (trades ? "No trade." : "…") : "Not recorded for trials."}
+            </p>
+          )}
+        </div>
+        <div>
+          <div className="small strong">Idle periods (≥ 10 days flat)</div>
+          {tradesError ? (
+            <ErrorBox error={tradesError} />
+          ) : !info.tradesAvailable ? (
+            <p className="small muted">Not recorded for trials.</p>
+          ) : !trades ? (
+            <Skeleton height={80} />
+          ) : idle.length === 0 ? (
+            <p className="small muted">
+              None: the run was in a trade or re-entered within 10 days throughout.
+            </p>
+          ) : (
+            <>
+              <p className="small">
+                {fmtInt(idle.length)} {idle.length === 1 ? "period" : "periods"}, {fmtInt(idleDays)}{" "}
+                days in all{idle.length > 1 ? "; longest:" : ":"}
+              </p>
+              <ul className="plain small num">
+                {[...idle]
+                  .sort((a, b) => b.days - a.days)
+                  .slice(0, 6)
+                  .map((p) => (
+                    <li key={p.from}>
+                      {p.from} → {p.to} ({fmtInt(p.days)} d)
+                    </li>
+                  ))}
+              </ul>
+            </>
+          )}
+        </div>
+      </div>
+    </Panel>
+  );
+}
+
+function StrategyPanel({ info }: { info: RunInfo }) {
+  const raw =
+    info.ref.kind === "run"
+      ? `${String(info.strategy?.name ?? "strategy")}-${info.ref.hash.slice(0, 8)}`
+      : String(info.strategy?.name ?? "strategy");
+  // a name safe in a shell and a file system
+  const name = raw.replace(/[^A-Za-z0-9_.-]+/g, "-");
+  const yaml = useMemo(
+    () =>
+      info.strategy ? dump(info.strategy, { noRefs: true, lineWidth: 100, sortKeys: false }) : "",
+    [info.strategy],
+  );
+  const file = `${name}.yaml`;
+  const command = [
+    "gridbt backtest",
+    `--strategy ${file}`,
+    info.dataPath ? `--data ${info.dataPath}` : null,
+    `--out out/${name}`,
+  ]
+    .filter(Boolean)
+    .join(" ");
+  return (
+    <Panel
+      title="Strategy"
+      help="the resolved strategy of this run (the sweep's base strategy with the run's grid values), and the command that reproduces it"
+      actions={
+        info.strategy ? (
+          <>
+            <CopyButton text={yaml} label="Copy YAML" />
+            <button
+              type="button"
+              className="button small"
+              onClick={() => download(file, yaml, "application/yaml")}
+            >
+              Download
+            </button>
+          </>
+        ) : undefined
+      }
+    >
+      {Object.keys(info.params).length > 0 && (
+        <div style={{ marginBottom: 10 }}>
+          <div className="small strong">Parameters</div>
+          <ParamList params={info.params} />
+        </div>
+      )}
+      {info.strategy ? (
+        <>
+          <pre data-testid="strategy-yaml">{yaml}</pre>
+          <div className="small strong" style={{ marginTop: 10 }}>
+            Reproduce it (save the YAML as <code>{file}</code>)
+          </div>
+          <div className="command">
+            <pre data-testid="backtest-command">{command}</pre>
+            <CopyButton text={command} />
+          </div>
+          <p className="legend-note">
+            {info.dataPath ? "" : "No --data: the run used the default chain. "}
+            Data fingerprint <code>{info.fingerprint ?? "–"}</code>
+            {info.firstDate ? `, ${info.firstDate} to ${info.lastDate}` : ""}
+            {info.codeVersion ? `; gridbt ${info.codeVersion}` : ""}.
+          </p>
+        </>
+      ) : (
+        <p className="muted small">
+          A study stores each trial's parameters, not its resolved strategy: the study's base
+          strategy with the parameters above reproduces it.
+        </p>
+      )}
+    </Panel>
+  );
+}

@@ -1,0 +1,402 @@
+"""The results browser in a real browser: Playwright driving the system Chromium (Debian's
+`chromium`, installed by `make test`; nothing is downloaded) against `gridbt serve` over a small
+workspace the CLI makes in the test (a sweep, a two-objective study with walk-forward folds, a
+hedged backtest).
+
+Each test asserts on what is drawn (the data of the ECharts and uPlot instances the browser
+registers on `window.gridbtCharts`, and the DOM), not only that elements exist, compares it with
+what the API answers, and fails on any console error. A screenshot of each main view is written
+to tests/e2e/screenshots/ (git-ignored: artefacts, not compared).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gridbt.api.frontend import STATIC_DIR, frontend_built
+from gridbt.data.default import ensure_synthetic_chain
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+SHORT_PUT = REPO / "jobs" / "strategies" / "short_put_30d.yaml"
+SWEEP, STUDY, BACKTEST = "sweeps~tiny", "studies~tiny", "backtests~hedged"
+X, Y, Z = "structure.legs.0.select.target", "exit.profit_target", "exit.stop_loss"
+VIEWPORT = {"width": 1440, "height": 1000}
+
+
+def _cli(*args: str | Path, cwd: Path) -> None:
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO),
+                                                      os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-m", "gridbt.cli", *map(str, args)], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sweep (27 runs, 3 kept curves), a study (NSGA-II on Sharpe and max drawdown, two
+    anchored folds) and a hedged backtest, as the CLI writes them."""
+    chain = ensure_synthetic_chain(profile="small")[0]
+    work = tmp_path_factory.mktemp("e2e")
+    root = work / "root"
+    root.mkdir()
+    (work / "sweep.yaml").write_text(textwrap.dedent(f"""\
+        name: tiny
+        strategy: {SHORT_PUT}
+        data: {chain}
+        keep_equity: 3
+        pbo_blocks: 6
+        mlflow: {{enabled: false}}
+        ray: {{batch_seconds: 0.02, max_in_flight: 1}}
+        grid:
+          {X}: [0.1, 0.2, 0.3]
+          {Y}: [0.25, 0.5, null]
+          {Z}: [1.5, 2.0, null]
+        """))
+    (work / "study.yaml").write_text(textwrap.dedent(f"""\
+        name: tiny_study
+        strategy: {SHORT_PUT}
+        data: {chain}
+        pbo_blocks: 6
+        keep_equity: 3
+        mlflow: {{enabled: false}}
+        space:
+          {X}: {{float: [0.05, 0.50], step: 0.05}}
+          {Y}: {{float: [0.2, 0.9], step: 0.1}}
+          {Z}: {{categorical: [1.0, 2.0, null]}}
+        objectives: [sharpe, {{kpi: max_drawdown}}]
+        sampler: {{kind: nsga2, seed: 3}}
+        pruner: {{kind: none}}
+        walk_forward: {{folds: 2, scheme: anchored}}
+        trials: 12
+        parallel: 4
+        """))
+    _cli("sweep", work / "sweep.yaml", "--out", root / "sweeps" / "tiny", "--quiet",
+         "--actors", "1", cwd=work)
+    _cli("optimize", work / "study.yaml", "--out", root / "studies" / "tiny", "--quiet",
+         "--actors", "1", cwd=work)
+    _cli("backtest", "--strategy", "hedged_short_strangle", "--data", chain, "--out",
+         root / "backtests" / "hedged", "--no-tearsheet", cwd=work)
+    return root
+
+
+@pytest.fixture(scope="module")
+def url(root: Path) -> Iterator[str]:
+    """`gridbt serve` on a free port over the root, serving the built browser."""
+    assert frontend_built(), (f"the results browser is not built in {STATIC_DIR}: `make "
+                              "install` builds it (npm --prefix frontend ci && npm --prefix "
+                              "frontend run build)")
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO),
+                                                      os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "gridbt.cli", "serve", "--root", str(root),
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        found = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
+        assert found, "gridbt serve did not print its URL"
+        yield found.group()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def api(url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(chromium).exists(), ("no system Chromium: `make test` installs it (apt-get "
+                                     "install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A browser page that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser: Any, base: str, color_scheme: str = "light") -> None:
+        self.context = browser.new_context(viewport=VIEWPORT, color_scheme=color_scheme)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(60_000)
+        self.base = base
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def chart(self, name: str) -> None:
+        """Wait until the chart `name` is registered and drawn."""
+        self.page.wait_for_function(
+            "n => window.gridbtCharts && window.gridbtCharts[n]", arg=name)
+
+    def option(self, name: str) -> Any:
+        """The ECharts option of a drawn chart (its data as drawn)."""
+        self.chart(name)
+        return self.page.evaluate("n => window.gridbtCharts[n].getOption()", name)
+
+    def uplot(self, name: str) -> Any:
+        """The data arrays of a drawn uPlot chart."""
+        self.chart(name)
+        return self.page.evaluate("n => window.gridbtCharts[n].data", name)
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(exist_ok=True)
+        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_timeout(300)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture()
+def page(browser: Any, url: str) -> Iterator[Page]:
+    p = Page(browser, url)
+    yield p
+    errors = list(p.errors)
+    p.context.close()
+    assert not errors, "\n".join(errors)
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _drawn_cells(option: Any) -> dict[tuple[int, int], float]:
+    """(x index, y index) -> value of the heatmap's defined cells as drawn."""
+    cells = {}
+    for item in option["series"][0]["data"]:
+        x, y, v = item["value"] if isinstance(item, dict) else item
+        cells[(int(x), int(y))] = float(v)
+    return cells
+
+
+def _api_cells(heatmap: dict[str, Any]) -> dict[tuple[int, int], float]:
+    return {(j, i): v for i, row in enumerate(heatmap["values"])
+            for j, v in enumerate(row) if v is not None}
+
+
+# ---------------------------------------------------------------------- the journey
+def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: httpx.Client
+                                                               ) -> None:
+    pg = page.page
+    page.goto("/")
+    table = pg.get_by_test_id("entries")
+    table.get_by_text("tiny_study").wait_for()
+    assert table.get_attribute("data-rows") == "3"
+    for name in ("tiny", "tiny_study", "hedged_short_strangle"):
+        assert table.get_by_role("link", name=name, exact=True).count() == 1
+    page.shot("home")
+
+    table.get_by_role("link", name="tiny", exact=True).click()
+    pg.wait_for_url(re.compile(r"/sweeps/sweeps~tiny$"))
+    histogram = page.option("histogram")
+    assert sum(point[1] for point in histogram["series"][0]["data"]) == 27
+    assert pg.get_by_test_id("dsr").inner_text().startswith("Deflated Sharpe")
+    assert pg.get_by_test_id("top-runs").get_attribute("data-rows") == "27"
+    page.shot("sweep-overview")
+
+    pg.get_by_role("link", name="Landscape").click()
+    pg.get_by_test_id("axis-x").select_option(Y)
+    pg.get_by_test_id("axis-y").select_option(Z)
+    pg.locator(f'[data-chart="heatmap"][data-x="{Y}"][data-y="{Z}"]').wait_for()
+    expected = api.get(f"/api/sweeps/{SWEEP}/heatmap",
+                       params={"x": Y, "y": Z, "metric": "sharpe", "agg": "max"}).json()
+    drawn = page.option("heatmap")
+    cells = _drawn_cells(drawn)
+    assert cells.keys() == _api_cells(expected).keys()
+    assert all(_close(cells[k], v) for k, v in _api_cells(expected).items())
+    assert drawn["xAxis"][0]["data"] == ["0.25", "0.5", "off"]
+    assert drawn["yAxis"][0]["data"] == ["1.5", "2", "off"]
+    page.shot("landscape")
+
+    # click the best cell: its best run opens
+    (j, i), _ = max(_api_cells(expected).items(), key=lambda kv: kv[1])
+    best = expected["best"][i][j]
+    px, py = pg.evaluate("([j, i]) => window.gridbtCharts.heatmap.convertToPixel("
+                         "{seriesIndex: 0}, [j, i])", [j, i])
+    box = pg.locator('[data-chart="heatmap"]').bounding_box()
+    assert box is not None
+    pg.mouse.click(box["x"] + px, box["y"] + py)
+    pg.wait_for_url(re.compile(rf"/sweeps/sweeps~tiny/runs/{best}$"))
+    run = api.get(f"/api/sweeps/{SWEEP}/runs/{best}").json()
+    sharpe = pg.get_by_test_id("kpi-sharpe").locator(".stat-value")
+    sharpe.wait_for()
+    assert sharpe.inner_text() == f"{run['kpis']['sharpe']:.2f}"
+    equity = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/equity",
+                     params={"points": 5000}).json()
+    drawn_equity = page.uplot("equity")
+    assert len(drawn_equity[0]) == len(equity["dates"]) == equity["days"]
+    assert all(_close(a, b) for a, b in zip(drawn_equity[1], equity["equity"], strict=True))
+    assert pg.get_by_test_id("drawdowns").locator("tbody tr").count() >= 1
+    assert "gridbt backtest --strategy" in pg.get_by_test_id("backtest-command").inner_text()
+    assert "legs:" in pg.get_by_test_id("strategy-yaml").inner_text()
+    monthly = page.option("monthly")
+    assert len(monthly["series"][0]["data"]) >= 12
+    page.shot("tearsheet-run")
+
+    pg.get_by_role("link", name="Trades").click()
+    trades = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/trades").json()
+    assert trades["count"] > 0
+    trade_table = pg.get_by_test_id("trade-table")
+    trade_table.wait_for()
+    assert trade_table.get_attribute("data-rows") == str(trades["count"])
+    breakdown = page.option("breakdown")
+    assert sum(1 for _ in breakdown["series"][0]["data"]) == len(
+        {t["exit_reason"] for t in trades["trades"]})
+    page.shot("trades")
+
+    trade_table.locator("tbody tr[data-row-id='0']").click()
+    pg.wait_for_url(re.compile(r"/trades/0$"))
+    payoff = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/trades/0/payoff",
+                     params={"points": 301}).json()
+    drawn_payoff = page.uplot("payoff")
+    assert drawn_payoff[0] == pytest.approx(payoff["spots"])
+    assert [v for v in drawn_payoff[1] if v is not None] == pytest.approx(
+        [v for v in payoff["at_expiry"] if v is not None])
+    assert len(drawn_payoff) == 3  # spots, at expiry, T+0
+    assert pg.get_by_test_id("legs").locator("tbody tr").count() == len(payoff["legs"])
+    page.shot("trade-detail")
+
+
+def test_compare_three_runs(page: Page, api: httpx.Client) -> None:
+    top = api.get(f"/api/sweeps/{SWEEP}/runs", params={"limit": 3}).json()["rows"]
+    hashes = [r["param_hash"] for r in top]
+    page.goto(f"/sweeps/{SWEEP}/compare?runs={','.join(hashes)}")
+    pg = page.page
+    pg.locator('[data-chart="compare-equity"][data-series="3"]').wait_for()  # each run loads
+    drawn = page.uplot("compare-equity")
+    assert len(drawn) == 1 + 3
+    for series in drawn[1:]:
+        first = next(v for v in series if v is not None)
+        assert first == pytest.approx(1.0)  # rebased
+    assert pg.get_by_test_id("compare").get_attribute("data-runs") == "3"
+    header = pg.get_by_test_id("kpi-table").locator("thead th")
+    assert header.count() == 1 + 3
+    sharpe_row = pg.get_by_test_id("kpi-table").locator("tr[data-kpi='sharpe'] td")
+    assert sharpe_row.nth(1).inner_text() == f"{top[0]['kpis']['sharpe']:.2f}"
+    assert "best" in (sharpe_row.nth(1).get_attribute("class") or "")
+    correlation = page.option("correlation")
+    assert len(correlation["series"][0]["data"]) == 9
+    diagonal = [c["value"][2] for c in correlation["series"][0]["data"]
+                if c["value"][0] == c["value"][1]]
+    assert diagonal == [1, 1, 1]
+    page.shot("compare")
+
+
+def test_the_study_page_draws_the_pareto_front_and_folds(page: Page, api: httpx.Client
+                                                         ) -> None:
+    study = api.get(f"/api/studies/{STUDY}").json()
+    page.goto(f"/studies/{STUDY}")
+    pg = page.page
+    pareto = page.option("pareto")
+    front = {d["number"] for d in pareto["series"][1]["data"]}
+    assert front == {p["trial"] for p in study["pareto"]}
+    assert front
+    others = {d["number"] for d in pareto["series"][0]["data"]}
+    complete = {t["number"] for t in study["trial_rows"] if t["state"] == "COMPLETE"}
+    assert front | others == complete
+    history = page.option("history")
+    assert len(history["series"][0]["data"]) == len(complete)
+    assert pg.get_by_test_id("folds").locator("tbody tr").count() == 2
+    assert pg.get_by_test_id("trials").get_attribute("data-rows") == str(
+        len(study["trial_rows"]))
+    page.shot("study")
+
+
+def test_a_shared_url_restores_the_same_view(browser: Any, url: str, api: httpx.Client
+                                             ) -> None:
+    path = (f"/sweeps/{SWEEP}/landscape?x={Z}&y={X}&metric=cagr&agg=median"
+            f"&where={Y}:0.5&filter=trade_count%20%3E%200")
+    expected = api.get(f"/api/sweeps/{SWEEP}/heatmap", params={
+        "x": Z, "y": X, "metric": "cagr", "agg": "median", "where": f"{Y}:0.5",
+        "filter": "trade_count > 0"}).json()
+    for _ in range(2):  # a first visit, then the link opened again in a fresh browser
+        page = Page(browser, url)
+        try:
+            page.goto(path)
+            pg = page.page
+            pg.locator('[data-chart="heatmap"][data-metric="cagr"][data-agg="median"]').wait_for()
+            assert pg.get_by_test_id("axis-x").input_value() == Z
+            assert pg.get_by_test_id("axis-y").input_value() == X
+            assert pg.get_by_test_id("heatmap-metric").input_value() == "cagr"
+            assert pg.get_by_test_id(f"pin-{Y}").input_value() == "0.5"
+            assert pg.get_by_test_id("filter").input_value() == "trade_count > 0"
+            assert pg.get_by_test_id("agg").locator("button.on").inner_text() == "median"
+            cells = _drawn_cells(page.option("heatmap"))
+            assert cells.keys() == _api_cells(expected).keys()
+            assert all(_close(cells[k], v) for k, v in _api_cells(expected).items())
+            assert not page.errors, page.errors
+        finally:
+            page.context.close()
+
+
+def test_a_backtest_tear_sheet_draws_its_daily_book(browser: Any, url: str,
+                                                    api: httpx.Client) -> None:
+    equity = api.get(f"/api/backtests/{BACKTEST}/equity", params={"points": 5000}).json()
+    page = Page(browser, url, color_scheme="dark")
+    try:
+        page.goto(f"/backtests/{BACKTEST}")
+        pg = page.page
+        assert pg.evaluate("document.documentElement.dataset.theme") == "dark"
+        attribution = page.option("attribution")
+        months = {d[:7] for d in equity["dates"]}
+        assert len(attribution["xAxis"][0]["data"]) == len(months)
+        total = sum(v for s in attribution["series"] for v in s["data"] if v is not None)
+        expected = sum(v for k, col in equity["columns"].items() if k.startswith("pnl_")
+                       for v in col if v is not None)
+        assert total == pytest.approx(expected, rel=1e-9, abs=1e-6)
+        greek = page.uplot("greek-vega")
+        assert len(greek[1]) == len(equity["columns"]["vega"])
+        assert all(_close(a, b) for a, b in zip(greek[1], equity["columns"]["vega"], strict=True))
+        page.uplot("margin")
+        page.shot("tearsheet-backtest-dark")
+        assert not page.errors, page.errors
+    finally:
+        page.context.close()
+
+
+def test_robustness_and_every_page_without_console_errors(page: Page, api: httpx.Client
+                                                          ) -> None:
+    robust = api.get(f"/api/sweeps/{SWEEP}/robustness", params={"top": 10}).json()
+    page.goto(f"/sweeps/{SWEEP}/robustness")
+    pg = page.page
+    rows = pg.get_by_test_id("neighbourhoods").locator("tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == len(robust["neighbourhood"])
+    raw, smooth = page.option("heatmap-raw"), page.option("heatmap-smooth")
+    assert _drawn_cells(raw).keys() == _drawn_cells(smooth).keys()
+    page.shot("robustness")
+    for path in ("/", f"/sweeps/{SWEEP}", f"/sweeps/{SWEEP}/landscape",
+                 f"/backtests/{BACKTEST}/trades", f"/backtests/{BACKTEST}/trades/1",
+                 f"/studies/{STUDY}/trials/0", f"/compare?runs=bt:{BACKTEST}",
+                 "/no/such/page", "/sweeps/nope"):
+        page.goto(path)
+        pg.wait_for_load_state("networkidle")
+    # a missing sweep is said plainly (the API's 404 is not a console error of the app)
+    page.errors[:] = [e for e in page.errors if "404" not in e]
+    time.sleep(0.1)
