@@ -16,18 +16,25 @@ from pathlib import Path
 from typing import Any
 
 import gridbt
+from gridbt._errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EnvironmentFailure,
+    environment_cause,
+)
 from gridbt._inputs import check_chain_dir, check_chain_target, check_output_dir
 
 __all__ = ["main"]
 
-#: Errors whose message is all a user needs (bad files, options or data, an unreachable
-#: cluster): printed without a traceback, exit 2. Named by module, so that catching them
-#: imports nothing: the module of an error that was raised is loaded.
+#: Errors whose message is all a user needs (bad files, options or data): printed without a
+#: traceback, exit 2. Named by module, so that catching them imports nothing: the module of an
+#: error that was raised is loaded. Failures of the environment (`gridbt._errors`: a full disk,
+#: a locked database, Ray's actors gone) exit 3; the exit codes are listed there.
 _USER_ERRORS = {
     "gridbt._inputs": "InputError",
     "gridbt.data.errors": "DataError",
     "gridbt.strategy.spec": "SpecError",
-    "gridbt.runtime.cluster": "ClusterError",
 }
 
 
@@ -342,12 +349,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run `gridbt ARGS`; the exit code."""
     args = build_parser().parse_args(argv)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except _user_errors() as exc:
         print(f"gridbt: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
+    except EnvironmentFailure as exc:
+        print(f"gridbt: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except OSError as exc:
+        if (cause := environment_cause(exc)) is None:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"gridbt: {where}{cause}; fix that, then run the command again (a sweep or a "
+              "study with --resume: what is on disk is kept)", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        print("gridbt: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from gridbt._errors import EnvironmentFailure
 from gridbt._stages import seconds_since, stage
 
 __all__ = ["ClusterError", "cluster_cpus", "init_ray", "progress_bar"]
@@ -18,8 +19,9 @@ _TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 _TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
-class ClusterError(Exception):
-    """The actors cannot run (none starts, or every one is gone); the message says why."""
+class ClusterError(EnvironmentFailure):
+    """The actors cannot run (none starts, or none can be had); the message says why. An
+    environment failure (exit code 3)."""
 
 
 class _DropTokenNotice(logging.Filter):
@@ -57,7 +59,11 @@ def init_ray(address: str | None, *, dashboard: bool = False, verbose: bool = Fa
         ray.init(address="local", include_dashboard=dashboard, **options)
     else:
         stage("connecting to Ray at %s", target)
-        ray.init(address=target, **options)
+        try:
+            ray.init(address=target, **options)
+        except ConnectionError as exc:
+            raise ClusterError(f"cannot connect to Ray at {target}: {exc}; check the address "
+                               "and that the cluster is up") from None
     stage("Ray ready in %.2f s: %d CPUs", seconds_since(started), cluster_cpus())
 
 

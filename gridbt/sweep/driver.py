@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from gridbt._errors import environment_failure
 from gridbt._stages import seconds_since, stage
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
@@ -43,12 +44,19 @@ from gridbt.runtime import (
 )
 from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.sweep.grid import Block, Grid, param_hashes
-from gridbt.sweep.manifest import SweepManifest, grid_signature, read_manifest, write_manifest
+from gridbt.sweep.manifest import (
+    SweepManifest,
+    grid_signature,
+    read_manifest,
+    write_manifest,
+    write_manifest_in_place,
+)
 from gridbt.sweep.metrics import SweepMetrics
 from gridbt.sweep.results import ResultStore, equity_table, result_table, value_types
 from gridbt.sweep.spec import SweepError, SweepSpec, check_job_paths, load_sweep
 
-__all__ = ["SweepOutcome", "run_sweep"]
+__all__ = ["RESUME", "SweepOutcome", "failure_text", "record_failure",
+           "run_sweep", "write_status"]
 
 
 @dataclass
@@ -77,6 +85,8 @@ class SweepOutcome:
 
 
 _BLOCK_ROWS = 1 << 13  # grid cells expanded at a time (a row is N_PARAMS floats, ~3.6 kB)
+#: what to do after an environment failure: the batches on disk stay
+RESUME = "then run the same command with --resume (the results on disk are kept)"
 
 
 class _Work:
@@ -295,27 +305,75 @@ def run_sweep(
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
                                    grid.size, valid, previous)
     write_manifest(out_dir, manifest)
-    init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
-    pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors, actor_cls)
-    packed = pool.packed  # the driver keeps only the shared, zero-copy view
     try:
-        outcome, manifest = _run_grid(sweep, grid, store, manifest, pool, done, progress,
-                                      on_batch)
-        if finish and not outcome.interrupted:
-            from gridbt.sweep.finish import finish_sweep
-
-            finishing = time.perf_counter()
-            stage("finishing: equity of the top combinations, deflated Sharpe, PBO")
-            try:
-                manifest = finish_sweep(sweep, grid, store, manifest, pool, packed)
-                write_manifest(out_dir, manifest)
-                stage("finished in %.2f s", seconds_since(finishing))
-            except KeyboardInterrupt:  # the grid is kept whole; --resume finishes the rest
-                outcome.interrupted = True
-    finally:
-        pool.close()
+        init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
+        pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors,
+                         actor_cls)
+        packed = pool.packed  # the driver keeps only the shared, zero-copy view
+        try:
+            outcome, manifest = _run_grid(sweep, grid, store, manifest, pool, done, progress,
+                                          on_batch)
+            if finish and not outcome.interrupted:
+                manifest = _finish(sweep, grid, store, manifest, pool, packed, outcome)
+        finally:
+            pool.close()
+    except BaseException as exc:
+        raise record_failure(out_dir, exc, "the sweep in " + str(out_dir)) from None
     outcome.manifest = manifest
     return outcome
+
+
+def _finish(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
+            pool: ActorPool, packed: Any, outcome: SweepOutcome) -> SweepManifest:
+    """The post-grid steps; a Ctrl-C leaves the grid whole (`--resume` finishes)."""
+    from gridbt.sweep.finish import finish_sweep
+
+    finishing = time.perf_counter()
+    stage("finishing: equity of the top combinations, deflated Sharpe, PBO")
+    try:
+        manifest = finish_sweep(sweep, grid, store, manifest, pool, packed)
+        write_manifest(store.root, manifest)
+        stage("finished in %.2f s", seconds_since(finishing))
+    except KeyboardInterrupt:  # the grid is kept whole; --resume finishes the rest
+        outcome.interrupted = True
+    except OSError as exc:
+        raise environment_failure(exc, f"finishing the sweep in {store.root}", RESUME) \
+            or exc from exc
+    return manifest
+
+
+def record_failure(out_dir: Path, error: BaseException, what: str) -> BaseException:
+    """Mark `sweep.json` failed with `error` (interrupted for a Ctrl-C) unless it already
+    says so, and return the error to raise: an environment failure worded for the user (exit
+    3), else `error` itself."""
+    raised = error if isinstance(error, KeyboardInterrupt) else \
+        environment_failure(error, what, RESUME) or error
+    manifest = read_manifest(out_dir)
+    if manifest is not None and manifest.status not in ("failed", "interrupted"):
+        write_status(out_dir, manifest.ended("interrupted") if isinstance(
+            error, KeyboardInterrupt) else manifest.ended("failed", failure_text(raised)))
+    return raised
+
+
+def write_status(out_dir: Path, manifest: SweepManifest) -> None:
+    """Write the manifest of a run that ended badly: whole if it can, else in place (a full
+    disk has no room for the temporary copy), else say that the status is stale."""
+    try:
+        write_manifest(out_dir, manifest)
+    except OSError:
+        try:
+            write_manifest_in_place(out_dir, manifest)
+        except OSError as exc:
+            stage("could not record status %r in %s: %s", manifest.status, out_dir, exc)
+
+
+def failure_text(error: BaseException) -> str:
+    """The one line a failed run records: the message, with the error's kind when it is not
+    one of gridbt's own."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    if type(error).__module__.startswith("gridbt"):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
@@ -336,6 +394,7 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     scheduler = Scheduler(pool, sweep.ray, on_done=recorder.done, tick=tick)
     work.live_actors = lambda: scheduler.live_actors
     interrupted = False
+    failure: BaseException | None = None
     try:
         try:
             scheduler.run(work)
@@ -345,10 +404,19 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
         recorder.close()
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as exc:
+        failure = exc
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - started
+    if failure is not None:  # what is on disk is counted, and the error recorded
+        raised = environment_failure(failure, f"the sweep in {store.root}", RESUME) or failure
+        stage("grid failed: %s combinations written in %.2f s", f"{recorder.on_disk:,}",
+              seconds)
+        write_status(store.root, manifest.finished(
+            "failed", recorder.on_disk, recorder.failed, seconds, failure_text(raised)))
+        raise raised
     stage("grid %s: %s combinations in %.2f s", "interrupted" if interrupted else "done",
           f"{recorder.computed:,}", seconds)
     outcome = SweepOutcome(
@@ -411,7 +479,11 @@ class _Recorder:
             equity = None if result.equity is None else _equity_table(batch, result.equity)
             table = result_table(batch.combo, batch.hashes, batch.values, result, fingerprint,
                                  types)
-            store.write_batch(table, equity)
+            try:
+                store.write_batch(table, equity)
+            except OSError as exc:
+                raise environment_failure(exc, f"writing results to {store.results_dir}",
+                                          RESUME) or exc from exc
             return len(batch.combo)
 
         self.writer.put(job)
@@ -420,7 +492,11 @@ class _Recorder:
         store = self.store
 
         def job() -> int:
-            store.write_failure(batch.combo, batch.hashes, failure.error, failure.attempts)
+            try:
+                store.write_failure(batch.combo, batch.hashes, failure.error, failure.attempts)
+            except OSError as exc:
+                raise environment_failure(exc, f"writing failures to {store.root}",
+                                          RESUME) or exc from exc
             return 0
 
         self.writer.put(job)
@@ -433,3 +509,8 @@ class _Recorder:
         """Wait until every queued part is on disk; then a last `on_batch`."""
         self.writer.close()
         self.tick()
+
+    @property
+    def on_disk(self) -> int:
+        """Combinations whose results are on disk (after the writer has stopped)."""
+        return self.written + sum(self.writer.written)

@@ -15,7 +15,8 @@ from gridbt._atomic import write_json_atomic
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.spec import SweepSpec
 
-__all__ = ["SweepManifest", "code_version", "grid_signature", "read_manifest", "write_manifest"]
+__all__ = ["SweepManifest", "code_version", "grid_signature", "read_manifest", "write_manifest",
+           "write_manifest_in_place"]
 
 MANIFEST_NAME = "sweep.json"
 
@@ -72,6 +73,7 @@ class SweepManifest:
     statistics: dict[str, Any] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
     mlflow: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # why the last run failed (status "failed")
 
     @classmethod
     def start(cls, sweep: SweepSpec, base: StrategySpec, source: str, out_dir: Path,
@@ -87,9 +89,14 @@ class SweepManifest:
             failed=0, runs=previous.runs + 1 if previous else 1,
         )
 
-    def finished(self, status: str, computed: int, failed: int, seconds: float) -> SweepManifest:
+    def finished(self, status: str, computed: int, failed: int, seconds: float,
+                 error: str = "") -> SweepManifest:
         return replace(self, status=status, computed=self.computed + computed, failed=failed,
-                       seconds=self.seconds + seconds, finished_at=_now())
+                       seconds=self.seconds + seconds, finished_at=_now(), error=error)
+
+    def ended(self, status: str, error: str = "") -> SweepManifest:
+        """This run ended with `status` ("failed" with `error`, or "interrupted") now."""
+        return replace(self, status=status, error=error, finished_at=_now())
 
     def with_results(self, **changes: Any) -> SweepManifest:
         return replace(self, **changes)
@@ -98,6 +105,15 @@ class SweepManifest:
 def write_manifest(out_dir: Path, manifest: SweepManifest) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / MANIFEST_NAME, asdict(manifest))
+
+
+def write_manifest_in_place(out_dir: Path, manifest: SweepManifest) -> None:
+    """Overwrite `sweep.json` in place, not through a temporary copy: the last way to record a
+    failed status on a full disk (the old file's blocks are reused)."""
+    data = (json.dumps(asdict(manifest), indent=2, sort_keys=True, default=str) + "\n").encode()
+    with open(Path(out_dir) / MANIFEST_NAME, "r+b") as f:
+        f.write(data)
+        f.truncate()
 
 
 def read_manifest(out_dir: Path) -> SweepManifest | None:
