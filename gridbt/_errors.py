@@ -7,7 +7,8 @@
 - 3: the environment failed (disk full, a locked database, Ray's processes or every actor
   gone); what was written is kept, and the message says what to do, usually to free the
   resource and run the same command with `--resume`.
-- 130: interrupted (Ctrl-C); `--resume` continues.
+- 130: interrupted (Ctrl-C; SIGTERM and SIGHUP too for the commands that run Ray);
+  `--resume` continues.
 
 An `EnvironmentFailure` carries a one-line message naming the cause and what to do. Code
 that writes or talks to a service turns the low-level error into one with

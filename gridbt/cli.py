@@ -36,6 +36,9 @@ _USER_ERRORS = {
     "gridbt.data.errors": "DataError",
     "gridbt.strategy.spec": "SpecError",
 }
+#: Commands that run Ray, in a child process the command's own process watches
+#: (`gridbt._supervise`), and what the message of an abrupt end calls them
+_SUPERVISED = {"sweep": "the sweep", "optimize": "the study", "demo": "the demo"}
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -349,8 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `gridbt ARGS`; the exit code."""
+    """Run `gridbt ARGS`; the exit code. From the command line (`argv` None), the commands that
+    run Ray run in a supervised child process (`gridbt._supervise`)."""
     args = build_parser().parse_args(argv)
+    if argv is None and args.command in _SUPERVISED:
+        from gridbt._supervise import supervise
+
+        return supervise(lambda: _run(args), _SUPERVISED[args.command])
     return _run(args)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from gridbt._errors import EnvironmentFailure
 from gridbt._stages import seconds_since, stage
+from gridbt._supervise import note_ray_logs
 
 __all__ = ["ClusterError", "cluster_cpus", "init_ray", "progress_bar"]
 
@@ -56,7 +57,10 @@ def init_ray(address: str | None, *, dashboard: bool = False, verbose: bool = Fa
     if target is None:
         stage("starting Ray (local%s)", ", with its dashboard" if dashboard else "")
         # "local": always a new Ray, never one that `ray start` left running on this machine
-        ray.init(address="local", include_dashboard=dashboard, **options)
+        context = ray.init(address="local", include_dashboard=dashboard, **options)
+        info: dict[str, Any] = getattr(context, "address_info", {})  # a RayContext's
+        if session := info.get("session_dir"):
+            note_ray_logs(os.path.join(session, "logs"))
     else:
         stage("connecting to Ray at %s", target)
         try:

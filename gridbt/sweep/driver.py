@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from gridbt._errors import environment_failure
 from gridbt._stages import seconds_since, stage
+from gridbt._supervise import note_status
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
 from gridbt.runtime import (
@@ -45,6 +46,7 @@ from gridbt.runtime import (
 from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.sweep.grid import Block, Grid, param_hashes
 from gridbt.sweep.manifest import (
+    MANIFEST_NAME,
     SweepManifest,
     grid_signature,
     read_manifest,
@@ -305,6 +307,7 @@ def run_sweep(
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
                                    grid.size, valid, previous)
     write_manifest(out_dir, manifest)
+    note_status(out_dir / MANIFEST_NAME)
     try:
         init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
         pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors,

@@ -15,8 +15,8 @@ from gridbt._atomic import write_json_atomic
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.spec import SweepSpec
 
-__all__ = ["SweepManifest", "code_version", "grid_signature", "read_manifest", "write_manifest",
-           "write_manifest_in_place"]
+__all__ = ["MANIFEST_NAME", "SweepManifest", "code_version", "grid_signature", "read_manifest",
+           "write_manifest", "write_manifest_in_place"]
 
 MANIFEST_NAME = "sweep.json"
 

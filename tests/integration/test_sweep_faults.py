@@ -4,6 +4,7 @@ and again, the only worker node of a cluster, the raylet, the command itself."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -172,3 +173,58 @@ def test_when_no_actor_can_come_back_the_sweep_fails_saying_so(tmp_path: Path,
     assert manifest["error"] == message.removeprefix("gridbt: ")
     written = pd.read_parquet(out / "results")
     assert 0 < manifest["computed"] == len(written) < manifest["valid_combinations"]
+
+
+def test_a_killed_raylet_ends_the_sweep_with_one_line_and_resume_recovers(
+        tmp_path: Path, uninterrupted: pd.DataFrame) -> None:
+    out = tmp_path / "out"
+    path = write_sweep(tmp_path)
+    proc = start(path, out)
+    wait_for_results(proc, out)
+    session = descendants(proc.pid)
+    raylets = named(session, "raylet")
+    assert len(raylets) == 1
+    raylets[0].send_signal(signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 3, stderr[-3000:]
+    message = stderr.strip().splitlines()[-1]
+    assert message.startswith("gridbt: the sweep stopped abruptly: its process exited with "
+                              "code 1"), message
+    assert "raylet" in message and f"{out / 'sweep.json'} now says failed" in message
+    assert "--resume" in message and "Ray's logs are in /" in message
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["status"] == "failed" and "raylet" in manifest["error"]
+    deadline = time.monotonic() + 10
+    while alive(session) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(session) == []
+
+    r = subprocess.run([GRIDBT, "sweep", str(path), "--out", str(out), "--resume", "--quiet"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((out / "sweep.json").read_text())["status"] == "done"
+    pd.testing.assert_frame_equal(results(out), uninterrupted)
+
+
+def test_a_killed_command_takes_its_ray_processes_with_it(tmp_path: Path,
+                                                          uninterrupted: pd.DataFrame) -> None:
+    out = tmp_path / "out"
+    path = write_sweep(tmp_path)
+    proc = start(path, out)
+    wait_for_results(proc, out)
+    session = descendants(proc.pid)
+    for name in ("raylet", "gcs_server", "ray::DashboardAgent", "ray::BacktestActor"):
+        assert named(session, name), f"no {name} process in {session}"
+    os.kill(proc.pid, signal.SIGKILL)  # the command the user started, as `kill -9` does
+    proc.communicate(timeout=60)
+    killed = time.monotonic()
+    while alive(session) and time.monotonic() - killed < 10:
+        time.sleep(0.1)
+    assert alive(session) == [], f"left behind {time.monotonic() - killed:.1f} s after"
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["status"] == "failed" and "was killed" in manifest["error"]
+
+    r = subprocess.run([GRIDBT, "sweep", str(path), "--out", str(out), "--resume", "--quiet"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pd.testing.assert_frame_equal(results(out), uninterrupted)
