@@ -27,7 +27,6 @@ Where `os.fork` is missing, or with `GRIDBT_SUPERVISE=0`, the command runs in th
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import signal
@@ -41,6 +40,7 @@ from types import FrameType
 from typing import Any
 
 from gridbt._errors import EXIT_ENVIRONMENT, EXIT_FAILED
+from gridbt._status import mark_failed
 
 __all__ = ["note_ray_logs", "note_status", "supervise"]
 
@@ -117,7 +117,7 @@ def _watch_parent(channel: socket.socket) -> None:
         while channel.recv(1024):
             pass
     for path in _statuses:
-        _mark_failed(path, "stopped: the gridbt process that ran it was killed")
+        mark_failed(path, "stopped: the gridbt process that ran it was killed")
     os.killpg(0, signal.SIGKILL)
 
 
@@ -192,7 +192,7 @@ class _Parent:
                      "driver whose raylet or object store on this machine died (killed, or "
                      "out of memory)")
         marked = [path for path in dict.fromkeys(m["status"] for m in messages if "status" in m)
-                  if _mark_failed(Path(path), f"{self.label} stopped abruptly: {cause}")]
+                  if mark_failed(Path(path), f"{self.label} stopped abruptly: {cause}")]
         logs = [m["ray_logs"] for m in messages if "ray_logs" in m]
         where = f"; Ray's logs are in {logs[-1]}" if logs else ""
         recorded = f"; {', '.join(marked)} now says failed" if marked else ""
@@ -200,28 +200,3 @@ class _Parent:
               "disk is kept: run the same command with --resume to continue", file=sys.stderr)
         return EXIT_ENVIRONMENT
 
-
-def _mark_failed(path: Path, error: str) -> bool:
-    """Mark the JSON status file `path` failed with `error` if it still says running."""
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    if not isinstance(payload, dict) or payload.get("status") != "running":
-        return False
-    payload.update(status="failed", error=error,
-                   finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    data = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        try:  # a full disk: in place, over the old file's blocks
-            with open(path, "r+b") as f:
-                f.write(data)
-                f.truncate()
-        except OSError:
-            return False
-    return True

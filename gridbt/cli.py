@@ -372,11 +372,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"gridbt: {exc}", file=sys.stderr)
         return EXIT_ENVIRONMENT
     except OSError as exc:
-        if (cause := environment_cause(exc)) is None:
+        if (found := environment_cause(exc)) is None:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"gridbt: {where}{cause}; fix that, then run the command again (a sweep or a "
-              "study with --resume: what is on disk is kept)", file=sys.stderr)
+        print(f"gridbt: {where}{found[0]}; {found[1]}, then run the command again (a sweep or "
+              "a study with --resume: what is on disk is kept)", file=sys.stderr)
         return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         print("gridbt: interrupted", file=sys.stderr)

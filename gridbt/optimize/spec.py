@@ -358,6 +358,10 @@ class StudySpec(_Frozen):
     def resolved_out(self, workdir: Path) -> Path:
         return workdir / (self.out or f"studies/{self.name}")
 
+    def result_files(self) -> tuple[str, ...]:
+        """What makes a directory a study's: its status, its default storage, its summary."""
+        return ("study.json", "study.db", "summary.json")
+
 
 def load_study(path: PathLike) -> tuple[StudySpec, StrategySpec]:
     """Read and validate a study file and its base strategy; raise `StudyError` if invalid."""

@@ -20,15 +20,17 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from gridbt._errors import environment_failure
+from gridbt._errors import environment_failure, failure_text
+from gridbt._inputs import check_chain_days
 from gridbt._stages import seconds_since, stage
+from gridbt._status import write_status as write_status_json
 from gridbt._supervise import note_status
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
@@ -51,14 +53,12 @@ from gridbt.sweep.manifest import (
     grid_signature,
     read_manifest,
     write_manifest,
-    write_manifest_in_place,
 )
 from gridbt.sweep.metrics import SweepMetrics
 from gridbt.sweep.results import ResultStore, equity_table, result_table, value_types
 from gridbt.sweep.spec import SweepError, SweepSpec, check_job_paths, load_sweep
 
-__all__ = ["RESUME", "SweepOutcome", "failure_text", "record_failure",
-           "run_sweep", "write_status"]
+__all__ = ["RESUME", "SweepOutcome", "record_failure", "run_sweep", "write_status"]
 
 
 @dataclass
@@ -301,6 +301,8 @@ def run_sweep(
                          f"gridbt's {FEATURE_NAMES}; re-pack the chain")
     stage("chain loaded in %.2f s: %s days, %s quotes", seconds_since(loading),
           f"{packed.n_days:,}", f"{packed.n_quotes:,}")
+    check_chain_days(packed.n_days, sweep.pbo_blocks + 1, sweep.data or "the default chain",
+                     f"{source} (pbo_blocks: {sweep.pbo_blocks} time blocks of daily returns)")
     fingerprint = packed.fingerprint
     done = store.done_hashes(fingerprint) if resume else set()
 
@@ -359,24 +361,14 @@ def record_failure(out_dir: Path, error: BaseException, what: str) -> BaseExcept
 
 
 def write_status(out_dir: Path, manifest: SweepManifest) -> None:
-    """Write the manifest of a run that ended badly: whole if it can, else in place (a full
-    disk has no room for the temporary copy), else say that the status is stale."""
+    """Write the manifest of a run that ended badly (in place on a full disk), or say that the
+    status could not be recorded."""
     try:
-        write_manifest(out_dir, manifest)
-    except OSError:
-        try:
-            write_manifest_in_place(out_dir, manifest)
-        except OSError as exc:
-            stage("could not record status %r in %s: %s", manifest.status, out_dir, exc)
+        write_status_json(out_dir / MANIFEST_NAME, asdict(manifest))
+    except OSError as exc:
+        stage("could not record status %r in %s: %s", manifest.status, out_dir, exc)
 
 
-def failure_text(error: BaseException) -> str:
-    """The one line a failed run records: the message, with the error's kind when it is not
-    one of gridbt's own."""
-    text = str(error).splitlines()[0] if str(error) else ""
-    if type(error).__module__.startswith("gridbt"):
-        return text or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,

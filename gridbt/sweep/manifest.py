@@ -16,7 +16,7 @@ from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.spec import SweepSpec
 
 __all__ = ["MANIFEST_NAME", "SweepManifest", "code_version", "grid_signature", "read_manifest",
-           "write_manifest", "write_manifest_in_place"]
+           "write_manifest"]
 
 MANIFEST_NAME = "sweep.json"
 
@@ -105,15 +105,6 @@ class SweepManifest:
 def write_manifest(out_dir: Path, manifest: SweepManifest) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / MANIFEST_NAME, asdict(manifest))
-
-
-def write_manifest_in_place(out_dir: Path, manifest: SweepManifest) -> None:
-    """Overwrite `sweep.json` in place, not through a temporary copy: the last way to record a
-    failed status on a full disk (the old file's blocks are reused)."""
-    data = (json.dumps(asdict(manifest), indent=2, sort_keys=True, default=str) + "\n").encode()
-    with open(Path(out_dir) / MANIFEST_NAME, "r+b") as f:
-        f.write(data)
-        f.truncate()
 
 
 def read_manifest(out_dir: Path) -> SweepManifest | None:

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from gridbt._inputs import check_chain_dir, check_output_dir, describe_yaml_error
+from gridbt._inputs import check_chain_dir, check_result_dir, describe_yaml_error
 from gridbt._typing import PathLike
 from gridbt.kernel.metrics import METRIC_BY_NAME
 from gridbt.runtime.config import RayConfig
@@ -176,6 +176,10 @@ class SweepSpec(_Frozen):
     def resolved_out(self, workdir: Path) -> Path:
         return workdir / (self.out or f"sweeps/{self.name}")
 
+    def result_files(self) -> tuple[str, ...]:
+        """What makes a directory a sweep's: `sweep.json`."""
+        return ("sweep.json",)
+
 
 class _JobFile(Protocol):
     """What `check_job_paths` reads of a sweep or study file."""
@@ -185,6 +189,8 @@ class _JobFile(Protocol):
 
     def resolved_out(self, workdir: Path) -> Path: ...
 
+    def result_files(self) -> tuple[str, ...]: ...
+
 
 def check_job_paths(job: _JobFile, source: PathLike, out: PathLike | None = None,
                     workdir: PathLike | None = None) -> Path:
@@ -192,14 +198,17 @@ def check_job_paths(job: _JobFile, source: PathLike, out: PathLike | None = None
     directory.
 
     The output directory is `out`, else the file's `out` under `workdir` (default: the working
-    directory); it must be, or be creatable as, a directory. The file's chain directory must
-    hold a chain, unless it is the default chain. Raises `gridbt._inputs.InputError`.
+    directory); it must be, or be creatable as, a directory, and be new, empty or the result
+    directory of an earlier run of the same kind (`check_result_dir`). The file's chain
+    directory must hold a chain, unless it is the default chain. Raises
+    `gridbt._inputs.InputError`.
     """
     if out is not None:
-        out_dir = check_output_dir(out, "--out")
+        out_dir = check_result_dir(out, job.result_files(), "--out")
     else:
         base_dir = Path(workdir) if workdir is not None else Path.cwd()
-        out_dir = check_output_dir(job.resolved_out(base_dir), f"{source}: out")
+        out_dir = check_result_dir(job.resolved_out(base_dir), job.result_files(),
+                                   f"{source}: out")
     if job.data is not None:
         check_chain_dir(job.data, f"{source}: data")
     return out_dir
