@@ -12,7 +12,8 @@ are parsed (`supervise`):
   status files it writes (`note_status`), where Ray's logs are (`note_ray_logs`) and, last, its
   exit code;
 - the parent only waits. It passes Ctrl-C on, and SIGTERM and SIGHUP as Ctrl-C (the run stops
-  as after Ctrl-C: status `interrupted`, exit 130), and Ctrl-Z and `fg`. When the child has
+  as after Ctrl-C: status `interrupted`, exit 130; Ray's handlers make a SIGTERM sent to the
+  child itself end it abruptly), and Ctrl-Z and `fg`. When the child has
   ended, it kills what is left of the child's process group. A child that ended without giving
   its exit code (Ray's `_exit`, or a signal such as the kernel's out-of-memory SIGKILL) leaves
   status files that still say `running`: the parent marks them `failed` with the cause, prints
@@ -118,7 +119,9 @@ def _watch_parent(channel: socket.socket) -> None:
             pass
     for path in _statuses:
         mark_failed(path, "stopped: the gridbt process that ran it was killed")
-    os.killpg(0, signal.SIGKILL)
+    if os.getpgid(0) == os.getpid():  # this process leads its group: Ray's processes too
+        os.killpg(0, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 # ---------------------------------------------------------------------- the parent

@@ -323,7 +323,7 @@ def run_sweep(
         finally:
             pool.close()
     except BaseException as exc:
-        raise record_failure(out_dir, exc, "the sweep in " + str(out_dir)) from None
+        raise record_failure(out_dir, exc, f"the sweep in {out_dir}") from None
     outcome.manifest = manifest
     return outcome
 
@@ -367,8 +367,6 @@ def write_status(out_dir: Path, manifest: SweepManifest) -> None:
         write_status_json(out_dir / MANIFEST_NAME, asdict(manifest))
     except OSError as exc:
         stage("could not record status %r in %s: %s", manifest.status, out_dir, exc)
-
-
 
 
 def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,

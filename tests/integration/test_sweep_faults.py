@@ -228,3 +228,14 @@ def test_a_killed_command_takes_its_ray_processes_with_it(tmp_path: Path,
                        capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     pd.testing.assert_frame_equal(results(out), uninterrupted)
+
+
+def test_sigterm_stops_the_sweep_as_ctrl_c_does(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = start(write_sweep(tmp_path), out)
+    wait_for_results(proc, out)
+    os.kill(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "sweep interrupted" in stdout
+    assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"
