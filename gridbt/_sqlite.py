@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
-__all__ = ["BUSY_TIMEOUT", "busy_timeout", "creating", "sqlite_path", "with_busy_timeout"]
+__all__ = ["BUSY_TIMEOUT", "creating", "sqlite_path", "with_busy_timeout"]
 
 BUSY_TIMEOUT = 60.0
 _PREFIX = "sqlite:///"
@@ -32,15 +32,6 @@ def sqlite_path(url: str) -> Path | None:
         return None
     path = url.removeprefix(_PREFIX).partition("?")[0]
     return None if path in ("", ":memory:") else Path(path)
-
-
-def busy_timeout(url: str) -> float:
-    """The seconds a connection made from `url` waits for a lock."""
-    values = parse_qs(url.partition("?")[2]).get("timeout")
-    try:
-        return float(values[0]) if values else BUSY_TIMEOUT
-    except ValueError:
-        return BUSY_TIMEOUT
 
 
 def with_busy_timeout(url: str) -> str:

@@ -259,10 +259,10 @@ def test_a_locked_mlflow_database_fails_the_sweep_with_one_line_and_resume_logs_
         holder.close()
     assert r.returncode == 3, r.stderr[-3000:]
     message = last_line(r.stderr)
-    assert message == (f"gridbt: logging to MLflow at sqlite:///{database}?timeout=1 (waited "
-                       "1 s): the database is locked by another process; let that process "
-                       "finish, or stop it, then run the same command with --resume to log the "
-                       "runs (the results are final)")
+    assert message == (f"gridbt: logging to MLflow at sqlite:///{database}?timeout=1: the "
+                       "database is locked by another process; let that process finish, or stop "
+                       "it, then run the same command with --resume to log the runs (the "
+                       "results are final)")
     assert "Traceback" not in r.stderr
     manifest = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert manifest["status"] == "failed" and manifest["error"] == message.removeprefix("gridbt: ")
