@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 __all__ = [
     "InputError",
     "brief",
+    "check_chain_days",
     "check_chain_dir",
     "check_chain_target",
     "check_output_dir",
+    "check_result_dir",
     "describe_yaml_error",
 ]
 
@@ -53,6 +55,24 @@ def check_output_dir(path: PathLike, what: str = "--out") -> Path:
     return out
 
 
+def check_result_dir(path: PathLike, markers: tuple[str, ...], what: str = "--out") -> Path:
+    """Return `path` if a sweep or a study may write its results there: absent, empty (hidden
+    files aside), or holding one of `markers` (the directory of an earlier run, which the
+    command refuses or continues with `--resume`). A directory that holds anything else, such
+    as the working directory, is refused: a run's files never mix with others."""
+    out = check_output_dir(path, what)
+    if out.is_dir() and not any((out / marker).exists() for marker in markers):
+        others = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            here = " (the working directory)" if out.resolve() == Path.cwd().resolve() else ""
+            raise InputError(
+                f"{_where(what, out)}{here}: holds other files ({shown}) and no {markers[0]}, "
+                "so it is not the result directory of an earlier run; results go into a "
+                "directory of their own: choose a new or empty one")
+    return out
+
+
 def check_chain_target(path: PathLike, what: str = "--out") -> Path:
     """Return `path` if a chain may be written there: absent, an empty directory, or a gridbt
     chain (which is then replaced atomically). Anything else is refused, never overwritten."""
@@ -80,6 +100,14 @@ def check_chain_dir(path: PathLike, what: str = "--data") -> Path:
             f"{_where(what, chain)}: not a gridbt chain directory (no manifest.json); {make}"
         )
     return chain
+
+
+def check_chain_days(n_days: int, minimum: int, chain: object, needed_by: str) -> None:
+    """Refuse a chain of `n_days` trading days when `needed_by` (a job file, and why) needs
+    `minimum`: checked once the chain is loaded, before Ray starts."""
+    if n_days < minimum:
+        raise InputError(f"{chain}: the chain has {n_days} trading day{'s' * (n_days != 1)}; "
+                         f"{needed_by} needs at least {minimum}: use a longer chain")
 
 
 def describe_yaml_error(error: Exception) -> str:

@@ -16,19 +16,29 @@ from pathlib import Path
 from typing import Any
 
 import gridbt
+from gridbt._errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EnvironmentFailure,
+    environment_cause,
+)
 from gridbt._inputs import InputError, check_chain_dir, check_chain_target, check_output_dir
 
 __all__ = ["main"]
 
-#: Errors whose message is all a user needs (bad files, options or data, an unreachable
-#: cluster): printed without a traceback, exit 2. Named by module, so that catching them
-#: imports nothing: the module of an error that was raised is loaded.
+#: Errors whose message is all a user needs (bad files, options or data): printed without a
+#: traceback, exit 2. Named by module, so that catching them imports nothing: the module of an
+#: error that was raised is loaded. Failures of the environment (`gridbt._errors`: a full disk,
+#: a locked database, Ray's actors gone) exit 3; the exit codes are listed there.
 _USER_ERRORS = {
     "gridbt._inputs": "InputError",
     "gridbt.data.errors": "DataError",
     "gridbt.strategy.spec": "SpecError",
-    "gridbt.runtime.cluster": "ClusterError",
 }
+#: Commands that run Ray, in a child process the command's own process watches
+#: (`gridbt._supervise`), and what the message of an abrupt end calls them
+_SUPERVISED = {"sweep": "the sweep", "optimize": "the study", "demo": "the demo"}
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -394,12 +404,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run `gridbt ARGS`; the exit code. From the command line (`argv` None), the commands that
+    run Ray run in a supervised child process (`gridbt._supervise`)."""
     args = build_parser().parse_args(argv)
+    if argv is None and args.command in _SUPERVISED:
+        from gridbt._supervise import supervise
+
+        return supervise(lambda: _run(args), _SUPERVISED[args.command])
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except _user_errors() as exc:
         print(f"gridbt: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
+    except EnvironmentFailure as exc:
+        print(f"gridbt: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except OSError as exc:
+        if (found := environment_cause(exc)) is None:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"gridbt: {where}{found[0]}; {found[1]}, then run the command again (a sweep or "
+              "a study with --resume: what is on disk is kept)", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        print("gridbt: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

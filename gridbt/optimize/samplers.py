@@ -10,6 +10,7 @@ from typing import Any
 
 import optuna
 
+from gridbt._sqlite import creating, with_busy_timeout
 from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudySpec
 
 __all__ = ["grid_size", "make_pruner", "make_sampler", "open_storage", "storage_url"]
@@ -100,7 +101,8 @@ def storage_url(study: StudySpec, out_dir: Path) -> str:
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`: `journal:<path>` is a journal file (safe on shared
-    filesystems for clusters), anything else an RDB URL."""
+    filesystems for clusters), anything else an RDB URL. A SQLite file is opened with a busy
+    timeout, and created (when new) by one process at a time."""
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
@@ -109,8 +111,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if not url.startswith("sqlite:///"):
         return optuna.storages.RDBStorage(url)
-    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.RDBStorage(url)
+    Path(url.removeprefix("sqlite:///").partition("?")[0]).parent.mkdir(parents=True,
+                                                                       exist_ok=True)
+    # connections wait for another process's lock instead of failing at once, and a new
+    # database's tables are created by one process at a time (gridbt._sqlite)
+    with creating(url):
+        storage = optuna.storages.RDBStorage(with_busy_timeout(url))
     # Optuna writes every report and tell in its own transaction; with SQLite's default
     # rollback journal each is an fsync'd rewrite. Write-ahead logging with synchronous=NORMAL
     # keeps every committed trial across a crash of the process (not of the machine's power)

@@ -376,6 +376,10 @@ class StudySpec(_Frozen):
     def resolved_out(self, workdir: Path) -> Path:
         return workdir / (self.out or f"studies/{self.name}")
 
+    def result_files(self) -> tuple[str, ...]:
+        """What makes a directory a study's: its status, its default storage, its summary."""
+        return ("study.json", "study.db", "summary.json")
+
 
 def _grid_points(dist: Distribution) -> int:
     """Points of one distribution on the grid sampler's grid (`samplers.grid_size`), counted."""

@@ -32,6 +32,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from gridbt._inputs import check_chain_days
 from gridbt._lock import lock_directory
 from gridbt._stages import seconds_since, stage
 from gridbt._typing import FloatArray, PathLike
@@ -49,6 +50,7 @@ from gridbt.optimize.samplers import (
 )
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudyError, StudySpec, load_study
+from gridbt.optimize.status import record_failure, start_status, write_study_status
 from gridbt.runtime import ActorPool, BacktestActor, init_ray, progress_bar
 from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
 from gridbt.strategy.spec import StrategySpec
@@ -380,35 +382,50 @@ def run_study(
         folds = folds_of(packed.n_days, study.walk_forward, f"{source}: walk_forward")
     except ValueError as exc:
         raise StudyError(str(exc)) from None
+    span = max(f.in_sample[1] for f in folds) - min(f.in_sample[0] for f in folds)
+    check_chain_days(span, study.pbo_blocks + 1, study.data or "the default chain",
+                     f"{source} (its in-sample span; pbo_blocks: {study.pbo_blocks} time blocks "
+                     "of daily returns)")
     signature = study_signature(study, base, packed.fingerprint)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out_dir.mkdir(parents=True, exist_ok=True)
     opening = time.perf_counter()
     stage("opening the study's storage %s", url)
-    mirror, finished = _open_study(study, url, signature, resume, source, packed.n_days)
-    stage("storage open in %.2f s: %d finished trials", seconds_since(opening), finished)
-
-    init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
-    pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :], study.pbo_blocks,
-                     study.ray, actors, actor_cls)
-    packed = pool.packed  # the driver keeps only the shared, zero-copy view
-    evaluator = Evaluator(pool, study.ray)
     try:
-        outcome = _run_trials(study, space, folds, mirror, evaluator, finished, url, out_dir,
-                              progress, on_batch)
-        if finish and not outcome.interrupted:
-            from gridbt.optimize.finish import finish_study
+        mirror, finished = _open_study(study, url, signature, resume, source, packed.n_days)
+    except StudyError:
+        raise
+    except Exception as exc:  # the storage itself: locked, a full disk
+        start_status(out_dir, study.name, source, url)
+        raise record_failure(out_dir, exc, f"opening the study's storage {url}") from None
+    stage("storage open in %.2f s: %d finished trials", seconds_since(opening), finished)
+    start_status(out_dir, study.name, source, url)
+    try:
+        init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
+        pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :],
+                         study.pbo_blocks, study.ray, actors, actor_cls)
+        packed = pool.packed  # the driver keeps only the shared, zero-copy view
+        evaluator = Evaluator(pool, study.ray)
+        try:
+            outcome = _run_trials(study, space, folds, mirror, evaluator, finished, url,
+                                  out_dir, progress, on_batch)
+            if finish and not outcome.interrupted:
+                from gridbt.optimize.finish import finish_study
 
-            finishing = time.perf_counter()
-            stage("finishing: out of sample, deflated Sharpe, PBO, result files")
-            try:
-                outcome.summary = finish_study(study, space, folds, mirror.memory, evaluator,
-                                               packed, outcome)
-                stage("finished in %.2f s", seconds_since(finishing))
-            except KeyboardInterrupt:  # the trials are stored; --resume finishes the study
-                outcome.interrupted = True
-    finally:
-        evaluator.close()
+                finishing = time.perf_counter()
+                stage("finishing: out of sample, deflated Sharpe, PBO, result files")
+                try:
+                    outcome.summary = finish_study(study, space, folds, mirror.memory,
+                                                   evaluator, packed, outcome)
+                    stage("finished in %.2f s", seconds_since(finishing))
+                except KeyboardInterrupt:  # the trials are stored; --resume finishes
+                    outcome.interrupted = True
+        finally:
+            evaluator.close()
+    except BaseException as exc:
+        raise record_failure(out_dir, exc, f"the study in {out_dir}") from None
+    write_study_status(out_dir, "interrupted" if outcome.interrupted else
+                       "done" if finish else "trials-done", trials_finished=outcome.finished)
     return outcome
 
 

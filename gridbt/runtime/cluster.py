@@ -8,7 +8,9 @@ import sys
 import time
 from typing import Any
 
+from gridbt._errors import EnvironmentFailure
 from gridbt._stages import seconds_since, stage
+from gridbt._supervise import note_ray_logs
 
 __all__ = ["ClusterError", "cluster_cpus", "init_ray", "progress_bar"]
 
@@ -18,8 +20,9 @@ _TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 _TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
-class ClusterError(Exception):
-    """The actors cannot run (none starts, or every one is gone); the message says why."""
+class ClusterError(EnvironmentFailure):
+    """The actors cannot run (none starts, or none can be had); the message says why. An
+    environment failure (exit code 3)."""
 
 
 class _DropTokenNotice(logging.Filter):
@@ -54,10 +57,17 @@ def init_ray(address: str | None, *, dashboard: bool = False, verbose: bool = Fa
     if target is None:
         stage("starting Ray (local%s)", ", with its dashboard" if dashboard else "")
         # "local": always a new Ray, never one that `ray start` left running on this machine
-        ray.init(address="local", include_dashboard=dashboard, **options)
+        context = ray.init(address="local", include_dashboard=dashboard, **options)
+        info: dict[str, Any] = getattr(context, "address_info", {})  # a RayContext's
+        if session := info.get("session_dir"):
+            note_ray_logs(os.path.join(session, "logs"))
     else:
         stage("connecting to Ray at %s", target)
-        ray.init(address=target, **options)
+        try:
+            ray.init(address=target, **options)
+        except ConnectionError as exc:
+            raise ClusterError(f"cannot connect to Ray at {target}: {exc}; check the address "
+                               "and that the cluster is up") from None
     stage("Ray ready in %.2f s: %d CPUs", seconds_since(started), cluster_cpus())
 
 

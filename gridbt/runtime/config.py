@@ -18,6 +18,11 @@ class RayConfig(BaseModel):
     batch_timeout: float = Field(
         300.0, gt=0, description="seconds before a batch is presumed lost and sent elsewhere"
     )
+    restart_timeout: float = Field(
+        120.0, gt=0, description="seconds a lost actor may take to come back (Ray restarts it) "
+        "before a new one is started in its place; when no actor answers and the new ones have "
+        "been silent as long too, the run stops (exit 3)"
+    )
     dashboard: bool = Field(
         False, description="start Ray's dashboard with a local Ray (~0.5 s more to start)"
     )

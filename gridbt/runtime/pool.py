@@ -15,6 +15,8 @@ from gridbt.runtime.config import RayConfig
 
 __all__ = ["ActorPool"]
 
+_RESTART_WAIT = 0.2  # seconds before asking an actor that was restarting again
+
 
 class ActorPool:
     """Restartable backtest actors over one chain, spread over the nodes, warmed up and ready.
@@ -36,12 +38,14 @@ class ActorPool:
         self._chain = [self.chain_ref]  # a nested ref: Ray passes it as it is
         stage("chain in the object store in %.2f s", seconds_since(started))
         self.size = n_actors or cfg.actors or cluster_cpus()
-        remote_cls: Any = ray.remote(actor_cls).options(
+        self._remote_cls: Any = ray.remote(actor_cls).options(
             num_cpus=1, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD"
         )
         # no reference among the constructor's arguments (see `BacktestActor`): the chain
         # comes with each call, so Ray has nothing to warn about (core_worker ERROR line)
-        self.handles = [remote_cls.remote(warmup, n_blocks) for _ in range(self.size)]
+        self._arguments = (warmup, n_blocks)
+        self.handles: list[Any] = [self._remote_cls.remote(*self._arguments)
+                                   for _ in range(self.size)]
         self._await_ready()
 
     def _await_ready(self) -> None:
@@ -67,25 +71,34 @@ class ActorPool:
 
     def _each(self, send: Callable[[int], Any], deadline: float) -> list[Any]:
         """Every actor's answer to `send(actor)`. An actor whose process died meanwhile is
-        asked again (Ray restarts it), up to `ray.max_attempts` times; an error raised by the
+        asked again a moment later (Ray restarts it), until `deadline`; an error raised by the
         actor's code, or no answer by `deadline`, is a `ClusterError`."""
         import ray
 
         answers: list[Any] = [None] * self.size
-        pending = {send(a): (a, 1) for a in range(self.size)}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1,
-                               timeout=max(0.0, deadline - time.perf_counter()))
-            if not done:
+        pending = {send(a): a for a in range(self.size)}
+        again: list[tuple[float, int]] = []  # (when, actor): restarting, ask again then
+        while pending or again:
+            now = time.perf_counter()
+            for when, a in [x for x in again if x[0] <= now]:
+                again.remove((when, a))
+                pending[send(a)] = a
+            left = deadline - now
+            if left <= 0:
                 raise ClusterError(f"backtest actors not ready within "
                                    f"{self.cfg.batch_timeout:.0f} s (ray.batch_timeout)")
-            a, attempt = pending.pop(done[0])
+            if not pending:
+                time.sleep(min(left, _RESTART_WAIT))
+                continue
+            done, _ = ray.wait(list(pending), num_returns=1,
+                               timeout=min(left, _RESTART_WAIT) if again else left)
+            if not done:
+                continue
+            a = pending.pop(done[0])
             try:
                 answers[a] = ray.get(done[0])
-            except ray.exceptions.RayActorError as exc:
-                if attempt >= self.cfg.max_attempts:
-                    raise ClusterError(f"backtest actors could not start: {exc}") from None
-                pending[send(a)] = (a, attempt + 1)
+            except ray.exceptions.RayActorError:
+                again.append((time.perf_counter() + _RESTART_WAIT, a))
             except ray.exceptions.RayTaskError as exc:
                 raise ClusterError(f"backtest actors could not start: {exc}") from None
         return answers
@@ -93,6 +106,14 @@ class ActorPool:
     def call(self, actor: int, method: str, *args: Any) -> Any:
         """Start `method(*args)` on actor `actor`; return its ObjectRef."""
         return self.handles[actor].call.remote(self._chain, method, *args)
+
+    def replace(self, actor: int) -> None:
+        """Kill actor `actor` for good and start a new one in its place; its first call
+        brings it the chain and warms it up, as for the first actors."""
+        import ray
+
+        ray.kill(self.handles[actor], no_restart=True)
+        self.handles[actor] = self._remote_cls.remote(*self._arguments)
 
     def close(self) -> None:
         """Kill every actor (the chain leaves the object store with the last reference)."""

@@ -3,7 +3,11 @@
 A task is one call of a `BacktestActor` method on a batch of parameter rows. The scheduler
 keeps every live actor busy with at most `ray.max_in_flight` tasks, and:
 
-- a task that raises, or whose actor dies, is sent again (to any live actor);
+- a task that raises is sent again, to any live actor;
+- a task whose actor dies is sent again too, alone on an actor: an actor dies with every task
+  it holds, and only the one it ran when it died may have killed it. A task that dies with an
+  actor while alone on it counts as a failed attempt; one killed from outside (the actor's
+  process killed, its node lost) loses no attempt unless it was running alone;
 - a task that has not answered within `ray.batch_timeout` seconds is presumed lost: its actor
   is set aside until it answers a ping, and the task is sent again elsewhere (whichever copy
   lands first is kept);
@@ -11,9 +15,14 @@ keeps every live actor busy with at most `ray.max_in_flight` tasks, and:
   the rest goes on. The caller records it: a sweep writes the batch to `failures/`, a study
   marks the trials whose rows were in it as failed.
 
-The scheduler stops only when no actor is left: none live for `ray.batch_timeout` seconds, or
-every actor failed its pings (`ClusterError`). Tasks come from a source (`run`, the sweep's
-lazy grid) or are handed over in rounds (`submit` now, `gather` later, a study's folds).
+A lost actor (dead, restarting, or set aside) is pinged, less often as time goes on, until it
+answers; Ray restarts a dead one meanwhile (actors have `max_restarts=-1`), and the ping's
+answer means it has the chain again and is warm. One that has not answered within
+`ray.restart_timeout` seconds is killed and a new actor started in its place, which is given as
+long again. The scheduler stops only when no actor can be had: no actor answers, and every one
+started in the place of a silent one has been silent for `ray.restart_timeout` too
+(`ClusterError`). Tasks come from a source (`run`, the sweep's lazy grid) or are handed over in
+rounds (`submit` now, `gather` later, a study's folds).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gridbt._stages import stage
 from gridbt._typing import FloatArray
 from gridbt.runtime.cluster import ClusterError
 from gridbt.runtime.config import RayConfig
@@ -31,8 +41,10 @@ from gridbt.runtime.pool import ActorPool
 
 __all__ = ["Failure", "Scheduler", "Task", "TaskSource"]
 
-_MAX_PING_FAILURES = 5
 _WAIT_SECONDS = 0.5
+#: seconds between the pings of a lost actor: a restart takes a second or more on one machine,
+#: far longer when its node is lost and a new one must join
+_PING_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class Task:
     done: bool = False
     sent_at: float = field(default=0.0, repr=False)
     actor: int = field(default=-1, repr=False)
+    alone: bool = field(default=False, repr=False)  # lost with an actor: next runs alone
 
     def __len__(self) -> int:
         return int(self.params.shape[0])
@@ -66,6 +79,16 @@ class TaskSource(Protocol):
 
     def next_task(self) -> Task | None:
         """The next task, or None when there is nothing more."""
+
+
+@dataclass
+class _Down:
+    """A lost actor: since when it is waited for, and whether it already replaces one."""
+
+    since: float
+    replaced: bool = False
+    next_ping: float = 0.0
+    pings: int = 0
 
 
 class Scheduler:
@@ -83,11 +106,11 @@ class Scheduler:
         self.on_done, self.tick = on_done, tick
         self.queue: collections.deque[Task] = collections.deque()  # sent before the source's
         self.in_flight: dict[Any, Task] = {}
-        self.load = [0] * n
+        self.load = [0] * n  # slots taken: a task running alone takes them all
         self.healthy = [True] * n
-        self.pings: dict[Any, int] = {}
-        self.ping_failures = [0] * n
-        self._last_live = time.monotonic()
+        self.down: list[_Down | None] = [None] * n
+        self.pings: dict[Any, int] = {}  # ping -> actor
+        self.last_error = ""
 
     @property
     def live_actors(self) -> int:
@@ -133,33 +156,45 @@ class Scheduler:
             self._send(source)
             if finished():
                 return
+            self._tend()
             waiting = list(self.in_flight) + list(self.pings)
+            wait = _PING_BACKOFF[0] if any(d is not None for d in self.down) else _WAIT_SECONDS
             if not waiting:
-                self._stalled()
-                time.sleep(0.2)
+                time.sleep(wait)
                 continue
-            ready, _ = ray.wait(waiting, num_returns=1, timeout=_WAIT_SECONDS)
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=wait)
             if ready:
                 more, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
                 ready = list({r: None for r in (*ready, *more)})
             for ref in ready:
                 if ref in self.pings:
                     self._pinged(ref)
-                else:
+                elif ref in self.in_flight:
                     self._landed(ref)
             self._expire()
 
     def _send(self, source: Callable[[], Task | None] | None) -> None:
-        """Fill every live actor's free slots: retried and submitted tasks first."""
+        """Fill every live actor's free slots: retried and submitted tasks first, a task that
+        must run alone only on an idle actor."""
         for a in range(len(self.pool.handles)):
             while self.healthy[a] and self.load[a] < self.cfg.max_in_flight:
-                task = self.queue.popleft() if self.queue else (source() if source else None)
+                task = self._next_for(a, source)
                 if task is None:
-                    return
+                    break
                 task.sent_at, task.actor = time.monotonic(), a
                 ref = self.pool.call(a, task.method, task.params, *task.args)
                 self.in_flight[ref] = task
-                self.load[a] += 1
+                self.load[a] += self._slots(task)
+
+    def _next_for(self, a: int, source: Callable[[], Task | None] | None) -> Task | None:
+        for i, task in enumerate(self.queue):
+            if not task.alone or self.load[a] == 0:
+                del self.queue[i]
+                return task
+        return source() if source else None
+
+    def _slots(self, task: Task) -> int:
+        return self.cfg.max_in_flight if task.alone else 1
 
     def _finish(self, task: Task, outcome: Any) -> None:
         task.outcome, task.done = outcome, True
@@ -170,18 +205,27 @@ class Scheduler:
         import ray
 
         task = self.in_flight.pop(ref)
-        self.load[task.actor] = max(0, self.load[task.actor] - 1)
+        self.load[task.actor] = max(0, self.load[task.actor] - self._slots(task))
         try:
             result = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
             self._retry(task, f"{type(exc.cause).__name__}: {exc.cause}")
             return
         except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as exc:
-            self._actor_lost(task.actor)
-            self._retry(task, f"{type(exc).__name__}: {exc}".splitlines()[0])
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self._actor_lost(task.actor, error)
+            self._lost_with_actor(task, error)
             return
         if not task.done:  # else a copy sent after a timeout landed first
             self._finish(task, result)
+
+    def _lost_with_actor(self, task: Task, error: str) -> None:
+        """A task gone with its actor counts as an attempt only if it ran alone there."""
+        if task.alone:
+            self._retry(task, error)
+        elif not task.done:
+            task.alone = True
+            self.queue.appendleft(task)
 
     def _retry(self, task: Task, error: str) -> None:
         if task.done:
@@ -197,40 +241,72 @@ class Scheduler:
         for ref, task in list(self.in_flight.items()):
             if now - task.sent_at > self.cfg.batch_timeout:
                 del self.in_flight[ref]
-                self.load[task.actor] = max(0, self.load[task.actor] - 1)
-                self._actor_lost(task.actor)
-                self._retry(task, f"no answer within {self.cfg.batch_timeout:.0f} s")
+                self.load[task.actor] = max(0, self.load[task.actor] - self._slots(task))
+                error = f"no answer within {self.cfg.batch_timeout:.0f} s"
+                self._actor_lost(task.actor, error)
+                self._retry(task, error)
 
     # ------------------------------------------------------------------ actor health
-    def _actor_lost(self, a: int) -> None:
+    def _actor_lost(self, a: int, error: str) -> None:
+        """Set actor `a` aside until it answers a ping (Ray restarts a dead actor meanwhile)."""
+        self.last_error = error
         if self.healthy[a]:
             self.healthy[a] = False
-            self.pings[self.pool.call(a, "ready")] = a
+            self.down[a] = _Down(since=time.monotonic())
+            stage("actor %d of %d lost (%s); waiting for it to come back", a + 1,
+                  len(self.healthy), error)
 
-    def _stalled(self) -> None:
-        if any(self.healthy):
-            self._last_live = time.monotonic()
-        elif time.monotonic() - self._last_live > self.cfg.batch_timeout:
-            raise ClusterError(f"no live actor for {self.cfg.batch_timeout:.0f} s; stopping")
-        for a, ok in enumerate(self.healthy):
-            if not ok and a not in self.pings.values() and \
-                    self.ping_failures[a] < _MAX_PING_FAILURES:
+    def _tend(self) -> None:
+        """Ping the lost actors when due; start a new actor in the place of one that has not
+        come back within `ray.restart_timeout`; stop when no actor can be had."""
+        now = time.monotonic()
+        timeout = self.cfg.restart_timeout
+        pinged = set(self.pings.values())
+        for a, down in enumerate(self.down):
+            if down is None:
+                continue
+            if now - down.since > timeout and not down.replaced:
+                self._replace(a, now)
+            elif a not in pinged and now >= down.next_ping:
                 self.pings[self.pool.call(a, "ready")] = a
+        if not any(self.healthy) and all(
+                d is not None and d.replaced and now - d.since > timeout for d in self.down):
+            raise ClusterError(
+                f"no backtest actor could be had: none came back within {timeout:.0f} s "
+                f"(ray.restart_timeout), nor did the new ones started in their place; last "
+                f"error: {self.last_error}")
+
+    def _replace(self, a: int, now: float) -> None:
+        stage("actor %d of %d did not come back within %.0f s (ray.restart_timeout); starting "
+              "a new one in its place", a + 1, len(self.healthy), self.cfg.restart_timeout)
+        for ref in [r for r, b in self.pings.items() if b == a]:
+            del self.pings[ref]
+        for ref, task in list(self.in_flight.items()):  # they go with the old actor
+            if task.actor == a:
+                del self.in_flight[ref]
+                self._lost_with_actor(task, f"actor {a + 1} replaced: {self.last_error}")
+        self.load[a] = 0
+        self.pool.replace(a)
+        self.down[a] = _Down(since=now, replaced=True, next_ping=now)
 
     def _pinged(self, ref: Any) -> None:
         import ray
 
         a = self.pings.pop(ref)
+        down = self.down[a]
+        if down is None:
+            return
         try:
             ray.get(ref)
-        except Exception as exc:  # restarting, or unable to restart: ask again, a few times
-            self.ping_failures[a] += 1
-            if self.ping_failures[a] < _MAX_PING_FAILURES:
-                time.sleep(0.2)
-                self.pings[self.pool.call(a, "ready")] = a
-            elif all(f >= _MAX_PING_FAILURES for f in self.ping_failures):
-                raise ClusterError(f"every backtest actor is gone; last error: {exc}") from None
+        except ray.exceptions.RayTaskError as exc:  # up, but cannot work (the chain, the kernels)
+            self.last_error = f"{type(exc.cause).__name__}: {exc.cause}".splitlines()[0]
+        except Exception as exc:  # restarting, waiting for resources, or dead: ask again later
+            self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        else:
+            self.down[a] = None
+            self.healthy[a] = True
+            self.load[a] = sum(self._slots(t) for t in self.in_flight.values() if t.actor == a)
             return
-        self.ping_failures[a] = 0
-        self.healthy[a] = True
-        self.load[a] = sum(1 for t in self.in_flight.values() if t.actor == a)
+        down.pings += 1
+        down.next_ping = time.monotonic() + _PING_BACKOFF[min(down.pings, len(_PING_BACKOFF)) - 1]
+

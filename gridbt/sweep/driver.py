@@ -20,15 +20,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from gridbt._errors import environment_failure, failure_text
+from gridbt._inputs import check_chain_days
 from gridbt._lock import lock_directory
 from gridbt._stages import seconds_since, stage
+from gridbt._status import write_status as write_status_json
+from gridbt._supervise import note_status
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
 from gridbt.runtime import (
@@ -44,7 +48,13 @@ from gridbt.runtime import (
 )
 from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.sweep.grid import Block, Grid, param_hashes
-from gridbt.sweep.manifest import SweepManifest, grid_signature, read_manifest, write_manifest
+from gridbt.sweep.manifest import (
+    MANIFEST_NAME,
+    SweepManifest,
+    grid_signature,
+    read_manifest,
+    write_manifest,
+)
 from gridbt.sweep.metrics import SweepMetrics
 from gridbt.sweep.results import ResultStore, equity_table, result_table, value_types
 from gridbt.sweep.spec import (
@@ -57,7 +67,7 @@ from gridbt.sweep.spec import (
     load_sweep,
 )
 
-__all__ = ["SweepOutcome", "run_sweep"]
+__all__ = ["RESUME", "SweepOutcome", "record_failure", "run_sweep", "write_status"]
 
 
 @dataclass
@@ -86,6 +96,8 @@ class SweepOutcome:
 
 
 _BLOCK_ROWS = 1 << 13  # grid cells expanded at a time (a row is N_PARAMS floats, ~3.6 kB)
+#: what to do after an environment failure: the batches on disk stay
+RESUME = "then run the same command with --resume (the results on disk are kept)"
 
 
 class _Work:
@@ -306,33 +318,72 @@ def run_sweep(
                          f"gridbt's {FEATURE_NAMES}; re-pack the chain")
     stage("chain loaded in %.2f s: %s days, %s quotes", seconds_since(loading),
           f"{packed.n_days:,}", f"{packed.n_quotes:,}")
+    check_chain_days(packed.n_days, sweep.pbo_blocks + 1, sweep.data or "the default chain",
+                     f"{source} (pbo_blocks: {sweep.pbo_blocks} time blocks of daily returns)")
     fingerprint = packed.fingerprint
     done = store.done_hashes(fingerprint) if resume else set()
 
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
                                    grid.size, valid, previous, len(done))
     write_manifest(out_dir, manifest)
-    init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
-    pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors, actor_cls)
-    packed = pool.packed  # the driver keeps only the shared, zero-copy view
+    note_status(out_dir / MANIFEST_NAME)
     try:
-        outcome, manifest = _run_grid(sweep, grid, store, manifest, pool, done, progress,
-                                      on_batch)
-        if finish and not outcome.interrupted:
-            from gridbt.sweep.finish import finish_sweep
-
-            finishing = time.perf_counter()
-            stage("finishing: equity of the top combinations, deflated Sharpe, PBO")
-            try:
-                manifest = finish_sweep(sweep, grid, store, manifest, pool, packed)
-                write_manifest(out_dir, manifest)
-                stage("finished in %.2f s", seconds_since(finishing))
-            except KeyboardInterrupt:  # the grid is kept whole; --resume finishes the rest
-                outcome.interrupted = True
-    finally:
-        pool.close()
+        init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
+        pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors,
+                         actor_cls)
+        packed = pool.packed  # the driver keeps only the shared, zero-copy view
+        try:
+            outcome, manifest = _run_grid(sweep, grid, store, manifest, pool, done, progress,
+                                          on_batch)
+            if finish and not outcome.interrupted:
+                manifest = _finish(sweep, grid, store, manifest, pool, packed, outcome)
+        finally:
+            pool.close()
+    except BaseException as exc:
+        raise record_failure(out_dir, exc, f"the sweep in {out_dir}") from None
     outcome.manifest = manifest
     return outcome
+
+
+def _finish(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
+            pool: ActorPool, packed: Any, outcome: SweepOutcome) -> SweepManifest:
+    """The post-grid steps; a Ctrl-C leaves the grid whole (`--resume` finishes)."""
+    from gridbt.sweep.finish import finish_sweep
+
+    finishing = time.perf_counter()
+    stage("finishing: equity of the top combinations, deflated Sharpe, PBO")
+    try:
+        manifest = finish_sweep(sweep, grid, store, manifest, pool, packed)
+        write_manifest(store.root, manifest)
+        stage("finished in %.2f s", seconds_since(finishing))
+    except KeyboardInterrupt:  # the grid is kept whole; --resume finishes the rest
+        outcome.interrupted = True
+    except OSError as exc:
+        raise environment_failure(exc, f"finishing the sweep in {store.root}", RESUME) \
+            or exc from exc
+    return manifest
+
+
+def record_failure(out_dir: Path, error: BaseException, what: str) -> BaseException:
+    """Mark `sweep.json` failed with `error` (interrupted for a Ctrl-C) unless it already
+    says so, and return the error to raise: an environment failure worded for the user (exit
+    3), else `error` itself."""
+    raised = error if isinstance(error, KeyboardInterrupt) else \
+        environment_failure(error, what, RESUME) or error
+    manifest = read_manifest(out_dir)
+    if manifest is not None and manifest.status not in ("failed", "interrupted"):
+        write_status(out_dir, manifest.ended("interrupted") if isinstance(
+            error, KeyboardInterrupt) else manifest.ended("failed", failure_text(raised)))
+    return raised
+
+
+def write_status(out_dir: Path, manifest: SweepManifest) -> None:
+    """Write the manifest of a run that ended badly (in place on a full disk), or say that the
+    status could not be recorded."""
+    try:
+        write_status_json(out_dir / MANIFEST_NAME, asdict(manifest))
+    except OSError as exc:
+        stage("could not record status %r in %s: %s", manifest.status, out_dir, exc)
 
 
 def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
@@ -353,6 +404,7 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     scheduler = Scheduler(pool, sweep.ray, on_done=recorder.done, tick=tick)
     work.live_actors = lambda: scheduler.live_actors
     interrupted = False
+    failure: BaseException | None = None
     try:
         try:
             scheduler.run(work)
@@ -362,10 +414,19 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
         recorder.close()
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as exc:
+        failure = exc
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - started
+    if failure is not None:  # what is on disk is counted, and the error recorded
+        raised = environment_failure(failure, f"the sweep in {store.root}", RESUME) or failure
+        stage("grid failed: %s combinations written in %.2f s", f"{recorder.on_disk:,}",
+              seconds)
+        write_status(store.root, manifest.finished(
+            "failed", recorder.on_disk, recorder.failed, seconds, failure_text(raised)))
+        raise raised
     stage("grid %s: %s combinations in %.2f s", "interrupted" if interrupted else "done",
           f"{recorder.computed:,}", seconds)
     outcome = SweepOutcome(
@@ -428,7 +489,11 @@ class _Recorder:
             equity = None if result.equity is None else _equity_table(batch, result.equity)
             table = result_table(batch.combo, batch.hashes, batch.values, result, fingerprint,
                                  types)
-            store.write_batch(table, equity)
+            try:
+                store.write_batch(table, equity)
+            except OSError as exc:
+                raise environment_failure(exc, f"writing results to {store.results_dir}",
+                                          RESUME) or exc from exc
             return len(batch.combo)
 
         self.writer.put(job)
@@ -437,7 +502,11 @@ class _Recorder:
         store = self.store
 
         def job() -> int:
-            store.write_failure(batch.combo, batch.hashes, failure.error, failure.attempts)
+            try:
+                store.write_failure(batch.combo, batch.hashes, failure.error, failure.attempts)
+            except OSError as exc:
+                raise environment_failure(exc, f"writing failures to {store.root}",
+                                          RESUME) or exc from exc
             return 0
 
         self.writer.put(job)
@@ -450,3 +519,8 @@ class _Recorder:
         """Wait until every queued part is on disk; then a last `on_batch`."""
         self.writer.close()
         self.tick()
+
+    @property
+    def on_disk(self) -> int:
+        """Combinations whose results are on disk (after the writer has stopped)."""
+        return self.written + sum(self.writer.written)

@@ -15,7 +15,8 @@ from gridbt._atomic import write_json_atomic
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.spec import SweepSpec
 
-__all__ = ["SweepManifest", "code_version", "grid_signature", "read_manifest", "write_manifest"]
+__all__ = ["MANIFEST_NAME", "SweepManifest", "code_version", "grid_signature", "read_manifest",
+           "write_manifest"]
 
 MANIFEST_NAME = "sweep.json"
 
@@ -72,6 +73,7 @@ class SweepManifest:
     statistics: dict[str, Any] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
     mlflow: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # why the last run failed (status "failed")
 
     @classmethod
     def start(cls, sweep: SweepSpec, base: StrategySpec, source: str, out_dir: Path,
@@ -88,9 +90,14 @@ class SweepManifest:
             failed=0, runs=previous.runs + 1 if previous else 1,
         )
 
-    def finished(self, status: str, computed: int, failed: int, seconds: float) -> SweepManifest:
+    def finished(self, status: str, computed: int, failed: int, seconds: float,
+                 error: str = "") -> SweepManifest:
         return replace(self, status=status, computed=self.computed + computed, failed=failed,
-                       seconds=self.seconds + seconds, finished_at=_now())
+                       seconds=self.seconds + seconds, finished_at=_now(), error=error)
+
+    def ended(self, status: str, error: str = "") -> SweepManifest:
+        """This run ended with `status` ("failed" with `error`, or "interrupted") now."""
+        return replace(self, status=status, error=error, finished_at=_now())
 
     def with_results(self, **changes: Any) -> SweepManifest:
         return replace(self, **changes)

@@ -40,7 +40,7 @@ from gridbt._inputs import (
     InputError,
     brief,
     check_chain_dir,
-    check_output_dir,
+    check_result_dir,
     describe_yaml_error,
 )
 from gridbt._typing import PathLike
@@ -256,6 +256,10 @@ class SweepSpec(_Frozen):
     def resolved_out(self, workdir: Path) -> Path:
         return workdir / (self.out or f"sweeps/{self.name}")
 
+    def result_files(self) -> tuple[str, ...]:
+        """What makes a directory a sweep's: `sweep.json`."""
+        return ("sweep.json",)
+
 
 def cpu_time(combinations: int) -> str:
     """`roughly 2.8 CPU-hours at ~1,000 combinations/s per CPU`: the order of magnitude of a
@@ -285,6 +289,8 @@ class _JobFile(Protocol):
 
     def resolved_out(self, workdir: Path) -> Path: ...
 
+    def result_files(self) -> tuple[str, ...]: ...
+
 
 def check_job_paths(job: _JobFile, source: PathLike, out: PathLike | None = None,
                     workdir: PathLike | None = None) -> Path:
@@ -292,14 +298,17 @@ def check_job_paths(job: _JobFile, source: PathLike, out: PathLike | None = None
     directory.
 
     The output directory is `out`, else the file's `out` under `workdir` (default: the working
-    directory); it must be, or be creatable as, a directory. The file's chain directory must
-    hold a chain, unless it is the default chain. Raises `gridbt._inputs.InputError`.
+    directory); it must be, or be creatable as, a directory, and be new, empty or the result
+    directory of an earlier run of the same kind (`check_result_dir`). The file's chain
+    directory must hold a chain, unless it is the default chain. Raises
+    `gridbt._inputs.InputError`.
     """
     if out is not None:
-        out_dir = check_output_dir(out, "--out")
+        out_dir = check_result_dir(out, job.result_files(), "--out")
     else:
         base_dir = Path(workdir) if workdir is not None else Path.cwd()
-        out_dir = check_output_dir(job.resolved_out(base_dir), f"{source}: out")
+        out_dir = check_result_dir(job.resolved_out(base_dir), job.result_files(),
+                                   f"{source}: out")
     if job.data is not None:
         check_chain_dir(job.data, f"{source}: data")
     return out_dir

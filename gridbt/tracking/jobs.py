@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from gridbt._errors import environment_failure
 from gridbt._stages import seconds_since, stage
 from gridbt.kernel.metrics import KPI_NAMES
 from gridbt.optimize.finish import rank_trials
@@ -59,6 +60,10 @@ def _log(config: MlflowConfig, name: str, workdir: Path, parent: ParentRun,
     try:
         run_id = log_runs(uri, experiment, parent, children, verbose=verbose,
                           on_child=None if bar is None else lambda: bar.update(1))
+    except Exception as exc:
+        raise environment_failure(
+            exc, f"logging to MLflow at {uri}", "then run the same command with --resume to "
+            "log the runs (the results are final)") or exc from exc
     finally:
         if bar is not None:
             bar.close()

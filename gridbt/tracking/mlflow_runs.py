@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 import numpy as np
 import numpy.typing as npt
 
+from gridbt._sqlite import creating, with_busy_timeout
 from gridbt.tracking._mlflow_sql import RunRecord, insert_runs, sql_store
 
 if TYPE_CHECKING:
@@ -148,7 +149,9 @@ def log_runs(
     """Log a parent run with one nested child run per entry of `children`.
 
     The experiment is created when missing; for a SQLite store its artifacts go to
-    ``mlartifacts/`` beside the database file (an existing experiment keeps its location).
+    ``mlartifacts/`` beside the database file (an existing experiment keeps its location). A
+    SQLite store is opened with a busy timeout (`gridbt._sqlite`), and created, when new,
+    under a lock on its directory, so concurrent runs share it.
     Each child gets its parameters, KPIs, the equity curve as the metric history ``equity``
     (step = day index, timestamp = the trading day at 00:00 UTC) and as the artifact
     ``equity.parquet`` (columns date, equity). All runs end FINISHED; if logging fails, the
@@ -182,8 +185,8 @@ def log_runs(
     from mlflow.tracking import MlflowClient
 
     records = [_record(child) for child in children]
-    with _mlflow_info(verbose):
-        client = MlflowClient(tracking_uri)
+    with _mlflow_info(verbose), creating(tracking_uri):
+        client = MlflowClient(with_busy_timeout(tracking_uri))
         found = _experiment(client, tracking_uri, experiment)
     now = _now_ms()
     parent_run = client.create_run(

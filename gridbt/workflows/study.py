@@ -22,7 +22,8 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None, progress
               verbose: bool = False, summary: Callable[[StudyOutcome], None] | None = None,
               **options: Any) -> StudyOutcome:
     """Run (or resume) the study in `study_file` (`options` as `run_study`'s), then log it to
-    MLflow when its file asks for it (the runs' location goes into `summary.json`).
+    MLflow when its file asks for it (the runs' location goes into `summary.json`). A failure
+    there leaves `study.json` saying failed, with the error; `--resume` logs again.
 
     `summary(outcome)` is called as soon as the study's results are final, before MLflow, so
     that a caller can show them without waiting for it. `progress` shows progress bars (the
@@ -52,4 +53,9 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None, progress
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:
         outcome.interrupted = True
+    except Exception as exc:  # study.json says failed, with the error; --resume logs again
+        from gridbt.optimize.status import record_failure
+
+        raise record_failure(outcome.out_dir, exc,
+                             f"logging the study in {outcome.out_dir}") from None
     return outcome

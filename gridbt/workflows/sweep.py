@@ -25,7 +25,8 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
               **options: Any) -> SweepOutcome:
     """Run (or resume) the sweep in `sweep_file` (`options` as `run_sweep`'s), then draw the
     objective's heatmaps into `<out>/heatmaps/` and log the sweep to MLflow when its file asks
-    for it. A Ctrl-C while drawing or logging keeps the finished grid: `--resume` redoes them.
+    for it. A Ctrl-C while drawing or logging keeps the finished grid: `--resume` redoes them;
+    so does a failure, which `sweep.json` records (status `failed`, with the error).
 
     `summary(outcome)` is called as soon as the results are final, before the heatmaps and
     MLflow, so that a caller can show them without waiting for either. `progress` shows
@@ -65,4 +66,9 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
             write_manifest(outcome.out_dir, outcome.manifest)
     except KeyboardInterrupt:
         outcome.interrupted = True
+    except Exception as exc:  # sweep.json says failed, with the error; --resume redoes these
+        from gridbt.sweep.driver import record_failure
+
+        raise record_failure(outcome.out_dir, exc,
+                             f"drawing the heatmaps in {outcome.out_dir / 'heatmaps'}") from None
     return outcome
