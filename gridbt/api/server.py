@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 
 import uvicorn
@@ -10,6 +11,7 @@ import uvicorn
 from gridbt._typing import PathLike
 from gridbt.api.app import create_app
 from gridbt.results.catalog import Catalog
+from gridbt.results.plots import load_kernels
 
 __all__ = ["serve"]
 
@@ -34,5 +36,6 @@ def serve(root: PathLike, *, host: str = "127.0.0.1", port: int = 8765,
     """Serve the results under `root` until interrupted; `announce(url)` once listening."""
     catalog = Catalog(root)
     app = create_app(catalog, cors=cors)
+    threading.Thread(target=load_kernels, name="load-kernels", daemon=True).start()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     _Server(config, announce or (lambda url: None)).run()
