@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from gridbt._typing import BoolArray, FloatArray, IntArray
@@ -185,20 +186,21 @@ def nullable(values: FloatArray) -> list[Any]:
     return listed
 
 
-def heatmap_of_groups(stats: GroupStats, agg: Aggregate, best: Sequence[str | None], *,
+def heatmap_of_groups(stats: GroupStats, agg: Aggregate,
+                      best: Sequence[str | None] | npt.NDArray[np.object_], *,
                       x: str, y: str, metric: str, higher_is_better: bool,
                       where: dict[str, Any], x_values: list[Any],
                       y_values: list[Any]) -> Heatmap:
     """The heatmap of statistics over the cells `y * len(x_values) + x` (`best`: the
     param_hash of each cell's best run)."""
     n_x, n_y = len(x_values), len(y_values)
-    labels = list(best)
+    labels = np.asarray(best, dtype=object).reshape(n_y, n_x)
     return Heatmap(
         x=x, y=y, metric=metric, agg=agg, higher_is_better=higher_is_better, where=where,
         x_values=x_values, y_values=y_values,
         values=nullable(stats.aggregate(agg).reshape(n_y, n_x)),
         counts=stats.rows.reshape(n_y, n_x).tolist(),
-        best=[labels[i * n_x:(i + 1) * n_x] for i in range(n_y)],
+        best=labels.tolist(),
         runs=int(stats.rows.sum()),
     )
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from gridbt._typing import BoolArray, FloatArray, IntArray
 from gridbt.kernel.enums import SkipReason
@@ -369,14 +370,25 @@ class SweepRuns:
                 params.append(value)
         return " AND ".join(f"({s})" for s in sql), params
 
-    def _hashes(self, row_ids: Sequence[int]) -> dict[int, str]:
-        """param_hash by DuckDB row id (a row-id lookup: far cheaper than carrying strings
-        through an aggregate)."""
-        if not row_ids:
-            return {}
-        rows = self._query(f"SELECT rowid, param_hash FROM {self.table} "
-                           f"WHERE rowid = ANY(?::BIGINT[])", [list(row_ids)])
-        return {int(r[0]): str(r[1]) for r in rows}
+    def _hashes(self, row_ids: IntArray) -> npt.NDArray[np.object_]:
+        """The param_hash of each row id (None for -1): a join with the ids handed to DuckDB
+        as an Arrow table, far cheaper than carrying strings through an aggregate, and than
+        binding the ids as a list (250,000 ids: 40 ms against 260)."""
+        out = np.full(len(row_ids), None, dtype=object)
+        wanted = np.flatnonzero(row_ids >= 0)
+        if not len(wanted):
+            return out
+        import pyarrow as pa
+
+        cursor = self.store.cursor()
+        try:  # a view of this cursor's connection alone
+            cursor.register("wanted_rows", pa.table({"at": wanted, "row_id": row_ids[wanted]}))
+            found = cursor.execute(f"SELECT w.at, t.param_hash FROM wanted_rows w JOIN "
+                                   f"{self.table} t ON t.rowid = w.row_id").fetchnumpy()
+        finally:
+            cursor.close()
+        out[found["at"]] = found["param_hash"]
+        return out
 
     def axis(self, path: str) -> list[Any]:
         """Every value `path` takes among the runs, in axis order."""
@@ -544,13 +556,13 @@ class SweepRuns:
                                 higher_is_better=higher_is_better,
                                 selected=self._selected(where, values),
                                 quantiles=(0.5,) if agg == "median" else ())
-            hash_of = self._hashes([int(r) for r in stats.best if r >= 0])
+            best = self._hashes(stats.best)
         pins = {item.partition(":")[0]: parse_value(item.partition(":")[2],
                                                     self._columns[item.partition(":")[0]],
                                                     item.partition(":")[0]) for item in fixed}
-        return heatmap_of_groups(stats, agg, [hash_of.get(int(r)) for r in stats.best], x=x,
-                                 y=y, metric=metric, higher_is_better=higher_is_better,
-                                 where=pins, x_values=xs, y_values=ys)
+        return heatmap_of_groups(stats, agg, best, x=x, y=y, metric=metric,
+                                 higher_is_better=higher_is_better, where=pins, x_values=xs,
+                                 y_values=ys)
 
     def slices(self, path: str, metric: str, higher_is_better: bool,
                filter_text: str | None = None) -> Slices:
