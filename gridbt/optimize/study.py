@@ -40,6 +40,7 @@ from gridbt.kernel.dispatch import windowed
 from gridbt.kernel.metrics import KPI_INDEX, KPI_NAMES
 from gridbt.optimize.evaluate import Evaluated, Evaluator
 from gridbt.optimize.folds import Fold, folds_of
+from gridbt.optimize.manifest import write_study_manifest
 from gridbt.optimize.samplers import (
     grid_size,
     make_pruner,
@@ -387,6 +388,7 @@ def run_study(
     stage("opening the study's storage %s", url)
     mirror, finished = _open_study(study, url, signature, resume, source, packed.n_days)
     stage("storage open in %.2f s: %d finished trials", seconds_since(opening), finished)
+    write_study_manifest(out_dir, study, url, source)  # the results API lists it from now
 
     init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
     pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :], study.pbo_blocks,
