@@ -178,11 +178,14 @@ def lock_state(directory: PathLike) -> LockState:
     no process holds it, except that a body naming another host which was not released counts
     as held, as `lock_directory` counts it (flock may not reach that host). Where the
     filesystem has no flock, the body decides: an owner on this host holds the lock while its
-    PID lives; one on another host, always.
+    PID lives; one on another host, always. A lock file this process may not read counts as
+    held, by nobody it can name.
     """
     path = Path(directory) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except PermissionError:  # another user's lock this one may not read: cannot tell
+        return LockState(True, None)
     except OSError:
         return LockState(False, None)
     try:

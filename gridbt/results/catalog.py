@@ -241,7 +241,7 @@ class Catalog:
         owner = state.owner
         if state.held:
             if owner is None:
-                return "running", "run by a process that is starting"
+                return "running", "run by a process its lock file does not name (yet)"
             hint = f"run by {owner.describe()}"
             if owner.host != socket.gethostname():
                 hint += (f"; on another host than this server's, so whether it still runs "
