@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridbt.results import grouped_nb, plots
+from gridbt.results.models import Heatmap
 from gridbt.results.plots import group_stats, heatmap_of_frame
 
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
@@ -112,6 +113,7 @@ def test_a_frame_heatmap_equals_a_pandas_group_by(engine: str) -> None:
     frame.loc[::7, "m"] = np.nan
     for agg in plots.AGGREGATES:
         heatmap = heatmap_of_frame(frame, "x", "y", "m", higher_is_better=True, agg=agg)
+        assert Heatmap.model_validate(heatmap.model_dump()) == heatmap  # built unvalidated
         grouped = frame.assign(y=frame["y"].fillna(-1.0)).groupby(["y", "x"])["m"]
         want = getattr(grouped, agg)()
         for i, y in enumerate(heatmap.y_values):

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gridbt.results.columns import ColumnCache
+from gridbt.results.models import Heatmap
 from gridbt.results.runs import RunStore, SweepRuns
 
 PATHS = ["x", "kind", "hedge", "days"]
@@ -77,6 +78,7 @@ def test_heatmaps_over_paths_of_every_type_equal_pandas(tmp_path: Path, frame: p
     _parts(tmp_path, frame, [250, 250, 100])
     runs = _runs(tmp_path)
     heatmap = runs.heatmap("x", path, "sharpe", agg, True, filter_text="trade_count >= 5")
+    assert Heatmap.model_validate_json(heatmap.model_dump_json()) == heatmap
     kept = frame[frame["trade_count"] >= 5]
     assert heatmap.runs == len(kept)
     for i, y in enumerate(heatmap.y_values):
