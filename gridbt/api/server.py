@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable
 
 import uvicorn
@@ -36,6 +35,6 @@ def serve(root: PathLike, *, host: str = "127.0.0.1", port: int = 8765,
     """Serve the results under `root` until interrupted; `announce(url)` once listening."""
     catalog = Catalog(root)
     app = create_app(catalog, cors=cors)
-    threading.Thread(target=load_kernels, name="load-kernels", daemon=True).start()
+    load_kernels()  # before it listens: half a second now, not in the first heatmap
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     _Server(config, announce or (lambda url: None)).run()
