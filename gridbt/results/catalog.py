@@ -597,8 +597,9 @@ class Catalog:
                            mtime_ns=max(m[1] for m in (summary, start) if m is not None))
 
     def _study_item(self, entry: Entry, files: _StudyFiles) -> dict[str, Any]:
-        summary = files.summary or {}
-        about = files.summary or files.start or {}  # name, storage, objectives, sampler
+        # a run started since the study last finished: its results are not known yet
+        summary = files.summary if files.summary is not None and not files.live else {}
+        about = (files.start if files.live else files.summary) or {}  # name, objectives, ...
         statistics = summary.get("statistics") or {}
         walk = summary.get("walk_forward") or {}
         trials = {str(k): _int(v) for k, v in (summary.get("trials") or {}).items()}
