@@ -15,10 +15,15 @@ this process, with a fresh connection per kind of request:
 Every request but the last kind is distinct: the server keeps its answers until the sweep's
 results change, so repeating one request would time that cache (the last line does).
 
-The first request of all, which reads the result parts into DuckDB, is timed apart ("cold").
+The first request of all, which reads the result parts into DuckDB, is timed apart ("cold"),
+and the server's resident memory is read after the warm-up and again at the end.
 Targets (docs/api.md): p95 <= 150 ms at 10^6 runs and <= 50 ms at 10^4.
 
-Usage: python benchmarks/api.py [--runs 10000,1000000] [--requests 50] [--dir DIR] [--keep]
+`--wide` adds a 10^6-run sweep whose two first paths take 500 values each, and times the
+largest heatmap the API serves (250,000 cells, a 10 MB answer) with `--requests` / 5 requests
+of each aggregate.
+
+Usage: python benchmarks/api.py [--runs 10000,1000000] [--requests 50] [--dir DIR] [--wide]
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ SIZES = {
     100_000: (20, 10, 10, 10, 5, 1),
     1_000_000: (20, 10, 10, 10, 10, 5),
 }
+#: the --wide sweep: 500 x 500 heatmap cells, 4 runs each
+WIDE: dict[str, list[Any]] = {
+    "structure.legs.0.select.target": [round(0.001 * i, 3) for i in range(1, 501)],
+    "exit.profit_target": [round(0.002 * i, 3) for i in range(1, 501)],
+    "exit.stop_loss": [1.0, 2.0, 3.0, None],
+}
 
 
 def _axes(runs: int) -> dict[str, list[Any]]:
@@ -74,16 +85,19 @@ def _base_strategy() -> dict[str, Any]:
     return spec.model_dump(mode="json")
 
 
-def build_fixture(root: Path, runs: int, seed: int = SEED) -> Path:
-    """A finished sweep of `runs` synthetic results under `root/sweeps/bench_<runs>`."""
+def build_fixture(root: Path, runs: int, seed: int = SEED, wide: bool = False) -> Path:
+    """A finished sweep of `runs` synthetic results under `root/sweeps/bench_<runs>` (with
+    `wide`, `wide_<runs>` over the `WIDE` axes)."""
     from gridbt.kernel.enums import SkipReason
     from gridbt.kernel.metrics import KPI_NAMES
 
-    out = root / "sweeps" / f"bench_{runs}"
+    out = root / "sweeps" / f"{'wide' if wide else 'bench'}_{runs}"
     if (out / "sweep.json").is_file():
         return out
     rng = np.random.default_rng(seed)
-    axes = _axes(runs)
+    axes = WIDE if wide else _axes(runs)
+    if wide and math.prod(len(v) for v in axes.values()) != runs:
+        raise ValueError(f"--wide takes {math.prod(len(v) for v in axes.values()):,} runs")
     shape = tuple(len(v) for v in axes.values())
     fingerprint = "bench" + "0" * 27
     (out / "results").mkdir(parents=True, exist_ok=True)
@@ -105,7 +119,8 @@ def build_fixture(root: Path, runs: int, seed: int = SEED) -> Path:
         # a smooth landscape with a plateau, plus noise: Sharpe, and KPIs that follow it
         x = levels / np.maximum(np.array(shape) - 1, 1)
         sharpe = (0.8 - 1.5 * (x[:, 0] - 0.4) ** 2 - 0.6 * (x[:, 1] - 0.5) ** 2
-                  - 0.3 * x[:, 2] * x[:, 3] + rng.normal(0, 0.15, n))
+                  - 0.3 * x[:, 2] * (x[:, 3] if x.shape[1] > 3 else 1.0)
+                  + rng.normal(0, 0.15, n))
         kpis = {name: rng.normal(0, 1, n) for name in KPI_NAMES}
         kpis["sharpe"] = sharpe
         kpis["cagr"] = 0.05 * sharpe + rng.normal(0, 0.01, n)
@@ -239,7 +254,8 @@ def bench(runs: int, requests: int, directory: Path) -> None:
                 _time(client, urls[:1])
             import psutil
 
-            rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+            server = psutil.Process(proc.pid)
+            rss = server.memory_info().rss / 2**20
             print(f"\n{runs:,} runs: {len(list((sweep / 'results').glob('*.parquet')))} parts, "
                   f"{size:,.0f} MiB (fixture {built:.1f} s); first request (the sweep, reading "
                   f"the parts into DuckDB) {cold * 1000:,.0f} ms; server RSS {rss:,.0f} MiB; "
@@ -252,6 +268,37 @@ def bench(runs: int, requests: int, directory: Path) -> None:
                 flag = "" if p95 <= target else f"  (over the {target} ms target)"
                 print(f"  {name:<32} {_quantile(seconds, 0.5):8.1f} {p95:8.1f} "
                       f"{max(seconds) * 1000:8.1f}{flag}")
+            print(f"  server RSS at the end {server.memory_info().rss / 2**20:,.0f} MiB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def bench_wide(requests: int, directory: Path) -> None:
+    """The largest heatmap: 500 x 500 cells over 10^6 runs (a 10 MB answer)."""
+    import httpx
+
+    sweep = build_fixture(directory, 1_000_000, wide=True)
+    proc, base = _serve(directory)
+    try:
+        api = f"{base}/api/sweeps/sweeps~{sweep.name}"
+        x, y = list(WIDE)[:2]
+        with httpx.Client(timeout=600) as client:
+            started = time.perf_counter()
+            client.get(api).raise_for_status()
+            cold = time.perf_counter() - started
+            n = max(requests // 5, 2)
+            print(f"\n1,000,000 runs, 500 x 500 cells: first request {cold * 1000:,.0f} ms")
+            print(f"  {'request':<32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'MiB':>6}")
+            for agg in ("max", "median"):
+                urls = [f"{api}/heatmap?x={x}&y={y}&metric=sharpe&agg={agg}"
+                        f"&filter=trade_count >= {i}" for i in range(n + 1)]
+                _time(client, urls[:1])
+                seconds = _time(client, urls[1:])
+                size = len(client.get(urls[0]).content) / 2**20
+                print(f"  {'heatmap ' + agg + ', 250,000 cells':<32} "
+                      f"{_quantile(seconds, 0.5):8.1f} {_quantile(seconds, 0.95):8.1f} "
+                      f"{max(seconds) * 1000:8.1f} {size:6.1f}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -263,6 +310,8 @@ def main() -> None:
                         help=f"sweep sizes, of {', '.join(map(str, SIZES))}")
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--dir", default=None, help="fixture directory (kept; reused if there)")
+    parser.add_argument("--wide", action="store_true",
+                        help="also time 250,000-cell heatmaps over a 10^6-run sweep")
     args = parser.parse_args()
     sizes = [int(s) for s in args.runs.split(",")]
     unknown = [s for s in sizes if s not in SIZES]
@@ -272,6 +321,8 @@ def main() -> None:
     try:
         for runs in sizes:
             bench(runs, args.requests, directory)
+        if args.wide:
+            bench_wide(args.requests, directory)
     finally:
         if args.dir is None:
             shutil.rmtree(directory, ignore_errors=True)

@@ -13,6 +13,11 @@ another host, and which was not released, is never taken over: the run is refuse
 owner, and the user deletes the file once that run is known to be gone. Where the filesystem
 has no flock at all (ENOLCK, EOPNOTSUPP), the body alone decides: an owner on this host holds
 the directory while its PID is alive.
+
+`lock_state` tells a reader (the results API) whether a run holds a directory now, without
+taking the lock or writing anything: a shared flock tried on a read-only descriptor and
+released at once. A run that starts in that instant finds the lock taken, so `lock_directory`
+tries again for a quarter of a second before it refuses.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import os
 import shlex
 import socket
+import stat
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -38,12 +44,14 @@ from gridbt._stages import stage
 if TYPE_CHECKING:
     from gridbt._typing import PathLike  # _typing imports numpy
 
-__all__ = ["LOCK_NAME", "DirectoryLock", "DirectoryLocked", "Owner", "lock_directory"]
+__all__ = ["LOCK_NAME", "DirectoryLock", "DirectoryLocked", "LockState", "Owner",
+           "lock_directory", "lock_state"]
 
 LOCK_NAME = ".gridbt.lock"
 _NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS,
                        errno.EINVAL})
 _HELD: dict[Path, DirectoryLock] = {}
+_PATIENCE = 0.25  # seconds a run waits for a lock held by a reader's probe
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,53 @@ def lock_directory(directory: PathLike) -> DirectoryLock:
     return lock
 
 
+@dataclass(frozen=True)
+class LockState:
+    """A directory's lock as a reader sees it (`lock_state`)."""
+
+    held: bool  # a run holds it, or may (an unreleased lock of another host)
+    owner: Owner | None  # whom the lock file names: the holder, or the run that left it
+
+
+def lock_state(directory: PathLike) -> LockState:
+    """Whether a run holds `directory`'s lock now, and whom its lock file names; read-only.
+
+    The lock file is opened read-only and probed with a non-blocking shared flock, released
+    at once; nothing is written. Held: another process holds the flock. Free: no lock file, or
+    no process holds it, except that a body naming another host which was not released counts
+    as held, as `lock_directory` counts it (flock may not reach that host). Where the
+    filesystem has no flock, the body decides: an owner on this host holds the lock while its
+    PID lives; one on another host, always. A lock file this process may not read counts as
+    held, by nobody it can name.
+    """
+    path = Path(directory) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except PermissionError:  # another user's lock this one may not read: cannot tell
+        return LockState(True, None)
+    except OSError:
+        return LockState(False, None)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return LockState(False, None)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return LockState(True, Owner.parse(_read(fd)))
+        except OSError as exc:
+            if exc.errno not in _NO_FLOCK:
+                raise
+            owner = Owner.parse(_read(fd))
+            here = socket.gethostname()
+            return LockState(owner is not None and (owner.host != here or _alive(owner.pid)),
+                             owner)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        owner = Owner.parse(_read(fd))
+        return LockState(owner is not None and owner.host != socket.gethostname(), owner)
+    finally:
+        os.close(fd)
+
+
 @atexit.register
 def _release_all() -> None:
     for lock in list(_HELD.values()):
@@ -161,16 +216,22 @@ def _release_all() -> None:
 
 
 def _flock(fd: int) -> bool | None:
-    """True: locked; False: this filesystem has no flock; None: another process holds it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return None
-    except OSError as exc:
-        if exc.errno in _NO_FLOCK:
-            return False
-        raise
-    return True
+    """True: locked; False: this filesystem has no flock; None: another process holds it (for
+    longer than a reader's probe does)."""
+    deadline = time.monotonic() + _PATIENCE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+            continue
+        except OSError as exc:
+            if exc.errno in _NO_FLOCK:
+                return False
+            raise
+        return True
 
 
 def _gone(owner: Owner, me: Owner, flocked: bool) -> bool:

@@ -19,7 +19,8 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 import gridbt
@@ -63,6 +64,12 @@ Points = Annotated[int, Query(ge=2, le=MAX_POINTS, description="most days return
 Filter = Annotated[str | None, Query(
     alias="filter", max_length=2000,
     description="e.g. `sharpe > 1 and exit.stop_loss = 2` (see gridbt.results.query)")]
+
+
+def _written(model: BaseModel) -> Response:
+    """A model as its JSON bytes (pydantic-core writes them): for answers up to 10 MB, which
+    FastAPI would validate again before writing them the same way."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def _changes(before: dict[tuple[Kind, str], State],
@@ -133,9 +140,9 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
                 where: Annotated[list[str] | None, Query(
                     description="PATH:VALUE pins of other paths (`off` for a rule off)")]
                 = None,
-                filter_text: Filter = None) -> Heatmap:
+                filter_text: Filter = None) -> Response:
         """A metric over the grid cells of two paths, the others reduced by `agg`."""
-        return catalog.heatmap(sweep_id, x, y, metric, agg, where or [], filter_text)
+        return _written(catalog.heatmap(sweep_id, x, y, metric, agg, where or [], filter_text))
 
     @app.get("/api/sweeps/{sweep_id}/slices", response_model=Slices, tags=["sweeps"])
     def slices(sweep_id: str, path: str, metric: str = "sharpe",

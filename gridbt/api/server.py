@@ -10,6 +10,7 @@ import uvicorn
 from gridbt._typing import PathLike
 from gridbt.api.app import create_app
 from gridbt.results.catalog import Catalog
+from gridbt.results.plots import load_kernels
 
 __all__ = ["serve"]
 
@@ -34,5 +35,6 @@ def serve(root: PathLike, *, host: str = "127.0.0.1", port: int = 8765,
     """Serve the results under `root` until interrupted; `announce(url)` once listening."""
     catalog = Catalog(root)
     app = create_app(catalog, cors=cors)
+    load_kernels()  # before it listens: half a second now, not in the first heatmap
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     _Server(config, announce or (lambda url: None)).run()

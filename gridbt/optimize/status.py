@@ -15,6 +15,8 @@ from typing import Any
 from gridbt._errors import environment_failure, failure_text
 from gridbt._status import now, write_status
 from gridbt._supervise import note_status
+from gridbt.optimize.spec import StudySpec
+from gridbt.sweep.manifest import code_version
 
 __all__ = ["STATUS_NAME", "read_status", "record_failure", "start_status", "write_study_status"]
 
@@ -42,12 +44,17 @@ def write_study_status(out_dir: Path, status: str, **fields: Any) -> None:
     write_status(Path(out_dir) / STATUS_NAME, payload)
 
 
-def start_status(out_dir: Path, study: str, source: str, storage: str) -> None:
-    """Record a run of `study` starting in `out_dir` (and tell a watching process)."""
+def start_status(out_dir: Path, study: StudySpec, source: str, storage: str) -> None:
+    """Record a run of `study` starting in `out_dir` (and tell a watching process): what the
+    study is (its name, objectives, sampler, pruner, trial budget, file and storage), so that
+    the results API lists it while it runs, and when the run started."""
     previous = read_status(out_dir) or {}
-    write_study_status(out_dir, "running", study=study, study_file=source, storage=storage,
-                       started=now(), finished_at="", error="",
-                       runs=int(previous.get("runs", 0)) + 1)
+    write_study_status(
+        out_dir, "running", study=study.name, study_file=source, storage=storage,
+        objectives=[{"kpi": o.kpi, "maximize": o.maximize} for o in study.objectives],
+        sampler=study.sampler_kind, pruner=study.pruner_kind, planned_trials=study.trials,
+        code_version=code_version(), started=now(), finished_at="", error="",
+        runs=int(previous.get("runs", 0)) + 1)
     note_status(Path(out_dir) / STATUS_NAME)
 
 

@@ -396,10 +396,10 @@ def run_study(
     except StudyError:
         raise
     except Exception as exc:  # the storage itself: locked, a full disk
-        start_status(out_dir, study.name, source, url)
+        start_status(out_dir, study, source, url)
         raise record_failure(out_dir, exc, f"opening the study's storage {url}") from None
     stage("storage open in %.2f s: %d finished trials", seconds_since(opening), finished)
-    start_status(out_dir, study.name, source, url)
+    start_status(out_dir, study, source, url)
     try:
         init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
         pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :],

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shlex
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 import gridbt
+from gridbt._lock import LOCK_NAME, lock_state
 from gridbt._typing import PathLike
 from gridbt.kernel.metrics import KPI_NAMES, METRIC_BY_NAME, METRICS
 from gridbt.results.discovery import (
@@ -76,6 +80,8 @@ _MAX_TOP = 50
 MAX_BINS = 200
 _FORCED_RESCAN_SECONDS = 0.2
 _RUNNING_STATISTICS_SECONDS = 30.0
+#: statuses a manifest says while its run is at work; true only while its process lives
+_AT_WORK = frozenset({"running", "grid-done"})
 
 
 def _iso(ns: int) -> str:
@@ -91,29 +97,70 @@ def _int(value: Any, default: int = 0) -> int:
 
 
 class _FileCache:
-    """Values computed from one file, recomputed when its size or mtime changes."""
+    """Values computed from one file, recomputed when its size or mtime changes (or those of
+    the files `also` names, e.g. an SQLite database's write-ahead log)."""
 
     def __init__(self, size: int = 512) -> None:
-        self._items: dict[tuple[str, str], tuple[int, int, Any]] = {}
+        self._items: dict[tuple[str, str], tuple[tuple[int, ...], Any]] = {}
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, path: Path, what: str, make: Any) -> Any:
+    def get(self, path: Path, what: str, make: Any, also: Sequence[Path] = ()) -> Any:
         try:
             stat = path.stat()
         except OSError:
             raise NotFound(f"{path.name}: not there") from None
+        version: tuple[int, ...] = (stat.st_mtime_ns, stat.st_size)
+        for other in also:
+            try:
+                more = other.stat()
+                version += (more.st_mtime_ns, more.st_size)
+            except OSError:
+                version += (0, -1)
         key = (str(path), what)
         with self._lock:
             cached = self._items.get(key)
-        if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-            return cached[2]
+        if cached is not None and cached[0] == version:
+            return cached[1]
         value = make(path)
         with self._lock:
             if len(self._items) >= self._size:
                 self._items.clear()
-            self._items[key] = (stat.st_mtime_ns, stat.st_size, value)
+            self._items[key] = (version, value)
         return value
+
+
+@dataclass(frozen=True)
+class _StudyFiles:
+    """A study directory's manifests: `summary.json` (written when it finishes) and
+    `study.json` (when a run starts, and its status when it ends); `live` when a run started
+    since it last finished."""
+
+    summary: dict[str, Any] | None
+    start: dict[str, Any] | None
+    live: bool
+    mtime_ns: int
+
+
+@dataclass
+class _Stored:
+    """A finished trial as a study's storage holds it."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED or FAIL
+    values: dict[int, float | None] = field(default_factory=dict)  # by objective
+    attributes: dict[str, Any] = field(default_factory=dict)  # gridbt's user attributes
+
+    def space_values(self) -> dict[str, Any]:
+        result = self.attributes.get("gridbt.result")
+        values = (result.get("values") if isinstance(result, dict)
+                  else self.attributes.get("gridbt.values"))
+        return dict(values) if isinstance(values, dict) else {}
+
+    def fold_values(self, kpi: str) -> list[float | None]:
+        result = self.attributes.get("gridbt.result")
+        folds = result.get("folds", []) if isinstance(result, dict) else []
+        return [_float(f.get(kpi)) if isinstance(f, dict) else None for f in folds]
 
 
 class Catalog:
@@ -186,6 +233,38 @@ class Catalog:
             return None
         return safe_file(entry.path.joinpath(*parts[:-1]), parts[-1], self.root)
 
+    @staticmethod
+    def _status(entry: Entry, written: str, resume: str) -> tuple[str, str | None]:
+        """The status a manifest says, and a hint: one that says a run is at work (`running`,
+        or a sweep's `grid-done` while it finishes) is true only while a process holds the
+        directory's lock (`gridbt._lock.lock_state`, read-only); else it is `interrupted`,
+        and the hint is the command that continues it (`resume` if no lock names one)."""
+        if written not in _AT_WORK:
+            return written, None
+        state = lock_state(entry.path)
+        owner = state.owner
+        if state.held:
+            if owner is None:
+                return "running", "run by a process its lock file does not name (yet)"
+            hint = f"run by {owner.describe()}"
+            if owner.host != socket.gethostname():
+                hint += (f"; on another host than this server's, so whether it still runs "
+                         f"cannot be told from here (its lock is {entry.rel}/{LOCK_NAME})")
+            return "running", hint
+        gone = ""
+        if owner is not None:
+            gone = f" (the last, PID {owner.pid} on host {owner.host}, is gone)"
+            try:
+                command = shlex.split(owner.command)
+            except ValueError:
+                command = []
+            if command and command[0] in ("cli.py", "__main__.py"):
+                command[0] = "gridbt"  # it ran as python -m gridbt.cli
+            if command[:1] == ["gridbt"]:
+                resume = shlex.join([*command, *([] if "--resume" in command
+                                                 else ["--resume"])])
+        return "interrupted", f"no process runs it{gone}; `{resume}` continues it"
+
     def health(self) -> Health:
         self.rescan()
         return Health(version=gridbt.__version__, root=str(self.root),
@@ -251,13 +330,19 @@ class Catalog:
         statistics = manifest.get("statistics") or {}
         first, last = self._sweep_dates(entry, manifest)
         done = self._part_rows(entry, "results") if done is None else done
+        status, hint = self._status(
+            entry, str(manifest.get("status", "")),
+            f"gridbt sweep {manifest.get('sweep_file') or 'SWEEP_FILE'} --out {entry.path} "
+            f"--resume")
+        if status == "failed" and manifest.get("error"):
+            hint = str(manifest["error"])  # what the run printed, e.g. a full disk
         return dict(
             id=entry.id, path=entry.rel, name=str(manifest.get("name", entry.rel)),
             description=str(sweep.get("description") or ""),
             strategy=str((manifest.get("base_strategy") or {}).get("name", "")),
             data_fingerprint=str(manifest.get("data_fingerprint", "")),
             data_path=sweep.get("data"), first_date=first, last_date=last,
-            status=str(manifest.get("status", "")),
+            status=status, status_hint=hint,
             valid=_int(manifest.get("valid_combinations")), done=done,
             failed=max(_int(manifest.get("failed")), self._part_rows(entry, "failures")),
             objective=str(manifest.get("objective", "sharpe")),
@@ -505,72 +590,159 @@ class Catalog:
         return computed
 
     # ------------------------------------------------------------------ studies
-    def _study_item(self, entry: Entry, summary: dict[str, Any]) -> dict[str, Any]:
+    def _study_files(self, entry: Entry) -> _StudyFiles:
+        """A study directory's manifests, and whether a run started since it last finished."""
+        manifests: dict[str, tuple[dict[str, Any], int] | None] = {}
+        for name in ("summary.json", "study.json"):
+            path = self._file(entry, name)
+            manifests[name] = None
+            if path is None:
+                continue
+            try:
+                mtime_ns = path.stat().st_mtime_ns
+                payload = self._files.get(path, "json", read_json)
+            except (OSError, NotFound):
+                continue
+            if payload is not None:
+                manifests[name] = (dict(payload), mtime_ns)
+        summary, start = manifests["summary.json"], manifests["study.json"]
+        if summary is not None and "study" not in summary[0]:
+            summary = None
+        if summary is None and start is None:
+            raise NotFound(f"{entry.rel}: its manifest cannot be read")
+        # study.json says how the last run went: `done` once its summary is written; any
+        # other status is a run begun since (at work, interrupted or failed)
+        live = start is not None and (summary is None or start[0].get("status") != "done")
+        return _StudyFiles(summary=summary[0] if summary else None,
+                           start=start[0] if start else None, live=live,
+                           mtime_ns=max(m[1] for m in (summary, start) if m is not None))
+
+    def _study_item(self, entry: Entry, files: _StudyFiles) -> dict[str, Any]:
+        # a run started since the study last finished: its results are not known yet
+        summary = files.summary if files.summary is not None and not files.live else {}
+        about = (files.start if files.live else files.summary) or {}  # name, objectives, ...
         statistics = summary.get("statistics") or {}
         walk = summary.get("walk_forward") or {}
+        trials = {str(k): _int(v) for k, v in (summary.get("trials") or {}).items()}
+        status, hint = "done", None
+        if files.live and files.start is not None:
+            trials = self._stored_counts(entry, files.start)
+            source = files.start.get("study_file", "STUDY_FILE")
+            status, hint = self._status(entry, str(files.start.get("status", "running")),
+                                        f"gridbt optimize {source} --out {entry.path} --resume")
+            if status == "failed" and files.start.get("error"):
+                hint = str(files.start["error"])
         return dict(
-            id=entry.id, path=entry.rel, name=str(summary.get("study", entry.rel)),
-            objectives=list(summary.get("objectives") or []), sampler=summary.get("sampler"),
-            pruner=summary.get("pruner"),
-            trials={str(k): _int(v) for k, v in (summary.get("trials") or {}).items()},
+            id=entry.id, path=entry.rel, name=str(about.get("study", entry.rel)),
+            objectives=list(about.get("objectives") or []), sampler=about.get("sampler"),
+            pruner=about.get("pruner"), trials=trials, status=status, status_hint=hint,
+            planned_trials=(_int(files.start.get("planned_trials"))
+                            if files.start and "planned_trials" in files.start else None),
             parameter_sets=_int(summary.get("parameter_sets")), best=summary.get("best"),
             deflated_sharpe=_float(statistics.get("deflated_sharpe")),
             pbo=_float(statistics.get("pbo")),
             walk_forward_degradation=_float(walk.get("degradation")),
-            updated=_iso(entry.mtime_ns),
+            updated=_iso(files.mtime_ns),
         )
 
     def studies(self) -> list[StudyItem]:
+        """Every study under the root: finished ones, and those running or interrupted."""
         items = []
         for entry in self.entries("study"):
             try:
-                items.append(StudyItem(**self._study_item(entry, self._json(entry))))
-            except (NotFound, ValidationError):
+                items.append(StudyItem(**self._study_item(entry, self._study_files(entry))))
+            except (NotFound, ValidationError, OSError):
                 continue
         return items
+
+    def _storage(self, manifest: dict[str, Any]) -> Path | None:
+        """The real path of a study's SQLite storage if it is a file under the root (None for
+        another storage)."""
+        storage = str(manifest.get("storage") or "")
+        if not storage.startswith("sqlite:///"):
+            return None
+        try:
+            real = Path(storage.removeprefix("sqlite:///")).resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        return real if inside(real, self.root) and real.is_file() else None
+
+    @staticmethod
+    def _read_storage(db: Path, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Rows of a query on a study's SQLite storage opened read-only ([] on any error)."""
+        try:
+            with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=2) as con:
+                return con.execute(sql, list(params)).fetchall()
+        except sqlite3.Error:
+            return []
+
+    def _stored_counts(self, entry: Entry, manifest: dict[str, Any]) -> dict[str, int]:
+        """Finished trials by state in a running study's storage ({} if it cannot be read)."""
+        db = self._storage(manifest)
+        if db is None:
+            return {}
+        rows = self._read_storage(
+            db, "SELECT t.state, count(*) FROM trials t JOIN studies s ON s.study_id = "
+            "t.study_id WHERE s.study_name = ? AND t.state IN ('COMPLETE', 'PRUNED', 'FAIL') "
+            "GROUP BY t.state", [str(manifest.get("study"))])
+        return {str(state).lower(): int(n) for state, n in rows}
+
+    def _stored_trials(self, entry: Entry, manifest: dict[str, Any]) -> dict[int, _Stored]:
+        """Per trial number, what the study's SQLite storage holds of each finished trial
+        (state, objective values, gridbt's attributes), read-only; {} for another storage.
+        Kept until the storage or its write-ahead log changes."""
+        db = self._storage(manifest)
+        if db is None:
+            return {}
+        name = str(manifest.get("study"))
+        of_study = ("FROM trials t JOIN studies s ON s.study_id = t.study_id WHERE "
+                    "s.study_name = ? AND t.state IN ('COMPLETE', 'PRUNED', 'FAIL')")
+
+        def read(path: Path) -> dict[int, _Stored]:
+            import json
+
+            trials = {int(trial_id): _Stored(int(number), str(state)) for trial_id, number, state
+                      in self._read_storage(path, f"SELECT t.trial_id, t.number, t.state "
+                                            f"{of_study}", [name])}
+            for trial_id, objective, value, kind in self._read_storage(
+                    path, f"SELECT v.trial_id, v.objective, v.value, v.value_type FROM "
+                    f"trial_values v WHERE v.trial_id IN (SELECT t.trial_id {of_study})",
+                    [name]):
+                if int(trial_id) in trials:
+                    number = {"INF_POS": math.inf, "INF_NEG": -math.inf}.get(kind, value)
+                    trials[int(trial_id)].values[int(objective)] = _float(number)
+            for trial_id, key, text in self._read_storage(
+                    path, f"SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes "
+                    f"a WHERE a.key IN ('gridbt.result', 'gridbt.values', 'gridbt.error') AND "
+                    f"a.trial_id IN (SELECT t.trial_id {of_study})", [name]):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    continue
+                if int(trial_id) in trials:
+                    trials[int(trial_id)].attributes[str(key)] = value
+            return {t.number: t for t in trials.values()}
+
+        wal = db.with_name(db.name + "-wal")
+        stored: dict[int, _Stored] = self._files.get(
+            db, "trials", read, also=[wal] if wal.exists() else [])
+        return stored
 
     def _fold_values(self, entry: Entry, summary: dict[str, Any]) -> dict[int, list[Any]]:
         """Per trial number, its first objective on each fold, from the study's SQLite
         storage opened read-only ({} for another storage, or one outside the root)."""
-        storage = str(summary.get("storage") or "")
         objectives = summary.get("objectives") or [{}]
         kpi = objectives[0].get("kpi") if objectives else None
-        if not storage.startswith("sqlite:///") or kpi is None:
+        if kpi is None:
             return {}
-        path = Path(storage.removeprefix("sqlite:///"))
-        try:
-            real = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            return {}
-        if not inside(real, self.root) or not real.is_file():
-            return {}
+        return {number: stored.fold_values(str(kpi))
+                for number, stored in self._stored_trials(entry, summary).items()
+                if "gridbt.result" in stored.attributes}
 
-        def read(db: Path) -> dict[int, list[Any]]:
-            import json
-
-            out: dict[int, list[Any]] = {}
-            try:
-                with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=2) as con:
-                    rows = con.execute(
-                        "SELECT t.number, a.value_json FROM trials t "
-                        "JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
-                        "JOIN studies s ON s.study_id = t.study_id "
-                        "WHERE s.study_name = ? AND a.key = 'gridbt.result'",
-                        (str(summary.get("study")),)).fetchall()
-            except sqlite3.Error:
-                return {}
-            for number, text in rows:
-                try:
-                    folds = json.loads(text).get("folds", [])
-                except (ValueError, AttributeError):
-                    continue
-                out[int(number)] = [_float(f.get(kpi)) for f in folds]
-            return out
-
-        folds: dict[int, list[Any]] = self._files.get(real, "folds", read)
-        return folds
-
-    def _study_trials(self, entry: Entry, summary: dict[str, Any]) -> list[Trial]:
+    def _study_trials(self, entry: Entry, files: _StudyFiles) -> list[Trial]:
+        if files.live and files.start is not None:  # the trials so far, from the storage
+            return self._running_trials(entry, files.start)
+        summary = files.summary or {}
         path = self._file(entry, "trials.parquet")
         if path is None:
             return []
@@ -592,6 +764,26 @@ class Catalog:
                 equity_kept=number in kept))
         return out
 
+    def _running_trials(self, entry: Entry, start: dict[str, Any]) -> list[Trial]:
+        """The finished trials of a study that has not finished: their state, objective
+        values, space values and per-fold first objective (no span KPIs: those are computed
+        when the study finishes)."""
+        objectives = [str(o.get("kpi")) for o in start.get("objectives") or []]
+        out = []
+        for number, stored in sorted(self._stored_trials(entry, start).items()):
+            complete = stored.state == "COMPLETE"
+            out.append(Trial(
+                number=number, state=stored.state,
+                values=[stored.values.get(j) if complete else None
+                        for j in range(len(objectives))],
+                params={k: plain(v) for k, v in stored.space_values().items()}, kpis={},
+                fold_values=(stored.fold_values(objectives[0]) if objectives
+                             and "gridbt.result" in stored.attributes else None),
+                error=(str(stored.attributes["gridbt.error"])
+                       if "gridbt.error" in stored.attributes else None),
+                equity_kept=False))
+        return out
+
     def _kept_trials(self, entry: Entry) -> list[int]:
         path = self._file(entry, "equity", "top.parquet")
         if path is None:
@@ -601,11 +793,14 @@ class Catalog:
         return trials
 
     def study(self, study_id: str) -> StudyDetail:
-        """One study: its summary, every finished trial, the Pareto front."""
+        """One study: its summary, every finished trial, the Pareto front; while it runs (or
+        once interrupted), its start manifest and the trials its storage holds so far."""
         entry = self._entry("study", study_id)
-        summary = self._json(entry)
-        return StudyDetail(**self._study_item(entry, summary), summary=summary,
-                           trial_rows=self._study_trials(entry, summary),
+        files = self._study_files(entry)
+        summary = files.summary if files.summary is not None and not files.live else (
+            files.start or {})
+        return StudyDetail(**self._study_item(entry, files), summary=summary,
+                           trial_rows=self._study_trials(entry, files),
                            pareto=list(summary.get("pareto") or []))
 
     def trial_equity(self, study_id: str, number: int, points: int = 1000) -> Equity:
@@ -727,10 +922,20 @@ class Catalog:
                     except NotFound:
                         continue
                     out[(kind, entry.id)] = (
-                        str(manifest.get("status", "")), self._part_rows(entry, "results"),
+                        self._status(entry, str(manifest.get("status", "")), "")[0],
+                        self._part_rows(entry, "results"),
                         _int(manifest.get("valid_combinations")),
                         max(_int(manifest.get("failed")), self._part_rows(entry, "failures")),
                         stat.st_mtime_ns)
+                elif kind == "study":
+                    try:
+                        item = self._study_item(entry, self._study_files(entry))
+                    except (NotFound, OSError):
+                        continue
+                    trials = item["trials"]
+                    out[(kind, entry.id)] = (item["status"], sum(trials.values()),
+                                             item["planned_trials"], trials.get("fail", 0),
+                                             stat.st_mtime_ns)
                 else:
                     out[(kind, entry.id)] = ("done", None, None, None, stat.st_mtime_ns)
         return out

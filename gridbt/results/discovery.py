@@ -1,10 +1,12 @@
 """Finding the sweeps, studies and backtests under a root, by their manifests, safely.
 
 A directory is a **sweep** if it holds `sweep.json` (with `name`, `sweep` and
-`grid_signature`), a **study** if it holds `summary.json` with `study` and `objectives`, a
-**backtest** if it holds `summary.json` with `strategy`, `kpis`, `data` and `engine`. Names are
-never guessed from. The walk does not enter hidden directories, a found entry's own
-directories, or any directory (symlinks included) whose real path leaves the root.
+`grid_signature`), a **study** if it holds `summary.json` with `study` and `objectives` (a
+finished study), or else `study.json` with `study`, `objectives` and `storage` (the manifest a
+study writes when it starts), a **backtest** if it holds `summary.json` with `strategy`,
+`kpis`, `data` and `engine`. Names are never guessed from. The walk does not enter hidden
+directories, a found entry's own directories, or any directory (symlinks included) whose real
+path leaves the root.
 
 An entry's id is its path under the root: the parts joined with `~` (`sweeps~short_put_grid`;
 `~` alone for the root itself), each part percent-encoded if it holds anything but letters,
@@ -83,6 +85,8 @@ def read_json(path: Path) -> dict[str, Any] | None:
 def _kind_of(payload: dict[str, Any], name: str) -> Kind | None:
     if name == "sweep.json":
         return "sweep" if {"name", "sweep", "grid_signature"} <= payload.keys() else None
+    if name == "study.json":
+        return "study" if {"study", "objectives", "storage"} <= payload.keys() else None
     if {"study", "objectives"} <= payload.keys():
         return "study"
     if {"strategy", "kpis", "data", "engine"} <= payload.keys():
@@ -145,7 +149,7 @@ def discover(root: Path, *, max_depth: int = 8, max_dirs: int = 50_000,
 
 def _entry_at(directory: Path, parts: tuple[str, ...], root: Path,
               manifests: ManifestCache) -> Entry | None:
-    for name in ("sweep.json", "summary.json"):
+    for name in ("sweep.json", "summary.json", "study.json"):
         path = safe_file(directory, name, root)
         if path is None:
             continue

@@ -90,7 +90,11 @@ class SweepItem(_Model):
     data_path: str | None
     first_date: str | None
     last_date: str | None
-    status: str = Field(description="running, done, interrupted or failed")
+    status: str = Field(description="running, done, interrupted or failed; `running` only while "
+                                    "a process holds the sweep's directory (its lock): a sweep "
+                                    "whose process died is `interrupted`")
+    status_hint: str | None = Field(
+        description="who runs it (running), or the command that continues it (interrupted)")
     valid: int = Field(description="valid combinations in the grid")
     done: int = Field(description="combinations with a result")
     failed: int = Field(description="combinations whose batch failed every attempt")
@@ -293,7 +297,15 @@ class StudyItem(_Model):
     objectives: list[dict[str, Any]]
     sampler: str | None
     pruner: str | None
-    trials: dict[str, int]
+    trials: dict[str, int] = Field(description="finished trials by state (complete, pruned, "
+                                               "fail); while it runs, those in its storage")
+    status: str = Field(description="running, done or interrupted (as for sweeps: `running` "
+                                    "only while a process holds its directory)")
+    status_hint: str | None = Field(
+        description="who runs it (running), or the command that continues it (interrupted)")
+    planned_trials: int | None = Field(description="the trial budget of the run it started "
+                                                   "last (null for a study finished before "
+                                                   "studies wrote study.json)")
     parameter_sets: int
     best: dict[str, Any] | None
     deflated_sharpe: float | None
@@ -315,7 +327,8 @@ class Trial(_Model):
 
 
 class StudyDetail(StudyItem):
-    summary: dict[str, Any] = Field(description="summary.json as written")
+    summary: dict[str, Any] = Field(description="summary.json as written; study.json (the "
+                                                "start manifest) before the study finishes")
     trial_rows: list[Trial]
     pareto: list[dict[str, Any]]
 

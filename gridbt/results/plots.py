@@ -1,8 +1,11 @@
-"""Plot data shared by every renderer: axis order, heatmaps from a frame, downsampled series.
+"""Plot data shared by every renderer: axis order, heatmaps, grouped statistics, downsampled
+series.
 
-The API builds its heatmaps in DuckDB (`gridbt.results.sweeps`) and the `gridbt sweep` workflow
-from a pandas frame (`heatmap_of_frame`); both give a `models.Heatmap`, with the same axis
-order (`axis_sort_key`), which `gridbt.report.heatmap` draws as PNG and the browser as a chart.
+Heatmaps and slices reduce a metric per group of runs with `group_stats` (exact, one pass over
+the runs in `grouped_nb`): the API over the numpy columns of a sweep's runs
+(`gridbt.results.runs`), the `gridbt sweep` workflow over a pandas frame (`heatmap_of_frame`).
+Both give a `models.Heatmap`, with the same axis order (`axis_sort_key`), which
+`gridbt.report.heatmap` draws as PNG and the browser as a chart.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from gridbt._typing import FloatArray, IntArray
+from gridbt._typing import BoolArray, FloatArray, IntArray
 from gridbt.results.errors import QueryError
 from gridbt.results.models import Aggregate, Heatmap
 
 __all__ = [
     "AGGREGATES",
     "AxisLevels",
+    "GroupStats",
     "MAX_HEATMAP_CELLS",
     "MAX_POINTS",
     "axis_identity",
@@ -29,8 +34,12 @@ __all__ = [
     "axis_sort_key",
     "downsample_indices",
     "finite_or_none",
+    "group_stats",
     "heatmap_of_frame",
+    "heatmap_of_groups",
     "is_off",
+    "load_kernels",
+    "nullable",
     "plain",
 ]
 
@@ -112,31 +121,89 @@ def axis_levels(column: pd.Series) -> AxisLevels:
     return AxisLevels([plain(first[identity]) for identity in order], codes)
 
 
-def _reduce(agg: Aggregate, values: FloatArray, cells: IntArray, size: int,
-            higher_is_better: bool) -> tuple[FloatArray, IntArray]:
-    """Per cell: the aggregate of the finite values and the row of the best one (-1: none)."""
-    finite = np.isfinite(values)
-    rows = np.flatnonzero(finite)
-    order = rows[np.lexsort((values[rows] * (-1 if higher_is_better else 1), cells[rows]))]
-    sorted_cells = cells[order]
-    starts = np.searchsorted(sorted_cells, np.arange(size), side="left")
-    ends = np.searchsorted(sorted_cells, np.arange(size), side="right")
-    out = np.full(size, np.nan)
-    best = np.full(size, -1, dtype=np.int64)
-    for cell in np.flatnonzero(ends > starts):
-        members = values[order[starts[cell]:ends[cell]]]
-        best[cell] = order[starts[cell]]
-        if agg == "max":
-            out[cell] = members.max()
-        elif agg == "min":
-            out[cell] = members.min()
-        elif agg == "mean":
-            out[cell] = members.mean()
-        elif agg == "median":
-            out[cell] = float(np.median(members))
-        else:
-            out[cell] = float(len(members))
-    return out, best
+@dataclass(frozen=True)
+class GroupStats:
+    """A metric's statistics per group over the selected rows (`group_stats`): axis 0 is the
+    group; NaN where a group has no defined value, -1 for no row."""
+
+    rows: IntArray  # selected rows
+    count: IntArray  # of them, rows with a defined value
+    min: FloatArray
+    max: FloatArray
+    mean: FloatArray
+    best: IntArray  # the row of the best value by the metric's direction (the first of equals)
+    quantiles: FloatArray  # (groups, quantiles asked for)
+
+    def aggregate(self, agg: Aggregate) -> FloatArray:
+        """Each group's `agg` (a median needs the quantile 0.5 asked for, alone); `count` is 0
+        in a group whose selected rows all have an undefined value, NaN in one with none."""
+        if agg == "count":
+            return np.where(self.rows > 0, self.count.astype(np.float64), np.nan)
+        if agg == "median":
+            return self.quantiles[:, 0]
+        return {"max": self.max, "min": self.min, "mean": self.mean}[agg]
+
+
+def group_stats(values: FloatArray, groups: IntArray, n_groups: int, *, higher_is_better: bool,
+                selected: BoolArray | None = None,
+                quantiles: Sequence[float] = ()) -> GroupStats:
+    """Exact statistics of `values` (NaN: undefined) per group (`groups` in [0, n_groups), a
+    negative group: none) over the `selected` rows (default: all), in O(rows) (see
+    `grouped_nb`); `quantiles` ascending, linear between order statistics as pandas."""
+    from gridbt.results import grouped_nb
+
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    groups = np.ascontiguousarray(groups, dtype=np.int64)
+    mask = (np.ones(len(values), dtype=np.bool_) if selected is None
+            else np.ascontiguousarray(selected, dtype=np.bool_))
+    if not len(values) == len(groups) == len(mask):
+        raise ValueError("values, groups and selected differ in length")
+    rows, count, low, high, mean, best = grouped_nb.group_stats_nb(
+        values, groups, mask, n_groups, higher_is_better)
+    wanted = np.asarray(quantiles, dtype=np.float64)
+    if wanted.size and (np.any(np.diff(wanted) < 0) or wanted[0] < 0 or wanted[-1] > 1):
+        raise ValueError(f"quantiles {list(quantiles)} are not ascending in [0, 1]")
+    if wanted.size:
+        table = grouped_nb.group_quantiles_nb(values, groups, mask, count, wanted)
+    else:
+        table = np.empty((n_groups, 0))
+    return GroupStats(rows, count, low, high, mean, best, table)
+
+
+def load_kernels() -> None:
+    """Compile the grouped-statistics kernels, or load them from numba's cache (about half a
+    second), so that the first heatmap does not wait for them."""
+    group_stats(np.zeros(2), np.zeros(2, dtype=np.int64), 1, higher_is_better=True,
+                quantiles=(0.5,))
+
+
+def nullable(values: FloatArray) -> list[Any]:
+    """An array as nested lists of floats, None where a value is not finite."""
+    cells = np.asarray(values, dtype=np.float64)
+    out = cells.astype(object)
+    out[~np.isfinite(cells)] = None
+    listed: list[Any] = out.tolist()
+    return listed
+
+
+def heatmap_of_groups(stats: GroupStats, agg: Aggregate,
+                      best: Sequence[str | None] | npt.NDArray[np.object_], *,
+                      x: str, y: str, metric: str, higher_is_better: bool,
+                      where: dict[str, Any], x_values: list[Any],
+                      y_values: list[Any]) -> Heatmap:
+    """The heatmap of statistics over the cells `y * len(x_values) + x` (`best`: the
+    param_hash of each cell's best run). Built unvalidated: every field is made here as its
+    type says, and validating 250,000 cells three times over costs 40 ms."""
+    n_x, n_y = len(x_values), len(y_values)
+    labels = np.asarray(best, dtype=object).reshape(n_y, n_x)
+    return Heatmap.model_construct(
+        x=x, y=y, metric=metric, agg=agg, higher_is_better=higher_is_better, where=where,
+        x_values=x_values, y_values=y_values,
+        values=nullable(stats.aggregate(agg).reshape(n_y, n_x)),
+        counts=stats.rows.reshape(n_y, n_x).tolist(),
+        best=labels.tolist(),
+        runs=int(stats.rows.sum()),
+    )
 
 
 def heatmap_of_frame(results: pd.DataFrame, x: str, y: str, metric: str, *,
@@ -156,22 +223,17 @@ def heatmap_of_frame(results: pd.DataFrame, x: str, y: str, metric: str, *,
         raise QueryError(f"agg: {agg!r} is not one of {', '.join(AGGREGATES)}")
     xs, ys = axis_levels(results[x]), axis_levels(results[y])
     n_x, n_y = len(xs.values), len(ys.values)
-    values = pd.to_numeric(results[metric], errors="coerce").to_numpy(dtype=np.float64,
+    column = pd.to_numeric(results[metric], errors="coerce").to_numpy(dtype=np.float64,
                                                                       na_value=np.nan)
-    cells = ys.codes * n_x + xs.codes
-    grid, best_row = _reduce(agg, values, cells, n_x * n_y, higher_is_better)
-    counts = np.bincount(cells, minlength=n_x * n_y)
+    values = np.where(np.isfinite(column), column, np.nan)
+    stats = group_stats(values, ys.codes * n_x + xs.codes, n_x * n_y,
+                        higher_is_better=higher_is_better,
+                        quantiles=(0.5,) if agg == "median" else ())
     hashes: Sequence[Any] = (results["param_hash"].tolist() if "param_hash" in results
                              else [None] * len(results))
-    best = [hashes[r] if r >= 0 else None for r in best_row]
-    return Heatmap(
-        x=x, y=y, metric=metric, agg=agg, higher_is_better=higher_is_better, where={},
-        x_values=xs.values, y_values=ys.values,
-        values=[[finite_or_none(v) for v in grid[i * n_x:(i + 1) * n_x]] for i in range(n_y)],
-        counts=[[int(c) for c in counts[i * n_x:(i + 1) * n_x]] for i in range(n_y)],
-        best=[best[i * n_x:(i + 1) * n_x] for i in range(n_y)],
-        runs=len(results),
-    )
+    return heatmap_of_groups(stats, agg, [hashes[r] if r >= 0 else None for r in stats.best],
+                             x=x, y=y, metric=metric, higher_is_better=higher_is_better,
+                             where={}, x_values=xs.values, y_values=ys.values)
 
 
 def downsample_indices(values: FloatArray, points: int,

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi import FastAPI
 
+from gridbt._lock import lock_directory
 from gridbt.api.app import create_app
 from gridbt.data.default import ensure_synthetic_chain
 from gridbt.results.catalog import Catalog
@@ -664,6 +666,7 @@ def test_a_growing_sweep_and_duplicated_rows(root: Path, results: pd.DataFrame) 
     manifest.update(status="running", statistics={}, best={})
     (live / "sweep.json").write_text(json.dumps(manifest))
     shutil.copy(parts[0], live / "results" / parts[0].name)
+    lock = lock_directory(live)  # this process runs it, as far as the API can tell
     try:
         with served(create_app(Catalog(root, refresh_seconds=0.0))) as client:
             first = pq.read_metadata(parts[0]).num_rows
@@ -684,12 +687,13 @@ def test_a_growing_sweep_and_duplicated_rows(root: Path, results: pd.DataFrame) 
             for name in ("pbo", "deflated_sharpe", "n_trials"):
                 assert robust["statistics"][name] == pytest.approx(tiny[name], rel=1e-9)
     finally:
+        lock.release()
         shutil.rmtree(live)
 
 
 def test_live_events_announce_what_appears_and_progresses(root: Path) -> None:
     """The event stream: every entry first, then a backtest that appears and a running sweep
-    whose result parts grow."""
+    whose result parts grow, then stops without finishing (its lock is released)."""
     source = root / "sweeps" / "tiny"
     parts = sorted((source / "results").glob("part-*.parquet"))
     running = root / "sweeps" / "running"
@@ -697,6 +701,7 @@ def test_live_events_announce_what_appears_and_progresses(root: Path) -> None:
     manifest = json.loads((source / "sweep.json").read_text())
     (running / "sweep.json").write_text(json.dumps({**manifest, "status": "running"}))
     shutil.copy(parts[0], running / "results" / parts[0].name)
+    lock = lock_directory(running)  # this process runs it, as far as the API can tell
     added = root / "backtests" / "bt2"
     app = create_app(Catalog(root, rescan_seconds=0.0), poll_seconds=0.2)
     try:
@@ -719,16 +724,23 @@ def test_live_events_announce_what_appears_and_progresses(root: Path) -> None:
                     done = {e["id"] for e in seen if e["change"] == "added"} >= {
                         "backtests~bt2"} and any(e["id"] == "sweeps~running"
                                                  and e["done"] == 27 for e in seen)
-                    if done or time.monotonic() > deadline:
+                    if done and lock.held:
+                        lock.release()  # the run stops, its manifest still says running
+                    stopped = any(e["id"] == "sweeps~running" and e["status"] == "interrupted"
+                                  for e in seen)
+                    if stopped or time.monotonic() > deadline:
                         break
         first = next(e for e in seen if e["id"] == "sweeps~running")
         assert (first["change"], first["status"], first["valid"]) == ("added", "running", 27)
         assert first["done"] == pq.read_metadata(parts[0]).num_rows
-        last = [e for e in seen if e["id"] == "sweeps~running"][-1]
-        assert (last["change"], last["done"]) == ("updated", 27)
+        updates = [e for e in seen if e["id"] == "sweeps~running"][1:]
+        assert [(e["change"], e["status"]) for e in updates][-2:] == [
+            ("updated", "running"), ("updated", "interrupted")]
+        assert updates[-2]["done"] == updates[-1]["done"] == 27
         assert any(e["id"] == "backtests~bt2" and e["change"] == "added" and
                    e["kind"] == "backtest" for e in seen)
     finally:
+        lock.release()
         shutil.rmtree(added, ignore_errors=True)
         shutil.rmtree(running, ignore_errors=True)
 
@@ -801,3 +813,132 @@ def test_openapi_is_served_and_names_every_route(client: httpx.Client) -> None:
             "/api/backtests/{backtest_id}/equity", "/api/backtests/{backtest_id}/trades",
             "/api/payoff", "/api/events", "/api/metrics",
             "/api/sweeps/{sweep_id}/distribution"} <= paths.keys()
+
+
+# ---------------------------------------------------------------------- running, interrupted
+LONG_GRID = {X: "{range: [0.1, 0.4, 0.05]}", Y: "[0.25, 0.5, 0.75, null]",
+             Z: "[1.5, 2.0, 3.0, null]", "exit.dte": "[null, 7, 14, 21]",
+             "exit.max_holding_days": "[null, 10, 20, 40]",
+             "exit.rebalance_days": "[null, 5, 10, 30]"}  # 7,168 runs: killed long before
+
+
+def _start(kind: str, job: Path, out: Path, cwd: Path) -> subprocess.Popen[str]:
+    """`gridbt sweep|optimize JOB --out OUT` in its own session (its local Ray dies with it),
+    unsupervised: a process that dies unseen, as under the OOM killer or with its machine, is
+    what only the lock can tell (a supervised run's watcher would mark it failed itself)."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO),
+                                                      os.environ.get("PYTHONPATH", "")]),
+                        "GRIDBT_SUPERVISE": "0"}
+    return subprocess.Popen([sys.executable, "-m", "gridbt.cli", kind, str(job), "--out",
+                             str(out), "--quiet", "--actors", "1"], cwd=cwd, env=env,
+                            text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the driver alone (as the OOM killer would), then what it started."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+def _until(client: httpx.Client, url: str, found: Any, what: str,
+           proc: subprocess.Popen[str], seconds: float = 300) -> Any:
+    """Poll `url` until `found(answer)` gives something, while `proc` runs."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"it ended before {what}: {proc.communicate()[1][-3000:]}"
+        response = client.get(url)
+        if response.status_code == 200 and (hit := found(response.json())):
+            return hit
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} within {seconds} s")
+
+
+def test_a_running_sweep_is_running_until_it_is_killed_then_interrupted(
+        tmp_path: Path) -> None:
+    chain = ensure_synthetic_chain(profile="small")[0]
+    job = tmp_path / "long.yaml"
+    job.write_text(f"name: long\nstrategy: {SHORT_PUT}\ndata: {chain}\npbo_blocks: 6\n"
+                   "mlflow: {enabled: false}\nray: {batch_seconds: 0.02, max_in_flight: 1}\n"
+                   "grid:\n" + "".join(f"  {k}: {v}\n" for k, v in LONG_GRID.items()))
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = _start("sweep", job, root / "sweeps" / "long", tmp_path)
+    try:
+        with served(create_app(Catalog(root, rescan_seconds=0.0))) as client:
+            item = _until(client, "/api/sweeps", lambda items: next(
+                (i for i in items if i["id"] == "sweeps~long"), None), "a listed sweep", proc)
+            assert item["status"] == "running" and item["valid"] == 7168
+            assert item["status_hint"].startswith(f"run by PID {proc.pid} of user ")
+            assert f"sweep {job} --out " in item["status_hint"]
+            _kill(proc)
+            (item,) = get(client, "/api/sweeps")
+            assert item["status"] == "interrupted" and item["done"] < 7168
+            assert json.loads((root / "sweeps" / "long" / "sweep.json").read_text())[
+                "status"] == "running"  # what the manifest still says
+            hint = item["status_hint"]
+            assert f"(the last, PID {proc.pid} on host {socket.gethostname()}, is gone)" in hint
+            assert f"`gridbt sweep {job} --out {root / 'sweeps' / 'long'} --quiet --actors 1 " \
+                   "--resume` continues it" in hint
+            detail = get(client, "/api/sweeps/sweeps~long")
+            assert (detail["status"], detail["status_hint"]) == ("interrupted", hint)
+    finally:
+        if proc.poll() is None:
+            _kill(proc)
+
+
+def test_a_running_study_is_listed_with_its_trials_so_far_then_interrupted(
+        tmp_path: Path) -> None:
+    chain = ensure_synthetic_chain(profile="small")[0]
+    job = tmp_path / "study.yaml"
+    job.write_text(textwrap.dedent(f"""\
+        name: long_study
+        strategy: {SHORT_PUT}
+        data: {chain}
+        pbo_blocks: 6
+        mlflow: {{enabled: false}}
+        space:
+          {X}: {{float: [0.05, 0.50], step: 0.01}}
+          {Y}: {{float: [0.2, 0.9], step: 0.05}}
+        trials: 5000
+        parallel: 2
+        """))
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = _start("optimize", job, root / "studies" / "long", tmp_path)
+    sid = "studies~long"
+    try:
+        with served(create_app(Catalog(root, rescan_seconds=0.0))) as client:
+            item = _until(client, "/api/studies", lambda items: next(
+                (i for i in items if i["id"] == sid), None), "a listed study", proc)
+            assert (item["name"], item["status"], item["planned_trials"]) == (
+                "long_study", "running", 5000)
+            assert item["status_hint"].startswith(f"run by PID {proc.pid} of user ")
+            assert item["objectives"] == [{"kpi": "sharpe", "maximize": True}]
+            assert item["best"] is None and item["sampler"] == "tpe"
+            _until(client, "/api/studies", lambda items: sum(items[0]["trials"].values()) >= 4,
+                   "trials in the storage", proc)
+            _kill(proc)
+            (item,) = get(client, "/api/studies")
+            assert item["status"] == "interrupted"
+            assert f"`gridbt optimize {job} --out {root / 'studies' / 'long'} --quiet " \
+                   "--actors 1 --resume` continues it" in item["status_hint"]
+            detail = get(client, f"/api/studies/{sid}")
+            assert detail["summary"]["study"] == "long_study"  # study.json
+            trials = detail["trial_rows"]
+            assert len(trials) == sum(item["trials"].values()) >= 4
+            assert [t["number"] for t in trials] == sorted(t["number"] for t in trials)
+            for trial in trials:
+                assert trial["state"] in ("COMPLETE", "PRUNED", "FAIL")
+                assert set(trial["params"]) == {X, Y}
+                if trial["state"] == "COMPLETE":
+                    assert trial["values"][0] is None or isinstance(trial["values"][0], float)
+                    assert len(trial["fold_values"]) == 1
+            assert not (root / "studies" / "long" / "summary.json").exists()
+    finally:
+        if proc.poll() is None:
+            _kill(proc)

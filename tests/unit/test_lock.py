@@ -1,5 +1,6 @@
 """The lock on a result directory (`gridbt._lock`), against real processes: one that holds it,
-one killed with SIGKILL while holding it, one that exits normally."""
+one killed with SIGKILL while holding it, one that exits normally; and a reader's view of it
+(`lock_state`), which takes nothing and writes nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 from gridbt import _lock
 from gridbt._inputs import InputError
-from gridbt._lock import LOCK_NAME, DirectoryLocked, lock_directory
+from gridbt._lock import LOCK_NAME, DirectoryLocked, LockState, lock_directory, lock_state
 
 REPO = Path(__file__).resolve().parents[2]
 HOLD = ("import sys, time\nfrom gridbt._lock import lock_directory\n"
@@ -42,6 +43,8 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @pytest.fixture(autouse=True)
@@ -145,3 +148,66 @@ def test_without_flock_a_lock_of_this_host_holds_while_its_process_lives(
     alive.wait()
     lock = lock_directory(tmp_path)
     assert lock.previous is not None and lock.previous.pid == alive.pid
+
+
+# ---------------------------------------------------------------------- lock_state: a reader
+def test_lock_state_sees_a_holder_a_killed_one_and_a_released_one_and_writes_nothing(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    assert lock_state(tmp_path) == LockState(held=False, owner=None)  # no lock file
+    processes.append(owner := holder(tmp_path))
+    before = snapshot(tmp_path)
+    state = lock_state(tmp_path)
+    assert state.held and state.owner is not None and state.owner.pid == owner.pid
+    assert state.owner.host == socket.gethostname()
+    assert snapshot(tmp_path) == before  # read only: the body, size and mtime as they were
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    state = lock_state(tmp_path)  # the body is left behind, the flock is gone
+    assert not state.held and state.owner is not None and state.owner.pid == owner.pid
+    assert snapshot(tmp_path) == before
+    code = "import sys\nfrom gridbt._lock import lock_directory\nlock_directory(sys.argv[1])\n"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, check=True)
+    assert lock_state(tmp_path) == LockState(held=False, owner=None)  # released: emptied
+
+
+def test_lock_state_counts_an_unreleased_lock_of_another_host_as_held(tmp_path: Path) -> None:
+    body = {"host": "other-node", "pid": 1, "user": "alice",
+            "started": "2024-05-01T09:30:00+00:00", "command": "gridbt sweep big.yaml"}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(body))
+    state = lock_state(tmp_path)
+    assert state.held and state.owner is not None and state.owner.host == "other-node"
+
+
+def test_lock_state_without_flock_asks_whether_the_owner_lives(
+    tmp_path: Path, processes: list[subprocess.Popen[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(_lock.fcntl, "flock", no_flock)
+    processes.append(alive := subprocess.Popen(["sleep", "600"], text=True))
+    body = {"host": socket.gethostname(), "pid": alive.pid, "user": "bob",
+            "started": "2024-05-01T09:30:00+00:00", "command": "gridbt optimize s.yaml"}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(body))
+    assert lock_state(tmp_path).held
+    alive.kill()
+    alive.wait()
+    state = lock_state(tmp_path)
+    assert not state.held and state.owner is not None and state.owner.pid == alive.pid
+
+
+def test_a_run_starting_during_a_readers_probe_is_not_refused(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """A reader's probe holds a shared flock for an instant; a run that meets it waits."""
+    (tmp_path / LOCK_NAME).write_text("")
+    probe = ("import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDONLY)\n"
+             "fcntl.flock(fd, fcntl.LOCK_SH)\nprint('probing', flush=True)\ntime.sleep(0.1)\n")
+    processes.append(reader := subprocess.Popen(
+        [sys.executable, "-c", probe, str(tmp_path / LOCK_NAME)], text=True,
+        stdout=subprocess.PIPE))
+    assert reader.stdout is not None and reader.stdout.readline() == "probing\n"
+    lock = lock_directory(tmp_path)
+    assert lock.held and lock.previous is None

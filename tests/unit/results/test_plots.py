@@ -69,6 +69,11 @@ def test_discovery_reads_manifests_not_names(tmp_path: Path) -> None:
     (tmp_path / "out" / "study").mkdir()
     (tmp_path / "out" / "study" / "summary.json").write_text(
         '{"study": "s", "objectives": []}')
+    (tmp_path / "out" / "running").mkdir()  # a study that has not finished yet
+    (tmp_path / "out" / "running" / "study.json").write_text(
+        '{"study": "r", "objectives": [], "storage": "sqlite:///x/study.db"}')
+    (tmp_path / "out" / "not_a_study").mkdir()
+    (tmp_path / "out" / "not_a_study" / "study.json").write_text('{"study": "r"}')
     (tmp_path / ".hidden" / "x").mkdir(parents=True)
     (tmp_path / ".hidden" / "x" / "summary.json").write_text(
         '{"study": "s", "objectives": []}')
@@ -76,4 +81,4 @@ def test_discovery_reads_manifests_not_names(tmp_path: Path) -> None:
     (tmp_path / "broken" / "summary.json").write_text("{not json")
     found = {(e.kind, e.id) for e in discover(tmp_path.resolve())}
     assert found == {("sweep", "sweeps~real"), ("backtest", "out~bt"),
-                     ("study", "out~study")}
+                     ("study", "out~study"), ("study", "out~running")}

@@ -1,0 +1,124 @@
+"""A sweep's runs in DuckDB (`results.runs`): result parts read once per hash, and heatmaps and
+slices over the numpy columns equal pandas, for grid paths of every type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gridbt.results.columns import ColumnCache
+from gridbt.results.models import Heatmap
+from gridbt.results.runs import RunStore, SweepRuns
+
+PATHS = ["x", "kind", "hedge", "days"]
+FINGERPRINT = "f" * 32
+
+
+def _parts(directory: Path, frame: pd.DataFrame, sizes: list[int]) -> None:
+    (directory / "results").mkdir(parents=True, exist_ok=True)
+    start = 0
+    for k, size in enumerate(sizes, start=1):
+        chunk = frame.iloc[start:start + size]
+        start += size
+        table = pa.Table.from_pandas(chunk, preserve_index=False, schema=pa.schema([
+            ("combo", pa.int64()), ("param_hash", pa.string()), ("x", pa.float64()),
+            ("kind", pa.string()), ("hedge", pa.bool_()), ("days", pa.list_(pa.int64())),
+            ("sharpe", pa.float64()), ("trade_count", pa.float64()),
+            ("data_fingerprint", pa.string())]))
+        pq.write_table(table, directory / "results" / f"part-20250101T000000000000-{k:06d}"
+                       ".parquet")
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    n = 600
+    sharpe = rng.normal(size=n)
+    sharpe[rng.random(n) < 0.1] = np.nan
+    return pd.DataFrame({
+        "combo": np.arange(n), "param_hash": [f"{i:016x}" for i in range(n)],
+        "x": rng.choice([0.1, 0.2, 0.3, np.nan], n),
+        "kind": rng.choice(["put", "call", None], n),
+        "hedge": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
+        "days": [None if i % 7 == 0 else [i % 3, 4] for i in range(n)],
+        "sharpe": sharpe, "trade_count": rng.integers(0, 20, n).astype(float),
+        "data_fingerprint": FINGERPRINT})
+
+
+def _runs(tmp_path: Path) -> SweepRuns:
+    store = RunStore(refresh_seconds=0.0, columns=ColumnCache(budget=2**20))
+    return store.sweep(tmp_path, tmp_path, FINGERPRINT, PATHS)
+
+
+def _key(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    return tuple(value) if isinstance(value, list | np.ndarray) else value
+
+
+def test_a_hash_written_twice_is_read_once_the_first_written(tmp_path: Path,
+                                                             frame: pd.DataFrame) -> None:
+    again = frame.iloc[:50].assign(sharpe=99.0)  # a second writer's rows, later parts
+    _parts(tmp_path, pd.concat([frame, again]), [300, 300, 50])
+    runs = _runs(tmp_path)
+    assert runs.count() == 600
+    page = runs.page("s", ["-sharpe"], None, 5, 0)
+    assert page.total == 600 and all(r.kpis["sharpe"] != 99.0 for r in page.rows)
+
+
+@pytest.mark.parametrize("path", ["kind", "hedge", "days"])
+@pytest.mark.parametrize("agg", ["median", "max", "count"])
+def test_heatmaps_over_paths_of_every_type_equal_pandas(tmp_path: Path, frame: pd.DataFrame,
+                                                        path: str, agg: str) -> None:
+    _parts(tmp_path, frame, [250, 250, 100])
+    runs = _runs(tmp_path)
+    heatmap = runs.heatmap("x", path, "sharpe", agg, True, filter_text="trade_count >= 5")
+    assert Heatmap.model_validate_json(heatmap.model_dump_json()) == heatmap
+    kept = frame[frame["trade_count"] >= 5]
+    assert heatmap.runs == len(kept)
+    for i, y in enumerate(heatmap.y_values):
+        for j, x in enumerate(heatmap.x_values):
+            cell = kept[[(_key(a), _key(b)) == (_key(x), _key(y))
+                         for a, b in zip(kept["x"], kept[path], strict=True)]]
+            assert heatmap.counts[i][j] == len(cell)
+            values = cell["sharpe"].dropna()
+            want = {"median": values.median(), "max": values.max(),
+                    "count": float(len(values))}[agg] if len(cell) else None
+            if want is None or (agg != "count" and values.empty):
+                assert heatmap.values[i][j] is None
+            else:
+                assert heatmap.values[i][j] == want
+            if not values.empty:
+                best = cell.set_index("param_hash")["sharpe"][heatmap.best[i][j]]
+                assert best == values.max()
+
+
+def test_slices_equal_pandas_quartiles(tmp_path: Path, frame: pd.DataFrame) -> None:
+    _parts(tmp_path, frame, [600])
+    slices = _runs(tmp_path).slices("kind", "sharpe", True, "x != 0.2")
+    kept = frame[(frame["x"] != 0.2) | frame["x"].isna()]
+    assert [r.value for r in slices.rows] == ["call", "put", None]
+    for row in slices.rows:
+        values = kept[kept["kind"].isna() if row.value is None
+                      else kept["kind"] == row.value]["sharpe"].dropna()
+        assert row.count == len(values) and row.median == values.median()
+        assert (row.q1, row.q3) == (values.quantile(0.25), values.quantile(0.75))
+        assert (row.min, row.max) == (values.min(), values.max())
+        assert row.mean == pytest.approx(values.mean(), rel=1e-14)
+
+
+def test_columns_are_read_again_when_the_results_change(tmp_path: Path,
+                                                       frame: pd.DataFrame) -> None:
+    _parts(tmp_path, frame.iloc[:300], [300])
+    runs = _runs(tmp_path)
+    assert runs.heatmap("x", "kind", "sharpe", "count", True).runs == 300
+    assert runs.store.columns.nbytes > 0
+    _parts(tmp_path, frame, [300, 300])  # a running sweep wrote another part
+    assert runs.heatmap("x", "kind", "sharpe", "count", True).runs == 600
+    assert runs.slices("x", "sharpe", True).rows[0].count == frame[
+        frame["x"] == 0.1]["sharpe"].count()
