@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     pk.set_defaults(func=cmd_data_pack)
 
     syn = data_sub.add_parser("synth", help="build the synthetic SPX-like chain")
-    syn.add_argument("--profile", default="default", choices=["default", "small"])
+    syn.add_argument("--profile", default="default", choices=["default", "small", "history"])
     syn.add_argument("--seed", type=int, default=7)
     syn.add_argument("--out", default=None, help="default: the cached default chain")
     syn.set_defaults(func=cmd_data_synth)
