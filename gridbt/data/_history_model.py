@@ -7,8 +7,10 @@ variance-swap volatility (the level the chain's `vix_30` reads back) is the real
 1. HAR model of realised variance (Corsi 2009), fitted by least squares on all of 1999–2018:
    the next 22 days' mean of 252·r² on today's 252·r², its 5-day and its 22-day means.
 2. A link from the HAR forecast to the VIX, fitted by least squares on 2014–2018:
-   log VIX = a + b·log √HAR + c·min(z, 0) + d·mean₅ min(z, 0), with z = r / √(HAR₋₁/252) the
-   day's return in units of the forecast vol (leverage and jump response, bounded in scale).
+   VIX² = a + b·HAR + c·RV₅ + d·mean₅ min(z, 0), with RV₅ the 5-day mean of 252·r² and
+   z = r / √(HAR₋₁/252) each day's return in units of the forecast vol: b − 1 is the
+   proportional variance risk premium, c and d the response to a recent jump and to falls
+   (leverage), the latter bounded in scale because it is measured in forecast vols.
 3. On days without a VIX the level is the link times exp(u), u an AR(1) residual with the
    persistence and innovation size of the fitted residuals, drawn from a seeded generator;
    the level is bounded to [`LEVEL_FLOOR`, `LEVEL_CAP`].
@@ -39,7 +41,7 @@ class HistoryFit:
 
     #: HAR intercept and loadings on the daily, weekly and monthly realised variance.
     har: tuple[float, float, float, float]
-    #: VIX link: intercept, log √HAR, min(z, 0), 5-day mean of min(z, 0).
+    #: VIX² link: intercept, HAR, 5-day realised variance, 5-day mean of min(z, 0).
     link: tuple[float, float, float, float]
     #: AR(1) persistence and innovation standard deviation of the link's log residual.
     residual_phi: float
@@ -118,16 +120,15 @@ def build_path(rng: np.random.Generator) -> HistoryPath:
     vix[where[found]] = vix_close[found]
 
     forecast_sd = np.sqrt(np.r_[variance[0], variance[:-1]] / 252.0)
-    down = np.minimum(log_return / forecast_sd, 0.0)
-    link_design = np.c_[np.ones(n), 0.5 * np.log(variance), down, _trailing_mean(down, 5)]
+    down = _trailing_mean(np.minimum(log_return / forecast_sd, 0.0), 5)
+    link_design = np.c_[np.ones(n), variance, realised[:, 1], down]
     dates = days.astype("datetime64[D]")
     fitted = np.isfinite(vix) & (dates >= FIT_START) & (dates < FIT_STOP)
-    link = _least_squares(link_design[fitted], np.log(vix[fitted]))
-    log_model = link_design @ link
-    residual = np.log(vix[fitted]) - log_model[fitted]
+    link = _least_squares(link_design[fitted], vix[fitted] ** 2)
+    model = np.sqrt(np.maximum(link_design @ link, LEVEL_FLOOR**2))
+    residual = np.log(vix[fitted]) - np.log(model[fitted])
     phi = float(np.asarray(np.corrcoef(residual[1:], residual[:-1]))[0, 1])
     innovation = float(np.std(residual) * math.sqrt(1.0 - phi * phi))
-    model = np.exp(log_model)
 
     shocks: FloatArray = np.asarray(rng.standard_normal(n), dtype=np.float64) * innovation
     noise = np.empty(n)

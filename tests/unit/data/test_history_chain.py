@@ -8,8 +8,9 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pytest
-from arch.data import sp500
+from arch.data import sp500, vix
 
+from gridbt.data import features_nb
 from gridbt.data.synth import synthesize_batches
 from tests.unit.data.conftest import HistoryChain
 
@@ -81,3 +82,92 @@ def test_same_seed_same_bytes(history_chain: HistoryChain) -> None:
 
     np.testing.assert_array_equal(day_spot(other), day_spot(first))
 
+
+
+def _dates(history_chain: HistoryChain) -> np.ndarray:
+    return history_chain.packed.day_date.astype("datetime64[D]")
+
+
+def _between(history_chain: HistoryChain, first: str, stop: str) -> np.ndarray:
+    dates = _dates(history_chain)
+    return np.asarray((dates >= np.datetime64(first)) & (dates < np.datetime64(stop)))
+
+
+def test_vix_30_tracks_the_real_vix_on_2014_to_2018(history_chain: HistoryChain) -> None:
+    data = vix.load()
+    days = data.index.to_numpy().astype("datetime64[D]").astype(np.int64)
+    level = data["vix"].to_numpy() / 100.0
+    packed = history_chain.packed
+    common, chain_index, vix_index = np.intersect1d(
+        packed.day_date.astype(np.int64), days, return_indices=True
+    )
+    assert common.shape[0] >= 1250  # 2014-01-03 .. 2018-12-31
+    ours = packed.feature("vix_30")[chain_index]
+    real = level[vix_index]
+    assert np.isfinite(ours).all()
+    assert np.corrcoef(ours, real)[0, 1] >= 0.95
+    assert np.mean(np.abs(ours - real)) * 100.0 <= 1.5
+
+
+def test_vix_30_reaches_45_in_october_and_november_2008(history_chain: HistoryChain) -> None:
+    crisis = history_chain.packed.feature("vix_30")[
+        _between(history_chain, "2008-10-01", "2008-12-01")
+    ]
+    assert np.nanmax(crisis) >= 0.45
+    assert np.nanmean(crisis) >= 0.40
+
+
+def test_volatility_clustering_and_fat_tails(history_chain: HistoryChain) -> None:
+    returns = np.diff(np.log(history_chain.packed.day_spot))
+    size = np.abs(returns)
+    for lag in (1, 5, 20):
+        assert np.corrcoef(size[lag:], size[:-lag])[0, 1] > 0.15
+    excess_kurtosis = np.mean((returns - returns.mean()) ** 4) / returns.var() ** 2 - 3.0
+    assert excess_kurtosis > 3.0
+    level = history_chain.packed.feature("vix_30")
+    assert np.isfinite(level).all()
+    assert np.corrcoef(level[1:], level[:-1])[0, 1] > 0.9
+
+
+def test_implied_variance_exceeds_realised_on_average(history_chain: HistoryChain) -> None:
+    packed = history_chain.packed
+    returns = np.diff(np.log(packed.day_spot))
+    window = 21
+    level = packed.feature("vix_30")[: returns.shape[0] - window + 1]
+    squared = np.r_[0.0, np.cumsum(returns * returns)]
+    realised = 252.0 * (squared[window:] - squared[:-window]) / window
+    premium = level**2 - realised
+    assert np.mean(premium) > 0.0
+    assert np.median(premium) > 0.0
+    assert np.mean(level - np.sqrt(realised)) > 0.01
+    assert np.mean(premium > 0.0) > 0.6
+
+
+def test_put_skew_and_term_structure_by_regime(history_chain: HistoryChain) -> None:
+    packed = history_chain.packed
+    assert (packed.feature("skew_25d") > 0.0).all()
+    near = packed.feature("atm_iv_30")
+    far = features_nb.atm_iv_nb(
+        packed.day_date, packed.day_spot, packed.day_group_start, packed.day_put_group_start,
+        packed.group_expiry, packed.group_quote_start, packed.quote_strike, packed.quote_iv,
+        180.0,
+    )
+    calm = near < np.quantile(near, 0.5)
+    stressed = near > np.quantile(near, 0.9)
+    assert np.mean(far[calm] > near[calm]) > 0.9
+    assert np.mean(far[stressed] < near[stressed]) > 0.9
+
+
+def test_volatility_regimes(history_chain: HistoryChain) -> None:
+    level = history_chain.packed.feature("vix_30")
+    assert 0.02 < np.mean(level > 0.30) < 0.15
+    assert 0.2 < np.mean(level < 0.15) < 0.6
+
+    def mean(first: str, stop: str) -> float:
+        return float(np.mean(level[_between(history_chain, first, stop)]))
+
+    assert mean("2017-01-01", "2018-01-01") < 0.13
+    assert mean("2005-01-01", "2007-01-01") < 0.16
+    for first, stop in (("2002-07-01", "2002-11-01"), ("2008-09-15", "2009-04-01"),
+                        ("2011-08-01", "2011-11-01")):
+        assert mean(first, stop) > 0.25
