@@ -48,7 +48,7 @@ def ensure_synthetic_chain(
     is built again, with a `DataWarning` (it is deterministic: nothing is lost). Returns the
     directory, its manifest and whether it was built now.
     """
-    from gridbt.data.synth import synthesize_chain
+    from gridbt.data.synth import PROFILES, synthesize_chain
 
     target = Path(out_dir) if out_dir is not None else default_chain_dir(profile, seed)
     key = f"synthetic:{profile}:seed={seed}"
@@ -68,7 +68,12 @@ def ensure_synthetic_chain(
         table,
         target,
         import_key=key,
-        extra={"source": "synthetic", "profile": profile, "seed": seed},
+        extra={
+            # the history profile's spot is the real S&P 500 close; its quotes are modelled
+            "source": "history" if PROFILES[profile].real_path else "synthetic",
+            "profile": profile,
+            "seed": seed,
+        },
     )
     return target, manifest, True
 
