@@ -3,7 +3,7 @@
 Prints seconds and rows/s per stage (median of --repeat runs; the machine is shared and
 noisy). The import stage reads one year of the synthetic chain written as a generic vendor
 CSV: text parsing, validation and the atomic write of a chain directory.
-Usage: python benchmarks/data.py [--profile default|small] [--repeat 3]
+Usage: python benchmarks/data.py [--profile default|small|history] [--repeat 3]
 """
 
 import argparse
