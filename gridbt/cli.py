@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build an embedded SPX-like chain: a synthetic profile, or `history` (the real "
         "S&P 500 path of 1999-2018 with modelled quotes)",
     )
-    syn.add_argument("--profile", default="default", choices=["default", "small", "history"])
+    syn.add_argument("--profile", default="history", choices=["history", "synthetic", "small"])
     syn.add_argument("--seed", type=int, default=7)
     syn.add_argument("--out", default=None, help="default: the cached default chain")
     syn.set_defaults(func=cmd_data_synth)

@@ -146,7 +146,7 @@ PROFILES: dict[str, SynthProfile] = {
         weeklies_from=dt.date(2005, 10, 3),
         real_path=True,
     ),
-    "default": SynthProfile(name="default", n_days=2520, start=dt.date(2014, 1, 2)),
+    "synthetic": SynthProfile(name="synthetic", n_days=2520, start=dt.date(2014, 1, 2)),
     "small": SynthProfile(
         name="small",
         n_days=252,
@@ -160,7 +160,7 @@ PROFILES: dict[str, SynthProfile] = {
 
 
 def synthesize_chain(
-    profile: str | SynthProfile = "default",
+    profile: str | SynthProfile = "history",
     seed: int = 7,
     *,
     rate: float = 0.02,
@@ -187,7 +187,7 @@ def synthesize_chain(
 
 
 def synthesize_batches(
-    profile: str | SynthProfile = "default",
+    profile: str | SynthProfile = "history",
     seed: int = 7,
     *,
     rate: float = 0.02,
