@@ -171,3 +171,19 @@ def test_volatility_regimes(history_chain: HistoryChain) -> None:
     for first, stop in (("2002-07-01", "2002-11-01"), ("2008-09-15", "2009-04-01"),
                         ("2011-08-01", "2011-11-01")):
         assert mean(first, stop) > 0.25
+
+
+def test_an_entry_filter_on_vix_30_opens_only_when_it_passes(history_chain: HistoryChain) -> None:
+    from gridbt.strategy.backtest import run_backtest
+    from gridbt.strategy.presets import load_spec
+    from gridbt.workflows.jobfiles import job_file
+
+    spec = load_spec(job_file("strategies/short_put_30d.yaml"))
+    data = spec.model_dump()
+    data["entry"]["filters"] = [{"feature": "vix_30", "min": 0.25}]
+    filtered = type(spec).model_validate(data)
+    packed = history_chain.packed
+    every = run_backtest(packed, spec).trades
+    calm_excluded = run_backtest(packed, filtered).trades
+    assert 0 < calm_excluded.shape[0] < every.shape[0]
+    assert (packed.feature("vix_30")[calm_excluded["entry_day"]] >= 0.25).all()
