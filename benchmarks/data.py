@@ -3,7 +3,7 @@
 Prints seconds and rows/s per stage (median of --repeat runs; the machine is shared and
 noisy). The import stage reads one year of the synthetic chain written as a generic vendor
 CSV: text parsing, validation and the atomic write of a chain directory.
-Usage: python benchmarks/data.py [--profile default|small] [--repeat 3]
+Usage: python benchmarks/data.py [--profile history|synthetic|small] [--repeat 3]
 """
 
 import argparse
@@ -49,7 +49,7 @@ def first_year_as_csv(table, path):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--profile", default="default")
+    parser.add_argument("--profile", default="history")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     pack_chain(synthesize_chain("small", 1))  # compile the numba kernels first

@@ -343,8 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("dir")
     pk.set_defaults(func=cmd_data_pack)
 
-    syn = data_sub.add_parser("synth", help="build the synthetic SPX-like chain")
-    syn.add_argument("--profile", default="default", choices=["default", "small"])
+    syn = data_sub.add_parser(
+        "synth",
+        help="build an embedded SPX-like chain: a synthetic profile, or `history` (the real "
+        "S&P 500 path of 1999-2018 with modelled quotes)",
+    )
+    syn.add_argument("--profile", default="history", choices=["history", "synthetic", "small"])
     syn.add_argument("--seed", type=int, default=7)
     syn.add_argument("--out", default=None, help="default: the cached default chain")
     syn.set_defaults(func=cmd_data_synth)

@@ -67,16 +67,24 @@ def listed_expiries(
     weeklies: bool,
     weekly_horizon_days: int,
     quarterly_horizon_days: int,
+    monthly_horizon_days: int | None = None,
+    weeklies_from: int | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Return (day index, schedule index) of every listed (day, expiry) pair, day-major.
 
-    Listed on a day: weeklies (or only monthlies when `weeklies` is false) expiring after it and
-    within `weekly_horizon_days`, and quarterlies within `quarterly_horizon_days`.
+    Listed on a day: weeklies (or only monthlies when `weeklies` is false, or on days before
+    `weeklies_from`) expiring after it and within `weekly_horizon_days`, monthlies within
+    `monthly_horizon_days` (default: the weekly horizon), and quarterlies within
+    `quarterly_horizon_days`.
     """
     to_expiry = schedule.expiry[None, :].astype(np.int64) - days[:, None].astype(np.int64)
-    short_listed = schedule.monthly | weeklies
+    monthly_horizon = weekly_horizon_days if monthly_horizon_days is None else monthly_horizon_days
+    weekly_day = np.full(days.shape[0], weeklies, dtype=np.bool_)
+    if weeklies_from is not None:
+        weekly_day &= days >= weeklies_from
     listed = (to_expiry > 0) & (
-        ((to_expiry <= weekly_horizon_days) & short_listed[None, :])
+        ((to_expiry <= weekly_horizon_days) & weekly_day[:, None])
+        | ((to_expiry <= monthly_horizon) & schedule.monthly[None, :])
         | ((to_expiry <= quarterly_horizon_days) & schedule.quarterly[None, :])
     )
     day_index, expiry_index = np.nonzero(listed)

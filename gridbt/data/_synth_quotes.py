@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gridbt._typing import BoolArray, FloatArray, IntArray
+from gridbt.data import blackscholes
 
 if TYPE_CHECKING:
     from gridbt.data.synth import MarketModel
@@ -149,3 +150,39 @@ def _normal(bits: UInt64Array) -> FloatArray:
     first = _uniform(bits)
     second = _uniform(_mix(bits ^ np.uint64(0xD1B54A32D192ED03)))
     return np.sqrt(-2.0 * np.log1p(-first)) * np.cos(2.0 * np.pi * second)
+
+
+def atm_for_variance_swap(
+    level: FloatArray,
+    skew: FloatArray,
+    years: float,
+    market: MarketModel,
+    *,
+    range_sd: float,
+    moneyness_bounds: tuple[float, float],
+) -> FloatArray:
+    """Return the ATM vol whose smile has the variance-swap vol `level` at tenor `years`.
+
+    The variance swap is the (undiscounted, forward-normalised) out-of-the-money strip
+    ``2/T ∫ OTM(k) e^-k dk`` over the strikes the chain lists, within ``range_sd`` ATM
+    deviations and `moneyness_bounds`; solved by fixed-point iteration on the ratio of the
+    strip's vol to the ATM vol, which depends on the ATM vol only through the strike bounds.
+    """
+    unit = np.linspace(-1.0, 1.0, 801)
+    atm = np.asarray(level, dtype=np.float64).copy()
+    root = np.sqrt(years)
+    low, high = np.log(moneyness_bounds[0]), np.log(moneyness_bounds[1])
+    for _ in range(4):
+        deviation = atm * root
+        k_low = np.maximum(-range_sd * deviation, low)
+        k_high = np.minimum(range_sd * deviation, high)
+        k = np.where(unit < 0.0, -unit * k_low[:, None], unit * k_high[:, None])
+        z = k / deviation[:, None]
+        iv = atm[:, None] * smile(z, skew[:, None], market)
+        is_call = np.broadcast_to(k > 0.0, k.shape)
+        otm = blackscholes.price(1.0, np.exp(k), years, 0.0, 0.0, iv, is_call)
+        integrand = otm * np.exp(-k)
+        strip = np.sum(0.5 * (integrand[:, 1:] + integrand[:, :-1]) * np.diff(k, axis=1), axis=1)
+        swap = np.sqrt(np.maximum(2.0 / years * strip, 1e-12))
+        atm = atm * level / swap
+    return atm

@@ -1,4 +1,5 @@
-"""The embedded default chain: built from the synthetic generator on first use, then reused."""
+"""The embedded default chain: built on first use (the `history` profile: the real S&P 500 path of
+1999–2018 with modelled quotes), then reused."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from gridbt.data.store import (
 )
 
 __all__ = [
+    "DEFAULT_PROFILE",
     "DEFAULT_SEED",
     "default_chain_dir",
     "ensure_synthetic_chain",
@@ -27,16 +29,18 @@ __all__ = [
 ]
 
 DEFAULT_SEED = 7
+#: The profile of `data: null`, `gridbt demo` and `gridbt data synth` (docs/history_chain.md).
+DEFAULT_PROFILE = "history"
 
 
-def default_chain_dir(profile: str = "default", seed: int = DEFAULT_SEED) -> Path:
+def default_chain_dir(profile: str = DEFAULT_PROFILE, seed: int = DEFAULT_SEED) -> Path:
     return gridbt_home() / "chains" / f"synthetic-{profile}-seed{seed}"
 
 
 def ensure_synthetic_chain(
     out_dir: PathLike | None = None,
     *,
-    profile: str = "default",
+    profile: str = DEFAULT_PROFILE,
     seed: int = DEFAULT_SEED,
     verify: bool = False,
 ) -> tuple[Path, Manifest, bool]:
@@ -48,7 +52,7 @@ def ensure_synthetic_chain(
     is built again, with a `DataWarning` (it is deterministic: nothing is lost). Returns the
     directory, its manifest and whether it was built now.
     """
-    from gridbt.data.synth import synthesize_chain
+    from gridbt.data.synth import PROFILES, synthesize_chain
 
     target = Path(out_dir) if out_dir is not None else default_chain_dir(profile, seed)
     key = f"synthetic:{profile}:seed={seed}"
@@ -68,7 +72,12 @@ def ensure_synthetic_chain(
         table,
         target,
         import_key=key,
-        extra={"source": "synthetic", "profile": profile, "seed": seed},
+        extra={
+            # the history profile's spot is the real S&P 500 close; its quotes are modelled
+            "source": "history" if PROFILES[profile].real_path else "synthetic",
+            "profile": profile,
+            "seed": seed,
+        },
     )
     return target, manifest, True
 

@@ -10,6 +10,7 @@
 | `sma_20`, `sma_50`, `sma_200` | simple moving averages of spot |
 | `trend_50`, `trend_200` | spot / SMA − 1 |
 | `skew_25d` | iv of the put nearest −0.25 delta minus iv of the call nearest +0.25, expiry nearest 30 days |
+| `vix_30` | 30-day variance-swap vol by the Cboe VIX method from the out-of-the-money bid/ask mids (decimal: 0.20 is a VIX of 20); see `features_nb.vix_nb` |
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ FEATURE_NAMES = (
     "trend_50",
     "trend_200",
     "skew_25d",
+    "vix_30",
 )
 
 
@@ -49,6 +51,10 @@ class FeatureConfig:
     iv_tenor_days: int = 30
     rank_window: int = 252
     rv_window: int = 20
+    #: Risk-free rate of the VIX method's forward and discounting (the synthetic chains are
+    #: priced at 0.02); expiries with fewer calendar days left are not used as terms.
+    vix_rate: float = 0.02
+    vix_min_days: int = 7
 
 
 def compute_features(
@@ -80,6 +86,19 @@ def compute_features(
         packed.quote_iv,
         float(config.iv_tenor_days),
     )
+    vix = nb.vix_nb(
+        packed.day_date,
+        packed.day_group_start,
+        packed.day_put_group_start,
+        packed.group_expiry,
+        packed.group_quote_start,
+        packed.quote_strike,
+        packed.quote_bid,
+        packed.quote_ask,
+        float(config.vix_rate),
+        float(config.iv_tenor_days),
+        float(config.vix_min_days),
+    )
     values = np.vstack(
         [
             iv,
@@ -93,6 +112,7 @@ def compute_features(
             spot / sma50 - 1.0,
             spot / sma200 - 1.0,
             skew,
+            vix,
         ]
     )
     return FEATURE_NAMES, np.ascontiguousarray(values)

@@ -233,3 +233,200 @@ def skew_25d_nb(
         )
         out[d] = put_iv - call_iv
     return out
+
+
+@njit(cache=True, nogil=True)
+def _mid_nb(bid, ask, q):
+    """Mid of quote row `q`, NaN when either side is missing or the ask is not positive."""
+    if not (bid[q] == bid[q] and ask[q] == ask[q]) or ask[q] <= 0.0 or bid[q] < 0.0:
+        return np.nan
+    return 0.5 * (bid[q] + ask[q])
+
+
+@njit(cache=True, nogil=True)
+def vix_term_variance_nb(c_lo, c_hi, p_lo, p_hi, strike, bid, ask, years, rate, work_k, work_q):
+    """Cboe VIX variance of one expiry from its call rows [c_lo, c_hi) and put rows [p_lo, p_hi)
+    (each sorted by strike); NaN when no strike has both a call and a put mid.
+
+    Forward from put-call parity at the strike minimising |C − P|; K0 the highest such strike at
+    or below the forward; out-of-the-money puts below K0 and calls above it, skipping zero bids
+    and stopping at the second zero bid in a row; at K0 the mean of the call and put mids;
+    ΔK half the distance between the neighbouring included strikes (the one-sided distance at
+    the ends). `work_k`, `work_q` are scratch arrays of at least c_hi − c_lo + p_hi − p_lo + 1.
+    """
+    growth = math.exp(rate * years)
+    # forward: merge calls and puts by strike
+    best = np.inf
+    k_star = np.nan
+    diff_star = 0.0
+    c = c_lo
+    p = p_lo
+    while c < c_hi and p < p_hi:
+        if strike[c] < strike[p]:
+            c += 1
+        elif strike[p] < strike[c]:
+            p += 1
+        else:
+            mc = _mid_nb(bid, ask, c)
+            mp = _mid_nb(bid, ask, p)
+            if mc == mc and mp == mp and abs(mc - mp) < best:
+                best = abs(mc - mp)
+                k_star = strike[c]
+                diff_star = mc - mp
+            c += 1
+            p += 1
+    if not (k_star == k_star):
+        return np.nan
+    forward = k_star + growth * diff_star
+    # K0: the highest strike quoted in both rights at or below the forward (else the lowest)
+    k0 = np.nan
+    k0_call = -1
+    k0_put = -1
+    c = c_lo
+    p = p_lo
+    while c < c_hi and p < p_hi:
+        if strike[c] < strike[p]:
+            c += 1
+        elif strike[p] < strike[c]:
+            p += 1
+        else:
+            mc = _mid_nb(bid, ask, c)
+            mp = _mid_nb(bid, ask, p)
+            if mc == mc and mp == mp and (strike[c] <= forward or k0_call < 0):
+                k0 = strike[c]
+                k0_call = c
+                k0_put = p
+            if strike[c] > forward and k0_call >= 0:
+                break
+            c += 1
+            p += 1
+    if k0_call < 0:
+        return np.nan
+    # included strikes, ascending: puts below K0 (collected downwards), K0, calls above K0
+    n = 0
+    zeros = 0
+    for q in range(k0_put - 1, p_lo - 1, -1):
+        if not (bid[q] > 0.0):
+            zeros += 1
+            if zeros == 2:
+                break
+            continue
+        zeros = 0
+        mq = _mid_nb(bid, ask, q)
+        if mq == mq:
+            work_k[n] = strike[q]
+            work_q[n] = mq
+            n += 1
+    for i in range(n // 2):
+        j = n - 1 - i
+        work_k[i], work_k[j] = work_k[j], work_k[i]
+        work_q[i], work_q[j] = work_q[j], work_q[i]
+    work_k[n] = k0
+    work_q[n] = 0.5 * (_mid_nb(bid, ask, k0_call) + _mid_nb(bid, ask, k0_put))
+    n += 1
+    zeros = 0
+    for q in range(k0_call + 1, c_hi):
+        if not (bid[q] > 0.0):
+            zeros += 1
+            if zeros == 2:
+                break
+            continue
+        zeros = 0
+        mq = _mid_nb(bid, ask, q)
+        if mq == mq:
+            work_k[n] = strike[q]
+            work_q[n] = mq
+            n += 1
+    if n < 2:
+        return np.nan
+    total = 0.0
+    for i in range(n):
+        if i == 0:
+            dk = work_k[1] - work_k[0]
+        elif i == n - 1:
+            dk = work_k[n - 1] - work_k[n - 2]
+        else:
+            dk = 0.5 * (work_k[i + 1] - work_k[i - 1])
+        total += dk / (work_k[i] * work_k[i]) * work_q[i]
+    ratio = forward / k0 - 1.0
+    return 2.0 / years * growth * total - ratio * ratio / years
+
+
+@njit(cache=True, nogil=True)
+def vix_nb(
+    day_date,
+    day_group_start,
+    day_put_group_start,
+    group_expiry,
+    group_quote_start,
+    quote_strike,
+    quote_bid,
+    quote_ask,
+    rate,
+    tenor_days,
+    min_days,
+):
+    """Cboe VIX-method volatility at `tenor_days` (decimal, 0.20 = VIX 20) from OTM quotes.
+
+    Terms: expiries quoted in both rights with at least `min_days` calendar days left; the near
+    term is the latest at or before the tenor and the next term the earliest after it (the two
+    nearest on one side when none brackets it; one term alone gives its own variance). The two
+    term variances σ²T are interpolated linearly in days to the tenor and annualised; time is
+    calendar days / 365 (end-of-day quotes carry no minutes)."""
+    n_days = day_date.shape[0]
+    out = np.full(n_days, np.nan)
+    max_rows = 1
+    for d in range(n_days):
+        max_rows = max(max_rows, group_quote_start[day_group_start[d + 1]]
+                       - group_quote_start[day_group_start[d]] + 1)
+    work_k = np.empty(max_rows)
+    work_q = np.empty(max_rows)
+    max_groups = 1
+    for d in range(n_days):
+        max_groups = max(max_groups, day_group_start[d + 1] - day_group_start[d])
+    term_days = np.empty(max_groups)
+    term_var = np.empty(max_groups)
+    for d in range(n_days):
+        n_terms = 0
+        p = day_put_group_start[d]
+        p_end = day_group_start[d + 1]
+        for c in range(day_group_start[d], day_put_group_start[d]):
+            t = group_expiry[c] - day_date[d]
+            while p < p_end and group_expiry[p] < group_expiry[c]:
+                p += 1
+            if p >= p_end:
+                break
+            if group_expiry[p] != group_expiry[c] or t < min_days:
+                continue
+            years = t / 365.0
+            v = vix_term_variance_nb(
+                group_quote_start[c], group_quote_start[c + 1],
+                group_quote_start[p], group_quote_start[p + 1],
+                quote_strike, quote_bid, quote_ask, years, rate, work_k, work_q,
+            )
+            if v == v and v > 0.0:
+                term_days[n_terms] = t
+                term_var[n_terms] = v
+                n_terms += 1
+        if n_terms == 0:
+            continue
+        if n_terms == 1:
+            out[d] = math.sqrt(term_var[0])
+            continue
+        nxt = n_terms
+        for k in range(n_terms):
+            if term_days[k] > tenor_days:
+                nxt = k
+                break
+        if nxt == 0:
+            nxt = 1
+        elif nxt == n_terms:
+            nxt = n_terms - 1
+        near = nxt - 1
+        n1 = term_days[near]
+        n2 = term_days[nxt]
+        w1 = (n2 - tenor_days) / (n2 - n1)
+        total = n1 / 365.0 * term_var[near] * w1 + n2 / 365.0 * term_var[nxt] * (1.0 - w1)
+        if total > 0.0:
+            out[d] = math.sqrt(total * 365.0 / tenor_days)
+    return out

@@ -42,8 +42,9 @@ RIGHT_PUT = -1
 
 # Part of the key of the packed-chain cache (`packcache.py`): bump it whenever pack_chain's
 # output changes (a field, a dtype, an order, the default features), or stale caches are loaded,
-# and whenever the cache's layout does (2: keyed by the manifest's content key, full hashes).
-PACK_FORMAT_VERSION = 2
+# and whenever the cache's layout does (2: keyed by the manifest's content key, full hashes;
+# 3: the `vix_30` feature).
+PACK_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from gridbt._typing import FloatArray, Int32Array, IntArray
 from gridbt.data import blackscholes, schema
+from gridbt.data._history_model import build_path
 from gridbt.data._synth_listing import (
     ExpirySchedule,
     accumulate_reach,
@@ -27,8 +28,8 @@ from gridbt.data._synth_listing import (
     strike_grid,
     strike_reach,
 )
-from gridbt.data._synth_path import MarketPath, long_run_variance, simulate_path
-from gridbt.data._synth_quotes import activity, atm_vol, quote, smile
+from gridbt.data._synth_path import STEP_YEARS, MarketPath, long_run_variance, simulate_path
+from gridbt.data._synth_quotes import activity, atm_for_variance_swap, atm_vol, quote, smile
 from gridbt.data.calendar import trading_days
 from gridbt.data.errors import DataError
 
@@ -41,6 +42,10 @@ __all__ = [
 ]
 
 UNDERLYING = "SPX"
+#: Tenor of the variance swap the history chain's level is set at (the VIX's 30 days).
+VARIANCE_SWAP_DAYS = 30
+#: A day whose log-return is below this is flagged a jump on the real path.
+JUMP_RETURN = -0.04
 
 
 @dataclass(frozen=True)
@@ -119,10 +124,29 @@ class SynthProfile:
     moneyness_bounds: tuple[float, float] = (0.4, 1.5)
     step_doubling_spot: float = 3000.0
     market: MarketModel = field(default_factory=MarketModel)
+    #: Third-Friday monthlies are listed up to this many days ahead (None: the weekly horizon).
+    monthly_horizon_days: int | None = None
+    #: Weeklies (when `weeklies`) are listed only from this day on (None: from the start).
+    weeklies_from: dt.date | None = None
+    #: Build on the real S&P 500 path of 1999–2018 (`arch.data.sp500`) with the implied-vol
+    #: level anchored to the real VIX, instead of a simulated path; `n_days`, `start` and
+    #: `spot` are then those of the data. See ``docs/history_chain.md``.
+    real_path: bool = False
 
 
 PROFILES: dict[str, SynthProfile] = {
-    "default": SynthProfile(name="default", n_days=2520, start=dt.date(2014, 1, 2)),
+    "history": SynthProfile(
+        name="history",
+        n_days=5031,
+        start=dt.date(1999, 1, 4),
+        spot=1228.10,
+        weekly_horizon_days=45,
+        monthly_horizon_days=120,
+        quarterly_horizon_days=365,
+        weeklies_from=dt.date(2005, 10, 3),
+        real_path=True,
+    ),
+    "synthetic": SynthProfile(name="synthetic", n_days=2520, start=dt.date(2014, 1, 2)),
     "small": SynthProfile(
         name="small",
         n_days=252,
@@ -136,7 +160,7 @@ PROFILES: dict[str, SynthProfile] = {
 
 
 def synthesize_chain(
-    profile: str | SynthProfile = "default",
+    profile: str | SynthProfile = "history",
     seed: int = 7,
     *,
     rate: float = 0.02,
@@ -163,7 +187,7 @@ def synthesize_chain(
 
 
 def synthesize_batches(
-    profile: str | SynthProfile = "default",
+    profile: str | SynthProfile = "history",
     seed: int = 7,
     *,
     rate: float = 0.02,
@@ -179,14 +203,21 @@ def synthesize_batches(
 
 
 def _batches(resolved: SynthProfile, seed: int, rate: float, dividend: float) -> Iterator[pa.Table]:
-    days = _trading_days(resolved.start, resolved.n_days)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
-    path = simulate_path(resolved.market, resolved.n_days, resolved.spot, rng)
-    schedule = expiry_schedule(
-        int(days[0]),
-        int(days[-1]) + max(resolved.weekly_horizon_days, resolved.quarterly_horizon_days),
+    horizon = max(
+        resolved.weekly_horizon_days,
+        resolved.quarterly_horizon_days,
+        resolved.monthly_horizon_days or 0,
     )
-    pairs = _list_pairs(resolved, days, path, schedule)
+    if resolved.real_path:
+        days, path, long_run = _history_path(resolved, rng)
+        schedule = _on_days(expiry_schedule(int(days[0]), int(days[-1]) + horizon), days)
+    else:
+        days = _trading_days(resolved.start, resolved.n_days)
+        path = simulate_path(resolved.market, resolved.n_days, resolved.spot, rng)
+        long_run = long_run_variance(resolved.market)
+        schedule = expiry_schedule(int(days[0]), int(days[-1]) + horizon)
+    pairs = _list_pairs(resolved, days, path, schedule, long_run)
     inputs = _Inputs(
         profile=resolved,
         days=days,
@@ -216,8 +247,60 @@ class _Pairs:
     scale: IntArray
 
 
+def _history_path(
+    profile: SynthProfile, rng: np.random.Generator
+) -> tuple[Int32Array, MarketPath, float]:
+    """The real path, its variance state, and a premium that puts the 30-day variance swap of
+    the surface at the level of `_history_model` (the real VIX where it exists)."""
+    history = build_path(rng)
+    market = profile.market
+    n_days = history.days.shape[0]
+    shock: FloatArray = np.asarray(rng.standard_normal(n_days), dtype=np.float64)
+    log_skew = np.empty(n_days)
+    log_skew[0] = 0.0
+    step = math.sqrt(STEP_YEARS)
+    for t in range(1, n_days):
+        s = log_skew[t - 1]
+        log_skew[t] = s - market.skew_reversion * s * STEP_YEARS + market.skew_vol * step * shock[t]
+    skew = np.exp(np.clip(log_skew, -0.35, 0.35))
+    years = VARIANCE_SWAP_DAYS / 365.0
+    target_atm = atm_for_variance_swap(
+        history.level,
+        skew,
+        years,
+        market,
+        range_sd=profile.strike_range_sd,
+        moneyness_bounds=profile.moneyness_bounds,
+    )
+    long_run = history.fit.long_run_variance
+    no_premium = atm_vol(
+        history.variance, np.ones(n_days), np.full(n_days, years), market, long_run
+    )
+    path = MarketPath(
+        spot=history.spot,
+        variance=history.variance,
+        premium=(target_atm / no_premium) ** 2,
+        skew=skew,
+        jump=history.log_return < JUMP_RETURN,
+    )
+    return history.days, path, long_run
+
+
+def _on_days(schedule: ExpirySchedule, days: Int32Array) -> ExpirySchedule:
+    """Move each expiry on a day the data has no close for (an unscheduled closure such as
+    2001-09-14) back to the data's previous trading day."""
+    inside = schedule.expiry <= days[-1]
+    previous = days[np.maximum(np.searchsorted(days, schedule.expiry, side="right") - 1, 0)]
+    expiry = np.where(inside, previous, schedule.expiry).astype(np.int32)
+    return ExpirySchedule(expiry=expiry, monthly=schedule.monthly, quarterly=schedule.quarterly)
+
+
 def _list_pairs(
-    profile: SynthProfile, days: Int32Array, path: MarketPath, schedule: ExpirySchedule
+    profile: SynthProfile,
+    days: Int32Array,
+    path: MarketPath,
+    schedule: ExpirySchedule,
+    long_run: float,
 ) -> _Pairs:
     day, expiry_index = listed_expiries(
         days,
@@ -225,10 +308,15 @@ def _list_pairs(
         weeklies=profile.weeklies,
         weekly_horizon_days=profile.weekly_horizon_days,
         quarterly_horizon_days=profile.quarterly_horizon_days,
+        monthly_horizon_days=profile.monthly_horizon_days,
+        weeklies_from=(
+            None
+            if profile.weeklies_from is None
+            else (profile.weeklies_from - dt.date(1970, 1, 1)).days
+        ),
     )
     days_to_expiry = schedule.expiry[expiry_index].astype(np.int64) - days[day]
     years = days_to_expiry / 365.0
-    long_run = long_run_variance(profile.market)
     atm = atm_vol(path.variance[day], path.premium[day], years, profile.market, long_run)
     # An expiry keeps the strike steps it was listed with (its first pair, pairs day-major).
     listed, first_pair = np.unique(expiry_index, return_index=True)

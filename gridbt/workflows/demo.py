@@ -33,6 +33,8 @@ def run_demo(out_dir: Path) -> int:
     with the `gridbt serve` command that browses all of them."""
     check_output_dir(out_dir)
     print(f"default chain: {default_chain_dir()}")
+    print("  the underlying path is real (the S&P 500 close, 1999-2018); the option quotes are")
+    print("  modelled, their implied-vol level anchored to the real VIX (docs/history_chain.md)")
     started = time.perf_counter()
     chain_dir, manifest, built = ensure_synthetic_chain()
     if built:

@@ -205,3 +205,101 @@ def test_iv_rank_follows_the_configured_window() -> None:
         lo, hi, x = min(window), max(window), vols[i]
         assert rank[i] == pytest.approx((x - lo) / (hi - lo), abs=1e-10)
         assert pct[i] == pytest.approx(sum(v < x for v in window) / (len(window) - 1), abs=1e-15)
+
+
+# Two-expiry example for `vix_30`, quoted on 2024-01-02: (call bid, call ask, put bid, put ask).
+VIX_DAY = dt.date(2024, 1, 2)
+VIX_NEAR = {  # 23 days: forward at K* = 100 (|C − P| = 0.2), K0 = 100
+    65: (35.0, 35.4, 0.05, 0.10),  # past the second zero bid in a row: not used
+    70: (30.0, 30.4, 0.0, 0.05),
+    75: (25.0, 25.4, 0.0, 0.05),
+    80: (20.0, 20.4, 0.05, 0.10),
+    85: (15.0, 15.4, 0.0, 0.05),  # a single zero bid: skipped
+    90: (10.2, 10.6, 0.10, 0.20),
+    95: (5.6, 6.0, 0.5, 0.7),
+    100: (2.0, 2.2, 1.8, 2.0),
+    105: (0.4, 0.6, 5.2, 5.6),
+    110: (0.05, 0.15, 10.0, 10.4),
+    115: (0.0, 0.05, 15.0, 15.4),
+    120: (0.0, 0.05, 20.0, 20.4),
+    125: (0.05, 0.10, 25.0, 25.4),  # past the second zero bid: not used
+}
+VIX_NEXT = {  # 37 days: K* = 105 (C − P = −0.3), forward below 105, so K0 = 100
+    75: (30.2, 30.6, 0.0, 0.05),
+    80: (25.3, 25.7, 0.0, 0.05),
+    85: (20.4, 20.8, 0.05, 0.10),
+    90: (15.6, 16.0, 0.20, 0.30),
+    95: (10.4, 10.8, 0.6, 0.8),
+    100: (5.8, 6.2, 1.5, 1.7),
+    105: (3.0, 3.2, 3.3, 3.5),
+    110: (1.2, 1.4, 6.4, 6.8),
+    115: (0.3, 0.4, 10.5, 10.9),
+    120: (0.0, 0.05, 15.2, 15.6),
+    125: (0.05, 0.10, 20.1, 20.5),
+    130: (0.0, 0.05, 25.0, 25.4),
+    135: (0.0, 0.05, 30.0, 30.4),
+}
+
+
+def _vix_quotes(expiry: dt.date, book: dict[int, tuple[float, float, float, float]]) -> list:
+    out = []
+    for strike, (cb, ca, pb, pa_) in book.items():
+        for right, bid, ask in (("C", cb, ca), ("P", pb, pa_)):
+            out.append(
+                ChainQuote(date=VIX_DAY, expiry=expiry, strike=float(strike), right=right,
+                           bid=bid, ask=ask, spot=100.0)
+            )
+    return out
+
+
+def test_vix_30_matches_a_hand_computed_two_expiry_example() -> None:
+    near, nxt = VIX_DAY + dt.timedelta(days=23), VIX_DAY + dt.timedelta(days=37)
+    quotes = _vix_quotes(near, VIX_NEAR) + _vix_quotes(nxt, VIX_NEXT)
+    # a 4-day expiry (under the 7-day minimum) and a 65-day one (beyond the next term) that
+    # the method must not use: they carry the other terms' quotes
+    quotes += _vix_quotes(VIX_DAY + dt.timedelta(days=4), VIX_NEXT)
+    quotes += _vix_quotes(VIX_DAY + dt.timedelta(days=65), VIX_NEAR)
+    packed = pack_chain(chain_from_quotes(quotes), feature_config=FeatureConfig(vix_rate=0.02))
+
+    rate, t1, t2 = 0.02, 23 / 365, 37 / 365
+    # near: F = 100 + e^{RT}(2.1 − 1.9); strikes used 80, 90, 95 (puts), 100 (K0: the mean of
+    # 2.1 and 1.9), 105, 110 (calls); ΔK 10, 7.5, 5, 5, 5, 5
+    f1 = 100.0 + math.exp(rate * t1) * 0.2
+    strip1 = (10 / 80**2 * 0.075 + 7.5 / 90**2 * 0.15 + 5 / 95**2 * 0.6 + 5 / 100**2 * 2.0
+              + 5 / 105**2 * 0.5 + 5 / 110**2 * 0.10)
+    var1 = 2 / t1 * math.exp(rate * t1) * strip1 - (f1 / 100 - 1) ** 2 / t1
+    # next: F = 105 + e^{RT}(3.1 − 3.4) < 105, K0 = 100 (mean of 6.0 and 1.6); strikes 85, 90, 95
+    # (puts; 80 and 75 are two zero bids), 100, 105, 110, 115, 125 (calls; 120 a single zero
+    # bid, 130 and 135 two); ΔK 5, 5, 5, 5, 5, 5, 7.5, 10
+    f2 = 105.0 - math.exp(rate * t2) * 0.3
+    strip2 = (5 / 85**2 * 0.075 + 5 / 90**2 * 0.25 + 5 / 95**2 * 0.7 + 5 / 100**2 * 3.8
+              + 5 / 105**2 * 3.1 + 5 / 110**2 * 1.3 + 7.5 / 115**2 * 0.35 + 10 / 125**2 * 0.075)
+    var2 = 2 / t2 * math.exp(rate * t2) * strip2 - (f2 / 100 - 1) ** 2 / t2
+    weight = (37 - 30) / (37 - 23)
+    expected = math.sqrt((t1 * var1 * weight + t2 * var2 * (1 - weight)) * 365 / 30)
+
+    assert packed.feature("vix_30")[0] == pytest.approx(expected, rel=1e-12)
+    assert 0.05 < expected < 0.5
+    # one term alone gives its own variance; a day without both rights gives NaN
+    alone = pack_chain(chain_from_quotes(_vix_quotes(nxt, VIX_NEXT)),
+                       feature_config=FeatureConfig(vix_rate=0.02))
+    assert alone.feature("vix_30")[0] == pytest.approx(math.sqrt(var2), rel=1e-12)
+    calls = [q for q in _vix_quotes(nxt, VIX_NEXT) if q.right == "C"]
+    assert math.isnan(pack_chain(chain_from_quotes(calls)).feature("vix_30")[0])
+
+
+def test_vix_30_of_a_flat_smile_is_its_vol() -> None:
+    from gridbt.data import blackscholes
+
+    expiries = [VIX_DAY + dt.timedelta(days=d) for d in (21, 42)]
+    strikes = np.arange(40.0, 200.0, 1.0)
+    quotes = []
+    for expiry in expiries:
+        years = (expiry - VIX_DAY).days / 365
+        for right in ("C", "P"):
+            value = blackscholes.price(100.0, strikes, years, 0.02, 0.0, 0.2, right == "C")
+            for strike, v in zip(strikes, value, strict=True):
+                quotes.append(ChainQuote(date=VIX_DAY, expiry=expiry, strike=float(strike),
+                                         right=right, bid=float(v), ask=float(v), spot=100.0))
+    packed = pack_chain(chain_from_quotes(quotes))
+    assert packed.feature("vix_30")[0] == pytest.approx(0.2, abs=2e-3)

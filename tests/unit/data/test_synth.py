@@ -140,7 +140,7 @@ def test_small_lists_monthlies_and_quarterlies(small: Chain) -> None:
 
 def test_weekly_listing_and_holiday_fridays() -> None:
     profile = dataclasses.replace(
-        PROFILES["default"], name="weeks", n_days=25, start=dt.date(2014, 6, 2)
+        PROFILES["synthetic"], name="weeks", n_days=25, start=dt.date(2014, 6, 2)
     )
     chain = _columns(synthesize_chain(profile))
     first_day = chain.date == chain.date[0]
@@ -317,9 +317,9 @@ def test_batches_concatenate_to_the_chain() -> None:
 
 
 def test_jumps_and_drift_over_ten_years() -> None:
-    # Same market model, seed and length as "default", so the same index path; thin listing.
+    # Same market model, seed and length as "synthetic", so the same index path; thin listing.
     thin = dataclasses.replace(
-        PROFILES["default"],
+        PROFILES["synthetic"],
         name="thin",
         weeklies=False,
         weekly_horizon_days=36,
@@ -332,7 +332,7 @@ def test_jumps_and_drift_over_ten_years() -> None:
         dates = table.column("date").to_numpy()
         first = np.flatnonzero(np.r_[True, dates[1:] != dates[:-1]])
         spot = table.column("spot").to_numpy()[first]
-        assert spot.size == PROFILES["default"].n_days
+        assert spot.size == PROFILES["synthetic"].n_days
         returns = np.diff(np.log(spot))
         if seed == 7:
             assert np.abs(returns).max() > 0.04
