@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from gridbt._inputs import InputError
 from gridbt._stages import stage
+from gridbt._supervise import command_pid
 
 if TYPE_CHECKING:
     from gridbt._typing import PathLike  # _typing imports numpy
@@ -67,7 +68,8 @@ class Owner:
     @classmethod
     def this_process(cls) -> Owner:
         argv = [Path(sys.argv[0]).name or "python", *sys.argv[1:]] if sys.argv else ["python"]
-        return cls(host=socket.gethostname(), pid=os.getpid(), user=_user(),
+        # the command the user started, whose PID they would stop (`gridbt._supervise`)
+        return cls(host=socket.gethostname(), pid=command_pid(), user=_user(),
                    started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                    command=shlex.join(argv))
 
@@ -109,6 +111,8 @@ class DirectoryLock:
         self.owner = owner
         self.previous = previous  # the dead owner whose lock this one took over, if any
         self._fd = fd
+        self._pid = os.getpid()  # the process holding the descriptor (the owner's child, if
+        # supervised)
 
     @property
     def held(self) -> bool:
@@ -116,7 +120,7 @@ class DirectoryLock:
 
     def release(self) -> None:
         """Empty the lock file's body and unlock (a no-op in a forked child, or done twice)."""
-        if self._fd < 0 or os.getpid() != self.owner.pid:
+        if self._fd < 0 or os.getpid() != self._pid:
             return
         _HELD.pop(self.directory, None)
         fd, self._fd = self._fd, -1

@@ -43,12 +43,18 @@ from typing import Any
 from gridbt._errors import EXIT_ENVIRONMENT, EXIT_FAILED
 from gridbt._status import mark_failed
 
-__all__ = ["note_ray_logs", "note_status", "supervise"]
+__all__ = ["command_pid", "note_ray_logs", "note_status", "supervise"]
 
 _channel: socket.socket | None = None  # the child's end, in the child only
 _statuses: list[Path] = []  # the child's status files
 _FORWARD: dict[int, int] = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGINT,
             signal.SIGHUP: signal.SIGINT}
+
+
+def command_pid() -> int:
+    """The PID of the command the user started: the watching parent in a supervised child
+    (the process to stop: it ends the child and Ray with it), else this process."""
+    return os.getppid() if _channel is not None else os.getpid()
 
 
 def supervise(run: Callable[[], int], label: str) -> int:
