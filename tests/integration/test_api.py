@@ -625,6 +625,24 @@ def test_each_leg_has_its_black_scholes_delta_at_entry(client: httpx.Client,
         assert leg["units"] < 0 and -0.5 < leg["entry_delta"] < 0
 
 
+def test_without_its_chain_a_backtest_has_its_trades_but_no_leg_deltas(
+        client: httpx.Client, root: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "root"
+    shutil.copytree(root / "backtests" / "bt", moved / "backtests" / "bt")
+    summary = json.loads((moved / "backtests" / "bt" / "summary.json").read_text())
+    summary["data"]["fingerprint"] = "0" * 16
+    (moved / "backtests" / "bt" / "summary.json").write_text(json.dumps(summary))
+    with served(create_app(Catalog(moved, refresh_seconds=0.0))) as http:
+        trades = get(http, f"/api/backtests/{BACKTEST}/trades")
+    want = get(client, f"/api/backtests/{BACKTEST}/trades")
+    assert want["count"] > 0 and all(leg["entry_delta"] is not None
+                                     for t in want["trades"] for leg in t["legs"])
+    for trade in want["trades"]:
+        for leg in trade["legs"]:
+            leg["entry_delta"] = None
+    assert trades == want
+
+
 # ---------------------------------------------------------------------- safety
 @pytest.mark.parametrize("url", [
     "/api/sweeps/..%2F..%2Fetc%2Fpasswd",
