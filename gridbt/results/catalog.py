@@ -41,7 +41,7 @@ from gridbt.results.discovery import (
     read_json,
     safe_file,
 )
-from gridbt.results.errors import NotFound, QueryError
+from gridbt.results.errors import NotFound, QueryError, Unavailable
 from gridbt.results.models import (
     Aggregate,
     BacktestDetail,
@@ -526,10 +526,12 @@ class Catalog:
 
     def run_trades(self, sweep_id: str, param_hash: str) -> Trades:
         """A run's trades with their legs (sweeps keep none: the run is recomputed)."""
+        from gridbt.results.payoff import with_entry_deltas
         from gridbt.results.tables import trades_table
 
         outcome = self._recomputed(sweep_id, param_hash)
-        return trades_of(trades_table(outcome.result, outcome.packed), "recomputed")
+        return with_entry_deltas(trades_of(trades_table(outcome.result, outcome.packed),
+                                           "recomputed"), outcome.spec, outcome.packed)
 
     # ------------------------------------------------------------------ robustness
     def robustness(self, sweep_id: str, metric: str = "sharpe", top: int = 10) -> Robustness:
@@ -875,8 +877,21 @@ class Catalog:
         return equity_of(dates, equity, points, "file", columns)
 
     def backtest_trades(self, backtest_id: str) -> Trades:
-        _, path = self._backtest_file(backtest_id, "trades")
-        return trades_of(self._files.get(path, "table", pq.read_table), "file")
+        """A backtest's trades with their legs, each leg's entry delta computed on the chain
+        the backtest ran on (None where that chain is not available)."""
+        from gridbt.results.payoff import with_entry_deltas
+        from gridbt.strategy.spec import StrategySpec
+
+        summary, path = self._backtest_file(backtest_id, "trades")
+        table: pa.Table = self._files.get(path, "table", pq.read_table)
+        try:
+            spec = StrategySpec.model_validate(summary.strategy)
+            packed = self._recompute.chain(summary.data.path, summary.data.fingerprint)
+        except (Unavailable, ValidationError):
+            return trades_of(table, "file")
+        trades: Trades = self._files.get(
+            path, "trades", lambda _: with_entry_deltas(trades_of(table, "file"), spec, packed))
+        return trades
 
     # ------------------------------------------------------------------ payoff
     def payoff(self, trade: int, *, backtest: str | None = None, sweep: str | None = None,

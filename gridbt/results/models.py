@@ -240,6 +240,15 @@ class Leg(_Model):
     entry_fill: float
     exit_fill: float
     settled: bool
+    entry_delta: float | None = Field(
+        default=None,
+        description="Black-Scholes delta at entry of one option of the leg, per share of the "
+                    "underlying, before quantity and side (`units`): a call's is between 0 and "
+                    "1, a put's between -1 and 0. From the spot on the entry day, the days to "
+                    "expiry / 365, the leg's entry IV (its quote's, else solved from its entry "
+                    "fill) and the strategy's rate and dividend yield, as the payoff's legs. "
+                    "Null when the leg has no time to expiry or no IV, or the chain the trade "
+                    "ran on is not available")
 
 
 class Trade(_Model):

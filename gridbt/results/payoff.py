@@ -1,4 +1,4 @@
-"""The payoff diagram of a trade's entry structure, as data.
+"""The payoff diagram of a trade's entry structure, as data; the entry delta of each leg.
 
 At the first expiry of its legs (the legs expiring then at intrinsic value, later legs by
 Black-Scholes with their remaining time) and at entry (T+0, every leg by Black-Scholes), each
@@ -15,14 +15,14 @@ import math
 import numpy as np
 
 from gridbt._typing import FloatArray
-from gridbt.data.blackscholes import implied_vol, price
+from gridbt.data.blackscholes import greeks, implied_vol, price
 from gridbt.data.pack import PackedChain
 from gridbt.results.errors import NotFound, QueryError
-from gridbt.results.models import Payoff, PayoffLeg, Trade
+from gridbt.results.models import Leg, Payoff, PayoffLeg, Trade, Trades
 from gridbt.results.plots import finite_or_none
 from gridbt.strategy.spec import StrategySpec
 
-__all__ = ["MAX_PAYOFF_POINTS", "payoff_of"]
+__all__ = ["MAX_PAYOFF_POINTS", "payoff_of", "with_entry_deltas"]
 
 MAX_PAYOFF_POINTS = 2_000
 _EPOCH = dt.date(1970, 1, 1)
@@ -46,6 +46,18 @@ def _quote_iv(packed: PackedChain, day: int, right: str, expiry: int, strike: fl
              & (packed.quote_expiry[lo:hi] == expiry) & (packed.quote_strike[lo:hi] == strike))
     rows = np.flatnonzero(match)
     return float(packed.quote_iv[lo + rows[0]]) if len(rows) else math.nan
+
+
+def _entry_vol(packed: PackedChain, day: int, spot: float, leg: Leg, years: float,
+               rate: float, dividend: float) -> float:
+    """The leg's implied volatility at entry: its quote's on the entry day, else solved from
+    its entry fill (NaN when neither gives one)."""
+    expiry = _day_number(leg.expiry)
+    vol = _quote_iv(packed, day, leg.right, expiry, leg.strike)
+    if not math.isfinite(vol) and years > 0:
+        vol = float(implied_vol(leg.entry_fill, spot, leg.strike, years, rate, dividend,
+                                leg.right == "C"))
+    return vol
 
 
 def _values(spots: FloatArray, strike: float, years: float, rate: float, dividend: float,
@@ -99,12 +111,8 @@ def payoff_of(trade: Trade, spec: StrategySpec, packed: PackedChain,
     rate, dividend = float(spec.risk.rate), float(spec.risk.dividend)
     legs, vols = [], []
     for held in trade.legs:
-        expiry = _day_number(held.expiry)
-        years = max(expiry - entry, 0) / 365.0
-        vol = _quote_iv(packed, day, held.right, expiry, held.strike)
-        if not math.isfinite(vol) and years > 0:
-            vol = float(implied_vol(held.entry_fill, spot, held.strike, years, rate, dividend,
-                                    held.right == "C"))
+        years = max(_day_number(held.expiry) - entry, 0) / 365.0
+        vol = _entry_vol(packed, day, spot, held, years, rate, dividend)
         vols.append(vol)
         legs.append(PayoffLeg(right=held.right, strike=held.strike, expiry=held.expiry,
                               units=held.units, entry_fill=held.entry_fill,
@@ -139,3 +147,42 @@ def payoff_of(trade: Trade, spec: StrategySpec, packed: PackedChain,
         unbounded_profit=net_calls > 0, unbounded_loss=net_calls < 0,
         expected_move=finite_or_none(move),
     )
+
+
+def with_entry_deltas(trades: Trades, spec: StrategySpec, packed: PackedChain) -> Trades:
+    """`trades` with each leg's `entry_delta`: the Black-Scholes delta of one option at entry
+    (per share, before `units`), from the entry spot, days to expiry / 365, the leg's entry IV
+    as the payoff takes it and the strategy's rate and dividend; None where the leg has no time
+    to expiry or no IV (or the entry day is not a day of the chain)."""
+    rate, dividend = float(spec.risk.rate), float(spec.risk.dividend)
+    spots, strikes, years, vols, calls, where = [], [], [], [], [], []
+    for t, trade in enumerate(trades.trades):
+        if not trade.legs:
+            continue
+        entry = _day_number(trade.entry_date)
+        try:
+            day = _entry_day(packed, entry)
+        except NotFound:
+            continue
+        spot = float(packed.day_spot[day])
+        for k, leg in enumerate(trade.legs):
+            left = max(_day_number(leg.expiry) - entry, 0) / 365.0
+            vol = _entry_vol(packed, day, spot, leg, left, rate, dividend)
+            if left > 0 and math.isfinite(vol) and vol > 0 and spot > 0 and leg.strike > 0:
+                spots.append(spot)
+                strikes.append(leg.strike)
+                years.append(left)
+                vols.append(vol)
+                calls.append(leg.right == "C")
+                where.append((t, k))
+    deltas: dict[tuple[int, int], float | None] = {}
+    if where:
+        delta = greeks(np.array(spots), np.array(strikes), np.array(years), rate, dividend,
+                       np.array(vols), np.array(calls)).delta
+        deltas = {tk: finite_or_none(d) for tk, d in zip(where, delta, strict=True)}
+    out = []
+    for t, trade in enumerate(trades.trades):
+        legs = [leg.model_copy(update={"entry_delta": deltas.get((t, k))})
+                for k, leg in enumerate(trade.legs)]
+        out.append(trade.model_copy(update={"legs": legs}))
+    return trades.model_copy(update={"trades": out})

@@ -270,6 +270,16 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
         {t["exit_reason"] for t in trades["trades"]})
     page.shot("trades")
 
+    # trade 0's legs, expanded: each shows the API's entry delta to 3 decimals
+    first = trade_table.locator("tbody tr[data-row-id='0']")
+    first.get_by_label("expand").click()
+    deltas = trade_table.get_by_test_id("leg-delta")
+    want = [f"{leg['entry_delta']:.3f}" for leg in trades["trades"][0]["legs"]]
+    assert all(leg["entry_delta"] is not None for leg in trades["trades"][0]["legs"])
+    deltas.first.wait_for()
+    assert deltas.all_inner_texts() == want
+    first.get_by_label("collapse").click()
+
     trade_table.locator("tbody tr[data-row-id='0']").click()
     pg.wait_for_url(re.compile(r"/trades/0$"))
     payoff = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/trades/0/payoff",
@@ -280,6 +290,8 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
         [v for v in payoff["at_expiry"] if v is not None])
     assert len(drawn_payoff) == 3  # spots, at expiry, T+0
     assert pg.get_by_test_id("legs").locator("tbody tr").count() == len(payoff["legs"])
+    # trade detail shows the same, from the API
+    assert pg.get_by_test_id("legs").locator("tbody tr td:nth-child(6)").all_inner_texts() == want
     page.shot("trade-detail")
 
 

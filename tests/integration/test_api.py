@@ -10,7 +10,9 @@ CLI wrote, with pandas.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
+import math
 import os
 import re
 import shutil
@@ -471,6 +473,10 @@ def test_any_run_can_be_opened_its_curve_and_trades_recomputed(client: httpx.Cli
     assert trades["source"] == "recomputed" and trades["count"] == row["trade_count"]
     assert sum(t["pnl"] for t in trades["trades"]) == pytest.approx(row["total_pnl"])
     assert all(t["legs"] and t["legs"][0]["right"] == "P" for t in trades["trades"])
+    # the short put is picked by delta (target, tolerance 0.10): its entry delta is a put's near it
+    target = row[X]
+    assert all(-target - 0.11 < t["legs"][0]["entry_delta"] < -target + 0.11
+               for t in trades["trades"])
     payoff = get(client, f"/api/sweeps/{SWEEP}/runs/{row['param_hash']}/trades/0/payoff")
     assert payoff["legs"][0]["strike"] == trades["trades"][0]["legs"][0]["strike"]
     same = get(client, "/api/payoff", sweep=SWEEP, run=row["param_hash"], trade=0)
@@ -585,6 +591,56 @@ def test_payoff_of_a_short_put(client: httpx.Client) -> None:
     assert get(client, "/api/payoff", 404, backtest=BACKTEST, trade=10_000)
     assert get(client, "/api/payoff", 422, trade=0)
     assert get(client, "/api/payoff", 422, backtest=BACKTEST, sweep=SWEEP, trade=0)
+
+
+def _bs_delta(right: str, spot: float, strike: float, years: float, vol: float, rate: float,
+              dividend: float) -> float:
+    """Black-Scholes-Merton delta written out (not gridbt's kernels)."""
+    d1 = (math.log(spot / strike) + (rate - dividend + vol * vol / 2) * years) / (
+        vol * math.sqrt(years))
+    cdf = 0.5 * math.erfc(-d1 / math.sqrt(2))
+    return math.exp(-dividend * years) * (cdf if right == "C" else cdf - 1)
+
+
+def test_each_leg_has_its_black_scholes_delta_at_entry(client: httpx.Client,
+                                                       root: Path) -> None:
+    trades = get(client, f"/api/backtests/{BACKTEST}/trades")["trades"]
+    assert trades and all(leg["entry_delta"] is not None for t in trades for leg in t["legs"])
+    frame = pd.read_parquet(root / "backtests" / "bt" / "equity.parquet")
+    spots = dict(zip(frame["date"].astype(str), frame["spot"], strict=True))
+    strategy = json.loads((root / "backtests" / "bt" / "summary.json").read_text())["strategy"]
+    risk = {"rate": 0.0, "dividend": 0.0} | strategy.get("risk", {})
+    for number in (0, len(trades) - 1):
+        trade = trades[number]
+        (leg,) = trade["legs"]
+        # the entry IV is the payoff's (trade detail's)
+        payoff = get(client, "/api/payoff", backtest=BACKTEST, trade=number, points=3)
+        vol = payoff["legs"][0]["iv"]
+        days = (dt.date.fromisoformat(leg["expiry"])
+                - dt.date.fromisoformat(trade["entry_date"])).days
+        want = _bs_delta(leg["right"], spots[trade["entry_date"]], leg["strike"], days / 365,
+                         vol, risk["rate"], risk["dividend"])
+        assert leg["entry_delta"] == pytest.approx(want, rel=1e-9, abs=1e-12)
+        # per option, before side and quantity: a put's delta, though the leg is short
+        assert leg["units"] < 0 and -0.5 < leg["entry_delta"] < 0
+
+
+def test_without_its_chain_a_backtest_has_its_trades_but_no_leg_deltas(
+        client: httpx.Client, root: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "root"
+    shutil.copytree(root / "backtests" / "bt", moved / "backtests" / "bt")
+    summary = json.loads((moved / "backtests" / "bt" / "summary.json").read_text())
+    summary["data"]["fingerprint"] = "0" * 16
+    (moved / "backtests" / "bt" / "summary.json").write_text(json.dumps(summary))
+    with served(create_app(Catalog(moved, refresh_seconds=0.0))) as http:
+        trades = get(http, f"/api/backtests/{BACKTEST}/trades")
+    want = get(client, f"/api/backtests/{BACKTEST}/trades")
+    assert want["count"] > 0 and all(leg["entry_delta"] is not None
+                                     for t in want["trades"] for leg in t["legs"])
+    for trade in want["trades"]:
+        for leg in trade["legs"]:
+            leg["entry_delta"] = None
+    assert trades == want
 
 
 # ---------------------------------------------------------------------- safety

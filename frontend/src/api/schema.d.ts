@@ -786,6 +786,11 @@ export interface components {
         };
         /** Leg */
         Leg: {
+            /**
+             * Entry Delta
+             * @description Black-Scholes delta at entry of one option of the leg, per share of the underlying, before quantity and side (`units`): a call's is between 0 and 1, a put's between -1 and 0. From the spot on the entry day, the days to expiry / 365, the leg's entry IV (its quote's, else solved from its entry fill) and the strategy's rate and dividend yield, as the payoff's legs. Null when the leg has no time to expiry or no IV, or the chain the trade ran on is not available
+             */
+            entry_delta?: number | null;
             /** Entry Fill */
             entry_fill: number;
             /** Exit Fill */
@@ -1075,20 +1080,38 @@ export interface components {
             path: string;
             /** Pbo */
             pbo: number | null;
+            /**
+             * Planned Trials
+             * @description the trial budget of the run it started last (null for a study finished before studies wrote study.json)
+             */
+            planned_trials: number | null;
             /** Pruner */
             pruner: string | null;
             /** Sampler */
             sampler: string | null;
             /**
+             * Status
+             * @description running, done or interrupted (as for sweeps: `running` only while a process holds its directory)
+             */
+            status: string;
+            /**
+             * Status Hint
+             * @description who runs it (running), or the command that continues it (interrupted)
+             */
+            status_hint: string | null;
+            /**
              * Summary
-             * @description summary.json as written
+             * @description summary.json as written; study.json (the start manifest) before the study finishes
              */
             summary: {
                 [key: string]: unknown;
             };
             /** Trial Rows */
             trial_rows: components["schemas"]["Trial"][];
-            /** Trials */
+            /**
+             * Trials
+             * @description finished trials by state (complete, pruned, fail); while it runs, those in its storage
+             */
             trials: {
                 [key: string]: number;
             };
@@ -1119,11 +1142,29 @@ export interface components {
             path: string;
             /** Pbo */
             pbo: number | null;
+            /**
+             * Planned Trials
+             * @description the trial budget of the run it started last (null for a study finished before studies wrote study.json)
+             */
+            planned_trials: number | null;
             /** Pruner */
             pruner: string | null;
             /** Sampler */
             sampler: string | null;
-            /** Trials */
+            /**
+             * Status
+             * @description running, done or interrupted (as for sweeps: `running` only while a process holds its directory)
+             */
+            status: string;
+            /**
+             * Status Hint
+             * @description who runs it (running), or the command that continues it (interrupted)
+             */
+            status_hint: string | null;
+            /**
+             * Trials
+             * @description finished trials by state (complete, pruned, fail); while it runs, those in its storage
+             */
             trials: {
                 [key: string]: number;
             };
@@ -1210,9 +1251,14 @@ export interface components {
             };
             /**
              * Status
-             * @description running, done, interrupted or failed
+             * @description running, done, interrupted or failed; `running` only while a process holds the sweep's directory (its lock): a sweep whose process died is `interrupted`
              */
             status: string;
+            /**
+             * Status Hint
+             * @description who runs it (running), or the command that continues it (interrupted)
+             */
+            status_hint: string | null;
             /**
              * Strategy
              * @description the base strategy's name
@@ -1284,9 +1330,14 @@ export interface components {
             started: string;
             /**
              * Status
-             * @description running, done, interrupted or failed
+             * @description running, done, interrupted or failed; `running` only while a process holds the sweep's directory (its lock): a sweep whose process died is `interrupted`
              */
             status: string;
+            /**
+             * Status Hint
+             * @description who runs it (running), or the command that continues it (interrupted)
+             */
+            status_hint: string | null;
             /**
              * Strategy
              * @description the base strategy's name

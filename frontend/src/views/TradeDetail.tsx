@@ -8,7 +8,6 @@ import type uPlot from "uplot";
 import { FULL_POINTS, useEquity, usePayoff, useTrades, type RunInfo } from "../api/hooks";
 import { UPlotChart, shadeHook, timeOptions, toSeconds } from "../components/UPlotChart";
 import { Empty, ErrorBox, Panel, Skeleton, Stat } from "../components/ui";
-import { bsDelta } from "../lib/bs";
 import { fmtMoney, fmtMoneyAxis, fmtNumber, fmtPct } from "../lib/format";
 import { refPath } from "../lib/refs";
 import { daysBetween } from "../lib/stats";
@@ -123,7 +122,6 @@ export default function TradeDetail({ info }: { info: RunInfo }) {
     return <Empty title={`No trade #${number}`}>The run has {count} trades.</Empty>;
 
   const p = payoff.data;
-  const years = (expiry: string) => daysBetween(row.entry, expiry) / 365;
   return (
     <div className="stack" data-testid="trade-detail">
       <div className="page-head">
@@ -227,7 +225,10 @@ export default function TradeDetail({ info }: { info: RunInfo }) {
         )}
       </Panel>
       <div className="grid grid-2">
-        <Panel title="Legs" help="delta by Black–Scholes from the leg's entry IV">
+        <Panel
+          title="Legs"
+          help="delta at entry of one option (per share, before side and quantity), by Black–Scholes from the leg's entry IV"
+        >
           <table className="simple-table" data-testid="legs">
             <thead>
               <tr>
@@ -244,9 +245,6 @@ export default function TradeDetail({ info }: { info: RunInfo }) {
             <tbody>
               {trade.legs.map((l, i) => {
                 const iv = p?.legs[i]?.iv ?? null;
-                const delta = p
-                  ? bsDelta(l.right, p.spot, l.strike, years(l.expiry), iv, p.rate, p.dividend)
-                  : null;
                 return (
                   <tr key={i}>
                     <td>
@@ -257,7 +255,7 @@ export default function TradeDetail({ info }: { info: RunInfo }) {
                     <td>{l.expiry}</td>
                     <td className="right">{daysBetween(row.entry, l.expiry)}</td>
                     <td className="right">{fmtPct(iv, 1)}</td>
-                    <td className="right">{fmtNumber(delta, 3)}</td>
+                    <td className="right">{fmtNumber(l.entry_delta, 3)}</td>
                     <td className="right">{fmtNumber(l.entry_fill)}</td>
                     <td className="right">
                       {fmtNumber(l.exit_fill)}

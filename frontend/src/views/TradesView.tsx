@@ -409,7 +409,8 @@ export default function TradesView({ info }: { info: RunInfo }) {
   );
 }
 
-function LegsTable({ row }: { row: TradeRow }) {
+/** The legs of a trade (the trades table's expanded row). */
+export function LegsTable({ row }: { row: TradeRow }) {
   const extra = Object.entries(row.trade.extra).filter(
     ([, v]) => v !== null && v !== 0 && v !== "",
   );
@@ -422,6 +423,12 @@ function LegsTable({ row }: { row: TradeRow }) {
             <th className="right">Strike</th>
             <th>Expiry</th>
             <th className="right">DTE</th>
+            <th
+              className="right"
+              title="Black–Scholes delta at entry of one option (per share, before units), from the leg's entry IV"
+            >
+              Delta
+            </th>
             <th className="right">Units</th>
             <th className="right">Entry fill</th>
             <th className="right">Exit fill</th>
@@ -435,6 +442,9 @@ function LegsTable({ row }: { row: TradeRow }) {
               <td className="right">{fmtNumber(l.strike, 0)}</td>
               <td>{l.expiry}</td>
               <td className="right">{daysBetween(row.entry, l.expiry)}</td>
+              <td className="right" data-testid="leg-delta">
+                {fmtNumber(l.entry_delta, 3)}
+              </td>
               <td className="right">{fmtNumber(l.units, 0)}</td>
               <td className="right">{fmtNumber(l.entry_fill)}</td>
               <td className="right">{fmtNumber(l.exit_fill)}</td>
