@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -351,28 +350,43 @@ def test_a_chain_is_never_written_over_a_directory_that_is_not_a_chain(
 # ----------------------------------------------------------------------------- bounded input
 def measured(*args: str | Path, home: Path, cwd: Path | None = None,
              timeout: float = 30.0) -> tuple[Run, float, float]:
-    """`gridbt(...)`, with the seconds it took and its peak resident memory in MB (from the
-    child's own rusage); killed after `timeout` s (the unbounded cases took minutes and GB)."""
+    """`gridbt(...)`, with the seconds it took and its peak resident memory in MB (the largest
+    of its processes'); killed after `timeout` s (the unbounded cases took minutes and GB)."""
     env = os.environ | {
         "GRIDBT_HOME": str(home),
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     }
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "gridbt.cli", *map(str, args)],
+        # started by a small Python process, not forked from this one: a child's peak RSS
+        # (Linux keeps it across exec) would otherwise start at this test process's own size
+        proc = subprocess.Popen([sys.executable, "-c", _PEAK_OF, peak.name, str(timeout),
+                                 sys.executable, "-m", "gridbt.cli", *map(str, args)],
                                 stdout=out, stderr=err, env=env, cwd=cwd or REPO)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait()
         seconds = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
         run = Run(proc.returncode, out.read().decode(), err.read().decode(), frozenset())
-    return run, seconds, usage.ru_maxrss / 1024
+        text = peak.read().strip()
+    return run, seconds, int(text) / 1024 if text else float("inf")
+
+
+#: runs argv[3:] in a session of its own, killed (with all it started) after argv[2] seconds;
+#: writes its peak resident KB (its own or a descendant's) to argv[1], exits with its code
+_PEAK_OF = """
+import os, resource, signal, subprocess, sys
+proc = subprocess.Popen(sys.argv[3:], start_new_session=True)
+try:
+    code = proc.wait(timeout=float(sys.argv[2]))
+except subprocess.TimeoutExpired:
+    os.killpg(proc.pid, signal.SIGKILL)
+    code = proc.wait()
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 def laughs(levels: int = 9) -> str:
