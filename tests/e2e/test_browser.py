@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,71 +26,22 @@ import httpx
 import pytest
 
 from gridbt.api.frontend import STATIC_DIR, frontend_built
-from gridbt.data.default import ensure_synthetic_chain
+from gridbt.testing.workspace import GRID_PATHS, STUDY_ID, SWEEP_ID, make_workspace
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = Path(__file__).resolve().parent / "screenshots"
-SHORT_PUT = REPO / "jobs" / "strategies" / "short_put_30d.yaml"
-SWEEP, STUDY, BACKTEST = "sweeps~tiny", "studies~tiny", "backtests~hedged"
-X, Y, Z = "structure.legs.0.select.target", "exit.profit_target", "exit.stop_loss"
+SWEEP, STUDY, BACKTEST = SWEEP_ID, STUDY_ID, "backtests~hedged"
+X, Y, Z = GRID_PATHS
 VIEWPORT = {"width": 1440, "height": 1000}
-
-
-def _cli(*args: str | Path, cwd: Path) -> None:
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO),
-                                                      os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([sys.executable, "-m", "gridbt.cli", *map(str, args)], cwd=cwd, env=env,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A sweep (27 runs, 3 kept curves), a study (NSGA-II on Sharpe and max drawdown, two
     anchored folds) and a hedged backtest, as the CLI writes them."""
-    chain = ensure_synthetic_chain(profile="small")[0]
-    work = tmp_path_factory.mktemp("e2e")
-    root = work / "root"
-    root.mkdir()
-    (work / "sweep.yaml").write_text(textwrap.dedent(f"""\
-        name: tiny
-        strategy: {SHORT_PUT}
-        data: {chain}
-        keep_equity: 3
-        pbo_blocks: 6
-        mlflow: {{enabled: false}}
-        ray: {{batch_seconds: 0.02, max_in_flight: 1}}
-        grid:
-          {X}: [0.1, 0.2, 0.3]
-          {Y}: [0.25, 0.5, null]
-          {Z}: [1.5, 2.0, null]
-        """))
-    (work / "study.yaml").write_text(textwrap.dedent(f"""\
-        name: tiny_study
-        strategy: {SHORT_PUT}
-        data: {chain}
-        pbo_blocks: 6
-        keep_equity: 3
-        mlflow: {{enabled: false}}
-        space:
-          {X}: {{float: [0.05, 0.50], step: 0.05}}
-          {Y}: {{float: [0.2, 0.9], step: 0.1}}
-          {Z}: {{categorical: [1.0, 2.0, null]}}
-        objectives: [sharpe, {{kpi: max_drawdown}}]
-        sampler: {{kind: nsga2, seed: 3}}
-        pruner: {{kind: none}}
-        walk_forward: {{folds: 2, scheme: anchored}}
-        trials: 12
-        parallel: 4
-        """))
-    _cli("sweep", work / "sweep.yaml", "--out", root / "sweeps" / "tiny", "--quiet",
-         "--actors", "1", cwd=work)
-    _cli("optimize", work / "study.yaml", "--out", root / "studies" / "tiny", "--quiet",
-         "--actors", "1", cwd=work)
-    _cli("backtest", "--strategy", "hedged_short_strangle", "--data", chain, "--out",
-         root / "backtests" / "hedged", "--no-tearsheet", cwd=work)
-    return root
+    return make_workspace(tmp_path_factory.mktemp("e2e"),
+                          {"hedged": "hedged_short_strangle"})
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ from gridbt._lock import lock_directory
 from gridbt.api.app import create_app
 from gridbt.data.default import ensure_synthetic_chain
 from gridbt.results.catalog import Catalog
+from gridbt.testing.workspace import GRID_PATHS, make_workspace, run_cli
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -45,63 +46,18 @@ SHORT_PUT = REPO / "jobs" / "strategies" / "short_put_30d.yaml"
 SWEEP = "sweeps~tiny"
 STUDY = "studies~tiny"
 BACKTEST = "backtests~bt"
-X, Y, Z = "structure.legs.0.select.target", "exit.profit_target", "exit.stop_loss"
+X, Y, Z = GRID_PATHS
 MARKER = "SECRET-OUTSIDE-THE-ROOT"
 
 
-def _cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO),
-                                                      os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([sys.executable, "-m", "gridbt.cli", *map(str, args)], cwd=cwd, env=env,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
+_cli = run_cli
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A root with a sweep, a study and a backtest, as the CLI writes them."""
-    chain = ensure_synthetic_chain(profile="small")[0]
     work = tmp_path_factory.mktemp("api")
-    root = work / "root"
-    root.mkdir()
-    (work / "sweep.yaml").write_text(textwrap.dedent(f"""\
-        name: tiny
-        strategy: {SHORT_PUT}
-        data: {chain}
-        keep_equity: 3
-        pbo_blocks: 6
-        mlflow: {{enabled: false}}
-        ray: {{batch_seconds: 0.02, max_in_flight: 1}}
-        grid:
-          {X}: [0.1, 0.2, 0.3]
-          {Y}: [0.25, 0.5, null]
-          {Z}: [1.5, 2.0, null]
-        """))
-    (work / "study.yaml").write_text(textwrap.dedent(f"""\
-        name: tiny_study
-        strategy: {SHORT_PUT}
-        data: {chain}
-        pbo_blocks: 6
-        keep_equity: 3
-        mlflow: {{enabled: false}}
-        space:
-          {X}: {{float: [0.05, 0.50], step: 0.05}}
-          {Y}: {{float: [0.2, 0.9], step: 0.1}}
-          {Z}: {{categorical: [1.0, 2.0, null]}}
-        objectives: [sharpe, {{kpi: max_drawdown}}]
-        sampler: {{kind: nsga2, seed: 3}}
-        pruner: {{kind: none}}
-        walk_forward: {{folds: 2, scheme: anchored}}
-        trials: 12
-        parallel: 4
-        """))
-    _cli("sweep", work / "sweep.yaml", "--out", root / "sweeps" / "tiny", "--quiet",
-         "--actors", "1", cwd=work)
-    _cli("optimize", work / "study.yaml", "--out", root / "studies" / "tiny", "--quiet",
-         "--actors", "1", cwd=work)
-    _cli("backtest", "--strategy", SHORT_PUT, "--data", chain, "--out",
-         root / "backtests" / "bt", "--no-tearsheet", cwd=work)
+    root = make_workspace(work, {"bt": SHORT_PUT})
     # outside the root: a backtest and a file that no route may serve
     outside = work / "outside"
     shutil.copytree(root / "backtests" / "bt", outside / "bt")
