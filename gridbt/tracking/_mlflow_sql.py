@@ -132,7 +132,7 @@ class _Rows:
             "user_id": self.user_id,
             "status": RunStatus.to_string(RunStatus.FINISHED),
             "start_time": record.start_time,
-            "end_time": time.time_ns() // 1_000_000,
+            "end_time": max(time.time_ns() // 1_000_000, record.start_time),
             "deleted_time": None,
             "source_version": "",
             "lifecycle_stage": LifecycleStage.ACTIVE,

@@ -22,20 +22,29 @@ from gridbt._errors import environment_failure
 from gridbt._stages import seconds_since, stage
 from gridbt.kernel.metrics import KPI_NAMES
 from gridbt.optimize.finish import rank_trials
-from gridbt.optimize.spec import StudySpec
+from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudySpec
 from gridbt.optimize.study import StudyOutcome
 from gridbt.runtime import progress_bar
 from gridbt.sweep.finish import json_value
+from gridbt.sweep.labels import run_label
 from gridbt.sweep.manifest import SweepManifest
 from gridbt.sweep.results import ResultStore
-from gridbt.sweep.spec import MlflowConfig, SweepSpec, axis_values
-from gridbt.tracking.mlflow_runs import ChildRun, ParentRun, default_tracking_uri, log_runs
+from gridbt.sweep.spec import GridValue, MlflowConfig, SweepSpec, axis_values
+from gridbt.tracking.mlflow_runs import (
+    ChildRun,
+    ParentRun,
+    default_tracking_uri,
+    log_runs,
+    param_value,
+    runs_url,
+)
 
 __all__ = ["log_study", "log_sweep", "tracking_uri"]
 
 _NO_CURVE = np.empty(0)
 _NO_DATES = np.empty(0, dtype="datetime64[D]")
 _STUDY_CHILDREN = 500  # children of a study without `mlflow.children`
+_MAX_PARAM = 6000  # MLflow's longest parameter value
 
 
 def tracking_uri(config: MlflowConfig, workdir: Path) -> str:
@@ -47,6 +56,61 @@ def tracking_uri(config: MlflowConfig, workdir: Path) -> str:
 def _finite(values: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items()
             if v is not None and math.isfinite(float(v))}
+
+
+def _as_written(value: Any, choices: list[GridValue]) -> Any:
+    """A result's value (a float column turns 7 into 7.0, null into NaN) as the job file wrote
+    it: the axis value it equals, of the same kind (a number is not a boolean)."""
+    value = json_value(value)
+    if value is None:
+        return None
+    for choice in choices:
+        if (choice is not None and isinstance(choice, bool) == isinstance(value, bool)
+                and choice == value):
+            return choice
+    return value
+
+
+def _decimals(number: float) -> int:
+    text = repr(float(number))
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return max(0, len(mantissa.partition(".")[2].rstrip("0")) - int(exponent))
+    return len(text.partition(".")[2].rstrip("0"))
+
+
+def _study_value(value: Any, distribution: Any) -> Any:
+    """A trial's value as the study file would write it: a categorical choice as written,
+    an int as an int, a stepped float rounded to the decimals of its step and low bound (not
+    Optuna's 0.6000000000000001)."""
+    value = json_value(value)
+    if value is None:
+        return None
+    if isinstance(distribution, CategoricalParam):
+        return _as_written(value, list(distribution.categorical))
+    if isinstance(distribution, IntParam):
+        return int(round(float(value)))
+    if isinstance(distribution, FloatParam) and distribution.step is not None:
+        places = max(_decimals(distribution.step), _decimals(distribution.bounds[0]))
+        return round(float(value), places)
+    return float(value) if isinstance(value, int | float) else value
+
+
+def _axis_param(values: list[GridValue]) -> str:
+    """An axis's values as one parameter, ``0.1, 0.15, off``; a count when too long."""
+    text = ", ".join(param_value(v) for v in values)
+    if len(text) <= _MAX_PARAM:
+        return text
+    return f"{len(values):,} values: {param_value(values[0])} … {param_value(values[-1])}"
+
+
+def _varying(axes: Mapping[str, list[GridValue]]) -> list[str]:
+    """The paths that take more than one value, which run names are made of."""
+    return [path for path, values in axes.items() if len(values) > 1]
+
+
+def _run_name(rank: int, values: Mapping[str, Any], paths: list[str]) -> str:
+    return f"#{rank} {run_label(values, paths)}".rstrip()
 
 
 def _log(config: MlflowConfig, name: str, workdir: Path, parent: ParentRun,
@@ -68,8 +132,13 @@ def _log(config: MlflowConfig, name: str, workdir: Path, parent: ParentRun,
         if bar is not None:
             bar.close()
     stage("logged to MLflow in %.2f s", seconds_since(started))
-    return {"tracking_uri": uri, "experiment": experiment, "run_id": run_id,
-            "children": len(children)}
+    from mlflow.tracking import MlflowClient
+
+    from gridbt._sqlite import with_busy_timeout
+
+    experiment_id = MlflowClient(with_busy_timeout(uri)).get_run(run_id).info.experiment_id
+    return {"tracking_uri": uri, "experiment": experiment, "experiment_id": experiment_id,
+            "run_id": run_id, "children": len(children), "url": runs_url(uri, experiment_id)}
 
 
 def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
@@ -79,7 +148,8 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
     default `keep_equity`) with its equity curve; where the runs are. `progress` shows a bar
     over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`)."""
     results = store.read_summary()  # best first
-    paths = list(sweep.grid)
+    axes = {p: axis_values(p, axis) for p, axis in sweep.grid.items()}
+    named = _varying(axes)
     wanted = sweep.mlflow.children if sweep.mlflow.children is not None else sweep.keep_equity
     top = results if wanted == "all" else results.head(max(1, int(wanted)))
     curves = store.equity_of(list(top["param_hash"]))
@@ -87,13 +157,14 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
     children = []
     for rank, (_, row) in enumerate(top.iterrows(), start=1):
         curve = curves.get(str(row["param_hash"]))
+        params = {p: _as_written(row[p], values) for p, values in axes.items()}
         children.append(ChildRun(
-            name=f"{sweep.name}#{int(row['combo'])}",
-            params={p: json_value(row[p]) for p in paths},
-            metrics={k: float(row[k]) for k in KPI_NAMES},
+            name=_run_name(rank, params, named),
+            params=params,
+            metrics={"rank": float(rank), **{k: float(row[k]) for k in KPI_NAMES}},
             dates=dates if curve is not None else _NO_DATES,
             equity=curve if curve is not None else _NO_CURVE,
-            tags={"gridbt.param_hash": str(row["param_hash"]), "gridbt.rank": str(rank),
+            tags={"gridbt.param_hash": str(row["param_hash"]),
                   "gridbt.combo": str(int(row["combo"]))},
         ))
     best_kpis = {f"best_{k}": v for k, v in manifest.best.get("kpis", {}).items()}
@@ -101,7 +172,7 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
         name=sweep.name,
         params={"objective": sweep.objective.kpi, "grid_size": manifest.grid_size,
                 "valid_combinations": manifest.valid_combinations,
-                **{f"grid.{p}": len(axis_values(p, axis)) for p, axis in sweep.grid.items()}},
+                **{f"grid.{p}": _axis_param(values) for p, values in axes.items()}},
         metrics={**_finite(manifest.statistics), **_finite(best_kpis),
                  "combinations": float(manifest.computed), "failures": float(manifest.failed),
                  "seconds": manifest.seconds},
@@ -111,6 +182,7 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
               "gridbt.out_dir": str(store.root.resolve())},
         artifacts=[store.root / "results.parquet", *heatmaps],
         texts={"sweep.yaml": Path(source).read_text()},
+        description=sweep.description,
     )
     return _log(sweep.mlflow, sweep.name, workdir, parent, children, progress, verbose)
 
@@ -143,21 +215,24 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
     keep = ranking[:limit] + [n for n in ranking[limit:] if n in pareto]
     curves, dates = _study_curves(outcome.out_dir)
     rows = frame.set_index("trial")
-    paths = [*study.space, *study.subgrid]
+    subgrid = {p: axis_values(p, axis) for p, axis in study.subgrid.items()}
+    named = list(study.space) + _varying(subgrid)
     children = []
     for rank, number in enumerate(keep, start=1):
         row = rows.loc[number]
-        metrics = {k: float(row[k]) for k in KPI_NAMES}
+        params = {**{p: _study_value(row[p], d) for p, d in study.space.items()},
+                  **{p: _as_written(row[p], values) for p, values in subgrid.items()}}
+        metrics = {"rank": float(rank), **{k: float(row[k]) for k in KPI_NAMES}}
         for o in study.objectives:
             value = row[f"objective_{o.kpi}"]
             metrics[f"objective_{o.kpi}"] = math.nan if value is None else float(value)
         curve = curves.get(number)
         children.append(ChildRun(
-            name=f"{study.name}#{number}", params={p: json_value(row[p]) for p in paths},
+            name=f"#{rank} t{number} {run_label(params, named)}".rstrip(), params=params,
             metrics=metrics, dates=dates if curve is not None else _NO_DATES,
             equity=curve if curve is not None else _NO_CURVE,
             tags={"gridbt.trial": str(number), "gridbt.state": str(row["state"]),
-                  "gridbt.rank": str(rank), "gridbt.pareto": str(number in pareto).lower()},
+                  "gridbt.pareto": str(number in pareto).lower()},
         ))
     wf = summary.get("walk_forward", {})
     wf_metrics = {f"wf_{k}": wf.get(k) for k in
@@ -187,6 +262,7 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
               "gridbt.best_trial": str(summary["best"]["trial"])},
         artifacts=[outcome.out_dir / "trials.parquet"],
         texts=texts,
+        description=study.description,
     )
     return _log(study.mlflow, study.name, workdir, parent, children, progress, verbose)
 

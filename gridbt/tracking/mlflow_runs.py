@@ -11,6 +11,9 @@ sort in the UI. A KPI that is NaN or infinite is therefore *not logged as a metr
 and value are listed in the run tag ``gridbt.undefined_metrics`` (e.g. ``sharpe=nan``), so an
 undefined KPI can be told apart from one that was never computed. Equity points that are not
 finite are left out of the ``equity`` metric history but kept in ``equity.parquet``.
+
+Children are given in rank order and get start times one millisecond apart, descending from
+the first, so that the UI's default sort ("Created", newest first) lists them in that order.
 """
 
 from __future__ import annotations
@@ -44,15 +47,21 @@ __all__ = [
     "UNDEFINED_METRICS_TAG",
     "ChildRun",
     "ParentRun",
+    "NOTE_TAG",
     "default_tracking_uri",
     "log_runs",
     "param_value",
+    "runs_url",
 ]
 
 EQUITY_METRIC = "equity"
 EQUITY_ARTIFACT = "equity.parquet"
 UNDEFINED_METRICS_TAG = "gridbt.undefined_metrics"
 _PARENT_TAG = "mlflow.parentRunId"
+#: The description of an experiment or a run, as the MLflow UI shows and edits it.
+NOTE_TAG = "mlflow.note.content"
+#: Where `runs_url` points for a local store: `mlflow ui`'s default address.
+_LOCAL_UI = "http://127.0.0.1:5000"
 
 _P = TypeVar("_P")
 _M = TypeVar("_M")
@@ -104,6 +113,9 @@ class ParentRun:
         Files or directories, uploaded under their own names.
     texts
         Artifact file name to text content (job file, summary JSON, ...).
+    description
+        The job file's description: the parent run's and, when it has none yet, the
+        experiment's (the ``mlflow.note.content`` tag).
     """
 
     name: str
@@ -112,6 +124,7 @@ class ParentRun:
     tags: Mapping[str, str]
     artifacts: Sequence[Path]
     texts: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
 
 
 def default_tracking_uri(workdir: Path) -> str:
@@ -120,20 +133,38 @@ def default_tracking_uri(workdir: Path) -> str:
 
 
 def param_value(value: object) -> str:
-    """Render a parameter value as it is logged: JSON spelling for null and booleans.
+    """Render a parameter value as it is logged, as a job file writes it.
 
-    None becomes ``"null"`` and booleans ``"true"``/``"false"``, as in job files; strings stay
-    as they are, numbers use `str`, anything else is JSON-encoded.
+    None (a rule switched off) becomes ``"off"``, booleans ``"true"``/``"false"``; integers
+    are written as integers (``7``) and floats by their shortest round-trip repr (``0.6``,
+    ``2.0``); strings stay as they are and anything else is JSON-encoded (nulls in it as
+    ``null``). The caller gives values their written type (`gridbt.tracking.jobs` does, from
+    the grid or the search space): a 7 read back as the float 7.0 is logged ``7.0``.
     """
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or isinstance(value, bool):
+    if value is None:
+        return "off"
+    if isinstance(value, bool):
         return json.dumps(value)
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)
     return json.dumps(value, default=str, sort_keys=True)
+
+
+def runs_url(tracking_uri: str, experiment_id: str) -> str:
+    """The MLflow UI page listing an experiment's runs (the table, not the GenAI overview).
+
+    A tracking server (``http(s)://``) serves its own UI; any other store is opened with
+    ``mlflow ui``, at ``http://127.0.0.1:5000`` by default.
+    """
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) \
+        else _LOCAL_UI
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def log_runs(
@@ -188,11 +219,18 @@ def log_runs(
     with _mlflow_info(verbose), creating(tracking_uri):
         client = MlflowClient(with_busy_timeout(tracking_uri))
         found = _experiment(client, tracking_uri, experiment)
+    if parent.description and not found.tags.get(NOTE_TAG):
+        client.set_experiment_tag(found.experiment_id, NOTE_TAG, parent.description)
     now = _now_ms()
+    # Rank order as creation order, newest first: child i starts len - i ms after the parent.
+    records = [
+        replace(record, start_time=now + len(records) - i) for i, record in enumerate(records)
+    ]
+    note = {NOTE_TAG: parent.description} if parent.description else {}
     parent_run = client.create_run(
         found.experiment_id,
         start_time=now,
-        tags={**parent.tags, **_undefined_tag(parent.metrics)},
+        tags={**parent.tags, **note, **_undefined_tag(parent.metrics)},
         run_name=parent.name,
     )
     parent_id: str = parent_run.info.run_id
@@ -312,7 +350,11 @@ def _log_child(
     ]
     _log_values(client, run.info.run_id, record.params, record.metrics, record.start_time, history)
     _upload_equity(run.info.artifact_uri, child, staging)
-    client.set_terminated(open_runs.pop(), RunStatus.to_string(RunStatus.FINISHED))
+    client.set_terminated(
+        open_runs.pop(),
+        RunStatus.to_string(RunStatus.FINISHED),
+        end_time=max(_now_ms(), record.start_time),
+    )
 
 
 def _log_values(

@@ -383,7 +383,7 @@ def test_two_objective_study_reports_its_pareto_front(tmp_path: Path, chain: Pat
     assert flagged == front
     # the best 20 (keep_equity) by Sharpe have their equity curve, on disk and in MLflow
     top = pd.read_parquet(outcome.out_dir / "equity" / "top.parquet")
-    ranks = {int(c.data.tags["gridbt.trial"]): int(c.data.tags["gridbt.rank"]) for c in children}
+    ranks = {int(c.data.tags["gridbt.trial"]): int(c.data.metrics["rank"]) for c in children}
     assert sorted(ranks[n] for n in top["trial"]) == list(range(1, 21))
     packed = load_packed(chain)
     for child in children:

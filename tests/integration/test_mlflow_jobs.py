@@ -1,0 +1,152 @@
+"""A real sweep and a real study logged to MLflow, read back through `MlflowClient`: run
+names, their order, `rank`, parameters as the job file writes them, descriptions, the URL."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from gridbt.tracking.mlflow_runs import NOTE_TAG
+from gridbt.workflows.study import study_job
+from gridbt.workflows.sweep import sweep_job
+
+pytest.importorskip("ray")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
+REPO = Path(__file__).resolve().parents[2]
+SHORT_PUT = REPO / "jobs/strategies/short_put_30d.yaml"
+KEPT = 6
+
+
+def children_of(client: MlflowClient, logged: dict[str, Any]) -> list[Run]:
+    """The child runs as the UI lists them by default: "Created", newest first."""
+    return client.search_runs(
+        [logged["experiment_id"]], f"tags.mlflow.parentRunId = '{logged['run_id']}'",
+        order_by=["attributes.start_time DESC"], max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory, chain: Path) -> dict[str, Any]:
+    tmp_path = tmp_path_factory.mktemp("sweep")
+    path = tmp_path / "sweep.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: labelled
+        description: Which delta and exits hold up
+        strategy: {SHORT_PUT}
+        data: {chain}
+        keep_equity: {KEPT}
+        pbo_blocks: 6
+        ray: {{batch_seconds: 0.05}}
+        grid:
+          structure.legs.0.select.target: {{range: [0.15, 0.35, 0.1]}}
+          structure.dte.target: 30
+          exit.profit_target: [0.5, null]
+          exit.stop_loss: [2.0, 3.5, null]
+          exit.dte: [null, 7]
+        """))
+    outcome = sweep_job(path, out=tmp_path / "out", progress=False, workdir=tmp_path)
+    assert outcome.manifest is not None and outcome.manifest.mlflow
+    logged: dict[str, Any] = outcome.manifest.mlflow
+    return logged
+
+
+def test_sweep_children_are_named_by_rank_and_short_labels(sweep: dict[str, Any]) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    children = children_of(client, sweep)
+    assert len(children) == KEPT
+    # newest first is rank order, and `rank` is a numeric metric
+    assert [c.data.metrics["rank"] for c in children] == [float(r) for r in range(1, KEPT + 1)]
+    label = re.compile(r"#(\d) Δ0\.(1|2|3)5 PT(0\.5|–) SL(2|3\.5|–) x(7d|–)")
+    for child in children:
+        match = label.fullmatch(child.info.run_name)
+        assert match, child.info.run_name
+        assert int(match[1]) == child.data.metrics["rank"]
+        params = child.data.params
+        exit_dte = "–" if params["exit.dte"] == "off" else f"{params['exit.dte']}d"
+        assert child.info.run_name == (
+            f"#{match[1]} Δ{params['structure.legs.0.select.target']} "
+            f"PT{params['exit.profit_target'].replace('off', '–')} "
+            f"SL{params['exit.stop_loss'].replace('.0', '').replace('off', '–')} x{exit_dte}")
+        assert "gridbt.rank" not in child.data.tags
+
+
+def test_sweep_params_read_as_the_yaml(sweep: dict[str, Any]) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    children = children_of(client, sweep)
+    for child in children:
+        params = child.data.params
+        assert params["structure.legs.0.select.target"] in {"0.15", "0.25", "0.35"}
+        assert params["structure.dte.target"] == "30"
+        assert params["exit.profit_target"] in {"0.5", "off"}
+        assert params["exit.stop_loss"] in {"2.0", "3.5", "off"}
+        assert params["exit.dte"] in {"7", "off"}
+    seven = client.search_runs([sweep["experiment_id"]], "params.`exit.dte` = '7'")
+    assert {r.info.run_id for r in seven} == {
+        c.info.run_id for c in children if c.data.params["exit.dte"] == "7"}
+    parent = client.get_run(sweep["run_id"])
+    assert {k: v for k, v in parent.data.params.items() if k.startswith("grid.")} == {
+        "grid.structure.legs.0.select.target": "0.15, 0.25, 0.35",
+        "grid.structure.dte.target": "30",
+        "grid.exit.profit_target": "0.5, off",
+        "grid.exit.stop_loss": "2.0, 3.5, off",
+        "grid.exit.dte": "off, 7",
+    }
+
+
+def test_sweep_description_and_url(sweep: dict[str, Any]) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    parent = client.get_run(sweep["run_id"])
+    assert parent.data.tags[NOTE_TAG] == "Which delta and exits hold up"
+    experiment = client.get_experiment(sweep["experiment_id"])
+    assert experiment.name == "labelled"
+    assert experiment.tags[NOTE_TAG] == "Which delta and exits hold up"
+    assert sweep["url"] == (f"http://127.0.0.1:5000/#/experiments/{sweep['experiment_id']}"
+                            "/runs?workflowType=machine_learning")
+
+
+def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded(
+        tmp_path: Path, chain: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: labelled_study
+        description: TPE over the exits
+        strategy: {SHORT_PUT}
+        data: {chain}
+        pbo_blocks: 6
+        trials: 24
+        parallel: 8
+        sampler: {{kind: tpe, seed: 3}}
+        keep_equity: 4
+        space:
+          exit.profit_target: {{float: [0.2, 0.9], step: 0.1}}
+          structure.dte.target: {{int: [25, 45], step: 5}}
+          exit.stop_loss: {{categorical: [2.0, 3.5, null]}}
+        subgrid:
+          exit.dte: [null, 7]
+        """))
+    outcome = study_job(path, out=tmp_path / "out", progress=False, workdir=tmp_path)
+    logged = outcome.summary["mlflow"]
+    client = MlflowClient(logged["tracking_uri"])
+    children = children_of(client, logged)
+    assert children
+    assert [c.data.metrics["rank"] for c in children] == [
+        float(r) for r in range(1, len(children) + 1)]
+    targets = {f"{0.1 * k:.1f}" for k in range(2, 10)}
+    for child in children:
+        params = child.data.params
+        assert params["exit.profit_target"] in targets  # not 0.6000000000000001
+        assert params["structure.dte.target"] in {"25", "30", "35", "40", "45"}
+        assert params["exit.stop_loss"] in {"2.0", "3.5", "off"}
+        assert params["exit.dte"] in {"7", "off"}
+        rank, trial = int(child.data.metrics["rank"]), child.data.tags["gridbt.trial"]
+        stop = params["exit.stop_loss"].replace(".0", "").replace("off", "–")
+        assert child.info.run_name.startswith(
+            f"#{rank} t{trial} PT{params['exit.profit_target']} "
+            f"{params['structure.dte.target']}d SL{stop}")
+    parent = client.get_run(logged["run_id"])
+    assert parent.data.tags[NOTE_TAG] == "TPE over the exits"
