@@ -39,12 +39,16 @@ from gridbt.tracking.mlflow_runs import (
     runs_url,
 )
 
-__all__ = ["log_study", "log_sweep", "tracking_uri"]
+__all__ = ["CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "log_study", "log_sweep", "tracking_uri"]
 
 _NO_CURVE = np.empty(0)
 _NO_DATES = np.empty(0, dtype="datetime64[D]")
 _STUDY_CHILDREN = 500  # children of a study without `mlflow.children`
 _MAX_PARAM = 6000  # MLflow's longest parameter value
+#: A study trial's KPIs over its in-sample span, and over the whole chain (the trials with an
+#: equity curve, which is the whole chain's)
+IN_SAMPLE_PREFIX = "is_"
+CHAIN_PREFIX = "chain_"
 
 
 def tracking_uri(config: MlflowConfig, workdir: Path) -> str:
@@ -187,6 +191,17 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
     return _log(sweep.mlflow, sweep.name, workdir, parent, children, progress, verbose)
 
 
+def _chain_kpis(out_dir: Path) -> dict[int, dict[str, float]]:
+    """Whole-chain KPIs of the trials with a curve (a study finished before they were written
+    has none)."""
+    path = out_dir / "equity" / "kpis.parquet"
+    if not path.is_file():
+        return {}
+    frame = pd.read_parquet(path).set_index("trial")
+    return {int(n): {f"{CHAIN_PREFIX}{k}": float(row[k]) for k in KPI_NAMES}
+            for n, row in frame.iterrows()}
+
+
 def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
     folder = out_dir / "equity"
     if not (folder / "top.parquet").is_file():
@@ -204,8 +219,13 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
     """A parent run for a finished study; a child per trial that was backtested (the best
     `mlflow.children` by the first objective, default 500, with the Pareto front always in),
     with equity curves for the best `keep_equity`; where the runs are. `progress` shows a bar
-    over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`)."""
+    over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`).
+
+    A child's KPIs are those of its in-sample span, prefixed `is_` (`is_sharpe`); a child with
+    an equity curve (over the whole chain) also has the whole chain's KPIs, prefixed `chain_`,
+    so its curve ends at `chain_final_equity`."""
     summary = outcome.summary
+    span = "..".join(summary.get("in_sample_span_dates", []))
     frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
     ranking = rank_trials(frame, study)
     wanted = study.mlflow.children
@@ -214,6 +234,7 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
     pareto = {int(p["trial"]) for p in summary.get("pareto", [])} or {summary["best"]["trial"]}
     keep = ranking[:limit] + [n for n in ranking[limit:] if n in pareto]
     curves, dates = _study_curves(outcome.out_dir)
+    chain = _chain_kpis(outcome.out_dir)
     rows = frame.set_index("trial")
     subgrid = {p: axis_values(p, axis) for p, axis in study.subgrid.items()}
     named = list(study.space) + _varying(subgrid)
@@ -222,7 +243,9 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
         row = rows.loc[number]
         params = {**{p: _study_value(row[p], d) for p, d in study.space.items()},
                   **{p: _as_written(row[p], values) for p, values in subgrid.items()}}
-        metrics = {"rank": float(rank), **{k: float(row[k]) for k in KPI_NAMES}}
+        metrics = {"rank": float(rank),
+                   **{f"{IN_SAMPLE_PREFIX}{k}": float(row[k]) for k in KPI_NAMES},
+                   **chain.get(number, {})}
         for o in study.objectives:
             value = row[f"objective_{o.kpi}"]
             metrics[f"objective_{o.kpi}"] = math.nan if value is None else float(value)
@@ -232,7 +255,8 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
             metrics=metrics, dates=dates if curve is not None else _NO_DATES,
             equity=curve if curve is not None else _NO_CURVE,
             tags={"gridbt.trial": str(number), "gridbt.state": str(row["state"]),
-                  "gridbt.pareto": str(number in pareto).lower()},
+                  "gridbt.pareto": str(number in pareto).lower(),
+                  **({"gridbt.in_sample": span} if span else {})},
         ))
     wf = summary.get("walk_forward", {})
     wf_metrics = {f"wf_{k}": wf.get(k) for k in

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -109,7 +110,7 @@ def test_sweep_description_and_url(sweep: dict[str, Any]) -> None:
                             "/runs?workflowType=machine_learning")
 
 
-def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded(
+def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_agree(
         tmp_path: Path, chain: Path) -> None:
     path = tmp_path / "study.yaml"
     path.write_text(textwrap.dedent(f"""\
@@ -121,6 +122,7 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded(
         trials: 24
         parallel: 8
         sampler: {{kind: tpe, seed: 3}}
+        walk_forward: {{folds: 2}}
         keep_equity: 4
         space:
           exit.profit_target: {{float: [0.2, 0.9], step: 0.1}}
@@ -150,3 +152,35 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded(
             f"{params['structure.dte.target']}d SL{stop}")
     parent = client.get_run(logged["run_id"])
     assert parent.data.tags[NOTE_TAG] == "TPE over the exits"
+    # in-sample KPIs are `is_`, whole-chain ones `chain_`, and the curve is the whole chain's
+    curves = 0
+    for child in children:
+        metrics = child.data.metrics
+        assert "sharpe" not in metrics and "final_equity" not in metrics
+        assert "is_final_equity" in metrics
+        assert child.data.tags["gridbt.in_sample"] == "..".join(
+            outcome.summary["in_sample_span_dates"])
+        history = client.get_metric_history(child.info.run_id, "equity")
+        if history:
+            curves += 1
+            last = max(history, key=lambda m: m.step)
+            assert metrics["chain_final_equity"] == pytest.approx(last.value)
+            assert metrics["equity"] == pytest.approx(metrics["chain_final_equity"])
+        else:
+            assert not any(k.startswith("chain_") for k in metrics)
+    assert curves == 4
+    # optuna-dashboard: the objective's name, the sub-grid's choice, each fold's values
+    stored = optuna.load_study(study_name="labelled_study", storage=outcome.storage)
+    assert stored.metric_names == ["sharpe"]
+    assert stored.user_attrs["description"] == "TPE over the exits"
+    best = outcome.summary["best"]["trial"]
+    assert stored.user_attrs["chosen_trial"] == best
+    walk = outcome.summary["walk_forward"]["folds"]
+    for k, fold in enumerate(walk, start=1):
+        assert stored.user_attrs[f"fold{k}.oos_sharpe"] == fold["chosen_out_of_sample"]
+        assert stored.user_attrs[f"fold{k}.is_sharpe"] == fold["chosen_in_sample"]
+    chosen = stored.trials[best]
+    assert chosen.user_attrs["subgrid.exit.dte"] in (None, 7)
+    assert chosen.user_attrs["subgrid.exit.dte"] == outcome.summary["best"]["params"]["exit.dte"]
+    assert [chosen.user_attrs[f"fold{k}.is_sharpe"] for k in (1, 2)] == [
+        f["chosen_in_sample"] for f in walk]

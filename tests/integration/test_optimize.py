@@ -432,6 +432,23 @@ def test_cli_study_and_optuna_dashboard_on_its_storage(tmp_path: Path, chain: Pa
         assert body is not None, "optuna-dashboard did not answer"
         studies = body["study_summaries"]
         assert [s["study_name"] for s in studies] == ["cli_study"]
+        # the objective's name, and each fold's values as readable attributes
+        study_id = studies[0]["study_id"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}",
+                                    timeout=10) as response:
+            detail = json.loads(response.read())
+        assert detail["objective_names"] == ["sharpe"]
+        study_attrs = {a["key"] for a in detail["user_attrs"]}
+        assert {"chosen_trial", "fold1.is_sharpe", "fold1.oos_sharpe", "fold2.oos_sharpe",
+                "fold2.refit_oos_sharpe"} <= study_attrs
+        ran = [t for t in detail["trials"]
+               if any(a["key"] == ATTR_RESULT for a in t["user_attrs"])]
+        assert ran
+        for trial in ran:
+            attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
+            # a number, readable in the trial table (null when undefined, e.g. no trade)
+            assert attrs["fold1.is_sharpe"] == "null" or float(attrs["fold1.is_sharpe"]) == \
+                float(attrs["fold1.is_sharpe"])
     finally:
         dashboard.terminate()
         dashboard.wait(timeout=10)
