@@ -10,10 +10,13 @@ a float without a trailing ``.0`` (``SL2``), any other float by its shortest rep
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = ["OFF", "run_label", "short_label"]
+import numpy as np
+
+__all__ = ["OFF", "as_written", "run_label", "short_label"]
 
 #: How a null (a switched-off rule) shows in a label.
 OFF = "–"
@@ -36,6 +39,21 @@ _LABELS: tuple[tuple[str, str, str], ...] = (
     (r"sizing\.risk_budget", "risk", ""),
 )
 _GENERIC = {"target", "min", "max"}
+
+
+def as_written(value: object, choices: Sequence[object]) -> object:
+    """A result's value as the job file wrote it: a float column turns 7 into 7.0 and null into
+    NaN, so return the choice (an axis value) it equals, of the same kind (a number is not a
+    boolean); NaN is None, a value no choice equals is returned as it is."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    for choice in choices:
+        if (choice is not None and isinstance(choice, bool) == isinstance(value, bool)
+                and choice == value):
+            return choice
+    return value
 
 
 def _value_text(value: object) -> str:

@@ -10,23 +10,26 @@ import json
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import yaml
 
 from gridbt._errors import environment_failure
 from gridbt._stages import seconds_since, stage
+from gridbt._yaml import load_yaml
 from gridbt.kernel.metrics import KPI_NAMES
 from gridbt.optimize.finish import rank_trials
 from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudySpec
 from gridbt.optimize.study import StudyOutcome
 from gridbt.runtime import progress_bar
+from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.finish import json_value
-from gridbt.sweep.labels import run_label
+from gridbt.sweep.labels import as_written, run_label
 from gridbt.sweep.manifest import SweepManifest
 from gridbt.sweep.results import ResultStore
 from gridbt.sweep.spec import GridValue, MlflowConfig, SweepSpec, axis_values
@@ -39,7 +42,8 @@ from gridbt.tracking.mlflow_runs import (
     runs_url,
 )
 
-__all__ = ["CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "log_study", "log_sweep", "tracking_uri"]
+__all__ = ["CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "Reproduce", "log_study", "log_sweep",
+           "tracking_uri"]
 
 _NO_CURVE = np.empty(0)
 _NO_DATES = np.empty(0, dtype="datetime64[D]")
@@ -62,19 +66,6 @@ def _finite(values: Mapping[str, Any]) -> dict[str, float]:
             if v is not None and math.isfinite(float(v))}
 
 
-def _as_written(value: Any, choices: list[GridValue]) -> Any:
-    """A result's value (a float column turns 7 into 7.0, null into NaN) as the job file wrote
-    it: the axis value it equals, of the same kind (a number is not a boolean)."""
-    value = json_value(value)
-    if value is None:
-        return None
-    for choice in choices:
-        if (choice is not None and isinstance(choice, bool) == isinstance(value, bool)
-                and choice == value):
-            return choice
-    return value
-
-
 def _decimals(number: float) -> int:
     text = repr(float(number))
     if "e" in text:
@@ -91,7 +82,7 @@ def _study_value(value: Any, distribution: Any) -> Any:
     if value is None:
         return None
     if isinstance(distribution, CategoricalParam):
-        return _as_written(value, list(distribution.categorical))
+        return as_written(value, list(distribution.categorical))
     if isinstance(distribution, IntParam):
         return int(round(float(value)))
     if isinstance(distribution, FloatParam) and distribution.step is not None:
@@ -145,12 +136,23 @@ def _log(config: MlflowConfig, name: str, workdir: Path, parent: ParentRun,
             "run_id": run_id, "children": len(children), "url": runs_url(uri, experiment_id)}
 
 
+#: Writes a kept child's files (`rank`, its parameters as written) and returns their paths.
+Reproduce = Callable[[int, Mapping[str, Any]], list[Path]]
+
+
 def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
-              heatmaps: list[Path], source: str, workdir: Path, *, progress: bool = False,
-              verbose: bool = False) -> dict[str, Any]:
+              heatmaps: list[Path], source: str, workdir: Path, *,
+              base: StrategySpec | None = None, reproduce: Reproduce | None = None,
+              progress: bool = False, verbose: bool = False) -> dict[str, Any]:
     """A parent run for a finished sweep, a child per top combination (`mlflow.children`,
     default `keep_equity`) with its equity curve; where the runs are. `progress` shows a bar
-    over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`)."""
+    over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`).
+
+    The parent's artifacts: `results.parquet`, the heatmaps, `sweep.json`, the sweep file as
+    written (`sweep.yaml`) and, given the `base` strategy, that strategy resolved
+    (`strategy.yaml`) and the sweep file with it inline (`sweep.resolved.yaml`, which runs
+    from anywhere). `reproduce(rank, params)` is called for each child with a curve and its
+    files become the child's artifacts."""
     results = store.read_summary()  # best first
     axes = {p: axis_values(p, axis) for p, axis in sweep.grid.items()}
     named = _varying(axes)
@@ -161,7 +163,8 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
     children = []
     for rank, (_, row) in enumerate(top.iterrows(), start=1):
         curve = curves.get(str(row["param_hash"]))
-        params = {p: _as_written(row[p], values) for p, values in axes.items()}
+        params = {p: as_written(row[p], values) for p, values in axes.items()}
+        files = reproduce(rank, params) if reproduce is not None and curve is not None else []
         children.append(ChildRun(
             name=_run_name(rank, params, named),
             params=params,
@@ -170,6 +173,7 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
             equity=curve if curve is not None else _NO_CURVE,
             tags={"gridbt.param_hash": str(row["param_hash"]),
                   "gridbt.combo": str(int(row["combo"]))},
+            files=files,
         ))
     best_kpis = {f"best_{k}": v for k, v in manifest.best.get("kpis", {}).items()}
     parent = ParentRun(
@@ -184,8 +188,9 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
               "gridbt.code_version": manifest.code_version,
               "gridbt.grid_signature": manifest.grid_signature,
               "gridbt.out_dir": str(store.root.resolve())},
-        artifacts=[store.root / "results.parquet", *heatmaps],
-        texts={"sweep.yaml": Path(source).read_text()},
+        artifacts=[store.root / "results.parquet", store.root / "sweep.json", *heatmaps],
+        texts={"sweep.yaml": Path(source).read_text(),
+               **(_resolved_texts(source, base) if base is not None else {})},
         description=sweep.description,
     )
     return _log(sweep.mlflow, sweep.name, workdir, parent, children, progress, verbose)
@@ -200,6 +205,16 @@ def _chain_kpis(out_dir: Path) -> dict[int, dict[str, float]]:
     frame = pd.read_parquet(path).set_index("trial")
     return {int(n): {f"{CHAIN_PREFIX}{k}": float(row[k]) for k in KPI_NAMES}
             for n, row in frame.iterrows()}
+
+
+def _resolved_texts(source: str, base: StrategySpec) -> dict[str, str]:
+    """`strategy.yaml` (the base strategy resolved) and `sweep.resolved.yaml` (the sweep file
+    with it inline: a relative `strategy:` path means nothing once downloaded)."""
+    strategy = base.model_dump(mode="json")
+    payload = load_yaml(Path(source))
+    payload["strategy"] = strategy
+    return {"strategy.yaml": yaml.safe_dump(strategy, sort_keys=False, allow_unicode=True),
+            "sweep.resolved.yaml": yaml.safe_dump(payload, sort_keys=False, allow_unicode=True)}
 
 
 def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
@@ -242,7 +257,7 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
     for rank, number in enumerate(keep, start=1):
         row = rows.loc[number]
         params = {**{p: _study_value(row[p], d) for p, d in study.space.items()},
-                  **{p: _as_written(row[p], values) for p, values in subgrid.items()}}
+                  **{p: as_written(row[p], values) for p, values in subgrid.items()}}
         metrics = {"rank": float(rank),
                    **{f"{IN_SAMPLE_PREFIX}{k}": float(row[k]) for k in KPI_NAMES},
                    **chain.get(number, {})}

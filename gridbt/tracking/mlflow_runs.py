@@ -85,6 +85,9 @@ class ChildRun:
         ``float64`` daily equity, same length as `dates`.
     tags
         Extra run tags.
+    files
+        Files uploaded as the run's artifacts beside ``equity.parquet``, under their own names
+        (a tear sheet, trades, the strategy that reproduces the run).
     """
 
     name: str
@@ -93,6 +96,7 @@ class ChildRun:
     dates: npt.NDArray[np.datetime64]
     equity: npt.NDArray[np.float64]
     tags: Mapping[str, str] = field(default_factory=dict)
+    files: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,11 @@ def _record(child: ChildRun) -> RunRecord:
             f"child run {child.name!r}: KPI name {EQUITY_METRIC!r} is reserved for the equity "
             "curve's metric history"
         )
+    for path in map(Path, child.files):
+        if path.name == EQUITY_ARTIFACT:
+            raise ValueError(f"child run {child.name!r}: file name {EQUITY_ARTIFACT!r} is reserved")
+        if not path.is_file():
+            raise FileNotFoundError(f"child run {child.name!r}: artifact {path} does not exist")
     values = np.asarray(child.equity, dtype=np.float64)
     stamps = np.asarray(child.dates, dtype="datetime64[D]").astype("datetime64[ms]")
     steps = np.flatnonzero(np.isfinite(values)).astype(np.int64)
@@ -393,9 +402,11 @@ def _batches(params: list[_P], metrics: list[_M]) -> Iterator[tuple[list[_P], li
 
 
 def _upload_equity(artifact_uri: str, child: ChildRun, staging: Path) -> None:
+    """Upload the child's ``equity.parquet`` and its `files`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
 
     table = pa.table(
         {
@@ -408,6 +419,8 @@ def _upload_equity(artifact_uri: str, child: ChildRun, staging: Path) -> None:
     # The run's artifact URI is known already; going through the client would cost a get_run.
     repository = get_artifact_repository(artifact_uri)
     repository.log_artifact(str(local))  # type: ignore[no-untyped-call]
+    for path in child.files:
+        repository.log_artifact(str(path))  # type: ignore[no-untyped-call]
 
 
 def _log_parent_files(client: MlflowClient, run_id: str, parent: ParentRun) -> None:

@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pyarrow.parquet as pq
 import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from gridbt.data.default import load_packed
+from gridbt.strategy.backtest import run_backtest
+from gridbt.strategy.presets import load_spec
+from gridbt.sweep.spec import load_sweep
 from gridbt.tracking.mlflow_runs import NOTE_TAG
 from gridbt.workflows.study import study_job
 from gridbt.workflows.sweep import sweep_job
@@ -108,6 +113,39 @@ def test_sweep_description_and_url(sweep: dict[str, Any]) -> None:
     assert experiment.tags[NOTE_TAG] == "Which delta and exits hold up"
     assert sweep["url"] == (f"http://127.0.0.1:5000/#/experiments/{sweep['experiment_id']}"
                             "/runs?workflowType=machine_learning")
+
+
+def test_kept_children_carry_what_reproduces_them(sweep: dict[str, Any], chain: Path,
+                                                  tmp_path: Path) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    packed = load_packed(chain)
+    for child in children_of(client, sweep):
+        run_id = child.info.run_id
+        names = sorted(a.path for a in client.list_artifacts(run_id))
+        assert names == ["equity.parquet", "strategy.yaml", "tearsheet.png", "trades.parquet"]
+        local = Path(client.download_artifacts(run_id, "", str(tmp_path / run_id)))
+        assert (local / "tearsheet.png").read_bytes()[:4] == b"\x89PNG"
+        spec = load_spec(local / "strategy.yaml")
+        params = child.data.params
+        assert spec.exit.dte == (None if params["exit.dte"] == "off" else int(params["exit.dte"]))
+        result = run_backtest(packed, spec)
+        history = client.get_metric_history(run_id, "equity")
+        last = max(history, key=lambda m: m.step)
+        assert result.equity[last.step] == pytest.approx(last.value, rel=1e-12)
+        trades = pq.read_table(local / "trades.parquet")
+        assert trades.num_rows == len(result.trades)
+
+
+def test_parent_holds_what_reruns_the_sweep(sweep: dict[str, Any], tmp_path: Path) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    names = {a.path for a in client.list_artifacts(sweep["run_id"])}
+    assert {"sweep.yaml", "sweep.resolved.yaml", "strategy.yaml", "sweep.json",
+            "results.parquet"} <= names
+    assert any(n.startswith("heatmap_") for n in names)
+    local = Path(client.download_artifacts(sweep["run_id"], "", str(tmp_path)))
+    resolved = load_sweep(local / "sweep.resolved.yaml")  # runs from anywhere
+    assert resolved[1] == load_spec(local / "strategy.yaml") == load_spec(SHORT_PUT)
+    assert resolved[0].grid == load_sweep(local / "sweep.yaml")[0].grid
 
 
 def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_agree(

@@ -387,3 +387,32 @@ def test_default_tracking_uri_is_an_absolute_sqlite_file(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert default_tracking_uri(Path("work")) == f"sqlite:///{tmp_path.resolve()}/work/mlflow.db"
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "public"])
+def test_child_files_are_uploaded_beside_the_equity(store: Path, tmp_path: Path,
+                                                    bulk: bool) -> None:
+    uri = default_tracking_uri(store)
+    (tmp_path / "strategy.yaml").write_text("name: kept\n")
+    (tmp_path / "tearsheet.png").write_bytes(b"\x89PNG fake")
+    child = ChildRun("kept", {}, {}, trading_days(3), curve(3, 0),
+                     files=[tmp_path / "strategy.yaml", tmp_path / "tearsheet.png"])
+    parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[])
+    parent_id = log_runs(uri, f"files-{bulk}", parent, [child], bulk=bulk)
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_run(parent_id).info.experiment_id],
+                               filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'")
+    names = sorted(f.path for f in client.list_artifacts(run.info.run_id))
+    assert names == [EQUITY_ARTIFACT, "strategy.yaml", "tearsheet.png"]
+    local = client.download_artifacts(run.info.run_id, "strategy.yaml", str(tmp_path / "dl"))
+    assert Path(local).read_text() == "name: kept\n"
+
+
+def test_a_child_file_named_like_the_equity_is_refused(store: Path, tmp_path: Path) -> None:
+    (tmp_path / EQUITY_ARTIFACT).write_bytes(b"")
+    child = ChildRun("clash", {}, {}, trading_days(3), curve(3, 0),
+                     files=[tmp_path / EQUITY_ARTIFACT])
+    parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[])
+    with pytest.raises(ValueError, match="reserved"):
+        log_runs(default_tracking_uri(store), "clash", parent, [child])
+    assert MlflowClient(default_tracking_uri(store)).get_experiment_by_name("clash") is None
