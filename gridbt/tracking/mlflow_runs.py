@@ -326,7 +326,7 @@ def _bulk_runs(
             found.artifact_location, run_id, "artifacts"
         )
         # Artifact first: a run that is visible in the store always has its curve.
-        _upload_equity(artifact_uri, child, staging)
+        _upload_equity(artifact_uri, child, staging, None)
         yield run_id, artifact_uri, replace(record, tags={**record.tags, _PARENT_TAG: parent_id})
         if on_child is not None:
             on_child()
@@ -358,7 +358,7 @@ def _log_child(
         )
     ]
     _log_values(client, run.info.run_id, record.params, record.metrics, record.start_time, history)
-    _upload_equity(run.info.artifact_uri, child, staging)
+    _upload_equity(run.info.artifact_uri, child, staging, client.tracking_uri)
     client.set_terminated(
         open_runs.pop(),
         RunStatus.to_string(RunStatus.FINISHED),
@@ -401,8 +401,11 @@ def _batches(params: list[_P], metrics: list[_M]) -> Iterator[tuple[list[_P], li
         yield param_batch, metric_batch
 
 
-def _upload_equity(artifact_uri: str, child: ChildRun, staging: Path) -> None:
-    """Upload the child's ``equity.parquet`` and its `files`."""
+def _upload_equity(
+    artifact_uri: str, child: ChildRun, staging: Path, tracking_uri: str | None
+) -> None:
+    """Upload the child's ``equity.parquet`` and its `files`. A tracking server's
+    ``mlflow-artifacts:`` URI resolves against `tracking_uri` (not the process's global one)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -417,7 +420,7 @@ def _upload_equity(artifact_uri: str, child: ChildRun, staging: Path) -> None:
     local = staging / EQUITY_ARTIFACT
     pq.write_table(table, local)
     # The run's artifact URI is known already; going through the client would cost a get_run.
-    repository = get_artifact_repository(artifact_uri)
+    repository = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
     repository.log_artifact(str(local))  # type: ignore[no-untyped-call]
     for path in child.files:
         repository.log_artifact(str(path))  # type: ignore[no-untyped-call]
