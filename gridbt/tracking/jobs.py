@@ -230,7 +230,8 @@ def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
 
 
 def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Path, *,
-              progress: bool = False, verbose: bool = False) -> dict[str, Any]:
+              reproduce: Reproduce | None = None, progress: bool = False,
+              verbose: bool = False) -> dict[str, Any]:
     """A parent run for a finished study; a child per trial that was backtested (the best
     `mlflow.children` by the first objective, default 500, with the Pareto front always in),
     with equity curves for the best `keep_equity`; where the runs are. `progress` shows a bar
@@ -238,7 +239,8 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
 
     A child's KPIs are those of its in-sample span, prefixed `is_` (`is_sharpe`); a child with
     an equity curve (over the whole chain) also has the whole chain's KPIs, prefixed `chain_`,
-    so its curve ends at `chain_final_equity`."""
+    so its curve ends at `chain_final_equity`; `reproduce(rank, params)` gives its files
+    (`log_sweep`)."""
     summary = outcome.summary
     span = "..".join(summary.get("in_sample_span_dates", []))
     frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
@@ -265,6 +267,10 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
             value = row[f"objective_{o.kpi}"]
             metrics[f"objective_{o.kpi}"] = math.nan if value is None else float(value)
         curve = curves.get(number)
+        # a conditional path the trial did not sample keeps the base strategy's value
+        sampled = {p: v for p, v in params.items()
+                   if not (v is None and p in study.space and study.space[p].when)}
+        files = reproduce(rank, sampled) if reproduce is not None and curve is not None else []
         children.append(ChildRun(
             name=f"#{rank} t{number} {run_label(params, named)}".rstrip(), params=params,
             metrics=metrics, dates=dates if curve is not None else _NO_DATES,
@@ -272,6 +278,7 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
             tags={"gridbt.trial": str(number), "gridbt.state": str(row["state"]),
                   "gridbt.pareto": str(number in pareto).lower(),
                   **({"gridbt.in_sample": span} if span else {})},
+            files=files,
         ))
     wf = summary.get("walk_forward", {})
     wf_metrics = {f"wf_{k}": wf.get(k) for k in

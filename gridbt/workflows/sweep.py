@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridbt._stages import seconds_since, stage
 from gridbt._typing import PathLike
+from gridbt.workflows._kept import Reproduce
 
 if TYPE_CHECKING:
-    from gridbt.data.pack import PackedChain
-    from gridbt.strategy.spec import StrategySpec
     from gridbt.sweep.driver import SweepOutcome
 
 __all__ = ["sweep_job"]
@@ -66,7 +65,7 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
             with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
                 mlflow = log_sweep(sweep, manifest, store, heatmaps, str(sweep_file), base_dir,
                                    base=base, progress=progress, verbose=verbose,
-                                   reproduce=_Reproduce(base, sweep.data, Path(staging)))
+                                   reproduce=Reproduce(base, sweep.data, Path(staging)))
             outcome.manifest = manifest.with_results(mlflow=mlflow)
             write_manifest(outcome.out_dir, outcome.manifest)
     except KeyboardInterrupt:
@@ -78,41 +77,3 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
                              f"drawing the heatmaps in {outcome.out_dir / 'heatmaps'}") from None
     return outcome
 
-
-class _Reproduce:
-    """A kept combination's files for its MLflow run, from one backtest of it:
-    `strategy.yaml` (the base strategy with its values: `gridbt backtest strategy.yaml --data
-    <chain>` reproduces the run), `trades.parquet` and `tearsheet.png`."""
-
-    def __init__(self, base: StrategySpec, data: str | None, folder: Path):
-        self.base, self.data, self.folder = base, data, folder
-        self.packed: PackedChain | None = None
-
-    def __call__(self, rank: int, params: Mapping[str, Any]) -> list[Path]:
-        import pyarrow.parquet as pq
-        import yaml
-
-        from gridbt.data.default import load_packed
-        from gridbt.kernel.dispatch import kpis_of
-        from gridbt.report.tearsheet import write_tearsheet
-        from gridbt.results.tables import equity_table, trades_table
-        from gridbt.strategy.backtest import run_backtest
-        from gridbt.strategy.paths import apply_assignment
-        from gridbt.strategy.spec import StrategySpec
-
-        if self.packed is None:
-            self.packed = load_packed(self.data)
-        payload = apply_assignment(self.base.model_dump(mode="json"), dict(params))
-        spec = StrategySpec.model_validate(payload)
-        folder = self.folder / f"rank-{rank}"
-        folder.mkdir()
-        strategy = folder / "strategy.yaml"
-        strategy.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False,
-                                           allow_unicode=True))
-        result = run_backtest(self.packed, spec)
-        trades = trades_table(result, self.packed)
-        pq.write_table(trades, folder / "trades.parquet")
-        write_tearsheet(equity_table(result, self.packed), trades,
-                        kpis_of(result, self.packed, spec.capital), f"#{rank} {spec.name}",
-                        folder / "tearsheet.png")
-        return [strategy, folder / "trades.parquet", folder / "tearsheet.png"]

@@ -191,6 +191,7 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_a
     parent = client.get_run(logged["run_id"])
     assert parent.data.tags[NOTE_TAG] == "TPE over the exits"
     # in-sample KPIs are `is_`, whole-chain ones `chain_`, and the curve is the whole chain's
+    packed = load_packed(chain)
     curves = 0
     for child in children:
         metrics = child.data.metrics
@@ -199,13 +200,21 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_a
         assert child.data.tags["gridbt.in_sample"] == "..".join(
             outcome.summary["in_sample_span_dates"])
         history = client.get_metric_history(child.info.run_id, "equity")
+        names = sorted(a.path for a in client.list_artifacts(child.info.run_id))
         if history:
             curves += 1
             last = max(history, key=lambda m: m.step)
             assert metrics["chain_final_equity"] == pytest.approx(last.value)
             assert metrics["equity"] == pytest.approx(metrics["chain_final_equity"])
+            assert names == ["equity.parquet", "strategy.yaml", "tearsheet.png",
+                             "trades.parquet"]
+            local = client.download_artifacts(child.info.run_id, "strategy.yaml",
+                                              str(tmp_path / child.info.run_id))
+            result = run_backtest(packed, load_spec(local))  # the whole chain, reproduced
+            assert result.equity[last.step] == pytest.approx(last.value, rel=1e-12)
         else:
             assert not any(k.startswith("chain_") for k in metrics)
+            assert names == ["equity.parquet"]
     assert curves == 4
     # optuna-dashboard: the objective's name, the sub-grid's choice, each fold's values
     stored = optuna.load_study(study_name="labelled_study", storage=outcome.storage)
