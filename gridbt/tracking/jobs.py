@@ -42,8 +42,8 @@ from gridbt.tracking.mlflow_runs import (
     runs_url,
 )
 
-__all__ = ["CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "Reproduce", "log_study", "log_sweep",
-           "tracking_uri"]
+__all__ = ["CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "Reproduce", "log_backtest", "log_study",
+           "log_sweep", "tracking_uri"]
 
 _NO_CURVE = np.empty(0)
 _NO_DATES = np.empty(0, dtype="datetime64[D]")
@@ -322,3 +322,41 @@ def _pareto_csv(pareto: list[dict[str, Any]], study: StudySpec) -> str:
                  *(str(p["params"].get(path, "")) for path in paths)]
         lines.append(",".join(cells))
     return "\n".join(lines) + "\n"
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A strategy as dotted paths to values, as grids name them (`structure.legs.0.select.
+    target`); a list of scalars (weekdays) stays one value."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in items:
+        flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def log_backtest(spec: StrategySpec, summary: dict[str, Any], out_dir: Path, experiment: str,
+                 workdir: Path, *, verbose: bool = False) -> dict[str, Any]:
+    """One run for a `gridbt backtest`: the strategy's every value as parameters (dotted paths,
+    written as in sweeps), its KPIs as metrics, and as artifacts the files of `out_dir`
+    (summary, trades, equity, tear sheet) and `strategy.yaml`; where the run is. The store is
+    `$MLFLOW_TRACKING_URI`, else SQLite in `workdir`."""
+    strategy = spec.model_dump(mode="json")
+    files = [out_dir / name for name in summary["files"].values()]
+    parent = ParentRun(
+        name=spec.name,
+        params={k: v for k, v in _flatten(strategy).items() if k != "name"},
+        metrics=_finite(summary["kpis"]),
+        tags={"gridbt.kind": "backtest", "gridbt.strategy_hash": summary["strategy_hash"],
+              "gridbt.data_fingerprint": summary["data"]["fingerprint"],
+              "gridbt.code_version": summary["gridbt_version"],
+              "gridbt.engine": summary["engine"], "gridbt.out_dir": str(out_dir.resolve())},
+        artifacts=files,
+        texts={"strategy.yaml": yaml.safe_dump(strategy, sort_keys=False, allow_unicode=True)},
+    )
+    return _log(MlflowConfig(experiment=experiment), spec.name, workdir, parent, [], False,
+                verbose)

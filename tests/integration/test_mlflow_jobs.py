@@ -3,7 +3,11 @@ names, their order, `rank`, parameters as the job file writes them, descriptions
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -231,3 +235,31 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_a
     assert chosen.user_attrs["subgrid.exit.dte"] == outcome.summary["best"]["params"]["exit.dte"]
     assert [chosen.user_attrs[f"fold{k}.is_sharpe"] for k in (1, 2)] == [
         f["chosen_in_sample"] for f in walk]
+
+
+def test_cli_backtest_logs_one_run(tmp_path: Path, chain: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("gridbt")), "backtest", "--strategy",
+         str(SHORT_PUT), "--data", str(chain), "--out", "out", "--mlflow", "bt"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MLflow: experiment 'bt'" in done.stdout
+    assert "workflowType=machine_learning" in done.stdout
+    client = MlflowClient(f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}")
+    experiment = client.get_experiment_by_name("bt")
+    assert experiment is not None
+    [run] = client.search_runs([experiment.experiment_id])
+    spec = load_spec(SHORT_PUT)
+    assert run.info.run_name == spec.name and run.info.status == "FINISHED"
+    assert run.data.tags["gridbt.kind"] == "backtest"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert run.data.metrics["final_equity"] == pytest.approx(summary["kpis"]["final_equity"])
+    assert run.data.params["structure.legs.0.select.target"] == repr(
+        spec.structure.legs[0].select.target)
+    assert run.data.params["structure.dte.target"] == str(spec.structure.dte.target)
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"summary.json", "trades.parquet", "equity.parquet", "tearsheet.png",
+            "strategy.yaml"} <= names
+    local = client.download_artifacts(run.info.run_id, "strategy.yaml", str(tmp_path / "dl"))
+    assert load_spec(local) == spec
