@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import tempfile
 import time
 import uuid
@@ -62,6 +63,7 @@ _PARENT_TAG = "mlflow.parentRunId"
 NOTE_TAG = "mlflow.note.content"
 #: Where `runs_url` points for a local store: `mlflow ui`'s default address.
 _LOCAL_UI = "http://127.0.0.1:5000"
+_SUPPRESS_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 _P = TypeVar("_P")
 _M = TypeVar("_M")
@@ -223,42 +225,46 @@ def log_runs(
     with _mlflow_info(verbose), creating(tracking_uri):
         client = MlflowClient(with_busy_timeout(tracking_uri))
         found = _experiment(client, tracking_uri, experiment)
-    if parent.description and not found.tags.get(NOTE_TAG):
-        client.set_experiment_tag(found.experiment_id, NOTE_TAG, parent.description)
-    now = _now_ms()
-    # Rank order as creation order, newest first: child i starts len - i ms after the parent.
-    records = [
-        replace(record, start_time=now + len(records) - i) for i, record in enumerate(records)
-    ]
-    note = {NOTE_TAG: parent.description} if parent.description else {}
-    parent_run = client.create_run(
-        found.experiment_id,
-        start_time=now,
-        tags={**parent.tags, **note, **_undefined_tag(parent.metrics)},
-        run_name=parent.name,
-    )
-    parent_id: str = parent_run.info.run_id
-    open_runs = [parent_id]
-    try:
-        _log_values(client, parent_id, _params(parent.params), _finite_metrics(parent.metrics), now)
-        _log_parent_files(client, parent_id, parent)
-        store = sql_store(client) if bulk else None
-        with tempfile.TemporaryDirectory(prefix="gridbt-mlflow-") as staging:
-            if store is not None:
-                runs = _bulk_runs(found, parent_id, children, records, Path(staging), on_child)
-                insert_runs(store, found.experiment_id, parent_run.info.user_id, runs)
-            else:
-                for child, record in zip(children, records, strict=True):
-                    _log_child(client, found, parent_id, child, record, Path(staging), open_runs)
-                    if on_child is not None:
-                        on_child()
-        client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
-    except BaseException:
-        for run_id in open_runs:
-            # Never let the clean-up hide the error that caused it.
-            with suppress(Exception):
-                client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
-        raise
+    with _no_run_urls(verbose):
+        if parent.description and not found.tags.get(NOTE_TAG):
+            client.set_experiment_tag(found.experiment_id, NOTE_TAG, parent.description)
+        now = _now_ms()
+        # Rank order as creation order, newest first: child i starts len - i ms after the parent.
+        records = [
+            replace(record, start_time=now + len(records) - i) for i, record in enumerate(records)
+        ]
+        note = {NOTE_TAG: parent.description} if parent.description else {}
+        parent_run = client.create_run(
+            found.experiment_id,
+            start_time=now,
+            tags={**parent.tags, **note, **_undefined_tag(parent.metrics)},
+            run_name=parent.name,
+        )
+        parent_id: str = parent_run.info.run_id
+        open_runs = [parent_id]
+        try:
+            parent_metrics = _finite_metrics(parent.metrics)
+            _log_values(client, parent_id, _params(parent.params), parent_metrics, now)
+            _log_parent_files(client, parent_id, parent)
+            store = sql_store(client) if bulk else None
+            with tempfile.TemporaryDirectory(prefix="gridbt-mlflow-") as staging:
+                if store is not None:
+                    runs = _bulk_runs(found, parent_id, children, records, Path(staging), on_child)
+                    insert_runs(store, found.experiment_id, parent_run.info.user_id, runs)
+                else:
+                    for child, record in zip(children, records, strict=True):
+                        _log_child(
+                            client, found, parent_id, child, record, Path(staging), open_runs
+                        )
+                        if on_child is not None:
+                            on_child()
+            client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
+        except BaseException:
+            for run_id in open_runs:
+                # Never let the clean-up hide the error that caused it.
+                with suppress(Exception):
+                    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+            raise
     return parent_id
 
 
@@ -274,6 +280,23 @@ def _mlflow_info(verbose: bool) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+@contextmanager
+def _no_run_urls(verbose: bool) -> Iterator[None]:
+    """Unless `verbose`, no "View run ... at" lines on stdout, which a tracking server's
+    client prints for each finished run after reading it back: a request per run saved."""
+    earlier = os.environ.get(_SUPPRESS_URLS)
+    if not verbose:
+        os.environ[_SUPPRESS_URLS] = "true"
+    try:
+        yield
+    finally:
+        if not verbose:
+            if earlier is None:
+                os.environ.pop(_SUPPRESS_URLS, None)
+            else:
+                os.environ[_SUPPRESS_URLS] = earlier
 
 
 def _record(child: ChildRun) -> RunRecord:

@@ -47,12 +47,14 @@ def children(folder: Path) -> list[ChildRun]:
     ]
 
 
-def test_a_sweep_logged_over_http_reads_back(server: str, tmp_path: Path) -> None:
+def test_a_sweep_logged_over_http_reads_back(server: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     parent = ParentRun(name="http_sweep", params={"grid.exit.dte": "off, 7"},
                        metrics={"combinations": 3.0}, tags={"gridbt.kind": "sweep"},
                        artifacts=[], texts={"sweep.yaml": "name: http_sweep\n"},
                        description="over HTTP")
     parent_id = log_runs(server, "http_sweep", parent, children(tmp_path))
+    assert "View run" not in capsys.readouterr().out  # MLflow's per-run lines: one per child
     client = MlflowClient(server)
     run = client.get_run(parent_id)
     assert run.info.status == "FINISHED" and run.data.tags[NOTE_TAG] == "over HTTP"
