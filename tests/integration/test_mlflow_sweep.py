@@ -416,3 +416,36 @@ def test_a_child_file_named_like_the_equity_is_refused(store: Path, tmp_path: Pa
     with pytest.raises(ValueError, match="reserved"):
         log_runs(default_tracking_uri(store), "clash", parent, [child])
     assert MlflowClient(default_tracking_uri(store)).get_experiment_by_name("clash") is None
+
+
+@pytest.mark.parametrize("mismatch", ["version", "missing column", "required column"])
+def test_bulk_path_falls_back_to_the_public_api(store: Path, monkeypatch: pytest.MonkeyPatch,
+                                                mismatch: str) -> None:
+    import mlflow
+
+    from gridbt.tracking import _mlflow_sql, mlflow_runs
+
+    uri = default_tracking_uri(store)
+    log_runs(uri, "schema-probe", ParentRun("p", {}, {}, {}, []), [])  # the tables exist
+    client = MlflowClient(uri)
+    assert _mlflow_sql.sql_store(client) is not None  # the version and tables tested on
+    if mismatch == "version":
+        monkeypatch.setattr(mlflow, "__version__", "3.99.0")
+    elif mismatch == "missing column":
+        columns = {**_mlflow_sql.COLUMNS, "runs": _mlflow_sql.COLUMNS["runs"] | {"gone"}}
+        monkeypatch.setattr(_mlflow_sql, "COLUMNS", columns)
+    else:  # a required column of a newer schema that the insert would leave empty
+        columns = {**_mlflow_sql.COLUMNS, "params": frozenset({"run_uuid", "key"})}
+        monkeypatch.setattr(_mlflow_sql, "COLUMNS", columns)
+    assert _mlflow_sql.sql_store(client) is None
+
+    def no_bulk(*args: object) -> None:
+        raise AssertionError("the bulk insert ran on a mismatch")
+
+    monkeypatch.setattr(mlflow_runs, "insert_runs", no_bulk)
+    parent = ParentRun(name="fallback", params={}, metrics={}, tags={}, artifacts=[])
+    parent_id = log_runs(uri, f"fallback-{mismatch}", parent, make_children()[:2])
+    found = client.search_runs([client.get_run(parent_id).info.experiment_id],
+                               filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'")
+    assert sorted(r.info.run_name for r in found) == ["combo-0", "combo-1"]
+    assert all(r.info.status == "FINISHED" for r in found)
