@@ -190,7 +190,7 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
               "gridbt.out_dir": str(store.root.resolve())},
         artifacts=[store.root / "results.parquet", store.root / "sweep.json", *heatmaps],
         texts={"sweep.yaml": Path(source).read_text(),
-               **(_resolved_texts(source, base) if base is not None else {})},
+               **(_resolved_texts(source, base, "sweep") if base is not None else {})},
         description=sweep.description,
     )
     return _log(sweep.mlflow, sweep.name, workdir, parent, children, progress, verbose)
@@ -207,14 +207,15 @@ def _chain_kpis(out_dir: Path) -> dict[int, dict[str, float]]:
             for n, row in frame.iterrows()}
 
 
-def _resolved_texts(source: str, base: StrategySpec) -> dict[str, str]:
-    """`strategy.yaml` (the base strategy resolved) and `sweep.resolved.yaml` (the sweep file
+def _resolved_texts(source: str, base: StrategySpec, kind: str) -> dict[str, str]:
+    """`strategy.yaml` (the base strategy resolved) and `<kind>.resolved.yaml` (the job file
     with it inline: a relative `strategy:` path means nothing once downloaded)."""
     strategy = base.model_dump(mode="json")
     payload = load_yaml(Path(source))
     payload["strategy"] = strategy
     return {"strategy.yaml": yaml.safe_dump(strategy, sort_keys=False, allow_unicode=True),
-            "sweep.resolved.yaml": yaml.safe_dump(payload, sort_keys=False, allow_unicode=True)}
+            f"{kind}.resolved.yaml": yaml.safe_dump(payload, sort_keys=False,
+                                                    allow_unicode=True)}
 
 
 def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
@@ -230,8 +231,8 @@ def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
 
 
 def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Path, *,
-              reproduce: Reproduce | None = None, progress: bool = False,
-              verbose: bool = False) -> dict[str, Any]:
+              base: StrategySpec | None = None, reproduce: Reproduce | None = None,
+              progress: bool = False, verbose: bool = False) -> dict[str, Any]:
     """A parent run for a finished study; a child per trial that was backtested (the best
     `mlflow.children` by the first objective, default 500, with the Pareto front always in),
     with equity curves for the best `keep_equity`; where the runs are. `progress` shows a bar
@@ -239,8 +240,8 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
 
     A child's KPIs are those of its in-sample span, prefixed `is_` (`is_sharpe`); a child with
     an equity curve (over the whole chain) also has the whole chain's KPIs, prefixed `chain_`,
-    so its curve ends at `chain_final_equity`; `reproduce(rank, params)` gives its files
-    (`log_sweep`)."""
+    so its curve ends at `chain_final_equity`; `reproduce(rank, params)` gives its files and
+    `base` adds `strategy.yaml` and `study.resolved.yaml` to the parent (`log_sweep`)."""
     summary = outcome.summary
     span = "..".join(summary.get("in_sample_span_dates", []))
     frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
@@ -290,6 +291,8 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
              "summary.json": json.dumps(summary, indent=2, default=str)}
     if "pareto" in summary:
         texts["pareto.csv"] = _pareto_csv(summary["pareto"], study)
+    if base is not None:
+        texts.update(_resolved_texts(source, base, "study"))
     parent = ParentRun(
         name=study.name,
         params={"objectives": ",".join(o.kpi for o in study.objectives),

@@ -54,7 +54,7 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None, progress
         with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
             outcome.summary["mlflow"] = log_study(
                 study, outcome, str(study_file), base_dir, progress=progress, verbose=verbose,
-                reproduce=Reproduce(base, study.data, Path(staging)))
+                base=base, reproduce=Reproduce(base, study.data, Path(staging)))
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:
         outcome.interrupted = True

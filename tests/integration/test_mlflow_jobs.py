@@ -19,6 +19,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from gridbt.data.default import load_packed
+from gridbt.optimize.spec import load_study
 from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.presets import load_spec
 from gridbt.sweep.spec import load_sweep
@@ -194,6 +195,9 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_a
             f"{params['structure.dte.target']}d SL{stop}")
     parent = client.get_run(logged["run_id"])
     assert parent.data.tags[NOTE_TAG] == "TPE over the exits"
+    parent_files = Path(client.download_artifacts(logged["run_id"], "", str(tmp_path / "p")))
+    assert load_spec(parent_files / "strategy.yaml") == load_spec(SHORT_PUT)
+    assert load_study(parent_files / "study.resolved.yaml")[1] == load_spec(SHORT_PUT)
     # in-sample KPIs are `is_`, whole-chain ones `chain_`, and the curve is the whole chain's
     packed = load_packed(chain)
     curves = 0
