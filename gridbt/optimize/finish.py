@@ -10,7 +10,8 @@
   tried (trials times sub-grid size); PBO is CSCV over those trials' span returns.
 - Results go to the result directory: `trials.parquet` (every finished trial, its values, span
   KPIs and whether it was backtested), `equity/top.parquet` (the equity curves of the best
-  `keep_equity` trials, by trial number; dates in `equity/dates.parquet`) and `summary.json`.
+  `keep_equity` trials over the whole chain, by trial number; dates in `equity/dates.parquet`,
+  their whole-chain KPIs in `equity/kpis.parquet`) and `summary.json`.
   MLflow logs them afterwards (`gridbt.tracking`).
 """
 
@@ -245,8 +246,10 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
                          pa.Table.from_pandas(frame, preserve_index=False))
     best = rank_trials(frame, study)[: study.keep_equity]
     if best:
-        equity = evaluator.equity(np.stack([row_of[n] for n in best]), "the best trials' equity")
-        _write_equity(outcome.out_dir / "equity", best, equity, packed)
+        rows = np.stack([row_of[n] for n in best])
+        equity = evaluator.equity(rows, "the best trials' equity")
+        chain_kpis = evaluator.kpis(rows, "the best trials' whole chain")
+        _write_equity(outcome.out_dir / "equity", best, equity, chain_kpis, packed)
     write_json_atomic(outcome.out_dir / "summary.json", summary)
     return summary
 
@@ -263,10 +266,14 @@ def rank_trials(frame: pd.DataFrame, study: StudySpec) -> list[int]:
     return [int(n) for n in order["trial"]]
 
 
-def _write_equity(folder: Path, trials: list[int], equity: FloatArray,
+def _write_equity(folder: Path, trials: list[int], equity: FloatArray, kpis: FloatArray,
                   packed: PackedChain) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(folder / "top.parquet", equity_table(
         {"trial": pa.array(trials, type=pa.int64())}, equity))
+    write_parquet_atomic(folder / "kpis.parquet", pa.table({
+        "trial": pa.array(trials, type=pa.int64()),
+        **{name: pa.array(kpis[:, i], type=pa.float64()) for i, name in enumerate(KPI_NAMES)},
+    }))
     dates = packed.day_date.astype("datetime64[D]")
     write_parquet_atomic(folder / "dates.parquet", pa.table({"date": pa.array(dates)}))

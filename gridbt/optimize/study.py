@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,12 @@ ATTR_RESULT = "gridbt.result"
 ATTR_VALUES = "gridbt.values"  # values of a trial that could not be encoded or run
 ATTR_ERROR = "gridbt.error"
 ATTR_SIGNATURE = "gridbt.signature"
+# readable copies of what `gridbt.result` holds, for optuna-dashboard's tables: the sub-grid's
+# choice (`subgrid.<path>`) and each fold's in-sample objective values (`fold<k>.is_<kpi>`); the
+# study's own: `description`, and after the finish each fold's out-of-sample values of the
+# chosen trial (`fold<k>.oos_<kpi>`, `fold<k>.refit_oos_<kpi>`)
+ATTR_SUBGRID = "subgrid."
+ATTR_DESCRIPTION = "description"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -239,12 +246,17 @@ class _Driver:
         return True
 
     def _record(self, work: TrialWork) -> None:
-        # one write: each storage call is a transaction, and they add up at 1,000s of trials
+        # the sampler's in-memory study: these are copied to storage in one go (`_Mirror`)
         # the folds of the row that is best now (it may differ from an earlier fold's best)
+        folds = [_kpi_dict(kpis[work.best_row]) for kpis in work.fold_kpis]
         work.trial.set_user_attr(ATTR_RESULT, {
-            "values": work.values, "sub_row": work.best_row,
-            "folds": [_kpi_dict(kpis[work.best_row]) for kpis in work.fold_kpis],
+            "values": work.values, "sub_row": work.best_row, "folds": folds,
         })
+        for path, value in self.space.sub_assignment(work.best_row).items():
+            work.trial.set_user_attr(f"{ATTR_SUBGRID}{path}", value)
+        for k, fold in enumerate(folds, start=1):
+            for objective in self.study.objectives:
+                work.trial.set_user_attr(f"fold{k}.is_{objective.kpi}", fold[objective.kpi])
 
     def run(self, on_batch: Callable[[int], None] | None) -> None:
         """Ask, evaluate, tell until the budget is spent; every finished trial is in storage
@@ -262,6 +274,22 @@ class _Driver:
                 current = upcoming
         finally:
             self.mirror.flush()
+
+
+def _fold_attrs(persistent: optuna.Study, summary: dict[str, Any]) -> None:
+    """The chosen trial's walk-forward folds as study attributes (a finished trial's own
+    attributes cannot change): `fold<k>.is_<kpi>`, `fold<k>.oos_<kpi>`,
+    `fold<k>.refit_oos_<kpi>` of the first objective, and `chosen_trial`."""
+    walk = summary.get("walk_forward")
+    if not walk or "best" not in summary:
+        return
+    kpi = walk["kpi"]
+    persistent.set_user_attr("chosen_trial", summary["best"]["trial"])
+    for k, fold in enumerate(walk["folds"], start=1):
+        persistent.set_user_attr(f"fold{k}.is_{kpi}", fold["chosen_in_sample"])
+        persistent.set_user_attr(f"fold{k}.oos_{kpi}", fold["chosen_out_of_sample"])
+        persistent.set_user_attr(f"fold{k}.refit_trial", fold["refit_trial"])
+        persistent.set_user_attr(f"fold{k}.refit_oos_{kpi}", fold["refit_out_of_sample"])
 
 
 def _kpi_dict(vector: FloatArray) -> dict[str, float]:
@@ -323,6 +351,13 @@ def _open_study(study: StudySpec, url: str, signature: str, resume: bool, source
         persistent.set_user_attr(ATTR_SIGNATURE, signature)
         persistent.set_user_attr("gridbt.source", source)
         persistent.set_user_attr("gridbt.days", n_days)
+    names = [o.kpi for o in study.objectives]
+    if persistent.metric_names != names:  # optuna-dashboard's objective names
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            persistent.set_metric_names(names)
+    if study.description and persistent.user_attrs.get(ATTR_DESCRIPTION) != study.description:
+        persistent.set_user_attr(ATTR_DESCRIPTION, study.description)
     memory = optuna.create_study(directions=directions, sampler=make_sampler(study),
                                  pruner=make_pruner(study), study_name=study.name)
     earlier = [t for t in persistent.get_trials(deepcopy=False) if t.state in FINISHED]
@@ -417,6 +452,7 @@ def run_study(
                 try:
                     outcome.summary = finish_study(study, space, folds, mirror.memory,
                                                    evaluator, packed, outcome)
+                    _fold_attrs(mirror.persistent, outcome.summary)
                     stage("finished in %.2f s", seconds_since(finishing))
                 except KeyboardInterrupt:  # the trials are stored; --resume finishes
                     outcome.interrupted = True

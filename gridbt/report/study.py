@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from gridbt.optimize.study import StudyOutcome
-from gridbt.report.text import format_named_kpi, format_param, short_labels, text_table
+from gridbt.report.text import (
+    format_named_kpi,
+    format_param,
+    open_mlflow,
+    short_labels,
+    text_table,
+)
 
 __all__ = ["format_mlflow", "format_study"]
 
@@ -100,4 +106,4 @@ def format_mlflow(outcome: StudyOutcome) -> str:
         return ""
     return (f"MLflow: experiment {ml['experiment']!r}, run {ml['run_id']}, "
             f"{ml['children']} child runs\n"
-            f"open it: mlflow ui --backend-store-uri {ml['tracking_uri']}")
+            + open_mlflow(ml))

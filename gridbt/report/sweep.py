@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridbt.report.text import format_named_kpi, format_param, short_labels, text_table
+from gridbt.report.text import (
+    format_named_kpi,
+    format_param,
+    open_mlflow,
+    short_labels,
+    text_table,
+)
 from gridbt.sweep.driver import SweepOutcome
 from gridbt.sweep.finish import ranked
 
@@ -75,10 +81,8 @@ def format_mlflow(outcome: SweepOutcome) -> str:
     m = outcome.manifest
     if m is None or not m.mlflow:
         return ""
-    uri = m.mlflow["tracking_uri"]
     return (f"MLflow: experiment {m.mlflow['experiment']!r}, run {m.mlflow['run_id']}\n"
-            f"open it: mlflow ui --backend-store-uri {uri}"
-            + ("  (then http://127.0.0.1:5000)" if uri.startswith("sqlite") else ""))
+            + open_mlflow(m.mlflow))
 
 
 def results_of(out_dir: Path) -> pd.DataFrame:

@@ -4,8 +4,16 @@ labels."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
-__all__ = ["format_kpi", "format_named_kpi", "format_param", "short_labels", "text_table"]
+__all__ = [
+    "format_kpi",
+    "format_named_kpi",
+    "format_param",
+    "open_mlflow",
+    "short_labels",
+    "text_table",
+]
 
 
 def format_kpi(value: float | None, unit: str) -> str:
@@ -63,3 +71,14 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True))
                      for r in [header, *rows])
+
+
+def open_mlflow(logged: dict[str, Any]) -> str:
+    """How to open a job's runs: the runs table's URL, after `mlflow ui` for a local store.
+    (A job logged before the URL was recorded has none: the UI's address then.)"""
+    uri = logged["tracking_uri"]
+    url = logged.get("url", "http://127.0.0.1:5000")
+    if uri.startswith(("http://", "https://")):
+        return f"open it: {url}"
+    return f"open it: mlflow ui --backend-store-uri {uri}  (then {url})"
+

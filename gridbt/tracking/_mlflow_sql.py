@@ -7,9 +7,11 @@ streams runs into a few large transactions with executemany inserts into MLflow'
 models, producing the rows `create_run` + `log_batch` + `set_terminated` would produce.
 
 It relies on MLflow internals (the store's `engine`, `mlflow.store.tracking.dbmodels.models`,
-the validation helpers); `sql_store` returns None when they are missing and the caller falls
-back to the public API. tests/integration/test_mlflow_sweep.py reads both paths back through
-`MlflowClient` and requires them to agree.
+the validation helpers), so it runs only on the MLflow versions it is tested on
+(`TESTED_MLFLOW`) and only when the database's tables have the columns it writes, and every
+required column is one it writes; `sql_store` returns None otherwise (or when the internals are
+missing) and the caller falls back to the public API. tests/integration/test_mlflow_sweep.py
+reads both paths back through `MlflowClient` and requires them to agree.
 """
 
 from __future__ import annotations
@@ -24,9 +26,26 @@ from gridbt._typing import FloatArray, IntArray
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-__all__ = ["RunRecord", "insert_runs", "sql_store"]
+__all__ = ["TESTED_MLFLOW", "RunRecord", "insert_runs", "sql_store"]
 
+#: MLflow versions (major.minor) whose tables the bulk insert is tested against
+#: (tests/integration/test_mlflow_sweep.py); any other version uses the public API.
+TESTED_MLFLOW = ("3.17",)
 RUN_NAME_TAG = "mlflow.runName"
+_RUN_COLUMNS = frozenset({
+    "run_uuid", "name", "source_type", "source_name", "entry_point_name", "user_id", "status",
+    "start_time", "end_time", "deleted_time", "source_version", "lifecycle_stage",
+    "artifact_uri", "experiment_id",
+})
+_METRIC_COLUMNS = frozenset({"run_uuid", "key", "value", "timestamp", "step", "is_nan"})
+#: The columns written, by table.
+COLUMNS: dict[str, frozenset[str]] = {
+    "runs": _RUN_COLUMNS,
+    "tags": frozenset({"run_uuid", "key", "value"}),
+    "params": frozenset({"run_uuid", "key", "value"}),
+    "metrics": _METRIC_COLUMNS,
+    "latest_metrics": _METRIC_COLUMNS,
+}
 # Rows held in memory per executemany (tens of MB of row dicts) and rows per transaction.
 # Metric rows land all over the (key, timestamp, ...) primary-key index, so each transaction
 # rewrites much of it: fewer, larger transactions and a 256 MiB page cache (connection-local)
@@ -56,7 +75,12 @@ class RunRecord:
 
 
 def sql_store(client: MlflowClient) -> Any | None:
-    """Return the client's SQLAlchemy tracking store, or None if it is another kind of store."""
+    """Return the client's SQLAlchemy tracking store, or None if it is another kind of store,
+    an MLflow version outside `TESTED_MLFLOW`, or tables that do not match `COLUMNS`."""
+    import mlflow
+
+    if ".".join(mlflow.__version__.split(".")[:2]) not in TESTED_MLFLOW:
+        return None
     try:
         from mlflow.store.tracking.dbmodels import models  # noqa: F401
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -64,7 +88,27 @@ def sql_store(client: MlflowClient) -> Any | None:
         store = client._tracking_client.store
     except (ImportError, AttributeError):
         return None
-    return store if isinstance(store, SqlAlchemyStore) and hasattr(store, "engine") else None
+    if not (isinstance(store, SqlAlchemyStore) and hasattr(store, "engine")):
+        return None
+    return store if _schema_matches(store.engine) else None
+
+
+def _schema_matches(engine: Any) -> bool:
+    """Every column written exists, and every column that needs a value is written."""
+    import sqlalchemy
+
+    inspector = sqlalchemy.inspect(engine)
+    for table, written in COLUMNS.items():
+        try:
+            columns = inspector.get_columns(table)
+        except sqlalchemy.exc.NoSuchTableError:
+            return False
+        names = {c["name"] for c in columns}
+        required = {c["name"] for c in columns if not c.get("nullable", True)
+                    and c.get("default") is None and c.get("autoincrement") is not True}
+        if not written <= names or not required <= written:
+            return False
+    return True
 
 
 def insert_runs(
@@ -132,7 +176,7 @@ class _Rows:
             "user_id": self.user_id,
             "status": RunStatus.to_string(RunStatus.FINISHED),
             "start_time": record.start_time,
-            "end_time": time.time_ns() // 1_000_000,
+            "end_time": max(time.time_ns() // 1_000_000, record.start_time),
             "deleted_time": None,
             "source_version": "",
             "lifecycle_stage": LifecycleStage.ACTIVE,

@@ -11,6 +11,9 @@ sort in the UI. A KPI that is NaN or infinite is therefore *not logged as a metr
 and value are listed in the run tag ``gridbt.undefined_metrics`` (e.g. ``sharpe=nan``), so an
 undefined KPI can be told apart from one that was never computed. Equity points that are not
 finite are left out of the ``equity`` metric history but kept in ``equity.parquet``.
+
+Children are given in rank order and get start times one millisecond apart, descending from
+the first, so that the UI's default sort ("Created", newest first) lists them in that order.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import tempfile
 import time
 import uuid
@@ -44,15 +48,22 @@ __all__ = [
     "UNDEFINED_METRICS_TAG",
     "ChildRun",
     "ParentRun",
+    "NOTE_TAG",
     "default_tracking_uri",
     "log_runs",
     "param_value",
+    "runs_url",
 ]
 
 EQUITY_METRIC = "equity"
 EQUITY_ARTIFACT = "equity.parquet"
 UNDEFINED_METRICS_TAG = "gridbt.undefined_metrics"
 _PARENT_TAG = "mlflow.parentRunId"
+#: The description of an experiment or a run, as the MLflow UI shows and edits it.
+NOTE_TAG = "mlflow.note.content"
+#: Where `runs_url` points for a local store: `mlflow ui`'s default address.
+_LOCAL_UI = "http://127.0.0.1:5000"
+_SUPPRESS_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 _P = TypeVar("_P")
 _M = TypeVar("_M")
@@ -76,6 +87,9 @@ class ChildRun:
         ``float64`` daily equity, same length as `dates`.
     tags
         Extra run tags.
+    files
+        Files uploaded as the run's artifacts beside ``equity.parquet``, under their own names
+        (a tear sheet, trades, the strategy that reproduces the run).
     """
 
     name: str
@@ -84,6 +98,7 @@ class ChildRun:
     dates: npt.NDArray[np.datetime64]
     equity: npt.NDArray[np.float64]
     tags: Mapping[str, str] = field(default_factory=dict)
+    files: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,9 @@ class ParentRun:
         Files or directories, uploaded under their own names.
     texts
         Artifact file name to text content (job file, summary JSON, ...).
+    description
+        The job file's description: the parent run's and, when it has none yet, the
+        experiment's (the ``mlflow.note.content`` tag).
     """
 
     name: str
@@ -112,6 +130,7 @@ class ParentRun:
     tags: Mapping[str, str]
     artifacts: Sequence[Path]
     texts: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
 
 
 def default_tracking_uri(workdir: Path) -> str:
@@ -120,20 +139,38 @@ def default_tracking_uri(workdir: Path) -> str:
 
 
 def param_value(value: object) -> str:
-    """Render a parameter value as it is logged: JSON spelling for null and booleans.
+    """Render a parameter value as it is logged, as a job file writes it.
 
-    None becomes ``"null"`` and booleans ``"true"``/``"false"``, as in job files; strings stay
-    as they are, numbers use `str`, anything else is JSON-encoded.
+    None (a rule switched off) becomes ``"off"``, booleans ``"true"``/``"false"``; integers
+    are written as integers (``7``) and floats by their shortest round-trip repr (``0.6``,
+    ``2.0``); strings stay as they are and anything else is JSON-encoded (nulls in it as
+    ``null``). The caller gives values their written type (`gridbt.tracking.jobs` does, from
+    the grid or the search space): a 7 read back as the float 7.0 is logged ``7.0``.
     """
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or isinstance(value, bool):
+    if value is None:
+        return "off"
+    if isinstance(value, bool):
         return json.dumps(value)
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)
     return json.dumps(value, default=str, sort_keys=True)
+
+
+def runs_url(tracking_uri: str, experiment_id: str) -> str:
+    """The MLflow UI page listing an experiment's runs (the table, not the GenAI overview).
+
+    A tracking server (``http(s)://``) serves its own UI; any other store is opened with
+    ``mlflow ui``, at ``http://127.0.0.1:5000`` by default.
+    """
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) \
+        else _LOCAL_UI
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def log_runs(
@@ -188,35 +225,46 @@ def log_runs(
     with _mlflow_info(verbose), creating(tracking_uri):
         client = MlflowClient(with_busy_timeout(tracking_uri))
         found = _experiment(client, tracking_uri, experiment)
-    now = _now_ms()
-    parent_run = client.create_run(
-        found.experiment_id,
-        start_time=now,
-        tags={**parent.tags, **_undefined_tag(parent.metrics)},
-        run_name=parent.name,
-    )
-    parent_id: str = parent_run.info.run_id
-    open_runs = [parent_id]
-    try:
-        _log_values(client, parent_id, _params(parent.params), _finite_metrics(parent.metrics), now)
-        _log_parent_files(client, parent_id, parent)
-        store = sql_store(client) if bulk else None
-        with tempfile.TemporaryDirectory(prefix="gridbt-mlflow-") as staging:
-            if store is not None:
-                runs = _bulk_runs(found, parent_id, children, records, Path(staging), on_child)
-                insert_runs(store, found.experiment_id, parent_run.info.user_id, runs)
-            else:
-                for child, record in zip(children, records, strict=True):
-                    _log_child(client, found, parent_id, child, record, Path(staging), open_runs)
-                    if on_child is not None:
-                        on_child()
-        client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
-    except BaseException:
-        for run_id in open_runs:
-            # Never let the clean-up hide the error that caused it.
-            with suppress(Exception):
-                client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
-        raise
+    with _no_run_urls(verbose):
+        if parent.description and not found.tags.get(NOTE_TAG):
+            client.set_experiment_tag(found.experiment_id, NOTE_TAG, parent.description)
+        now = _now_ms()
+        # Rank order as creation order, newest first: child i starts len - i ms after the parent.
+        records = [
+            replace(record, start_time=now + len(records) - i) for i, record in enumerate(records)
+        ]
+        note = {NOTE_TAG: parent.description} if parent.description else {}
+        parent_run = client.create_run(
+            found.experiment_id,
+            start_time=now,
+            tags={**parent.tags, **note, **_undefined_tag(parent.metrics)},
+            run_name=parent.name,
+        )
+        parent_id: str = parent_run.info.run_id
+        open_runs = [parent_id]
+        try:
+            parent_metrics = _finite_metrics(parent.metrics)
+            _log_values(client, parent_id, _params(parent.params), parent_metrics, now)
+            _log_parent_files(client, parent_id, parent)
+            store = sql_store(client) if bulk else None
+            with tempfile.TemporaryDirectory(prefix="gridbt-mlflow-") as staging:
+                if store is not None:
+                    runs = _bulk_runs(found, parent_id, children, records, Path(staging), on_child)
+                    insert_runs(store, found.experiment_id, parent_run.info.user_id, runs)
+                else:
+                    for child, record in zip(children, records, strict=True):
+                        _log_child(
+                            client, found, parent_id, child, record, Path(staging), open_runs
+                        )
+                        if on_child is not None:
+                            on_child()
+            client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
+        except BaseException:
+            for run_id in open_runs:
+                # Never let the clean-up hide the error that caused it.
+                with suppress(Exception):
+                    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+            raise
     return parent_id
 
 
@@ -234,6 +282,23 @@ def _mlflow_info(verbose: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
+@contextmanager
+def _no_run_urls(verbose: bool) -> Iterator[None]:
+    """Unless `verbose`, no "View run ... at" lines on stdout, which a tracking server's
+    client prints for each finished run after reading it back: a request per run saved."""
+    earlier = os.environ.get(_SUPPRESS_URLS)
+    if not verbose:
+        os.environ[_SUPPRESS_URLS] = "true"
+    try:
+        yield
+    finally:
+        if not verbose:
+            if earlier is None:
+                os.environ.pop(_SUPPRESS_URLS, None)
+            else:
+                os.environ[_SUPPRESS_URLS] = earlier
+
+
 def _record(child: ChildRun) -> RunRecord:
     """Validate a child and render it to MLflow's value types (shared by both paths)."""
     if np.ndim(child.equity) != 1 or np.shape(child.dates) != np.shape(child.equity):
@@ -246,6 +311,11 @@ def _record(child: ChildRun) -> RunRecord:
             f"child run {child.name!r}: KPI name {EQUITY_METRIC!r} is reserved for the equity "
             "curve's metric history"
         )
+    for path in map(Path, child.files):
+        if path.name == EQUITY_ARTIFACT:
+            raise ValueError(f"child run {child.name!r}: file name {EQUITY_ARTIFACT!r} is reserved")
+        if not path.is_file():
+            raise FileNotFoundError(f"child run {child.name!r}: artifact {path} does not exist")
     values = np.asarray(child.equity, dtype=np.float64)
     stamps = np.asarray(child.dates, dtype="datetime64[D]").astype("datetime64[ms]")
     steps = np.flatnonzero(np.isfinite(values)).astype(np.int64)
@@ -279,7 +349,7 @@ def _bulk_runs(
             found.artifact_location, run_id, "artifacts"
         )
         # Artifact first: a run that is visible in the store always has its curve.
-        _upload_equity(artifact_uri, child, staging)
+        _upload_equity(artifact_uri, child, staging, None)
         yield run_id, artifact_uri, replace(record, tags={**record.tags, _PARENT_TAG: parent_id})
         if on_child is not None:
             on_child()
@@ -311,8 +381,12 @@ def _log_child(
         )
     ]
     _log_values(client, run.info.run_id, record.params, record.metrics, record.start_time, history)
-    _upload_equity(run.info.artifact_uri, child, staging)
-    client.set_terminated(open_runs.pop(), RunStatus.to_string(RunStatus.FINISHED))
+    _upload_equity(run.info.artifact_uri, child, staging, client.tracking_uri)
+    client.set_terminated(
+        open_runs.pop(),
+        RunStatus.to_string(RunStatus.FINISHED),
+        end_time=max(_now_ms(), record.start_time),
+    )
 
 
 def _log_values(
@@ -350,10 +424,15 @@ def _batches(params: list[_P], metrics: list[_M]) -> Iterator[tuple[list[_P], li
         yield param_batch, metric_batch
 
 
-def _upload_equity(artifact_uri: str, child: ChildRun, staging: Path) -> None:
+def _upload_equity(
+    artifact_uri: str, child: ChildRun, staging: Path, tracking_uri: str | None
+) -> None:
+    """Upload the child's ``equity.parquet`` and its `files`. A tracking server's
+    ``mlflow-artifacts:`` URI resolves against `tracking_uri` (not the process's global one)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
 
     table = pa.table(
         {
@@ -364,8 +443,10 @@ def _upload_equity(artifact_uri: str, child: ChildRun, staging: Path) -> None:
     local = staging / EQUITY_ARTIFACT
     pq.write_table(table, local)
     # The run's artifact URI is known already; going through the client would cost a get_run.
-    repository = get_artifact_repository(artifact_uri)
+    repository = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
     repository.log_artifact(str(local))  # type: ignore[no-untyped-call]
+    for path in child.files:
+        repository.log_artifact(str(path))  # type: ignore[no-untyped-call]
 
 
 def _log_parent_files(client: MlflowClient, run_id: str, parent: ParentRun) -> None:

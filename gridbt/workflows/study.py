@@ -42,14 +42,19 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None, progress
     from gridbt._atomic import write_json_atomic
     from gridbt.optimize.spec import load_study
 
-    study, _ = load_study(study_file)
+    study, base = load_study(study_file)
     if not study.mlflow.enabled:
         return outcome
     try:
-        from gridbt.tracking.jobs import log_study
+        import tempfile
 
-        outcome.summary["mlflow"] = log_study(study, outcome, str(study_file), base_dir,
-                                              progress=progress, verbose=verbose)
+        from gridbt.tracking.jobs import log_study
+        from gridbt.workflows._kept import Reproduce
+
+        with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
+            outcome.summary["mlflow"] = log_study(
+                study, outcome, str(study_file), base_dir, progress=progress, verbose=verbose,
+                base=base, reproduce=Reproduce(base, study.data, Path(staging)))
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:
         outcome.interrupted = True

@@ -6,6 +6,7 @@ shows at once.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridbt._stages import seconds_since, stage
 from gridbt._typing import PathLike
+from gridbt.workflows._kept import Reproduce
 
 if TYPE_CHECKING:
     from gridbt.sweep.driver import SweepOutcome
@@ -48,7 +50,7 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
     from gridbt.sweep.results import ResultStore
     from gridbt.sweep.spec import load_sweep
 
-    sweep, _ = load_sweep(sweep_file)
+    sweep, base = load_sweep(sweep_file)
     store = ResultStore(outcome.out_dir)
     try:
         started = time.perf_counter()
@@ -60,8 +62,10 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
         if sweep.mlflow.enabled:
             from gridbt.tracking.jobs import log_sweep
 
-            mlflow = log_sweep(sweep, manifest, store, heatmaps, str(sweep_file), base_dir,
-                               progress=progress, verbose=verbose)
+            with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
+                mlflow = log_sweep(sweep, manifest, store, heatmaps, str(sweep_file), base_dir,
+                                   base=base, progress=progress, verbose=verbose,
+                                   reproduce=Reproduce(base, sweep.data, Path(staging)))
             outcome.manifest = manifest.with_results(mlflow=mlflow)
             write_manifest(outcome.out_dir, outcome.manifest)
     except KeyboardInterrupt:
@@ -72,3 +76,4 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
         raise record_failure(outcome.out_dir, exc,
                              f"drawing the heatmaps in {outcome.out_dir / 'heatmaps'}") from None
     return outcome
+

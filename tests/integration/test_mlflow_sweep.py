@@ -19,11 +19,13 @@ from mlflow.tracking import MlflowClient
 from gridbt.tracking.mlflow_runs import (
     EQUITY_ARTIFACT,
     EQUITY_METRIC,
+    NOTE_TAG,
     UNDEFINED_METRICS_TAG,
     ChildRun,
     ParentRun,
     default_tracking_uri,
     log_runs,
+    runs_url,
 )
 
 pytestmark = pytest.mark.integration
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.integration
 PARENT_TAG = "mlflow.parentRunId"
 MANY_PARAMS = 130  # above MLflow's 100 params per log_batch
 LONG_CURVE = 1_250  # above MLflow's 1,000 metrics per log_batch
+DESCRIPTION = "Short puts: which delta and exits hold up"
 
 
 def trading_days(count: int) -> np.ndarray:
@@ -55,6 +58,10 @@ def make_children() -> list[ChildRun]:
                 "hedge.enabled": True,
                 "structure.dte.target": 45,
                 "structure.legs.0.select.target": np.float64(0.3),
+                "exit.dte": np.int64(7),
+                "sizing.risk_budget": 0.1 + 0.2,
+                "structure.legs.1.select.target": 2.0,
+                "entry.weekdays": [0, None],
             },
             metrics={"sharpe": 1.25, "max_drawdown": -0.18, "trade_count": 41.0},
             dates=trading_days(LONG_CURVE),
@@ -111,6 +118,7 @@ def log_example(store: Path, parent_files: tuple[Path, Path], bulk: bool) -> Log
         tags={"gridbt.version": "0.1.0", "gridbt.data_fingerprint": "f00d"},
         artifacts=list(parent_files),
         texts={"job.yaml": "name: short-put\n", "notes/readme.md": "# sweep\n"},
+        description=DESCRIPTION,
     )
     experiment = "sweep-bulk" if bulk else "sweep-public"
     parent_id = log_runs(uri, experiment, parent, make_children(), bulk=bulk)
@@ -153,23 +161,79 @@ def test_parent_and_children_are_linked_and_finished(logged: Logged) -> None:
 
 def test_parent_params_metrics_and_tags(logged: Logged) -> None:
     data = logged.client.get_run(logged.parent_id).data
-    assert data.params == {"grid.size": "3", "engine": "numba", "data": "null"}
+    assert data.params == {"grid.size": "3", "engine": "numba", "data": "off"}
     assert data.metrics == {"combinations": 3.0, "pbo": 0.21}
     assert data.tags["gridbt.version"] == "0.1.0"
     assert data.tags["gridbt.data_fingerprint"] == "f00d"
     assert data.tags[UNDEFINED_METRICS_TAG] == "deflated_sharpe=nan"
 
 
-def test_child_params_are_stringified_with_none_as_null(logged: Logged) -> None:
+def test_child_params_read_as_the_yaml_with_none_as_off(logged: Logged) -> None:
     assert logged.children["combo-0"].data.params == {
         "exit.profit_target": "0.5",
-        "exit.stop_loss": "null",
+        "exit.stop_loss": "off",
         "entry.weekday": "mon",
         "hedge.enabled": "true",
         "structure.dte.target": "45",
         "structure.legs.0.select.target": "0.3",
+        "exit.dte": "7",  # an int stays an int, numpy's too
+        "sizing.risk_budget": "0.30000000000000004",  # shortest round-trip repr
+        "structure.legs.1.select.target": "2.0",  # a float stays a float
+        "entry.weekdays": "[0, null]",
     }
     assert logged.children["combo-0"].data.tags["gridbt.params_hash"] == "a1b2"
+
+
+def test_params_are_searchable_as_written(logged: Logged) -> None:
+    experiment = logged.client.get_run(logged.parent_id).info.experiment_id
+    for query in ("params.`exit.dte` = '7'", "params.`exit.stop_loss` = 'off'"):
+        found = logged.client.search_runs([experiment], filter_string=query)
+        assert [r.info.run_id for r in found] == [logged.children["combo-0"].info.run_id]
+
+
+def test_children_start_in_reverse_order_so_the_first_is_newest(logged: Logged) -> None:
+    parent = logged.client.get_run(logged.parent_id)
+    names = ["combo-0", "combo-1", "combo-2"]  # the order they were given in
+    starts = [logged.children[n].info.start_time for n in names]
+    assert starts == sorted(starts, reverse=True) and len(set(starts)) == 3
+    assert min(starts) > parent.info.start_time
+    for run in logged.children.values():
+        assert run.info.end_time >= run.info.start_time
+    # the UI's default sort: newest first
+    listed = logged.client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{logged.parent_id}'",
+        order_by=["attributes.start_time DESC"],
+    )
+    assert [r.info.run_name for r in listed] == names
+
+
+def test_description_on_the_parent_and_the_experiment(logged: Logged) -> None:
+    parent = logged.client.get_run(logged.parent_id)
+    assert parent.data.tags[NOTE_TAG] == DESCRIPTION
+    experiment = logged.client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags[NOTE_TAG] == DESCRIPTION
+    for run in logged.children.values():
+        assert NOTE_TAG not in run.data.tags
+
+
+def test_an_experiment_keeps_its_own_description(store: Path) -> None:
+    uri = default_tracking_uri(store)
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("described")
+    client.set_experiment_tag(experiment_id, NOTE_TAG, "written in the UI")
+    parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[],
+                       description="from the sweep file")
+    run_id = log_runs(uri, "described", parent, [])
+    assert client.get_experiment(experiment_id).tags[NOTE_TAG] == "written in the UI"
+    assert client.get_run(run_id).data.tags[NOTE_TAG] == "from the sweep file"
+
+
+def test_runs_url_opens_the_runs_table() -> None:
+    local = runs_url("sqlite:////tmp/x/mlflow.db", "3")
+    assert local == "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+    served = runs_url("http://tracking:5000/", "7")
+    assert served == "http://tracking:5000/#/experiments/7/runs?workflowType=machine_learning"
 
 
 def test_more_params_than_one_batch_holds_are_all_logged(logged: Logged) -> None:
@@ -323,3 +387,65 @@ def test_default_tracking_uri_is_an_absolute_sqlite_file(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert default_tracking_uri(Path("work")) == f"sqlite:///{tmp_path.resolve()}/work/mlflow.db"
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "public"])
+def test_child_files_are_uploaded_beside_the_equity(store: Path, tmp_path: Path,
+                                                    bulk: bool) -> None:
+    uri = default_tracking_uri(store)
+    (tmp_path / "strategy.yaml").write_text("name: kept\n")
+    (tmp_path / "tearsheet.png").write_bytes(b"\x89PNG fake")
+    child = ChildRun("kept", {}, {}, trading_days(3), curve(3, 0),
+                     files=[tmp_path / "strategy.yaml", tmp_path / "tearsheet.png"])
+    parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[])
+    parent_id = log_runs(uri, f"files-{bulk}", parent, [child], bulk=bulk)
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_run(parent_id).info.experiment_id],
+                               filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'")
+    names = sorted(f.path for f in client.list_artifacts(run.info.run_id))
+    assert names == [EQUITY_ARTIFACT, "strategy.yaml", "tearsheet.png"]
+    local = client.download_artifacts(run.info.run_id, "strategy.yaml", str(tmp_path / "dl"))
+    assert Path(local).read_text() == "name: kept\n"
+
+
+def test_a_child_file_named_like_the_equity_is_refused(store: Path, tmp_path: Path) -> None:
+    (tmp_path / EQUITY_ARTIFACT).write_bytes(b"")
+    child = ChildRun("clash", {}, {}, trading_days(3), curve(3, 0),
+                     files=[tmp_path / EQUITY_ARTIFACT])
+    parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[])
+    with pytest.raises(ValueError, match="reserved"):
+        log_runs(default_tracking_uri(store), "clash", parent, [child])
+    assert MlflowClient(default_tracking_uri(store)).get_experiment_by_name("clash") is None
+
+
+@pytest.mark.parametrize("mismatch", ["version", "missing column", "required column"])
+def test_bulk_path_falls_back_to_the_public_api(store: Path, monkeypatch: pytest.MonkeyPatch,
+                                                mismatch: str) -> None:
+    import mlflow
+
+    from gridbt.tracking import _mlflow_sql, mlflow_runs
+
+    uri = default_tracking_uri(store)
+    log_runs(uri, "schema-probe", ParentRun("p", {}, {}, {}, []), [])  # the tables exist
+    client = MlflowClient(uri)
+    assert _mlflow_sql.sql_store(client) is not None  # the version and tables tested on
+    if mismatch == "version":
+        monkeypatch.setattr(mlflow, "__version__", "3.99.0")
+    elif mismatch == "missing column":
+        columns = {**_mlflow_sql.COLUMNS, "runs": _mlflow_sql.COLUMNS["runs"] | {"gone"}}
+        monkeypatch.setattr(_mlflow_sql, "COLUMNS", columns)
+    else:  # a required column of a newer schema that the insert would leave empty
+        columns = {**_mlflow_sql.COLUMNS, "params": frozenset({"run_uuid", "key"})}
+        monkeypatch.setattr(_mlflow_sql, "COLUMNS", columns)
+    assert _mlflow_sql.sql_store(client) is None
+
+    def no_bulk(*args: object) -> None:
+        raise AssertionError("the bulk insert ran on a mismatch")
+
+    monkeypatch.setattr(mlflow_runs, "insert_runs", no_bulk)
+    parent = ParentRun(name="fallback", params={}, metrics={}, tags={}, artifacts=[])
+    parent_id = log_runs(uri, f"fallback-{mismatch}", parent, make_children()[:2])
+    found = client.search_runs([client.get_run(parent_id).info.experiment_id],
+                               filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'")
+    assert sorted(r.info.run_name for r in found) == ["combo-0", "combo-1"]
+    assert all(r.info.status == "FINISHED" for r in found)

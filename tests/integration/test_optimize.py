@@ -383,7 +383,7 @@ def test_two_objective_study_reports_its_pareto_front(tmp_path: Path, chain: Pat
     assert flagged == front
     # the best 20 (keep_equity) by Sharpe have their equity curve, on disk and in MLflow
     top = pd.read_parquet(outcome.out_dir / "equity" / "top.parquet")
-    ranks = {int(c.data.tags["gridbt.trial"]): int(c.data.tags["gridbt.rank"]) for c in children}
+    ranks = {int(c.data.tags["gridbt.trial"]): int(c.data.metrics["rank"]) for c in children}
     assert sorted(ranks[n] for n in top["trial"]) == list(range(1, 21))
     packed = load_packed(chain)
     for child in children:
@@ -432,6 +432,23 @@ def test_cli_study_and_optuna_dashboard_on_its_storage(tmp_path: Path, chain: Pa
         assert body is not None, "optuna-dashboard did not answer"
         studies = body["study_summaries"]
         assert [s["study_name"] for s in studies] == ["cli_study"]
+        # the objective's name, and each fold's values as readable attributes
+        study_id = studies[0]["study_id"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}",
+                                    timeout=10) as response:
+            detail = json.loads(response.read())
+        assert detail["objective_names"] == ["sharpe"]
+        study_attrs = {a["key"] for a in detail["user_attrs"]}
+        assert {"chosen_trial", "fold1.is_sharpe", "fold1.oos_sharpe", "fold2.oos_sharpe",
+                "fold2.refit_oos_sharpe"} <= study_attrs
+        ran = [t for t in detail["trials"]
+               if any(a["key"] == ATTR_RESULT for a in t["user_attrs"])]
+        assert ran
+        for trial in ran:
+            attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
+            # a number, readable in the trial table (null when undefined, e.g. no trade)
+            assert attrs["fold1.is_sharpe"] == "null" or float(attrs["fold1.is_sharpe"]) == \
+                float(attrs["fold1.is_sharpe"])
     finally:
         dashboard.terminate()
         dashboard.wait(timeout=10)

@@ -50,3 +50,17 @@ def test_the_sweep_top_table_prints_kpis_as_gridbt_backtest_does() -> None:
         table.splitlines()[1]
     for shown in ("1.301", "11.61%", "23.80%", "84.34%", "198"):
         assert shown in first, (shown, table)
+
+
+def test_open_mlflow_points_at_the_runs_table() -> None:
+    from gridbt.report.text import open_mlflow
+
+    url = "http://127.0.0.1:5000/#/experiments/2/runs?workflowType=machine_learning"
+    local = open_mlflow({"tracking_uri": "sqlite:////r/mlflow.db", "url": url})
+    assert local == f"open it: mlflow ui --backend-store-uri sqlite:////r/mlflow.db  (then {url})"
+    served = "http://tracking:5000/#/experiments/2/runs?workflowType=machine_learning"
+    assert open_mlflow({"tracking_uri": "http://tracking:5000", "url": served}) == (
+        f"open it: {served}")
+    # a job logged before the URL was recorded
+    assert open_mlflow({"tracking_uri": "sqlite:////r/mlflow.db"}).endswith(
+        "(then http://127.0.0.1:5000)")

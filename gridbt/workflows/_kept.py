@@ -1,0 +1,54 @@
+"""The files of a kept sweep combination or study trial for its MLflow run: the strategy that
+reproduces it, its trades and its tear sheet, from one backtest. Imports nothing heavy until
+called."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gridbt.data.pack import PackedChain
+    from gridbt.strategy.spec import StrategySpec
+
+__all__ = ["Reproduce"]
+
+
+class Reproduce:
+    """A kept combination's (or trial's) files for its MLflow run, from one backtest of it:
+    `strategy.yaml` (the base strategy with its values: `gridbt backtest strategy.yaml --data
+    <chain>` reproduces the run), `trades.parquet` and `tearsheet.png`."""
+
+    def __init__(self, base: StrategySpec, data: str | None, folder: Path):
+        self.base, self.data, self.folder = base, data, folder
+        self.packed: PackedChain | None = None
+
+    def __call__(self, rank: int, params: Mapping[str, Any]) -> list[Path]:
+        import pyarrow.parquet as pq
+        import yaml
+
+        from gridbt.data.default import load_packed
+        from gridbt.kernel.dispatch import kpis_of
+        from gridbt.report.tearsheet import write_tearsheet
+        from gridbt.results.tables import equity_table, trades_table
+        from gridbt.strategy.backtest import run_backtest
+        from gridbt.strategy.paths import apply_assignment
+        from gridbt.strategy.spec import StrategySpec
+
+        if self.packed is None:
+            self.packed = load_packed(self.data)
+        payload = apply_assignment(self.base.model_dump(mode="json"), dict(params))
+        spec = StrategySpec.model_validate(payload)
+        folder = self.folder / f"rank-{rank}"
+        folder.mkdir()
+        strategy = folder / "strategy.yaml"
+        strategy.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False,
+                                           allow_unicode=True))
+        result = run_backtest(self.packed, spec)
+        trades = trades_table(result, self.packed)
+        pq.write_table(trades, folder / "trades.parquet")
+        write_tearsheet(equity_table(result, self.packed), trades,
+                        kpis_of(result, self.packed, spec.capital), f"#{rank} {spec.name}",
+                        folder / "tearsheet.png")
+        return [strategy, folder / "trades.parquet", folder / "tearsheet.png"]

@@ -1,0 +1,269 @@
+"""A real sweep and a real study logged to MLflow, read back through `MlflowClient`: run
+names, their order, `rank`, parameters as the job file writes them, descriptions, the URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pyarrow.parquet as pq
+import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from gridbt.data.default import load_packed
+from gridbt.optimize.spec import load_study
+from gridbt.strategy.backtest import run_backtest
+from gridbt.strategy.presets import load_spec
+from gridbt.sweep.spec import load_sweep
+from gridbt.tracking.mlflow_runs import NOTE_TAG
+from gridbt.workflows.study import study_job
+from gridbt.workflows.sweep import sweep_job
+
+pytest.importorskip("ray")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
+REPO = Path(__file__).resolve().parents[2]
+SHORT_PUT = REPO / "jobs/strategies/short_put_30d.yaml"
+KEPT = 6
+
+
+def children_of(client: MlflowClient, logged: dict[str, Any]) -> list[Run]:
+    """The child runs as the UI lists them by default: "Created", newest first."""
+    return client.search_runs(
+        [logged["experiment_id"]], f"tags.mlflow.parentRunId = '{logged['run_id']}'",
+        order_by=["attributes.start_time DESC"], max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory, chain: Path) -> dict[str, Any]:
+    tmp_path = tmp_path_factory.mktemp("sweep")
+    path = tmp_path / "sweep.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: labelled
+        description: Which delta and exits hold up
+        strategy: {SHORT_PUT}
+        data: {chain}
+        keep_equity: {KEPT}
+        pbo_blocks: 6
+        ray: {{batch_seconds: 0.05}}
+        grid:
+          structure.legs.0.select.target: {{range: [0.15, 0.35, 0.1]}}
+          structure.dte.target: 30
+          exit.profit_target: [0.5, null]
+          exit.stop_loss: [2.0, 3.5, null]
+          exit.dte: [null, 7]
+        """))
+    outcome = sweep_job(path, out=tmp_path / "out", progress=False, workdir=tmp_path)
+    assert outcome.manifest is not None and outcome.manifest.mlflow
+    logged: dict[str, Any] = outcome.manifest.mlflow
+    return logged
+
+
+def test_sweep_children_are_named_by_rank_and_short_labels(sweep: dict[str, Any]) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    children = children_of(client, sweep)
+    assert len(children) == KEPT
+    # newest first is rank order, and `rank` is a numeric metric
+    assert [c.data.metrics["rank"] for c in children] == [float(r) for r in range(1, KEPT + 1)]
+    label = re.compile(r"#(\d) Δ0\.(1|2|3)5 PT(0\.5|–) SL(2|3\.5|–) x(7d|–)")
+    for child in children:
+        match = label.fullmatch(child.info.run_name)
+        assert match, child.info.run_name
+        assert int(match[1]) == child.data.metrics["rank"]
+        params = child.data.params
+        exit_dte = "–" if params["exit.dte"] == "off" else f"{params['exit.dte']}d"
+        assert child.info.run_name == (
+            f"#{match[1]} Δ{params['structure.legs.0.select.target']} "
+            f"PT{params['exit.profit_target'].replace('off', '–')} "
+            f"SL{params['exit.stop_loss'].replace('.0', '').replace('off', '–')} x{exit_dte}")
+        assert "gridbt.rank" not in child.data.tags
+
+
+def test_sweep_params_read_as_the_yaml(sweep: dict[str, Any]) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    children = children_of(client, sweep)
+    for child in children:
+        params = child.data.params
+        assert params["structure.legs.0.select.target"] in {"0.15", "0.25", "0.35"}
+        assert params["structure.dte.target"] == "30"
+        assert params["exit.profit_target"] in {"0.5", "off"}
+        assert params["exit.stop_loss"] in {"2.0", "3.5", "off"}
+        assert params["exit.dte"] in {"7", "off"}
+    seven = client.search_runs([sweep["experiment_id"]], "params.`exit.dte` = '7'")
+    assert {r.info.run_id for r in seven} == {
+        c.info.run_id for c in children if c.data.params["exit.dte"] == "7"}
+    parent = client.get_run(sweep["run_id"])
+    assert {k: v for k, v in parent.data.params.items() if k.startswith("grid.")} == {
+        "grid.structure.legs.0.select.target": "0.15, 0.25, 0.35",
+        "grid.structure.dte.target": "30",
+        "grid.exit.profit_target": "0.5, off",
+        "grid.exit.stop_loss": "2.0, 3.5, off",
+        "grid.exit.dte": "off, 7",
+    }
+
+
+def test_sweep_description_and_url(sweep: dict[str, Any]) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    parent = client.get_run(sweep["run_id"])
+    assert parent.data.tags[NOTE_TAG] == "Which delta and exits hold up"
+    experiment = client.get_experiment(sweep["experiment_id"])
+    assert experiment.name == "labelled"
+    assert experiment.tags[NOTE_TAG] == "Which delta and exits hold up"
+    assert sweep["url"] == (f"http://127.0.0.1:5000/#/experiments/{sweep['experiment_id']}"
+                            "/runs?workflowType=machine_learning")
+
+
+def test_kept_children_carry_what_reproduces_them(sweep: dict[str, Any], chain: Path,
+                                                  tmp_path: Path) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    packed = load_packed(chain)
+    for child in children_of(client, sweep):
+        run_id = child.info.run_id
+        names = sorted(a.path for a in client.list_artifacts(run_id))
+        assert names == ["equity.parquet", "strategy.yaml", "tearsheet.png", "trades.parquet"]
+        local = Path(client.download_artifacts(run_id, "", str(tmp_path / run_id)))
+        assert (local / "tearsheet.png").read_bytes()[:4] == b"\x89PNG"
+        spec = load_spec(local / "strategy.yaml")
+        params = child.data.params
+        assert spec.exit.dte == (None if params["exit.dte"] == "off" else int(params["exit.dte"]))
+        result = run_backtest(packed, spec)
+        history = client.get_metric_history(run_id, "equity")
+        last = max(history, key=lambda m: m.step)
+        assert result.equity[last.step] == pytest.approx(last.value, rel=1e-12)
+        trades = pq.read_table(local / "trades.parquet")
+        assert trades.num_rows == len(result.trades)
+
+
+def test_parent_holds_what_reruns_the_sweep(sweep: dict[str, Any], tmp_path: Path) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    names = {a.path for a in client.list_artifacts(sweep["run_id"])}
+    assert {"sweep.yaml", "sweep.resolved.yaml", "strategy.yaml", "sweep.json",
+            "results.parquet"} <= names
+    assert any(n.startswith("heatmap_") for n in names)
+    local = Path(client.download_artifacts(sweep["run_id"], "", str(tmp_path)))
+    resolved = load_sweep(local / "sweep.resolved.yaml")  # runs from anywhere
+    assert resolved[1] == load_spec(local / "strategy.yaml") == load_spec(SHORT_PUT)
+    assert resolved[0].grid == load_sweep(local / "sweep.yaml")[0].grid
+
+
+def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_agree(
+        tmp_path: Path, chain: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: labelled_study
+        description: TPE over the exits
+        strategy: {SHORT_PUT}
+        data: {chain}
+        pbo_blocks: 6
+        trials: 24
+        parallel: 8
+        sampler: {{kind: tpe, seed: 3}}
+        walk_forward: {{folds: 2}}
+        keep_equity: 4
+        space:
+          exit.profit_target: {{float: [0.2, 0.9], step: 0.1}}
+          structure.dte.target: {{int: [25, 45], step: 5}}
+          exit.stop_loss: {{categorical: [2.0, 3.5, null]}}
+        subgrid:
+          exit.dte: [null, 7]
+        """))
+    outcome = study_job(path, out=tmp_path / "out", progress=False, workdir=tmp_path)
+    logged = outcome.summary["mlflow"]
+    client = MlflowClient(logged["tracking_uri"])
+    children = children_of(client, logged)
+    assert children
+    assert [c.data.metrics["rank"] for c in children] == [
+        float(r) for r in range(1, len(children) + 1)]
+    targets = {f"{0.1 * k:.1f}" for k in range(2, 10)}
+    for child in children:
+        params = child.data.params
+        assert params["exit.profit_target"] in targets  # not 0.6000000000000001
+        assert params["structure.dte.target"] in {"25", "30", "35", "40", "45"}
+        assert params["exit.stop_loss"] in {"2.0", "3.5", "off"}
+        assert params["exit.dte"] in {"7", "off"}
+        rank, trial = int(child.data.metrics["rank"]), child.data.tags["gridbt.trial"]
+        stop = params["exit.stop_loss"].replace(".0", "").replace("off", "–")
+        assert child.info.run_name.startswith(
+            f"#{rank} t{trial} PT{params['exit.profit_target']} "
+            f"{params['structure.dte.target']}d SL{stop}")
+    parent = client.get_run(logged["run_id"])
+    assert parent.data.tags[NOTE_TAG] == "TPE over the exits"
+    parent_files = Path(client.download_artifacts(logged["run_id"], "", str(tmp_path / "p")))
+    assert load_spec(parent_files / "strategy.yaml") == load_spec(SHORT_PUT)
+    assert load_study(parent_files / "study.resolved.yaml")[1] == load_spec(SHORT_PUT)
+    # in-sample KPIs are `is_`, whole-chain ones `chain_`, and the curve is the whole chain's
+    packed = load_packed(chain)
+    curves = 0
+    for child in children:
+        metrics = child.data.metrics
+        assert "sharpe" not in metrics and "final_equity" not in metrics
+        assert "is_final_equity" in metrics
+        assert child.data.tags["gridbt.in_sample"] == "..".join(
+            outcome.summary["in_sample_span_dates"])
+        history = client.get_metric_history(child.info.run_id, "equity")
+        names = sorted(a.path for a in client.list_artifacts(child.info.run_id))
+        if history:
+            curves += 1
+            last = max(history, key=lambda m: m.step)
+            assert metrics["chain_final_equity"] == pytest.approx(last.value)
+            assert metrics["equity"] == pytest.approx(metrics["chain_final_equity"])
+            assert names == ["equity.parquet", "strategy.yaml", "tearsheet.png",
+                             "trades.parquet"]
+            local = client.download_artifacts(child.info.run_id, "strategy.yaml",
+                                              str(tmp_path / child.info.run_id))
+            result = run_backtest(packed, load_spec(local))  # the whole chain, reproduced
+            assert result.equity[last.step] == pytest.approx(last.value, rel=1e-12)
+        else:
+            assert not any(k.startswith("chain_") for k in metrics)
+            assert names == ["equity.parquet"]
+    assert curves == 4
+    # optuna-dashboard: the objective's name, the sub-grid's choice, each fold's values
+    stored = optuna.load_study(study_name="labelled_study", storage=outcome.storage)
+    assert stored.metric_names == ["sharpe"]
+    assert stored.user_attrs["description"] == "TPE over the exits"
+    best = outcome.summary["best"]["trial"]
+    assert stored.user_attrs["chosen_trial"] == best
+    walk = outcome.summary["walk_forward"]["folds"]
+    for k, fold in enumerate(walk, start=1):
+        assert stored.user_attrs[f"fold{k}.oos_sharpe"] == fold["chosen_out_of_sample"]
+        assert stored.user_attrs[f"fold{k}.is_sharpe"] == fold["chosen_in_sample"]
+    chosen = stored.trials[best]
+    assert chosen.user_attrs["subgrid.exit.dte"] in (None, 7)
+    assert chosen.user_attrs["subgrid.exit.dte"] == outcome.summary["best"]["params"]["exit.dte"]
+    assert [chosen.user_attrs[f"fold{k}.is_sharpe"] for k in (1, 2)] == [
+        f["chosen_in_sample"] for f in walk]
+
+
+def test_cli_backtest_logs_one_run(tmp_path: Path, chain: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("gridbt")), "backtest", "--strategy",
+         str(SHORT_PUT), "--data", str(chain), "--out", "out", "--mlflow", "bt"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MLflow: experiment 'bt'" in done.stdout
+    assert "workflowType=machine_learning" in done.stdout
+    client = MlflowClient(f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}")
+    experiment = client.get_experiment_by_name("bt")
+    assert experiment is not None
+    [run] = client.search_runs([experiment.experiment_id])
+    spec = load_spec(SHORT_PUT)
+    assert run.info.run_name == spec.name and run.info.status == "FINISHED"
+    assert run.data.tags["gridbt.kind"] == "backtest"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert run.data.metrics["final_equity"] == pytest.approx(summary["kpis"]["final_equity"])
+    assert run.data.params["structure.legs.0.select.target"] == repr(
+        spec.structure.legs[0].select.target)
+    assert run.data.params["structure.dte.target"] == str(spec.structure.dte.target)
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"summary.json", "trades.parquet", "equity.parquet", "tearsheet.png",
+            "strategy.yaml"} <= names
+    local = client.download_artifacts(run.info.run_id, "strategy.yaml", str(tmp_path / "dl"))
+    assert load_spec(local) == spec
