@@ -244,6 +244,27 @@ def _mid_nb(bid, ask, q):
 
 
 @njit(cache=True, nogil=True)
+def _otm_strikes_nb(start, stop, step, strike, bid, ask, work_k, work_q, n):
+    """Append to `work_k`/`work_q` from position `n` the strikes and mids of quote rows
+    `range(start, stop, step)`, walking away from the money: a zero bid is skipped, and two
+    in a row end the walk (Cboe's cut-off). Returns the new count."""
+    zeros = 0
+    for q in range(start, stop, step):
+        if not (bid[q] > 0.0):
+            zeros += 1
+            if zeros == 2:
+                break
+            continue
+        zeros = 0
+        mq = _mid_nb(bid, ask, q)
+        if mq == mq:
+            work_k[n] = strike[q]
+            work_q[n] = mq
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
 def vix_term_variance_nb(c_lo, c_hi, p_lo, p_hi, strike, bid, ask, years, rate, work_k, work_q):
     """Cboe VIX variance of one expiry from its call rows [c_lo, c_hi) and put rows [p_lo, p_hi)
     (each sorted by strike); NaN when no strike has both a call and a put mid.
@@ -303,20 +324,7 @@ def vix_term_variance_nb(c_lo, c_hi, p_lo, p_hi, strike, bid, ask, years, rate, 
     if k0_call < 0:
         return np.nan
     # included strikes, ascending: puts below K0 (collected downwards), K0, calls above K0
-    n = 0
-    zeros = 0
-    for q in range(k0_put - 1, p_lo - 1, -1):
-        if not (bid[q] > 0.0):
-            zeros += 1
-            if zeros == 2:
-                break
-            continue
-        zeros = 0
-        mq = _mid_nb(bid, ask, q)
-        if mq == mq:
-            work_k[n] = strike[q]
-            work_q[n] = mq
-            n += 1
+    n = _otm_strikes_nb(k0_put - 1, p_lo - 1, -1, strike, bid, ask, work_k, work_q, 0)
     for i in range(n // 2):
         j = n - 1 - i
         work_k[i], work_k[j] = work_k[j], work_k[i]
@@ -324,19 +332,7 @@ def vix_term_variance_nb(c_lo, c_hi, p_lo, p_hi, strike, bid, ask, years, rate, 
     work_k[n] = k0
     work_q[n] = 0.5 * (_mid_nb(bid, ask, k0_call) + _mid_nb(bid, ask, k0_put))
     n += 1
-    zeros = 0
-    for q in range(k0_call + 1, c_hi):
-        if not (bid[q] > 0.0):
-            zeros += 1
-            if zeros == 2:
-                break
-            continue
-        zeros = 0
-        mq = _mid_nb(bid, ask, q)
-        if mq == mq:
-            work_k[n] = strike[q]
-            work_q[n] = mq
-            n += 1
+    n = _otm_strikes_nb(k0_call + 1, c_hi, 1, strike, bid, ask, work_k, work_q, n)
     if n < 2:
         return np.nan
     total = 0.0
