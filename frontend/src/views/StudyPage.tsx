@@ -9,6 +9,7 @@ import type { StudyDetail, Trial } from "../api/client";
 import { useMetricMap, useStudy } from "../api/hooks";
 import { DataTable } from "../components/DataTable";
 import { EChart, type EChartOption } from "../components/EChart";
+import { ImportanceBars } from "../components/ImportanceBars";
 import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
 import { OverfitStatements, ParamList } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton, Stat } from "../components/ui";
@@ -477,46 +478,11 @@ function StudyView({ study }: { study: StudyDetail }) {
           {complete.length < 3 ? (
             <Empty title="Insufficient data">At least three complete trials are needed.</Empty>
           ) : (
-            <EChart
+            <ImportanceBars
               name="importances"
               height={Math.max(140, importances.length * 32 + 40)}
               data={{ params: importances.length }}
-              option={{
-                animation: false,
-                grid: { left: 150, right: 60, top: 8, bottom: 24 },
-                tooltip: {
-                  trigger: "axis",
-                  axisPointer: { type: "shadow" },
-                  valueFormatter: (v: unknown) => fmtPct(v as number, 1),
-                },
-                xAxis: {
-                  type: "value",
-                  max: 1,
-                  axisLabel: {
-                    color: palette.muted,
-                    formatter: (v: number) => `${Math.round(v * 100)}%`,
-                  },
-                  splitLine: { lineStyle: { color: palette.grid } },
-                },
-                yAxis: {
-                  type: "category",
-                  data: importances.map((x) => shortPath(x.p)),
-                  axisLabel: { color: palette.text },
-                },
-                series: [
-                  {
-                    type: "bar",
-                    data: importances.map((x) => x.share),
-                    itemStyle: { color: palette.accent },
-                    label: {
-                      show: true,
-                      position: "right",
-                      color: palette.muted,
-                      formatter: (x: { value: number }) => fmtPct(x.value, 1),
-                    },
-                  },
-                ],
-              }}
+              items={importances.map((x) => ({ path: x.p, share: x.share }))}
             />
           )}
         </Panel>

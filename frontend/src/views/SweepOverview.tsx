@@ -9,10 +9,11 @@ import { api, unwrap, type SweepDetail } from "../api/client";
 import { useDistribution, useMetricMap, useRuns } from "../api/hooks";
 import { DataTable } from "../components/DataTable";
 import { EChart, type EChartOption } from "../components/EChart";
+import { ImportanceBars } from "../components/ImportanceBars";
 import { FilterBar, useFilter } from "../components/FilterBar";
 import { MetricSelect, OverfitStatements, ParamList, runColumns } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton, SkeletonRows, Stat } from "../components/ui";
-import { fmtInt, fmtNumber, fmtPct, fmtProb, shortPath } from "../lib/format";
+import { fmtInt, fmtNumber, fmtProb } from "../lib/format";
 import { varyingAxes } from "../lib/grid";
 import { fmtMetric, HEADLINE, label } from "../lib/metrics";
 import { etaSquared } from "../lib/stats";
@@ -406,7 +407,6 @@ function Importance({
   runs: number;
   axes: string[];
 }) {
-  const palette = usePalette();
   const metrics = useMetricMap();
   const slices = useQueries({
     queries: axes.map((path) => ({
@@ -455,46 +455,11 @@ function Importance({
           Too few runs with a defined {label(metrics, metric)}.
         </Empty>
       ) : (
-        <EChart
+        <ImportanceBars
           name="importance"
           height={Math.max(120, axes.length * 30 + 40)}
           data={{ axes: axes.length }}
-          option={{
-            animation: false,
-            grid: { left: 150, right: 60, top: 8, bottom: 24 },
-            tooltip: {
-              trigger: "axis",
-              axisPointer: { type: "shadow" },
-              valueFormatter: (v: unknown) => fmtPct(v as number, 1),
-            },
-            xAxis: {
-              type: "value",
-              max: 1,
-              axisLabel: {
-                color: palette.muted,
-                formatter: (v: number) => `${Math.round(v * 100)}%`,
-              },
-              splitLine: { lineStyle: { color: palette.grid } },
-            },
-            yAxis: {
-              type: "category",
-              data: shares.map((s) => shortPath(s.path)),
-              axisLabel: { color: palette.text },
-            },
-            series: [
-              {
-                type: "bar",
-                data: shares.map((s) => s.share),
-                itemStyle: { color: palette.accent },
-                label: {
-                  show: true,
-                  position: "right",
-                  color: palette.muted,
-                  formatter: (x: { value: number }) => fmtPct(x.value, 1),
-                },
-              },
-            ],
-          }}
+          items={shares}
         />
       )}
     </Panel>
