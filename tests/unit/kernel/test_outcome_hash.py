@@ -1,0 +1,52 @@
+"""The outcome hash names a trade sequence: engine noise below a cent does not change it, any
+difference in the trades does, and it equals FNV-1a computed in plain Python."""
+
+import numpy as np
+import pytest
+
+from gridbt.kernel.contract import N_TRADE_COLS, T
+from gridbt.kernel.outcome_nb import EMPTY_OUTCOME, trades_hash_nb
+
+
+def _reference(rows: list[tuple[int, int, int, float, float]]) -> int:
+    h = 14695981039346656037
+    for entry, exit_, reason, contracts, pnl in rows:
+        for value in (entry, exit_, reason, round(contracts * 1e6), round(pnl * 100.0)):
+            for byte in int(value).to_bytes(8, "little", signed=True):
+                h = ((h ^ byte) * 1099511628211) % 2**64
+    return int(np.uint64(h).view(np.int64))
+
+
+def _trades(rows: list[tuple[int, int, int, float, float]]) -> np.ndarray:
+    out = np.zeros((max(len(rows), 1), N_TRADE_COLS))
+    for i, (entry, exit_, reason, contracts, pnl) in enumerate(rows):
+        out[i, [T.entry_day, T.exit_day, T.exit_reason, T.contracts, T.pnl]] = \
+            entry, exit_, reason, contracts, pnl
+    return out
+
+
+ROWS = [(3, 20, 1, 2.0, 131.0), (25, 41, 4, 1.0, -412.35), (44, 60, 0, 3.0, 0.65)]
+
+
+def test_equals_plain_python_fnv1a() -> None:
+    assert trades_hash_nb(_trades(ROWS), len(ROWS)) == _reference(ROWS)
+    assert trades_hash_nb(_trades([]), 0) == EMPTY_OUTCOME == _reference([])
+
+
+def test_sub_cent_noise_keeps_the_hash() -> None:
+    noisy = [(e, x, r, c, p + 3e-10) for e, x, r, c, p in ROWS]
+    assert trades_hash_nb(_trades(noisy), 3) == trades_hash_nb(_trades(ROWS), 3)
+
+
+@pytest.mark.parametrize("field", range(5))
+def test_any_trade_difference_changes_it(field: int) -> None:
+    changed = [list(row) for row in ROWS]
+    changed[1][field] += 0.01 if field == 4 else 1
+    altered = [tuple(row) for row in changed]
+    assert trades_hash_nb(_trades(altered), 3) != trades_hash_nb(_trades(ROWS), 3)
+
+
+def test_order_and_count_matter() -> None:
+    base = trades_hash_nb(_trades(ROWS), 3)
+    assert trades_hash_nb(_trades(ROWS[::-1]), 3) != base
+    assert trades_hash_nb(_trades(ROWS), 2) != base
