@@ -129,7 +129,7 @@ def _batch_work(packed: Any, rows: np.ndarray, n_blocks: int) -> float:
     from gridbt.kernel.overfitting import block_return_stats
 
     started = time.perf_counter()
-    _, _, _, equity = run_batch(packed, rows, np.ones(len(rows), bool))
+    equity = run_batch(packed, rows, np.ones(len(rows), bool)).equity
     block_return_stats(equity, n_blocks)
     return time.perf_counter() - started
 

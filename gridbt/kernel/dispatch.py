@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from gridbt._typing import FloatArray
@@ -23,7 +25,8 @@ from gridbt.kernel.contract import (
 from gridbt.kernel.enums import MAX_LEGS, SkipReason
 from gridbt.kernel.result import BacktestResult, window_bounds
 
-__all__ = ["chain_arrays", "kpis_of", "read_only", "run_batch", "run_params", "windowed"]
+__all__ = ["BatchOutputs", "chain_arrays", "kpis_of", "read_only", "run_batch", "run_params",
+           "windowed"]
 
 
 def chain_arrays(packed: PackedChain) -> Chain:
@@ -108,14 +111,20 @@ def windowed(params: FloatArray, window: tuple[int, int]) -> FloatArray:
     return out
 
 
+class BatchOutputs(NamedTuple):
+    """What a batch of backtests returns, one row per parameter row."""
+
+    kpis: FloatArray  # (n, N_KPIS)
+    skips: np.ndarray  # (n, N_SKIPS) int64
+    counters: np.ndarray  # (n, N_COUNTERS) int64
+    equity: FloatArray  # (kept rows, n_days): the rows flagged in `keep_equity`, in order
+    outcome: np.ndarray  # (n,) int64: hash of the trade sequence (`outcome_nb`)
+
+
 def run_batch(
     packed: PackedChain, params: FloatArray, keep_equity: np.ndarray | None = None
-) -> tuple[FloatArray, np.ndarray, np.ndarray, FloatArray]:
-    """Run a batch of encoded parameter rows in one kernel call.
-
-    Returns KPIs (n, N_KPIS), skips (n, N_SKIPS), counters (n, N_COUNTERS) and the equity
-    curves of the rows flagged in `keep_equity` (in row order).
-    """
+) -> BatchOutputs:
+    """Run a batch of encoded parameter rows in one kernel call."""
     from gridbt.kernel.metrics import N_KPIS
 
     params = np.ascontiguousarray(np.atleast_2d(params), dtype=np.float64)
@@ -126,10 +135,12 @@ def run_batch(
     skips = np.zeros((n, len(SkipReason.NAMES)), dtype=np.int64)
     counters = np.zeros((n, N_COUNTERS), dtype=np.int64)
     equity_out = np.empty((int(keep.sum()), packed.n_days))
+    outcome = np.empty(n, dtype=np.int64)
     nb.run_batch_nb(
-        chain_arrays(packed), read_only(params), slot, kpis, skips, counters, equity_out
+        chain_arrays(packed), read_only(params), slot, kpis, skips, counters, equity_out,
+        outcome,
     )
-    return kpis, skips, counters, equity_out
+    return BatchOutputs(kpis, skips, counters, equity_out, outcome)
 
 
 def kpis_of(result: BacktestResult, packed: PackedChain, capital: float) -> dict[str, float]:

@@ -23,6 +23,7 @@ from gridbt.kernel.entry_nb import entry_allowed_nb, try_entry_nb, zscore_signal
 from gridbt.kernel.enums import MAX_LEGS
 from gridbt.kernel.kpi_nb import compute_kpis_nb
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
+from gridbt.kernel.outcome_nb import trades_hash_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb, window_nb
 from gridbt.kernel.state import book_dt, day_dt, flows_dt, leg_book_dt
 from gridbt.kernel.steps_nb import (
@@ -142,13 +143,13 @@ def run_backtest_nb(chain, params, equity, in_market, trades, legs, skips, count
 
 
 @njit(cache=True, nogil=True)
-def run_batch_nb(chain, params, equity_slot, kpis, skips, counters, equity_out):
+def run_batch_nb(chain, params, equity_slot, kpis, skips, counters, equity_out, outcome):
     """Run every row of `params` (n_combos, N_PARAMS).
 
     Writes `kpis` (n_combos, N_KPIS), `skips` (n_combos, N_SKIPS), `counters`
-    (n_combos, N_COUNTERS); the equity curve of row r goes to `equity_out[equity_slot[r]]`
-    when `equity_slot[r] >= 0`. Scratch buffers (the daily rows included) are allocated once
-    per batch.
+    (n_combos, N_COUNTERS) and `outcome` (n_combos: the `outcome_nb` hash of the trades); the
+    equity curve of row r goes to `equity_out[equity_slot[r]]` when `equity_slot[r] >= 0`.
+    Scratch buffers (the daily rows included) are allocated once per batch.
     """
     n_days = chain.day_date.shape[0]
     n_rows = params.shape[0]
@@ -184,6 +185,7 @@ def run_batch_nb(chain, params, equity_slot, kpis, skips, counters, equity_out):
             scratch,
             kpis[r],
         )
+        outcome[r] = trades_hash_nb(trades, n)
         slot = equity_slot[r]
         if slot >= 0:
             equity_out[slot, :] = equity

@@ -129,7 +129,7 @@ class BacktestActor:
 
         started = time.perf_counter()
         n = params.shape[0]
-        kpis, skips, counters, equity = run_batch(self.packed, params, np.ones(n, dtype=bool))
+        kpis, skips, counters, equity, _ = run_batch(self.packed, params, np.ones(n, dtype=bool))
         stats = block_return_stats(equity, self.n_blocks)
         return BatchResult(
             kpis=kpis,
@@ -155,7 +155,7 @@ class BacktestActor:
         from gridbt.kernel.overfitting import block_return_stats
 
         n = params.shape[0]
-        kpis, _, _, equity = run_batch(self.packed, params, np.ones(n, dtype=bool))
+        kpis, _, _, equity, _ = run_batch(self.packed, params, np.ones(n, dtype=bool))
         return kpis, block_return_stats(equity[:, max(lo - 1, 0):hi], n_blocks)
 
     def equity(self, params: FloatArray) -> FloatArray:

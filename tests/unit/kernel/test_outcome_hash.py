@@ -50,3 +50,29 @@ def test_order_and_count_matter() -> None:
     base = trades_hash_nb(_trades(ROWS), 3)
     assert trades_hash_nb(_trades(ROWS[::-1]), 3) != base
     assert trades_hash_nb(_trades(ROWS), 2) != base
+
+
+def test_the_batch_kernel_hashes_the_trades_run_params_books() -> None:
+    import datetime as dt
+
+    from gridbt.data.pack import pack_chain
+    from gridbt.kernel.dispatch import run_batch, run_params
+    from gridbt.strategy.encode import encode_spec
+    from gridbt.strategy.presets import PRESETS
+    from gridbt.testing import flat_vol_chain
+
+    days = [d.astype(object) for d in np.busday_offset("2024-01-02", np.arange(90),
+                                                       roll="forward")]
+    spots = list(100.0 + np.sin(np.arange(90) / 6.0) * 6.0)
+    expiries = [dt.date(2024, m, 15) for m in range(2, 8)]
+    packed = pack_chain(flat_vol_chain(days, spots, expiries,
+                                       list(np.arange(70.0, 131.0, 2.5))).combine_chunks())
+    rows = np.stack([encode_spec(PRESETS[name](), packed) for name in sorted(PRESETS)])
+    outcome = run_batch(packed, rows).outcome
+    for row, got in zip(rows, outcome, strict=True):
+        trades = run_params(packed, row).trades
+        table = np.zeros((max(len(trades), 1), N_TRADE_COLS))
+        for column, name in enumerate(trades.dtype.names or ()):
+            table[: len(trades), column] = trades[name]
+        assert got == trades_hash_nb(table, len(trades))
+    assert len(set(outcome.tolist())) > 1  # the presets trade differently
