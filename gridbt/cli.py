@@ -171,12 +171,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     summary = run_and_write(spec, args.data, args.out, engine=args.engine,
                             tearsheet=not args.no_tearsheet)
     print(format_summary(summary, args.out))
-    if args.mlflow is not None:
+    if args.mlflow is not None or (spec.mlflow is not None and spec.mlflow.enabled):
         from gridbt.report.text import open_mlflow
         from gridbt.tracking.jobs import log_backtest
 
         logged = log_backtest(spec, summary.model_dump(mode="json"), Path(args.out),
-                              args.mlflow, Path.cwd())
+                              args.mlflow or None)
         print(f"MLflow: experiment {logged['experiment']!r}, run {logged['run_id']}\n"
               + open_mlflow(logged))
     return 0
@@ -373,10 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="numba kernels, or the plain-Python reference (slow)")
     bt.add_argument("--no-tearsheet", action="store_true",
                     help="do not draw tearsheet.png (the other files are written)")
-    bt.add_argument("--mlflow", nargs="?", const="backtests", default=None,
+    bt.add_argument("--mlflow", nargs="?", const="", default=None,
                     metavar="EXPERIMENT",
-                    help="log the backtest as an MLflow run in EXPERIMENT (default: backtests), "
-                         "at $MLFLOW_TRACKING_URI or in ./mlflow.db")
+                    help="log the backtest as an MLflow run in EXPERIMENT (default: the "
+                         "strategy's mlflow.experiment, else backtests), where the strategy's "
+                         "mlflow section says, else at $MLFLOW_TRACKING_URI, else in "
+                         "OUT/mlflow.db; a strategy with an mlflow section is logged without it")
     bt.set_defaults(func=cmd_backtest)
 
     sw = sub.add_parser("sweep", help="run a parameter sweep on Ray")

@@ -4,6 +4,8 @@ labels."""
 from __future__ import annotations
 
 import math
+import shlex
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -74,11 +76,28 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def open_mlflow(logged: dict[str, Any]) -> str:
-    """How to open a job's runs: the runs table's URL, after `mlflow ui` for a local store.
-    (A job logged before the URL was recorded has none: the UI's address then.)"""
+    """How to open a job's runs: the runs table's URL, after `mlflow ui` for a local store,
+    with paths relative to the working directory where they are under it. (A job logged before
+    the URL was recorded has none: the UI's address then.)"""
     uri = logged["tracking_uri"]
     url = logged.get("url", "http://127.0.0.1:5000")
     if uri.startswith(("http://", "https://")):
         return f"open it: {url}"
-    return f"open it: mlflow ui --backend-store-uri {uri}  (then {url})"
+    command = f"mlflow ui --backend-store-uri {shlex.quote(_relative_sqlite(uri))}"
+    if artifacts := logged.get("artifacts"):
+        command += f" --artifacts-destination {shlex.quote(_relative(artifacts))}"
+    return f"open it: {command}\n  then {url}"
+
+
+def _relative(path: str) -> str:
+    """`path` relative to the working directory when it is under it: shorter to read."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def _relative_sqlite(uri: str) -> str:
+    prefix = "sqlite:///"
+    return prefix + _relative(uri[len(prefix):]) if uri.startswith(prefix) else uri
 

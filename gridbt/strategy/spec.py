@@ -40,6 +40,7 @@ __all__ = [
     "SelectOffset",
     "SignalAlways",
     "SignalZScore",
+    "TrackingConfig",
     "AccountConfig",
     "HedgeConfig",
     "MarginConfig",
@@ -396,8 +397,23 @@ class HedgeConfig(_Frozen):
         return self
 
 
+class TrackingConfig(_Frozen):
+    """Where a job's runs are logged in MLflow (the ``mlflow:`` section of a job file)."""
+
+    enabled: bool = True
+    tracking_uri: str | None = Field(
+        None, description="null = $MLFLOW_TRACKING_URI, else SQLite in the output directory"
+    )
+    experiment: str | None = Field(None, description="null = the job's name")
+
+
 class StrategySpec(_Frozen):
-    """One options strategy: structure, entry, exits, re-entry, execution and sizing."""
+    """One options strategy: structure, entry, exits, re-entry, execution and sizing.
+
+    `mlflow` logs a `gridbt backtest` of the strategy (experiment null = "backtests"); it is
+    not part of the strategy (not hashed, not encoded), and a sweep or study over the strategy
+    logs where its own ``mlflow:`` section says.
+    """
 
     name: str = "strategy"
     capital: float = Field(100_000.0, gt=0)
@@ -410,6 +426,9 @@ class StrategySpec(_Frozen):
     sizing: SizingConfig = Field(default_factory=SizingConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     hedge: HedgeConfig = Field(default_factory=HedgeConfig)
+    mlflow: TrackingConfig | None = Field(
+        None, description="log `gridbt backtest` runs to MLflow; null = only with --mlflow"
+    )
 
     @model_validator(mode="after")
     def _risk_consistent(self) -> StrategySpec:
@@ -421,7 +440,7 @@ class StrategySpec(_Frozen):
 
     def stable_hash(self) -> str:
         """Return a hash of the spec's content (names excluded) for result deduplication."""
-        payload = self.model_dump(mode="json", exclude={"name"})
+        payload = self.model_dump(mode="json", exclude={"name", "mlflow"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -47,7 +47,13 @@ from gridbt._typing import PathLike
 from gridbt._yaml import load_yaml
 from gridbt.kernel.metrics import METRIC_BY_NAME
 from gridbt.runtime.config import RayConfig
-from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error, parse_strategy
+from gridbt.strategy.spec import (
+    SpecError,
+    StrategySpec,
+    TrackingConfig,
+    format_validation_error,
+    parse_strategy,
+)
 
 __all__ = [
     "LARGE_GRID",
@@ -164,10 +170,7 @@ OBJECTIVE_SCHEMA: dict[str, Any] = {
 ObjectiveSetting = Annotated[Objective, WithJsonSchema(OBJECTIVE_SCHEMA)]
 
 
-class MlflowConfig(_Frozen):
-    enabled: bool = True
-    tracking_uri: str | None = Field(None, description="null = SQLite store in the working dir")
-    experiment: str | None = Field(None, description="null = the sweep's name")
+class MlflowConfig(TrackingConfig):
     children: int | Literal["all"] | None = Field(
         None, description="child runs to log (top-K by objective); null = keep_equity"
     )

@@ -27,7 +27,7 @@ from gridbt.optimize.finish import rank_trials
 from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudySpec
 from gridbt.optimize.study import StudyOutcome
 from gridbt.runtime import progress_bar
-from gridbt.strategy.spec import StrategySpec
+from gridbt.strategy.spec import StrategySpec, TrackingConfig
 from gridbt.sweep.finish import json_value
 from gridbt.sweep.labels import as_written, run_label
 from gridbt.sweep.manifest import SweepManifest
@@ -36,14 +36,15 @@ from gridbt.sweep.spec import GridValue, MlflowConfig, SweepSpec, axis_values
 from gridbt.tracking.mlflow_runs import (
     ChildRun,
     ParentRun,
+    artifacts_destination,
     default_tracking_uri,
     log_runs,
     param_value,
     runs_url,
 )
 
-__all__ = ["CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "Reproduce", "log_backtest", "log_study",
-           "log_sweep", "tracking_uri"]
+__all__ = ["BACKTEST_EXPERIMENT", "CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "Reproduce",
+           "log_backtest", "log_study", "log_sweep", "tracking_uri"]
 
 _NO_CURVE = np.empty(0)
 _NO_DATES = np.empty(0, dtype="datetime64[D]")
@@ -55,10 +56,11 @@ IN_SAMPLE_PREFIX = "is_"
 CHAIN_PREFIX = "chain_"
 
 
-def tracking_uri(config: MlflowConfig, workdir: Path) -> str:
-    """The job file's tracking URI, else `$MLFLOW_TRACKING_URI`, else SQLite in `workdir`."""
+def tracking_uri(config: TrackingConfig, store_dir: Path) -> str:
+    """The job file's tracking URI, else `$MLFLOW_TRACKING_URI`, else SQLite in `store_dir`
+    (the job's output directory, so that its runs move with it)."""
     return (config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-            or default_tracking_uri(workdir))
+            or default_tracking_uri(store_dir))
 
 
 def _finite(values: Mapping[str, Any]) -> dict[str, float]:
@@ -108,9 +110,9 @@ def _run_name(rank: int, values: Mapping[str, Any], paths: list[str]) -> str:
     return f"#{rank} {run_label(values, paths)}".rstrip()
 
 
-def _log(config: MlflowConfig, name: str, workdir: Path, parent: ParentRun,
+def _log(config: TrackingConfig, name: str, store_dir: Path, parent: ParentRun,
          children: list[ChildRun], progress: bool, verbose: bool) -> dict[str, Any]:
-    uri = tracking_uri(config, workdir)
+    uri = tracking_uri(config, store_dir)
     experiment = config.experiment or name
     started = time.perf_counter()
     stage("logging to MLflow: experiment %r at %s, 1 parent and %d child runs", experiment,
@@ -132,8 +134,10 @@ def _log(config: MlflowConfig, name: str, workdir: Path, parent: ParentRun,
     from gridbt._sqlite import with_busy_timeout
 
     experiment_id = MlflowClient(with_busy_timeout(uri)).get_run(run_id).info.experiment_id
+    destination = artifacts_destination(uri)
     return {"tracking_uri": uri, "experiment": experiment, "experiment_id": experiment_id,
-            "run_id": run_id, "children": len(children), "url": runs_url(uri, experiment_id)}
+            "run_id": run_id, "children": len(children), "url": runs_url(uri, experiment_id),
+            **({"artifacts": str(destination.resolve())} if destination is not None else {})}
 
 
 #: Writes a kept child's files (`rank`, its parameters as written) and returns their paths.
@@ -141,7 +145,7 @@ Reproduce = Callable[[int, Mapping[str, Any]], list[Path]]
 
 
 def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
-              heatmaps: list[Path], source: str, workdir: Path, *,
+              heatmaps: list[Path], source: str, store_dir: Path | None = None, *,
               base: StrategySpec | None = None, reproduce: Reproduce | None = None,
               progress: bool = False, verbose: bool = False) -> dict[str, Any]:
     """A parent run for a finished sweep, a child per top combination (`mlflow.children`,
@@ -152,7 +156,8 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
     written (`sweep.yaml`) and, given the `base` strategy, that strategy resolved
     (`strategy.yaml`) and the sweep file with it inline (`sweep.resolved.yaml`, which runs
     from anywhere). `reproduce(rank, params)` is called for each child with a curve and its
-    files become the child's artifacts."""
+    files become the child's artifacts. The default store is SQLite in `store_dir`, else in
+    the sweep's output directory (`tracking_uri`)."""
     results = store.read_summary()  # best first
     axes = {p: axis_values(p, axis) for p, axis in sweep.grid.items()}
     named = _varying(axes)
@@ -193,7 +198,8 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
                **(_resolved_texts(source, base, "sweep") if base is not None else {})},
         description=sweep.description,
     )
-    return _log(sweep.mlflow, sweep.name, workdir, parent, children, progress, verbose)
+    return _log(sweep.mlflow, sweep.name, store_dir or store.root, parent, children, progress,
+                verbose)
 
 
 def _chain_kpis(out_dir: Path) -> dict[int, dict[str, float]]:
@@ -210,7 +216,7 @@ def _chain_kpis(out_dir: Path) -> dict[int, dict[str, float]]:
 def _resolved_texts(source: str, base: StrategySpec, kind: str) -> dict[str, str]:
     """`strategy.yaml` (the base strategy resolved) and `<kind>.resolved.yaml` (the job file
     with it inline: a relative `strategy:` path means nothing once downloaded)."""
-    strategy = base.model_dump(mode="json")
+    strategy = base.model_dump(mode="json", exclude={"mlflow"})
     payload = load_yaml(Path(source))
     payload["strategy"] = strategy
     return {"strategy.yaml": yaml.safe_dump(strategy, sort_keys=False, allow_unicode=True),
@@ -230,7 +236,8 @@ def _study_curves(out_dir: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
         dates.astype("datetime64[D]")
 
 
-def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Path, *,
+def log_study(study: StudySpec, outcome: StudyOutcome, source: str,
+              store_dir: Path | None = None, *,
               base: StrategySpec | None = None, reproduce: Reproduce | None = None,
               progress: bool = False, verbose: bool = False) -> dict[str, Any]:
     """A parent run for a finished study; a child per trial that was backtested (the best
@@ -241,7 +248,8 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
     A child's KPIs are those of its in-sample span, prefixed `is_` (`is_sharpe`); a child with
     an equity curve (over the whole chain) also has the whole chain's KPIs, prefixed `chain_`,
     so its curve ends at `chain_final_equity`; `reproduce(rank, params)` gives its files and
-    `base` adds `strategy.yaml` and `study.resolved.yaml` to the parent (`log_sweep`)."""
+    `base` adds `strategy.yaml` and `study.resolved.yaml` to the parent; the default store is
+    in `store_dir`, else the study's output directory (`log_sweep`)."""
     summary = outcome.summary
     span = "..".join(summary.get("in_sample_span_dates", []))
     frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
@@ -313,7 +321,8 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str, workdir: Pat
         texts=texts,
         description=study.description,
     )
-    return _log(study.mlflow, study.name, workdir, parent, children, progress, verbose)
+    return _log(study.mlflow, study.name, store_dir or outcome.out_dir, parent, children,
+                progress, verbose)
 
 
 def _pareto_csv(pareto: list[dict[str, Any]], study: StudySpec) -> str:
@@ -342,17 +351,27 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def log_backtest(spec: StrategySpec, summary: dict[str, Any], out_dir: Path, experiment: str,
-                 workdir: Path, *, verbose: bool = False) -> dict[str, Any]:
+#: The experiment of a backtest whose strategy file and command line name none.
+BACKTEST_EXPERIMENT = "backtests"
+
+
+def log_backtest(spec: StrategySpec, summary: dict[str, Any], out_dir: Path,
+                 experiment: str | None = None, *, verbose: bool = False) -> dict[str, Any]:
     """One run for a `gridbt backtest`: the strategy's every value as parameters (dotted paths,
     written as in sweeps), its KPIs as metrics, and as artifacts the files of `out_dir`
-    (summary, trades, equity, tear sheet) and `strategy.yaml`; where the run is. The store is
-    `$MLFLOW_TRACKING_URI`, else SQLite in `workdir`."""
+    (summary, trades, equity, tear sheet) and `strategy.yaml`; where the run is.
+
+    The strategy's ``mlflow:`` section says where (`experiment` overrides its experiment,
+    default "backtests"): its tracking URI, else `$MLFLOW_TRACKING_URI`, else SQLite in
+    `out_dir`."""
+    config = spec.mlflow or MlflowConfig()
+    experiment = experiment or config.experiment or BACKTEST_EXPERIMENT
     strategy = spec.model_dump(mode="json")
     files = [out_dir / name for name in summary["files"].values()]
     parent = ParentRun(
         name=spec.name,
-        params={k: v for k, v in _flatten(strategy).items() if k != "name"},
+        params={k: v for k, v in _flatten(strategy).items()
+                if k != "name" and not k.startswith("mlflow.")},
         metrics=_finite(summary["kpis"]),
         tags={"gridbt.kind": "backtest", "gridbt.strategy_hash": summary["strategy_hash"],
               "gridbt.data_fingerprint": summary["data"]["fingerprint"],
@@ -361,5 +380,5 @@ def log_backtest(spec: StrategySpec, summary: dict[str, Any], out_dir: Path, exp
         artifacts=files,
         texts={"strategy.yaml": yaml.safe_dump(strategy, sort_keys=False, allow_unicode=True)},
     )
-    return _log(MlflowConfig(experiment=experiment), spec.name, workdir, parent, [], False,
-                verbose)
+    return _log(config.model_copy(update={"experiment": experiment}), spec.name, out_dir, parent,
+                [], False, verbose)

@@ -14,6 +14,13 @@ finite are left out of the ``equity`` metric history but kept in ``equity.parque
 
 Children are given in rank order and get start times one millisecond apart, descending from
 the first, so that the UI's default sort ("Created", newest first) lists them in that order.
+
+Relocatable SQLite stores. An experiment gridbt creates in a SQLite store keeps its artifacts
+in ``mlartifacts/`` beside the database under a proxied location (``mlflow-artifacts:/<name>``,
+what ``mlflow server`` gives its own experiments), not an absolute path: the database and
+``mlartifacts/`` move together, and ``mlflow ui --backend-store-uri sqlite:///<dir>/mlflow.db
+--artifacts-destination <dir>/mlartifacts`` (`artifacts_destination`) serves them wherever
+they are. gridbt writes such artifacts straight to that folder (`local_artifacts`).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -29,8 +37,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +58,9 @@ __all__ = [
     "ChildRun",
     "ParentRun",
     "NOTE_TAG",
+    "artifacts_destination",
     "default_tracking_uri",
+    "local_artifacts",
     "log_runs",
     "param_value",
     "runs_url",
@@ -64,6 +75,9 @@ NOTE_TAG = "mlflow.note.content"
 #: Where `runs_url` points for a local store: `mlflow ui`'s default address.
 _LOCAL_UI = "http://127.0.0.1:5000"
 _SUPPRESS_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+#: Proxied artifact locations, resolved by a tracking server against its artifacts destination.
+_PROXIED = "mlflow-artifacts:"
+_ARTIFACTS_DIR = "mlartifacts"
 
 _P = TypeVar("_P")
 _M = TypeVar("_M")
@@ -136,6 +150,39 @@ class ParentRun:
 def default_tracking_uri(workdir: Path) -> str:
     """Return the embedded default store: ``sqlite:///<absolute workdir>/mlflow.db``."""
     return f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db').as_posix()}"
+
+
+def _sqlite_file(tracking_uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI (relative to the working directory when the
+    URI is), or None for any other store."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = urlparse(tracking_uri).path[1:]
+    return None if database in ("", ":memory:") else Path(database)
+
+
+def local_artifacts(tracking_uri: str, artifact_uri: str) -> Path | None:
+    """Where a run's (or an experiment's) artifacts are on this machine, for a SQLite store:
+    a proxied ``mlflow-artifacts:/…`` location under ``mlartifacts/`` beside the database, a
+    ``file:`` one as it says. None when the artifacts are remote (a tracking server's)."""
+    database = _sqlite_file(tracking_uri)
+    if artifact_uri.startswith(_PROXIED):
+        if database is None:
+            return None
+        relative = urlparse(artifact_uri).path.lstrip("/")
+        return database.parent / _ARTIFACTS_DIR / relative
+    if artifact_uri.startswith("file:"):
+        return Path(url2pathname(urlparse(artifact_uri).path))
+    return None if "://" in artifact_uri or ":" in artifact_uri.split("/")[0] \
+        else Path(artifact_uri)
+
+
+def artifacts_destination(tracking_uri: str) -> Path | None:
+    """For a SQLite store, the folder ``mlflow ui --artifacts-destination`` takes to serve the
+    artifacts of the experiments gridbt created in it (``mlartifacts/`` beside the database);
+    None for any other store."""
+    database = _sqlite_file(tracking_uri)
+    return None if database is None else database.parent / _ARTIFACTS_DIR
 
 
 def param_value(value: object) -> str:
@@ -245,11 +292,12 @@ def log_runs(
         try:
             parent_metrics = _finite_metrics(parent.metrics)
             _log_values(client, parent_id, _params(parent.params), parent_metrics, now)
-            _log_parent_files(client, parent_id, parent)
+            _log_parent_files(_repository(parent_run.info.artifact_uri, tracking_uri), parent)
             store = sql_store(client) if bulk else None
             with tempfile.TemporaryDirectory(prefix="gridbt-mlflow-") as staging:
                 if store is not None:
-                    runs = _bulk_runs(found, parent_id, children, records, Path(staging), on_child)
+                    runs = _bulk_runs(found, parent_id, children, records, Path(staging),
+                                      tracking_uri, on_child)
                     insert_runs(store, found.experiment_id, parent_run.info.user_id, runs)
                 else:
                     for child, record in zip(children, records, strict=True):
@@ -338,6 +386,7 @@ def _bulk_runs(
     children: Sequence[ChildRun],
     records: Sequence[RunRecord],
     staging: Path,
+    tracking_uri: str,
     on_child: Callable[[], None] | None,
 ) -> Iterator[tuple[str, str, RunRecord]]:
     """Yield (run id, artifact URI, record) for `insert_runs`, uploading each equity first."""
@@ -349,7 +398,7 @@ def _bulk_runs(
             found.artifact_location, run_id, "artifacts"
         )
         # Artifact first: a run that is visible in the store always has its curve.
-        _upload_equity(artifact_uri, child, staging, None)
+        _upload_equity(artifact_uri, child, staging, tracking_uri)
         yield run_id, artifact_uri, replace(record, tags={**record.tags, _PARENT_TAG: parent_id})
         if on_child is not None:
             on_child()
@@ -424,14 +473,10 @@ def _batches(params: list[_P], metrics: list[_M]) -> Iterator[tuple[list[_P], li
         yield param_batch, metric_batch
 
 
-def _upload_equity(
-    artifact_uri: str, child: ChildRun, staging: Path, tracking_uri: str | None
-) -> None:
-    """Upload the child's ``equity.parquet`` and its `files`. A tracking server's
-    ``mlflow-artifacts:`` URI resolves against `tracking_uri` (not the process's global one)."""
+def _upload_equity(artifact_uri: str, child: ChildRun, staging: Path, tracking_uri: str) -> None:
+    """Upload the child's ``equity.parquet`` and its `files` (`_repository`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 
     table = pa.table(
@@ -443,22 +488,25 @@ def _upload_equity(
     local = staging / EQUITY_ARTIFACT
     pq.write_table(table, local)
     # The run's artifact URI is known already; going through the client would cost a get_run.
-    repository = get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
-    repository.log_artifact(str(local))  # type: ignore[no-untyped-call]
+    repository = _repository(artifact_uri, tracking_uri)
+    repository.log_artifact(str(local))
     for path in child.files:
-        repository.log_artifact(str(path))  # type: ignore[no-untyped-call]
+        repository.log_artifact(str(path))
 
 
-def _log_parent_files(client: MlflowClient, run_id: str, parent: ParentRun) -> None:
+def _log_parent_files(repository: Any, parent: ParentRun) -> None:
     for path in map(Path, parent.artifacts):
         if path.is_dir():
-            client.log_artifacts(run_id, str(path), artifact_path=path.name)
+            repository.log_artifacts(str(path), artifact_path=path.name)
         elif path.is_file():
-            client.log_artifact(run_id, str(path))
+            repository.log_artifact(str(path))
         else:
             raise FileNotFoundError(f"parent run artifact {path} does not exist")
-    for name, text in parent.texts.items():
-        client.log_text(run_id, text, name)
+    with tempfile.TemporaryDirectory(prefix="gridbt-texts-") as staging:
+        for name, text in parent.texts.items():
+            local = Path(staging) / name
+            local.write_text(text)
+            repository.log_artifact(str(local))
 
 
 def _experiment(client: MlflowClient, tracking_uri: str, name: str) -> Experiment:
@@ -469,7 +517,7 @@ def _experiment(client: MlflowClient, tracking_uri: str, name: str) -> Experimen
     found = client.get_experiment_by_name(name)
     if found is None:
         try:
-            client.create_experiment(name, _artifact_root(tracking_uri))
+            client.create_experiment(name, _artifact_root(tracking_uri, name))
         except MlflowException as error:
             # Another process created it between our lookup and create: use theirs.
             if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
@@ -484,14 +532,28 @@ def _experiment(client: MlflowClient, tracking_uri: str, name: str) -> Experimen
     return found
 
 
-def _artifact_root(tracking_uri: str) -> str | None:
-    """``mlartifacts/`` beside a SQLite database file; None (MLflow's default) otherwise."""
-    if not tracking_uri.startswith("sqlite:///"):
+def _artifact_root(tracking_uri: str, name: str) -> str | None:
+    """For a SQLite store, ``mlflow-artifacts:/<name>`` (under ``mlartifacts/`` beside the
+    database, wherever it moves); None (the server's or MLflow's default) otherwise. Two names
+    that clean to the same folder are harmless: run ids are unique."""
+    if _sqlite_file(tracking_uri) is None:
         return None
-    database = urlparse(tracking_uri).path[1:]
-    if database in ("", ":memory:"):
-        return None
-    return (Path(database).resolve().parent / "mlartifacts").as_uri()
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "experiment"
+    return f"{_PROXIED}/{folder}"
+
+
+def _repository(artifact_uri: str, tracking_uri: str) -> Any:
+    """The artifact repository a run's artifacts are written to: the local folder of a
+    proxied location in a SQLite store, else MLflow's for the URI (a tracking server's
+    ``mlflow-artifacts:`` resolved against `tracking_uri`, not the process's global one)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    if artifact_uri.startswith(_PROXIED):
+        local = local_artifacts(tracking_uri, artifact_uri)
+        if local is not None:
+            local.mkdir(parents=True, exist_ok=True)
+            return get_artifact_repository(local.resolve().as_uri())
+    return get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
 
 
 def _params(params: Mapping[str, object]) -> dict[str, str]:

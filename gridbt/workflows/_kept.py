@@ -43,8 +43,8 @@ class Reproduce:
         folder = self.folder / f"rank-{rank}"
         folder.mkdir()
         strategy = folder / "strategy.yaml"
-        strategy.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False,
-                                           allow_unicode=True))
+        strategy.write_text(yaml.safe_dump(spec.model_dump(mode="json", exclude={"mlflow"}),
+                                           sort_keys=False, allow_unicode=True))
         result = run_backtest(self.packed, spec)
         trades = trades_table(result, self.packed)
         pq.write_table(trades, folder / "trades.parquet")

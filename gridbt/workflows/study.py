@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 __all__ = ["study_job"]
 
 
-def study_job(study_file: PathLike, *, workdir: PathLike | None = None, progress: bool = True,
+def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
+              tracking_dir: PathLike | None = None, progress: bool = True,
               verbose: bool = False, summary: Callable[[StudyOutcome], None] | None = None,
               **options: Any) -> StudyOutcome:
     """Run (or resume) the study in `study_file` (`options` as `run_study`'s), then log it to
@@ -27,7 +28,8 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None, progress
 
     `summary(outcome)` is called as soon as the study's results are final, before MLflow, so
     that a caller can show them without waiting for it. `progress` shows progress bars (the
-    trials, the MLflow runs); `verbose` keeps what Ray and MLflow have to say.
+    trials, the MLflow runs); `verbose` keeps what Ray and MLflow have to say. Without a
+    tracking URI the runs go to SQLite in `tracking_dir`, default the study's output directory.
     """
     from gridbt.optimize.study import run_study
 
@@ -53,7 +55,9 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None, progress
 
         with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
             outcome.summary["mlflow"] = log_study(
-                study, outcome, str(study_file), base_dir, progress=progress, verbose=verbose,
+                study, outcome, str(study_file),
+                None if tracking_dir is None else Path(tracking_dir), progress=progress,
+                verbose=verbose,
                 base=base, reproduce=Reproduce(base, study.data, Path(staging)))
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["sweep_job"]
 
 
-def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress: bool = True,
+def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
+              tracking_dir: PathLike | None = None, progress: bool = True,
               verbose: bool = False, summary: Callable[[SweepOutcome], None] | None = None,
               **options: Any) -> SweepOutcome:
     """Run (or resume) the sweep in `sweep_file` (`options` as `run_sweep`'s), then draw the
@@ -33,6 +34,8 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
     `summary(outcome)` is called as soon as the results are final, before the heatmaps and
     MLflow, so that a caller can show them without waiting for either. `progress` shows
     progress bars (the grid, the MLflow runs); `verbose` keeps what Ray and MLflow have to say.
+    Without a tracking URI (file or `$MLFLOW_TRACKING_URI`) the runs go to SQLite in
+    `tracking_dir`, default the sweep's output directory.
     """
     from gridbt.sweep.driver import run_sweep
 
@@ -63,7 +66,8 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None, progress
             from gridbt.tracking.jobs import log_sweep
 
             with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
-                mlflow = log_sweep(sweep, manifest, store, heatmaps, str(sweep_file), base_dir,
+                mlflow = log_sweep(sweep, manifest, store, heatmaps, str(sweep_file),
+                                   None if tracking_dir is None else Path(tracking_dir),
                                    base=base, progress=progress, verbose=verbose,
                                    reproduce=Reproduce(base, sweep.data, Path(staging)))
             outcome.manifest = manifest.with_results(mlflow=mlflow)
