@@ -1,15 +1,18 @@
-"""MLflow logging cost of a sweep: seconds per child run and in total, on a fresh SQLite store.
+"""MLflow logging cost of a sweep: milliseconds per child run, by path, medians of --repeat.
 
-Each child carries --params parameters, --kpis KPIs and a --days long equity curve (metric
-history and Parquet artifact), as `gridbt.tracking.mlflow_runs.log_runs` logs them after a
-sweep. The store is created (schema migrations) before the clock starts. Prints one line per
-child count; the machine is shared and noisy, so read ratios, not absolute numbers.
---public uses MLflow's public per-run API instead of the bulk SQL path (slow: try 100 children);
---http logs through a real `mlflow server` on 127.0.0.1 (SQLite backend, local artifacts), as
-to a cluster's tracking server: the public API over HTTP (the server is started, and the
-schema created, before the clock starts).
-Usage: python benchmarks/mlflow_logging.py [--children 100 1000] [--days 2500]
-       [--public | --http] [--profile]
+Each child carries --params parameters and --kpis KPIs, as `gridbt.tracking.mlflow_runs.log_runs`
+logs a sweep's kept combinations; the first --curves of them also carry a --days long equity
+curve (metric history and ``equity.parquet``), as a sweep with ``keep_equity: 20`` does.
+Paths (--paths):
+  sql     the bulk SQL insert into a fresh SQLite store (gridbt's default local store)
+  public  MLflow's public per-run API on the same SQLite store (the fallback on other versions)
+  http    the public API through a real ``mlflow server`` on 127.0.0.1 (SQLite backend, local
+          artifacts; --server-workers processes), as to a cluster's tracking server, with
+          --threads children in flight (1 = one after the other)
+Stores and servers are created (schema migrations) before the clock starts. The machine is
+shared and noisy: read medians and ratios.
+Usage: python benchmarks/mlflow_logging.py [--children 20 200] [--curves 20] [--days 2500]
+       [--paths sql public http] [--threads 8] [--server-workers 2] [--repeat 3] [--profile]
 """
 
 from __future__ import annotations
@@ -17,88 +20,98 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import statistics
 import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
 from gridbt.testing.mlflow_server import mlflow_server
+from gridbt.tracking import mlflow_runs
 from gridbt.tracking.mlflow_runs import ChildRun, ParentRun, default_tracking_uri, log_runs
 
 
-def make_children(count: int, days: int, kpis: int, params: int, seed: int = 0) -> list[ChildRun]:
+def make_children(count: int, curves: int, days: int, kpis: int, params: int,
+                  seed: int = 0) -> list[ChildRun]:
     rng = np.random.default_rng(seed)
     dates = np.busday_offset(np.datetime64("2013-01-02"), np.arange(days), roll="forward")
     children = []
     for i in range(count):
+        with_curve = i < curves
         equity = 100_000.0 * np.cumprod(1.0 + rng.normal(3e-4, 8e-3, days))
         children.append(
             ChildRun(
-                name=f"combo-{i:05d}",
+                name=f"#{i + 1} combo",
                 params={
                     f"exit.rule_{j}": (None if j == 0 else round(0.1 * (i % 7 + j), 2))
                     for j in range(params)
                 },
                 metrics={f"kpi_{k}": float(rng.normal()) for k in range(kpis)},
-                dates=dates,
-                equity=equity,
-                tags={"gridbt.params_hash": f"{i:016x}"},
+                dates=dates if with_curve else np.empty(0, dtype="datetime64[D]"),
+                equity=equity if with_curve else np.empty(0),
+                tags={"gridbt.param_hash": f"{i:016x}"},
             )
         )
     return children
 
 
-def run(count: int, days: int, kpis: int, params: int, bulk: bool, profile: bool,
-        http: bool = False) -> None:
-    children = make_children(count, days, kpis, params)
-    parent = ParentRun(
-        name="bench",
-        params={"grid.size": count},
-        metrics={"evaluated": count},
-        tags={"gridbt.version": "bench"},
-        artifacts=[],
-        texts={"job.yaml": "x: 1"},
-    )
+def once(path: str, children: list[ChildRun], threads: int, server_workers: int,
+         profile: bool) -> float:
+    """Seconds to log a parent and `children` on `path`, store made before the clock starts."""
+    parent = ParentRun(name="bench", params={"grid.size": len(children)},
+                       metrics={"evaluated": len(children)}, tags={"gridbt.version": "bench"},
+                       artifacts=[], texts={"job.yaml": "x: 1"})
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        uri = (stack.enter_context(mlflow_server(Path(tmp) / "server")) if http
-               else default_tracking_uri(Path(tmp)))
-        # Warm up: creates the schema, so the timing below is logging only.
-        log_runs(uri, "warmup", parent, [])
+        uri = (stack.enter_context(mlflow_server(Path(tmp) / "server", workers=server_workers))
+               if path == "http" else default_tracking_uri(Path(tmp)))
+        log_runs(uri, "warmup", parent, [])  # the schema, the experiment's first requests
+        stack.enter_context(mock.patch.object(mlflow_runs, "_HTTP_WORKERS", threads))
         profiler = cProfile.Profile() if profile else None
-        start, cpu = time.perf_counter(), time.process_time()
+        start = time.perf_counter()
         if profiler:
             profiler.enable()
-        log_runs(uri, "bench", parent, children, bulk=bulk)
+        log_runs(uri, "bench", parent, children, bulk=path == "sql")
         if profiler:
             profiler.disable()
-        total, cpu = time.perf_counter() - start, time.process_time() - cpu
-        database = Path(tmp) / "server" / "mlflow.db" if http else Path(tmp) / "mlflow.db"
-        size = database.stat().st_size / 2**20
-    path = "http" if http else "bulk" if bulk else "public"
-    print(
-        f"{path:6s} {count:5d} children x {days} days: {total:7.2f} s total, "
-        f"{1e3 * total / count:6.1f} ms/child ({1e3 * cpu / count:.1f} ms CPU), "
-        f"{count * days / total / 1e3:6.1f} k equity points/s, db {size:.0f} MiB"
-    )
+        total = time.perf_counter() - start
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    return total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--children", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--children", type=int, nargs="+", default=[20, 200])
+    parser.add_argument("--curves", type=int, default=20, help="children with an equity curve")
     parser.add_argument("--days", type=int, default=2500)
-    parser.add_argument("--kpis", type=int, default=20)
+    parser.add_argument("--kpis", type=int, default=26)
     parser.add_argument("--params", type=int, default=8)
-    parser.add_argument("--public", action="store_true", help="MLflow's public API per run")
-    parser.add_argument("--http", action="store_true", help="a real mlflow server over HTTP")
+    parser.add_argument("--paths", nargs="+", default=["sql", "http"],
+                        choices=["sql", "public", "http"])
+    parser.add_argument("--threads", type=int, nargs="+", default=[8],
+                        help="children in flight over HTTP (several values: one line each)")
+    parser.add_argument("--server-workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of each run")
     args = parser.parse_args()
+    results: dict[tuple[str, int], float] = {}
     for count in args.children:
-        run(count, args.days, args.kpis, args.params, not (args.public or args.http),
-            args.profile, args.http)
+        children = make_children(count, min(args.curves, count), args.days, args.kpis,
+                                 args.params)
+        for path in args.paths:
+            for threads in args.threads if path == "http" else [1]:
+                runs = [once(path, children, threads, args.server_workers, args.profile)
+                        for _ in range(args.repeat)]
+                total = statistics.median(runs)
+                results[path, count] = total
+                label = f"http x{threads}" if path == "http" else path
+                print(f"{label:8s} {count:5d} children ({min(args.curves, count)} with a "
+                      f"{args.days}-day curve): {1e3 * total / count:7.1f} ms/child, "
+                      f"{total:6.2f} s total (median of {args.repeat}: "
+                      f"{', '.join(f'{r:.2f}' for r in runs)} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(root: Path, *, timeout: float = 120.0) -> Iterator[str]:
+def mlflow_server(root: Path, *, workers: int = 1, timeout: float = 120.0) -> Iterator[str]:
     """Run ``mlflow server`` with its store in `root` (``mlflow.db``, ``mlartifacts/``) and
-    yield its URL; stop it on exit. Its output goes to ``root/server.log``."""
+    `workers` processes, and yield its URL; stop it on exit. Its output goes to
+    ``root/server.log``."""
     root.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -34,7 +35,7 @@ def mlflow_server(root: Path, *, timeout: float = 120.0) -> Iterator[str]:
         str(Path(sys.executable).with_name("mlflow")), "server",
         "--backend-store-uri", f"sqlite:///{(root / 'mlflow.db').resolve().as_posix()}",
         "--artifacts-destination", str((root / "mlartifacts").resolve()),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     with open(root / "server.log", "wb") as log:

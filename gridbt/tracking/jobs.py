@@ -68,6 +68,12 @@ def _finite(values: Mapping[str, Any]) -> dict[str, float]:
             if v is not None and math.isfinite(float(v))}
 
 
+def _scoped(kind: str, metrics: Mapping[str, float]) -> dict[str, float]:
+    """A parent run's metrics as ``sweep/best_sharpe``, ``sweep/dsr``: apart from the child
+    runs' KPIs in the UI's column menu, and a chart section of their own."""
+    return {f"{kind}/{name}": value for name, value in metrics.items()}
+
+
 def _decimals(number: float) -> int:
     text = repr(float(number))
     if "e" in text:
@@ -186,9 +192,10 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
         params={"objective": sweep.objective.kpi, "grid_size": manifest.grid_size,
                 "valid_combinations": manifest.valid_combinations,
                 **{f"grid.{p}": _axis_param(values) for p, values in axes.items()}},
-        metrics={**_finite(manifest.statistics), **_finite(best_kpis),
-                 "combinations": float(manifest.computed), "failures": float(manifest.failed),
-                 "seconds": manifest.seconds},
+        metrics=_scoped("sweep", {
+            **_finite(manifest.statistics), **_finite(best_kpis),
+            "combinations": float(manifest.computed), "failures": float(manifest.failed),
+            "seconds": manifest.seconds}),
         tags={"gridbt.kind": "sweep", "gridbt.data_fingerprint": manifest.data_fingerprint,
               "gridbt.code_version": manifest.code_version,
               "gridbt.grid_signature": manifest.grid_signature,
@@ -309,11 +316,12 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str,
                 "walk_forward": "none" if study.walk_forward is None else
                 f"{study.walk_forward.scheme}:{study.walk_forward.folds}",
                 **{f"space.{p}": d.model_dump_json(by_alias=True) for p, d in study.space.items()}},
-        metrics={**_finite(summary.get("statistics", {})), **_finite(wf_metrics),
-                 **_finite(best_values),
-                 **{f"trials_{k}": float(v) for k, v in summary["trials"].items()},
-                 "seconds": outcome.seconds,
-                 "sampler_ms_per_trial": float(summary["sampler_ms_per_trial"])},
+        metrics=_scoped("study", {
+            **_finite(summary.get("statistics", {})), **_finite(wf_metrics),
+            **_finite(best_values),
+            **{f"trials_{k}": float(v) for k, v in summary["trials"].items()},
+            "seconds": outcome.seconds,
+            "sampler_ms_per_trial": float(summary["sampler_ms_per_trial"])}),
         tags={"gridbt.kind": "study", "gridbt.storage": outcome.storage,
               "gridbt.out_dir": str(outcome.out_dir.resolve()),
               "gridbt.best_trial": str(summary["best"]["trial"])},

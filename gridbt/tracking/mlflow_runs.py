@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,6 +79,8 @@ _SUPPRESS_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 #: Proxied artifact locations, resolved by a tracking server against its artifacts destination.
 _PROXIED = "mlflow-artifacts:"
 _ARTIFACTS_DIR = "mlartifacts"
+#: Children logged at once to a tracking server (benchmarks/mlflow_logging.py --http).
+_HTTP_WORKERS = 8
 
 _P = TypeVar("_P")
 _M = TypeVar("_M")
@@ -300,12 +303,13 @@ def log_runs(
                                       tracking_uri, on_child)
                     insert_runs(store, found.experiment_id, parent_run.info.user_id, runs)
                 else:
-                    for child, record in zip(children, records, strict=True):
-                        _log_child(
-                            client, found, parent_id, child, record, Path(staging), open_runs
-                        )
-                        if on_child is not None:
-                            on_child()
+                    def log_one(i: int) -> None:
+                        folder = Path(staging) / str(i)
+                        folder.mkdir()
+                        _log_child(client, found, parent_id, children[i], records[i], folder,
+                                   open_runs)
+
+                    _each(log_one, len(children), _workers(tracking_uri), on_child)
             client.set_terminated(parent_id, RunStatus.to_string(RunStatus.FINISHED))
         except BaseException:
             for run_id in open_runs:
@@ -314,6 +318,35 @@ def log_runs(
                     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
             raise
     return parent_id
+
+
+def _workers(tracking_uri: str) -> int:
+    """Children logged at once: a tracking server answers requests in parallel and each child
+    is a handful of round trips; a local store is written one child at a time."""
+    return _HTTP_WORKERS if tracking_uri.startswith(("http://", "https://")) else 1
+
+
+def _each(work: Callable[[int], None], count: int, workers: int,
+          on_done: Callable[[], None] | None) -> None:
+    """`work(i)` for i in range(count) on `workers` threads, `on_done()` after each; the first
+    error (or Ctrl-C) cancels what has not started and is raised once the running ones end."""
+    if workers <= 1 or count <= 1:
+        for i in range(count):
+            work(i)
+            if on_done is not None:
+                on_done()
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, count),
+                            thread_name_prefix="gridbt-mlflow") as pool:
+        futures = [pool.submit(work, i) for i in range(count)]
+        try:
+            for future in as_completed(futures):
+                future.result()
+                if on_done is not None:
+                    on_done()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 @contextmanager
@@ -422,7 +455,7 @@ def _log_child(
         tags={**record.tags, _PARENT_TAG: parent_id},
         run_name=record.name,
     )
-    open_runs.append(run.info.run_id)
+    open_runs.append(run.info.run_id)  # list.append and .remove are atomic: threads share it
     history = [
         Metric(record.history_key, value, stamp, step)
         for step, stamp, value in zip(
@@ -432,10 +465,11 @@ def _log_child(
     _log_values(client, run.info.run_id, record.params, record.metrics, record.start_time, history)
     _upload_equity(run.info.artifact_uri, child, staging, client.tracking_uri)
     client.set_terminated(
-        open_runs.pop(),
+        run.info.run_id,
         RunStatus.to_string(RunStatus.FINISHED),
         end_time=max(_now_ms(), record.start_time),
     )
+    open_runs.remove(run.info.run_id)
 
 
 def _log_values(
@@ -504,9 +538,11 @@ def _log_parent_files(repository: Any, parent: ParentRun) -> None:
             raise FileNotFoundError(f"parent run artifact {path} does not exist")
     with tempfile.TemporaryDirectory(prefix="gridbt-texts-") as staging:
         for name, text in parent.texts.items():
-            local = Path(staging) / name
+            local = Path(staging) / name  # a name may hold folders: notes/readme.md
+            local.parent.mkdir(parents=True, exist_ok=True)
             local.write_text(text)
-            repository.log_artifact(str(local))
+            folder = Path(name).parent.as_posix()
+            repository.log_artifact(str(local), artifact_path=None if folder == "." else folder)
 
 
 def _experiment(client: MlflowClient, tracking_uri: str, name: str) -> Experiment:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,7 @@ from gridbt.optimize.spec import load_study
 from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.presets import load_spec
 from gridbt.sweep.spec import load_sweep
+from gridbt.testing.mlflow_artifacts import RunArtifacts
 from gridbt.tracking.mlflow_runs import NOTE_TAG
 from gridbt.workflows.study import study_job
 from gridbt.workflows.sweep import sweep_job
@@ -107,6 +109,11 @@ def test_sweep_params_read_as_the_yaml(sweep: dict[str, Any]) -> None:
         "grid.exit.stop_loss": "2.0, 3.5, off",
         "grid.exit.dte": "off, 7",
     }
+    # the sweep's own numbers are apart from the children's KPIs (column menu, chart section)
+    assert parent.data.metrics and all(k.startswith("sweep/") for k in parent.data.metrics)
+    assert parent.data.metrics["sweep/best_sharpe"] == pytest.approx(
+        max(c.data.metrics["sharpe"] for c in children))
+    assert not any("/" in k for c in children for k in c.data.metrics)
 
 
 def test_sweep_description_and_url(sweep: dict[str, Any]) -> None:
@@ -126,9 +133,9 @@ def test_kept_children_carry_what_reproduces_them(sweep: dict[str, Any], chain: 
     packed = load_packed(chain)
     for child in children_of(client, sweep):
         run_id = child.info.run_id
-        names = sorted(a.path for a in client.list_artifacts(run_id))
+        names = RunArtifacts(client.tracking_uri).list(run_id)
         assert names == ["equity.parquet", "strategy.yaml", "tearsheet.png", "trades.parquet"]
-        local = Path(client.download_artifacts(run_id, "", str(tmp_path / run_id)))
+        local = Path(RunArtifacts(client.tracking_uri).path(run_id, ""))
         assert (local / "tearsheet.png").read_bytes()[:4] == b"\x89PNG"
         spec = load_spec(local / "strategy.yaml")
         params = child.data.params
@@ -143,11 +150,11 @@ def test_kept_children_carry_what_reproduces_them(sweep: dict[str, Any], chain: 
 
 def test_parent_holds_what_reruns_the_sweep(sweep: dict[str, Any], tmp_path: Path) -> None:
     client = MlflowClient(sweep["tracking_uri"])
-    names = {a.path for a in client.list_artifacts(sweep["run_id"])}
+    names = set(RunArtifacts(client.tracking_uri).list(sweep["run_id"]))
     assert {"sweep.yaml", "sweep.resolved.yaml", "strategy.yaml", "sweep.json",
             "results.parquet"} <= names
     assert any(n.startswith("heatmap_") for n in names)
-    local = Path(client.download_artifacts(sweep["run_id"], "", str(tmp_path)))
+    local = Path(RunArtifacts(client.tracking_uri).path(sweep["run_id"], ""))
     resolved = load_sweep(local / "sweep.resolved.yaml")  # runs from anywhere
     assert resolved[1] == load_spec(local / "strategy.yaml") == load_spec(SHORT_PUT)
     assert resolved[0].grid == load_sweep(local / "sweep.yaml")[0].grid
@@ -195,7 +202,9 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_a
             f"{params['structure.dte.target']}d SL{stop}")
     parent = client.get_run(logged["run_id"])
     assert parent.data.tags[NOTE_TAG] == "TPE over the exits"
-    parent_files = Path(client.download_artifacts(logged["run_id"], "", str(tmp_path / "p")))
+    assert "study/trials_complete" in parent.data.metrics
+    assert all(k.startswith("study/") for k in parent.data.metrics)
+    parent_files = Path(RunArtifacts(client.tracking_uri).path(logged["run_id"], ""))
     assert load_spec(parent_files / "strategy.yaml") == load_spec(SHORT_PUT)
     assert load_study(parent_files / "study.resolved.yaml")[1] == load_spec(SHORT_PUT)
     # in-sample KPIs are `is_`, whole-chain ones `chain_`, and the curve is the whole chain's
@@ -208,7 +217,7 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_a
         assert child.data.tags["gridbt.in_sample"] == "..".join(
             outcome.summary["in_sample_span_dates"])
         history = client.get_metric_history(child.info.run_id, "equity")
-        names = sorted(a.path for a in client.list_artifacts(child.info.run_id))
+        names = RunArtifacts(client.tracking_uri).list(child.info.run_id)
         if history:
             curves += 1
             last = max(history, key=lambda m: m.step)
@@ -216,8 +225,7 @@ def test_study_params_read_as_the_yaml_and_stepped_values_are_rounded_and_kpis_a
             assert metrics["equity"] == pytest.approx(metrics["chain_final_equity"])
             assert names == ["equity.parquet", "strategy.yaml", "tearsheet.png",
                              "trades.parquet"]
-            local = client.download_artifacts(child.info.run_id, "strategy.yaml",
-                                              str(tmp_path / child.info.run_id))
+            local = RunArtifacts(client.tracking_uri).path(child.info.run_id, "strategy.yaml")
             result = run_backtest(packed, load_spec(local))  # the whole chain, reproduced
             assert result.equity[last.step] == pytest.approx(last.value, rel=1e-12)
         else:
@@ -250,7 +258,11 @@ def test_cli_backtest_logs_one_run(tmp_path: Path, chain: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MLflow: experiment 'bt'" in done.stdout
     assert "workflowType=machine_learning" in done.stdout
-    client = MlflowClient(f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}")
+    # the store is in --out, and the printed command serves its artifacts too
+    assert not (tmp_path / "mlflow.db").exists()
+    assert ("mlflow ui --backend-store-uri sqlite:///out/mlflow.db --artifacts-destination "
+            "out/mlartifacts") in done.stdout
+    client = MlflowClient(f"sqlite:///{(tmp_path / 'out' / 'mlflow.db').as_posix()}")
     experiment = client.get_experiment_by_name("bt")
     assert experiment is not None
     [run] = client.search_runs([experiment.experiment_id])
@@ -262,8 +274,66 @@ def test_cli_backtest_logs_one_run(tmp_path: Path, chain: Path) -> None:
     assert run.data.params["structure.legs.0.select.target"] == repr(
         spec.structure.legs[0].select.target)
     assert run.data.params["structure.dte.target"] == str(spec.structure.dte.target)
-    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    names = set(RunArtifacts(client.tracking_uri).list(run.info.run_id))
     assert {"summary.json", "trades.parquet", "equity.parquet", "tearsheet.png",
             "strategy.yaml"} <= names
-    local = client.download_artifacts(run.info.run_id, "strategy.yaml", str(tmp_path / "dl"))
+    local = RunArtifacts(client.tracking_uri).path(run.info.run_id, "strategy.yaml")
     assert load_spec(local) == spec
+
+
+def test_a_strategy_file_with_an_mlflow_section_is_logged_without_the_flag(
+        tmp_path: Path, chain: Path) -> None:
+    strategy = tmp_path / "logged.yaml"
+    strategy.write_text(SHORT_PUT.read_text() + "\nmlflow:\n  experiment: from-file\n")
+    spec = load_spec(strategy)
+    assert spec.stable_hash() == load_spec(SHORT_PUT).stable_hash()  # not part of the strategy
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("gridbt")), "backtest", "--strategy",
+         str(strategy), "--data", str(chain), "--out", "out", "--no-tearsheet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MLflow: experiment 'from-file'" in done.stdout
+    client = MlflowClient(f"sqlite:///{(tmp_path / 'out' / 'mlflow.db').as_posix()}")
+    experiment = client.get_experiment_by_name("from-file")
+    assert experiment is not None
+    [run] = client.search_runs([experiment.experiment_id])
+    assert not any(k.startswith("mlflow.") for k in run.data.params)
+    # without the section, and without --mlflow, nothing is logged
+    plain = subprocess.run(
+        [str(Path(sys.executable).with_name("gridbt")), "backtest", "--strategy",
+         str(SHORT_PUT), "--data", str(chain), "--out", "plain", "--no-tearsheet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert plain.returncode == 0 and "MLflow" not in plain.stdout
+    assert not (tmp_path / "plain" / "mlflow.db").exists()
+
+
+def test_the_output_directory_moves_with_its_runs(sweep: dict[str, Any], tmp_path: Path) -> None:
+    """The store and the artifacts are in the sweep's --out; a copy elsewhere, with the
+    original gone, opens in a real MLflow server with every artifact."""
+    from gridbt.testing.mlflow_server import mlflow_server
+
+    out = Path(sweep["tracking_uri"].removeprefix("sqlite:///")).parent
+    assert (out / "sweep.json").is_file() and (out / "mlartifacts").is_dir()
+    moved = tmp_path / "elsewhere" / "moved-out"
+    shutil.copytree(out, moved)
+    hidden = out.with_name(out.name + ".hidden")
+    out.rename(hidden)  # nothing may still point into the original
+    try:
+        with mlflow_server(moved) as url:
+            client = MlflowClient(url)
+            experiment = client.get_experiment_by_name(sweep["experiment"])
+            assert experiment is not None
+            logged = {**sweep, "experiment_id": experiment.experiment_id}
+            children = children_of(client, logged)
+            assert len(children) == KEPT
+            first = children[0].info.run_id
+            assert {a.path for a in client.list_artifacts(first)} == {
+                "equity.parquet", "strategy.yaml", "tearsheet.png", "trades.parquet"}
+            strategy = client.download_artifacts(first, "strategy.yaml", str(tmp_path / "c"))
+            assert load_spec(strategy).exit.dte in (None, 7)
+            parent = Path(client.download_artifacts(sweep["run_id"], "", str(tmp_path / "p")))
+            assert json.loads((parent / "sweep.json").read_text())["status"] == "done"
+            assert pq.read_table(parent / "results.parquet").num_rows > KEPT
+    finally:
+        hidden.rename(out)

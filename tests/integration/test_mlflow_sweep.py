@@ -16,6 +16,7 @@ import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from gridbt.testing.mlflow_artifacts import RunArtifacts
 from gridbt.tracking.mlflow_runs import (
     EQUITY_ARTIFACT,
     EQUITY_METRIC,
@@ -283,8 +284,8 @@ def test_long_curve_spans_several_batches(logged: Logged) -> None:
 def test_equity_artifact_holds_the_whole_curve(logged: Logged, name: str, tmp_path: Path) -> None:
     child = next(c for c in make_children() if c.name == name)
     run_id = logged.children[name].info.run_id
-    assert [f.path for f in logged.client.list_artifacts(run_id)] == [EQUITY_ARTIFACT]
-    local = logged.client.download_artifacts(run_id, EQUITY_ARTIFACT, str(tmp_path))
+    assert RunArtifacts(logged.client.tracking_uri).list(run_id) == [EQUITY_ARTIFACT]
+    local = RunArtifacts(logged.client.tracking_uri).path(run_id, EQUITY_ARTIFACT)
     table = pq.read_table(local)
     assert table.column_names == ["date", "equity"]
     assert str(table.schema.field("date").type) == "date32[day]"
@@ -296,12 +297,12 @@ def test_equity_artifact_holds_the_whole_curve(logged: Logged, name: str, tmp_pa
 
 def test_parent_artifacts_and_texts(logged: Logged, tmp_path: Path) -> None:
     client = logged.client
-    top = sorted(f.path for f in client.list_artifacts(logged.parent_id))
+    top = RunArtifacts(client.tracking_uri).list(logged.parent_id)
     assert top == ["job.yaml", "notes", "report", "summary.json"]
-    assert [f.path for f in client.list_artifacts(logged.parent_id, "report")] == [
+    assert RunArtifacts(client.tracking_uri).list(logged.parent_id, "report") == [
         "report/heatmap.png"
     ]
-    out = Path(client.download_artifacts(logged.parent_id, "", str(tmp_path)))
+    out = Path(RunArtifacts(client.tracking_uri).path(logged.parent_id, ""))
     assert (out / "summary.json").read_text() == '{"combinations": 3}'
     assert (out / "report" / "heatmap.png").read_bytes() == b"\x89PNG fake"
     assert (out / "job.yaml").read_text() == "name: short-put\n"
@@ -312,9 +313,10 @@ def test_artifacts_live_beside_the_database(logged: Logged) -> None:
     experiment = logged.client.get_experiment(
         logged.client.get_run(logged.parent_id).info.experiment_id
     )
-    assert experiment.artifact_location == (logged.root / "mlartifacts").as_uri()
+    # proxied, not an absolute path: the store and its artifacts move together
+    assert experiment.artifact_location == f"mlflow-artifacts:/{experiment.name}"
     run_id = logged.children["combo-0"].info.run_id
-    on_disk = logged.root / "mlartifacts" / run_id / "artifacts"
+    on_disk = logged.root / "mlartifacts" / experiment.name / run_id / "artifacts"
     assert (on_disk / EQUITY_ARTIFACT).is_file()
 
 
@@ -329,7 +331,7 @@ def _readback(client: MlflowClient, run: Run) -> dict[str, object]:
         "metrics": run.data.metrics,
         "tags": tags,
         "history": sorted((m.step, m.timestamp, m.value) for m in history),
-        "artifacts": [f.path for f in client.list_artifacts(run.info.run_id)],
+        "artifacts": RunArtifacts(client.tracking_uri).list(run.info.run_id),
     }
 
 
@@ -402,9 +404,9 @@ def test_child_files_are_uploaded_beside_the_equity(store: Path, tmp_path: Path,
     client = MlflowClient(uri)
     [run] = client.search_runs([client.get_run(parent_id).info.experiment_id],
                                filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'")
-    names = sorted(f.path for f in client.list_artifacts(run.info.run_id))
+    names = RunArtifacts(client.tracking_uri).list(run.info.run_id)
     assert names == [EQUITY_ARTIFACT, "strategy.yaml", "tearsheet.png"]
-    local = client.download_artifacts(run.info.run_id, "strategy.yaml", str(tmp_path / "dl"))
+    local = RunArtifacts(client.tracking_uri).path(run.info.run_id, "strategy.yaml")
     assert Path(local).read_text() == "name: kept\n"
 
 

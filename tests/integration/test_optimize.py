@@ -33,6 +33,7 @@ from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.grid import Grid
 from gridbt.sweep.spec import load_sweep
+from gridbt.testing.mlflow_artifacts import RunArtifacts
 from gridbt.workflows.study import study_job
 
 ray = pytest.importorskip("ray")
@@ -369,7 +370,7 @@ def test_two_objective_study_reports_its_pareto_front(tmp_path: Path, chain: Pat
     client = MlflowClient(ml["tracking_uri"])
     parent = client.get_run(ml["run_id"])
     assert parent.data.tags["gridbt.kind"] == "study"
-    local = Path(client.download_artifacts(ml["run_id"], "pareto.csv", str(tmp_path)))
+    local = Path(RunArtifacts(client.tracking_uri).path(ml["run_id"], "pareto.csv"))
     rows = local.read_text().splitlines()
     assert rows[0].startswith("trial,sharpe,max_drawdown")
     assert {int(r.split(",")[0]) for r in rows[1:]} == front

@@ -15,6 +15,7 @@ import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
 from gridbt.sweep.results import ResultStore
+from gridbt.testing.mlflow_artifacts import RunArtifacts
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDBT = str(Path(sys.executable).with_name("gridbt"))
@@ -85,14 +86,14 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["status"] == "done" and manifest["runs"] == 2
     assert "mlflow ui --backend-store-uri sqlite:///" in r.stdout
-    assert (tmp_path / "mlflow.db").is_file()
+    assert (out / "mlflow.db").is_file() and not (tmp_path / "mlflow.db").exists()  # in --out
     # the workflow after the grid: a heatmap per pair of varied paths, logged with the parent
     heatmaps = sorted(p.name for p in (out / "heatmaps").glob("heatmap_sharpe__*.png"))
     assert len(heatmaps) == 10  # the first 10 of the 6 paths' 15 pairs
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(manifest["mlflow"]["tracking_uri"])
-    logged = {a.path for a in client.list_artifacts(manifest["mlflow"]["run_id"])}
+    logged = set(RunArtifacts(client.tracking_uri).list(manifest["mlflow"]["run_id"]))
     assert set(heatmaps) <= logged and "results.parquet" in logged
     # the overfitting defence: deflated Sharpe, PBO and the out-of-sample degradation
     assert "deflated Sharpe" in r.stdout and "probability of backtest overfitting" in r.stdout
