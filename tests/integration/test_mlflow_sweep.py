@@ -451,3 +451,27 @@ def test_bulk_path_falls_back_to_the_public_api(store: Path, monkeypatch: pytest
                                filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'")
     assert sorted(r.info.run_name for r in found) == ["combo-0", "combo-1"]
     assert all(r.info.status == "FINISHED" for r in found)
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "public"])
+def test_a_sampled_history_keeps_the_ends_the_peak_and_the_trough(store: Path,
+                                                                   bulk: bool) -> None:
+    """What a tracking server gets by default (`REMOTE_HISTORY_POINTS`): spaced days, the
+    first, the last, the lowest and the highest; the artifact keeps every day."""
+    days = 1000
+    equity = curve(days, 7)
+    child = ChildRun("sampled", {}, {}, trading_days(days), equity)
+    parent = ParentRun(name="p", params={}, metrics={}, tags={}, artifacts=[])
+    uri = default_tracking_uri(store)
+    parent_id = log_runs(uri, f"sampled-{bulk}", parent, [child], bulk=bulk, history_points=50)
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_run(parent_id).info.experiment_id],
+                               filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'")
+    history = client.get_metric_history(run.info.run_id, EQUITY_METRIC)
+    steps = {m.step for m in history}
+    assert 50 <= len(steps) <= 52
+    assert {0, days - 1, int(np.argmin(equity)), int(np.argmax(equity))} <= steps
+    assert all(m.value == equity[m.step] for m in history)
+    assert run.data.metrics[EQUITY_METRIC] == equity[-1]
+    table = pq.read_table(RunArtifacts(uri).path(run.info.run_id, EQUITY_ARTIFACT))
+    assert table.num_rows == days
