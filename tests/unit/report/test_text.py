@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gridbt.report.text import format_kpi
@@ -52,15 +54,26 @@ def test_the_sweep_top_table_prints_kpis_as_gridbt_backtest_does() -> None:
         assert shown in first, (shown, table)
 
 
-def test_open_mlflow_points_at_the_runs_table() -> None:
+def test_open_mlflow_points_at_the_runs_table(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from gridbt.report.text import open_mlflow
 
     url = "http://127.0.0.1:5000/#/experiments/2/runs?workflowType=machine_learning"
-    local = open_mlflow({"tracking_uri": "sqlite:////r/mlflow.db", "url": url})
-    assert local == f"open it: mlflow ui --backend-store-uri sqlite:////r/mlflow.db  (then {url})"
+    local = open_mlflow({"tracking_uri": "sqlite:////r/mlflow.db", "url": url,
+                         "artifacts": "/r/mlartifacts"})
+    assert local == ("open it: mlflow ui --backend-store-uri sqlite:////r/mlflow.db "
+                     f"--artifacts-destination /r/mlartifacts\n  then {url}")
+    # under the working directory, the paths are relative to it: shorter, and they still work
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs" / "my sweep"
+    assert open_mlflow({"tracking_uri": f"sqlite:///{out}/mlflow.db", "url": url,
+                        "artifacts": f"{out}/mlartifacts"}).splitlines()[0] == (
+        "open it: mlflow ui --backend-store-uri 'sqlite:///runs/my sweep/mlflow.db' "
+        "--artifacts-destination 'runs/my sweep/mlartifacts'")
     served = "http://tracking:5000/#/experiments/2/runs?workflowType=machine_learning"
     assert open_mlflow({"tracking_uri": "http://tracking:5000", "url": served}) == (
         f"open it: {served}")
-    # a job logged before the URL was recorded
-    assert open_mlflow({"tracking_uri": "sqlite:////r/mlflow.db"}).endswith(
-        "(then http://127.0.0.1:5000)")
+    # a job logged before the URL and the artifacts folder were recorded
+    assert open_mlflow({"tracking_uri": "sqlite:////r/mlflow.db"}) == (
+        "open it: mlflow ui --backend-store-uri sqlite:////r/mlflow.db\n"
+        "  then http://127.0.0.1:5000")
