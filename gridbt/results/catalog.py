@@ -303,17 +303,24 @@ class Catalog:
 
     def _sweep_dates(self, entry: Entry, manifest: dict[str, Any]) -> tuple[str | None,
                                                                             str | None]:
-        dates = self._file(entry, "equity", "dates.parquet")
-        if dates is not None:
-            def ends(path: Path) -> tuple[str | None, str | None]:
-                column = pq.read_table(path, columns=["date"]).column("date")
-                if len(column) == 0:
-                    return None, None
-                return str(column[0].as_py()), str(column[-1].as_py())
+        first, last = self._curve_dates(entry)
+        return (first, last) if first is not None else self._dates_of_chain(manifest)
 
-            first, last = self._files.get(dates, "ends", ends)
-            return first, last
-        return self._dates_of_chain(manifest)
+    def _curve_dates(self, entry: Entry) -> tuple[str | None, str | None]:
+        """The first and last day of a sweep's or study's kept curves (`equity/dates.parquet`:
+        the chain's days)."""
+        dates = self._file(entry, "equity", "dates.parquet")
+        if dates is None:
+            return None, None
+
+        def ends(path: Path) -> tuple[str | None, str | None]:
+            column = pq.read_table(path, columns=["date"]).column("date")
+            if len(column) == 0:
+                return None, None
+            return str(column[0].as_py()), str(column[-1].as_py())
+
+        first, last = self._files.get(dates, "ends", ends)
+        return first, last
 
     def _best(self, manifest: dict[str, Any]) -> BestRun | None:
         best = manifest.get("best") or {}
@@ -627,6 +634,7 @@ class Catalog:
         walk = summary.get("walk_forward") or {}
         trials = {str(k): _int(v) for k, v in (summary.get("trials") or {}).items()}
         status, hint = "done", None
+        first, last = self._curve_dates(entry)
         if files.live and files.start is not None:
             trials = self._stored_counts(entry, files.start)
             source = files.start.get("study_file", "STUDY_FILE")
@@ -644,7 +652,7 @@ class Catalog:
             deflated_sharpe=_float(statistics.get("deflated_sharpe")),
             pbo=_float(statistics.get("pbo")),
             walk_forward_degradation=_float(walk.get("degradation")),
-            updated=_iso(files.mtime_ns),
+            first_date=first, last_date=last, updated=_iso(files.mtime_ns),
         )
 
     def studies(self) -> list[StudyItem]:

@@ -320,6 +320,9 @@ class StudyItem(_Model):
     deflated_sharpe: float | None
     pbo: float | None
     walk_forward_degradation: float | None
+    first_date: str | None = Field(description="the chain's first day (null until the study "
+                                               "has written its equity curves)")
+    last_date: str | None
     updated: str
 
 

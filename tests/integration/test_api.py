@@ -474,6 +474,9 @@ def test_studies_list_and_detail(client: httpx.Client, root: Path) -> None:
     assert item["trials"] == {"complete": 12, "fail": 0, "pruned": 0}
     assert item["deflated_sharpe"] == summary["statistics"]["deflated_sharpe"]
     assert item["walk_forward_degradation"] == summary["walk_forward"]["degradation"]
+    days = pd.read_parquet(root / "studies" / "tiny" / "equity" / "dates.parquet")["date"]
+    assert (item["first_date"], item["last_date"]) == (str(days.iloc[0])[:10],
+                                                       str(days.iloc[-1])[:10])
     detail = get(client, f"/api/studies/{STUDY}")
     trials = pd.read_parquet(root / "studies" / "tiny" / "trials.parquet")
     assert [t["number"] for t in detail["trial_rows"]] == list(trials["trial"])

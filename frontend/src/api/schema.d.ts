@@ -1062,8 +1062,15 @@ export interface components {
             } | null;
             /** Deflated Sharpe */
             deflated_sharpe: number | null;
+            /**
+             * First Date
+             * @description the chain's first day (null until the study has written its equity curves)
+             */
+            first_date: string | null;
             /** Id */
             id: string;
+            /** Last Date */
+            last_date: string | null;
             /** Name */
             name: string;
             /** Objectives */
@@ -1128,8 +1135,15 @@ export interface components {
             } | null;
             /** Deflated Sharpe */
             deflated_sharpe: number | null;
+            /**
+             * First Date
+             * @description the chain's first day (null until the study has written its equity curves)
+             */
+            first_date: string | null;
             /** Id */
             id: string;
+            /** Last Date */
+            last_date: string | null;
             /** Name */
             name: string;
             /** Objectives */

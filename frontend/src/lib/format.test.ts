@@ -11,10 +11,16 @@ import {
   fmtProb,
   fmtTime,
   fmtUnit,
+  plural,
   shortPath,
 } from "./format";
 
 describe("formatters", () => {
+  test("counts agree with their noun", () => {
+    expect(plural(1, "study", "studies")).toBe("1 study");
+    expect(plural(0, "study", "studies")).toBe("0 studies");
+    expect(plural(1204, "sweep", "sweeps")).toBe("1,204 sweeps");
+  });
   test("undefined numbers are a dash, never NaN or 0", () => {
     for (const f of [fmtPct, fmtBp, fmtMoney, fmtInt, fmtProb])
       for (const x of [null, undefined, NaN, Infinity, -Infinity]) expect(f(x)).toBe(DASH);

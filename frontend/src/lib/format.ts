@@ -181,3 +181,8 @@ export function fmtMoneyAxis(x: number, digits = 0): string {
     a >= 1e9 ? [1e9, "B"] : a >= 1e6 ? [1e6, "M"] : a >= 1e3 ? [1e3, "K"] : [1, ""];
   return `${x < 0 ? "-" : ""}$${(a / div).toFixed(digits)}${suffix}`;
 }
+
+/** A count with its noun: "1 study", "2 studies", "1,204 sweeps". */
+export function plural(count: number, one: string, many: string): string {
+  return `${fmtInt(count)} ${count === 1 ? one : many}`;
+}

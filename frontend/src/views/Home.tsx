@@ -16,7 +16,7 @@ import {
   SkeletonRows,
   StatusBadge,
 } from "../components/ui";
-import { fmtDuration, fmtInt, fmtNumber, fmtParam, fmtProb, fmtTime } from "../lib/format";
+import { fmtDuration, fmtInt, fmtNumber, fmtParam, fmtProb, fmtTime, plural } from "../lib/format";
 import { label as metricLabel, fmtMetric } from "../lib/metrics";
 import { matchesSearch, sortBy } from "../lib/table";
 import { list, oneOf, str, useUrlState } from "../lib/url";
@@ -100,7 +100,7 @@ function studyEntry(s: StudyItem): Entry {
     trials: s.parameter_sets,
     dsr: s.deflated_sharpe,
     pbo: s.pbo,
-    period: "",
+    period: s.first_date && s.last_date ? `${s.first_date} – ${s.last_date}` : "",
     updated: s.updated,
     seconds: null,
     search: `${s.name} ${s.path} ${s.sampler} study`,
@@ -352,8 +352,8 @@ export function Home() {
       <div className="page-head">
         <h1>Results</h1>
         <p className="muted">
-          {fmtInt(counts.sweep)} sweeps, {fmtInt(counts.study)} studies, {fmtInt(counts.backtest)}{" "}
-          backtests
+          {plural(counts.sweep, "sweep", "sweeps")}, {plural(counts.study, "study", "studies")},{" "}
+          {plural(counts.backtest, "backtest", "backtests")}
         </p>
       </div>
       <Panel
