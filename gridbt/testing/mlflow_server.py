@@ -38,6 +38,8 @@ def mlflow_server(root: Path, *, workers: int = 1, timeout: float = 120.0) -> It
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # no job runner and its worker processes (GenAI scorers): nothing here uses them
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with open(root / "server.log", "wb") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                   start_new_session=True)
