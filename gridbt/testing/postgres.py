@@ -111,9 +111,9 @@ def postgres_server(*, timeout: float = 60.0) -> Iterator[str]:
 
 def create_database(base_url: str, name: str) -> str:
     """Create database `name` on the server at `base_url`; its URL."""
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(f"{base_url}/postgres")
+    connection = psycopg.connect(f"{base_url}/postgres")
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
