@@ -1,9 +1,12 @@
 """gridbt's own metrics, exported through Ray's metrics API to Ray's Prometheus endpoint.
 
-Every metric carries the tag `job`: the sweep's or the study's name. They are recorded by the
-driver, once per batch (never per combination), and beside Ray's own metrics on each node's
-metrics export port (`ray start --metrics-export-port`), where Ray prefixes them with `ray_`
-and gives counters the suffix `_total` (`METRIC_NAMES` are the names as Prometheus sees them).
+Every metric carries the tag `gridbt_job`: the sweep's or the study's name (not `job`, which
+Prometheus gives every scraped series itself: Ray's service-discovery file says `job: ray`).
+They are recorded by the driver, once per batch (never per combination), and exported beside
+Ray's own metrics on the driver node's metrics export port (`ray start --metrics-export-port`),
+where Ray prefixes them with `ray_` and gives counters the suffix `_total` (`METRIC_NAMES` are
+the names as Prometheus stores them). Ray exports every `metrics_report_interval_ms` (10 s by
+default), so the last values of a job reach Prometheus up to that long after it ends.
 
 | metric | kind | what |
 |---|---|---|
@@ -34,7 +37,7 @@ from typing import Any
 __all__ = ["BATCH_SECONDS_BOUNDARIES", "JOB_TAG", "METRICS", "METRIC_NAMES", "JobMetrics",
            "MetricDefinition"]
 
-JOB_TAG = "job"
+JOB_TAG = "gridbt_job"
 #: seconds; a batch is sized to run about a second (`ray.target_batch_seconds`)
 BATCH_SECONDS_BOUNDARIES = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
 _RATE_WINDOW = 2.0  # seconds over which `combinations_per_second` is measured
@@ -104,7 +107,7 @@ def _make(definition: MetricDefinition) -> Any:
 
 
 class JobMetrics:
-    """The metrics of one sweep or study (tag `job`), recorded from its driver.
+    """The metrics of one sweep or study (tag `gridbt_job`), recorded from its driver.
 
     Create it after Ray is initialised. Each method is cheap (a handful of metric updates) and
     swallows any error: metrics are an aid, never a reason to fail a job.
