@@ -24,7 +24,7 @@ pytest.importorskip("ray")
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 REPO = Path(__file__).resolve().parents[2]
 SHORT_PUT = REPO / "jobs/strategies/short_put_30d.yaml"
-KEPT = 3
+KEPT = 2
 
 
 @pytest.fixture(scope="module")
