@@ -14,7 +14,7 @@ WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(WEB)
 # root needs no sudo; others use it when it is there
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: demo test install lint bench clean frontend browser
+.PHONY: demo test install lint bench clean frontend browser services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,17 @@ frontend: $(WEB_BUILD)
 browser:
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
+# the cluster tests start a real PostgreSQL (study storage, MLflow backend store) and a real
+# Prometheus (scraping Ray's metrics for the dashboards), from Debian's packages; the packages'
+# own services are not used (the tests run the binaries in temporary directories)
+services:
+	{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v prometheus >/dev/null; } || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql prometheus; }
+
 demo: install
 	$(VENV)/bin/gridbt demo --out $(DEMO_DIR)
 
-test: install browser
+test: install browser services
 	cd $(WEB) && $(NPM) test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 

@@ -23,7 +23,7 @@ from gridbt._typing import FloatArray
 from gridbt.kernel.dispatch import windowed
 from gridbt.kernel.metrics import N_KPIS
 from gridbt.optimize.spec import StudyError
-from gridbt.runtime import ActorPool, Failure, RayConfig, Scheduler, Task
+from gridbt.runtime import ActorPool, Failure, JobMetrics, RayConfig, Scheduler, Task
 
 __all__ = ["Evaluated", "Evaluator"]
 
@@ -40,9 +40,9 @@ class Evaluated:
 class Evaluator:
     """A study's rounds of rows, cut into tasks for the pool's actors."""
 
-    def __init__(self, pool: ActorPool, cfg: RayConfig):
+    def __init__(self, pool: ActorPool, cfg: RayConfig, metrics: JobMetrics | None = None):
         self.pool = pool
-        self.scheduler = Scheduler(pool, cfg)
+        self.scheduler = Scheduler(pool, cfg, metrics=metrics)
         self.slots = pool.size * cfg.max_in_flight
         self.rows_run = 0
 

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from gridbt.optimize.samplers import (
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudyError, StudySpec, load_study
 from gridbt.optimize.status import record_failure, start_status, write_study_status
-from gridbt.runtime import ActorPool, BacktestActor, init_ray, progress_bar
+from gridbt.runtime import ActorPool, BacktestActor, JobMetrics, init_ray, progress_bar
 from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.spec import check_actors, check_job_paths
@@ -65,6 +66,7 @@ __all__ = ["StudyOutcome", "TrialWork", "run_study", "study_signature"]
 ATTR_RESULT = "gridbt.result"
 ATTR_VALUES = "gridbt.values"  # values of a trial that could not be encoded or run
 ATTR_ERROR = "gridbt.error"
+ATTR_DRIVER = "gridbt.driver"  # the run id of the driver that asked the trial (`_Mirror`)
 ATTR_SIGNATURE = "gridbt.signature"
 # readable copies of what `gridbt.result` holds, for optuna-dashboard's tables: the sub-grid's
 # choice (`subgrid.<path>`) and each fold's in-sample objective values (`fold<k>.is_<kpi>`); the
@@ -72,6 +74,7 @@ ATTR_SIGNATURE = "gridbt.signature"
 # chosen trial (`fold<k>.oos_<kpi>`, `fold<k>.refit_oos_<kpi>`)
 ATTR_SUBGRID = "subgrid."
 ATTR_DESCRIPTION = "description"
+_SIGNATURE_WAIT = 10.0  # seconds
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -152,6 +155,7 @@ class _Driver:
         for _ in range(max(n, 0)):
             started = time.perf_counter()
             trial = self.optuna.ask()
+            trial.set_user_attr(ATTR_DRIVER, self.mirror.run_id)
             values = self.space.suggest(trial)
             self.sampler_seconds += time.perf_counter() - started
             encoded = self.space.encode(values)
@@ -266,14 +270,14 @@ class _Driver:
             while current:
                 first = self.evaluator.submit_kpis(self.fold_rows(current, self.folds[0]))
                 # while the actors run `current`: store the last batch, ask the next one
-                self.mirror.flush()
+                self.finished += self.mirror.flush()
                 upcoming = self.ask_batch(len(current))
                 self.finish_batch(current, first)
                 if on_batch is not None:
                     on_batch(self.finished)
                 current = upcoming
         finally:
-            self.mirror.flush()
+            self.finished += self.mirror.flush()
 
 
 def _fold_attrs(persistent: optuna.Study, summary: dict[str, Any]) -> None:
@@ -306,7 +310,14 @@ class _Mirror:
     would make the sampler the bottleneck. So the sampler and pruner work on an in-memory
     copy, loaded from storage at start, and every finished trial is added to storage in trial
     order as soon as the trials before it have finished: the storage holds every finished
-    trial, with its intermediate values and attributes, and the same trial numbers.
+    trial, with its intermediate values and attributes. A running trial is never stored: a
+    driver that dies loses its batch in flight, and `--resume` asks it anew.
+
+    Several drivers may share one study (an RDB server, a journal file): each marks the
+    trials it asks with its run id (`gridbt.driver`), and each flush copies into the sampler's
+    study the finished trials another driver has stored since, so every driver's sampler and
+    trial budget see them all. Storage numbers then interleave; the in-memory numbers are this
+    driver's own.
 
     The writes (about 10 ms a trial on SQLite) stay on the driver's thread: on a writer
     thread they contend with the sampler for the GIL, and a 300-trial study took 8.2 s
@@ -315,19 +326,57 @@ class _Mirror:
 
     def __init__(self, persistent: optuna.Study, memory: optuna.Study):
         self.persistent, self.memory = persistent, memory
-        self.done = len(persistent.get_trials(deepcopy=False))
+        self.run_id = uuid.uuid4().hex[:12]
+        loaded = memory.get_trials(deepcopy=False)
+        self.done = len(loaded)  # memory trials up to here are stored (or came from storage)
+        self.seen = {t.number for t in persistent.get_trials(deepcopy=False, states=FINISHED)}
+        self.stored = len(self.seen)  # finished trials in storage that this driver knows of
+        self.foreign: set[int] = set()  # memory numbers of trials another driver stored
         self.seconds = 0.0  # spent writing to storage
 
-    def flush(self) -> None:
-        """Write every newly finished trial that has no unfinished trial before it."""
+    def flush(self) -> int:
+        """Write every newly finished trial that has no unfinished trial before it; then copy
+        in the trials other drivers stored meanwhile. The number copied in."""
         started = time.perf_counter()
         trials = self.memory.get_trials(deepcopy=False)
         for trial in trials[self.done:]:
+            if trial.number in self.foreign:
+                self.done += 1
+                continue
             if trial.state not in FINISHED:
                 break
             self.persistent.add_trial(trial)
             self.done += 1
+            self.stored += 1
+        imported = self._import_foreign()
         self.seconds += time.perf_counter() - started
+        return imported
+
+    def _import_foreign(self) -> int:
+        stored = self.persistent.get_trials(deepcopy=False, states=FINISHED)
+        if len(stored) <= self.stored:  # only this driver's trials: nothing to scan
+            return 0
+        foreign = [t for t in stored if t.number not in self.seen
+                   and t.user_attrs.get(ATTR_DRIVER) != self.run_id]
+        self.seen.update(t.number for t in foreign)
+        self.stored = len(stored)
+        if foreign:
+            first = len(self.memory.get_trials(deepcopy=False))
+            self.memory.add_trials(foreign)
+            self.foreign.update(range(first, first + len(foreign)))
+        return len(foreign)
+
+
+def _stored_signature(persistent: optuna.Study) -> Any:
+    """The study's signature; a driver that created the study a moment ago may not have
+    written it yet, so an empty study without one is read again for a few seconds."""
+    deadline = time.monotonic() + _SIGNATURE_WAIT
+    while True:
+        signature = persistent.user_attrs.get(ATTR_SIGNATURE)
+        if signature is not None or time.monotonic() > deadline or persistent.get_trials(
+                deepcopy=False):
+            return signature
+        time.sleep(0.2)
 
 
 def _open_study(study: StudySpec, url: str, signature: str, resume: bool, source: str,
@@ -336,21 +385,28 @@ def _open_study(study: StudySpec, url: str, signature: str, resume: bool, source
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     directions = [StudyDirection.MAXIMIZE if o.maximize else StudyDirection.MINIMIZE
                   for o in study.objectives]
-    if study.name in names:
+    created = False
+    if study.name not in names:
+        try:
+            persistent = optuna.create_study(storage=storage, study_name=study.name,
+                                             directions=directions)
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:  # another driver created it just now
+            pass
+    if created:
+        persistent.set_user_attr(ATTR_SIGNATURE, signature)
+        persistent.set_user_attr("gridbt.source", source)
+        persistent.set_user_attr("gridbt.days", n_days)
+    else:
         persistent = optuna.load_study(study_name=study.name, storage=storage)
         n = len(persistent.get_trials(deepcopy=False))
         if not resume:
             raise StudyError(f"{url}: holds study {study.name!r} with {n} trials; pass --resume "
-                             "to continue it, or choose another out or storage")
-        if persistent.user_attrs.get(ATTR_SIGNATURE) != signature:
+                             "to continue it (or to join the drivers running it), or choose "
+                             "another out or storage")
+        if _stored_signature(persistent) != signature:
             raise StudyError(f"{url}: study {study.name!r} was run with a different space, "
                              "objectives, folds, strategy or chain; choose another name")
-    else:
-        persistent = optuna.create_study(storage=storage, study_name=study.name,
-                                         directions=directions)
-        persistent.set_user_attr(ATTR_SIGNATURE, signature)
-        persistent.set_user_attr("gridbt.source", source)
-        persistent.set_user_attr("gridbt.days", n_days)
     names = [o.kpi for o in study.objectives]
     if persistent.metric_names != names:  # optuna-dashboard's objective names
         with warnings.catch_warnings():
@@ -440,10 +496,12 @@ def run_study(
         pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :],
                          study.pbo_blocks, study.ray, actors, actor_cls)
         packed = pool.packed  # the driver keeps only the shared, zero-copy view
-        evaluator = Evaluator(pool, study.ray)
+        metrics = JobMetrics(study.name)  # gridbt.runtime.metrics
+        metrics.actors(pool.ready_info)
+        evaluator = Evaluator(pool, study.ray, metrics)
         try:
             outcome = _run_trials(study, space, folds, mirror, evaluator, finished, url,
-                                  out_dir, progress, on_batch)
+                                  out_dir, progress, on_batch, metrics)
             if finish and not outcome.interrupted:
                 from gridbt.optimize.finish import finish_study
 
@@ -467,7 +525,7 @@ def run_study(
 
 def _run_trials(study: StudySpec, space: SearchSpace, folds: list[Fold], mirror: _Mirror,
                 evaluator: Evaluator, finished: int, url: str, out_dir: Path, progress: bool,
-                on_batch: Callable[[int], None] | None) -> StudyOutcome:
+                on_batch: Callable[[int], None] | None, metrics: JobMetrics) -> StudyOutcome:
     """Ask, evaluate and tell until the budget is spent (or Ctrl-C); what this run did."""
     started = time.perf_counter()
     driver = _Driver(study, space, folds, mirror, evaluator, finished)
@@ -475,11 +533,19 @@ def _run_trials(study: StudySpec, space: SearchSpace, folds: list[Fold], mirror:
           evaluator.n_actors)
     driver.bar = progress_bar(driver.trials - finished, progress, unit="trial")
     interrupted = False
+
+    def batch_done(n_finished: int) -> None:
+        _trial_metrics(metrics, mirror.memory, driver.trials)
+        if on_batch is not None:
+            on_batch(n_finished)
+
     try:
-        driver.run(on_batch)
+        driver.run(batch_done)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        metrics.idle()
+        _trial_metrics(metrics, mirror.memory, driver.trials)
         if driver.bar is not None:
             driver.bar.close()
     stage("trials %s: %d in %.2f s", "interrupted" if interrupted else "done", driver.computed,
@@ -491,6 +557,23 @@ def _run_trials(study: StudySpec, space: SearchSpace, folds: list[Fold], mirror:
         backtests=evaluator.rows_run, sampler_seconds=driver.sampler_seconds,
         storage_seconds=mirror.seconds,
     )
+
+
+def _trial_metrics(metrics: JobMetrics, memory: optuna.Study, planned: int) -> None:
+    """The study's finished trials by state, its budget and best first objective."""
+    if not metrics.enabled:
+        return
+    counts = {state.name.lower(): 0 for state in FINISHED}
+    maximize = memory.directions[0] == StudyDirection.MAXIMIZE
+    best: float | None = None
+    for trial in memory.get_trials(deepcopy=False):
+        if trial.state in FINISHED:
+            counts[trial.state.name.lower()] += 1
+        if trial.state == TrialState.COMPLETE and trial.values:
+            value = float(trial.values[0])
+            if best is None or (value > best if maximize else value < best):
+                best = value
+    metrics.trials(counts, planned, best)
 
 
 logging.getLogger("optuna").setLevel(logging.WARNING)

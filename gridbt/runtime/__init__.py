@@ -4,6 +4,7 @@ and the scheduler that feeds them (retries, timeouts, one failure rule)."""
 from gridbt.runtime.actor import BacktestActor, BatchResult
 from gridbt.runtime.cluster import ClusterError, cluster_cpus, init_ray, progress_bar
 from gridbt.runtime.config import RayConfig
+from gridbt.runtime.metrics import JobMetrics
 from gridbt.runtime.pool import ActorPool
 from gridbt.runtime.scheduler import Failure, Scheduler, Task, TaskSource
 
@@ -13,6 +14,7 @@ __all__ = [
     "BatchResult",
     "ClusterError",
     "Failure",
+    "JobMetrics",
     "RayConfig",
     "Scheduler",
     "Task",

@@ -64,6 +64,7 @@ class ActorPool:
         except ClusterError:
             self.close()
             raise
+        self.ready_info: list[dict[str, Any]] = ready
         compiled = any(info["compiled"] for info in ready)
         stage("%d actors ready in %.2f s (%s %.2f s)", self.size, seconds_since(started),
               "compiled and warmed up in" if compiled else "warm-up",

@@ -37,6 +37,7 @@ from gridbt._stages import stage
 from gridbt._typing import FloatArray
 from gridbt.runtime.cluster import ClusterError
 from gridbt.runtime.config import RayConfig
+from gridbt.runtime.metrics import JobMetrics
 from gridbt.runtime.pool import ActorPool
 
 __all__ = ["Failure", "Scheduler", "Task", "TaskSource"]
@@ -95,15 +96,18 @@ class Scheduler:
     """Feeds a pool's actors with tasks, retries lost and failed ones, reports outcomes.
 
     `on_done(task)` is called once per task, when its outcome is known (in landing order);
-    `tick()` once per turn of the loop.
+    `tick()` once per turn of the loop. `metrics` records each outcome (rows done or failed,
+    the batch's seconds) and the batches in flight.
     """
 
     def __init__(self, pool: ActorPool, cfg: RayConfig,
                  on_done: Callable[[Task], None] | None = None,
-                 tick: Callable[[], None] | None = None):
+                 tick: Callable[[], None] | None = None,
+                 metrics: JobMetrics | None = None):
         n = len(pool.handles)
         self.pool, self.cfg = pool, cfg
         self.on_done, self.tick = on_done, tick
+        self.metrics = metrics
         self.queue: collections.deque[Task] = collections.deque()  # sent before the source's
         self.in_flight: dict[Any, Task] = {}
         self.load = [0] * n  # slots taken: a task running alone takes them all
@@ -154,6 +158,8 @@ class Scheduler:
             if self.tick is not None:
                 self.tick()
             self._send(source)
+            if self.metrics is not None:
+                self.metrics.in_flight(len(self.in_flight))
             if finished():
                 return
             self._tend()
@@ -198,6 +204,11 @@ class Scheduler:
 
     def _finish(self, task: Task, outcome: Any) -> None:
         task.outcome, task.done = outcome, True
+        if self.metrics is not None:
+            if isinstance(outcome, Failure):
+                self.metrics.failure(len(task))
+            else:
+                self.metrics.batch(len(task), time.monotonic() - task.sent_at)
         if self.on_done is not None:
             self.on_done(task)
 

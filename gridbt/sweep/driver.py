@@ -40,6 +40,7 @@ from gridbt.runtime import (
     BacktestActor,
     BatchResult,
     Failure,
+    JobMetrics,
     RayConfig,
     Scheduler,
     Task,
@@ -55,7 +56,6 @@ from gridbt.sweep.manifest import (
     read_manifest,
     write_manifest,
 )
-from gridbt.sweep.metrics import SweepMetrics
 from gridbt.sweep.results import ResultStore, equity_table, result_table, value_types
 from gridbt.sweep.spec import (
     LARGE_GRID,
@@ -396,12 +396,11 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     stage("running %s combinations on %d actors", f"{valid - len(done):,}", pool.size)
     bar = progress_bar(valid - len(done), progress)
     recorder = _Recorder(store, manifest.data_fingerprint, work, on_batch, bar)
-
-    def tick() -> None:
-        recorder.tick()
-        recorder.metrics.queue_depth(len(scheduler.in_flight))
-
-    scheduler = Scheduler(pool, sweep.ray, on_done=recorder.done, tick=tick)
+    metrics = JobMetrics(sweep.name)  # per batch, in the scheduler (gridbt.runtime.metrics)
+    metrics.planned(valid - len(done))
+    metrics.actors(pool.ready_info)
+    scheduler = Scheduler(pool, sweep.ray, on_done=recorder.done, tick=recorder.tick,
+                          metrics=metrics)
     work.live_actors = lambda: scheduler.live_actors
     interrupted = False
     failure: BaseException | None = None
@@ -417,6 +416,7 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     except Exception as exc:
         failure = exc
     finally:
+        metrics.idle()
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - started
@@ -441,14 +441,13 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
 
 class _Recorder:
     """Records each batch as it lands: its results (or failure) part on the writer thread,
-    the progress bar, metrics and the speed the next batches are sized by."""
+    the progress bar and the speed the next batches are sized by."""
 
     def __init__(self, store: ResultStore, fingerprint: str, work: _Work,
                  on_batch: Callable[[int], None] | None, bar: Any):
         self.store, self.fingerprint, self.work = store, fingerprint, work
         self.on_batch, self.bar = on_batch, bar
         self.writer = _Writer()
-        self.metrics = SweepMetrics()
         self.computed = 0
         self.written = 0  # combinations whose results are on disk
         self.failed = 0
@@ -465,7 +464,6 @@ class _Recorder:
         if not self.computed:
             stage("first result: %d combinations in %.3f s on an actor", n, result.seconds)
         self.computed += n
-        self.metrics.batch(n, result.seconds)
         if self.bar is not None:
             self.bar.update(n)
         if self.on_batch is not None:
@@ -511,7 +509,6 @@ class _Recorder:
 
         self.writer.put(job)
         self.failed += len(batch.combo)
-        self.metrics.failure(len(batch.combo))
         if self.bar is not None:
             self.bar.set_postfix(failed=self.failed, refresh=False)
 

@@ -1,5 +1,6 @@
 """A real MLflow tracking server for tests and benchmarks: ``mlflow server`` on 127.0.0.1 with
-a SQLite backend and a local artifact root, as a cluster's tracking server is set up."""
+a SQLite (or any other) backend store and a local artifact root, as a cluster's tracking
+server is set up."""
 
 from __future__ import annotations
 
@@ -24,16 +25,19 @@ def _free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(root: Path, *, workers: int = 1, timeout: float = 120.0) -> Iterator[str]:
+def mlflow_server(root: Path, *, backend_store_uri: str | None = None, workers: int = 1,
+                  timeout: float = 120.0) -> Iterator[str]:
     """Run ``mlflow server`` with its store in `root` (``mlflow.db``, ``mlartifacts/``) and
     `workers` processes, and yield its URL; stop it on exit. Its output goes to
-    ``root/server.log``."""
+    ``root/server.log``. `backend_store_uri` replaces the SQLite file (e.g.
+    ``postgresql://...``)."""
     root.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
         str(Path(sys.executable).with_name("mlflow")), "server",
-        "--backend-store-uri", f"sqlite:///{(root / 'mlflow.db').resolve().as_posix()}",
+        "--backend-store-uri",
+        backend_store_uri or f"sqlite:///{(root / 'mlflow.db').resolve().as_posix()}",
         "--artifacts-destination", str((root / "mlartifacts").resolve()),
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]

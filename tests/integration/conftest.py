@@ -24,3 +24,20 @@ def local_ray() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def chain() -> Path:
     return ensure_synthetic_chain(profile="small")[0]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server for the session (`gridbt.testing.postgres`): its base URL,
+    `postgresql://gridbt@127.0.0.1:<port>`; `create_database` makes a database on it.
+    Skipped only where PostgreSQL's server or psycopg (3) is not installed (`make test` installs
+    both)."""
+    from gridbt.testing.postgres import PostgresUnavailable, postgres_bin, postgres_server
+
+    try:
+        postgres_bin()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e .[test])")
+    with postgres_server() as url:
+        yield url
