@@ -66,7 +66,7 @@ def read_back(client: MlflowClient, logged: dict[str, Any], tmp_path: Path) -> l
     parent = client.get_run(logged["run_id"])
     assert parent.info.status == "FINISHED"
     assert parent.data.params["grid.exit.stop_loss"] == "2.0, off"
-    assert parent.data.metrics["combinations"] == 12
+    assert parent.data.metrics["sweep/combinations"] == 12
     children = children_of(client, logged)
     assert [c.data.metrics["rank"] for c in children] == [float(r) for r in range(1, KEPT + 1)]
     for child in children:
@@ -116,7 +116,7 @@ def test_a_study_logs_to_the_tracking_server_given_by_the_environment(
     client = MlflowClient(server)
     parent = client.get_run(logged["run_id"])
     assert parent.info.status == "FINISHED"
-    assert "best_sharpe" in parent.data.metrics
+    assert "study/best_sharpe" in parent.data.metrics
     names = {a.path for a in client.list_artifacts(logged["run_id"])}
     assert {"summary.json", "trials.parquet", "strategy.yaml"} <= names
     children = children_of(client, logged)
