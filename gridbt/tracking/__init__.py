@@ -1,7 +1,8 @@
 """MLflow tracking of sweeps and studies.
 
 Public modules: `jobs` (the runs of a finished sweep or study, built from its result
-directory) and `mlflow_runs` (writing a parent run and its child runs, equity curves included).
+directory), `mlflow_runs` (writing a parent run and its child runs, equity curves included) and
+`artifacts` (reading a SQLite store's run artifacts from disk, without a server).
 """
 
-__all__ = ["jobs", "mlflow_runs"]
+__all__ = ["artifacts", "jobs", "mlflow_runs"]

@@ -24,7 +24,7 @@ from gridbt.optimize.spec import load_study
 from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.presets import load_spec
 from gridbt.sweep.spec import load_sweep
-from gridbt.testing.mlflow_artifacts import RunArtifacts
+from gridbt.tracking.artifacts import RunArtifacts
 from gridbt.tracking.mlflow_runs import NOTE_TAG
 from gridbt.workflows.study import study_job
 from gridbt.workflows.sweep import sweep_job

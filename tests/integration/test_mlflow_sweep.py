@@ -16,7 +16,7 @@ import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from gridbt.testing.mlflow_artifacts import RunArtifacts
+from gridbt.tracking.artifacts import RunArtifacts
 from gridbt.tracking.mlflow_runs import (
     EQUITY_ARTIFACT,
     EQUITY_METRIC,

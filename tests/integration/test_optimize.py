@@ -33,7 +33,7 @@ from gridbt.strategy.paths import apply_assignment
 from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.grid import Grid
 from gridbt.sweep.spec import load_sweep
-from gridbt.testing.mlflow_artifacts import RunArtifacts
+from gridbt.tracking.artifacts import RunArtifacts
 from gridbt.workflows.study import study_job
 
 ray = pytest.importorskip("ray")

@@ -15,7 +15,7 @@ import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
 from gridbt.sweep.results import ResultStore
-from gridbt.testing.mlflow_artifacts import RunArtifacts
+from gridbt.tracking.artifacts import RunArtifacts
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDBT = str(Path(sys.executable).with_name("gridbt"))

@@ -321,6 +321,7 @@ def _rich() -> Payload:
                   "every_days": 3, "combine": "and", "target_delta": 5.0, "at_entry": True,
                   "min_trade": 2.0, "max_trade": 500.0, "commission_per_share": 0.005,
                   "slippage_bps": 2.0},
+        "mlflow": {"enabled": False, "tracking_uri": "sqlite:///runs.db", "experiment": "rich"},
     }
 
 
@@ -394,8 +395,8 @@ def test_stable_hash_changes_with_every_parameter() -> None:
     seen = {base_hash}
     checked = 0
     for path in _leaves(base):
-        if path == ("name",) or path[-1] in _TAGS:
-            continue
+        if path == ("name",) or path[-1] in _TAGS or path[0] == "mlflow":
+            continue  # names and where runs are logged are not the strategy
         value: Any = base
         for part in path:
             value = value[part]
@@ -412,6 +413,12 @@ def test_stable_hash_changes_with_every_parameter() -> None:
         checked += 1
     assert checked >= 100  # every leaf of the rich spec
     assert len(seen) == checked + 1  # and each change gives its own hash
+
+
+def test_the_mlflow_section_is_not_part_of_the_hash() -> None:
+    logged = _rich()
+    plain = {k: v for k, v in logged.items() if k != "mlflow"}
+    assert parse_strategy(logged).stable_hash() == parse_strategy(plain).stable_hash()
 
 
 def test_stable_hash_changes_with_selector_kind_and_leg_count() -> None:

@@ -1,6 +1,6 @@
 """The artifacts of runs in a SQLite MLflow store, read from disk as ``mlflow ui`` would serve
-them: for tests, without starting a server. (Experiments gridbt creates in a SQLite store keep
-proxied ``mlflow-artifacts:`` locations, which MLflow's client resolves only through a server.)
+them, without starting a server: experiments gridbt creates in a SQLite store keep proxied
+``mlflow-artifacts:`` locations, which MLflow's client resolves only through a server.
 """
 
 from __future__ import annotations
