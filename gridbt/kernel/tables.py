@@ -1,0 +1,168 @@
+"""The trade-table engine's seam: which rows it can run, their entry groups, and the batch call
+(docs/trade_tables.md).
+
+A sweep's rows that share their entry slots (structure, selection, expiry windows, window,
+direction, sizing inputs) form one *entry group*: its trade tables (`table_layout.TradeTables`)
+are built once and every row of the group is a short walk over them (`tables_eval_nb`).
+`run_batch_tables` returns exactly what `dispatch.run_batch` returns for the same rows (KPIs,
+skips and counters to 1e-9, equal outcome hashes); rows whose `fallback_reasons` is not 0 need
+the day kernel and are refused.
+
+The tables' paths read contract-major copies of the chain's bid, ask and delta (24 bytes per
+quote, made once per process and chain, `contract_major`), so a held leg's days are adjacent in
+memory rather than a chain-day apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import numpy as np
+
+from gridbt._typing import FloatArray
+from gridbt.data.pack import PackedChain
+from gridbt.kernel.contract import FILTER_SIZE, N_COUNTERS, N_PARAMS, P_FILTER0, P
+from gridbt.kernel.dispatch import BatchOutputs, chain_arrays, read_only
+from gridbt.kernel.enums import MAX_FILTERS, MarginModel, SignalKind, SkipReason
+from gridbt.kernel.table_layout import TradeTables
+
+__all__ = [
+    "EVALUATION_SLOTS",
+    "FALLBACK_REASONS",
+    "TradeTables",
+    "build_tables",
+    "contract_major",
+    "entry_group_keys",
+    "fallback_reasons",
+    "run_batch_tables",
+]
+
+#: Why a row cannot run on trade tables; index 0 (empty) = it can.
+FALLBACK_REASONS: tuple[str, ...] = (
+    "",
+    "margin_account",  # a margin model: IMc capital check, daily margin, calls, liquidation
+    "delta_hedge",  # hedge trades depend on each day's greeks and the hedge book
+    "financing",  # interest on equity above margin accrues every day
+    "zscore_signal",  # direction per day and signal exits
+)
+_MARGIN, _HEDGE, _FINANCING, _ZSCORE = 1, 2, 3, 4
+
+#: Parameter slots only the evaluation of a row reads: rows that differ only here share
+#: their entry group. Every other slot decides which legs a day selects or what sizing needs.
+EVALUATION_SLOTS: tuple[int, ...] = (
+    P.capital, P.weekday_mask, P.every_n_days, P.n_filters,
+    P.profit_target, P.stop_loss, P.dte_exit, P.max_holding, P.rebalance, P.delta_breach,
+    P.period_trading, P.reentry_mask, P.slippage, P.commission, P.contracts,
+    P.risk_budget, P.margin_budget, P.kelly_fraction, P.kelly_min_trades, P.vol_target,
+    P.min_contracts, P.max_contracts, P.slippage_per_contract,
+    *range(P_FILTER0, P_FILTER0 + MAX_FILTERS * FILTER_SIZE),
+)
+
+
+def fallback_reasons(params: FloatArray) -> np.ndarray:
+    """Per encoded row, the index into `FALLBACK_REASONS` of the first reason it needs the
+    day kernel (0: it can run on trade tables)."""
+    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    out = np.zeros(rows.shape[0], dtype=np.int8)
+    checks = (
+        (_ZSCORE, rows[:, P.signal_kind] == SignalKind.ZSCORE),
+        (_FINANCING, (rows[:, P.cash_rate] != 0.0) | (rows[:, P.borrow_rate] != 0.0)),
+        (_HEDGE, rows[:, P.hedge_on] > 0.5),
+        (_MARGIN, rows[:, P.margin_model] != MarginModel.NONE),
+    )
+    for code, hit in checks:  # the last assignment wins: the list is in reverse order
+        out[hit] = code
+    return out
+
+
+def _key_matrix(rows: FloatArray) -> FloatArray:
+    keep = np.ones(N_PARAMS, dtype=bool)
+    keep[list(EVALUATION_SLOTS)] = False
+    key = rows[:, keep]
+    need_worst = ~np.isnan(rows[:, P.risk_budget]) | ~np.isnan(rows[:, P.kelly_fraction])
+    vol_on = ~np.isnan(rows[:, P.vol_target])
+    key = np.column_stack([key, need_worst, vol_on]).astype(np.float64)
+    key[np.isnan(key)] = np.nan  # one NaN bit pattern
+    return key + 0.0  # -0.0 -> 0.0
+
+
+def entry_group_keys(params: FloatArray) -> np.ndarray:
+    """Per encoded row, a 64-bit key of its entry group: rows with equal keys share trade
+    tables (a hash of every slot outside `EVALUATION_SLOTS`, and whether sizing needs the
+    worst stress loss and σ̄)."""
+    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    key = np.ascontiguousarray(_key_matrix(rows))
+    unique, inverse = np.unique(key.view(np.dtype((np.void, key.shape[1] * 8))).ravel(),
+                                return_inverse=True)
+    hashes = np.array(
+        [int.from_bytes(hashlib.blake2b(u.tobytes(), digest_size=8).digest(), "little",
+                        signed=True) for u in unique],
+        dtype=np.int64,
+    )
+    return hashes[inverse.ravel()]
+
+
+_CM_LOCK = threading.Lock()
+_CM: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+
+
+def contract_major(packed: PackedChain) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bid, ask and delta of every quote in contract-row order (`quote_x[contract_rows]`),
+    read-only; made once per process for the last chain asked for (24 bytes per quote)."""
+    with _CM_LOCK:
+        if _CM and _CM[0][0] is packed.quote_bid:
+            return _CM[0][1]
+        rows = packed.contract_rows
+        arrays = tuple(read_only(np.ascontiguousarray(getattr(packed, name)[rows],
+                                                      dtype=np.float64))
+                       for name in ("quote_bid", "quote_ask", "quote_delta"))
+        _CM[:] = [(packed.quote_bid, arrays)]  # type: ignore[list-item]
+        return arrays  # type: ignore[return-value]
+
+
+def build_tables(packed: PackedChain, params_row: FloatArray) -> TradeTables:
+    """The trade tables of the entry group of one encoded row (every day's candidate entry,
+    its legs and its path to the nearest expiry or the window's end; `table_layout`
+    documents each array). Only the row's entry slots are read."""
+    from gridbt.kernel.tables_nb import build_tables_nb
+
+    row = np.ascontiguousarray(params_row, dtype=np.float64).reshape(-1)
+    if row.shape[0] != N_PARAMS:
+        raise ValueError(f"build_tables: a row has {N_PARAMS} parameters, got {row.shape[0]}")
+    cm = contract_major(packed)
+    return TradeTables(*build_tables_nb(chain_arrays(packed), read_only(row), *cm))
+
+
+def run_batch_tables(
+    packed: PackedChain, params: FloatArray, keep_equity: np.ndarray | None = None
+) -> BatchOutputs:
+    """`dispatch.run_batch` on trade tables: each entry group's tables are built once, its
+    rows evaluated, then freed. Every row must have `fallback_reasons` 0."""
+    from gridbt.kernel.metrics import N_KPIS
+    from gridbt.kernel.tables_eval_nb import eval_group_nb
+
+    params = np.ascontiguousarray(np.atleast_2d(params), dtype=np.float64)
+    n = params.shape[0]
+    reasons = fallback_reasons(params)
+    if reasons.any():
+        bad = int(np.flatnonzero(reasons)[0])
+        raise ValueError(f"run_batch_tables: row {bad} needs the day kernel "
+                         f"({FALLBACK_REASONS[reasons[bad]]})")
+    keep = np.zeros(n, dtype=bool) if keep_equity is None else np.asarray(keep_equity, bool)
+    slot = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
+    kpis = np.empty((n, N_KPIS))
+    skips = np.zeros((n, len(SkipReason.NAMES)), dtype=np.int64)
+    counters = np.zeros((n, N_COUNTERS), dtype=np.int64)
+    equity_out = np.empty((int(keep.sum()), packed.n_days))
+    outcome = np.empty(n, dtype=np.int64)
+    chain = chain_arrays(packed)
+    rows_ro = read_only(params)
+    keys = entry_group_keys(params)
+    for key in np.unique(keys):
+        members = np.flatnonzero(keys == key).astype(np.int64)
+        tables = build_tables(packed, params[members[0]])
+        eval_group_nb(chain, tables, rows_ro, members, slot, kpis, skips, counters,
+                      equity_out, outcome)
+        del tables
+    return BatchOutputs(kpis, skips, counters, equity_out, outcome)

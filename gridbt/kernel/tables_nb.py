@@ -1,0 +1,223 @@
+"""Build the trade tables of one entry group (`table_layout.TradeTables`; docs/trade_tables.md).
+
+For every day an entry could happen on, select the legs exactly as the day kernel's entry step
+does (`select_nb.select_legs_nb`, `entry_nb.load_legs_nb`), precompute what sizing reads (the
+worst stress loss W, σ̄ and the vol-target deviation), then follow the position until the first
+day a leg settles or the window's last day: each leg's last usable quote (carried when missing,
+as `steps_nb.mark_leg_nb` carries it), the structure's value on mid marks and the largest short
+|delta|. The path reads contract-major copies of bid, ask and delta (`cm_*`: index `j` =
+`chain.contract_rows[j]`), so a leg's days are consecutive in memory.
+
+Array contract. `chain` is a `contract.Chain`; `params` one parameter vector of the group (its
+entry slots; the exit slots are not read); `cm_bid`, `cm_ask`, `cm_delta` (n_quotes,) float64
+in contract-row order. Outputs are allocated here (two passes: entries, then paths).
+"""
+
+import numpy as np
+
+from gridbt.kernel.cache import njit
+from gridbt.kernel.contract import P
+from gridbt.kernel.entry_nb import load_legs_nb
+from gridbt.kernel.enums import MAX_LEGS
+from gridbt.kernel.lowlevel_nb import stack_record_nb
+from gridbt.kernel.risk_nb import per_contract_nb, sigma_bar_nb, stress_worst_nb, vol_target_sd_nb
+from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
+from gridbt.kernel.select_nb import select_legs_nb
+from gridbt.kernel.state import leg_book_dt
+from gridbt.kernel.table_layout import FLAG_MISSING, NOT_ENTRY
+
+__all__ = ["build_tables_nb"]
+
+
+@njit(cache=True, nogil=True)
+def _sizing_inputs_nb(lg, spot, today, rules, scenarios):
+    """What `entry_nb.size_nb` computes from the candidate alone: (W, σ̄, vol-target sd), NaN
+    where the rules do not need it."""
+    br = rules.book
+    sizing = rules.sizing
+    hedge = rules.hedge
+    n_legs = br.n_legs
+    mult = br.multiplier
+    vol_on = sizing.vol_target == sizing.vol_target
+    delta = 0.0
+    if sizing.need_worst or vol_on:
+        delta = per_contract_nb(lg.units, lg.delta, n_legs, mult)
+    worst = np.nan
+    if sizing.need_worst:
+        worst, _ = stress_worst_nb(
+            spot, today, lg.units, lg.right, lg.strike, lg.expiry, lg.iv, n_legs, mult,
+            rules.stress.rate, rules.stress.dividend, scenarios, rules.stress.n_scenarios,
+            sizing.risk_hedged, hedge.target - delta,
+        )
+    sigma_bar = np.nan
+    sd = np.nan
+    if vol_on:
+        sigma_bar = sigma_bar_nb(lg.units, lg.iv, n_legs)
+        sd = vol_target_sd_nb(
+            hedge.target if sizing.risk_hedged else delta,
+            per_contract_nb(lg.units, lg.gamma, n_legs, mult),
+            spot,
+            sigma_bar,
+        )
+    return worst, sigma_bar, sd
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _entry_row_nb(chain, d, lg, n_legs, units, right, strike, expiry, contract, bid, ask):
+    """Copy the loaded candidate's legs into the per-day arrays; return (value at entry per
+    structure unit, nearest expiry)."""
+    value_entry = 0.0
+    min_expiry = 1 << 40
+    for i in range(n_legs):
+        q = lg.quote[i]
+        units[d, i] = lg.units[i]
+        right[d, i] = lg.right[i]
+        strike[d, i] = lg.strike[i]
+        expiry[d, i] = lg.expiry[i]
+        contract[d, i] = chain.quote_contract[q]
+        bid[d, i] = lg.bid[i]
+        ask[d, i] = lg.ask[i]
+        value_entry += lg.units[i] * lg.mark[i]
+        min_expiry = min(min_expiry, lg.expiry[i])
+    return value_entry, min_expiry
+
+
+@njit(cache=True, nogil=True)
+def _select_entries_nb(chain, params):
+    """Pass 1: the legs of every candidate entry day and its path length."""
+    n_days = chain.day_date.shape[0]
+    rules = decode_rules_nb(params, n_days, False)
+    br = rules.book
+    n_legs = br.n_legs
+    direction = rules.signal.direction
+    scenarios = scenarios_nb(params)
+    lg = stack_record_nb(leg_book_dt)
+    skip = np.full(n_days, NOT_ENTRY, dtype=np.int8)
+    start = np.zeros(n_days, dtype=np.int64)
+    length = np.zeros(n_days, dtype=np.int64)
+    value_entry = np.zeros(n_days)
+    min_expiry = np.zeros(n_days, dtype=np.int64)
+    worst = np.full(n_days, np.nan)
+    sigma_bar = np.full(n_days, np.nan)
+    vol_sd = np.full(n_days, np.nan)
+    units = np.zeros((n_days, MAX_LEGS))
+    right = np.zeros((n_days, MAX_LEGS))
+    strike = np.zeros((n_days, MAX_LEGS))
+    expiry = np.zeros((n_days, MAX_LEGS), dtype=np.int64)
+    contract = np.full((n_days, MAX_LEGS), -1, dtype=np.int64)
+    bid = np.zeros((n_days, MAX_LEGS))
+    ask = np.zeros((n_days, MAX_LEGS))
+    n_path = 0
+    last = br.end - 1
+    for d in range(br.first, last if direction != 0 else br.first):
+        spot = chain.day_spot[d]
+        status = select_legs_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote)
+        skip[d] = status
+        if status >= 0:
+            continue
+        load_legs_nb(chain, params, lg, n_legs, direction)
+        value_entry[d], min_expiry[d] = _entry_row_nb(
+            chain, d, lg, n_legs, units, right, strike, expiry, contract, bid, ask
+        )
+        worst[d], sigma_bar[d], vol_sd[d] = _sizing_inputs_nb(
+            lg, spot, chain.day_date[d], rules, scenarios
+        )
+        settle = np.searchsorted(chain.day_date, min_expiry[d])
+        start[d] = n_path
+        length[d] = min(max(settle, d + 1), last) - d
+        n_path += length[d]
+    return (skip, start, length, value_entry, min_expiry, worst, sigma_bar, vol_sd, units,
+            right, strike, expiry, contract, bid, ask, n_path)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _path_day_nb(chain, t, k, n_legs, units, right, strike, expiry, cur, hi, lbid, lask, ldelta,
+                 cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask):
+    """One day `t` of a path (row `k`): settle expired legs at intrinsic, mark the others on
+    their quote of `t` or carry it (as `steps_nb.mark_nb`), store marks, value, short delta
+    and the quoted flags."""
+    today = chain.day_date[t]
+    spot = chain.day_spot[t]
+    total = 0.0
+    bits = 0
+    top = -np.inf
+    for i in range(n_legs):
+        if expiry[i] <= today:
+            intrinsic = max(spot - strike[i], 0.0) if right[i] > 0 else max(strike[i] - spot, 0.0)
+            total += units[i] * intrinsic
+        else:
+            j = cur[i]
+            while j < hi[i] and chain.contract_row_day[j] < t:
+                j += 1
+            cur[i] = j
+            if j < hi[i] and chain.contract_row_day[j] == t:
+                b = cm_bid[j]
+                a = cm_ask[j]
+                if b == b and a == a:
+                    lbid[i] = b
+                    lask[i] = a
+                    bits |= 1 << i
+                    dl = cm_delta[j]
+                    if dl == dl:
+                        ldelta[i] = dl
+            if not (bits >> i) & 1:
+                bits |= FLAG_MISSING
+            total += units[i] * (0.5 * (lbid[i] + lask[i]))
+            if units[i] < 0:
+                mag = abs(ldelta[i])
+                if mag > top:
+                    top = mag
+        pbid[k, i] = lbid[i]
+        pask[k, i] = lask[i]
+    value[k] = total
+    short_delta[k] = top
+    flags[k] = bits
+
+
+@njit(cache=True, nogil=True)
+def _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
+                   pask):
+    """Pass 2: every candidate's path, from the day after its entry."""
+    skip, start, length = sel[0], sel[1], sel[2]
+    units, right, strike, expiry, contract = sel[8], sel[9], sel[10], sel[11], sel[12]
+    cur = np.zeros(MAX_LEGS, dtype=np.int64)
+    hi = np.zeros(MAX_LEGS, dtype=np.int64)
+    lbid = np.zeros(MAX_LEGS)
+    lask = np.zeros(MAX_LEGS)
+    ldelta = np.zeros(MAX_LEGS)
+    for d in range(skip.shape[0]):
+        if skip[d] != -1:
+            continue
+        for i in range(n_legs):
+            c = contract[d, i]
+            lo = chain.contract_row_start[c]
+            hi[i] = chain.contract_row_start[c + 1]
+            j = lo + np.searchsorted(chain.contract_row_day[lo : hi[i]], d)
+            cur[i] = j
+            lbid[i] = sel[13][d, i]
+            lask[i] = sel[14][d, i]
+            ldelta[i] = chain.quote_delta[chain.contract_rows[j]]
+        o = start[d]
+        for k in range(length[d]):
+            _path_day_nb(
+                chain, d + 1 + k, o + k, n_legs, units[d], right[d], strike[d], expiry[d], cur,
+                hi, lbid, lask, ldelta, cm_bid, cm_ask, cm_delta, value, short_delta, flags,
+                pbid, pask,
+            )
+
+
+@njit(cache=True, nogil=True)
+def build_tables_nb(chain, params, cm_bid, cm_ask, cm_delta):
+    """The trade tables of the entry group of `params`, as the tuple of `TradeTables` fields."""
+    sel = _select_entries_nb(chain, params)
+    n_path = sel[15]
+    n_legs = int(params[P.n_legs])
+    value = np.empty(n_path)
+    short_delta = np.empty(n_path)
+    flags = np.zeros(n_path, dtype=np.uint8)
+    pbid = np.empty((n_path, n_legs))
+    pask = np.empty((n_path, n_legs))
+    _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
+                   pask)
+    return (sel[0], sel[1], sel[2], sel[3], sel[4], sel[5], sel[6], sel[7], sel[8], sel[9],
+            sel[10], sel[11], sel[12], sel[13], sel[14], value, short_delta, flags, pbid, pask)
