@@ -25,7 +25,7 @@ from gridbt.kernel.contract import N_LEG_COLS, N_TRADE_COLS, C, P, T
 from gridbt.kernel.entry_nb import capital_ok_nb, entry_allowed_nb, entry_direction_nb
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, SizingBinding, SkipReason
 from gridbt.kernel.kpi_nb import compute_kpis_nb, neumaier_add_nb
-from gridbt.kernel.lowlevel_nb import stack_record_nb
+from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
 from gridbt.kernel.outcome_nb import trades_hash_nb
 from gridbt.kernel.risk_nb import SQRT_252, floor_count_nb, kelly_star_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, window_nb
@@ -281,6 +281,11 @@ def _exit_day_nb(chain, tb, e, k, reason, book, flows, day, lg, legs, trades, ru
 def eval_row_nb(chain, tb, params, equity, in_market, trades, legs, skips):
     """One row of the group: fill `equity`, `in_market`, `trades` (and scratch `legs`), count
     `skips`; return (trade rows, missing_quote_days, stale_fills)."""
+    chain = borrowed_nb(chain)
+    tb = borrowed_nb(tb)
+    params, equity, in_market, trades, legs, skips = borrowed_nb(
+        (params, equity, in_market, trades, legs, skips)
+    )
     n_days = chain.day_date.shape[0]
     rules = decode_rules_nb(params, n_days, False)
     br = rules.book

@@ -19,7 +19,7 @@ from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import P
 from gridbt.kernel.entry_nb import load_legs_nb
 from gridbt.kernel.enums import MAX_LEGS
-from gridbt.kernel.lowlevel_nb import stack_record_nb
+from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
 from gridbt.kernel.risk_nb import per_contract_nb, sigma_bar_nb, stress_worst_nb, vol_target_sd_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.select_nb import select_legs_nb
@@ -85,6 +85,8 @@ def _entry_row_nb(chain, d, lg, n_legs, units, right, strike, expiry, contract, 
 @njit(cache=True, nogil=True)
 def _select_entries_nb(chain, params):
     """Pass 1: the legs of every candidate entry day and its path length."""
+    chain = borrowed_nb(chain)
+    params = borrowed_nb((params,))[0]
     n_days = chain.day_date.shape[0]
     rules = decode_rules_nb(params, n_days, False)
     br = rules.book
@@ -178,6 +180,10 @@ def _path_day_nb(chain, t, k, n_legs, units, right, strike, expiry, cur, hi, lbi
 def _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
                    pask):
     """Pass 2: every candidate's path, from the day after its entry."""
+    chain = borrowed_nb(chain)
+    cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask = borrowed_nb(
+        (cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask)
+    )
     skip, start, length = sel[0], sel[1], sel[2]
     units, right, strike, expiry, contract = sel[8], sel[9], sel[10], sel[11], sel[12]
     cur = np.zeros(MAX_LEGS, dtype=np.int64)
