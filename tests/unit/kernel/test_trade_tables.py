@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.contract import P
+from gridbt.kernel.contract import P_FILTER0, F, P
 from gridbt.kernel.dispatch import run_batch, run_params
 from gridbt.kernel.enums import ExitReason, MarginModel, SignalKind, SizingBinding, SkipReason
 from gridbt.kernel.tables import (
@@ -52,7 +52,7 @@ def _supported(row: np.ndarray) -> np.ndarray:
 
 
 @st.composite
-def exit_grids(draw: st.DrawFn, base: np.ndarray, n_days: int) -> np.ndarray:
+def exit_grids(draw: st.DrawFn, base: np.ndarray, n_days: int, n_features: int) -> np.ndarray:
     """Rows of one entry group: the base row with random exits, schedules, re-entry, costs,
     sizes and capital (and one random day window for the whole group)."""
     n = draw(st.integers(2, 6))
@@ -80,15 +80,34 @@ def exit_grids(draw: st.DrawFn, base: np.ndarray, n_days: int) -> np.ndarray:
         rows[r, P.commission] = draw(st.sampled_from([0.0, 0.65]))
         rows[r, P.contracts] = draw(st.integers(1, 4))
         rows[r, P.capital] = draw(st.sampled_from([rows[0, P.capital], 500.0, 1e6]))
+        if draw(st.integers(0, 3)) == 0:  # a filter on the chain's last feature ("noise")
+            rows[r, P.n_filters] = 1
+            rows[r, P_FILTER0 + F.feature] = n_features - 1
+            rows[r, P_FILTER0 + F.min] = draw(st.sampled_from([-np.inf, -2.0, -0.5]))
+            rows[r, P_FILTER0 + F.max] = draw(st.sampled_from([np.inf, 0.5, 2.0]))
     return rows
 
 
 @st.composite
 def groups(draw: st.DrawFn) -> tuple[PackedChain, np.ndarray, StrategySpec]:
     chain = draw(random_chains())
-    spec = draw(st.one_of(random_specs(), random_risk_specs()))
+    sizing = draw(st.sampled_from(["as drawn", "as drawn", "kelly", "vol_target"]))
+    # Kelly sizing needs stress scenarios (the risk layer's) for its worst loss
+    specs = random_risk_specs() if sizing == "kelly" else st.one_of(random_specs(),
+                                                                     random_risk_specs())
+    spec = draw(specs)
     base = _supported(encode_spec(spec, chain))
-    return chain, draw(exit_grids(base, chain.n_days)), spec
+    if sizing == "kelly":  # binding once enough trades closed
+        base[P.kelly_fraction] = draw(st.sampled_from([0.05, 0.5]))
+        base[P.kelly_min_trades] = draw(st.integers(1, 3))
+        base[P.risk_budget] = np.nan
+        base[P.min_contracts] = 0.0
+        base[P.max_contracts] = np.nan
+        base[P.capital] = 1e6
+    elif sizing == "vol_target":
+        base[P.vol_target] = draw(st.sampled_from([0.001, 0.01, 0.1]))
+        base[P.capital] = 1e5
+    return chain, draw(exit_grids(base, chain.n_days, chain.features.shape[0])), spec
 
 
 def _assert_same(chain: PackedChain, rows: np.ndarray) -> None:
@@ -121,20 +140,21 @@ def _exercised(chain: PackedChain, rows: np.ndarray, seen: Counter[str]) -> None
 _COVERED = (
     "expiry", "stop_loss", "profit_target", "dte", "max_holding", "rebalance", "delta_breach",
     "end_of_data", "reentry", "skip_filter", "skip_capital", "size_fixed", "size_risk_budget",
-    "size_max_contracts", "missing_quote_days",
+    "size_max_contracts", "size_min_contracts", "size_kelly", "size_vol_target", "skip_sizing",
+    "skip_no_strike", "stale_fills", "missing_quote_days",
 )
 
 
 def test_tables_equal_day_kernel_and_cover_every_rule() -> None:
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=70, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=80, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(groups())
     def check(case: tuple[PackedChain, np.ndarray, StrategySpec]) -> None:
         chain, rows, _ = case
         _assert_same(chain, rows)
-        _exercised(chain, rows[:3], seen)
+        _exercised(chain, rows, seen)
 
     check()
     missing = [name for name in _COVERED if not seen[name]]
@@ -148,7 +168,8 @@ def test_several_groups_in_one_batch(chain: PackedChain, data: st.DataObject) ->
     """Rows of several entry groups, shuffled: each row's outputs land at its own index."""
     specs = [data.draw(random_specs()) for _ in range(3)]
     rows = np.concatenate([
-        data.draw(exit_grids(_supported(encode_spec(s, chain)), chain.n_days)) for s in specs
+        data.draw(exit_grids(_supported(encode_spec(s, chain)), chain.n_days,
+                             chain.features.shape[0])) for s in specs
     ])
     rows = rows[np.random.default_rng(len(rows)).permutation(len(rows))]
     _assert_same(chain, rows)
