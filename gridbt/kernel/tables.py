@@ -30,6 +30,7 @@ from gridbt.kernel.table_layout import TradeTables
 __all__ = [
     "EVALUATION_SLOTS",
     "FALLBACK_REASONS",
+    "MIN_GROUP_ROWS",
     "TradeTables",
     "build_tables",
     "contract_major",
@@ -134,11 +135,23 @@ def build_tables(packed: PackedChain, params_row: FloatArray) -> TradeTables:
     return TradeTables(*build_tables_nb(chain_arrays(packed), read_only(row), *cm))
 
 
+#: Entry groups with fewer rows run on the day kernel by default: building a group's tables
+#: costs about as much as 6-10 day-kernel backtests (benchmarks/trade_tables.py), so a group
+#: needs about a dozen rows before the tables pay off. The results are the same either way.
+MIN_GROUP_ROWS = 12
+
+
 def run_batch_tables(
-    packed: PackedChain, params: FloatArray, keep_equity: np.ndarray | None = None
+    packed: PackedChain,
+    params: FloatArray,
+    keep_equity: np.ndarray | None = None,
+    min_group_rows: int = MIN_GROUP_ROWS,
 ) -> BatchOutputs:
     """`dispatch.run_batch` on trade tables: each entry group's tables are built once, its
-    rows evaluated, then freed. Every row must have `fallback_reasons` 0."""
+    rows evaluated, then freed. Every row must have `fallback_reasons` 0. Groups of fewer than
+    `min_group_rows` rows go to the day kernel (`dispatch.run_batch`) instead, which gives the
+    same outputs (0 = every group on tables)."""
+    from gridbt.kernel.dispatch import run_batch
     from gridbt.kernel.metrics import N_KPIS
     from gridbt.kernel.tables_eval_nb import eval_group_nb
 
@@ -159,7 +172,14 @@ def run_batch_tables(
     chain = chain_arrays(packed)
     rows_ro = read_only(params)
     keys = entry_group_keys(params)
-    for key in np.unique(keys):
+    unique, counts = np.unique(keys, return_counts=True)
+    small = np.flatnonzero(np.isin(keys, unique[counts < min_group_rows]))
+    if len(small):
+        day = run_batch(packed, params[small], keep[small])
+        kpis[small], skips[small], counters[small], outcome[small] = (
+            day.kpis, day.skips, day.counters, day.outcome)
+        equity_out[slot[small][keep[small]]] = day.equity
+    for key in unique[counts >= min_group_rows]:
         members = np.flatnonzero(keys == key).astype(np.int64)
         tables = build_tables(packed, params[members[0]])
         eval_group_nb(chain, tables, rows_ro, members, slot, kpis, skips, counters,
