@@ -95,7 +95,8 @@ def _size_nb(book, sizing, worst, sigma_bar, vol_sd):
             binding = BIND_MARGIN
         if math.isfinite(raw):
             margin_n = raw
-    if sizing.kelly_fraction == sizing.kelly_fraction and book.kelly_rows >= sizing.kelly_min_trades:
+    kelly_on = sizing.kelly_fraction == sizing.kelly_fraction
+    if kelly_on and book.kelly_rows >= sizing.kelly_min_trades:
         f_star = kelly_star_nb(
             book.kelly_rows, book.kelly_wins, book.kelly_losses,
             book.kelly_sum_wins + book.kelly_sum_wins_c,
