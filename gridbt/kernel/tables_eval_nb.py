@@ -5,10 +5,12 @@ in the day kernel (re-entry, schedule, feature filters, signal direction, the se
 read from the table, sizing from the table's precomputed inputs and today's cash, the capital
 check); an opened trade's exit is the first day of its path on which an enabled exit rule fires,
 in `steps_nb.exit_reason_nb`'s order; the days in between only write equity from the path's
-marks. The cash flows go through the day kernel's own steps (`steps_nb.settle_leg_nb`,
-`close_nb`, `record_nb`, compensated sums in the same order), so trades, equity and KPIs equal
-`nb.run_batch_nb`'s. Rows that need the day path (margin account, delta hedge, financing,
-z-score signal) are not run here: `tables.fallback_reasons` names them.
+marks. The cash flows are the day kernel's (`steps_nb.settle_leg_nb`, `close_nb`,
+`record_nb`, its fills and compensated sums), operation for operation and in the same order, so
+trades, equity and KPIs equal `nb.run_batch_nb`'s. The leg state is read from the table, never
+copied into a leg record: stores into a record's array fields inside the walk's loop make LLVM
+keep the loop's state in memory (5x slower). Rows that need the day path (margin account, delta
+hedge, financing, z-score signal) are not run here: `tables.fallback_reasons` names them.
 
 Array contract. `chain` is a `contract.Chain`; `tb` a `table_layout.TradeTables` built from the
 group's entry slots; `params` (n_rows, N_PARAMS) with `rows` the indices of the group's rows.
@@ -21,23 +23,21 @@ import math
 import numpy as np
 
 from gridbt.kernel.cache import njit
-from gridbt.kernel.contract import N_LEG_COLS, N_TRADE_COLS, C, P, T
-from gridbt.kernel.entry_nb import capital_ok_nb, entry_allowed_nb, entry_direction_nb
-from gridbt.kernel.enums import MAX_LEGS, ExitReason, SizingBinding, SkipReason
+from gridbt.kernel.contract import N_TRADE_COLS, C, P, T
+from gridbt.kernel.entry_nb import entry_allowed_nb, entry_direction_nb
+from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason
 from gridbt.kernel.kpi_nb import compute_kpis_nb, neumaier_add_nb
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
 from gridbt.kernel.outcome_nb import trades_hash_nb
 from gridbt.kernel.risk_nb import SQRT_252, floor_count_nb, kelly_star_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, window_nb
-from gridbt.kernel.state import Sizing, book_dt, day_dt, flows_dt, leg_book_dt
+from gridbt.kernel.state import Sizing, book_dt, day_dt, flows_dt
 from gridbt.kernel.steps_nb import (
     add_cash_nb,
-    book_value_nb,
     buy_fill_nb,
-    close_nb,
+    record_nb,
     reset_flows_nb,
     sell_fill_nb,
-    settle_leg_nb,
 )
 from gridbt.kernel.table_layout import FLAG_MISSING
 
@@ -125,23 +125,33 @@ def _size_nb(book, sizing, worst, sigma_bar, vol_sd):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _load_nb(lg, tb, d, n_legs):
-    """The candidate of day `d` from the table into the leg state (as `entry_nb.load_legs_nb`)."""
-    for i in range(n_legs):
-        lg.units[i] = tb.units[d, i]
-        lg.right[i] = tb.right[d, i]
-        lg.strike[i] = tb.strike[d, i]
-        lg.expiry[i] = tb.expiry[d, i]
-        lg.bid[i] = tb.entry_bid[d, i]
-        lg.ask[i] = tb.entry_ask[d, i]
-        lg.mark[i] = 0.5 * (tb.entry_bid[d, i] + tb.entry_ask[d, i])
-        lg.open[i] = 1
-        lg.quoted[i] = 1
+def _fill_nb(units, bid, ask, br):
+    """The fill of a leg of `units` units at this quote: bought when long, sold when short
+    (`steps_nb.buy_fill_nb`, `sell_fill_nb`)."""
+    if units > 0:
+        return buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
+    return sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _open_nb(d, direction, sized, book, flows, lg, trades, br):
-    """`entry_nb.open_nb` without leg rows and hedge: fills, cash, the trade row's entry."""
+def _capital_ok_nb(book, tb, d, size, br):
+    """`entry_nb.capital_ok_nb` on the table's entry quotes (no margin model)."""
+    equity = book.cash + book.cash_c
+    need = 0.0
+    fees = 0.0
+    for i in range(br.n_legs):
+        units = tb.units[d, i]
+        fill = _fill_nb(units, tb.entry_bid[d, i], tb.entry_ask[d, i], br)
+        need += units * size * br.multiplier * fill
+        fees += br.commission * abs(units) * size
+    return not (equity <= 0.0 or max(need, 0.0) + fees > equity)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _open_nb(d, direction, sized, book, flows, tb, trades, br):
+    """`entry_nb.open_nb` without leg rows and hedge: fills, cash, the trade row's entry.
+    The leg state stays in the table: writing it to a leg record in the walk's loop costs the
+    loop its registers."""
     mult = br.multiplier
     n = sized.contracts
     book.open = True
@@ -155,12 +165,10 @@ def _open_nb(d, direction, sized, book, flows, lg, trades, br):
     book.mfe = 0.0
     value_entry = 0.0
     for i in range(br.n_legs):
-        units = lg.units[i]
-        if units > 0:
-            fill = buy_fill_nb(lg.bid[i], lg.ask[i], br.slippage, br.slippage_per_contract)
-        else:
-            fill = sell_fill_nb(lg.bid[i], lg.ask[i], br.slippage, br.slippage_per_contract)
-        flow = -units * n * mult * fill
+        units = tb.units[d, i]
+        bid = tb.entry_bid[d, i]
+        ask = tb.entry_ask[d, i]
+        flow = -units * n * mult * _fill_nb(units, bid, ask, br)
         fee = br.commission * abs(units) * n
         add_cash_nb(book, flow)
         add_cash_nb(book, -fee)
@@ -170,7 +178,7 @@ def _open_nb(d, direction, sized, book, flows, lg, trades, br):
         flows.commissions, flows.commissions_c = neumaier_add_nb(
             flows.commissions, flows.commissions_c, fee
         )
-        value_entry += units * lg.mark[i]
+        value_entry += units * (0.5 * (bid + ask))
     book.value_entry = value_entry
     book.premium = abs(value_entry)
     book.premium_cash = value_entry * n * mult
@@ -185,7 +193,7 @@ def _open_nb(d, direction, sized, book, flows, lg, trades, br):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _try_entry_nb(chain, tb, params, d, book, flows, day, lg, trades, rules):
+def _try_entry_nb(chain, tb, params, d, book, flows, trades, rules):
     """Steps 2.3-2.8 on a scheduled flat day (`entry_nb.try_entry_nb` on the table): open the
     position (return -1) or return the SkipReason."""
     br = rules.book
@@ -194,14 +202,27 @@ def _try_entry_nb(chain, tb, params, d, book, flows, day, lg, trades, rules):
         return skip
     if tb.skip[d] >= 0:
         return tb.skip[d]
-    _load_nb(lg, tb, d, br.n_legs)
     sized = _size_nb(book, rules.sizing, tb.worst[d], tb.sigma_bar[d], tb.vol_sd[d])
     if sized.skip >= 0:
         return sized.skip
-    if not capital_ok_nb(book, lg, sized, br, False):
+    if not _capital_ok_nb(book, tb, d, sized.contracts, br):
         return SKIP_CAPITAL
-    _open_nb(d, direction, sized, book, flows, lg, trades, br)
+    _open_nb(d, direction, sized, book, flows, tb, trades, br)
     return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _equity_nb(book, tb, e, row, br):
+    """`steps_nb.book_value_nb` of the open position marked on path row `row` (-1: the entry
+    quotes), in its order of operations (the hedge is 0)."""
+    total = book.cash + book.cash_c
+    for i in range(br.n_legs):
+        if row < 0:
+            mark = 0.5 * (tb.entry_bid[e, i] + tb.entry_ask[e, i])
+        else:
+            mark = 0.5 * (tb.bid[row, i] + tb.ask[row, i])
+        total += tb.units[e, i] * book.contracts * br.multiplier * mark
+    return total
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -242,50 +263,100 @@ def _exit_scan_nb(day_date, tb, e, premium, rules, last):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _hold_nb(chain, tb, e, n_rows, book, lg, equity, in_market, br):
+def _hold_nb(tb, e, n_rows, book, equity, in_market, br):
     """Days `e + 1 .. e + n_rows` held through: equity from the path's marks, data gaps
     counted."""
     o = tb.start[e]
+    missing = 0
     for k in range(n_rows):
-        t = e + 1 + k
-        for i in range(br.n_legs):
-            lg.mark[i] = 0.5 * (tb.bid[o + k, i] + tb.ask[o + k, i])
         if tb.flags[o + k] & FLAG_MISSING:
-            book.missing_quote_days += 1
-        equity[t] = book_value_nb(book, lg, br.n_legs, br.multiplier, chain.day_spot[t])
-        in_market[t] = True
+            missing += 1
+        equity[e + 1 + k] = _equity_nb(book, tb, e, o + k, br)
+        in_market[e + 1 + k] = True
+    book.missing_quote_days += missing
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _exit_day_nb(chain, tb, e, k, reason, book, flows, day, lg, legs, trades, rules):
-    """The exit day (path row `k`): settle the expired legs (`steps_nb.mark_nb`), then close
-    the others at their last quotes and write the trade row (`steps_nb.close_nb`)."""
-    br = rules.book
-    row = tb.start[e] + k
-    t = e + 1 + k
-    day.today = chain.day_date[t]
-    day.spot = chain.day_spot[t]
+def _settle_nb(book, flows, tb, e, spot, today, br):
+    """The legs expired today settle at intrinsic value (`steps_nb.settle_leg_nb`, in leg
+    order); return the bit mask of the settled legs."""
+    settled = 0
+    for i in range(br.n_legs):
+        if tb.expiry[e, i] <= today:
+            strike = tb.strike[e, i]
+            if tb.right[e, i] > 0:
+                intrinsic = max(spot - strike, 0.0)
+            else:
+                intrinsic = max(strike - spot, 0.0)
+            flow = tb.units[e, i] * book.contracts * br.multiplier * intrinsic
+            add_cash_nb(book, flow)
+            flows.exit_cash, flows.exit_cash_c = neumaier_add_nb(
+                flows.exit_cash, flows.exit_cash_c, flow
+            )
+            settled |= 1 << i
+    return settled
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _close_legs_nb(book, flows, tb, e, row, settled, br):
+    """`steps_nb.close_nb`'s fills: every leg not settled closes at its last quote (stale
+    when not quoted today)."""
+    n = book.contracts
     flags = tb.flags[row]
     for i in range(br.n_legs):
-        lg.bid[i] = tb.bid[row, i]
-        lg.ask[i] = tb.ask[row, i]
-        lg.quoted[i] = (flags >> i) & 1
-        if lg.expiry[i] <= day.today:
-            settle_leg_nb(book, flows, day, lg, i, legs, br.multiplier)
-    if flags & FLAG_MISSING:
+        if (settled >> i) & 1:
+            continue
+        if not (flags >> i) & 1:
+            book.stale_fills += 1
+        units = tb.units[e, i]
+        bid = tb.bid[row, i]
+        ask = tb.ask[row, i]
+        if units > 0:
+            fill = sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
+        else:
+            fill = buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
+        flow = units * n * br.multiplier * fill
+        fee = br.commission * abs(units) * n
+        add_cash_nb(book, flow)
+        add_cash_nb(book, -fee)
+        flows.exit_cash, flows.exit_cash_c = neumaier_add_nb(
+            flows.exit_cash, flows.exit_cash_c, flow
+        )
+        flows.commissions, flows.commissions_c = neumaier_add_nb(
+            flows.commissions, flows.commissions_c, fee
+        )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _exit_day_nb(chain, tb, e, k, reason, book, flows, trades, br):
+    """The exit day (path row `k`): settle the expired legs (`steps_nb.mark_nb`), close the
+    others and write the trade row (`steps_nb.close_nb`, `record_nb`); return the day."""
+    row = tb.start[e] + k
+    t = e + 1 + k
+    settled = _settle_nb(book, flows, tb, e, chain.day_spot[t], chain.day_date[t], br)
+    if tb.flags[row] & FLAG_MISSING:
         book.missing_quote_days += 1
-    close_nb(chain, t, reason, book, flows, day, lg, legs, trades, rules)
+    _close_legs_nb(book, flows, tb, e, row, settled, br)
+    flows.entry_cash = flows.entry_cash + flows.entry_cash_c
+    flows.exit_cash = flows.exit_cash + flows.exit_cash_c
+    flows.commissions = flows.commissions + flows.commissions_c
+    flows.hedge_pnl = flows.hedge_pnl + flows.hedge_pnl_c
+    flows.hedge_cost = flows.hedge_cost + flows.hedge_cost_c
+    flows.financing = flows.financing + flows.financing_c
+    record_nb(chain, t, book, flows, trades, reason, book.contracts, book.premium_cash, book.mae,
+              book.mfe)
+    book.open = False
     return t
 
 
 @njit(cache=True, nogil=True)
-def eval_row_nb(chain, tb, params, equity, in_market, trades, legs, skips):
-    """One row of the group: fill `equity`, `in_market`, `trades` (and scratch `legs`), count
-    `skips`; return (trade rows, missing_quote_days, stale_fills)."""
+def eval_row_nb(chain, tb, params, equity, in_market, trades, skips):
+    """One row of the group: fill `equity`, `in_market`, the `trades` rows (entry and exit
+    fields) and count `skips`; return (trade rows, missing_quote_days, stale_fills)."""
     chain = borrowed_nb(chain)
     tb = borrowed_nb(tb)
-    params, equity, in_market, trades, legs, skips = borrowed_nb(
-        (params, equity, in_market, trades, legs, skips)
+    params, equity, in_market, trades, skips = borrowed_nb(
+        (params, equity, in_market, trades, skips)
     )
     n_days = chain.day_date.shape[0]
     rules = decode_rules_nb(params, n_days, False)
@@ -293,7 +364,6 @@ def eval_row_nb(chain, tb, params, equity, in_market, trades, legs, skips):
     book = stack_record_nb(book_dt)
     flows = stack_record_nb(flows_dt)
     day = stack_record_nb(day_dt)
-    lg = stack_record_nb(leg_book_dt)
     book.cash = br.capital
     skips[:] = 0
     for d in range(br.first):
@@ -305,7 +375,7 @@ def eval_row_nb(chain, tb, params, equity, in_market, trades, legs, skips):
     while d < br.end:
         opened = False
         if d != last and entry_allowed_nb(chain, d, day, rules.entry, br.first):
-            skip = _try_entry_nb(chain, tb, params, d, book, flows, day, lg, trades, rules)
+            skip = _try_entry_nb(chain, tb, params, d, book, flows, trades, rules)
             if skip >= 0:
                 skips[skip] += 1
             else:
@@ -316,11 +386,11 @@ def eval_row_nb(chain, tb, params, equity, in_market, trades, legs, skips):
             day.exit_reason = -1
             d += 1
             continue
-        equity[d] = book_value_nb(book, lg, br.n_legs, br.multiplier, chain.day_spot[d])
+        equity[d] = _equity_nb(book, tb, d, -1, br)
         in_market[d] = True
         k, reason = _exit_scan_nb(chain.day_date, tb, d, book.premium, rules.exit, last)
-        _hold_nb(chain, tb, d, k, book, lg, equity, in_market, br)
-        d = _exit_day_nb(chain, tb, d, k, reason, book, flows, day, lg, legs, trades, rules)
+        _hold_nb(tb, d, k, book, equity, in_market, br)
+        d = _exit_day_nb(chain, tb, d, k, reason, book, flows, trades, br)
         day.exit_reason = reason
     final = equity[br.end - 1] if br.end > br.first else br.capital
     for d in range(br.end, n_days):
@@ -339,13 +409,12 @@ def eval_group_nb(chain, tb, params, rows, equity_slot, kpis, skips, counters, e
     in_market = np.zeros(n_days, dtype=np.bool_)
     margin = np.zeros(n_days)
     trades = np.zeros((max(n_days, 1), N_TRADE_COLS))
-    legs = np.zeros((max(n_days, 1) * MAX_LEGS, N_LEG_COLS))
     trade_pnl = np.empty(max(n_days, 1))
     trade_held = np.empty(max(n_days, 1), dtype=np.int64)
     scratch = np.empty(max(n_days, 1))
     for r in rows:
         n, missing, stale = eval_row_nb(
-            chain, tb, params[r], equity, in_market, trades, legs, skips[r]
+            chain, tb, params[r], equity, in_market, trades, skips[r]
         )
         counters[r, C.missing_quote_days] = missing
         counters[r, C.stale_fills] = stale
