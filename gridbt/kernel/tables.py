@@ -22,7 +22,7 @@ import numpy as np
 
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.contract import FILTER_SIZE, N_COUNTERS, N_PARAMS, P_FILTER0, P
+from gridbt.kernel.contract import FILTER_SIZE, N_COUNTERS, N_PARAMS, P_FILTER0, F, P
 from gridbt.kernel.dispatch import BatchOutputs, chain_arrays, read_only
 from gridbt.kernel.enums import MAX_FILTERS, MarginModel, SignalKind, SkipReason
 from gridbt.kernel.table_layout import TradeTables
@@ -34,6 +34,7 @@ __all__ = [
     "TradeTables",
     "build_tables",
     "contract_major",
+    "entry_days",
     "entry_group_keys",
     "fallback_reasons",
     "run_batch_tables",
@@ -122,17 +123,50 @@ def contract_major(packed: PackedChain) -> tuple[np.ndarray, np.ndarray, np.ndar
         return arrays  # type: ignore[return-value]
 
 
-def build_tables(packed: PackedChain, params_row: FloatArray) -> TradeTables:
-    """The trade tables of the entry group of one encoded row (every day's candidate entry,
-    its legs and its path to the nearest expiry or the window's end; `table_layout`
-    documents each array). Only the row's entry slots are read."""
+def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
+    """(n_days,) bool: the days on which some of the rows `params` (one entry group) may try
+    an entry: its schedule (weekdays, every n-th day of the window) and feature filters pass.
+    Selection on other days is never read."""
+    from gridbt.kernel.rules_nb import window_nb
+
+    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    n_days = packed.n_days
+    day = np.arange(n_days)
+    weekday = packed.day_weekday.astype(np.int64)
+    out = np.zeros(n_days, dtype=bool)
+    cols = [P.weekday_mask, P.every_n_days, P.n_filters,
+            *range(P_FILTER0, P_FILTER0 + MAX_FILTERS * FILTER_SIZE)]
+    for sched in np.unique(np.nan_to_num(rows[:, cols], nan=-1.0), axis=0):
+        row = rows[0].copy()
+        row[cols] = sched
+        first, _ = window_nb(row, n_days)
+        ok = ((int(row[P.weekday_mask]) >> weekday) & 1 == 1)
+        ok &= (day - first) % max(int(row[P.every_n_days]), 1) == 0
+        for f in range(int(row[P.n_filters])):
+            base = P_FILTER0 + f * FILTER_SIZE
+            value = packed.features[int(row[base + F.feature])]
+            with np.errstate(invalid="ignore"):
+                ok &= (value >= row[base + F.min]) & (value <= row[base + F.max])
+        out |= ok
+    return out
+
+
+def build_tables(
+    packed: PackedChain, params_row: FloatArray, days: np.ndarray | None = None
+) -> TradeTables:
+    """The trade tables of the entry group of one encoded row (each candidate day's entry, its
+    legs and its path to the nearest expiry or the window's end; `table_layout` documents each
+    array), on the days flagged in `days` (default: every day of the row's window). Only the
+    row's entry slots are read."""
     from gridbt.kernel.tables_nb import build_tables_nb
 
     row = np.ascontiguousarray(params_row, dtype=np.float64).reshape(-1)
     if row.shape[0] != N_PARAMS:
         raise ValueError(f"build_tables: a row has {N_PARAMS} parameters, got {row.shape[0]}")
     cm = contract_major(packed)
-    return TradeTables(*build_tables_nb(chain_arrays(packed), read_only(row), *cm))
+    flags = np.ones(packed.n_days, dtype=bool) if days is None else np.asarray(days, bool)
+    return TradeTables(*build_tables_nb(chain_arrays(packed), read_only(row), *cm,
+                                        read_only(np.ascontiguousarray(flags))))
 
 
 #: Entry groups with fewer rows run on the day kernel by default: building a group's tables
@@ -181,7 +215,7 @@ def run_batch_tables(
         equity_out[slot[small][keep[small]]] = day.equity
     for key in unique[counts >= min_group_rows]:
         members = np.flatnonzero(keys == key).astype(np.int64)
-        tables = build_tables(packed, params[members[0]])
+        tables = build_tables(packed, params[members[0]], entry_days(packed, params[members]))
         eval_group_nb(chain, tables, rows_ro, members, slot, kpis, skips, counters,
                       equity_out, outcome)
         del tables

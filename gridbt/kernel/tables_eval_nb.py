@@ -350,6 +350,22 @@ def _exit_day_nb(chain, tb, e, k, reason, book, flows, trades, br):
 
 
 @njit(cache=True, nogil=True)
+def _flat_run_nb(day_weekday, d, end, entry, first, value, equity, in_market):
+    """Days from `d` on which the schedule allows no entry (and the window's last day) are
+    flat at `value`; return the first day that may enter, or `end`. A loop of its own: inside
+    the walk's loop a flat day costs several times more."""
+    last = end - 1
+    while d < end:
+        if d != last and (entry.weekday_mask >> day_weekday[d]) & 1 == 1:
+            if (d - first) % entry.every_n_days == 0:
+                return d
+        equity[d] = value
+        in_market[d] = False
+        d += 1
+    return d
+
+
+@njit(cache=True, nogil=True)
 def eval_row_nb(chain, tb, params, equity, in_market, trades, skips):
     """One row of the group: fill `equity`, `in_market`, the `trades` rows (entry and exit
     fields) and count `skips`; return (trade rows, missing_quote_days, stale_fills)."""
@@ -384,7 +400,8 @@ def eval_row_nb(chain, tb, params, equity, in_market, trades, skips):
             equity[d] = book.cash + book.cash_c
             in_market[d] = False
             day.exit_reason = -1
-            d += 1
+            d = _flat_run_nb(chain.day_weekday, d + 1, br.end, rules.entry, br.first,
+                             book.cash + book.cash_c, equity, in_market)
             continue
         equity[d] = _equity_nb(book, tb, d, -1, br)
         in_market[d] = True

@@ -83,8 +83,9 @@ def _entry_row_nb(chain, d, lg, n_legs, units, right, strike, expiry, contract, 
 
 
 @njit(cache=True, nogil=True)
-def _select_entries_nb(chain, params):
-    """Pass 1: the legs of every candidate entry day and its path length."""
+def _select_entries_nb(chain, params, entry_days):
+    """Pass 1: the legs of every candidate entry day (`entry_days[d]` set) and its path
+    length."""
     chain = borrowed_nb(chain)
     params = borrowed_nb((params,))[0]
     n_days = chain.day_date.shape[0]
@@ -112,6 +113,8 @@ def _select_entries_nb(chain, params):
     n_path = 0
     last = br.end - 1
     for d in range(br.first, last if direction != 0 else br.first):
+        if not entry_days[d]:
+            continue
         spot = chain.day_spot[d]
         status = select_legs_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote)
         skip[d] = status
@@ -213,9 +216,11 @@ def _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_de
 
 
 @njit(cache=True, nogil=True)
-def build_tables_nb(chain, params, cm_bid, cm_ask, cm_delta):
-    """The trade tables of the entry group of `params`, as the tuple of `TradeTables` fields."""
-    sel = _select_entries_nb(chain, params)
+def build_tables_nb(chain, params, cm_bid, cm_ask, cm_delta, entry_days):
+    """The trade tables of the entry group of `params`, as the tuple of `TradeTables` fields,
+    for the days flagged in `entry_days` (n_days, bool: the days some row of the group may
+    try an entry on; the others are `NOT_ENTRY`)."""
+    sel = _select_entries_nb(chain, params, entry_days)
     n_path = sel[15]
     n_legs = int(params[P.n_legs])
     value = np.empty(n_path)

@@ -148,7 +148,7 @@ _COVERED = (
 def test_tables_equal_day_kernel_and_cover_every_rule() -> None:
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=80, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(groups())
     def check(case: tuple[PackedChain, np.ndarray, StrategySpec]) -> None:
@@ -161,7 +161,7 @@ def test_tables_equal_day_kernel_and_cover_every_rule() -> None:
     assert not missing, f"not exercised: {missing} (seen {dict(seen)})"
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, database=None,
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(random_chains(), st.data())
 def test_several_groups_in_one_batch(chain: PackedChain, data: st.DataObject) -> None:
