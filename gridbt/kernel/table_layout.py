@@ -14,7 +14,10 @@ Layout (`n_days` = the chain's days, `L` = the group's legs, `n_path` = path day
   (days `d + 1 .. d + length[d]`, the last one the first day a leg settles or the window's last
   day), `value_entry[d]` (sum of units x mid at entry, per structure unit), `min_expiry[d]`
   (date of the nearest leg expiry), and the sizing inputs `worst[d]` (the worst stress loss W
-  per contract), `sigma_bar[d]`, `vol_sd[d]` (NaN when the group's sizing does not need them);
+  per contract), `sigma_bar[d]`, `vol_sd[d]` (NaN when the group's sizing does not need them),
+  and the z-score signal's state after the day's update `signal_state[d]` (+1, -1, 0; 0 for an
+  always-on signal) and exit flag `signal_exit[d]` (a property of the chain: the same whatever
+  the trades);
 - per day and leg (`(n_days, MAX_LEGS)`): `units`, `right`, `strike`, `expiry`, `contract`,
   the entry quote's `entry_bid`, `entry_ask`;
 - per path day (`n_path`): `value` (sum of units x mark, the P&L rules read `value -
@@ -23,7 +26,7 @@ Layout (`n_days` = the chain's days, `L` = the group's legs, `n_path` = path day
 - per path day and leg (`(n_path, L)`): `bid`, `ask`, the leg's last usable quote (its mark is
   their mid, the exit fill is priced on them).
 
-Bytes per group: `n_days * (57 + MAX_LEGS * 56)` for the entry arrays plus
+Bytes per group: `n_days * (59 + MAX_LEGS * 56)` for the entry arrays plus
 `n_path * (17 + 16 * L)` for the paths; `n_path` is about `n_days` times the mean trading days
 from an entry to its nearest expiry (a 45-day window on daily data: some 30).
 """
@@ -53,6 +56,8 @@ class TradeTables(NamedTuple):
     worst: np.ndarray  # (n_days,) float64
     sigma_bar: np.ndarray  # (n_days,) float64
     vol_sd: np.ndarray  # (n_days,) float64
+    signal_state: np.ndarray  # (n_days,) int8: z-score state after the day's update
+    signal_exit: np.ndarray  # (n_days,) bool: the z-score signal exits that day
     units: np.ndarray  # (n_days, MAX_LEGS) float64
     right: np.ndarray  # (n_days, MAX_LEGS) float64
     strike: np.ndarray  # (n_days, MAX_LEGS) float64

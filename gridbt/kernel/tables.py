@@ -24,7 +24,7 @@ from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
 from gridbt.kernel.contract import FILTER_SIZE, N_COUNTERS, N_PARAMS, P_FILTER0, F, P
 from gridbt.kernel.dispatch import BatchOutputs, chain_arrays, read_only
-from gridbt.kernel.enums import MAX_FILTERS, MarginModel, SignalKind, SkipReason
+from gridbt.kernel.enums import MAX_FILTERS, MarginModel, SkipReason
 from gridbt.kernel.table_layout import TradeTables
 
 __all__ = [
@@ -46,9 +46,8 @@ FALLBACK_REASONS: tuple[str, ...] = (
     "margin_account",  # a margin model: IMc capital check, daily margin, calls, liquidation
     "delta_hedge",  # hedge trades depend on each day's greeks and the hedge book
     "financing",  # interest on equity above margin accrues every day
-    "zscore_signal",  # direction per day and signal exits
 )
-_MARGIN, _HEDGE, _FINANCING, _ZSCORE = 1, 2, 3, 4
+_MARGIN, _HEDGE, _FINANCING = 1, 2, 3
 
 #: Parameter slots only the evaluation of a row reads: rows that differ only here share
 #: their entry group. Every other slot decides which legs a day selects or what sizing needs.
@@ -68,7 +67,6 @@ def fallback_reasons(params: FloatArray) -> np.ndarray:
     rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
     out = np.zeros(rows.shape[0], dtype=np.int8)
     checks = (
-        (_ZSCORE, rows[:, P.signal_kind] == SignalKind.ZSCORE),
         (_FINANCING, (rows[:, P.cash_rate] != 0.0) | (rows[:, P.borrow_rate] != 0.0)),
         (_HEDGE, rows[:, P.hedge_on] > 0.5),
         (_MARGIN, rows[:, P.margin_model] != MarginModel.NONE),

@@ -4,13 +4,14 @@ A row is a walk over its trades instead of over its days: on a flat day the entr
 in the day kernel (re-entry, schedule, feature filters, signal direction, the selection result
 read from the table, sizing from the table's precomputed inputs and today's cash, the capital
 check); an opened trade's exit is the first day of its path on which an enabled exit rule fires,
-in `steps_nb.exit_reason_nb`'s order; the days in between only write equity from the path's
+in `steps_nb.exit_reason_nb`'s order (the z-score signal's state and exits are the
+table's: a property of the chain); the days in between only write equity from the path's
 marks. The cash flows are the day kernel's (`steps_nb.settle_leg_nb`, `close_nb`,
 `record_nb`, its fills and compensated sums), operation for operation and in the same order, so
 trades, equity and KPIs equal `nb.run_batch_nb`'s. The leg state is read from the table, never
 copied into a leg record: stores into a record's array fields inside the walk's loop make LLVM
 keep the loop's state in memory (5x slower). Rows that need the day path (margin account, delta
-hedge, financing, z-score signal) are not run here: `tables.fallback_reasons` names them.
+hedge, financing) are not run here: `tables.fallback_reasons` names them.
 
 Array contract. `chain` is a `contract.Chain`; `tb` a `table_layout.TradeTables` built from the
 group's entry slots; `params` (n_rows, N_PARAMS) with `rows` the indices of the group's rows.
@@ -50,6 +51,7 @@ DTE = ExitReason.DTE
 MAX_HOLDING = ExitReason.MAX_HOLDING
 REBALANCE = ExitReason.REBALANCE
 DELTA_BREACH = ExitReason.DELTA_BREACH
+SIGNAL = ExitReason.SIGNAL
 END_OF_DATA = ExitReason.END_OF_DATA
 BIND_FIXED = SizingBinding.FIXED
 BIND_RISK = SizingBinding.RISK_BUDGET
@@ -197,6 +199,7 @@ def _try_entry_nb(chain, tb, params, d, book, flows, trades, rules):
     """Steps 2.3-2.8 on a scheduled flat day (`entry_nb.try_entry_nb` on the table): open the
     position (return -1) or return the SkipReason."""
     br = rules.book
+    book.signal = tb.signal_state[d]
     direction, skip = entry_direction_nb(chain, params, d, book, rules.entry, rules.signal)
     if skip >= 0:
         return skip
@@ -257,6 +260,8 @@ def _exit_scan_nb(day_date, tb, e, premium, rules, last):
             return k, REBALANCE
         if rules.delta_breach == rules.delta_breach and tb.short_delta[o + k] >= rules.delta_breach:
             return k, DELTA_BREACH
+        if tb.signal_exit[t]:
+            return k, SIGNAL
         if t == last:
             return k, END_OF_DATA
     return n - 1, END_OF_DATA

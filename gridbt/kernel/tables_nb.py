@@ -17,7 +17,7 @@ import numpy as np
 
 from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import P
-from gridbt.kernel.entry_nb import load_legs_nb
+from gridbt.kernel.entry_nb import load_legs_nb, zscore_signal_nb
 from gridbt.kernel.enums import MAX_LEGS
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
 from gridbt.kernel.risk_nb import per_contract_nb, sigma_bar_nb, stress_worst_nb, vol_target_sd_nb
@@ -83,6 +83,33 @@ def _entry_row_nb(chain, d, lg, n_legs, units, right, strike, expiry, contract, 
 
 
 @njit(cache=True, nogil=True)
+def _signal_nb(chain, signal, n_days):
+    """The z-score state after each day's update and its exit flags (docs/semantics.md,
+    Signals): a property of the chain, the same for every trade; 0 and no exits for an
+    always-on signal."""
+    state = np.zeros(n_days, dtype=np.int8)
+    exits = np.zeros(n_days, dtype=np.bool_)
+    if not signal.zscore:
+        return state, exits
+    series = chain.features[signal.feature]
+    current = 0
+    for d in range(n_days):
+        current, exits[d] = zscore_signal_nb(
+            series, d, signal.window, signal.entry, signal.exit, current
+        )
+        state[d] = current
+    return state, exits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _direction_nb(signal, state):
+    """The entry direction on a day of z-score state `state` (`entry_nb.entry_direction_nb`)."""
+    if signal.zscore:
+        return -state if signal.inverted else state
+    return signal.direction
+
+
+@njit(cache=True, nogil=True)
 def _select_entries_nb(chain, params, entry_days):
     """Pass 1: the legs of every candidate entry day (`entry_days[d]` set) and its path
     length."""
@@ -92,7 +119,7 @@ def _select_entries_nb(chain, params, entry_days):
     rules = decode_rules_nb(params, n_days, False)
     br = rules.book
     n_legs = br.n_legs
-    direction = rules.signal.direction
+    signal_state, signal_exit = _signal_nb(chain, rules.signal, n_days)
     scenarios = scenarios_nb(params)
     lg = stack_record_nb(leg_book_dt)
     skip = np.full(n_days, NOT_ENTRY, dtype=np.int8)
@@ -112,8 +139,9 @@ def _select_entries_nb(chain, params, entry_days):
     ask = np.zeros((n_days, MAX_LEGS))
     n_path = 0
     last = br.end - 1
-    for d in range(br.first, last if direction != 0 else br.first):
-        if not entry_days[d]:
+    for d in range(br.first, last):
+        direction = _direction_nb(rules.signal, signal_state[d])
+        if not entry_days[d] or direction == 0:
             continue
         spot = chain.day_spot[d]
         status = select_legs_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote)
@@ -132,7 +160,7 @@ def _select_entries_nb(chain, params, entry_days):
         length[d] = min(max(settle, d + 1), last) - d
         n_path += length[d]
     return (skip, start, length, value_entry, min_expiry, worst, sigma_bar, vol_sd, units,
-            right, strike, expiry, contract, bid, ask, n_path)
+            right, strike, expiry, contract, bid, ask, n_path, signal_state, signal_exit)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -230,5 +258,6 @@ def build_tables_nb(chain, params, cm_bid, cm_ask, cm_delta, entry_days):
     pask = np.empty((n_path, n_legs))
     _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
                    pask)
-    return (sel[0], sel[1], sel[2], sel[3], sel[4], sel[5], sel[6], sel[7], sel[8], sel[9],
-            sel[10], sel[11], sel[12], sel[13], sel[14], value, short_delta, flags, pbid, pask)
+    return (sel[0], sel[1], sel[2], sel[3], sel[4], sel[5], sel[6], sel[7], sel[16], sel[17],
+            sel[8], sel[9], sel[10], sel[11], sel[12], sel[13], sel[14], value, short_delta,
+            flags, pbid, pask)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gridbt.data.pack import PackedChain
 from gridbt.kernel.contract import P_FILTER0, F, P
 from gridbt.kernel.dispatch import run_batch, run_params
-from gridbt.kernel.enums import ExitReason, MarginModel, SignalKind, SizingBinding, SkipReason
+from gridbt.kernel.enums import ExitReason, MarginModel, SizingBinding, SkipReason
 from gridbt.kernel.tables import (
     FALLBACK_REASONS,
     build_tables,
@@ -45,9 +45,6 @@ def _supported(row: np.ndarray) -> np.ndarray:
     row[P.hedge_on] = 0.0
     row[P.cash_rate] = 0.0
     row[P.borrow_rate] = 0.0
-    if row[P.signal_kind] == SignalKind.ZSCORE:
-        row[P.signal_kind] = SignalKind.ALWAYS
-        row[P.signal_direction] = -1.0
     return row
 
 
@@ -141,7 +138,7 @@ _COVERED = (
     "expiry", "stop_loss", "profit_target", "dte", "max_holding", "rebalance", "delta_breach",
     "end_of_data", "reentry", "skip_filter", "skip_capital", "size_fixed", "size_risk_budget",
     "size_max_contracts", "size_min_contracts", "size_kelly", "size_vol_target", "skip_sizing",
-    "skip_no_strike", "stale_fills", "missing_quote_days",
+    "skip_no_strike", "skip_signal", "signal", "stale_fills", "missing_quote_days",
 )
 
 
@@ -190,8 +187,6 @@ _REASON_PAYLOADS: dict[str, dict[str, object]] = {
     "margin_account": {"risk": {"margin": {"model": "regt"}}},
     "delta_hedge": {"hedge": {"enabled": True, "half_width": 5.0}},
     "financing": {"risk": {"account": {"cash_rate": 0.04}}},
-    "zscore_signal": {"entry": {"signal": {"kind": "zscore", "feature": "noise",
-                                           "window": 5, "entry": 1.0}}},
 }
 
 
