@@ -85,6 +85,11 @@ def bench(name: str, packed: PackedChain, repeat: int, groups: int) -> None:
     n = len(rows)
     per_group = n / n_groups
     t_eval = max(t_tab / n - t_build / per_group, 0.0)
+    # bytes one combination's walk touches: the path rows of its held days, the scanned
+    # P&L/delta rows (~the same days), its equity and in-market writes and the KPI pass
+    legs = tables.bid.shape[1]  # type: ignore[attr-defined]
+    held = float(np.mean(day.kpis[:, 14])) * packed.n_days  # type: ignore[attr-defined]
+    touched = held * (17 + 16 * legs + 16) + packed.n_days * (9 + 17)
     print(f"{name}: {n:,} combinations in {n_groups} entry groups ({per_group:.0f} per group)")
     print(f"  run_batch        {n / t_day:9,.0f} combinations/s ({t_day / n * 1e6:7.1f} us each)")
     print(f"  run_batch_tables {n / t_tab:9,.0f} combinations/s ({t_tab / n * 1e6:7.1f} us each)"
@@ -95,9 +100,25 @@ def bench(name: str, packed: PackedChain, repeat: int, groups: int) -> None:
     print(f"  tables per group {tables.nbytes / 1e6:7.2f} MB ({tables.value.shape[0]:,} path "  # type: ignore[attr-defined]
           f"days), built in {t_build * 1e3:.1f} ms = {t_build / per_group * 1e6:.0f} us per "
           f"combination; evaluation {t_eval * 1e6:.0f} us per combination")
+    floor_us = touched / BANDWIDTH * 1e6
+    print(f"  ceiling: a walk touches ~{touched / 1e3:.0f} kB, {floor_us:.0f} us at "
+          f"{BANDWIDTH / 1e9:.1f} GB/s, i.e. at most {t_day / n * 1e6 / floor_us:.0f}x the day "
+          "kernel when memory-bound and the build is free")
+
+
+BANDWIDTH = 1e10  # bytes/s, set by main() from a measured copy
+
+
+def measure_bandwidth() -> float:
+    """Bytes/s of a large array copy (read + write), the best of three."""
+    src = np.ones(32 << 20)
+    dst = np.empty_like(src)
+    best = min(timed(np.copyto, dst, src)[0] for _ in range(3))
+    return 2 * src.nbytes / best
 
 
 def main() -> None:
+    global BANDWIDTH
     parser = argparse.ArgumentParser()
     parser.add_argument("--chain", default=None)
     parser.add_argument("--repeat", type=int, default=3)
@@ -106,6 +127,8 @@ def main() -> None:
     packed = load_packed(args.chain)
     years = (int(packed.day_date[-1]) - int(packed.day_date[0])) / 365.25
     print(f"chain: {packed.n_days:,} days ({years:.1f} years), {packed.n_quotes:,} quotes")
+    BANDWIDTH = measure_bandwidth()
+    print(f"memory bandwidth (array copy): {BANDWIDTH / 1e9:.1f} GB/s")
     seconds, cm = timed(contract_major, packed)
     mb = sum(a.nbytes for a in cm) / 1e6  # type: ignore[attr-defined]
     print(f"contract-major bid/ask/delta: {mb:.0f} MB per process, made in {seconds:.2f} s once")
