@@ -215,17 +215,14 @@ def _try_entry_nb(chain, tb, params, d, book, flows, trades, rules):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _equity_nb(book, tb, e, row, br):
-    """`steps_nb.book_value_nb` of the open position marked on path row `row` (-1: the entry
-    quotes), in its order of operations (the hedge is 0)."""
+def _entry_equity_nb(book, tb, e, spot, br):
+    """`steps_nb.book_value_nb` of the position just opened, marked at its entry quotes, in its
+    order of operations (the hedge is 0 shares)."""
     total = book.cash + book.cash_c
     for i in range(br.n_legs):
-        if row < 0:
-            mark = 0.5 * (tb.entry_bid[e, i] + tb.entry_ask[e, i])
-        else:
-            mark = 0.5 * (tb.bid[row, i] + tb.ask[row, i])
+        mark = 0.5 * (tb.entry_bid[e, i] + tb.entry_ask[e, i])
         total += tb.units[e, i] * book.contracts * br.multiplier * mark
-    return total
+    return total + book.hedge_shares * spot
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -268,15 +265,36 @@ def _exit_scan_nb(day_date, tb, e, premium, rules, last):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _hold_nb(tb, e, n_rows, book, equity, in_market, br):
-    """Days `e + 1 .. e + n_rows` held through: equity from the path's marks, data gaps
-    counted."""
+def _hold_nb(tb, e, n_rows, book, equity, in_market, spot, br):
+    """Days `e + 1 .. e + n_rows` held through: equity from the path's marks
+    (`steps_nb.book_value_nb`'s operations: cash, then `units * N * m * mark` leg by leg, then
+    the hedge's `0 * spot`), data gaps counted. The per-leg scales are hoisted out of the day
+    loop, which then reads the path rows only."""
     o = tb.start[e]
+    cash = book.cash + book.cash_c
+    n_legs = br.n_legs
+    n = book.contracts
+    m = br.multiplier
+    s0 = tb.units[e, 0] * n * m
+    s1 = tb.units[e, 1] * n * m if n_legs > 1 else 0.0
+    s2 = tb.units[e, 2] * n * m if n_legs > 2 else 0.0
+    s3 = tb.units[e, 3] * n * m if n_legs > 3 else 0.0
+    hedge = book.hedge_shares
+    bid = tb.bid
+    ask = tb.ask
+    flags = tb.flags
     missing = 0
     for k in range(n_rows):
-        if tb.flags[o + k] & FLAG_MISSING:
-            missing += 1
-        equity[e + 1 + k] = _equity_nb(book, tb, e, o + k, br)
+        r = o + k
+        total = cash + s0 * (0.5 * (bid[r, 0] + ask[r, 0]))
+        if n_legs > 1:
+            total += s1 * (0.5 * (bid[r, 1] + ask[r, 1]))
+            if n_legs > 2:
+                total += s2 * (0.5 * (bid[r, 2] + ask[r, 2]))
+                if n_legs > 3:
+                    total += s3 * (0.5 * (bid[r, 3] + ask[r, 3]))
+        missing += (flags[r] & FLAG_MISSING) != 0
+        equity[e + 1 + k] = total + hedge * spot[e + 1 + k]
         in_market[e + 1 + k] = True
     book.missing_quote_days += missing
 
@@ -408,10 +426,10 @@ def eval_row_nb(chain, tb, params, equity, in_market, trades, skips):
             d = _flat_run_nb(chain.day_weekday, d + 1, br.end, rules.entry, br.first,
                              book.cash + book.cash_c, equity, in_market)
             continue
-        equity[d] = _equity_nb(book, tb, d, -1, br)
+        equity[d] = _entry_equity_nb(book, tb, d, chain.day_spot[d], br)
         in_market[d] = True
         k, reason = _exit_scan_nb(chain.day_date, tb, d, book.premium, rules.exit, last)
-        _hold_nb(tb, d, k, book, equity, in_market, br)
+        _hold_nb(tb, d, k, book, equity, in_market, chain.day_spot, br)
         d = _exit_day_nb(chain, tb, d, k, reason, book, flows, trades, br)
         day.exit_reason = reason
     final = equity[br.end - 1] if br.end > br.first else br.capital
