@@ -180,7 +180,8 @@ def run_batch_tables(
     min_group_rows: int = MIN_GROUP_ROWS,
 ) -> BatchOutputs:
     """`dispatch.run_batch` on trade tables: each entry group's tables are built once, its
-    rows evaluated, then freed. Every row must have `fallback_reasons` 0. Groups of fewer than
+    rows evaluated; only the last group's tables stay alive (for a next batch that continues
+    the group). Every row must have `fallback_reasons` 0. Groups of fewer than
     `min_group_rows` rows go to the day kernel (`dispatch.run_batch`) instead, which gives the
     same outputs (0 = every group on tables)."""
     from gridbt.kernel.dispatch import run_batch
@@ -213,8 +214,29 @@ def run_batch_tables(
         equity_out[slot[small][keep[small]]] = day.equity
     for key in unique[counts >= min_group_rows]:
         members = np.flatnonzero(keys == key).astype(np.int64)
-        tables = build_tables(packed, params[members[0]], entry_days(packed, params[members]))
+        tables = _group_tables(packed, int(key), params[members])
         eval_group_nb(chain, tables, rows_ro, members, slot, kpis, skips, counters,
                       equity_out, outcome)
         del tables
     return BatchOutputs(kpis, skips, counters, equity_out, outcome)
+
+
+_LAST_LOCK = threading.Lock()
+_LAST: list[tuple[int, np.ndarray, np.ndarray, TradeTables]] = []
+
+
+def _group_tables(packed: PackedChain, key: int, rows: FloatArray) -> TradeTables:
+    """The tables of the entry group `key` for `rows`. The last group built is kept (one per
+    process): a sweep's scheduler may split a group across consecutive batches, and the next
+    batch then evaluates on the same tables when they cover its entry days."""
+    days = entry_days(packed, rows)
+    with _LAST_LOCK:
+        if _LAST:
+            last_key, last_bid, last_days, tables = _LAST[0]
+            if last_key == key and last_bid is packed.quote_bid and not np.any(days & ~last_days):
+                return tables
+        _LAST.clear()  # free the previous group's tables before building the next
+    tables = build_tables(packed, rows[0], days)
+    with _LAST_LOCK:
+        _LAST[:] = [(key, packed.quote_bid, days, tables)]
+    return tables

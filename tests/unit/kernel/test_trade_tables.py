@@ -173,6 +173,18 @@ def test_several_groups_in_one_batch(chain: PackedChain, data: st.DataObject) ->
     _assert_same(chain, rows, min_group_rows=4)
 
 
+@settings(max_examples=15, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(groups())
+def test_group_split_across_batches(case: tuple[PackedChain, np.ndarray, StrategySpec]) -> None:
+    """Consecutive batches of one group (the second may need entry days the first did not:
+    its tables are then rebuilt) give each batch's own day-kernel outputs."""
+    chain, rows, _ = case
+    half = len(rows) // 2
+    for part in (rows[:half], rows[half:], rows):
+        _assert_same(chain, part)
+
+
 # ---------------------------------------------------------------- fallback reasons, groups
 _SHORT_PUT: dict[str, object] = {
     "name": "short_put",
