@@ -163,84 +163,71 @@ def _select_entries_nb(chain, params, entry_days):
             right, strike, expiry, contract, bid, ask, n_path, signal_state, signal_exit)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _path_day_nb(chain, t, k, n_legs, units, right, strike, expiry, cur, hi, lbid, lask, ldelta,
-                 cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask):
-    """One day `t` of a path (row `k`): settle expired legs at intrinsic, mark the others on
-    their quote of `t` or carry it (as `steps_nb.mark_nb`), store marks, value, short delta
-    and the quoted flags."""
-    today = chain.day_date[t]
-    spot = chain.day_spot[t]
-    total = 0.0
-    bits = 0
-    top = -np.inf
-    for i in range(n_legs):
-        if expiry[i] <= today:
-            intrinsic = max(spot - strike[i], 0.0) if right[i] > 0 else max(strike[i] - spot, 0.0)
-            total += units[i] * intrinsic
-        else:
-            j = cur[i]
-            while j < hi[i] and chain.contract_row_day[j] < t:
-                j += 1
-            cur[i] = j
-            if j < hi[i] and chain.contract_row_day[j] == t:
-                b = cm_bid[j]
-                a = cm_ask[j]
-                if b == b and a == a:
-                    lbid[i] = b
-                    lask[i] = a
-                    bits |= 1 << i
+@njit(cache=True, nogil=True)
+def _fill_leg_nb(chain, d, i, o, n, leg, cm_bid, cm_ask, cm_delta, value, short_delta, flags,
+                 pbid, pask):
+    """Leg `i` of the candidate of day `d` along its path rows `o .. o + n`: its last usable
+    quote (carried when missing, as `steps_nb.mark_leg_nb` carries it) or its intrinsic value
+    once expired (`settle_leg_nb`); adds its mark to the value, its |delta| to the short
+    delta, its quoted or missing flag. `leg` = (units, right, strike, expiry, contract, entry
+    bid, entry ask)."""
+    units, right, strike, expiry, c, b, a = leg
+    lo = chain.contract_row_start[c]
+    hi = chain.contract_row_start[c + 1]
+    j = lo + np.searchsorted(chain.contract_row_day[lo:hi], d)
+    dl = chain.quote_delta[chain.contract_rows[j]]
+    bit = 1 << i
+    for k in range(n):
+        t = d + 1 + k
+        r = o + k
+        pbid[r, i] = b  # an expired leg keeps its last quote (never filled: it settles)
+        pask[r, i] = a
+        if expiry <= chain.day_date[t]:
+            spot = chain.day_spot[t]
+            value[r] += units * (max(spot - strike, 0.0) if right > 0 else max(strike - spot, 0.0))
+            continue
+        while j < hi and chain.contract_row_day[j] < t:
+            j += 1
+        quoted = False
+        if j < hi and chain.contract_row_day[j] == t:
+            qb = cm_bid[j]
+            qa = cm_ask[j]
+            if qb == qb and qa == qa:
+                b = qb
+                a = qa
+                quoted = True
+                if cm_delta[j] == cm_delta[j]:
                     dl = cm_delta[j]
-                    if dl == dl:
-                        ldelta[i] = dl
-            if not (bits >> i) & 1:
-                bits |= FLAG_MISSING
-            total += units[i] * (0.5 * (lbid[i] + lask[i]))
-            if units[i] < 0:
-                mag = abs(ldelta[i])
-                if mag > top:
-                    top = mag
-        pbid[k, i] = lbid[i]
-        pask[k, i] = lask[i]
-    value[k] = total
-    short_delta[k] = top
-    flags[k] = bits
+        flags[r] |= bit if quoted else FLAG_MISSING
+        pbid[r, i] = b
+        pask[r, i] = a
+        value[r] += units * (0.5 * (b + a))
+        if units < 0 and abs(dl) > short_delta[r]:
+            short_delta[r] = abs(dl)
 
 
 @njit(cache=True, nogil=True)
 def _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
                    pask):
-    """Pass 2: every candidate's path, from the day after its entry."""
+    """Pass 2: every candidate's path, from the day after its entry, leg by leg (one contract's
+    rows at a time; the value sums the legs in their order, as `steps_nb.mark_nb` does)."""
     chain = borrowed_nb(chain)
+    skip, start, length, units, right, strike, expiry, contract, bid, ask = borrowed_nb(
+        (sel[0], sel[1], sel[2], sel[8], sel[9], sel[10], sel[11], sel[12], sel[13], sel[14])
+    )
     cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask = borrowed_nb(
         (cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask)
     )
-    skip, start, length = sel[0], sel[1], sel[2]
-    units, right, strike, expiry, contract = sel[8], sel[9], sel[10], sel[11], sel[12]
-    cur = np.zeros(MAX_LEGS, dtype=np.int64)
-    hi = np.zeros(MAX_LEGS, dtype=np.int64)
-    lbid = np.zeros(MAX_LEGS)
-    lask = np.zeros(MAX_LEGS)
-    ldelta = np.zeros(MAX_LEGS)
+    value[:] = 0.0
+    short_delta[:] = -np.inf
     for d in range(skip.shape[0]):
         if skip[d] != -1:
             continue
         for i in range(n_legs):
-            c = contract[d, i]
-            lo = chain.contract_row_start[c]
-            hi[i] = chain.contract_row_start[c + 1]
-            j = lo + np.searchsorted(chain.contract_row_day[lo : hi[i]], d)
-            cur[i] = j
-            lbid[i] = sel[13][d, i]
-            lask[i] = sel[14][d, i]
-            ldelta[i] = chain.quote_delta[chain.contract_rows[j]]
-        o = start[d]
-        for k in range(length[d]):
-            _path_day_nb(
-                chain, d + 1 + k, o + k, n_legs, units[d], right[d], strike[d], expiry[d], cur,
-                hi, lbid, lask, ldelta, cm_bid, cm_ask, cm_delta, value, short_delta, flags,
-                pbid, pask,
-            )
+            leg = (units[d, i], right[d, i], strike[d, i], expiry[d, i], contract[d, i],
+                   bid[d, i], ask[d, i])
+            _fill_leg_nb(chain, d, i, start[d], length[d], leg, cm_bid, cm_ask, cm_delta,
+                         value, short_delta, flags, pbid, pask)
 
 
 @njit(cache=True, nogil=True)
