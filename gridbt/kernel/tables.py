@@ -90,14 +90,23 @@ def _key_matrix(rows: FloatArray) -> FloatArray:
 def entry_group_keys(params: FloatArray) -> np.ndarray:
     """Per encoded row, a 64-bit key of its entry group: rows with equal keys share trade
     tables (a hash of every slot outside `EVALUATION_SLOTS`, and whether sizing needs the
-    worst stress loss and σ̄)."""
+    worst stress loss and σ̄; the same row gets the same key in any batch and process)."""
     rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
     key = np.ascontiguousarray(_key_matrix(rows))
-    unique, inverse = np.unique(key.view(np.dtype((np.void, key.shape[1] * 8))).ravel(),
-                                return_inverse=True)
+    if len(key) == 0:
+        return np.zeros(0, dtype=np.int64)
+    # rows agree on the columns that do not vary in the batch: group on the others, then
+    # hash one full key row per group
+    varies = ~np.all((key == key[0]) | (np.isnan(key) & np.isnan(key[0])), axis=0)
+    part = np.ascontiguousarray(key[:, varies])
+    if part.shape[1]:
+        _, first, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
+                                      return_index=True, return_inverse=True)
+    else:
+        first, inverse = np.zeros(1, dtype=np.int64), np.zeros(len(key), dtype=np.int64)
     hashes = np.array(
-        [int.from_bytes(hashlib.blake2b(u.tobytes(), digest_size=8).digest(), "little",
-                        signed=True) for u in unique],
+        [int.from_bytes(hashlib.blake2b(key[i].tobytes(), digest_size=8).digest(), "little",
+                        signed=True) for i in first],
         dtype=np.int64,
     )
     return hashes[inverse.ravel()]
