@@ -30,6 +30,7 @@ from tests.unit.kernel.test_kernel_vs_reference import (
     random_chains,
     random_risk_specs,
     random_specs,
+    random_zscore_specs,
 )
 
 RTOL = 1e-9
@@ -90,8 +91,8 @@ def groups(draw: st.DrawFn) -> tuple[PackedChain, np.ndarray, StrategySpec]:
     chain = draw(random_chains())
     sizing = draw(st.sampled_from(["as drawn", "as drawn", "kelly", "vol_target"]))
     # Kelly sizing needs stress scenarios (the risk layer's) for its worst loss
-    specs = random_risk_specs() if sizing == "kelly" else st.one_of(random_specs(),
-                                                                     random_risk_specs())
+    specs = random_risk_specs() if sizing == "kelly" else st.one_of(
+        random_specs(), random_risk_specs(), random_zscore_specs())
     spec = draw(specs)
     base = _supported(encode_spec(spec, chain))
     if sizing == "kelly":  # binding once enough trades closed
@@ -145,7 +146,7 @@ _COVERED = (
 def test_tables_equal_day_kernel_and_cover_every_rule() -> None:
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(groups())
     def check(case: tuple[PackedChain, np.ndarray, StrategySpec]) -> None:
@@ -158,7 +159,7 @@ def test_tables_equal_day_kernel_and_cover_every_rule() -> None:
     assert not missing, f"not exercised: {missing} (seen {dict(seen)})"
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(random_chains(), st.data())
 def test_several_groups_in_one_batch(chain: PackedChain, data: st.DataObject) -> None:
