@@ -75,3 +75,9 @@ class TradeTables(NamedTuple):
     def nbytes(self) -> int:
         """Bytes held by the arrays."""
         return sum(int(a.nbytes) for a in self)
+
+    def path(self, day: int) -> slice:
+        """The path rows of the candidate entered on `day` (days `day + 1 ..`): e.g. its P&L
+        per contract on mid marks is `(value[path(day)] - value_entry[day]) * multiplier`."""
+        start = int(self.start[day])
+        return slice(start, start + int(self.length[day]))

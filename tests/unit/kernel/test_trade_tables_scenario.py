@@ -55,8 +55,9 @@ def test_tables_hold_the_puts_path(chain: PackedChain) -> None:
     # entered on day 0: held through days 1..5, the last one the end of the data
     assert tables.length[0] == 5 and tables.start[0] == 0
     assert tables.value_entry[0] == pytest.approx(-2.0)  # short one unit at mid 2.0
-    path = tables.value[tables.start[0]: tables.start[0] + tables.length[0]]
-    np.testing.assert_allclose(path, [-m for m in MIDS[1:]])
+    np.testing.assert_allclose(tables.value[tables.path(0)], [-m for m in MIDS[1:]])
+    pnl = (tables.value[tables.path(2)] - tables.value_entry[2]) * 100.0  # entered at 1.5
+    np.testing.assert_allclose(pnl, [150.0 - 90.0, 150.0 - 80.0, 150.0 - 70.0])
     np.testing.assert_allclose(tables.short_delta[:5], 0.3)
 
 
