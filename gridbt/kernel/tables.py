@@ -231,7 +231,7 @@ def run_batch_tables(
 
 
 _LAST_LOCK = threading.Lock()
-_LAST: list[tuple[int, np.ndarray, np.ndarray, TradeTables]] = []
+_LAST: list[tuple[int, tuple[np.ndarray, ...], np.ndarray, TradeTables]] = []
 
 
 def _group_tables(packed: PackedChain, key: int, rows: FloatArray) -> TradeTables:
@@ -239,13 +239,17 @@ def _group_tables(packed: PackedChain, key: int, rows: FloatArray) -> TradeTable
     process): a sweep's scheduler may split a group across consecutive batches, and the next
     batch then evaluates on the same tables when they cover its entry days."""
     days = entry_days(packed, rows)
+    # the same chain: the same quote and feature arrays (a chain copied with other features,
+    # which signals and filters read, is another chain)
+    source = (packed.quote_bid, packed.features, packed.day_spot)
     with _LAST_LOCK:
         if _LAST:
-            last_key, last_bid, last_days, tables = _LAST[0]
-            if last_key == key and last_bid is packed.quote_bid and not np.any(days & ~last_days):
+            last_key, last_source, last_days, tables = _LAST[0]
+            same = all(a is b for a, b in zip(last_source, source, strict=True))
+            if last_key == key and same and not np.any(days & ~last_days):
                 return tables
         _LAST.clear()  # free the previous group's tables before building the next
     tables = build_tables(packed, rows[0], days)
     with _LAST_LOCK:
-        _LAST[:] = [(key, packed.quote_bid, days, tables)]
+        _LAST[:] = [(key, source, days, tables)]
     return tables

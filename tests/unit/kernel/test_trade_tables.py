@@ -6,6 +6,7 @@ the right fallback reason."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -254,3 +255,15 @@ def test_build_tables_paths_end_at_expiry_or_window(small_chain: PackedChain) ->
         assert settles or end == last
         assert not np.any(small_chain.day_date[d + 1:end] >= tables.min_expiry[d])
     assert tables.bid.shape == (tables.value.shape[0], 1)
+
+
+def test_kept_tables_follow_the_chain(small_chain: PackedChain) -> None:
+    """The tables kept for a next batch are not reused on a chain with other features (a
+    filter and a z-score signal read them)."""
+    spec = parse_strategy({**_SHORT_PUT, "entry": {"signal": {
+        "kind": "zscore", "feature": "noise", "window": 3, "entry": 0.3}}})
+    rows = np.repeat(encode_spec(spec, small_chain)[None, :], 3, axis=0)
+    rows[1:, P.profit_target] = (0.2, np.nan)
+    other = dataclasses.replace(small_chain, features=-small_chain.features)
+    for chain in (small_chain, other):
+        _assert_same(chain, rows)
