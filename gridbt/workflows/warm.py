@@ -18,6 +18,7 @@ def warm_kernels() -> float:
     """Compile (or load) every kernel; return the seconds it took."""
     from gridbt.data.default import ensure_synthetic_chain, load_packed
     from gridbt.kernel.dispatch import kpis_of, run_batch, run_params
+    from gridbt.kernel.tables import run_batch_tables
     from gridbt.strategy.encode import encode_spec
     from gridbt.strategy.presets import preset
 
@@ -26,6 +27,7 @@ def warm_kernels() -> float:
     spec = preset("short_put")
     row = encode_spec(spec, packed)
     run_batch(packed, row[None, :])
+    run_batch_tables(packed, row[None, :], min_group_rows=0)
     kpis_of(run_params(packed, row), packed, spec.capital)
     return time.perf_counter() - started
 

@@ -1,0 +1,140 @@
+"""Trade tables against the day kernel on the default chain: combinations/s single-process for
+`dispatch.run_batch` and `tables.run_batch_tables` on the short-put and iron-condor sweep grids
+(jobs/sweeps/), their ratio, the table bytes per entry group and where a group's time goes
+(building its tables, evaluating its rows), with the ceiling this implies.
+
+Both engines get the same rows (every valid combination of the grid, or a random sample of
+whole entry groups with --groups) and must agree (KPIs to 1e-9, equal outcome hashes; checked
+on every repeat). Medians of --repeat interleaved runs; compile time is never counted.
+Usage: python benchmarks/trade_tables.py [--chain DIR] [--repeat 3] [--groups 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gridbt.data.default import load_packed
+from gridbt.data.pack import PackedChain
+from gridbt.kernel.dispatch import run_batch
+from gridbt.kernel.tables import (
+    MIN_GROUP_ROWS,
+    build_tables,
+    contract_major,
+    entry_group_keys,
+    fallback_reasons,
+    run_batch_tables,
+)
+from gridbt.strategy.encode import STANDARD_FEATURES
+from gridbt.sweep.grid import Grid
+from gridbt.sweep.spec import load_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+GRIDS = ("short_put_grid", "iron_condor_grid")
+
+
+def grid_rows(name: str, groups: int) -> np.ndarray:
+    """Every valid combination of a sweep file's grid (or `groups` whole entry groups)."""
+    sweep, base = load_sweep(REPO / "jobs" / "sweeps" / f"{name}.yaml")
+    grid = Grid(sweep, base, STANDARD_FEATURES)
+    rows = np.concatenate([block.params for block in grid.blocks()])
+    if groups:
+        keys = entry_group_keys(rows)
+        chosen = np.random.default_rng(0).permutation(np.unique(keys))[:groups]
+        rows = rows[np.isin(keys, chosen)]
+    return rows
+
+
+def timed(fn: object, *args: object) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn(*args)  # type: ignore[operator]
+    return time.perf_counter() - start, out
+
+
+def bench(name: str, packed: PackedChain, repeat: int, groups: int) -> None:
+    rows = grid_rows(name, groups)
+    if fallback_reasons(rows).any():
+        raise SystemExit(f"{name}: some rows need the day kernel")
+    keys = entry_group_keys(rows)
+    n_groups = len(np.unique(keys))
+    run_batch(packed, rows[:2])  # compile / load from cache
+    run_batch_tables(packed, rows[:2], None, 0)
+    day_s, tab_s, auto_s = [], [], []
+    for _ in range(repeat):
+        t_day, day = timed(run_batch, packed, rows)
+        t_tab, tab = timed(run_batch_tables, packed, rows, None, 0)
+        t_auto, auto = timed(run_batch_tables, packed, rows)
+        for out in (tab, auto):
+            np.testing.assert_allclose(out.kpis, day.kpis, rtol=1e-9,  # type: ignore[attr-defined]
+                                       atol=1e-9, equal_nan=True)
+            assert np.array_equal(out.outcome, day.outcome)  # type: ignore[attr-defined]
+        day_s.append(t_day)
+        tab_s.append(t_tab)
+        auto_s.append(t_auto)
+    t_day, t_tab = statistics.median(day_s), statistics.median(tab_s)
+    t_auto = statistics.median(auto_s)
+    # one group's build on its own: bytes and time
+    first = rows[keys == keys[0]][0]
+    builds = [timed(build_tables, packed, first) for _ in range(repeat)]
+    t_build = statistics.median(b[0] for b in builds)
+    tables = builds[0][1]
+    n = len(rows)
+    per_group = n / n_groups
+    t_eval = max(t_tab / n - t_build / per_group, 0.0)
+    # bytes one combination's walk touches: the path rows of its held days, the scanned
+    # P&L/delta rows (~the same days), its equity and in-market writes and the KPI pass
+    legs = tables.bid.shape[1]  # type: ignore[attr-defined]
+    held = float(np.mean(day.kpis[:, 14])) * packed.n_days  # type: ignore[attr-defined]
+    touched = held * (17 + 16 * legs + 16) + packed.n_days * (9 + 17)
+    print(f"{name}: {n:,} combinations in {n_groups} entry groups ({per_group:.0f} per group)")
+    print(f"  run_batch        {n / t_day:9,.0f} combinations/s ({t_day / n * 1e6:7.1f} us each)")
+    print(f"  run_batch_tables {n / t_tab:9,.0f} combinations/s ({t_tab / n * 1e6:7.1f} us each)"
+          f"  -> {t_day / t_tab:.1f}x (every group on tables)")
+    print(f"  run_batch_tables {n / t_auto:9,.0f} combinations/s ({t_auto / n * 1e6:7.1f} us each)"
+          f"  -> {t_day / t_auto:.1f}x (default: groups under {MIN_GROUP_ROWS} rows on the day "
+          "kernel)")
+    print(f"  tables per group {tables.nbytes / 1e6:7.2f} MB ({tables.value.shape[0]:,} path "  # type: ignore[attr-defined]
+          f"days), built in {t_build * 1e3:.1f} ms = {t_build / per_group * 1e6:.0f} us per "
+          f"combination; evaluation {t_eval * 1e6:.0f} us per combination")
+    floor_us = touched / BANDWIDTH * 1e6
+    print(f"  ceiling: a walk touches ~{touched / 1e3:.0f} kB, {floor_us:.0f} us at "
+          f"{BANDWIDTH / 1e9:.1f} GB/s, i.e. at most {t_day / n * 1e6 / floor_us:.0f}x the day "
+          "kernel when memory-bound and the build is free")
+
+
+BANDWIDTH = 1e10  # bytes/s, set by main() from a measured copy
+
+
+def measure_bandwidth() -> float:
+    """Bytes/s of a large array copy (read + write), the best of three."""
+    src = np.ones(32 << 20)
+    dst = np.empty_like(src)
+    best = min(timed(np.copyto, dst, src)[0] for _ in range(3))
+    return 2 * src.nbytes / best
+
+
+def main() -> None:
+    global BANDWIDTH
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chain", default=None)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--groups", type=int, default=0, help="sample of entry groups (0 = all)")
+    args = parser.parse_args()
+    packed = load_packed(args.chain)
+    years = (int(packed.day_date[-1]) - int(packed.day_date[0])) / 365.25
+    print(f"chain: {packed.n_days:,} days ({years:.1f} years), {packed.n_quotes:,} quotes")
+    BANDWIDTH = measure_bandwidth()
+    print(f"memory bandwidth (array copy): {BANDWIDTH / 1e9:.1f} GB/s")
+    seconds, cm = timed(contract_major, packed)
+    mb = sum(a.nbytes for a in cm) / 1e6  # type: ignore[attr-defined]
+    print(f"contract-major bid/ask/delta: {mb:.0f} MB per process, made in {seconds:.2f} s once")
+    for name in GRIDS:
+        bench(name, packed, args.repeat, args.groups)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""The trade-table engine's seam: which rows it can run, their entry groups, and the batch call
+(docs/trade_tables.md).
+
+A sweep's rows that share their entry slots (structure, selection, expiry windows, window,
+direction, sizing inputs) form one *entry group*: its trade tables (`table_layout.TradeTables`)
+are built once and every row of the group is a short walk over them (`tables_eval_nb`).
+`run_batch_tables` returns exactly what `dispatch.run_batch` returns for the same rows (KPIs,
+skips and counters to 1e-9, equal outcome hashes); rows whose `fallback_reasons` is not 0 need
+the day kernel and are refused.
+
+The tables' paths read contract-major copies of the chain's bid, ask and delta (24 bytes per
+quote, made once per process and chain, `contract_major`), so a held leg's days are adjacent in
+memory rather than a chain-day apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import numpy as np
+
+from gridbt._typing import FloatArray
+from gridbt.data.pack import PackedChain
+from gridbt.kernel.contract import FILTER_SIZE, N_COUNTERS, N_PARAMS, P_FILTER0, F, P
+from gridbt.kernel.dispatch import BatchOutputs, chain_arrays, read_only
+from gridbt.kernel.enums import MAX_FILTERS, MarginModel, SkipReason
+from gridbt.kernel.table_layout import TradeTables
+
+__all__ = [
+    "EVALUATION_SLOTS",
+    "FALLBACK_REASONS",
+    "MIN_GROUP_ROWS",
+    "TradeTables",
+    "build_tables",
+    "contract_major",
+    "entry_days",
+    "entry_group_keys",
+    "fallback_reasons",
+    "run_batch_tables",
+]
+
+#: Why a row cannot run on trade tables; index 0 (empty) = it can.
+FALLBACK_REASONS: tuple[str, ...] = (
+    "",
+    "margin_account",  # a margin model: IMc capital check, daily margin, calls, liquidation
+    "delta_hedge",  # hedge trades depend on each day's greeks and the hedge book
+    "financing",  # interest on equity above margin accrues every day
+)
+_MARGIN, _HEDGE, _FINANCING = 1, 2, 3
+
+#: Parameter slots only the evaluation of a row reads: rows that differ only here share
+#: their entry group. Every other slot decides which legs a day selects or what sizing needs.
+EVALUATION_SLOTS: tuple[int, ...] = (
+    P.capital, P.weekday_mask, P.every_n_days, P.n_filters,
+    P.profit_target, P.stop_loss, P.dte_exit, P.max_holding, P.rebalance, P.delta_breach,
+    P.period_trading, P.reentry_mask, P.slippage, P.commission, P.contracts,
+    P.risk_budget, P.margin_budget, P.kelly_fraction, P.kelly_min_trades, P.vol_target,
+    P.min_contracts, P.max_contracts, P.slippage_per_contract,
+    *range(P_FILTER0, P_FILTER0 + MAX_FILTERS * FILTER_SIZE),
+)
+
+
+def fallback_reasons(params: FloatArray) -> np.ndarray:
+    """Per encoded row, the index into `FALLBACK_REASONS` of the first reason it needs the
+    day kernel (0: it can run on trade tables)."""
+    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    out = np.zeros(rows.shape[0], dtype=np.int8)
+    checks = (
+        (_FINANCING, (rows[:, P.cash_rate] != 0.0) | (rows[:, P.borrow_rate] != 0.0)),
+        (_HEDGE, rows[:, P.hedge_on] > 0.5),
+        (_MARGIN, rows[:, P.margin_model] != MarginModel.NONE),
+    )
+    for code, hit in checks:  # the last assignment wins: the list is in reverse order
+        out[hit] = code
+    return out
+
+
+def _key_matrix(rows: FloatArray) -> FloatArray:
+    keep = np.ones(N_PARAMS, dtype=bool)
+    keep[list(EVALUATION_SLOTS)] = False
+    key = rows[:, keep]
+    need_worst = ~np.isnan(rows[:, P.risk_budget]) | ~np.isnan(rows[:, P.kelly_fraction])
+    vol_on = ~np.isnan(rows[:, P.vol_target])
+    key = np.column_stack([key, need_worst, vol_on]).astype(np.float64)
+    key[np.isnan(key)] = np.nan  # one NaN bit pattern
+    return key + 0.0  # -0.0 -> 0.0
+
+
+def entry_group_keys(params: FloatArray) -> np.ndarray:
+    """Per encoded row, a 64-bit key of its entry group: rows with equal keys share trade
+    tables (a hash of every slot outside `EVALUATION_SLOTS`, and whether sizing needs the
+    worst stress loss and σ̄; the same row gets the same key in any batch and process)."""
+    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    key = np.ascontiguousarray(_key_matrix(rows))
+    if len(key) == 0:
+        return np.zeros(0, dtype=np.int64)
+    # rows agree on the columns that do not vary in the batch: group on the others, then
+    # hash one full key row per group
+    varies = ~np.all((key == key[0]) | (np.isnan(key) & np.isnan(key[0])), axis=0)
+    part = np.ascontiguousarray(key[:, varies])
+    if part.shape[1]:
+        _, first, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
+                                      return_index=True, return_inverse=True)
+    else:
+        first, inverse = np.zeros(1, dtype=np.int64), np.zeros(len(key), dtype=np.int64)
+    hashes = np.array(
+        [int.from_bytes(hashlib.blake2b(key[i].tobytes(), digest_size=8).digest(), "little",
+                        signed=True) for i in first],
+        dtype=np.int64,
+    )
+    return hashes[inverse.ravel()]
+
+
+_CM_LOCK = threading.Lock()
+_CM: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+
+
+def contract_major(packed: PackedChain) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bid, ask and delta of every quote in contract-row order (`quote_x[contract_rows]`),
+    read-only; made once per process for the last chain asked for (24 bytes per quote)."""
+    with _CM_LOCK:
+        if _CM and _CM[0][0] is packed.quote_bid:
+            return _CM[0][1]
+        rows = packed.contract_rows
+        arrays = tuple(read_only(np.ascontiguousarray(getattr(packed, name)[rows],
+                                                      dtype=np.float64))
+                       for name in ("quote_bid", "quote_ask", "quote_delta"))
+        _CM[:] = [(packed.quote_bid, arrays)]  # type: ignore[list-item]
+        return arrays  # type: ignore[return-value]
+
+
+def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
+    """(n_days,) bool: the days on which some of the rows `params` (one entry group) may try
+    an entry: its schedule (weekdays, every n-th day of the window) and feature filters pass.
+    Selection on other days is never read."""
+    from gridbt.kernel.rules_nb import window_nb
+
+    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    n_days = packed.n_days
+    day = np.arange(n_days)
+    weekday = packed.day_weekday.astype(np.int64)
+    out = np.zeros(n_days, dtype=bool)
+    cols = [P.weekday_mask, P.every_n_days, P.n_filters,
+            *range(P_FILTER0, P_FILTER0 + MAX_FILTERS * FILTER_SIZE)]
+    for sched in np.unique(np.nan_to_num(rows[:, cols], nan=-1.0), axis=0):
+        row = rows[0].copy()
+        row[cols] = sched
+        first, _ = window_nb(row, n_days)
+        ok = ((int(row[P.weekday_mask]) >> weekday) & 1 == 1)
+        ok &= (day - first) % max(int(row[P.every_n_days]), 1) == 0
+        for f in range(int(row[P.n_filters])):
+            base = P_FILTER0 + f * FILTER_SIZE
+            value = packed.features[int(row[base + F.feature])]
+            with np.errstate(invalid="ignore"):
+                ok &= (value >= row[base + F.min]) & (value <= row[base + F.max])
+        out |= ok
+    return out
+
+
+def build_tables(
+    packed: PackedChain, params_row: FloatArray, days: np.ndarray | None = None
+) -> TradeTables:
+    """The trade tables of the entry group of one encoded row (each candidate day's entry, its
+    legs and its path to the nearest expiry or the window's end; `table_layout` documents each
+    array), on the days flagged in `days` (default: every day of the row's window). Only the
+    row's entry slots are read."""
+    from gridbt.kernel.tables_nb import build_tables_nb
+
+    row = np.ascontiguousarray(params_row, dtype=np.float64).reshape(-1)
+    if row.shape[0] != N_PARAMS:
+        raise ValueError(f"build_tables: a row has {N_PARAMS} parameters, got {row.shape[0]}")
+    cm = contract_major(packed)
+    flags = np.ones(packed.n_days, dtype=bool) if days is None else np.asarray(days, bool)
+    return TradeTables(*build_tables_nb(chain_arrays(packed), read_only(row), *cm,
+                                        read_only(np.ascontiguousarray(flags))))
+
+
+#: Entry groups with fewer rows run on the day kernel by default: building a group's tables
+#: costs about as much as 6-10 day-kernel backtests (benchmarks/trade_tables.py), so a group
+#: needs about a dozen rows before the tables pay off. The results are the same either way.
+MIN_GROUP_ROWS = 12
+
+
+def run_batch_tables(
+    packed: PackedChain,
+    params: FloatArray,
+    keep_equity: np.ndarray | None = None,
+    min_group_rows: int = MIN_GROUP_ROWS,
+) -> BatchOutputs:
+    """`dispatch.run_batch` on trade tables: each entry group's tables are built once, its
+    rows evaluated; only the last group's tables stay alive (for a next batch that continues
+    the group). Every row must have `fallback_reasons` 0. Groups of fewer than
+    `min_group_rows` rows go to the day kernel (`dispatch.run_batch`) instead, which gives the
+    same outputs (0 = every group on tables)."""
+    from gridbt.kernel.dispatch import run_batch
+    from gridbt.kernel.metrics import N_KPIS
+    from gridbt.kernel.tables_eval_nb import eval_group_nb
+
+    params = np.ascontiguousarray(np.atleast_2d(params), dtype=np.float64)
+    n = params.shape[0]
+    reasons = fallback_reasons(params)
+    if reasons.any():
+        bad = int(np.flatnonzero(reasons)[0])
+        raise ValueError(f"run_batch_tables: row {bad} needs the day kernel "
+                         f"({FALLBACK_REASONS[reasons[bad]]})")
+    keep = np.zeros(n, dtype=bool) if keep_equity is None else np.asarray(keep_equity, bool)
+    slot = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
+    kpis = np.empty((n, N_KPIS))
+    skips = np.zeros((n, len(SkipReason.NAMES)), dtype=np.int64)
+    counters = np.zeros((n, N_COUNTERS), dtype=np.int64)
+    equity_out = np.empty((int(keep.sum()), packed.n_days))
+    outcome = np.empty(n, dtype=np.int64)
+    chain = chain_arrays(packed)
+    rows_ro = read_only(params)
+    keys = entry_group_keys(params)
+    unique, counts = np.unique(keys, return_counts=True)
+    small = np.flatnonzero(np.isin(keys, unique[counts < min_group_rows]))
+    if len(small):
+        day = run_batch(packed, params[small], keep[small])
+        kpis[small], skips[small], counters[small], outcome[small] = (
+            day.kpis, day.skips, day.counters, day.outcome)
+        equity_out[slot[small][keep[small]]] = day.equity
+    for key in unique[counts >= min_group_rows]:
+        members = np.flatnonzero(keys == key).astype(np.int64)
+        tables = _group_tables(packed, int(key), params[members])
+        eval_group_nb(chain, tables, rows_ro, members, slot, kpis, skips, counters,
+                      equity_out, outcome)
+        del tables
+    return BatchOutputs(kpis, skips, counters, equity_out, outcome)
+
+
+_LAST_LOCK = threading.Lock()
+_LAST: list[tuple[int, tuple[np.ndarray, ...], np.ndarray, TradeTables]] = []
+
+
+def _group_tables(packed: PackedChain, key: int, rows: FloatArray) -> TradeTables:
+    """The tables of the entry group `key` for `rows`. The last group built is kept (one per
+    process): a sweep's scheduler may split a group across consecutive batches, and the next
+    batch then evaluates on the same tables when they cover its entry days."""
+    days = entry_days(packed, rows)
+    # the same chain: the same quote and feature arrays (a chain copied with other features,
+    # which signals and filters read, is another chain)
+    source = (packed.quote_bid, packed.features, packed.day_spot)
+    with _LAST_LOCK:
+        if _LAST:
+            last_key, last_source, last_days, tables = _LAST[0]
+            same = all(a is b for a, b in zip(last_source, source, strict=True))
+            if last_key == key and same and not np.any(days & ~last_days):
+                return tables
+        _LAST.clear()  # free the previous group's tables before building the next
+    tables = build_tables(packed, rows[0], days)
+    with _LAST_LOCK:
+        _LAST[:] = [(key, source, days, tables)]
+    return tables

@@ -1,0 +1,250 @@
+"""Build the trade tables of one entry group (`table_layout.TradeTables`; docs/trade_tables.md).
+
+For every day an entry could happen on, select the legs exactly as the day kernel's entry step
+does (`select_nb.select_legs_nb`, `entry_nb.load_legs_nb`), precompute what sizing reads (the
+worst stress loss W, σ̄ and the vol-target deviation), then follow the position until the first
+day a leg settles or the window's last day: each leg's last usable quote (carried when missing,
+as `steps_nb.mark_leg_nb` carries it), the structure's value on mid marks and the largest short
+|delta|. The path reads contract-major copies of bid, ask and delta (`cm_*`: index `j` =
+`chain.contract_rows[j]`), so a leg's days are consecutive in memory.
+
+Array contract. `chain` is a `contract.Chain`; `params` one parameter vector of the group (its
+entry slots; the exit slots are not read); `cm_bid`, `cm_ask`, `cm_delta` (n_quotes,) float64
+in contract-row order. Outputs are allocated here (two passes: entries, then paths).
+"""
+
+import numpy as np
+
+from gridbt.kernel.cache import njit
+from gridbt.kernel.contract import P
+from gridbt.kernel.entry_nb import load_legs_nb, zscore_signal_nb
+from gridbt.kernel.enums import MAX_LEGS
+from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
+from gridbt.kernel.risk_nb import per_contract_nb, sigma_bar_nb, stress_worst_nb, vol_target_sd_nb
+from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
+from gridbt.kernel.select_nb import select_legs_nb
+from gridbt.kernel.state import leg_book_dt
+from gridbt.kernel.table_layout import FLAG_MISSING, NOT_ENTRY
+
+__all__ = ["build_tables_nb"]
+
+
+@njit(cache=True, nogil=True)
+def _sizing_inputs_nb(lg, spot, today, rules, scenarios):
+    """What `entry_nb.size_nb` computes from the candidate alone: (W, σ̄, vol-target sd), NaN
+    where the rules do not need it."""
+    br = rules.book
+    sizing = rules.sizing
+    hedge = rules.hedge
+    n_legs = br.n_legs
+    mult = br.multiplier
+    vol_on = sizing.vol_target == sizing.vol_target
+    delta = 0.0
+    if sizing.need_worst or vol_on:
+        delta = per_contract_nb(lg.units, lg.delta, n_legs, mult)
+    worst = np.nan
+    if sizing.need_worst:
+        worst, _ = stress_worst_nb(
+            spot, today, lg.units, lg.right, lg.strike, lg.expiry, lg.iv, n_legs, mult,
+            rules.stress.rate, rules.stress.dividend, scenarios, rules.stress.n_scenarios,
+            sizing.risk_hedged, hedge.target - delta,
+        )
+    sigma_bar = np.nan
+    sd = np.nan
+    if vol_on:
+        sigma_bar = sigma_bar_nb(lg.units, lg.iv, n_legs)
+        sd = vol_target_sd_nb(
+            hedge.target if sizing.risk_hedged else delta,
+            per_contract_nb(lg.units, lg.gamma, n_legs, mult),
+            spot,
+            sigma_bar,
+        )
+    return worst, sigma_bar, sd
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _entry_row_nb(chain, d, lg, n_legs, units, right, strike, expiry, contract, bid, ask):
+    """Copy the loaded candidate's legs into the per-day arrays; return (value at entry per
+    structure unit, nearest expiry)."""
+    value_entry = 0.0
+    min_expiry = 1 << 40
+    for i in range(n_legs):
+        q = lg.quote[i]
+        units[d, i] = lg.units[i]
+        right[d, i] = lg.right[i]
+        strike[d, i] = lg.strike[i]
+        expiry[d, i] = lg.expiry[i]
+        contract[d, i] = chain.quote_contract[q]
+        bid[d, i] = lg.bid[i]
+        ask[d, i] = lg.ask[i]
+        value_entry += lg.units[i] * lg.mark[i]
+        min_expiry = min(min_expiry, lg.expiry[i])
+    return value_entry, min_expiry
+
+
+@njit(cache=True, nogil=True)
+def _signal_nb(chain, signal, n_days):
+    """The z-score state after each day's update and its exit flags (docs/semantics.md,
+    Signals): a property of the chain, the same for every trade; 0 and no exits for an
+    always-on signal."""
+    state = np.zeros(n_days, dtype=np.int8)
+    exits = np.zeros(n_days, dtype=np.bool_)
+    if not signal.zscore:
+        return state, exits
+    series = chain.features[signal.feature]
+    current = 0
+    for d in range(n_days):
+        current, exits[d] = zscore_signal_nb(
+            series, d, signal.window, signal.entry, signal.exit, current
+        )
+        state[d] = current
+    return state, exits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _direction_nb(signal, state):
+    """The entry direction on a day of z-score state `state` (`entry_nb.entry_direction_nb`)."""
+    if signal.zscore:
+        return -state if signal.inverted else state
+    return signal.direction
+
+
+@njit(cache=True, nogil=True)
+def _select_entries_nb(chain, params, entry_days):
+    """Pass 1: the legs of every candidate entry day (`entry_days[d]` set) and its path
+    length."""
+    chain = borrowed_nb(chain)
+    params = borrowed_nb((params,))[0]
+    n_days = chain.day_date.shape[0]
+    rules = decode_rules_nb(params, n_days, False)
+    br = rules.book
+    n_legs = br.n_legs
+    signal_state, signal_exit = _signal_nb(chain, rules.signal, n_days)
+    scenarios = scenarios_nb(params)
+    lg = stack_record_nb(leg_book_dt)
+    skip = np.full(n_days, NOT_ENTRY, dtype=np.int8)
+    start = np.zeros(n_days, dtype=np.int64)
+    length = np.zeros(n_days, dtype=np.int64)
+    value_entry = np.zeros(n_days)
+    min_expiry = np.zeros(n_days, dtype=np.int64)
+    worst = np.full(n_days, np.nan)
+    sigma_bar = np.full(n_days, np.nan)
+    vol_sd = np.full(n_days, np.nan)
+    units = np.zeros((n_days, MAX_LEGS))
+    right = np.zeros((n_days, MAX_LEGS))
+    strike = np.zeros((n_days, MAX_LEGS))
+    expiry = np.zeros((n_days, MAX_LEGS), dtype=np.int64)
+    contract = np.full((n_days, MAX_LEGS), -1, dtype=np.int64)
+    bid = np.zeros((n_days, MAX_LEGS))
+    ask = np.zeros((n_days, MAX_LEGS))
+    n_path = 0
+    last = br.end - 1
+    for d in range(br.first, last):
+        direction = _direction_nb(rules.signal, signal_state[d])
+        if not entry_days[d] or direction == 0:
+            continue
+        spot = chain.day_spot[d]
+        status = select_legs_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote)
+        skip[d] = status
+        if status >= 0:
+            continue
+        load_legs_nb(chain, params, lg, n_legs, direction)
+        value_entry[d], min_expiry[d] = _entry_row_nb(
+            chain, d, lg, n_legs, units, right, strike, expiry, contract, bid, ask
+        )
+        worst[d], sigma_bar[d], vol_sd[d] = _sizing_inputs_nb(
+            lg, spot, chain.day_date[d], rules, scenarios
+        )
+        settle = np.searchsorted(chain.day_date, min_expiry[d])
+        start[d] = n_path
+        length[d] = min(max(settle, d + 1), last) - d
+        n_path += length[d]
+    return (skip, start, length, value_entry, min_expiry, worst, sigma_bar, vol_sd, units,
+            right, strike, expiry, contract, bid, ask, n_path, signal_state, signal_exit)
+
+
+@njit(cache=True, nogil=True)
+def _fill_leg_nb(chain, d, i, o, n, leg, cm_bid, cm_ask, cm_delta, value, short_delta, flags,
+                 pbid, pask):
+    """Leg `i` of the candidate of day `d` along its path rows `o .. o + n`: its last usable
+    quote (carried when missing, as `steps_nb.mark_leg_nb` carries it) or its intrinsic value
+    once expired (`settle_leg_nb`); adds its mark to the value, its |delta| to the short
+    delta, its quoted or missing flag. `leg` = (units, right, strike, expiry, contract, entry
+    bid, entry ask)."""
+    units, right, strike, expiry, c, b, a = leg
+    lo = chain.contract_row_start[c]
+    hi = chain.contract_row_start[c + 1]
+    j = lo + np.searchsorted(chain.contract_row_day[lo:hi], d)
+    dl = chain.quote_delta[chain.contract_rows[j]]
+    bit = 1 << i
+    for k in range(n):
+        t = d + 1 + k
+        r = o + k
+        pbid[r, i] = b  # an expired leg keeps its last quote (never filled: it settles)
+        pask[r, i] = a
+        if expiry <= chain.day_date[t]:
+            spot = chain.day_spot[t]
+            value[r] += units * (max(spot - strike, 0.0) if right > 0 else max(strike - spot, 0.0))
+            continue
+        while j < hi and chain.contract_row_day[j] < t:
+            j += 1
+        quoted = False
+        if j < hi and chain.contract_row_day[j] == t:
+            qb = cm_bid[j]
+            qa = cm_ask[j]
+            if qb == qb and qa == qa:
+                b = qb
+                a = qa
+                quoted = True
+                if cm_delta[j] == cm_delta[j]:
+                    dl = cm_delta[j]
+        flags[r] |= bit if quoted else FLAG_MISSING
+        pbid[r, i] = b
+        pask[r, i] = a
+        value[r] += units * (0.5 * (b + a))
+        if units < 0 and abs(dl) > short_delta[r]:
+            short_delta[r] = abs(dl)
+
+
+@njit(cache=True, nogil=True)
+def _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
+                   pask):
+    """Pass 2: every candidate's path, from the day after its entry, leg by leg (one contract's
+    rows at a time; the value sums the legs in their order, as `steps_nb.mark_nb` does)."""
+    chain = borrowed_nb(chain)
+    skip, start, length, units, right, strike, expiry, contract, bid, ask = borrowed_nb(
+        (sel[0], sel[1], sel[2], sel[8], sel[9], sel[10], sel[11], sel[12], sel[13], sel[14])
+    )
+    cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask = borrowed_nb(
+        (cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask)
+    )
+    value[:] = 0.0
+    short_delta[:] = -np.inf
+    for d in range(skip.shape[0]):
+        if skip[d] != -1:
+            continue
+        for i in range(n_legs):
+            leg = (units[d, i], right[d, i], strike[d, i], expiry[d, i], contract[d, i],
+                   bid[d, i], ask[d, i])
+            _fill_leg_nb(chain, d, i, start[d], length[d], leg, cm_bid, cm_ask, cm_delta,
+                         value, short_delta, flags, pbid, pask)
+
+
+@njit(cache=True, nogil=True)
+def build_tables_nb(chain, params, cm_bid, cm_ask, cm_delta, entry_days):
+    """The trade tables of the entry group of `params`, as the tuple of `TradeTables` fields,
+    for the days flagged in `entry_days` (n_days, bool: the days some row of the group may
+    try an entry on; the others are `NOT_ENTRY`)."""
+    sel = _select_entries_nb(chain, params, entry_days)
+    n_path = sel[15]
+    n_legs = int(params[P.n_legs])
+    value = np.empty(n_path)
+    short_delta = np.empty(n_path)
+    flags = np.zeros(n_path, dtype=np.uint8)
+    pbid = np.empty((n_path, n_legs))
+    pask = np.empty((n_path, n_legs))
+    _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
+                   pask)
+    return (sel[0], sel[1], sel[2], sel[3], sel[4], sel[5], sel[6], sel[7], sel[16], sel[17],
+            sel[8], sel[9], sel[10], sel[11], sel[12], sel[13], sel[14], value, short_delta,
+            flags, pbid, pask)

@@ -1,0 +1,269 @@
+"""The trade-table engine against the day kernel: on random chains, random entry groups and
+random exit grids, `run_batch_tables` returns what `run_batch` returns (KPIs, skips, counters
+and equity to 1e-9, equal outcome hashes); every exit rule, re-entry, the filters and each
+sizing rule are exercised across the examples; rows that need the day path are flagged with
+the right fallback reason."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridbt.data.pack import PackedChain
+from gridbt.kernel.contract import P_FILTER0, F, P
+from gridbt.kernel.dispatch import run_batch, run_params
+from gridbt.kernel.enums import ExitReason, MarginModel, SizingBinding, SkipReason
+from gridbt.kernel.tables import (
+    FALLBACK_REASONS,
+    build_tables,
+    entry_group_keys,
+    fallback_reasons,
+    run_batch_tables,
+)
+from gridbt.strategy.encode import encode_spec
+from gridbt.strategy.spec import StrategySpec, parse_strategy
+from tests.unit.kernel.test_kernel_vs_reference import (
+    random_chains,
+    random_risk_specs,
+    random_specs,
+    random_zscore_specs,
+)
+
+RTOL = 1e-9
+_EXIT_SLOTS = (P.profit_target, P.stop_loss, P.dte_exit, P.max_holding, P.rebalance,
+               P.delta_breach)
+
+
+def _supported(row: np.ndarray) -> np.ndarray:
+    """The row with every day-path feature switched off (the rest of it kept)."""
+    row = row.copy()
+    row[P.margin_model] = MarginModel.NONE
+    row[P.margin_budget] = np.nan
+    row[P.hedge_on] = 0.0
+    row[P.cash_rate] = 0.0
+    row[P.borrow_rate] = 0.0
+    return row
+
+
+@st.composite
+def exit_grids(draw: st.DrawFn, base: np.ndarray, n_days: int, n_features: int) -> np.ndarray:
+    """Rows of one entry group: the base row with random exits, schedules, re-entry, costs,
+    sizes and capital (and one random day window for the whole group)."""
+    n = draw(st.integers(2, 6))
+    rows = np.repeat(base[None, :], n, axis=0)
+    if draw(st.integers(0, 3)) == 0:
+        first = draw(st.integers(0, max(n_days - 1, 0)))
+        rows[:, P.window_first] = first
+        rows[:, P.window_end] = draw(st.integers(first, n_days + 2))
+    for r in range(1, n):
+        values = {
+            P.profit_target: st.floats(0.05, 1.5),
+            P.stop_loss: st.floats(0.1, 3.0),
+            P.dte_exit: st.integers(0, 20),
+            P.max_holding: st.integers(1, 15),
+            P.rebalance: st.integers(1, 15),
+            P.delta_breach: st.floats(0.2, 0.95),
+        }
+        for slot, values_of in values.items():
+            rows[r, slot] = draw(st.one_of(st.just(np.nan), values_of))
+        rows[r, P.period_trading] = draw(st.sampled_from([0.0, 1.0]))
+        rows[r, P.reentry_mask] = draw(st.sampled_from([0, 0b110, 0b1111111111, 0b1000]))
+        rows[r, P.weekday_mask] = draw(st.sampled_from([31, 31, 21, 2]))
+        rows[r, P.every_n_days] = draw(st.integers(1, 3))
+        rows[r, P.slippage] = draw(st.sampled_from([0.0, 0.5, 1.0]))
+        rows[r, P.commission] = draw(st.sampled_from([0.0, 0.65]))
+        rows[r, P.contracts] = draw(st.integers(1, 4))
+        rows[r, P.capital] = draw(st.sampled_from([rows[0, P.capital], 500.0, 1e6]))
+        if draw(st.integers(0, 3)) == 0:  # a filter on the chain's last feature ("noise")
+            rows[r, P.n_filters] = 1
+            rows[r, P_FILTER0 + F.feature] = n_features - 1
+            rows[r, P_FILTER0 + F.min] = draw(st.sampled_from([-np.inf, -2.0, -0.5]))
+            rows[r, P_FILTER0 + F.max] = draw(st.sampled_from([np.inf, 0.5, 2.0]))
+    return rows
+
+
+@st.composite
+def groups(draw: st.DrawFn) -> tuple[PackedChain, np.ndarray, StrategySpec]:
+    chain = draw(random_chains())
+    sizing = draw(st.sampled_from(["as drawn", "as drawn", "kelly", "vol_target"]))
+    # Kelly sizing needs stress scenarios (the risk layer's) for its worst loss
+    specs = random_risk_specs() if sizing == "kelly" else st.one_of(
+        random_specs(), random_risk_specs(), random_zscore_specs())
+    spec = draw(specs)
+    base = _supported(encode_spec(spec, chain))
+    if sizing == "kelly":  # binding once enough trades closed
+        base[P.kelly_fraction] = draw(st.sampled_from([0.05, 0.5]))
+        base[P.kelly_min_trades] = draw(st.integers(1, 3))
+        base[P.risk_budget] = np.nan
+        base[P.min_contracts] = 0.0
+        base[P.max_contracts] = np.nan
+        base[P.capital] = 1e6
+    elif sizing == "vol_target":
+        base[P.vol_target] = draw(st.sampled_from([0.001, 0.01, 0.1]))
+        base[P.capital] = 1e5
+    return chain, draw(exit_grids(base, chain.n_days, chain.features.shape[0])), spec
+
+
+def _assert_same(chain: PackedChain, rows: np.ndarray, min_group_rows: int = 0) -> None:
+    keep = np.arange(len(rows)) % 2 == 0
+    day = run_batch(chain, rows, keep)
+    tables = run_batch_tables(chain, rows, keep, min_group_rows=min_group_rows)
+    np.testing.assert_allclose(tables.kpis, day.kpis, rtol=RTOL, atol=1e-9, equal_nan=True)
+    np.testing.assert_array_equal(tables.skips, day.skips)
+    np.testing.assert_array_equal(tables.counters, day.counters)
+    np.testing.assert_allclose(tables.equity, day.equity, rtol=RTOL, atol=1e-9)
+    np.testing.assert_array_equal(tables.outcome, day.outcome)
+    assert tables.equity.shape == day.equity.shape and tables.kpis.dtype == day.kpis.dtype
+
+
+def _exercised(chain: PackedChain, rows: np.ndarray, seen: Counter[str]) -> None:
+    """Count what the day kernel's trades of these rows exercised."""
+    for row in rows:
+        result = run_params(chain, row)
+        trades = result.trades
+        seen.update(ExitReason.NAMES[r] for r in trades["exit_reason"])
+        seen.update("size_" + SizingBinding.NAMES[b] for b in trades["sizing_binding"])
+        if len(trades) > 1 and np.any(trades["entry_day"][1:] == trades["exit_day"][:-1]):
+            seen["reentry"] += 1
+        seen.update(f"skip_{name}" for name, k in zip(SkipReason.NAMES, result.skips, strict=True)
+                    if k)
+        seen["stale_fills"] += int(result.stale_fills > 0)
+        seen["missing_quote_days"] += int(result.missing_quote_days > 0)
+
+
+_COVERED = (
+    "expiry", "stop_loss", "profit_target", "dte", "max_holding", "rebalance", "delta_breach",
+    "end_of_data", "reentry", "skip_filter", "skip_capital", "size_fixed", "size_risk_budget",
+    "size_max_contracts", "size_min_contracts", "size_kelly", "size_vol_target", "skip_sizing",
+    "skip_no_strike", "skip_signal", "signal", "stale_fills", "missing_quote_days",
+)
+
+
+def test_tables_equal_day_kernel_and_cover_every_rule() -> None:
+    seen: Counter[str] = Counter()
+
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(groups())
+    def check(case: tuple[PackedChain, np.ndarray, StrategySpec]) -> None:
+        chain, rows, _ = case
+        _assert_same(chain, rows)
+        _exercised(chain, rows, seen)
+
+    check()
+    missing = [name for name in _COVERED if not seen[name]]
+    assert not missing, f"not exercised: {missing} (seen {dict(seen)})"
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(random_chains(), st.data())
+def test_several_groups_in_one_batch(chain: PackedChain, data: st.DataObject) -> None:
+    """Rows of several entry groups, shuffled, the smaller groups on the day kernel: each
+    row's outputs land at its own index."""
+    specs = [data.draw(random_specs()) for _ in range(3)]
+    rows = np.concatenate([
+        data.draw(exit_grids(_supported(encode_spec(s, chain)), chain.n_days,
+                             chain.features.shape[0])) for s in specs
+    ])
+    rows = rows[np.random.default_rng(len(rows)).permutation(len(rows))]
+    _assert_same(chain, rows, min_group_rows=4)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(groups())
+def test_group_split_across_batches(case: tuple[PackedChain, np.ndarray, StrategySpec]) -> None:
+    """Consecutive batches of one group (the second may need entry days the first did not:
+    its tables are then rebuilt) give each batch's own day-kernel outputs."""
+    chain, rows, _ = case
+    half = len(rows) // 2
+    for part in (rows[:half], rows[half:], rows):
+        _assert_same(chain, part)
+
+
+# ---------------------------------------------------------------- fallback reasons, groups
+_SHORT_PUT: dict[str, object] = {
+    "name": "short_put",
+    "structure": {
+        "dte": {"target": 20, "min": 1, "max": 90},
+        "legs": [{"right": "P", "side": "short", "select": {"by": "moneyness", "target": 0.95,
+                                                             "tolerance": 0.25}}],
+    },
+    "exit": {"profit_target": 0.5},
+}
+_REASON_PAYLOADS: dict[str, dict[str, object]] = {
+    "margin_account": {"risk": {"margin": {"model": "regt"}}},
+    "delta_hedge": {"hedge": {"enabled": True, "half_width": 5.0}},
+    "financing": {"risk": {"account": {"cash_rate": 0.04}}},
+}
+
+
+@pytest.fixture(scope="module")
+def small_chain() -> PackedChain:
+    from hypothesis import find
+
+    return find(random_chains(), lambda c: c.n_days >= 20, settings=settings(database=None))
+
+
+@pytest.mark.parametrize("reason", sorted(_REASON_PAYLOADS))
+def test_fallback_reason_names_what_needs_the_day_path(reason: str,
+                                                       small_chain: PackedChain) -> None:
+    spec = parse_strategy({**_SHORT_PUT, **_REASON_PAYLOADS[reason]})
+    row = encode_spec(spec, small_chain)
+    plain = encode_spec(parse_strategy(_SHORT_PUT), small_chain)
+    codes = fallback_reasons(np.vstack([row, plain]))
+    assert codes.dtype == np.int8
+    assert FALLBACK_REASONS[codes[0]] == reason
+    assert codes[1] == 0 and FALLBACK_REASONS[0] == ""
+    with pytest.raises(ValueError, match=reason):
+        run_batch_tables(small_chain, row[None, :])
+
+
+def test_entry_group_keys_split_on_entry_slots_only(small_chain: PackedChain) -> None:
+    base = encode_spec(parse_strategy(_SHORT_PUT), small_chain)
+    rows = np.repeat(base[None, :], 5, axis=0)
+    rows[1, P.profit_target] = np.nan
+    rows[2, P.stop_loss] = 2.0
+    rows[2, P.commission] = 1.0
+    rows[3, P.dte_target] = 30.0  # another expiry window: another group
+    rows[4, P.risk_budget] = 0.05  # sizing now needs the worst stress loss: another group
+    keys = entry_group_keys(rows)
+    assert keys.dtype == np.int64
+    assert keys[0] == keys[1] == keys[2]
+    assert len({keys[0], keys[3], keys[4]}) == 3
+    # a row's key does not depend on the batch it comes in
+    np.testing.assert_array_equal([entry_group_keys(row)[0] for row in rows], keys)
+    assert entry_group_keys(rows[:0]).shape == (0,)
+
+
+def test_build_tables_paths_end_at_expiry_or_window(small_chain: PackedChain) -> None:
+    base = encode_spec(parse_strategy(_SHORT_PUT), small_chain)
+    tables = build_tables(small_chain, base)
+    entries = np.flatnonzero(tables.skip == -1)
+    assert len(entries) and tables.nbytes > 0
+    last = small_chain.n_days - 1
+    for d in entries:
+        end = d + tables.length[d]
+        assert d < end <= last
+        settles = small_chain.day_date[end] >= tables.min_expiry[d]
+        assert settles or end == last
+        assert not np.any(small_chain.day_date[d + 1:end] >= tables.min_expiry[d])
+    assert tables.bid.shape == (tables.value.shape[0], 1)
+
+
+def test_kept_tables_follow_the_chain(small_chain: PackedChain) -> None:
+    """The tables kept for a next batch are not reused on a chain with other features (a
+    filter and a z-score signal read them)."""
+    spec = parse_strategy({**_SHORT_PUT, "entry": {"signal": {
+        "kind": "zscore", "feature": "noise", "window": 3, "entry": 0.3}}})
+    rows = np.repeat(encode_spec(spec, small_chain)[None, :], 3, axis=0)
+    rows[1:, P.profit_target] = (0.2, np.nan)
+    other = dataclasses.replace(small_chain, features=-small_chain.features)
+    for chain in (small_chain, other):
+        _assert_same(chain, rows)
