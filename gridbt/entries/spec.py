@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gridbt._inputs import check_chain_dir, check_output_dir, describe_yaml_error
 from gridbt._typing import PathLike
@@ -35,7 +35,7 @@ def _increasing(name: str, edges: list[float]) -> None:
     for i in range(1, len(edges)):
         if not edges[i] > edges[i - 1]:
             raise ValueError(
-                f"{name}[{i}]: {edges[i]} does not exceed {edges[i - 1]} (edges increase)"
+                f"{name}[{i}]: {edges[i]:g} does not exceed {edges[i - 1]:g} (edges increase)"
             )
 
 
@@ -43,7 +43,8 @@ class BucketsConfig(BaseModel):
     """Bucket edges. DTE buckets are `[e_j, e_j+1)` plus a last one from the last edge to the
     strategy's `structure.dte.max` (inclusive) when the window reaches it; the delta (|delta| of
     leg 0 at entry) or moneyness (leg 0's strike / spot - 1) buckets are `[e_j, e_j+1)` plus a
-    last one `[e_k, +inf)`. Candidates below the first edge are in no bucket."""
+    last one `[e_k, 1]` (delta) or `[e_k, +inf)` (moneyness). Candidates below the first edge
+    are in no bucket."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -55,41 +56,27 @@ class BucketsConfig(BaseModel):
         None, min_length=1, description="strike / spot - 1 edges of leg 0 at entry, increasing"
     )
 
-    @field_validator("dte")
-    @classmethod
-    def _dte(cls, v: list[int]) -> list[int]:
-        bad = [(i, e) for i, e in enumerate(v) if e < 0]
+    @model_validator(mode="after")
+    def _edges(self) -> BucketsConfig:
+        # a model validator, so that messages name the edge: `buckets.dte[1]: ...`
+        bad = [(i, e) for i, e in enumerate(self.dte) if e < 0]
         if bad:
             raise ValueError(f"dte[{bad[0][0]}]: {bad[0][1]} is negative")
-        _increasing("dte", [float(e) for e in v])
-        return v
-
-    @field_validator("delta")
-    @classmethod
-    def _delta(cls, v: list[float] | None) -> list[float] | None:
-        if v is None:
-            return v
-        bad = [(i, e) for i, e in enumerate(v) if not 0.0 <= e <= 1.0]
-        if bad:
-            raise ValueError(f"delta[{bad[0][0]}]: {bad[0][1]} is not an |delta| in [0, 1]")
-        _increasing("delta", v)
-        return v
-
-    @field_validator("moneyness")
-    @classmethod
-    def _moneyness(cls, v: list[float] | None) -> list[float] | None:
-        if v is None:
-            return v
-        bad = [(i, e) for i, e in enumerate(v) if not -1.0 < e < 1e6]
-        if bad:
-            raise ValueError(f"moneyness[{bad[0][0]}]: {bad[0][1]} is not strike / spot - 1")
-        _increasing("moneyness", v)
-        return v
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> BucketsConfig:
+        _increasing("dte", [float(e) for e in self.dte])
+        if self.delta is not None:
+            bad_delta = [(i, e) for i, e in enumerate(self.delta) if not 0.0 <= e <= 1.0]
+            if bad_delta:
+                i, e = bad_delta[0]
+                raise ValueError(f"delta[{i}]: {e:g} is not an |delta| in [0, 1]")
+            _increasing("delta", self.delta)
+        if self.moneyness is not None:
+            bad_m = [(i, e) for i, e in enumerate(self.moneyness) if not -1.0 < e]
+            if bad_m:
+                i, e = bad_m[0]
+                raise ValueError(f"moneyness[{i}]: {e:g} is not a strike / spot - 1 above -1")
+            _increasing("moneyness", self.moneyness)
         if (self.delta is None) == (self.moneyness is None):
-            raise ValueError("buckets: give exactly one of delta and moneyness")
+            raise ValueError("give exactly one of delta and moneyness")
         return self
 
     @property
