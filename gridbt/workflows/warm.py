@@ -17,6 +17,7 @@ __all__ = ["warm_kernels"]
 def warm_kernels() -> float:
     """Compile (or load) every kernel; return the seconds it took."""
     from gridbt.data.default import ensure_synthetic_chain, load_packed
+    from gridbt.entries.engine import find_candidates
     from gridbt.kernel.dispatch import kpis_of, run_batch, run_params
     from gridbt.strategy.encode import encode_spec
     from gridbt.strategy.presets import preset
@@ -27,6 +28,7 @@ def warm_kernels() -> float:
     row = encode_spec(spec, packed)
     run_batch(packed, row[None, :])
     kpis_of(run_params(packed, row), packed, spec.capital)
+    find_candidates(packed, spec, [spec.exit])  # `gridbt entries`' kernels
     return time.perf_counter() - started
 
 
