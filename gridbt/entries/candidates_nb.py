@@ -166,26 +166,26 @@ def candidates_nb(chain, legs, n_legs, near, far, need, first, end, day_start, r
 
 
 @njit(cache=True, nogil=True, inline="always")
-def exit_reason_nb(rule, settled, pnl, premium, min_dte, held_calendar, held_trading,
+def exit_reason_nb(rules, r, settled, pnl, premium, min_dte, held_calendar, held_trading,
                    delta, units, n_legs, last):
-    """docs/semantics.md step 1.3 for one exit rule (a row of `rules`): the first exit that
+    """docs/semantics.md step 1.3 for exit rule `r` (a row of `rules`): the first exit that
     fires (ExitReason), or -1. `delta` holds the legs' last known deltas."""
     if settled:
         return EXPIRY
-    sl = rule[RULE_STOP_LOSS]
-    pt = rule[RULE_PROFIT_TARGET]
+    sl = rules[r, RULE_STOP_LOSS]
+    pt = rules[r, RULE_PROFIT_TARGET]
     if premium > 0.0 and sl == sl and pnl <= -sl * premium:
         return STOP_LOSS
     if premium > 0.0 and pt == pt and pnl >= pt * premium:
         return PROFIT_TARGET
-    if rule[RULE_DTE] == rule[RULE_DTE] and min_dte <= rule[RULE_DTE]:
+    if rules[r, RULE_DTE] == rules[r, RULE_DTE] and min_dte <= rules[r, RULE_DTE]:
         return DTE
-    held = held_trading if rule[RULE_PERIOD_TRADING] == 1.0 else held_calendar
-    if rule[RULE_MAX_HOLDING] == rule[RULE_MAX_HOLDING] and held >= rule[RULE_MAX_HOLDING]:
+    held = held_trading if rules[r, RULE_PERIOD_TRADING] == 1.0 else held_calendar
+    if rules[r, RULE_MAX_HOLDING] == rules[r, RULE_MAX_HOLDING] and held >= rules[r, RULE_MAX_HOLDING]:
         return MAX_HOLDING
-    if rule[RULE_REBALANCE] == rule[RULE_REBALANCE] and held >= rule[RULE_REBALANCE]:
+    if rules[r, RULE_REBALANCE] == rules[r, RULE_REBALANCE] and held >= rules[r, RULE_REBALANCE]:
         return REBALANCE
-    breach = rule[RULE_DELTA_BREACH]
+    breach = rules[r, RULE_DELTA_BREACH]
     if breach == breach:
         for i in range(n_legs):
             if units[i] < 0 and abs(delta[i]) >= breach:
@@ -276,7 +276,7 @@ def walk_one_nb(chain, entry_day, row, units, n_legs, rules, s, a, c, mult, end,
         for r in range(n_rules):
             if fired[r]:
                 continue
-            why = exit_reason_nb(rules[r], settled, pnl_mid, premium, min_dte, held_calendar,
+            why = exit_reason_nb(rules, r, settled, pnl_mid, premium, min_dte, held_calendar,
                                  held_trading, delta, units, n_legs, last)
             if why < 0:
                 continue
