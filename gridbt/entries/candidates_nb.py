@@ -172,18 +172,21 @@ def exit_reason_nb(rules, r, settled, pnl, premium, min_dte, held_calendar, held
     fires (ExitReason), or -1. `delta` holds the legs' last known deltas."""
     if settled:
         return EXPIRY
-    sl = rules[r, RULE_STOP_LOSS]
+    sl = rules[r, RULE_STOP_LOSS]  # NaN = off: every comparison with it is false
     pt = rules[r, RULE_PROFIT_TARGET]
     if premium > 0.0 and sl == sl and pnl <= -sl * premium:
         return STOP_LOSS
     if premium > 0.0 and pt == pt and pnl >= pt * premium:
         return PROFIT_TARGET
-    if rules[r, RULE_DTE] == rules[r, RULE_DTE] and min_dte <= rules[r, RULE_DTE]:
+    dte = rules[r, RULE_DTE]
+    if dte == dte and min_dte <= dte:
         return DTE
     held = held_trading if rules[r, RULE_PERIOD_TRADING] == 1.0 else held_calendar
-    if rules[r, RULE_MAX_HOLDING] == rules[r, RULE_MAX_HOLDING] and held >= rules[r, RULE_MAX_HOLDING]:
+    max_holding = rules[r, RULE_MAX_HOLDING]
+    if max_holding == max_holding and held >= max_holding:
         return MAX_HOLDING
-    if rules[r, RULE_REBALANCE] == rules[r, RULE_REBALANCE] and held >= rules[r, RULE_REBALANCE]:
+    rebalance = rules[r, RULE_REBALANCE]
+    if rebalance == rebalance and held >= rebalance:
         return REBALANCE
     breach = rules[r, RULE_DELTA_BREACH]
     if breach == breach:
