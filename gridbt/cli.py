@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "DTE bucket x delta (or moneyness) bucket x exit rule")
     en.add_argument("file", help="entries YAML file (docs/entries.md)")
     en.add_argument("--out", default=None, help="result directory: entries.parquet, "
-                    "candidates.parquet (default: ./NAME, the file's name)")
+                    "candidates.parquet (default: ./NAME, NAME the file's name:)")
     en.add_argument("--data", default=None,
                     help="chain directory (default: the file's data, else the embedded chain)")
     en.set_defaults(func=cmd_entries)

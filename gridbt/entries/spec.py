@@ -158,6 +158,10 @@ def _check_usable(p: Path, spec: EntriesSpec, strategy: StrategySpec) -> None:
     if strategy.entry.signal.kind != "always":
         raise EntriesError(f"{p}: strategy: entry.signal.kind: {strategy.entry.signal.kind!r} is "
                            "not supported (every day is a candidate day; use the `always` signal)")
+    if strategy.structure.legs[0].expiry_group != 0:
+        raise EntriesError(f"{p}: strategy: structure.legs[0].expiry_group: 1 is not supported "
+                           "(leg 0 anchors the candidates in structure.dte's window; list a "
+                           "near-expiry leg first)")
     dte = strategy.structure.dte
     if spec.buckets.dte[0] > dte.max:
         raise EntriesError(f"{p}: buckets.dte[0]: {spec.buckets.dte[0]} is above the strategy's "

@@ -65,6 +65,13 @@ def test_bad_buckets_name_the_file_field_and_value(tmp_path: Path, buckets: dict
     ({"strategy": {**INLINE, "entry": {"signal": {"kind": "zscore", "feature": "iv_rank"}}}},
      "entry.signal.kind: 'zscore' is not supported"),
     ({"buckets": {"dte": [90], "delta": [0.1]}}, "buckets.dte[0]: 90 is above"),
+    ({"strategy": {"structure": {
+        "dte": {"target": 20, "min": 10, "max": 30}, "dte_far": {"target": 60, "min": 45,
+                                                                "max": 90},
+        "legs": [{"right": "C", "side": "long", "expiry_group": 1, "select": {"target": 0.5}},
+                 {"right": "C", "side": "short", "select": {"by": "offset", "of": 0,
+                                                            "points": 0.0}}]}}},
+     "structure.legs[0].expiry_group: 1 is not supported"),
 ])
 def test_unusable_files_are_refused(tmp_path: Path, changes: dict[str, object],
                                     expected: str) -> None:
