@@ -46,7 +46,7 @@ def _forced(spec: StrategySpec, packed: PackedChain, day: int, row: int) -> Stra
     return parse_strategy({**spec.model_dump(exclude={"mlflow"}), "structure": structure})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(structure=st.sampled_from(sorted(STRUCTURES)), rules=st.lists(exit_rules, min_size=1,
        max_size=3), execution=executions, pick=st.integers(0, 10**6))
 def test_a_candidate_is_the_kernels_backtest_forced_onto_it(
