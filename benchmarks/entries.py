@@ -7,7 +7,7 @@ the median wall-clock and CPU seconds of finding and walking them, with candidat
 second. On a shared machine the CPU time is the figure to compare; the wall clock shows the
 load. docs/entries.md (Speed) quotes these numbers.
 
-Usage: python benchmarks/entries.py [FILE ...] [--repeat 3] [--data DIR]
+Usage: python benchmarks/entries.py [FILE ...] [--repeat 3] [--threads 1] [--data DIR]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("files", nargs="*", type=Path,
                         default=sorted((REPO / "jobs" / "entries").glob("*.yaml")))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", default=None, help="chain directory (default: the default "
                         "chain, whatever the files say)")
     args = parser.parse_args()
@@ -42,7 +43,7 @@ def main() -> None:
         walls, cpus = [], []
         for _ in range(args.repeat):
             wall, cpu = time.perf_counter(), time.process_time()
-            find_candidates(packed, strategy, rules)
+            find_candidates(packed, strategy, rules, threads=args.threads)
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
         days = int((found.exit_day.max(axis=0) - found.day).sum()) if found.count else 0

@@ -185,11 +185,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def cmd_entries(args: argparse.Namespace) -> int:
     from gridbt.entries.spec import check_entries
 
+    if args.threads < 1:
+        raise InputError(f"--threads: {args.threads} is not a positive number of threads")
     check_entries(args.file, args.out, args.data)  # bad inputs fail before numba is imported
     from gridbt.report.entries import format_entries
     from gridbt.workflows.entries import run_entries
 
-    outcome = run_entries(args.file, args.out, args.data)
+    outcome = run_entries(args.file, args.out, args.data, threads=args.threads)
     print(format_entries(outcome.table, name=outcome.spec.name, candidates=outcome.candidates,
                          days=outcome.days, seconds=outcome.seconds,
                          cpu_seconds=outcome.cpu_seconds, files=outcome.files))
@@ -425,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "candidates.parquet (default: ./NAME, NAME the file's name:)")
     en.add_argument("--data", default=None,
                     help="chain directory (default: the file's data, else the embedded chain)")
+    en.add_argument("--threads", type=int, default=1,
+                    help="walk the candidates on N threads at once (default: %(default)s)")
     en.set_defaults(func=cmd_entries)
 
     srv = sub.add_parser("serve", help="serve the results under a directory (the results API)")

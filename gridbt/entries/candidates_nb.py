@@ -105,12 +105,14 @@ def place_legs_nb(chain, quotes, legs, n_legs, d, spot, far_expiry, q0, out):
 
 @njit(cache=True, nogil=True)
 def candidates_nb(chain, legs, n_legs, near, far, need, first, end, day_start, rows):
-    """Every candidate of days `first .. end - 2` (no entry on the last day). `near` and `far`
-    are (target, min, max) DTE windows of groups 0 and 1; `need` (2, 2) int says which rights
-    (call, put) each group needs. Leg 0 is every quote of its right in every expiry of the
-    near window quoted in each right group 0 needs; the other legs are placed from it. With
-    `rows` of 0 rows only the counts are written: `day_start[d + 1] - day_start[d]` is day
-    d's count after a cumulative sum. Otherwise candidates go to `rows[day_start[d] ..]`.
+    """Every candidate of days `first .. end - 1` (the caller leaves out the chain's last day,
+    on which no position opens). `near` and `far` are (target, min, max) DTE windows of groups
+    0 and 1; `need` (2, 2) int says which rights (call, put) each group needs. Leg 0 is every
+    quote of its right in every expiry of the near window quoted in each right group 0 needs;
+    the other legs are placed from it. With `rows` of 0 rows only the counts are written:
+    `day_start[d + 1] - day_start[d]` is day d's count after a cumulative sum. Otherwise
+    candidates go to `rows[day_start[d] ..]`. Calls on disjoint day ranges write disjoint
+    elements (threads may run them at once).
     Return the number of candidates."""
     quotes = Quotes(
         chain.quote_bid, chain.quote_ask, chain.quote_strike, chain.quote_delta,
@@ -121,7 +123,7 @@ def candidates_nb(chain, legs, n_legs, near, far, need, first, end, day_start, r
     right0 = int(legs[0, LEG_RIGHT])
     placed = np.full(MAX_LEGS, -1, dtype=np.int64)
     total = 0
-    for d in range(first, max(end - 1, first)):
+    for d in range(first, end):
         today = chain.day_date[d]
         spot = chain.day_spot[d]
         far_expiry = -1
@@ -315,10 +317,11 @@ def exit_cash_nb(chain, row, units, n_legs, today, mark, bid, ask, s, a, c, mult
 
 @njit(cache=True, nogil=True)
 def outcomes_nb(chain, days, rows, units, n_legs, rules, s, a, c, mult, end, pnl, exit_day,
-                reason, entry_cash):
-    """Every candidate's outcome under every rule (`walk_one_nb`), into `pnl`, `exit_day`,
-    `reason` (n_rules, n_candidates) and `entry_cash` (n_candidates); `days` holds each
-    candidate's entry day."""
+                reason, entry_cash, k_first, k_end):
+    """The outcome under every rule (`walk_one_nb`) of candidates `k_first .. k_end - 1`, into
+    `pnl`, `exit_day`, `reason` (n_rules, n_candidates) and `entry_cash` (n_candidates); `days`
+    holds each candidate's entry day. Calls on disjoint ranges write disjoint elements: threads
+    may run them at once (the GIL is released)."""
     state = np.zeros((4, MAX_LEGS))
     cursor = np.zeros((2, MAX_LEGS), dtype=np.int64)
     fired = np.zeros(rules.shape[0], dtype=np.bool_)
@@ -326,7 +329,7 @@ def outcomes_nb(chain, days, rows, units, n_legs, rules, s, a, c, mult, end, pnl
     for r in range(rules.shape[0]):
         if rules[r, RULE_DELTA_BREACH] == rules[r, RULE_DELTA_BREACH]:
             track_delta = True
-    for k in range(rows.shape[0]):
+    for k in range(k_first, k_end):
         entry_cash[k] = walk_one_nb(chain, days[k], rows[k], units, n_legs, rules, s, a, c,
                                     mult, end, pnl, exit_day, reason, k, state, cursor, fired,
                                     track_delta)

@@ -3,7 +3,8 @@ rules into arrays, find every candidate entry, walk each under every rule (docs/
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,11 +100,30 @@ def _window(window: DteWindow | None) -> IntArray:
     return np.array([window.target, window.min, window.max], dtype=np.int64)
 
 
+def _ranges(n: int, parts: int) -> list[int]:
+    """Bounds of `parts` (at most `n`) nearly equal ranges covering `0 .. n`."""
+    return [int(b) for b in np.linspace(0, n, max(min(parts, n), 1) + 1).astype(np.int64)]
+
+
+def _run(task: Callable[[int, int], None], bounds: list[int]) -> None:
+    """`task(bounds[i], bounds[i + 1])` for each range, on one thread per range (the kernels
+    release the GIL) when there are several."""
+    if len(bounds) == 2:
+        task(bounds[0], bounds[1])
+        return
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        list(pool.map(task, bounds[:-1], bounds[1:]))
+
+
 def find_candidates(
-    packed: PackedChain, spec: StrategySpec, rules: Sequence[ExitConfig]
+    packed: PackedChain, spec: StrategySpec, rules: Sequence[ExitConfig], *, threads: int = 1
 ) -> Candidates:
     """Every candidate entry of `spec`'s structure over the whole chain (every trading day but
-    the last), with its outcome per rule of `rules`."""
+    the last), with its outcome per rule of `rules`. With `threads` > 1 the days are searched,
+    and the candidates walked, in that many ranges at once (same results: each day and each
+    candidate is handled alone)."""
+    if threads < 1:
+        raise ValueError(f"threads: {threads} is not a positive number of threads")
     chain = chain_arrays(packed)
     legs = encode_legs(spec)
     n_legs = legs.shape[0]
@@ -115,12 +135,20 @@ def find_candidates(
     n_days = packed.n_days
     day_start = np.zeros(n_days + 1, dtype=np.int64)
     empty = np.zeros((0, MAX_LEGS), dtype=np.int64)
-    nb.candidates_nb(chain, legs, n_legs, near, far, need, 0, n_days, day_start, empty)
+
+    def select(out: np.ndarray) -> Callable[[int, int], None]:
+        def days(first: int, end: int) -> None:  # days [first, end): disjoint writes
+            nb.candidates_nb(chain, legs, n_legs, near, far, need, first, end, day_start, out)
+
+        return days
+
+    day_bounds = _ranges(max(n_days - 1, 0), threads)  # no entry on the last day
+    _run(select(empty), day_bounds)  # counts per day
     np.cumsum(day_start, out=day_start)
     n = int(day_start[-1])
     rows = np.full((n, MAX_LEGS), -1, dtype=np.int64)
     if n:
-        nb.candidates_nb(chain, legs, n_legs, near, far, need, 0, n_days, day_start, rows)
+        _run(select(rows), day_bounds)
     day = np.repeat(np.arange(n_days, dtype=np.int32), np.diff(day_start))
     execution = spec.execution
     encoded = encode_rules(rules)
@@ -129,9 +157,14 @@ def find_candidates(
     exit_reason = np.full((len(rules), n), -1, dtype=np.int8)
     entry_cash = np.zeros(n)
     units = np.ascontiguousarray(legs[:, nb.LEG_UNITS])
-    nb.outcomes_nb(chain, day, rows, units, n_legs, encoded, execution.slippage,
-                   execution.slippage_per_contract, execution.commission_per_contract,
-                   spec.multiplier, n_days, pnl, exit_day, exit_reason, entry_cash)
+
+    def walk(k_first: int, k_end: int) -> None:
+        nb.outcomes_nb(chain, day, rows, units, n_legs, encoded, execution.slippage,
+                       execution.slippage_per_contract, execution.commission_per_contract,
+                       spec.multiplier, n_days, pnl, exit_day, exit_reason, entry_cash,
+                       k_first, k_end)
+
+    _run(walk, _ranges(n, threads))
     risk = np.full(n, np.nan)
     nb.risk_nb(chain, rows, units, n_legs, spec.multiplier, entry_cash, risk)
     return Candidates(day_start=day_start, day=day, rows=rows, entry_cash=entry_cash, risk=risk,

@@ -39,18 +39,20 @@ class EntriesOutcome:
 
 
 def run_entries(
-    file: PathLike, out: PathLike | None = None, data: PathLike | None = None
+    file: PathLike, out: PathLike | None = None, data: PathLike | None = None, *,
+    threads: int = 1,
 ) -> EntriesOutcome:
     """Run `gridbt entries FILE`: find every candidate entry over the chain (`--data`, else the
     file's `data`, else the default chain), walk each under every exit rule, and write the
-    tables into `out` (default: `./<name>`), each under a temporary name renamed into place."""
+    tables into `out` (default: `./<name>`), each under a temporary name renamed into place.
+    `threads` walk the candidates in as many ranges at once."""
     spec, strategy, out_dir, chain = check_entries(file, out, data)
     chain_dir = chain if chain is not None else ensure_synthetic_chain()[0]
     packed = load_packed(chain_dir)
     rules = list(spec.exits) if spec.exits is not None else [strategy.exit]
     labels = _unique([rule_label(rule) for rule in rules])
     started, cpu_started = time.perf_counter(), time.process_time()
-    candidates = find_candidates(packed, strategy, rules)
+    candidates = find_candidates(packed, strategy, rules, threads=threads)
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     table = entries_table(packed, candidates, spec.buckets, strategy.structure.dte.max, labels)

@@ -42,7 +42,7 @@ def _file(tmp_path: Path, chain: Path, **changes: object) -> Path:
 
 def test_entries_prints_the_table_and_writes_parquet(tmp_path: Path, chain: Path) -> None:
     out = tmp_path / "out"
-    r = gridbt("entries", _file(tmp_path, chain), "--out", out, cwd=tmp_path)
+    r = gridbt("entries", _file(tmp_path, chain), "--out", out, "--threads", "2", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "small_short_put:" in r.stdout and "candidate entries over 252 days" in r.stdout
     assert "exit rule" in r.stdout and "pt=0.5 sl=2" in r.stdout and "[45,60]" in r.stdout
@@ -74,6 +74,8 @@ def test_a_bad_bucket_edge_exits_2_before_any_kernel(tmp_path: Path, chain: Path
     assert not (tmp_path / "out").exists()
 
 
-def test_a_missing_chain_exits_2(tmp_path: Path, chain: Path) -> None:
+def test_a_missing_chain_or_no_thread_exits_2(tmp_path: Path, chain: Path) -> None:
     r = gridbt("entries", _file(tmp_path, chain), "--data", tmp_path / "nowhere", cwd=tmp_path)
     assert r.returncode == 2 and "--data" in r.stderr
+    r = gridbt("entries", _file(tmp_path, chain), "--threads", "0", cwd=tmp_path)
+    assert r.returncode == 2 and "--threads: 0 is not a positive number" in r.stderr

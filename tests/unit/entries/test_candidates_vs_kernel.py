@@ -83,3 +83,13 @@ def test_rows_past_the_structure_are_unused_and_days_are_day_major() -> None:
     assert (np.diff(found.day) >= 0).all()
     assert found.day_start[-1] == found.count
     assert found.day.max() < packed.n_days - 1  # no entry on the last day
+
+
+def test_threads_walk_the_same_outcomes() -> None:
+    packed = market_chain()
+    rules = [ExitConfig(), ExitConfig(profit_target=0.5, stop_loss=1.0, dte=5)]
+    spec = structure_strategy("iron_condor", {"slippage": 0.5}, rules[0])
+    one = find_candidates(packed, spec, rules)
+    three = find_candidates(packed, spec, rules, threads=3)
+    for name in ("rows", "entry_cash", "risk", "pnl", "exit_day", "exit_reason"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(three, name))
