@@ -16,7 +16,8 @@ from gridbt.entries.engine import Candidates
 from gridbt.entries.spec import BucketsConfig
 from gridbt.kernel.enums import ExitReason
 
-__all__ = ["Bucket", "assign", "buckets_of", "candidates_table", "entries_table", "leg0_facts"]
+__all__ = ["Bucket", "Leg0Facts", "assign", "buckets_of", "candidates_table", "entries_table",
+           "leg0_facts"]
 
 
 @dataclass(frozen=True)
