@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from gridbt._typing import PathLike
 from gridbt.data.store import write_json_atomic
+from gridbt.entries.spec import EntriesSpec
 from gridbt.optimize.spec import StudySpec
 from gridbt.strategy.spec import StrategySpec
 from gridbt.strategy.summary import BacktestSummary
@@ -29,6 +30,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 #: File name in `schemas/` -> the model it describes.
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "entries.schema.json": EntriesSpec,
     "strategy.schema.json": StrategySpec,
     "study.schema.json": StudySpec,
     "summary.schema.json": BacktestSummary,

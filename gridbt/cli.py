@@ -182,6 +182,22 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_entries(args: argparse.Namespace) -> int:
+    from gridbt.entries.spec import check_entries
+
+    if args.threads < 1:
+        raise InputError(f"--threads: {args.threads} is not a positive number of threads")
+    check_entries(args.file, args.out, args.data)  # bad inputs fail before numba is imported
+    from gridbt.report.entries import format_entries
+    from gridbt.workflows.entries import run_entries
+
+    outcome = run_entries(args.file, args.out, args.data, threads=args.threads)
+    print(format_entries(outcome.table, name=outcome.spec.name, candidates=outcome.candidates,
+                         days=outcome.days, seconds=outcome.seconds,
+                         cpu_seconds=outcome.cpu_seconds, files=outcome.files))
+    return 0
+
+
 def _show_stages(args: argparse.Namespace) -> None:
     if not args.quiet:
         from gridbt.report.terminal import show_stages
@@ -403,6 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--verbose", action="store_true",
                     help="everything Ray and MLflow print (warnings, INFO lines, workers' output)")
     op.set_defaults(func=cmd_optimize)
+
+    en = sub.add_parser("entries", help="statistics of every candidate entry of a structure, by "
+                        "DTE bucket x delta (or moneyness) bucket x exit rule")
+    en.add_argument("file", help="entries YAML file (docs/entries.md)")
+    en.add_argument("--out", default=None, help="result directory: entries.parquet, "
+                    "candidates.parquet (default: ./NAME, NAME the file's name:)")
+    en.add_argument("--data", default=None,
+                    help="chain directory (default: the file's data, else the embedded chain)")
+    en.add_argument("--threads", type=int, default=1,
+                    help="walk the candidates on N threads at once (default: %(default)s)")
+    en.set_defaults(func=cmd_entries)
 
     srv = sub.add_parser("serve", help="serve the results under a directory (the results API)")
     srv.add_argument("--root", default=".",

@@ -17,6 +17,7 @@ __all__ = ["warm_kernels"]
 def warm_kernels() -> float:
     """Compile (or load) every kernel; return the seconds it took."""
     from gridbt.data.default import ensure_synthetic_chain, load_packed
+    from gridbt.entries.engine import find_candidates
     from gridbt.kernel.dispatch import kpis_of, run_batch, run_params
     from gridbt.kernel.tables import run_batch_tables
     from gridbt.strategy.encode import encode_spec
@@ -29,6 +30,7 @@ def warm_kernels() -> float:
     run_batch(packed, row[None, :])
     run_batch_tables(packed, row[None, :], min_group_rows=0)
     kpis_of(run_params(packed, row), packed, spec.capital)
+    find_candidates(packed, spec, [spec.exit])  # `gridbt entries`' kernels
     return time.perf_counter() - started
 
 

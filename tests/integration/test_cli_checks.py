@@ -105,7 +105,7 @@ def assert_untouched(home: Path, *paths: Path) -> None:
     "args",
     [["--help"], ["--version"], ["backtest", "--help"], ["sweep", "--help"],
      ["optimize", "--help"], ["data", "--help"], ["data", "import", "--help"],
-     ["serve", "--help"]],
+     ["serve", "--help"], ["entries", "--help"]],
     ids=lambda args: " ".join(args),
 )
 def test_help_and_version_import_nothing_heavy(args: list[str], home: Path) -> None:
@@ -145,7 +145,7 @@ def test_every_out_option_has_help() -> None:
     outs = {parser.prog: action.help for parser in parsers(build_parser())
             for action in parser._actions if "--out" in action.option_strings}
     assert set(outs) == {"gridbt backtest", "gridbt sweep", "gridbt optimize", "gridbt demo",
-                         "gridbt data import", "gridbt data synth"}
+                         "gridbt data import", "gridbt data synth", "gridbt entries"}
     assert all(outs.values()), outs
 
 

@@ -11,8 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "gridbt"
 #: Lowest first: a package may import only packages before it (docs/architecture.md).
-LAYERS = ("data", "kernel", "strategy", "runtime", "sweep", "optimize", "results", "report",
-          "tracking", "workflows", "api")
+LAYERS = ("data", "kernel", "strategy", "entries", "runtime", "sweep", "optimize", "results",
+          "report", "tracking", "workflows", "api")
 PACKAGES = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file())
 # llvmlite: numba's own IR builder, for the code generation of kernel/lowlevel_nb.py
 KERNEL_MODULES = ("numpy", "numba", "llvmlite", "math", "gridbt.kernel",
@@ -92,8 +92,9 @@ def test_the_kernel_takes_arrays_and_imports_no_model_or_service() -> None:
     assert wrong == []
 
 
-def test_numba_kernels_import_only_numpy_numba_and_other_kernels() -> None:
-    wrong = [f"{path.name}: {module}" for path in sorted((ROOT / "kernel").glob("*nb.py"))
+@pytest.mark.parametrize("package", ["kernel", "entries"])
+def test_numba_kernels_import_only_numpy_numba_and_other_kernels(package: str) -> None:
+    wrong = [f"{path.name}: {module}" for path in sorted((ROOT / package).glob("*nb.py"))
              for module, _, _ in _imports(path)
              if module != "__future__" and not module.startswith(KERNEL_MODULES)]
     assert wrong == []
