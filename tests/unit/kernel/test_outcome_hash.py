@@ -1,5 +1,5 @@
 """The outcome hash names a trade sequence: engine noise below a cent does not change it, any
-difference in the trades does, and it equals FNV-1a computed in plain Python."""
+difference in the trades does, and it equals the same word mix computed in plain Python."""
 
 import numpy as np
 import pytest
@@ -12,8 +12,8 @@ def _reference(rows: list[tuple[int, int, int, float, float]]) -> int:
     h = 14695981039346656037
     for entry, exit_, reason, contracts, pnl in rows:
         for value in (entry, exit_, reason, round(contracts * 1e6), round(pnl * 100.0)):
-            for byte in int(value).to_bytes(8, "little", signed=True):
-                h = ((h ^ byte) * 1099511628211) % 2**64
+            h = ((h ^ (value % 2**64)) * 0x9E3779B97F4A7C15) % 2**64
+            h ^= h >> 29
     return int(np.uint64(h).view(np.int64))
 
 
@@ -28,7 +28,7 @@ def _trades(rows: list[tuple[int, int, int, float, float]]) -> np.ndarray:
 ROWS = [(3, 20, 1, 2.0, 131.0), (25, 41, 4, 1.0, -412.35), (44, 60, 0, 3.0, 0.65)]
 
 
-def test_equals_plain_python_fnv1a() -> None:
+def test_equals_the_plain_python_mix() -> None:
     assert trades_hash_nb(_trades(ROWS), len(ROWS)) == _reference(ROWS)
     assert trades_hash_nb(_trades([]), 0) == EMPTY_OUTCOME == _reference([])
 
