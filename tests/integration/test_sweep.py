@@ -172,14 +172,14 @@ class FailingActor(BacktestActor):
     """Raises on any batch holding one poisoned combination (delta 0.35, stop 3, DTE exit 14,
     no profit target), on every attempt."""
 
-    def run(self, params: np.ndarray, keep_equity: bool) -> Any:
+    def run(self, params: np.ndarray, keep_equity: bool, engine: str = "day") -> Any:
         from gridbt.kernel.contract import LEG, P_LEG0, P
 
         poisoned = ((params[:, P_LEG0 + LEG.target] == 0.35) & (params[:, P.stop_loss] == 3.0)
                     & np.isnan(params[:, P.profit_target]) & (params[:, P.dte_exit] == 14))
         if poisoned.any():
             raise RuntimeError("poisoned batch")
-        return super().run(params, keep_equity)
+        return super().run(params, keep_equity, engine)
 
 
 def test_a_batch_that_keeps_failing_is_recorded_and_the_sweep_goes_on(
@@ -203,12 +203,12 @@ def test_a_batch_that_keeps_failing_is_recorded_and_the_sweep_goes_on(
 class DyingActor(BacktestActor):
     """Kills its own process on its first batch, once per test (a marker file says so)."""
 
-    def run(self, params: np.ndarray, keep_equity: bool) -> Any:
+    def run(self, params: np.ndarray, keep_equity: bool, engine: str = "day") -> Any:
         marker = Path(os.environ["GRIDBT_TEST_MARKER"])
         if not marker.exists():
             marker.write_text("died")
             os._exit(1)
-        return super().run(params, keep_equity)
+        return super().run(params, keep_equity, engine)
 
 
 def test_a_dead_actor_loses_no_combination(tmp_path: Path, chain: Path,
