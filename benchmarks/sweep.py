@@ -298,7 +298,7 @@ def speedup(chain: str | None, repeat: int, actors: int) -> None:
         rates: dict[str, list[float]] = {"day": [], "auto": []}
         count = 0
         for r in range(repeat):
-            for engine in ("day", "auto"):
+            for engine in ("day", "auto") if r % 2 == 0 else ("auto", "day"):  # neither first
                 rate, count = job_rate(name, chain, engine, actors)
                 rates[engine].append(rate)
             print(f"{name} repeat {r + 1}/{repeat}: day {rates['day'][-1]:,.0f}/s, auto "
