@@ -1,14 +1,16 @@
 """The sweep driver: chain into the object store once, batches out to actors, results to disk.
 
 Combinations are expanded lazily and cut into batches sized to take about `ray.batch_seconds`
-on an actor (measured as results come back). The runtime's scheduler (`gridbt.runtime`) sends
-them to the actors, at most `ray.max_in_flight` each, with its retries and timeouts; a batch
-that fails `ray.max_attempts` times is recorded in `failures/` and the sweep goes on, and
-every other combination has exactly one result.
+on an actor (measured as results come back, per engine). A batch runs on one engine: with
+`engine: auto`, whole entry groups on trade tables where the engine supports them, the rest on
+the day kernel (`gridbt.sweep.groups`; the cutting is `_Work`'s). The runtime's scheduler
+(`gridbt.runtime`) sends them to the actors, at most `ray.max_in_flight` each, with its
+retries and timeouts; a batch that fails `ray.max_attempts` times is recorded in `failures/`
+and the sweep goes on, and every other combination has exactly one result.
 
 The driver shares the machine with the actors, so its per-batch work is kept small and off
-the path that feeds them: a batch is a slice of the current grid block (8,192 cells), hashed
-as it is cut, and its Parquet part is built and written by a writer thread while the driver
+the path that feeds them: a batch is views into the current grid block (8,192 cells, hashed
+once), and its Parquet part is built and written by a writer thread while the driver
 hands out the next batch. Near the end of the grid, batches shrink so the actors finish
 together.
 """
