@@ -117,10 +117,11 @@ class _Work:
     pieces of one engine:
 
     - a `tables` batch holds whole entry groups, and splits a group only when it is larger than
-      the batch; the rest of a split group is kept for the actor that started it (its next
-      batches), and so is the group's continuation in the next block, so that a group's
-      batches go to one actor. An actor with nothing of its own takes the next piece, and at
-      the end of the grid what other actors kept;
+      twice the batch (a group of up to twice the batch goes whole); the rest of a split group
+      is kept for the actor that started it (its next batches), and so is the group's
+      continuation in the next block, so that a group's batches go to one actor. An actor with
+      nothing of its own takes the next piece, and at the end of the grid what other actors
+      kept;
     - a `day` batch is any combinations of day pieces.
 
     The driver's per-batch work stays small next to the actors' and does not grow with the
@@ -214,8 +215,10 @@ class _Work:
         parts = [first]
         if len(first) > size:
             rest_size = len(first) - size
-            if first.engine == "tables" and rest_size <= size // 2:
-                size = len(first)  # a small rest goes along: a group in fewer batches
+            if first.engine == "tables" and rest_size <= size:
+                # a rest of up to a batch goes along (a batch of at most twice the target):
+                # a group's tables are built once per batch, so fewer batches per group
+                size = len(first)
             else:
                 parts = [first.cut(0, size)]
                 rest = first.cut(size, len(first))
