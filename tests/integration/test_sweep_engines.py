@@ -3,6 +3,8 @@ outcome hashes equal), and sweep.json counts the combinations each engine ran, a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -108,3 +110,20 @@ def test_the_engine_override_runs_a_resumed_sweep_on_the_day_kernel(
     assert manifest.engines["day"] + manifest.engines["tables"] == 64
     # every combination of the resumed run ran on the day kernel, the first run's as they ran
     assert manifest.engines["fallback"]["engine_day"] == second.computed
+
+
+def test_gridbt_sweep_engine_day_prints_the_engines_and_distinct_outcomes(
+    tmp_path: Path, chain: Path
+) -> None:
+    path = sweep_file(tmp_path, chain, "auto")
+    r = subprocess.run([sys.executable, "-m", "gridbt.cli", "sweep", str(path), "--engine", "day",
+                        "--out", str(tmp_path / "out"), "--quiet"], capture_output=True,
+                       text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "engines (day): 0 combinations on trade tables, 16 on the day kernel " \
+        "(engine_day 16)" in r.stdout
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest is not None and manifest.sweep["engine"] == "day"
+    n = int(manifest.statistics["n_outcomes"])
+    assert f"16 combinations, {n:,} distinct outcomes (trade sequences)" in r.stdout
+    assert f"from {n:,} trials by luck alone" in r.stdout
