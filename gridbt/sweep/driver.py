@@ -116,8 +116,9 @@ class _Work:
     trade-table engine supports, or combinations for the day kernel. A batch is cut from
     pieces of one engine:
 
-    - a `tables` batch holds whole entry groups, and splits a group only when it is larger than
-      twice the batch (a group of up to twice the batch goes whole); the rest of a split group
+    - a `tables` batch holds whole entry groups (another one goes along when that takes the
+      batch nearer its target size), and splits a group only when it is larger than twice the
+      batch (a group of up to twice the batch goes whole); the rest of a split group
       is kept for the actor that started it (its next batches), and so is the group's
       continuation in the next block, so that a group's batches go to one actor. An actor with
       nothing of its own takes the next piece, and at the end of the grid what other actors
@@ -227,11 +228,12 @@ class _Work:
                 else:
                     self._pieces.appendleft(rest)
         got = len(parts[0])
-        # room left: whole groups (tables) or any combinations (day) of the same engine
+        # room left: whole groups (tables: one that takes the batch nearer its target size)
+        # or any combinations (day) of the same engine
         while got < size and actor not in self._kept and self._refill():
             piece = self._pieces[0]
             if piece.engine != first.engine or (piece.engine == "tables"
-                                                and len(piece) > size - got):
+                                                and got + len(piece) - size > size - got):
                 break
             self._pieces.popleft()
             if len(piece) > size - got:
