@@ -345,7 +345,9 @@ def main() -> None:
     import ray
 
     counts = [int(x) for x in args.actors.split(",")]
-    ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False)
+    # a Ray of its own, never one another process on the box started
+    ray.init(address="local", num_cpus=max(counts), include_dashboard=False,
+             log_to_driver=False)
     try:
         if args.only != "speedup":
             throughput(args, counts)
