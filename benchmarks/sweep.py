@@ -31,7 +31,7 @@ with its writer thread), Ray's own daemons and everything else on the box, and t
 bytes in the object store with the actors' peak resident and unique (USS) memory.
 
 Usage: python benchmarks/sweep.py [--chain DIR] [--repeat 3] [--actors 1,2] [--sample 2000]
-       [--engine auto|day] [--only throughput|speedup] [--million]
+       [--engine auto|day] [--only throughput|speedup|million] [--million]
 """
 
 from __future__ import annotations
@@ -336,8 +336,9 @@ def main() -> None:
                         help="grid rows in the single-process and plain-process runs")
     parser.add_argument("--engine", choices=["auto", "day"], default="auto",
                         help="engine of the throughput sweeps and the million-combination run")
-    parser.add_argument("--only", choices=["throughput", "speedup"], default=None,
-                        help="run one part: the throughput (actors) or the trade-table speed-up")
+    parser.add_argument("--only", choices=["throughput", "speedup", "million"], default=None,
+                        help="run one part: the throughput (actors), the trade-table speed-up "
+                        "or the million-combination grid")
     parser.add_argument("--million", action="store_true",
                         help="also run the generated 1,000,000-combination grid once")
     args = parser.parse_args()
@@ -349,12 +350,12 @@ def main() -> None:
     ray.init(address="local", num_cpus=max(counts), include_dashboard=False,
              log_to_driver=False)
     try:
-        if args.only != "speedup":
+        if args.only in (None, "throughput"):
             throughput(args, counts)
-        if args.only != "throughput":
+        if args.only in (None, "speedup"):
             print("", flush=True)
             speedup(args.chain, args.repeat, max(counts))
-        if args.million:
+        if args.million or args.only == "million":
             print("", flush=True)
             million(args.chain, args.engine, max(counts))
     finally:
