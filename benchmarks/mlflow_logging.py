@@ -12,7 +12,8 @@ Paths (--paths):
 Stores and servers are created (schema migrations) before the clock starts. The machine is
 shared and noisy: read medians and ratios.
 Usage: python benchmarks/mlflow_logging.py [--children 20 200] [--curves 20] [--days 2500]
-       [--paths sql public http] [--threads 8] [--server-workers 2] [--repeat 3] [--profile]
+       [--paths sql public http] [--threads 8] [--server-workers 2] [--repeat 3]
+       [--history-points N] [--profile]
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def make_children(count: int, curves: int, days: int, kpis: int, params: int,
 
 
 def once(path: str, children: list[ChildRun], threads: int, server_workers: int,
-         profile: bool) -> float:
+         profile: bool, history_points: int | None = None) -> float:
     """Seconds to log a parent and `children` on `path`, store made before the clock starts."""
     parent = ParentRun(name="bench", params={"grid.size": len(children)},
                        metrics={"evaluated": len(children)}, tags={"gridbt.version": "bench"},
@@ -73,7 +74,8 @@ def once(path: str, children: list[ChildRun], threads: int, server_workers: int,
         start = time.perf_counter()
         if profiler:
             profiler.enable()
-        log_runs(uri, "bench", parent, children, bulk=path == "sql")
+        log_runs(uri, "bench", parent, children, bulk=path == "sql",
+                 history_points=history_points)
         if profiler:
             profiler.disable()
         total = time.perf_counter() - start
@@ -95,6 +97,9 @@ def main() -> None:
                         help="children in flight over HTTP (several values: one line each)")
     parser.add_argument("--server-workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--history-points", type=int, default=None,
+                        help="days of each equity history (0 = all; default: gridbt's, all "
+                             "locally and REMOTE_HISTORY_POINTS over HTTP)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of each run")
     args = parser.parse_args()
     results: dict[tuple[str, int], float] = {}
@@ -103,8 +108,8 @@ def main() -> None:
                                  args.params)
         for path in args.paths:
             for threads in args.threads if path == "http" else [1]:
-                runs = [once(path, children, threads, args.server_workers, args.profile)
-                        for _ in range(args.repeat)]
+                runs = [once(path, children, threads, args.server_workers, args.profile,
+                             args.history_points) for _ in range(args.repeat)]
                 total = statistics.median(runs)
                 results[path, count] = total
                 label = f"http x{threads}" if path == "http" else path

@@ -13,11 +13,25 @@ box, and reported as medians over repeats:
 - **N actors**: `run_sweep` from the moment the actors are up and compiled to the last result
   written, so it includes batching, Ray calls, hashing and Parquet writes.
 
+`--engine auto|day` chooses the engine of these sweeps (default auto; the single and plain
+process numbers are the day kernel's).
+
+Then, unless `--only throughput`, the trade-table speed-up: `run_sweep` of the short-put grid
+(`jobs/sweeps/short_put_grid.yaml`) and of the iron-condor grid
+(`jobs/sweeps/iron_condor_grid.yaml`) on the chain, with `engine: auto` and `engine: day`,
+interleaved, on the same number of actors, from the moment the actors are up to the last
+result written; printed as `trade-table speed-up: N.Nx`, the median combinations/s with auto
+over the median with day (`--repeat` of each). With `--million`, a generated grid of exactly
+1,000,000 combinations (the short-put grid with finer profit-target, stop, DTE-exit and
+holding steps) runs once with `--engine`, its results written and the sweep finished (merge,
+deflated Sharpe, PBO): `1,000,000 combinations: N s`.
+
 Also printed: CPU seconds per second of sweep spent by the actors, the driver (this process,
 with its writer thread), Ray's own daemons and everything else on the box, and the chain's
 bytes in the object store with the actors' peak resident and unique (USS) memory.
 
 Usage: python benchmarks/sweep.py [--chain DIR] [--repeat 3] [--actors 1,2] [--sample 2000]
+       [--engine auto|day] [--only throughput|speedup|million] [--million]
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import psutil
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = """\
@@ -46,16 +61,64 @@ GRID = """\
 """
 
 
-def sweep_file(folder: Path, chain: str | None) -> Path:
+#: exactly 1,000,000 combinations: 8 deltas x 2 expiry windows x 25 profit targets x 25 stops
+#: x 25 DTE exits x 4 holding limits (16 entry groups of 62,500); every DTE exit is below
+#: both windows' minimum, so no constraint removes any
+MILLION_GRID = """\
+  structure.legs.0.select.target: {range: [0.10, 0.45, 0.05]}
+  structure.dte.target: [30, 45]
+  structure.dte.min: [26, 35]
+  structure.dte.max: [40, 55]
+  exit.profit_target: {linspace: [0.1, 0.9, 25]}
+  exit.stop_loss: {linspace: [0.5, 6.5, 25]}
+  exit.dte: {range: [1, 25, 1]}
+  exit.max_holding_days: [null, 20, 30, 45]
+"""
+#: the grids of the trade-table speed-up: the shipped job files, on the benchmark's chain
+SPEEDUP_GRIDS = ("short_put_grid", "iron_condor_grid")
+
+
+def sweep_file(folder: Path, chain: str | None, engine: str = "auto") -> Path:
     path = folder / "bench_sweep.yaml"
     path.write_text(textwrap.dedent(f"""\
         name: bench
         strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
         data: {chain or 'null'}
+        engine: {engine}
         keep_equity: 0
         mlflow: {{enabled: false}}
         grid:
         """) + GRID)
+    return path
+
+
+def job_sweep_file(folder: Path, name: str, chain: str | None, engine: str) -> Path:
+    """`jobs/sweeps/<name>.yaml` as the benchmark runs it: on `chain`, with `engine`, no equity
+    kept and no MLflow (its strategy path made absolute)."""
+    source = REPO / "jobs" / "sweeps" / f"{name}.yaml"
+    job = yaml.safe_load(source.read_text())
+    job.update(strategy=str((source.parent / job["strategy"]).resolve()), data=chain,
+               engine=engine, keep_equity=0, mlflow={"enabled": False}, out=None)
+    path = folder / f"{name}_{engine}.yaml"
+    path.write_text(yaml.safe_dump(job, sort_keys=False))
+    return path
+
+
+def million_file(folder: Path, chain: str | None, engine: str) -> Path:
+    """The generated million-combination grid over the short-put strategy."""
+    path = folder / "million.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: million
+        strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
+        data: {chain or 'null'}
+        engine: {engine}
+        keep_equity: 0
+        max_combinations: 1000000
+        mlflow: {{enabled: false}}
+        zip:
+          - [structure.dte.target, structure.dte.min, structure.dte.max]
+        grid:
+        """) + MILLION_GRID)
     return path
 
 
@@ -181,12 +244,12 @@ def single_process() -> float:
                                               _SHARED["n_blocks"])
 
 
-def sweep_rate(chain: str | None, n: int) -> dict[str, float]:
+def sweep_rate(chain: str | None, n: int, engine: str = "auto") -> dict[str, float]:
     """One sweep with `n` actors: its rate and CPU use per second of sweep, and memory."""
     from gridbt.sweep.driver import run_sweep
 
     with tempfile.TemporaryDirectory() as tmp, ActorMemory() as mem:
-        path = sweep_file(Path(tmp), chain)
+        path = sweep_file(Path(tmp), chain, engine)
         holder: dict[str, float] = {}
 
         def first(done: int) -> None:  # CPU clocks start when the first batch lands
@@ -215,6 +278,55 @@ def sweep_rate(chain: str | None, n: int) -> dict[str, float]:
     }
 
 
+def job_rate(name: str, chain: str | None, engine: str, actors: int) -> tuple[float, int]:
+    """Combinations/s of one sweep of job file `name` with `engine` on `actors` actors (from
+    the actors up and warm to the last result written), and its combinations."""
+    from gridbt.sweep.driver import run_sweep
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = job_sweep_file(Path(tmp), name, chain, engine)
+        outcome = run_sweep(path, out=Path(tmp) / "out", actors=actors, progress=False,
+                            finish=False)
+    return outcome.computed / outcome.seconds, outcome.computed
+
+
+def speedup(chain: str | None, repeat: int, actors: int) -> None:
+    """The trade-table speed-up of each `SPEEDUP_GRIDS` grid: medians of `repeat` interleaved
+    sweeps with auto and with day, on the same number of actors."""
+    med = statistics.median
+    for name in SPEEDUP_GRIDS:
+        rates: dict[str, list[float]] = {"day": [], "auto": []}
+        count = 0
+        for r in range(repeat):
+            for engine in ("day", "auto") if r % 2 == 0 else ("auto", "day"):  # neither first
+                rate, count = job_rate(name, chain, engine, actors)
+                rates[engine].append(rate)
+            print(f"{name} repeat {r + 1}/{repeat}: day {rates['day'][-1]:,.0f}/s, auto "
+                  f"{rates['auto'][-1]:,.0f}/s", flush=True)
+        day, auto = med(rates["day"]), med(rates["auto"])
+        print(f"{name}: {count:,} combinations on {actors} actor(s), day {day:,.0f}/s, auto "
+              f"{auto:,.0f}/s (medians of {repeat}); trade-table speed-up: {auto / day:.1f}x",
+              flush=True)
+
+
+def million(chain: str | None, engine: str, actors: int) -> None:
+    """The generated million-combination grid, once, results written and the sweep finished."""
+    from gridbt.sweep.driver import run_sweep
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = million_file(Path(tmp), chain, engine)
+        started = time.perf_counter()
+        outcome = run_sweep(path, out=Path(tmp) / "out", actors=actors, progress=False)
+        wall = time.perf_counter() - started
+        manifest = outcome.manifest
+        engines = manifest.engines if manifest is not None else {}
+    print(f"{outcome.computed:,} combinations: {wall:,.0f} s (engine {engine}: grid "
+          f"{outcome.seconds:,.0f} s at {outcome.computed / outcome.seconds:,.0f}/s on "
+          f"{outcome.actors} actor(s), the rest chain, Ray, actors and finishing; "
+          f"{engines.get('tables', 0):,} on trade tables, {engines.get('day', 0):,} on the day "
+          "kernel)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chain", default=None)
@@ -222,11 +334,36 @@ def main() -> None:
     parser.add_argument("--actors", default="1,2")
     parser.add_argument("--sample", type=int, default=2000,
                         help="grid rows in the single-process and plain-process runs")
+    parser.add_argument("--engine", choices=["auto", "day"], default="auto",
+                        help="engine of the throughput sweeps and the million-combination run")
+    parser.add_argument("--only", choices=["throughput", "speedup", "million"], default=None,
+                        help="run one part: the throughput (actors), the trade-table speed-up "
+                        "or the million-combination grid")
+    parser.add_argument("--million", action="store_true",
+                        help="also run the generated 1,000,000-combination grid once")
     args = parser.parse_args()
 
     import ray
 
     counts = [int(x) for x in args.actors.split(",")]
+    # a Ray of its own, never one another process on the box started
+    ray.init(address="local", num_cpus=max(counts), include_dashboard=False,
+             log_to_driver=False)
+    try:
+        if args.only in (None, "throughput"):
+            throughput(args, counts)
+        if args.only in (None, "speedup"):
+            print("", flush=True)
+            speedup(args.chain, args.repeat, max(counts))
+        if args.million or args.only == "million":
+            print("", flush=True)
+            million(args.chain, args.engine, max(counts))
+    finally:
+        ray.shutdown()
+
+
+def throughput(args: argparse.Namespace, counts: list[int]) -> None:
+    """Sweep throughput with each actor count against one core and plain processes."""
     prepare(args.chain, 10, args.sample)
     packed = _SHARED["packed"]
     chain_mib = sum(v.nbytes for v in vars(packed).values() if isinstance(v, np.ndarray)) / 2**20
@@ -234,24 +371,21 @@ def main() -> None:
     single: list[float] = []
     plain: dict[int, list[float]] = {n: [] for n in counts}
     sweeps: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
-    ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False)
-    try:
-        for r in range(args.repeat):
-            single.append(single_process())
-            for n in counts:
-                plain[n].append(plain_processes(n))
-            for n in counts:
-                sweeps[n].append(sweep_rate(args.chain, n))
-            line = ", ".join(f"{n} actor(s) {sweeps[n][-1]['rate']:,.0f}/s (other load "
-                             f"{sweeps[n][-1]['other_cpu']:.2f} cores)" for n in counts)
-            ceil = ", ".join(f"{n} plain {plain[n][-1]:,.0f}/s" for n in counts)
-            print(f"repeat {r + 1}/{args.repeat}: single {single[-1]:,.0f}/s; {ceil}; {line}",
-                  flush=True)
-    finally:
-        ray.shutdown()
+    for r in range(args.repeat):
+        single.append(single_process())
+        for n in counts:
+            plain[n].append(plain_processes(n))
+        for n in counts:
+            sweeps[n].append(sweep_rate(args.chain, n, args.engine))
+        line = ", ".join(f"{n} actor(s) {sweeps[n][-1]['rate']:,.0f}/s (other load "
+                         f"{sweeps[n][-1]['other_cpu']:.2f} cores)" for n in counts)
+        ceil = ", ".join(f"{n} plain {plain[n][-1]:,.0f}/s" for n in counts)
+        print(f"repeat {r + 1}/{args.repeat}: single {single[-1]:,.0f}/s; {ceil}; {line}",
+              flush=True)
     one = med(single)
     print(f"\nchain in the object store: {chain_mib:,.0f} MiB (once per node); "
-          f"{os.cpu_count()} CPUs; medians of {args.repeat} repeat(s)")
+          f"{os.cpu_count()} CPUs; medians of {args.repeat} repeat(s); sweeps on engine "
+          f"{args.engine}")
     print(f"single process, one core: {one:,.0f} combinations/s over {len(_SHARED['rows']):,} "
           "sampled grid rows")
     for n in counts:
@@ -272,7 +406,7 @@ def main() -> None:
             f"{med(x['ray_cpu'] for x in runs):.2f}, rest of the box "
             f"{med(x['other_cpu'] for x in runs):.2f}; actors' peak RSS "
             f"{med(x['rss'] for x in runs):,.0f} MiB, unique (USS) "
-            f"{med(x['uss'] for x in runs):,.0f} MiB in total"
+            f"{med(x['uss'] for x in runs):,.0f} MiB in total", flush=True
         )
 
 

@@ -214,9 +214,10 @@ def _exit_soon() -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gridbt.sweep.spec import check_actors, check_job_paths, load_sweep
+    from gridbt.sweep.spec import check_actors, check_engine, check_job_paths, load_sweep
 
     check_actors(args.actors)
+    check_engine(args.engine)
     sweep, _ = load_sweep(args.file)  # bad inputs fail before Ray, pandas, MLflow are imported
     check_job_paths(sweep, args.file, args.out)
     from gridbt.workflows.sweep import sweep_job
@@ -229,8 +230,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     _show_stages(args)
     outcome = sweep_job(args.file, address=args.address, resume=args.resume, out=args.out,
-                        actors=args.actors, progress=not args.quiet, verbose=args.verbose,
-                        summary=summary)
+                        actors=args.actors, engine=args.engine, progress=not args.quiet,
+                        verbose=args.verbose, summary=summary)
     from gridbt.report.sweep import format_mlflow
 
     if mlflow := format_mlflow(outcome):
@@ -403,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--resume", action="store_true", help="continue a sweep in its out directory")
     sw.add_argument("--out", default=None, help="result directory (default: the file's)")
     sw.add_argument("--actors", type=int, default=None, help="default: one per CPU")
+    sw.add_argument("--engine", default=None,
+                    help="auto (trade tables where they apply) or day (the day-by-day kernel "
+                    "for every combination); default: the file's engine")
     sw.add_argument("--quiet", action="store_true", help="no progress bar or stage lines")
     sw.add_argument("--verbose", action="store_true",
                     help="everything Ray and MLflow print (warnings, INFO lines, workers' output)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -14,23 +15,43 @@ from gridbt.report.text import (
     text_table,
 )
 from gridbt.sweep.driver import SweepOutcome
-from gridbt.sweep.finish import ranked
+from gridbt.sweep.finish import SAME_OUTCOME, distinct_outcomes, ranked
 
-__all__ = ["format_mlflow", "format_outcome", "top_table"]
+__all__ = ["format_engines", "format_mlflow", "format_outcome", "format_outcomes", "top_table"]
 
 _SHOWN_KPIS = ("sharpe", "cagr", "max_drawdown", "win_rate", "trade_count")
 
 
 def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool,
               n: int = 10) -> str:
-    """The best `n` combinations as an aligned text table (parameters, then KPIs)."""
-    best = ranked(results, kpi, maximize).head(n)
+    """The best `n` distinct outcomes as an aligned text table: the best-ranked combination of
+    each (parameters, then KPIs), and how many combinations share its trades (`same`)."""
+    best = distinct_outcomes(ranked(results, kpi, maximize)).head(n)
     kpis = [kpi, *(k for k in _SHOWN_KPIS if k != kpi)]
-    header = ["#", *short_labels(params), *kpis]
+    header = ["#", *short_labels(params), *kpis, "same"]
     rows = [[str(i + 1), *(format_param(row[p]) for p in params),
-             *(format_named_kpi(k, float(row[k])) for k in kpis)]
+             *(format_named_kpi(k, float(row[k])) for k in kpis), f"{int(row[SAME_OUTCOME])}"]
             for i, (_, row) in enumerate(best.iterrows())]
     return text_table(header, rows)
+
+
+def format_engines(engines: dict[str, Any]) -> str:
+    """`engines (auto): 30 combinations on trade tables, 6 on the day kernel (delta_hedge 6)`,
+    from `sweep.json`'s `engines`; "" when it has none."""
+    if not engines:
+        return ""
+    why = ", ".join(f"{reason} {count:,}" for reason, count in engines["fallback"].items())
+    return (f"engines ({engines['engine']}): {engines['tables']:,} combinations on trade "
+            f"tables, {engines['day']:,} on the day kernel" + (f" ({why})" if why else ""))
+
+
+def format_outcomes(statistics: dict[str, Any]) -> str:
+    """`36 combinations, 20 distinct outcomes (trade sequences)`; "" when not counted."""
+    if statistics.get("n_outcomes") is None:
+        return ""
+    return (f"{int(statistics['n_combinations']):,} combinations, "
+            f"{int(statistics['n_outcomes']):,} distinct outcomes (trade sequences): the top "
+            "table and the deflated Sharpe count each outcome once")
 
 
 def format_outcome(outcome: SweepOutcome, results: pd.DataFrame, params: list[str]) -> str:
@@ -43,6 +64,10 @@ def format_outcome(outcome: SweepOutcome, results: pd.DataFrame, params: list[st
         f"({rate:,.0f}/s on {outcome.actors} actors), {outcome.already_done:,} already done, "
         f"{outcome.failed:,} failed, {outcome.valid:,} valid in the grid"
     )
+    if m is not None and (engines := format_engines(m.engines)):
+        lines.append(engines)
+    if m is not None and (outcomes := format_outcomes(m.statistics)):
+        lines.append(outcomes)
     if m is not None and not results.empty:
         lines.append("")
         lines.append(f"top combinations by {m.objective} ({'max' if m.maximize else 'min'}):")

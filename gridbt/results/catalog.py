@@ -572,7 +572,12 @@ class Catalog:
         fingerprint = manifest.get("data_fingerprint")
 
         def make() -> dict[str, float | None]:
-            from gridbt.sweep.finish import BLOCK_COLUMNS, overfitting_statistics
+            from gridbt.sweep.finish import (
+                BLOCK_COLUMNS,
+                distinct_outcomes,
+                overfitting_statistics,
+                ranked,
+            )
 
             files = [p for p in sorted((entry.path / "results").glob("part-*.parquet"))
                      if inside(p.resolve(), self.root)]
@@ -580,13 +585,16 @@ class Catalog:
             if not set(BLOCK_COLUMNS) <= names:
                 return {}
             wanted = ["param_hash", "sharpe", *BLOCK_COLUMNS]
-            if "data_fingerprint" in names:
-                wanted.append("data_fingerprint")
+            # one trial per distinct outcome, the best-ranked of each, as `finish_sweep` counts
+            wanted += [c for c in ("data_fingerprint", "combo", "outcome_hash", objective)
+                       if c in names and c not in wanted]
             frame = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files],
                                      promote_options="default").to_pandas()
             if "data_fingerprint" in frame:
                 frame = frame[frame["data_fingerprint"] == fingerprint]
             frame = frame.drop_duplicates("param_hash")  # the first written, as the runs
+            if {"combo", objective} <= set(frame.columns):
+                frame = distinct_outcomes(ranked(frame, objective, maximize))
             top = runs.top(objective, maximize, 1)
             if not top or len(frame) < 2:
                 return {}

@@ -101,7 +101,8 @@ class SweepItem(_Model):
     objective: str
     maximize: bool
     best: BestRun | None
-    n_trials: int = Field(description="parameter sets tried: deflates the best score")
+    n_trials: int = Field(description="distinct outcomes (trade sequences) tried: deflates "
+                          "the best score")
     deflated_sharpe: float | None
     pbo: float | None
     started: str

@@ -1,7 +1,7 @@
 """The one runtime of sweeps and studies: Ray bootstrap, the backtest actors over a shared chain,
 and the scheduler that feeds them (retries, timeouts, one failure rule)."""
 
-from gridbt.runtime.actor import BacktestActor, BatchResult
+from gridbt.runtime.actor import BATCH_ENGINES, BacktestActor, BatchResult
 from gridbt.runtime.cluster import ClusterError, cluster_cpus, init_ray, progress_bar
 from gridbt.runtime.config import RayConfig
 from gridbt.runtime.metrics import JobMetrics
@@ -9,6 +9,7 @@ from gridbt.runtime.pool import ActorPool
 from gridbt.runtime.scheduler import Failure, Scheduler, Task, TaskSource
 
 __all__ = [
+    "BATCH_ENGINES",
     "ActorPool",
     "BacktestActor",
     "BatchResult",

@@ -9,6 +9,11 @@ the actor, cannot promise those arguments are still in the object store by then,
 in an ERROR line for any constructor argument that holds a reference (ray-project/ray#53727).
 A restarted actor gets the chain back with its next call instead.
 
+A batch runs on one engine, which the caller names: `day`, the day-by-day kernel
+(`gridbt.kernel.dispatch.run_batch`), or `tables`, the trade-table engine
+(`gridbt.kernel.tables.run_batch_tables`) for rows it supports. Both return the same outputs,
+the outcome hash of each row's trades included.
+
 The kernels cache their machine code on disk, keyed by their source (`gridbt.kernel.cache`):
 one actor per node compiles them, under a file lock, and every other actor on the node loads
 them.
@@ -28,7 +33,10 @@ import numpy as np
 from gridbt._typing import FloatArray, IntArray
 from gridbt.data.pack import PackedChain
 
-__all__ = ["BacktestActor", "BatchResult"]
+__all__ = ["BATCH_ENGINES", "BacktestActor", "BatchResult"]
+
+#: The engines a batch can run on (`BacktestActor.run`).
+BATCH_ENGINES = ("day", "tables")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class BatchResult:
     kpis: FloatArray  # (n, N_KPIS)
     skips: IntArray  # (n, N_SKIPS)
     counters: IntArray  # (n, N_COUNTERS)
+    outcome: IntArray  # (n,) hash of each row's trade sequence (`gridbt.kernel.outcome_nb`)
     block_stats: FloatArray  # (n, n_blocks, 3): per time block, count, sum, sum of squares
     equity: FloatArray | None  # (n, n_days) when asked for
     seconds: float
@@ -86,9 +95,18 @@ class BacktestActor:
             fcntl.flock(lock, fcntl.LOCK_EX)
             started = time.perf_counter()
             self.run(self.warmup, keep_equity=False)
+            self._warm_tables()
             self.warmup_seconds = time.perf_counter() - started
         self.compiled = bool(nb.run_batch_nb.stats.cache_misses)
         self.attached = True
+
+    def _warm_tables(self) -> None:
+        """Warm the trade-table engine up too, on the warm-up rows it supports (if any)."""
+        from gridbt.kernel.tables import fallback_reasons
+
+        supported = self.warmup[fallback_reasons(self.warmup) == 0]
+        if len(supported):
+            self.run(supported, keep_equity=False, engine="tables")
 
     def started(self) -> dict[str, Any]:
         """This actor's process, before the chain arrives: its pid, the seconds its imports
@@ -121,20 +139,28 @@ class BacktestActor:
         info = psutil.Process().memory_full_info()
         return {"rss": int(info.rss), "uss": int(info.uss)}
 
-    def run(self, params: FloatArray, keep_equity: bool) -> BatchResult:
-        """Backtest every row of `params` in one kernel call: KPIs, skips, counters and the
-        per-block return statistics of each equity curve (for PBO), plus the curves if kept."""
+    def run(self, params: FloatArray, keep_equity: bool, engine: str = "day") -> BatchResult:
+        """Backtest every row of `params` in one call of `engine` (`BATCH_ENGINES`; `tables`
+        takes only rows the trade-table engine supports): KPIs, skips, counters, outcome
+        hashes and the per-block return statistics of each equity curve (for PBO), plus the
+        curves if kept."""
         from gridbt.kernel.dispatch import run_batch
         from gridbt.kernel.overfitting import block_return_stats
+        from gridbt.kernel.tables import run_batch_tables
 
+        if engine not in BATCH_ENGINES:
+            raise ValueError(f"engine {engine!r} is not one of {BATCH_ENGINES}")
         started = time.perf_counter()
         n = params.shape[0]
-        kpis, skips, counters, equity, _ = run_batch(self.packed, params, np.ones(n, dtype=bool))
+        run = run_batch_tables if engine == "tables" else run_batch
+        kpis, skips, counters, equity, outcome = run(self.packed, params,
+                                                     np.ones(n, dtype=bool))
         stats = block_return_stats(equity, self.n_blocks)
         return BatchResult(
             kpis=kpis,
             skips=skips,
             counters=counters,
+            outcome=outcome,
             block_stats=stats,
             equity=equity if keep_equity else None,
             seconds=time.perf_counter() - started,

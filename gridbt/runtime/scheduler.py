@@ -78,8 +78,9 @@ class Task:
 class TaskSource(Protocol):
     """Hands out tasks as actors free up (the sweep's grid, cut into batches as it goes)."""
 
-    def next_task(self) -> Task | None:
-        """The next task, or None when there is nothing more."""
+    def next_task(self, actor: int) -> Task | None:
+        """The next task for actor `actor` (an index into the pool; the source may keep work
+        together on one actor), or None when there is nothing more."""
 
 
 @dataclass
@@ -141,8 +142,8 @@ class Scheduler:
         """Drive the actors until `source` is exhausted and every task it gave is done."""
         state = {"exhausted": False}
 
-        def next_task() -> Task | None:
-            task = None if state["exhausted"] else source.next_task()
+        def next_task(actor: int) -> Task | None:
+            task = None if state["exhausted"] else source.next_task(actor)
             state["exhausted"] = task is None
             return task
 
@@ -150,7 +151,7 @@ class Scheduler:
                     and not self.in_flight)
 
     # ------------------------------------------------------------------ the loop
-    def _drive(self, source: Callable[[], Task | None] | None,
+    def _drive(self, source: Callable[[int], Task | None] | None,
                finished: Callable[[], bool]) -> None:
         import ray
 
@@ -179,7 +180,7 @@ class Scheduler:
                     self._landed(ref)
             self._expire()
 
-    def _send(self, source: Callable[[], Task | None] | None) -> None:
+    def _send(self, source: Callable[[int], Task | None] | None) -> None:
         """Fill every live actor's free slots: retried and submitted tasks first, a task that
         must run alone only on an idle actor."""
         for a in range(len(self.pool.handles)):
@@ -192,12 +193,12 @@ class Scheduler:
                 self.in_flight[ref] = task
                 self.load[a] += self._slots(task)
 
-    def _next_for(self, a: int, source: Callable[[], Task | None] | None) -> Task | None:
+    def _next_for(self, a: int, source: Callable[[int], Task | None] | None) -> Task | None:
         for i, task in enumerate(self.queue):
             if not task.alone or self.load[a] == 0:
                 del self.queue[i]
                 return task
-        return source() if source else None
+        return source(a) if source else None
 
     def _slots(self, task: Task) -> int:
         return self.cfg.max_in_flight if task.alone else 1

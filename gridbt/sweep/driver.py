@@ -1,14 +1,16 @@
 """The sweep driver: chain into the object store once, batches out to actors, results to disk.
 
 Combinations are expanded lazily and cut into batches sized to take about `ray.batch_seconds`
-on an actor (measured as results come back). The runtime's scheduler (`gridbt.runtime`) sends
-them to the actors, at most `ray.max_in_flight` each, with its retries and timeouts; a batch
-that fails `ray.max_attempts` times is recorded in `failures/` and the sweep goes on, and
-every other combination has exactly one result.
+on an actor (measured as results come back, per engine). A batch runs on one engine: with
+`engine: auto`, whole entry groups on trade tables where the engine supports them, the rest on
+the day kernel (`gridbt.sweep.groups`; the cutting is `_Work`'s). The runtime's scheduler
+(`gridbt.runtime`) sends them to the actors, at most `ray.max_in_flight` each, with its
+retries and timeouts; a batch that fails `ray.max_attempts` times is recorded in `failures/`
+and the sweep goes on, and every other combination has exactly one result.
 
 The driver shares the machine with the actors, so its per-batch work is kept small and off
-the path that feeds them: a batch is a slice of the current grid block (8,192 cells), hashed
-as it is cut, and its Parquet part is built and written by a writer thread while the driver
+the path that feeds them: a batch is views into the current grid block (8,192 cells, hashed
+once), and its Parquet part is built and written by a writer thread while the driver
 hands out the next batch. Near the end of the grid, batches shrink so the actors finish
 together.
 """
@@ -49,6 +51,7 @@ from gridbt.runtime import (
 )
 from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.sweep.grid import Block, Grid, param_hashes
+from gridbt.sweep.groups import Piece, engine_counts, entry_factor_order, pieces
 from gridbt.sweep.manifest import (
     MANIFEST_NAME,
     SweepManifest,
@@ -62,6 +65,7 @@ from gridbt.sweep.spec import (
     SweepError,
     SweepSpec,
     check_actors,
+    check_engine,
     check_job_paths,
     cpu_time,
     load_sweep,
@@ -72,11 +76,14 @@ __all__ = ["RESUME", "SweepOutcome", "record_failure", "run_sweep", "write_statu
 
 @dataclass
 class _Batch:
-    """What the driver keeps of a batch it sent: ids, hashes and grid values of its rows."""
+    """What the driver keeps of a batch it sent: ids, hashes and grid values of its rows, the
+    engine it runs on and each row's reason for not running on trade tables."""
 
     combo: IntArray
     hashes: list[str]
     values: dict[str, np.ndarray]
+    engine: str = "day"
+    fallback: np.ndarray | None = None
 
 
 @dataclass
@@ -101,32 +108,50 @@ RESUME = "then run the same command with --resume (the results on disk are kept)
 
 
 class _Work:
-    """The sweep's task source: fresh slices of grid blocks, cut into batches as actors free up.
+    """The sweep's task source: fresh combinations, cut into batches as actors free up.
 
-    A batch is a slice (a view) of the current block, hashed when it is cut: the driver never
-    copies or hashes more than the batch it is about to send, so its per-batch work stays
-    small next to the actors' and does not grow with the grid.
+    The grid is walked a block (8,192 cells) at a time, entry factors outermost
+    (`groups.entry_factor_order`); each block is hashed (combinations already done are dropped)
+    and cut into pieces of one engine (`groups.pieces`): an entry group's combinations that the
+    trade-table engine supports, or combinations for the day kernel. A batch is cut from
+    pieces of one engine:
+
+    - a `tables` batch holds whole entry groups (another one goes along when that takes the
+      batch nearer its target size), and splits a group only when it is larger than twice the
+      batch (a group of up to twice the batch goes whole); the rest of a split group
+      is kept for the actor that started it (its next batches), and so is the group's
+      continuation in the next block, so that a group's batches go to one actor. An actor with
+      nothing of its own takes the next piece, and at the end of the grid what other actors
+      kept;
+    - a `day` batch is any combinations of day pieces.
+
+    The driver's per-batch work stays small next to the actors' and does not grow with the
+    grid: a batch is views into the current block, hashed once per block.
     """
 
     def __init__(self, grid: Grid, done: set[str], total: int, cfg: RayConfig,
-                 keep_equity: bool):
-        self._blocks: Iterator[Block] = grid.blocks(_BLOCK_ROWS)
+                 keep_equity: bool, engine: str = "auto"):
+        order = entry_factor_order(grid) if engine == "auto" else None
+        self._blocks: Iterator[Block] = grid.blocks(_BLOCK_ROWS, order=order)
         self._grid = grid
+        self.engine = engine
         self.value_types = value_types(grid.path_levels())
         self._done = done
-        self._block: Block | None = None
-        self._pos = 0
+        self._pieces: collections.deque[Piece] = collections.deque()
+        self._kept: dict[int, Piece] = {}  # actor -> rest of an entry group it started
+        self._group: dict[int, int | None] = {}  # actor -> entry group of its last batch
         self.cfg = cfg
         self.keep_equity = keep_equity
         self.skipped = 0
         self.remaining = total  # fresh combinations not handed out yet (an estimate on resume)
-        self.per_combo = 0.0  # measured actor seconds per combination
+        self.per_combo: dict[str, float] = {}  # measured actor seconds per combination, by engine
         self.live_actors: Callable[[], int] = lambda: 1
 
-    def batch_size(self) -> int:
-        if self.per_combo <= 0:
+    def batch_size(self, engine: str = "day") -> int:
+        per_combo = self.per_combo.get(engine, 0.0)
+        if per_combo <= 0:
             return 8  # first batches measure the speed
-        size = max(1, min(int(self.cfg.batch_seconds / self.per_combo), 50_000))
+        size = max(1, min(int(self.cfg.batch_seconds / per_combo), 50_000))
         # near the end, cut what is left evenly over every slot so the actors finish together
         # instead of one computing a last full batch while the others idle (down to a tenth
         # of the target batch, which keeps per-call overhead small)
@@ -134,66 +159,104 @@ class _Work:
         tail = -(-self.remaining // slots)
         return max(1, min(size, max(tail, size // 10)))
 
-    def measured(self, n: int, seconds: float) -> None:
+    def measured(self, n: int, seconds: float, engine: str = "day") -> None:
         rate = seconds / max(n, 1)
-        self.per_combo = rate if self.per_combo == 0 else 0.7 * self.per_combo + 0.3 * rate
+        old = self.per_combo.get(engine, 0.0)
+        self.per_combo[engine] = rate if old == 0 else 0.7 * old + 0.3 * rate
 
-    def next_task(self) -> Task | None:
-        """The next batch as an actor task, or None when the grid is done."""
-        cut = self._next(self.batch_size())
+    def next_task(self, actor: int = 0) -> Task | None:
+        """The next batch for `actor` as an actor task, or None when the grid is done."""
+        cut = self._next(actor)
         if cut is None:
             return None
         batch, params = cut
-        return Task("run", params, (self.keep_equity,), tag=batch)
+        return Task("run", params, (self.keep_equity, batch.engine), tag=batch)
 
-    def _current(self) -> Block | None:
-        while self._block is None or self._pos >= len(self._block):
+    def _refill(self) -> bool:
+        """Cut the next block with fresh combinations into pieces; False when none is left."""
+        while not self._pieces:
             block = next(self._blocks, None)
-            self._block, self._pos = block, 0
             if block is None:
-                return None
-        return self._block
+                return False
+            hashes = param_hashes(block.params)
+            if self._done:
+                keep = np.fromiter((h not in self._done for h in hashes), dtype=bool,
+                                   count=len(hashes))
+                if not keep.all():
+                    self.skipped += int((~keep).sum())
+                    self.remaining -= int((~keep).sum())
+                    block = block.take(keep)
+                    hashes = [h for h, k in zip(hashes, keep, strict=True) if k]
+            self._pieces.extend(pieces(block, hashes, self.engine))
+        return True
 
-    def _slice(self, size: int) -> tuple[Block, list[str]] | None:
-        """Up to `size` fresh combinations not already done, with their hashes."""
-        block = self._current()
-        if block is None:
+    def _fresh(self, actor: int) -> Piece | None:
+        """The next piece for `actor`: its own kept rest, else the next in the walk (the
+        continuation of a group another actor runs is kept for that actor), else, at the end
+        of the grid, what another actor kept."""
+        if actor in self._kept:
+            return self._kept.pop(actor)
+        while self._refill():
+            piece = self._pieces.popleft()
+            owner = next((a for a, key in self._group.items() if a != actor
+                          and piece.key is not None and key == piece.key
+                          and a not in self._kept), None)
+            if owner is None:
+                return piece
+            self._kept[owner] = piece
+        if self._kept:
+            return self._kept.pop(next(iter(self._kept)))
+        return None
+
+    def _next(self, actor: int) -> tuple[_Batch, FloatArray] | None:
+        first = self._fresh(actor)
+        if first is None:
             return None
-        lo, hi = self._pos, min(self._pos + size, len(block))
-        self._pos = hi
-        part = Block(block.combo[lo:hi], block.levels[lo:hi], block.params[lo:hi])
-        hashes = param_hashes(part.params)
-        if self._done:
-            keep = np.fromiter((h not in self._done for h in hashes), dtype=bool,
-                               count=len(hashes))
-            if not keep.all():
-                self.skipped += int((~keep).sum())
-                self.remaining -= int((~keep).sum())
-                part = part.take(keep)
-                hashes = [h for h, k in zip(hashes, keep, strict=True) if k]
-        return part, hashes
-
-    def _next(self, size: int) -> tuple[_Batch, FloatArray] | None:
-        parts: list[tuple[Block, list[str]]] = []
-        got = 0
-        while got < size:  # on resume, slices thin out: gather until the batch is full
-            piece = self._slice(size - got)
-            if piece is None:
+        size = self.batch_size(first.engine)
+        parts = [first]
+        if len(first) > size:
+            rest_size = len(first) - size
+            if first.engine == "tables" and rest_size <= size:
+                # a rest of up to a batch goes along (a batch of at most twice the target):
+                # a group's tables are built once per batch, so fewer batches per group
+                size = len(first)
+            else:
+                parts = [first.cut(0, size)]
+                rest = first.cut(size, len(first))
+                if first.engine == "tables":
+                    self._kept[actor] = rest
+                else:
+                    self._pieces.appendleft(rest)
+        got = len(parts[0])
+        # room left: whole groups (tables: one that takes the batch nearer its target size)
+        # or any combinations (day) of the same engine
+        while got < size and actor not in self._kept and self._refill():
+            piece = self._pieces[0]
+            if piece.engine != first.engine or (piece.engine == "tables"
+                                                and got + len(piece) - size > size - got):
                 break
-            if len(piece[0]):
-                parts.append(piece)
-                got += len(piece[0])
-        if not parts:
-            return None
+            self._pieces.popleft()
+            if len(piece) > size - got:
+                self._pieces.appendleft(piece.cut(size - got, len(piece)))
+                piece = piece.cut(0, size - got)
+            parts.append(piece)
+            got += len(piece)
+        self._group[actor] = parts[-1].key
+        self.remaining = max(0, self.remaining - got)
+        return self._batch(parts)
+
+    def _batch(self, parts: list[Piece]) -> tuple[_Batch, FloatArray]:
         if len(parts) == 1:
-            head, hashes = parts[0]
+            head, hashes, fallback = parts[0].block, parts[0].hashes, parts[0].fallback
         else:
-            head = Block(np.concatenate([p.combo for p, _ in parts]),
-                         np.concatenate([p.levels for p, _ in parts]),
-                         np.concatenate([p.params for p, _ in parts]))
-            hashes = [h for _, hs in parts for h in hs]
-        self.remaining = max(0, self.remaining - len(head))
-        return _Batch(head.combo, hashes, self._grid.values(head.levels)), head.params
+            head = Block(np.concatenate([p.block.combo for p in parts]),
+                         np.concatenate([p.block.levels for p in parts]),
+                         np.concatenate([p.block.params for p in parts]))
+            hashes = [h for p in parts for h in p.hashes]
+            fallback = np.concatenate([p.fallback for p in parts])
+        batch = _Batch(head.combo, hashes, self._grid.values(head.levels), parts[0].engine,
+                       fallback)
+        return batch, head.params
 
 
 class _Writer:
@@ -266,6 +329,7 @@ def run_sweep(
     on_batch: Callable[[int], None] | None = None,
     finish: bool = True,
     verbose: bool = False,
+    engine: str | None = None,
 ) -> SweepOutcome:
     """Run (or resume) the sweep in `sweep_file`; see the module docstring for scheduling.
 
@@ -274,12 +338,16 @@ def run_sweep(
     in another process refuses this one (`DirectoryLocked`, naming it). `finish` runs
     the post-grid steps (equity of the top combinations, overfitting statistics); set it False
     to stop after the grid. Each step is reported as a stage line (`gridbt._stages`);
-    `verbose` lets Ray say everything it has to say (`init_ray`).
+    `verbose` lets Ray say everything it has to say (`init_ray`); `engine` (`auto` or `day`)
+    overrides the file's.
     """
     started = time.perf_counter()
     stage("checking %s", sweep_file)
     check_actors(actors)
+    check_engine(engine)
     sweep, base = load_sweep(sweep_file)
+    if engine is not None:
+        sweep = sweep.model_copy(update={"engine": engine})
     source = str(sweep_file)
     if sweep.combinations > LARGE_GRID:
         stage("%s: a large grid: %s combinations before constraints, %s", source,
@@ -392,7 +460,7 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     """Every combination not `done` through the actors; the grid's part of the manifest."""
     valid = manifest.valid_combinations
     started = time.perf_counter()  # throughput clock: actors are up and compiled
-    work = _Work(grid, done, valid, sweep.ray, sweep.keep_equity == "all")
+    work = _Work(grid, done, valid, sweep.ray, sweep.keep_equity == "all", sweep.engine)
     stage("running %s combinations on %d actors", f"{valid - len(done):,}", pool.size)
     bar = progress_bar(valid - len(done), progress)
     recorder = _Recorder(store, manifest.data_fingerprint, work, on_batch, bar)
@@ -435,6 +503,7 @@ def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepM
     )
     status = "interrupted" if interrupted else "grid-done"
     manifest = manifest.finished(status, recorder.computed, recorder.failed, seconds)
+    manifest = manifest.with_results(engines=recorder.engines(sweep.engine))
     write_manifest(store.root, manifest)
     return outcome, manifest
 
@@ -451,6 +520,15 @@ class _Recorder:
         self.computed = 0
         self.written = 0  # combinations whose results are on disk
         self.failed = 0
+        self._engines: list[np.ndarray] = []  # per batch landed: its rows' engine
+        self._fallback: list[np.ndarray] = []  # and why not on tables
+
+    def engines(self, engine: str) -> dict[str, Any]:
+        """The engines of this run's batches (`groups.engine_counts`)."""
+        if not self._engines:
+            return engine_counts(engine, np.empty(0, object), np.empty(0, object))
+        return engine_counts(engine, np.concatenate(self._engines),
+                             np.concatenate(self._fallback))
 
     def done(self, task: Task) -> None:
         batch: _Batch = task.tag
@@ -460,7 +538,10 @@ class _Recorder:
         result: BatchResult = task.outcome
         self._write(batch, result)
         n = len(batch.combo)
-        self.work.measured(n, result.seconds)
+        self.work.measured(n, result.seconds, batch.engine)
+        self._engines.append(np.full(n, batch.engine, dtype=object))
+        self._fallback.append(batch.fallback if batch.fallback is not None
+                              else np.full(n, "", dtype=object))
         if not self.computed:
             stage("first result: %d combinations in %.3f s on an actor", n, result.seconds)
         self.computed += n
@@ -486,7 +567,7 @@ class _Recorder:
         def job() -> int:
             equity = None if result.equity is None else _equity_table(batch, result.equity)
             table = result_table(batch.combo, batch.hashes, batch.values, result, fingerprint,
-                                 types)
+                                 types, batch.engine, batch.fallback)
             try:
                 store.write_batch(table, equity)
             except OSError as exc:

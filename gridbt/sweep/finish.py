@@ -18,15 +18,19 @@ from gridbt.data.pack import PackedChain
 from gridbt.kernel.metrics import ANNUALISATION, KPI_NAMES
 from gridbt.runtime import ActorPool, Failure, Scheduler, Task
 from gridbt.sweep.grid import Grid
+from gridbt.sweep.groups import engine_counts
 from gridbt.sweep.manifest import SweepManifest
 from gridbt.sweep.results import ResultStore, equity_table
 from gridbt.sweep.spec import SweepError, SweepSpec
 
 __all__ = [
-    "BLOCK_COLUMNS", "finish_sweep", "json_value", "overfitting_statistics", "ranked", "top_equity",
+    "BLOCK_COLUMNS", "SAME_OUTCOME", "distinct_outcomes", "finish_sweep", "json_value",
+    "overfitting_statistics", "ranked", "top_equity",
 ]
 
 BLOCK_COLUMNS = ("block_n", "block_sum", "block_sumsq")
+#: The column `distinct_outcomes` adds: how many combinations share the row's outcome.
+SAME_OUTCOME = "combinations"
 
 
 def ranked(results: pd.DataFrame, kpi: str, maximize: bool) -> pd.DataFrame:
@@ -34,6 +38,22 @@ def ranked(results: pd.DataFrame, kpi: str, maximize: bool) -> pd.DataFrame:
     return results.sort_values(
         [kpi, "combo"], ascending=[not maximize, True], na_position="last", kind="stable"
     ).reset_index(drop=True)
+
+
+def distinct_outcomes(best_first: pd.DataFrame) -> pd.DataFrame:
+    """One row per outcome (trade sequence, `outcome_hash`) of results ranked best first: the
+    best-ranked combination of each, in rank order, with `SAME_OUTCOME` saying how many
+    combinations share it. Rows without an outcome hash (written before gridbt had one) each
+    count as their own outcome."""
+    if "outcome_hash" not in best_first.columns:
+        return best_first.assign(**{SAME_OUTCOME: 1})
+    hashes = best_first["outcome_hash"]
+    known = hashes.notna()
+    counts = hashes[known].map(hashes[known].value_counts())
+    out = best_first.assign(**{SAME_OUTCOME: counts.reindex(best_first.index).fillna(1)
+                               .astype("int64")})
+    keep = ~known | ~hashes.duplicated(keep="first")
+    return out[keep].reset_index(drop=True)
 
 
 def top_equity(sweep: SweepSpec, grid: Grid, store: ResultStore, top: pd.DataFrame,
@@ -57,9 +77,10 @@ def top_equity(sweep: SweepSpec, grid: Grid, store: ResultStore, top: pd.DataFra
 
 def overfitting_statistics(results: pd.DataFrame, best_equity: FloatArray,
                            n_trials: int | None = None) -> dict[str, float]:
-    """Deflated Sharpe of the best combination and PBO (CSCV) across all combinations.
+    """Deflated Sharpe of the best combination and PBO (CSCV) across the rows of `results`
+    (a sweep passes one per distinct outcome, `distinct_outcomes`).
 
-    `n_trials` is the number of parameter sets tried (default: the rows of `results`).
+    `n_trials` is the number of trials (default: the rows of `results`).
     """
     from gridbt.kernel.overfitting import (
         daily_returns,
@@ -120,7 +141,11 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
     equity = top_equity(sweep, grid, store, top, pool)
     dates = packed.day_date.astype("datetime64[D]")
     store.write_equity("dates.parquet", pa.table({"date": pa.array(dates)}))
-    statistics = overfitting_statistics(results, equity[:1])
+    # a trial is a distinct outcome: combinations with the same trades are one strategy, so
+    # they neither raise the deflated Sharpe's "best of N" bar nor weigh twice in CSCV
+    distinct = distinct_outcomes(best_first)
+    statistics = overfitting_statistics(distinct, equity[:1])
+    statistics.update(n_combinations=float(len(results)), n_outcomes=float(len(distinct)))
     summary = best_first.drop(columns=list(BLOCK_COLUMNS))
     store.write_summary(summary)
     best_row = best_first.iloc[0]
@@ -133,4 +158,14 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
     return manifest.with_results(
         status="done", computed=len(results),  # one per parameter hash: what is on disk
         statistics={k: json_value(v) for k, v in statistics.items()}, best=best,
+        engines=_engines(sweep, results),
     )
+
+
+def _engines(sweep: SweepSpec, results: pd.DataFrame) -> dict[str, Any]:
+    """The engines of every result on disk (written before gridbt had engines: day)."""
+    n = len(results)
+    engines = results["engine"].fillna("day") if "engine" in results else pd.Series(["day"] * n)
+    fallback = results["fallback"].fillna("") if "fallback" in results else pd.Series([""] * n)
+    return engine_counts(sweep.engine, engines.to_numpy(dtype=object),
+                         fallback.to_numpy(dtype=object))

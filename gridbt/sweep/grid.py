@@ -306,7 +306,9 @@ class Grid:
     def block(self, lo: int, hi: int) -> Block:
         """Valid combinations among grid ids [lo, hi), constraints applied."""
         combo = np.arange(lo, min(hi, self.size), dtype=np.int64)
-        levels = self._levels(combo)
+        return self._block(combo, self._levels(combo))
+
+    def _block(self, combo: IntArray, levels: IntArray) -> Block:
         keep = self._keep(levels)
         if keep is not None:  # drop before building rows: a row is N_PARAMS floats
             combo, levels = combo[keep], levels[keep]
@@ -315,9 +317,27 @@ class Grid:
             params[:, factor.cols] = factor.patch[levels[:, k]]
         return Block(combo, levels, params)
 
-    def blocks(self, chunk: int = 1 << 16, start: int = 0) -> Iterator[Block]:
+    def blocks(self, chunk: int = 1 << 16, start: int = 0,
+               order: Sequence[int] | None = None) -> Iterator[Block]:
+        """The valid combinations, `chunk` grid cells at a time.
+
+        `order` (a permutation of the factors, slowest first) walks the grid with the factors
+        nested in that order instead of the file's; combination ids stay the file order's, so
+        they do not depend on the walk."""
+        if order is None or list(order) == list(range(len(self.factors))):
+            for lo in range(start, self.size, chunk):
+                yield self.block(lo, lo + chunk)
+            return
+        if sorted(order) != list(range(len(self.factors))):
+            raise ValueError(f"order {list(order)} is not a permutation of the grid's factors")
+        shape = tuple(self.shape[k] for k in order)
+        back = np.argsort(np.asarray(order))
         for lo in range(start, self.size, chunk):
-            yield self.block(lo, lo + chunk)
+            position = np.arange(lo, min(lo + chunk, self.size), dtype=np.int64)
+            walked = np.stack(np.unravel_index(position, shape), axis=1).astype(np.int64)
+            levels = np.ascontiguousarray(walked[:, back])
+            combo = np.ravel_multi_index(tuple(levels.T), self.shape).astype(np.int64)
+            yield self._block(combo, levels)
 
     def count(self) -> int:
         """Number of valid combinations (after validity and constraints)."""

@@ -73,6 +73,9 @@ class SweepManifest:
     statistics: dict[str, Any] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
     mlflow: dict[str, Any] = field(default_factory=dict)
+    #: the file's engine, combinations run on each engine and, per reason, on the day kernel
+    #: instead of trade tables (`gridbt.sweep.groups.engine_counts`)
+    engines: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # why the last run failed (status "failed")
 
     @classmethod

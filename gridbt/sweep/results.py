@@ -3,7 +3,8 @@
 Layout of a sweep directory::
 
     sweep.json                 the sweep, its grid, data fingerprint, status and statistics
-    results/part-<run>-<n>.parquet   one row per combination (parameters, hash, KPIs, skips)
+    results/part-<run>-<n>.parquet   one row per combination (parameters, hash, KPIs, skips,
+                               outcome hash, the engine it ran on and why not on tables)
     equity/part-<run>-<n>.parquet    equity curves kept (param_hash, combo, equity list)
     equity/top.parquet         equity curves of the top combinations (keep_equity: K)
     equity/dates.parquet       the trading dates the curves are indexed by
@@ -35,10 +36,13 @@ from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
 from gridbt.runtime import BatchResult
 
-__all__ = ["ResultStore", "equity_table", "result_table", "value_types"]
+__all__ = ["ENGINE_COLUMNS", "ResultStore", "equity_table", "result_table", "value_types"]
 
 COUNTER_NAMES = ("missing_quote_days", "stale_fills")
 _KEY = ("data_fingerprint", "param_hash")  # what identifies a result
+#: Per result: the hash of its trade sequence (equal trades, equal hash, whatever the engine),
+#: the engine that ran it (`tables` or `day`) and why not on tables ("" when it was).
+ENGINE_COLUMNS = ("outcome_hash", "engine", "fallback")
 _COUNTER_COLS = (C.missing_quote_days, C.stale_fills)
 
 
@@ -81,10 +85,15 @@ def result_table(
     result: BatchResult,
     fingerprint: str,
     types: Mapping[str, pa.DataType] | None = None,
+    engine: str = "day",
+    fallback: Sequence[str] | np.ndarray | None = None,
 ) -> pa.Table:
-    """One row per combination: id, hash, fingerprint, parameters, KPIs, skips, counters.
+    """One row per combination: id, hash, fingerprint, parameters, KPIs, skips, counters,
+    outcome hash, engine and fallback reason.
 
-    `types` (from `value_types`) fixes each parameter column's type across batches."""
+    `types` (from `value_types`) fixes each parameter column's type across batches; `engine`
+    is the engine the batch ran on and `fallback` each row's reason for not running on trade
+    tables (default: none)."""
     n = len(combo)
     columns: dict[str, pa.Array] = {
         "combo": pa.array(combo, type=pa.int64()),
@@ -103,6 +112,10 @@ def result_table(
     for j, stat in enumerate(("n", "sum", "sumsq")):
         flat = pa.array(np.ascontiguousarray(result.block_stats[:, :, j]).ravel())
         columns[f"block_{stat}"] = pa.FixedSizeListArray.from_arrays(flat, s)
+    columns["outcome_hash"] = pa.array(result.outcome, type=pa.int64())
+    columns["engine"] = pa.array([engine] * n, type=pa.string())
+    columns["fallback"] = pa.array(list(fallback) if fallback is not None else [""] * n,
+                                   type=pa.string())
     columns["node"] = pa.array([result.node] * n, type=pa.string())
     return pa.table(columns)
 

@@ -13,6 +13,7 @@ constraints: ["exit.stop_loss > exit.profit_target"]
 objective: sharpe                              # or {kpi: max_drawdown, direction: minimize}
 keep_equity: 20                                # top-K equity curves, or "all"
 max_combinations: 100000000                    # a bigger grid is refused before any work
+engine: auto                                   # auto: trade tables where they apply; day
 ```
 """
 
@@ -56,6 +57,7 @@ from gridbt.strategy.spec import (
 )
 
 __all__ = [
+    "ENGINES",
     "LARGE_GRID",
     "MAX_AXIS_VALUES",
     "MAX_COMBINATIONS",
@@ -71,6 +73,7 @@ __all__ = [
     "axis_values",
     "check_actors",
     "check_job_paths",
+    "check_engine",
     "cpu_time",
     "load_sweep",
     "resolve_strategy",
@@ -96,6 +99,11 @@ LARGE_GRID = 3_600_000
 NOMINAL_RATE = 1_000
 _TIME_UNITS = (("CPU-years", 365 * 86400), ("CPU-days", 86400), ("CPU-hours", 3600),
                ("CPU-minutes", 60), ("CPU-seconds", 1))
+#: How a sweep's combinations are backtested: `auto` runs each entry group on trade tables where
+#: the engine supports its combinations (`gridbt.kernel.tables.fallback_reasons`) and the rest on
+#: the day-by-day kernel; `day` runs every combination on the day-by-day kernel.
+ENGINES = ("auto", "day")
+Engine = Literal["auto", "day"]
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -196,6 +204,11 @@ class SweepSpec(_Frozen):
         MAX_COMBINATIONS, ge=1, description="a grid with more combinations (counted before "
         "constraints) is refused before any work"
     )
+    engine: Engine = Field(
+        "auto", description="auto: combinations the trade-table engine supports run on it, one "
+        "entry group at a time, the rest on the day-by-day kernel; day: every combination on "
+        "the day-by-day kernel (results are the same either way)"
+    )
     ray: RayConfig = Field(default_factory=RayConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
@@ -282,6 +295,15 @@ def check_actors(actors: int | None, what: str = "--actors") -> int | None:
         error = exc.errors()[0]
         raise InputError(f"{what}: {error['msg']} (got {brief(actors)})") from None
     return actors
+
+
+def check_engine(engine: str | None, what: str = "--engine") -> str | None:
+    """Return an engine given outside a sweep file (`--engine`) if the files' rule for `engine`
+    admits it (None: the file's); else raise `gridbt._inputs.InputError`."""
+    if engine is not None and engine not in ENGINES:
+        raise InputError(f"{what}: {brief(engine)} is not an engine; one of: "
+                         f"{', '.join(ENGINES)}")
+    return engine
 
 
 class _JobFile(Protocol):

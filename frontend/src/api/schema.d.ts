@@ -1241,7 +1241,7 @@ export interface components {
             metrics: components["schemas"]["MetricInfo"][];
             /**
              * N Trials
-             * @description parameter sets tried: deflates the best score
+             * @description distinct outcomes (trade sequences) tried: deflates the best score
              */
             n_trials: number;
             /** Name */
@@ -1324,7 +1324,7 @@ export interface components {
             maximize: boolean;
             /**
              * N Trials
-             * @description parameter sets tried: deflates the best score
+             * @description distinct outcomes (trade sequences) tried: deflates the best score
              */
             n_trials: number;
             /** Name */

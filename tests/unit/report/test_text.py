@@ -77,3 +77,22 @@ def test_open_mlflow_points_at_the_runs_table(tmp_path: Path,
     assert open_mlflow({"tracking_uri": "sqlite:////r/mlflow.db"}) == (
         "open it: mlflow ui --backend-store-uri sqlite:////r/mlflow.db\n"
         "  then http://127.0.0.1:5000")
+
+
+def test_the_sweep_top_table_shows_each_outcome_once_with_its_count() -> None:
+    import pandas as pd
+
+    from gridbt.report.sweep import format_engines, top_table
+
+    results = pd.DataFrame({"combo": [0, 1, 2], "exit.stop_loss": [1.0, 2.0, 3.0],
+                            "sharpe": [1.5, 1.5, 0.7], "cagr": 0.1, "max_drawdown": 0.2,
+                            "win_rate": 0.8, "trade_count": 100.0, "outcome_hash": [4, 4, 5]})
+    lines = top_table(results, ["exit.stop_loss"], "sharpe", maximize=True).splitlines()
+    body = [line for line in lines if not set(line) <= {"-", " "}][1:]
+    assert len(body) == 2
+    assert body[0].split()[:2] == ["1", "1"] and body[0].split()[-1] == "2"  # combo 0, ×2
+    assert body[1].split()[:2] == ["2", "3"] and body[1].split()[-1] == "1"
+    assert format_engines({"engine": "auto", "tables": 30, "day": 6,
+                           "fallback": {"delta_hedge": 6}}) == \
+        "engines (auto): 30 combinations on trade tables, 6 on the day kernel (delta_hedge 6)"
+    assert format_engines({}) == ""

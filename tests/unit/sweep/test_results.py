@@ -26,7 +26,8 @@ def _batch(combo: list[int], values: dict[str, list[object]], node: str = "n",
     n = len(combo)
     result = BatchResult(
         kpis=np.zeros((n, len(METRICS))), skips=np.zeros((n, len(SkipReason.NAMES)), np.int64),
-        counters=np.zeros((n, N_COUNTERS), np.int64), block_stats=np.zeros((n, 2, 3)),
+        counters=np.zeros((n, N_COUNTERS), np.int64),
+        outcome=np.arange(n, dtype=np.int64), block_stats=np.zeros((n, 2, 3)),
         equity=None, seconds=0.1, node=node,
     )
     arrays = {k: np.array(v, dtype=object) for k, v in values.items()}

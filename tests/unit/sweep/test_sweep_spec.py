@@ -21,6 +21,7 @@ from gridbt.sweep.spec import (
     axis_count,
     axis_values,
     check_actors,
+    check_engine,
     cpu_time,
     load_sweep,
 )
@@ -166,3 +167,23 @@ def test_actors_on_the_command_line_follow_the_files_rule(tmp_path: Path) -> Non
 def test_cpu_time_is_an_order_of_magnitude() -> None:
     assert cpu_time(10**12) == "roughly 32 CPU-years at ~1,000 combinations/s per CPU"
     assert cpu_time(5_000_000) == "roughly 1.4 CPU-hours at ~1,000 combinations/s per CPU"
+
+
+def test_engine_defaults_to_auto_and_takes_day() -> None:
+    assert spec({"exit.stop_loss": [1.0, 2.0]}).engine == "auto"
+    assert spec({"exit.stop_loss": [1.0, 2.0]}, engine="day").engine == "day"
+
+
+def test_an_unknown_engine_names_the_file_field_and_value(tmp_path: Path) -> None:
+    path = write(tmp_path, "grid: {exit.stop_loss: [1.0, 2.0]}\nengine: tables\n")
+    with pytest.raises(SweepError) as err:
+        load_sweep(path)
+    assert str(path) in str(err.value)
+    assert "engine: Input should be 'auto' or 'day' (got 'tables')" in str(err.value)
+
+
+def test_engine_on_the_command_line_follows_the_files_rule() -> None:
+    assert check_engine(None) is None
+    assert check_engine("day") == "day"
+    with pytest.raises(InputError, match="--engine: 'tables' is not an engine; one of: auto, day"):
+        check_engine("tables")
