@@ -14,8 +14,9 @@ Public modules (other packages import from these only):
   same outputs as `run_batch`), `fallback_reasons`, `entry_group_keys`, `build_tables`;
   `table_layout`: the `TradeTables` it builds (docs/trade_tables.md).
 
-The numba kernels themselves (`nb`, `risk_nb`, `kpi_nb`, `tables_nb`, `tables_eval_nb`) and the
-KPI oracle (`kpi_reference`) are called through `dispatch` and `tables`, and by the tests.
+The numba kernels themselves (`nb`, `risk_nb`, `kpi_nb`, `tables_nb`, `tables_eval_nb`, and
+`row_nb` and `outcome_nb`, which both batch loops share) and the KPI oracle (`kpi_reference`) are
+called through `dispatch` and `tables`, and by the tests.
 """
 
 __all__ = ["cache", "contract", "dispatch", "enums", "metrics", "overfitting", "result",

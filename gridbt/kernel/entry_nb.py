@@ -178,6 +178,60 @@ def entry_margin_nb(spot, today, lg, br, margin, stress, scenarios, worst, worst
 
 
 @njit(cache=True, nogil=True, inline="always")
+def budget_contracts_nb(book, sizing, equity, worst, imc, vol_sd):
+    """The contracts of an entry, shared by the day kernel and the trade tables: the smallest
+    raw count of the budgets that are on (risk on W, margin on IMc, Kelly on W with the book's
+    trade record, vol target on `vol_sd`; else the fixed contracts), clipped to [min, max].
+    Returns (size, binding, raw risk-budget count, raw margin-budget count)."""
+    binding = BIND_FIXED
+    risk_n = np.nan
+    margin_n = np.nan
+    best = np.inf
+    if sizing.risk_budget == sizing.risk_budget:
+        raw = floor_count_nb(equity, sizing.risk_budget, worst)
+        if raw < best:
+            best = raw
+            binding = BIND_RISK
+        if math.isfinite(raw):
+            risk_n = raw
+    if sizing.margin_budget == sizing.margin_budget:
+        raw = floor_count_nb(equity, sizing.margin_budget, imc)
+        if raw < best:
+            best = raw
+            binding = BIND_MARGIN
+        if math.isfinite(raw):
+            margin_n = raw
+    if sizing.kelly_fraction == sizing.kelly_fraction and \
+            book.kelly_rows >= sizing.kelly_min_trades:
+        f_star = kelly_star_nb(
+            book.kelly_rows,
+            book.kelly_wins,
+            book.kelly_losses,
+            book.kelly_sum_wins + book.kelly_sum_wins_c,
+            book.kelly_sum_losses + book.kelly_sum_losses_c,
+        )
+        raw = floor_count_nb(equity, sizing.kelly_fraction * max(f_star, 0.0), worst)
+        if raw < best:
+            best = raw
+            binding = BIND_KELLY
+    if sizing.vol_target == sizing.vol_target:
+        raw = floor_count_nb(equity, sizing.vol_target, vol_sd * SQRT_252)
+        if raw < best:
+            best = raw
+            binding = BIND_VOL
+    size = sizing.contracts
+    if best < np.inf:
+        size = best
+    if size > sizing.max_contracts:
+        size = sizing.max_contracts
+        binding = BIND_MAX
+    if size < sizing.min_contracts:
+        size = sizing.min_contracts
+        binding = BIND_MIN
+    return size, binding, risk_n, margin_n
+
+
+@njit(cache=True, nogil=True, inline="always")
 def size_nb(book, day, lg, rules, scenarios):
     """Step 2.7, Risk layer Sizing: the worst stress loss W and IMc when needed, then the
     smallest budget's raw count (risk, margin, Kelly, vol target; else the fixed contracts),
@@ -218,57 +272,15 @@ def size_nb(book, day, lg, rules, scenarios):
         sigma_bar = sigma_bar_nb(lg.units, lg.iv, n_legs)
         if not math.isfinite(sigma_bar):
             return _skipped(SKIP_INVALID_MARKET)
-    binding = BIND_FIXED
-    risk_n = np.nan
-    margin_n = np.nan
-    best = np.inf
-    if sizing.risk_budget == sizing.risk_budget:
-        raw = floor_count_nb(equity, sizing.risk_budget, worst)
-        if raw < best:
-            best = raw
-            binding = BIND_RISK
-        if math.isfinite(raw):
-            risk_n = raw
-    if sizing.margin_budget == sizing.margin_budget:
-        raw = floor_count_nb(equity, sizing.margin_budget, imc)
-        if raw < best:
-            best = raw
-            binding = BIND_MARGIN
-        if math.isfinite(raw):
-            margin_n = raw
-    kelly_on = sizing.kelly_fraction == sizing.kelly_fraction
-    if kelly_on and book.kelly_rows >= sizing.kelly_min_trades:
-        f_star = kelly_star_nb(
-            book.kelly_rows,
-            book.kelly_wins,
-            book.kelly_losses,
-            book.kelly_sum_wins + book.kelly_sum_wins_c,
-            book.kelly_sum_losses + book.kelly_sum_losses_c,
-        )
-        raw = floor_count_nb(equity, sizing.kelly_fraction * max(f_star, 0.0), worst)
-        if raw < best:
-            best = raw
-            binding = BIND_KELLY
+    vol_sd = np.nan
     if vol_on:
-        sd = vol_target_sd_nb(
+        vol_sd = vol_target_sd_nb(
             hedge.target if sizing.risk_hedged else delta,
             per_contract_nb(lg.units, lg.gamma, n_legs, mult),
             day.spot,
             sigma_bar,
         )
-        raw = floor_count_nb(equity, sizing.vol_target, sd * SQRT_252)
-        if raw < best:
-            best = raw
-            binding = BIND_VOL
-    size = sizing.contracts
-    if best < np.inf:
-        size = best
-    if size > sizing.max_contracts:
-        size = sizing.max_contracts
-        binding = BIND_MAX
-    if size < sizing.min_contracts:
-        size = sizing.min_contracts
-        binding = BIND_MIN
+    size, binding, risk_n, margin_n = budget_contracts_nb(book, sizing, equity, worst, imc, vol_sd)
     skip = SKIP_SIZING if size < 1.0 else -1
     return Sizing(skip, size, binding, worst, worst_index, imc, risk_n, margin_n, delta)
 

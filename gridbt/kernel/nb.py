@@ -18,12 +18,11 @@ outputs still cover every day. Nothing is allocated per day: only per-backtest s
 import numpy as np
 
 from gridbt.kernel.cache import njit
-from gridbt.kernel.contract import N_DAILY_COLS, N_LEG_COLS, N_TRADE_COLS, C, D, P, T
+from gridbt.kernel.contract import N_DAILY_COLS, N_LEG_COLS, N_TRADE_COLS, C, D
 from gridbt.kernel.entry_nb import entry_allowed_nb, try_entry_nb, zscore_signal_nb
 from gridbt.kernel.enums import MAX_LEGS
-from gridbt.kernel.kpi_nb import compute_kpis_nb
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
-from gridbt.kernel.outcome_nb import trades_hash_nb
+from gridbt.kernel.row_nb import finish_row_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb, window_nb
 from gridbt.kernel.state import book_dt, day_dt, flows_dt, leg_book_dt
 from gridbt.kernel.steps_nb import (
@@ -167,25 +166,10 @@ def run_batch_nb(chain, params, equity_slot, kpis, skips, counters, equity_out, 
             chain, params[r], equity, in_market, trades, legs, skips[r], counters[r], daily,
             False,
         )
-        for t in range(n):
-            trade_pnl[t] = trades[t, T.pnl]
-            trade_held[t] = int(trades[t, T.days_held])
-        # KPIs over the day window only (the whole chain unless the row sets one)
+        # the KPIs' margin column, over the row's day window (the batch path writes no more)
         w_first, w_end = window_nb(params[r], n_days)
         for t in range(w_first, w_end):
             margin[t] = daily[t, D.initial_margin]
-        compute_kpis_nb(
-            equity[w_first:w_end],
-            chain.day_date[w_first:w_end],
-            params[r, P.capital],
-            trade_pnl[:n],
-            trade_held[:n],
-            in_market[w_first:w_end],
-            margin[w_first:w_end],
-            scratch,
-            kpis[r],
-        )
-        outcome[r] = trades_hash_nb(trades, n)
-        slot = equity_slot[r]
-        if slot >= 0:
-            equity_out[slot, :] = equity
+        outcome[r] = finish_row_nb(chain, params[r], n, trades, equity, in_market, margin,
+                                   trade_pnl, trade_held, scratch, kpis[r], equity_slot[r],
+                                   equity_out)

@@ -24,14 +24,13 @@ import math
 import numpy as np
 
 from gridbt.kernel.cache import njit
-from gridbt.kernel.contract import N_TRADE_COLS, C, P, T
-from gridbt.kernel.entry_nb import entry_allowed_nb, entry_direction_nb
+from gridbt.kernel.contract import N_TRADE_COLS, C, T
+from gridbt.kernel.entry_nb import budget_contracts_nb, entry_allowed_nb, entry_direction_nb
 from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason
-from gridbt.kernel.kpi_nb import compute_kpis_nb, neumaier_add_nb
+from gridbt.kernel.kpi_nb import neumaier_add_nb
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
-from gridbt.kernel.outcome_nb import trades_hash_nb
-from gridbt.kernel.risk_nb import SQRT_252, floor_count_nb, kelly_star_nb
-from gridbt.kernel.rules_nb import decode_rules_nb, window_nb
+from gridbt.kernel.row_nb import finish_row_nb
+from gridbt.kernel.rules_nb import decode_rules_nb
 from gridbt.kernel.state import Sizing, book_dt, day_dt, flows_dt
 from gridbt.kernel.steps_nb import (
     add_cash_nb,
@@ -54,12 +53,6 @@ DELTA_BREACH = ExitReason.DELTA_BREACH
 SIGNAL = ExitReason.SIGNAL
 END_OF_DATA = ExitReason.END_OF_DATA
 BIND_FIXED = SizingBinding.FIXED
-BIND_RISK = SizingBinding.RISK_BUDGET
-BIND_MARGIN = SizingBinding.MARGIN_BUDGET
-BIND_KELLY = SizingBinding.KELLY
-BIND_VOL = SizingBinding.VOL_TARGET
-BIND_MIN = SizingBinding.MIN_CONTRACTS
-BIND_MAX = SizingBinding.MAX_CONTRACTS
 SKIP_CAPITAL = SkipReason.CAPITAL
 SKIP_SIZING = SkipReason.SIZING
 SKIP_INVALID_MARKET = SkipReason.INVALID_MARKET
@@ -79,49 +72,8 @@ def _size_nb(book, sizing, worst, sigma_bar, vol_sd):
     vol_on = sizing.vol_target == sizing.vol_target
     if vol_on and not math.isfinite(sigma_bar):
         return _no_size_nb(SKIP_INVALID_MARKET)
-    binding = BIND_FIXED
-    risk_n = np.nan
-    margin_n = np.nan
-    best = np.inf
-    if sizing.risk_budget == sizing.risk_budget:
-        raw = floor_count_nb(equity, sizing.risk_budget, worst)
-        if raw < best:
-            best = raw
-            binding = BIND_RISK
-        if math.isfinite(raw):
-            risk_n = raw
-    if sizing.margin_budget == sizing.margin_budget:
-        raw = floor_count_nb(equity, sizing.margin_budget, 0.0)
-        if raw < best:
-            best = raw
-            binding = BIND_MARGIN
-        if math.isfinite(raw):
-            margin_n = raw
-    kelly_on = sizing.kelly_fraction == sizing.kelly_fraction
-    if kelly_on and book.kelly_rows >= sizing.kelly_min_trades:
-        f_star = kelly_star_nb(
-            book.kelly_rows, book.kelly_wins, book.kelly_losses,
-            book.kelly_sum_wins + book.kelly_sum_wins_c,
-            book.kelly_sum_losses + book.kelly_sum_losses_c,
-        )
-        raw = floor_count_nb(equity, sizing.kelly_fraction * max(f_star, 0.0), worst)
-        if raw < best:
-            best = raw
-            binding = BIND_KELLY
-    if vol_on:
-        raw = floor_count_nb(equity, sizing.vol_target, vol_sd * SQRT_252)
-        if raw < best:
-            best = raw
-            binding = BIND_VOL
-    size = sizing.contracts
-    if best < np.inf:
-        size = best
-    if size > sizing.max_contracts:
-        size = sizing.max_contracts
-        binding = BIND_MAX
-    if size < sizing.min_contracts:
-        size = sizing.min_contracts
-        binding = BIND_MIN
+    size, binding, risk_n, margin_n = budget_contracts_nb(book, sizing, equity, worst, 0.0,
+                                                          vol_sd)
     skip = SKIP_SIZING if size < 1.0 else -1
     return Sizing(skip, size, binding, worst, -1, 0.0, risk_n, margin_n, 0.0)
 
@@ -458,22 +410,6 @@ def eval_group_nb(chain, tb, params, rows, equity_slot, kpis, skips, counters, e
         )
         counters[r, C.missing_quote_days] = missing
         counters[r, C.stale_fills] = stale
-        for t in range(n):
-            trade_pnl[t] = trades[t, T.pnl]
-            trade_held[t] = int(trades[t, T.days_held])
-        w_first, w_end = window_nb(params[r], n_days)
-        compute_kpis_nb(
-            equity[w_first:w_end],
-            chain.day_date[w_first:w_end],
-            params[r, P.capital],
-            trade_pnl[:n],
-            trade_held[:n],
-            in_market[w_first:w_end],
-            margin[w_first:w_end],
-            scratch,
-            kpis[r],
-        )
-        outcome[r] = trades_hash_nb(trades, n)
-        slot = equity_slot[r]
-        if slot >= 0:
-            equity_out[slot, :] = equity
+        outcome[r] = finish_row_nb(chain, params[r], n, trades, equity, in_market, margin,
+                                   trade_pnl, trade_held, scratch, kpis[r], equity_slot[r],
+                                   equity_out)

@@ -118,16 +118,19 @@ def test_a_killed_driver_resumes_on_postgresql_without_losing_or_repeating_trial
 # the study at once whatever their start-up times; then it lets the other catch up a little at
 # each batch
 DRIVER = """\
-import json, sys, time
+import atexit, json, sys, time
 from pathlib import Path
 from gridbt.optimize.study import run_study
 
 path, out, me, other = sys.argv[1:]
+# on any exit, say so: the other driver stops waiting for this one
+atexit.register(lambda: Path(me + ".exit").touch())
 
 def on_batch(finished):
-    Path(me).touch()
+    Path(me).touch()  # both drivers run their first batch before either goes on
     deadline = time.monotonic() + 180
-    while not Path(other).exists() and time.monotonic() < deadline:
+    while not (Path(other).exists() or Path(other + ".exit").exists()) \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.1)
 
@@ -135,6 +138,25 @@ outcome = run_study(path, out=out, resume=True, actors=1, progress=False, finish
                     on_batch=on_batch)
 print(json.dumps({"computed": outcome.computed, "finished": outcome.finished}))
 """
+
+
+def finish_all(procs: list[subprocess.Popen[str]], timeout: float) -> list[str]:
+    """Wait for every process; the first to fail (or the timeout) stops the others, whose
+    process groups are killed, and fails the test with its stderr. Returns their stdouts."""
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline \
+            and not any(p.poll() not in (None, 0) for p in procs):
+        time.sleep(0.2)
+    failed = [p for p in procs if p.poll() not in (None, 0)]
+    late = [p for p in procs if p.poll() is None]
+    for p in late:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+    outputs = [p.communicate() for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p not in failed, f"driver exited with {p.returncode}: {err[-3000:]}"
+        assert p not in late, f"driver still running after {timeout:.0f} s: {err[-3000:]}"
+    return [out for out, _ in outputs]
 
 
 def test_two_drivers_share_one_study_on_postgresql(postgres: str, tmp_path: Path,
@@ -149,11 +171,7 @@ def test_two_drivers_share_one_study_on_postgresql(postgres: str, tmp_path: Path
          str(tmp_path / f"at{i}"), str(tmp_path / f"at{1 - i}")],
         env=ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True) for i in (0, 1)]
-    outcomes = []
-    for proc in drivers:
-        out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-3000:]
-        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    outcomes = [json.loads(out.strip().splitlines()[-1]) for out in finish_all(drivers, 600)]
 
     trials = stored(storage, name)
     n = len(trials)
