@@ -897,6 +897,8 @@ def strategy_yaml(spec: StrategySpec, header: str = "") -> str:
         Comment lines to put first (each prefixed with `# `).
     """
     payload = spec.model_dump(mode="json", exclude_defaults=False)
+    if payload.get("mlflow") is None:  # where runs are logged: written only when set
+        payload.pop("mlflow", None)
     structure = payload["structure"]
     for key in ("dte", "dte_far"):
         if structure[key] is not None:
