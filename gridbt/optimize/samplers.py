@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,6 +100,23 @@ def storage_url(study: StudySpec, out_dir: Path) -> str:
     return f"sqlite:///{(out_dir.resolve() / 'study.db').as_posix()}"
 
 
+def _server_storage(url: str, attempts: int = 6) -> optuna.storages.RDBStorage:
+    """An RDB server's storage (PostgreSQL, MySQL). Optuna creates a new database's tables and
+    types on open, without a lock: two drivers opening it at once race, and the loser's
+    ``CREATE TYPE``/``CREATE TABLE`` fails on the winner's (a unique or duplicate-object
+    error). The loser opens again, and finds them made."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`: `journal:<path>` is a journal file (safe on shared
     filesystems for clusters), anything else an RDB URL. A SQLite file is opened with a busy
@@ -110,7 +128,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if not url.startswith("sqlite:///"):
-        return optuna.storages.RDBStorage(url)
+        return _server_storage(url)
     Path(url.removeprefix("sqlite:///").partition("?")[0]).parent.mkdir(parents=True,
                                                                        exist_ok=True)
     # connections wait for another process's lock instead of failing at once, and a new

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -188,3 +189,20 @@ def test_two_drivers_share_one_study_on_postgresql(postgres: str, tmp_path: Path
     assert all(o["computed"] > 0 for o in outcomes)
     # each driver's sampler and budget saw the other's trials
     assert all(o["finished"] >= budget for o in outcomes)
+
+
+def test_drivers_opening_a_new_database_at_once_all_get_the_storage(postgres: str) -> None:
+    """Optuna makes a new database's types and tables on open, without a lock: openers that
+    lose the race open again (`open_storage`) rather than fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    storage = create_database(postgres, "race")
+    barrier = threading.Barrier(4)
+
+    def open_at_once(_: int) -> str:
+        barrier.wait()
+        return type(open_storage(storage)).__name__
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(open_at_once, range(4))) == ["RDBStorage"] * 4
+    assert optuna.get_all_study_summaries(storage=open_storage(storage)) == []
