@@ -282,7 +282,8 @@ export function Home() {
         accessorKey: "trials",
         meta: {
           align: "right",
-          title: "distinct outcomes (trade sequences) tried: the best score is deflated by this count",
+          title:
+            "distinct outcomes (trade sequences) tried: the best score is deflated by this count",
         },
         cell: ({ getValue }) => fmtInt(getValue() as number | null),
       },
