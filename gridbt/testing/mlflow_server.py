@@ -5,23 +5,15 @@ server is set up."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from gridbt.testing.process import free_port, serving
+
 __all__ = ["mlflow_server"]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -32,7 +24,7 @@ def mlflow_server(root: Path, *, backend_store_uri: str | None = None, workers: 
     ``root/server.log``. `backend_store_uri` replaces the SQLite file (e.g.
     ``postgresql://...``)."""
     root.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
         str(Path(sys.executable).with_name("mlflow")), "server",
@@ -44,30 +36,6 @@ def mlflow_server(root: Path, *, backend_store_uri: str | None = None, workers: 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     # no job runner and its worker processes (GenAI scorers): nothing here uses them
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    with open(root / "server.log", "wb") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  start_new_session=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {server.returncode}: "
-                                   f"{(root / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not answer at {url} in {timeout:.0f} s")
-            time.sleep(0.2)
+    with serving("mlflow server", command, f"{url}/health", root / "server.log", env=env,
+                 timeout=timeout):
         yield url
-    finally:
-        # its own session: the group is the server and the workers it started, nothing else
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from gridbt.testing.process import free_port
+
 __all__ = ["PostgresUnavailable", "create_database", "postgres_bin", "postgres_server"]
 
 _USER = "postgres"  # the server's OS user when the tests run as root
@@ -41,11 +43,6 @@ def postgres_bin() -> Path:
                                   "postgresql; `make test` installs it)")
     return Path(found[-1]).parent
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_server_user() -> list[str]:
@@ -80,7 +77,7 @@ def postgres_server(*, timeout: float = 60.0) -> Iterator[str]:
     sockets.mkdir()
     for folder in (root, sockets):
         _chown(folder)
-    port = _free_port()
+    port = free_port()
     subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", _ROLE,
                     "--auth=trust", "--encoding=UTF8", "--no-instructions"],
                    check=True, capture_output=True)

@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from gridbt.testing.process import free_port, serving
 
 __all__ = ["PrometheusUnavailable", "prometheus_binary", "prometheus_server", "query",
            "query_range"]
@@ -34,49 +32,20 @@ def prometheus_binary() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @contextmanager
 def prometheus_server(config: Path, root: Path, *, timeout: float = 60.0) -> Iterator[str]:
     """Run Prometheus with `config`, its database in `root/tsdb`, and yield its URL once it is
     ready; stop it on exit. Its output goes to ``root/prometheus.log``."""
     root.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [prometheus_binary(), f"--config.file={config}",
                f"--storage.tsdb.path={root / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
                "--storage.tsdb.retention.time=1d", "--log.level=warn"]
-    log_path = root / "prometheus.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {server.returncode}: "
-                                   f"{log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus not ready at {url} in {timeout:.0f} s")
-            time.sleep(0.2)
+    with serving("prometheus", command, f"{url}/-/ready", root / "prometheus.log",
+                 timeout=timeout):
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def _get(url: str, path: str, params: dict[str, str]) -> Any:

@@ -1,0 +1,60 @@
+"""Servers the tests start as real processes: a free port on 127.0.0.1, and a process run in a
+session of its own until its health URL answers, then stopped with everything it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["free_port", "serving"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(name: str, command: list[str], health: str, log_path: Path, *,
+            env: Mapping[str, str] | None = None, timeout: float = 60.0) -> Iterator[None]:
+    """Run `command` (output to `log_path`) until a GET of `health` answers 200, then yield;
+    on exit stop its process group (SIGTERM, then SIGKILL after 15 s). A process that exits
+    or does not answer within `timeout` seconds raises, with the end of its log."""
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                  env=None if env is None else dict(env),
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"{name} exited with {server.returncode}: "
+                                   f"{log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(health, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not answer at {health} in {timeout:.0f} s: "
+                                   f"{log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield
+    finally:
+        # its own session: the group is the server and what it started, nothing else
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
