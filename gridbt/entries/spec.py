@@ -6,18 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gridbt._inputs import check_chain_dir, check_output_dir, describe_yaml_error
+from gridbt._inputs import check_chain_dir, check_output_dir
 from gridbt._typing import PathLike
-from gridbt._yaml import load_yaml
+from gridbt.strategy.jobfile import load_job_file, resolve_strategy
 from gridbt.strategy.spec import (
     ExitConfig,
     SpecError,
     StrategySpec,
-    format_validation_error,
-    parse_strategy,
 )
 
 __all__ = ["MAX_EXIT_RULES", "BucketsConfig", "EntriesError", "EntriesSpec", "check_entries",
@@ -114,12 +111,6 @@ class EntriesSpec(BaseModel):
     )
 
 
-class _InlineStrategy(BaseModel):
-    """Validates an inline strategy so that errors are located under `strategy.`."""
-
-    strategy: StrategySpec
-
-
 def rule_label(rule: ExitConfig) -> str:
     """A short name of an exit rule: `pt=0.5 sl=2 dte=7`, or `expiry` when every rule is off."""
     keys = {"profit_target": "pt", "stop_loss": "sl", "dte": "dte", "max_holding_days": "hold",
@@ -129,25 +120,6 @@ def rule_label(rule: ExitConfig) -> str:
     if rule.period_unit == "trading" and (rule.max_holding_days or rule.rebalance_days):
         parts.append("trading")
     return " ".join(parts) if parts else "expiry"
-
-
-def _strategy(p: Path, strategy: str | dict[str, Any]) -> StrategySpec:
-    if isinstance(strategy, dict):
-        try:
-            return _InlineStrategy.model_validate({"strategy": strategy}).strategy
-        except ValidationError as exc:
-            raise EntriesError(
-                format_validation_error(exc, str(p), "entries file", _InlineStrategy)
-            ) from None
-    path = (p.parent / strategy).resolve()
-    try:
-        return parse_strategy(load_yaml(path), str(path))
-    except OSError as exc:
-        raise EntriesError(f"{p}: strategy: cannot read {strategy!r}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise EntriesError(
-            f"{path}: cannot read strategy file: {describe_yaml_error(exc)}"
-        ) from None
 
 
 def _check_usable(p: Path, spec: EntriesSpec, strategy: StrategySpec) -> None:
@@ -171,19 +143,8 @@ def _check_usable(p: Path, spec: EntriesSpec, strategy: StrategySpec) -> None:
 def load_entries(path: PathLike) -> tuple[EntriesSpec, StrategySpec]:
     """Read and validate an entries file and its strategy; raise `EntriesError` if invalid."""
     p = Path(path)
-    try:
-        payload = load_yaml(p)
-    except OSError as exc:
-        raise EntriesError(f"{p}: cannot read entries file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise EntriesError(f"{p}: cannot read entries file: {describe_yaml_error(exc)}") from None
-    try:
-        spec = EntriesSpec.model_validate(payload)
-    except ValidationError as exc:
-        raise EntriesError(
-            format_validation_error(exc, str(p), "entries file", EntriesSpec)
-        ) from None
-    strategy = _strategy(p, spec.strategy)
+    spec = load_job_file(p, EntriesSpec, "entries file", EntriesError)
+    strategy = resolve_strategy(p, spec.strategy, "entries file", EntriesError)
     _check_usable(p, spec, strategy)
     return spec, strategy
 

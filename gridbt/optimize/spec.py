@@ -26,7 +26,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,11 +36,11 @@ from pydantic import (
     model_validator,
 )
 
-from gridbt._inputs import brief, describe_yaml_error
+from gridbt._inputs import brief
 from gridbt._typing import PathLike
-from gridbt._yaml import load_yaml
 from gridbt.runtime.config import RayConfig
-from gridbt.strategy.spec import StrategySpec, format_validation_error, unknown_key
+from gridbt.strategy.jobfile import load_job_file, resolve_strategy
+from gridbt.strategy.spec import StrategySpec, unknown_key
 from gridbt.sweep.spec import (
     JobName,
     MlflowConfig,
@@ -49,7 +48,6 @@ from gridbt.sweep.spec import (
     ObjectiveSetting,
     SweepError,
     axis_count,
-    resolve_strategy,
 )
 
 __all__ = [
@@ -395,14 +393,5 @@ def _grid_points(dist: Distribution) -> int:
 def load_study(path: PathLike) -> tuple[StudySpec, StrategySpec]:
     """Read and validate a study file and its base strategy; raise `StudyError` if invalid."""
     p = Path(path)
-    try:
-        payload = load_yaml(p)
-    except OSError as exc:
-        raise StudyError(f"{p}: cannot read study file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise StudyError(f"{p}: cannot read study file: {describe_yaml_error(exc)}") from None
-    try:
-        study = StudySpec.model_validate(payload)
-    except ValidationError as exc:
-        raise StudyError(format_validation_error(exc, str(p), "study file", StudySpec)) from None
+    study = load_job_file(p, StudySpec, "study file", StudyError)
     return study, resolve_strategy(p, study.strategy, "study file", StudyError)

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -42,18 +41,15 @@ from gridbt._inputs import (
     brief,
     check_chain_dir,
     check_result_dir,
-    describe_yaml_error,
 )
 from gridbt._typing import PathLike
-from gridbt._yaml import load_yaml
 from gridbt.kernel.metrics import METRIC_BY_NAME
 from gridbt.runtime.config import RayConfig
+from gridbt.strategy.jobfile import load_job_file, resolve_strategy
 from gridbt.strategy.spec import (
     SpecError,
     StrategySpec,
     TrackingConfig,
-    format_validation_error,
-    parse_strategy,
 )
 
 __all__ = [
@@ -76,7 +72,6 @@ __all__ = [
     "check_engine",
     "cpu_time",
     "load_sweep",
-    "resolve_strategy",
 ]
 
 GridValue = float | int | str | bool | list[Any] | None
@@ -339,12 +334,6 @@ def check_job_paths(job: _JobFile, source: PathLike, out: PathLike | None = None
     return out_dir
 
 
-class _InlineStrategy(BaseModel):
-    """Validates an inline strategy so that errors are located under `strategy.`."""
-
-    strategy: StrategySpec
-
-
 def _number(path: str, what: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{path}: {what}: {brief(value)} is not a finite number")
@@ -434,34 +423,7 @@ def axis_values(path: str, axis: Any) -> list[GridValue]:
 def load_sweep(path: PathLike) -> tuple[SweepSpec, StrategySpec]:
     """Read and validate a sweep file and its base strategy; raise `SweepError` if invalid."""
     p = Path(path)
-    try:
-        payload = load_yaml(p)
-    except OSError as exc:
-        raise SweepError(f"{p}: cannot read sweep file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{p}: cannot read sweep file: {describe_yaml_error(exc)}") from None
-    try:
-        sweep = SweepSpec.model_validate(payload)
-    except ValidationError as exc:
-        raise SweepError(format_validation_error(exc, str(p), "sweep file", SweepSpec)) from None
+    sweep = load_job_file(p, SweepSpec, "sweep file", SweepError)
     return sweep, resolve_strategy(p, sweep.strategy, "sweep file", SweepError)
 
 
-def resolve_strategy(
-    p: Path, strategy: str | dict[str, Any], what: str, error: type[SpecError]
-) -> StrategySpec:
-    """The base strategy of a job file: inline, or a file relative to the job file."""
-    if isinstance(strategy, dict):
-        try:
-            inline = _InlineStrategy.model_validate({"strategy": strategy})
-        except ValidationError as exc:
-            raise error(format_validation_error(exc, str(p), what, _InlineStrategy)) from None
-        return inline.strategy
-    strategy_path = (p.parent / strategy).resolve()
-    try:
-        return parse_strategy(load_yaml(strategy_path), str(strategy_path))
-    except OSError as exc:
-        raise error(f"{p}: strategy: cannot read {strategy!r}: {exc}") from None
-    except yaml.YAMLError as exc:
-        problem = describe_yaml_error(exc)
-        raise error(f"{strategy_path}: cannot read strategy file: {problem}") from None
