@@ -25,8 +25,8 @@ from gridbt.kernel.contract import (
 from gridbt.kernel.enums import MAX_LEGS, SkipReason
 from gridbt.kernel.result import BacktestResult, window_bounds
 
-__all__ = ["BatchOutputs", "chain_arrays", "kpis_of", "read_only", "run_batch", "run_params",
-           "windowed"]
+__all__ = ["BatchBuffers", "BatchOutputs", "chain_arrays", "kpis_of", "new_batch", "read_only",
+           "run_batch", "run_params", "windowed"]
 
 
 def chain_arrays(packed: PackedChain) -> Chain:
@@ -121,26 +121,46 @@ class BatchOutputs(NamedTuple):
     outcome: np.ndarray  # (n,) int64: hash of the trade sequence (`outcome_nb`)
 
 
-def run_batch(
-    packed: PackedChain, params: FloatArray, keep_equity: np.ndarray | None = None
-) -> BatchOutputs:
-    """Run a batch of encoded parameter rows in one kernel call."""
+class BatchBuffers(NamedTuple):
+    """A batch's inputs made kernel-ready and its outputs allocated (`new_batch`)."""
+
+    params: FloatArray  # (n, N_PARAMS), C-contiguous float64
+    keep: np.ndarray  # (n,) bool: rows whose equity curve is kept
+    slot: np.ndarray  # (n,) int64: each kept row's row in `out.equity`, else -1
+    out: BatchOutputs  # written by the kernels
+
+
+def new_batch(packed: PackedChain, params: FloatArray,
+              keep_equity: np.ndarray | None = None) -> BatchBuffers:
+    """The rows of a batch and the outputs either batch engine fills (`run_batch`,
+    `tables.run_batch_tables`)."""
     from gridbt.kernel.metrics import N_KPIS
 
     params = np.ascontiguousarray(np.atleast_2d(params), dtype=np.float64)
     n = params.shape[0]
     keep = np.zeros(n, dtype=bool) if keep_equity is None else np.asarray(keep_equity, bool)
     slot = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
-    kpis = np.empty((n, N_KPIS))
-    skips = np.zeros((n, len(SkipReason.NAMES)), dtype=np.int64)
-    counters = np.zeros((n, N_COUNTERS), dtype=np.int64)
-    equity_out = np.empty((int(keep.sum()), packed.n_days))
-    outcome = np.empty(n, dtype=np.int64)
-    nb.run_batch_nb(
-        chain_arrays(packed), read_only(params), slot, kpis, skips, counters, equity_out,
-        outcome,
+    out = BatchOutputs(
+        kpis=np.empty((n, N_KPIS)),
+        skips=np.zeros((n, len(SkipReason.NAMES)), dtype=np.int64),
+        counters=np.zeros((n, N_COUNTERS), dtype=np.int64),
+        equity=np.empty((int(keep.sum()), packed.n_days)),
+        outcome=np.empty(n, dtype=np.int64),
     )
-    return BatchOutputs(kpis, skips, counters, equity_out, outcome)
+    return BatchBuffers(params, keep, slot, out)
+
+
+def run_batch(
+    packed: PackedChain, params: FloatArray, keep_equity: np.ndarray | None = None
+) -> BatchOutputs:
+    """Run a batch of encoded parameter rows in one kernel call."""
+    batch = new_batch(packed, params, keep_equity)
+    out = batch.out
+    nb.run_batch_nb(
+        chain_arrays(packed), read_only(batch.params), batch.slot, out.kpis, out.skips,
+        out.counters, out.equity, out.outcome,
+    )
+    return out
 
 
 def kpis_of(result: BacktestResult, packed: PackedChain, capital: float) -> dict[str, float]:

@@ -22,9 +22,9 @@ import numpy as np
 
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.contract import FILTER_SIZE, N_COUNTERS, N_PARAMS, P_FILTER0, F, P
+from gridbt.kernel.contract import FILTER_SIZE, N_PARAMS, P_FILTER0, F, P
 from gridbt.kernel.dispatch import BatchOutputs, chain_arrays, read_only
-from gridbt.kernel.enums import MAX_FILTERS, MarginModel, SkipReason
+from gridbt.kernel.enums import MAX_FILTERS, MarginModel
 from gridbt.kernel.table_layout import TradeTables
 
 __all__ = [
@@ -193,24 +193,15 @@ def run_batch_tables(
     the group). Every row must have `fallback_reasons` 0. Groups of fewer than
     `min_group_rows` rows go to the day kernel (`dispatch.run_batch`) instead, which gives the
     same outputs (0 = every group on tables)."""
-    from gridbt.kernel.dispatch import run_batch
-    from gridbt.kernel.metrics import N_KPIS
+    from gridbt.kernel.dispatch import new_batch, run_batch
     from gridbt.kernel.tables_eval_nb import eval_group_nb
 
-    params = np.ascontiguousarray(np.atleast_2d(params), dtype=np.float64)
-    n = params.shape[0]
+    params, keep, slot, out = new_batch(packed, params, keep_equity)
     reasons = fallback_reasons(params)
     if reasons.any():
         bad = int(np.flatnonzero(reasons)[0])
         raise ValueError(f"run_batch_tables: row {bad} needs the day kernel "
                          f"({FALLBACK_REASONS[reasons[bad]]})")
-    keep = np.zeros(n, dtype=bool) if keep_equity is None else np.asarray(keep_equity, bool)
-    slot = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
-    kpis = np.empty((n, N_KPIS))
-    skips = np.zeros((n, len(SkipReason.NAMES)), dtype=np.int64)
-    counters = np.zeros((n, N_COUNTERS), dtype=np.int64)
-    equity_out = np.empty((int(keep.sum()), packed.n_days))
-    outcome = np.empty(n, dtype=np.int64)
     chain = chain_arrays(packed)
     rows_ro = read_only(params)
     keys = entry_group_keys(params)
@@ -218,16 +209,16 @@ def run_batch_tables(
     small = np.flatnonzero(np.isin(keys, unique[counts < min_group_rows]))
     if len(small):
         day = run_batch(packed, params[small], keep[small])
-        kpis[small], skips[small], counters[small], outcome[small] = (
+        out.kpis[small], out.skips[small], out.counters[small], out.outcome[small] = (
             day.kpis, day.skips, day.counters, day.outcome)
-        equity_out[slot[small][keep[small]]] = day.equity
+        out.equity[slot[small][keep[small]]] = day.equity
     for key in unique[counts >= min_group_rows]:
         members = np.flatnonzero(keys == key).astype(np.int64)
         tables = _group_tables(packed, int(key), params[members])
-        eval_group_nb(chain, tables, rows_ro, members, slot, kpis, skips, counters,
-                      equity_out, outcome)
+        eval_group_nb(chain, tables, rows_ro, members, slot, out.kpis, out.skips, out.counters,
+                      out.equity, out.outcome)
         del tables
-    return BatchOutputs(kpis, skips, counters, equity_out, outcome)
+    return out
 
 
 _LAST_LOCK = threading.Lock()
