@@ -4,7 +4,7 @@ ratio to N x single-process kernel throughput, what the box itself allows, and m
 Per repeat, interleaved so that every number of a repeat sees the same neighbours on a shared
 box, and reported as medians over repeats:
 
-- **single process**: the work an actor does per batch (kernel with equity out, KPIs, block
+- **single process**: the work an actor does per batch (kernel, KPIs, block
   return statistics for PBO) run in this process on one core, on a fixed random sample of the
   benchmark grid (compiled beforehand; compile time is never counted);
 - **hardware ceiling**: the same work in 1 and in N plain forked processes at once, no Ray, no
@@ -189,11 +189,9 @@ _SHARED: dict[str, Any] = {}  # what forked ceiling processes inherit
 
 def _batch_work(packed: Any, rows: np.ndarray, n_blocks: int) -> float:
     from gridbt.kernel.dispatch import run_batch
-    from gridbt.kernel.overfitting import block_return_stats
 
     started = time.perf_counter()
-    equity = run_batch(packed, rows, np.ones(len(rows), bool)).equity
-    block_return_stats(equity, n_blocks)
+    run_batch(packed, rows, None, n_blocks)  # as an actor: block statistics, no curves
     return time.perf_counter() - started
 
 

@@ -119,6 +119,8 @@ class BatchOutputs(NamedTuple):
     counters: np.ndarray  # (n, N_COUNTERS) int64
     equity: FloatArray  # (kept rows, n_days): the rows flagged in `keep_equity`, in order
     outcome: np.ndarray  # (n,) int64: hash of the trade sequence (`outcome_nb`)
+    block_stats: FloatArray  # (n, n_blocks, 3): per time block of the daily returns, count,
+    # sum and sum of squares (`overfitting.block_return_stats`, for PBO; n_blocks may be 0)
 
 
 class BatchBuffers(NamedTuple):
@@ -131,13 +133,16 @@ class BatchBuffers(NamedTuple):
 
 
 def new_batch(packed: PackedChain, params: FloatArray,
-              keep_equity: np.ndarray | None = None) -> BatchBuffers:
+              keep_equity: np.ndarray | None = None, n_blocks: int = 0) -> BatchBuffers:
     """The rows of a batch and the outputs either batch engine fills (`run_batch`,
     `tables.run_batch_tables`)."""
     from gridbt.kernel.metrics import N_KPIS
 
     params = np.ascontiguousarray(np.atleast_2d(params), dtype=np.float64)
     n = params.shape[0]
+    if n_blocks and not 1 <= n_blocks <= packed.n_days - 1:
+        raise ValueError(f"n_blocks must be between 1 and the number of daily returns "
+                         f"({packed.n_days - 1}), got {n_blocks}")
     keep = np.zeros(n, dtype=bool) if keep_equity is None else np.asarray(keep_equity, bool)
     slot = np.where(keep, np.cumsum(keep) - 1, -1).astype(np.int64)
     out = BatchOutputs(
@@ -146,19 +151,23 @@ def new_batch(packed: PackedChain, params: FloatArray,
         counters=np.zeros((n, N_COUNTERS), dtype=np.int64),
         equity=np.empty((int(keep.sum()), packed.n_days)),
         outcome=np.empty(n, dtype=np.int64),
+        block_stats=np.zeros((n, n_blocks, 3)),
     )
     return BatchBuffers(params, keep, slot, out)
 
 
 def run_batch(
-    packed: PackedChain, params: FloatArray, keep_equity: np.ndarray | None = None
+    packed: PackedChain, params: FloatArray, keep_equity: np.ndarray | None = None,
+    n_blocks: int = 0,
 ) -> BatchOutputs:
-    """Run a batch of encoded parameter rows in one kernel call."""
-    batch = new_batch(packed, params, keep_equity)
+    """Run a batch of encoded parameter rows in one kernel call: outputs per row, the equity
+    curves of the rows flagged in `keep_equity` and the return statistics of `n_blocks` time
+    blocks of every row (for PBO: no curve needs to leave the kernel for them)."""
+    batch = new_batch(packed, params, keep_equity, n_blocks)
     out = batch.out
     nb.run_batch_nb(
         chain_arrays(packed), read_only(batch.params), batch.slot, out.kpis, out.skips,
-        out.counters, out.equity, out.outcome,
+        out.counters, out.block_stats, out.equity, out.outcome,
     )
     return out
 

@@ -142,11 +142,13 @@ def run_backtest_nb(chain, params, equity, in_market, trades, legs, skips, count
 
 
 @njit(cache=True, nogil=True)
-def run_batch_nb(chain, params, equity_slot, kpis, skips, counters, equity_out, outcome):
+def run_batch_nb(chain, params, equity_slot, kpis, skips, counters, block_stats, equity_out,
+                 outcome):
     """Run every row of `params` (n_combos, N_PARAMS).
 
     Writes `kpis` (n_combos, N_KPIS), `skips` (n_combos, N_SKIPS), `counters`
-    (n_combos, N_COUNTERS) and `outcome` (n_combos: the `outcome_nb` hash of the trades); the
+    (n_combos, N_COUNTERS), `block_stats` (n_combos, n_blocks, 3: `row_nb.block_stats_nb`) and
+    `outcome` (n_combos: the `outcome_nb` hash of the trades); the
     equity curve of row r goes to `equity_out[equity_slot[r]]` when `equity_slot[r] >= 0`.
     Scratch buffers (the daily rows included) are allocated once per batch.
     """
@@ -171,5 +173,5 @@ def run_batch_nb(chain, params, equity_slot, kpis, skips, counters, equity_out, 
         for t in range(w_first, w_end):
             margin[t] = daily[t, D.initial_margin]
         outcome[r] = finish_row_nb(chain, params[r], n, trades, equity, in_market, margin,
-                                   trade_pnl, trade_held, scratch, kpis[r], equity_slot[r],
-                                   equity_out)
+                                   trade_pnl, trade_held, scratch, kpis[r], block_stats[r],
+                                   equity_slot[r], equity_out)

@@ -187,6 +187,7 @@ def run_batch_tables(
     params: FloatArray,
     keep_equity: np.ndarray | None = None,
     min_group_rows: int = MIN_GROUP_ROWS,
+    n_blocks: int = 0,
 ) -> BatchOutputs:
     """`dispatch.run_batch` on trade tables: each entry group's tables are built once, its
     rows evaluated; only the last group's tables stay alive (for a next batch that continues
@@ -196,7 +197,7 @@ def run_batch_tables(
     from gridbt.kernel.dispatch import new_batch, run_batch
     from gridbt.kernel.tables_eval_nb import eval_group_nb
 
-    params, keep, slot, out = new_batch(packed, params, keep_equity)
+    params, keep, slot, out = new_batch(packed, params, keep_equity, n_blocks)
     reasons = fallback_reasons(params)
     if reasons.any():
         bad = int(np.flatnonzero(reasons)[0])
@@ -208,15 +209,16 @@ def run_batch_tables(
     unique, counts = np.unique(keys, return_counts=True)
     small = np.flatnonzero(np.isin(keys, unique[counts < min_group_rows]))
     if len(small):
-        day = run_batch(packed, params[small], keep[small])
+        day = run_batch(packed, params[small], keep[small], n_blocks)
         out.kpis[small], out.skips[small], out.counters[small], out.outcome[small] = (
             day.kpis, day.skips, day.counters, day.outcome)
+        out.block_stats[small] = day.block_stats
         out.equity[slot[small][keep[small]]] = day.equity
     for key in unique[counts >= min_group_rows]:
         members = np.flatnonzero(keys == key).astype(np.int64)
         tables = _group_tables(packed, int(key), params[members])
         eval_group_nb(chain, tables, rows_ro, members, slot, out.kpis, out.skips, out.counters,
-                      out.equity, out.outcome)
+                      out.block_stats, out.equity, out.outcome)
         del tables
     return out
 

@@ -392,8 +392,8 @@ def eval_row_nb(chain, tb, params, equity, in_market, trades, skips):
 
 
 @njit(cache=True, nogil=True)
-def eval_group_nb(chain, tb, params, rows, equity_slot, kpis, skips, counters, equity_out,
-                  outcome):
+def eval_group_nb(chain, tb, params, rows, equity_slot, kpis, skips, counters, block_stats,
+                  equity_out, outcome):
     """Run rows `rows` of `params` on the group's tables; outputs as `nb.run_batch_nb`, at
     each row's index."""
     n_days = chain.day_date.shape[0]
@@ -411,5 +411,5 @@ def eval_group_nb(chain, tb, params, rows, equity_slot, kpis, skips, counters, e
         counters[r, C.missing_quote_days] = missing
         counters[r, C.stale_fills] = stale
         outcome[r] = finish_row_nb(chain, params[r], n, trades, equity, in_market, margin,
-                                   trade_pnl, trade_held, scratch, kpis[r], equity_slot[r],
-                                   equity_out)
+                                   trade_pnl, trade_held, scratch, kpis[r], block_stats[r],
+                                   equity_slot[r], equity_out)

@@ -105,8 +105,8 @@ class BacktestActor:
         from gridbt.kernel.tables import fallback_reasons
 
         supported = self.warmup[fallback_reasons(self.warmup) == 0]
-        if len(supported):
-            self.run(supported, keep_equity=False, engine="tables")
+        if len(supported):  # every group on tables: their kernels load, contract_major is made
+            self.run(supported, keep_equity=False, engine="tables", min_group_rows=0)
 
     def started(self) -> dict[str, Any]:
         """This actor's process, before the chain arrives: its pid, the seconds its imports
@@ -139,30 +139,33 @@ class BacktestActor:
         info = psutil.Process().memory_full_info()
         return {"rss": int(info.rss), "uss": int(info.uss)}
 
-    def run(self, params: FloatArray, keep_equity: bool, engine: str = "day") -> BatchResult:
+    def run(self, params: FloatArray, keep_equity: bool, engine: str = "day",
+            min_group_rows: int | None = None) -> BatchResult:
         """Backtest every row of `params` in one call of `engine` (`BATCH_ENGINES`; `tables`
-        takes only rows the trade-table engine supports): KPIs, skips, counters, outcome
-        hashes and the per-block return statistics of each equity curve (for PBO), plus the
-        curves if kept."""
+        takes only rows the trade-table engine supports, and runs entry groups of fewer than
+        `min_group_rows` rows on the day kernel, default `tables.MIN_GROUP_ROWS`): KPIs,
+        skips, counters, outcome hashes and the per-block return statistics of each equity
+        curve (for PBO, computed in the kernel), plus the curves if kept."""
         from gridbt.kernel.dispatch import run_batch
-        from gridbt.kernel.overfitting import block_return_stats
-        from gridbt.kernel.tables import run_batch_tables
+        from gridbt.kernel.tables import MIN_GROUP_ROWS, run_batch_tables
 
         if engine not in BATCH_ENGINES:
             raise ValueError(f"engine {engine!r} is not one of {BATCH_ENGINES}")
         started = time.perf_counter()
-        n = params.shape[0]
-        run = run_batch_tables if engine == "tables" else run_batch
-        kpis, skips, counters, equity, outcome = run(self.packed, params,
-                                                     np.ones(n, dtype=bool))
-        stats = block_return_stats(equity, self.n_blocks)
+        keep = np.full(params.shape[0], keep_equity, dtype=bool)
+        if engine == "tables":
+            out = run_batch_tables(self.packed, params, keep, n_blocks=self.n_blocks,
+                                   min_group_rows=(MIN_GROUP_ROWS if min_group_rows is None
+                                                   else min_group_rows))
+        else:
+            out = run_batch(self.packed, params, keep, self.n_blocks)
         return BatchResult(
-            kpis=kpis,
-            skips=skips,
-            counters=counters,
-            outcome=outcome,
-            block_stats=stats,
-            equity=equity if keep_equity else None,
+            kpis=out.kpis,
+            skips=out.skips,
+            counters=out.counters,
+            outcome=out.outcome,
+            block_stats=out.block_stats,
+            equity=out.equity if keep_equity else None,
             seconds=time.perf_counter() - started,
             node=self.node,
         )
@@ -180,9 +183,8 @@ class BacktestActor:
         from gridbt.kernel.dispatch import run_batch
         from gridbt.kernel.overfitting import block_return_stats
 
-        n = params.shape[0]
-        kpis, _, _, equity, _ = run_batch(self.packed, params, np.ones(n, dtype=bool))
-        return kpis, block_return_stats(equity[:, max(lo - 1, 0):hi], n_blocks)
+        out = run_batch(self.packed, params, np.ones(params.shape[0], dtype=bool))
+        return out.kpis, block_return_stats(out.equity[:, max(lo - 1, 0):hi], n_blocks)
 
     def equity(self, params: FloatArray) -> FloatArray:
         """Equity curves (n, n_days) of every row."""

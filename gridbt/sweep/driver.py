@@ -103,6 +103,10 @@ class SweepOutcome:
 
 
 _BLOCK_ROWS = 1 << 13  # grid cells expanded at a time (a row is N_PARAMS floats, ~3.6 kB)
+#: the first batches of an engine, which measure its speed: small for the day kernel; for the
+#: trade tables a whole entry group of up to twice this (a group's tables are built once per
+#: batch, and a batch under `tables.MIN_GROUP_ROWS` rows would run on the day kernel)
+_PROBE_ROWS = {"day": 8, "tables": 256}
 #: what to do after an environment failure: the batches on disk stay
 RESUME = "then run the same command with --resume (the results on disk are kept)"
 
@@ -150,7 +154,7 @@ class _Work:
     def batch_size(self, engine: str = "day") -> int:
         per_combo = self.per_combo.get(engine, 0.0)
         if per_combo <= 0:
-            return 8  # first batches measure the speed
+            return _PROBE_ROWS[engine]  # first batches measure the speed
         size = max(1, min(int(self.cfg.batch_seconds / per_combo), 50_000))
         # near the end, cut what is left evenly over every slot so the actors finish together
         # instead of one computing a last full batch while the others idle (down to a tenth

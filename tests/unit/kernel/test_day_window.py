@@ -184,7 +184,7 @@ def test_whole_chain_window_is_bit_identical(engine: Engine, kind: str) -> None:
     row = encode_spec(spec, packed)
     full = row.copy()
     full[P.window_first], full[P.window_end] = 0.0, float(packed.n_days)
-    kpis, skips, _, curves, _ = run_batch(packed, np.vstack([row, full]), np.ones(2, bool))
+    kpis, skips, _, curves, *_ = run_batch(packed, np.vstack([row, full]), np.ones(2, bool))
     np.testing.assert_array_equal(kpis[0], kpis[1], strict=True)
     np.testing.assert_array_equal(curves[0], curves[1], strict=True)
     np.testing.assert_array_equal(curves[0], run_backtest(packed, spec).equity, strict=True)
@@ -326,7 +326,7 @@ def test_batch_kpis_of_windowed_rows(kind: str) -> None:
     rows = np.tile(base, (len(windows), 1))
     rows[:, P.window_first] = [w[0] for w in windows]
     rows[:, P.window_end] = [w[1] for w in windows]
-    kpis, skips, counters, curves, _ = run_batch(packed, rows, np.ones(len(windows), bool))
+    kpis, skips, counters, curves, *_ = run_batch(packed, rows, np.ones(len(windows), bool))
     traded = 0
     for k, window in enumerate(windows):
         single = run_backtest(packed, spec, window=window)

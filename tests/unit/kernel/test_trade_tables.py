@@ -18,6 +18,7 @@ from gridbt.data.pack import PackedChain
 from gridbt.kernel.contract import P_FILTER0, F, P
 from gridbt.kernel.dispatch import run_batch, run_params
 from gridbt.kernel.enums import ExitReason, MarginModel, SizingBinding, SkipReason
+from gridbt.kernel.overfitting import block_return_stats
 from gridbt.kernel.tables import (
     FALLBACK_REASONS,
     build_tables,
@@ -111,8 +112,14 @@ def groups(draw: st.DrawFn) -> tuple[PackedChain, np.ndarray, StrategySpec]:
 
 def _assert_same(chain: PackedChain, rows: np.ndarray, min_group_rows: int = 0) -> None:
     keep = np.arange(len(rows)) % 2 == 0
-    day = run_batch(chain, rows, keep)
-    tables = run_batch_tables(chain, rows, keep, min_group_rows=min_group_rows)
+    n_blocks = min(3, chain.n_days - 1)
+    day = run_batch(chain, rows, keep, n_blocks)
+    tables = run_batch_tables(chain, rows, keep, min_group_rows=min_group_rows,
+                              n_blocks=n_blocks)
+    # the block statistics of PBO, computed in both kernels, are numpy's of the kept curves
+    np.testing.assert_allclose(day.block_stats[keep], block_return_stats(day.equity, n_blocks),
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(tables.block_stats, day.block_stats, rtol=RTOL, atol=1e-12)
     np.testing.assert_allclose(tables.kpis, day.kpis, rtol=RTOL, atol=1e-9, equal_nan=True)
     np.testing.assert_array_equal(tables.skips, day.skips)
     np.testing.assert_array_equal(tables.counters, day.counters)
