@@ -3,14 +3,15 @@
 A sweep crosses a few entry settings (structure, leg selection, expiry window, sizing inputs)
 with many exit settings. Everything that decides *which* position a day would open, and how
 that position's marks evolve until it must close, does not depend on the exit rules: it is
-computed once per entry group (`tables_nb.build_tables_nb`) into a `TradeTables`, and each
+computed once per entry group (`tables_nb`: a candidate day when a row first reaches it)
+into a `TradeTables`, and each
 combination of the group walks it (`tables_eval_nb`). The walk reads short contiguous runs of
 the path arrays instead of the chain's day-major quotes.
 
 Layout (`n_days` = the chain's days, `L` = the group's legs, `n_path` = path days in total):
 
-- per day `d` (entry candidates): `skip[d]` (-2: no entry can happen on `d`; -1: the legs
-  were selected; else the `SkipReason` of selection), the path `start[d]` and `length[d]`
+- per day `d` (entry candidates): `skip[d]` (-2: no entry can happen on `d`; -3: a candidate
+  not built yet; -1: the legs were selected; else the `SkipReason` of selection), the path `start[d]` and `length[d]`
   (days `d + 1 .. d + length[d]`, the last one the first day a leg settles or the window's last
   day), `value_entry[d]` (sum of units x mid at entry, per structure unit), `min_expiry[d]`
   (date of the nearest leg expiry), and the sizing inputs `worst[d]` (the worst stress loss W
@@ -24,11 +25,14 @@ Layout (`n_days` = the chain's days, `L` = the group's legs, `n_path` = path day
   value_entry`), `short_delta` (largest |delta| of a short leg, last finite value carried;
   -inf when none), `flags` (bit i: leg i quoted that day; bit 4: some open leg not quoted);
 - per path day and leg (`(n_path, L)`): `bid`, `ask`, the leg's last usable quote (its mark is
-  their mid, the exit fill is priced on them).
+  their mid, the exit fill is priced on them);
+- `used[0]`: the path rows in use. Days are built on demand (`tables_nb.ensure_entry_nb`), each
+  appending its path, so the path arrays have room for every candidate's longest path and rows
+  from `used[0]` on are not written (nor resident: the memory is never touched).
 
 Bytes per group: `n_days * (59 + MAX_LEGS * 56)` for the entry arrays plus
-`n_path * (17 + 16 * L)` for the paths; `n_path` is about `n_days` times the mean trading days
-from an entry to its nearest expiry (a 45-day window on daily data: some 30).
+`n_path * (17 + 16 * L)` for the paths in use; `n_path` is about the days built times the mean
+trading days from an entry to its nearest expiry (a 45-day window on daily data: some 30).
 """
 
 from __future__ import annotations
@@ -37,12 +41,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["FLAG_MISSING", "NOT_ENTRY", "TradeTables"]
+__all__ = ["FLAG_MISSING", "NOT_BUILT", "NOT_ENTRY", "TradeTables"]
 
 #: `skip[d]` of a day on which no entry can happen (outside the window, its last day).
 NOT_ENTRY = -2
+#: `skip[d]` of a candidate day whose entry and path are not built yet.
+NOT_BUILT = -3
 #: `flags` bit: some open leg had no usable quote that day (`missing_quote_days`).
 FLAG_MISSING = 16
+
+
+_PATH_FIELDS = frozenset({"value", "short_delta", "flags", "bid", "ask"})
 
 
 class TradeTables(NamedTuple):
@@ -70,11 +79,16 @@ class TradeTables(NamedTuple):
     flags: np.ndarray  # (n_path,) uint8
     bid: np.ndarray  # (n_path, n_legs) float64
     ask: np.ndarray  # (n_path, n_legs) float64
+    used: np.ndarray  # (1,) int64: path rows in use (the rest is room for days not built)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the arrays."""
-        return sum(int(a.nbytes) for a in self)
+        """Bytes of the arrays in use (the path arrays' rows in use; their unused room is
+        never touched, so never resident)."""
+        room = max(int(self.value.shape[0]), 1)
+        used = int(self.used[0])
+        return sum(int(getattr(self, name).nbytes) * (used if name in _PATH_FIELDS else room)
+                   // room for name in self._fields)
 
     def path(self, day: int) -> slice:
         """The path rows of the candidate entered on `day` (days `day + 1 ..`): e.g. its P&L

@@ -37,6 +37,8 @@ __all__ = [
     "entry_days",
     "entry_group_keys",
     "fallback_reasons",
+    "kept_tables",
+    "release_tables",
     "run_batch_tables",
 ]
 
@@ -159,21 +161,25 @@ def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
 
 
 def build_tables(
-    packed: PackedChain, params_row: FloatArray, days: np.ndarray | None = None
+    packed: PackedChain, params_row: FloatArray, days: np.ndarray | None = None,
+    lazy: bool = False,
 ) -> TradeTables:
     """The trade tables of the entry group of one encoded row (each candidate day's entry, its
     legs and its path to the nearest expiry or the window's end; `table_layout` documents each
-    array), on the days flagged in `days` (default: every day of the row's window). Only the
-    row's entry slots are read."""
-    from gridbt.kernel.tables_nb import build_tables_nb
+    array), on the days flagged in `days` (default: every day of the row's window), built
+    (`lazy=False`) or to be built as rows reach their days (`lazy=True`, what evaluation
+    does). Only the row's entry slots are read."""
+    from gridbt.kernel.tables_nb import build_all_nb, new_tables_nb
 
     row = np.ascontiguousarray(params_row, dtype=np.float64).reshape(-1)
     if row.shape[0] != N_PARAMS:
         raise ValueError(f"build_tables: a row has {N_PARAMS} parameters, got {row.shape[0]}")
-    cm = contract_major(packed)
     flags = np.ones(packed.n_days, dtype=bool) if days is None else np.asarray(days, bool)
-    return TradeTables(*build_tables_nb(chain_arrays(packed), read_only(row), *cm,
-                                        read_only(np.ascontiguousarray(flags))))
+    chain, row = chain_arrays(packed), read_only(row)
+    tables = TradeTables(*new_tables_nb(chain, row, read_only(np.ascontiguousarray(flags))))
+    if not lazy:
+        build_all_nb(chain, row, *contract_major(packed), tables)
+    return tables
 
 
 #: Entry groups with fewer rows run on the day kernel by default: building a group's tables
@@ -214,35 +220,52 @@ def run_batch_tables(
             day.kpis, day.skips, day.counters, day.outcome)
         out.block_stats[small] = day.block_stats
         out.equity[slot[small][keep[small]]] = day.equity
+    cm = contract_major(packed)
     for key in unique[counts >= min_group_rows]:
         members = np.flatnonzero(keys == key).astype(np.int64)
-        tables = _group_tables(packed, int(key), params[members])
-        eval_group_nb(chain, tables, rows_ro, members, slot, out.kpis, out.skips, out.counters,
-                      out.block_stats, out.equity, out.outcome)
+        with _TABLES_LOCK:  # the walk builds the days its rows reach into the shared tables
+            tables = _group_tables(packed, int(key), params[members])
+            eval_group_nb(chain, tables, cm, rows_ro, members, slot, out.kpis, out.skips,
+                          out.counters, out.block_stats, out.equity, out.outcome)
         del tables
     return out
 
 
-_LAST_LOCK = threading.Lock()
+#: Held while a group's tables are looked up and evaluated: evaluation writes the days it
+#: builds into them (threads calling `run_batch_tables` take turns).
+_TABLES_LOCK = threading.Lock()
 _LAST: list[tuple[int, tuple[np.ndarray, ...], np.ndarray, TradeTables]] = []
 
 
 def _group_tables(packed: PackedChain, key: int, rows: FloatArray) -> TradeTables:
-    """The tables of the entry group `key` for `rows`. The last group built is kept (one per
-    process): a sweep's scheduler may split a group across consecutive batches, and the next
-    batch then evaluates on the same tables when they cover its entry days."""
+    """The tables of the entry group `key` for `rows` (lazy: built as the walk reaches their
+    days; call with `_TABLES_LOCK` held). The last group's are kept (one per process): a
+    sweep's scheduler may split a group across consecutive batches, and the next batch then
+    evaluates on the same tables, and the days already built, when they cover its entry
+    days."""
     days = entry_days(packed, rows)
     # the same chain: the same quote and feature arrays (a chain copied with other features,
     # which signals and filters read, is another chain)
     source = (packed.quote_bid, packed.features, packed.day_spot)
-    with _LAST_LOCK:
-        if _LAST:
-            last_key, last_source, last_days, tables = _LAST[0]
-            same = all(a is b for a, b in zip(last_source, source, strict=True))
-            if last_key == key and same and not np.any(days & ~last_days):
-                return tables
-        _LAST.clear()  # free the previous group's tables before building the next
-    tables = build_tables(packed, rows[0], days)
-    with _LAST_LOCK:
-        _LAST[:] = [(key, source, days, tables)]
+    if _LAST:
+        last_key, last_source, last_days, tables = _LAST[0]
+        same = all(a is b for a, b in zip(last_source, source, strict=True))
+        if last_key == key and same and not np.any(days & ~last_days):
+            return tables
+    _LAST.clear()  # free the previous group's tables before making the next
+    tables = build_tables(packed, rows[0], days, lazy=True)
+    _LAST[:] = [(key, source, days, tables)]
     return tables
+
+
+def kept_tables() -> TradeTables | None:
+    """The tables this process keeps (the last entry group evaluated, as far as its rows
+    built them), or None."""
+    with _TABLES_LOCK:
+        return _LAST[0][3] if _LAST else None
+
+
+def release_tables() -> None:
+    """Free the kept tables (the next batch of their group builds its days again)."""
+    with _TABLES_LOCK:
+        _LAST.clear()

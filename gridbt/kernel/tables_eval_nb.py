@@ -13,8 +13,9 @@ copied into a leg record: stores into a record's array fields inside the walk's 
 keep the loop's state in memory (5x slower). Rows that need the day path (margin account, delta
 hedge, financing) are not run here: `tables.fallback_reasons` names them.
 
-Array contract. `chain` is a `contract.Chain`; `tb` a `table_layout.TradeTables` built from the
-group's entry slots; `params` (n_rows, N_PARAMS) with `rows` the indices of the group's rows.
+Array contract. `chain` is a `contract.Chain`; `tb` a `table_layout.TradeTables` made from the
+group's entry slots (its candidate days built as rows reach them, `tables_nb.ensure_entry_nb`),
+`cm` the chain's contract-major (bid, ask, delta); `params` (n_rows, N_PARAMS) with `rows` the indices of the group's rows.
 Outputs as `nb.run_batch_nb` (kpis, skips, counters, kept equity, outcome). Scratch buffers
 are allocated once per call.
 """
@@ -30,7 +31,7 @@ from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason
 from gridbt.kernel.kpi_nb import neumaier_add_nb
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
 from gridbt.kernel.row_nb import finish_row_nb
-from gridbt.kernel.rules_nb import decode_rules_nb
+from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.state import Sizing, book_dt, day_dt, flows_dt
 from gridbt.kernel.steps_nb import (
     add_cash_nb,
@@ -40,6 +41,7 @@ from gridbt.kernel.steps_nb import (
     sell_fill_nb,
 )
 from gridbt.kernel.table_layout import FLAG_MISSING
+from gridbt.kernel.tables_nb import ensure_entry_nb
 
 __all__ = ["eval_group_nb", "eval_row_nb"]
 
@@ -147,14 +149,16 @@ def _open_nb(d, direction, sized, book, flows, tb, trades, br):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _try_entry_nb(chain, tb, params, d, book, flows, trades, rules):
-    """Steps 2.3-2.8 on a scheduled flat day (`entry_nb.try_entry_nb` on the table): open the
-    position (return -1) or return the SkipReason."""
+def _try_entry_nb(chain, tb, cm, params, scenarios, d, book, flows, trades, rules):
+    """Steps 2.3-2.8 on a scheduled flat day (`entry_nb.try_entry_nb` on the table, its day
+    built first if no row reached it yet): open the position (return -1) or return the
+    SkipReason."""
     br = rules.book
     book.signal = tb.signal_state[d]
     direction, skip = entry_direction_nb(chain, params, d, book, rules.entry, rules.signal)
     if skip >= 0:
         return skip
+    ensure_entry_nb(chain, params, rules, scenarios, cm, tb, d)
     if tb.skip[d] >= 0:
         return tb.skip[d]
     sized = _size_nb(book, rules.sizing, tb.worst[d], tb.sigma_bar[d], tb.vol_sd[d])
@@ -341,16 +345,20 @@ def _flat_run_nb(day_weekday, d, end, entry, first, value, equity, in_market):
 
 
 @njit(cache=True, nogil=True)
-def eval_row_nb(chain, tb, params, equity, in_market, trades, skips):
+def eval_row_nb(chain, tb, cm, params, equity, in_market, trades, skips):
     """One row of the group: fill `equity`, `in_market`, the `trades` rows (entry and exit
-    fields) and count `skips`; return (trade rows, missing_quote_days, stale_fills)."""
+    fields) and count `skips`; return (trade rows, missing_quote_days, stale_fills). The
+    candidate days it tries an entry on are built into `tb` if they are not yet (`cm`: the
+    chain's contract-major bid, ask and delta)."""
     chain = borrowed_nb(chain)
     tb = borrowed_nb(tb)
+    cm = borrowed_nb(cm)
     params, equity, in_market, trades, skips = borrowed_nb(
         (params, equity, in_market, trades, skips)
     )
     n_days = chain.day_date.shape[0]
     rules = decode_rules_nb(params, n_days, False)
+    scenarios = scenarios_nb(params)
     br = rules.book
     book = stack_record_nb(book_dt)
     flows = stack_record_nb(flows_dt)
@@ -366,7 +374,7 @@ def eval_row_nb(chain, tb, params, equity, in_market, trades, skips):
     while d < br.end:
         opened = False
         if d != last and entry_allowed_nb(chain, d, day, rules.entry, br.first):
-            skip = _try_entry_nb(chain, tb, params, d, book, flows, trades, rules)
+            skip = _try_entry_nb(chain, tb, cm, params, scenarios, d, book, flows, trades, rules)
             if skip >= 0:
                 skips[skip] += 1
             else:
@@ -392,10 +400,10 @@ def eval_row_nb(chain, tb, params, equity, in_market, trades, skips):
 
 
 @njit(cache=True, nogil=True)
-def eval_group_nb(chain, tb, params, rows, equity_slot, kpis, skips, counters, block_stats,
+def eval_group_nb(chain, tb, cm, params, rows, equity_slot, kpis, skips, counters, block_stats,
                   equity_out, outcome):
-    """Run rows `rows` of `params` on the group's tables; outputs as `nb.run_batch_nb`, at
-    each row's index."""
+    """Run rows `rows` of `params` on the group's tables (building the days they reach);
+    outputs as `nb.run_batch_nb`, at each row's index."""
     n_days = chain.day_date.shape[0]
     equity = np.empty(n_days)
     in_market = np.zeros(n_days, dtype=np.bool_)
@@ -406,7 +414,7 @@ def eval_group_nb(chain, tb, params, rows, equity_slot, kpis, skips, counters, b
     scratch = np.empty(max(n_days, 1))
     for r in rows:
         n, missing, stale = eval_row_nb(
-            chain, tb, params[r], equity, in_market, trades, skips[r]
+            chain, tb, cm, params[r], equity, in_market, trades, skips[r]
         )
         counters[r, C.missing_quote_days] = missing
         counters[r, C.stale_fills] = stale

@@ -1,6 +1,11 @@
 """Build the trade tables of one entry group (`table_layout.TradeTables`; docs/trade_tables.md).
 
-For every day an entry could happen on, select the legs exactly as the day kernel's entry step
+The tables are made empty (`new_tables_nb`) and built a candidate day at a time, the first time
+a row of the group tries an entry on that day (`ensure_entry_nb`, called by the walk): the days
+no row of the group ever reaches, about half of them in a typical grid, are never selected nor
+followed. `build_all_nb` builds every candidate day (`gridbt entries`, tests).
+
+For a day an entry could happen on, select the legs exactly as the day kernel's entry step
 does (`select_nb.select_legs_nb`, `entry_nb.load_legs_nb`), precompute what sizing reads (the
 worst stress loss W, σ̄ and the vol-target deviation), then follow the position until the first
 day a leg settles or the window's last day: each leg's last usable quote (carried when missing,
@@ -10,7 +15,8 @@ as `steps_nb.mark_leg_nb` carries it), the structure's value on mid marks and th
 
 Array contract. `chain` is a `contract.Chain`; `params` one parameter vector of the group (its
 entry slots; the exit slots are not read); `cm_bid`, `cm_ask`, `cm_delta` (n_quotes,) float64
-in contract-row order. Outputs are allocated here (two passes: entries, then paths).
+in contract-row order. `new_tables_nb` allocates every array; building a day writes its
+entries and appends its path after the `used[0]` path rows in use.
 """
 
 import numpy as np
@@ -24,9 +30,9 @@ from gridbt.kernel.risk_nb import per_contract_nb, sigma_bar_nb, stress_worst_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.select_nb import select_legs_nb
 from gridbt.kernel.state import leg_book_dt
-from gridbt.kernel.table_layout import FLAG_MISSING, NOT_ENTRY
+from gridbt.kernel.table_layout import FLAG_MISSING, NOT_BUILT, NOT_ENTRY
 
-__all__ = ["build_tables_nb"]
+__all__ = ["build_all_nb", "ensure_entry_nb", "new_tables_nb"]
 
 
 @njit(cache=True, nogil=True)
@@ -110,60 +116,6 @@ def _direction_nb(signal, state):
 
 
 @njit(cache=True, nogil=True)
-def _select_entries_nb(chain, params, entry_days):
-    """Pass 1: the legs of every candidate entry day (`entry_days[d]` set) and its path
-    length."""
-    chain = borrowed_nb(chain)
-    params = borrowed_nb((params,))[0]
-    n_days = chain.day_date.shape[0]
-    rules = decode_rules_nb(params, n_days, False)
-    br = rules.book
-    n_legs = br.n_legs
-    signal_state, signal_exit = _signal_nb(chain, rules.signal, n_days)
-    scenarios = scenarios_nb(params)
-    lg = stack_record_nb(leg_book_dt)
-    skip = np.full(n_days, NOT_ENTRY, dtype=np.int8)
-    start = np.zeros(n_days, dtype=np.int64)
-    length = np.zeros(n_days, dtype=np.int64)
-    value_entry = np.zeros(n_days)
-    min_expiry = np.zeros(n_days, dtype=np.int64)
-    worst = np.full(n_days, np.nan)
-    sigma_bar = np.full(n_days, np.nan)
-    vol_sd = np.full(n_days, np.nan)
-    units = np.zeros((n_days, MAX_LEGS))
-    right = np.zeros((n_days, MAX_LEGS))
-    strike = np.zeros((n_days, MAX_LEGS))
-    expiry = np.zeros((n_days, MAX_LEGS), dtype=np.int64)
-    contract = np.full((n_days, MAX_LEGS), -1, dtype=np.int64)
-    bid = np.zeros((n_days, MAX_LEGS))
-    ask = np.zeros((n_days, MAX_LEGS))
-    n_path = 0
-    last = br.end - 1
-    for d in range(br.first, last):
-        direction = _direction_nb(rules.signal, signal_state[d])
-        if not entry_days[d] or direction == 0:
-            continue
-        spot = chain.day_spot[d]
-        status = select_legs_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote)
-        skip[d] = status
-        if status >= 0:
-            continue
-        load_legs_nb(chain, params, lg, n_legs, direction)
-        value_entry[d], min_expiry[d] = _entry_row_nb(
-            chain, d, lg, n_legs, units, right, strike, expiry, contract, bid, ask
-        )
-        worst[d], sigma_bar[d], vol_sd[d] = _sizing_inputs_nb(
-            lg, spot, chain.day_date[d], rules, scenarios
-        )
-        settle = np.searchsorted(chain.day_date, min_expiry[d])
-        start[d] = n_path
-        length[d] = min(max(settle, d + 1), last) - d
-        n_path += length[d]
-    return (skip, start, length, value_entry, min_expiry, worst, sigma_bar, vol_sd, units,
-            right, strike, expiry, contract, bid, ask, n_path, signal_state, signal_exit)
-
-
-@njit(cache=True, nogil=True)
 def _fill_leg_nb(chain, d, i, o, n, leg, cm_bid, cm_ask, cm_delta, value, short_delta, flags,
                  pbid, pask):
     """Leg `i` of the candidate of day `d` along its path rows `o .. o + n`: its last usable
@@ -207,44 +159,94 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm_bid, cm_ask, cm_delta, value, short_
 
 
 @njit(cache=True, nogil=True)
-def _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
-                   pask):
-    """Pass 2: every candidate's path, from the day after its entry, leg by leg (one contract's
-    rows at a time; the value sums the legs in their order, as `steps_nb.mark_nb` does)."""
+def new_tables_nb(chain, params, entry_days):
+    """Empty trade tables of the entry group of `params` for the days flagged in `entry_days`
+    (n_days, bool: the days some row of the group may try an entry on): those days not built
+    yet (`NOT_BUILT`; `ensure_entry_nb` builds one), the others `NOT_ENTRY`; the z-score
+    signal's states; path arrays with room for the longest path of every candidate day (a day
+    can hold a position at most until its group's latest allowed expiry). Returns the tuple of
+    `TradeTables` fields."""
     chain = borrowed_nb(chain)
-    skip, start, length, units, right, strike, expiry, contract, bid, ask = borrowed_nb(
-        (sel[0], sel[1], sel[2], sel[8], sel[9], sel[10], sel[11], sel[12], sel[13], sel[14])
-    )
-    cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask = borrowed_nb(
-        (cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid, pask)
-    )
-    value[:] = 0.0
-    short_delta[:] = -np.inf
-    for d in range(skip.shape[0]):
-        if skip[d] != -1:
-            continue
-        for i in range(n_legs):
-            leg = (units[d, i], right[d, i], strike[d, i], expiry[d, i], contract[d, i],
-                   bid[d, i], ask[d, i])
-            _fill_leg_nb(chain, d, i, start[d], length[d], leg, cm_bid, cm_ask, cm_delta,
-                         value, short_delta, flags, pbid, pask)
+    params = borrowed_nb((params,))[0]
+    n_days = chain.day_date.shape[0]
+    rules = decode_rules_nb(params, n_days, False)
+    br = rules.book
+    n_legs = br.n_legs
+    signal_state, signal_exit = _signal_nb(chain, rules.signal, n_days)
+    skip = np.full(n_days, NOT_ENTRY, dtype=np.int8)
+    longest = max(rules.entry.dte_max[0], rules.entry.dte_max[1])
+    last = br.end - 1
+    room = 0
+    for d in range(br.first, last):
+        if entry_days[d] and _direction_nb(rules.signal, signal_state[d]) != 0:
+            skip[d] = NOT_BUILT
+            bound = np.searchsorted(chain.day_date, chain.day_date[d] + longest, side="right")
+            room += min(max(bound, d + 1), last) - d
+    return (skip, np.zeros(n_days, dtype=np.int64), np.zeros(n_days, dtype=np.int64),
+            np.zeros(n_days), np.zeros(n_days, dtype=np.int64), np.full(n_days, np.nan),
+            np.full(n_days, np.nan), np.full(n_days, np.nan), signal_state, signal_exit,
+            np.zeros((n_days, MAX_LEGS)), np.zeros((n_days, MAX_LEGS)),
+            np.zeros((n_days, MAX_LEGS)), np.zeros((n_days, MAX_LEGS), dtype=np.int64),
+            np.full((n_days, MAX_LEGS), -1, dtype=np.int64), np.zeros((n_days, MAX_LEGS)),
+            np.zeros((n_days, MAX_LEGS)), np.empty(room), np.empty(room),
+            np.empty(room, dtype=np.uint8), np.empty((room, n_legs)), np.empty((room, n_legs)),
+            np.zeros(1, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True)
-def build_tables_nb(chain, params, cm_bid, cm_ask, cm_delta, entry_days):
-    """The trade tables of the entry group of `params`, as the tuple of `TradeTables` fields,
-    for the days flagged in `entry_days` (n_days, bool: the days some row of the group may
-    try an entry on; the others are `NOT_ENTRY`)."""
-    sel = _select_entries_nb(chain, params, entry_days)
-    n_path = sel[15]
-    n_legs = int(params[P.n_legs])
-    value = np.empty(n_path)
-    short_delta = np.empty(n_path)
-    flags = np.zeros(n_path, dtype=np.uint8)
-    pbid = np.empty((n_path, n_legs))
-    pask = np.empty((n_path, n_legs))
-    _fill_paths_nb(chain, n_legs, sel, cm_bid, cm_ask, cm_delta, value, short_delta, flags, pbid,
-                   pask)
-    return (sel[0], sel[1], sel[2], sel[3], sel[4], sel[5], sel[6], sel[7], sel[16], sel[17],
-            sel[8], sel[9], sel[10], sel[11], sel[12], sel[13], sel[14], value, short_delta,
-            flags, pbid, pask)
+def _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, tb, d):
+    """Build candidate day `d`: select its legs as the day kernel's entry step does, record
+    them, the sizing inputs and, when selected, the path (appended after the rows in use)."""
+    br = rules.book
+    n_legs = br.n_legs
+    direction = _direction_nb(rules.signal, tb.signal_state[d])
+    lg = stack_record_nb(leg_book_dt)
+    spot = chain.day_spot[d]
+    status = select_legs_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote)
+    tb.skip[d] = status
+    if status >= 0:
+        return
+    load_legs_nb(chain, params, lg, n_legs, direction)
+    tb.value_entry[d], tb.min_expiry[d] = _entry_row_nb(
+        chain, d, lg, n_legs, tb.units, tb.right, tb.strike, tb.expiry, tb.contract,
+        tb.entry_bid, tb.entry_ask,
+    )
+    tb.worst[d], tb.sigma_bar[d], tb.vol_sd[d] = _sizing_inputs_nb(
+        lg, spot, chain.day_date[d], rules, scenarios
+    )
+    settle = np.searchsorted(chain.day_date, tb.min_expiry[d])
+    o = tb.used[0]
+    n = min(max(settle, d + 1), br.end - 1) - d
+    tb.start[d] = o
+    tb.length[d] = n
+    tb.used[0] = o + n
+    for k in range(n):
+        tb.value[o + k] = 0.0
+        tb.short_delta[o + k] = -np.inf
+        tb.flags[o + k] = 0
+    for i in range(n_legs):
+        leg = (tb.units[d, i], tb.right[d, i], tb.strike[d, i], tb.expiry[d, i],
+               tb.contract[d, i], tb.entry_bid[d, i], tb.entry_ask[d, i])
+        _fill_leg_nb(chain, d, i, o, n, leg, cm_bid, cm_ask, cm_delta, tb.value, tb.short_delta,
+                     tb.flags, tb.bid, tb.ask)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def ensure_entry_nb(chain, params, rules, scenarios, cm, tb, d):
+    """Make candidate day `d` of the tables built (a day is built the first time a row of the
+    group tries an entry on it: the days no row reaches are never selected). `params` and
+    `rules` are any row of the group's (they agree on every slot the build reads)."""
+    if tb.skip[d] == NOT_BUILT:
+        _build_entry_nb(chain, params, rules, scenarios, cm[0], cm[1], cm[2], tb, d)
+
+
+@njit(cache=True, nogil=True)
+def build_all_nb(chain, params, cm_bid, cm_ask, cm_delta, tb):
+    """Build every candidate day of `tb` (in day order)."""
+    chain = borrowed_nb(chain)
+    params = borrowed_nb((params,))[0]
+    rules = decode_rules_nb(params, chain.day_date.shape[0], False)
+    scenarios = scenarios_nb(params)
+    for d in range(tb.skip.shape[0]):
+        if tb.skip[d] == NOT_BUILT:
+            _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, tb, d)

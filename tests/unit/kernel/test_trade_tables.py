@@ -264,6 +264,37 @@ def test_build_tables_paths_end_at_expiry_or_window(small_chain: PackedChain) ->
     assert tables.bid.shape == (tables.value.shape[0], 1)
 
 
+def test_tables_are_built_on_the_days_rows_reach(small_chain: PackedChain) -> None:
+    """Evaluation builds a candidate day the first time a row tries an entry on it: those days
+    equal the eagerly built tables' (entry and path), the others stay unbuilt."""
+    from gridbt.kernel.dispatch import chain_arrays, new_batch, read_only
+    from gridbt.kernel.table_layout import NOT_BUILT
+    from gridbt.kernel.tables import contract_major, entry_days
+    from gridbt.kernel.tables_eval_nb import eval_group_nb
+
+    rows = np.repeat(encode_spec(parse_strategy(_SHORT_PUT), small_chain)[None, :], 2, axis=0)
+    rows[:, P.profit_target] = np.nan  # held to expiry: the days in between are not reached
+    rows[1, P.stop_loss] = 0.5
+    days = entry_days(small_chain, rows)
+    eager = build_tables(small_chain, rows[0], days)
+    lazy = build_tables(small_chain, rows[0], days, lazy=True)
+    assert np.all((lazy.skip == NOT_BUILT) == (eager.skip >= -1)) and lazy.used[0] == 0
+    params, _, slot, out = new_batch(small_chain, rows, None, 2)
+    eval_group_nb(chain_arrays(small_chain), lazy, contract_major(small_chain),
+                  read_only(params), np.arange(2), slot, out.kpis, out.skips, out.counters,
+                  out.block_stats, out.equity, out.outcome)
+    built = np.flatnonzero(lazy.skip >= -1)
+    assert 0 < len(built) < np.count_nonzero(eager.skip >= -1)  # some candidates never reached
+    np.testing.assert_array_equal(lazy.skip[built], eager.skip[built])
+    assert lazy.nbytes < eager.nbytes
+    for d in built[lazy.skip[built] == -1]:
+        for name in ("value_entry", "min_expiry", "length", "units", "strike", "entry_bid"):
+            np.testing.assert_array_equal(getattr(lazy, name)[d], getattr(eager, name)[d])
+        for name in ("value", "short_delta", "flags", "bid", "ask"):
+            np.testing.assert_array_equal(getattr(lazy, name)[lazy.path(d)],
+                                          getattr(eager, name)[eager.path(d)])
+
+
 def test_kept_tables_follow_the_chain(small_chain: PackedChain) -> None:
     """The tables kept for a next batch are not reused on a chain with other features (a
     filter and a z-score signal read them)."""
