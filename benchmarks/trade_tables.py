@@ -32,13 +32,12 @@ from gridbt.kernel.tables import (
     release_tables,
     run_batch_tables,
 )
-
-#: time blocks of the PBO statistics, as a sweep's actors compute them (`pbo_blocks` default)
-N_BLOCKS = 10
 from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.sweep.grid import Grid
 from gridbt.sweep.spec import load_sweep
 
+#: time blocks of the PBO statistics, as a sweep's actors compute them (`pbo_blocks` default)
+N_BLOCKS = 10
 REPO = Path(__file__).resolve().parents[1]
 GRIDS = ("short_put_grid", "iron_condor_grid")
 
@@ -113,8 +112,9 @@ def bench(name: str, packed: PackedChain, repeat: int, groups: int) -> None:
           "kernel)")
     built = int(np.count_nonzero(tables.skip >= -1))
     candidates = int(np.count_nonzero(eager.skip >= -1))
-    print(f"  one group of {len(group)}: tables {tables.nbytes / 1e6:.2f} MB ({int(tables.used[0]):,}"
-          f" path days; {built:,} of {candidates:,} candidate days reached and built, all of them "
+    print(f"  one group of {len(group)}: tables {tables.nbytes / 1e6:.2f} MB "
+          f"({int(tables.used[0]):,} path days; {built:,} of {candidates:,} candidate days "
+          "reached and built, all of them "
           f"{eager.nbytes / 1e6:.2f} MB), built in {t_build * 1e3:.1f} ms = "
           f"{t_build / len(group) * 1e6:.0f} us per combination; evaluation "
           f"{t_eval * 1e6:.0f} us per combination")

@@ -3,22 +3,21 @@
 A sweep crosses a few entry settings (structure, leg selection, expiry window, sizing inputs)
 with many exit settings. Everything that decides *which* position a day would open, and how
 that position's marks evolve until it must close, does not depend on the exit rules: it is
-computed once per entry group (`tables_nb`: a candidate day when a row first reaches it)
-into a `TradeTables`, and each
-combination of the group walks it (`tables_eval_nb`). The walk reads short contiguous runs of
-the path arrays instead of the chain's day-major quotes.
+computed once per entry group (`tables_nb`: a candidate day when a row first reaches it) into
+a `TradeTables`, and each combination of the group walks it (`tables_eval_nb`). The walk reads
+short contiguous runs of the path arrays instead of the chain's day-major quotes.
 
 Layout (`n_days` = the chain's days, `L` = the group's legs, `n_path` = path days in total):
 
-- per day `d` (entry candidates): `skip[d]` (-2: no entry can happen on `d`; -3: a candidate
-  not built yet; -1: the legs were selected; else the `SkipReason` of selection), the path `start[d]` and `length[d]`
-  (days `d + 1 .. d + length[d]`, the last one the first day a leg settles or the window's last
-  day), `value_entry[d]` (sum of units x mid at entry, per structure unit), `min_expiry[d]`
-  (date of the nearest leg expiry), and the sizing inputs `worst[d]` (the worst stress loss W
-  per contract), `sigma_bar[d]`, `vol_sd[d]` (NaN when the group's sizing does not need them),
-  and the z-score signal's state after the day's update `signal_state[d]` (+1, -1, 0; 0 for an
-  always-on signal) and exit flag `signal_exit[d]` (a property of the chain: the same whatever
-  the trades);
+- per day `d` (entry candidates): `skip[d]` (-2: no entry can happen on `d`; -3: a candidate not
+  built yet; -1: the legs were selected; else the `SkipReason` of selection), the path
+  `start[d]` and `length[d]` (days `d + 1 .. d + length[d]`, the last one the first day a leg
+  settles or the window's last day), `value_entry[d]` (sum of units x mid at entry, per
+  structure unit), `min_expiry[d]` (date of the nearest leg expiry), and the sizing inputs
+  `worst[d]` (the worst stress loss W per contract), `sigma_bar[d]`, `vol_sd[d]` (NaN when the
+  group's sizing does not need them), and the z-score signal's state after the day's update
+  `signal_state[d]` (+1, -1, 0; 0 for an always-on signal) and exit flag `signal_exit[d]` (a
+  property of the chain: the same whatever the trades);
 - per day and leg (`(n_days, MAX_LEGS)`): `units`, `right`, `strike`, `expiry`, `contract`,
   the entry quote's `entry_bid`, `entry_ask`;
 - per path day (`n_path`): `value` (sum of units x mark, the P&L rules read `value -

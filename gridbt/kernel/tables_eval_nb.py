@@ -15,7 +15,8 @@ hedge, financing) are not run here: `tables.fallback_reasons` names them.
 
 Array contract. `chain` is a `contract.Chain`; `tb` a `table_layout.TradeTables` made from the
 group's entry slots (its candidate days built as rows reach them, `tables_nb.ensure_entry_nb`),
-`cm` the chain's contract-major (bid, ask, delta); `params` (n_rows, N_PARAMS) with `rows` the indices of the group's rows.
+`cm` the chain's contract-major (bid, ask, delta); `params` (n_rows, N_PARAMS) with `rows`
+the indices of the group's rows.
 Outputs as `nb.run_batch_nb` (kpis, skips, counters, kept equity, outcome). Scratch buffers
 are allocated once per call.
 """

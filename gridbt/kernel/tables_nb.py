@@ -22,7 +22,6 @@ entries and appends its path after the `used[0]` path rows in use.
 import numpy as np
 
 from gridbt.kernel.cache import njit
-from gridbt.kernel.contract import P
 from gridbt.kernel.entry_nb import load_legs_nb, zscore_signal_nb
 from gridbt.kernel.enums import MAX_LEGS
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
