@@ -3,7 +3,7 @@
 // out of the URL so links stay short.
 
 import { useCallback, useMemo } from "react";
-import { useSearchParams } from "react-router-dom";
+import { useLocation, useSearchParams } from "react-router-dom";
 
 export interface Codec<T> {
   parse: (raw: string) => T | undefined;
@@ -99,32 +99,61 @@ export function encodeParam<T>(value: T, codec: Codec<T>, fallback: T): string |
   return equal(value, fallback) ? undefined : codec.format(value);
 }
 
+// react-router hands a functional update the parameters of the last render, so of two updates
+// in a row (two choices before React renders again, as a quick user or a test makes them) the
+// second would undo the first. Updates made on the same location chain on the last one written.
+let pending: { key: string; search: URLSearchParams } | null = null;
+
+/** Replace the URL's search by `update(current)`, where `current` includes the updates made
+ * since the last render. */
+function useUpdateSearch(): (update: (current: URLSearchParams) => URLSearchParams) => void {
+  const [search, setSearch] = useSearchParams();
+  const { key } = useLocation();
+  return useCallback(
+    (update) => {
+      const current = pending && pending.key === key ? pending.search : search;
+      const next = update(current);
+      pending = { key, search: next };
+      setSearch(next, { replace: true });
+    },
+    [search, key, setSearch],
+  );
+}
+
 /** One URL search parameter as React state. Setting it replaces the history entry. */
 export function useUrlState<T>(key: string, codec: Codec<T>, fallback: T): [T, (v: T) => void] {
-  const [search, setSearch] = useSearchParams();
+  const [search] = useSearchParams();
+  const update = useUpdateSearch();
   const fallbackKey = JSON.stringify(fallback);
   const value = useMemo(
     () => readParam(search, key, codec, JSON.parse(fallbackKey) as T),
     [search, key, codec, fallbackKey],
   );
   const set = useCallback(
-    (v: T) => {
-      setSearch(
-        (prev) => withParams(prev, { [key]: encodeParam(v, codec, JSON.parse(fallbackKey) as T) }),
-        { replace: true },
-      );
-    },
-    [setSearch, key, codec, fallbackKey],
+    (v: T) =>
+      update((current) =>
+        withParams(current, { [key]: encodeParam(v, codec, JSON.parse(fallbackKey) as T) }),
+      ),
+    [update, key, codec, fallbackKey],
   );
   return [value, set];
 }
 
-/** Set several parameters at once (one history entry). */
-export function useSetParams(): (updates: Record<string, string | undefined>) => void {
-  const [, setSearch] = useSearchParams();
+/** Set several parameters at once (one history entry). `updates` may be a function of the
+ * current parameters: a choice that depends on another (swapping two axes) reads them as they
+ * are after any change made since the last render. */
+export function useSetParams(): (
+  updates:
+    | Record<string, string | undefined>
+    | ((current: URLSearchParams) => Record<string, string | undefined>),
+) => void {
+  const update = useUpdateSearch();
   return useCallback(
-    (updates) => setSearch((prev) => withParams(prev, updates), { replace: true }),
-    [setSearch],
+    (updates) =>
+      update((current) =>
+        withParams(current, typeof updates === "function" ? updates(current) : updates),
+      ),
+    [update],
   );
 }
 

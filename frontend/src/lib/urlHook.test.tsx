@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from "vitest";
 import { act, cleanup, render, screen } from "@testing-library/react";
 import { MemoryRouter, useLocation } from "react-router-dom";
-import { int, list, str, useUrlState } from "./url";
+import { int, list, readParam, str, useSetParams, useUrlState } from "./url";
 
 afterEach(cleanup);
 
@@ -42,4 +42,30 @@ test("useUrlState reads the link, writes changes and leaves defaults out", () =>
     n: 50,
     runs: ["a", "b"],
   });
+});
+
+let setParams: ReturnType<typeof useSetParams> | undefined;
+
+function Axes() {
+  setParams = useSetParams();
+  return <div data-testid="search">{useLocation().search}</div>;
+}
+
+test("useSetParams with a function reads the URL as it is, so changes in a row compose", () => {
+  render(
+    <MemoryRouter initialEntries={["/l?x=a&y=b"]}>
+      <Axes />
+    </MemoryRouter>,
+  );
+  // two axis choices before any render: the second must see the first's swap (x=b, y=a)
+  const choose = (key: "x" | "y", v: string) =>
+    setParams!((now) => {
+      const [x, y] = [readParam(now, "x", str, ""), readParam(now, "y", str, "")];
+      return key === "x" ? { x: v, y: v === y ? x : y } : { y: v, x: v === x ? y : x };
+    });
+  act(() => {
+    choose("x", "b");
+    choose("y", "c");
+  });
+  expect(screen.getByTestId("search").textContent).toBe("?x=b&y=c");
 });

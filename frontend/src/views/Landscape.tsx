@@ -29,6 +29,7 @@ import {
   brush as brushCodec,
   int,
   oneOf,
+  readParam,
   str,
   useSetParams,
   useUrlState,
@@ -52,6 +53,11 @@ export function useHeatmapChoices(sweep: SweepDetail) {
   const [agg, setAgg] = useUrlState<Aggregate>("agg", oneOf(AGGS), "max");
   const [x, setX] = useUrlState("x", str, axes[0]?.path ?? "");
   const [y, setY] = useUrlState("y", str, axes[1]?.path ?? "");
+  /** The axes as the URL holds them now (a change may follow another before a render). */
+  const axesIn = (search: URLSearchParams): [string, string] => [
+    readParam(search, "x", str, axes[0]?.path ?? ""),
+    readParam(search, "y", str, axes[1]?.path ?? ""),
+  ];
   const [where, setWhere] = useUrlState("where", pinsCodec, []);
   const [filter] = useFilter();
   // a pin on a heatmap axis makes no sense: drop it
@@ -59,13 +65,27 @@ export function useHeatmapChoices(sweep: SweepDetail) {
     const p = w.slice(0, w.indexOf(":"));
     return p !== x && p !== y;
   });
-  return { axes, metric, setMetric, agg, setAgg, x, setX, y, setY, where: pins, setWhere, filter };
+  return {
+    axes,
+    axesIn,
+    metric,
+    setMetric,
+    agg,
+    setAgg,
+    x,
+    setX,
+    y,
+    setY,
+    where: pins,
+    setWhere,
+    filter,
+  };
 }
 
 export function HeatmapControls({ choices }: { choices: ReturnType<typeof useHeatmapChoices> }) {
   const metrics = useMetricMap();
   const set = useSetParams();
-  const { axes, metric, setMetric, agg, setAgg, x, y, where, setWhere } = choices;
+  const { axes, axesIn, metric, setMetric, agg, setAgg, x, y, where, setWhere } = choices;
   const options = axes.map((a) => ({ value: a.path, label: groupLabel(a) }));
   const pinOf = (path: string) =>
     where.find((w) => w.startsWith(`${path}:`))?.slice(path.length + 1) ?? "";
@@ -76,14 +96,24 @@ export function HeatmapControls({ choices }: { choices: ReturnType<typeof useHea
         value={x}
         options={options}
         testId="axis-x"
-        onChange={(v) => set({ x: v, y: v === y ? x : y })}
+        onChange={(v) =>
+          set((now) => {
+            const [cx, cy] = axesIn(now); // choosing the other axis's path swaps them
+            return { x: v, y: v === cy ? cx : cy };
+          })
+        }
       />
       <Select
         label="Y axis"
         value={y}
         options={options}
         testId="axis-y"
-        onChange={(v) => set({ y: v, x: v === x ? y : x })}
+        onChange={(v) =>
+          set((now) => {
+            const [cx, cy] = axesIn(now);
+            return { y: v, x: v === cx ? cy : cx };
+          })
+        }
       />
       <MetricSelect value={metric} onChange={setMetric} metrics={metrics} testId="heatmap-metric" />
       <label className="field">
