@@ -40,6 +40,7 @@ __all__ = [
     "kept_tables",
     "release_tables",
     "run_batch_tables",
+    "small_group_rows",
 ]
 
 #: Why a row cannot run on trade tables; index 0 (empty) = it can.
@@ -190,6 +191,18 @@ def build_tables(
 MIN_GROUP_ROWS = 6
 
 
+def _small(keys: np.ndarray, min_group_rows: int) -> np.ndarray:
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return (counts < min_group_rows)[inverse.ravel()]
+
+
+def small_group_rows(params: FloatArray, min_group_rows: int = MIN_GROUP_ROWS) -> np.ndarray:
+    """(n,) bool: the rows of `params` whose entry group has fewer than `min_group_rows` rows
+    among them, which `run_batch_tables` runs on the day kernel."""
+    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    return _small(entry_group_keys(rows), min_group_rows)
+
+
 def run_batch_tables(
     packed: PackedChain,
     params: FloatArray,
@@ -214,8 +227,8 @@ def run_batch_tables(
     chain = chain_arrays(packed)
     rows_ro = read_only(params)
     keys = entry_group_keys(params)
-    unique, counts = np.unique(keys, return_counts=True)
-    small = np.flatnonzero(np.isin(keys, unique[counts < min_group_rows]))
+    small_rows = _small(keys, min_group_rows)
+    small = np.flatnonzero(small_rows)
     if len(small):
         day = run_batch(packed, params[small], keep[small], n_blocks)
         out.kpis[small], out.skips[small], out.counters[small], out.outcome[small] = (
@@ -223,7 +236,7 @@ def run_batch_tables(
         out.block_stats[small] = day.block_stats
         out.equity[slot[small][keep[small]]] = day.equity
     cm = contract_major(packed)
-    for key in unique[counts >= min_group_rows]:
+    for key in np.unique(keys[~small_rows]):
         members = np.flatnonzero(keys == key).astype(np.int64)
         with _TABLES_LOCK:  # the walk builds the days its rows reach into the shared tables
             tables = _group_tables(packed, int(key), params[members])
@@ -236,6 +249,7 @@ def run_batch_tables(
 #: Held while a group's tables are looked up and evaluated: evaluation writes the days it
 #: builds into them (threads calling `run_batch_tables` take turns).
 _TABLES_LOCK = threading.Lock()
+
 _LAST: list[tuple[int, tuple[np.ndarray, ...], np.ndarray, TradeTables]] = []
 
 

@@ -258,8 +258,9 @@ def ensure_entry_nb(chain, params, rules, scenarios, cm, tb, d):
 @njit(cache=True, nogil=True)
 def build_all_nb(chain, params, cm_bid, cm_ask, cm_delta, tb):
     """Build every candidate day of `tb` (in day order)."""
-    chain = borrowed_nb(chain)
-    params = borrowed_nb((params,))[0]
+    chain = borrowed_nb(chain)  # no reference counting on the arrays of each day's call
+    tb = borrowed_nb(tb)
+    params, cm_bid, cm_ask, cm_delta = borrowed_nb((params, cm_bid, cm_ask, cm_delta))
     rules = decode_rules_nb(params, chain.day_date.shape[0], False)
     scenarios = scenarios_nb(params)
     for d in range(tb.skip.shape[0]):

@@ -51,6 +51,9 @@ class BatchResult:
     equity: FloatArray | None  # (n, n_days) when asked for
     seconds: float
     node: str
+    #: rows of a `tables` batch that ran on the day kernel instead (their entry group has too
+    #: few rows in the batch to gain: `tables.small_group_rows`); None for a `day` batch
+    day_rows: np.ndarray | None = None
 
 
 class BacktestActor:
@@ -147,16 +150,18 @@ class BacktestActor:
         skips, counters, outcome hashes and the per-block return statistics of each equity
         curve (for PBO, computed in the kernel), plus the curves if kept."""
         from gridbt.kernel.dispatch import run_batch
-        from gridbt.kernel.tables import MIN_GROUP_ROWS, run_batch_tables
+        from gridbt.kernel.tables import MIN_GROUP_ROWS, run_batch_tables, small_group_rows
 
         if engine not in BATCH_ENGINES:
             raise ValueError(f"engine {engine!r} is not one of {BATCH_ENGINES}")
         started = time.perf_counter()
         keep = np.full(params.shape[0], keep_equity, dtype=bool)
+        day_rows = None
         if engine == "tables":
+            smallest = MIN_GROUP_ROWS if min_group_rows is None else min_group_rows
             out = run_batch_tables(self.packed, params, keep, n_blocks=self.n_blocks,
-                                   min_group_rows=(MIN_GROUP_ROWS if min_group_rows is None
-                                                   else min_group_rows))
+                                   min_group_rows=smallest)
+            day_rows = small_group_rows(params, smallest)
         else:
             out = run_batch(self.packed, params, keep, self.n_blocks)
         return BatchResult(
@@ -168,6 +173,7 @@ class BacktestActor:
             equity=out.equity if keep_equity else None,
             seconds=time.perf_counter() - started,
             node=self.node,
+            day_rows=day_rows,
         )
 
     def kpis(self, params: FloatArray) -> FloatArray:

@@ -51,7 +51,7 @@ from gridbt.runtime import (
 )
 from gridbt.strategy.encode import STANDARD_FEATURES
 from gridbt.sweep.grid import Block, Grid, param_hashes
-from gridbt.sweep.groups import Piece, engine_counts, entry_factor_order, pieces
+from gridbt.sweep.groups import SMALL_GROUP, Piece, engine_counts, entry_factor_order, pieces
 from gridbt.sweep.manifest import (
     MANIFEST_NAME,
     SweepManifest,
@@ -315,6 +315,19 @@ class _Writer:
         self.check()
 
 
+def _row_engines(batch: _Batch, result: BatchResult) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's engine and fallback reason as it ran: the batch's, except the rows of a
+    trade-table batch the actor ran on the day kernel (entry groups too small to gain)."""
+    n = len(batch.combo)
+    engines = np.full(n, batch.engine, dtype=object)
+    fallback = (np.asarray(batch.fallback, dtype=object).copy() if batch.fallback is not None
+                else np.full(n, "", dtype=object))
+    if result.day_rows is not None:
+        engines[result.day_rows] = "day"
+        fallback[result.day_rows] = SMALL_GROUP
+    return engines, fallback
+
+
 def _equity_table(batch: _Batch, equity: FloatArray) -> pa.Table:
     return equity_table({"param_hash": pa.array(batch.hashes, type=pa.string()),
                          "combo": pa.array(batch.combo, type=pa.int64())}, equity)
@@ -540,12 +553,12 @@ class _Recorder:
             self._failed(batch, task.outcome)
             return
         result: BatchResult = task.outcome
-        self._write(batch, result)
+        engines, fallback = _row_engines(batch, result)
+        self._write(batch, result, engines, fallback)
         n = len(batch.combo)
         self.work.measured(n, result.seconds, batch.engine)
-        self._engines.append(np.full(n, batch.engine, dtype=object))
-        self._fallback.append(batch.fallback if batch.fallback is not None
-                              else np.full(n, "", dtype=object))
+        self._engines.append(engines)
+        self._fallback.append(fallback)
         if not self.computed:
             stage("first result: %d combinations in %.3f s on an actor", n, result.seconds)
         self.computed += n
@@ -564,14 +577,15 @@ class _Recorder:
             if n and self.on_batch is not None:
                 self.on_batch(self.written)
 
-    def _write(self, batch: _Batch, result: BatchResult) -> None:
+    def _write(self, batch: _Batch, result: BatchResult, engines: np.ndarray,
+               fallback: np.ndarray) -> None:
         """Queue the batch's part for the writer thread (tables are built there too)."""
         store, fingerprint, types = self.store, self.fingerprint, self.work.value_types
 
         def job() -> int:
             equity = None if result.equity is None else _equity_table(batch, result.equity)
             table = result_table(batch.combo, batch.hashes, batch.values, result, fingerprint,
-                                 types, batch.engine, batch.fallback)
+                                 types, engines, fallback)
             try:
                 store.write_batch(table, equity)
             except OSError as exc:

@@ -25,10 +25,14 @@ import numpy as np
 from gridbt.kernel.tables import FALLBACK_REASONS, entry_group_keys, fallback_reasons
 from gridbt.sweep.grid import Block, Grid
 
-__all__ = ["FORCED_DAY", "Piece", "engine_counts", "entry_factor_order", "pieces"]
+__all__ = ["FORCED_DAY", "SMALL_GROUP", "Piece", "engine_counts", "entry_factor_order",
+           "pieces"]
 
 #: The fallback reason of every combination of an `engine: day` sweep.
 FORCED_DAY = "engine_day"
+#: The fallback reason of a combination whose entry group had too few rows in its batch for
+#: trade tables to gain (`gridbt.kernel.tables.MIN_GROUP_ROWS`).
+SMALL_GROUP = "small_group"
 
 
 @dataclass(frozen=True)

@@ -85,15 +85,15 @@ def result_table(
     result: BatchResult,
     fingerprint: str,
     types: Mapping[str, pa.DataType] | None = None,
-    engine: str = "day",
+    engine: str | Sequence[str] | np.ndarray = "day",
     fallback: Sequence[str] | np.ndarray | None = None,
 ) -> pa.Table:
     """One row per combination: id, hash, fingerprint, parameters, KPIs, skips, counters,
     outcome hash, engine and fallback reason.
 
     `types` (from `value_types`) fixes each parameter column's type across batches; `engine`
-    is the engine the batch ran on and `fallback` each row's reason for not running on trade
-    tables (default: none)."""
+    is the engine the batch ran on (or each row's) and `fallback` each row's reason for not
+    running on trade tables (default: none)."""
     n = len(combo)
     columns: dict[str, pa.Array] = {
         "combo": pa.array(combo, type=pa.int64()),
@@ -113,7 +113,8 @@ def result_table(
         flat = pa.array(np.ascontiguousarray(result.block_stats[:, :, j]).ravel())
         columns[f"block_{stat}"] = pa.FixedSizeListArray.from_arrays(flat, s)
     columns["outcome_hash"] = pa.array(result.outcome, type=pa.int64())
-    columns["engine"] = pa.array([engine] * n, type=pa.string())
+    columns["engine"] = pa.array([engine] * n if isinstance(engine, str) else list(engine),
+                                 type=pa.string())
     columns["fallback"] = pa.array(list(fallback) if fallback is not None else [""] * n,
                                    type=pa.string())
     columns["node"] = pa.array([result.node] * n, type=pa.string())
