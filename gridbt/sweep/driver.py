@@ -154,11 +154,13 @@ class _Work:
     def batch_size(self, engine: str = "day") -> int:
         per_combo = self.per_combo.get(engine, 0.0)
         if per_combo <= 0:
-            return _PROBE_ROWS[engine]  # first batches measure the speed
-        size = max(1, min(int(self.cfg.batch_seconds / per_combo), 50_000))
-        # near the end, cut what is left evenly over every slot so the actors finish together
-        # instead of one computing a last full batch while the others idle (down to a tenth
-        # of the target batch, which keeps per-call overhead small)
+            size = _PROBE_ROWS[engine]  # first batches measure the speed
+        else:
+            size = max(1, min(int(self.cfg.batch_seconds / per_combo), 50_000))
+        # near the end (or in a small grid, from the start), cut what is left evenly over
+        # every slot so the actors finish together instead of one computing a last full batch
+        # while the others idle (down to a tenth of the target batch, which keeps per-call
+        # overhead small)
         slots = max(1, self.live_actors()) * self.cfg.max_in_flight
         tail = -(-self.remaining // slots)
         return max(1, min(size, max(tail, size // 10)))

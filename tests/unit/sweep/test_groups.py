@@ -132,6 +132,18 @@ def test_a_split_group_stays_on_its_actor() -> None:
                 assert owner.setdefault(key, actor) == actor
 
 
+def test_a_small_grid_gives_every_actor_work_from_its_first_batches() -> None:
+    """Before any speed is measured, a grid smaller than the first batches of every slot is
+    cut evenly over the slots: the second actor does not idle while the first holds it all."""
+    grid = make_grid()
+    work = _Work(grid, set(), grid.size, RayConfig(max_in_flight=2), False, "auto")
+    work.live_actors = lambda: 2
+    tasks = [work.next_task(actor) for actor in (0, 0, 1, 1)]
+    assert all(task is not None for task in tasks)
+    sizes = [len(task.tag.combo) for task in tasks if task is not None]
+    assert max(sizes) <= 2 * -(-grid.size // 4) < grid.size
+
+
 def test_resume_skips_done_combinations() -> None:
     grid = make_grid()
     hashes = param_hashes(grid.block(0, grid.size).params)
