@@ -183,10 +183,39 @@ def _entry_equity_nb(book, tb, e, spot, br):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _first_row_from_nb(day_date, e, n, date):
+    """The first path row (of `n`, trade entered on `e`) whose date is on or after `date`, or
+    `n` when none is."""
+    return np.searchsorted(day_date[e + 1:e + 1 + n], date)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _timed_row_nb(day_date, e, n, min_expiry, rules):
+    """The first path row on which a rule that reads only the calendar fires (DTE, max
+    holding, rebalance), or the path's last row (where expiry or the end of data fires): no
+    exit before it but those that read the marks or the signal. Each is a threshold on the
+    date or the trading day, compared as `steps_nb.exit_reason_nb` compares it (integers)."""
+    k = n - 1
+    if rules.dte == rules.dte:  # min_expiry - today <= dte  <=>  today >= min_expiry - dte
+        k = min(k, _first_row_from_nb(day_date, e, n, min_expiry - rules.dte))
+    for limit in (rules.max_holding, rules.rebalance):
+        if limit == limit:
+            if rules.period_trading:  # held = t - e = k + 1 >= limit
+                first = math.ceil(limit) - 1.0
+                if first < k:
+                    k = max(int(first), 0)
+            else:  # held = today - entry date >= limit
+                k = min(k, _first_row_from_nb(day_date, e, n, day_date[e] + limit))
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _exit_scan_nb(day_date, tb, e, premium, rules, last):
     """The first path row of the trade entered on `e` on which a planned exit fires, and its
     ExitReason (`steps_nb.exit_reason_nb`'s order; the path ends where expiry or the end of
-    data must fire)."""
+    data must fire). The rules that read only the calendar give the last row to scan
+    (`_timed_row_nb`); before it only the marks' rules (stop, target, delta breach) and the
+    signal can fire, so the scan tests those alone."""
     o = tb.start[e]
     value_entry = tb.value_entry[e]
     min_expiry = tb.min_expiry[e]
@@ -194,31 +223,45 @@ def _exit_scan_nb(day_date, tb, e, premium, rules, last):
     sl = rules.stop_loss
     pt = rules.profit_target
     credit = premium > 0.0
+    sl_on = credit and sl == sl
+    pt_on = credit and pt == pt
+    delta_on = rules.delta_breach == rules.delta_breach
     n = tb.length[e]
-    for k in range(n):
-        t = e + 1 + k
-        today = day_date[t]
-        if min_expiry <= today:
-            return k, EXPIRY
-        pnl = tb.value[o + k] - value_entry
-        if credit and sl == sl and pnl <= -sl * premium:
+    k_end = _timed_row_nb(day_date, e, n, min_expiry, rules)
+    value = tb.value
+    for k in range(k_end):
+        pnl = value[o + k] - value_entry
+        if sl_on and pnl <= -sl * premium:
             return k, STOP_LOSS
-        if credit and pt == pt and pnl >= pt * premium:
+        if pt_on and pnl >= pt * premium:
             return k, PROFIT_TARGET
-        if rules.dte == rules.dte and min_expiry - today <= rules.dte:
-            return k, DTE
-        held = t - e if rules.period_trading else today - entry_date
-        if rules.max_holding == rules.max_holding and held >= rules.max_holding:
-            return k, MAX_HOLDING
-        if rules.rebalance == rules.rebalance and held >= rules.rebalance:
-            return k, REBALANCE
-        if rules.delta_breach == rules.delta_breach and tb.short_delta[o + k] >= rules.delta_breach:
+        if delta_on and tb.short_delta[o + k] >= rules.delta_breach:
             return k, DELTA_BREACH
-        if tb.signal_exit[t]:
+        if tb.signal_exit[e + 1 + k]:
             return k, SIGNAL
-        if t == last:
-            return k, END_OF_DATA
-    return n - 1, END_OF_DATA
+    # row k_end: every rule, in the day kernel's order
+    k = k_end
+    t = e + 1 + k
+    today = day_date[t]
+    if min_expiry <= today:
+        return k, EXPIRY
+    pnl = value[o + k] - value_entry
+    if sl_on and pnl <= -sl * premium:
+        return k, STOP_LOSS
+    if pt_on and pnl >= pt * premium:
+        return k, PROFIT_TARGET
+    if rules.dte == rules.dte and min_expiry - today <= rules.dte:
+        return k, DTE
+    held = t - e if rules.period_trading else today - entry_date
+    if rules.max_holding == rules.max_holding and held >= rules.max_holding:
+        return k, MAX_HOLDING
+    if rules.rebalance == rules.rebalance and held >= rules.rebalance:
+        return k, REBALANCE
+    if delta_on and tb.short_delta[o + k] >= rules.delta_breach:
+        return k, DELTA_BREACH
+    if tb.signal_exit[t]:
+        return k, SIGNAL
+    return k, END_OF_DATA  # the path's last row is the window's last day
 
 
 @njit(cache=True, nogil=True, inline="always")
