@@ -19,8 +19,14 @@ NaN policy: an undefined KPI is NaN and an infinite one (overflow) is NaN; a non
 `equity`, `capital` or `trade_pnl` value, or `capital <= 0`, makes every KPI NaN. With no days,
 equity KPIs and exposure are NaN while trade KPIs are still computed.
 
-Sums of returns and P&L are compensated (Neumaier); the variance uses the corrected two-pass
-formula so it does not depend on the last bits of the mean.
+Structure, for speed (one call per backtest in every sweep; a curve's ups and downs are
+unpredictable, so mispredicted branches cost most): one sequential pass over the days, with
+selects rather than branches (finite closes, drawdown, exposure, ruin, peak margin); the
+returns in one vectorised pass into `scratch`; their sums over four interleaved lanes; the
+variance by the corrected two-pass formula (so it does not depend on the last bits of the
+mean); CVaR by selecting among only the returns that can be in the tail (`_tail_mean_nb`).
+Sums of returns and P&L are compensated (Neumaier's, via branch-free TwoSum); sums of positive
+terms (squared losses, squared deviations) are plain, their error a few ulps.
 """
 
 import math
@@ -60,13 +66,15 @@ YEAR_DAYS_NB = 365.25
 
 @njit(cache=True, nogil=True)
 def neumaier_add_nb(total, comp, x):
-    """One step of Neumaier summation; the sum is `total + comp`."""
+    """One step of Neumaier summation; the sum is `total + comp`.
+
+    The rounding error of `total + x` is taken exactly by Knuth's branch-free TwoSum rather
+    than by comparing magnitudes (Fast2Sum): the same error, hence the same sums, without the
+    mispredictions of a branch on a sign-changing running sum.
+    """
     t = total + x
-    if abs(total) >= abs(x):
-        comp += (total - t) + x
-    else:
-        comp += (x - t) + total
-    return t, comp
+    z = t - total
+    return t, comp + ((total - (t - z)) + (x - z))
 
 
 @njit(cache=True, nogil=True)
@@ -100,26 +108,270 @@ def select_nb(a, n, k):
 
 
 @njit(cache=True, nogil=True)
-def _inputs_finite_nb(equity, capital, trade_pnl):
-    if not (math.isfinite(capital) and capital > 0.0):
-        return False
-    for t in range(equity.shape[0]):
-        if not math.isfinite(equity[t]):
-            return False
-    for i in range(trade_pnl.shape[0]):
-        if not math.isfinite(trade_pnl[i]):
-            return False
-    return True
+def _finite_nb(x):
+    """Whether every value of `x` is finite (no early exit: a branch-free, vectorised pass)."""
+    ok = True
+    for i in range(x.shape[0]):
+        ok &= math.isfinite(x[i])
+    return ok
 
 
 @njit(cache=True, nogil=True)
-def _equity_kpis_nb(equity, day_date, capital, in_market, buf, out):
-    """Equity-curve KPIs; `buf` holds at least n_days - 1 values and is overwritten."""
+def _path_nb(equity, day_date, capital, in_market, margin):
+    """One pass over the days: whether every close is finite, the max drawdown and its longest
+    duration, the days in the market, the first close <= 0 (ruin; n_days if none) and the peak
+    margin. Branch-free but for rare events, since a curve's ups and downs are unpredictable."""
+    n_days = equity.shape[0]
+    n_both = min(n_days, margin.shape[0])
+    finite = True
+    peak = capital  # the high-water mark starts at capital on the first date
+    peak_date = day_date[0]
+    was_under = False
+    max_dd = 0.0
+    spell_gap = 0.0  # deepest fall below the current peak so far
+    max_dd_days = 0
+    days_in = 0
+    ruin = n_days
+    max_margin = 0.0
+    for t in range(n_days):
+        e = equity[t]
+        date = day_date[t]
+        finite &= math.isfinite(e)
+        under = e < peak
+        # Every day of a drawdown, and the day it ends, bounds its length from below; the last
+        # of them (the recovery, or the last date if none) attains it.
+        max_dd_days = max(max_dd_days, date - peak_date if under | was_under else 0)
+        # (peak - e) / peak is largest at a drawdown's deepest point, so divide only on a new
+        # low of this drawdown that could beat the max so far: one rarely taken branch. (The
+        # bound sits safely below max_dd * peak; when that product is tiny enough to round
+        # badly, every new low divides.)
+        gap = peak - e
+        product = max_dd * peak
+        bound = product * _BOUND_SHRINK if product > _BOUND_TINY else 0.0
+        if gap > max(spell_gap, bound):
+            max_dd = max(max_dd, gap / peak)
+        spell_gap = max(spell_gap, gap) if under else 0.0
+        peak = peak if under else e
+        peak_date = peak_date if under else date
+        was_under = under
+        days_in += in_market[t] != 0
+        ruin = t if (e <= 0.0) & (ruin == n_days) else ruin
+        if t < n_both:
+            m = margin[t]
+            max_margin = m if m > max_margin else max_margin
+    for t in range(n_both, margin.shape[0]):
+        m = margin[t]
+        max_margin = m if m > max_margin else max_margin
+    return finite, max_dd, max_dd_days, days_in, ruin, max_margin
+
+
+# Below max_dd * peak by far more than its rounding error (a few ulps), far above double spacing.
+_BOUND_SHRINK = 1.0 - 2.0**-40
+_BOUND_TINY = 2.0**-960
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _returns_nb(equity, n_ret, buf):
+    """Daily returns into `buf[:n_ret]`: a plain vectorised loop (division is the slow step)."""
+    for i in range(n_ret):
+        buf[i] = equity[i + 1] / equity[i] - 1.0
+
+
+@njit(cache=True, nogil=True)
+def _return_sums_nb(buf, n_ret):
+    """The sum of the returns (compensated: a mean near 0 is a small difference of large
+    sums), the plain sum of the squared losses (positive terms: relative error <= n/4 ulps),
+    the worst return and the counts of losing and flat days. Four interleaved lanes: independent
+    dependency chains the CPU overlaps, combined at the end."""
+    s0 = s1 = s2 = s3 = 0.0
+    c0 = c1 = c2 = c3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    worst = np.inf
+    n_neg = 0
+    n_zero = 0
+    n4 = n_ret - n_ret % 4
+    for i in range(0, n4, 4):
+        r0 = buf[i]
+        r1 = buf[i + 1]
+        r2 = buf[i + 2]
+        r3 = buf[i + 3]
+        s0, c0 = neumaier_add_nb(s0, c0, r0)
+        s1, c1 = neumaier_add_nb(s1, c1, r1)
+        s2, c2 = neumaier_add_nb(s2, c2, r2)
+        s3, c3 = neumaier_add_nb(s3, c3, r3)
+        m0 = min(r0, 0.0)
+        m1 = min(r1, 0.0)
+        m2 = min(r2, 0.0)
+        m3 = min(r3, 0.0)
+        q0 += m0 * m0
+        q1 += m1 * m1
+        q2 += m2 * m2
+        q3 += m3 * m3
+        worst = min(worst, min(min(r0, r1), min(r2, r3)))
+        n_neg += (r0 < 0.0) + (r1 < 0.0) + (r2 < 0.0) + (r3 < 0.0)
+        n_zero += (r0 == 0.0) + (r1 == 0.0) + (r2 == 0.0) + (r3 == 0.0)
+    for i in range(n4, n_ret):
+        r = buf[i]
+        s0, c0 = neumaier_add_nb(s0, c0, r)
+        m = min(r, 0.0)
+        q0 += m * m
+        worst = min(worst, r)
+        n_neg += r < 0.0
+        n_zero += r == 0.0
+    s = _combine_nb(s0, c0, s1, c1, s2, c2, s3, c3)
+    q = (q0 + q1) + (q2 + q3)
+    return s, q, worst, n_neg, n_zero
+
+
+@njit(cache=True, nogil=True)
+def _combine_nb(s0, c0, s1, c1, s2, c2, s3, c3):
+    """The sum of four Neumaier lanes, compensated."""
+    s, c = neumaier_add_nb(s0, c0 + c1 + c2 + c3, s1)
+    s, c = neumaier_add_nb(s, c, s2)
+    s, c = neumaier_add_nb(s, c, s3)
+    return s + c
+
+
+@njit(cache=True, nogil=True)
+def _deviation_sums_nb(buf, n_ret, mean):
+    """Sums of `r - mean` and of its square, over four lanes. Plain sums suffice: the squares
+    are all positive (relative error <= n/4 ulps) and the first sum only corrects the second
+    by its square / n, a term far below the variance's rounding."""
+    d0 = d1 = d2 = d3 = 0.0
+    e0 = e1 = e2 = e3 = 0.0
+    n4 = n_ret - n_ret % 4
+    for i in range(0, n4, 4):
+        x0 = buf[i] - mean
+        x1 = buf[i + 1] - mean
+        x2 = buf[i + 2] - mean
+        x3 = buf[i + 3] - mean
+        d0 += x0
+        d1 += x1
+        d2 += x2
+        d3 += x3
+        e0 += x0 * x0
+        e1 += x1 * x1
+        e2 += x2 * x2
+        e3 += x3 * x3
+    for i in range(n4, n_ret):
+        x = buf[i] - mean
+        d0 += x
+        e0 += x * x
+    return (d0 + d1) + (d2 + d3), (e0 + e1) + (e2 + e3)
+
+
+@njit(cache=True, nogil=True)
+def _tail_bound_nb(buf, n_ret, k, worst):
+    """A bound `b` with `c` >= k returns at or below it, `c` small: the tail's candidates.
+
+    Counts the returns at or below `worst` times 2**(-j/2), j = 1..8, in one vectorised pass
+    (integer counts only) and returns the tightest bound that still holds k, as (True, b, c);
+    (False, 0.0, 0) if none does.
+    """
+    b1 = worst * 0.7071067811865476
+    b2 = worst * 0.5
+    b3 = worst * 0.3535533905932738
+    b4 = worst * 0.25
+    b5 = worst * 0.1767766952966369
+    b6 = worst * 0.125
+    b7 = worst * 0.08838834764831845
+    b8 = worst * 0.0625
+    c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = 0
+    for i in range(n_ret):
+        r = buf[i]
+        c1 += r <= b1
+        c2 += r <= b2
+        c3 += r <= b3
+        c4 += r <= b4
+        c5 += r <= b5
+        c6 += r <= b6
+        c7 += r <= b7
+        c8 += r <= b8
+    # counts grow with j: the first that reaches k is the tightest
+    if c1 >= k:
+        return True, b1, c1
+    if c2 >= k:
+        return True, b2, c2
+    if c3 >= k:
+        return True, b3, c3
+    if c4 >= k:
+        return True, b4, c4
+    if c5 >= k:
+        return True, b5, c5
+    if c6 >= k:
+        return True, b6, c6
+    if c7 >= k:
+        return True, b7, c7
+    if c8 >= k:
+        return True, b8, c8
+    return False, 0.0, 0
+
+
+@njit(cache=True, nogil=True)
+def _gather_nb(buf, n_ret, bound, strict):
+    """Move the returns `<= bound` (`< 0.0` when `strict`) to the front of `buf`, in order,
+    without branching on them; return how many."""
+    j = 0
+    if strict:
+        for i in range(n_ret):
+            r = buf[i]
+            buf[j] = r
+            j += r < 0.0
+    else:
+        for i in range(n_ret):
+            r = buf[i]
+            buf[j] = r
+            j += r <= bound
+    return j
+
+
+@njit(cache=True, nogil=True)
+def _tail_mean_nb(buf, n_ret, k, worst, n_neg, n_zero):
+    """Mean of the k smallest of the returns `buf[:n_ret]` (reordered).
+
+    Only the k smallest matter, and selecting among all the returns (mispredicted branches at
+    every step) was most of the kernel's time. Any k returns at or below a bound hold the tail,
+    since every other return is larger. So with at least k losing days, the returns at or below
+    the tightest of a few bounds that still holds k (`_tail_bound_nb`; else the losses) are
+    gathered to the front and the tail is selected among those few; with fewer losses but
+    enough flat days, the tail is every loss and zeros; else all the returns are selected from.
+    The tail's sum may come out in another order than a full selection's, within rounding.
+    """
+    if n_neg >= k:
+        found, bound, _ = _tail_bound_nb(buf, n_ret, k, worst)
+        m = _gather_nb(buf, n_ret, bound, not found)
+        if k < m:
+            select_nb(buf, m, k - 1)
+        n_sum = k
+    elif n_neg + n_zero >= k:
+        n_sum = _gather_nb(buf, n_ret, 0.0, True)
+    else:
+        if k < n_ret:
+            select_nb(buf, n_ret, k - 1)
+        n_sum = k
+    tail = 0.0
+    tailc = 0.0
+    for i in range(n_sum):
+        tail, tailc = neumaier_add_nb(tail, tailc, buf[i])
+    return (tail + tailc) / k
+
+
+@njit(cache=True, nogil=True)
+def _equity_kpis_nb(equity, day_date, capital, in_market, margin, buf, out):
+    """Equity-curve KPIs; `buf` holds at least n_days - 1 values and is overwritten.
+    Return False (writing nothing) if a close is not finite."""
+    finite, max_dd, max_dd_days, days_in, ruin, max_margin = _path_nb(
+        equity, day_date, capital, in_market, margin
+    )
+    if not finite:
+        return False
     n_days = equity.shape[0]
     final = equity[n_days - 1]
     out[I_FINAL_EQUITY] = final
     out[I_TOTAL_PNL] = final - capital
     out[I_TOTAL_RETURN] = final / capital - 1.0
+    if max_margin > 0.0:
+        out[I_RETURN_ON_MARGIN] = (final - capital) / max_margin
 
     years = (day_date[n_days - 1] - day_date[0]) / YEAR_DAYS_NB
     if final <= 0.0:
@@ -129,53 +381,13 @@ def _equity_kpis_nb(equity, day_date, capital, in_market, buf, out):
     else:
         cagr = np.nan
     out[I_CAGR] = cagr
-
-    # Drawdown over the whole path; the high-water mark starts at capital on the first date.
-    peak = capital
-    peak_date = day_date[0]
-    underwater = False
-    max_dd = 0.0
-    max_dd_days = 0
-    days_in = 0
-    for t in range(n_days):
-        e = equity[t]
-        if e >= peak:
-            if underwater:
-                max_dd_days = max(max_dd_days, day_date[t] - peak_date)
-                underwater = False
-            peak = e
-            peak_date = day_date[t]
-        else:
-            underwater = True
-            max_dd = max(max_dd, (peak - e) / peak)
-        if in_market[t]:
-            days_in += 1
-    if underwater:
-        max_dd_days = max(max_dd_days, day_date[n_days - 1] - peak_date)
     out[I_MAX_DRAWDOWN] = max_dd
     out[I_MAX_DRAWDOWN_DAYS] = max_dd_days
     out[I_CALMAR] = cagr / max_dd if max_dd > 0.0 else np.nan
     out[I_EXPOSURE] = days_in / n_days
 
-    # Daily returns, stopping after the first day whose close is <= 0 (ruin).
-    n_ret = 0
-    s = 0.0
-    sc = 0.0
-    neg = 0.0
-    negc = 0.0
-    worst = np.inf
-    for t in range(1, n_days):
-        prev = equity[t - 1]
-        if prev <= 0.0:
-            break
-        r = equity[t] / prev - 1.0
-        buf[n_ret] = r
-        n_ret += 1
-        s, sc = neumaier_add_nb(s, sc, r)
-        if r < 0.0:
-            neg, negc = neumaier_add_nb(neg, negc, r * r)
-        worst = min(worst, r)
-
+    # Daily returns stop after the first day whose close is <= 0 (ruin).
+    n_ret = min(ruin, n_days - 1)
     root = math.sqrt(ANNUALISATION_NB)
     if n_ret == 0:
         out[I_ANNUAL_VOLATILITY] = np.nan
@@ -183,20 +395,14 @@ def _equity_kpis_nb(equity, day_date, capital, in_market, buf, out):
         out[I_SORTINO] = np.nan
         out[I_WORST_DAY] = np.nan
         out[I_CVAR_95] = np.nan
-        return
-    mean = (s + sc) / n_ret
+        return True
+    _returns_nb(equity, n_ret, buf)
+    s, neg2, worst, n_neg, n_zero = _return_sums_nb(buf, n_ret)
+    mean = s / n_ret
 
     if n_ret >= 2:
-        d1 = 0.0
-        d1c = 0.0
-        d2 = 0.0
-        d2c = 0.0
-        for i in range(n_ret):
-            d = buf[i] - mean
-            d1, d1c = neumaier_add_nb(d1, d1c, d)
-            d2, d2c = neumaier_add_nb(d2, d2c, d * d)
-        dsum = d1 + d1c
-        var = ((d2 + d2c) - dsum * dsum / n_ret) / (n_ret - 1)
+        dsum, d2sum = _deviation_sums_nb(buf, n_ret, mean)
+        var = (d2sum - dsum * dsum / n_ret) / (n_ret - 1)
         std = math.sqrt(var) if var > 0.0 else 0.0
         out[I_ANNUAL_VOLATILITY] = std * root
         out[I_SHARPE] = mean / std * root if std > 0.0 else 0.0
@@ -204,7 +410,7 @@ def _equity_kpis_nb(equity, day_date, capital, in_market, buf, out):
         out[I_ANNUAL_VOLATILITY] = np.nan
         out[I_SHARPE] = np.nan
 
-    downside = math.sqrt((neg + negc) / n_ret)
+    downside = math.sqrt(neg2 / n_ret)
     if downside > 0.0:
         out[I_SORTINO] = mean / downside * root
     elif mean == 0.0:
@@ -214,13 +420,8 @@ def _equity_kpis_nb(equity, day_date, capital, in_market, buf, out):
 
     out[I_WORST_DAY] = worst
     k = (n_ret + 19) // 20  # ceil(5% of the returns)
-    if k < n_ret:
-        select_nb(buf, n_ret, k - 1)
-    tail = 0.0
-    tailc = 0.0
-    for i in range(k):
-        tail, tailc = neumaier_add_nb(tail, tailc, buf[i])
-    out[I_CVAR_95] = (tail + tailc) / k
+    out[I_CVAR_95] = _tail_mean_nb(buf, n_ret, k, worst, n_neg, n_zero)
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -247,11 +448,10 @@ def _trade_kpis_nb(trade_pnl, trade_days_held, buf, out):
         p = trade_pnl[i]
         buf[i] = p
         total, totalc = neumaier_add_nb(total, totalc, p)
-        if p > 0.0:
-            wins += 1
-            gain, gainc = neumaier_add_nb(gain, gainc, p)
-        elif p < 0.0:
-            loss, lossc = neumaier_add_nb(loss, lossc, p)
+        # adding 0.0 leaves a Neumaier sum exactly as it is: no branch on the sign
+        gain, gainc = neumaier_add_nb(gain, gainc, max(p, 0.0))
+        loss, lossc = neumaier_add_nb(loss, lossc, min(p, 0.0))
+        wins += p > 0.0
         held += trade_days_held[i]
     gross_loss = -(loss + lossc)
     out[I_WIN_RATE] = wins / n
@@ -277,19 +477,15 @@ def compute_kpis_nb(
     """Write the KPI vector of one backtest into `out` (see the module's array contract)."""
     for i in range(N_KPIS_NB):
         out[i] = np.nan
-    if not _inputs_finite_nb(equity, capital, trade_pnl):
+    if not (math.isfinite(capital) and capital > 0.0 and _finite_nb(trade_pnl)):
         return
     need = max(equity.shape[0] - 1, trade_pnl.shape[0])
     buf = scratch if scratch.shape[0] >= need else np.empty(need)
 
-    if equity.shape[0] > 0:
-        _equity_kpis_nb(equity, day_date, capital, in_market, buf, out)
-        max_margin = 0.0
-        for t in range(margin.shape[0]):
-            if margin[t] > max_margin:
-                max_margin = margin[t]
-        if max_margin > 0.0:
-            out[I_RETURN_ON_MARGIN] = (equity[equity.shape[0] - 1] - capital) / max_margin
+    if equity.shape[0] > 0 and not _equity_kpis_nb(
+        equity, day_date, capital, in_market, margin, buf, out
+    ):
+        return
     _trade_kpis_nb(trade_pnl, trade_days_held, buf, out)
 
     for i in range(N_KPIS_NB):
