@@ -19,14 +19,17 @@ NaN policy: an undefined KPI is NaN and an infinite one (overflow) is NaN; a non
 `equity`, `capital` or `trade_pnl` value, or `capital <= 0`, makes every KPI NaN. With no days,
 equity KPIs and exposure are NaN while trade KPIs are still computed.
 
-Structure, for speed (one call per backtest in every sweep; a curve's ups and downs are
-unpredictable, so mispredicted branches cost most): one sequential pass over the days, with
-selects rather than branches (finite closes, drawdown, exposure, ruin, peak margin); the
-returns in one vectorised pass into `scratch`; their sums over four interleaved lanes; the
-variance by the corrected two-pass formula (so it does not depend on the last bits of the
-mean); CVaR by selecting among only the returns that can be in the tail (`_tail_mean_nb`).
-Sums of returns and P&L are compensated (Neumaier's, via branch-free TwoSum); sums of positive
-terms (squared losses, squared deviations) are plain, their error a few ulps.
+Sums of returns and P&L are compensated (Neumaier's, as branch-free TwoSum), sums of positive
+terms (squared losses and deviations) plain, to a few ulps; the variance uses the corrected
+two-pass formula so it does not depend on the last bits of the mean.
+
+Structure: it runs once per backtest in every sweep, on curves whose ups and downs (and trade
+lists whose wins and losses) no branch predictor can learn, so the passes avoid branching on
+the data. Over the days: finite check, ruin and exposure as counts (vectorised); the one
+sequential pass, the high-water mark and drawdown durations, with selects; drawdown depths and
+returns as vectorised divisions into `scratch`; the return sums over four interleaved lanes.
+CVaR and the median trade select with a branch-free quickselect, CVaR among only the returns
+that can be in the tail (`_tail_mean_nb`).
 """
 
 import math
@@ -81,30 +84,49 @@ def neumaier_add_nb(total, comp, x):
 def select_nb(a, n, k):
     """Reorder `a[:n]` in place so that `a[:k] <= a[k] <= a[k+1:n]`; return `a[k]`.
 
-    Wirth's selection (Hoare partitioning), O(n) on average, no allocation; values finite.
+    Quickselect, O(n) on average, no allocation; values not NaN. Partitions without branching
+    on the values (`_partition_nb`): on unsorted data a branch per comparison mispredicts half
+    the time, which cost more than the comparisons.
     """
     lo = 0
-    hi = n - 1
-    while lo < hi:
-        x = a[k]
-        i = lo
-        j = hi
-        while i <= j:
-            while a[i] < x:
-                i += 1
-            while x < a[j]:
-                j -= 1
-            if i <= j:
-                tmp = a[i]
-                a[i] = a[j]
-                a[j] = tmp
-                i += 1
-                j -= 1
-        if j < k:
-            lo = i
-        if k < i:
-            hi = j
+    hi = n
+    while hi - lo > 1:
+        pivot = _median3_nb(a[lo], a[(lo + hi) // 2], a[hi - 1])
+        below = _partition_nb(a, lo, hi, pivot, False)  # a[lo:below] < pivot
+        if k < below:
+            hi = below
+            continue
+        upto = _partition_nb(a, below, hi, pivot, True)  # a[below:upto] == pivot
+        if k < upto:
+            return pivot
+        lo = upto
     return a[k]
+
+
+@njit(cache=True, nogil=True)
+def _median3_nb(x, y, z):
+    return max(min(x, y), min(max(x, y), z))
+
+
+@njit(cache=True, nogil=True)
+def _partition_nb(a, lo, hi, pivot, or_equal):
+    """Move the values of `a[lo:hi]` below `pivot` (at or below it if `or_equal`) to the front
+    of the range; return the end of that part. Branch-free Lomuto: every value is swapped with
+    the first one not moved, which advances only past a moved value."""
+    j = lo
+    if or_equal:
+        for i in range(lo, hi):
+            x = a[i]
+            a[i] = a[j]
+            a[j] = x
+            j += x <= pivot
+    else:
+        for i in range(lo, hi):
+            x = a[i]
+            a[i] = a[j]
+            a[j] = x
+            j += x < pivot
+    return j
 
 
 @njit(cache=True, nogil=True)
@@ -117,57 +139,80 @@ def _finite_nb(x):
 
 
 @njit(cache=True, nogil=True)
-def _path_nb(equity, day_date, capital, in_market, margin):
-    """One pass over the days: whether every close is finite, the max drawdown and its longest
-    duration, the days in the market, the first close <= 0 (ruin; n_days if none) and the peak
-    margin. Branch-free but for rare events, since a curve's ups and downs are unpredictable."""
+def _scan_nb(equity, in_market):
+    """Whether every close is finite, the first close <= 0 (ruin; n_days if none) and the
+    days in the market. Counts and flags only, no early exit: vectorised passes."""
     n_days = equity.shape[0]
-    n_both = min(n_days, margin.shape[0])
     finite = True
-    peak = capital  # the high-water mark starts at capital on the first date
-    peak_date = day_date[0]
-    was_under = False
-    max_dd = 0.0
-    spell_gap = 0.0  # deepest fall below the current peak so far
-    max_dd_days = 0
+    n_ruined = 0
     days_in = 0
-    ruin = n_days
-    max_margin = 0.0
     for t in range(n_days):
         e = equity[t]
-        date = day_date[t]
         finite &= math.isfinite(e)
+        n_ruined += e <= 0.0
+    for t in range(n_days):
+        days_in += in_market[t] != 0
+    ruin = n_days
+    if n_ruined > 0:
+        for t in range(n_days):
+            if equity[t] <= 0.0:
+                ruin = t
+                break
+    return finite, ruin, days_in
+
+
+@njit(cache=True, nogil=True)
+def _peaks_nb(equity, day_date, capital, buf):
+    """The one sequential pass: the high-water mark after each day t >= 1 into `buf[t - 1]`
+    (from capital before the first day), and the longest drawdown in days. Branch-free
+    (selects), since a curve's ups and downs are unpredictable."""
+    n_days = equity.shape[0]
+    peak = max(capital, equity[0])
+    peak_date = day_date[0]
+    was_under = equity[0] < capital
+    max_dd_days = 0
+    for t in range(1, n_days):
+        e = equity[t]
+        date = day_date[t]
         under = e < peak
         # Every day of a drawdown, and the day it ends, bounds its length from below; the last
         # of them (the recovery, or the last date if none) attains it.
         max_dd_days = max(max_dd_days, date - peak_date if under | was_under else 0)
-        # (peak - e) / peak is largest at a drawdown's deepest point, so divide only on a new
-        # low of this drawdown that could beat the max so far: one rarely taken branch. (The
-        # bound sits safely below max_dd * peak; when that product is tiny enough to round
-        # badly, every new low divides.)
-        gap = peak - e
-        product = max_dd * peak
-        bound = product * _BOUND_SHRINK if product > _BOUND_TINY else 0.0
-        if gap > max(spell_gap, bound):
-            max_dd = max(max_dd, gap / peak)
-        spell_gap = max(spell_gap, gap) if under else 0.0
         peak = peak if under else e
         peak_date = peak_date if under else date
         was_under = under
-        days_in += in_market[t] != 0
-        ruin = t if (e <= 0.0) & (ruin == n_days) else ruin
-        if t < n_both:
-            m = margin[t]
-            max_margin = m if m > max_margin else max_margin
-    for t in range(n_both, margin.shape[0]):
-        m = margin[t]
-        max_margin = m if m > max_margin else max_margin
-    return finite, max_dd, max_dd_days, days_in, ruin, max_margin
+        buf[t - 1] = peak
+    return max_dd_days
 
 
-# Below max_dd * peak by far more than its rounding error (a few ulps), far above double spacing.
-_BOUND_SHRINK = 1.0 - 2.0**-40
-_BOUND_TINY = 2.0**-960
+@njit(cache=True, nogil=True, error_model="numpy")
+def _drawdowns_nb(equity, buf):
+    """Replace each high-water mark `buf[t - 1]` by day t's drawdown below it (a vectorised
+    division: the peak is > 0)."""
+    for i in range(equity.shape[0] - 1):
+        p = buf[i]
+        buf[i] = (p - equity[i + 1]) / p
+
+
+@njit(cache=True, nogil=True)
+def _max_nb(a, n, start):
+    """The largest of `start` and the values of `a[:n]`, NaN ignored, over four lanes (four
+    short dependency chains rather than one long one)."""
+    m0 = m1 = m2 = m3 = start
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        m0 = _larger_nb(m0, a[i])
+        m1 = _larger_nb(m1, a[i + 1])
+        m2 = _larger_nb(m2, a[i + 2])
+        m3 = _larger_nb(m3, a[i + 3])
+    for i in range(n4, n):
+        m0 = _larger_nb(m0, a[i])
+    return _larger_nb(_larger_nb(m0, m1), _larger_nb(m2, m3))
+
+
+@njit(cache=True, nogil=True)
+def _larger_nb(m, x):
+    return x if x > m else m
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -235,8 +280,8 @@ def _combine_nb(s0, c0, s1, c1, s2, c2, s3, c3):
 @njit(cache=True, nogil=True)
 def _deviation_sums_nb(buf, n_ret, mean):
     """Sums of `r - mean` and of its square, over four lanes. Plain sums suffice: the squares
-    are all positive (relative error <= n/4 ulps) and the first sum only corrects the second
-    by its square / n, a term far below the variance's rounding."""
+    are all positive (relative error <= n/4 ulps), and the first sum, of values centred on 0,
+    only enters the variance as its square / n, a small correction."""
     d0 = d1 = d2 = d3 = 0.0
     e0 = e1 = e2 = e3 = 0.0
     n4 = n_ret - n_ret % 4
@@ -262,11 +307,11 @@ def _deviation_sums_nb(buf, n_ret, mean):
 
 @njit(cache=True, nogil=True)
 def _tail_bound_nb(buf, n_ret, k, worst):
-    """A bound `b` with `c` >= k returns at or below it, `c` small: the tail's candidates.
+    """A bound with at least k returns at or below it, but few more: the tail's candidates.
 
     Counts the returns at or below `worst` times 2**(-j/2), j = 1..8, in one vectorised pass
-    (integer counts only) and returns the tightest bound that still holds k, as (True, b, c);
-    (False, 0.0, 0) if none does.
+    (integer counts only) and returns the tightest bound that still holds k, as (True, bound);
+    (False, 0.0) if none does.
     """
     b1 = worst * 0.7071067811865476
     b2 = worst * 0.5
@@ -289,22 +334,22 @@ def _tail_bound_nb(buf, n_ret, k, worst):
         c8 += r <= b8
     # counts grow with j: the first that reaches k is the tightest
     if c1 >= k:
-        return True, b1, c1
+        return True, b1
     if c2 >= k:
-        return True, b2, c2
+        return True, b2
     if c3 >= k:
-        return True, b3, c3
+        return True, b3
     if c4 >= k:
-        return True, b4, c4
+        return True, b4
     if c5 >= k:
-        return True, b5, c5
+        return True, b5
     if c6 >= k:
-        return True, b6, c6
+        return True, b6
     if c7 >= k:
-        return True, b7, c7
+        return True, b7
     if c8 >= k:
-        return True, b8, c8
-    return False, 0.0, 0
+        return True, b8
+    return False, 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -329,16 +374,16 @@ def _gather_nb(buf, n_ret, bound, strict):
 def _tail_mean_nb(buf, n_ret, k, worst, n_neg, n_zero):
     """Mean of the k smallest of the returns `buf[:n_ret]` (reordered).
 
-    Only the k smallest matter, and selecting among all the returns (mispredicted branches at
-    every step) was most of the kernel's time. Any k returns at or below a bound hold the tail,
-    since every other return is larger. So with at least k losing days, the returns at or below
-    the tightest of a few bounds that still holds k (`_tail_bound_nb`; else the losses) are
-    gathered to the front and the tail is selected among those few; with fewer losses but
-    enough flat days, the tail is every loss and zeros; else all the returns are selected from.
-    The tail's sum may come out in another order than a full selection's, within rounding.
+    Only the k smallest matter, and a selection costs in proportion to the values it is run on.
+    If at least k returns are at or below a bound, the tail is among them (every other return
+    is larger). So with at least k losing days, the returns at or below the tightest of a few
+    bounds that still holds k (`_tail_bound_nb`; else the losses) are gathered to the front and
+    the tail is selected among those few; with fewer losses but enough flat days, the tail is
+    every loss and zeros; else all the returns are selected from. The tail's sum may come out
+    in another order than a full selection's: equal within rounding.
     """
     if n_neg >= k:
-        found, bound, _ = _tail_bound_nb(buf, n_ret, k, worst)
+        found, bound = _tail_bound_nb(buf, n_ret, k, worst)
         m = _gather_nb(buf, n_ret, bound, not found)
         if k < m:
             select_nb(buf, m, k - 1)
@@ -360,12 +405,16 @@ def _tail_mean_nb(buf, n_ret, k, worst, n_neg, n_zero):
 def _equity_kpis_nb(equity, day_date, capital, in_market, margin, buf, out):
     """Equity-curve KPIs; `buf` holds at least n_days - 1 values and is overwritten.
     Return False (writing nothing) if a close is not finite."""
-    finite, max_dd, max_dd_days, days_in, ruin, max_margin = _path_nb(
-        equity, day_date, capital, in_market, margin
-    )
+    finite, ruin, days_in = _scan_nb(equity, in_market)
     if not finite:
         return False
     n_days = equity.shape[0]
+    # The drawdown of day 0 is from capital; of later days, from the high-water mark.
+    max_dd_days = _peaks_nb(equity, day_date, capital, buf)
+    max_margin = _max_nb(margin, margin.shape[0], 0.0)
+    _drawdowns_nb(equity, buf)
+    dd0 = (capital - equity[0]) / capital if equity[0] < capital else 0.0
+    max_dd = _max_nb(buf, n_days - 1, dd0)
     final = equity[n_days - 1]
     out[I_FINAL_EQUITY] = final
     out[I_TOTAL_PNL] = final - capital
