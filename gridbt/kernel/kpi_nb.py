@@ -19,9 +19,10 @@ NaN policy: an undefined KPI is NaN and an infinite one (overflow) is NaN; a non
 `equity`, `capital` or `trade_pnl` value, or `capital <= 0`, makes every KPI NaN. With no days,
 equity KPIs and exposure are NaN while trade KPIs are still computed.
 
-Sums of returns and P&L are compensated (Neumaier's, as branch-free TwoSum), sums of positive
-terms (squared losses and deviations) plain, to a few ulps; the variance uses the corrected
-two-pass formula so it does not depend on the last bits of the mean.
+Sums of returns and P&L are compensated (Neumaier's, as branch-free TwoSum); the sums of
+squared losses and of deviations from the mean are plain (positive terms, or a small
+correction), good to a few ulps. The variance uses the corrected two-pass formula so it does
+not depend on the last bits of the mean.
 
 Structure: it runs once per backtest in every sweep, on curves whose ups and downs (and trade
 lists whose wins and losses) no branch predictor can learn, so the passes avoid branching on
