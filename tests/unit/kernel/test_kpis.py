@@ -159,6 +159,78 @@ def test_kernel_matches_reference_on_ten_years(seed: int) -> None:
     assert_kpis(kernel(*args, scratch=np.empty(n)), compute_kpis_reference(*args))
 
 
+def tail_case(n_neg: int, n_zero: int, n_pos: int, seed: int) -> np.ndarray:
+    """An equity curve whose daily returns are `n_neg` losses, `n_zero` flat days (exactly 0)
+    and `n_pos` gains, shuffled."""
+    rng = np.random.default_rng(seed)
+    losses = -rng.pareto(3.0, n_neg) * 0.01 - 1e-6
+    returns = np.concatenate([losses, np.zeros(n_zero), rng.uniform(1e-4, 0.03, n_pos)])
+    rng.shuffle(returns)
+    return 1e5 * np.cumprod(np.concatenate([[1.0], 1.0 + returns]))
+
+
+def tied_tail_case(n_neg: int, n_zero: int, seed: int) -> np.ndarray:
+    """Equity at 100 with `n_neg` one-day dips of exactly -1/4, -1/8 or -1/16 (each followed by
+    the gain back to 100) and `n_zero` flat days: losses tied on values that are exactly the
+    tail bounds worst / 2 and worst / 4."""
+    rng = np.random.default_rng(seed)
+    days = [100.0 * (1.0 + loss) for loss in rng.choice([-0.25, -0.125, -0.0625], n_neg)]
+    days += [None] * n_zero
+    order = rng.permutation(len(days))
+    equity = [100.0]
+    for i in order:
+        equity += [100.0] if days[i] is None else [days[i], 100.0]
+    return np.array(equity)
+
+
+# 400 returns: the tail is the k = 20 smallest.
+@pytest.mark.parametrize(
+    ("n_neg", "n_zero", "n_pos"),
+    [
+        (300, 60, 40),  # many losses: the tail is gathered below a bound
+        (20, 200, 180),  # exactly k losses
+        (21, 0, 379),  # k + 1 losses
+        (19, 1, 380),  # k - 1 losses and one flat day
+        (19, 0, 381),  # k - 1 losses, no flat day: full selection
+        (12, 300, 88),  # fewer losses than k, flat days fill the tail
+        (12, 8, 380),  # fewer losses than k, exactly enough flat days
+        (12, 3, 385),  # fewer losses and flat days than k: full selection
+        (0, 400, 0),  # all flat
+        (0, 0, 400),  # no loss at all
+        (400, 0, 0),  # every day a loss
+    ],
+)
+def test_cvar_tail_shortcuts_match_the_reference(n_neg: int, n_zero: int, n_pos: int) -> None:
+    for seed in range(5):
+        equity = tail_case(n_neg, n_zero, n_pos, seed)
+        assert_same_as_reference(equity)
+
+
+# 2 * n_neg + n_zero returns: k = 20 (390 to 400 returns) or 21 (401 to 420)
+@pytest.mark.parametrize(("n_neg", "n_zero"), [(150, 100), (20, 360), (10, 380), (10, 395)])
+def test_cvar_tail_with_losses_tied_on_the_bounds_matches_the_reference(
+    n_neg: int, n_zero: int
+) -> None:
+    for seed in range(5):
+        assert_same_as_reference(tied_tail_case(n_neg, n_zero, seed))
+
+
+def assert_same_as_reference(equity: np.ndarray) -> None:
+    dates = DAY0 + np.arange(equity.shape[0])
+    args = (equity, dates, float(equity[0]), [], [], np.zeros(equity.shape[0], np.bool_))
+    expected = compute_kpis_reference(*args)
+    assert_kpis(kernel(*args, scratch=np.empty(equity.shape[0] - 1)), expected)
+    assert_kpis(kernel(*args), expected)
+
+
+def test_cvar_tail_stops_at_ruin_mid_curve() -> None:
+    # ruined on day 200 of 400: the tail is the worst 5% of the 200 returns up to it
+    equity = tail_case(150, 150, 99, 0)
+    equity[200] = -5.0
+    assert_same_as_reference(equity)
+    assert kernel(equity, DAY0 + np.arange(equity.shape[0]), 1e5)["worst_day"] < -1.0
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]) | finite(-1e3, 1e3),
