@@ -166,11 +166,9 @@ def select_strike_nb(quotes, lo, hi, by, target, tolerance, spot, min_oi, min_vo
 
 
 @njit(cache=True, nogil=True, inline="always")
-def select_legs_nb(chain, params, entry, n_legs, d, spot, quote):
-    """Steps 2.5-2.6: pick each expiry group's expiry, then each leg's strike in order; write
-    the chosen quote rows into `quote` and return -1, or the SkipReason (`no_expiry`,
-    `no_strike`, `liquidity`)."""
-    quotes = Quotes(
+def chain_quotes_nb(chain):
+    """The quote columns strike selection scans (`select_strike_nb`)."""
+    return Quotes(
         chain.quote_bid,
         chain.quote_ask,
         chain.quote_strike,
@@ -180,49 +178,69 @@ def select_legs_nb(chain, params, entry, n_legs, d, spot, quote):
         chain.quote_log1p_open_interest,
         chain.quote_log1p_volume,
     )
-    expiry_near = -1
-    expiry_far = -1
-    for grp in range(2):
-        if entry.need_call[grp] or entry.need_put[grp]:
-            e = select_expiry_nb(
-                chain,
-                d,
-                entry.need_call[grp],
-                entry.need_put[grp],
-                entry.dte_target[grp],
-                entry.dte_min[grp],
-                entry.dte_max[grp],
-            )
-            if e < 0:
-                return SKIP_NO_EXPIRY
-            if grp == 0:
-                expiry_near = e
-            else:
-                expiry_far = e
+
+
+@njit(cache=True, nogil=True, inline="always")
+def group_expiry_nb(chain, entry, d, grp):
+    """Step 2.5 for expiry group `grp` (0 near, 1 far): its expiry on day `d`, -1 when none
+    is in its window, -2 when no leg uses the group."""
+    if not (entry.need_call[grp] or entry.need_put[grp]):
+        return -2
+    return select_expiry_nb(
+        chain,
+        d,
+        entry.need_call[grp],
+        entry.need_put[grp],
+        entry.dte_target[grp],
+        entry.dte_min[grp],
+        entry.dte_max[grp],
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def select_leg_nb(chain, quotes, params, i, d, spot, expiry, quote):
+    """Step 2.6 for leg `i` of expiry `expiry` (an offset leg reads its earlier leg's row in
+    `quote`): (quote row, -1), or (-1, SkipReason)."""
+    base = P_LEG0 + i * LEG_SIZE
+    g = find_group_nb(chain, d, int(params[base + LEG.right]), expiry)
+    by = int(params[base + LEG.select_by])
+    target = params[base + LEG.target]
+    if by == BY_OFFSET:
+        of = quote[int(params[base + LEG.of])]
+        target = chain.quote_strike[of] + params[base + LEG.points]
+    q, status = select_strike_nb(
+        quotes,
+        chain.group_quote_start[g],
+        chain.group_quote_start[g + 1],
+        by,
+        target,
+        params[base + LEG.tolerance],
+        spot,
+        params[base + LEG.min_oi],
+        params[base + LEG.min_volume],
+        params[base + LEG.max_spread],
+    )
+    if status == 1:
+        return -1, SKIP_NO_STRIKE
+    if status == 2:
+        return -1, SKIP_LIQUIDITY
+    return q, -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def select_legs_nb(chain, params, entry, n_legs, d, spot, quote):
+    """Steps 2.5-2.6: pick each expiry group's expiry, then each leg's strike in order; write
+    the chosen quote rows into `quote` and return -1, or the SkipReason (`no_expiry`,
+    `no_strike`, `liquidity`)."""
+    quotes = chain_quotes_nb(chain)
+    expiry_near = group_expiry_nb(chain, entry, d, 0)
+    expiry_far = group_expiry_nb(chain, entry, d, 1)
+    if expiry_near == -1 or expiry_far == -1:
+        return SKIP_NO_EXPIRY
     for i in range(n_legs):
-        base = P_LEG0 + i * LEG_SIZE
-        expiry = expiry_far if int(params[base + LEG.group]) == 1 else expiry_near
-        g = find_group_nb(chain, d, int(params[base + LEG.right]), expiry)
-        by = int(params[base + LEG.select_by])
-        target = params[base + LEG.target]
-        if by == BY_OFFSET:
-            of = quote[int(params[base + LEG.of])]
-            target = chain.quote_strike[of] + params[base + LEG.points]
-        q, status = select_strike_nb(
-            quotes,
-            chain.group_quote_start[g],
-            chain.group_quote_start[g + 1],
-            by,
-            target,
-            params[base + LEG.tolerance],
-            spot,
-            params[base + LEG.min_oi],
-            params[base + LEG.min_volume],
-            params[base + LEG.max_spread],
-        )
-        if status == 1:
-            return SKIP_NO_STRIKE
-        if status == 2:
-            return SKIP_LIQUIDITY
+        expiry = expiry_far if int(params[P_LEG0 + i * LEG_SIZE + LEG.group]) == 1 else expiry_near
+        q, skip = select_leg_nb(chain, quotes, params, i, d, spot, expiry, quote)
+        if skip >= 0:
+            return skip
         quote[i] = q
     return -1

@@ -22,9 +22,9 @@ import numpy as np
 
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.contract import FILTER_SIZE, N_PARAMS, P_FILTER0, F, P
+from gridbt.kernel.contract import FILTER_SIZE, LEG, LEG_SIZE, N_PARAMS, P_FILTER0, P_LEG0, F, P
 from gridbt.kernel.dispatch import BatchOutputs, chain_arrays, read_only
-from gridbt.kernel.enums import MAX_FILTERS, MarginModel
+from gridbt.kernel.enums import MAX_FILTERS, MAX_LEGS, MarginModel, SelectBy
 from gridbt.kernel.table_layout import TradeTables
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "kept_tables",
     "release_tables",
     "run_batch_tables",
+    "selection_memo",
     "small_group_rows",
 ]
 
@@ -161,6 +162,58 @@ def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
     return out
 
 
+def _variants(keys: FloatArray) -> np.ndarray:
+    """Per row of `keys`, an index of its distinct row (NaN and -0.0 normalised)."""
+    keys = np.ascontiguousarray(keys + 0.0)
+    keys[np.isnan(keys)] = np.nan
+    _, inverse = np.unique(keys.view(np.dtype((np.void, keys.shape[1] * 8))).ravel(),
+                           return_inverse=True)
+    return inverse.ravel().astype(np.int64)
+
+
+def selection_memo(n_days: int, params: FloatArray) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray, np.ndarray]:
+    """The selection memo the entry groups of rows `params` share (`tables_nb.select_shared_nb`):
+    the expiry and leg memos (n_days x variants, nothing computed yet) and, per row, the variant
+    of each of its expiry groups (n, 2) and legs (n, MAX_LEGS)."""
+    from gridbt.kernel.tables_nb import UNKNOWN
+
+    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    n = rows.shape[0]
+    if n == 0:
+        empty = np.full((n_days, 0), UNKNOWN, dtype=np.int64)
+        return empty, empty.copy(), np.zeros((0, 2), np.int64), np.zeros((0, MAX_LEGS), np.int64)
+    n_legs = rows[:, P.n_legs].astype(np.int64)
+    leg = np.stack([rows[:, P_LEG0 + i * LEG_SIZE:P_LEG0 + (i + 1) * LEG_SIZE]
+                    for i in range(MAX_LEGS)], axis=1)  # (n, MAX_LEGS, LEG_SIZE)
+    used = np.arange(MAX_LEGS)[None, :] < n_legs[:, None]
+    is_call = leg[:, :, LEG.right] > 0
+    far = leg[:, :, LEG.group].astype(np.int64) == 1
+    windows = ((P.dte_target, P.dte_min, P.dte_max), (P.far_target, P.far_min, P.far_max))
+    exp_keys = []
+    for grp, cols in enumerate(windows):
+        in_grp = used & (far == (grp == 1))
+        exp_keys.append(np.column_stack([np.full(n, grp), (in_grp & is_call).any(axis=1),
+                                         (in_grp & ~is_call).any(axis=1), rows[:, cols]]))
+    exp_var = _variants(np.vstack(exp_keys)).reshape(2, n).T.copy()
+    leg_var = np.zeros((n, MAX_LEGS), dtype=np.int64)
+    offset = leg[:, :, LEG.select_by] == SelectBy.OFFSET
+    seen = 0
+    for i in range(MAX_LEGS):  # in order: an offset leg's key holds its earlier leg's variant
+        of = np.clip(leg[:, i, LEG.of], 0, MAX_LEGS - 1).astype(np.int64)
+        key = np.column_stack([
+            exp_var[np.arange(n), far[:, i].astype(np.int64)], leg[:, i, LEG.right],
+            leg[:, i, LEG.select_by], leg[:, i, LEG.target], leg[:, i, LEG.tolerance],
+            leg[:, i, LEG.min_oi], leg[:, i, LEG.min_volume], leg[:, i, LEG.max_spread],
+            np.where(offset[:, i], leg[:, i, LEG.points], np.nan),
+            np.where(offset[:, i], leg_var[np.arange(n), of], -1)])
+        leg_var[:, i] = _variants(key) + seen
+        seen = int(leg_var[:, i].max()) + 1
+    memo_exp = np.full((n_days, int(exp_var.max()) + 1), UNKNOWN, dtype=np.int64)
+    memo_leg = np.full((n_days, seen), UNKNOWN, dtype=np.int64)
+    return memo_exp, memo_leg, exp_var, leg_var
+
+
 def build_tables(
     packed: PackedChain, params_row: FloatArray, days: np.ndarray | None = None,
     lazy: bool = False,
@@ -179,7 +232,9 @@ def build_tables(
     chain, row = chain_arrays(packed), read_only(row)
     tables = TradeTables(*new_tables_nb(chain, row, read_only(np.ascontiguousarray(flags))))
     if not lazy:
-        build_all_nb(chain, row, *contract_major(packed), tables)
+        exp_memo, leg_memo, exp_var, leg_var = selection_memo(packed.n_days, row)
+        build_all_nb(chain, row, *contract_major(packed), (exp_memo, leg_memo, exp_var[0],
+                                                            leg_var[0]), tables)
     return tables
 
 
@@ -236,11 +291,17 @@ def run_batch_tables(
         out.block_stats[small] = day.block_stats
         out.equity[slot[small][keep[small]]] = day.equity
     cm = contract_major(packed)
-    for key in np.unique(keys[~small_rows]):
+    on_tables = np.flatnonzero(~small_rows)
+    # one selection memo for the batch's groups: a leg several groups share is selected once
+    exp_memo, leg_memo, exp_var, leg_var = selection_memo(packed.n_days, params[on_tables])
+    row_of = {key: i for i, key in enumerate(keys[on_tables].tolist())}  # a row of each group
+    for key in np.unique(keys[on_tables]):
         members = np.flatnonzero(keys == key).astype(np.int64)
+        k = row_of[int(key)]
+        memo = (exp_memo, leg_memo, exp_var[k], leg_var[k])
         with _TABLES_LOCK:  # the walk builds the days its rows reach into the shared tables
             tables = _group_tables(packed, int(key), params[members])
-            eval_group_nb(chain, tables, cm, rows_ro, members, slot, out.kpis, out.skips,
+            eval_group_nb(chain, tables, cm, memo, rows_ro, members, slot, out.kpis, out.skips,
                           out.counters, out.block_stats, out.equity, out.outcome)
         del tables
     return out

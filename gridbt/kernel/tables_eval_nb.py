@@ -150,7 +150,7 @@ def _open_nb(d, direction, sized, book, flows, tb, trades, br):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _try_entry_nb(chain, tb, cm, params, scenarios, d, book, flows, trades, rules):
+def _try_entry_nb(chain, tb, cm, memo, params, scenarios, d, book, flows, trades, rules):
     """Steps 2.3-2.8 on a scheduled flat day (`entry_nb.try_entry_nb` on the table, its day
     built first if no row reached it yet): open the position (return -1) or return the
     SkipReason."""
@@ -159,7 +159,7 @@ def _try_entry_nb(chain, tb, cm, params, scenarios, d, book, flows, trades, rule
     direction, skip = entry_direction_nb(chain, params, d, book, rules.entry, rules.signal)
     if skip >= 0:
         return skip
-    ensure_entry_nb(chain, params, rules, scenarios, cm, tb, d)
+    ensure_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d)
     if tb.skip[d] >= 0:
         return tb.skip[d]
     sized = _size_nb(book, rules.sizing, tb.worst[d], tb.sigma_bar[d], tb.vol_sd[d])
@@ -389,14 +389,16 @@ def _flat_run_nb(day_weekday, d, end, entry, first, value, equity, in_market):
 
 
 @njit(cache=True, nogil=True)
-def eval_row_nb(chain, tb, cm, params, equity, in_market, trades, skips):
+def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips):
     """One row of the group: fill `equity`, `in_market`, the `trades` rows (entry and exit
     fields) and count `skips`; return (trade rows, missing_quote_days, stale_fills). The
     candidate days it tries an entry on are built into `tb` if they are not yet (`cm`: the
-    chain's contract-major bid, ask and delta)."""
+    chain's contract-major bid, ask and delta; `memo`: the batch's selection memo,
+    `tables_nb.select_shared_nb`)."""
     chain = borrowed_nb(chain)
     tb = borrowed_nb(tb)
     cm = borrowed_nb(cm)
+    memo = borrowed_nb(memo)
     params, equity, in_market, trades, skips = borrowed_nb(
         (params, equity, in_market, trades, skips)
     )
@@ -418,7 +420,8 @@ def eval_row_nb(chain, tb, cm, params, equity, in_market, trades, skips):
     while d < br.end:
         opened = False
         if d != last and entry_allowed_nb(chain, d, day, rules.entry, br.first):
-            skip = _try_entry_nb(chain, tb, cm, params, scenarios, d, book, flows, trades, rules)
+            skip = _try_entry_nb(chain, tb, cm, memo, params, scenarios, d, book, flows, trades,
+                                 rules)
             if skip >= 0:
                 skips[skip] += 1
             else:
@@ -444,10 +447,11 @@ def eval_row_nb(chain, tb, cm, params, equity, in_market, trades, skips):
 
 
 @njit(cache=True, nogil=True)
-def eval_group_nb(chain, tb, cm, params, rows, equity_slot, kpis, skips, counters, block_stats,
-                  equity_out, outcome):
-    """Run rows `rows` of `params` on the group's tables (building the days they reach);
-    outputs as `nb.run_batch_nb`, at each row's index."""
+def eval_group_nb(chain, tb, cm, memo, params, rows, equity_slot, kpis, skips, counters,
+                  block_stats, equity_out, outcome):
+    """Run rows `rows` of `params` on the group's tables (building the days they reach, their
+    legs selected through the batch's `memo`); outputs as `nb.run_batch_nb`, at each row's
+    index."""
     n_days = chain.day_date.shape[0]
     equity = np.empty(n_days)
     in_market = np.zeros(n_days, dtype=np.bool_)
@@ -458,7 +462,7 @@ def eval_group_nb(chain, tb, cm, params, rows, equity_slot, kpis, skips, counter
     scratch = np.empty(max(n_days, 1))
     for r in rows:
         n, missing, stale = eval_row_nb(
-            chain, tb, cm, params[r], equity, in_market, trades, skips[r]
+            chain, tb, cm, memo, params[r], equity, in_market, trades, skips[r]
         )
         counters[r, C.missing_quote_days] = missing
         counters[r, C.stale_fills] = stale

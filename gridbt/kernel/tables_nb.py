@@ -22,16 +22,19 @@ entries and appends its path after the `used[0]` path rows in use.
 import numpy as np
 
 from gridbt.kernel.cache import njit
+from gridbt.kernel.contract import LEG, LEG_SIZE, P_LEG0
 from gridbt.kernel.entry_nb import load_legs_nb, zscore_signal_nb
-from gridbt.kernel.enums import MAX_LEGS
+from gridbt.kernel.enums import MAX_LEGS, SkipReason
 from gridbt.kernel.lowlevel_nb import borrowed_nb, prefetch_nb, stack_record_nb
 from gridbt.kernel.risk_nb import per_contract_nb, sigma_bar_nb, stress_worst_nb, vol_target_sd_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
-from gridbt.kernel.select_nb import select_legs_nb
+from gridbt.kernel.select_nb import chain_quotes_nb, group_expiry_nb, select_leg_nb
 from gridbt.kernel.state import leg_book_dt
 from gridbt.kernel.table_layout import FLAG_MISSING, NOT_BUILT, NOT_ENTRY
 
-__all__ = ["build_all_nb", "ensure_entry_nb", "new_tables_nb"]
+__all__ = ["UNKNOWN", "build_all_nb", "ensure_entry_nb", "new_tables_nb", "select_shared_nb"]
+
+SKIP_NO_EXPIRY = SkipReason.NO_EXPIRY
 
 
 @njit(cache=True, nogil=True)
@@ -206,16 +209,55 @@ def new_tables_nb(chain, params, entry_days):
             np.zeros(1, dtype=np.int64))
 
 
+#: A selection memo's entry not computed yet (`select_shared_nb`).
+UNKNOWN = -3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def select_shared_nb(chain, params, entry, n_legs, d, spot, quote, memo):
+    """`select_nb.select_legs_nb` through a memo shared by the entry groups of a batch:
+    `memo` = (expiry memo (n_days, E), leg memo (n_days, V), this group's expiry variant of
+    each expiry group (2,), its variant of each leg (MAX_LEGS,)). A variant is everything its
+    result depends on (an expiry group's window and rights; a leg's expiry variant, right,
+    selection rule, liquidity filters and, for an offset, its earlier leg's variant), so groups
+    that share a leg (an iron condor's short put, whatever its wings) select it once a day.
+    Memo entries: an expiry (-1 none) or a quote row, -2 - SkipReason for a leg that fails,
+    `UNKNOWN` until computed."""
+    exp_memo, leg_memo, exp_var, leg_var = memo
+    quotes = chain_quotes_nb(chain)
+    expiry = np.empty(2, dtype=np.int64)
+    for grp in range(2):
+        e = exp_memo[d, exp_var[grp]]
+        if e == UNKNOWN:
+            e = group_expiry_nb(chain, entry, d, grp)
+            exp_memo[d, exp_var[grp]] = e
+        expiry[grp] = e
+    if expiry[0] == -1 or expiry[1] == -1:
+        return SKIP_NO_EXPIRY
+    for i in range(n_legs):
+        m = leg_memo[d, leg_var[i]]
+        if m == UNKNOWN:
+            grp = int(params[P_LEG0 + i * LEG_SIZE + LEG.group])
+            q, skip = select_leg_nb(chain, quotes, params, i, d, spot, expiry[grp], quote)
+            m = q if skip < 0 else -2 - skip
+            leg_memo[d, leg_var[i]] = m
+        if m < 0:
+            return -2 - m
+        quote[i] = m
+    return -1
+
+
 @njit(cache=True, nogil=True)
-def _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, tb, d):
-    """Build candidate day `d`: select its legs as the day kernel's entry step does, record
-    them, the sizing inputs and, when selected, the path (appended after the rows in use)."""
+def _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, memo, tb, d):
+    """Build candidate day `d`: select its legs as the day kernel's entry step does (through
+    the batch's selection `memo`), record them, the sizing inputs and, when selected, the path
+    (appended after the rows in use)."""
     br = rules.book
     n_legs = br.n_legs
     direction = _direction_nb(rules.signal, tb.signal_state[d])
     lg = stack_record_nb(leg_book_dt)
     spot = chain.day_spot[d]
-    status = select_legs_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote)
+    status = select_shared_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote, memo)
     tb.skip[d] = status
     if status >= 0:
         return
@@ -247,16 +289,16 @@ def _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, t
 
 
 @njit(cache=True, nogil=True, inline="always")
-def ensure_entry_nb(chain, params, rules, scenarios, cm, tb, d):
+def ensure_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d):
     """Make candidate day `d` of the tables built (a day is built the first time a row of the
     group tries an entry on it: the days no row reaches are never selected). `params` and
     `rules` are any row of the group's (they agree on every slot the build reads)."""
     if tb.skip[d] == NOT_BUILT:
-        _build_entry_nb(chain, params, rules, scenarios, cm[0], cm[1], cm[2], tb, d)
+        _build_entry_nb(chain, params, rules, scenarios, cm[0], cm[1], cm[2], memo, tb, d)
 
 
 @njit(cache=True, nogil=True)
-def build_all_nb(chain, params, cm_bid, cm_ask, cm_delta, tb):
+def build_all_nb(chain, params, cm_bid, cm_ask, cm_delta, memo, tb):
     """Build every candidate day of `tb` (in day order)."""
     chain = borrowed_nb(chain)  # no reference counting on the arrays of each day's call
     tb = borrowed_nb(tb)
@@ -265,4 +307,5 @@ def build_all_nb(chain, params, cm_bid, cm_ask, cm_delta, tb):
     scenarios = scenarios_nb(params)
     for d in range(tb.skip.shape[0]):
         if tb.skip[d] == NOT_BUILT:
-            _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, tb, d)
+            _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, memo, tb,
+                            d)

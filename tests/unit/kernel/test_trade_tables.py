@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.contract import P_FILTER0, F, P
+from gridbt.kernel.contract import LEG, LEG_SIZE, P_FILTER0, P_LEG0, F, P
 from gridbt.kernel.dispatch import run_batch, run_params
-from gridbt.kernel.enums import ExitReason, MarginModel, SizingBinding, SkipReason
+from gridbt.kernel.enums import ExitReason, MarginModel, SelectBy, SizingBinding, SkipReason
 from gridbt.kernel.overfitting import block_return_stats
 from gridbt.kernel.tables import (
     FALLBACK_REASONS,
@@ -25,6 +25,7 @@ from gridbt.kernel.tables import (
     entry_group_keys,
     fallback_reasons,
     run_batch_tables,
+    selection_memo,
 )
 from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.spec import StrategySpec, parse_strategy
@@ -194,6 +195,38 @@ def test_group_split_across_batches(case: tuple[PackedChain, np.ndarray, Strateg
         _assert_same(chain, part)
 
 
+@given(data=st.data())
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_entry_groups_of_a_batch_share_their_common_legs(data: st.DataObject) -> None:
+    """Groups that differ only in their last leg (an iron condor's wings) select their other
+    legs once a day through the batch's memo, and each still equals the day kernel."""
+    chain = data.draw(random_chains())
+    base = _supported(encode_spec(data.draw(random_specs()), chain))
+    n_legs = int(base[P.n_legs])
+    last = P_LEG0 + (n_legs - 1) * LEG_SIZE
+    rows = []
+    for k in range(3):  # three groups: the last leg's rule changes
+        group = base.copy()
+        if group[last + LEG.select_by] == SelectBy.OFFSET:
+            group[last + LEG.points] += 5.0 * k
+        else:
+            group[last + LEG.tolerance] += 0.01 * k
+        for target in (np.nan, 0.3):  # two rows each
+            row = group.copy()
+            row[P.profit_target] = target
+            rows.append(row)
+    params = np.array(rows)
+    assert len(np.unique(entry_group_keys(params))) == 3
+    _assert_same(chain, params)
+    _, _, exp_var, leg_var = selection_memo(chain.n_days, params)
+    assert len(np.unique(exp_var, axis=0)) == 1
+    for i in range(n_legs - 1):  # shared: one variant
+        assert len(set(leg_var[:, i].tolist())) == 1
+    assert len(set(leg_var[:, n_legs - 1].tolist())) == 3
+    assert len(set(leg_var[:, :n_legs].ravel().tolist())) == n_legs + 2  # variants are apart
+
+
 # ---------------------------------------------------------------- fallback reasons, groups
 _SHORT_PUT: dict[str, object] = {
     "name": "short_put",
@@ -269,7 +302,7 @@ def test_tables_are_built_on_the_days_rows_reach(small_chain: PackedChain) -> No
     equal the eagerly built tables' (entry and path), the others stay unbuilt."""
     from gridbt.kernel.dispatch import chain_arrays, new_batch, read_only
     from gridbt.kernel.table_layout import NOT_BUILT
-    from gridbt.kernel.tables import contract_major, entry_days
+    from gridbt.kernel.tables import contract_major, entry_days, selection_memo
     from gridbt.kernel.tables_eval_nb import eval_group_nb
 
     rows = np.repeat(encode_spec(parse_strategy(_SHORT_PUT), small_chain)[None, :], 2, axis=0)
@@ -280,9 +313,11 @@ def test_tables_are_built_on_the_days_rows_reach(small_chain: PackedChain) -> No
     lazy = build_tables(small_chain, rows[0], days, lazy=True)
     assert np.all((lazy.skip == NOT_BUILT) == (eager.skip >= -1)) and lazy.used[0] == 0
     params, _, slot, out = new_batch(small_chain, rows, None, 2)
+    exp_memo, leg_memo, exp_var, leg_var = selection_memo(small_chain.n_days, rows)
     eval_group_nb(chain_arrays(small_chain), lazy, contract_major(small_chain),
-                  read_only(params), np.arange(2), slot, out.kpis, out.skips, out.counters,
-                  out.block_stats, out.equity, out.outcome)
+                  (exp_memo, leg_memo, exp_var[0], leg_var[0]), read_only(params),
+                  np.arange(2), slot, out.kpis, out.skips, out.counters, out.block_stats,
+                  out.equity, out.outcome)
     built = np.flatnonzero(lazy.skip >= -1)
     assert 0 < len(built) < np.count_nonzero(eager.skip >= -1)  # some candidates never reached
     np.testing.assert_array_equal(lazy.skip[built], eager.skip[built])
