@@ -105,11 +105,12 @@ class BacktestActor:
 
     def _warm_tables(self) -> None:
         """Warm the trade-table engine up too, on the warm-up rows it supports (if any)."""
-        from gridbt.kernel.tables import fallback_reasons
+        from gridbt.kernel.tables import fallback_reasons, release_tables, run_batch_tables
 
         supported = self.warmup[fallback_reasons(self.warmup) == 0]
         if len(supported):  # every group on tables: their kernels load, contract_major is made
-            self.run(supported, keep_equity=False, engine="tables", min_group_rows=0)
+            run_batch_tables(self.packed, supported, min_group_rows=0, n_blocks=self.n_blocks)
+            release_tables()
 
     def started(self) -> dict[str, Any]:
         """This actor's process, before the chain arrives: its pid, the seconds its imports
@@ -142,15 +143,14 @@ class BacktestActor:
         info = psutil.Process().memory_full_info()
         return {"rss": int(info.rss), "uss": int(info.uss)}
 
-    def run(self, params: FloatArray, keep_equity: bool, engine: str = "day",
-            min_group_rows: int | None = None) -> BatchResult:
+    def run(self, params: FloatArray, keep_equity: bool, engine: str = "day") -> BatchResult:
         """Backtest every row of `params` in one call of `engine` (`BATCH_ENGINES`; `tables`
         takes only rows the trade-table engine supports, and runs entry groups of fewer than
-        `min_group_rows` rows on the day kernel, default `tables.MIN_GROUP_ROWS`): KPIs,
-        skips, counters, outcome hashes and the per-block return statistics of each equity
-        curve (for PBO, computed in the kernel), plus the curves if kept."""
+        `tables.MIN_GROUP_ROWS` rows in the batch on the day kernel): KPIs, skips, counters,
+        outcome hashes and the per-block return statistics of each equity curve (for PBO,
+        computed in the kernel), plus the curves if kept."""
         from gridbt.kernel.dispatch import run_batch
-        from gridbt.kernel.tables import MIN_GROUP_ROWS, run_batch_tables, small_group_rows
+        from gridbt.kernel.tables import run_batch_tables, small_group_rows
 
         if engine not in BATCH_ENGINES:
             raise ValueError(f"engine {engine!r} is not one of {BATCH_ENGINES}")
@@ -158,10 +158,8 @@ class BacktestActor:
         keep = np.full(params.shape[0], keep_equity, dtype=bool)
         day_rows = None
         if engine == "tables":
-            smallest = MIN_GROUP_ROWS if min_group_rows is None else min_group_rows
-            out = run_batch_tables(self.packed, params, keep, n_blocks=self.n_blocks,
-                                   min_group_rows=smallest)
-            day_rows = small_group_rows(params, smallest)
+            out = run_batch_tables(self.packed, params, keep, n_blocks=self.n_blocks)
+            day_rows = small_group_rows(params)
         else:
             out = run_batch(self.packed, params, keep, self.n_blocks)
         return BatchResult(

@@ -18,6 +18,7 @@ together.
 from __future__ import annotations
 
 import collections
+import contextlib
 import queue
 import threading
 import time
@@ -150,6 +151,33 @@ class _Work:
         self.remaining = total  # fresh combinations not handed out yet (an estimate on resume)
         self.per_combo: dict[str, float] = {}  # measured actor seconds per combination, by engine
         self.live_actors: Callable[[], int] = lambda: 1
+
+    @property
+    def done(self) -> set[str]:
+        """Parameter hashes already in the results (skipped)."""
+        return self._done
+
+    @contextlib.contextmanager
+    def preparing(self) -> Iterator[None]:
+        """Cut the first block on a thread while the body runs (the actors starting): its
+        expansion, hashing and grouping then cost the grid nothing. An error it meets is
+        raised here."""
+        failed: list[BaseException] = []
+
+        def first() -> None:
+            try:
+                self._refill()
+            except BaseException as exc:  # raised in the caller's thread below
+                failed.append(exc)
+
+        thread = threading.Thread(target=first, name="gridbt-first-block", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            thread.join()
+        if failed:
+            raise failed[0]
 
     def batch_size(self, engine: str = "day") -> int:
         per_combo = self.per_combo.get(engine, 0.0)
@@ -416,11 +444,15 @@ def run_sweep(
     note_status(out_dir / MANIFEST_NAME)
     try:
         init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
-        pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors,
-                         actor_cls)
+        # the first block is expanded, hashed and cut while the actors start and warm up
+        work = _Work(grid, done, manifest.valid_combinations, sweep.ray,
+                     sweep.keep_equity == "all", sweep.engine)
+        with work.preparing():
+            pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors,
+                             actor_cls)
         packed = pool.packed  # the driver keeps only the shared, zero-copy view
         try:
-            outcome, manifest = _run_grid(sweep, grid, store, manifest, pool, done, progress,
+            outcome, manifest = _run_grid(sweep, work, store, manifest, pool, progress,
                                           on_batch)
             if finish and not outcome.interrupted:
                 manifest = _finish(sweep, grid, store, manifest, pool, packed, outcome)
@@ -473,13 +505,14 @@ def write_status(out_dir: Path, manifest: SweepManifest) -> None:
         stage("could not record status %r in %s: %s", manifest.status, out_dir, exc)
 
 
-def _run_grid(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
-              pool: ActorPool, done: set[str], progress: bool,
+def _run_grid(sweep: SweepSpec, work: _Work, store: ResultStore, manifest: SweepManifest,
+              pool: ActorPool, progress: bool,
               on_batch: Callable[[int], None] | None) -> tuple[SweepOutcome, SweepManifest]:
-    """Every combination not `done` through the actors; the grid's part of the manifest."""
+    """Every combination `work` has not done through the actors; the grid's part of the
+    manifest."""
     valid = manifest.valid_combinations
+    done = work.done
     started = time.perf_counter()  # throughput clock: actors are up and compiled
-    work = _Work(grid, done, valid, sweep.ray, sweep.keep_equity == "all", sweep.engine)
     stage("running %s combinations on %d actors", f"{valid - len(done):,}", pool.size)
     bar = progress_bar(valid - len(done), progress)
     recorder = _Recorder(store, manifest.data_fingerprint, work, on_batch, bar)
