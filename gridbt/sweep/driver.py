@@ -105,7 +105,7 @@ class SweepOutcome:
 
 _BLOCK_ROWS = 1 << 13  # grid cells expanded at a time (a row is N_PARAMS floats, ~3.6 kB)
 #: the first batches of an engine, which measure its speed: small for the day kernel; for the
-#: trade tables a whole entry group of up to twice this (a group's tables are built once per
+#: trade tables one entry group, whole up to twice this (a group's tables are built once per
 #: batch, and a batch under `tables.MIN_GROUP_ROWS` rows would run on the day kernel)
 _PROBE_ROWS = {"day": 8, "tables": 256}
 #: what to do after an environment failure: the batches on disk stay
@@ -263,8 +263,10 @@ class _Work:
                     self._pieces.appendleft(rest)
         got = len(parts[0])
         # room left: whole groups (tables: one that takes the batch nearer its target size)
-        # or any combinations (day) of the same engine
-        while got < size and actor not in self._kept and self._refill():
+        # or any combinations (day) of the same engine; a first, measuring tables batch is
+        # one group (its result comes soonest, and its speed is one group's)
+        probing = first.engine == "tables" and self.per_combo.get("tables", 0.0) <= 0
+        while got < size and not probing and actor not in self._kept and self._refill():
             piece = self._pieces[0]
             if piece.engine != first.engine or (piece.engine == "tables"
                                                 and got + len(piece) - size > size - got):
