@@ -38,6 +38,7 @@ from gridbt._status import write_status as write_status_json
 from gridbt._supervise import note_status
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
+from gridbt.kernel.tables import MIN_GROUP_ROWS
 from gridbt.runtime import (
     ActorPool,
     BacktestActor,
@@ -191,7 +192,9 @@ class _Work:
         # overhead small)
         slots = max(1, self.live_actors()) * self.cfg.max_in_flight
         tail = -(-self.remaining // slots)
-        return max(1, min(size, max(tail, size // 10)))
+        size = max(1, min(size, max(tail, size // 10)))
+        # a trade-table batch never cuts a group into parts too small to run on tables
+        return max(size, 2 * MIN_GROUP_ROWS) if engine == "tables" else size
 
     def measured(self, n: int, seconds: float, engine: str = "day") -> None:
         rate = seconds / max(n, 1)
@@ -272,7 +275,7 @@ class _Work:
                                                 and got + len(piece) - size > size - got):
                 break
             self._pieces.popleft()
-            if len(piece) > size - got:
+            if len(piece) > size - got and piece.engine == "day":  # a group goes whole
                 self._pieces.appendleft(piece.cut(size - got, len(piece)))
                 piece = piece.cut(0, size - got)
             parts.append(piece)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gridbt.data.features import FEATURE_NAMES
-from gridbt.kernel.tables import entry_group_keys, fallback_reasons
+from gridbt.kernel.tables import MIN_GROUP_ROWS, entry_group_keys, fallback_reasons
 from gridbt.runtime import RayConfig
 from gridbt.strategy.presets import load_spec
 from gridbt.sweep.driver import _Work
@@ -107,6 +107,8 @@ def test_every_combination_is_scheduled_once_and_groups_stay_whole(
             assert len(runs) == len(set(keys.tolist()))  # each group contiguous in a batch
             for key in set(keys.tolist()):
                 batches_of[key] += 1
+                # a part of a group is never too small to run on tables (groups of 18 here)
+                assert (keys == key).sum() >= MIN_GROUP_ROWS
             assert len(tag.combo) <= 2 * size
         else:
             assert engine == "day" or (reasons != 0).all()
