@@ -71,7 +71,9 @@ def bench(name: str, packed: PackedChain, repeat: int, groups: int) -> None:
     day_s, tab_s, auto_s = [], [], []
     for _ in range(repeat):
         t_day, day = timed(run_batch, packed, rows)
+        release_tables()  # each run from cold: no tables or leg selections kept
         t_tab, tab = timed(run_batch_tables, packed, rows, None, 0)
+        release_tables()
         t_auto, auto = timed(run_batch_tables, packed, rows)
         for out in (tab, auto):
             np.testing.assert_allclose(out.kpis, day.kpis, rtol=1e-9,  # type: ignore[attr-defined]

@@ -40,6 +40,7 @@ __all__ = [
     "kept_tables",
     "release_tables",
     "run_batch_tables",
+    "SelectionMemo",
     "selection_memo",
     "small_group_rows",
 ]
@@ -162,56 +163,119 @@ def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
     return out
 
 
-def _variants(keys: FloatArray) -> np.ndarray:
-    """Per row of `keys`, an index of its distinct row (NaN and -0.0 normalised)."""
+def _distinct(keys: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of `keys` (NaN and -0.0 normalised), as bytes, and each row's index
+    among them."""
     keys = np.ascontiguousarray(keys + 0.0)
     keys[np.isnan(keys)] = np.nan
-    _, inverse = np.unique(keys.view(np.dtype((np.void, keys.shape[1] * 8))).ravel(),
-                           return_inverse=True)
-    return inverse.ravel().astype(np.int64)
+    unique, inverse = np.unique(keys.view(np.dtype((np.void, keys.shape[1] * 8))).ravel(),
+                                return_inverse=True)
+    return unique, inverse.ravel()
+
+
+class SelectionMemo:
+    """Leg selections by day and *variant* (`tables_nb.select_shared_nb`): the expiry of each
+    distinct expiry window (with the rights it must quote), the quote of each distinct leg
+    rule. Entry groups that share a leg (an iron condor's short put, whatever its wings)
+    select it once a day. Variants are numbered as they are first seen; the memo's columns grow
+    with them."""
+
+    def __init__(self, n_days: int):
+        self.n_days = n_days
+        self._ids: dict[str, dict[bytes, int]] = {"exp": {}, "leg": {}}
+        self.exp = self._empty(2)
+        self.leg = self._empty(MAX_LEGS)
+
+    def _empty(self, columns: int) -> np.ndarray:
+        from gridbt.kernel.tables_nb import UNKNOWN
+
+        return np.full((self.n_days, columns), UNKNOWN, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.exp.nbytes + self.leg.nbytes)
+
+    def _assign(self, keys: FloatArray, kind: str) -> np.ndarray:
+        unique, inverse = _distinct(keys)
+        ids = self._ids[kind]
+        numbers = np.array([ids.setdefault(k.tobytes(), len(ids)) for k in unique],
+                           dtype=np.int64)
+        memo = self.exp if kind == "exp" else self.leg
+        if len(ids) > memo.shape[1]:  # room for the new variants (done entries kept)
+            grown = self._empty(max(2 * memo.shape[1], len(ids)))
+            grown[:, :memo.shape[1]] = memo
+            if kind == "exp":
+                self.exp = grown
+            else:
+                self.leg = grown
+        out: np.ndarray = numbers[inverse]
+        return out
+
+    def variants(self, params: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of `params`, the variant of each of its expiry groups (n, 2) and legs
+        (n, MAX_LEGS; legs past the row's are 0)."""
+        rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+        n = rows.shape[0]
+        exp_var = np.zeros((n, 2), dtype=np.int64)
+        leg_var = np.zeros((n, MAX_LEGS), dtype=np.int64)
+        if n == 0:
+            return exp_var, leg_var
+        n_legs = rows[:, P.n_legs].astype(np.int64)
+        leg = np.stack([rows[:, P_LEG0 + i * LEG_SIZE:P_LEG0 + (i + 1) * LEG_SIZE]
+                        for i in range(MAX_LEGS)], axis=1)  # (n, MAX_LEGS, LEG_SIZE)
+        used = np.arange(MAX_LEGS)[None, :] < n_legs[:, None]
+        is_call = leg[:, :, LEG.right] > 0
+        far = leg[:, :, LEG.group].astype(np.int64) == 1
+        windows = ((P.dte_target, P.dte_min, P.dte_max), (P.far_target, P.far_min, P.far_max))
+        for grp, cols in enumerate(windows):  # the window and the rights it must quote
+            in_grp = used & (far == (grp == 1))
+            exp_var[:, grp] = self._assign(np.column_stack([
+                np.full(n, grp), (in_grp & is_call).any(axis=1), (in_grp & ~is_call).any(axis=1),
+                rows[:, cols]]), "exp")
+        offset = leg[:, :, LEG.select_by] == SelectBy.OFFSET
+        every = np.arange(n)
+        for i in range(MAX_LEGS):  # in order: an offset leg's key holds its earlier leg's
+            of = np.clip(leg[:, i, LEG.of], 0, MAX_LEGS - 1).astype(np.int64)
+            key = np.column_stack([
+                exp_var[every, far[:, i].astype(np.int64)], leg[:, i, LEG.right],
+                leg[:, i, LEG.select_by], leg[:, i, LEG.target], leg[:, i, LEG.tolerance],
+                leg[:, i, LEG.min_oi], leg[:, i, LEG.min_volume], leg[:, i, LEG.max_spread],
+                np.where(offset[:, i], leg[:, i, LEG.points], np.nan),
+                np.where(offset[:, i], leg_var[every, of], -1)])
+            if used[:, i].any():
+                leg_var[used[:, i], i] = self._assign(key[used[:, i]], "leg")
+        return exp_var, leg_var
+
+    def for_row(self, exp_var: np.ndarray, leg_var: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The `memo` argument of the kernels for a row of these variants."""
+        return (self.exp, self.leg, exp_var, leg_var)
 
 
 def selection_memo(n_days: int, params: FloatArray) -> tuple[np.ndarray, np.ndarray,
                                                               np.ndarray, np.ndarray]:
-    """The selection memo the entry groups of rows `params` share (`tables_nb.select_shared_nb`):
-    the expiry and leg memos (n_days x variants, nothing computed yet) and, per row, the variant
-    of each of its expiry groups (n, 2) and legs (n, MAX_LEGS)."""
-    from gridbt.kernel.tables_nb import UNKNOWN
+    """A fresh selection memo for rows `params` (`SelectionMemo`): the expiry and leg memos
+    (nothing computed yet) and, per row, its variants (n, 2) and (n, MAX_LEGS)."""
+    memo = SelectionMemo(n_days)
+    exp_var, leg_var = memo.variants(params)
+    return memo.exp, memo.leg, exp_var, leg_var
 
-    rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
-    n = rows.shape[0]
-    if n == 0:
-        empty = np.full((n_days, 0), UNKNOWN, dtype=np.int64)
-        return empty, empty.copy(), np.zeros((0, 2), np.int64), np.zeros((0, MAX_LEGS), np.int64)
-    n_legs = rows[:, P.n_legs].astype(np.int64)
-    leg = np.stack([rows[:, P_LEG0 + i * LEG_SIZE:P_LEG0 + (i + 1) * LEG_SIZE]
-                    for i in range(MAX_LEGS)], axis=1)  # (n, MAX_LEGS, LEG_SIZE)
-    used = np.arange(MAX_LEGS)[None, :] < n_legs[:, None]
-    is_call = leg[:, :, LEG.right] > 0
-    far = leg[:, :, LEG.group].astype(np.int64) == 1
-    windows = ((P.dte_target, P.dte_min, P.dte_max), (P.far_target, P.far_min, P.far_max))
-    exp_keys = []
-    for grp, cols in enumerate(windows):
-        in_grp = used & (far == (grp == 1))
-        exp_keys.append(np.column_stack([np.full(n, grp), (in_grp & is_call).any(axis=1),
-                                         (in_grp & ~is_call).any(axis=1), rows[:, cols]]))
-    exp_var = _variants(np.vstack(exp_keys)).reshape(2, n).T.copy()
-    leg_var = np.zeros((n, MAX_LEGS), dtype=np.int64)
-    offset = leg[:, :, LEG.select_by] == SelectBy.OFFSET
-    seen = 0
-    for i in range(MAX_LEGS):  # in order: an offset leg's key holds its earlier leg's variant
-        of = np.clip(leg[:, i, LEG.of], 0, MAX_LEGS - 1).astype(np.int64)
-        key = np.column_stack([
-            exp_var[np.arange(n), far[:, i].astype(np.int64)], leg[:, i, LEG.right],
-            leg[:, i, LEG.select_by], leg[:, i, LEG.target], leg[:, i, LEG.tolerance],
-            leg[:, i, LEG.min_oi], leg[:, i, LEG.min_volume], leg[:, i, LEG.max_spread],
-            np.where(offset[:, i], leg[:, i, LEG.points], np.nan),
-            np.where(offset[:, i], leg_var[np.arange(n), of], -1)])
-        leg_var[:, i] = _variants(key) + seen
-        seen = int(leg_var[:, i].max()) + 1
-    memo_exp = np.full((n_days, int(exp_var.max()) + 1), UNKNOWN, dtype=np.int64)
-    memo_leg = np.full((n_days, seen), UNKNOWN, dtype=np.int64)
-    return memo_exp, memo_leg, exp_var, leg_var
+
+#: The process's selection memo (one chain; reset past `_MEMO_BYTES`): kept across batches, so
+#: a sweep's later batches find the legs its earlier ones selected.
+_MEMO: list[tuple[tuple[np.ndarray, ...], SelectionMemo]] = []
+_MEMO_BYTES = 64 << 20
+
+
+def _process_memo(packed: PackedChain) -> SelectionMemo:
+    """The memo of `packed` (the same arrays selection reads); call with `_TABLES_LOCK`
+    held."""
+    source = tuple(getattr(packed, name) for name in (
+        "quote_bid", "quote_ask", "quote_strike", "quote_delta", "quote_open_interest",
+        "quote_volume", "day_spot", "day_group_start"))
+    if (not _MEMO or _MEMO[0][1].nbytes > _MEMO_BYTES
+            or not all(a is b for a, b in zip(_MEMO[0][0], source, strict=True))):
+        _MEMO[:] = [(source, SelectionMemo(packed.n_days))]
+    return _MEMO[0][1]
 
 
 def build_tables(
@@ -292,14 +356,15 @@ def run_batch_tables(
         out.equity[slot[small][keep[small]]] = day.equity
     cm = contract_major(packed)
     on_tables = np.flatnonzero(~small_rows)
-    # one selection memo for the batch's groups: a leg several groups share is selected once
-    exp_memo, leg_memo, exp_var, leg_var = selection_memo(packed.n_days, params[on_tables])
     row_of = {key: i for i, key in enumerate(keys[on_tables].tolist())}  # a row of each group
     for key in np.unique(keys[on_tables]):
         members = np.flatnonzero(keys == key).astype(np.int64)
-        k = row_of[int(key)]
-        memo = (exp_memo, leg_memo, exp_var[k], leg_var[k])
         with _TABLES_LOCK:  # the walk builds the days its rows reach into the shared tables
+            # and selects their legs through the process's memo: a leg other groups (of this
+            # batch or an earlier one) share is selected once a day
+            selection = _process_memo(packed)
+            exp_var, leg_var = selection.variants(params[on_tables[row_of[int(key)]]])
+            memo = selection.for_row(exp_var[0], leg_var[0])
             tables = _group_tables(packed, int(key), params[members])
             eval_group_nb(chain, tables, cm, memo, rows_ro, members, slot, out.kpis, out.skips,
                           out.counters, out.block_stats, out.equity, out.outcome)
@@ -343,6 +408,8 @@ def kept_tables() -> TradeTables | None:
 
 
 def release_tables() -> None:
-    """Free the kept tables (the next batch of their group builds its days again)."""
+    """Free the kept tables and the selection memo (the next batch builds its days and
+    selects its legs again)."""
     with _TABLES_LOCK:
         _LAST.clear()
+        _MEMO.clear()
