@@ -23,7 +23,7 @@ from gridbt.kernel.cache import njit
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, SelectBy
 from gridbt.kernel.select_nb import find_group_nb, select_expiry_nb, select_strike_nb
 from gridbt.kernel.state import Quotes
-from gridbt.kernel.steps_nb import buy_fill_nb, sell_fill_nb
+from gridbt.kernel.steps_nb import close_fill_nb, open_fill_nb
 
 # leg fields (columns of `legs`)
 LEG_RIGHT = 0  # +1 call, -1 put
@@ -224,10 +224,7 @@ def walk_one_nb(chain, entry_day, row, units, n_legs, rules, s, a, c, mult, end,
         ask[i] = chain.quote_ask[q]
         mark[i] = 0.5 * (bid[i] + ask[i])
         delta[i] = chain.quote_delta[q]
-        if u > 0:
-            fill = buy_fill_nb(bid[i], ask[i], s, a)
-        else:
-            fill = sell_fill_nb(bid[i], ask[i], s, a)
+        fill = open_fill_nb(u, bid[i], ask[i], s, a)
         entry_cash += -u * mult * fill - c * abs(u)
         value_entry += u * mark[i]
         cn = chain.quote_contract[q]
@@ -307,10 +304,7 @@ def exit_cash_nb(chain, row, units, n_legs, today, mark, bid, ask, s, a, c, mult
         if chain.quote_expiry[row[i]] <= today:
             total += u * mult * mark[i]
             continue
-        if u > 0:
-            fill = sell_fill_nb(bid[i], ask[i], s, a)
-        else:
-            fill = buy_fill_nb(bid[i], ask[i], s, a)
+        fill = close_fill_nb(u, bid[i], ask[i], s, a)
         total += u * mult * fill - c * abs(u)
     return total
 

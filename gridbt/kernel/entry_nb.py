@@ -18,7 +18,6 @@ import numpy as np
 from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import FILTER_SIZE, LEG, LEG_SIZE, P_FILTER0, P_LEG0, F, G, T
 from gridbt.kernel.enums import MAX_LEGS, MarginModel, SizingBinding, SkipReason
-from gridbt.kernel.kpi_nb import neumaier_add_nb
 from gridbt.kernel.risk_nb import (
     SQRT_252,
     floor_count_nb,
@@ -35,11 +34,10 @@ from gridbt.kernel.rules_nb import scenarios_nb
 from gridbt.kernel.select_nb import select_legs_nb
 from gridbt.kernel.state import Sizing
 from gridbt.kernel.steps_nb import (
-    add_cash_nb,
-    buy_fill_nb,
+    book_open_nb,
     hedge_trade_nb,
+    open_fill_nb,
     reset_flows_nb,
-    sell_fill_nb,
 )
 
 MARGIN_PM = MarginModel.PM
@@ -300,10 +298,7 @@ def capital_ok_nb(book, lg, sized, br, margin_on):
     fees = 0.0
     for i in range(br.n_legs):
         units = lg.units[i]
-        if units > 0:
-            fill = buy_fill_nb(lg.bid[i], lg.ask[i], br.slippage, br.slippage_per_contract)
-        else:
-            fill = sell_fill_nb(lg.bid[i], lg.ask[i], br.slippage, br.slippage_per_contract)
+        fill = open_fill_nb(units, lg.bid[i], lg.ask[i], br.slippage, br.slippage_per_contract)
         need += units * size * br.multiplier * fill
         fees += br.commission * abs(units) * size
     if equity <= 0.0 or max(need, 0.0) + fees > equity:
@@ -325,20 +320,8 @@ def open_legs_nb(chain, d, book, flows, day, lg, legs, br):
         c = chain.quote_contract[q]
         bid = lg.bid[i]
         ask = lg.ask[i]
-        if units > 0:
-            fill = buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
-        else:
-            fill = sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
-        flow = -units * n * mult * fill
-        fee = br.commission * abs(units) * n
-        add_cash_nb(book, flow)
-        add_cash_nb(book, -fee)
-        flows.entry_cash, flows.entry_cash_c = neumaier_add_nb(
-            flows.entry_cash, flows.entry_cash_c, flow
-        )
-        flows.commissions, flows.commissions_c = neumaier_add_nb(
-            flows.commissions, flows.commissions_c, fee
-        )
+        fill = open_fill_nb(units, bid, ask, br.slippage, br.slippage_per_contract)
+        fee = book_open_nb(book, flows, units, n, fill, br)
         day.cost += abs(fill - lg.mark[i]) * abs(units) * n * mult + fee
         lg.contract[i] = c
         lo = chain.contract_row_start[c]

@@ -75,6 +75,54 @@ def sell_fill_nb(bid, ask, s, extra):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def open_fill_nb(units, bid, ask, s, extra):
+    """The fill opening a leg of `units` units: bought when long, sold when short."""
+    if units > 0:
+        return buy_fill_nb(bid, ask, s, extra)
+    return sell_fill_nb(bid, ask, s, extra)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def close_fill_nb(units, bid, ask, s, extra):
+    """The fill closing a leg of `units` units: sold when long, bought when short."""
+    if units > 0:
+        return sell_fill_nb(bid, ask, s, extra)
+    return buy_fill_nb(bid, ask, s, extra)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def book_open_nb(book, flows, units, n, fill, br):
+    """Book opening `n` contracts of a leg of `units` units at `fill`: cash, the row's entry
+    cash and commissions move; return the commission."""
+    flow = -units * n * br.multiplier * fill
+    fee = br.commission * abs(units) * n
+    add_cash_nb(book, flow)
+    add_cash_nb(book, -fee)
+    flows.entry_cash, flows.entry_cash_c = neumaier_add_nb(
+        flows.entry_cash, flows.entry_cash_c, flow
+    )
+    flows.commissions, flows.commissions_c = neumaier_add_nb(
+        flows.commissions, flows.commissions_c, fee
+    )
+    return fee
+
+
+@njit(cache=True, nogil=True, inline="always")
+def book_close_nb(book, flows, units, n, fill, br):
+    """Book closing `n` contracts of a leg of `units` units at `fill`: cash, the row's exit
+    cash and commissions move; return the commission."""
+    flow = units * n * br.multiplier * fill
+    fee = br.commission * abs(units) * n
+    add_cash_nb(book, flow)
+    add_cash_nb(book, -fee)
+    flows.exit_cash, flows.exit_cash_c = neumaier_add_nb(flows.exit_cash, flows.exit_cash_c, flow)
+    flows.commissions, flows.commissions_c = neumaier_add_nb(
+        flows.commissions, flows.commissions_c, fee
+    )
+    return fee
+
+
+@njit(cache=True, nogil=True, inline="always")
 def hedge_trade_nb(book, flows, day, q, hedge):
     """Trade `q` shares of the underlying at today's spot (Risk layer, Delta hedge): cash, the
     row's hedge P&L and hedge cost, today's cost and the hedge shares move."""
@@ -102,18 +150,8 @@ def close_leg_nb(book, flows, day, lg, i, n, br):
     ask = lg.ask[i]
     if not lg.quoted[i]:
         book.stale_fills += 1
-    if units > 0:
-        fill = sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
-    else:
-        fill = buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
-    flow = units * n * br.multiplier * fill
-    fee = br.commission * abs(units) * n
-    add_cash_nb(book, flow)
-    add_cash_nb(book, -fee)
-    flows.exit_cash, flows.exit_cash_c = neumaier_add_nb(flows.exit_cash, flows.exit_cash_c, flow)
-    flows.commissions, flows.commissions_c = neumaier_add_nb(
-        flows.commissions, flows.commissions_c, fee
-    )
+    fill = close_fill_nb(units, bid, ask, br.slippage, br.slippage_per_contract)
+    fee = book_close_nb(book, flows, units, n, fill, br)
     day.cost += abs(fill - 0.5 * (bid + ask)) * abs(units) * n * br.multiplier + fee
     return fill
 

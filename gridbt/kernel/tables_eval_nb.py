@@ -36,10 +36,12 @@ from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.state import Sizing, book_dt, day_dt, flows_dt
 from gridbt.kernel.steps_nb import (
     add_cash_nb,
-    buy_fill_nb,
+    book_close_nb,
+    book_open_nb,
+    close_fill_nb,
+    open_fill_nb,
     record_nb,
     reset_flows_nb,
-    sell_fill_nb,
 )
 from gridbt.kernel.table_layout import FLAG_MISSING
 from gridbt.kernel.tables_nb import ensure_entry_nb
@@ -82,15 +84,6 @@ def _size_nb(book, sizing, worst, sigma_bar, vol_sd):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fill_nb(units, bid, ask, br):
-    """The fill of a leg of `units` units at this quote: bought when long, sold when short
-    (`steps_nb.buy_fill_nb`, `sell_fill_nb`)."""
-    if units > 0:
-        return buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
-    return sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _capital_ok_nb(book, tb, d, size, br):
     """`entry_nb.capital_ok_nb` on the table's entry quotes (no margin model)."""
     equity = book.cash + book.cash_c
@@ -98,7 +91,8 @@ def _capital_ok_nb(book, tb, d, size, br):
     fees = 0.0
     for i in range(br.n_legs):
         units = tb.units[d, i]
-        fill = _fill_nb(units, tb.entry_bid[d, i], tb.entry_ask[d, i], br)
+        fill = open_fill_nb(units, tb.entry_bid[d, i], tb.entry_ask[d, i], br.slippage,
+                            br.slippage_per_contract)
         need += units * size * br.multiplier * fill
         fees += br.commission * abs(units) * size
     return not (equity <= 0.0 or max(need, 0.0) + fees > equity)
@@ -125,16 +119,8 @@ def _open_nb(d, direction, sized, book, flows, tb, trades, br):
         units = tb.units[d, i]
         bid = tb.entry_bid[d, i]
         ask = tb.entry_ask[d, i]
-        flow = -units * n * mult * _fill_nb(units, bid, ask, br)
-        fee = br.commission * abs(units) * n
-        add_cash_nb(book, flow)
-        add_cash_nb(book, -fee)
-        flows.entry_cash, flows.entry_cash_c = neumaier_add_nb(
-            flows.entry_cash, flows.entry_cash_c, flow
-        )
-        flows.commissions, flows.commissions_c = neumaier_add_nb(
-            flows.commissions, flows.commissions_c, fee
-        )
+        fill = open_fill_nb(units, bid, ask, br.slippage, br.slippage_per_contract)
+        book_open_nb(book, flows, units, n, fill, br)
         value_entry += units * (0.5 * (bid + ask))
     book.value_entry = value_entry
     book.premium = abs(value_entry)
@@ -332,22 +318,9 @@ def _close_legs_nb(book, flows, tb, e, row, settled, br):
         if not (flags >> i) & 1:
             book.stale_fills += 1
         units = tb.units[e, i]
-        bid = tb.bid[row, i]
-        ask = tb.ask[row, i]
-        if units > 0:
-            fill = sell_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
-        else:
-            fill = buy_fill_nb(bid, ask, br.slippage, br.slippage_per_contract)
-        flow = units * n * br.multiplier * fill
-        fee = br.commission * abs(units) * n
-        add_cash_nb(book, flow)
-        add_cash_nb(book, -fee)
-        flows.exit_cash, flows.exit_cash_c = neumaier_add_nb(
-            flows.exit_cash, flows.exit_cash_c, flow
-        )
-        flows.commissions, flows.commissions_c = neumaier_add_nb(
-            flows.commissions, flows.commissions_c, fee
-        )
+        fill = close_fill_nb(units, tb.bid[row, i], tb.ask[row, i], br.slippage,
+                             br.slippage_per_contract)
+        book_close_nb(book, flows, units, n, fill, br)
 
 
 @njit(cache=True, nogil=True, inline="always")
