@@ -12,7 +12,13 @@ from pydantic import BaseModel, ValidationError
 
 from gridbt._inputs import describe_yaml_error
 from gridbt._yaml import load_yaml
-from gridbt.strategy.spec import SpecError, StrategySpec, format_validation_error, parse_strategy
+from gridbt.strategy.spec import (
+    SpecError,
+    StrategySpec,
+    format_validation_error,
+    parse_strategy,
+    read_yaml_file,
+)
 
 __all__ = ["load_job_file", "resolve_strategy"]
 
@@ -28,12 +34,7 @@ class _InlineStrategy(BaseModel):
 def load_job_file(p: Path, model: type[_Job], what: str, error: type[SpecError]) -> _Job:
     """Read `p` (the bounded YAML reader) and validate it as `model`; `what` names the kind of
     file in messages ("sweep file")."""
-    try:
-        payload = load_yaml(p)
-    except OSError as exc:
-        raise error(f"{p}: cannot read {what}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise error(f"{p}: cannot read {what}: {describe_yaml_error(exc)}") from None
+    payload = read_yaml_file(p, what, error)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

@@ -571,13 +571,18 @@ def parse_strategy(payload: object, source: str = "") -> StrategySpec:
         raise SpecError(format_validation_error(exc, source)) from None
 
 
+def read_yaml_file(p: Path, what: str, error: type[SpecError] = SpecError) -> Any:
+    """The payload of YAML file `p` (the bounded reader); an unreadable file or bad YAML is
+    `error`, naming the file and `what` it is ("strategy file")."""
+    try:
+        return load_yaml(p)
+    except OSError as exc:
+        raise error(f"{p}: cannot read {what}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{p}: cannot read {what}: {describe_yaml_error(exc)}") from None
+
+
 def load_strategy(path: PathLike) -> StrategySpec:
     """Load and validate a strategy YAML file."""
     p = Path(path)
-    try:
-        payload = load_yaml(p)
-    except OSError as exc:
-        raise SpecError(f"{p}: cannot read strategy file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{p}: cannot read strategy file: {describe_yaml_error(exc)}") from None
-    return parse_strategy(payload, str(p))
+    return parse_strategy(read_yaml_file(p, "strategy file"), str(p))
