@@ -78,18 +78,22 @@ MILLION_GRID = """\
 SPEEDUP_GRIDS = ("short_put_grid", "iron_condor_grid")
 
 
-def sweep_file(folder: Path, chain: str | None, engine: str = "auto") -> Path:
-    path = folder / "bench_sweep.yaml"
+def _short_put_file(path: Path, name: str, chain: str | None, engine: str, grid: str,
+                    more: str = "") -> Path:
+    """A sweep file over the short-put strategy: no equity kept, no MLflow."""
     path.write_text(textwrap.dedent(f"""\
-        name: bench
+        name: {name}
         strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
         data: {chain or 'null'}
         engine: {engine}
         keep_equity: 0
         mlflow: {{enabled: false}}
-        grid:
-        """) + GRID)
+        """) + more + "grid:\n" + grid)
     return path
+
+
+def sweep_file(folder: Path, chain: str | None, engine: str = "auto") -> Path:
+    return _short_put_file(folder / "bench_sweep.yaml", "bench", chain, engine, GRID)
 
 
 def job_sweep_file(folder: Path, name: str, chain: str | None, engine: str) -> Path:
@@ -106,20 +110,12 @@ def job_sweep_file(folder: Path, name: str, chain: str | None, engine: str) -> P
 
 def million_file(folder: Path, chain: str | None, engine: str) -> Path:
     """The generated million-combination grid over the short-put strategy."""
-    path = folder / "million.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        name: million
-        strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
-        data: {chain or 'null'}
-        engine: {engine}
-        keep_equity: 0
+    return _short_put_file(folder / "million.yaml", "million", chain, engine, MILLION_GRID,
+                           textwrap.dedent("""\
         max_combinations: 1000000
-        mlflow: {{enabled: false}}
         zip:
           - [structure.dte.target, structure.dte.min, structure.dte.max]
-        grid:
-        """) + MILLION_GRID)
-    return path
+        """))
 
 
 class ActorMemory:
