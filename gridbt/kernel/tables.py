@@ -87,9 +87,15 @@ def _key_matrix(rows: FloatArray) -> FloatArray:
     key = rows[:, keep]
     need_worst = ~np.isnan(rows[:, P.risk_budget]) | ~np.isnan(rows[:, P.kelly_fraction])
     vol_on = ~np.isnan(rows[:, P.vol_target])
-    key = np.column_stack([key, need_worst, vol_on]).astype(np.float64)
-    key[np.isnan(key)] = np.nan  # one NaN bit pattern
-    return key + 0.0  # -0.0 -> 0.0
+    return _normalised(np.column_stack([key, need_worst, vol_on]).astype(np.float64))
+
+
+def _normalised(keys: FloatArray) -> FloatArray:
+    """A copy of `keys` whose equal values have equal bits: one NaN bit pattern, -0.0 as 0.0
+    (keys are compared and hashed as bytes)."""
+    out = keys + 0.0  # a copy; -0.0 -> 0.0
+    out[np.isnan(out)] = np.nan
+    return out
 
 
 def entry_group_keys(params: FloatArray) -> np.ndarray:
@@ -166,8 +172,7 @@ def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
 def _distinct(keys: FloatArray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of `keys` (NaN and -0.0 normalised), as bytes, and each row's index
     among them."""
-    keys = np.ascontiguousarray(keys + 0.0)
-    keys[np.isnan(keys)] = np.nan
+    keys = np.ascontiguousarray(_normalised(keys))
     unique, inverse = np.unique(keys.view(np.dtype((np.void, keys.shape[1] * 8))).ravel(),
                                 return_inverse=True)
     return unique, inverse.ravel()
@@ -355,15 +360,13 @@ def run_batch_tables(
         out.block_stats[small] = day.block_stats
         out.equity[slot[small][keep[small]]] = day.equity
     cm = contract_major(packed)
-    on_tables = np.flatnonzero(~small_rows)
-    row_of = {key: i for i, key in enumerate(keys[on_tables].tolist())}  # a row of each group
-    for key in np.unique(keys[on_tables]):
+    for key in np.unique(keys[~small_rows]):
         members = np.flatnonzero(keys == key).astype(np.int64)
         with _TABLES_LOCK:  # the walk builds the days its rows reach into the shared tables
             # and selects their legs through the process's memo: a leg other groups (of this
             # batch or an earlier one) share is selected once a day
             selection = _process_memo(packed)
-            exp_var, leg_var = selection.variants(params[on_tables[row_of[int(key)]]])
+            exp_var, leg_var = selection.variants(params[members[0]])
             memo = selection.for_row(exp_var[0], leg_var[0])
             tables = _group_tables(packed, int(key), params[members])
             eval_group_nb(chain, tables, cm, memo, rows_ro, members, slot, out.kpis, out.skips,
