@@ -51,12 +51,14 @@ export function useHeatmapChoices(sweep: SweepDetail) {
   const axes = varyingAxes(sweep.grid);
   const [metric, setMetric] = useUrlState("metric", str, sweep.objective);
   const [agg, setAgg] = useUrlState<Aggregate>("agg", oneOf(AGGS), "max");
-  const [x, setX] = useUrlState("x", str, axes[0]?.path ?? "");
-  const [y, setY] = useUrlState("y", str, axes[1]?.path ?? "");
-  /** The axes as the URL holds them now (a change may follow another before a render). */
+  const [xDefault, yDefault] = [axes[0]?.path ?? "", axes[1]?.path ?? ""];
+  const [x] = useUrlState("x", str, xDefault);
+  const [y] = useUrlState("y", str, yDefault);
+  /** The axes as the URL holds them now (a change may follow another before a render); they
+   * are set together (`HeatmapControls`), so that choosing one axis's path swaps them. */
   const axesIn = (search: URLSearchParams): [string, string] => [
-    readParam(search, "x", str, axes[0]?.path ?? ""),
-    readParam(search, "y", str, axes[1]?.path ?? ""),
+    readParam(search, "x", str, xDefault),
+    readParam(search, "y", str, yDefault),
   ];
   const [where, setWhere] = useUrlState("where", pinsCodec, []);
   const [filter] = useFilter();
@@ -73,9 +75,7 @@ export function useHeatmapChoices(sweep: SweepDetail) {
     agg,
     setAgg,
     x,
-    setX,
     y,
-    setY,
     where: pins,
     setWhere,
     filter,
