@@ -8,15 +8,16 @@ are built once and every row of the group is a short walk over them (`tables_eva
 skips and counters to 1e-9, equal outcome hashes); rows whose `fallback_reasons` is not 0 need
 the day kernel and are refused.
 
-The tables' paths read contract-major copies of the chain's bid, ask and delta (24 bytes per
-quote, made once per process and chain, `contract_major`), so a held leg's days are adjacent in
-memory rather than a chain-day apart.
+The tables' paths read contract-major, day-aligned copies of the chain's bid, ask and delta (24
+bytes per quote, made once per process and chain, `contract_major`), so a held leg's days are
+adjacent in memory rather than a chain-day apart, and found without a search.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,6 +34,7 @@ __all__ = [
     "MIN_GROUP_ROWS",
     "TradeTables",
     "build_tables",
+    "ContractMajor",
     "contract_major",
     "entry_days",
     "entry_group_keys",
@@ -124,21 +126,46 @@ def entry_group_keys(params: FloatArray) -> np.ndarray:
 
 
 _CM_LOCK = threading.Lock()
-_CM: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+_CM: list[tuple[np.ndarray, ContractMajor]] = []
 
 
-def contract_major(packed: PackedChain) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bid, ask and delta of every quote in contract-row order (`quote_x[contract_rows]`),
-    read-only; made once per process for the last chain asked for (24 bytes per quote)."""
+class ContractMajor(NamedTuple):
+    """The chain's bid, ask and delta laid out contract by contract and day by day: contract
+    `c`'s quote of day `t` (`first_day[c] <= t < first_day[c] + (start[c + 1] - start[c])`)
+    is at `start[c] + t - first_day[c]`, a day it was not quoted (a gap) NaN. A held leg's
+    days are then adjacent in memory and found without a search."""
+
+    bid: np.ndarray  # (n_dense,) float64
+    ask: np.ndarray  # (n_dense,) float64
+    delta: np.ndarray  # (n_dense,) float64
+    start: np.ndarray  # (n_contracts + 1,) int64
+    first_day: np.ndarray  # (n_contracts,) int64: the day index of the contract's first quote
+
+
+def contract_major(packed: PackedChain) -> ContractMajor:
+    """The chain's `ContractMajor` arrays, read-only; made once per process for the last chain
+    asked for (24 bytes per quote and per day a contract went unquoted between two quotes)."""
     with _CM_LOCK:
         if _CM and _CM[0][0] is packed.quote_bid:
             return _CM[0][1]
+        row_start = packed.contract_row_start.astype(np.int64)
+        row_day = packed.contract_row_day.astype(np.int64)
+        quoted = np.diff(row_start) > 0
+        first = np.where(quoted, row_day[np.minimum(row_start[:-1], len(row_day) - 1)], 0)
+        last = np.where(quoted, row_day[np.maximum(row_start[1:] - 1, 0)], -1)
+        start = np.zeros(len(row_start), dtype=np.int64)
+        np.cumsum(last - first + 1, out=start[1:])
+        owner = np.repeat(np.arange(len(first)), np.diff(row_start))
+        at = start[owner] + row_day - first[owner]  # each contract-major row's dense position
         rows = packed.contract_rows
-        arrays = tuple(read_only(np.ascontiguousarray(getattr(packed, name)[rows],
-                                                      dtype=np.float64))
-                       for name in ("quote_bid", "quote_ask", "quote_delta"))
-        _CM[:] = [(packed.quote_bid, arrays)]  # type: ignore[list-item]
-        return arrays  # type: ignore[return-value]
+        arrays = []
+        for name in ("quote_bid", "quote_ask", "quote_delta"):
+            dense = np.full(int(start[-1]), np.nan)
+            dense[at] = getattr(packed, name)[rows]
+            arrays.append(read_only(dense))
+        cm = ContractMajor(*arrays, read_only(start), read_only(first.astype(np.int64)))
+        _CM[:] = [(packed.quote_bid, cm)]
+        return cm
 
 
 def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
@@ -302,8 +329,8 @@ def build_tables(
     tables = TradeTables(*new_tables_nb(chain, row, read_only(np.ascontiguousarray(flags))))
     if not lazy:
         exp_memo, leg_memo, exp_var, leg_var = selection_memo(packed.n_days, row)
-        build_all_nb(chain, row, *contract_major(packed), (exp_memo, leg_memo, exp_var[0],
-                                                            leg_var[0]), tables)
+        memo = (exp_memo, leg_memo, exp_var[0], leg_var[0])
+        build_all_nb(chain, row, contract_major(packed), memo, tables)
     return tables
 
 

@@ -10,12 +10,12 @@ does (`select_nb.select_legs_nb`, `entry_nb.load_legs_nb`), precompute what sizi
 worst stress loss W, σ̄ and the vol-target deviation), then follow the position until the first
 day a leg settles or the window's last day: each leg's last usable quote (carried when missing,
 as `steps_nb.mark_leg_nb` carries it), the structure's value on mid marks and the largest short
-|delta|. The path reads contract-major copies of bid, ask and delta (`cm_*`: index `j` =
-`chain.contract_rows[j]`), so a leg's days are consecutive in memory.
+|delta|. The path reads the chain's contract-major, day-aligned bid, ask and delta
+(`tables.ContractMajor`), so a leg's days are consecutive in memory and found without a search.
 
 Array contract. `chain` is a `contract.Chain`; `params` one parameter vector of the group (its
-entry slots; the exit slots are not read); `cm_bid`, `cm_ask`, `cm_delta` (n_quotes,) float64
-in contract-row order. `new_tables_nb` allocates every array; building a day writes its
+entry slots; the exit slots are not read); `cm` = (bid, ask, delta, start, first_day), the
+arrays of a `tables.ContractMajor`. `new_tables_nb` allocates every array; building a day writes its
 entries and appends its path after the `used[0]` path rows in use.
 """
 
@@ -71,22 +71,27 @@ def _sizing_inputs_nb(lg, spot, today, rules, scenarios):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _entry_row_nb(chain, d, lg, n_legs, units, right, strike, expiry, contract, bid, ask):
-    """Copy the loaded candidate's legs into the per-day arrays; return (value at entry per
-    structure unit, nearest expiry)."""
+def _entry_row_nb(chain, params, d, lg, n_legs, direction, cm, units, right, strike, expiry,
+                  contract, bid, ask):
+    """Record the candidate's legs (selected quote rows in `lg.quote`) in the per-day arrays;
+    return (value at entry per structure unit, nearest expiry). `entry_nb.load_legs_nb`'s
+    values, read where they are cheapest: the contract's own fields and its day-aligned quote
+    (the rows its path reads next) rather than a dozen quote columns at a random row."""
     value_entry = 0.0
     min_expiry = 1 << 40
     for i in range(n_legs):
-        q = lg.quote[i]
-        units[d, i] = lg.units[i]
-        right[d, i] = lg.right[i]
-        strike[d, i] = lg.strike[i]
-        expiry[d, i] = lg.expiry[i]
-        contract[d, i] = chain.quote_contract[q]
-        bid[d, i] = lg.bid[i]
-        ask[d, i] = lg.ask[i]
-        value_entry += lg.units[i] * lg.mark[i]
-        min_expiry = min(min_expiry, lg.expiry[i])
+        base = P_LEG0 + i * LEG_SIZE
+        c = chain.quote_contract[lg.quote[i]]
+        j = cm[3][c] + d - cm[4][c]
+        units[d, i] = params[base + LEG.side] * direction * params[base + LEG.qty]
+        right[d, i] = chain.contract_right[c]
+        strike[d, i] = chain.contract_strike[c]
+        expiry[d, i] = chain.contract_expiry[c]
+        contract[d, i] = c
+        bid[d, i] = cm[0][j]
+        ask[d, i] = cm[1][j]
+        value_entry += units[d, i] * (0.5 * (bid[d, i] + ask[d, i]))
+        min_expiry = min(min_expiry, expiry[d, i])
     return value_entry, min_expiry
 
 
@@ -118,32 +123,30 @@ def _direction_nb(signal, state):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _prefetch_contract_nb(chain, c, cm_bid, cm_ask, cm_delta):
-    """Start loading contract `c`'s rows (its days, bid, ask, delta): a built day's legs are
-    far apart in memory and rarely cached, and their loads then overlap instead of each
-    leg's waiting in turn."""
-    lo = chain.contract_row_start[c]
-    hi = chain.contract_row_start[c + 1]
+def _prefetch_path_nb(cm, c, d, n):
+    """Start loading contract `c`'s quotes of days `d .. d + n` (bid, ask, delta): a built
+    day's legs are far apart in memory and rarely cached, and their loads then overlap instead
+    of each leg's waiting in turn."""
+    lo = cm[3][c] + max(d - cm[4][c], 0)
+    hi = min(cm[3][c] + d + n + 1 - cm[4][c], cm[3][c + 1])
     for j in range(lo, hi, 8):  # one 64-byte line of each array
-        prefetch_nb(chain.contract_row_day, j)
-        prefetch_nb(cm_bid, j)
-        prefetch_nb(cm_ask, j)
-        prefetch_nb(cm_delta, j)
+        prefetch_nb(cm[0], j)
+        prefetch_nb(cm[1], j)
+        prefetch_nb(cm[2], j)
 
 
 @njit(cache=True, nogil=True)
-def _fill_leg_nb(chain, d, i, o, n, leg, cm_bid, cm_ask, cm_delta, value, short_delta, flags,
-                 pbid, pask):
+def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pask):
     """Leg `i` of the candidate of day `d` along its path rows `o .. o + n`: its last usable
     quote (carried when missing, as `steps_nb.mark_leg_nb` carries it) or its intrinsic value
     once expired (`settle_leg_nb`); adds its mark to the value, its |delta| to the short
     delta, its quoted or missing flag. `leg` = (units, right, strike, expiry, contract, entry
     bid, entry ask)."""
     units, right, strike, expiry, c, b, a = leg
-    lo = chain.contract_row_start[c]
-    hi = chain.contract_row_start[c + 1]
-    j = lo + np.searchsorted(chain.contract_row_day[lo:hi], d)
-    dl = chain.quote_delta[chain.contract_rows[j]]
+    cm_bid, cm_ask, cm_delta, cm_start, cm_first = cm
+    origin = cm_start[c] - cm_first[c]  # day t's quote is at origin + t, through day `last`
+    last = cm_first[c] + (cm_start[c + 1] - cm_start[c]) - 1
+    dl = cm_delta[origin + d]
     bit = 1 << i
     for k in range(n):
         t = d + 1 + k
@@ -154,18 +157,17 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm_bid, cm_ask, cm_delta, value, short_
             spot = chain.day_spot[t]
             value[r] += units * (max(spot - strike, 0.0) if right > 0 else max(strike - spot, 0.0))
             continue
-        while j < hi and chain.contract_row_day[j] < t:
-            j += 1
         quoted = False
-        if j < hi and chain.contract_row_day[j] == t:
-            qb = cm_bid[j]
-            qa = cm_ask[j]
+        if t <= last:
+            qb = cm_bid[origin + t]
+            qa = cm_ask[origin + t]
             if qb == qb and qa == qa:
                 b = qb
                 a = qa
                 quoted = True
-                if cm_delta[j] == cm_delta[j]:
-                    dl = cm_delta[j]
+                qd = cm_delta[origin + t]
+                if qd == qd:
+                    dl = qd
         flags[r] |= bit if quoted else FLAG_MISSING
         pbid[r, i] = b
         pask[r, i] = a
@@ -248,7 +250,7 @@ def select_shared_nb(chain, params, entry, n_legs, d, spot, quote, memo):
 
 
 @njit(cache=True, nogil=True)
-def _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, memo, tb, d):
+def _build_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d):
     """Build candidate day `d`: select its legs as the day kernel's entry step does (through
     the batch's selection `memo`), record them, the sizing inputs and, when selected, the path
     (appended after the rows in use)."""
@@ -261,14 +263,16 @@ def _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, m
     tb.skip[d] = status
     if status >= 0:
         return
-    load_legs_nb(chain, params, lg, n_legs, direction)
     tb.value_entry[d], tb.min_expiry[d] = _entry_row_nb(
-        chain, d, lg, n_legs, tb.units, tb.right, tb.strike, tb.expiry, tb.contract,
-        tb.entry_bid, tb.entry_ask,
+        chain, params, d, lg, n_legs, direction, cm, tb.units, tb.right, tb.strike, tb.expiry,
+        tb.contract, tb.entry_bid, tb.entry_ask,
     )
-    tb.worst[d], tb.sigma_bar[d], tb.vol_sd[d] = _sizing_inputs_nb(
-        lg, spot, chain.day_date[d], rules, scenarios
-    )
+    sizing = rules.sizing
+    if sizing.need_worst or sizing.vol_target == sizing.vol_target:
+        load_legs_nb(chain, params, lg, n_legs, direction)  # the greeks and iv sizing reads
+        tb.worst[d], tb.sigma_bar[d], tb.vol_sd[d] = _sizing_inputs_nb(
+            lg, spot, chain.day_date[d], rules, scenarios
+        )
     settle = np.searchsorted(chain.day_date, tb.min_expiry[d])
     o = tb.used[0]
     n = min(max(settle, d + 1), br.end - 1) - d
@@ -280,12 +284,12 @@ def _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, m
         tb.short_delta[o + k] = -np.inf
         tb.flags[o + k] = 0
     for i in range(n_legs):
-        _prefetch_contract_nb(chain, tb.contract[d, i], cm_bid, cm_ask, cm_delta)
+        _prefetch_path_nb(cm, tb.contract[d, i], d, n)
     for i in range(n_legs):
         leg = (tb.units[d, i], tb.right[d, i], tb.strike[d, i], tb.expiry[d, i],
                tb.contract[d, i], tb.entry_bid[d, i], tb.entry_ask[d, i])
-        _fill_leg_nb(chain, d, i, o, n, leg, cm_bid, cm_ask, cm_delta, tb.value, tb.short_delta,
-                     tb.flags, tb.bid, tb.ask)
+        _fill_leg_nb(chain, d, i, o, n, leg, cm, tb.value, tb.short_delta, tb.flags, tb.bid,
+                     tb.ask)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -294,18 +298,18 @@ def ensure_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d):
     group tries an entry on it: the days no row reaches are never selected). `params` and
     `rules` are any row of the group's (they agree on every slot the build reads)."""
     if tb.skip[d] == NOT_BUILT:
-        _build_entry_nb(chain, params, rules, scenarios, cm[0], cm[1], cm[2], memo, tb, d)
+        _build_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d)
 
 
 @njit(cache=True, nogil=True)
-def build_all_nb(chain, params, cm_bid, cm_ask, cm_delta, memo, tb):
+def build_all_nb(chain, params, cm, memo, tb):
     """Build every candidate day of `tb` (in day order)."""
     chain = borrowed_nb(chain)  # no reference counting on the arrays of each day's call
     tb = borrowed_nb(tb)
-    params, cm_bid, cm_ask, cm_delta = borrowed_nb((params, cm_bid, cm_ask, cm_delta))
+    cm = borrowed_nb(cm)
+    params = borrowed_nb((params,))[0]
     rules = decode_rules_nb(params, chain.day_date.shape[0], False)
     scenarios = scenarios_nb(params)
     for d in range(tb.skip.shape[0]):
         if tb.skip[d] == NOT_BUILT:
-            _build_entry_nb(chain, params, rules, scenarios, cm_bid, cm_ask, cm_delta, memo, tb,
-                            d)
+            _build_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d)
