@@ -87,6 +87,44 @@ def _strike_distance_nb(by, target, strike, delta, spot):
     return abs(strike - target)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _outside_nb(by, target, tolerance, strike, spot, above):
+    """Whether a strike is out of range on one side (`above`: past it; else short of it). By
+    moneyness or offset the distance grows with the strike away from the target, so each side
+    is a run of the ascending strikes."""
+    x = strike / spot if by == BY_MONEYNESS else strike
+    if not abs(x - target) > tolerance:  # in range, or undecided (NaN): kept
+        return False
+    return x > target if above else x < target
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _candidate_run_nb(quote_strike, lo, hi, by, target, tolerance, spot):
+    """The quote rows of `lo .. hi - 1` that can be in range: by moneyness or offset, those
+    between the strikes short of the range and those past it (two binary searches; every row
+    in range lies between, in the same order, so the scans pick the same row); by delta, all
+    of them (delta need not be monotone in the strike)."""
+    if by == BY_DELTA:
+        return lo, hi
+    a = lo
+    b = hi
+    while a < b:  # the first row not short of the range
+        mid = (a + b) // 2
+        if _outside_nb(by, target, tolerance, quote_strike[mid], spot, False):
+            a = mid + 1
+        else:
+            b = mid
+    first = a
+    b = hi
+    while a < b:  # the first row past it
+        mid = (a + b) // 2
+        if _outside_nb(by, target, tolerance, quote_strike[mid], spot, True):
+            b = mid
+        else:
+            a = mid + 1
+    return first, a
+
+
 @njit(cache=True, nogil=True)
 def select_strike_nb(quotes, lo, hi, by, target, tolerance, spot, min_oi, min_volume, max_spread):
     """Step 2.6, one leg: the best candidate among quote rows `lo .. hi - 1` (one expiry and
@@ -104,6 +142,7 @@ def select_strike_nb(quotes, lo, hi, by, target, tolerance, spot, min_oi, min_vo
     quote_volume = quotes.volume
     quote_log1p_open_interest = quotes.log1p_open_interest
     quote_log1p_volume = quotes.log1p_volume
+    lo, hi = _candidate_run_nb(quote_strike, lo, hi, by, target, tolerance, spot)
     max_rel = 0.0
     max_log_oi = 0.0
     max_log_vol = 0.0
