@@ -32,6 +32,7 @@ __all__ = [
     "EVALUATION_SLOTS",
     "FALLBACK_REASONS",
     "MIN_GROUP_ROWS",
+    "TradePath",
     "TradeTables",
     "build_tables",
     "ContractMajor",
@@ -45,6 +46,7 @@ __all__ = [
     "SelectionMemo",
     "selection_memo",
     "small_group_rows",
+    "trade_path",
 ]
 
 #: Why a row cannot run on trade tables; index 0 (empty) = it can.
@@ -132,11 +134,11 @@ _CM: list[tuple[np.ndarray, ContractMajor]] = []
 class ContractMajor(NamedTuple):
     """The chain's bid, ask and delta laid out contract by contract and day by day: contract
     `c`'s quote of day `t` (`first_day[c] <= t < first_day[c] + (start[c + 1] - start[c])`)
-    is at `start[c] + t - first_day[c]`, a day it was not quoted (a gap) NaN. A held leg's
-    days are then adjacent in memory and found without a search."""
+    is row `start[c] + t - first_day[c]`, a day it was not quoted (a gap) NaN. A held leg's
+    days are then adjacent in memory and found without a search, a day's bid and ask in one
+    cache line."""
 
-    bid: np.ndarray  # (n_dense,) float64
-    ask: np.ndarray  # (n_dense,) float64
+    quote: np.ndarray  # (n_dense, 2) float64: bid, ask
     delta: np.ndarray  # (n_dense,) float64
     start: np.ndarray  # (n_contracts + 1,) int64
     first_day: np.ndarray  # (n_contracts,) int64: the day index of the contract's first quote
@@ -158,12 +160,13 @@ def contract_major(packed: PackedChain) -> ContractMajor:
         owner = np.repeat(np.arange(len(first)), np.diff(row_start))
         at = start[owner] + row_day - first[owner]  # each contract-major row's dense position
         rows = packed.contract_rows
-        arrays = []
-        for name in ("quote_bid", "quote_ask", "quote_delta"):
-            dense = np.full(int(start[-1]), np.nan)
-            dense[at] = getattr(packed, name)[rows]
-            arrays.append(read_only(dense))
-        cm = ContractMajor(*arrays, read_only(start), read_only(first.astype(np.int64)))
+        quote = np.full((int(start[-1]), 2), np.nan)
+        quote[at, 0] = packed.quote_bid[rows]
+        quote[at, 1] = packed.quote_ask[rows]
+        delta = np.full(int(start[-1]), np.nan)
+        delta[at] = packed.quote_delta[rows]
+        cm = ContractMajor(read_only(quote), read_only(delta), read_only(start),
+                           read_only(first.astype(np.int64)))
         _CM[:] = [(packed.quote_bid, cm)]
         return cm
 
@@ -315,10 +318,11 @@ def build_tables(
     lazy: bool = False,
 ) -> TradeTables:
     """The trade tables of the entry group of one encoded row (each candidate day's entry, its
-    legs and its path to the nearest expiry or the window's end; `table_layout` documents each
-    array), on the days flagged in `days` (default: every day of the row's window), built
-    (`lazy=False`) or to be built as rows reach their days (`lazy=True`, what evaluation
-    does). Only the row's entry slots are read."""
+    legs and how long it can be held: to the nearest expiry or the window's end; `table_layout`
+    documents each array, `trade_path` spells a day's path out), on the days flagged in `days`
+    (default: every day of the row's window), built (`lazy=False`) or to be built as rows
+    reach their days (`lazy=True`, what evaluation does). Only the row's entry slots are
+    read."""
     from gridbt.kernel.tables_nb import build_all_nb, new_tables_nb
 
     row = np.ascontiguousarray(params_row, dtype=np.float64).reshape(-1)
@@ -332,6 +336,35 @@ def build_tables(
         memo = (exp_memo, leg_memo, exp_var[0], leg_var[0])
         build_all_nb(chain, row, contract_major(packed), memo, tables)
     return tables
+
+
+class TradePath(NamedTuple):
+    """The path of one candidate entry, spelled out (`trade_path`): per day held after the entry
+    day, the structure's value per unit on mid marks (`value - value_entry[day]` is the P&L
+    per unit the exit rules read), the largest |delta| of a short leg (-inf when none), the
+    flags (bit i: leg i quoted; `FLAG_MISSING`: some open leg not quoted) and each leg's last
+    usable quote (n, legs)."""
+
+    value: np.ndarray
+    short_delta: np.ndarray
+    flags: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+
+
+def trade_path(packed: PackedChain, tables: TradeTables, day: int) -> TradePath:
+    """The path the walk reads for the candidate entered on built `day` of `tables` (days
+    `day + 1 .. day + length[day]`)."""
+    from gridbt.kernel.tables_nb import path_nb
+
+    if tables.skip[day] != -1:
+        raise ValueError(f"trade_path: day {day} has no selected entry (skip {tables.skip[day]})")
+    n = int(tables.length[day])
+    legs = int(np.count_nonzero(tables.contract[day] >= 0))
+    path = TradePath(np.empty(n), np.empty(n), np.empty(n, dtype=np.uint8), np.empty((n, legs)),
+                     np.empty((n, legs)))
+    path_nb(chain_arrays(packed), contract_major(packed), tables, day, *path)
+    return path
 
 
 #: Entry groups with fewer rows run on the day kernel by default: a group's tables are built on

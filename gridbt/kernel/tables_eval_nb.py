@@ -5,17 +5,20 @@ in the day kernel (re-entry, schedule, feature filters, signal direction, the se
 read from the table, sizing from the table's precomputed inputs and today's cash, the capital
 check); an opened trade's exit is the first day of its path on which an enabled exit rule fires,
 in `steps_nb.exit_reason_nb`'s order (the z-score signal's state and exits are the
-table's: a property of the chain); the days in between only write equity from the path's
-marks. The cash flows are the day kernel's (`steps_nb.settle_leg_nb`, `close_nb`,
+table's: a property of the chain); the days in between only write equity from the legs'
+marks. A path is read in place, each leg's quotes a contiguous run of the chain's contract-major,
+day-aligned arrays (`tables.ContractMajor`), its last usable quote carried in registers. The
+cash flows are the day kernel's (`steps_nb.settle_leg_nb`, `close_nb`,
 `record_nb`, its fills and compensated sums), operation for operation and in the same order, so
-trades, equity and KPIs equal `nb.run_batch_nb`'s. The leg state is read from the table, never
-copied into a leg record: stores into a record's array fields inside the walk's loop make LLVM
-keep the loop's state in memory (5x slower). Rows that need the day path (margin account, delta
-hedge, financing) are not run here: `tables.fallback_reasons` names them.
+trades, equity and KPIs equal `nb.run_batch_nb`'s. The leg state is read from the table and
+carried in scalars, never copied into a leg record: stores into a record's array fields inside
+the walk's loop make LLVM keep the loop's state in memory (5x slower). Rows that need the day
+path (margin account, delta hedge, financing) are not run here: `tables.fallback_reasons` names
+them.
 
 Array contract. `chain` is a `contract.Chain`; `tb` a `table_layout.TradeTables` made from the
 group's entry slots (its candidate days built as rows reach them, `tables_nb.ensure_entry_nb`),
-`cm` the chain's contract-major (bid, ask, delta); `params` (n_rows, N_PARAMS) with `rows`
+`cm` the arrays of the chain's `tables.ContractMajor`; `params` (n_rows, N_PARAMS) with `rows`
 the indices of the group's rows.
 Outputs as `nb.run_batch_nb` (kpis, skips, counters, kept equity, outcome). Scratch buffers
 are allocated once per call.
@@ -43,7 +46,6 @@ from gridbt.kernel.steps_nb import (
     record_nb,
     reset_flows_nb,
 )
-from gridbt.kernel.table_layout import FLAG_MISSING
 from gridbt.kernel.tables_nb import ensure_entry_nb
 
 __all__ = ["eval_group_nb", "eval_row_nb"]
@@ -196,93 +198,187 @@ def _timed_row_nb(day_date, e, n, min_expiry, rules):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _exit_scan_nb(day_date, tb, e, premium, rules, last):
-    """The first path row of the trade entered on `e` on which a planned exit fires, and its
-    ExitReason (`steps_nb.exit_reason_nb`'s order; the path ends where expiry or the end of
-    data must fire). The rules that read only the calendar give the last row to scan
-    (`_timed_row_nb`); before it only the marks' rules (stop, target, delta breach) and the
-    signal can fire, so the scan tests those alone."""
-    o = tb.start[e]
-    value_entry = tb.value_entry[e]
-    min_expiry = tb.min_expiry[e]
-    entry_date = day_date[e]
-    sl = rules.stop_loss
-    pt = rules.profit_target
-    credit = premium > 0.0
-    sl_on = credit and sl == sl
-    pt_on = credit and pt == pt
-    delta_on = rules.delta_breach == rules.delta_breach
-    n = tb.length[e]
-    k_end = _timed_row_nb(day_date, e, n, min_expiry, rules)
-    value = tb.value
-    for k in range(k_end):
-        pnl = value[o + k] - value_entry
-        if sl_on and pnl <= -sl * premium:
-            return k, STOP_LOSS
-        if pt_on and pnl >= pt * premium:
-            return k, PROFIT_TARGET
-        if delta_on and tb.short_delta[o + k] >= rules.delta_breach:
-            return k, DELTA_BREACH
-        if tb.signal_exit[e + 1 + k]:
-            return k, SIGNAL
-    # row k_end: every rule, in the day kernel's order
-    k = k_end
-    t = e + 1 + k
-    today = day_date[t]
-    if min_expiry <= today:
-        return k, EXPIRY
-    pnl = value[o + k] - value_entry
-    if sl_on and pnl <= -sl * premium:
-        return k, STOP_LOSS
-    if pt_on and pnl >= pt * premium:
-        return k, PROFIT_TARGET
-    if rules.dte == rules.dte and min_expiry - today <= rules.dte:
-        return k, DTE
-    held = t - e if rules.period_trading else today - entry_date
-    if rules.max_holding == rules.max_holding and held >= rules.max_holding:
-        return k, MAX_HOLDING
-    if rules.rebalance == rules.rebalance and held >= rules.rebalance:
-        return k, REBALANCE
-    if delta_on and tb.short_delta[o + k] >= rules.delta_breach:
-        return k, DELTA_BREACH
-    if tb.signal_exit[t]:
-        return k, SIGNAL
-    return k, END_OF_DATA  # the path's last row is the window's last day
+def _leg_nb(cm, tb, e, i, delta_on):
+    """Leg `i` of the trade entered on `e`, as the walk carries it: (units, where its contract's
+    day t quote is (origin + t), its last quoted day, its entry bid and ask, its entry delta
+    when a rule reads it: a load from far away otherwise saved)."""
+    c = tb.contract[e, i]
+    start = cm.start[c]
+    first = cm.first_day[c]
+    origin = start - first
+    return (tb.units[e, i], origin, first + (cm.start[c + 1] - start) - 1, tb.entry_bid[e, i],
+            tb.entry_ask[e, i], cm.delta[origin + e] if delta_on else np.nan)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _hold_nb(tb, e, n_rows, book, equity, in_market, spot, br):
-    """Days `e + 1 .. e + n_rows` held through: equity from the path's marks
-    (`steps_nb.book_value_nb`'s operations: cash, then `units * N * m * mark` leg by leg, then
-    the hedge's `0 * spot`), data gaps counted. The per-leg scales are hoisted out of the day
-    loop, which then reads the path rows only."""
-    o = tb.start[e]
-    cash = book.cash + book.cash_c
+def _quote_nb(cm, origin, last, t, b, a):
+    """A leg's last usable quote on day `t` carried from (`b`, `a`) (`steps_nb.mark_leg_nb`):
+    (bid, ask, quoted today)."""
+    if t <= last:
+        qb = cm.quote[origin + t, 0]
+        qa = cm.quote[origin + t, 1]
+        if qb == qb and qa == qa:
+            return qb, qa, True
+    return b, a, False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _delta_nb(cm, origin, t, quoted, dl):
+    """A leg's last finite delta on day `t` (read with a usable quote only)."""
+    if quoted:
+        x = cm.delta[origin + t]
+        if x == x:
+            return x
+    return dl
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _short_nb(units, dl, largest):
+    """The largest |delta| of the short legs so far, leg `units`' delta `dl` included."""
+    return abs(dl) if units < 0 and abs(dl) > largest else largest
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
+    """Hold the trade entered on `e` until the first day an enabled exit rule fires
+    (`steps_nb.exit_reason_nb`'s order), writing the equity of the days held through from its
+    legs' quotes (`steps_nb.book_value_nb`'s operations: cash, then `units * N * m * mark` leg by
+    leg, then the hedge's `0 * spot`). Return (path row of the exit day, ExitReason, the legs'
+    last usable (bid, ask) that day, the bit mask of the legs quoted that day).
+
+    The legs' quotes are read in place (`tables.ContractMajor`) and carried in registers: a
+    leg's state in an array would keep the loop's state in memory. The rules that read only
+    the calendar give the last row to test (`_timed_row_nb`); before it only the marks' rules
+    (stop, target, delta breach) and the signal can fire."""
+    br = rules.book
+    ex = rules.exit
+    day_date = chain.day_date
     n_legs = br.n_legs
+    min_expiry = tb.min_expiry[e]
+    k_end = _timed_row_nb(day_date, e, tb.length[e], min_expiry, ex)
+    premium = book.premium
+    value_entry = tb.value_entry[e]
+    sl = ex.stop_loss
+    pt = ex.profit_target
+    sl_on = premium > 0.0 and sl == sl
+    pt_on = premium > 0.0 and pt == pt
+    delta_on = ex.delta_breach == ex.delta_breach
+    u0, o0, l0, b0, a0, d0 = _leg_nb(cm, tb, e, 0, delta_on)
+    u1 = u2 = u3 = 0.0
+    o1 = o2 = o3 = 0
+    l1 = l2 = l3 = -1
+    b1 = a1 = d1 = b2 = a2 = d2 = b3 = a3 = d3 = 0.0
+    if n_legs > 1:
+        u1, o1, l1, b1, a1, d1 = _leg_nb(cm, tb, e, 1, delta_on)
+        if n_legs > 2:
+            u2, o2, l2, b2, a2, d2 = _leg_nb(cm, tb, e, 2, delta_on)
+            if n_legs > 3:
+                u3, o3, l3, b3, a3, d3 = _leg_nb(cm, tb, e, 3, delta_on)
     n = book.contracts
     m = br.multiplier
-    s0 = tb.units[e, 0] * n * m
-    s1 = tb.units[e, 1] * n * m if n_legs > 1 else 0.0
-    s2 = tb.units[e, 2] * n * m if n_legs > 2 else 0.0
-    s3 = tb.units[e, 3] * n * m if n_legs > 3 else 0.0
+    s0 = u0 * n * m
+    s1 = u1 * n * m
+    s2 = u2 * n * m
+    s3 = u3 * n * m
+    cash = book.cash + book.cash_c
     hedge = book.hedge_shares
-    bid = tb.bid
-    ask = tb.ask
-    flags = tb.flags
+    spot = chain.day_spot
+    q1 = q2 = q3 = True
     missing = 0
-    for k in range(n_rows):
-        r = o + k
-        total = cash + s0 * (0.5 * (bid[r, 0] + ask[r, 0]))
+    k = 0
+    while True:
+        t = e + 1 + k
+        b0, a0, q0 = _quote_nb(cm, o0, l0, t, b0, a0)
         if n_legs > 1:
-            total += s1 * (0.5 * (bid[r, 1] + ask[r, 1]))
+            b1, a1, q1 = _quote_nb(cm, o1, l1, t, b1, a1)
             if n_legs > 2:
-                total += s2 * (0.5 * (bid[r, 2] + ask[r, 2]))
+                b2, a2, q2 = _quote_nb(cm, o2, l2, t, b2, a2)
                 if n_legs > 3:
-                    total += s3 * (0.5 * (bid[r, 3] + ask[r, 3]))
-        missing += (flags[r] & FLAG_MISSING) != 0
-        equity[e + 1 + k] = total + hedge * spot[e + 1 + k]
-        in_market[e + 1 + k] = True
-    book.missing_quote_days += missing
+                    b3, a3, q3 = _quote_nb(cm, o3, l3, t, b3, a3)
+        largest = -np.inf
+        if delta_on:
+            d0 = _delta_nb(cm, o0, t, q0, d0)
+            largest = _short_nb(u0, d0, largest)
+            if n_legs > 1:
+                d1 = _delta_nb(cm, o1, t, q1, d1)
+                largest = _short_nb(u1, d1, largest)
+                if n_legs > 2:
+                    d2 = _delta_nb(cm, o2, t, q2, d2)
+                    largest = _short_nb(u2, d2, largest)
+                    if n_legs > 3:
+                        d3 = _delta_nb(cm, o3, t, q3, d3)
+                        largest = _short_nb(u3, d3, largest)
+        if k == k_end:
+            break
+        value = 0.0
+        value += u0 * (0.5 * (b0 + a0))
+        if n_legs > 1:
+            value += u1 * (0.5 * (b1 + a1))
+            if n_legs > 2:
+                value += u2 * (0.5 * (b2 + a2))
+                if n_legs > 3:
+                    value += u3 * (0.5 * (b3 + a3))
+        pnl = value - value_entry
+        if sl_on and pnl <= -sl * premium:
+            return k, STOP_LOSS, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3), missing
+        if pt_on and pnl >= pt * premium:
+            return (k, PROFIT_TARGET, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3),
+                    missing)
+        if delta_on and largest >= ex.delta_breach:
+            return (k, DELTA_BREACH, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3),
+                    missing)
+        if tb.signal_exit[t]:
+            return k, SIGNAL, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3), missing
+        # held through day t
+        total = cash + s0 * (0.5 * (b0 + a0))
+        if n_legs > 1:
+            total += s1 * (0.5 * (b1 + a1))
+            if n_legs > 2:
+                total += s2 * (0.5 * (b2 + a2))
+                if n_legs > 3:
+                    total += s3 * (0.5 * (b3 + a3))
+        missing += not (q0 and q1 and q2 and q3)
+        equity[t] = total + hedge * spot[t]
+        in_market[t] = True
+        k += 1
+    # row k_end: every rule, in the day kernel's order
+    quotes = (b0, a0, b1, a1, b2, a2, b3, a3)
+    quoted = _mask_nb(q0, q1, q2, q3)
+    today = day_date[t]
+    if min_expiry <= today:
+        return k, EXPIRY, quotes, quoted, missing
+    value = 0.0
+    value += u0 * (0.5 * (b0 + a0))
+    if n_legs > 1:
+        value += u1 * (0.5 * (b1 + a1))
+        if n_legs > 2:
+            value += u2 * (0.5 * (b2 + a2))
+            if n_legs > 3:
+                value += u3 * (0.5 * (b3 + a3))
+    pnl = value - value_entry
+    reason = END_OF_DATA  # the path's last row is the window's last day
+    held = t - e if ex.period_trading else today - day_date[e]
+    if sl_on and pnl <= -sl * premium:
+        reason = STOP_LOSS
+    elif pt_on and pnl >= pt * premium:
+        reason = PROFIT_TARGET
+    elif ex.dte == ex.dte and min_expiry - today <= ex.dte:
+        reason = DTE
+    elif ex.max_holding == ex.max_holding and held >= ex.max_holding:
+        reason = MAX_HOLDING
+    elif ex.rebalance == ex.rebalance and held >= ex.rebalance:
+        reason = REBALANCE
+    elif delta_on and largest >= ex.delta_breach:
+        reason = DELTA_BREACH
+    elif tb.signal_exit[t]:
+        reason = SIGNAL
+    return k, reason, quotes, quoted, missing
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mask_nb(q0, q1, q2, q3):
+    """The bit mask of the quoted legs (bit i: leg i)."""
+    return int(q0) | int(q1) << 1 | int(q2) << 2 | int(q3) << 3
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -307,32 +403,25 @@ def _settle_nb(book, flows, tb, e, spot, today, br):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _close_legs_nb(book, flows, tb, e, row, settled, br):
-    """`steps_nb.close_nb`'s fills: every leg not settled closes at its last quote (stale
-    when not quoted today)."""
+def _exit_day_nb(chain, tb, e, k, reason, quotes, quoted, book, flows, trades, br):
+    """The exit day (path row `k`): settle the expired legs (`steps_nb.mark_nb`), close the
+    others at their last usable quote (`quotes`, stale when not `quoted` today;
+    `steps_nb.close_nb`) and write the trade row (`record_nb`); return the day."""
+    t = e + 1 + k
+    settled = _settle_nb(book, flows, tb, e, chain.day_spot[t], chain.day_date[t], br)
     n = book.contracts
-    flags = tb.flags[row]
+    open_unquoted = False
     for i in range(br.n_legs):
         if (settled >> i) & 1:
             continue
-        if not (flags >> i) & 1:
+        if not (quoted >> i) & 1:
             book.stale_fills += 1
+            open_unquoted = True
         units = tb.units[e, i]
-        fill = close_fill_nb(units, tb.bid[row, i], tb.ask[row, i], br.slippage,
+        fill = close_fill_nb(units, quotes[2 * i], quotes[2 * i + 1], br.slippage,
                              br.slippage_per_contract)
         book_close_nb(book, flows, units, n, fill, br)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _exit_day_nb(chain, tb, e, k, reason, book, flows, trades, br):
-    """The exit day (path row `k`): settle the expired legs (`steps_nb.mark_nb`), close the
-    others and write the trade row (`steps_nb.close_nb`, `record_nb`); return the day."""
-    row = tb.start[e] + k
-    t = e + 1 + k
-    settled = _settle_nb(book, flows, tb, e, chain.day_spot[t], chain.day_date[t], br)
-    if tb.flags[row] & FLAG_MISSING:
-        book.missing_quote_days += 1
-    _close_legs_nb(book, flows, tb, e, row, settled, br)
+    book.missing_quote_days += open_unquoted
     flows.entry_cash = flows.entry_cash + flows.entry_cash_c
     flows.exit_cash = flows.exit_cash + flows.exit_cash_c
     flows.commissions = flows.commissions + flows.commissions_c
@@ -408,9 +497,10 @@ def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips):
             continue
         equity[d] = _entry_equity_nb(book, tb, d, chain.day_spot[d], br)
         in_market[d] = True
-        k, reason = _exit_scan_nb(chain.day_date, tb, d, book.premium, rules.exit, last)
-        _hold_nb(tb, d, k, book, equity, in_market, chain.day_spot, br)
-        d = _exit_day_nb(chain, tb, d, k, reason, book, flows, trades, br)
+        k, reason, quotes, quoted, missing = _hold_nb(chain, cm, tb, d, book, rules, equity,
+                                                      in_market)
+        book.missing_quote_days += missing
+        d = _exit_day_nb(chain, tb, d, k, reason, quotes, quoted, book, flows, trades, br)
         day.exit_reason = reason
     final = equity[br.end - 1] if br.end > br.first else br.capital
     for d in range(br.end, n_days):

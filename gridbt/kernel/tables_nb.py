@@ -2,21 +2,19 @@
 
 The tables are made empty (`new_tables_nb`) and built a candidate day at a time, the first time
 a row of the group tries an entry on that day (`ensure_entry_nb`, called by the walk): the days
-no row of the group ever reaches, about half of them in a typical grid, are never selected nor
-followed. `build_all_nb` builds every candidate day (`gridbt entries`, tests).
+no row of the group ever reaches, about half of them in a typical grid, are never selected.
+`build_all_nb` builds every candidate day (tests, inspection).
 
 For a day an entry could happen on, select the legs exactly as the day kernel's entry step
-does (`select_nb.select_legs_nb`, `entry_nb.load_legs_nb`), precompute what sizing reads (the
-worst stress loss W, σ̄ and the vol-target deviation), then follow the position until the first
-day a leg settles or the window's last day: each leg's last usable quote (carried when missing,
-as `steps_nb.mark_leg_nb` carries it), the structure's value on mid marks and the largest short
-|delta|. The path reads the chain's contract-major, day-aligned bid, ask and delta
-(`tables.ContractMajor`), so a leg's days are consecutive in memory and found without a search.
+does (`select_nb.select_legs_nb`, through the selection memo the groups share), record them and
+their entry quote, precompute what sizing reads (the worst stress loss W, σ̄ and the vol-target
+deviation) and how long the position can be held: until the first day a leg settles or the
+window's last day. The path itself is not copied: the walk reads the legs' quotes in the
+chain's contract-major, day-aligned arrays (`tables.ContractMajor`). `path_nb` spells one out.
 
 Array contract. `chain` is a `contract.Chain`; `params` one parameter vector of the group (its
-entry slots; the exit slots are not read); `cm` = (bid, ask, delta, start, first_day), the
-arrays of a `tables.ContractMajor`. `new_tables_nb` allocates every array; building a day writes its
-entries and appends its path after the `used[0]` path rows in use.
+entry slots; the exit slots are not read); `cm` a `tables.ContractMajor`. `new_tables_nb`
+allocates every array.
 """
 
 import numpy as np
@@ -32,7 +30,9 @@ from gridbt.kernel.select_nb import chain_quotes_nb, group_expiry_nb, select_leg
 from gridbt.kernel.state import leg_book_dt
 from gridbt.kernel.table_layout import FLAG_MISSING, NOT_BUILT, NOT_ENTRY
 
-__all__ = ["UNKNOWN", "build_all_nb", "ensure_entry_nb", "new_tables_nb", "select_shared_nb"]
+__all__ = [
+    "UNKNOWN", "build_all_nb", "ensure_entry_nb", "new_tables_nb", "path_nb", "select_shared_nb",
+]
 
 SKIP_NO_EXPIRY = SkipReason.NO_EXPIRY
 
@@ -82,14 +82,14 @@ def _entry_row_nb(chain, params, d, lg, n_legs, direction, cm, units, right, str
     for i in range(n_legs):
         base = P_LEG0 + i * LEG_SIZE
         c = chain.quote_contract[lg.quote[i]]
-        j = cm[3][c] + d - cm[4][c]
+        j = cm.start[c] + d - cm.first_day[c]
         units[d, i] = params[base + LEG.side] * direction * params[base + LEG.qty]
         right[d, i] = chain.contract_right[c]
         strike[d, i] = chain.contract_strike[c]
         expiry[d, i] = chain.contract_expiry[c]
         contract[d, i] = c
-        bid[d, i] = cm[0][j]
-        ask[d, i] = cm[1][j]
+        bid[d, i] = cm.quote[j, 0]
+        ask[d, i] = cm.quote[j, 1]
         value_entry += units[d, i] * (0.5 * (bid[d, i] + ask[d, i]))
         min_expiry = min(min_expiry, expiry[d, i])
     return value_entry, min_expiry
@@ -124,15 +124,13 @@ def _direction_nb(signal, state):
 
 @njit(cache=True, nogil=True, inline="always")
 def _prefetch_path_nb(cm, c, d, n):
-    """Start loading contract `c`'s quotes of days `d .. d + n` (bid, ask, delta): a built
-    day's legs are far apart in memory and rarely cached, and their loads then overlap instead
-    of each leg's waiting in turn."""
-    lo = cm[3][c] + max(d - cm[4][c], 0)
-    hi = min(cm[3][c] + d + n + 1 - cm[4][c], cm[3][c + 1])
-    for j in range(lo, hi, 8):  # one 64-byte line of each array
-        prefetch_nb(cm[0], j)
-        prefetch_nb(cm[1], j)
-        prefetch_nb(cm[2], j)
+    """Start loading contract `c`'s quotes of days `d .. d + n`: a built day's legs are far
+    apart in memory and rarely cached, and their loads then overlap instead of each leg's
+    waiting in turn."""
+    lo = cm.start[c] + max(d - cm.first_day[c], 0)
+    hi = min(cm.start[c] + d + n + 1 - cm.first_day[c], cm.start[c + 1])
+    for j in range(lo, hi, 4):  # one 64-byte line of (bid, ask) rows
+        prefetch_nb(cm.quote, 2 * j)
 
 
 @njit(cache=True, nogil=True)
@@ -143,10 +141,9 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pa
     delta, its quoted or missing flag. `leg` = (units, right, strike, expiry, contract, entry
     bid, entry ask)."""
     units, right, strike, expiry, c, b, a = leg
-    cm_bid, cm_ask, cm_delta, cm_start, cm_first = cm
-    origin = cm_start[c] - cm_first[c]  # day t's quote is at origin + t, through day `last`
-    last = cm_first[c] + (cm_start[c + 1] - cm_start[c]) - 1
-    dl = cm_delta[origin + d]
+    origin = cm.start[c] - cm.first_day[c]  # day t's quote is row origin + t, through `last`
+    last = cm.first_day[c] + (cm.start[c + 1] - cm.start[c]) - 1
+    dl = cm.delta[origin + d]
     bit = 1 << i
     for k in range(n):
         t = d + 1 + k
@@ -159,13 +156,13 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pa
             continue
         quoted = False
         if t <= last:
-            qb = cm_bid[origin + t]
-            qa = cm_ask[origin + t]
+            qb = cm.quote[origin + t, 0]
+            qa = cm.quote[origin + t, 1]
             if qb == qb and qa == qa:
                 b = qb
                 a = qa
                 quoted = True
-                qd = cm_delta[origin + t]
+                qd = cm.delta[origin + t]
                 if qd == qd:
                     dl = qd
         flags[r] |= bit if quoted else FLAG_MISSING
@@ -181,34 +178,24 @@ def new_tables_nb(chain, params, entry_days):
     """Empty trade tables of the entry group of `params` for the days flagged in `entry_days`
     (n_days, bool: the days some row of the group may try an entry on): those days not built
     yet (`NOT_BUILT`; `ensure_entry_nb` builds one), the others `NOT_ENTRY`; the z-score
-    signal's states; path arrays with room for the longest path of every candidate day (a day
-    can hold a position at most until its group's latest allowed expiry). Returns the tuple of
-    `TradeTables` fields."""
+    signal's states. Returns the tuple of `TradeTables` fields."""
     chain = borrowed_nb(chain)
     params = borrowed_nb((params,))[0]
     n_days = chain.day_date.shape[0]
     rules = decode_rules_nb(params, n_days, False)
     br = rules.book
-    n_legs = br.n_legs
     signal_state, signal_exit = _signal_nb(chain, rules.signal, n_days)
     skip = np.full(n_days, NOT_ENTRY, dtype=np.int8)
-    longest = max(rules.entry.dte_max[0], rules.entry.dte_max[1])
-    last = br.end - 1
-    room = 0
-    for d in range(br.first, last):
+    for d in range(br.first, br.end - 1):
         if entry_days[d] and _direction_nb(rules.signal, signal_state[d]) != 0:
             skip[d] = NOT_BUILT
-            bound = np.searchsorted(chain.day_date, chain.day_date[d] + longest, side="right")
-            room += min(max(bound, d + 1), last) - d
-    return (skip, np.zeros(n_days, dtype=np.int64), np.zeros(n_days, dtype=np.int64),
-            np.zeros(n_days), np.zeros(n_days, dtype=np.int64), np.full(n_days, np.nan),
-            np.full(n_days, np.nan), np.full(n_days, np.nan), signal_state, signal_exit,
+    return (skip, np.zeros(n_days, dtype=np.int64), np.zeros(n_days),
+            np.zeros(n_days, dtype=np.int64), np.full(n_days, np.nan), np.full(n_days, np.nan),
+            np.full(n_days, np.nan), signal_state, signal_exit, np.zeros((n_days, MAX_LEGS)),
             np.zeros((n_days, MAX_LEGS)), np.zeros((n_days, MAX_LEGS)),
-            np.zeros((n_days, MAX_LEGS)), np.zeros((n_days, MAX_LEGS), dtype=np.int64),
+            np.zeros((n_days, MAX_LEGS), dtype=np.int64),
             np.full((n_days, MAX_LEGS), -1, dtype=np.int64), np.zeros((n_days, MAX_LEGS)),
-            np.zeros((n_days, MAX_LEGS)), np.empty(room), np.empty(room),
-            np.empty(room, dtype=np.uint8), np.empty((room, n_legs)), np.empty((room, n_legs)),
-            np.zeros(1, dtype=np.int64))
+            np.zeros((n_days, MAX_LEGS)))
 
 
 #: A selection memo's entry not computed yet (`select_shared_nb`).
@@ -252,8 +239,8 @@ def select_shared_nb(chain, params, entry, n_legs, d, spot, quote, memo):
 @njit(cache=True, nogil=True)
 def _build_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d):
     """Build candidate day `d`: select its legs as the day kernel's entry step does (through
-    the batch's selection `memo`), record them, the sizing inputs and, when selected, the path
-    (appended after the rows in use)."""
+    the batch's selection `memo`), record them, the sizing inputs and how long the position
+    can be held."""
     br = rules.book
     n_legs = br.n_legs
     direction = _direction_nb(rules.signal, tb.signal_state[d])
@@ -274,22 +261,28 @@ def _build_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d):
             lg, spot, chain.day_date[d], rules, scenarios
         )
     settle = np.searchsorted(chain.day_date, tb.min_expiry[d])
-    o = tb.used[0]
-    n = min(max(settle, d + 1), br.end - 1) - d
-    tb.start[d] = o
-    tb.length[d] = n
-    tb.used[0] = o + n
+    tb.length[d] = min(max(settle, d + 1), br.end - 1) - d
+    for i in range(n_legs):  # the walk reads the legs' first path days next
+        _prefetch_path_nb(cm, tb.contract[d, i], d, 8)
+
+
+@njit(cache=True, nogil=True)
+def path_nb(chain, cm, tb, d, value, short_delta, flags, bid, ask):
+    """Spell out the path of the candidate entered on built day `d` (its `length[d]` days,
+    into `value`, `short_delta`, `flags`, `bid`, `ask`: `tables.TradePath`), as the walk reads
+    it."""
+    chain = borrowed_nb(chain)
+    cm = borrowed_nb(cm)
+    tb = borrowed_nb(tb)
+    n = tb.length[d]
     for k in range(n):
-        tb.value[o + k] = 0.0
-        tb.short_delta[o + k] = -np.inf
-        tb.flags[o + k] = 0
-    for i in range(n_legs):
-        _prefetch_path_nb(cm, tb.contract[d, i], d, n)
-    for i in range(n_legs):
+        value[k] = 0.0
+        short_delta[k] = -np.inf
+        flags[k] = 0
+    for i in range(bid.shape[1]):
         leg = (tb.units[d, i], tb.right[d, i], tb.strike[d, i], tb.expiry[d, i],
                tb.contract[d, i], tb.entry_bid[d, i], tb.entry_ask[d, i])
-        _fill_leg_nb(chain, d, i, o, n, leg, cm, tb.value, tb.short_delta, tb.flags, tb.bid,
-                     tb.ask)
+        _fill_leg_nb(chain, d, i, 0, n, leg, cm, value, short_delta, flags, bid, ask)
 
 
 @njit(cache=True, nogil=True, inline="always")

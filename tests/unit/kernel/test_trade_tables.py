@@ -26,6 +26,7 @@ from gridbt.kernel.tables import (
     fallback_reasons,
     run_batch_tables,
     selection_memo,
+    trade_path,
 )
 from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.spec import StrategySpec, parse_strategy
@@ -293,7 +294,9 @@ def test_build_tables_paths_end_at_expiry_or_window(small_chain: PackedChain) ->
         settles = small_chain.day_date[end] >= tables.min_expiry[d]
         assert settles or end == last
         assert not np.any(small_chain.day_date[d + 1:end] >= tables.min_expiry[d])
-    assert tables.bid.shape == (tables.value.shape[0], 1)
+    path = trade_path(small_chain, tables, int(entries[0]))
+    assert path.bid.shape == (tables.length[entries[0]], 1) == path.ask.shape
+    assert path.value.shape == path.short_delta.shape == path.flags.shape == (path.bid.shape[0],)
 
 
 def test_tables_are_built_on_the_days_rows_reach(small_chain: PackedChain) -> None:
@@ -310,7 +313,7 @@ def test_tables_are_built_on_the_days_rows_reach(small_chain: PackedChain) -> No
     days = entry_days(small_chain, rows)
     eager = build_tables(small_chain, rows[0], days)
     lazy = build_tables(small_chain, rows[0], days, lazy=True)
-    assert np.all((lazy.skip == NOT_BUILT) == (eager.skip >= -1)) and lazy.used[0] == 0
+    assert np.all((lazy.skip == NOT_BUILT) == (eager.skip >= -1))
     params, _, slot, out = new_batch(small_chain, rows, None, 2)
     exp_memo, leg_memo, exp_var, leg_var = selection_memo(small_chain.n_days, rows)
     eval_group_nb(chain_arrays(small_chain), lazy, contract_major(small_chain),
@@ -320,13 +323,10 @@ def test_tables_are_built_on_the_days_rows_reach(small_chain: PackedChain) -> No
     built = np.flatnonzero(lazy.skip >= -1)
     assert 0 < len(built) < np.count_nonzero(eager.skip >= -1)  # some candidates never reached
     np.testing.assert_array_equal(lazy.skip[built], eager.skip[built])
-    assert lazy.nbytes < eager.nbytes
     for d in built[lazy.skip[built] == -1]:
-        for name in ("value_entry", "min_expiry", "length", "units", "strike", "entry_bid"):
+        for name in ("value_entry", "min_expiry", "length", "units", "strike", "entry_bid",
+                     "contract"):
             np.testing.assert_array_equal(getattr(lazy, name)[d], getattr(eager, name)[d])
-        for name in ("value", "short_delta", "flags", "bid", "ask"):
-            np.testing.assert_array_equal(getattr(lazy, name)[lazy.path(d)],
-                                          getattr(eager, name)[eager.path(d)])
 
 
 def test_kept_tables_follow_the_chain(small_chain: PackedChain) -> None:

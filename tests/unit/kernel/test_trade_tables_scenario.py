@@ -12,7 +12,7 @@ import pytest
 from gridbt.data.pack import PackedChain, pack_chain
 from gridbt.kernel.dispatch import run_batch
 from gridbt.kernel.metrics import kpis_to_dict
-from gridbt.kernel.tables import build_tables, run_batch_tables
+from gridbt.kernel.tables import build_tables, run_batch_tables, trade_path
 from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.spec import parse_strategy
 from gridbt.testing import ChainQuote, chain_from_quotes
@@ -53,12 +53,14 @@ def test_tables_hold_the_puts_path(chain: PackedChain) -> None:
     tables = build_tables(chain, _row(chain))
     assert list(tables.skip) == [-1, -1, -1, -1, -1, -2]  # no entry on the last day
     # entered on day 0: held through days 1..5, the last one the end of the data
-    assert tables.length[0] == 5 and tables.start[0] == 0
+    assert tables.length[0] == 5
     assert tables.value_entry[0] == pytest.approx(-2.0)  # short one unit at mid 2.0
-    np.testing.assert_allclose(tables.value[tables.path(0)], [-m for m in MIDS[1:]])
-    pnl = (tables.value[tables.path(2)] - tables.value_entry[2]) * 100.0  # entered at 1.5
+    path = trade_path(chain, tables, 0)
+    np.testing.assert_allclose(path.value, [-m for m in MIDS[1:]])
+    pnl = (trade_path(chain, tables, 2).value - tables.value_entry[2]) * 100.0  # entered at 1.5
     np.testing.assert_allclose(pnl, [150.0 - 90.0, 150.0 - 80.0, 150.0 - 70.0])
-    np.testing.assert_allclose(tables.short_delta[:5], 0.3)
+    np.testing.assert_allclose(path.short_delta, 0.3)
+    assert np.all(path.flags == 1)  # the one leg quoted every day
 
 
 def test_walk_books_the_hand_computed_trades(chain: PackedChain) -> None:
