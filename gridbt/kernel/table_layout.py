@@ -37,16 +37,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DELTA_SEEN", "FLAG_MISSING", "NOT_BUILT", "NOT_ENTRY", "QUOTED", "TradeTables"]
+__all__ = ["FLAG_MISSING", "NOT_BUILT", "NOT_ENTRY", "TradeTables"]
 
 #: `skip[d]` of a day on which no entry can happen (outside the window, its last day).
 NOT_ENTRY = -2
 #: `skip[d]` of a candidate day whose entry and path are not built yet.
 NOT_BUILT = -3
-#: `tables.ContractMajor.flags` bits of a contract's day: a usable quote (bid and ask not NaN),
-#: and a finite delta with it (the delta the day kernel carries).
-QUOTED = 1
-DELTA_SEEN = 2
 #: A path day's flags bit: some open leg had no usable quote that day (`missing_quote_days`);
 #: bit i: leg i was quoted.
 FLAG_MISSING = 16

@@ -132,35 +132,21 @@ _CM: list[tuple[np.ndarray, ContractMajor]] = []
 
 
 class ContractMajor(NamedTuple):
-    """The chain's quotes laid out contract by contract and day by day, as a held leg reads
-    them: contract `c`'s day `t` (`first_day[c] <= t < first_day[c] + (start[c + 1] -
-    start[c])`) is row `start[c] + t - first_day[c]`. `quote` holds its last usable bid and ask
-    (not NaN) on or before that day and `delta` its last finite delta read with a usable quote
-    (carried over gaps and missing quotes, as the day kernel carries them from an entry, whose
-    quote is always usable; NaN before the first), `flags` whether the day itself had them
-    (`table_layout.QUOTED`, `DELTA_SEEN`). A held leg's days are then adjacent in memory, found
-    without a search and read without a test, a day's bid and ask in one cache line."""
+    """The chain's bid, ask and delta laid out contract by contract and day by day: contract
+    `c`'s quote of day `t` (`first_day[c] <= t < first_day[c] + (start[c + 1] - start[c])`)
+    is row `start[c] + t - first_day[c]`, a day it was not quoted (a gap) NaN. A held leg's
+    days are then adjacent in memory and found without a search, a day's bid and ask in one
+    cache line."""
 
     quote: np.ndarray  # (n_dense, 2) float64: bid, ask
     delta: np.ndarray  # (n_dense,) float64
-    flags: np.ndarray  # (n_dense,) uint8
     start: np.ndarray  # (n_contracts + 1,) int64
     first_day: np.ndarray  # (n_contracts,) int64: the day index of the contract's first quote
 
 
-def _carried(valid: np.ndarray, reset: np.ndarray) -> np.ndarray:
-    """Each row's last row at or before it where `valid` holds, within the run started by the
-    last `reset` row (that row itself when none holds)."""
-    rows = np.arange(len(valid))
-    out: np.ndarray = np.maximum.accumulate(np.where(valid | reset, rows, 0))
-    return out
-
-
 def contract_major(packed: PackedChain) -> ContractMajor:
     """The chain's `ContractMajor` arrays, read-only; made once per process for the last chain
-    asked for (25 bytes per quote and per day a contract went unquoted between two quotes)."""
-    from gridbt.kernel.table_layout import DELTA_SEEN, QUOTED
-
+    asked for (24 bytes per quote and per day a contract went unquoted between two quotes)."""
     with _CM_LOCK:
         if _CM and _CM[0][0] is packed.quote_bid:
             return _CM[0][1]
@@ -171,24 +157,16 @@ def contract_major(packed: PackedChain) -> ContractMajor:
         last = np.where(quoted, row_day[np.maximum(row_start[1:] - 1, 0)], -1)
         start = np.zeros(len(row_start), dtype=np.int64)
         np.cumsum(last - first + 1, out=start[1:])
-        n_dense = int(start[-1])
         owner = np.repeat(np.arange(len(first)), np.diff(row_start))
         at = start[owner] + row_day - first[owner]  # each contract-major row's dense position
         rows = packed.contract_rows
-        raw = np.full((n_dense, 3), np.nan)
-        raw[at, 0] = packed.quote_bid[rows]
-        raw[at, 1] = packed.quote_ask[rows]
-        raw[at, 2] = packed.quote_delta[rows]
-        usable = ~np.isnan(raw[:, 0]) & ~np.isnan(raw[:, 1])
-        with_delta = usable & ~np.isnan(raw[:, 2])
-        reset = np.zeros(n_dense, dtype=bool)
-        reset[start[:-1][quoted]] = True  # nothing carries from one contract into the next
-        quote = raw[_carried(usable, reset), :2]
-        delta = raw[_carried(with_delta, reset), 2]
-        delta[~with_delta[_carried(with_delta, reset)]] = np.nan  # a reset row without one
-        flags = (usable * QUOTED | with_delta * DELTA_SEEN).astype(np.uint8)
-        cm = ContractMajor(read_only(np.ascontiguousarray(quote)), read_only(delta),
-                           read_only(flags), read_only(start), read_only(first.astype(np.int64)))
+        quote = np.full((int(start[-1]), 2), np.nan)
+        quote[at, 0] = packed.quote_bid[rows]
+        quote[at, 1] = packed.quote_ask[rows]
+        delta = np.full(int(start[-1]), np.nan)
+        delta[at] = packed.quote_delta[rows]
+        cm = ContractMajor(read_only(quote), read_only(delta), read_only(start),
+                           read_only(first.astype(np.int64)))
         _CM[:] = [(packed.quote_bid, cm)]
         return cm
 

@@ -46,7 +46,6 @@ from gridbt.kernel.steps_nb import (
     record_nb,
     reset_flows_nb,
 )
-from gridbt.kernel.table_layout import DELTA_SEEN, QUOTED
 from gridbt.kernel.tables_nb import ensure_entry_nb
 
 __all__ = ["eval_group_nb", "eval_row_nb"]
@@ -200,34 +199,37 @@ def _timed_row_nb(day_date, e, n, min_expiry, rules):
 
 @njit(cache=True, nogil=True, inline="always")
 def _leg_nb(cm, tb, e, i, delta_on):
-    """Leg `i` of the trade entered on `e`, as the walk reads it: (units, where its contract's
-    day t quote is (`origin + t`), its last quoted day, whether a finite delta was seen since
-    the entry (its own included), the delta it carries until one is). The delta only when a
-    rule reads it: a load from far away otherwise saved."""
+    """Leg `i` of the trade entered on `e`, as the walk carries it: (units, where its contract's
+    day t quote is (origin + t), its last quoted day, its entry bid and ask, its entry delta
+    when a rule reads it: a load from far away otherwise saved)."""
     c = tb.contract[e, i]
     start = cm.start[c]
     first = cm.first_day[c]
     origin = start - first
-    seen = delta_on and (cm.flags[origin + e] & DELTA_SEEN) != 0
-    return (tb.units[e, i], origin, first + (cm.start[c + 1] - start) - 1, seen,
-            cm.delta[origin + e] if seen else np.nan)
+    return (tb.units[e, i], origin, first + (cm.start[c + 1] - start) - 1, tb.entry_bid[e, i],
+            tb.entry_ask[e, i], cm.delta[origin + e] if delta_on else np.nan)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _quote_nb(cm, origin, last, t):
-    """A leg's last usable quote on day `t` (carried over missing quotes, as
-    `steps_nb.mark_leg_nb` carries them: the carry is the contract-major copy's) and its flags
-    that day (0 past its last quoted day): (bid, ask, flags)."""
-    j = origin + min(t, last)
-    return cm.quote[j, 0], cm.quote[j, 1], cm.flags[j] if t <= last else np.uint8(0)
+def _quote_nb(cm, origin, last, t, b, a):
+    """A leg's last usable quote on day `t` carried from (`b`, `a`) (`steps_nb.mark_leg_nb`):
+    (bid, ask, quoted today)."""
+    if t <= last:
+        qb = cm.quote[origin + t, 0]
+        qa = cm.quote[origin + t, 1]
+        if qb == qb and qa == qa:
+            return qb, qa, True
+    return b, a, False
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _delta_nb(cm, origin, last, t, flags, seen, dl):
-    """A leg's delta on day `t` as the day kernel carries it from the entry: the last finite
-    one read with a usable quote since, else the entry's (NaN): (seen, delta)."""
-    seen = seen or (flags & DELTA_SEEN) != 0
-    return seen, cm.delta[origin + min(t, last)] if seen else dl
+def _delta_nb(cm, origin, t, quoted, dl):
+    """A leg's last finite delta on day `t` (read with a usable quote only)."""
+    if quoted:
+        x = cm.delta[origin + t]
+        if x == x:
+            return x
+    return dl
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -261,18 +263,17 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
     sl_on = premium > 0.0 and sl == sl
     pt_on = premium > 0.0 and pt == pt
     delta_on = ex.delta_breach == ex.delta_breach
-    u0, o0, l0, e0, d0 = _leg_nb(cm, tb, e, 0, delta_on)
+    u0, o0, l0, b0, a0, d0 = _leg_nb(cm, tb, e, 0, delta_on)
     u1 = u2 = u3 = 0.0
     o1 = o2 = o3 = 0
     l1 = l2 = l3 = -1
-    e1 = e2 = e3 = False
-    d1 = d2 = d3 = 0.0
+    b1 = a1 = d1 = b2 = a2 = d2 = b3 = a3 = d3 = 0.0
     if n_legs > 1:
-        u1, o1, l1, e1, d1 = _leg_nb(cm, tb, e, 1, delta_on)
+        u1, o1, l1, b1, a1, d1 = _leg_nb(cm, tb, e, 1, delta_on)
         if n_legs > 2:
-            u2, o2, l2, e2, d2 = _leg_nb(cm, tb, e, 2, delta_on)
+            u2, o2, l2, b2, a2, d2 = _leg_nb(cm, tb, e, 2, delta_on)
             if n_legs > 3:
-                u3, o3, l3, e3, d3 = _leg_nb(cm, tb, e, 3, delta_on)
+                u3, o3, l3, b3, a3, d3 = _leg_nb(cm, tb, e, 3, delta_on)
     n = book.contracts
     m = br.multiplier
     s0 = u0 * n * m
@@ -282,31 +283,30 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
     cash = book.cash + book.cash_c
     hedge = book.hedge_shares
     spot = chain.day_spot
-    b1 = a1 = b2 = a2 = b3 = a3 = 0.0
-    f1 = f2 = f3 = np.uint8(QUOTED)
+    q1 = q2 = q3 = True
     missing = 0
     k = 0
     while True:
         t = e + 1 + k
-        b0, a0, f0 = _quote_nb(cm, o0, l0, t)
+        b0, a0, q0 = _quote_nb(cm, o0, l0, t, b0, a0)
         if n_legs > 1:
-            b1, a1, f1 = _quote_nb(cm, o1, l1, t)
+            b1, a1, q1 = _quote_nb(cm, o1, l1, t, b1, a1)
             if n_legs > 2:
-                b2, a2, f2 = _quote_nb(cm, o2, l2, t)
+                b2, a2, q2 = _quote_nb(cm, o2, l2, t, b2, a2)
                 if n_legs > 3:
-                    b3, a3, f3 = _quote_nb(cm, o3, l3, t)
+                    b3, a3, q3 = _quote_nb(cm, o3, l3, t, b3, a3)
         largest = -np.inf
         if delta_on:
-            e0, d0 = _delta_nb(cm, o0, l0, t, f0, e0, d0)
+            d0 = _delta_nb(cm, o0, t, q0, d0)
             largest = _short_nb(u0, d0, largest)
             if n_legs > 1:
-                e1, d1 = _delta_nb(cm, o1, l1, t, f1, e1, d1)
+                d1 = _delta_nb(cm, o1, t, q1, d1)
                 largest = _short_nb(u1, d1, largest)
                 if n_legs > 2:
-                    e2, d2 = _delta_nb(cm, o2, l2, t, f2, e2, d2)
+                    d2 = _delta_nb(cm, o2, t, q2, d2)
                     largest = _short_nb(u2, d2, largest)
                     if n_legs > 3:
-                        e3, d3 = _delta_nb(cm, o3, l3, t, f3, e3, d3)
+                        d3 = _delta_nb(cm, o3, t, q3, d3)
                         largest = _short_nb(u3, d3, largest)
         if k == k_end:
             break
@@ -320,15 +320,15 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
                     value += u3 * (0.5 * (b3 + a3))
         pnl = value - value_entry
         if sl_on and pnl <= -sl * premium:
-            return k, STOP_LOSS, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(f0, f1, f2, f3), missing
+            return k, STOP_LOSS, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3), missing
         if pt_on and pnl >= pt * premium:
-            return (k, PROFIT_TARGET, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(f0, f1, f2, f3),
+            return (k, PROFIT_TARGET, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3),
                     missing)
         if delta_on and largest >= ex.delta_breach:
-            return (k, DELTA_BREACH, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(f0, f1, f2, f3),
+            return (k, DELTA_BREACH, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3),
                     missing)
         if tb.signal_exit[t]:
-            return k, SIGNAL, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(f0, f1, f2, f3), missing
+            return k, SIGNAL, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3), missing
         # held through day t
         total = cash + s0 * (0.5 * (b0 + a0))
         if n_legs > 1:
@@ -337,13 +337,13 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
                 total += s2 * (0.5 * (b2 + a2))
                 if n_legs > 3:
                     total += s3 * (0.5 * (b3 + a3))
-        missing += (f0 & f1 & f2 & f3 & QUOTED) == 0
+        missing += not (q0 and q1 and q2 and q3)
         equity[t] = total + hedge * spot[t]
         in_market[t] = True
         k += 1
     # row k_end: every rule, in the day kernel's order
     quotes = (b0, a0, b1, a1, b2, a2, b3, a3)
-    quoted = _mask_nb(f0, f1, f2, f3)
+    quoted = _mask_nb(q0, q1, q2, q3)
     today = day_date[t]
     if min_expiry <= today:
         return k, EXPIRY, quotes, quoted, missing
@@ -376,10 +376,9 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _mask_nb(f0, f1, f2, f3):
-    """The bit mask of the legs quoted today (bit i: leg i) from their flags."""
-    return (int(f0 & QUOTED) | int(f1 & QUOTED) << 1 | int(f2 & QUOTED) << 2
-            | int(f3 & QUOTED) << 3)
+def _mask_nb(q0, q1, q2, q3):
+    """The bit mask of the quoted legs (bit i: leg i)."""
+    return int(q0) | int(q1) << 1 | int(q2) << 2 | int(q3) << 3
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -28,7 +28,7 @@ from gridbt.kernel.risk_nb import per_contract_nb, sigma_bar_nb, stress_worst_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.select_nb import chain_quotes_nb, group_expiry_nb, select_leg_nb
 from gridbt.kernel.state import leg_book_dt
-from gridbt.kernel.table_layout import DELTA_SEEN, FLAG_MISSING, NOT_BUILT, NOT_ENTRY, QUOTED
+from gridbt.kernel.table_layout import FLAG_MISSING, NOT_BUILT, NOT_ENTRY
 
 __all__ = [
     "UNKNOWN", "build_all_nb", "ensure_entry_nb", "new_tables_nb", "path_nb", "select_shared_nb",
@@ -143,8 +143,7 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pa
     units, right, strike, expiry, c, b, a = leg
     origin = cm.start[c] - cm.first_day[c]  # day t's quote is row origin + t, through `last`
     last = cm.first_day[c] + (cm.start[c + 1] - cm.start[c]) - 1
-    seen = (cm.flags[origin + d] & DELTA_SEEN) != 0
-    dl = cm.delta[origin + d] if seen else np.nan
+    dl = cm.delta[origin + d]
     bit = 1 << i
     for k in range(n):
         t = d + 1 + k
@@ -155,14 +154,17 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pa
             spot = chain.day_spot[t]
             value[r] += units * (max(spot - strike, 0.0) if right > 0 else max(strike - spot, 0.0))
             continue
-        j = origin + min(t, last)  # the quote and delta carried to day t (past `last`: none new)
-        b = cm.quote[j, 0]
-        a = cm.quote[j, 1]
-        day_flags = cm.flags[j] if t <= last else 0
-        quoted = (day_flags & QUOTED) != 0
-        seen = seen or (day_flags & DELTA_SEEN) != 0
-        if seen:
-            dl = cm.delta[j]
+        quoted = False
+        if t <= last:
+            qb = cm.quote[origin + t, 0]
+            qa = cm.quote[origin + t, 1]
+            if qb == qb and qa == qa:
+                b = qb
+                a = qa
+                quoted = True
+                qd = cm.delta[origin + t]
+                if qd == qd:
+                    dl = qd
         flags[r] |= bit if quoted else FLAG_MISSING
         pbid[r, i] = b
         pask[r, i] = a
