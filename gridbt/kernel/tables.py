@@ -171,20 +171,38 @@ def contract_major(packed: PackedChain) -> ContractMajor:
         return cm
 
 
+#: `entry_days` of the last chain, by schedule (the groups of a sweep mostly share one).
+_ENTRY_DAYS: dict[bytes, np.ndarray] = {}
+_ENTRY_DAYS_CHAIN: list[tuple[np.ndarray, np.ndarray]] = []
+_ENTRY_DAYS_LOCK = threading.Lock()
+
+
 def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
     """(n_days,) bool: the days on which some of the rows `params` (one entry group) may try
     an entry: its schedule (weekdays, every n-th day of the window) and feature filters pass.
-    Selection on other days is never read."""
+    Selection on other days is never read. Read-only, and cached per schedule for the last
+    chain asked about."""
     from gridbt.kernel.rules_nb import window_nb
 
     rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    cols = [P.weekday_mask, P.every_n_days, P.n_filters,
+            *range(P_FILTER0, P_FILTER0 + MAX_FILTERS * FILTER_SIZE)]
+    schedules = np.nan_to_num(rows[:, cols], nan=-1.0)
+    schedules = (schedules[:1] if (schedules == schedules[0]).all()  # one, mostly: no sort
+                 else np.unique(schedules, axis=0))
+    key = schedules.tobytes() + rows[0, [P.window_first, P.window_end]].tobytes()
+    with _ENTRY_DAYS_LOCK:
+        chain = _ENTRY_DAYS_CHAIN[0] if _ENTRY_DAYS_CHAIN else None
+        if chain is None or chain[0] is not packed.features or chain[1] is not packed.day_weekday:
+            _ENTRY_DAYS.clear()
+            _ENTRY_DAYS_CHAIN[:] = [(packed.features, packed.day_weekday)]
+        elif key in _ENTRY_DAYS:
+            return _ENTRY_DAYS[key]
     n_days = packed.n_days
     day = np.arange(n_days)
     weekday = packed.day_weekday.astype(np.int64)
     out = np.zeros(n_days, dtype=bool)
-    cols = [P.weekday_mask, P.every_n_days, P.n_filters,
-            *range(P_FILTER0, P_FILTER0 + MAX_FILTERS * FILTER_SIZE)]
-    for sched in np.unique(np.nan_to_num(rows[:, cols], nan=-1.0), axis=0):
+    for sched in schedules:
         row = rows[0].copy()
         row[cols] = sched
         first, _ = window_nb(row, n_days)
@@ -196,6 +214,11 @@ def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
             with np.errstate(invalid="ignore"):
                 ok &= (value >= row[base + F.min]) & (value <= row[base + F.max])
         out |= ok
+    out = read_only(out)
+    with _ENTRY_DAYS_LOCK:
+        if len(_ENTRY_DAYS) >= 256:  # a sweep of many schedules: start over
+            _ENTRY_DAYS.clear()
+        _ENTRY_DAYS[key] = out
     return out
 
 
@@ -218,6 +241,7 @@ class SelectionMemo:
     def __init__(self, n_days: int):
         self.n_days = n_days
         self._ids: dict[str, dict[bytes, int]] = {"exp": {}, "leg": {}}
+        self._groups: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.exp = self._empty(2)
         self.leg = self._empty(MAX_LEGS)
 
@@ -280,6 +304,14 @@ class SelectionMemo:
             if used[:, i].any():
                 leg_var[used[:, i], i] = self._assign(key[used[:, i]], "leg")
         return exp_var, leg_var
+
+    def group_variants(self, key: int, row: FloatArray) -> tuple[np.ndarray, np.ndarray]:
+        """`variants` of a row of entry group `key` (`entry_group_keys`), worked out once per
+        group: every row of a group has the same."""
+        if key not in self._groups:
+            exp_var, leg_var = self.variants(row)
+            self._groups[key] = (exp_var[0], leg_var[0])
+        return self._groups[key]
 
     def for_row(self, exp_var: np.ndarray, leg_var: np.ndarray) -> tuple[np.ndarray, ...]:
         """The `memo` argument of the kernels for a row of these variants."""
@@ -426,8 +458,7 @@ def run_batch_tables(
             # and selects their legs through the process's memo: a leg other groups (of this
             # batch or an earlier one) share is selected once a day
             selection = _process_memo(packed)
-            exp_var, leg_var = selection.variants(params[members[0]])
-            memo = selection.for_row(exp_var[0], leg_var[0])
+            memo = selection.for_row(*selection.group_variants(int(key), params[members[0]]))
             tables = _group_tables(packed, int(key), params[members])
             eval_group_nb(chain, tables, cm, memo, rows_ro, members, slot, out.kpis, out.skips,
                           out.counters, out.block_stats, out.equity, out.outcome)
