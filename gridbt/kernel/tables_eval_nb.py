@@ -233,6 +233,20 @@ def _delta_nb(cm, origin, t, quoted, dl):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _marked_nb(start, n_legs, w0, w1, w2, w3, b0, a0, b1, a1, b2, a2, b3, a3):
+    """`start` plus each leg's weight times its mid mark, in leg order (`steps_nb`'s order of
+    operations for a position's value and for equity)."""
+    total = start + w0 * (0.5 * (b0 + a0))
+    if n_legs > 1:
+        total += w1 * (0.5 * (b1 + a1))
+        if n_legs > 2:
+            total += w2 * (0.5 * (b2 + a2))
+            if n_legs > 3:
+                total += w3 * (0.5 * (b3 + a3))
+    return total
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _short_nb(units, dl, largest):
     """The largest |delta| of the short legs so far, leg `units`' delta `dl` included."""
     return abs(dl) if units < 0 and abs(dl) > largest else largest
@@ -285,6 +299,7 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
     spot = chain.day_spot
     q1 = q2 = q3 = True
     missing = 0
+    reason = -1
     k = 0
     while True:
         t = e + 1 + k
@@ -310,52 +325,32 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
                         largest = _short_nb(u3, d3, largest)
         if k == k_end:
             break
-        value = 0.0
-        value += u0 * (0.5 * (b0 + a0))
-        if n_legs > 1:
-            value += u1 * (0.5 * (b1 + a1))
-            if n_legs > 2:
-                value += u2 * (0.5 * (b2 + a2))
-                if n_legs > 3:
-                    value += u3 * (0.5 * (b3 + a3))
-        pnl = value - value_entry
+        pnl = _marked_nb(0.0, n_legs, u0, u1, u2, u3, b0, a0, b1, a1, b2, a2, b3, a3) - value_entry
         if sl_on and pnl <= -sl * premium:
-            return k, STOP_LOSS, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3), missing
-        if pt_on and pnl >= pt * premium:
-            return (k, PROFIT_TARGET, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3),
-                    missing)
-        if delta_on and largest >= ex.delta_breach:
-            return (k, DELTA_BREACH, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3),
-                    missing)
-        if tb.signal_exit[t]:
-            return k, SIGNAL, (b0, a0, b1, a1, b2, a2, b3, a3), _mask_nb(q0, q1, q2, q3), missing
+            reason = STOP_LOSS
+        elif pt_on and pnl >= pt * premium:
+            reason = PROFIT_TARGET
+        elif delta_on and largest >= ex.delta_breach:
+            reason = DELTA_BREACH
+        elif tb.signal_exit[t]:
+            reason = SIGNAL
+        if reason >= 0:
+            break
         # held through day t
-        total = cash + s0 * (0.5 * (b0 + a0))
-        if n_legs > 1:
-            total += s1 * (0.5 * (b1 + a1))
-            if n_legs > 2:
-                total += s2 * (0.5 * (b2 + a2))
-                if n_legs > 3:
-                    total += s3 * (0.5 * (b3 + a3))
+        total = _marked_nb(cash, n_legs, s0, s1, s2, s3, b0, a0, b1, a1, b2, a2, b3, a3)
         missing += not (q0 and q1 and q2 and q3)
         equity[t] = total + hedge * spot[t]
         in_market[t] = True
         k += 1
-    # row k_end: every rule, in the day kernel's order
     quotes = (b0, a0, b1, a1, b2, a2, b3, a3)
     quoted = _mask_nb(q0, q1, q2, q3)
+    if reason >= 0:
+        return k, reason, quotes, quoted, missing
+    # row k_end: every rule, in the day kernel's order
     today = day_date[t]
     if min_expiry <= today:
         return k, EXPIRY, quotes, quoted, missing
-    value = 0.0
-    value += u0 * (0.5 * (b0 + a0))
-    if n_legs > 1:
-        value += u1 * (0.5 * (b1 + a1))
-        if n_legs > 2:
-            value += u2 * (0.5 * (b2 + a2))
-            if n_legs > 3:
-                value += u3 * (0.5 * (b3 + a3))
-    pnl = value - value_entry
+    pnl = _marked_nb(0.0, n_legs, u0, u1, u2, u3, b0, a0, b1, a1, b2, a2, b3, a3) - value_entry
     reason = END_OF_DATA  # the path's last row is the window's last day
     held = t - e if ex.period_trading else today - day_date[e]
     if sl_on and pnl <= -sl * premium:
