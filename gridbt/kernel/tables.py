@@ -401,10 +401,11 @@ def trade_path(packed: PackedChain, tables: TradeTables, day: int) -> TradePath:
 
 #: Entry groups with fewer rows run on the day kernel by default: a group's tables are built on
 #: the days its rows reach, each built day costing about what the day kernel's entry on it
-#: does, so a group gains from about 5 rows on (measured on the short-put and iron-condor grids:
-#: 0.75x at 2 rows a group, 0.9-1.0x at 4, 1.0-1.2x at 6, 1.2-1.4x at 9, benchmarks/
-#: trade_tables.py). The results are the same either way.
-MIN_GROUP_ROWS = 6
+#: does, so a small group gains little (measured on 8 groups of the short-put and iron-condor
+#: grids, rows sampled per group, 2026-12-05: short put 0.73x at 1 row a group, 0.88x at 2,
+#: 1.10x at 3, 1.16x at 4, 1.30x at 6, 1.56x at 9; iron condor 1.04x, 1.31x, 1.50x, 1.68x,
+#: 1.87x, 2.56x). From 4 rows both gain. The results are the same either way.
+MIN_GROUP_ROWS = 4
 
 
 def _small(keys: np.ndarray, min_group_rows: int) -> np.ndarray:

@@ -44,11 +44,12 @@ def sweep_file(tmp_path: Path, chain: Path, engine: str, more: str = "") -> Path
 
 
 def small_group_file(tmp_path: Path, chain: Path, engine: str) -> Path:
-    """Two entry groups (by delta) of 8 exit combinations each, but the constraint leaves the
-    0.15-delta group 4: too few rows to gain on trade tables (`MIN_GROUP_ROWS`)."""
+    """Two entry groups (by delta) of 8 exit combinations each, but the constraints leave the
+    0.15-delta group 3: too few rows to gain on trade tables (`MIN_GROUP_ROWS`)."""
     path = sweep_file(tmp_path, chain, engine, textwrap.dedent("""          exit.dte: [null, 14]
         constraints:
           - structure.legs.0.select.target > 0.2 or exit.dte < 10
+          - structure.legs.0.select.target > 0.2 or exit.profit_target + exit.stop_loss > 5
         """))
     return path
 
@@ -60,11 +61,11 @@ def test_auto_and_day_sweeps_give_identical_rows_and_count_their_engines(
                      progress=False, workdir=tmp_path)
     day = run_sweep(small_group_file(tmp_path, chain, "day"), out=tmp_path / "day",
                     progress=False, workdir=tmp_path)
-    assert auto.computed == day.computed == 24 and auto.failed == day.failed == 0
+    assert auto.computed == day.computed == 22 and auto.failed == day.failed == 0
 
     a = ResultStore(auto.out_dir).read().set_index("param_hash").sort_index()
     d = ResultStore(day.out_dir).read().set_index("param_hash").sort_index()
-    assert a.index.tolist() == d.index.tolist() and len(a) == 24
+    assert a.index.tolist() == d.index.tolist() and len(a) == 22
     assert a["combo"].tolist() == d["combo"].tolist()  # ids do not depend on the walk
     for metric in METRICS:
         np.testing.assert_allclose(a[metric.name], d[metric.name], rtol=1e-9, atol=1e-9,
@@ -80,8 +81,8 @@ def test_auto_and_day_sweeps_give_identical_rows_and_count_their_engines(
     assert (a.loc[hedged, "engine"] == "day").all() and (a.loc[big, "engine"] == "tables").all()
     assert (a.loc[hedged, "fallback"] == "delta_hedge").all()
     assert (a.loc[big, "fallback"] == "").all()
-    # the group left with 4 rows ran on the day kernel, and its rows say so
-    assert small.sum() == 4 and (a.loc[small, "engine"] == "day").all()
+    # the group left with 3 rows ran on the day kernel, and its rows say so
+    assert small.sum() == 3 and (a.loc[small, "engine"] == "day").all()
     assert (a.loc[small, "fallback"] == "small_group").all()
     assert (d["engine"] == "day").all() and (d["fallback"] == "engine_day").all()
     for part in (auto.out_dir / "results").glob("part-*.parquet"):
@@ -92,17 +93,17 @@ def test_auto_and_day_sweeps_give_identical_rows_and_count_their_engines(
 
     auto_manifest, day_manifest = read_manifest(auto.out_dir), read_manifest(day.out_dir)
     assert auto_manifest is not None and day_manifest is not None
-    assert auto_manifest.engines == {"engine": "auto", "tables": 8, "day": 16,
-                                     "fallback": {"delta_hedge": 12, "small_group": 4}}
-    assert day_manifest.engines == {"engine": "day", "tables": 0, "day": 24,
-                                    "fallback": {"engine_day": 24}}
+    assert auto_manifest.engines == {"engine": "auto", "tables": 8, "day": 14,
+                                     "fallback": {"delta_hedge": 11, "small_group": 3}}
+    assert day_manifest.engines == {"engine": "day", "tables": 0, "day": 22,
+                                    "fallback": {"engine_day": 22}}
     for m in (auto_manifest, day_manifest):
-        assert m.statistics["n_combinations"] == 24
+        assert m.statistics["n_combinations"] == 22
         assert m.statistics["n_trials"] == m.statistics["n_outcomes"] \
             == a["outcome_hash"].nunique()
     assert auto_manifest.statistics == day_manifest.statistics
     merged = ResultStore(auto.out_dir).read_summary()
-    assert merged["outcome_hash"].dtype == np.int64 and len(merged) == 24
+    assert merged["outcome_hash"].dtype == np.int64 and len(merged) == 22
 
 
 def test_the_engine_override_runs_a_resumed_sweep_on_the_day_kernel(
