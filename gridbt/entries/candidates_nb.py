@@ -23,7 +23,7 @@ from gridbt.kernel.cache import njit
 from gridbt.kernel.enums import MAX_LEGS, ExitReason, SelectBy
 from gridbt.kernel.select_nb import find_group_nb, select_expiry_nb, select_strike_nb
 from gridbt.kernel.state import Quotes
-from gridbt.kernel.steps_nb import close_fill_nb, open_fill_nb
+from gridbt.kernel.steps_nb import close_fill_nb, intrinsic_nb, open_fill_nb
 
 # leg fields (columns of `legs`)
 LEG_RIGHT = 0  # +1 call, -1 put
@@ -246,11 +246,7 @@ def walk_one_nb(chain, entry_day, row, units, n_legs, rules, s, a, c, mult, end,
         value = 0.0
         for i in range(n_legs):
             if chain.quote_expiry[row[i]] <= today:
-                strike = chain.quote_strike[row[i]]
-                if chain.quote_right[row[i]] > 0:
-                    mark[i] = max(spot - strike, 0.0)
-                else:
-                    mark[i] = max(strike - spot, 0.0)
+                mark[i] = intrinsic_nb(chain.quote_right[row[i]], chain.quote_strike[row[i]], spot)
             else:
                 cur = cursor[0, i]
                 hi = cursor[1, i]

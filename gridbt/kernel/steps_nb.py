@@ -123,6 +123,21 @@ def book_close_nb(book, flows, units, n, fill, br):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def intrinsic_nb(right, strike, spot):
+    """An option's value at expiry on `spot` (`right` > 0: a call)."""
+    return max(spot - strike, 0.0) if right > 0 else max(strike - spot, 0.0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def book_settle_nb(book, flows, units, n, intrinsic, mult):
+    """Book `n` contracts of an expired leg of `units` units settling at `intrinsic` (cash
+    settlement, no commission): cash and the row's exit cash move."""
+    flow = units * n * mult * intrinsic
+    add_cash_nb(book, flow)
+    flows.exit_cash, flows.exit_cash_c = neumaier_add_nb(flows.exit_cash, flows.exit_cash_c, flow)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def hedge_trade_nb(book, flows, day, q, hedge):
     """Trade `q` shares of the underlying at today's spot (Risk layer, Delta hedge): cash, the
     row's hedge P&L and hedge cost, today's cost and the hedge shares move."""
@@ -171,14 +186,8 @@ def book_value_nb(book, lg, n_legs, mult, spot):
 def settle_leg_nb(book, flows, day, lg, i, legs, mult):
     """Step 1.1: leg `i` expired: it settles at intrinsic value from today's spot (cash
     settlement, no commission) and closes; its leg row records the settlement."""
-    strike = lg.strike[i]
-    if lg.right[i] > 0:
-        intrinsic = max(day.spot - strike, 0.0)
-    else:
-        intrinsic = max(strike - day.spot, 0.0)
-    flow = lg.units[i] * book.contracts * mult * intrinsic
-    add_cash_nb(book, flow)
-    flows.exit_cash, flows.exit_cash_c = neumaier_add_nb(flows.exit_cash, flows.exit_cash_c, flow)
+    intrinsic = intrinsic_nb(lg.right[i], lg.strike[i], day.spot)
+    book_settle_nb(book, flows, lg.units[i], book.contracts, intrinsic, mult)
     lg.mark[i] = intrinsic
     lg.open[i] = 0
     row = book.n_trades * MAX_LEGS + i

@@ -32,16 +32,16 @@ from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import N_TRADE_COLS, C, T
 from gridbt.kernel.entry_nb import budget_contracts_nb, entry_allowed_nb, entry_direction_nb
 from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason
-from gridbt.kernel.kpi_nb import neumaier_add_nb
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
 from gridbt.kernel.row_nb import finish_row_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.state import Sizing, book_dt, day_dt, flows_dt
 from gridbt.kernel.steps_nb import (
-    add_cash_nb,
     book_close_nb,
     book_open_nb,
+    book_settle_nb,
     close_fill_nb,
+    intrinsic_nb,
     open_fill_nb,
     record_nb,
     reset_flows_nb,
@@ -383,16 +383,8 @@ def _settle_nb(book, flows, tb, e, spot, today, br):
     settled = 0
     for i in range(br.n_legs):
         if tb.expiry[e, i] <= today:
-            strike = tb.strike[e, i]
-            if tb.right[e, i] > 0:
-                intrinsic = max(spot - strike, 0.0)
-            else:
-                intrinsic = max(strike - spot, 0.0)
-            flow = tb.units[e, i] * book.contracts * br.multiplier * intrinsic
-            add_cash_nb(book, flow)
-            flows.exit_cash, flows.exit_cash_c = neumaier_add_nb(
-                flows.exit_cash, flows.exit_cash_c, flow
-            )
+            intrinsic = intrinsic_nb(tb.right[e, i], tb.strike[e, i], spot)
+            book_settle_nb(book, flows, tb.units[e, i], book.contracts, intrinsic, br.multiplier)
             settled |= 1 << i
     return settled
 

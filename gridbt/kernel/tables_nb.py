@@ -28,6 +28,7 @@ from gridbt.kernel.risk_nb import per_contract_nb, sigma_bar_nb, stress_worst_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.select_nb import chain_quotes_nb, group_expiry_nb, select_leg_nb
 from gridbt.kernel.state import leg_book_dt
+from gridbt.kernel.steps_nb import intrinsic_nb
 from gridbt.kernel.table_layout import FLAG_MISSING, NOT_BUILT, NOT_ENTRY
 
 __all__ = [
@@ -151,8 +152,7 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pa
         pbid[r, i] = b  # an expired leg keeps its last quote (never filled: it settles)
         pask[r, i] = a
         if expiry <= chain.day_date[t]:
-            spot = chain.day_spot[t]
-            value[r] += units * (max(spot - strike, 0.0) if right > 0 else max(strike - spot, 0.0))
+            value[r] += units * intrinsic_nb(right, strike, chain.day_spot[t])
             continue
         quoted = False
         if t <= last:
