@@ -46,7 +46,13 @@ from gridbt.kernel.steps_nb import (
     record_nb,
     reset_flows_nb,
 )
-from gridbt.kernel.tables_nb import ensure_entry_nb
+from gridbt.kernel.tables_nb import (
+    ensure_entry_nb,
+    larger_short_nb,
+    leg_days_nb,
+    leg_delta_nb,
+    leg_quote_nb,
+)
 
 __all__ = ["eval_group_nb", "eval_row_nb"]
 
@@ -202,34 +208,9 @@ def _leg_nb(cm, tb, e, i, delta_on):
     """Leg `i` of the trade entered on `e`, as the walk carries it: (units, where its contract's
     day t quote is (origin + t), its last quoted day, its entry bid and ask, its entry delta
     when a rule reads it: a load from far away otherwise saved)."""
-    c = tb.contract[e, i]
-    start = cm.start[c]
-    first = cm.first_day[c]
-    origin = start - first
-    return (tb.units[e, i], origin, first + (cm.start[c + 1] - start) - 1, tb.entry_bid[e, i],
-            tb.entry_ask[e, i], cm.delta[origin + e] if delta_on else np.nan)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _quote_nb(cm, origin, last, t, b, a):
-    """A leg's last usable quote on day `t` carried from (`b`, `a`) (`steps_nb.mark_leg_nb`):
-    (bid, ask, quoted today)."""
-    if t <= last:
-        qb = cm.quote[origin + t, 0]
-        qa = cm.quote[origin + t, 1]
-        if qb == qb and qa == qa:
-            return qb, qa, True
-    return b, a, False
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _delta_nb(cm, origin, t, quoted, dl):
-    """A leg's last finite delta on day `t` (read with a usable quote only)."""
-    if quoted:
-        x = cm.delta[origin + t]
-        if x == x:
-            return x
-    return dl
+    origin, last = leg_days_nb(cm, tb.contract[e, i])
+    return (tb.units[e, i], origin, last, tb.entry_bid[e, i], tb.entry_ask[e, i],
+            cm.delta[origin + e] if delta_on else np.nan)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -244,12 +225,6 @@ def _marked_nb(start, n_legs, w0, w1, w2, w3, b0, a0, b1, a1, b2, a2, b3, a3):
             if n_legs > 3:
                 total += w3 * (0.5 * (b3 + a3))
     return total
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _short_nb(units, dl, largest):
-    """The largest |delta| of the short legs so far, leg `units`' delta `dl` included."""
-    return abs(dl) if units < 0 and abs(dl) > largest else largest
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -303,26 +278,26 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
     k = 0
     while True:
         t = e + 1 + k
-        b0, a0, q0 = _quote_nb(cm, o0, l0, t, b0, a0)
+        b0, a0, q0 = leg_quote_nb(cm, o0, l0, t, b0, a0)
         if n_legs > 1:
-            b1, a1, q1 = _quote_nb(cm, o1, l1, t, b1, a1)
+            b1, a1, q1 = leg_quote_nb(cm, o1, l1, t, b1, a1)
             if n_legs > 2:
-                b2, a2, q2 = _quote_nb(cm, o2, l2, t, b2, a2)
+                b2, a2, q2 = leg_quote_nb(cm, o2, l2, t, b2, a2)
                 if n_legs > 3:
-                    b3, a3, q3 = _quote_nb(cm, o3, l3, t, b3, a3)
+                    b3, a3, q3 = leg_quote_nb(cm, o3, l3, t, b3, a3)
         largest = -np.inf
         if delta_on:
-            d0 = _delta_nb(cm, o0, t, q0, d0)
-            largest = _short_nb(u0, d0, largest)
+            d0 = leg_delta_nb(cm, o0, t, q0, d0)
+            largest = larger_short_nb(u0, d0, largest)
             if n_legs > 1:
-                d1 = _delta_nb(cm, o1, t, q1, d1)
-                largest = _short_nb(u1, d1, largest)
+                d1 = leg_delta_nb(cm, o1, t, q1, d1)
+                largest = larger_short_nb(u1, d1, largest)
                 if n_legs > 2:
-                    d2 = _delta_nb(cm, o2, t, q2, d2)
-                    largest = _short_nb(u2, d2, largest)
+                    d2 = leg_delta_nb(cm, o2, t, q2, d2)
+                    largest = larger_short_nb(u2, d2, largest)
                     if n_legs > 3:
-                        d3 = _delta_nb(cm, o3, t, q3, d3)
-                        largest = _short_nb(u3, d3, largest)
+                        d3 = leg_delta_nb(cm, o3, t, q3, d3)
+                        largest = larger_short_nb(u3, d3, largest)
         if k == k_end:
             break
         pnl = _marked_nb(0.0, n_legs, u0, u1, u2, u3, b0, a0, b1, a1, b2, a2, b3, a3) - value_entry

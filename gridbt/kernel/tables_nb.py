@@ -32,7 +32,8 @@ from gridbt.kernel.steps_nb import intrinsic_nb
 from gridbt.kernel.table_layout import FLAG_MISSING, NOT_BUILT, NOT_ENTRY
 
 __all__ = [
-    "UNKNOWN", "build_all_nb", "ensure_entry_nb", "new_tables_nb", "path_nb", "select_shared_nb",
+    "UNKNOWN", "build_all_nb", "ensure_entry_nb", "larger_short_nb", "leg_days_nb",
+    "leg_delta_nb", "leg_quote_nb", "new_tables_nb", "path_nb", "select_shared_nb",
 ]
 
 SKIP_NO_EXPIRY = SkipReason.NO_EXPIRY
@@ -72,6 +73,45 @@ def _sizing_inputs_nb(lg, spot, today, rules, scenarios):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def leg_days_nb(cm, c):
+    """Where contract `c`'s days are in `cm` (a `tables.ContractMajor`): (origin, last), its
+    quote of day `t` at row `origin + t` through its last quoted day `last`."""
+    start = cm.start[c]
+    first = cm.first_day[c]
+    return start - first, first + (cm.start[c + 1] - start) - 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def leg_quote_nb(cm, origin, last, t, b, a):
+    """A held leg's last usable quote on day `t`, carried from (`b`, `a`) over a missing or
+    unusable one, as `steps_nb.mark_leg_nb` carries it: (bid, ask, quoted today)."""
+    if t <= last:
+        qb = cm.quote[origin + t, 0]
+        qa = cm.quote[origin + t, 1]
+        if qb == qb and qa == qa:
+            return qb, qa, True
+    return b, a, False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def leg_delta_nb(cm, origin, t, quoted, dl):
+    """A held leg's delta on day `t`: today's when quoted and finite, else the one it carries
+    (`dl`)."""
+    if quoted:
+        x = cm.delta[origin + t]
+        if x == x:
+            return x
+    return dl
+
+
+@njit(cache=True, nogil=True, inline="always")
+def larger_short_nb(units, dl, largest):
+    """The largest |delta| of a position's short legs so far, leg `units`' delta `dl`
+    included."""
+    return abs(dl) if units < 0 and abs(dl) > largest else largest
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _entry_row_nb(chain, params, d, lg, n_legs, direction, cm, units, right, strike, expiry,
                   contract, bid, ask):
     """Record the candidate's legs (selected quote rows in `lg.quote`) in the per-day arrays;
@@ -83,7 +123,7 @@ def _entry_row_nb(chain, params, d, lg, n_legs, direction, cm, units, right, str
     for i in range(n_legs):
         base = P_LEG0 + i * LEG_SIZE
         c = chain.quote_contract[lg.quote[i]]
-        j = cm.start[c] + d - cm.first_day[c]
+        j = leg_days_nb(cm, c)[0] + d
         units[d, i] = params[base + LEG.side] * direction * params[base + LEG.qty]
         right[d, i] = chain.contract_right[c]
         strike[d, i] = chain.contract_strike[c]
@@ -128,10 +168,9 @@ def _prefetch_path_nb(cm, c, d, n):
     """Start loading contract `c`'s quotes of days `d .. d + n`: a built day's legs are far
     apart in memory and rarely cached, and their loads then overlap instead of each leg's
     waiting in turn."""
-    lo = cm.start[c] + max(d - cm.first_day[c], 0)
-    hi = min(cm.start[c] + d + n + 1 - cm.first_day[c], cm.start[c + 1])
-    for j in range(lo, hi, 4):  # one 64-byte line of (bid, ask) rows
-        prefetch_nb(cm.quote, 2 * j)
+    origin, last = leg_days_nb(cm, c)
+    for j in range(origin + max(d, cm.first_day[c]), origin + min(d + n, last) + 1, 4):
+        prefetch_nb(cm.quote, 2 * j)  # one 64-byte line of (bid, ask) rows
 
 
 @njit(cache=True, nogil=True)
@@ -142,8 +181,7 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pa
     delta, its quoted or missing flag. `leg` = (units, right, strike, expiry, contract, entry
     bid, entry ask)."""
     units, right, strike, expiry, c, b, a = leg
-    origin = cm.start[c] - cm.first_day[c]  # day t's quote is row origin + t, through `last`
-    last = cm.first_day[c] + (cm.start[c + 1] - cm.start[c]) - 1
+    origin, last = leg_days_nb(cm, c)
     dl = cm.delta[origin + d]
     bit = 1 << i
     for k in range(n):
@@ -154,23 +192,13 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pa
         if expiry <= chain.day_date[t]:
             value[r] += units * intrinsic_nb(right, strike, chain.day_spot[t])
             continue
-        quoted = False
-        if t <= last:
-            qb = cm.quote[origin + t, 0]
-            qa = cm.quote[origin + t, 1]
-            if qb == qb and qa == qa:
-                b = qb
-                a = qa
-                quoted = True
-                qd = cm.delta[origin + t]
-                if qd == qd:
-                    dl = qd
+        b, a, quoted = leg_quote_nb(cm, origin, last, t, b, a)
+        dl = leg_delta_nb(cm, origin, t, quoted, dl)
         flags[r] |= bit if quoted else FLAG_MISSING
         pbid[r, i] = b
         pask[r, i] = a
         value[r] += units * (0.5 * (b + a))
-        if units < 0 and abs(dl) > short_delta[r]:
-            short_delta[r] = abs(dl)
+        short_delta[r] = larger_short_nb(units, dl, short_delta[r])
 
 
 @njit(cache=True, nogil=True)
