@@ -279,7 +279,7 @@ def _combine_nb(s0, c0, s1, c1, s2, c2, s3, c3):
 
 
 @njit(cache=True, nogil=True)
-def _deviation_sums_nb(buf, n_ret, mean):
+def deviation_sums_nb(buf, n_ret, mean):
     """Sums of `r - mean` and of its square, over four lanes. Plain sums suffice: the squares
     are all positive (relative error <= n/4 ulps), and the first sum, of values centred on 0,
     only enters the variance as its square / n, a small correction."""
@@ -451,7 +451,7 @@ def _equity_kpis_nb(equity, day_date, capital, in_market, margin, buf, out):
     mean = s / n_ret
 
     if n_ret >= 2:
-        dsum, d2sum = _deviation_sums_nb(buf, n_ret, mean)
+        dsum, d2sum = deviation_sums_nb(buf, n_ret, mean)
         var = (d2sum - dsum * dsum / n_ret) / (n_ret - 1)
         std = math.sqrt(var) if var > 0.0 else 0.0
         out[I_ANNUAL_VOLATILITY] = std * root
