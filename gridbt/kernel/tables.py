@@ -127,6 +127,13 @@ def entry_group_keys(params: FloatArray) -> np.ndarray:
     return hashes[inverse.ravel()]
 
 
+def _same_arrays(kept: tuple[np.ndarray, ...], current: tuple[np.ndarray, ...]) -> bool:
+    """Whether a process-level cache's chain arrays are the very arrays asked about now (the
+    caches below are per chain: another chain, or one copied with other features, starts
+    them over)."""
+    return len(kept) == len(current) and all(a is b for a, b in zip(kept, current, strict=True))
+
+
 _CM_LOCK = threading.Lock()
 _CM: list[tuple[np.ndarray, ContractMajor]] = []
 
@@ -173,7 +180,7 @@ def contract_major(packed: PackedChain) -> ContractMajor:
 
 #: `entry_days` of the last chain, by schedule (the groups of a sweep mostly share one).
 _ENTRY_DAYS: dict[bytes, np.ndarray] = {}
-_ENTRY_DAYS_CHAIN: list[tuple[np.ndarray, np.ndarray]] = []
+_ENTRY_DAYS_CHAIN: list[tuple[np.ndarray, ...]] = []
 _ENTRY_DAYS_LOCK = threading.Lock()
 
 
@@ -192,10 +199,10 @@ def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
                  else np.unique(schedules, axis=0))
     key = schedules.tobytes() + rows[0, [P.window_first, P.window_end]].tobytes()
     with _ENTRY_DAYS_LOCK:
-        chain = _ENTRY_DAYS_CHAIN[0] if _ENTRY_DAYS_CHAIN else None
-        if chain is None or chain[0] is not packed.features or chain[1] is not packed.day_weekday:
+        source = (packed.features, packed.day_weekday)
+        if not _ENTRY_DAYS_CHAIN or not _same_arrays(_ENTRY_DAYS_CHAIN[0], source):
             _ENTRY_DAYS.clear()
-            _ENTRY_DAYS_CHAIN[:] = [(packed.features, packed.day_weekday)]
+            _ENTRY_DAYS_CHAIN[:] = [source]
         elif key in _ENTRY_DAYS:
             return _ENTRY_DAYS[key]
     n_days = packed.n_days
@@ -340,7 +347,7 @@ def _process_memo(packed: PackedChain) -> SelectionMemo:
         "quote_bid", "quote_ask", "quote_strike", "quote_delta", "quote_open_interest",
         "quote_volume", "day_spot", "day_group_start"))
     if (not _MEMO or _MEMO[0][1].nbytes > _MEMO_BYTES
-            or not all(a is b for a, b in zip(_MEMO[0][0], source, strict=True))):
+            or not _same_arrays(_MEMO[0][0], source)):
         _MEMO[:] = [(source, SelectionMemo(packed.n_days))]
     return _MEMO[0][1]
 
@@ -486,7 +493,7 @@ def _group_tables(packed: PackedChain, key: int, rows: FloatArray) -> TradeTable
     source = (packed.quote_bid, packed.features, packed.day_spot)
     if _LAST:
         last_key, last_source, last_days, tables = _LAST[0]
-        same = all(a is b for a, b in zip(last_source, source, strict=True))
+        same = _same_arrays(last_source, source)
         if last_key == key and same and not np.any(days & ~last_days):
             return tables
     _LAST.clear()  # free the previous group's tables before making the next
