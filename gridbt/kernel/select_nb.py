@@ -88,29 +88,43 @@ def _strike_distance_nb(by, target, strike, delta, spot):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _outside_nb(by, target, tolerance, strike, spot, above):
-    """Whether a strike is out of range on one side (`above`: past it; else short of it). By
-    moneyness or offset the distance grows with the strike away from the target, so each side
-    is a run of the ascending strikes."""
-    x = strike / spot if by == BY_MONEYNESS else strike
-    if not abs(x - target) > tolerance:  # in range, or undecided (NaN): kept
+def _position_nb(by, q, quote_strike, quote_delta, spot):
+    """What row `q`'s distance to the target is taken on: |delta|, strike / spot or the
+    strike."""
+    if by == BY_DELTA:
+        return abs(quote_delta[q])
+    if by == BY_MONEYNESS:
+        return quote_strike[q] / spot
+    return quote_strike[q]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _outside_nb(x, target, tolerance, above):
+    """Whether a row at `x` (`_position_nb`) is out of range on one side (`above`: past the
+    target; else short of it). An undecided row (NaN) is kept."""
+    if not abs(x - target) > tolerance:  # in range, or undecided (NaN)
         return False
     return x > target if above else x < target
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _candidate_run_nb(quote_strike, lo, hi, by, target, tolerance, spot):
-    """The quote rows of `lo .. hi - 1` that can be in range: by moneyness or offset, those
-    between the strikes short of the range and those past it (two binary searches; every row
-    in range lies between, in the same order, so the scans pick the same row); by delta, all
-    of them (delta need not be monotone in the strike)."""
-    if by == BY_DELTA:
+def _candidate_run_nb(quote_strike, quote_delta, lo, hi, by, target, tolerance, spot, order):
+    """The quote rows of `lo .. hi - 1` that can be in range. The distance to the target grows
+    away from it on each side of a run of rows in range when the rows' position is monotone in
+    the row: by moneyness or offset (ascending strikes) always, by delta when the expiry's
+    |delta| is known to be (`order` +1: non-decreasing in the strike, -1: non-increasing, every
+    delta finite; 0: unknown). Then the rows short of the range come first and those past it
+    last, two binary searches find the run between, and every row in range lies in it, in the
+    same order, so the scans pick the same row. Otherwise: all of them."""
+    if by == BY_DELTA and order == 0:
         return lo, hi
+    low_first = not (by == BY_DELTA and order < 0)  # the rows below the target come first
     a = lo
     b = hi
     while a < b:  # the first row not short of the range
         mid = (a + b) // 2
-        if _outside_nb(by, target, tolerance, quote_strike[mid], spot, False):
+        x = _position_nb(by, mid, quote_strike, quote_delta, spot)
+        if _outside_nb(x, target, tolerance, not low_first):
             a = mid + 1
         else:
             b = mid
@@ -118,7 +132,8 @@ def _candidate_run_nb(quote_strike, lo, hi, by, target, tolerance, spot):
     b = hi
     while a < b:  # the first row past it
         mid = (a + b) // 2
-        if _outside_nb(by, target, tolerance, quote_strike[mid], spot, True):
+        x = _position_nb(by, mid, quote_strike, quote_delta, spot)
+        if _outside_nb(x, target, tolerance, low_first):
             b = mid
         else:
             a = mid + 1
@@ -126,11 +141,13 @@ def _candidate_run_nb(quote_strike, lo, hi, by, target, tolerance, spot):
 
 
 @njit(cache=True, nogil=True)
-def select_strike_nb(quotes, lo, hi, by, target, tolerance, spot, min_oi, min_volume, max_spread):
+def select_strike_nb(quotes, lo, hi, by, target, tolerance, spot, min_oi, min_volume, max_spread,
+                     order=0):
     """Step 2.6, one leg: the best candidate among quote rows `lo .. hi - 1` (one expiry and
     right, ascending strike). Return (quote row, status): status 0 = found, 1 = no strike in
     range, 2 = none liquid. `target` is |delta|, strike/spot or a strike (offset mode,
-    already resolved).
+    already resolved); `order` is the expiry's |delta| order in the strike when known
+    (`delta_order_nb`; 0: unknown, every row is scanned for a delta target).
 
     Not inlined, and given the quote columns it scans rather than the chain: its two loops
     keep their arrays in registers."""
@@ -142,7 +159,8 @@ def select_strike_nb(quotes, lo, hi, by, target, tolerance, spot, min_oi, min_vo
     quote_volume = quotes.volume
     quote_log1p_open_interest = quotes.log1p_open_interest
     quote_log1p_volume = quotes.log1p_volume
-    lo, hi = _candidate_run_nb(quote_strike, lo, hi, by, target, tolerance, spot)
+    lo, hi = _candidate_run_nb(quote_strike, quote_delta, lo, hi, by, target, tolerance, spot,
+                               order)
     max_rel = 0.0
     max_log_oi = 0.0
     max_log_vol = 0.0
@@ -237,9 +255,10 @@ def group_expiry_nb(chain, entry, d, grp):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def select_leg_nb(chain, quotes, params, i, d, spot, expiry, quote):
+def select_leg_nb(chain, quotes, params, i, d, spot, expiry, quote, delta_order=None):
     """Step 2.6 for leg `i` of expiry `expiry` (an offset leg reads its earlier leg's row in
-    `quote`): (quote row, -1), or (-1, SkipReason)."""
+    `quote`): (quote row, -1), or (-1, SkipReason). `delta_order`: each quote group's |delta|
+    order in the strike (`delta_order_nb`), or None (unknown)."""
     base = P_LEG0 + i * LEG_SIZE
     g = find_group_nb(chain, d, int(params[base + LEG.right]), expiry)
     by = int(params[base + LEG.select_by])
@@ -258,6 +277,7 @@ def select_leg_nb(chain, quotes, params, i, d, spot, expiry, quote):
         params[base + LEG.min_oi],
         params[base + LEG.min_volume],
         params[base + LEG.max_spread],
+        0 if delta_order is None else delta_order[g],
     )
     if status == 1:
         return -1, SKIP_NO_STRIKE
@@ -283,3 +303,25 @@ def select_legs_nb(chain, params, entry, n_legs, d, spot, quote):
             return skip
         quote[i] = q
     return -1
+
+
+@njit(cache=True, nogil=True)
+def delta_order_nb(group_quote_start, quote_delta, out):
+    """Per quote group (one day, right and expiry, ascending strike), the order of its |delta|
+    in the strike into `out`: +1 non-decreasing (puts, as priced), -1 non-increasing (calls),
+    0 neither, or some delta not finite (`select_strike_nb` then scans every strike). A group
+    whose |delta| is constant is +1."""
+    for g in range(out.shape[0]):
+        lo = group_quote_start[g]
+        hi = group_quote_start[g + 1]
+        up = True
+        down = True
+        prev = abs(quote_delta[lo]) if lo < hi else 0.0
+        finite = np.isfinite(prev)
+        for q in range(lo + 1, hi):
+            x = abs(quote_delta[q])
+            finite &= np.isfinite(x)
+            up &= x >= prev
+            down &= x <= prev
+            prev = x
+        out[g] = 0 if not finite else (1 if up else (-1 if down else 0))

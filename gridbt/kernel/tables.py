@@ -143,17 +143,22 @@ class ContractMajor(NamedTuple):
     `c`'s quote of day `t` (`first_day[c] <= t < first_day[c] + (start[c + 1] - start[c])`)
     is row `start[c] + t - first_day[c]`, a day it was not quoted (a gap) NaN. A held leg's
     days are then adjacent in memory and found without a search, a day's bid and ask in one
-    cache line."""
+    cache line. With them, per quote group of the chain, the order of its |delta| in the strike
+    (`select_nb.delta_order_nb`): selection by delta then scans only the strikes that can be in
+    range."""
 
     quote: np.ndarray  # (n_dense, 2) float64: bid, ask
     delta: np.ndarray  # (n_dense,) float64
     start: np.ndarray  # (n_contracts + 1,) int64
     first_day: np.ndarray  # (n_contracts,) int64: the day index of the contract's first quote
+    delta_order: np.ndarray  # (n_groups,) int8: +1, -1 or 0 (unknown)
 
 
 def contract_major(packed: PackedChain) -> ContractMajor:
     """The chain's `ContractMajor` arrays, read-only; made once per process for the last chain
     asked for (24 bytes per quote and per day a contract went unquoted between two quotes)."""
+    from gridbt.kernel.select_nb import delta_order_nb
+
     with _CM_LOCK:
         if _CM and _CM[0][0] is packed.quote_bid:
             return _CM[0][1]
@@ -172,8 +177,10 @@ def contract_major(packed: PackedChain) -> ContractMajor:
         quote[at, 1] = packed.quote_ask[rows]
         delta = np.full(int(start[-1]), np.nan)
         delta[at] = packed.quote_delta[rows]
+        delta_order = np.empty(len(packed.group_quote_start) - 1, dtype=np.int8)
+        delta_order_nb(packed.group_quote_start, packed.quote_delta, delta_order)
         cm = ContractMajor(read_only(quote), read_only(delta), read_only(start),
-                           read_only(first.astype(np.int64)))
+                           read_only(first.astype(np.int64)), read_only(delta_order))
         _CM[:] = [(packed.quote_bid, cm)]
         return cm
 

@@ -231,7 +231,7 @@ UNKNOWN = -3
 
 
 @njit(cache=True, nogil=True, inline="always")
-def select_shared_nb(chain, params, entry, n_legs, d, spot, quote, memo):
+def select_shared_nb(chain, params, entry, n_legs, d, spot, quote, memo, delta_order):
     """`select_nb.select_legs_nb` through a memo shared by the entry groups of a batch:
     `memo` = (expiry memo (n_days, E), leg memo (n_days, V), this group's expiry variant of
     each expiry group (2,), its variant of each leg (MAX_LEGS,)). A variant is everything its
@@ -239,7 +239,9 @@ def select_shared_nb(chain, params, entry, n_legs, d, spot, quote, memo):
     selection rule, liquidity filters and, for an offset, its earlier leg's variant), so groups
     that share a leg (an iron condor's short put, whatever its wings) select it once a day.
     Memo entries: an expiry (-1 none) or a quote row, -2 - SkipReason for a leg that fails,
-    `UNKNOWN` until computed."""
+    `UNKNOWN` until computed. `delta_order`: each quote group's |delta| order in the strike
+    (`select_nb.delta_order_nb`), so that a delta leg scans only the strikes that can be in
+    range."""
     exp_memo, leg_memo, exp_var, leg_var = memo
     quotes = chain_quotes_nb(chain)
     expiry = np.empty(2, dtype=np.int64)
@@ -255,7 +257,8 @@ def select_shared_nb(chain, params, entry, n_legs, d, spot, quote, memo):
         m = leg_memo[d, leg_var[i]]
         if m == UNKNOWN:
             grp = int(params[P_LEG0 + i * LEG_SIZE + LEG.group])
-            q, skip = select_leg_nb(chain, quotes, params, i, d, spot, expiry[grp], quote)
+            q, skip = select_leg_nb(chain, quotes, params, i, d, spot, expiry[grp], quote,
+                                    delta_order)
             m = q if skip < 0 else -2 - skip
             leg_memo[d, leg_var[i]] = m
         if m < 0:
@@ -278,7 +281,8 @@ def _build_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d):
     direction = _direction_nb(rules.signal, tb.signal_state[d])
     lg = stack_record_nb(leg_book_dt)
     spot = chain.day_spot[d]
-    status = select_shared_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote, memo)
+    status = select_shared_nb(chain, params, rules.entry, n_legs, d, spot, lg.quote, memo,
+                              cm.delta_order)
     tb.skip[d] = status
     if status >= 0:
         return
