@@ -1,7 +1,9 @@
 """Trade tables against the day kernel on the default chain: combinations/s single-process for
 `dispatch.run_batch` and `tables.run_batch_tables` on the short-put and iron-condor sweep grids
 (jobs/sweeps/), their ratio, the table bytes per entry group and where a group's time goes
-(building its tables, evaluating its rows), with the ceiling this implies.
+(building its tables, evaluating its rows), with the ceilings this implies: the bytes a walk
+touches at the measured bandwidth, and the work both engines do for every combination once its
+trades are known (KPIs, block statistics, outcome hash), which no sharing of entries removes.
 
 Both engines get the same rows (every valid combination of the grid, or a random sample of
 whole entry groups with --groups) and must agree (KPIs to 1e-9, equal outcome hashes; checked
@@ -17,10 +19,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from gridbt.data.default import load_packed
 from gridbt.data.pack import PackedChain
 from gridbt.kernel.dispatch import run_batch
+from gridbt.kernel.kpi_nb import I_TRADE_COUNT, compute_kpis_nb
+from gridbt.kernel.outcome_nb import trades_hash_nb
+from gridbt.kernel.row_nb import block_stats_nb
 from gridbt.kernel.tables import (
     MIN_GROUP_ROWS,
     build_tables,
@@ -124,6 +130,51 @@ def bench(name: str, packed: PackedChain, repeat: int, groups: int) -> None:
     print(f"  ceiling: a walk touches ~{touched / 1e3:.0f} kB, {floor_us:.0f} us at "
           f"{BANDWIDTH / 1e9:.1f} GB/s, i.e. at most {t_day / n * 1e6 / floor_us:.0f}x the day "
           "kernel when memory-bound and the build is free")
+    shared = shared_work(packed, rows, day.kpis, repeat)  # type: ignore[attr-defined]
+    print(f"  work both engines do per combination (KPIs over {packed.n_days:,} days, block "
+          f"statistics, outcome hash): {shared * 1e6:.0f} us, so at most "
+          f"{t_day / n / shared:.0f}x the day kernel were the walk and the build free")
+
+
+@njit(cache=True)
+def _finish_all(equity, day_date, capital, trade_counts, trades, scratch, kpis, stats):  # type: ignore[no-untyped-def]
+    """`row_nb.finish_row_nb`'s work for each curve of `equity` (its KPIs, block statistics and
+    outcome hash), with `trade_counts[i]` trades of `trades` (values do not change the cost)."""
+    n_days = equity.shape[1]
+    in_market = np.zeros(n_days, dtype=np.bool_)
+    margin = np.zeros(n_days)
+    total = 0
+    for i in range(equity.shape[0]):
+        n = trade_counts[i]
+        for t in range(1, n_days):
+            in_market[t] = equity[i, t] != equity[i, t - 1]
+        compute_kpis_nb(equity[i], day_date, capital, trades[:n, 0], trades[:n, 1].astype(np.int64),
+                        in_market, margin, scratch, kpis[i])
+        block_stats_nb(equity[i], stats[i], scratch)
+        total ^= trades_hash_nb(trades, n)
+    return total
+
+
+def shared_work(packed: PackedChain, rows: np.ndarray, kpis: np.ndarray, repeat: int) -> float:
+    """Seconds per combination of the work both engines do for every row once its trades and
+    curve are known (`row_nb.finish_row_nb`: KPIs, block statistics, outcome hash), on the
+    equity curves of 64 of the grid's rows and their trade counts: with everything else free,
+    the day kernel's time over this bounds the trade tables' speed-up."""
+    from gridbt.kernel.contract import N_TRADE_COLS, P
+
+    sample = np.random.default_rng(1).choice(len(rows), min(64, len(rows)), replace=False)
+    curves = run_batch(packed, rows[sample], np.ones(len(sample), dtype=bool)).equity
+    counts = kpis[sample, I_TRADE_COUNT].astype(np.int64)
+    trades = np.abs(np.random.default_rng(2).normal(size=(max(int(counts.max()), 1),
+                                                          N_TRADE_COLS)))
+    out = np.empty((len(sample), 20))
+    stats = np.empty((len(sample), N_BLOCKS, 3))
+    scratch = np.empty(packed.n_days)
+    args = (np.ascontiguousarray(curves), packed.day_date, float(rows[0, P.capital]), counts,
+            trades, scratch, out, stats)
+    _finish_all(*args)  # compile
+    best = min(timed(_finish_all, *args)[0] for _ in range(max(repeat, 3)))
+    return best / len(sample)
 
 
 BANDWIDTH = 1e10  # bytes/s, set by main() from a measured copy

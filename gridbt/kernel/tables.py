@@ -36,6 +36,7 @@ __all__ = [
     "TradeTables",
     "build_tables",
     "ContractMajor",
+    "build_contract_major",
     "contract_major",
     "entry_days",
     "entry_group_keys",
@@ -45,6 +46,7 @@ __all__ = [
     "run_batch_tables",
     "SelectionMemo",
     "selection_memo",
+    "share_contract_major",
     "small_group_rows",
     "trade_path",
 ]
@@ -154,35 +156,57 @@ class ContractMajor(NamedTuple):
     delta_order: np.ndarray  # (n_groups,) int8: +1, -1 or 0 (unknown)
 
 
-def contract_major(packed: PackedChain) -> ContractMajor:
-    """The chain's `ContractMajor` arrays, read-only; made once per process for the last chain
-    asked for (24 bytes per quote and per day a contract went unquoted between two quotes)."""
+def build_contract_major(packed: PackedChain) -> ContractMajor:
+    """The chain's `ContractMajor` arrays, made now (24 bytes per quote and per day a contract
+    went unquoted between two quotes; ~0.4 s and 125 MB for the default chain). Read-only."""
     from gridbt.kernel.select_nb import delta_order_nb
 
+    row_start = packed.contract_row_start.astype(np.int64)
+    row_day = packed.contract_row_day.astype(np.int64)
+    quoted = np.diff(row_start) > 0
+    first = np.where(quoted, row_day[np.minimum(row_start[:-1], len(row_day) - 1)], 0)
+    last = np.where(quoted, row_day[np.maximum(row_start[1:] - 1, 0)], -1)
+    start = np.zeros(len(row_start), dtype=np.int64)
+    np.cumsum(last - first + 1, out=start[1:])
+    owner = np.repeat(np.arange(len(first)), np.diff(row_start))
+    at = start[owner] + row_day - first[owner]  # each contract-major row's dense position
+    rows = packed.contract_rows
+    quote = np.full((int(start[-1]), 2), np.nan)
+    quote[at, 0] = packed.quote_bid[rows]
+    quote[at, 1] = packed.quote_ask[rows]
+    delta = np.full(int(start[-1]), np.nan)
+    delta[at] = packed.quote_delta[rows]
+    delta_order = np.empty(len(packed.group_quote_start) - 1, dtype=np.int8)
+    delta_order_nb(packed.group_quote_start, packed.quote_delta, delta_order)
+    return ContractMajor(read_only(quote), read_only(delta), read_only(start),
+                         read_only(first.astype(np.int64)), read_only(delta_order))
+
+
+def contract_major(packed: PackedChain) -> ContractMajor:
+    """The chain's `ContractMajor` arrays, read-only: the ones `share_contract_major` gave this
+    process for the chain, else made once per process (`build_contract_major`) for the last
+    chain asked for."""
     with _CM_LOCK:
         if _CM and _CM[0][0] is packed.quote_bid:
             return _CM[0][1]
-        row_start = packed.contract_row_start.astype(np.int64)
-        row_day = packed.contract_row_day.astype(np.int64)
-        quoted = np.diff(row_start) > 0
-        first = np.where(quoted, row_day[np.minimum(row_start[:-1], len(row_day) - 1)], 0)
-        last = np.where(quoted, row_day[np.maximum(row_start[1:] - 1, 0)], -1)
-        start = np.zeros(len(row_start), dtype=np.int64)
-        np.cumsum(last - first + 1, out=start[1:])
-        owner = np.repeat(np.arange(len(first)), np.diff(row_start))
-        at = start[owner] + row_day - first[owner]  # each contract-major row's dense position
-        rows = packed.contract_rows
-        quote = np.full((int(start[-1]), 2), np.nan)
-        quote[at, 0] = packed.quote_bid[rows]
-        quote[at, 1] = packed.quote_ask[rows]
-        delta = np.full(int(start[-1]), np.nan)
-        delta[at] = packed.quote_delta[rows]
-        delta_order = np.empty(len(packed.group_quote_start) - 1, dtype=np.int8)
-        delta_order_nb(packed.group_quote_start, packed.quote_delta, delta_order)
-        cm = ContractMajor(read_only(quote), read_only(delta), read_only(start),
-                           read_only(first.astype(np.int64)), read_only(delta_order))
+        cm = build_contract_major(packed)
         _CM[:] = [(packed.quote_bid, cm)]
         return cm
+
+
+def share_contract_major(packed: PackedChain, cm: ContractMajor) -> None:
+    """Use `cm`, made for `packed` by `build_contract_major` elsewhere (a sweep's driver puts
+    one copy in Ray's object store, which every actor of a node maps instead of making its
+    own), as this process's `contract_major` of `packed`."""
+    n_contracts = len(packed.contract_row_start) - 1
+    n_groups = len(packed.group_quote_start) - 1
+    if (len(cm.start) != n_contracts + 1 or len(cm.first_day) != n_contracts
+            or len(cm.delta_order) != n_groups or cm.quote.shape != (int(cm.start[-1]), 2)):
+        raise ValueError(f"share_contract_major: arrays for another chain ({n_contracts:,} "
+                         f"contracts and {n_groups:,} quote groups here, "
+                         f"{len(cm.start) - 1:,} and {len(cm.delta_order):,} given)")
+    with _CM_LOCK:
+        _CM[:] = [(packed.quote_bid, cm)]
 
 
 #: `entry_days` of the last chain, by schedule (the groups of a sweep mostly share one).

@@ -75,22 +75,30 @@ class BacktestActor:
         self.n_blocks = n_blocks
         self.node = f"{socket.gethostname()}:{ray.get_runtime_context().get_node_id()[:12]}"
         self.attached = False
+        self.tables = False  # trade-table batches expected (the pool shared a contract-major copy)
         self.warmup_seconds = 0.0
         self.compiled = False
 
     def call(self, chain: list[Any], method: str, *args: Any) -> Any:
-        """`method(*args)` on the chain whose ObjectRef is `chain[0]` (attached on first use)."""
+        """`method(*args)` on the chain whose ObjectRef is `chain[0]` (attached on first use;
+        `chain[1]`, when given, is its contract-major copy for trade-table batches,
+        `tables.build_contract_major`)."""
         if not self.attached:
-            self._attach(chain[0])
+            self._attach(chain)
         return getattr(self, method)(*args)
 
-    def _attach(self, ref: Any) -> None:
+    def _attach(self, refs: list[Any]) -> None:
         import ray
 
         from gridbt.kernel import nb
         from gridbt.kernel.cache import cache_dir
 
-        self.packed = ray.get(ref)
+        self.packed = ray.get(refs[0])
+        self.tables = len(refs) > 1
+        if self.tables:  # mapped from the object store, shared with the node's other actors
+            from gridbt.kernel.tables import share_contract_major
+
+            share_contract_major(self.packed, ray.get(refs[1]))
         cache = cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
         # one actor per node compiles; the others wait and load the cached machine code
@@ -98,7 +106,8 @@ class BacktestActor:
             fcntl.flock(lock, fcntl.LOCK_EX)
             started = time.perf_counter()
             self.run(self.warmup, keep_equity=False)
-            self._warm_tables()
+            if self.tables:
+                self._warm_tables()
             self.warmup_seconds = time.perf_counter() - started
         self.compiled = bool(nb.run_batch_nb.stats.cache_misses)
         self.attached = True
@@ -108,7 +117,7 @@ class BacktestActor:
         from gridbt.kernel.tables import fallback_reasons, release_tables, run_batch_tables
 
         supported = self.warmup[fallback_reasons(self.warmup) == 0]
-        if len(supported):  # every group on tables: their kernels load, contract_major is made
+        if len(supported):  # every group on tables: their kernels load
             run_batch_tables(self.packed, supported, min_group_rows=0, n_blocks=self.n_blocks)
             release_tables()
 
@@ -125,7 +134,10 @@ class BacktestActor:
         shared, not copied."""
         import ray
 
+        from gridbt.kernel.tables import contract_major
+
         arrays = [v for v in vars(self.packed).values() if isinstance(v, np.ndarray)]
+        shared_cm = self.tables and not any(a.flags.owndata for a in contract_major(self.packed))
         return {
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
@@ -134,6 +146,8 @@ class BacktestActor:
             "chain_bytes": int(sum(a.nbytes for a in arrays)),
             "chain_read_only": all(not a.flags.writeable for a in arrays),
             "chain_owns_memory": any(a.flags.owndata for a in arrays),
+            # trade-table batches read the contract-major copy the pool put in the object store
+            "contract_major_shared": shared_cm,
         }
 
     def memory(self) -> dict[str, int]:

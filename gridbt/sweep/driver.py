@@ -38,7 +38,7 @@ from gridbt._status import write_status as write_status_json
 from gridbt._supervise import note_status
 from gridbt._typing import FloatArray, IntArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
-from gridbt.kernel.tables import MIN_GROUP_ROWS
+from gridbt.kernel.tables import MIN_GROUP_ROWS, fallback_reasons
 from gridbt.runtime import (
     ActorPool,
     BacktestActor,
@@ -454,7 +454,7 @@ def run_sweep(
                      sweep.keep_equity == "all", sweep.engine)
         with work.preparing():
             pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors,
-                             actor_cls)
+                             actor_cls, tables=_runs_tables(sweep.engine, grid.base_vector))
         packed = pool.packed  # the driver keeps only the shared, zero-copy view
         try:
             outcome, manifest = _run_grid(sweep, work, store, manifest, pool, progress,
@@ -508,6 +508,14 @@ def write_status(out_dir: Path, manifest: SweepManifest) -> None:
         write_status_json(out_dir / MANIFEST_NAME, asdict(manifest))
     except OSError as exc:
         stage("could not record status %r in %s: %s", manifest.status, out_dir, exc)
+
+
+def _runs_tables(engine: str, base: FloatArray) -> bool:
+    """Whether the actors should expect trade-table batches (their pool then shares the
+    contract-major copy): `engine: auto` and the strategy's own row runs on trade tables (a
+    grid whose rows all need the day kernel would not read it; one that varies what needs it
+    still runs, its actors making the copy when a trade-table batch first comes)."""
+    return engine == "auto" and not fallback_reasons(base).any()
 
 
 def _run_grid(sweep: SweepSpec, work: _Work, store: ResultStore, manifest: SweepManifest,

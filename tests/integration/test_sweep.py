@@ -240,6 +240,31 @@ def test_actors_share_one_read_only_chain(chain: Path) -> None:
     for info in infos:
         assert info["chain_read_only"] and not info["chain_owns_memory"]
         assert info["chain_bytes"] > 1_000_000
+        assert not info["contract_major_shared"]  # no trade tables expected: none made
     assert len({i["pid"] for i in infos}) == 2
     for a in actors:
         ray.kill(a)
+
+
+def test_a_sweep_pool_shares_one_contract_major_copy(chain: Path) -> None:
+    """With trade tables expected, the pool puts the chain's contract-major copy in the object
+    store and every actor reads it there (not a copy of its own), and the batches it runs on
+    trade tables give what the day kernel gives."""
+    from gridbt.kernel.dispatch import run_batch
+    from gridbt.runtime import ActorPool, RayConfig
+    from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
+
+    packed = load_packed(chain)
+    sweep, base = load_sweep(REPO / "jobs/sweeps/short_put_grid.yaml")
+    rows = np.concatenate([b.params for b in Grid(sweep, base, STANDARD_FEATURES).blocks()])[:40]
+    pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES), 4, RayConfig(), 2,
+                     tables=True)
+    try:
+        assert all(info["contract_major_shared"] for info in pool.ready_info)
+        got = ray.get(pool.call(0, "run", rows, False, "tables"), timeout=300)
+        assert not got.day_rows.all()  # some groups ran on the tables
+        want = run_batch(packed, rows, n_blocks=4)
+        np.testing.assert_allclose(got.kpis, want.kpis, rtol=1e-9, atol=1e-9, equal_nan=True)
+        assert np.array_equal(got.outcome, want.outcome)
+    finally:
+        pool.close()
