@@ -39,7 +39,7 @@ class ActorPool:
         started = time.perf_counter()
         self.chain_ref = ray.put(packed)
         self.packed: PackedChain = ray.get(self.chain_ref)
-        self._chain = [self.chain_ref]  # a nested ref: Ray passes it as it is
+        self._chain: list[Any] = [self.chain_ref]  # nested refs: Ray passes them as they are
         stage("chain in the object store in %.2f s", seconds_since(started))
         self.size = n_actors or cfg.actors or cluster_cpus()
         self._remote_cls: Any = ray.remote(actor_cls).options(
