@@ -147,13 +147,16 @@ class ContractMajor(NamedTuple):
     days are then adjacent in memory and found without a search, a day's bid and ask in one
     cache line. With them, per quote group of the chain, the order of its |delta| in the strike
     (`select_nb.delta_order_nb`): selection by delta then scans only the strikes that can be in
-    range."""
+    range; and per calendar date the first trading day on or after it."""
 
     quote: np.ndarray  # (n_dense, 2) float64: bid, ask
     delta: np.ndarray  # (n_dense,) float64
     start: np.ndarray  # (n_contracts + 1,) int64
     first_day: np.ndarray  # (n_contracts,) int64: the day index of the contract's first quote
     delta_order: np.ndarray  # (n_groups,) int8: +1, -1 or 0 (unknown)
+    #: per calendar date from the chain's first (`day_date[0] + k`), the first day index on or
+    #: after it (`tables_nb.day_on_or_after_nb`): a date's trading day without a search
+    day_on_or_after: np.ndarray  # (last date - first date + 1,) int64
 
 
 def build_contract_major(packed: PackedChain) -> ContractMajor:
@@ -178,8 +181,12 @@ def build_contract_major(packed: PackedChain) -> ContractMajor:
     delta[at] = packed.quote_delta[rows]
     delta_order = np.empty(len(packed.group_quote_start) - 1, dtype=np.int8)
     delta_order_nb(packed.group_quote_start, packed.quote_delta, delta_order)
+    dates = packed.day_date.astype(np.int64)
+    calendar = np.arange(dates[0], dates[-1] + 1) if len(dates) else np.zeros(0, np.int64)
+    day_on_or_after = np.searchsorted(dates, calendar).astype(np.int64)
     return ContractMajor(read_only(quote), read_only(delta), read_only(start),
-                         read_only(first.astype(np.int64)), read_only(delta_order))
+                         read_only(first.astype(np.int64)), read_only(delta_order),
+                         read_only(day_on_or_after))
 
 
 def contract_major(packed: PackedChain) -> ContractMajor:
@@ -200,8 +207,10 @@ def share_contract_major(packed: PackedChain, cm: ContractMajor) -> None:
     own), as this process's `contract_major` of `packed`."""
     n_contracts = len(packed.contract_row_start) - 1
     n_groups = len(packed.group_quote_start) - 1
+    n_dates = int(packed.day_date[-1]) - int(packed.day_date[0]) + 1 if packed.n_days else 0
     if (len(cm.start) != n_contracts + 1 or len(cm.first_day) != n_contracts
-            or len(cm.delta_order) != n_groups or cm.quote.shape != (int(cm.start[-1]), 2)):
+            or len(cm.delta_order) != n_groups or cm.quote.shape != (int(cm.start[-1]), 2)
+            or len(cm.day_on_or_after) != n_dates):
         raise ValueError(f"share_contract_major: arrays for another chain ({n_contracts:,} "
                          f"contracts and {n_groups:,} quote groups here, "
                          f"{len(cm.start) - 1:,} and {len(cm.delta_order):,} given)")

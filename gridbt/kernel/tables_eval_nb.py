@@ -47,6 +47,7 @@ from gridbt.kernel.steps_nb import (
     reset_flows_nb,
 )
 from gridbt.kernel.tables_nb import (
+    day_on_or_after_nb,
     ensure_entry_nb,
     larger_short_nb,
     leg_days_nb,
@@ -177,21 +178,21 @@ def _entry_equity_nb(book, tb, e, spot, br):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _first_row_from_nb(day_date, e, n, date):
+def _first_row_from_nb(cm, day_date, e, n, date):
     """The first path row (of `n`, trade entered on `e`) whose date is on or after `date`, or
     `n` when none is."""
-    return np.searchsorted(day_date[e + 1:e + 1 + n], date)
+    return min(max(day_on_or_after_nb(cm, day_date, date) - (e + 1), 0), n)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _timed_row_nb(day_date, e, n, min_expiry, rules):
+def _timed_row_nb(cm, day_date, e, n, min_expiry, rules):
     """The first path row on which a rule that reads only the calendar fires (DTE, max
     holding, rebalance), or the path's last row (where expiry or the end of data fires): no
     exit before it but those that read the marks or the signal. Each is a threshold on the
     date or the trading day, compared as `steps_nb.exit_reason_nb` compares it (integers)."""
     k = n - 1
     if rules.dte == rules.dte:  # min_expiry - today <= dte  <=>  today >= min_expiry - dte
-        k = min(k, _first_row_from_nb(day_date, e, n, min_expiry - rules.dte))
+        k = min(k, _first_row_from_nb(cm, day_date, e, n, min_expiry - rules.dte))
     for limit in (rules.max_holding, rules.rebalance):
         if limit == limit:
             if rules.period_trading:  # held = t - e = k + 1 >= limit
@@ -199,7 +200,7 @@ def _timed_row_nb(day_date, e, n, min_expiry, rules):
                 if first < k:
                     k = max(int(first), 0)
             else:  # held = today - entry date >= limit
-                k = min(k, _first_row_from_nb(day_date, e, n, day_date[e] + limit))
+                k = min(k, _first_row_from_nb(cm, day_date, e, n, day_date[e] + limit))
     return k
 
 
@@ -244,7 +245,7 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
     day_date = chain.day_date
     n_legs = br.n_legs
     min_expiry = tb.min_expiry[e]
-    k_end = _timed_row_nb(day_date, e, tb.length[e], min_expiry, ex)
+    k_end = _timed_row_nb(cm, day_date, e, tb.length[e], min_expiry, ex)
     premium = book.premium
     value_entry = tb.value_entry[e]
     sl = ex.stop_loss
