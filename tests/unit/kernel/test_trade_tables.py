@@ -7,7 +7,7 @@ the right fallback reason."""
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+from collections import Counter, namedtuple
 
 import numpy as np
 import pytest
@@ -339,3 +339,22 @@ def test_kept_tables_follow_the_chain(small_chain: PackedChain) -> None:
     other = dataclasses.replace(small_chain, features=-small_chain.features)
     for chain in (small_chain, other):
         _assert_same(chain, rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(gaps=st.lists(st.integers(1, 5), min_size=1, max_size=60),
+       dates=st.lists(st.floats(-10.0, 400.0), min_size=1, max_size=20))
+def test_the_day_on_or_after_a_date_is_the_search_it_replaces(gaps: list[int],
+                                                              dates: list[float]) -> None:
+    """`tables_nb.day_on_or_after_nb` (a per-date index) returns what `np.searchsorted` over
+    the trading dates returns, for dates before, between, on and after them, whole or not."""
+    from gridbt.kernel.tables_nb import day_on_or_after_nb
+
+    day_date = (18_000 + np.cumsum(gaps)).astype(np.int32)
+    calendar = np.arange(day_date[0], day_date[-1] + 1)
+    cm = namedtuple("Index", ["day_on_or_after"])(  # the one field it reads
+        np.searchsorted(day_date, calendar).astype(np.int64))
+    for x in [*(day_date[0] + d for d in dates), *day_date.astype(float)]:
+        assert day_on_or_after_nb(cm, day_date, x) == np.searchsorted(day_date, x)
+        assert day_on_or_after_nb(cm, day_date, int(np.floor(x))) == np.searchsorted(
+            day_date, int(np.floor(x)))
