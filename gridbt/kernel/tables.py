@@ -87,13 +87,18 @@ def fallback_reasons(params: FloatArray) -> np.ndarray:
     return out
 
 
+#: The parameter slots an entry group's key reads (all but `EVALUATION_SLOTS`).
+_KEY_SLOTS = np.ones(N_PARAMS, dtype=bool)
+_KEY_SLOTS[list(EVALUATION_SLOTS)] = False
+
+
 def _key_matrix(rows: FloatArray) -> FloatArray:
-    keep = np.ones(N_PARAMS, dtype=bool)
-    keep[list(EVALUATION_SLOTS)] = False
-    key = rows[:, keep]
+    """Each row's key: its slots outside `EVALUATION_SLOTS` and whether sizing needs the worst
+    stress loss and σ̄ (normalised: equal keys have equal bytes)."""
     need_worst = ~np.isnan(rows[:, P.risk_budget]) | ~np.isnan(rows[:, P.kelly_fraction])
     vol_on = ~np.isnan(rows[:, P.vol_target])
-    return _normalised(np.column_stack([key, need_worst, vol_on]).astype(np.float64))
+    return _normalised(np.column_stack([rows[:, _KEY_SLOTS], need_worst, vol_on])
+                       .astype(np.float64))
 
 
 def _normalised(keys: FloatArray) -> FloatArray:
@@ -104,26 +109,38 @@ def _normalised(keys: FloatArray) -> FloatArray:
     return out
 
 
+def _varying_key_slots(rows: FloatArray) -> np.ndarray:
+    """The key slots on which some row differs from the first (NaN equal to NaN, -0.0 to 0.0):
+    rows agree on all the others. One comparison pass; a slot NaN in the first row is checked
+    on its own column."""
+    top = rows[0]
+    same = (rows == top).all(axis=0)
+    nan_top = ~same & np.isnan(top) & _KEY_SLOTS
+    if nan_top.any():
+        same[nan_top] = np.isnan(rows[:, nan_top]).all(axis=0)
+    varies: np.ndarray = ~same & _KEY_SLOTS
+    return varies
+
+
 def entry_group_keys(params: FloatArray) -> np.ndarray:
     """Per encoded row, a 64-bit key of its entry group: rows with equal keys share trade
     tables (a hash of every slot outside `EVALUATION_SLOTS`, and whether sizing needs the
     worst stress loss and σ̄; the same row gets the same key in any batch and process)."""
     rows = np.atleast_2d(np.asarray(params, dtype=np.float64))
-    key = np.ascontiguousarray(_key_matrix(rows))
-    if len(key) == 0:
+    if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
-    # rows agree on the columns that do not vary in the batch: group on the others, then
-    # hash one full key row per group
-    varies = ~np.all((key == key[0]) | (np.isnan(key) & np.isnan(key[0])), axis=0)
-    part = np.ascontiguousarray(key[:, varies])
-    if part.shape[1]:
-        _, first, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
-                                      return_index=True, return_inverse=True)
-    else:
-        first, inverse = np.zeros(1, dtype=np.int64), np.zeros(len(key), dtype=np.int64)
+    # rows agree on the slots that do not vary in the batch: group on the others (and the
+    # sizing flags), then hash one full key row per group
+    need_worst = ~np.isnan(rows[:, P.risk_budget]) | ~np.isnan(rows[:, P.kelly_fraction])
+    vol_on = ~np.isnan(rows[:, P.vol_target])
+    part = np.ascontiguousarray(_normalised(np.column_stack(
+        [rows[:, _varying_key_slots(rows)], need_worst, vol_on]).astype(np.float64)))
+    _, first, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
+                                  return_index=True, return_inverse=True)
+    key = np.ascontiguousarray(_key_matrix(rows[first]))
     hashes = np.array(
-        [int.from_bytes(hashlib.blake2b(key[i].tobytes(), digest_size=8).digest(), "little",
-                        signed=True) for i in first],
+        [int.from_bytes(hashlib.blake2b(k.tobytes(), digest_size=8).digest(), "little",
+                        signed=True) for k in key],
         dtype=np.int64,
     )
     return hashes[inverse.ravel()]

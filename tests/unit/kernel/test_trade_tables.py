@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.contract import LEG, LEG_SIZE, P_FILTER0, P_LEG0, F, P
+from gridbt.kernel.contract import LEG, LEG_SIZE, N_PARAMS, P_FILTER0, P_LEG0, F, P
 from gridbt.kernel.dispatch import run_batch, run_params
 from gridbt.kernel.enums import ExitReason, MarginModel, SelectBy, SizingBinding, SkipReason
 from gridbt.kernel.overfitting import block_return_stats
@@ -358,3 +358,40 @@ def test_the_day_on_or_after_a_date_is_the_search_it_replaces(gaps: list[int],
         assert day_on_or_after_nb(cm, day_date, x) == np.searchsorted(day_date, x)
         assert day_on_or_after_nb(cm, day_date, int(np.floor(x))) == np.searchsorted(
             day_date, int(np.floor(x)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_entry_group_keys_group_rows_as_their_key_bytes_do(data: st.DataObject) -> None:
+    """Rows share a key exactly when their entry slots (and sizing flags) are equal, NaN equal
+    to NaN and -0.0 to 0.0, whichever slots vary in the batch; each key is the hash of the
+    row's own key bytes, the same in any batch."""
+    import hashlib
+
+    from gridbt.kernel.tables import EVALUATION_SLOTS
+
+    entry = [c for c in range(N_PARAMS) if c not in EVALUATION_SLOTS]
+    base = np.full(N_PARAMS, np.nan)
+    base[: N_PARAMS // 2] = 1.0
+    n = data.draw(st.integers(1, 12))
+    rows = np.repeat(base[None, :], n, axis=0)
+    values = st.sampled_from([np.nan, 0.0, -0.0, 1.0, 2.5, float.fromhex("0x1.8p1")])
+    for _ in range(data.draw(st.integers(0, 10))):
+        r = data.draw(st.integers(0, n - 1))
+        c = data.draw(st.sampled_from([*entry, P.profit_target, P.risk_budget,
+                                       P.kelly_fraction, P.vol_target, P.capital]))
+        rows[r, c] = data.draw(values)
+    keys = entry_group_keys(rows)
+
+    def key_bytes(row: np.ndarray) -> bytes:
+        flags = [not np.isnan(row[P.risk_budget]) or not np.isnan(row[P.kelly_fraction]),
+                 not np.isnan(row[P.vol_target])]
+        key = np.concatenate([row[entry], np.array(flags, dtype=np.float64)]) + 0.0
+        key[np.isnan(key)] = np.nan
+        return key.tobytes()
+
+    for i in range(n):
+        want = int.from_bytes(hashlib.blake2b(key_bytes(rows[i]), digest_size=8).digest(),
+                              "little", signed=True)
+        assert keys[i] == want
+        assert entry_group_keys(rows[i])[0] == want
