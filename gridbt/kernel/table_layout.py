@@ -19,7 +19,9 @@ Layout (`n_days` = the chain's days):
   0; 0 for an always-on signal) and exit flag `signal_exit[d]` (a property of the chain: the
   same whatever the trades);
 - per day and leg (`(n_days, MAX_LEGS)`): `units`, `right`, `strike`, `expiry`, `contract`,
-  the entry quote's `entry_bid`, `entry_ask`.
+  the entry quote's `entry_bid`, `entry_ask`, and `leg_days` (`(n_days, MAX_LEGS, 2)`: where
+  the contract's quotes are in the contract-major copy, its day t at row `origin + t` through
+  its `last` quoted day).
 
 A path is not copied into the tables: its days are the legs' own, in the chain's contract-major,
 day-aligned quotes (`tables.ContractMajor`), read in place by the walk, which carries each
@@ -27,7 +29,7 @@ leg's last usable quote as it goes. So the paths of every group share one copy, 
 candidate day is its selection alone. `tables.trade_path` spells a day's path out (its value,
 largest short |delta|, quoted flags, each leg's last usable quote) for inspection and tests.
 
-Bytes per group: `n_days * (51 + MAX_LEGS * 56)` (1.4 MB on the 5,031 days of the default chain),
+Bytes per group: `n_days * (51 + MAX_LEGS * 72)` (1.7 MB on the 5,031 days of the default chain),
 whatever the paths' lengths.
 """
 
@@ -67,6 +69,7 @@ class TradeTables(NamedTuple):
     contract: np.ndarray  # (n_days, MAX_LEGS) int64
     entry_bid: np.ndarray  # (n_days, MAX_LEGS) float64
     entry_ask: np.ndarray  # (n_days, MAX_LEGS) float64
+    leg_days: np.ndarray  # (n_days, MAX_LEGS, 2) int64: each leg's (origin, last quoted day)
 
     @property
     def nbytes(self) -> int:

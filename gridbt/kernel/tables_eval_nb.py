@@ -50,7 +50,6 @@ from gridbt.kernel.tables_nb import (
     day_on_or_after_nb,
     ensure_entry_nb,
     larger_short_nb,
-    leg_days_nb,
     leg_delta_nb,
     leg_quote_nb,
 )
@@ -209,7 +208,8 @@ def _leg_nb(cm, tb, e, i, delta_on):
     """Leg `i` of the trade entered on `e`, as the walk carries it: (units, where its contract's
     day t quote is (origin + t), its last quoted day, its entry bid and ask, its entry delta
     when a rule reads it: a load from far away otherwise saved)."""
-    origin, last = leg_days_nb(cm, tb.contract[e, i])
+    origin = tb.leg_days[e, i, 0]
+    last = tb.leg_days[e, i, 1]
     return (tb.units[e, i], origin, last, tb.entry_bid[e, i], tb.entry_ask[e, i],
             cm.delta[origin + e] if delta_on else np.nan)
 

@@ -130,17 +130,22 @@ def larger_short_nb(units, dl, largest):
 
 @njit(cache=True, nogil=True, inline="always")
 def _entry_row_nb(chain, params, d, lg, n_legs, direction, cm, units, right, strike, expiry,
-                  contract, bid, ask):
+                  contract, bid, ask, leg_days):
     """Record the candidate's legs (selected quote rows in `lg.quote`) in the per-day arrays;
     return (value at entry per structure unit, nearest expiry). `entry_nb.load_legs_nb`'s
     values, read where they are cheapest: the contract's own fields and its day-aligned quote
-    (the rows its path reads next) rather than a dozen quote columns at a random row."""
+    (the rows its path reads next) rather than a dozen quote columns at a random row; and
+    where the contract's days are in `cm` (`leg_days_nb`), so that the walk finds a leg's
+    quotes from the tables' row without two more loads from far away per trade."""
     value_entry = 0.0
     min_expiry = 1 << 40
     for i in range(n_legs):
         base = P_LEG0 + i * LEG_SIZE
         c = chain.quote_contract[lg.quote[i]]
-        j = leg_days_nb(cm, c)[0] + d
+        origin, last = leg_days_nb(cm, c)
+        leg_days[d, i, 0] = origin
+        leg_days[d, i, 1] = last
+        j = origin + d
         units[d, i] = params[base + LEG.side] * direction * params[base + LEG.qty]
         right[d, i] = chain.contract_right[c]
         strike[d, i] = chain.contract_strike[c]
@@ -240,7 +245,7 @@ def new_tables_nb(chain, params, entry_days):
             np.zeros((n_days, MAX_LEGS)), np.zeros((n_days, MAX_LEGS)),
             np.zeros((n_days, MAX_LEGS), dtype=np.int64),
             np.full((n_days, MAX_LEGS), -1, dtype=np.int64), np.zeros((n_days, MAX_LEGS)),
-            np.zeros((n_days, MAX_LEGS)))
+            np.zeros((n_days, MAX_LEGS)), np.zeros((n_days, MAX_LEGS, 2), dtype=np.int64))
 
 
 #: A selection memo's entry not computed yet (`select_shared_nb`).
@@ -305,7 +310,7 @@ def _build_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d):
         return
     tb.value_entry[d], tb.min_expiry[d] = _entry_row_nb(
         chain, params, d, lg, n_legs, direction, cm, tb.units, tb.right, tb.strike, tb.expiry,
-        tb.contract, tb.entry_bid, tb.entry_ask,
+        tb.contract, tb.entry_bid, tb.entry_ask, tb.leg_days,
     )
     sizing = rules.sizing
     if sizing.need_worst or sizing.vol_target == sizing.vol_target:
