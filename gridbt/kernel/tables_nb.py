@@ -35,8 +35,8 @@ from gridbt.kernel.table_layout import FLAG_MISSING, NOT_BUILT, NOT_ENTRY
 
 __all__ = [
     "UNKNOWN", "build_all_nb", "day_on_or_after_nb", "ensure_entry_nb", "larger_short_nb",
-    "leg_days_nb",
-    "leg_delta_nb", "leg_quote_nb", "new_tables_nb", "path_nb", "select_shared_nb",
+    "leg_days_nb", "leg_delta_nb", "leg_quote_nb", "new_tables_nb", "path_nb",
+    "select_shared_nb",
 ]
 
 SKIP_NO_EXPIRY = SkipReason.NO_EXPIRY
@@ -186,12 +186,12 @@ def _direction_nb(signal, state):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _prefetch_path_nb(cm, c, d, n):
-    """Start loading contract `c`'s quotes of days `d .. d + n`: a built day's legs are far
-    apart in memory and rarely cached, and their loads then overlap instead of each leg's
-    waiting in turn."""
-    origin, last = leg_days_nb(cm, c)
-    for j in range(origin + max(d, cm.first_day[c]), origin + min(d + n, last) + 1, 4):
+def _prefetch_path_nb(cm, origin, last, d, n):
+    """Start loading the quotes of days `d .. d + n` of a leg selected on `d`, its days at
+    `origin` through `last` (`leg_days_nb`; quoted on `d`, so its first day is no later): a
+    built day's legs are far apart in memory and rarely cached, and their loads then overlap
+    instead of each leg's waiting in turn."""
+    for j in range(origin + d, origin + min(d + n, last) + 1, 4):
         prefetch_nb(cm.quote, 2 * j)  # one 64-byte line of (bid, ask) rows
 
 
@@ -200,10 +200,10 @@ def _fill_leg_nb(chain, d, i, o, n, leg, cm, value, short_delta, flags, pbid, pa
     """Leg `i` of the candidate of day `d` along its path rows `o .. o + n`: its last usable
     quote (carried when missing, as `steps_nb.mark_leg_nb` carries it) or its intrinsic value
     once expired (`settle_leg_nb`); adds its mark to the value, its |delta| to the short
-    delta, its quoted or missing flag. `leg` = (units, right, strike, expiry, contract, entry
+    delta, its quoted or missing flag. `leg` = (units, right, strike, expiry, where its
+    contract's days are (origin, last: the tables' `leg_days`, as the walk reads them), entry
     bid, entry ask)."""
-    units, right, strike, expiry, c, b, a = leg
-    origin, last = leg_days_nb(cm, c)
+    units, right, strike, expiry, origin, last, b, a = leg
     dl = cm.delta[origin + d]
     bit = 1 << i
     for k in range(n):
@@ -321,7 +321,7 @@ def _build_entry_nb(chain, params, rules, scenarios, cm, memo, tb, d):
     settle = day_on_or_after_nb(cm, chain.day_date, tb.min_expiry[d])
     tb.length[d] = min(max(settle, d + 1), br.end - 1) - d
     for i in range(n_legs):  # the walk reads the legs' first path days next
-        _prefetch_path_nb(cm, tb.contract[d, i], d, 8)
+        _prefetch_path_nb(cm, tb.leg_days[d, i, 0], tb.leg_days[d, i, 1], d, 8)
 
 
 @njit(cache=True, nogil=True)
@@ -339,7 +339,8 @@ def path_nb(chain, cm, tb, d, value, short_delta, flags, bid, ask):
         flags[k] = 0
     for i in range(bid.shape[1]):
         leg = (tb.units[d, i], tb.right[d, i], tb.strike[d, i], tb.expiry[d, i],
-               tb.contract[d, i], tb.entry_bid[d, i], tb.entry_ask[d, i])
+               tb.leg_days[d, i, 0], tb.leg_days[d, i, 1], tb.entry_bid[d, i],
+               tb.entry_ask[d, i])
         _fill_leg_nb(chain, d, i, 0, n, leg, cm, value, short_delta, flags, bid, ask)
 
 
