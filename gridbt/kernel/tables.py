@@ -92,12 +92,17 @@ _KEY_SLOTS = np.ones(N_PARAMS, dtype=bool)
 _KEY_SLOTS[list(EVALUATION_SLOTS)] = False
 
 
-def _key_matrix(rows: FloatArray) -> FloatArray:
-    """Each row's key: its slots outside `EVALUATION_SLOTS` and whether sizing needs the worst
-    stress loss and σ̄ (normalised: equal keys have equal bytes)."""
+def _sizing_flags(rows: FloatArray) -> np.ndarray:
+    """(n, 2) bool: whether each row's sizing needs the worst stress loss, and σ̄ (part of the
+    key: the tables precompute them only then)."""
     need_worst = ~np.isnan(rows[:, P.risk_budget]) | ~np.isnan(rows[:, P.kelly_fraction])
-    vol_on = ~np.isnan(rows[:, P.vol_target])
-    return _normalised(np.column_stack([rows[:, _KEY_SLOTS], need_worst, vol_on])
+    return np.column_stack([need_worst, ~np.isnan(rows[:, P.vol_target])])
+
+
+def _key_matrix(rows: FloatArray) -> FloatArray:
+    """Each row's key: its slots outside `EVALUATION_SLOTS` and its `_sizing_flags`
+    (normalised: equal keys have equal bytes)."""
+    return _normalised(np.column_stack([rows[:, _KEY_SLOTS], _sizing_flags(rows)])
                        .astype(np.float64))
 
 
@@ -131,10 +136,8 @@ def entry_group_keys(params: FloatArray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     # rows agree on the slots that do not vary in the batch: group on the others (and the
     # sizing flags), then hash one full key row per group
-    need_worst = ~np.isnan(rows[:, P.risk_budget]) | ~np.isnan(rows[:, P.kelly_fraction])
-    vol_on = ~np.isnan(rows[:, P.vol_target])
     part = np.ascontiguousarray(_normalised(np.column_stack(
-        [rows[:, _varying_key_slots(rows)], need_worst, vol_on]).astype(np.float64)))
+        [rows[:, _varying_key_slots(rows)], _sizing_flags(rows)]).astype(np.float64)))
     _, first, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
                                   return_index=True, return_inverse=True)
     key = np.ascontiguousarray(_key_matrix(rows[first]))
