@@ -23,10 +23,10 @@ from numba import njit
 
 from gridbt.data.default import load_packed
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.dispatch import run_batch
-from gridbt.kernel.kpi_nb import I_TRADE_COUNT, compute_kpis_nb
-from gridbt.kernel.outcome_nb import trades_hash_nb
-from gridbt.kernel.row_nb import block_stats_nb
+from gridbt.kernel.contract import N_TRADE_COLS
+from gridbt.kernel.dispatch import chain_arrays, run_batch
+from gridbt.kernel.kpi_nb import I_TRADE_COUNT
+from gridbt.kernel.row_nb import finish_row_nb
 from gridbt.kernel.tables import (
     MIN_GROUP_ROWS,
     build_tables,
@@ -137,21 +137,23 @@ def bench(name: str, packed: PackedChain, repeat: int, groups: int) -> None:
 
 
 @njit(cache=True)
-def _finish_all(equity, day_date, capital, trade_counts, trades, scratch, kpis, stats):  # type: ignore[no-untyped-def]
-    """`row_nb.finish_row_nb`'s work for each curve of `equity` (its KPIs, block statistics and
-    outcome hash), with `trade_counts[i]` trades of `trades` (values do not change the cost)."""
+def _finish_all(chain, params, equity, trade_counts, trades, kpis, stats):  # type: ignore[no-untyped-def]
+    """`row_nb.finish_row_nb` (KPIs, block statistics, outcome hash) for each curve of `equity`,
+    with `trade_counts[i]` trades of `trades` (their values do not change the cost)."""
     n_days = equity.shape[1]
     in_market = np.zeros(n_days, dtype=np.bool_)
     margin = np.zeros(n_days)
+    trade_pnl = np.empty(trades.shape[0])
+    trade_held = np.empty(trades.shape[0], dtype=np.int64)
+    scratch = np.empty(n_days)
+    unused = np.empty((1, n_days))  # no curve is kept (slot -1)
     total = 0
     for i in range(equity.shape[0]):
-        n = trade_counts[i]
         for t in range(1, n_days):
             in_market[t] = equity[i, t] != equity[i, t - 1]
-        compute_kpis_nb(equity[i], day_date, capital, trades[:n, 0], trades[:n, 1].astype(np.int64),
-                        in_market, margin, scratch, kpis[i])
-        block_stats_nb(equity[i], stats[i], scratch)
-        total ^= trades_hash_nb(trades, n)
+        total ^= finish_row_nb(chain, params[i], trade_counts[i], trades, equity[i], in_market,
+                               margin, trade_pnl, trade_held, scratch, kpis[i], stats[i], -1,
+                               unused)
     return total
 
 
@@ -160,18 +162,13 @@ def shared_work(packed: PackedChain, rows: np.ndarray, kpis: np.ndarray, repeat:
     curve are known (`row_nb.finish_row_nb`: KPIs, block statistics, outcome hash), on the
     equity curves of 64 of the grid's rows and their trade counts: with everything else free,
     the day kernel's time over this bounds the trade tables' speed-up."""
-    from gridbt.kernel.contract import N_TRADE_COLS, P
-
     sample = np.random.default_rng(1).choice(len(rows), min(64, len(rows)), replace=False)
     curves = run_batch(packed, rows[sample], np.ones(len(sample), dtype=bool)).equity
     counts = kpis[sample, I_TRADE_COUNT].astype(np.int64)
     trades = np.abs(np.random.default_rng(2).normal(size=(max(int(counts.max()), 1),
                                                           N_TRADE_COLS)))
-    out = np.empty((len(sample), 20))
-    stats = np.empty((len(sample), N_BLOCKS, 3))
-    scratch = np.empty(packed.n_days)
-    args = (np.ascontiguousarray(curves), packed.day_date, float(rows[0, P.capital]), counts,
-            trades, scratch, out, stats)
+    args = (chain_arrays(packed), np.ascontiguousarray(rows[sample]), np.ascontiguousarray(curves),
+            counts, trades, np.empty((len(sample), 20)), np.empty((len(sample), N_BLOCKS, 3)))
     _finish_all(*args)  # compile
     best = min(timed(_finish_all, *args)[0] for _ in range(max(repeat, 3)))
     return best / len(sample)
