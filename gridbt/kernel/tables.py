@@ -232,8 +232,9 @@ def share_contract_major(packed: PackedChain, cm: ContractMajor) -> None:
             or len(cm.delta_order) != n_groups or cm.quote.shape != (int(cm.start[-1]), 2)
             or len(cm.day_on_or_after) != n_dates):
         raise ValueError(f"share_contract_major: arrays for another chain ({n_contracts:,} "
-                         f"contracts and {n_groups:,} quote groups here, "
-                         f"{len(cm.start) - 1:,} and {len(cm.delta_order):,} given)")
+                         f"contracts, {n_groups:,} quote groups and {n_dates:,} calendar dates "
+                         f"here, {len(cm.start) - 1:,}, {len(cm.delta_order):,} and "
+                         f"{len(cm.day_on_or_after):,} given)")
     with _CM_LOCK:
         _CM[:] = [(packed.quote_bid, cm)]
 
