@@ -40,7 +40,9 @@ __all__ = [
     "contract_major",
     "entry_days",
     "entry_group_keys",
+    "EXIT_THRESHOLD_SLOTS",
     "fallback_reasons",
+    "finish_classes",
     "kept_tables",
     "release_tables",
     "run_batch_tables",
@@ -70,6 +72,32 @@ EVALUATION_SLOTS: tuple[int, ...] = (
     P.min_contracts, P.max_contracts, P.slippage_per_contract,
     *range(P_FILTER0, P_FILTER0 + MAX_FILTERS * FILTER_SIZE),
 )
+
+
+#: The exit thresholds: they decide only where a trade ends. Two rows of an entry group equal
+#: in every other slot and with the same trades and curve have the same KPIs
+#: (`finish_classes`).
+EXIT_THRESHOLD_SLOTS: tuple[int, ...] = (
+    P.profit_target, P.stop_loss, P.dte_exit, P.max_holding, P.rebalance, P.delta_breach,
+)
+_CLASS_SLOTS = np.ones(N_PARAMS, dtype=bool)
+_CLASS_SLOTS[list(EXIT_THRESHOLD_SLOTS)] = False
+
+
+def finish_classes(rows: FloatArray) -> np.ndarray:
+    """(n,) int64: the same number for rows of `rows` that agree on every slot but
+    `EXIT_THRESHOLD_SLOTS` (NaN equal to NaN, -0.0 to 0.0). Such rows whose trades and curve
+    come out equal share their KPIs (`tables_eval_nb.eval_group_nb`)."""
+    rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    varies = _varying_slots(rows, _CLASS_SLOTS)
+    if not varies.any():  # a grid's usual case: only exit thresholds vary within a group
+        return np.zeros(len(rows), dtype=np.int64)
+    part = np.ascontiguousarray(_normalised(rows[:, varies]))
+    _, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
+                           return_inverse=True)
+    return inverse.ravel().astype(np.int64)
 
 
 def fallback_reasons(params: FloatArray) -> np.ndarray:
@@ -114,16 +142,16 @@ def _normalised(keys: FloatArray) -> FloatArray:
     return out
 
 
-def _varying_key_slots(rows: FloatArray) -> np.ndarray:
-    """The key slots on which some row differs from the first (NaN equal to NaN, -0.0 to 0.0):
-    rows agree on all the others. One comparison pass; a slot NaN in the first row is checked
-    on its own column."""
+def _varying_slots(rows: FloatArray, slots: np.ndarray) -> np.ndarray:
+    """The slots among `slots` (bool mask) on which some row differs from the first (NaN
+    equal to NaN, -0.0 to 0.0): rows agree on all the others. One comparison pass; a slot NaN
+    in the first row is checked on its own column."""
     top = rows[0]
     same = (rows == top).all(axis=0)
-    nan_top = ~same & np.isnan(top) & _KEY_SLOTS
+    nan_top = ~same & np.isnan(top) & slots
     if nan_top.any():
         same[nan_top] = np.isnan(rows[:, nan_top]).all(axis=0)
-    varies: np.ndarray = ~same & _KEY_SLOTS
+    varies: np.ndarray = ~same & slots
     return varies
 
 
@@ -137,7 +165,7 @@ def entry_group_keys(params: FloatArray) -> np.ndarray:
     # rows agree on the slots that do not vary in the batch: group on the others (and the
     # sizing flags), then hash one full key row per group
     part = np.ascontiguousarray(_normalised(np.column_stack(
-        [rows[:, _varying_key_slots(rows)], _sizing_flags(rows)]).astype(np.float64)))
+        [rows[:, _varying_slots(rows, _KEY_SLOTS)], _sizing_flags(rows)]).astype(np.float64)))
     _, first, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
                                   return_index=True, return_inverse=True)
     key = np.ascontiguousarray(_key_matrix(rows[first]))
@@ -529,7 +557,8 @@ def run_batch_tables(
             selection = _process_memo(packed)
             memo = selection.for_row(*selection.group_variants(int(key), params[members[0]]))
             tables = _group_tables(packed, int(key), params[members])
-            eval_group_nb(chain, tables, cm, memo, rows_ro, members, slot, out.kpis, out.skips,
+            eval_group_nb(chain, tables, cm, memo, rows_ro, members,
+                          finish_classes(params[members]), slot, out.kpis, out.skips,
                           out.counters, out.block_stats, out.equity, out.outcome)
         del tables
     return out

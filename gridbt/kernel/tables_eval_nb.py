@@ -33,7 +33,7 @@ from gridbt.kernel.contract import N_TRADE_COLS, C, T
 from gridbt.kernel.entry_nb import budget_contracts_nb, entry_allowed_nb, entry_direction_nb
 from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
-from gridbt.kernel.row_nb import finish_row_nb
+from gridbt.kernel.row_nb import FINISH_KEY_WORDS, finish_key_nb, finish_row_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.state import Sizing, book_dt, day_dt, flows_dt
 from gridbt.kernel.steps_nb import (
@@ -472,12 +472,32 @@ def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips):
     return book.n_trades, book.missing_quote_days, book.stale_fills
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _outcome_slot_nb(seen, key):
+    """Where `key` (`row_nb.finish_key_nb`, with the row's finish class first) is in the
+    open-addressing table `seen` ((2^k, FINISH_KEY_WORDS + 2) int64: the key's words, then
+    the row that finished it; -1 there when empty), or the empty place it goes."""
+    mask = seen.shape[0] - 1
+    i = (key[1] ^ (key[1] >> 32)) & mask
+    while seen[i, FINISH_KEY_WORDS + 1] >= 0:
+        same = True
+        for j in range(FINISH_KEY_WORDS + 1):
+            same &= seen[i, j] == key[j]
+        if same:
+            return i
+        i = (i + 1) & mask
+    return i
+
+
 @njit(cache=True, nogil=True)
-def eval_group_nb(chain, tb, cm, memo, params, rows, equity_slot, kpis, skips, counters,
-                  block_stats, equity_out, outcome):
+def eval_group_nb(chain, tb, cm, memo, params, rows, classes, equity_slot, kpis, skips,
+                  counters, block_stats, equity_out, outcome):
     """Run rows `rows` of `params` on the group's tables (building the days they reach, their
     legs selected through the batch's `memo`); outputs as `nb.run_batch_nb`, at each row's
-    index."""
+    index. `classes[i]`: row `rows[i]`'s finish class (rows of one class agree on every slot
+    but the exit thresholds, `tables.finish_classes`). A row whose trades and curve are
+    another's of its class (`row_nb.finish_key_nb`: the grid's identical outcomes) copies
+    that row's KPIs, block statistics and outcome hash instead of computing them again."""
     n_days = chain.day_date.shape[0]
     equity = np.empty(n_days)
     in_market = np.zeros(n_days, dtype=np.bool_)
@@ -486,12 +506,31 @@ def eval_group_nb(chain, tb, cm, memo, params, rows, equity_slot, kpis, skips, c
     trade_pnl = np.empty(max(n_days, 1))
     trade_held = np.empty(max(n_days, 1), dtype=np.int64)
     scratch = np.empty(max(n_days, 1))
-    for r in rows:
+    size = 1
+    while size < 2 * rows.shape[0]:
+        size *= 2
+    seen = np.full((size, FINISH_KEY_WORDS + 2), -1, dtype=np.int64)
+    key = np.empty(FINISH_KEY_WORDS + 1, dtype=np.int64)
+    for i in range(rows.shape[0]):
+        r = rows[i]
         n, missing, stale = eval_row_nb(
             chain, tb, cm, memo, params[r], equity, in_market, trades, skips[r]
         )
         counters[r, C.missing_quote_days] = missing
         counters[r, C.stale_fills] = stale
+        key[0] = classes[i]
+        finish_key_nb(trades, n, equity, in_market, key[1:])
+        at = _outcome_slot_nb(seen, key)
+        first = seen[at, FINISH_KEY_WORDS + 1]
+        if first >= 0:
+            kpis[r, :] = kpis[first, :]
+            block_stats[r] = block_stats[first]
+            outcome[r] = outcome[first]
+            if equity_slot[r] >= 0:
+                equity_out[equity_slot[r], :] = equity
+            continue
         outcome[r] = finish_row_nb(chain, params[r], n, trades, equity, in_market, margin,
                                    trade_pnl, trade_held, scratch, kpis[r], block_stats[r],
                                    equity_slot[r], equity_out)
+        seen[at, :FINISH_KEY_WORDS + 1] = key
+        seen[at, FINISH_KEY_WORDS + 1] = r

@@ -318,7 +318,7 @@ def test_tables_are_built_on_the_days_rows_reach(small_chain: PackedChain) -> No
     exp_memo, leg_memo, exp_var, leg_var = selection_memo(small_chain.n_days, rows)
     eval_group_nb(chain_arrays(small_chain), lazy, contract_major(small_chain),
                   (exp_memo, leg_memo, exp_var[0], leg_var[0]), read_only(params),
-                  np.arange(2), slot, out.kpis, out.skips, out.counters, out.block_stats,
+                  np.arange(2), np.zeros(2, dtype=np.int64), slot, out.kpis, out.skips, out.counters, out.block_stats,
                   out.equity, out.outcome)
     built = np.flatnonzero(lazy.skip >= -1)
     assert 0 < len(built) < np.count_nonzero(eager.skip >= -1)  # some candidates never reached
@@ -395,3 +395,108 @@ def test_entry_group_keys_group_rows_as_their_key_bytes_do(data: st.DataObject) 
                               "little", signed=True)
         assert keys[i] == want
         assert entry_group_keys(rows[i])[0] == want
+
+
+def test_rows_with_identical_outcomes_share_their_finish_and_others_do_not(
+        small_chain: PackedChain) -> None:
+    """Rows of a group whose exit thresholds never fire trade alike and copy one finish (KPIs,
+    block statistics, outcome hash); rows with the same trades but another capital, and rows
+    with other costs, get their own, and every row still equals the day kernel's."""
+    from gridbt.kernel.tables import finish_classes
+
+    base = encode_spec(parse_strategy(_SHORT_PUT), small_chain)
+    rows = np.repeat(base[None, :], 6, axis=0)
+    rows[:, P.stop_loss] = np.nan
+    rows[:, P.profit_target] = np.nan
+    rows[1, P.profit_target] = 50.0  # a short put never gains 50 premiums: as row 0
+    rows[2, P.stop_loss] = 1e9  # nor loses 1e9: as row 0
+    rows[3, P.profit_target] = 50.0
+    rows[3, P.capital] = 2 * base[P.capital]  # the same trades, another curve
+    rows[4, P.commission] = base[P.commission] + 0.5  # the same days, other P&L
+    rows[5, P.slippage] = 1.0
+    classes = finish_classes(rows)
+    assert classes[0] == classes[1] == classes[2] and len(set(classes[2:])) == 4
+    _assert_same(small_chain, rows)
+    out = run_batch_tables(small_chain, rows, n_blocks=2)
+    assert out.outcome[0] == out.outcome[1] == out.outcome[2]
+    assert out.outcome[3] == out.outcome[0]  # the same trades, though not the same KPIs
+    assert not np.array_equal(out.kpis[3], out.kpis[0], equal_nan=True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_finish_classes_group_rows_equal_outside_the_exit_thresholds(
+        data: st.DataObject) -> None:
+    from gridbt.kernel.tables import EXIT_THRESHOLD_SLOTS, finish_classes
+
+    assert set(EXIT_THRESHOLD_SLOTS) == set(_EXIT_SLOTS)
+    others = [c for c in range(N_PARAMS) if c not in EXIT_THRESHOLD_SLOTS]
+    base = np.full(N_PARAMS, np.nan)
+    base[: N_PARAMS // 2] = 1.0
+    n = data.draw(st.integers(1, 10))
+    rows = np.repeat(base[None, :], n, axis=0)
+    values = st.sampled_from([np.nan, 0.0, -0.0, 1.0, 2.5])
+    for _ in range(data.draw(st.integers(0, 10))):
+        r = data.draw(st.integers(0, n - 1))
+        c = data.draw(st.sampled_from([*EXIT_THRESHOLD_SLOTS, P.capital, P.slippage,
+                                       P.window_first, *others[:5]]))
+        rows[r, c] = data.draw(values)
+    classes = finish_classes(rows)
+    assert classes.dtype == np.int64 and classes.shape == (n,)
+
+    def rest(row: np.ndarray) -> bytes:
+        part = row[others] + 0.0
+        part[np.isnan(part)] = np.nan
+        return part.tobytes()
+
+    for i in range(n):
+        for j in range(n):
+            assert (classes[i] == classes[j]) == (rest(rows[i]) == rest(rows[j]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_finish_key_tells_apart_what_the_finish_reads(data: st.DataObject) -> None:
+    """Equal trades, curve and days in the market give equal keys; a change of one ulp in a
+    trade's contracts or P&L or a curve's value, another entry or exit day, exit reason,
+    market day or trade count gives another key."""
+    from gridbt.kernel.contract import N_TRADE_COLS, T
+    from gridbt.kernel.row_nb import FINISH_KEY_WORDS, finish_key_nb
+
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n_days = data.draw(st.integers(2, 60))
+    n = data.draw(st.integers(1, min(8, n_days)))
+    trades = np.zeros((n_days, N_TRADE_COLS))
+    trades[:n, T.entry_day] = rng.integers(0, n_days, n)
+    trades[:n, T.exit_day] = trades[:n, T.entry_day] + rng.integers(0, 5, n)
+    trades[:n, T.exit_reason] = rng.integers(0, 9, n)
+    trades[:n, T.contracts] = rng.integers(1, 5, n)
+    trades[:n, T.pnl] = rng.normal(0, 100, n)
+    equity = 1e5 + rng.normal(0, 50, n_days)
+    in_market = rng.random(n_days) < 0.5
+
+    def key(tr: np.ndarray, eq: np.ndarray, im: np.ndarray, count: int = n) -> np.ndarray:
+        out = np.empty(FINISH_KEY_WORDS, dtype=np.int64)
+        finish_key_nb(tr, count, eq, im, out)
+        return out
+
+    same = key(trades.copy(), equity.copy(), in_market.copy())
+    np.testing.assert_array_equal(same, key(trades, equity, in_market))
+    t = data.draw(st.integers(0, n - 1))
+    col = data.draw(st.sampled_from(["entry_day", "exit_day", "exit_reason", "contracts", "pnl",
+                                     "equity", "in_market", "count"]))
+    tr, eq, im, count = trades.copy(), equity.copy(), in_market.copy(), n
+    if col in ("contracts", "pnl"):
+        c = getattr(T, col)
+        tr[t, c] = np.nextafter(tr[t, c], np.inf)
+    elif col in ("entry_day", "exit_day", "exit_reason"):
+        tr[t, getattr(T, col)] += 1
+    elif col == "equity":
+        d = data.draw(st.integers(0, n_days - 1))
+        eq[d] = np.nextafter(eq[d], -np.inf)
+    elif col == "in_market":
+        d = data.draw(st.integers(0, n_days - 1))
+        im[d] = not im[d]
+    else:
+        count = n - 1
+    assert not np.array_equal(key(tr, eq, im, count), same)
