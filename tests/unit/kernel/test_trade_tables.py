@@ -318,8 +318,8 @@ def test_tables_are_built_on_the_days_rows_reach(small_chain: PackedChain) -> No
     exp_memo, leg_memo, exp_var, leg_var = selection_memo(small_chain.n_days, rows)
     eval_group_nb(chain_arrays(small_chain), lazy, contract_major(small_chain),
                   (exp_memo, leg_memo, exp_var[0], leg_var[0]), read_only(params),
-                  np.arange(2), np.zeros(2, dtype=np.int64), slot, out.kpis, out.skips, out.counters, out.block_stats,
-                  out.equity, out.outcome)
+                  np.arange(2), np.zeros(2, dtype=np.int64), slot, out.kpis, out.skips,
+                  out.counters, out.block_stats, out.equity, out.outcome)
     built = np.flatnonzero(lazy.skip >= -1)
     assert 0 < len(built) < np.count_nonzero(eager.skip >= -1)  # some candidates never reached
     np.testing.assert_array_equal(lazy.skip[built], eager.skip[built])
