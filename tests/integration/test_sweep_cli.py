@@ -49,15 +49,17 @@ def test_a_bad_sweep_file_fails_before_any_work(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> None:
+    # on the day kernel, a few seconds: long enough to be interrupted part-way (the trade
+    # tables would finish this grid in well under a second, sometimes before the signal lands)
     path = write_sweep(tmp_path, """\
-        structure.legs.0.select.target: {range: [0.1, 0.4, 0.05]}
+        structure.legs.0.select.target: {range: [0.05, 0.5, 0.01]}
         exit.profit_target: [0.25, 0.5, 0.75, null]
         exit.stop_loss: [1.5, 2.0, 3.0, null]
         exit.dte: [null, 7, 14, 21]
         exit.max_holding_days: [null, 10, 20, 40]
         exit.rebalance_days: [null, 5, 10, 30]
-        """)
-    total = 7 * 4 ** 5  # long enough (several seconds) to be interrupted part-way
+        """, "engine: day\n")
+    total = 46 * 4 ** 5
     out = tmp_path / "out"
     proc = subprocess.Popen([GRIDBT, "sweep", str(path), "--out", str(out), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -66,7 +68,7 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
     while time.monotonic() < deadline and proc.poll() is None:
         if len(list((out / "results").glob("part-*.parquet"))) >= 3:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     assert proc.poll() is None, "the sweep ended before it could be interrupted"
     os.kill(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)

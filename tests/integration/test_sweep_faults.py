@@ -21,7 +21,8 @@ from gridbt.data.default import ensure_synthetic_chain
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDBT = str(Path(sys.executable).with_name("gridbt"))
-#: 57,344 combinations: about ten seconds on two actors, long enough to kill them mid-grid
+#: 57,344 combinations: about a second on two actors on trade tables (the kills and restarts
+#: make it last), about three on the day kernel
 GRID = """\
     structure.legs.0.select.target: {range: [0.1, 0.4, 0.05]}
     exit.profit_target: [0.25, 0.5, 0.75, null]
@@ -34,11 +35,12 @@ GRID = """\
 pytestmark = pytest.mark.integration
 
 
-def write_sweep(tmp_path: Path, ray: str = "") -> Path:
+def write_sweep(tmp_path: Path, ray: str = "", engine: str = "auto") -> Path:
     chain = ensure_synthetic_chain(profile="small")[0]
     path = tmp_path / "sweep.yaml"
     path.write_text(textwrap.dedent(f"""\
         name: faults
+        engine: {engine}
         strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
         data: {chain}
         keep_equity: 3
@@ -232,7 +234,8 @@ def test_a_killed_command_takes_its_ray_processes_with_it(tmp_path: Path,
 
 def test_sigterm_stops_the_sweep_as_ctrl_c_does(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = start(write_sweep(tmp_path), out)
+    # the day kernel's few seconds: the signal lands mid-grid even on a loaded machine
+    proc = start(write_sweep(tmp_path, engine="day"), out)
     wait_for_results(proc, out)
     os.kill(proc.pid, signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
