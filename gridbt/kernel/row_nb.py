@@ -91,7 +91,7 @@ def finish_key_nb(trades, n, equity, in_market, key):
     bits of their contracts and P&L (the days held follow from the days), the trade count, a
     position-weighted checksum of the equity curve's bits and the days in the market. The
     equity words are a guard: a curve is already a function of its trades and those slots
-    (docs/trade_tables.md, Identical outcomes)."""
+    (docs/trade_tables.md, Identical outcomes share one finish)."""
     ha = np.uint64(0x243F6A8885A308D3)
     hb = np.uint64(0x13198A2E03707344)
     trade_bits = trades.view(np.uint64)
