@@ -3,22 +3,13 @@
 window, the per-block statistics of its daily returns (for PBO), the hash of its trades and, when
 kept, its equity curve."""
 
-import numpy as np
-
 from gridbt.kernel.cache import njit
 from gridbt.kernel.contract import P, T
 from gridbt.kernel.kpi_nb import compute_kpis_nb, deviation_sums_nb
 from gridbt.kernel.outcome_nb import trades_hash_nb
 from gridbt.kernel.rules_nb import window_nb
 
-__all__ = ["FINISH_KEY_WORDS", "block_stats_nb", "finish_key_nb", "finish_row_nb"]
-
-#: Words of a `finish_key_nb`.
-FINISH_KEY_WORDS = 5
-_MIX_A = np.uint64(0x9E3779B97F4A7C15)
-_MIX_B = np.uint64(0xC2B2AE3D27D4EB4F)
-_SHIFT_A = np.uint64(29)
-_SHIFT_B = np.uint64(31)
+__all__ = ["block_stats_nb", "finish_row_nb"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -75,44 +66,3 @@ def finish_row_nb(chain, row, n, trades, equity, in_market, margin, trade_pnl, t
         equity_out[slot, :] = equity
     return trades_hash_nb(trades, n)
 
-
-@njit(cache=True, nogil=True, inline="always")
-def _mix_nb(h, word, mult, shift):
-    h = (h ^ word) * mult
-    return h ^ (h >> shift)
-
-
-@njit(cache=True, nogil=True)
-def finish_key_nb(trades, n, equity, in_market, key):
-    """Into `key` (FINISH_KEY_WORDS int64): what `finish_row_nb` reads of a backtest besides
-    its row, so that two backtests of rows equal in the slots the finish reads (capital, day
-    window) and with equal keys have equal KPIs, block statistics and outcome hash. The words:
-    a 64-bit hash of the trades' entry days, exit days and exit reasons, another of the exact
-    bits of their contracts and P&L (the days held follow from the days), the trade count, a
-    position-weighted checksum of the equity curve's bits and the days in the market. The
-    equity words are a guard: a curve is already a function of its trades and those slots
-    (docs/trade_tables.md, Identical outcomes share one finish)."""
-    ha = np.uint64(0x243F6A8885A308D3)
-    hb = np.uint64(0x13198A2E03707344)
-    trade_bits = trades.view(np.uint64)
-    for t in range(n):
-        # the days and reason packed exactly; the exact bits of the amounts in the other
-        # lane (days held follow from the days)
-        days = (np.uint64(np.int64(trades[t, T.entry_day]))
-                | np.uint64(np.int64(trades[t, T.exit_day])) << np.uint64(24)
-                | np.uint64(np.int64(trades[t, T.exit_reason])) << np.uint64(48))
-        contracts = trade_bits[t, T.contracts]
-        amounts = trade_bits[t, T.pnl] ^ (contracts << np.uint64(29) | contracts >> np.uint64(35))
-        ha = _mix_nb(ha, days, _MIX_A, _SHIFT_A)
-        hb = _mix_nb(hb, amounts, _MIX_B, _SHIFT_B)
-    bits = equity.view(np.uint64)
-    checksum = np.uint64(0)
-    days_in = 0
-    for t in range(bits.shape[0]):
-        checksum += bits[t] * np.uint64(2 * t + 1)
-        days_in += in_market[t]
-    key[0] = np.int64(ha)
-    key[1] = np.int64(hb)
-    key[2] = n
-    key[3] = np.int64(checksum)
-    key[4] = days_in

@@ -94,10 +94,7 @@ def finish_classes(rows: FloatArray) -> np.ndarray:
     varies = _varying_slots(rows, _CLASS_SLOTS)
     if not varies.any():  # a grid's usual case: only exit thresholds vary within a group
         return np.zeros(len(rows), dtype=np.int64)
-    part = np.ascontiguousarray(_normalised(rows[:, varies]))
-    _, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
-                           return_inverse=True)
-    return inverse.ravel().astype(np.int64)
+    return _distinct(rows[:, varies])[1].astype(np.int64)
 
 
 def fallback_reasons(params: FloatArray) -> np.ndarray:

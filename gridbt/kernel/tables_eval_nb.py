@@ -33,7 +33,8 @@ from gridbt.kernel.contract import N_TRADE_COLS, C, T
 from gridbt.kernel.entry_nb import budget_contracts_nb, entry_allowed_nb, entry_direction_nb
 from gridbt.kernel.enums import ExitReason, SizingBinding, SkipReason
 from gridbt.kernel.lowlevel_nb import borrowed_nb, stack_record_nb
-from gridbt.kernel.row_nb import FINISH_KEY_WORDS, finish_key_nb, finish_row_nb
+from gridbt.kernel.outcome_nb import FINISH_KEY_WORDS, finish_key_nb
+from gridbt.kernel.row_nb import finish_row_nb
 from gridbt.kernel.rules_nb import decode_rules_nb, scenarios_nb
 from gridbt.kernel.state import Sizing, book_dt, day_dt, flows_dt
 from gridbt.kernel.steps_nb import (
@@ -474,7 +475,7 @@ def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips):
 
 @njit(cache=True, nogil=True, inline="always")
 def _outcome_slot_nb(seen, key):
-    """Where `key` (`row_nb.finish_key_nb`, with the row's finish class first) is in the
+    """Where `key` (`outcome_nb.finish_key_nb`, with the row's finish class first) is in the
     open-addressing table `seen` ((2^k, FINISH_KEY_WORDS + 2) int64: the key's words, then
     the row that finished it; -1 there when empty), or the empty place it goes."""
     mask = seen.shape[0] - 1
@@ -496,7 +497,7 @@ def eval_group_nb(chain, tb, cm, memo, params, rows, classes, equity_slot, kpis,
     legs selected through the batch's `memo`); outputs as `nb.run_batch_nb`, at each row's
     index. `classes[i]`: row `rows[i]`'s finish class (rows of one class agree on every slot
     but the exit thresholds, `tables.finish_classes`). A row whose trades and curve are
-    another's of its class (`row_nb.finish_key_nb`: the grid's identical outcomes) copies
+    another's of its class (`outcome_nb.finish_key_nb`: the grid's identical outcomes) copies
     that row's KPIs, block statistics and outcome hash instead of computing them again."""
     n_days = chain.day_date.shape[0]
     equity = np.empty(n_days)

@@ -461,7 +461,7 @@ def test_finish_key_tells_apart_what_the_finish_reads(data: st.DataObject) -> No
     trade's contracts or P&L or a curve's value, another entry or exit day, exit reason,
     market day or trade count gives another key."""
     from gridbt.kernel.contract import N_TRADE_COLS, T
-    from gridbt.kernel.row_nb import FINISH_KEY_WORDS, finish_key_nb
+    from gridbt.kernel.outcome_nb import FINISH_KEY_WORDS, finish_key_nb
 
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     n_days = data.draw(st.integers(2, 60))
