@@ -13,7 +13,11 @@ are parsed (`supervise`):
   exit code;
 - the parent only waits. It passes Ctrl-C on, and SIGTERM and SIGHUP as Ctrl-C (the run stops
   as after Ctrl-C: status `interrupted`, exit 130; Ray's handlers make a SIGTERM sent to the
-  child itself end it abruptly), and Ctrl-Z and `fg`. When the child has
+  child itself end it abruptly), and Ctrl-Z and `fg`. A signal the command was started with
+  ignored stays ignored, as Unix commands keep it: SIGHUP under `nohup`, SIGINT in a script's
+  background job (`gridbt sweep FILE &`), which a Ctrl-C meant for the script must not stop.
+  The child always takes the parent's Ctrl-C, even when it inherited SIGINT ignored: a SIGTERM
+  to such a background sweep stops it as it stops any other. When the child has
   ended, it kills what is left of the child's process group. A child that ended without giving
   its exit code (Ray's `_exit`, or a signal such as the kernel's out-of-memory SIGKILL) leaves
   status files that still say `running`: the parent marks them `failed` with the cause, prints
@@ -100,6 +104,9 @@ def _child(channel: socket.socket, run: Callable[[], int]) -> int:
     global _channel
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    # only the parent signals this process group (a terminal's Ctrl-C reaches the parent):
+    # what it forwards must interrupt the run even where SIGINT was inherited ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _channel = channel
     threading.Thread(target=_watch_parent, args=(channel,), name="gridbt-supervised",
                      daemon=True).start()
@@ -139,7 +146,8 @@ class _Parent:
 
     def wait(self) -> int:
         for sig in _FORWARD:
-            signal.signal(sig, self._forward)
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+                signal.signal(sig, self._forward)
         signal.signal(signal.SIGTSTP, self._stop)
         status = self._wait_for_child()
         messages = self._messages()

@@ -1,5 +1,6 @@
-"""Servers the tests start as real processes: a free port on 127.0.0.1, and a process run in a
-session of its own until its health URL answers, then stopped with everything it started."""
+"""Processes the tests start for real: servers (a free port on 127.0.0.1, and a process run in
+a session of its own until its health URL answers, then stopped with everything it started) and
+commands started with the signal dispositions a shell would give them."""
 
 from __future__ import annotations
 
@@ -7,13 +8,33 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["free_port", "serving"]
+__all__ = ["as_started", "free_port", "serving"]
+
+
+_EXEC_WITH_SIGNALS = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+    "for number in filter(None, sys.argv[1].split(',')):\n"
+    "    signal.signal(int(number), signal.SIG_IGN)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def as_started(command: list[str], *, ignored: Iterable[signal.Signals] = ()) -> list[str]:
+    """`command` (its first item a path) started as a shell starts it: SIGINT at its default
+    action, as for a command typed at a terminal, whatever the tests inherited (run as a
+    script's background job, they have SIGINT ignored, and so would every command they start),
+    and the signals `ignored` ignored: SIGHUP under `nohup`, SIGINT in a script's background
+    job. Dispositions other than ignore are reset by `exec`; the process keeps its pid."""
+    numbers = ",".join(str(int(s)) for s in ignored)
+    return [sys.executable, "-c", _EXEC_WITH_SIGNALS, numbers, *command]
 
 
 def free_port() -> int:

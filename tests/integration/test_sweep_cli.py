@@ -15,6 +15,7 @@ import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
 from gridbt.sweep.results import ResultStore
+from gridbt.testing.process import as_started
 from gridbt.tracking.artifacts import RunArtifacts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +62,8 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
         """, "engine: day\n")
     total = 46 * 4 ** 5
     out = tmp_path / "out"
-    proc = subprocess.Popen([GRIDBT, "sweep", str(path), "--out", str(out), "--quiet"],
+    # a Ctrl-C at a terminal: SIGINT at its default, even if these tests run in the background
+    proc = subprocess.Popen(as_started([GRIDBT, "sweep", str(path), "--out", str(out), "--quiet"]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     deadline = time.monotonic() + 240

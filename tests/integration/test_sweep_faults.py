@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
+from gridbt.testing.process import as_started
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDBT = str(Path(sys.executable).with_name("gridbt"))
@@ -35,7 +36,7 @@ GRID = """\
 pytestmark = pytest.mark.integration
 
 
-def write_sweep(tmp_path: Path, ray: str = "", engine: str = "auto") -> Path:
+def write_sweep(tmp_path: Path, ray: str = "", engine: str = "auto", grid: str = GRID) -> Path:
     chain = ensure_synthetic_chain(profile="small")[0]
     path = tmp_path / "sweep.yaml"
     path.write_text(textwrap.dedent(f"""\
@@ -48,21 +49,28 @@ def write_sweep(tmp_path: Path, ray: str = "", engine: str = "auto") -> Path:
         mlflow: {{enabled: false}}
         ray: {{batch_seconds: 0.1, max_in_flight: 2{ray}}}
         grid:
-        """) + textwrap.indent(textwrap.dedent(GRID), "  "))
+        """) + textwrap.indent(textwrap.dedent(grid), "  "))
     return path
 
 
-def start(path: Path, out: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([GRIDBT, "sweep", str(path), "--out", str(out), "--quiet", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=path.parent)
+def start(path: Path, out: Path, *args: str,
+          ignored: tuple[signal.Signals, ...] = ()) -> subprocess.Popen[str]:
+    """`gridbt sweep` on `path`, started as from a terminal, with the signals `ignored`
+    ignored (as `nohup` or a script's background job starts it)."""
+    command = [GRIDBT, "sweep", str(path), "--out", str(out), "--quiet", *args]
+    return subprocess.Popen(as_started(command, ignored=ignored), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=path.parent)
+
+
+def parts_on_disk(out: Path) -> int:
+    return len(list((out / "results").glob("part-*.parquet")))
 
 
 def wait_for_results(proc: subprocess.Popen[str], out: Path, parts: int = 2) -> None:
     """Until `parts` result parts are on disk (the grid is under way)."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((out / "results").glob("part-*.parquet"))) >= parts:
+        if parts_on_disk(out) >= parts:
             return
         time.sleep(0.05)
     raise AssertionError(f"the sweep ended or stalled before it wrote {parts} parts: "
@@ -237,6 +245,27 @@ def test_sigterm_stops_the_sweep_as_ctrl_c_does(tmp_path: Path) -> None:
     # the day kernel's few seconds: the signal lands mid-grid even on a loaded machine
     proc = start(write_sweep(tmp_path, engine="day"), out)
     wait_for_results(proc, out)
+    os.kill(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "sweep interrupted" in stdout
+    assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"
+
+
+def test_ignored_signals_stay_ignored_and_sigterm_still_stops_the_sweep(tmp_path: Path) -> None:
+    """`nohup gridbt sweep FILE &` in a script: SIGHUP and SIGINT ignored. Both leave the sweep
+    running (a Ctrl-C meant for the script, a hangup), and a SIGTERM still stops it as a Ctrl-C
+    does, although the child that runs it inherited SIGINT ignored."""
+    out = tmp_path / "out"
+    # twice the grid of the SIGTERM test: it must outlast the ignored signals
+    grid = GRID.replace("{range: [0.1, 0.4, 0.05]}", "{range: [0.1, 0.4, 0.025]}")
+    assert grid != GRID
+    proc = start(write_sweep(tmp_path, engine="day", grid=grid), out,
+                 ignored=(signal.SIGINT, signal.SIGHUP))
+    wait_for_results(proc, out)
+    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, signal.SIGHUP)
+    wait_for_results(proc, out, parts=parts_on_disk(out) + 3)  # still running and writing
     os.kill(proc.pid, signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-3000:]
