@@ -65,4 +65,3 @@ def finish_row_nb(chain, row, n, trades, equity, in_market, margin, trade_pnl, t
     if slot >= 0:
         equity_out[slot, :] = equity
     return trades_hash_nb(trades, n)
-

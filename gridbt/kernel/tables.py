@@ -548,15 +548,16 @@ def run_batch_tables(
     cm = contract_major(packed)
     for key in np.unique(keys[~small_rows]):
         members = np.flatnonzero(keys == key).astype(np.int64)
+        group = params[members]
+        classes = finish_classes(group)  # the batch's own rows: outside the lock
         with _TABLES_LOCK:  # the walk builds the days its rows reach into the shared tables
             # and selects their legs through the process's memo: a leg other groups (of this
             # batch or an earlier one) share is selected once a day
             selection = _process_memo(packed)
             memo = selection.for_row(*selection.group_variants(int(key), params[members[0]]))
-            tables = _group_tables(packed, int(key), params[members])
-            eval_group_nb(chain, tables, cm, memo, rows_ro, members,
-                          finish_classes(params[members]), slot, out.kpis, out.skips,
-                          out.counters, out.block_stats, out.equity, out.outcome)
+            tables = _group_tables(packed, int(key), group)
+            eval_group_nb(chain, tables, cm, memo, rows_ro, members, classes, slot, out.kpis,
+                          out.skips, out.counters, out.block_stats, out.equity, out.outcome)
         del tables
     return out
 
