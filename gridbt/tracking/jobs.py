@@ -10,9 +10,9 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -146,8 +146,13 @@ def _log(config: TrackingConfig, name: str, store_dir: Path, parent: ParentRun,
             **({"artifacts": str(destination.resolve())} if destination is not None else {})}
 
 
-#: Writes a kept child's files (`rank`, its parameters as written) and returns their paths.
-Reproduce = Callable[[int, Mapping[str, Any]], list[Path]]
+class Reproduce(Protocol):
+    """Writes a kept child's files (`rank`, its parameters as written) and returns their
+    paths; `done()` once every child has had its call."""
+
+    def __call__(self, rank: int, params: Mapping[str, Any]) -> list[Path]: ...
+
+    def done(self) -> None: ...
 
 
 def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
@@ -186,6 +191,8 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
                   "gridbt.combo": str(int(row["combo"]))},
             files=files,
         ))
+    if reproduce is not None:
+        reproduce.done()
     best_kpis = {f"best_{k}": v for k, v in manifest.best.get("kpis", {}).items()}
     parent = ParentRun(
         name=sweep.name,
@@ -296,6 +303,8 @@ def log_study(study: StudySpec, outcome: StudyOutcome, source: str,
                   **({"gridbt.in_sample": span} if span else {})},
             files=files,
         ))
+    if reproduce is not None:
+        reproduce.done()
     wf = summary.get("walk_forward", {})
     wf_metrics = {f"wf_{k}": wf.get(k) for k in
                   ("in_sample", "out_of_sample", "refit_out_of_sample", "degradation",

@@ -4,9 +4,12 @@ called."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from gridbt._stages import stage
 
 if TYPE_CHECKING:
     from gridbt.data.pack import PackedChain
@@ -23,8 +26,25 @@ class Reproduce:
     def __init__(self, base: StrategySpec, data: str | None, folder: Path):
         self.base, self.data, self.folder = base, data, folder
         self.packed: PackedChain | None = None
+        self.made = 0  # combinations whose files are made
+        self.seconds = 0.0
 
     def __call__(self, rank: int, params: Mapping[str, Any]) -> list[Path]:
+        if not self.made:
+            stage("backtesting the kept combinations again for their runs' files (strategy, "
+                  "trades, tear sheet)")
+        started = time.perf_counter()
+        files = self._files(rank, params)
+        self.made += 1
+        self.seconds += time.perf_counter() - started
+        return files
+
+    def done(self) -> None:
+        """Say how many combinations' files were made, and in how long."""
+        if self.made:
+            stage("%d kept combinations' files made in %.2f s", self.made, self.seconds)
+
+    def _files(self, rank: int, params: Mapping[str, Any]) -> list[Path]:
         import pyarrow.parquet as pq
         import yaml
 

@@ -33,7 +33,9 @@ NOISE = [
 SWEEP_STAGES = ["checking", "results go to", "loading the chain", "chain loaded in",
                 "starting Ray (local)", "Ray ready in", "starting 2 actors", "actors started in",
                 "actors ready in", "running 4 combinations", "first result:", "grid done",
-                "finished in", "logging to MLflow", "logged to MLflow in"]
+                "finished in", "backtesting the kept combinations again",
+                "2 kept combinations' files made in", "logging to MLflow",
+                "logged to MLflow in"]
 
 
 def run(tmp_path: Path, *args: str) -> tuple[int, str]:
@@ -130,6 +132,7 @@ def test_a_study_says_what_it_does_and_nothing_else(tmp_path: Path) -> None:
     assert noise(output) == [], output
     for stage in ["checking", "chain loaded in", "Ray ready in", "actors ready in",
                   "running 6 trials", "first result: trial", "trials done", "finished in",
+                  "backtesting the kept combinations again", "kept combinations' files made in",
                   "logging to MLflow", "logged to MLflow in"]:
         assert stage in output, (stage, output)
     assert output.index("study quiet_study finished") < output.index("logging to MLflow") \

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from gridbt.report.tearsheet import _figure
 
@@ -54,6 +55,23 @@ def test_axes_show_money_with_separators_and_fractions_as_percentages() -> None:
                if t.get_text())
     assert histogram_axes.get_xlabel() == "trade P&L (12 trades)"
     assert attribution_axes.get_legend() is not None
+
+
+@pytest.mark.parametrize(("scale", "margin"), [(1.0, True), (1.0, False), (50.0, True)])
+def test_every_label_fits_on_the_sheet_placed_by_hand(scale: float, margin: bool) -> None:
+    # the sheet is laid out by hand (no tight_layout): its margins must hold the equity labels
+    # in the millions, the margin axis on the right and the title and headline on top
+    equity, trades = tables(margin=margin)
+    big = equity.set_column(1, "equity", pa.array(equity.column("equity").to_numpy() * scale))
+    figure = _figure(big, trades, KPIS, "short_put on SPX")
+    figure.canvas.draw()
+    sheet = figure.bbox
+    drawn = figure.get_tightbbox(figure.canvas.get_renderer()).transformed(
+        figure.dpi_scale_trans)
+    assert sheet.x0 <= drawn.x0 and drawn.x1 <= sheet.x1, (drawn, sheet)
+    assert sheet.y0 <= drawn.y0 and drawn.y1 <= sheet.y1, (drawn, sheet)
+    if scale > 1:  # the labels the margin is for were drawn
+        assert any(len(t.get_text()) >= len("5,000,000") for t in figure.axes[0].get_yticklabels())
 
 
 def _attribution_colours(equity: pa.Table, trades: pa.Table) -> dict[str, str]:
