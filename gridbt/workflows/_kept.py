@@ -23,16 +23,18 @@ class Reproduce:
     `strategy.yaml` (the base strategy with its values: `gridbt backtest strategy.yaml --data
     <chain>` reproduces the run), `trades.parquet` and `tearsheet.png`."""
 
-    def __init__(self, base: StrategySpec, data: str | None, folder: Path):
-        self.base, self.data, self.folder = base, data, folder
+    def __init__(self, base: StrategySpec, data: str | None, folder: Path,
+                 what: str = "combinations"):
+        """`what` the kept runs are, for the stage lines: "combinations" or "trials"."""
+        self.base, self.data, self.folder, self.what = base, data, folder, what
         self.packed: PackedChain | None = None
-        self.made = 0  # combinations whose files are made
+        self.made = 0  # runs whose files are made
         self.seconds = 0.0
 
     def __call__(self, rank: int, params: Mapping[str, Any]) -> list[Path]:
         if not self.made:
-            stage("backtesting the kept combinations again for their runs' files (strategy, "
-                  "trades, tear sheet)")
+            stage("backtesting the kept %s again for their runs' files (strategy, trades, "
+                  "tear sheet)", self.what)
         started = time.perf_counter()
         files = self._files(rank, params)
         self.made += 1
@@ -40,9 +42,9 @@ class Reproduce:
         return files
 
     def done(self) -> None:
-        """Say how many combinations' files were made, and in how long."""
+        """Say how many runs' files were made, and in how long."""
         if self.made:
-            stage("%d kept combinations' files made in %.2f s", self.made, self.seconds)
+            stage("%d kept %s' files made in %.2f s", self.made, self.what, self.seconds)
 
     def _files(self, rank: int, params: Mapping[str, Any]) -> list[Path]:
         import pyarrow.parquet as pq

@@ -58,7 +58,7 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
                 study, outcome, str(study_file),
                 None if tracking_dir is None else Path(tracking_dir), progress=progress,
                 verbose=verbose,
-                base=base, reproduce=Reproduce(base, study.data, Path(staging)))
+                base=base, reproduce=Reproduce(base, study.data, Path(staging), "trials"))
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:
         outcome.interrupted = True

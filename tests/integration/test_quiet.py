@@ -132,7 +132,7 @@ def test_a_study_says_what_it_does_and_nothing_else(tmp_path: Path) -> None:
     assert noise(output) == [], output
     for stage in ["checking", "chain loaded in", "Ray ready in", "actors ready in",
                   "running 6 trials", "first result: trial", "trials done", "finished in",
-                  "backtesting the kept combinations again", "kept combinations' files made in",
+                  "backtesting the kept trials again", "kept trials' files made in",
                   "logging to MLflow", "logged to MLflow in"]:
         assert stage in output, (stage, output)
     assert output.index("study quiet_study finished") < output.index("logging to MLflow") \
