@@ -82,16 +82,18 @@ def ensure_synthetic_chain(
     return target, manifest, True
 
 
-def load_packed(chain_dir: PathLike | None = None, *, cache: bool = True) -> PackedChain:
+def load_packed(chain_dir: PathLike | None = None, *, cache: bool = True,
+                write_cache: bool = True) -> PackedChain:
     """Load a chain directory packed (the default chain, built if absent, when None).
 
-    The packed arrays come from the packed-chain cache (`packcache`), written on first use;
-    `cache=False`, or `GRIDBT_PACK_CACHE=0` in the environment, reads and packs the chain afresh.
+    The packed arrays come from the packed-chain cache (`packcache`), written on first use
+    (`write_cache=False`: used if there, not written); `cache=False`, or `GRIDBT_PACK_CACHE=0`
+    in the environment, reads and packs the chain afresh.
     """
     if chain_dir is None:
         chain_dir, manifest, _ = ensure_synthetic_chain()
     else:
         manifest = read_manifest(chain_dir)
     if cache and os.environ.get("GRIDBT_PACK_CACHE", "1") != "0":
-        return load_cached(chain_dir, manifest)[0]
+        return load_cached(chain_dir, manifest, write=write_cache)[0]
     return pack_chain_dir(chain_dir, manifest)

@@ -134,9 +134,10 @@ def _pack_verified(
 
 
 def load_cached(
-    chain_dir: PathLike, manifest: Manifest | None = None
+    chain_dir: PathLike, manifest: Manifest | None = None, *, write: bool = True
 ) -> tuple[PackedChain, bool]:
-    """Load a chain directory packed, from its cache; pack it and write the cache on a miss.
+    """Load a chain directory packed, from its cache; pack it and write the cache on a miss
+    (with `write=False`, pack it in memory and leave the disk as it is).
 
     Returns the packed chain, whose arrays are read-only maps of the cache files, and whether
     this call wrote the cache. A cache that cannot be written (a read-only or full disk) is
@@ -157,6 +158,8 @@ def load_cached(
         except PackCacheError:
             _discard(target)  # broken: never used, rebuilt below
     packed, loaded = _pack_verified(chain_dir, manifest)
+    if not write:
+        return packed, False
     try:
         built = write_packed(packed, chain_dir, manifest, loaded.stamps)
         # the maps, not the arrays just packed: every caller gets the same, page-cache backed

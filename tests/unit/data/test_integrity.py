@@ -196,6 +196,33 @@ def test_a_forged_fingerprint_is_refused_and_never_served_a_cache(chain: Path) -
             read(chain)
 
 
+def test_info_counts_what_the_verified_chain_holds(chain: Path) -> None:
+    """`chain_info` counts on the packed arrays (cached or not): the same facts as counted on
+    the verified table, row by row."""
+    table = verify_chain(chain).table
+    date = table.column("date").to_numpy().astype("datetime64[D]")
+    expiry = table.column("expiry").to_numpy().astype("datetime64[D]")
+    expiries = np.unique(np.unique(np.stack([date, expiry]), axis=1)[0], return_counts=True)[1]
+    quotes = np.unique(date, return_counts=True)[1]
+
+    def spread(counts: np.ndarray) -> str:
+        return f"min {counts.min()}, median {int(np.median(counts))}, max {counts.max()}"
+
+    manifest = read_manifest(chain)
+    expected = {
+        "rows": manifest.rows, "days": manifest.days, "first_date": manifest.first_date,
+        "last_date": manifest.last_date, "underlyings": ", ".join(manifest.underlyings),
+        "expiries_per_day": spread(expiries), "quotes_per_day": spread(quotes),
+        "strikes": len(np.unique(table.column("strike").to_numpy())),
+        "schema_version": manifest.schema_version, "fingerprint": manifest.fingerprint,
+    }
+    assert expiries.min() < expiries.max() and quotes.min() < quotes.max()  # counts that vary
+    assert chain_info(chain) == expected  # packed in memory: no cache yet
+    assert not (Path(os.environ["GRIDBT_HOME"]) / "packed").exists()
+    load_packed(chain)
+    assert chain_info(chain) == expected  # from the cache
+
+
 def test_a_forged_count_or_date_is_refused_on_a_full_read(chain: Path) -> None:
     days = read_manifest(chain).days
     edit_manifest(chain, days=days - 1)

@@ -130,6 +130,19 @@ def test_load_packed_without_the_cache_writes_nothing(
     assert not (Path(os.environ["GRIDBT_HOME"]) / "packed").exists()
 
 
+def test_a_load_that_may_not_write_uses_the_cache_but_never_writes_it(
+    chain: Path, fresh: PackedChain
+) -> None:
+    """`write_cache=False` (what `gridbt data info` loads with): packed in memory on a miss,
+    the disk left as it is; served from the cache once there is one."""
+    _assert_same(load_packed(chain, write_cache=False), fresh)
+    assert not (Path(os.environ["GRIDBT_HOME"]) / "packed").exists()
+    load_packed(chain)
+    served = load_packed(chain, write_cache=False)
+    _assert_same(served, fresh)
+    assert not served.quote_bid.flags.owndata  # a map of the cache file, not a fresh pack
+
+
 def test_rebuilt_for_a_changed_chain_and_the_old_entry_pruned(chain: Path) -> None:
     old = packed_cache_dir(read_manifest(chain))
     load_cached(chain)
