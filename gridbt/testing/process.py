@@ -1,6 +1,7 @@
 """Processes the tests start for real: servers (a free port on 127.0.0.1, and a process run in
-a session of its own until its health URL answers, then stopped with everything it started) and
-commands started with the signal dispositions a shell would give them."""
+a session of its own until its health URL answers, then stopped with everything it started),
+commands started with the signal dispositions a shell would give them, and a sweep's progress
+on disk while it runs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["as_started", "free_port", "serving"]
+__all__ = ["as_started", "free_port", "parts_on_disk", "serving", "wait_for_results"]
 
 
 _EXEC_WITH_SIGNALS = (
@@ -79,3 +80,21 @@ def serving(name: str, command: list[str], health: str, log_path: Path, *,
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def parts_on_disk(out: Path) -> int:
+    """The result parts a sweep has written to its directory `out` so far."""
+    return len(list((out / "results").glob("part-*.parquet")))
+
+
+def wait_for_results(proc: subprocess.Popen[str], out: Path, parts: int = 2,
+                     timeout: float = 300) -> None:
+    """Until the sweep `proc` has written `parts` result parts to `out` (its grid is under
+    way); an `AssertionError` if it ends or stalls first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if parts_on_disk(out) >= parts:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the sweep ended or stalled before it wrote {parts} parts: "
+                         f"{proc.poll()}")

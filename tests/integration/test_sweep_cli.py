@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
 from gridbt.sweep.results import ResultStore
-from gridbt.testing.process import as_started
+from gridbt.testing.process import as_started, wait_for_results
 from gridbt.tracking.artifacts import RunArtifacts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,12 +65,7 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
     proc = subprocess.Popen(as_started([GRIDBT, "sweep", str(path), "--out", str(out), "--quiet"]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((out / "results").glob("part-*.parquet"))) >= 3:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    wait_for_results(proc, out, parts=3)  # before the grid ends
     os.kill(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]

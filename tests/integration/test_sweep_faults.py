@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
-from gridbt.testing.process import as_started
+from gridbt.testing.process import as_started, parts_on_disk, wait_for_results
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDBT = str(Path(sys.executable).with_name("gridbt"))
@@ -60,21 +60,6 @@ def start(path: Path, out: Path, *args: str,
     command = [GRIDBT, "sweep", str(path), "--out", str(out), "--quiet", *args]
     return subprocess.Popen(as_started(command, ignored=ignored), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=path.parent)
-
-
-def parts_on_disk(out: Path) -> int:
-    return len(list((out / "results").glob("part-*.parquet")))
-
-
-def wait_for_results(proc: subprocess.Popen[str], out: Path, parts: int = 2) -> None:
-    """Until `parts` result parts are on disk (the grid is under way)."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if parts_on_disk(out) >= parts:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the sweep ended or stalled before it wrote {parts} parts: "
-                         f"{proc.poll()}")
 
 
 def descendants(pid: int) -> list[psutil.Process]:
