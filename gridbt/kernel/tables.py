@@ -45,6 +45,7 @@ __all__ = [
     "finish_classes",
     "kept_tables",
     "release_tables",
+    "replayed_rows",
     "run_batch_tables",
     "SelectionMemo",
     "selection_memo",
@@ -546,6 +547,7 @@ def run_batch_tables(
         out.block_stats[small] = day.block_stats
         out.equity[slot[small][keep[small]]] = day.equity
     cm = contract_major(packed)
+    replayed = 0
     for key in np.unique(keys[~small_rows]):
         members = np.flatnonzero(keys == key).astype(np.int64)
         group = params[members]
@@ -556,10 +558,23 @@ def run_batch_tables(
             selection = _process_memo(packed)
             memo = selection.for_row(*selection.group_variants(int(key), params[members[0]]))
             tables = _group_tables(packed, int(key), group)
-            eval_group_nb(chain, tables, cm, memo, rows_ro, members, classes, slot, out.kpis,
-                          out.skips, out.counters, out.block_stats, out.equity, out.outcome)
+            replayed += eval_group_nb(chain, tables, cm, memo, rows_ro, members, classes, slot,
+                                      out.kpis, out.skips, out.counters, out.block_stats,
+                                      out.equity, out.outcome)
         del tables
+    _REPLAYED[:] = [replayed]
     return out
+
+
+#: Rows of this process's last `run_batch_tables` call that replayed another row's trades
+_REPLAYED = [0]
+
+
+def replayed_rows() -> int:
+    """How many rows of this process's last `run_batch_tables` call were not walked: their
+    trades were another row's of their finish class (`tables_eval_nb.replays_nb`), whose
+    outputs they copied."""
+    return _REPLAYED[0]
 
 
 #: Held while a group's tables are looked up and evaluated: evaluation writes the days it

@@ -55,7 +55,7 @@ from gridbt.kernel.tables_nb import (
     leg_quote_nb,
 )
 
-__all__ = ["eval_group_nb", "eval_row_nb"]
+__all__ = ["SEEN_COLS", "eval_group_nb", "eval_row_nb", "replays_nb"]
 
 EXPIRY = ExitReason.EXPIRY
 STOP_LOSS = ExitReason.STOP_LOSS
@@ -230,12 +230,59 @@ def _marked_nb(start, n_legs, w0, w1, w2, w3, b0, a0, b1, a1, b2, a2, b3, a3):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _exit_at_nb(tb, day_date, e, k, k_end, min_expiry, ex, premium, pnl, largest):
+    """The exit reason of the trade entered on `e` on its path row `k` (<= `k_end`, its last
+    row to test, `_timed_row_nb`) under exit rules `ex`, given that day's P&L per unit and
+    largest short |delta|; -1 if none fires. Before `k_end` only the rules that read the marks
+    and the signal; on it every rule, in `steps_nb.exit_reason_nb`'s order (the expiry, which
+    the caller has ruled out when it passes a P&L, first)."""
+    sl = ex.stop_loss
+    pt = ex.profit_target
+    sl_on = premium > 0.0 and sl == sl
+    pt_on = premium > 0.0 and pt == pt
+    delta_on = ex.delta_breach == ex.delta_breach
+    t = e + 1 + k
+    if k < k_end:
+        if sl_on and pnl <= -sl * premium:
+            return STOP_LOSS
+        if pt_on and pnl >= pt * premium:
+            return PROFIT_TARGET
+        if delta_on and largest >= ex.delta_breach:
+            return DELTA_BREACH
+        if tb.signal_exit[t]:
+            return SIGNAL
+        return -1
+    today = day_date[t]
+    if min_expiry <= today:
+        return EXPIRY
+    held = t - e if ex.period_trading else today - day_date[e]
+    if sl_on and pnl <= -sl * premium:
+        return STOP_LOSS
+    if pt_on and pnl >= pt * premium:
+        return PROFIT_TARGET
+    if ex.dte == ex.dte and min_expiry - today <= ex.dte:
+        return DTE
+    if ex.max_holding == ex.max_holding and held >= ex.max_holding:
+        return MAX_HOLDING
+    if ex.rebalance == ex.rebalance and held >= ex.rebalance:
+        return REBALANCE
+    if delta_on and largest >= ex.delta_breach:
+        return DELTA_BREACH
+    if tb.signal_exit[t]:
+        return SIGNAL
+    return END_OF_DATA
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
     """Hold the trade entered on `e` until the first day an enabled exit rule fires
     (`steps_nb.exit_reason_nb`'s order), writing the equity of the days held through from its
     legs' quotes (`steps_nb.book_value_nb`'s operations: cash, then `units * N * m * mark` leg by
     leg, then the hedge's `0 * spot`). Return (path row of the exit day, ExitReason, the legs'
-    last usable (bid, ask) that day, the bit mask of the legs quoted that day).
+    last usable (bid, ask) that day, the bit mask of the legs quoted that day, the days with
+    unquoted legs, and what `replays_nb` reads of the trade: the lowest and highest P&L per
+    unit and the largest short |delta| over the days held through, the P&L and the largest
+    short |delta| of the exit day (NaN P&L on an expiry)).
 
     The legs' quotes are read in place (`tables.ContractMajor`) and carried in registers: a
     leg's state in an array would keep the loop's state in memory. The rules that read only
@@ -249,10 +296,6 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
     k_end = _timed_row_nb(cm, day_date, e, tb.length[e], min_expiry, ex)
     premium = book.premium
     value_entry = tb.value_entry[e]
-    sl = ex.stop_loss
-    pt = ex.profit_target
-    sl_on = premium > 0.0 and sl == sl
-    pt_on = premium > 0.0 and pt == pt
     delta_on = ex.delta_breach == ex.delta_breach
     u0, o0, l0, b0, a0, d0 = _leg_nb(cm, tb, e, 0, delta_on)
     u1 = u2 = u3 = 0.0
@@ -277,6 +320,10 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
     q1 = q2 = q3 = True
     missing = 0
     reason = -1
+    pnl = np.nan
+    lo = np.inf  # the P&L's extremes and the largest short |delta| over the days held through
+    hi = -np.inf
+    top = -np.inf
     k = 0
     while True:
         t = e + 1 + k
@@ -303,17 +350,13 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
         if k == k_end:
             break
         pnl = _marked_nb(0.0, n_legs, u0, u1, u2, u3, b0, a0, b1, a1, b2, a2, b3, a3) - value_entry
-        if sl_on and pnl <= -sl * premium:
-            reason = STOP_LOSS
-        elif pt_on and pnl >= pt * premium:
-            reason = PROFIT_TARGET
-        elif delta_on and largest >= ex.delta_breach:
-            reason = DELTA_BREACH
-        elif tb.signal_exit[t]:
-            reason = SIGNAL
+        reason = _exit_at_nb(tb, day_date, e, k, k_end, min_expiry, ex, premium, pnl, largest)
         if reason >= 0:
             break
-        # held through day t
+        # held through day t (NaN never fires a rule: skipped by the comparisons)
+        lo = pnl if pnl < lo else lo
+        hi = pnl if pnl > hi else hi
+        top = largest if largest > top else top
         total = _marked_nb(cash, n_legs, s0, s1, s2, s3, b0, a0, b1, a1, b2, a2, b3, a3)
         missing += not (q0 and q1 and q2 and q3)
         equity[t] = total + hedge * spot[t]
@@ -321,30 +364,16 @@ def _hold_nb(chain, cm, tb, e, book, rules, equity, in_market):
         k += 1
     quotes = (b0, a0, b1, a1, b2, a2, b3, a3)
     quoted = _mask_nb(q0, q1, q2, q3)
+    seen = (lo, hi, top, pnl, largest)
     if reason >= 0:
-        return k, reason, quotes, quoted, missing
+        return k, reason, quotes, quoted, missing, seen
     # row k_end: every rule, in the day kernel's order
     today = day_date[t]
     if min_expiry <= today:
-        return k, EXPIRY, quotes, quoted, missing
+        return k, EXPIRY, quotes, quoted, missing, (lo, hi, top, np.nan, largest)
     pnl = _marked_nb(0.0, n_legs, u0, u1, u2, u3, b0, a0, b1, a1, b2, a2, b3, a3) - value_entry
-    reason = END_OF_DATA  # the path's last row is the window's last day
-    held = t - e if ex.period_trading else today - day_date[e]
-    if sl_on and pnl <= -sl * premium:
-        reason = STOP_LOSS
-    elif pt_on and pnl >= pt * premium:
-        reason = PROFIT_TARGET
-    elif ex.dte == ex.dte and min_expiry - today <= ex.dte:
-        reason = DTE
-    elif ex.max_holding == ex.max_holding and held >= ex.max_holding:
-        reason = MAX_HOLDING
-    elif ex.rebalance == ex.rebalance and held >= ex.rebalance:
-        reason = REBALANCE
-    elif delta_on and largest >= ex.delta_breach:
-        reason = DELTA_BREACH
-    elif tb.signal_exit[t]:
-        reason = SIGNAL
-    return k, reason, quotes, quoted, missing
+    reason = _exit_at_nb(tb, day_date, e, k, k_end, min_expiry, ex, premium, pnl, largest)
+    return k, reason, quotes, quoted, missing, (lo, hi, top, pnl, largest)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -414,19 +443,46 @@ def _flat_run_nb(day_weekday, d, end, entry, first, value, equity, in_market):
     return d
 
 
+#: Columns of what a walk notes of each trade for `replays_nb`: entry day, exit path row, exit
+#: reason, lowest and highest P&L per unit and largest short |delta| over the days held through,
+#: the exit day's P&L and largest short |delta|, the premium, whether |delta| was followed
+(SEEN_ENTRY, SEEN_EXIT_ROW, SEEN_REASON, SEEN_LOW, SEEN_HIGH, SEEN_TOP_DELTA, SEEN_EXIT_PNL,
+ SEEN_EXIT_DELTA, SEEN_PREMIUM, SEEN_DELTA_FOLLOWED) = range(10)
+SEEN_COLS = 10
+#: Rows walked that a row is checked against (`replays_nb`), the last ones walked: neighbours
+#: in a grid differ in one threshold, and a few back catch a threshold that binds on and off
+REPLAY_REFERENCES = 4
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _note_trade_nb(out, e, k, reason, seen, premium, delta_breach):
+    lo, hi, top, pnl, largest = seen
+    out[SEEN_ENTRY] = e
+    out[SEEN_EXIT_ROW] = k
+    out[SEEN_REASON] = reason
+    out[SEEN_LOW] = lo
+    out[SEEN_HIGH] = hi
+    out[SEEN_TOP_DELTA] = top
+    out[SEEN_EXIT_PNL] = pnl
+    out[SEEN_EXIT_DELTA] = largest
+    out[SEEN_PREMIUM] = premium
+    out[SEEN_DELTA_FOLLOWED] = delta_breach == delta_breach
+
+
 @njit(cache=True, nogil=True)
-def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips):
+def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips, seen_trades):
     """One row of the group: fill `equity`, `in_market`, the `trades` rows (entry and exit
-    fields) and count `skips`; return (trade rows, missing_quote_days, stale_fills). The
-    candidate days it tries an entry on are built into `tb` if they are not yet (`cm`: the
-    chain's contract-major bid, ask and delta; `memo`: the batch's selection memo,
+    fields), what `replays_nb` reads of each trade into `seen_trades` ((>= trades, SEEN_COLS))
+    and count `skips`; return (trade rows, missing_quote_days, stale_fills). The candidate days
+    it tries an entry on are built into `tb` if they are not yet (`cm`: the chain's
+    contract-major bid, ask and delta; `memo`: the batch's selection memo,
     `tables_nb.select_shared_nb`)."""
     chain = borrowed_nb(chain)
     tb = borrowed_nb(tb)
     cm = borrowed_nb(cm)
     memo = borrowed_nb(memo)
-    params, equity, in_market, trades, skips = borrowed_nb(
-        (params, equity, in_market, trades, skips)
+    params, equity, in_market, trades, skips, seen_trades = borrowed_nb(
+        (params, equity, in_market, trades, skips, seen_trades)
     )
     n_days = chain.day_date.shape[0]
     rules = decode_rules_nb(params, n_days, False)
@@ -461,8 +517,10 @@ def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips):
             continue
         equity[d] = _entry_equity_nb(book, tb, d, chain.day_spot[d], br)
         in_market[d] = True
-        k, reason, quotes, quoted, missing = _hold_nb(chain, cm, tb, d, book, rules, equity,
-                                                      in_market)
+        k, reason, quotes, quoted, missing, seen = _hold_nb(chain, cm, tb, d, book, rules,
+                                                            equity, in_market)
+        _note_trade_nb(seen_trades[book.n_trades], d, k, reason, seen, book.premium,
+                       rules.exit.delta_breach)
         book.missing_quote_days += missing
         d = _exit_day_nb(chain, tb, d, k, reason, quotes, quoted, book, flows, trades, br)
         day.exit_reason = reason
@@ -471,6 +529,52 @@ def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips):
         equity[d] = final
         in_market[d] = False
     return book.n_trades, book.missing_quote_days, book.stale_fills
+
+
+@njit(cache=True, nogil=True)
+def replays_nb(chain, tb, cm, params, seen_trades, n):
+    """Whether the row `params` would make exactly the `n` trades another row of its finish
+    class made (`seen_trades`, as `eval_row_nb` notes them), without walking it.
+
+    Rows of a class differ only in their exit thresholds, so while their trades agree so far
+    their cash, sizing and next entries agree too: a row makes the other's trades exactly when,
+    on each of them, none of its exit rules fires on a day the other held through and the first
+    that fires on the other's exit day is the other's reason. A rule that reads the marks fires
+    on a day when the day's P&L (or largest short |delta|) passes its threshold, and that
+    comparison is monotone, so no day held through fires it exactly when the extremes over
+    those days do not: a trade is a few comparisons, in the kernel's float operations
+    (`pt * premium`), not a walk over its days. A rule whose input the other row did not follow
+    (|delta| without a delta breach) makes the answer False."""
+    chain = borrowed_nb(chain)  # no reference counting on each access to their arrays
+    tb = borrowed_nb(tb)
+    cm = borrowed_nb(cm)
+    params, seen_trades = borrowed_nb((params, seen_trades))
+    ex = decode_rules_nb(params, chain.day_date.shape[0], False).exit
+    day_date = chain.day_date
+    sl = ex.stop_loss
+    pt = ex.profit_target
+    delta_on = ex.delta_breach == ex.delta_breach
+    for j in range(n):
+        seen = seen_trades[j]
+        e = int(seen[SEEN_ENTRY])
+        k = int(seen[SEEN_EXIT_ROW])
+        premium = seen[SEEN_PREMIUM]
+        if delta_on and seen[SEEN_DELTA_FOLLOWED] == 0.0:
+            return False
+        min_expiry = tb.min_expiry[e]
+        k_end = _timed_row_nb(cm, day_date, e, tb.length[e], min_expiry, ex)
+        if k_end < k:
+            return False
+        if premium > 0.0 and sl == sl and seen[SEEN_LOW] <= -sl * premium:
+            return False
+        if premium > 0.0 and pt == pt and seen[SEEN_HIGH] >= pt * premium:
+            return False
+        if delta_on and seen[SEEN_TOP_DELTA] >= ex.delta_breach:
+            return False
+        if _exit_at_nb(tb, day_date, e, k, k_end, min_expiry, ex, premium,
+                       seen[SEEN_EXIT_PNL], seen[SEEN_EXIT_DELTA]) != int(seen[SEEN_REASON]):
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -498,7 +602,10 @@ def eval_group_nb(chain, tb, cm, memo, params, rows, classes, equity_slot, kpis,
     index. `classes[i]`: row `rows[i]`'s finish class (rows of one class agree on every slot
     but the exit thresholds, `tables.finish_classes`). A row whose trades and curve are
     another's of its class (`outcome_nb.finish_key_nb`: the grid's identical outcomes) copies
-    that row's KPIs, block statistics and outcome hash instead of computing them again."""
+    that row's KPIs, block statistics and outcome hash instead of computing them again. A
+    row that `replays_nb` one of the last rows walked of its class (`REPLAY_REFERENCES`) and
+    keeps no curve is not walked at all: it copies that row's outputs. Return how many rows
+    did."""
     n_days = chain.day_date.shape[0]
     equity = np.empty(n_days)
     in_market = np.zeros(n_days, dtype=np.bool_)
@@ -512,11 +619,38 @@ def eval_group_nb(chain, tb, cm, memo, params, rows, classes, equity_slot, kpis,
         size *= 2
     seen = np.full((size, FINISH_KEY_WORDS + 2), -1, dtype=np.int64)
     key = np.empty(FINISH_KEY_WORDS + 1, dtype=np.int64)
+    # the last REPLAY_REFERENCES rows walked, a ring: their rows, classes, trades as noted
+    ref_row = np.full(REPLAY_REFERENCES, -1, dtype=np.int64)
+    ref_class = np.full(REPLAY_REFERENCES, -1, dtype=np.int64)
+    ref_n = np.zeros(REPLAY_REFERENCES, dtype=np.int64)
+    ref_trades = np.empty((REPLAY_REFERENCES, max(n_days, 1), SEEN_COLS))
+    newest = 0
+    replayed = 0
     for i in range(rows.shape[0]):
         r = rows[i]
-        n, missing, stale = eval_row_nb(
-            chain, tb, cm, memo, params[r], equity, in_market, trades, skips[r]
-        )
+        like = -1
+        if equity_slot[r] < 0:  # a kept curve is the walk's
+            for back in range(REPLAY_REFERENCES):  # the newest first
+                j = (newest - back) % REPLAY_REFERENCES
+                if (ref_row[j] >= 0 and ref_class[j] == classes[i]
+                        and replays_nb(chain, tb, cm, params[r], ref_trades[j], ref_n[j])):
+                    like = ref_row[j]
+                    break
+        if like >= 0:
+            kpis[r, :] = kpis[like, :]
+            block_stats[r] = block_stats[like]
+            outcome[r] = outcome[like]
+            skips[r, :] = skips[like, :]
+            counters[r, C.missing_quote_days] = counters[like, C.missing_quote_days]
+            counters[r, C.stale_fills] = counters[like, C.stale_fills]
+            replayed += 1
+            continue
+        newest = (newest + 1) % REPLAY_REFERENCES  # the oldest reference gives way
+        n, missing, stale = eval_row_nb(chain, tb, cm, memo, params[r], equity, in_market,
+                                        trades, skips[r], ref_trades[newest])
+        ref_row[newest] = r
+        ref_class[newest] = classes[i]
+        ref_n[newest] = n
         counters[r, C.missing_quote_days] = missing
         counters[r, C.stale_fills] = stale
         key[0] = classes[i]
@@ -535,3 +669,4 @@ def eval_group_nb(chain, tb, cm, memo, params, rows, classes, equity_slot, kpis,
                                    equity_slot[r], equity_out)
         seen[at, :FINISH_KEY_WORDS + 1] = key
         seen[at, FINISH_KEY_WORDS + 1] = r
+    return replayed

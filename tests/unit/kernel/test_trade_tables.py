@@ -24,6 +24,7 @@ from gridbt.kernel.tables import (
     build_tables,
     entry_group_keys,
     fallback_reasons,
+    replayed_rows,
     run_batch_tables,
     selection_memo,
     trade_path,
@@ -167,6 +168,165 @@ def test_tables_equal_day_kernel_and_cover_every_rule() -> None:
     check()
     missing = [name for name in _COVERED if not seen[name]]
     assert not missing, f"not exercised: {missing} (seen {dict(seen)})"
+
+
+#: Exit thresholds of rows that differ in nothing else: values that bind, never bind (a
+#: target of 50 premiums, a 400-day holding limit) or are off, so that rows repeat each other's
+#: trades in some ways and not in others
+_THRESHOLDS = {
+    P.profit_target: (np.nan, 0.1, 0.5, 50.0),
+    P.stop_loss: (np.nan, 0.5, 2.0, 50.0),
+    P.dte_exit: (np.nan, 0.0, 5.0, 400.0),
+    P.max_holding: (np.nan, 3.0, 400.0),
+    P.rebalance: (np.nan, 5.0, 400.0),
+    P.delta_breach: (np.nan, 0.3, 0.99),
+}
+
+
+@st.composite
+def threshold_grids(draw: st.DrawFn) -> tuple[PackedChain, np.ndarray]:
+    """Rows of one entry group and one finish class: only their exit thresholds differ."""
+    chain = draw(random_chains())
+    spec = draw(st.one_of(random_specs(), random_risk_specs(), random_zscore_specs()))
+    base = _supported(encode_spec(spec, chain))
+    base[P.period_trading] = draw(st.sampled_from([0.0, 1.0]))
+    rows = np.repeat(base[None, :], draw(st.integers(2, 12)), axis=0)
+    for row in rows:
+        for slot, values in _THRESHOLDS.items():
+            row[slot] = draw(st.sampled_from(values))
+    return chain, rows
+
+
+def test_rows_that_replay_another_rows_trades_equal_the_day_kernel() -> None:
+    """Rows of one finish class that `replays_nb` an earlier row's trades copy its outputs
+    without being walked: every output equals the day kernel's, and the examples replay."""
+    replayed = 0
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(threshold_grids())
+    def check(case: tuple[PackedChain, np.ndarray]) -> None:
+        nonlocal replayed
+        chain, rows = case
+        _assert_same(chain, rows)
+        replayed += replayed_rows()
+
+    check()
+    assert replayed >= 100, replayed
+
+
+def test_a_row_replays_only_trades_it_would_make() -> None:
+    """Two rows that differ in one threshold: the second replays the first exactly when the
+    day kernel gives both the same trades (the outcome hash), for thresholds on each side of
+    what the first row's trades reached (a delta breach the first row has not: never)."""
+    seen = Counter[bool]()
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(threshold_grids(), st.sampled_from(sorted(_THRESHOLDS)), st.floats(0.01, 3.0))
+    def check(case: tuple[PackedChain, np.ndarray], slot: int, value: float) -> None:
+        chain, rows = case
+        pair = np.repeat(rows[:1], 2, axis=0)
+        pair[1, slot] = value if slot in (P.profit_target, P.stop_loss, P.delta_breach) \
+            else np.ceil(value * 10)
+        day = run_batch(chain, pair, np.zeros(2, dtype=bool))
+        tables = run_batch_tables(chain, pair, np.zeros(2, dtype=bool), min_group_rows=0)
+        same = bool(day.outcome[0] == day.outcome[1])
+        # the first row's walk follows |delta| only for its own delta breach rule (and with no
+        # trades there is nothing to follow)
+        unfollowed = (np.isnan(pair[0, P.delta_breach]) and not np.isnan(pair[1, P.delta_breach])
+                      and len(run_params(chain, pair[0]).trades) > 0)
+        assert replayed_rows() == (0 if unfollowed else int(same))
+        np.testing.assert_array_equal(tables.outcome, day.outcome)
+        seen[same] += 1
+
+    check()
+    assert seen[True] and seen[False], seen
+
+
+@pytest.fixture(scope="module")
+def year_chain() -> PackedChain:
+    """The embedded `small` chain: a year of quotes, trades held for weeks."""
+    from gridbt.data.default import ensure_synthetic_chain, load_packed
+
+    return load_packed(ensure_synthetic_chain(profile="small")[0])
+
+
+#: Thresholds that bind on days a trade is held through, on a year of quotes
+_HELD_THRESHOLDS = {
+    P.profit_target: (np.nan, 0.2, 0.35, 0.5, 0.8, 50.0),
+    P.stop_loss: (np.nan, 0.3, 0.6, 1.0, 1.5, 3.0, 50.0),
+    P.dte_exit: (np.nan, 3.0, 7.0, 14.0, 400.0),
+    P.max_holding: (np.nan, 5.0, 10.0, 400.0),
+    P.rebalance: (np.nan, 10.0, 400.0),
+    P.delta_breach: (np.nan, 0.3, 0.45, 0.6, 0.99),
+}
+
+
+def test_rows_replayed_on_a_year_of_quotes_equal_the_day_kernel(year_chain: PackedChain) -> None:
+    """The same on trades held for days and weeks, where a threshold between the lowest (or
+    highest) P&L or |delta| of the days held through and the exit day's decides whether a row
+    repeats another's trades."""
+    from gridbt.strategy.presets import preset
+
+    replayed = 0
+
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.sampled_from(["short_put", "short_strangle", "iron_condor"]), st.data())
+    def check(structure: str, data: st.DataObject) -> None:
+        nonlocal replayed
+        base = encode_spec(preset(structure), year_chain)
+        base[P.period_trading] = data.draw(st.sampled_from([0.0, 1.0]))
+        rows = np.repeat(base[None, :], data.draw(st.integers(2, 24)), axis=0)
+        for row in rows:
+            for slot, values in _HELD_THRESHOLDS.items():
+                row[slot] = data.draw(st.sampled_from(values))
+        _assert_same(year_chain, rows)
+        replayed += replayed_rows()
+
+    check()
+    assert replayed >= 50, replayed
+
+
+@pytest.mark.parametrize("structure", ["short_put", "short_strangle"])
+@pytest.mark.parametrize(("slot", "levels"), [
+    (P.profit_target, np.arange(0.05, 1.5, 0.05)),
+    (P.stop_loss, np.arange(0.1, 3.0, 0.1)),
+    (P.delta_breach, np.arange(0.3, 0.99, 0.03)),
+], ids=["profit_target", "stop_loss", "delta_breach"])
+def test_a_threshold_replays_a_row_exactly_when_its_trades_are_that_rows(
+    year_chain: PackedChain, structure: str, slot: int, levels: np.ndarray,
+) -> None:
+    """A row held to a 7-DTE exit (a delta breach of 0.99 followed) against the same row with
+    one threshold more, level by level, over windows of 30 days (a trade or two each):
+    replayed exactly when the day kernel gives the two the same trades. A level between a
+    trade's best (or worst) day held through and its exit day's makes the trades differ though
+    the exit day alone would not tell."""
+    from gridbt.strategy.presets import preset
+
+    base = encode_spec(preset(structure), year_chain)
+    for s in _EXIT_SLOTS:
+        base[s] = np.nan
+    base[P.dte_exit] = 7.0
+    base[P.delta_breach] = 0.99
+    pairs = []
+    for first in range(0, year_chain.n_days - 30, 20):
+        for level in levels:
+            pair = np.repeat(base[None, :], 2, axis=0)
+            pair[:, P.window_first] = first
+            pair[:, P.window_end] = first + 30
+            pair[1, slot] = level
+            pairs.append(pair)
+    outcomes = Counter[bool]()
+    for pair in pairs:
+        day = run_batch(year_chain, pair, np.zeros(2, dtype=bool))
+        tables = run_batch_tables(year_chain, pair, np.zeros(2, dtype=bool), min_group_rows=0)
+        same = bool(day.outcome[0] == day.outcome[1])
+        assert replayed_rows() == int(same), pair[1, slot]
+        np.testing.assert_array_equal(tables.outcome, day.outcome)
+        outcomes[same] += 1
+    assert outcomes[True] and outcomes[False], outcomes
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
