@@ -532,9 +532,10 @@ def eval_row_nb(chain, tb, cm, memo, params, equity, in_market, trades, skips, s
 
 
 @njit(cache=True, nogil=True)
-def replays_nb(chain, tb, cm, params, seen_trades, n):
-    """Whether the row `params` would make exactly the `n` trades another row of its finish
-    class made (`seen_trades`, as `eval_row_nb` notes them), without walking it.
+def replays_nb(chain, tb, cm, ex, seen_trades, n):
+    """Whether a row with exit rules `ex` (its `decode_rules_nb(...).exit`) would make exactly
+    the `n` trades another row of its finish class made (`seen_trades`, as `eval_row_nb` notes
+    them), without walking it.
 
     Rows of a class differ only in their exit thresholds, so while their trades agree so far
     their cash, sizing and next entries agree too: a row makes the other's trades exactly when,
@@ -548,8 +549,7 @@ def replays_nb(chain, tb, cm, params, seen_trades, n):
     chain = borrowed_nb(chain)  # no reference counting on each access to their arrays
     tb = borrowed_nb(tb)
     cm = borrowed_nb(cm)
-    params, seen_trades = borrowed_nb((params, seen_trades))
-    ex = decode_rules_nb(params, chain.day_date.shape[0], False).exit
+    seen_trades = borrowed_nb((seen_trades,))[0]
     day_date = chain.day_date
     sl = ex.stop_loss
     pt = ex.profit_target
@@ -630,10 +630,11 @@ def eval_group_nb(chain, tb, cm, memo, params, rows, classes, equity_slot, kpis,
         r = rows[i]
         like = -1
         if equity_slot[r] < 0:  # a kept curve is the walk's
+            ex = decode_rules_nb(params[r], n_days, False).exit  # once, for every reference
             for back in range(REPLAY_REFERENCES):  # the newest first
                 j = (newest - back) % REPLAY_REFERENCES
                 if (ref_row[j] >= 0 and ref_class[j] == classes[i]
-                        and replays_nb(chain, tb, cm, params[r], ref_trades[j], ref_n[j])):
+                        and replays_nb(chain, tb, cm, ex, ref_trades[j], ref_n[j])):
                     like = ref_row[j]
                     break
         if like >= 0:
