@@ -3,7 +3,8 @@
 Each run, in a fresh process each: `gridbt backtest` (wall time; the kernel's own time for the
 same backtest is measured in this process, compiled beforehand), `gridbt sweep` of 18
 combinations (the first result: the `first result` stage line's seconds since the command
-started; its wall time; its MLflow logging, from the `logged to MLflow` stage line), `gridbt
+started; its wall time; its MLflow logging, from the `logged to MLflow` stage line; the
+seconds from its last line to its exit), `gridbt
 sweep` of 100 combinations (wall time) and `gridbt.data.default.load_packed()` alone. Sweeps log
 to MLflow as a user's would (a fresh SQLite store per run) and start their own local Ray. One
 untimed sweep first, so that compiling the kernels (once per code version) is not counted.
@@ -13,7 +14,7 @@ Printed as medians over the runs:
     sweep first result: N.NN s
     sweep 100 combos wall: N.NN s
     chain load: N.NN s
-    sweep 18 combos wall: N.NN s (MLflow N.NN s)
+    sweep 18 combos wall: N.NN s (MLflow N.NN s; its exit after the last line N.NN s)
     backtest kernel: N.N ms
 
 Usage: python benchmarks/startup.py [--runs 5] [--data DIR]
@@ -61,14 +62,25 @@ def sweep_file(folder: Path, chain: Path, grid: str, name: str) -> Path:
     return path
 
 
-def gridbt(*args: str, cwd: Path) -> tuple[float, str]:
-    """Run a gridbt command; its wall time and its stderr (where the stage lines are)."""
+def gridbt(*args: str, cwd: Path) -> tuple[float, str, float]:
+    """Run a gridbt command; its wall time, its output (stdout and stderr, where the stage
+    lines are) and the seconds from its last line to its exit (what a user waits for the
+    prompt once the command has said everything)."""
     started = time.perf_counter()
-    r = subprocess.run([*GRIDBT, *args], capture_output=True, text=True, cwd=cwd)
+    proc = subprocess.Popen([*GRIDBT, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=cwd)
+    assert proc.stdout is not None
+    lines, last = [], started
+    for line in proc.stdout:
+        lines.append(line)
+        last = time.perf_counter()
+    proc.wait()
     wall = time.perf_counter() - started
-    if r.returncode != 0:
-        raise SystemExit(f"gridbt {' '.join(args)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
-    return wall, r.stderr
+    output = "".join(lines)
+    if proc.returncode != 0:
+        raise SystemExit(f"gridbt {' '.join(args)} failed ({proc.returncode}):\n"
+                         f"{output[-3000:]}")
+    return wall, output, wall - (last - started)
 
 
 def stage_seconds(stderr: str, prefix: str) -> float:
@@ -126,7 +138,7 @@ def main() -> None:
     chain = args.data if args.data is not None else ensure_synthetic_chain()[0]
     print(f"chain {chain}, {args.runs} runs", file=sys.stderr)
     seconds: dict[str, list[float]] = {k: [] for k in (
-        "backtest", "first", "sweep100", "load", "sweep18", "mlflow")}
+        "backtest", "first", "sweep100", "load", "sweep18", "mlflow", "exit")}
     with tempfile.TemporaryDirectory(prefix="gridbt-startup-") as tmp:
         folder = Path(tmp)
         gridbt("backtest", "--strategy", str(STRATEGY), "--data", str(chain), "--out",
@@ -137,16 +149,17 @@ def main() -> None:
         for run in range(args.runs):
             work = folder / f"run{run}"
             work.mkdir()
-            wall, _ = gridbt("backtest", "--strategy", str(STRATEGY), "--data", str(chain),
-                             "--out", str(work / "backtest"), cwd=work)
+            wall, _, _ = gridbt("backtest", "--strategy", str(STRATEGY), "--data", str(chain),
+                                "--out", str(work / "backtest"), cwd=work)
             seconds["backtest"].append(wall)
-            wall, stderr = gridbt("sweep", str(sweep_file(work, chain, GRID_18, "s18")),
-                                  "--out", str(work / "s18"), cwd=work)
+            wall, stderr, tail = gridbt("sweep", str(sweep_file(work, chain, GRID_18, "s18")),
+                                        "--out", str(work / "s18"), cwd=work)
             seconds["sweep18"].append(wall)
+            seconds["exit"].append(tail)
             seconds["first"].append(stage_seconds(stderr, "first result"))
             seconds["mlflow"].append(logged_seconds(stderr))
-            wall, _ = gridbt("sweep", str(sweep_file(work, chain, GRID_100, "s100")),
-                             "--out", str(work / "s100"), cwd=work)
+            wall, _, _ = gridbt("sweep", str(sweep_file(work, chain, GRID_100, "s100")),
+                                "--out", str(work / "s100"), cwd=work)
             seconds["sweep100"].append(wall)
             seconds["load"].append(chain_load_seconds(chain))
             print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in seconds.items()),
@@ -156,7 +169,8 @@ def main() -> None:
     print(f"sweep first result: {med['first']:.2f} s")
     print(f"sweep 100 combos wall: {med['sweep100']:.2f} s")
     print(f"chain load: {med['load']:.2f} s")
-    print(f"sweep 18 combos wall: {med['sweep18']:.2f} s (MLflow {med['mlflow']:.2f} s)")
+    print(f"sweep 18 combos wall: {med['sweep18']:.2f} s (MLflow {med['mlflow']:.2f} s; its "
+          f"exit after the last line {med['exit']:.2f} s)")
     print(f"backtest kernel: {1000 * kernel:.1f} ms")
 
 

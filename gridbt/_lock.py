@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from gridbt._typing import PathLike  # _typing imports numpy
 
 __all__ = ["LOCK_NAME", "DirectoryLock", "DirectoryLocked", "LockState", "Owner",
-           "lock_directory", "lock_state"]
+           "lock_directory", "lock_state", "release_all"]
 
 LOCK_NAME = ".gridbt.lock"
 _NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS,
@@ -214,7 +214,8 @@ def lock_state(directory: PathLike) -> LockState:
 
 
 @atexit.register
-def _release_all() -> None:
+def release_all() -> None:
+    """Release every lock this process holds (also run at its normal exit)."""
     for lock in list(_HELD.values()):
         lock.release()
 

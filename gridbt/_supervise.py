@@ -10,7 +10,9 @@ are parsed (`supervise`):
   starts on this machine joins (GCS, raylet, dashboard, agents; Ray's workers make groups of
   their own and exit when their raylet is gone). It tells the parent, over a socket pair, the
   status files it writes (`note_status`), where Ray's logs are (`note_ray_logs`) and, last, its
-  exit code;
+  exit code. Then it ends at once (`os._exit`, after releasing its directory locks and flushing
+  its output): a normal exit would wait for Ray's graceful shutdown, a second and more after
+  the command's last line, where the parent's kill of the group below takes no time;
 - the parent only waits. It passes Ctrl-C on, and SIGTERM and SIGHUP as Ctrl-C (the run stops
   as after Ctrl-C: status `interrupted`, exit 130; Ray's handlers make a SIGTERM sent to the
   child itself end it abruptly), and Ctrl-Z and `fg`. A signal the command was started with
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -42,7 +45,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from gridbt._errors import EXIT_ENVIRONMENT, EXIT_FAILED
 from gridbt._status import mark_failed
@@ -100,7 +103,7 @@ def _send(message: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------- the child
-def _child(channel: socket.socket, run: Callable[[], int]) -> int:
+def _child(channel: socket.socket, run: Callable[[], int]) -> NoReturn:
     global _channel
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
@@ -117,10 +120,24 @@ def _child(channel: socket.socket, run: Callable[[], int]) -> int:
     except BaseException:
         traceback.print_exc()
         code = EXIT_FAILED
+    _end_now(code)
+
+
+def _end_now(code: int) -> NoReturn:
+    """End the child as soon as the command is done. Everything the run writes is closed and
+    renamed into place by then (results, status files, MLflow's database), so what is left of
+    a normal exit is Ray's graceful shutdown: a second and more of waiting for its daemons
+    after the last line, which the parent's kill of this process group does at once (as
+    after Ctrl-C). gridbt's own exit work (output, directory locks, log handlers) is done
+    here first."""
+    from gridbt._lock import release_all  # _lock asks this module whose run a lock is
+
+    release_all()
+    logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     _send({"exit": code})
-    return code
+    os._exit(code)
 
 
 def _watch_parent(channel: socket.socket) -> None:

@@ -16,7 +16,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["as_started", "free_port", "parts_on_disk", "serving", "wait_for_results"]
+import psutil
+
+__all__ = ["alive", "as_started", "descendants", "free_port", "named", "parts_on_disk", "serving",
+           "wait_for_results"]
 
 
 _EXEC_WITH_SIGNALS = (
@@ -98,3 +101,38 @@ def wait_for_results(proc: subprocess.Popen[str], out: Path, parts: int = 2,
         time.sleep(0.05)
     raise AssertionError(f"the sweep ended or stalled before it wrote {parts} parts: "
                          f"{proc.poll()}")
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """Every process `pid` started, and they started, that is still its descendant."""
+    try:
+        children: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return children
+
+
+def named(processes: list[psutil.Process], prefix: str) -> list[psutil.Process]:
+    """The processes whose command line starts with `prefix` (Ray's workers set theirs to
+    `ray::<class>.<method>`; its binaries are found by path)."""
+    found = []
+    for p in processes:
+        try:
+            cmdline = p.cmdline()
+        except psutil.Error:
+            continue
+        if cmdline and (cmdline[0].startswith(prefix) or cmdline[0].endswith("/" + prefix)):
+            found.append(p)
+    return found
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """The processes of `processes` still running (a zombie has ended)."""
+    out = []
+    for p in processes:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out

@@ -8,13 +8,15 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
 from gridbt.sweep.results import ResultStore
-from gridbt.testing.process import as_started, wait_for_results
+from gridbt.testing.process import alive, as_started, descendants, named, wait_for_results
 from gridbt.tracking.artifacts import RunArtifacts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,3 +102,47 @@ def test_ctrl_c_keeps_finished_batches_and_resume_completes(tmp_path: Path) -> N
             f"{stats['cscv_oos_sharpe']:.2f}") in r.stdout
     assert stats["oos_degradation"] == pytest.approx(
         stats["cscv_is_sharpe"] - stats["cscv_oos_sharpe"])
+
+
+def test_a_finished_sweep_ends_with_everything_written_and_nothing_left_running(
+        tmp_path: Path) -> None:
+    """The command ends as soon as it has said everything: its child skips Ray's graceful
+    shutdown, and the supervising process kills what Ray left (`gridbt._supervise`). Nothing
+    the run wrote may suffer: the last lines printed, the lock released, every MLflow run
+    finished, and no Ray process left behind."""
+    path = write_sweep(tmp_path, """\
+        structure.legs.0.select.target: [0.1, 0.2, 0.3]
+        exit.profit_target: [0.25, 0.5, null]
+        exit.stop_loss: [2.0, null]
+        """)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(as_started([GRIDBT, "sweep", str(path), "--out", str(out)]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    seen: dict[int, psutil.Process] = {}
+    found: set[str] = set()  # names read while they run (a dead process has no command line)
+    while proc.poll() is None:  # every process the run starts, as it starts them
+        session = descendants(proc.pid)
+        seen.update((p.pid, p) for p in session)
+        found.update(name for name in ("raylet", "gcs_server", "ray::BacktestActor")
+                     if named(session, name))
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert found == {"raylet", "gcs_server", "ray::BacktestActor"}, found
+    session = list(seen.values())
+    ended = time.monotonic()
+    while alive(session) and time.monotonic() - ended < 10:
+        time.sleep(0.1)
+    assert alive(session) == [], f"left behind {time.monotonic() - ended:.1f} s after"
+
+    assert "sweep finished: 18 combinations" in stdout
+    assert stdout.rstrip().endswith("#/experiments/1/runs?workflowType=machine_learning")
+    assert (out / ".gridbt.lock").read_text() == ""  # released, as at a normal exit
+    assert json.loads((out / "sweep.json").read_text())["status"] == "done"
+    from mlflow.tracking import MlflowClient
+
+    manifest = json.loads((out / "sweep.json").read_text())
+    client = MlflowClient(manifest["mlflow"]["tracking_uri"])
+    runs = client.search_runs([manifest["mlflow"]["experiment_id"]])
+    assert len(runs) == 1 + 3 and {r.info.status for r in runs} == {"FINISHED"}

@@ -14,11 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
-from gridbt.testing.process import as_started, parts_on_disk, wait_for_results
+from gridbt.testing.process import (
+    alive,
+    as_started,
+    descendants,
+    named,
+    parts_on_disk,
+    wait_for_results,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 GRIDBT = str(Path(sys.executable).with_name("gridbt"))
@@ -60,38 +66,6 @@ def start(path: Path, out: Path, *args: str,
     command = [GRIDBT, "sweep", str(path), "--out", str(out), "--quiet", *args]
     return subprocess.Popen(as_started(command, ignored=ignored), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=path.parent)
-
-
-def descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def named(processes: list[psutil.Process], prefix: str) -> list[psutil.Process]:
-    """The processes whose command line starts with `prefix` (Ray's workers set theirs to
-    `ray::<class>.<method>`; its binaries are found by path)."""
-    found = []
-    for p in processes:
-        try:
-            cmdline = p.cmdline()
-        except psutil.Error:
-            continue
-        if cmdline and (cmdline[0].startswith(prefix) or cmdline[0].endswith("/" + prefix)):
-            found.append(p)
-    return found
-
-
-def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
-    out = []
-    for p in processes:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return out
 
 
 def results(out: Path) -> pd.DataFrame:
