@@ -36,13 +36,18 @@ def top_table(results: pd.DataFrame, params: list[str], kpi: str, maximize: bool
 
 
 def format_engines(engines: dict[str, Any]) -> str:
-    """`engines (auto): 30 combinations on trade tables, 6 on the day kernel (delta_hedge 6)`,
-    from `sweep.json`'s `engines`; "" when it has none."""
+    """`engines (auto): 30 combinations on trade tables (4 of them not walked: they repeated an
+    earlier one's trades), 6 on the day kernel (delta_hedge 6)`, from `sweep.json`'s
+    `engines`; "" when it has none."""
     if not engines:
         return ""
     why = ", ".join(f"{reason} {count:,}" for reason, count in engines["fallback"].items())
+    replayed = engines.get("replayed", 0)  # absent from sweeps written before it was counted
+    repeats = (f" ({replayed:,} of them not walked: they repeated an earlier one's trades)"
+               if replayed else "")
     return (f"engines ({engines['engine']}): {engines['tables']:,} combinations on trade "
-            f"tables, {engines['day']:,} on the day kernel" + (f" ({why})" if why else ""))
+            f"tables{repeats}, {engines['day']:,} on the day kernel"
+            + (f" ({why})" if why else ""))
 
 
 def format_outcomes(statistics: dict[str, Any]) -> str:

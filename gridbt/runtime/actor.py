@@ -54,6 +54,9 @@ class BatchResult:
     #: rows of a `tables` batch that ran on the day kernel instead (their entry group has too
     #: few rows in the batch to gain: `tables.small_group_rows`); None for a `day` batch
     day_rows: np.ndarray | None = None
+    #: rows of a `tables` batch that were not walked: they made the trades of a row walked
+    #: before them, whose outputs they copied (`tables.replayed_rows`)
+    replayed: int = 0
 
 
 class BacktestActor:
@@ -164,16 +167,16 @@ class BacktestActor:
         outcome hashes and the per-block return statistics of each equity curve (for PBO,
         computed in the kernel), plus the curves if kept."""
         from gridbt.kernel.dispatch import run_batch
-        from gridbt.kernel.tables import run_batch_tables, small_group_rows
+        from gridbt.kernel.tables import replayed_rows, run_batch_tables, small_group_rows
 
         if engine not in BATCH_ENGINES:
             raise ValueError(f"engine {engine!r} is not one of {BATCH_ENGINES}")
         started = time.perf_counter()
         keep = np.full(params.shape[0], keep_equity, dtype=bool)
-        day_rows = None
+        day_rows, replayed = None, 0
         if engine == "tables":
             out = run_batch_tables(self.packed, params, keep, n_blocks=self.n_blocks)
-            day_rows = small_group_rows(params)
+            day_rows, replayed = small_group_rows(params), replayed_rows()
         else:
             out = run_batch(self.packed, params, keep, self.n_blocks)
         return BatchResult(
@@ -186,6 +189,7 @@ class BacktestActor:
             seconds=time.perf_counter() - started,
             node=self.node,
             day_rows=day_rows,
+            replayed=replayed,
         )
 
     def kpis(self, params: FloatArray) -> FloatArray:

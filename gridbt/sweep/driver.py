@@ -457,8 +457,10 @@ def run_sweep(
                              actor_cls, tables=_runs_tables(sweep.engine, grid.base_vector))
         packed = pool.packed  # the driver keeps only the shared, zero-copy view
         try:
+            # rows earlier runs did not walk are counted on (not a column of the results)
+            replayed = previous.engines.get("replayed", 0) if previous is not None else 0
             outcome, manifest = _run_grid(sweep, work, store, manifest, pool, progress,
-                                          on_batch)
+                                          on_batch, replayed)
             if finish and not outcome.interrupted:
                 manifest = _finish(sweep, grid, store, manifest, pool, packed, outcome)
         finally:
@@ -519,16 +521,16 @@ def _runs_tables(engine: str, base: FloatArray) -> bool:
 
 
 def _run_grid(sweep: SweepSpec, work: _Work, store: ResultStore, manifest: SweepManifest,
-              pool: ActorPool, progress: bool,
-              on_batch: Callable[[int], None] | None) -> tuple[SweepOutcome, SweepManifest]:
+              pool: ActorPool, progress: bool, on_batch: Callable[[int], None] | None,
+              replayed: int = 0) -> tuple[SweepOutcome, SweepManifest]:
     """Every combination `work` has not done through the actors; the grid's part of the
-    manifest."""
+    manifest (`replayed`: rows earlier runs of the sweep did not walk)."""
     valid = manifest.valid_combinations
     done = work.done
     started = time.perf_counter()  # throughput clock: actors are up and compiled
     stage("running %s combinations on %d actors", f"{valid - len(done):,}", pool.size)
     bar = progress_bar(valid - len(done), progress)
-    recorder = _Recorder(store, manifest.data_fingerprint, work, on_batch, bar)
+    recorder = _Recorder(store, manifest.data_fingerprint, work, on_batch, bar, replayed)
     metrics = JobMetrics(sweep.name)  # per batch, in the scheduler (gridbt.runtime.metrics)
     metrics.planned(valid - len(done))
     metrics.actors(pool.ready_info)
@@ -578,7 +580,7 @@ class _Recorder:
     the progress bar and the speed the next batches are sized by."""
 
     def __init__(self, store: ResultStore, fingerprint: str, work: _Work,
-                 on_batch: Callable[[int], None] | None, bar: Any):
+                 on_batch: Callable[[int], None] | None, bar: Any, replayed: int = 0):
         self.store, self.fingerprint, self.work = store, fingerprint, work
         self.on_batch, self.bar = on_batch, bar
         self.writer = _Writer()
@@ -587,13 +589,16 @@ class _Recorder:
         self.failed = 0
         self._engines: list[np.ndarray] = []  # per batch landed: its rows' engine
         self._fallback: list[np.ndarray] = []  # and why not on tables
+        # rows of tables batches not walked (another's trades, copied), earlier runs' included
+        self.replayed = replayed
 
     def engines(self, engine: str) -> dict[str, Any]:
         """The engines of this run's batches (`groups.engine_counts`)."""
         if not self._engines:
-            return engine_counts(engine, np.empty(0, object), np.empty(0, object))
+            return engine_counts(engine, np.empty(0, object), np.empty(0, object),
+                                 self.replayed)
         return engine_counts(engine, np.concatenate(self._engines),
-                             np.concatenate(self._fallback))
+                             np.concatenate(self._fallback), self.replayed)
 
     def done(self, task: Task) -> None:
         batch: _Batch = task.tag
@@ -607,6 +612,7 @@ class _Recorder:
         self.work.measured(n, result.seconds, batch.engine)
         self._engines.append(engines)
         self._fallback.append(fallback)
+        self.replayed += result.replayed
         if not self.computed:
             stage("first result: %d combinations in %.3f s on an actor", n, result.seconds)
         self.computed += n

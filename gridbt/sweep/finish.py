@@ -158,14 +158,15 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
     return manifest.with_results(
         status="done", computed=len(results),  # one per parameter hash: what is on disk
         statistics={k: json_value(v) for k, v in statistics.items()}, best=best,
-        engines=_engines(sweep, results),
+        engines=_engines(sweep, results, manifest.engines.get("replayed", 0)),
     )
 
 
-def _engines(sweep: SweepSpec, results: pd.DataFrame) -> dict[str, Any]:
-    """The engines of every result on disk (written before gridbt had engines: day)."""
+def _engines(sweep: SweepSpec, results: pd.DataFrame, replayed: int) -> dict[str, Any]:
+    """The engines of every result on disk (written before gridbt had engines: day), and the
+    rows not walked as the grid counted them (`replayed`, over every run of the sweep)."""
     n = len(results)
     engines = results["engine"].fillna("day") if "engine" in results else pd.Series(["day"] * n)
     fallback = results["fallback"].fillna("") if "fallback" in results else pd.Series([""] * n)
     return engine_counts(sweep.engine, engines.to_numpy(dtype=object),
-                         fallback.to_numpy(dtype=object))
+                         fallback.to_numpy(dtype=object), replayed)

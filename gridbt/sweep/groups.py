@@ -111,15 +111,19 @@ def _piece(block: Block, hashes: list[str], rows: np.ndarray, engine: str,
     return Piece(part, [hashes[i] for i in rows], engine, names[rows], key)
 
 
-def engine_counts(engine: str, engines: np.ndarray, fallback: np.ndarray) -> dict[str, object]:
+def engine_counts(engine: str, engines: np.ndarray, fallback: np.ndarray,
+                  replayed: int = 0) -> dict[str, object]:
     """What `sweep.json` says of the engines: the file's `engine`, the combinations run on
-    each engine, and per reason (by name) how many ran on the day kernel instead of tables."""
+    each engine, of those on tables how many were not walked (`replayed`: they made the trades
+    of a combination walked before them), and per reason (by name) how many ran on the day
+    kernel instead of tables."""
     names, counts = np.unique(np.asarray(fallback[fallback != ""], dtype=str),
                               return_counts=True)
     return {
         "engine": engine,
         "tables": int((engines == "tables").sum()),
         "day": int((engines == "day").sum()),
+        "replayed": int(replayed),
         "fallback": {str(k): int(c) for k, c in zip(names, counts, strict=True)},
     }
 

@@ -93,9 +93,12 @@ def test_auto_and_day_sweeps_give_identical_rows_and_count_their_engines(
 
     auto_manifest, day_manifest = read_manifest(auto.out_dir), read_manifest(day.out_dir)
     assert auto_manifest is not None and day_manifest is not None
+    replayed = auto_manifest.engines.pop("replayed")
     assert auto_manifest.engines == {"engine": "auto", "tables": 8, "day": 14,
                                      "fallback": {"delta_hedge": 11, "small_group": 3}}
-    assert day_manifest.engines == {"engine": "day", "tables": 0, "day": 22,
+    # a row not walked made a walked row's trades: it cannot outnumber the repeats
+    assert 0 <= replayed <= 8 - a.loc[big, "outcome_hash"].nunique()
+    assert day_manifest.engines == {"engine": "day", "tables": 0, "day": 22, "replayed": 0,
                                     "fallback": {"engine_day": 22}}
     for m in (auto_manifest, day_manifest):
         assert m.statistics["n_combinations"] == 22
@@ -146,3 +149,47 @@ def test_gridbt_sweep_engine_day_prints_the_engines_and_distinct_outcomes(
     n = int(manifest.statistics["n_outcomes"])
     assert f"16 combinations, {n:,} distinct outcomes (trade sequences)" in r.stdout
     assert f"from {n:,} trials by luck alone" in r.stdout
+
+
+def test_combinations_that_repeat_a_walked_ones_trades_are_counted_as_not_walked(
+    tmp_path: Path, chain: Path
+) -> None:
+    """Stops at 40 to 70 times the credit are never reached on this chain: within an entry
+    group the four rows make the same trades, so the first is walked and the other three copy
+    it. sweep.json and the summary count them; their rows equal the day kernel's."""
+    path = tmp_path / "repeats.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: repeats
+        strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
+        data: {chain}
+        keep_equity: 0
+        mlflow: {{enabled: false}}
+        grid:
+          structure.legs.0.select.target: [0.2, 0.3]
+          exit.stop_loss: [40, 50, 60, 70]
+        """))
+    def interrupt(done: int) -> None:  # after the first batch (one entry group) is on disk
+        raise KeyboardInterrupt
+
+    first = run_sweep(path, out=tmp_path / "auto", progress=False, on_batch=interrupt)
+    assert first.interrupted and 0 < first.computed < 8
+    manifest = read_manifest(first.out_dir)
+    assert manifest is not None and manifest.engines["replayed"] == first.computed // 4 * 3
+    auto = run_sweep(path, out=tmp_path / "auto", progress=False, resume=True)
+    day = run_sweep(path, out=tmp_path / "day", progress=False, engine="day")
+    manifest = read_manifest(auto.out_dir)
+    assert manifest is not None and manifest.status == "done"
+    # counted over both runs, and kept by the finish (which counts engines from the rows)
+    assert manifest.engines["tables"] == 8 and manifest.engines["replayed"] == 6
+    assert read_manifest(day.out_dir).engines["replayed"] == 0  # type: ignore[union-attr]
+    a = ResultStore(auto.out_dir).read().set_index("param_hash").sort_index()
+    d = ResultStore(day.out_dir).read().set_index("param_hash").sort_index()
+    assert (a.groupby("structure.legs.0.select.target")["outcome_hash"].nunique() == 1).all()
+    assert (a["outcome_hash"] == d["outcome_hash"]).all()
+    for metric in METRICS:
+        np.testing.assert_allclose(a[metric.name], d[metric.name], rtol=1e-9, atol=1e-9,
+                                   equal_nan=True, err_msg=metric.name)
+    from gridbt.report.sweep import format_engines
+
+    assert "(6 of them not walked: they repeated an earlier one's trades)" in \
+        format_engines(manifest.engines)

@@ -95,4 +95,8 @@ def test_the_sweep_top_table_shows_each_outcome_once_with_its_count() -> None:
     assert format_engines({"engine": "auto", "tables": 30, "day": 6,
                            "fallback": {"delta_hedge": 6}}) == \
         "engines (auto): 30 combinations on trade tables, 6 on the day kernel (delta_hedge 6)"
+    assert format_engines({"engine": "auto", "tables": 30, "day": 0, "replayed": 4,
+                           "fallback": {}}) == \
+        "engines (auto): 30 combinations on trade tables (4 of them not walked: they repeated " \
+        "an earlier one's trades), 0 on the day kernel"
     assert format_engines({}) == ""

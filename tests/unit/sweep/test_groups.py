@@ -160,7 +160,7 @@ def test_resume_skips_done_combinations() -> None:
 def test_engine_counts_name_each_reason() -> None:
     engines = np.array(["tables", "tables", "day", "day", "day"], dtype=object)
     fallback = np.array(["", "", "delta_hedge", "margin_calls", "delta_hedge"], dtype=object)
-    assert engine_counts("auto", engines, fallback) == {
-        "engine": "auto", "tables": 2, "day": 3,
+    assert engine_counts("auto", engines, fallback, replayed=1) == {
+        "engine": "auto", "tables": 2, "day": 3, "replayed": 1,
         "fallback": {"delta_hedge": 2, "margin_calls": 1},
     }
