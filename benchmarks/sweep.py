@@ -24,7 +24,9 @@ result written; printed as `trade-table speed-up: N.Nx`, the median combinations
 over the median with day (`--repeat` of each). With `--million`, a generated grid of exactly
 1,000,000 combinations (the short-put grid with finer profit-target, stop, DTE-exit and
 holding steps) runs once with `--engine`, its results written and the sweep finished (merge,
-deflated Sharpe, PBO): `1,000,000 combinations: N s`.
+deflated Sharpe, PBO): `1,000,000 combinations: N s`; before it, `driver feed: N
+combinations/s`, how fast one driver expands, hashes and groups that grid on one core (the
+ceiling of a single driver, whatever the number of actors).
 
 Also printed: CPU seconds per second of sweep spent by the actors, the driver (this process,
 with its writer thread), Ray's own daemons and everything else on the box, and the chain's
@@ -303,12 +305,41 @@ def speedup(chain: str | None, repeat: int, actors: int) -> None:
               flush=True)
 
 
+def driver_feed(path: Path, engine: str, combos: int = 200_000) -> None:
+    """How fast one driver expands, hashes and groups the grid of `path` on one core (what
+    `_Work` does before it hands a batch out, without Ray calls or the writer thread): the most
+    combinations per second a single driver could feed its actors, whatever their number."""
+    from gridbt.strategy.encode import STANDARD_FEATURES
+    from gridbt.sweep.grid import Grid, param_hashes
+    from gridbt.sweep.groups import entry_factor_order, pieces
+    from gridbt.sweep.spec import load_sweep
+
+    sweep, base = load_sweep(path)
+    grid = Grid(sweep, base, STANDARD_FEATURES)
+    order = entry_factor_order(grid) if engine == "auto" else None
+    n, hashing = 0, 0.0
+    started = time.process_time()
+    for block in grid.blocks(8192, order=order):
+        before = time.process_time()
+        hashes = param_hashes(block.params)
+        hashing += time.process_time() - before
+        pieces(block, hashes, engine)
+        n += len(block)
+        if n >= combos:
+            break
+    cpu = time.process_time() - started
+    print(f"driver feed: {n / cpu:,.0f} combinations/s on one core ({cpu / n * 1e6:.1f} us "
+          f"each, {hashing / cpu:.0%} of it the parameter hashes; over the first {n:,}): what "
+          "one driver can hand out at most, before Ray calls and Parquet writes", flush=True)
+
+
 def million(chain: str | None, engine: str, actors: int) -> None:
     """The generated million-combination grid, once, results written and the sweep finished."""
     from gridbt.sweep.driver import run_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         path = million_file(Path(tmp), chain, engine)
+        driver_feed(path, engine)
         started = time.perf_counter()
         outcome = run_sweep(path, out=Path(tmp) / "out", actors=actors, progress=False)
         wall = time.perf_counter() - started
