@@ -280,6 +280,16 @@ def test_param_hash_is_the_identity_of_the_work() -> None:
     assert all(len(x) == 16 for x in h)
 
 
+def test_param_hashes_keep_their_values() -> None:
+    """The hashes are stored with every result and matched by `--resume`: a new function (or
+    salt) would make a resumed sweep redo, and duplicate, every combination written before.
+    These are the values gridbt has always given (keyed blake2b, 8 bytes)."""
+    assert param_hashes(np.array([[1.0, np.nan, 0.0], [1.0, 2.0, 0.0]])) == \
+        ["70aa861c73788ba9", "4f8ef80b225aaedd"]
+    rows = np.tile(np.arange(455, dtype=float) / 7, (3000, 1))  # a block's width and length
+    assert set(param_hashes(rows)) == {"4384ce9dd3321e46"}
+
+
 def test_blocks_are_lazy_and_cover_the_grid_once() -> None:
     base = preset("short_put")
     g = make_grid(base, {"structure.legs.0.select.target": {"range": [0.05, 0.5, 0.05]},
