@@ -23,7 +23,16 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("local_ray")
 
 
-def sweep_file(tmp_path: Path, chain: Path, engine: str, more: str = "") -> Path:
+GRID = """\
+  exit.profit_target: [0.5, null]
+  structure.legs.0.select.target: [0.15, 0.3]
+  exit.stop_loss: [1.5, null]
+  hedge.enabled: [false, true]   # delta hedging: the day kernel's, in either sweep
+"""
+
+
+def sweep_file(tmp_path: Path, chain: Path, engine: str, more: str = "",
+               grid: str = GRID) -> Path:
     path = tmp_path / f"{engine}.yaml"
     path.write_text(textwrap.dedent(f"""\
         name: engines_{engine}
@@ -35,11 +44,7 @@ def sweep_file(tmp_path: Path, chain: Path, engine: str, more: str = "") -> Path
         mlflow: {{enabled: false}}
         ray: {{batch_seconds: 0.05}}
         grid:
-          exit.profit_target: [0.5, null]
-          structure.legs.0.select.target: [0.15, 0.3]
-          exit.stop_loss: [1.5, null]
-          hedge.enabled: [false, true]   # delta hedging: the day kernel's, in either sweep
-        """) + more)
+        """) + grid + more)
     return path
 
 
@@ -157,17 +162,11 @@ def test_combinations_that_repeat_a_walked_ones_trades_are_counted_as_not_walked
     """Stops at 40 to 70 times the credit are never reached on this chain: within an entry
     group the four rows make the same trades, so the first is walked and the other three copy
     it. sweep.json and the summary count them; their rows equal the day kernel's."""
-    path = tmp_path / "repeats.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        name: repeats
-        strategy: {REPO / 'jobs/strategies/short_put_30d.yaml'}
-        data: {chain}
-        keep_equity: 0
-        mlflow: {{enabled: false}}
-        grid:
-          structure.legs.0.select.target: [0.2, 0.3]
-          exit.stop_loss: [40, 50, 60, 70]
-        """))
+    path = sweep_file(tmp_path, chain, "auto", grid="""\
+  structure.legs.0.select.target: [0.2, 0.3]
+  exit.stop_loss: [40, 50, 60, 70]
+""")
+
     def interrupt(done: int) -> None:  # after the first batch (one entry group) is on disk
         raise KeyboardInterrupt
 
