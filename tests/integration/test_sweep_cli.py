@@ -122,10 +122,10 @@ def test_a_finished_sweep_ends_with_everything_written_and_nothing_left_running(
     seen: dict[int, psutil.Process] = {}
     found: set[str] = set()  # names read while they run (a dead process has no command line)
     while proc.poll() is None:  # every process the run starts, as it starts them
-        session = descendants(proc.pid)
-        seen.update((p.pid, p) for p in session)
+        running = descendants(proc.pid)
+        seen.update((p.pid, p) for p in running)
         found.update(name for name in ("raylet", "gcs_server", "ray::BacktestActor")
-                     if named(session, name))
+                     if named(running, name))
         time.sleep(0.05)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr[-3000:]
