@@ -37,7 +37,6 @@ from gridbt.kernel.tables import (
     fallback_reasons,
     kept_tables,
     release_tables,
-    replayed_rows,
     run_batch_tables,
 )
 from gridbt.strategy.encode import STANDARD_FEATURES
@@ -81,7 +80,7 @@ def bench(name: str, packed: PackedChain, repeat: int, groups: int) -> None:
         t_day, day = timed(run_batch, packed, rows)
         release_tables()  # each run from cold: no tables or leg selections kept
         t_tab, tab = timed(run_batch_tables, packed, rows, None, 0)
-        replayed = replayed_rows()
+        replayed = tab.replayed  # type: ignore[attr-defined]
         release_tables()
         t_auto, auto = timed(run_batch_tables, packed, rows)
         for out in (tab, auto):

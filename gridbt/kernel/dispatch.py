@@ -121,6 +121,10 @@ class BatchOutputs(NamedTuple):
     outcome: np.ndarray  # (n,) int64: hash of the trade sequence (`outcome_nb`)
     block_stats: FloatArray  # (n, n_blocks, 3): per time block of the daily returns, count,
     # sum and sum of squares (`overfitting.block_return_stats`, for PBO; n_blocks may be 0)
+    # the trade-table engine's account of its rows (`tables.run_batch_tables`; the day
+    # kernel's batches leave the defaults):
+    replayed: int = 0  # rows not walked: they repeated another row's trades, and copied it
+    day_rows: np.ndarray | None = None  # (n,) bool: rows of small groups, run on the day kernel
 
 
 class BatchBuffers(NamedTuple):

@@ -45,7 +45,6 @@ __all__ = [
     "finish_classes",
     "kept_tables",
     "release_tables",
-    "replayed_rows",
     "run_batch_tables",
     "SelectionMemo",
     "selection_memo",
@@ -525,7 +524,9 @@ def run_batch_tables(
     rows evaluated; only the last group's tables stay alive (for a next batch that continues
     the group). Every row must have `fallback_reasons` 0. Groups of fewer than
     `min_group_rows` rows go to the day kernel (`dispatch.run_batch`) instead, which gives the
-    same outputs (0 = every group on tables)."""
+    same outputs (0 = every group on tables); `day_rows` names them, and `replayed` counts the
+    rows that were not walked (their trades were another row's of their finish class,
+    `tables_eval_nb.replays_nb`, whose outputs they copied)."""
     from gridbt.kernel.dispatch import new_batch, run_batch
     from gridbt.kernel.tables_eval_nb import eval_group_nb
 
@@ -562,19 +563,7 @@ def run_batch_tables(
                                       out.kpis, out.skips, out.counters, out.block_stats,
                                       out.equity, out.outcome)
         del tables
-    _REPLAYED[:] = [replayed]
-    return out
-
-
-#: Rows of this process's last `run_batch_tables` call that replayed another row's trades
-_REPLAYED = [0]
-
-
-def replayed_rows() -> int:
-    """How many rows of this process's last `run_batch_tables` call were not walked: their
-    trades were another row's of their finish class (`tables_eval_nb.replays_nb`), whose
-    outputs they copied."""
-    return _REPLAYED[0]
+    return out._replace(replayed=replayed, day_rows=small_rows)
 
 
 #: Held while a group's tables are looked up and evaluated: evaluation writes the days it

@@ -52,10 +52,10 @@ class BatchResult:
     seconds: float
     node: str
     #: rows of a `tables` batch that ran on the day kernel instead (their entry group has too
-    #: few rows in the batch to gain: `tables.small_group_rows`); None for a `day` batch
+    #: few rows in the batch to gain: `BatchOutputs.day_rows`); None for a `day` batch
     day_rows: np.ndarray | None = None
     #: rows of a `tables` batch that were not walked: they made the trades of a row walked
-    #: before them, whose outputs they copied (`tables.replayed_rows`)
+    #: before them, whose outputs they copied (`BatchOutputs.replayed`)
     replayed: int = 0
 
 
@@ -167,16 +167,14 @@ class BacktestActor:
         outcome hashes and the per-block return statistics of each equity curve (for PBO,
         computed in the kernel), plus the curves if kept."""
         from gridbt.kernel.dispatch import run_batch
-        from gridbt.kernel.tables import replayed_rows, run_batch_tables, small_group_rows
+        from gridbt.kernel.tables import run_batch_tables
 
         if engine not in BATCH_ENGINES:
             raise ValueError(f"engine {engine!r} is not one of {BATCH_ENGINES}")
         started = time.perf_counter()
         keep = np.full(params.shape[0], keep_equity, dtype=bool)
-        day_rows, replayed = None, 0
         if engine == "tables":
             out = run_batch_tables(self.packed, params, keep, n_blocks=self.n_blocks)
-            day_rows, replayed = small_group_rows(params), replayed_rows()
         else:
             out = run_batch(self.packed, params, keep, self.n_blocks)
         return BatchResult(
@@ -188,8 +186,8 @@ class BacktestActor:
             equity=out.equity if keep_equity else None,
             seconds=time.perf_counter() - started,
             node=self.node,
-            day_rows=day_rows,
-            replayed=replayed,
+            day_rows=out.day_rows,
+            replayed=out.replayed,
         )
 
     def kpis(self, params: FloatArray) -> FloatArray:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from gridbt.data.pack import PackedChain
 from gridbt.kernel.contract import LEG, LEG_SIZE, N_PARAMS, P_FILTER0, P_LEG0, F, P
-from gridbt.kernel.dispatch import run_batch, run_params
+from gridbt.kernel.dispatch import BatchOutputs, run_batch, run_params
 from gridbt.kernel.enums import ExitReason, MarginModel, SelectBy, SizingBinding, SkipReason
 from gridbt.kernel.overfitting import block_return_stats
 from gridbt.kernel.tables import (
@@ -24,7 +24,6 @@ from gridbt.kernel.tables import (
     build_tables,
     entry_group_keys,
     fallback_reasons,
-    replayed_rows,
     run_batch_tables,
     selection_memo,
     trade_path,
@@ -113,7 +112,8 @@ def groups(draw: st.DrawFn) -> tuple[PackedChain, np.ndarray, StrategySpec]:
     return chain, draw(exit_grids(base, chain.n_days, chain.features.shape[0])), spec
 
 
-def _assert_same(chain: PackedChain, rows: np.ndarray, min_group_rows: int = 0) -> None:
+def _assert_same(chain: PackedChain, rows: np.ndarray, min_group_rows: int = 0) -> BatchOutputs:
+    """Assert that the trade tables give the day kernel's outputs; return theirs."""
     keep = np.arange(len(rows)) % 2 == 0
     n_blocks = min(3, chain.n_days - 1)
     day = run_batch(chain, rows, keep, n_blocks)
@@ -129,6 +129,7 @@ def _assert_same(chain: PackedChain, rows: np.ndarray, min_group_rows: int = 0) 
     np.testing.assert_allclose(tables.equity, day.equity, rtol=RTOL, atol=1e-9)
     np.testing.assert_array_equal(tables.outcome, day.outcome)
     assert tables.equity.shape == day.equity.shape and tables.kpis.dtype == day.kpis.dtype
+    return tables
 
 
 def _exercised(chain: PackedChain, rows: np.ndarray, seen: Counter[str]) -> None:
@@ -208,8 +209,7 @@ def test_rows_that_replay_another_rows_trades_equal_the_day_kernel() -> None:
     def check(case: tuple[PackedChain, np.ndarray]) -> None:
         nonlocal replayed
         chain, rows = case
-        _assert_same(chain, rows)
-        replayed += replayed_rows()
+        replayed += _assert_same(chain, rows).replayed
 
     check()
     assert replayed >= 100, replayed
@@ -236,7 +236,7 @@ def test_a_row_replays_only_trades_it_would_make() -> None:
         # trades there is nothing to follow)
         unfollowed = (np.isnan(pair[0, P.delta_breach]) and not np.isnan(pair[1, P.delta_breach])
                       and len(run_params(chain, pair[0]).trades) > 0)
-        assert replayed_rows() == (0 if unfollowed else int(same))
+        assert tables.replayed == (0 if unfollowed else int(same))
         np.testing.assert_array_equal(tables.outcome, day.outcome)
         seen[same] += 1
 
@@ -282,8 +282,7 @@ def test_rows_replayed_on_a_year_of_quotes_equal_the_day_kernel(year_chain: Pack
         for row in rows:
             for slot, values in _HELD_THRESHOLDS.items():
                 row[slot] = data.draw(st.sampled_from(values))
-        _assert_same(year_chain, rows)
-        replayed += replayed_rows()
+        replayed += _assert_same(year_chain, rows).replayed
 
     check()
     assert replayed >= 50, replayed
@@ -323,7 +322,7 @@ def test_a_threshold_replays_a_row_exactly_when_its_trades_are_that_rows(
         day = run_batch(year_chain, pair, np.zeros(2, dtype=bool))
         tables = run_batch_tables(year_chain, pair, np.zeros(2, dtype=bool), min_group_rows=0)
         same = bool(day.outcome[0] == day.outcome[1])
-        assert replayed_rows() == int(same), pair[1, slot]
+        assert tables.replayed == int(same), pair[1, slot]
         np.testing.assert_array_equal(tables.outcome, day.outcome)
         outcomes[same] += 1
     assert outcomes[True] and outcomes[False], outcomes
@@ -334,14 +333,17 @@ def test_a_threshold_replays_a_row_exactly_when_its_trades_are_that_rows(
 @given(random_chains(), st.data())
 def test_several_groups_in_one_batch(chain: PackedChain, data: st.DataObject) -> None:
     """Rows of several entry groups, shuffled, the smaller groups on the day kernel: each
-    row's outputs land at its own index."""
+    row's outputs land at its own index, and the outputs name the rows of the small groups."""
     specs = [data.draw(random_specs()) for _ in range(3)]
     rows = np.concatenate([
         data.draw(exit_grids(_supported(encode_spec(s, chain)), chain.n_days,
                              chain.features.shape[0])) for s in specs
     ])
     rows = rows[np.random.default_rng(len(rows)).permutation(len(rows))]
-    _assert_same(chain, rows, min_group_rows=4)
+    out = _assert_same(chain, rows, min_group_rows=4)
+    keys = entry_group_keys(rows)
+    sizes = Counter(keys.tolist())
+    np.testing.assert_array_equal(out.day_rows, [sizes[k] < 4 for k in keys.tolist()])
 
 
 @settings(max_examples=15, deadline=None, derandomize=True, database=None,
