@@ -94,6 +94,17 @@ class StudyOutcome:
     sampler_seconds: float  # asks and tells
     storage_seconds: float  # writing finished trials to storage
     summary: dict[str, Any] = field(default_factory=dict)
+    #: the MLflow runs an earlier run of this study logged (its `summary.json` `mlflow`), which
+    #: `workflows.study` keeps instead of logging again when they still hold these results
+    logged: dict[str, Any] = field(default_factory=dict)
+
+
+def _logged_runs(out_dir: Path) -> dict[str, Any]:
+    """The `mlflow` entry of the `summary.json` an earlier run wrote in `out_dir` ({} if none)."""
+    try:
+        return dict(json.loads((out_dir / "summary.json").read_text()).get("mlflow") or {})
+    except (OSError, ValueError, AttributeError):  # none yet, or unreadable: log again
+        return {}
 
 
 @dataclass
@@ -456,6 +467,7 @@ def run_study(
     stage("results go to %s", out_dir.resolve())
     url = storage_url(study, out_dir)
     lock_directory(out_dir)  # one run at a time in a directory, until this process exits
+    logged = _logged_runs(out_dir)  # read before the finish writes summary.json again
     stage("%s: %d trials, %d at a time, checked in %.2f s", source, study.trials,
           study.parallel, seconds_since(started))
 
@@ -502,6 +514,7 @@ def run_study(
         try:
             outcome = _run_trials(study, space, folds, mirror, evaluator, finished, url,
                                   out_dir, progress, on_batch, metrics)
+            outcome.logged = logged
             if finish and not outcome.interrupted:
                 from gridbt.optimize.finish import finish_study
 

@@ -29,12 +29,16 @@ def format_study(outcome: StudyOutcome) -> str:
     state = "interrupted" if outcome.interrupted else "finished"
     per_trial = 1000 * outcome.sampler_seconds / max(outcome.computed, 1)
     storage_ms = 1000 * outcome.storage_seconds / max(outcome.computed, 1)
-    lines = [
-        f"study {outcome.study_name} {state}: {outcome.computed:,} trials in "
-        f"{outcome.seconds:.1f} s ({outcome.finished:,} in the study), {outcome.backtests:,} "
-        f"backtests on {outcome.actors} actors; sampler {per_trial:.1f} ms/trial, storage "
-        f"{storage_ms:.1f} ms/trial"
-    ]
+    if outcome.computed or outcome.interrupted:
+        lines = [
+            f"study {outcome.study_name} {state}: {outcome.computed:,} trials in "
+            f"{outcome.seconds:.1f} s ({outcome.finished:,} in the study), "
+            f"{outcome.backtests:,} backtests on {outcome.actors} actors; sampler "
+            f"{per_trial:.1f} ms/trial, storage {storage_ms:.1f} ms/trial"
+        ]
+    else:  # a resume of a finished study
+        lines = [f"study {outcome.study_name} {state}: no trials left to run "
+                 f"({outcome.finished:,} in the study)"]
     if "trials" in s:
         t = s["trials"]
         lines.append(f"trials: {t['complete']:,} complete, {t['pruned']:,} pruned, "

@@ -64,11 +64,14 @@ def format_outcome(outcome: SweepOutcome, results: pd.DataFrame, params: list[st
     lines = []
     rate = outcome.computed / outcome.seconds if outcome.seconds > 0 else float("nan")
     state = "interrupted" if outcome.interrupted else "finished"
-    lines.append(
-        f"sweep {state}: {outcome.computed:,} combinations computed in {outcome.seconds:.1f} s "
-        f"({rate:,.0f}/s on {outcome.actors} actors), {outcome.already_done:,} already done, "
-        f"{outcome.failed:,} failed, {outcome.valid:,} valid in the grid"
-    )
+    counts = (f"{outcome.already_done:,} already done, {outcome.failed:,} failed, "
+              f"{outcome.valid:,} valid in the grid")
+    if outcome.computed or outcome.interrupted:
+        lines.append(f"sweep {state}: {outcome.computed:,} combinations computed in "
+                     f"{outcome.seconds:.1f} s ({rate:,.0f}/s on {outcome.actors} actors), "
+                     f"{counts}")
+    else:  # a resume of a finished grid
+        lines.append(f"sweep {state}: nothing left to compute ({counts})")
     if m is not None and (engines := format_engines(m.engines)):
         lines.append(engines)
     if m is not None and (outcomes := format_outcomes(m.statistics)):

@@ -102,6 +102,9 @@ class SweepOutcome:
     actors: int
     manifest: SweepManifest | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the MLflow runs an earlier run of this sweep logged (its `sweep.json` `mlflow`), which
+    #: `workflows.sweep` keeps instead of logging again when they still hold these results
+    logged: dict[str, Any] = field(default_factory=dict)
 
 
 _BLOCK_ROWS = 1 << 13  # grid cells expanded at a time (a row is N_PARAMS floats, ~3.6 kB)
@@ -468,6 +471,7 @@ def run_sweep(
     except BaseException as exc:
         raise record_failure(out_dir, exc, f"the sweep in {out_dir}") from None
     outcome.manifest = manifest
+    outcome.logged = dict(previous.mlflow) if previous is not None else {}
     return outcome
 
 

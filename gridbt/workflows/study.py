@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gridbt._stages import stage
 from gridbt._typing import PathLike
 
 if TYPE_CHECKING:
@@ -50,15 +51,23 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
     try:
         import tempfile
 
-        from gridbt.tracking.jobs import log_study
+        from gridbt.tracking.jobs import job_facts, log_study, still_logged
         from gridbt.workflows._kept import Reproduce
 
-        with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
-            outcome.summary["mlflow"] = log_study(
-                study, outcome, str(study_file),
-                None if tracking_dir is None else Path(tracking_dir), progress=progress,
-                verbose=verbose,
-                base=base, reproduce=Reproduce(base, study.data, Path(staging), "trials"))
+        store_dir = outcome.out_dir if tracking_dir is None else Path(tracking_dir)
+        facts = job_facts(study_file, trials=outcome.finished)
+        if still_logged(outcome.logged, study.mlflow, study.name, store_dir, facts):
+            mlflow = outcome.logged  # a resume that changed nothing: no second copy
+            stage("MLflow run %s already holds these results; not logged again",
+                  mlflow["run_id"])
+        else:
+            with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
+                mlflow = log_study(
+                    study, outcome, str(study_file), store_dir, progress=progress,
+                    verbose=verbose,
+                    base=base, reproduce=Reproduce(base, study.data, Path(staging), "trials"))
+            mlflow["facts"] = facts
+        outcome.summary["mlflow"] = mlflow
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:
         outcome.interrupted = True

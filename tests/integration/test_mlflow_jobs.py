@@ -337,3 +337,76 @@ def test_the_output_directory_moves_with_its_runs(sweep: dict[str, Any], tmp_pat
             assert pq.read_table(parent / "results.parquet").num_rows > KEPT
     finally:
         hidden.rename(out)
+
+
+def parent_runs(client: MlflowClient, logged: dict[str, Any]) -> list[Run]:
+    """The experiment's parent runs that are not deleted."""
+    return [r for r in client.search_runs([logged["experiment_id"]], max_results=1000)
+            if "mlflow.parentRunId" not in r.data.tags]
+
+
+def test_a_resume_that_changes_nothing_logs_no_second_copy(tmp_path: Path, chain: Path) -> None:
+    """`--resume` of a finished sweep keeps the runs it logged (`make demo` run twice); it logs
+    again when they no longer hold its results: the parent deleted in the UI, or the sweep file
+    changed (another objective ranks other children)."""
+    path = tmp_path / "sweep.yaml"
+    text = textwrap.dedent(f"""\
+        name: twice
+        strategy: {SHORT_PUT}
+        data: {chain}
+        keep_equity: 2
+        pbo_blocks: 4
+        grid:
+          exit.profit_target: [0.5, null]
+          exit.stop_loss: [2.0, null]
+        """)
+    path.write_text(text)
+    out = tmp_path / "out"
+
+    def run() -> dict[str, Any]:
+        outcome = sweep_job(path, out=out, resume=True, progress=False, workdir=tmp_path)
+        assert outcome.manifest is not None
+        on_disk = json.loads((out / "sweep.json").read_text())["mlflow"]
+        assert on_disk == outcome.manifest.mlflow
+        return on_disk
+
+    first = run()
+    client = MlflowClient(first["tracking_uri"])
+    assert run()["run_id"] == first["run_id"]
+    assert [r.info.run_id for r in parent_runs(client, first)] == [first["run_id"]]
+    assert len(children_of(client, first)) == 2
+
+    client.delete_run(first["run_id"])  # gone from the UI: logged again
+    second = run()
+    assert second["run_id"] != first["run_id"]
+    assert [r.info.run_id for r in parent_runs(client, second)] == [second["run_id"]]
+
+    path.write_text(text + "objective: sortino\n")  # the same results, ranked otherwise
+    third = run()
+    assert third["run_id"] != second["run_id"]
+    assert client.get_run(third["run_id"]).data.params["objective"] == "sortino"
+    assert run()["run_id"] == third["run_id"]
+
+
+def test_a_resume_of_a_finished_study_logs_no_second_copy(tmp_path: Path, chain: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: study_twice
+        strategy: {SHORT_PUT}
+        data: {chain}
+        pbo_blocks: 4
+        trials: 4
+        parallel: 2
+        sampler: {{kind: random, seed: 1}}
+        keep_equity: 1
+        space:
+          exit.profit_target: {{float: [0.2, 0.9], step: 0.1}}
+        """))
+    out = tmp_path / "out"
+    first = study_job(path, out=out, resume=True, progress=False,
+                      workdir=tmp_path).summary["mlflow"]
+    again = study_job(path, out=out, resume=True, progress=False, workdir=tmp_path)
+    assert again.computed == 0 and again.summary["mlflow"] == first
+    assert json.loads((out / "summary.json").read_text())["mlflow"] == first
+    client = MlflowClient(first["tracking_uri"])
+    assert [r.info.run_id for r in parent_runs(client, first)] == [first["run_id"]]

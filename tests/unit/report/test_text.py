@@ -100,3 +100,33 @@ def test_the_sweep_top_table_shows_each_outcome_once_with_its_count() -> None:
         "engines (auto): 30 combinations on trade tables (4 of them not walked: they repeated " \
         "an earlier one's trades), 0 on the day kernel"
     assert format_engines({}) == ""
+
+
+def test_a_resume_with_nothing_left_says_so_instead_of_a_rate() -> None:
+    """A finished sweep or study run again (`make demo` twice) prints no "0/s" rate."""
+    import pandas as pd
+
+    from gridbt.optimize.study import StudyOutcome
+    from gridbt.report.study import format_study
+    from gridbt.report.sweep import format_outcome
+    from gridbt.sweep.driver import SweepOutcome
+
+    def sweep(computed: int) -> str:
+        outcome = SweepOutcome(out_dir=Path("out"), valid=12, already_done=12 - computed,
+                               computed=computed, failed=0, interrupted=False, seconds=0.5,
+                               actors=2)
+        return format_outcome(outcome, pd.DataFrame(), []).splitlines()[0]
+
+    assert sweep(0) == ("sweep finished: nothing left to compute (12 already done, 0 failed, "
+                        "12 valid in the grid)")
+    assert sweep(4).startswith("sweep finished: 4 combinations computed in 0.5 s (8/s on 2 ")
+
+    def study(computed: int) -> str:
+        outcome = StudyOutcome(out_dir=Path("out"), study_name="s", storage="", finished=64,
+                               computed=computed, interrupted=False, seconds=2.0, actors=2,
+                               backtests=4 * computed, sampler_seconds=0.0,
+                               storage_seconds=0.0)
+        return format_study(outcome).splitlines()[0]
+
+    assert study(0) == "study s finished: no trials left to run (64 in the study)"
+    assert study(8).startswith("study s finished: 8 trials in 2.0 s (64 in the study), 32 ")
