@@ -161,6 +161,11 @@ class _Work:
         """Parameter hashes already in the results (skipped)."""
         return self._done
 
+    def exhausted(self) -> bool:
+        """Whether every combination of the grid is done (the grid walked and hashed as far
+        as its first fresh combination, which stays queued for the run)."""
+        return not self._refill()
+
     @contextlib.contextmanager
     def preparing(self) -> Iterator[None]:
         """Cut the first block on a thread while the body runs (the actors starting): its
@@ -450,22 +455,36 @@ def run_sweep(
                                    grid.size, valid, previous, len(done))
     write_manifest(out_dir, manifest)
     note_status(out_dir / MANIFEST_NAME)
-    try:
+    work = _Work(grid, done, manifest.valid_combinations, sweep.ray, sweep.keep_equity == "all",
+                 sweep.engine)
+    # rows earlier runs did not walk are counted on (not a column of the results)
+    replayed = previous.engines.get("replayed", 0) if previous is not None else 0
+
+    def start_pool() -> ActorPool:
         init_ray(address or sweep.ray.address, dashboard=sweep.ray.dashboard, verbose=verbose)
-        # the first block is expanded, hashed and cut while the actors start and warm up
-        work = _Work(grid, done, manifest.valid_combinations, sweep.ray,
-                     sweep.keep_equity == "all", sweep.engine)
-        with work.preparing():
-            pool = ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors,
-                             actor_cls, tables=_runs_tables(sweep.engine, grid.base_vector))
-        packed = pool.packed  # the driver keeps only the shared, zero-copy view
+        return ActorPool(packed, grid.base_vector, sweep.pbo_blocks, sweep.ray, actors,
+                         actor_cls, tables=_runs_tables(sweep.engine, grid.base_vector))
+
+    pool = _OnDemandPool(start_pool)
+    try:
         try:
-            # rows earlier runs did not walk are counted on (not a column of the results)
-            replayed = previous.engines.get("replayed", 0) if previous is not None else 0
-            outcome, manifest = _run_grid(sweep, work, store, manifest, pool, progress,
-                                          on_batch, replayed)
+            # a finished sweep resumed: nothing to run, and Ray only if the finish must
+            # backtest (its top combinations' curves not on disk)
+            again = (previous is not None and previous.status == "done"
+                     and previous.data_fingerprint == fingerprint and len(done) >= valid
+                     and work.exhausted())
+            if again:
+                outcome, manifest = _nothing_to_run(sweep, work, store, manifest, replayed)
+            else:
+                # the first block is expanded, hashed and cut while the actors start and warm
+                # up; the driver then keeps only the shared, zero-copy view of the chain
+                with work.preparing():
+                    packed = pool().packed
+                outcome, manifest = _run_grid(sweep, work, store, manifest, pool(), progress,
+                                              on_batch, replayed)
             if finish and not outcome.interrupted:
-                manifest = _finish(sweep, grid, store, manifest, pool, packed, outcome)
+                manifest = _finish(sweep, grid, store, manifest, pool, packed, outcome,
+                                   stored=again)
         finally:
             pool.close()
     except BaseException as exc:
@@ -475,15 +494,50 @@ def run_sweep(
     return outcome
 
 
+class _OnDemandPool:
+    """The sweep's actor pool, Ray included, started on the first call: a finished sweep's
+    resume may need none."""
+
+    def __init__(self, start: Callable[[], ActorPool]):
+        self._start = start
+        self._pool: ActorPool | None = None
+
+    def __call__(self) -> ActorPool:
+        if self._pool is None:
+            self._pool = self._start()
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+
+def _nothing_to_run(sweep: SweepSpec, work: _Work, store: ResultStore,
+                    manifest: SweepManifest, replayed: int) -> tuple[SweepOutcome, SweepManifest]:
+    """The grid's part of the manifest of a resume that found every combination done."""
+    stage("nothing left to run: all %s valid combinations have results",
+          f"{manifest.valid_combinations:,}")
+    outcome = SweepOutcome(
+        out_dir=store.root, valid=manifest.valid_combinations, already_done=work.skipped,
+        computed=0, failed=0, interrupted=False, seconds=0.0, actors=0,
+    )
+    none = np.empty(0, dtype=object)
+    manifest = manifest.finished("grid-done", 0, 0, 0.0).with_results(
+        engines=engine_counts(sweep.engine, none, none, replayed))
+    write_manifest(store.root, manifest)
+    return outcome, manifest
+
+
 def _finish(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
-            pool: ActorPool, packed: Any, outcome: SweepOutcome) -> SweepManifest:
+            pool: Callable[[], ActorPool], packed: Any, outcome: SweepOutcome,
+            stored: bool = False) -> SweepManifest:
     """The post-grid steps; a Ctrl-C leaves the grid whole (`--resume` finishes)."""
     from gridbt.sweep.finish import finish_sweep
 
     finishing = time.perf_counter()
     stage("finishing: equity of the top combinations, deflated Sharpe, PBO")
     try:
-        manifest = finish_sweep(sweep, grid, store, manifest, pool, packed)
+        manifest = finish_sweep(sweep, grid, store, manifest, pool, packed, stored)
         write_manifest(store.root, manifest)
         stage("finished in %.2f s", seconds_since(finishing))
     except KeyboardInterrupt:  # the grid is kept whole; --resume finishes the rest

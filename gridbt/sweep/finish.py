@@ -7,6 +7,7 @@ What is drawn (heatmaps) and logged (MLflow) from these results is `gridbt.repor
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,13 +58,18 @@ def distinct_outcomes(best_first: pd.DataFrame) -> pd.DataFrame:
 
 
 def top_equity(sweep: SweepSpec, grid: Grid, store: ResultStore, top: pd.DataFrame,
-               pool: ActorPool) -> FloatArray:
-    """Equity curves of the `top` rows, in order: read back, or recomputed in one task."""
-    if sweep.keep_equity == "all":
-        by_hash = store.equity_of(list(top["param_hash"]))
-        return np.stack([by_hash[h] for h in top["param_hash"]])
+               pool: Callable[[], ActorPool], stored: bool = False) -> FloatArray:
+    """Equity curves of the `top` rows, in order: read back when every curve is kept
+    (`keep_equity: all`) or, with `stored` (the curves on disk are of this chain: an earlier
+    finish on it wrote them), when these rows' are there; else recomputed in one task on
+    `pool()` (which starts the actors if they are not yet)."""
+    hashes = list(top["param_hash"])
+    if sweep.keep_equity == "all" or stored:
+        by_hash = store.equity_of(hashes)
+        if sweep.keep_equity == "all" or all(h in by_hash for h in hashes):
+            return np.stack([by_hash[h] for h in hashes])
     rows = np.concatenate([grid.block(int(c), int(c) + 1).params for c in top["combo"]])
-    (outcome,) = Scheduler(pool, sweep.ray).map([Task("run", rows, (True,))])
+    (outcome,) = Scheduler(pool(), sweep.ray).map([Task("run", rows, (True,))])
     if isinstance(outcome, Failure):
         raise SweepError(f"equity of the top combinations: backtests failed {outcome.attempts} "
                          f"times, last error: {outcome.error}; --resume finishes the sweep")
@@ -128,8 +134,11 @@ def json_value(value: Any) -> Any:
 
 
 def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,
-                 pool: ActorPool, packed: PackedChain) -> SweepManifest:
-    """Rank, keep the equity of the top-K, compute the statistics; the manifest, done."""
+                 pool: Callable[[], ActorPool], packed: PackedChain,
+                 stored: bool = False) -> SweepManifest:
+    """Rank, keep the equity of the top-K, compute the statistics; the manifest, done.
+    `pool()` gives the actors that backtest the top-K when their curves are not on disk
+    (`top_equity`, `stored`)."""
     results = store.read()
     results = results[results["data_fingerprint"] == manifest.data_fingerprint]
     if results.empty:
@@ -138,7 +147,7 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
     best_first = ranked(results, kpi, maximize)
     n_keep = len(best_first) if sweep.keep_equity == "all" else int(sweep.keep_equity)
     top = best_first.head(max(1, n_keep))
-    equity = top_equity(sweep, grid, store, top, pool)
+    equity = top_equity(sweep, grid, store, top, pool, stored)
     dates = packed.day_date.astype("datetime64[D]")
     store.write_equity("dates.parquet", pa.table({"date": pa.array(dates)}))
     # a trial is a distinct outcome: combinations with the same trades are one strategy, so

@@ -146,3 +146,58 @@ def test_a_finished_sweep_ends_with_everything_written_and_nothing_left_running(
     client = MlflowClient(manifest["mlflow"]["tracking_uri"])
     runs = client.search_runs([manifest["mlflow"]["experiment_id"]])
     assert len(runs) == 1 + 3 and {r.info.status for r in runs} == {"FINISHED"}
+
+
+def _run_watching(args: list[str], cwd: Path) -> tuple[str, set[str]]:
+    """Run `gridbt` with `args`; its stdout and which of Ray's processes it started."""
+    proc = subprocess.Popen(as_started([GRIDBT, *args]), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+    found: set[str] = set()
+    while proc.poll() is None:
+        running = descendants(proc.pid)
+        found.update(name for name in ("raylet", "gcs_server", "ray::BacktestActor")
+                     if named(running, name))
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-3000:]
+    return stdout, found
+
+
+def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
+        tmp_path: Path) -> None:
+    """`--resume` of a finished sweep (`make demo` run again) has nothing to run: it starts no
+    Ray, reads the top combinations' curves it kept, keeps its MLflow run and says what it
+    said before. Ranked by another objective, the top combinations' curves are not all on
+    disk: then it starts Ray to backtest them."""
+    path = write_sweep(tmp_path, """\
+        structure.legs.0.select.target: [0.1, 0.2, 0.3]
+        exit.profit_target: [0.25, 0.5, null]
+        exit.stop_loss: [2.0, null]
+        """)
+    out = tmp_path / "out"
+    first, found = _run_watching(["sweep", str(path), "--out", str(out)], tmp_path)
+    assert "ray::BacktestActor" in found
+    before = json.loads((out / "sweep.json").read_text())
+    top = out / "equity" / "top.parquet"
+    written = top.stat().st_mtime_ns
+
+    again, found = _run_watching(["sweep", str(path), "--out", str(out), "--resume"], tmp_path)
+    assert found == set()
+    assert "sweep finished: nothing left to compute (18 already done" in again
+    after = json.loads((out / "sweep.json").read_text())
+    assert after["status"] == "done" and after["runs"] == 2
+    for key in ("statistics", "best", "engines", "computed", "mlflow"):
+        assert after[key] == before[key], key
+    assert top.stat().st_mtime_ns == written
+    # the same summary, top table and statistics as the run that computed them
+    assert again.split("\n", 1)[1] == first.split("\n", 1)[1]
+
+    path.write_text(path.read_text() + "objective: {kpi: sharpe, direction: minimize}\n")
+    worst, found = _run_watching(["sweep", str(path), "--out", str(out), "--resume"], tmp_path)
+    assert "ray::BacktestActor" in found
+    assert "top combinations by sharpe (min)" in worst
+    ranked = json.loads((out / "sweep.json").read_text())
+    results = ResultStore(out).read()
+    assert ranked["best"]["param_hash"] == results.loc[results["sharpe"].idxmin(), "param_hash"]
+    assert ranked["mlflow"]["run_id"] != before["mlflow"]["run_id"]  # other children
+    assert top.stat().st_mtime_ns != written
