@@ -191,11 +191,13 @@ def _values_frame(ran: list[FrozenTrial], trials: list[FrozenTrial], study: Stud
 
 def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
                  optuna_study: optuna.Study, evaluator: Evaluator, packed: PackedChain,
-                 outcome: StudyOutcome) -> dict[str, Any]:
-    """Out-of-sample results, overfitting statistics and the result files; the summary."""
+                 outcome: StudyOutcome, made_from: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Out-of-sample results, overfitting statistics and the result files; the summary
+    (`made_from`: what they were made from, recorded as the summary's `made_from`)."""
     trials = optuna_study.get_trials(deepcopy=False)
     states = {s.name.lower(): sum(t.state == s for t in trials) for s in FINISHED}
     summary: dict[str, Any] = {
+        **({"made_from": made_from} if made_from is not None else {}),
         "study": study.name, "storage": outcome.storage, "trials": states,
         "objectives": [{"kpi": o.kpi, "maximize": o.maximize} for o in study.objectives],
         "sampler": study.sampler_kind, "pruner": study.pruner_kind,

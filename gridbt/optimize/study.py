@@ -52,7 +52,12 @@ from gridbt.optimize.samplers import (
 )
 from gridbt.optimize.space import SearchSpace
 from gridbt.optimize.spec import StudyError, StudySpec, load_study
-from gridbt.optimize.status import record_failure, start_status, write_study_status
+from gridbt.optimize.status import (
+    read_status,
+    record_failure,
+    start_status,
+    write_study_status,
+)
 from gridbt.runtime import ActorPool, BacktestActor, JobMetrics, init_ray, progress_bar
 from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
 from gridbt.strategy.spec import StrategySpec
@@ -97,6 +102,18 @@ class StudyOutcome:
     #: the MLflow runs an earlier run of this study logged (its `summary.json` `mlflow`), which
     #: `workflows.study` keeps instead of logging again when they still hold these results
     logged: dict[str, Any] = field(default_factory=dict)
+
+
+def _summary_made_from(out_dir: Path, made_from: dict[str, Any]) -> dict[str, Any] | None:
+    """The `summary.json` in `out_dir` if its finish was made from `made_from` (the study
+    file's bytes, the study's signature and its finished trials), else None."""
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or summary.get("made_from") != made_from:
+        return None
+    return summary
 
 
 def _logged_runs(out_dir: Path) -> dict[str, Any]:
@@ -468,6 +485,7 @@ def run_study(
     url = storage_url(study, out_dir)
     lock_directory(out_dir)  # one run at a time in a directory, until this process exits
     logged = _logged_runs(out_dir)  # read before the finish writes summary.json again
+    finished_before = (read_status(out_dir) or {}).get("status") == "done"
     stage("%s: %d trials, %d at a time, checked in %.2f s", source, study.trials,
           study.parallel, seconds_since(started))
 
@@ -503,6 +521,19 @@ def run_study(
         raise record_failure(out_dir, exc, f"opening the study's storage {url}") from None
     stage("storage open in %.2f s: %d finished trials", seconds_since(opening), finished)
     start_status(out_dir, study, source, url)
+    # what the results are made from: a finished study resumed with these has nothing to do
+    made_from = {"file_sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+                 "signature": signature}
+    if resume and finish and finished_before and finished >= study.trials:
+        summary = _summary_made_from(out_dir, {**made_from, "trials": finished})
+        if summary is not None:
+            stage("nothing left to run: %d trials finished, the results are the last run's",
+                  finished)
+            write_study_status(out_dir, "done", trials_finished=finished)
+            return StudyOutcome(
+                out_dir=out_dir, study_name=study.name, storage=url, finished=finished,
+                computed=0, interrupted=False, seconds=0.0, actors=0, backtests=0,
+                sampler_seconds=0.0, storage_seconds=0.0, summary=summary, logged=logged)
     try:
         init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
         pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :],
@@ -521,8 +552,9 @@ def run_study(
                 finishing = time.perf_counter()
                 stage("finishing: out of sample, deflated Sharpe, PBO, result files")
                 try:
-                    outcome.summary = finish_study(study, space, folds, mirror.memory,
-                                                   evaluator, packed, outcome)
+                    outcome.summary = finish_study(
+                        study, space, folds, mirror.memory, evaluator, packed, outcome,
+                        {**made_from, "trials": outcome.finished})
                     _fold_attrs(mirror.persistent, outcome.summary)
                     stage("finished in %.2f s", seconds_since(finishing))
                 except KeyboardInterrupt:  # the trials are stored; --resume finishes

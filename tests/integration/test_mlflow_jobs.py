@@ -389,6 +389,8 @@ def test_a_resume_that_changes_nothing_logs_no_second_copy(tmp_path: Path, chain
 
 
 def test_a_resume_of_a_finished_study_logs_no_second_copy(tmp_path: Path, chain: Path) -> None:
+    """`--resume` of a finished study runs nothing: no actors, the last finish's summary and
+    MLflow runs kept. Once the study file changes, the finish runs again."""
     path = tmp_path / "study.yaml"
     path.write_text(textwrap.dedent(f"""\
         name: study_twice
@@ -403,10 +405,18 @@ def test_a_resume_of_a_finished_study_logs_no_second_copy(tmp_path: Path, chain:
           exit.profit_target: {{float: [0.2, 0.9], step: 0.1}}
         """))
     out = tmp_path / "out"
-    first = study_job(path, out=out, resume=True, progress=False,
-                      workdir=tmp_path).summary["mlflow"]
+    done = study_job(path, out=out, resume=True, progress=False, workdir=tmp_path)
+    first = done.summary["mlflow"]
     again = study_job(path, out=out, resume=True, progress=False, workdir=tmp_path)
-    assert again.computed == 0 and again.summary["mlflow"] == first
+    assert again.computed == 0 and again.actors == 0  # no trial, no finish: no actors
+    assert again.summary == done.summary and again.summary["mlflow"] == first
     assert json.loads((out / "summary.json").read_text())["mlflow"] == first
+    assert json.loads((out / "study.json").read_text())["status"] == "done"
     client = MlflowClient(first["tracking_uri"])
     assert [r.info.run_id for r in parent_runs(client, first)] == [first["run_id"]]
+
+    path.write_text(path.read_text().replace("keep_equity: 1", "keep_equity: 2"))
+    edited = study_job(path, out=out, resume=True, progress=False, workdir=tmp_path)
+    assert edited.computed == 0 and edited.actors > 0  # the finish ran again
+    assert len(list((out / "equity").glob("*.parquet"))) >= 1
+    assert edited.summary["mlflow"]["run_id"] != first["run_id"]
