@@ -116,6 +116,21 @@ def _summary_made_from(out_dir: Path, made_from: dict[str, Any]) -> dict[str, An
     return summary
 
 
+def _in_file_order(summary: dict[str, Any], study: StudySpec) -> dict[str, Any]:
+    """`summary` as read back (JSON with sorted keys) with each trial's parameters in the
+    study file's order again (its space, then its sub-grid), as the finish wrote them."""
+    order = {path: k for k, path in enumerate([*study.space, *study.subgrid])}
+
+    def ordered(params: dict[str, Any]) -> dict[str, Any]:
+        return dict(sorted(params.items(), key=lambda item: order.get(item[0], len(order))))
+
+    if "best" in summary:
+        summary["best"]["params"] = ordered(summary["best"]["params"])
+    for trial in summary.get("pareto", []):
+        trial["params"] = ordered(trial["params"])
+    return summary
+
+
 def _logged_runs(out_dir: Path) -> dict[str, Any]:
     """The `mlflow` entry of the `summary.json` an earlier run wrote in `out_dir` ({} if none)."""
     try:
@@ -533,7 +548,8 @@ def run_study(
             return StudyOutcome(
                 out_dir=out_dir, study_name=study.name, storage=url, finished=finished,
                 computed=0, interrupted=False, seconds=0.0, actors=0, backtests=0,
-                sampler_seconds=0.0, storage_seconds=0.0, summary=summary, logged=logged)
+                sampler_seconds=0.0, storage_seconds=0.0,
+                summary=_in_file_order(summary, study), logged=logged)
     try:
         init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
         pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :],

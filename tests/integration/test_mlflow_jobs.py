@@ -402,6 +402,7 @@ def test_a_resume_of_a_finished_study_logs_no_second_copy(tmp_path: Path, chain:
         sampler: {{kind: random, seed: 1}}
         keep_equity: 1
         space:
+          exit.stop_loss: {{categorical: [2.0, null]}}
           exit.profit_target: {{float: [0.2, 0.9], step: 0.1}}
         """))
     out = tmp_path / "out"
@@ -410,6 +411,8 @@ def test_a_resume_of_a_finished_study_logs_no_second_copy(tmp_path: Path, chain:
     again = study_job(path, out=out, resume=True, progress=False, workdir=tmp_path)
     assert again.computed == 0 and again.actors == 0  # no trial, no finish: no actors
     assert again.summary == done.summary and again.summary["mlflow"] == first
+    # printed in the file's order, as the run that computed them printed them
+    assert list(again.summary["best"]["params"]) == list(done.summary["best"]["params"])
     assert json.loads((out / "summary.json").read_text())["mlflow"] == first
     assert json.loads((out / "study.json").read_text())["status"] == "done"
     client = MlflowClient(first["tracking_uri"])
