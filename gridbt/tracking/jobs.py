@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,7 +46,8 @@ from gridbt.tracking.mlflow_runs import (
 )
 
 __all__ = ["BACKTEST_EXPERIMENT", "CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "Reproduce", "job_facts",
-           "log_backtest", "log_study", "log_sweep", "still_logged", "tracking_uri"]
+           "log_backtest", "log_study", "log_sweep", "log_unless_logged", "still_logged",
+           "tracking_uri"]
 
 _NO_CURVE = np.empty(0)
 _NO_DATES = np.empty(0, dtype="datetime64[D]")
@@ -98,6 +99,20 @@ def still_logged(recorded: Mapping[str, Any], config: TrackingConfig, name: str,
     return (run.info.status == "FINISHED" and run.info.lifecycle_stage == "active"
             and experiment.lifecycle_stage == "active"
             and experiment.name == recorded["experiment"])
+
+
+def log_unless_logged(recorded: Mapping[str, Any], config: TrackingConfig, name: str,
+                      store_dir: Path, facts: Mapping[str, Any],
+                      log: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The `mlflow` entry of a finished sweep or study: `recorded` when an earlier run logged
+    runs that still hold what `log()` would log (`still_logged`: a resume that changed
+    nothing makes no second copy), else what `log()` logged, with the `facts` it was made
+    from."""
+    if still_logged(recorded, config, name, store_dir, facts):
+        stage("MLflow run %s already holds these results; not logged again",
+              recorded["run_id"])
+        return dict(recorded)
+    return {**log(), "facts": dict(facts)}
 
 
 def _finite(values: Mapping[str, Any]) -> dict[str, float]:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gridbt._stages import stage
 from gridbt._typing import PathLike
 
 if TYPE_CHECKING:
@@ -51,23 +50,21 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
     try:
         import tempfile
 
-        from gridbt.tracking.jobs import job_facts, log_study, still_logged
+        from gridbt.tracking.jobs import job_facts, log_study, log_unless_logged
         from gridbt.workflows._kept import Reproduce
 
         store_dir = outcome.out_dir if tracking_dir is None else Path(tracking_dir)
-        facts = job_facts(study_file, trials=outcome.finished)
-        if still_logged(outcome.logged, study.mlflow, study.name, store_dir, facts):
-            mlflow = outcome.logged  # a resume that changed nothing: no second copy
-            stage("MLflow run %s already holds these results; not logged again",
-                  mlflow["run_id"])
-        else:
+
+        def log() -> dict[str, Any]:
             with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
-                mlflow = log_study(
+                return log_study(
                     study, outcome, str(study_file), store_dir, progress=progress,
                     verbose=verbose,
                     base=base, reproduce=Reproduce(base, study.data, Path(staging), "trials"))
-            mlflow["facts"] = facts
-        outcome.summary["mlflow"] = mlflow
+
+        outcome.summary["mlflow"] = log_unless_logged(
+            outcome.logged, study.mlflow, study.name, store_dir,
+            job_facts(study_file, trials=outcome.finished), log)
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:
         outcome.interrupted = True

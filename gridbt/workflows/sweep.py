@@ -63,21 +63,19 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
             higher_is_better=sweep.objective.maximize, out_dir=outcome.out_dir / "heatmaps")
         stage("%d heatmaps drawn in %.2f s", len(heatmaps), seconds_since(started))
         if sweep.mlflow.enabled:
-            from gridbt.tracking.jobs import job_facts, log_sweep, still_logged
+            from gridbt.tracking.jobs import job_facts, log_sweep, log_unless_logged
 
             store_dir = store.root if tracking_dir is None else Path(tracking_dir)
-            facts = job_facts(sweep_file, results=manifest.computed, failed=manifest.failed)
-            if still_logged(outcome.logged, sweep.mlflow, sweep.name, store_dir, facts):
-                mlflow = outcome.logged  # a resume that changed nothing: no second copy
-                stage("MLflow run %s already holds these results; not logged again",
-                      mlflow["run_id"])
-            else:
+
+            def log() -> dict[str, Any]:
                 with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
-                    mlflow = log_sweep(sweep, manifest, store, heatmaps, str(sweep_file),
-                                       store_dir, base=base, progress=progress,
-                                       verbose=verbose,
-                                       reproduce=Reproduce(base, sweep.data, Path(staging)))
-                mlflow["facts"] = facts
+                    return log_sweep(sweep, manifest, store, heatmaps, str(sweep_file),
+                                     store_dir, base=base, progress=progress, verbose=verbose,
+                                     reproduce=Reproduce(base, sweep.data, Path(staging)))
+
+            mlflow = log_unless_logged(
+                outcome.logged, sweep.mlflow, sweep.name, store_dir,
+                job_facts(sweep_file, results=manifest.computed, failed=manifest.failed), log)
             outcome.manifest = manifest.with_results(mlflow=mlflow)
             write_manifest(outcome.out_dir, outcome.manifest)
     except KeyboardInterrupt:
