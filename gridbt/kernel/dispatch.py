@@ -121,10 +121,10 @@ class BatchOutputs(NamedTuple):
     outcome: np.ndarray  # (n,) int64: hash of the trade sequence (`outcome_nb`)
     block_stats: FloatArray  # (n, n_blocks, 3): per time block of the daily returns, count,
     # sum and sum of squares (`overfitting.block_return_stats`, for PBO; n_blocks may be 0)
-    # the trade-table engine's account of its rows (`tables.run_batch_tables`; the day
-    # kernel's batches leave the defaults):
-    replayed: int = 0  # rows not walked: they repeated another row's trades, and copied it
-    day_rows: np.ndarray | None = None  # (n,) bool: rows of small groups, run on the day kernel
+    # the trade-table engine's account of its rows (`tables.run_batch_tables`; 0 and all
+    # False from `run_batch`):
+    replayed: int  # rows not walked: they repeated another row's trades, and copied them
+    day_rows: np.ndarray  # (n,) bool: rows of entry groups too small, run on the day kernel
 
 
 class BatchBuffers(NamedTuple):
@@ -156,6 +156,8 @@ def new_batch(packed: PackedChain, params: FloatArray,
         equity=np.empty((int(keep.sum()), packed.n_days)),
         outcome=np.empty(n, dtype=np.int64),
         block_stats=np.zeros((n, n_blocks, 3)),
+        replayed=0,
+        day_rows=np.zeros(n, dtype=bool),
     )
     return BatchBuffers(params, keep, slot, out)
 

@@ -186,7 +186,7 @@ class BacktestActor:
             equity=out.equity if keep_equity else None,
             seconds=time.perf_counter() - started,
             node=self.node,
-            day_rows=out.day_rows,
+            day_rows=out.day_rows if engine == "tables" else None,
             replayed=out.replayed,
         )
 
