@@ -10,13 +10,23 @@ imports nothing heavy: the watching process of `gridbt._supervise` uses it too.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["mark_failed", "now", "write_status"]
+__all__ = ["made_from", "mark_failed", "now", "write_status"]
+
+
+def made_from(job_file: str | os.PathLike[str], **facts: Any) -> dict[str, Any]:
+    """What a sweep's or study's results (and the MLflow runs logged from them) were made
+    from, as its status files record it: the job file's bytes, hashed, and `facts` (the
+    counts of its results, the study's signature). A run finding equal facts has nothing to
+    redo."""
+    digest = hashlib.sha256(Path(job_file).read_bytes()).hexdigest()
+    return {"file_sha256": digest, **facts}
 
 
 def now() -> str:

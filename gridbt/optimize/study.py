@@ -37,6 +37,7 @@ from optuna.trial import TrialState
 from gridbt._inputs import check_chain_days
 from gridbt._lock import lock_directory
 from gridbt._stages import seconds_since, stage
+from gridbt._status import made_from
 from gridbt._typing import FloatArray, PathLike
 from gridbt.data.features import FEATURE_NAMES
 from gridbt.kernel.dispatch import windowed
@@ -104,16 +105,14 @@ class StudyOutcome:
     logged: dict[str, Any] = field(default_factory=dict)
 
 
-def _summary_made_from(out_dir: Path, made_from: dict[str, Any]) -> dict[str, Any] | None:
-    """The `summary.json` in `out_dir` if its finish was made from `made_from` (the study
-    file's bytes, the study's signature and its finished trials), else None."""
+def _last_summary(out_dir: Path) -> dict[str, Any]:
+    """The `summary.json` an earlier run's finish wrote in `out_dir` ({} if none or unreadable:
+    then the finish runs and the runs are logged again)."""
     try:
         summary = json.loads((out_dir / "summary.json").read_text())
     except (OSError, ValueError):
-        return None
-    if not isinstance(summary, dict) or summary.get("made_from") != made_from:
-        return None
-    return summary
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def _in_file_order(summary: dict[str, Any], study: StudySpec) -> dict[str, Any]:
@@ -129,14 +128,6 @@ def _in_file_order(summary: dict[str, Any], study: StudySpec) -> dict[str, Any]:
     for trial in summary.get("pareto", []):
         trial["params"] = ordered(trial["params"])
     return summary
-
-
-def _logged_runs(out_dir: Path) -> dict[str, Any]:
-    """The `mlflow` entry of the `summary.json` an earlier run wrote in `out_dir` ({} if none)."""
-    try:
-        return dict(json.loads((out_dir / "summary.json").read_text()).get("mlflow") or {})
-    except (OSError, ValueError, AttributeError):  # none yet, or unreadable: log again
-        return {}
 
 
 @dataclass
@@ -499,7 +490,8 @@ def run_study(
     stage("results go to %s", out_dir.resolve())
     url = storage_url(study, out_dir)
     lock_directory(out_dir)  # one run at a time in a directory, until this process exits
-    logged = _logged_runs(out_dir)  # read before the finish writes summary.json again
+    last = _last_summary(out_dir)  # read before the finish writes summary.json again
+    logged = dict(last.get("mlflow") or {})
     finished_before = (read_status(out_dir) or {}).get("status") == "done"
     stage("%s: %d trials, %d at a time, checked in %.2f s", source, study.trials,
           study.parallel, seconds_since(started))
@@ -536,20 +528,18 @@ def run_study(
         raise record_failure(out_dir, exc, f"opening the study's storage {url}") from None
     stage("storage open in %.2f s: %d finished trials", seconds_since(opening), finished)
     start_status(out_dir, study, source, url)
-    # what the results are made from: a finished study resumed with these has nothing to do
-    made_from = {"file_sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
-                 "signature": signature}
-    if resume and finish and finished_before and finished >= study.trials:
-        summary = _summary_made_from(out_dir, {**made_from, "trials": finished})
-        if summary is not None:
-            stage("nothing left to run: %d trials finished, the results are the last run's",
-                  finished)
-            write_study_status(out_dir, "done", trials_finished=finished)
-            return StudyOutcome(
-                out_dir=out_dir, study_name=study.name, storage=url, finished=finished,
-                computed=0, interrupted=False, seconds=0.0, actors=0, backtests=0,
-                sampler_seconds=0.0, storage_seconds=0.0,
-                summary=_in_file_order(summary, study), logged=logged)
+    # a finished study resumed with what its last finish was made from has nothing to do
+    if (resume and finish and finished_before and finished >= study.trials
+            and last.get("made_from") == made_from(source, signature=signature,
+                                                   trials=finished)):
+        stage("nothing left to run: %d trials finished, the results are the last run's",
+              finished)
+        write_study_status(out_dir, "done", trials_finished=finished)
+        return StudyOutcome(
+            out_dir=out_dir, study_name=study.name, storage=url, finished=finished,
+            computed=0, interrupted=False, seconds=0.0, actors=0, backtests=0,
+            sampler_seconds=0.0, storage_seconds=0.0, summary=_in_file_order(last, study),
+            logged=logged)
     try:
         init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
         pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :],
@@ -570,7 +560,7 @@ def run_study(
                 try:
                     outcome.summary = finish_study(
                         study, space, folds, mirror.memory, evaluator, packed, outcome,
-                        {**made_from, "trials": outcome.finished})
+                        made_from(source, signature=signature, trials=outcome.finished))
                     _fold_attrs(mirror.persistent, outcome.summary)
                     stage("finished in %.2f s", seconds_since(finishing))
                 except KeyboardInterrupt:  # the trials are stored; --resume finishes

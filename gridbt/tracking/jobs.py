@@ -6,7 +6,6 @@ one child run per kept combination or trial with its KPIs and, where kept, its e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -22,7 +21,6 @@ import yaml
 
 from gridbt._errors import environment_failure
 from gridbt._stages import seconds_since, stage
-from gridbt._typing import PathLike
 from gridbt._yaml import load_yaml
 from gridbt.kernel.metrics import KPI_NAMES
 from gridbt.optimize.finish import rank_trials
@@ -45,7 +43,7 @@ from gridbt.tracking.mlflow_runs import (
     runs_url,
 )
 
-__all__ = ["BACKTEST_EXPERIMENT", "CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "Reproduce", "job_facts",
+__all__ = ["BACKTEST_EXPERIMENT", "CHAIN_PREFIX", "IN_SAMPLE_PREFIX", "Reproduce",
            "log_backtest", "log_study", "log_sweep", "log_unless_logged", "still_logged",
            "tracking_uri"]
 
@@ -66,21 +64,13 @@ def tracking_uri(config: TrackingConfig, store_dir: Path) -> str:
             or default_tracking_uri(store_dir))
 
 
-def job_facts(source: PathLike, **counts: int) -> dict[str, Any]:
-    """What a sweep's or study's MLflow runs are made from, as its `mlflow` entry records it
-    (`facts`): the job file's bytes (hashed) and the `counts` of its results. Runs logged from
-    equal facts, to the same store and experiment, hold what logging again would write."""
-    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()
-    return {"file_sha256": digest, **counts}
-
-
 def still_logged(recorded: Mapping[str, Any], config: TrackingConfig, name: str,
                  store_dir: Path, facts: Mapping[str, Any]) -> bool:
     """Whether the runs an earlier run of this job logged (`recorded`: the `mlflow` entry it
     wrote) hold what logging now would: the same tracking URI and experiment, logged from the
-    same `facts` (`job_facts`), and the parent run still in the store, finished and not
-    deleted, in that experiment (a user may have deleted either in the UI since). A store that
-    cannot be read says no: logging again then reports what is wrong with it."""
+    same `facts` (`gridbt._status.made_from`), and the parent run still in the store, finished
+    and not deleted, in that experiment (a user may have deleted either in the UI since). A
+    store that cannot be read says no: logging again then reports what is wrong with it."""
     uri = tracking_uri(config, store_dir)
     if (not recorded or recorded.get("facts") != dict(facts)
             or recorded.get("tracking_uri") != uri

@@ -50,7 +50,7 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
     try:
         import tempfile
 
-        from gridbt.tracking.jobs import job_facts, log_study, log_unless_logged
+        from gridbt.tracking.jobs import log_study, log_unless_logged
         from gridbt.workflows._kept import Reproduce
 
         store_dir = outcome.out_dir if tracking_dir is None else Path(tracking_dir)
@@ -64,7 +64,7 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
 
         outcome.summary["mlflow"] = log_unless_logged(
             outcome.logged, study.mlflow, study.name, store_dir,
-            job_facts(study_file, trials=outcome.finished), log)
+            outcome.summary["made_from"], log)  # the file, signature and trials
         write_json_atomic(outcome.out_dir / "summary.json", outcome.summary)
     except KeyboardInterrupt:
         outcome.interrupted = True

@@ -63,7 +63,8 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
             higher_is_better=sweep.objective.maximize, out_dir=outcome.out_dir / "heatmaps")
         stage("%d heatmaps drawn in %.2f s", len(heatmaps), seconds_since(started))
         if sweep.mlflow.enabled:
-            from gridbt.tracking.jobs import job_facts, log_sweep, log_unless_logged
+            from gridbt._status import made_from
+            from gridbt.tracking.jobs import log_sweep, log_unless_logged
 
             store_dir = store.root if tracking_dir is None else Path(tracking_dir)
 
@@ -75,7 +76,7 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
 
             mlflow = log_unless_logged(
                 outcome.logged, sweep.mlflow, sweep.name, store_dir,
-                job_facts(sweep_file, results=manifest.computed, failed=manifest.failed), log)
+                made_from(sweep_file, results=manifest.computed, failed=manifest.failed), log)
             outcome.manifest = manifest.with_results(mlflow=mlflow)
             write_manifest(outcome.out_dir, outcome.manifest)
     except KeyboardInterrupt:
