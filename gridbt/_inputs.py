@@ -21,6 +21,7 @@ __all__ = [
     "check_chain_target",
     "check_output_dir",
     "check_result_dir",
+    "check_tracking_uri",
     "describe_yaml_error",
 ]
 
@@ -108,6 +109,50 @@ def check_chain_days(n_days: int, minimum: int, chain: object, needed_by: str) -
     if n_days < minimum:
         raise InputError(f"{chain}: the chain has {n_days} trading day{'s' * (n_days != 1)}; "
                          f"{needed_by} needs at least {minimum}: use a longer chain")
+
+
+#: The first MLflow that refuses to open a file store (a directory of runs) unless
+#: $MLFLOW_ALLOW_FILE_STORE is true; older ones open it
+_FILE_STORE_REFUSED = (3, 13)
+
+
+def check_tracking_uri(uri: str | None, what: str) -> None:
+    """Refuse an MLflow tracking URI that MLflow would refuse only when the runs are logged,
+    after the work: a file store (a directory, or a ``file:`` URI), which MLflow 3.13 and later
+    open only with ``MLFLOW_ALLOW_FILE_STORE=true``. `uri` None: ``$MLFLOW_TRACKING_URI``'s
+    (gridbt's default, SQLite in the output directory, when that is unset too); `what` names
+    where `uri` came from (a file's field, an option)."""
+    if uri is None:
+        uri, what = os.environ.get("MLFLOW_TRACKING_URI") or None, "$MLFLOW_TRACKING_URI"
+    if not uri or _scheme(uri) not in ("", "file") or not _refuses_file_store():
+        return
+    path = Path(uri.removeprefix("file://").removeprefix("file:") or ".")
+    raise InputError(
+        f"{what}: {uri!r} is an MLflow file store (a directory of runs), which MLflow "
+        f"{_mlflow_version()} no longer opens: log to a database instead, e.g. "
+        f"sqlite:///{path.absolute().parent / 'mlflow.db'} (`mlflow migrate-filestore` moves the "
+        "runs already there), or set MLFLOW_ALLOW_FILE_STORE=true to keep the directory"
+    )
+
+
+def _scheme(uri: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(uri).scheme
+
+
+def _mlflow_version() -> str:
+    from importlib.metadata import version
+
+    return version("mlflow")
+
+
+def _refuses_file_store() -> bool:
+    allowed = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("true", "1")
+    if allowed:
+        return False
+    release = tuple(int(part) for part in _mlflow_version().split(".")[:2] if part.isdigit())
+    return release >= _FILE_STORE_REFUSED
 
 
 def describe_yaml_error(error: Exception) -> str:

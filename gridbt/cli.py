@@ -23,7 +23,13 @@ from gridbt._errors import (
     EnvironmentFailure,
     environment_cause,
 )
-from gridbt._inputs import InputError, check_chain_dir, check_chain_target, check_output_dir
+from gridbt._inputs import (
+    InputError,
+    check_chain_dir,
+    check_chain_target,
+    check_output_dir,
+    check_tracking_uri,
+)
 
 __all__ = ["main"]
 
@@ -165,6 +171,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     if args.data is not None:
         check_chain_dir(args.data)
+    if args.mlflow is not None or (spec.mlflow is not None and spec.mlflow.enabled):
+        config = spec.mlflow
+        check_tracking_uri(None if config is None else config.tracking_uri,
+                           f"{args.strategy}: mlflow.tracking_uri")
     from gridbt.report.backtest import format_summary
     from gridbt.workflows.backtest import run_and_write
 

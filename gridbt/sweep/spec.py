@@ -41,6 +41,7 @@ from gridbt._inputs import (
     brief,
     check_chain_dir,
     check_result_dir,
+    check_tracking_uri,
 )
 from gridbt._typing import PathLike
 from gridbt.kernel.metrics import METRIC_BY_NAME
@@ -311,6 +312,9 @@ class _JobFile(Protocol):
 
     def result_files(self) -> tuple[str, ...]: ...
 
+    @property
+    def mlflow(self) -> TrackingConfig: ...
+
 
 def check_job_paths(job: _JobFile, source: PathLike, out: PathLike | None = None,
                     workdir: PathLike | None = None) -> Path:
@@ -331,6 +335,8 @@ def check_job_paths(job: _JobFile, source: PathLike, out: PathLike | None = None
                                    f"{source}: out")
     if job.data is not None:
         check_chain_dir(job.data, f"{source}: data")
+    if job.mlflow.enabled:
+        check_tracking_uri(job.mlflow.tracking_uri, f"{source}: mlflow.tracking_uri")
     return out_dir
 
 

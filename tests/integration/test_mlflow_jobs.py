@@ -423,3 +423,62 @@ def test_a_resume_of_a_finished_study_logs_no_second_copy(tmp_path: Path, chain:
     assert edited.computed == 0 and edited.actors > 0  # the finish ran again
     assert len(list((out / "equity").glob("*.parquet"))) >= 1
     assert edited.summary["mlflow"]["run_id"] != first["run_id"]
+
+
+@pytest.mark.parametrize("uri", ["mlruns", "./runs/mlruns", "file:./mlruns", "sqlite:///x.db"])
+@pytest.mark.parametrize("allowed", ["", "true"])
+def test_a_tracking_uri_is_refused_up_front_exactly_when_mlflow_would_refuse_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str, allowed: str) -> None:
+    """The check made before any work agrees with the installed MLflow's own store."""
+    from mlflow.exceptions import MlflowException
+
+    from gridbt._inputs import InputError, check_tracking_uri
+
+    monkeypatch.chdir(tmp_path)
+    if allowed:
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", allowed)
+    else:
+        monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    try:
+        MlflowClient(uri).search_experiments()
+        mlflow_refuses = False
+    except MlflowException as exc:
+        mlflow_refuses = "MLFLOW_ALLOW_FILE_STORE" in str(exc)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    try:
+        check_tracking_uri(None, "unused")
+        refused = False
+    except InputError as exc:
+        refused = True
+        assert str(exc).startswith(f"$MLFLOW_TRACKING_URI: {uri!r} is an MLflow file store")
+    assert refused == mlflow_refuses
+
+
+def test_a_sweep_logging_to_a_file_store_mlflow_refuses_stops_before_any_work(
+        tmp_path: Path, chain: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(textwrap.dedent(f"""
+        name: refused
+        strategy: {SHORT_PUT}
+        data: {chain}
+        grid:
+          exit.profit_target: [0.25, 0.5]
+        mlflow:
+          tracking_uri: mlruns
+        """))
+    gridbt = str(Path(sys.executable).with_name("gridbt"))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE")}
+    done = subprocess.run([gridbt, "sweep", str(sweep), "--out", "out"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"{sweep}: mlflow.tracking_uri: 'mlruns' is an MLflow file store" in done.stderr
+    assert "MLFLOW_ALLOW_FILE_STORE=true" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out" / "results").exists()
+    # the variable is named when it is where the URI came from
+    done = subprocess.run([gridbt, "optimize", str(REPO / "jobs/studies/short_put_tpe.yaml"),
+                           "--out", "study"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**env, "MLFLOW_TRACKING_URI": "file:./mlruns"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "$MLFLOW_TRACKING_URI: 'file:./mlruns' is an MLflow file store" in done.stderr
+    assert not (tmp_path / "study").exists()
