@@ -241,7 +241,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     _show_stages(args)
     outcome = sweep_job(args.file, address=args.address, resume=args.resume, out=args.out,
                         actors=args.actors, engine=args.engine, progress=not args.quiet,
-                        verbose=args.verbose, summary=summary)
+                        verbose=args.verbose, summary=summary, draw_workers=None)
     from gridbt.report.sweep import format_mlflow
 
     if mlflow := format_mlflow(outcome):
@@ -267,7 +267,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     _show_stages(args)
     outcome = study_job(args.file, address=args.address, resume=args.resume, out=args.out,
                         actors=args.actors, progress=not args.quiet, verbose=args.verbose,
-                        summary=summary)
+                        summary=summary, draw_workers=None)
     from gridbt.report.study import format_mlflow
 
     if mlflow := format_mlflow(outcome):

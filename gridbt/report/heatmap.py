@@ -8,6 +8,7 @@ involved. `best_objective_grid` gives the same data as plain arrays.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -28,7 +29,10 @@ from gridbt.results.plots import axis_levels, heatmap_of_frame, is_off
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["OFF_LABEL", "best_objective_grid", "heatmap_figure", "objective_heatmaps"]
+    from gridbt.report.drawing import Drawing
+
+__all__ = ["OFF_LABEL", "best_objective_grid", "heatmap_figure", "objective_heatmaps",
+           "write_heatmap"]
 
 OFF_LABEL = "off"
 # Above this many rows or columns the cell annotations would overlap.
@@ -87,6 +91,7 @@ def objective_heatmaps(
     higher_is_better: bool,
     out_dir: Path,
     max_pairs: int = 10,
+    drawing: Drawing | None = None,
 ) -> list[Path]:
     """Write one PNG heatmap per pair of parameters that both take two or more values.
 
@@ -113,6 +118,8 @@ def objective_heatmaps(
         Directory for the PNG files.
     max_pairs
         Most heatmaps to draw.
+    drawing
+        Worker processes to draw them in, side by side; default: in this process.
 
     Returns
     -------
@@ -130,12 +137,19 @@ def objective_heatmaps(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    draw = write_heatmap if drawing is None else functools.partial(drawing.draw, write_heatmap)
     for x, y in pairs:
-        figure = heatmap_figure(_best_heatmap(results, x, y, objective, higher_is_better))
         path = out_dir / _file_name(objective, x, y)
-        write_png(figure, path)
+        draw(_best_heatmap(results, x, y, objective, higher_is_better), path)
         written.append(path)
+    if drawing is not None:
+        drawing.wait()
     return written
+
+
+def write_heatmap(heatmap: Heatmap, path: Path) -> None:
+    """Draw `heatmap` (`heatmap_figure`) into the PNG file `path`, atomically."""
+    write_png(heatmap_figure(heatmap), path)
 
 
 def _label(value: object) -> str:

@@ -13,6 +13,7 @@ from gridbt._stages import stage
 
 if TYPE_CHECKING:
     from gridbt.data.pack import PackedChain
+    from gridbt.report.drawing import Drawing
     from gridbt.strategy.spec import StrategySpec
 
 __all__ = ["Reproduce"]
@@ -21,30 +22,35 @@ __all__ = ["Reproduce"]
 class Reproduce:
     """A kept combination's (or trial's) files for its MLflow run, from one backtest of it:
     `strategy.yaml` (the base strategy with its values: `gridbt backtest strategy.yaml --data
-    <chain>` reproduces the run), `trades.parquet` and `tearsheet.png`."""
+    <chain>` reproduces the run), `trades.parquet` and `tearsheet.png`. The tear sheets are
+    drawn in `drawing`'s worker processes (default: here, in turn) while the next runs are
+    backtested; `done` waits for them."""
 
     def __init__(self, base: StrategySpec, data: str | None, folder: Path,
-                 what: str = "combinations"):
+                 what: str = "combinations", drawing: Drawing | None = None):
         """`what` the kept runs are, for the stage lines: "combinations" or "trials"."""
         self.base, self.data, self.folder, self.what = base, data, folder, what
+        self.drawing = drawing
         self.packed: PackedChain | None = None
         self.made = 0  # runs whose files are made
-        self.seconds = 0.0
+        self.started = 0.0
 
     def __call__(self, rank: int, params: Mapping[str, Any]) -> list[Path]:
         if not self.made:
             stage("backtesting the kept %s again for their runs' files (strategy, trades, "
                   "tear sheet)", self.what)
-        started = time.perf_counter()
+            self.started = time.perf_counter()
         files = self._files(rank, params)
         self.made += 1
-        self.seconds += time.perf_counter() - started
         return files
 
     def done(self) -> None:
-        """Say how many runs' files were made, and in how long."""
+        """Wait for the tear sheets; say how many runs' files were made, and in how long."""
+        if self.drawing is not None:
+            self.drawing.wait()
         if self.made:
-            stage("%d kept %s' files made in %.2f s", self.made, self.what, self.seconds)
+            stage("%d kept %s' files made in %.2f s", self.made, self.what,
+                  time.perf_counter() - self.started)
 
     def _files(self, rank: int, params: Mapping[str, Any]) -> list[Path]:
         import pyarrow.parquet as pq
@@ -70,7 +76,11 @@ class Reproduce:
         result = run_backtest(self.packed, spec)
         trades = trades_table(result, self.packed)
         pq.write_table(trades, folder / "trades.parquet")
-        write_tearsheet(equity_table(result, self.packed), trades,
-                        kpis_of(result, self.packed, spec.capital), f"#{rank} {spec.name}",
-                        folder / "tearsheet.png")
+        sheet = (equity_table(result, self.packed), trades,
+                 kpis_of(result, self.packed, spec.capital), f"#{rank} {spec.name}",
+                 folder / "tearsheet.png")
+        if self.drawing is None:
+            write_tearsheet(*sheet)
+        else:
+            self.drawing.draw(write_tearsheet, *sheet)
         return [strategy, folder / "trades.parquet", folder / "tearsheet.png"]

@@ -65,7 +65,8 @@ def _demo_sweep(out_dir: Path) -> int:
     """The short-put grid on local Ray, logged to MLflow beside the demo output."""
     path, out = job_file(DEMO_SWEEP), out_dir / "sweep"
     print(f"\nsweep: {path} -> {out}")
-    outcome = sweep_job(path, out=out, resume=True, workdir=out_dir, tracking_dir=out_dir)
+    outcome = sweep_job(path, out=out, resume=True, workdir=out_dir, tracking_dir=out_dir,
+                        draw_workers=None)
     params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
     print(format_outcome(outcome, results_of(out), params))
     return 130 if outcome.interrupted else 0
@@ -75,6 +76,7 @@ def _demo_study(out_dir: Path) -> int:
     """A short TPE study with walk-forward folds: best parameters, out of sample, DSR."""
     path, out = job_file(DEMO_STUDY), out_dir / "study"
     print(f"\nstudy: {path} -> {out}")
-    outcome = study_job(path, out=out, resume=True, workdir=out_dir, tracking_dir=out_dir)
+    outcome = study_job(path, out=out, resume=True, workdir=out_dir, tracking_dir=out_dir,
+                        draw_workers=None)
     print(format_study(outcome))
     return 130 if outcome.interrupted else 0

@@ -21,7 +21,7 @@ __all__ = ["study_job"]
 def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
               tracking_dir: PathLike | None = None, progress: bool = True,
               verbose: bool = False, summary: Callable[[StudyOutcome], None] | None = None,
-              **options: Any) -> StudyOutcome:
+              draw_workers: int | None = 1, **options: Any) -> StudyOutcome:
     """Run (or resume) the study in `study_file` (`options` as `run_study`'s), then log it to
     MLflow when its file asks for it (the runs' location goes into `summary.json`). A failure
     there leaves `study.json` saying failed, with the error; `--resume` logs again.
@@ -30,6 +30,8 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
     that a caller can show them without waiting for it. `progress` shows progress bars (the
     trials, the MLflow runs); `verbose` keeps what Ray and MLflow have to say. Without a
     tracking URI the runs go to SQLite in `tracking_dir`, default the study's output directory.
+    The kept trials' tear sheets are drawn by `draw_workers` processes (`report.drawing`;
+    None: one per usable CPU, for callers whose main module may be imported again).
     """
     from gridbt.optimize.study import run_study
 
@@ -50,17 +52,20 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
     try:
         import tempfile
 
+        from gridbt.report.drawing import Drawing
         from gridbt.tracking.jobs import log_study, log_unless_logged
         from gridbt.workflows._kept import Reproduce
 
         store_dir = outcome.out_dir if tracking_dir is None else Path(tracking_dir)
 
         def log() -> dict[str, Any]:
-            with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
-                return log_study(
-                    study, outcome, str(study_file), store_dir, progress=progress,
-                    verbose=verbose,
-                    base=base, reproduce=Reproduce(base, study.data, Path(staging), "trials"))
+            # the workers stop before the staged files they write are removed
+            with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging, \
+                    Drawing(draw_workers) as drawing:
+                reproduce = Reproduce(base, study.data, Path(staging), "trials", drawing)
+                return log_study(study, outcome, str(study_file), store_dir,
+                                 progress=progress, verbose=verbose, base=base,
+                                 reproduce=reproduce)
 
         outcome.summary["mlflow"] = log_unless_logged(
             outcome.logged, study.mlflow, study.name, store_dir,

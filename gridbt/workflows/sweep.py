@@ -25,7 +25,7 @@ __all__ = ["sweep_job"]
 def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
               tracking_dir: PathLike | None = None, progress: bool = True,
               verbose: bool = False, summary: Callable[[SweepOutcome], None] | None = None,
-              **options: Any) -> SweepOutcome:
+              draw_workers: int | None = 1, **options: Any) -> SweepOutcome:
     """Run (or resume) the sweep in `sweep_file` (`options` as `run_sweep`'s), then draw the
     objective's heatmaps into `<out>/heatmaps/` and log the sweep to MLflow when its file asks
     for it. A Ctrl-C while drawing or logging keeps the finished grid: `--resume` redoes them;
@@ -35,7 +35,9 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
     MLflow, so that a caller can show them without waiting for either. `progress` shows
     progress bars (the grid, the MLflow runs); `verbose` keeps what Ray and MLflow have to say.
     Without a tracking URI (file or `$MLFLOW_TRACKING_URI`) the runs go to SQLite in
-    `tracking_dir`, default the sweep's output directory.
+    `tracking_dir`, default the sweep's output directory. The heatmaps and the kept
+    combinations' tear sheets are drawn by `draw_workers` processes (`report.drawing`; None:
+    one per usable CPU, for callers whose main module may be imported again).
     """
     from gridbt.sweep.driver import run_sweep
 
@@ -48,6 +50,7 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
     if outcome.interrupted or manifest is None or manifest.status != "done" or not manifest.best:
         return outcome
 
+    from gridbt.report.drawing import Drawing
     from gridbt.report.heatmap import objective_heatmaps
     from gridbt.sweep.manifest import write_manifest
     from gridbt.sweep.results import ResultStore
@@ -55,12 +58,15 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
 
     sweep, base = load_sweep(sweep_file)
     store = ResultStore(outcome.out_dir)
+    # the heatmaps, then the kept runs' tear sheets, drawn side by side in worker processes
+    drawing = Drawing(draw_workers)
     try:
         started = time.perf_counter()
         stage("drawing heatmaps")
         heatmaps: list[Path] = objective_heatmaps(
             store.read_summary(), list(sweep.grid), sweep.objective.kpi,
-            higher_is_better=sweep.objective.maximize, out_dir=outcome.out_dir / "heatmaps")
+            higher_is_better=sweep.objective.maximize, out_dir=outcome.out_dir / "heatmaps",
+            drawing=drawing)
         stage("%d heatmaps drawn in %.2f s", len(heatmaps), seconds_since(started))
         if sweep.mlflow.enabled:
             from gridbt._status import made_from
@@ -70,9 +76,13 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
 
             def log() -> dict[str, Any]:
                 with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
-                    return log_sweep(sweep, manifest, store, heatmaps, str(sweep_file),
-                                     store_dir, base=base, progress=progress, verbose=verbose,
-                                     reproduce=Reproduce(base, sweep.data, Path(staging)))
+                    try:
+                        reproduce = Reproduce(base, sweep.data, Path(staging), drawing=drawing)
+                        return log_sweep(sweep, manifest, store, heatmaps, str(sweep_file),
+                                         store_dir, base=base, progress=progress,
+                                         verbose=verbose, reproduce=reproduce)
+                    finally:  # the workers stop before the staged files they write go
+                        drawing.close()
 
             mlflow = log_unless_logged(
                 outcome.logged, sweep.mlflow, sweep.name, store_dir,
@@ -86,5 +96,7 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
 
         raise record_failure(outcome.out_dir, exc,
                              f"drawing the heatmaps in {outcome.out_dir / 'heatmaps'}") from None
+    finally:
+        drawing.close()
     return outcome
 

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from gridbt.data.default import ensure_synthetic_chain
+from gridbt.report.drawing import usable_cpus
 from gridbt.sweep.results import ResultStore
 from gridbt.testing.process import alive, as_started, descendants, named, wait_for_results
 from gridbt.tracking.artifacts import RunArtifacts
@@ -126,10 +127,13 @@ def test_a_finished_sweep_ends_with_everything_written_and_nothing_left_running(
         seen.update((p.pid, p) for p in running)
         found.update(name for name in ("raylet", "gcs_server", "ray::BacktestActor")
                      if named(running, name))
+        if any(_drawing_worker(p) for p in running):  # the heatmaps' and tear sheets'
+            found.add("drawing")
         time.sleep(0.05)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr[-3000:]
-    assert found == {"raylet", "gcs_server", "ray::BacktestActor"}, found
+    drawing = {"drawing"} if usable_cpus() > 1 else set()  # else drawn in the command itself
+    assert found == {"raylet", "gcs_server", "ray::BacktestActor", *drawing}, found
     session = list(seen.values())
     ended = time.monotonic()
     while alive(session) and time.monotonic() - ended < 10:
@@ -146,6 +150,10 @@ def test_a_finished_sweep_ends_with_everything_written_and_nothing_left_running(
     client = MlflowClient(manifest["mlflow"]["tracking_uri"])
     runs = client.search_runs([manifest["mlflow"]["experiment_id"]])
     assert len(runs) == 1 + 3 and {r.info.status for r in runs} == {"FINISHED"}
+    children = [r for r in runs if "gridbt.param_hash" in r.data.tags]
+    assert len(children) == 3
+    for child in children:  # its tear sheet, drawn by a worker, logged with it
+        assert "tearsheet.png" in RunArtifacts(client.tracking_uri).list(child.info.run_id)
 
 
 def _run_watching(args: list[str], cwd: Path) -> tuple[str, set[str]]:
@@ -201,3 +209,11 @@ def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
     assert ranked["best"]["param_hash"] == results.loc[results["sharpe"].idxmin(), "param_hash"]
     assert ranked["mlflow"]["run_id"] != before["mlflow"]["run_id"]  # other children
     assert top.stat().st_mtime_ns != written
+
+
+def _drawing_worker(process: psutil.Process) -> bool:
+    """Whether `process` is one of `gridbt.report.drawing`'s spawned workers."""
+    try:
+        return "--multiprocessing-fork" in process.cmdline()
+    except psutil.Error:
+        return False
