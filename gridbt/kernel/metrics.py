@@ -90,7 +90,7 @@ METRICS: tuple[Metric, ...] = (
         "peak starts at capital. Above 1 if equity goes negative.",
     ),
     Metric(
-        "max_drawdown_days", "Max drawdown duration", "days", False,
+        "max_drawdown_days", "Max drawdown duration (days)", "days", False,
         "Longest drawdown in calendar days, from the date of the peak (first date for the "
         "initial capital) to the first date equity is back at or above it, or to the last "
         "date if it never recovers; 0 if equity never falls below its peak.",

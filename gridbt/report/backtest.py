@@ -12,11 +12,10 @@ __all__ = ["format_kpis", "format_summary"]
 
 def format_kpis(kpis: dict[str, float | None]) -> str:
     """KPIs as an aligned two-column table, in registry order."""
-    lines = []
-    for m in METRICS:
-        if m.name in kpis:
-            lines.append(f"  {m.label:<24} {format_kpi(kpis[m.name], m.unit):>16}")
-    return "\n".join(lines)
+    shown = [m for m in METRICS if m.name in kpis]
+    width = max((len(m.label) for m in shown), default=0)
+    return "\n".join(f"  {m.label:<{width}} {format_kpi(kpis[m.name], m.unit):>16}"
+                     for m in shown)
 
 
 def format_summary(summary: BacktestSummary, out_dir: PathLike) -> str:

@@ -130,3 +130,18 @@ def test_a_resume_with_nothing_left_says_so_instead_of_a_rate() -> None:
 
     assert study(0) == "study s finished: no trials left to run (64 in the study)"
     assert study(8).startswith("study s finished: 8 trials in 2.0 s (64 in the study), 32 ")
+
+
+def test_a_backtests_kpis_line_up_and_say_which_are_in_days() -> None:
+    from gridbt.kernel.metrics import METRICS
+    from gridbt.report.backtest import format_kpis
+
+    kpis = {m.name: 1234.5 for m in METRICS}
+    lines = format_kpis(kpis).splitlines()
+    assert len(lines) == len(METRICS)
+    assert len({len(line) for line in lines}) == 1  # every value ends in one column
+    labels = {m.name: m.label for m in METRICS}
+    for m in METRICS:
+        if m.unit == "days":  # a number of days is never shown bare
+            assert "days" in m.label, m.label
+    assert any(line.lstrip().startswith(labels["max_drawdown_days"]) for line in lines)
