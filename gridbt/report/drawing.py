@@ -4,8 +4,8 @@ would take turns; processes draw one figure per core.
 
 The workers are spawned (never forked: the caller may hold Ray's and MLflow's threads) when the
 first figure is drawn and live until `close`; they ignore Ctrl-C, which the caller handles
-(closing the pool stops them). With one usable CPU, or `workers=1`, figures are drawn in the
-calling process, in order.
+(closing the pool stops them). With one usable CPU, or `workers=1`, or where processes cannot
+share a queue (no `/dev/shm`), figures are drawn in the calling process, in order.
 
 A spawned worker imports the caller's main module again, as `multiprocessing` does: harmless
 for the `gridbt` commands (which ask for workers) and for a script whose top-level code sits
@@ -53,8 +53,14 @@ class Drawing:
         if self._pool is None:
             import multiprocessing
 
-            self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
-                                             initializer=_ignore_interrupts)
+            try:
+                self._pool = ProcessPoolExecutor(self.workers,
+                                                 multiprocessing.get_context("spawn"),
+                                                 initializer=_ignore_interrupts)
+            except (OSError, NotImplementedError):  # no process semaphores (no /dev/shm)
+                self.workers = 1
+                fn(*args)
+                return
         self._pending.append(self._pool.submit(fn, *args))
 
     def wait(self) -> None:

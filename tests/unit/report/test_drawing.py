@@ -56,3 +56,21 @@ def test_one_worker_draws_in_the_calling_process(tmp_path: Path) -> None:
         assert (tmp_path / "here.png").exists()  # before any wait: drawn in the call
         assert not multiprocessing.active_children()
     assert Drawing().workers == min(usable_cpus(), 8)
+
+
+def test_without_process_semaphores_figures_are_drawn_here(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without /dev/shm cannot make the pool (a fake here: this one can): the
+    figures are still drawn, in the calling process."""
+    import gridbt.report.drawing as drawing_module
+
+    def no_semaphores(*args: object, **kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(drawing_module, "ProcessPoolExecutor", no_semaphores)
+    heatmap = heatmap_of_frame(RESULTS, "leg.delta", "exit.stop", "sharpe", higher_is_better=True)
+    with Drawing(workers=2) as drawing:
+        drawing.draw(write_heatmap, heatmap, tmp_path / "first.png")
+        drawing.draw(write_heatmap, heatmap, tmp_path / "second.png")
+        assert drawing.workers == 1
+        assert (tmp_path / "first.png").exists() and (tmp_path / "second.png").exists()
