@@ -105,6 +105,9 @@ class SweepOutcome:
     #: the MLflow runs an earlier run of this sweep logged (its `sweep.json` `mlflow`), which
     #: `workflows.sweep` keeps instead of logging again when they still hold these results
     logged: dict[str, Any] = field(default_factory=dict)
+    #: the heatmaps an earlier run drew (its `sweep.json` `heatmaps`), which `workflows.sweep`
+    #: keeps instead of drawing again when they were drawn from these results
+    drawn: dict[str, Any] = field(default_factory=dict)
 
 
 _BLOCK_ROWS = 1 << 13  # grid cells expanded at a time (a row is N_PARAMS floats, ~3.6 kB)
@@ -491,6 +494,7 @@ def run_sweep(
         raise record_failure(out_dir, exc, f"the sweep in {out_dir}") from None
     outcome.manifest = manifest
     outcome.logged = dict(previous.mlflow) if previous is not None else {}
+    outcome.drawn = dict(previous.heatmaps) if previous is not None else {}
     return outcome
 
 

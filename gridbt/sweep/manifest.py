@@ -73,6 +73,9 @@ class SweepManifest:
     statistics: dict[str, Any] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
     mlflow: dict[str, Any] = field(default_factory=dict)
+    #: the heatmaps drawn: their `files` (names in heatmaps/) and the `facts` they were drawn
+    #: from (`gridbt._status.made_from`: the sweep file's bytes, the results)
+    heatmaps: dict[str, Any] = field(default_factory=dict)
     #: the file's engine, combinations run on each engine and, per reason, on the day kernel
     #: instead of trade tables (`gridbt.sweep.groups.engine_counts`)
     engines: dict[str, Any] = field(default_factory=dict)

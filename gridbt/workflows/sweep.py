@@ -17,7 +17,10 @@ from gridbt._typing import PathLike
 from gridbt.workflows._kept import Reproduce
 
 if TYPE_CHECKING:
+    from gridbt.report.drawing import Drawing
     from gridbt.sweep.driver import SweepOutcome
+    from gridbt.sweep.results import ResultStore
+    from gridbt.sweep.spec import SweepSpec
 
 __all__ = ["sweep_job"]
 
@@ -50,8 +53,8 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
     if outcome.interrupted or manifest is None or manifest.status != "done" or not manifest.best:
         return outcome
 
+    from gridbt._status import made_from
     from gridbt.report.drawing import Drawing
-    from gridbt.report.heatmap import objective_heatmaps
     from gridbt.sweep.manifest import write_manifest
     from gridbt.sweep.results import ResultStore
     from gridbt.sweep.spec import load_sweep
@@ -60,16 +63,17 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
     store = ResultStore(outcome.out_dir)
     # the heatmaps, then the kept runs' tear sheets, drawn side by side in worker processes
     drawing = Drawing(draw_workers)
+    # what the heatmaps and the MLflow runs are made from: the file's bytes and the results
+    facts = made_from(sweep_file, results=manifest.computed, failed=manifest.failed)
+    # the pictures also depend on the chain and on the code that draws them
+    drawn_from = {**facts, "data": manifest.data_fingerprint, "code": manifest.code_version}
     try:
-        started = time.perf_counter()
-        stage("drawing heatmaps")
-        heatmaps: list[Path] = objective_heatmaps(
-            store.read_summary(), list(sweep.grid), sweep.objective.kpi,
-            higher_is_better=sweep.objective.maximize, out_dir=outcome.out_dir / "heatmaps",
-            drawing=drawing)
-        stage("%d heatmaps drawn in %.2f s", len(heatmaps), seconds_since(started))
+        heatmaps = _heatmaps(sweep, store, outcome.drawn, drawn_from, drawing)
+        manifest = manifest.with_results(heatmaps={"files": [p.name for p in heatmaps],
+                                                   "facts": drawn_from})
+        outcome.manifest = manifest
+        write_manifest(outcome.out_dir, manifest)
         if sweep.mlflow.enabled:
-            from gridbt._status import made_from
             from gridbt.tracking.jobs import log_sweep, log_unless_logged
 
             store_dir = store.root if tracking_dir is None else Path(tracking_dir)
@@ -84,9 +88,8 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
                     finally:  # the workers stop before the staged files they write go
                         drawing.close()
 
-            mlflow = log_unless_logged(
-                outcome.logged, sweep.mlflow, sweep.name, store_dir,
-                made_from(sweep_file, results=manifest.computed, failed=manifest.failed), log)
+            mlflow = log_unless_logged(outcome.logged, sweep.mlflow, sweep.name, store_dir,
+                                       facts, log)
             outcome.manifest = manifest.with_results(mlflow=mlflow)
             write_manifest(outcome.out_dir, outcome.manifest)
     except KeyboardInterrupt:
@@ -99,4 +102,25 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
     finally:
         drawing.close()
     return outcome
+
+
+def _heatmaps(sweep: SweepSpec, store: ResultStore, drawn: dict[str, Any],
+              facts: dict[str, Any], drawing: Drawing) -> list[Path]:
+    """The objective's heatmaps in `<out>/heatmaps/`: those an earlier run drew (`drawn`, its
+    `sweep.json` entry) when drawn from the same `facts` and all still there (a resume that
+    changed nothing), else drawn now."""
+    from gridbt.report.heatmap import objective_heatmaps
+
+    folder = store.root / "heatmaps"
+    kept = [folder / name for name in drawn.get("files", [])]
+    if drawn.get("facts") == facts and all(path.is_file() for path in kept):
+        stage("%d heatmaps already drawn from these results", len(kept))
+        return kept
+    started = time.perf_counter()
+    stage("drawing heatmaps")
+    heatmaps = objective_heatmaps(
+        store.read_summary(), list(sweep.grid), sweep.objective.kpi,
+        higher_is_better=sweep.objective.maximize, out_dir=folder, drawing=drawing)
+    stage("%d heatmaps drawn in %.2f s", len(heatmaps), seconds_since(started))
+    return heatmaps
 

@@ -157,7 +157,8 @@ def test_a_finished_sweep_ends_with_everything_written_and_nothing_left_running(
 
 
 def _run_watching(args: list[str], cwd: Path) -> tuple[str, set[str]]:
-    """Run `gridbt` with `args`; its stdout and which of Ray's processes it started."""
+    """Run `gridbt` with `args`; its stdout and which of Ray's processes (and whether drawing
+    workers) it started."""
     proc = subprocess.Popen(as_started([GRIDBT, *args]), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=cwd)
     found: set[str] = set()
@@ -165,6 +166,8 @@ def _run_watching(args: list[str], cwd: Path) -> tuple[str, set[str]]:
         running = descendants(proc.pid)
         found.update(name for name in ("raylet", "gcs_server", "ray::BacktestActor")
                      if named(running, name))
+        if any(_drawing_worker(p) for p in running):
+            found.add("drawing")
         time.sleep(0.05)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr[-3000:]
@@ -174,9 +177,9 @@ def _run_watching(args: list[str], cwd: Path) -> tuple[str, set[str]]:
 def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
         tmp_path: Path) -> None:
     """`--resume` of a finished sweep (`make demo` run again) has nothing to run: it starts no
-    Ray, reads the top combinations' curves it kept, keeps its MLflow run and says what it
-    said before. Ranked by another objective, the top combinations' curves are not all on
-    disk: then it starts Ray to backtest them."""
+    Ray, reads the top combinations' curves it kept, keeps its heatmaps and its MLflow run and
+    says what it said before. Ranked by another objective, the top combinations' curves are
+    not all on disk: then it starts Ray to backtest them, and draws the heatmaps again."""
     path = write_sweep(tmp_path, """\
         structure.legs.0.select.target: [0.1, 0.2, 0.3]
         exit.profit_target: [0.25, 0.5, null]
@@ -188,15 +191,20 @@ def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
     before = json.loads((out / "sweep.json").read_text())
     top = out / "equity" / "top.parquet"
     written = top.stat().st_mtime_ns
+    heatmaps = sorted((out / "heatmaps").iterdir())
+    assert [p.name for p in heatmaps] == sorted(before["heatmaps"]["files"])
+    assert len(heatmaps) == 3
+    drawn = [p.stat().st_mtime_ns for p in heatmaps]
 
     again, found = _run_watching(["sweep", str(path), "--out", str(out), "--resume"], tmp_path)
-    assert found == set()
+    assert found == set()  # no Ray, and nothing drawn
     assert "sweep finished: nothing left to compute (18 already done" in again
     after = json.loads((out / "sweep.json").read_text())
     assert after["status"] == "done" and after["runs"] == 2
-    for key in ("statistics", "best", "engines", "computed", "mlflow"):
+    for key in ("statistics", "best", "engines", "computed", "mlflow", "heatmaps"):
         assert after[key] == before[key], key
     assert top.stat().st_mtime_ns == written
+    assert [p.stat().st_mtime_ns for p in heatmaps] == drawn
     # the same summary, top table and statistics as the run that computed them
     assert again.split("\n", 1)[1] == first.split("\n", 1)[1]
 
@@ -209,6 +217,8 @@ def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
     assert ranked["best"]["param_hash"] == results.loc[results["sharpe"].idxmin(), "param_hash"]
     assert ranked["mlflow"]["run_id"] != before["mlflow"]["run_id"]  # other children
     assert top.stat().st_mtime_ns != written
+    assert all(p.stat().st_mtime_ns != t for p, t in zip(heatmaps, drawn, strict=True))
+    assert ranked["heatmaps"]["facts"] != before["heatmaps"]["facts"]
 
 
 def _drawing_worker(process: psutil.Process) -> bool:
