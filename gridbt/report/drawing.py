@@ -47,21 +47,24 @@ class Drawing:
         self._pending: list[Future[Any]] = []
 
     def draw(self, fn: Callable[..., object], *args: Any) -> None:
-        if self.workers == 1:
-            fn(*args)
-            return
+        if self.workers > 1 and self._pool is None:
+            self._pool = self._start()
         if self._pool is None:
-            import multiprocessing
+            fn(*args)
+        else:
+            self._pending.append(self._pool.submit(fn, *args))
 
-            try:
-                self._pool = ProcessPoolExecutor(self.workers,
-                                                 multiprocessing.get_context("spawn"),
-                                                 initializer=_ignore_interrupts)
-            except (OSError, NotImplementedError):  # no process semaphores (no /dev/shm)
-                self.workers = 1
-                fn(*args)
-                return
-        self._pending.append(self._pool.submit(fn, *args))
+    def _start(self) -> ProcessPoolExecutor | None:
+        """The pool of workers, or None (and one worker: this process) where processes
+        cannot share a queue."""
+        import multiprocessing
+
+        try:
+            return ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
+                                       initializer=_ignore_interrupts)
+        except (OSError, NotImplementedError):  # no process semaphores (no /dev/shm)
+            self.workers = 1
+            return None
 
     def wait(self) -> None:
         """Block until every figure asked for is drawn; raise the first error (in the order

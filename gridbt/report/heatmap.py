@@ -8,7 +8,6 @@ involved. `best_objective_grid` gives the same data as plain arrays.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import re
@@ -22,14 +21,13 @@ import pandas as pd
 
 from gridbt._typing import FloatArray
 from gridbt.report._canvas import agg_figure, write_png
+from gridbt.report.drawing import Drawing
 from gridbt.results.errors import QueryError
 from gridbt.results.models import Heatmap
 from gridbt.results.plots import axis_levels, heatmap_of_frame, is_off
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from gridbt.report.drawing import Drawing
 
 __all__ = ["OFF_LABEL", "best_objective_grid", "heatmap_figure", "objective_heatmaps",
            "write_heatmap"]
@@ -137,13 +135,13 @@ def objective_heatmaps(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    draw = write_heatmap if drawing is None else functools.partial(drawing.draw, write_heatmap)
+    drawing = drawing or Drawing(workers=1)
     for x, y in pairs:
         path = out_dir / _file_name(objective, x, y)
-        draw(_best_heatmap(results, x, y, objective, higher_is_better), path)
+        drawing.draw(write_heatmap, _best_heatmap(results, x, y, objective, higher_is_better),
+                     path)
         written.append(path)
-    if drawing is not None:
-        drawing.wait()
+    drawing.wait()
     return written
 
 

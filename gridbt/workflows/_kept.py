@@ -30,6 +30,10 @@ class Reproduce:
                  what: str = "combinations", drawing: Drawing | None = None):
         """`what` the kept runs are, for the stage lines: "combinations" or "trials"."""
         self.base, self.data, self.folder, self.what = base, data, folder, what
+        if drawing is None:  # imported here: the process pool's modules load on demand
+            from gridbt.report.drawing import Drawing
+
+            drawing = Drawing(workers=1)
         self.drawing = drawing
         self.packed: PackedChain | None = None
         self.made = 0  # runs whose files are made
@@ -46,8 +50,7 @@ class Reproduce:
 
     def done(self) -> None:
         """Wait for the tear sheets; say how many runs' files were made, and in how long."""
-        if self.drawing is not None:
-            self.drawing.wait()
+        self.drawing.wait()
         if self.made:
             stage("%d kept %s' files made in %.2f s", self.made, self.what,
                   time.perf_counter() - self.started)
@@ -79,8 +82,5 @@ class Reproduce:
         sheet = (equity_table(result, self.packed), trades,
                  kpis_of(result, self.packed, spec.capital), f"#{rank} {spec.name}",
                  folder / "tearsheet.png")
-        if self.drawing is None:
-            write_tearsheet(*sheet)
-        else:
-            self.drawing.draw(write_tearsheet, *sheet)
+        self.drawing.draw(write_tearsheet, *sheet)
         return [strategy, folder / "trades.parquet", folder / "tearsheet.png"]
