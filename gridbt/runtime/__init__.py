@@ -7,6 +7,7 @@ from gridbt.runtime.config import RayConfig
 from gridbt.runtime.metrics import JobMetrics
 from gridbt.runtime.pool import ActorPool
 from gridbt.runtime.scheduler import Failure, Scheduler, Task, TaskSource
+from gridbt.runtime.wire import WireRows, from_wire, to_wire
 
 __all__ = [
     "BATCH_ENGINES",
@@ -20,7 +21,10 @@ __all__ = [
     "Scheduler",
     "Task",
     "TaskSource",
+    "WireRows",
     "cluster_cpus",
+    "from_wire",
     "init_ray",
     "progress_bar",
+    "to_wire",
 ]

@@ -32,6 +32,7 @@ import numpy as np
 
 from gridbt._typing import FloatArray, IntArray
 from gridbt.data.pack import PackedChain
+from gridbt.runtime.wire import WireRows
 
 __all__ = ["BATCH_ENGINES", "BacktestActor", "BatchResult"]
 
@@ -85,9 +86,12 @@ class BacktestActor:
     def call(self, chain: list[Any], method: str, *args: Any) -> Any:
         """`method(*args)` on the chain whose ObjectRef is `chain[0]` (attached on first use;
         `chain[1]`, when given, is its contract-major copy for trade-table batches,
-        `tables.build_contract_major`)."""
+        `tables.build_contract_major`). A first argument sent as `WireRows` (the scheduler's
+        batches) is expanded back to its rows."""
         if not self.attached:
             self._attach(chain)
+        if args and isinstance(args[0], WireRows):
+            args = (args[0].expand(), *args[1:])
         return getattr(self, method)(*args)
 
     def _attach(self, refs: list[Any]) -> None:

@@ -39,6 +39,7 @@ from gridbt.runtime.cluster import ClusterError
 from gridbt.runtime.config import RayConfig
 from gridbt.runtime.metrics import JobMetrics
 from gridbt.runtime.pool import ActorPool
+from gridbt.runtime.wire import to_wire
 
 __all__ = ["Failure", "Scheduler", "Task", "TaskSource"]
 
@@ -189,7 +190,7 @@ class Scheduler:
                 if task is None:
                     break
                 task.sent_at, task.actor = time.monotonic(), a
-                ref = self.pool.call(a, task.method, task.params, *task.args)
+                ref = self.pool.call(a, task.method, to_wire(task.params), *task.args)
                 self.in_flight[ref] = task
                 self.load[a] += self._slots(task)
 

@@ -251,7 +251,7 @@ def test_a_sweep_pool_shares_one_contract_major_copy(chain: Path) -> None:
     store and every actor reads it there (not a copy of its own), and the batches it runs on
     trade tables give what the day kernel gives."""
     from gridbt.kernel.dispatch import run_batch
-    from gridbt.runtime import ActorPool, RayConfig
+    from gridbt.runtime import ActorPool, RayConfig, to_wire
     from gridbt.strategy.encode import STANDARD_FEATURES, encode_spec
 
     packed = load_packed(chain)
@@ -266,5 +266,9 @@ def test_a_sweep_pool_shares_one_contract_major_copy(chain: Path) -> None:
         want = run_batch(packed, rows, n_blocks=4)
         np.testing.assert_allclose(got.kpis, want.kpis, rtol=1e-9, atol=1e-9, equal_nan=True)
         assert np.array_equal(got.outcome, want.outcome)
+        # the same rows as the scheduler sends them (`runtime.wire`): the same outputs
+        wired = ray.get(pool.call(1, "run", to_wire(rows), False, "tables"), timeout=300)
+        np.testing.assert_array_equal(wired.kpis, got.kpis)
+        assert np.array_equal(wired.outcome, got.outcome)
     finally:
         pool.close()
