@@ -23,7 +23,17 @@ import numpy as np
 
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
-from gridbt.kernel.contract import FILTER_SIZE, LEG, LEG_SIZE, N_PARAMS, P_FILTER0, P_LEG0, F, P
+from gridbt.kernel.contract import (
+    FILTER_SIZE,
+    LEG,
+    LEG_SIZE,
+    N_PARAMS,
+    P_FILTER0,
+    P_LEG0,
+    Chain,
+    F,
+    P,
+)
 from gridbt.kernel.dispatch import BatchOutputs, chain_arrays, read_only
 from gridbt.kernel.enums import MAX_FILTERS, MAX_LEGS, MarginModel, SelectBy
 from gridbt.kernel.table_layout import TradeTables
@@ -398,6 +408,16 @@ class SelectionMemo:
                 leg_var[used[:, i], i] = self._assign(key[used[:, i]], "leg")
         return exp_var, leg_var
 
+    def prepare(self, keys: np.ndarray, rows: FloatArray) -> None:
+        """Work out the `variants` of the entry groups `keys` (`entry_group_keys`; `rows`, one
+        row of each) not seen yet, in one vectorised pass: a batch of many small groups (an
+        iron condor's) would otherwise pay numpy's per-call cost group by group."""
+        new = [i for i, key in enumerate(keys.tolist()) if key not in self._groups]
+        if new:
+            exp_var, leg_var = self.variants(np.atleast_2d(rows)[new])
+            for j, i in enumerate(new):
+                self._groups[int(keys[i])] = (exp_var[j], leg_var[j])
+
     def group_variants(self, key: int, row: FloatArray) -> tuple[np.ndarray, np.ndarray]:
         """`variants` of a row of entry group `key` (`entry_group_keys`), worked out once per
         group: every row of a group has the same."""
@@ -448,19 +468,26 @@ def build_tables(
     (default: every day of the row's window), built (`lazy=False`) or to be built as rows
     reach their days (`lazy=True`, what evaluation does). Only the row's entry slots are
     read."""
-    from gridbt.kernel.tables_nb import build_all_nb, new_tables_nb
+    from gridbt.kernel.tables_nb import build_all_nb
 
     row = np.ascontiguousarray(params_row, dtype=np.float64).reshape(-1)
     if row.shape[0] != N_PARAMS:
         raise ValueError(f"build_tables: a row has {N_PARAMS} parameters, got {row.shape[0]}")
     flags = np.ones(packed.n_days, dtype=bool) if days is None else np.asarray(days, bool)
     chain, row = chain_arrays(packed), read_only(row)
-    tables = TradeTables(*new_tables_nb(chain, row, read_only(np.ascontiguousarray(flags))))
+    tables = _empty_tables(chain, row, flags)
     if not lazy:
         exp_memo, leg_memo, exp_var, leg_var = selection_memo(packed.n_days, row)
         memo = (exp_memo, leg_memo, exp_var[0], leg_var[0])
         build_all_nb(chain, row, contract_major(packed), memo, tables)
     return tables
+
+
+def _empty_tables(chain: Chain, row: FloatArray, days: np.ndarray) -> TradeTables:
+    """Tables of the entry group of `row` with the days flagged in `days` still to build."""
+    from gridbt.kernel.tables_nb import new_tables_nb
+
+    return TradeTables(*new_tables_nb(chain, row, read_only(np.ascontiguousarray(days))))
 
 
 class TradePath(NamedTuple):
@@ -549,7 +576,10 @@ def run_batch_tables(
         out.equity[slot[small][keep[small]]] = day.equity
     cm = contract_major(packed)
     replayed = 0
-    for key in np.unique(keys[~small_rows]):
+    groups, firsts = np.unique(keys[~small_rows], return_index=True)
+    with _TABLES_LOCK:
+        _process_memo(packed).prepare(groups, params[~small_rows][firsts])
+    for key in groups:
         members = np.flatnonzero(keys == key).astype(np.int64)
         group = params[members]
         classes = finish_classes(group)  # the batch's own rows: outside the lock
@@ -558,7 +588,7 @@ def run_batch_tables(
             # batch or an earlier one) share is selected once a day
             selection = _process_memo(packed)
             memo = selection.for_row(*selection.group_variants(int(key), params[members[0]]))
-            tables = _group_tables(packed, int(key), group)
+            tables = _group_tables(packed, chain, int(key), group)
             replayed += eval_group_nb(chain, tables, cm, memo, rows_ro, members, classes, slot,
                                       out.kpis, out.skips, out.counters, out.block_stats,
                                       out.equity, out.outcome)
@@ -573,7 +603,8 @@ _TABLES_LOCK = threading.Lock()
 _LAST: list[tuple[int, tuple[np.ndarray, ...], np.ndarray, TradeTables]] = []
 
 
-def _group_tables(packed: PackedChain, key: int, rows: FloatArray) -> TradeTables:
+def _group_tables(packed: PackedChain, chain: Chain, key: int, rows: FloatArray
+                  ) -> TradeTables:
     """The tables of the entry group `key` for `rows` (lazy: built as the walk reaches their
     days; call with `_TABLES_LOCK` held). The last group's are kept (one per process): a
     sweep's scheduler may split a group across consecutive batches, and the next batch then
@@ -589,7 +620,7 @@ def _group_tables(packed: PackedChain, key: int, rows: FloatArray) -> TradeTable
         if last_key == key and same and not np.any(days & ~last_days):
             return tables
     _LAST.clear()  # free the previous group's tables before making the next
-    tables = build_tables(packed, rows[0], days, lazy=True)
+    tables = _empty_tables(chain, read_only(np.ascontiguousarray(rows[0])), days)
     _LAST[:] = [(key, source, days, tables)]
     return tables
 
