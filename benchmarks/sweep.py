@@ -17,8 +17,11 @@ box, and reported as medians over repeats:
 process numbers are the day kernel's).
 
 Then, unless `--only throughput`, the trade-table speed-up: `run_sweep` of the short-put grid
-(`jobs/sweeps/short_put_grid.yaml`) and of the iron-condor grid
-(`jobs/sweeps/iron_condor_grid.yaml`) on the chain, with `engine: auto` and `engine: day`,
+(`jobs/sweeps/short_put_grid.yaml`), of the iron-condor grid
+(`jobs/sweeps/iron_condor_grid.yaml`) and, to show how the speed-up grows with the rows of an
+entry group, of the short-put grid's 21 entry groups with finer exits
+(`short_put_grid+fine_exits`: 1,008 exit combinations instead of 128, 960 rows a group) on
+the chain, with `engine: auto` and `engine: day`,
 interleaved, on the same number of actors, from the moment the actors are up to the last
 result written; printed as `trade-table speed-up: N.Nx`, the median combinations/s with auto
 over the median with day (`--repeat` of each). With `--million`, a generated grid of exactly
@@ -76,8 +79,15 @@ MILLION_GRID = """\
   exit.dte: {range: [1, 25, 1]}
   exit.max_holding_days: [null, 20, 30, 45]
 """
-#: the grids of the trade-table speed-up: the shipped job files, on the benchmark's chain
-SPEEDUP_GRIDS = ("short_put_grid", "iron_condor_grid")
+#: the grids of the trade-table speed-up: the shipped job files, on the benchmark's chain, and
+#: (how the speed-up grows with the rows of an entry group) the short-put grid's 21 groups with
+#: finer exits: 1,008 exit combinations instead of 128, 960 rows a group
+SPEEDUP_GRIDS = ("short_put_grid", "iron_condor_grid", "short_put_grid+fine_exits")
+FINE_EXITS = {
+    "exit.profit_target": [0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, None],
+    "exit.stop_loss": [0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, None],
+    "exit.dte": [None, 3, 7, 10, 14, 18, 21],
+}
 
 
 def _short_put_file(path: Path, name: str, chain: str | None, engine: str, grid: str,
@@ -101,8 +111,13 @@ def sweep_file(folder: Path, chain: str | None, engine: str = "auto") -> Path:
 def job_sweep_file(folder: Path, name: str, chain: str | None, engine: str) -> Path:
     """`jobs/sweeps/<name>.yaml` as the benchmark runs it: on `chain`, with `engine`, no equity
     kept and no MLflow (its strategy path made absolute)."""
-    source = REPO / "jobs" / "sweeps" / f"{name}.yaml"
+    job_name, _, variant = name.partition("+")
+    source = REPO / "jobs" / "sweeps" / f"{job_name}.yaml"
     job = yaml.safe_load(source.read_text())
+    if variant == "fine_exits":
+        job["grid"].update(FINE_EXITS)
+    elif variant:
+        raise ValueError(f"unknown grid variant {variant!r}")
     job.update(strategy=str((source.parent / job["strategy"]).resolve()), data=chain,
                engine=engine, keep_equity=0, mlflow={"enabled": False}, out=None)
     path = folder / f"{name}_{engine}.yaml"
