@@ -578,7 +578,7 @@ def run_batch_tables(
     replayed = 0
     groups, firsts = np.unique(keys[~small_rows], return_index=True)
     with _TABLES_LOCK:
-        _process_memo(packed).prepare(groups, params[~small_rows][firsts])
+        _process_memo(packed).prepare(groups, params[np.flatnonzero(~small_rows)[firsts]])
     for key in groups:
         members = np.flatnonzero(keys == key).astype(np.int64)
         group = params[members]

@@ -44,9 +44,12 @@ class WireRows:
 
 def to_wire(rows: FloatArray) -> WireRows:
     """`rows` (n, m) float64 as `WireRows`."""
-    rows = np.asarray(rows, dtype=np.float64)
-    if rows.ndim != 2 or rows.shape[0] == 0:
-        raise ValueError(f"expected a non-empty (n, m) array of rows, got shape {rows.shape}")
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    if rows.ndim != 2:
+        raise ValueError(f"expected an (n, m) array of rows, got shape {rows.shape}")
+    if rows.shape[0] == 0:
+        return WireRows(np.zeros(rows.shape[1]), np.zeros(0, dtype=np.int64),
+                        np.zeros((0, 0)))
     bits = rows.view(np.int64)
     columns = np.flatnonzero((bits != bits[0]).any(axis=0))
     return WireRows(rows[0].copy(), columns, np.ascontiguousarray(rows[:, columns]))

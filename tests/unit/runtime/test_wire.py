@@ -55,9 +55,14 @@ def test_an_array_is_handed_back_as_it_is() -> None:
     assert from_wire(rows) is rows
 
 
-@pytest.mark.parametrize("shape", [(0, 455), (455,)])
-def test_no_rows_is_refused(shape: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError, match="non-empty"):
+def test_no_rows_come_back_as_no_rows() -> None:
+    back = from_wire(to_wire(np.zeros((0, 455))))
+    assert back.shape == (0, 455)
+
+
+@pytest.mark.parametrize("shape", [(455,), (2, 3, 4)])
+def test_what_is_not_a_matrix_of_rows_is_refused(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match=r"\(n, m\) array of rows"):
         to_wire(np.zeros(shape))
 
 
