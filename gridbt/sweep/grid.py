@@ -118,9 +118,11 @@ def same_params(a: FloatArray, b: FloatArray) -> np.ndarray:
 
 
 def _normalised(params: FloatArray) -> FloatArray:
-    """NaN payloads and -0.0 made canonical, so equal work hashes equally."""
-    out = np.where(np.isnan(params), np.nan, params) + 0.0
-    return np.ascontiguousarray(out)
+    """NaN payloads and -0.0 made canonical, so equal work hashes equally (a C-contiguous
+    copy; one temporary array fewer than `np.where`, which on a block of 8,192 rows is 30 MB)."""
+    out: FloatArray = np.add(params, 0.0, dtype=np.float64, order="C")
+    np.copyto(out, np.nan, where=np.isnan(out))
+    return out
 
 
 class Grid:
@@ -392,5 +394,10 @@ def param_hashes(params: FloatArray) -> list[str]:
     """Stable 16-hex hash of each parameter row (the kernel's whole view of a combination)."""
     rows = _normalised(params)
     salt = f"gridbt {gridbt.__version__} {rows.shape[1]}".encode()
-    return [hashlib.blake2b(row.tobytes(), digest_size=8, key=salt[:64]).hexdigest()
-            for row in rows]
+    keyed = hashlib.blake2b(digest_size=8, key=salt[:64])  # the key block hashed once
+    hashes = []
+    for row in rows:  # each row hashed in place (the buffer protocol), not copied to bytes
+        h = keyed.copy()
+        h.update(row)
+        hashes.append(h.hexdigest())
+    return hashes
