@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gridbt._bits import equal_bits
 from gridbt._typing import FloatArray
 from gridbt.data.pack import PackedChain
 from gridbt.kernel.contract import (
@@ -137,16 +138,7 @@ def _sizing_flags(rows: FloatArray) -> np.ndarray:
 def _key_matrix(rows: FloatArray) -> FloatArray:
     """Each row's key: its slots outside `EVALUATION_SLOTS` and its `_sizing_flags`
     (normalised: equal keys have equal bytes)."""
-    return _normalised(np.column_stack([rows[:, _KEY_SLOTS], _sizing_flags(rows)])
-                       .astype(np.float64))
-
-
-def _normalised(keys: FloatArray) -> FloatArray:
-    """A copy of `keys` whose equal values have equal bits: one NaN bit pattern, -0.0 as 0.0
-    (keys are compared and hashed as bytes)."""
-    out = keys + 0.0  # a copy; -0.0 -> 0.0
-    out[np.isnan(out)] = np.nan
-    return out
+    return equal_bits(np.column_stack([rows[:, _KEY_SLOTS], _sizing_flags(rows)]))
 
 
 def _varying_slots(rows: FloatArray, slots: np.ndarray) -> np.ndarray:
@@ -171,11 +163,11 @@ def entry_group_keys(params: FloatArray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     # rows agree on the slots that do not vary in the batch: group on the others (and the
     # sizing flags), then hash one full key row per group
-    part = np.ascontiguousarray(_normalised(np.column_stack(
-        [rows[:, _varying_slots(rows, _KEY_SLOTS)], _sizing_flags(rows)]).astype(np.float64)))
+    part = equal_bits(np.column_stack([rows[:, _varying_slots(rows, _KEY_SLOTS)],
+                                       _sizing_flags(rows)]))
     _, first, inverse = np.unique(part.view(np.dtype((np.void, part.shape[1] * 8))).ravel(),
                                   return_index=True, return_inverse=True)
-    key = np.ascontiguousarray(_key_matrix(rows[first]))
+    key = _key_matrix(rows[first])
     hashes = np.array(
         [int.from_bytes(hashlib.blake2b(k.tobytes(), digest_size=8).digest(), "little",
                         signed=True) for k in key],
@@ -328,7 +320,7 @@ def entry_days(packed: PackedChain, params: FloatArray) -> np.ndarray:
 def _distinct(keys: FloatArray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of `keys` (NaN and -0.0 normalised), as bytes, and each row's index
     among them."""
-    keys = np.ascontiguousarray(_normalised(keys))
+    keys = equal_bits(keys)
     unique, inverse = np.unique(keys.view(np.dtype((np.void, keys.shape[1] * 8))).ravel(),
                                 return_inverse=True)
     return unique, inverse.ravel()

@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 import gridbt
+from gridbt._bits import equal_bits
 from gridbt._typing import FloatArray, IntArray
 from gridbt.strategy.encode import FeatureSource, encode_spec
 from gridbt.strategy.paths import apply_assignment, get_path, split_path
@@ -115,14 +116,6 @@ def same_params(a: FloatArray, b: FloatArray) -> np.ndarray:
     """Elementwise equality of parameter rows, NaN (a rule switched off) equal to NaN."""
     same: np.ndarray = (a == b) | (np.isnan(a) & np.isnan(b))
     return same
-
-
-def _normalised(params: FloatArray) -> FloatArray:
-    """NaN payloads and -0.0 made canonical, so equal work hashes equally (a C-contiguous
-    copy; one temporary array fewer than `np.where`, which on a block of 8,192 rows is 30 MB)."""
-    out: FloatArray = np.add(params, 0.0, dtype=np.float64, order="C")
-    np.copyto(out, np.nan, where=np.isnan(out))
-    return out
 
 
 class Grid:
@@ -392,7 +385,7 @@ class Grid:
 
 def param_hashes(params: FloatArray) -> list[str]:
     """Stable 16-hex hash of each parameter row (the kernel's whole view of a combination)."""
-    rows = _normalised(params)
+    rows = equal_bits(params)  # equal work hashes equally
     salt = f"gridbt {gridbt.__version__} {rows.shape[1]}".encode()
     keyed = hashlib.blake2b(digest_size=8, key=salt[:64])  # the key block hashed once
     hashes = []
