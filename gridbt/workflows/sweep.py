@@ -79,14 +79,12 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
             store_dir = store.root if tracking_dir is None else Path(tracking_dir)
 
             def log() -> dict[str, Any]:
-                with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging:
-                    try:
-                        reproduce = Reproduce(base, sweep.data, Path(staging), drawing=drawing)
-                        return log_sweep(sweep, manifest, store, heatmaps, str(sweep_file),
-                                         store_dir, base=base, progress=progress,
-                                         verbose=verbose, reproduce=reproduce)
-                    finally:  # the workers stop before the staged files they write go
-                        drawing.close()
+                # the workers stop before the staged files they write are removed
+                with tempfile.TemporaryDirectory(prefix="gridbt-kept-") as staging, drawing:
+                    reproduce = Reproduce(base, sweep.data, Path(staging), drawing=drawing)
+                    return log_sweep(sweep, manifest, store, heatmaps, str(sweep_file),
+                                     store_dir, base=base, progress=progress, verbose=verbose,
+                                     reproduce=reproduce)
 
             mlflow = log_unless_logged(outcome.logged, sweep.mlflow, sweep.name, store_dir,
                                        facts, log)
