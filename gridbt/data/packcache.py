@@ -25,6 +25,12 @@ dtype, shape, size in bytes, a sampled digest and a blake2b-256 hash of all of i
 - Pruned after a build: entries of an older format, entries that no chain directory they
   served still holds, and temporaries whose builder is dead (`_atomic.remove_dead_temps`).
   Entries of other chains stay; delete `<gridbt home>/packed` to reclaim all the space.
+
+Arrays that other layers derive from the packed chain alone (the trade tables' contract-major
+copy) can be kept with it (`write_derived`, `read_derived`): in `derived/<name>-v<version>/`
+of the chain's cache directory, with a `meta.json` of their own, written whole or not at all
+and checked on every read like the chain's arrays. They share the entry's key and its pruning,
+and `verify_packed` hashes them too; a damaged one is discarded and made again by its user.
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import warnings
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -60,17 +68,22 @@ __all__ = [
     "ARRAY_FIELDS",
     "META_NAME",
     "PackCacheError",
+    "cache_dir_of",
     "chain_dirs_of",
     "load_cached",
     "pack_chain_dir",
     "packed_cache_dir",
+    "read_derived",
     "read_packed",
     "verify_packed",
+    "write_derived",
     "write_packed",
 ]
 
 META_NAME = "meta.json"
 STAMPS_NAME = "chains.json"
+DERIVED_NAME = "derived"
+_DERIVED_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _META_FIELDS = ("feature_names", "fingerprint", "underlying")
 #: The fields of `PackedChain` stored as `.npy` files, in declaration order.
 ARRAY_FIELDS = tuple(f.name for f in fields(PackedChain) if f.name not in _META_FIELDS)
@@ -255,10 +268,12 @@ def read_packed(directory: Path, manifest: Manifest) -> PackedChain:
 
 
 def verify_packed(chain_dir: PathLike, manifest: Manifest | None = None) -> tuple[Path, str]:
-    """Check every byte of a chain's packed cache against the hashes written with it.
+    """Check every byte of a chain's packed cache, its derived arrays included, against the
+    hashes written with it.
 
     Returns the cache directory and what was found: ``"absent"``, ``"ok"``, or what was wrong;
-    a cache found wrong is discarded (the next load rebuilds it).
+    a cache found wrong is discarded (the next load rebuilds it), and so are damaged derived
+    arrays alone (their user makes them again).
     """
     manifest = read_manifest(chain_dir) if manifest is None else manifest
     target = packed_cache_dir(manifest)
@@ -278,7 +293,134 @@ def verify_packed(chain_dir: PathLike, manifest: Manifest | None = None) -> tupl
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _discard(target)
         return target, f"unreadable ({exc}): discarded, rebuilt on the next load"
+    damaged = _verify_derived(target)
+    if damaged:
+        return target, (f"ok; derived arrays {', '.join(damaged)} damaged: discarded, made "
+                        "again on their next use")
     return target, "ok"
+
+
+def cache_dir_of(packed: PackedChain) -> Path | None:
+    """The cache directory whose files `packed`'s arrays map (`read_packed`), or None: a chain
+    packed in memory, or one whose arrays were copied (as out of Ray's object store)."""
+    base = getattr(packed.quote_bid, "base", None)
+    if not isinstance(base, np.memmap) or not base.filename:
+        return None
+    path = Path(base.filename)
+    if path.name != "quote_bid.npy":
+        return None
+    try:
+        meta = json.loads((path.parent / META_NAME).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(meta, dict) or meta.get("fingerprint") != packed.fingerprint
+            or meta.get("format_version") != pack.PACK_FORMAT_VERSION):
+        return None
+    return path.parent
+
+
+def _derived_dir(packed: PackedChain, name: str, version: int) -> Path | None:
+    if not _DERIVED_KEY.match(name) or isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"derived arrays: name {name!r} must be lower-case letters, digits "
+                         f"and _, and version {version!r} an int")
+    directory = cache_dir_of(packed)
+    return None if directory is None else directory / DERIVED_NAME / f"{name}-v{version}"
+
+
+def read_derived(
+    packed: PackedChain, name: str, version: int,
+    check: Callable[[dict[str, np.ndarray]], None] | None = None,
+) -> dict[str, np.ndarray] | None:
+    """The arrays `write_derived` stored with `packed`'s cache as `name` at `version`, mapped
+    read-only and checked as the chain's own are (size, dtype, shape, sampled digest), then by
+    `check` (its user's: a ValueError says they do not fit the chain); None when there are
+    none, or `packed` was not loaded from the cache. An entry that fails a check is discarded
+    (and None returned): its user makes the arrays again."""
+    target = _derived_dir(packed, name, version)
+    if target is None or not target.exists():
+        return None
+    try:
+        meta = json.loads((target / META_NAME).read_bytes())
+        if (meta["name"], meta["version"], meta["fingerprint"]) != (name, version,
+                                                                     packed.fingerprint):
+            raise PackCacheError("derived arrays of another chain or version", path=target)
+        arrays = {key: _read_array(target, key, entry) for key, entry in meta["arrays"].items()}
+        if check is not None:
+            check(arrays)
+        return arrays
+    except (PackCacheError, OSError, ValueError, KeyError, TypeError):
+        _discard(target)
+        return None
+
+
+def write_derived(packed: PackedChain, name: str, version: int,
+                  arrays: dict[str, np.ndarray]) -> bool:
+    """Store `arrays`, made from `packed` alone by code at `version`, with `packed`'s cache as
+    `name` (`read_derived` maps them in later processes): into a temporary sibling, fsynced,
+    then renamed into place; older versions of `name` are removed. False, writing nothing,
+    when `packed` was not loaded from the cache or another writer got there first.
+
+    Raises
+    ------
+    OSError
+        When the cache cannot be written (a read-only or full disk).
+    """
+    target = _derived_dir(packed, name, version)
+    if target is None:
+        return False
+    for key in arrays:
+        if not _DERIVED_KEY.match(key):
+            raise ValueError(f"derived array name {key!r}: lower-case letters, digits and _")
+    target.parent.mkdir(exist_ok=True)
+    tmp = owned_temp(target)
+    tmp.mkdir()
+    try:
+        entries = {key: _write_array(tmp, key, array) for key, array in arrays.items()}
+        meta = {"name": name, "version": version, "fingerprint": packed.fingerprint,
+                "arrays": entries}
+        with open(tmp / META_NAME, "w") as out:
+            json.dump(meta, out, indent=2, sort_keys=True)
+            out.flush()
+            os.fsync(out.fileno())
+        _fsync_dir(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            return False
+        _fsync_dir(target.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    remove_dead_temps(target.parent)
+    for entry in target.parent.iterdir():  # older versions (a newer gridbt's stay)
+        other = entry.name.removeprefix(f"{name}-v")
+        if other != entry.name and other.isdigit() and int(other) < version:
+            _discard(entry)
+    return True
+
+
+def _verify_derived(directory: Path) -> list[str]:
+    """Hash every derived entry of a cache directory against its meta; discard the damaged
+    ones and name them."""
+    damaged: list[str] = []
+    try:
+        entries = sorted((directory / DERIVED_NAME).iterdir())
+    except OSError:
+        return damaged
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            meta = json.loads((entry / META_NAME).read_bytes())
+            for key, item in meta["arrays"].items():
+                _read_array(entry, key, item)
+                if _file_hash(entry / item["file"]) != item["blake2b"]:
+                    raise PackCacheError("content does not match its hash", path=entry)
+        except (PackCacheError, OSError, ValueError, KeyError, TypeError):
+            _discard(entry)
+            damaged.append(entry.name)
+    return damaged
 
 
 def _check_chain(chain_dir: PathLike, manifest: Manifest, target: Path) -> None:

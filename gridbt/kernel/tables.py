@@ -48,6 +48,8 @@ __all__ = [
     "build_tables",
     "ContractMajor",
     "build_contract_major",
+    "check_contract_major",
+    "CONTRACT_MAJOR_VERSION",
     "contract_major",
     "entry_days",
     "entry_group_keys",
@@ -55,6 +57,7 @@ __all__ = [
     "fallback_reasons",
     "finish_classes",
     "kept_tables",
+    "load_contract_major",
     "release_tables",
     "run_batch_tables",
     "SelectionMemo",
@@ -236,32 +239,67 @@ def build_contract_major(packed: PackedChain) -> ContractMajor:
                          read_only(day_on_or_after))
 
 
+#: The layout of `build_contract_major`'s arrays: bump it when they change, and a copy kept
+#: with the packed-chain cache by an earlier gridbt is never read (`load_contract_major`).
+CONTRACT_MAJOR_VERSION = 1
+
+
+def load_contract_major(packed: PackedChain) -> tuple[ContractMajor, bool]:
+    """The chain's `ContractMajor` arrays, read-only, and whether they were kept: mapped from
+    the packed-chain cache when `packed` was loaded from it and a process stored them there
+    before (`packcache.read_derived`), else made (`build_contract_major`) and stored there for
+    the next process, a sweep's or a study's start (a cache that cannot be written is left as
+    it is)."""
+    from gridbt.data.packcache import read_derived, write_derived
+
+    def fits(arrays: dict[str, np.ndarray]) -> None:
+        if sorted(arrays) != sorted(ContractMajor._fields):
+            raise ValueError(f"contract-major arrays {sorted(arrays)}")
+        check_contract_major(packed, ContractMajor(**arrays))
+
+    arrays = read_derived(packed, "contract_major", CONTRACT_MAJOR_VERSION, fits)
+    if arrays is not None:
+        return ContractMajor(**arrays), True
+    cm = build_contract_major(packed)
+    try:
+        write_derived(packed, "contract_major", CONTRACT_MAJOR_VERSION, cm._asdict())
+    except OSError:
+        pass  # a read-only or full disk: made again next time
+    return cm, False
+
+
 def contract_major(packed: PackedChain) -> ContractMajor:
     """The chain's `ContractMajor` arrays, read-only: the ones `share_contract_major` gave this
-    process for the chain, else made once per process (`build_contract_major`) for the last
+    process for the chain, else loaded once per process (`load_contract_major`) for the last
     chain asked for."""
     with _CM_LOCK:
         if _CM and _CM[0][0] is packed.quote_bid:
             return _CM[0][1]
-        cm = build_contract_major(packed)
+        cm = load_contract_major(packed)[0]
         _CM[:] = [(packed.quote_bid, cm)]
         return cm
 
 
-def share_contract_major(packed: PackedChain, cm: ContractMajor) -> None:
-    """Use `cm`, made for `packed` by `build_contract_major` elsewhere (a sweep's driver puts
-    one copy in Ray's object store, which every actor of a node maps instead of making its
-    own), as this process's `contract_major` of `packed`."""
+def check_contract_major(packed: PackedChain, cm: ContractMajor) -> None:
+    """Raise ValueError unless `cm`'s arrays have the sizes `packed`'s contracts, quote groups
+    and calendar dates give them."""
     n_contracts = len(packed.contract_row_start) - 1
     n_groups = len(packed.group_quote_start) - 1
     n_dates = int(packed.day_date[-1]) - int(packed.day_date[0]) + 1 if packed.n_days else 0
     if (len(cm.start) != n_contracts + 1 or len(cm.first_day) != n_contracts
             or len(cm.delta_order) != n_groups or cm.quote.shape != (int(cm.start[-1]), 2)
             or len(cm.day_on_or_after) != n_dates):
-        raise ValueError(f"share_contract_major: arrays for another chain ({n_contracts:,} "
+        raise ValueError(f"contract-major arrays of another chain ({n_contracts:,} "
                          f"contracts, {n_groups:,} quote groups and {n_dates:,} calendar dates "
                          f"here, {len(cm.start) - 1:,}, {len(cm.delta_order):,} and "
                          f"{len(cm.day_on_or_after):,} given)")
+
+
+def share_contract_major(packed: PackedChain, cm: ContractMajor) -> None:
+    """Use `cm`, made for `packed` by `build_contract_major` elsewhere (a sweep's driver puts
+    one copy in Ray's object store, which every actor of a node maps instead of making its
+    own), as this process's `contract_major` of `packed`."""
+    check_contract_major(packed, cm)
     with _CM_LOCK:
         _CM[:] = [(packed.quote_bid, cm)]
 

@@ -24,10 +24,11 @@ class ActorPool:
     The chain is put into the object store once (one copy per node, shared by its actors);
     `packed` is the driver's zero-copy view of it, so the caller can drop its own copy. With
     `tables` (the actors will run trade-table batches), so is the chain's contract-major copy
-    (`tables.build_contract_major`), made here while the actors start: each actor maps it
-    instead of spending ~0.4 s and 125 MB (the default chain) on its own. Every call to an
-    actor brings the references (`BacktestActor.call`), so an actor that Ray restarts gets them
-    back. Ray must be initialised (`init_ray`).
+    (`tables.load_contract_major`: kept with the packed-chain cache after its first use, else
+    made), put here while the actors start: each actor maps it instead of spending ~0.4 s and
+    125 MB (the default chain) on its own. Every call to an actor brings the references
+    (`BacktestActor.call`), so an actor that Ray restarts gets them back. Ray must be
+    initialised (`init_ray`).
     """
 
     def __init__(self, packed: PackedChain, warmup: FloatArray, n_blocks: int, cfg: RayConfig,
@@ -51,11 +52,14 @@ class ActorPool:
         self.handles: list[Any] = [self._remote_cls.remote(*self._arguments)
                                    for _ in range(self.size)]
         if tables:  # while the actors start
-            from gridbt.kernel.tables import build_contract_major
+            from gridbt.kernel.tables import load_contract_major
 
             made = time.perf_counter()
-            self._chain.append(ray.put(build_contract_major(self.packed)))
-            stage("contract-major copy in the object store in %.2f s", seconds_since(made))
+            cm, kept = load_contract_major(packed)  # the caller's: it may map the chain's cache
+            self._chain.append(ray.put(cm))
+            stage("contract-major copy in the object store in %.2f s (%s)", seconds_since(made),
+                  "kept with the chain's cache" if kept else "made")
+            del cm
         self._await_ready()
 
     def _await_ready(self) -> None:

@@ -27,11 +27,15 @@ from gridbt.data.packcache import (
     ARRAY_FIELDS,
     META_NAME,
     PackCacheError,
+    cache_dir_of,
     chain_dirs_of,
     load_cached,
     pack_chain_dir,
     packed_cache_dir,
+    read_derived,
     read_packed,
+    verify_packed,
+    write_derived,
     write_packed,
 )
 from gridbt.data.store import read_chain, read_manifest, write_chain
@@ -299,3 +303,86 @@ def test_the_chain_directories_of_a_fingerprint_are_found_from_the_caches(chain:
     load_cached(copy)
     assert chain_dirs_of(fingerprint) == [chain.resolve(), copy.resolve()]
     assert chain_dirs_of("0" * 32) == []
+
+
+# ------------------------------------------------------------------ derived arrays
+
+
+def _derived(packed: PackedChain) -> dict[str, np.ndarray]:
+    """Arrays made from the chain alone, as a layer above keeps them (one large, one small)."""
+    return {"spread": np.asarray(packed.quote_ask) - np.asarray(packed.quote_bid),
+            "first_quote": np.asarray(packed.day_quote_start[:-1], dtype=np.int64)}
+
+
+def test_derived_arrays_are_kept_with_the_cache_and_mapped_back(chain: Path) -> None:
+    packed, _ = load_cached(chain)
+    target = packed_cache_dir(read_manifest(chain))
+    assert cache_dir_of(packed) == target
+    assert read_derived(packed, "spreads", 1) is None  # none kept yet
+    made = _derived(packed)
+    assert write_derived(packed, "spreads", 1, made)
+    for again in (packed, load_cached(chain)[0]):  # this process's chain, and a later load's
+        kept = read_derived(again, "spreads", 1)
+        assert kept is not None and sorted(kept) == sorted(made)
+        for name, array in kept.items():
+            assert array.dtype == made[name].dtype
+            assert np.array_equal(array, made[name], equal_nan=True)
+            assert isinstance(array.base, np.memmap) and not array.flags.writeable
+    assert read_derived(packed, "spreads", 2) is None  # another version is another entry
+    assert write_derived(packed, "spreads", 2, made)
+    assert sorted(p.name for p in (target / "derived").iterdir()) == ["spreads-v2"]
+    assert write_derived(packed, "spreads", 1, made)  # an older gridbt's: the newer one stays
+    assert sorted(p.name for p in (target / "derived").iterdir()) == ["spreads-v1", "spreads-v2"]
+    assert verify_packed(chain)[1] == "ok"
+
+
+def test_no_derived_arrays_for_a_chain_not_mapped_from_the_cache(chain: Path,
+                                                                  fresh: PackedChain) -> None:
+    packed, _ = load_cached(chain)
+    copied = pickle.loads(pickle.dumps(packed))  # in memory, as out of an object store
+    for other in (fresh, copied):
+        assert cache_dir_of(other) is None
+        assert not write_derived(other, "spreads", 1, _derived(packed))
+        assert read_derived(other, "spreads", 1) is None
+    assert not (packed_cache_dir(read_manifest(chain)) / "derived").exists()
+    with pytest.raises(ValueError, match="name"):
+        write_derived(packed, "../escape", 1, _derived(packed))
+
+
+@pytest.mark.parametrize(("damage", "name"), [(_truncate, "spread"),
+                                              (_flip_the_last_byte, "spread"),
+                                              (_flip_a_middle_byte, "first_quote")])
+def test_damaged_derived_arrays_are_discarded_never_used(chain: Path, damage: object,
+                                                         name: str) -> None:
+    packed, _ = load_cached(chain)
+    assert write_derived(packed, "spreads", 1, _derived(packed))
+    entry = packed_cache_dir(read_manifest(chain)) / "derived" / "spreads-v1"
+    assert callable(damage)
+    damage(entry / f"{name}.npy")
+    assert read_derived(packed, "spreads", 1) is None
+    assert not entry.exists()  # discarded: its user makes the arrays again
+    assert load_cached(chain)[1] is False  # the chain's own cache is untouched
+
+
+def test_the_deep_check_hashes_derived_arrays_and_discards_a_damaged_one(chain: Path) -> None:
+    """A change the sampled digest does not look at (one byte inside a large file, away from
+    its sampled blocks) is found by hashing every byte; only the derived entry goes."""
+    packed, _ = load_cached(chain)
+    assert write_derived(packed, "spreads", 1, _derived(packed))
+    entry = packed_cache_dir(read_manifest(chain)) / "derived" / "spreads-v1"
+    path = entry / "spread.npy"
+    data = bytearray(path.read_bytes())
+    with open(path, "rb") as f:  # where the array's bytes start, past the .npy header
+        np.lib.format.read_magic(f)
+        np.lib.format.read_array_header_1_0(f)
+        offset = f.tell()
+    size = len(data) - offset
+    assert size > 64 * 4096  # a file the sampled digest does not read whole
+    sampled = np.linspace(0, size - 4096, 64).astype(np.int64)  # as packcache samples
+    data[offset + (sampled[0] + 4096 + sampled[1]) // 2] ^= 0x01  # between two samples
+    path.write_bytes(bytes(data))
+    assert read_derived(packed, "spreads", 1) is not None  # the sampled check misses it
+    state = verify_packed(chain)[1]
+    assert state.startswith("ok; derived arrays spreads-v1 damaged"), state
+    assert not entry.exists()
+    assert load_cached(chain)[1] is False
