@@ -248,7 +248,7 @@ def load_contract_major(packed: PackedChain) -> tuple[ContractMajor, bool]:
     """The chain's `ContractMajor` arrays, read-only, and whether they were kept: mapped from
     the packed-chain cache when `packed` was loaded from it and a process stored them there
     before (`packcache.read_derived`), else made (`build_contract_major`) and stored there for
-    the next process, a sweep's or a study's start (a cache that cannot be written is left as
+    the next process: a trade-table sweep's start (a cache that cannot be written is left as
     it is)."""
     from gridbt.data.packcache import read_derived, write_derived
 
