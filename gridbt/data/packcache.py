@@ -212,20 +212,11 @@ def write_packed(
             "chain_dir": str(Path(chain_dir).resolve()),
             "arrays": arrays,
         }
-        with open(tmp / META_NAME, "w") as out:
-            json.dump(meta, out, indent=2, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
+        _write_meta(tmp, meta)
         if stamps:
             _write_stamps(tmp, chain_dir, stamps)
-        _fsync_dir(tmp)
-        try:
-            os.rename(tmp, target)  # fails when the target exists: a rename never merges
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
+        if not _rename_into_place(tmp, target):
             return False
-        _fsync_dir(target.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _prune(target)
@@ -376,20 +367,10 @@ def write_derived(packed: PackedChain, name: str, version: int,
     tmp.mkdir()
     try:
         entries = {key: _write_array(tmp, key, array) for key, array in arrays.items()}
-        meta = {"name": name, "version": version, "fingerprint": packed.fingerprint,
-                "arrays": entries}
-        with open(tmp / META_NAME, "w") as out:
-            json.dump(meta, out, indent=2, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        _fsync_dir(tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
+        _write_meta(tmp, {"name": name, "version": version, "fingerprint": packed.fingerprint,
+                          "arrays": entries})
+        if not _rename_into_place(tmp, target):
             return False
-        _fsync_dir(target.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     remove_dead_temps(target.parent)
@@ -505,6 +486,27 @@ def _read_array(directory: Path, name: str, entry: dict[str, Any]) -> np.ndarray
     if _content_digest(array) != entry["digest"]:
         raise PackCacheError("content does not match its digest", path=path)
     return array
+
+
+def _write_meta(directory: Path, meta: dict[str, Any]) -> None:
+    with open(directory / META_NAME, "w") as out:
+        json.dump(meta, out, indent=2, sort_keys=True)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _rename_into_place(tmp: Path, target: Path) -> bool:
+    """Rename the written temporary directory `tmp` (fsynced first) to `target`; False when
+    `target` exists: a rename never merges, another writer got there first."""
+    _fsync_dir(tmp)
+    try:
+        os.rename(tmp, target)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        return False
+    _fsync_dir(target.parent)
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:
