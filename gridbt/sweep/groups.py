@@ -94,15 +94,27 @@ def pieces(block: Block, hashes: list[str], engine: str) -> list[Piece]:
     out: list[Piece] = []
     supported = np.flatnonzero(reasons == 0)
     if len(supported):
-        order, starts, keys = _first_seen_runs(entry_group_keys(block.params[supported]))
+        every = len(supported) == n  # no copy of the block to group it
+        order, starts, keys = _first_seen_runs(
+            entry_group_keys(block.params if every else block.params[supported]))
         rows = supported[order]
         ends = np.r_[starts[1:], len(rows)]
+        # a block walked entry groups first (the sweep's walk) has each group's rows in a
+        # run: its pieces are views of it, not copies
+        runs = every and bool(np.array_equal(rows, supported))
         for lo, hi, key in zip(starts, ends, keys, strict=True):
-            out.append(_piece(block, hashes, rows[lo:hi], "tables", names, int(key)))
+            out.append(_run(block, hashes, lo, hi, names, int(key)) if runs else
+                       _piece(block, hashes, rows[lo:hi], "tables", names, int(key)))
     fallback = np.flatnonzero(reasons != 0)
     if len(fallback):
         out.append(_piece(block, hashes, fallback, "day", names, None))
     return out
+
+
+def _run(block: Block, hashes: list[str], lo: int, hi: int, names: np.ndarray,
+         key: int) -> Piece:
+    part = Block(block.combo[lo:hi], block.levels[lo:hi], block.params[lo:hi])
+    return Piece(part, hashes[lo:hi], "tables", names[lo:hi], key)
 
 
 def _piece(block: Block, hashes: list[str], rows: np.ndarray, engine: str,
