@@ -109,8 +109,41 @@ class AxisLevels:
 
 
 def axis_levels(column: pd.Series) -> AxisLevels:
-    """The distinct values of `column` in axis order (`axis_sort_key`) and each row's level."""
-    items = column.tolist()
+    """The distinct values of `column` in axis order (`axis_sort_key`) and each row's level.
+
+    A column of numbers, booleans or text (what a sweep's results hold for most paths) is
+    factorised in C (`_levels_by_value`): ~20 ms for a million rows, against ~1.4 s item by
+    item (`_levels_by_identity`, which other columns take: list values, or types mixed in one
+    column, where 1 and True must stay apart)."""
+    array = column.to_numpy()
+    if array.dtype.kind in "biuf" or (array.dtype.kind == "O" and pd.api.types.infer_dtype(
+            array, skipna=True) in ("string", "empty")):
+        return _levels_by_value(array)
+    return _levels_by_identity(column.tolist())
+
+
+def _levels_by_value(array: np.ndarray) -> AxisLevels:
+    """`axis_levels` of values of one kind, equal when `==` says so (a missing value, NaN or
+    None, is off; -0.0 is 0.0, shown as the first seen of them)."""
+    found, _ = pd.factorize(array, use_na_sentinel=True)  # in first-seen order; off: -1
+    codes = np.asarray(found, dtype=np.int64)
+    seen = codes >= 0
+    n = int(codes.max()) + 1 if len(codes) else 0
+    firsts = np.unique(codes[seen], return_index=True)[1]
+    where = np.flatnonzero(seen)[firsts]
+    first: list[object] = [array[i].item() if isinstance(array[i], np.generic) else array[i]
+                           for i in where]
+    if not seen.all():
+        first.append(None)
+        codes = np.where(seen, codes, n)
+    order = sorted(range(len(first)), key=lambda k: axis_sort_key(first[k]))
+    position = np.empty(len(first), dtype=np.int64)
+    position[order] = np.arange(len(first))
+    return AxisLevels([plain(first[k]) for k in order], position[codes])
+
+
+def _levels_by_identity(items: list[object]) -> AxisLevels:
+    """`axis_levels` item by item, by `axis_identity`."""
     identities = [axis_identity(v) for v in items]
     first: dict[Hashable, object] = {}
     for identity, value in zip(identities, items, strict=True):
