@@ -36,7 +36,8 @@ from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
 from gridbt.runtime import BatchResult
 
-__all__ = ["ENGINE_COLUMNS", "ResultStore", "equity_table", "result_table", "value_types"]
+__all__ = ["ENGINE_COLUMNS", "ResultStore", "arrow_lists", "equity_table", "result_table",
+           "value_types"]
 
 COUNTER_NAMES = ("missing_quote_days", "stale_fills")
 _KEY = ("data_fingerprint", "param_hash")  # what identifies a result
@@ -119,6 +120,13 @@ def result_table(
                                    type=pa.string())
     columns["node"] = pa.array([result.node] * n, type=pa.string())
     return pa.table(columns)
+
+
+def arrow_lists(kind: pa.DataType) -> pd.ArrowDtype | None:
+    """`to_pandas`'s `types_mapper` that keeps fixed-size list columns (the per-block return
+    statistics) as Arrow arrays: as Python lists they cost a numpy array per row and cell, a
+    second or more per million rows each way (`finish.block_matrix` reads them back)."""
+    return pd.ArrowDtype(kind) if pa.types.is_fixed_size_list(kind) else None
 
 
 class ResultStore:
@@ -214,8 +222,10 @@ class ResultStore:
         if not self.has_results():
             return pd.DataFrame()
         wanted = None if columns is None else list(dict.fromkeys([*columns, "combo", *_KEY]))
-        frame = self._dataset().to_table(columns=wanted).to_pandas()
-        frame = frame.sort_values("combo", kind="stable").drop_duplicates(list(_KEY))
+        frame = self._dataset().to_table(columns=wanted).to_pandas(types_mapper=arrow_lists)
+        # one take by a stable order (`sort_values` over the Arrow list columns: 2 s a million)
+        frame = frame.take(np.argsort(frame["combo"].to_numpy(), kind="stable"))
+        frame = frame.drop_duplicates(list(_KEY))
         frame = frame.reset_index(drop=True)
         return frame if columns is None else frame[columns]
 
