@@ -112,7 +112,7 @@ def axis_levels(column: pd.Series) -> AxisLevels:
     """The distinct values of `column` in axis order (`axis_sort_key`) and each row's level.
 
     A column of numbers, booleans or text (what a sweep's results hold for most paths) is
-    factorised in C (`_levels_by_value`): ~20 ms for a million rows, against ~1.4 s item by
+    factorised in C (`_levels_by_value`): ~0.1 s for a million rows, against ~1.4 s item by
     item (`_levels_by_identity`, which other columns take: list values, or types mixed in one
     column, where 1 and True must stay apart)."""
     array = column.to_numpy()

@@ -37,7 +37,7 @@ SAME_OUTCOME = "combinations"
 def ranked(results: pd.DataFrame, kpi: str, maximize: bool) -> pd.DataFrame:
     """Results best first by `kpi` (NaN last; ties by combination id). One `take` by a
     `lexsort` order: `sort_values` over the Arrow list columns (`results.arrow_lists`) took
-    1.2 s a million rows, this 0.3 s."""
+    1.2 s a million rows, this under half a second."""
     value = pd.to_numeric(results[kpi], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     missing = np.isnan(value)
     order = np.lexsort((results["combo"].to_numpy(), np.where(missing, 0.0, value)
