@@ -578,6 +578,7 @@ class Catalog:
                 overfitting_statistics,
                 ranked,
             )
+            from gridbt.sweep.results import arrow_lists
 
             files = [p for p in sorted((entry.path / "results").glob("part-*.parquet"))
                      if inside(p.resolve(), self.root)]
@@ -589,7 +590,8 @@ class Catalog:
             wanted += [c for c in ("data_fingerprint", "combo", "outcome_hash", objective)
                        if c in names and c not in wanted]
             frame = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files],
-                                     promote_options="default").to_pandas()
+                                     promote_options="default").to_pandas(
+                                         types_mapper=arrow_lists)
             if "data_fingerprint" in frame:
                 frame = frame[frame["data_fingerprint"] == fingerprint]
             frame = frame.drop_duplicates("param_hash")  # the first written, as the runs
