@@ -125,17 +125,13 @@ def axis_levels(column: pd.Series) -> AxisLevels:
 def _levels_by_value(array: np.ndarray) -> AxisLevels:
     """`axis_levels` of values of one kind, equal when `==` says so (a missing value, NaN or
     None, is off; -0.0 is 0.0, shown as the first seen of them)."""
-    found, _ = pd.factorize(array, use_na_sentinel=True)  # in first-seen order; off: -1
+    # codes in first-seen order (off: -1); `uniques` holds each level's first-seen value
+    found, uniques = pd.factorize(array, use_na_sentinel=True)
     codes = np.asarray(found, dtype=np.int64)
-    seen = codes >= 0
-    n = int(codes.max()) + 1 if len(codes) else 0
-    firsts = np.unique(codes[seen], return_index=True)[1]
-    where = np.flatnonzero(seen)[firsts]
-    first: list[object] = [array[i].item() if isinstance(array[i], np.generic) else array[i]
-                           for i in where]
-    if not seen.all():
+    first: list[object] = [v.item() if isinstance(v, np.generic) else v for v in uniques]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(first), codes)
         first.append(None)
-        codes = np.where(seen, codes, n)
     order = sorted(range(len(first)), key=lambda k: axis_sort_key(first[k]))
     position = np.empty(len(first), dtype=np.int64)
     position[order] = np.arange(len(first))
