@@ -103,18 +103,12 @@ def pieces(block: Block, hashes: list[str], engine: str) -> list[Piece]:
         # run: its pieces are views of it, not copies
         runs = every and bool(np.array_equal(rows, supported))
         for lo, hi, key in zip(starts, ends, keys, strict=True):
-            out.append(_run(block, hashes, lo, hi, names, int(key)) if runs else
+            out.append(Piece(block, hashes, "tables", names, int(key)).cut(lo, hi) if runs else
                        _piece(block, hashes, rows[lo:hi], "tables", names, int(key)))
     fallback = np.flatnonzero(reasons != 0)
     if len(fallback):
         out.append(_piece(block, hashes, fallback, "day", names, None))
     return out
-
-
-def _run(block: Block, hashes: list[str], lo: int, hi: int, names: np.ndarray,
-         key: int) -> Piece:
-    part = Block(block.combo[lo:hi], block.levels[lo:hi], block.params[lo:hi])
-    return Piece(part, hashes[lo:hi], "tables", names[lo:hi], key)
 
 
 def _piece(block: Block, hashes: list[str], rows: np.ndarray, engine: str,
