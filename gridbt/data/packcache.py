@@ -274,10 +274,7 @@ def verify_packed(chain_dir: PathLike, manifest: Manifest | None = None) -> tupl
         read_packed(target, manifest)
         meta = json.loads((target / META_NAME).read_bytes())
         for name in ARRAY_FIELDS:
-            entry = meta["arrays"][name]
-            digest = _file_hash(target / entry["file"])
-            if digest != entry["blake2b"]:
-                raise PackCacheError("content does not match its hash", path=target / entry["file"])
+            _check_hash(target, meta["arrays"][name])
     except PackCacheError as exc:
         _discard(target)
         return target, f"damaged ({exc}): discarded, rebuilt on the next load"
@@ -396,8 +393,7 @@ def _verify_derived(directory: Path) -> list[str]:
             meta = json.loads((entry / META_NAME).read_bytes())
             for key, item in meta["arrays"].items():
                 _read_array(entry, key, item)
-                if _file_hash(entry / item["file"]) != item["blake2b"]:
-                    raise PackCacheError("content does not match its hash", path=entry)
+                _check_hash(entry, item)
         except (PackCacheError, OSError, ValueError, KeyError, TypeError):
             _discard(entry)
             damaged.append(entry.name)
@@ -458,14 +454,17 @@ def _write_array(directory: Path, name: str, array: object) -> dict[str, Any]:
             "bytes": size, "digest": _content_digest(array), "blake2b": full}
 
 
-def _file_hash(path: Path) -> str:
-    """blake2b-256 of a cached array's data (the `.npy` file after its header)."""
+def _check_hash(directory: Path, entry: dict[str, Any]) -> None:
+    """Raise PackCacheError unless the blake2b-256 of a cached array's data (its `.npy` file
+    after the header) is the one its meta `entry` was written with."""
+    path = directory / entry["file"]
     array = np.load(path, mmap_mode="r", allow_pickle=False)
     digest = hashlib.blake2b(digest_size=32)
     raw = np.asarray(array).reshape(-1).view(np.uint8)
     for start in range(0, raw.size, 1 << 24):
         digest.update(raw[start : start + (1 << 24)].data)
-    return digest.hexdigest()
+    if digest.hexdigest() != entry["blake2b"]:
+        raise PackCacheError("content does not match its hash", path=path)
 
 
 def _read_array(directory: Path, name: str, entry: dict[str, Any]) -> np.ndarray:
