@@ -2,7 +2,8 @@
 
 Public modules: `jobs` (the runs of a finished sweep or study, built from its result
 directory), `mlflow_runs` (writing a parent run and its child runs, equity curves included) and
-`artifacts` (reading a SQLite store's run artifacts from disk, without a server).
+`artifacts` (reading a SQLite store's run artifacts from disk, without a server) and `ahead`
+(a job's store opened while the job starts).
 """
 
-__all__ = ["artifacts", "jobs", "mlflow_runs"]
+__all__ = ["ahead", "artifacts", "jobs", "mlflow_runs"]
