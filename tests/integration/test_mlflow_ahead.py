@@ -80,8 +80,7 @@ def test_a_job_that_ends_while_its_store_is_made_leaves_no_store_and_no_temporar
     script = textwrap.dedent(f"""\
         import os, threading, time
         from pathlib import Path
-        from gridbt._inputs import InputError
-from gridbt.strategy.spec import TrackingConfig
+        from gridbt.strategy.spec import TrackingConfig
         from gridbt.tracking import ahead
 
         made = threading.Event()
