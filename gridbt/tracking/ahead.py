@@ -1,15 +1,15 @@
-"""A job's MLflow store opened ahead of its logging, on a thread, while the job starts.
+"""A job's MLflow store opened ahead of its logging, while the job starts.
 
 Importing MLflow takes ~0.9 s and a new SQLite store ~1.3 s more (its tables and some fifty
 migrations); both used to come after the results, before the first run was logged. Started
-once the job's input is checked, they overlap Ray's start, the chain and the actors, where
-the driver mostly waits.
+on a thread once a sweep's or a study's input is checked, they overlap Ray's start, the chain
+and the actors, where the driver mostly waits.
 
 A new SQLite store is made under a temporary name beside its place and renamed into it once
 complete, under `_sqlite.creating`'s lock and only where there is no store yet: a job stopped
 meanwhile leaves no half-migrated database (which MLflow would refuse to open), and the
 temporary file goes at exit. The database holds nothing of its own path, so it is the store
-MLflow would have made in place. Other stores (a server, PostgreSQL) are only imported for:
+MLflow would have made in place. Other stores (a server, PostgreSQL) are not opened ahead:
 opening them may wait on the network. Nothing here reports an error: the logging meets it
 again, and says what it is.
 """
@@ -54,17 +54,23 @@ class JobStoreAhead:
 class StoreAhead:
     """Import MLflow and create the SQLite store a job's runs go to (`config` and `store_dir`
     as `jobs.tracking_uri` takes them) if it does not exist yet, on a daemon thread started
-    now; `wait()` before logging to it. The calling thread imports nothing."""
+    now; `wait()` before logging to it.
+
+    For a caller that mostly waits meanwhile (a driver waiting on Ray). Not for one busy with
+    Python of its own: `gridbt backtest` gained nothing from it, on a thread (they take turns
+    for the GIL) or in a child process (which must import MLflow from scratch, longer than the
+    backtest takes)."""
 
     def __init__(self, config: TrackingConfig, store_dir: Path, verbose: bool = False):
-        self.config, self.store_dir = config, store_dir
-        self.tracking_uri = ""  # known once the thread has imported what resolves it
+        from gridbt.tracking.mlflow_runs import job_tracking_uri  # light: no MLflow
+
+        self.tracking_uri = job_tracking_uri(config.tracking_uri, store_dir)
         self.verbose = verbose
-        self.created = False  # whether this made the store (for the stage line and tests)
-        self._temporary: Path | None = None
+        self.created = False  # whether this made the store (known once waited for)
+        self._temporary: list[Path] = []  # the store being made, until renamed into place
         self._thread = threading.Thread(target=self._run, name="gridbt-mlflow-store",
                                         daemon=True)
-        atexit.register(self._discard)
+        atexit.register(_discard, self._temporary)
         self._thread.start()
 
     def wait(self) -> None:
@@ -73,39 +79,45 @@ class StoreAhead:
 
     def _run(self) -> None:
         with contextlib.suppress(Exception):
-            import mlflow.tracking  # noqa: F401  (the import is half the point)
+            import mlflow.tracking  # noqa: F401  (the import is half the point, a server's too)
 
-            from gridbt.tracking.jobs import tracking_uri
+            self.created = _make_store(self.tracking_uri, self.verbose, self._temporary)
 
-            self.tracking_uri = tracking_uri(self.config, self.store_dir)
-            path = sqlite_path(self.tracking_uri)
-            if path is not None and not path.exists():
-                self._create(path)
 
-    def _create(self, path: Path) -> None:
-        from mlflow.tracking import MlflowClient
+def _make_store(tracking_uri: str, verbose: bool = False,
+               temporary: list[Path] | None = None) -> bool:
+    """Create the SQLite store of `tracking_uri` under a temporary name beside it and rename it
+    into place, if it is a SQLite file not there yet; return whether this made it. The
+    temporary path is in `temporary` while it is being made (for a discard at exit)."""
+    path = sqlite_path(tracking_uri)
+    if path is None or path.exists():
+        return False
+    from mlflow.tracking import MlflowClient
 
-        with creating(self.tracking_uri):
-            if path.exists():  # another job made it meanwhile
-                return
-            temporary = path.with_name(f".{path.name}.creating-{os.getpid()}")
-            self._temporary = temporary
-            temporary.unlink(missing_ok=True)
-            logger = logging.getLogger("mlflow")
-            level = logger.level
-            if not self.verbose:  # "Creating initial MLflow database tables..."
-                logger.setLevel(max(level, logging.WARNING))
-            try:
-                MlflowClient(f"sqlite:///{temporary.resolve().as_posix()}").search_experiments(
-                    max_results=1)
-            finally:
-                logger.setLevel(level)
-            os.rename(temporary, path)
-            self._temporary = None
-            self.created = True
-
-    def _discard(self) -> None:
-        """At exit: the temporary store of a making the process did not wait for."""
-        temporary = self._temporary
+    with creating(tracking_uri):
+        if path.exists():  # another job made it meanwhile
+            return False
+        made = path.with_name(f".{path.name}.creating-{os.getpid()}")
         if temporary is not None:
-            temporary.unlink(missing_ok=True)
+            temporary.append(made)
+        made.unlink(missing_ok=True)
+        logger = logging.getLogger("mlflow")
+        level = logger.level
+        if not verbose:  # "Creating initial MLflow database tables..."
+            logger.setLevel(max(level, logging.WARNING))
+        try:
+            MlflowClient(f"sqlite:///{made.resolve().as_posix()}").search_experiments(
+                max_results=1)
+            os.rename(made, path)
+        finally:
+            logger.setLevel(level)
+            if temporary is not None:
+                temporary.remove(made)
+            made.unlink(missing_ok=True)  # only left when the making failed
+        return True
+
+
+def _discard(temporary: list[Path]) -> None:
+    """At exit: a store being made that the process did not wait for."""
+    for made in temporary:
+        made.unlink(missing_ok=True)

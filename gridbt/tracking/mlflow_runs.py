@@ -62,6 +62,7 @@ __all__ = [
     "REMOTE_HISTORY_POINTS",
     "artifacts_destination",
     "default_tracking_uri",
+    "job_tracking_uri",
     "local_artifacts",
     "log_runs",
     "param_value",
@@ -158,6 +159,12 @@ class ParentRun:
 def default_tracking_uri(workdir: Path) -> str:
     """Return the embedded default store: ``sqlite:///<absolute workdir>/mlflow.db``."""
     return f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db').as_posix()}"
+
+
+def job_tracking_uri(uri: str | None, store_dir: Path) -> str:
+    """Where a job's runs go: `uri` (its file's), else `$MLFLOW_TRACKING_URI`, else SQLite in
+    `store_dir` (the job's output directory, so that its runs move with it)."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(store_dir)
 
 
 def _sqlite_file(tracking_uri: str) -> Path | None:
