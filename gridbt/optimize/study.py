@@ -468,7 +468,6 @@ def run_study(
     finish: bool = True,
     actor_cls: type = BacktestActor,
     verbose: bool = False,
-    on_checked: Callable[[StudySpec, Path], None] | None = None,
 ) -> StudyOutcome:
     """Run (or resume) the study in `study_file`; see the module docstring.
 
@@ -479,8 +478,7 @@ def run_study(
     `finish` runs the post-study steps (out-of-sample results, overfitting statistics,
     result files); `on_batch(finished_trials)` is called after each told batch. Each step is
     reported as a stage line (`gridbt._stages`); `verbose` lets Ray say everything it has to
-    say (`init_ray`). `on_checked(study, out_dir)` is called once the file, the chain and the
-    storage have passed their checks, before Ray starts (work a caller can do meanwhile).
+    say (`init_ray`).
     """
     started = time.perf_counter()
     stage("checking %s", study_file)
@@ -542,8 +540,6 @@ def run_study(
             computed=0, interrupted=False, seconds=0.0, actors=0, backtests=0,
             sampler_seconds=0.0, storage_seconds=0.0, summary=_in_file_order(last, study),
             logged=logged)
-    if on_checked is not None:
-        on_checked(study, out_dir)
     try:
         init_ray(address or study.ray.address, dashboard=study.ray.dashboard, verbose=verbose)
         pool = ActorPool(packed, encode_spec(base, STANDARD_FEATURES)[None, :],

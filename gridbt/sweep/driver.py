@@ -393,7 +393,6 @@ def run_sweep(
     finish: bool = True,
     verbose: bool = False,
     engine: str | None = None,
-    on_checked: Callable[[SweepSpec, Path], None] | None = None,
 ) -> SweepOutcome:
     """Run (or resume) the sweep in `sweep_file`; see the module docstring for scheduling.
 
@@ -403,9 +402,7 @@ def run_sweep(
     the post-grid steps (equity of the top combinations, overfitting statistics); set it False
     to stop after the grid. Each step is reported as a stage line (`gridbt._stages`);
     `verbose` lets Ray say everything it has to say (`init_ray`); `engine` (`auto` or `day`)
-    overrides the file's. `on_checked(sweep, out_dir)` is called once the file, the output
-    directory and the chain have passed their checks, before Ray starts (work a caller can do
-    meanwhile).
+    overrides the file's.
     """
     started = time.perf_counter()
     stage("checking %s", sweep_file)
@@ -456,8 +453,6 @@ def run_sweep(
                      f"{source} (pbo_blocks: {sweep.pbo_blocks} time blocks of daily returns)")
     fingerprint = packed.fingerprint
     done = store.done_hashes(fingerprint) if resume else set()
-    if on_checked is not None:
-        on_checked(sweep, out_dir)
 
     manifest = SweepManifest.start(sweep, base, source, out_dir, fingerprint, signature,
                                    grid.size, valid, previous, len(done))

@@ -2,8 +2,8 @@
 
 Public modules: `jobs` (the runs of a finished sweep or study, built from its result
 directory), `mlflow_runs` (writing a parent run and its child runs, equity curves included) and
-`artifacts` (reading a SQLite store's run artifacts from disk, without a server) and `ahead`
-(a job's store opened while the job starts).
+`artifacts` (reading a SQLite store's run artifacts from disk, without a server) and
+`newstore` (a new SQLite store, made from a kept template).
 """
 
-__all__ = ["ahead", "artifacts", "jobs", "mlflow_runs"]
+__all__ = ["artifacts", "jobs", "mlflow_runs", "newstore"]

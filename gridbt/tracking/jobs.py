@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,7 +37,7 @@ from gridbt.tracking.mlflow_runs import (
     ChildRun,
     ParentRun,
     artifacts_destination,
-    job_tracking_uri,
+    default_tracking_uri,
     log_runs,
     param_value,
     runs_url,
@@ -59,7 +60,8 @@ CHAIN_PREFIX = "chain_"
 def tracking_uri(config: TrackingConfig, store_dir: Path) -> str:
     """The job file's tracking URI, else `$MLFLOW_TRACKING_URI`, else SQLite in `store_dir`
     (the job's output directory, so that its runs move with it)."""
-    return job_tracking_uri(config.tracking_uri, store_dir)
+    return (config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            or default_tracking_uri(store_dir))
 
 
 def still_logged(recorded: Mapping[str, Any], config: TrackingConfig, name: str,

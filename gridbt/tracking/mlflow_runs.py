@@ -47,6 +47,7 @@ import numpy.typing as npt
 
 from gridbt._sqlite import creating, with_busy_timeout
 from gridbt.tracking._mlflow_sql import RunRecord, insert_runs, sql_store
+from gridbt.tracking.newstore import make_store
 
 if TYPE_CHECKING:
     from mlflow.entities import Experiment, Metric
@@ -62,7 +63,6 @@ __all__ = [
     "REMOTE_HISTORY_POINTS",
     "artifacts_destination",
     "default_tracking_uri",
-    "job_tracking_uri",
     "local_artifacts",
     "log_runs",
     "param_value",
@@ -159,12 +159,6 @@ class ParentRun:
 def default_tracking_uri(workdir: Path) -> str:
     """Return the embedded default store: ``sqlite:///<absolute workdir>/mlflow.db``."""
     return f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db').as_posix()}"
-
-
-def job_tracking_uri(uri: str | None, store_dir: Path) -> str:
-    """Where a job's runs go: `uri` (its file's), else `$MLFLOW_TRACKING_URI`, else SQLite in
-    `store_dir` (the job's output directory, so that its runs move with it)."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(store_dir)
 
 
 def _sqlite_file(tracking_uri: str) -> Path | None:
@@ -291,6 +285,7 @@ def log_runs(
     points = history_points if history_points is not None else (
         REMOTE_HISTORY_POINTS if _remote(tracking_uri) else 0)
     records = [_record(child, points) for child in children]
+    make_store(tracking_uri, verbose)  # a new SQLite store, from the kept template
     with _mlflow_info(verbose), creating(tracking_uri):
         client = MlflowClient(with_busy_timeout(tracking_uri))
         found = _experiment(client, tracking_uri, experiment)

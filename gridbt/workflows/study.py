@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridbt._typing import PathLike
-from gridbt.tracking.ahead import JobStoreAhead
 
 if TYPE_CHECKING:
     from gridbt.optimize.study import StudyOutcome
@@ -37,9 +36,8 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
     from gridbt.optimize.study import run_study
 
     base_dir = Path(workdir) if workdir is not None else Path.cwd()
-    ahead = JobStoreAhead(None if tracking_dir is None else Path(tracking_dir), verbose)
     outcome = run_study(study_file, workdir=base_dir, progress=progress, verbose=verbose,
-                        on_checked=ahead, **options)
+                        **options)
     if summary is not None:
         summary(outcome)
     if outcome.interrupted or "best" not in outcome.summary:
@@ -69,7 +67,6 @@ def study_job(study_file: PathLike, *, workdir: PathLike | None = None,
                                  progress=progress, verbose=verbose, base=base,
                                  reproduce=reproduce)
 
-        ahead.wait()  # the store made (or given up on: the logging says why)
         outcome.summary["mlflow"] = log_unless_logged(
             outcome.logged, study.mlflow, study.name, store_dir,
             outcome.summary["made_from"], log)  # the file, signature and trials

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from gridbt._stages import seconds_since, stage
 from gridbt._typing import PathLike
-from gridbt.tracking.ahead import JobStoreAhead
 from gridbt.workflows._kept import Reproduce
 
 if TYPE_CHECKING:
@@ -46,9 +45,8 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
     from gridbt.sweep.driver import run_sweep
 
     base_dir = Path(workdir) if workdir is not None else Path.cwd()
-    ahead = JobStoreAhead(None if tracking_dir is None else Path(tracking_dir), verbose)
     outcome = run_sweep(sweep_file, workdir=base_dir, progress=progress, verbose=verbose,
-                        on_checked=ahead, **options)
+                        **options)
     if summary is not None:
         summary(outcome)
     manifest = outcome.manifest
@@ -88,7 +86,6 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
                                      store_dir, base=base, progress=progress, verbose=verbose,
                                      reproduce=reproduce)
 
-            ahead.wait()  # the store made (or given up on: the logging says why)
             mlflow = log_unless_logged(outcome.logged, sweep.mlflow, sweep.name, store_dir,
                                        facts, log)
             outcome.manifest = manifest.with_results(mlflow=mlflow)

@@ -1,0 +1,136 @@
+"""A new SQLite MLflow store, made from a kept template instead of fifty migrations.
+
+MLflow makes a new SQLite store by creating its first tables and running its migrations one by
+one, ~1.3 s on a laptop, in every sweep, study and backtest that logs to a new `mlflow.db`
+(its output directory's). The result depends only on the MLflow version, but for its Default
+experiment (artifact location under the working directory, creation time). So the first store
+made with an MLflow version is kept, without its Default experiment, as a template in
+`$GRIDBT_HOME/mlflow/store-<version>.db`; a later new store is a copy of it, and MLflow adds the
+Default experiment when the logging opens it, as it does whenever that experiment is missing:
+the store MLflow would have made in place, in a few milliseconds.
+
+Taking the Default experiment out is a write into MLflow's tables, so templates are made and
+used only on the MLflow versions the bulk insert is tested on (`_mlflow_sql.TESTED_MLFLOW`);
+other versions make every store the usual way. tests/integration/test_mlflow_newstore.py holds
+a store made from the template to one MLflow makes in place.
+
+Either way a new store is made under a temporary name beside its place and renamed into it
+once complete, under `_sqlite.creating`'s lock and only where there is no store yet: a run
+stopped meanwhile leaves no half-made database (which MLflow would refuse to open), and the
+temporary file goes at exit. A template is written the same way.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from gridbt._sqlite import creating, sqlite_path
+from gridbt.data.home import gridbt_home
+
+__all__ = ["make_store", "template_path"]
+
+_MAKING: list[Path] = []  # stores and templates being made by this process
+
+
+def template_path() -> Path | None:
+    """Where the template of the installed MLflow is kept, or None for a version it is not
+    used with."""
+    import mlflow
+
+    from gridbt.tracking._mlflow_sql import TESTED_MLFLOW
+
+    version = mlflow.__version__
+    if ".".join(version.split(".")[:2]) not in TESTED_MLFLOW:
+        return None
+    return gridbt_home() / "mlflow" / f"store-{version}.db"
+
+
+def make_store(tracking_uri: str, verbose: bool = False) -> str:
+    """Make the SQLite store of `tracking_uri` if it is a SQLite file that is not there yet.
+    Return how: "template" (a copy of the kept template), "migrated" (by MLflow; the template
+    kept from it), or "" (another kind of store, or one already there). MLflow's INFO lines
+    about creating tables show only when `verbose`."""
+    path = sqlite_path(tracking_uri)
+    if path is None or path.exists():
+        return ""
+    with creating(tracking_uri):
+        if path.exists():  # another run made it meanwhile
+            return ""
+        made = path.with_name(f".{path.name}.making-{os.getpid()}")
+        with _making(made):
+            template = template_path()
+            if template is not None and _copy_template(template, made):
+                how = "template"
+            else:
+                _migrate(made, verbose)
+                if template is not None:
+                    _keep_template(made, template)
+                how = "migrated"
+            os.rename(made, path)
+    return how
+
+
+def _copy_template(template: Path, made: Path) -> bool:
+    """Copy `template` to `made`; False when there is no usable template (none, or unreadable
+    as a database: it is then made again)."""
+    try:
+        shutil.copyfile(template, made)
+        with contextlib.closing(sqlite3.connect(made)) as db:
+            ok = bool(db.execute("PRAGMA quick_check").fetchone() == ("ok",))
+    except (OSError, sqlite3.Error):
+        ok = False
+    if not ok:
+        made.unlink(missing_ok=True)
+    return ok
+
+
+def _migrate(made: Path, verbose: bool) -> None:
+    """Have MLflow make a store at `made`: its tables, its migrations, its Default experiment."""
+    from mlflow.tracking import MlflowClient
+
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    if not verbose:  # "Creating initial MLflow database tables..."
+        logger.setLevel(max(level, logging.WARNING))
+    try:
+        MlflowClient(f"sqlite:///{made.resolve().as_posix()}").search_experiments(max_results=1)
+    finally:
+        logger.setLevel(level)
+
+
+def _keep_template(store: Path, template: Path) -> None:
+    """Keep a copy of the fresh `store`, without its Default experiment, as `template`. A
+    template that cannot be written (a read-only home) is only not kept."""
+    partial = template.with_name(f".{template.name}.making-{os.getpid()}")
+    with contextlib.suppress(OSError, sqlite3.Error), _making(partial):
+        template.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(store, partial)
+        with contextlib.closing(sqlite3.connect(partial)) as db, db:
+            db.execute("DELETE FROM experiments WHERE experiment_id = 0")
+        os.replace(partial, template)
+
+
+@contextlib.contextmanager
+def _making(path: Path) -> Iterator[None]:
+    """`path` is being made: removed if the making fails, or at exit if it never ends."""
+    _MAKING.append(path)
+    try:
+        yield
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        _MAKING.remove(path)
+
+
+@atexit.register
+def _discard() -> None:
+    for path in list(_MAKING):
+        path.unlink(missing_ok=True)
