@@ -55,8 +55,8 @@ def template_path() -> Path | None:
 def make_store(tracking_uri: str, verbose: bool = False) -> str:
     """Make the SQLite store of `tracking_uri` if it is a SQLite file that is not there yet.
     Return how: "template" (a copy of the kept template), "migrated" (by MLflow; the template
-    kept from it), or "" (another kind of store, or one already there). MLflow's INFO lines
-    about creating tables show only when `verbose`."""
+    kept from it, on a tested MLflow), or "" (another kind of store, or one already there).
+    MLflow's INFO lines about creating tables show only when `verbose`."""
     path = sqlite_path(tracking_uri)
     if path is None or path.exists():
         return ""
@@ -64,6 +64,7 @@ def make_store(tracking_uri: str, verbose: bool = False) -> str:
         if path.exists():  # another run made it meanwhile
             return ""
         made = path.with_name(f".{path.name}.making-{os.getpid()}")
+        made.unlink(missing_ok=True)  # a killed run's, with this process id
         with _making(made):
             template = template_path()
             if template is not None and _copy_template(template, made):
