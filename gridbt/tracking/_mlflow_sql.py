@@ -26,7 +26,7 @@ from gridbt._typing import FloatArray, IntArray
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-__all__ = ["TESTED_MLFLOW", "RunRecord", "insert_runs", "sql_store"]
+__all__ = ["TESTED_MLFLOW", "RunRecord", "insert_runs", "sql_store", "tested_mlflow"]
 
 #: MLflow versions (major.minor) whose tables the bulk insert is tested against
 #: (tests/integration/test_mlflow_sweep.py); any other version uses the public API.
@@ -74,12 +74,17 @@ class RunRecord:
     values: FloatArray
 
 
+def tested_mlflow() -> bool:
+    """Whether the installed MLflow is one of `TESTED_MLFLOW` (its major.minor)."""
+    import mlflow
+
+    return ".".join(mlflow.__version__.split(".")[:2]) in TESTED_MLFLOW
+
+
 def sql_store(client: MlflowClient) -> Any | None:
     """Return the client's SQLAlchemy tracking store, or None if it is another kind of store,
     an MLflow version outside `TESTED_MLFLOW`, or tables that do not match `COLUMNS`."""
-    import mlflow
-
-    if ".".join(mlflow.__version__.split(".")[:2]) not in TESTED_MLFLOW:
+    if not tested_mlflow():
         return None
     try:
         from mlflow.store.tracking.dbmodels import models  # noqa: F401

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from gridbt._sqlite import creating, sqlite_path
 from gridbt.data.home import gridbt_home
+from gridbt.tracking._mlflow_sql import tested_mlflow
 
 __all__ = ["make_store", "template_path"]
 
@@ -44,12 +45,9 @@ def template_path() -> Path | None:
     used with."""
     import mlflow
 
-    from gridbt.tracking._mlflow_sql import TESTED_MLFLOW
-
-    version = mlflow.__version__
-    if ".".join(version.split(".")[:2]) not in TESTED_MLFLOW:
+    if not tested_mlflow():
         return None
-    return gridbt_home() / "mlflow" / f"store-{version}.db"
+    return gridbt_home() / "mlflow" / f"store-{mlflow.__version__}.db"
 
 
 def make_store(tracking_uri: str, verbose: bool = False) -> str:
