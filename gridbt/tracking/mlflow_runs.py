@@ -285,8 +285,8 @@ def log_runs(
     points = history_points if history_points is not None else (
         REMOTE_HISTORY_POINTS if _remote(tracking_uri) else 0)
     records = [_record(child, points) for child in children]
-    make_store(tracking_uri, verbose)  # a new SQLite store, from the kept template
     with _mlflow_info(verbose), creating(tracking_uri):
+        make_store(tracking_uri)  # a new SQLite store, from the kept template
         client = MlflowClient(with_busy_timeout(tracking_uri))
         found = _experiment(client, tracking_uri, experiment)
     with _no_run_urls(verbose):

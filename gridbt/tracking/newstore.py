@@ -15,23 +15,22 @@ other versions make every store the usual way. tests/integration/test_mlflow_new
 a store made from the template to one MLflow makes in place.
 
 Either way a new store is made under a temporary name beside its place and renamed into it
-once complete, under `_sqlite.creating`'s lock and only where there is no store yet: a run
-stopped meanwhile leaves no half-made database (which MLflow would refuse to open), and the
-temporary file goes at exit. A template is written the same way.
+once complete, under `_sqlite.creating`'s lock (its caller's) and only where there is no store
+yet: a run stopped meanwhile leaves no half-made database (which MLflow would refuse to open),
+and the temporary file goes at exit. A template is written the same way.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from gridbt._sqlite import creating, sqlite_path
+from gridbt._sqlite import sqlite_path
 from gridbt.data.home import gridbt_home
 from gridbt.tracking._mlflow_sql import tested_mlflow
 
@@ -50,29 +49,31 @@ def template_path() -> Path | None:
     return gridbt_home() / "mlflow" / f"store-{mlflow.__version__}.db"
 
 
-def make_store(tracking_uri: str, verbose: bool = False) -> str:
+def make_store(tracking_uri: str) -> str:
     """Make the SQLite store of `tracking_uri` if it is a SQLite file that is not there yet.
     Return how: "template" (a copy of the kept template), "migrated" (by MLflow; the template
     kept from it, on a tested MLflow), or "" (another kind of store, or one already there).
-    MLflow's INFO lines about creating tables show only when `verbose`."""
+    Call it with `_sqlite.creating(tracking_uri)` held, as `mlflow_runs.log_runs` does: two
+    runs making one store at once would race."""
     path = sqlite_path(tracking_uri)
     if path is None or path.exists():
         return ""
-    with creating(tracking_uri):
-        if path.exists():  # another run made it meanwhile
-            return ""
-        made = path.with_name(f".{path.name}.making-{os.getpid()}")
-        made.unlink(missing_ok=True)  # a killed run's, with this process id
-        with _making(made):
-            template = template_path()
-            if template is not None and _copy_template(template, made):
-                how = "template"
-            else:
-                _migrate(made, verbose)
-                if template is not None:
-                    _keep_template(made, template)
-                how = "migrated"
-            os.rename(made, path)
+    from mlflow.tracking import MlflowClient
+
+    made = path.with_name(f".{path.name}.making-{os.getpid()}")
+    made.unlink(missing_ok=True)  # a killed run's, with this process id
+    with _making(made):
+        template = template_path()
+        if template is not None and _copy_template(template, made):
+            how = "template"
+        else:
+            # MLflow makes it: its tables, its migrations, its Default experiment
+            MlflowClient(f"sqlite:///{made.resolve().as_posix()}").search_experiments(
+                max_results=1)
+            if template is not None:
+                _keep_template(made, template)
+            how = "migrated"
+        os.rename(made, path)
     return how
 
 
@@ -88,20 +89,6 @@ def _copy_template(template: Path, made: Path) -> bool:
     if not ok:
         made.unlink(missing_ok=True)
     return ok
-
-
-def _migrate(made: Path, verbose: bool) -> None:
-    """Have MLflow make a store at `made`: its tables, its migrations, its Default experiment."""
-    from mlflow.tracking import MlflowClient
-
-    logger = logging.getLogger("mlflow")
-    level = logger.level
-    if not verbose:  # "Creating initial MLflow database tables..."
-        logger.setLevel(max(level, logging.WARNING))
-    try:
-        MlflowClient(f"sqlite:///{made.resolve().as_posix()}").search_experiments(max_results=1)
-    finally:
-        logger.setLevel(level)
 
 
 def _keep_template(store: Path, template: Path) -> None:

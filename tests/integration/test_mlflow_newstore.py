@@ -15,6 +15,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from gridbt._sqlite import creating
 from gridbt.tracking.newstore import make_store, template_path
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def uri(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def make(tracking_uri: str) -> str:
+    """`make_store` as `mlflow_runs.log_runs` calls it: under the store's creation lock."""
+    with creating(tracking_uri):
+        return make_store(tracking_uri)
 
 
 def rows(db: Path, query: str) -> list[tuple[Any, ...]]:
@@ -61,11 +68,11 @@ def in_place(tmp_path: Path) -> tuple[Any, ...]:
 def test_the_first_store_is_migrated_and_kept_the_next_is_a_copy_both_as_mlflow_makes_them(
         tmp_path: Path, in_place: tuple[Any, ...]) -> None:
     first, second = tmp_path / "a" / "mlflow.db", tmp_path / "b" / "mlflow.db"
-    assert make_store(uri(first)) == "migrated"
+    assert make(uri(first)) == "migrated"
     template = template_path()
     assert template is not None and template.is_file()
     assert rows(template, "select count(*) from experiments") == [(0,)]  # no Default in it
-    assert make_store(uri(second)) == "template"
+    assert make(uri(second)) == "template"
     for db in (first, second):
         assert sorted(p.name for p in db.parent.iterdir()) == ["mlflow.db"]  # nothing else left
         assert schema(db) == in_place
@@ -81,8 +88,8 @@ def test_a_damaged_template_is_made_again(tmp_path: Path, in_place: tuple[Any, .
     assert template is not None
     template.parent.mkdir(parents=True)
     template.write_bytes(b"not a database" * 100)
-    assert make_store(uri(tmp_path / "a" / "mlflow.db")) == "migrated"
-    assert make_store(uri(tmp_path / "b" / "mlflow.db")) == "template"
+    assert make(uri(tmp_path / "a" / "mlflow.db")) == "migrated"
+    assert make(uri(tmp_path / "b" / "mlflow.db")) == "template"
     assert schema(tmp_path / "b" / "mlflow.db") == in_place
 
 
@@ -91,8 +98,8 @@ def test_another_mlflow_version_keeps_no_template(tmp_path: Path, home: Path,
     """Taking the Default experiment out writes into MLflow's tables: only on tested versions."""
     monkeypatch.setattr(mlflow, "__version__", "99.0.0")
     assert template_path() is None
-    assert make_store(uri(tmp_path / "a" / "mlflow.db")) == "migrated"
-    assert make_store(uri(tmp_path / "b" / "mlflow.db")) == "migrated"
+    assert make(uri(tmp_path / "a" / "mlflow.db")) == "migrated"
+    assert make(uri(tmp_path / "b" / "mlflow.db")) == "migrated"
     assert not (home / "mlflow").exists()
 
 
@@ -100,9 +107,9 @@ def test_a_store_already_there_and_a_server_are_left_alone(tmp_path: Path, home:
     db = tmp_path / "mlflow.db"
     MlflowClient(uri(db)).create_experiment("kept")
     before = db.read_bytes()
-    assert make_store(uri(db)) == ""
+    assert make(uri(db)) == ""
     assert db.read_bytes() == before
-    assert make_store("http://127.0.0.1:9") == ""  # not even opened
+    assert make("http://127.0.0.1:9") == ""  # not even opened
     assert not home.exists()
 
 
@@ -115,6 +122,7 @@ def test_a_run_stopped_while_its_store_is_made_leaves_no_store_and_no_temporary(
     script = textwrap.dedent(f"""\
         import threading
         from pathlib import Path
+        from gridbt._sqlite import creating
         from gridbt.tracking import newstore
 
         made = threading.Event()
@@ -122,8 +130,10 @@ def test_a_run_stopped_while_its_store_is_made_leaves_no_store_and_no_temporary(
             made.set()
             threading.Event().wait()  # never renamed
         newstore.os.rename = held
-        threading.Thread(target=newstore.make_store, args=({uri(out / 'mlflow.db')!r},),
-                         daemon=True).start()
+        def make(tracking_uri):
+            with creating(tracking_uri):
+                newstore.make_store(tracking_uri)
+        threading.Thread(target=make, args=({uri(out / 'mlflow.db')!r},), daemon=True).start()
         assert made.wait(120)
         print(sorted(p.name for p in Path({str(out)!r}).iterdir()))
         """)
