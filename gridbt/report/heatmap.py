@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,12 +90,16 @@ def objective_heatmaps(
     higher_is_better: bool,
     out_dir: Path,
     max_pairs: int = 10,
+    zipped: Sequence[Sequence[str]] = (),
     drawing: Drawing | None = None,
 ) -> list[Path]:
     """Write one PNG heatmap per pair of parameters that both take two or more values.
 
     Pairs follow the order of `params` (first with second, first with third, ...), the first
-    of a pair on the x axis; at most `max_pairs` are drawn. Cells show the best objective over
+    of a pair on the x axis; at most `max_pairs` are drawn. Paths of a zip group (`zipped`)
+    move together, so they are one axis, named by the group's first path (its label names the
+    others): a heatmap of two of them would be a diagonal, and one of another path against
+    each of them the same picture again. Cells show the best objective over
     the other parameters (see `best_objective_grid`); cells without an evaluated combination
     are blank and hatched. The colour scale is diverging and centred on 0 when the values
     straddle 0, sequential otherwise, oriented so that better is always the same end; values
@@ -116,6 +121,8 @@ def objective_heatmaps(
         Directory for the PNG files.
     max_pairs
         Most heatmaps to draw.
+    zipped
+        The sweep's zip groups: lists of paths that take their values together.
     drawing
         Worker processes to draw them in, side by side; default: in this process.
 
@@ -129,8 +136,9 @@ def objective_heatmaps(
     missing = [c for c in (*params, objective) if c not in results.columns]
     if missing:
         raise ValueError(f"results have no column(s) {missing}; columns: {list(results.columns)}")
+    labels = _axis_labels(params, zipped)
     varied = [path for path in dict.fromkeys(params)
-              if len(axis_levels(results[path]).values) >= 2]
+              if labels.get(path, path) and len(axis_levels(results[path]).values) >= 2]
     pairs = list(itertools.islice(itertools.combinations(varied, 2), max_pairs))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,15 +147,37 @@ def objective_heatmaps(
     for x, y in pairs:
         path = out_dir / _file_name(objective, x, y)
         drawing.draw(write_heatmap, _best_heatmap(results, x, y, objective, higher_is_better),
-                     path)
+                     path, labels.get(x, x), labels.get(y, y))
         written.append(path)
     drawing.wait()
     return written
 
 
-def write_heatmap(heatmap: Heatmap, path: Path) -> None:
+def _axis_labels(params: Sequence[str], zipped: Sequence[Sequence[str]]) -> dict[str, str]:
+    """The axis label of each zip group's first path in `params` (the grid's order, as the
+    browser names the group), naming the paths that move with it after their common prefix
+    ("structure.dte.target (zipped with .min, .max)"), and "" for those others: they are no
+    axis of their own."""
+    order = {path: i for i, path in enumerate(params)}
+    labels: dict[str, str] = {}
+    for group in zipped:
+        lead, *others = sorted(group, key=lambda path: order.get(path, len(order)))
+        if not others:
+            continue
+        trimmed = []
+        for other in others:
+            common = os.path.commonprefix([lead, other])
+            cut = common.rfind(".")  # whole path segments only
+            trimmed.append(other[cut:] if cut > 0 else other)
+            labels[other] = ""
+        labels[lead] = f"{lead} (zipped with {', '.join(trimmed)})"
+    return labels
+
+
+def write_heatmap(heatmap: Heatmap, path: Path, x_label: str | None = None,
+                  y_label: str | None = None) -> None:
     """Draw `heatmap` (`heatmap_figure`) into the PNG file `path`, atomically."""
-    write_png(heatmap_figure(heatmap), path)
+    write_png(heatmap_figure(heatmap, x_label, y_label), path)
 
 
 def _label(value: object) -> str:
@@ -179,8 +209,10 @@ def _color_scale(grid: FloatArray, higher_is_better: bool) -> _ColorScale:
     return _ColorScale(f"viridis{reverse}", low, high, diverging=False)
 
 
-def heatmap_figure(heatmap: Heatmap) -> Figure:
-    """Draw a heatmap (cells without a value hatched, never interpolated) on an Agg figure."""
+def heatmap_figure(heatmap: Heatmap, x_label: str | None = None,
+                   y_label: str | None = None) -> Figure:
+    """Draw a heatmap (cells without a value hatched, never interpolated) on an Agg figure;
+    its axes are labelled with their paths unless `x_label` or `y_label` say otherwise."""
     x, y, objective = heatmap.x, heatmap.y, heatmap.metric
     x_values, y_values = heatmap.x_values, heatmap.y_values
     grid = _matrix(heatmap)
@@ -222,8 +254,8 @@ def heatmap_figure(heatmap: Heatmap) -> Figure:
     )
     ax.set_xticks(range(n_cols), [_label(v) for v in x_values], rotation=45, ha="right")
     ax.set_yticks(range(n_rows), [_label(v) for v in y_values])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(x_label or x)
+    ax.set_ylabel(y_label or y)
     ax.set_title(f"{objective}, {heatmap.agg} over the other parameters", loc="left",
                  fontsize=10)
     if n_rows <= _ANNOTATE_MAX and n_cols <= _ANNOTATE_MAX:

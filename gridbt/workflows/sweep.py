@@ -118,7 +118,8 @@ def _heatmaps(sweep: SweepSpec, store: ResultStore, drawn: dict[str, Any],
     stage("drawing heatmaps")
     heatmaps = objective_heatmaps(
         store.read_summary(), list(sweep.grid), sweep.objective.kpi,
-        higher_is_better=sweep.objective.maximize, out_dir=folder, drawing=drawing)
+        higher_is_better=sweep.objective.maximize, out_dir=folder, zipped=sweep.zip,
+        drawing=drawing)
     stage("%d heatmaps drawn in %.2f s", len(heatmaps), seconds_since(started))
     return heatmaps
 

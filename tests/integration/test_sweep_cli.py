@@ -184,7 +184,8 @@ def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
         structure.legs.0.select.target: [0.1, 0.2, 0.3]
         exit.profit_target: [0.25, 0.5, null]
         exit.stop_loss: [2.0, null]
-        """)
+        exit.dte: [7, null]
+        """, "zip:\n  - [exit.stop_loss, exit.dte]\n")
     out = tmp_path / "out"
     first, found = _run_watching(["sweep", str(path), "--out", str(out)], tmp_path)
     assert "ray::BacktestActor" in found
@@ -193,7 +194,12 @@ def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
     written = top.stat().st_mtime_ns
     heatmaps = sorted((out / "heatmaps").iterdir())
     assert [p.name for p in heatmaps] == sorted(before["heatmaps"]["files"])
-    assert len(heatmaps) == 3
+    # a heatmap a pair of axes, the zipped stop and DTE exit one axis (named by the stop)
+    assert [p.name for p in heatmaps] == sorted(
+        f"heatmap_sharpe__{x}__{y}.png" for x, y in [
+            ("structure.legs.0.select.target", "exit.profit_target"),
+            ("structure.legs.0.select.target", "exit.stop_loss"),
+            ("exit.profit_target", "exit.stop_loss")])
     drawn = [p.stat().st_mtime_ns for p in heatmaps]
 
     again, found = _run_watching(["sweep", str(path), "--out", str(out), "--resume"], tmp_path)

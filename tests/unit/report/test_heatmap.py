@@ -12,6 +12,7 @@ import pytest
 
 from gridbt.report.heatmap import (
     OFF_LABEL,
+    _axis_labels,
     _color_scale,
     best_objective_grid,
     heatmap_figure,
@@ -136,6 +137,42 @@ def test_single_valued_parameters_are_skipped(results: pd.DataFrame, tmp_path: P
         out_dir=tmp_path,
     )
     assert [p.name for p in paths] == ["heatmap_sharpe__leg.delta__exit.stop.png"]
+
+
+def test_a_zip_group_is_one_axis_named_by_its_first_path(tmp_path: Path) -> None:
+    # dte.min and dte.max move with dte.target: against it they would be a diagonal, and each
+    # against the delta the delta-by-target picture again
+    frame = pd.DataFrame({
+        "structure.dte.max": [40, 40, 55, 55, 70, 70] * 2,
+        "leg.delta": [0.2, 0.3] * 6,
+        "structure.dte.target": [30, 30, 45, 45, 60, 60] * 2,
+        "structure.dte.min": [21, 21, 35, 35, 50, 50] * 2,
+        "exit.stop": [2.0] * 6 + [None] * 6,
+        "sharpe": np.linspace(-1.0, 1.0, 12),
+    })
+    params = ["leg.delta", "structure.dte.target", "structure.dte.min", "structure.dte.max",
+              "exit.stop"]
+    zipped = [["structure.dte.max", "structure.dte.target", "structure.dte.min"]]
+    paths = objective_heatmaps(frame, params, "sharpe", higher_is_better=True, out_dir=tmp_path,
+                               zipped=zipped)
+    assert [p.name for p in paths] == [
+        "heatmap_sharpe__leg.delta__structure.dte.target.png",
+        "heatmap_sharpe__leg.delta__exit.stop.png",
+        "heatmap_sharpe__structure.dte.target__exit.stop.png",
+    ]
+    # the first of the group in the grid's order leads it, whatever the zip group's order
+    assert _axis_labels(params, zipped) == {
+        "structure.dte.target": "structure.dte.target (zipped with .min, .max)",
+        "structure.dte.min": "",
+        "structure.dte.max": "",
+    }
+    assert _axis_labels(["a.x", "b.y"], [["a.x", "b.y"]]) == {
+        "a.x": "a.x (zipped with b.y)", "b.y": ""}
+    heatmap = heatmap_of_frame(frame, "leg.delta", "structure.dte.target", "sharpe",
+                               higher_is_better=True)
+    figure = heatmap_figure(heatmap, y_label="dte (zipped)")
+    assert (figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel()) == (
+        "leg.delta", "dte (zipped)")
 
 
 def test_max_pairs_keeps_the_first_pairs_in_order(results: pd.DataFrame, tmp_path: Path) -> None:
