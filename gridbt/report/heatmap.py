@@ -156,7 +156,7 @@ def objective_heatmaps(
 def _axis_labels(params: Sequence[str], zipped: Sequence[Sequence[str]]) -> dict[str, str]:
     """The axis label of each zip group's first path in `params` (the grid's order, as the
     browser names the group), naming the paths that move with it after their common prefix
-    ("structure.dte.target (zipped with .min, .max)"), and "" for those others: they are no
+    ("structure.dte.target" over "(zipped with .min, .max)"), and "" for those others: they are no
     axis of their own."""
     order = {path: i for i, path in enumerate(params)}
     labels: dict[str, str] = {}
@@ -170,7 +170,7 @@ def _axis_labels(params: Sequence[str], zipped: Sequence[Sequence[str]]) -> dict
             cut = common.rfind(".")  # whole path segments only
             trimmed.append(other[cut:] if cut > 0 else other)
             labels[other] = ""
-        labels[lead] = f"{lead} (zipped with {', '.join(trimmed)})"
+        labels[lead] = f"{lead}\n(zipped with {', '.join(trimmed)})"  # 2 lines: fits a side
     return labels
 
 

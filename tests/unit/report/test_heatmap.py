@@ -162,12 +162,12 @@ def test_a_zip_group_is_one_axis_named_by_its_first_path(tmp_path: Path) -> None
     ]
     # the first of the group in the grid's order leads it, whatever the zip group's order
     assert _axis_labels(params, zipped) == {
-        "structure.dte.target": "structure.dte.target (zipped with .min, .max)",
+        "structure.dte.target": "structure.dte.target\n(zipped with .min, .max)",
         "structure.dte.min": "",
         "structure.dte.max": "",
     }
     assert _axis_labels(["a.x", "b.y"], [["a.x", "b.y"]]) == {
-        "a.x": "a.x (zipped with b.y)", "b.y": ""}
+        "a.x": "a.x\n(zipped with b.y)", "b.y": ""}
     heatmap = heatmap_of_frame(frame, "leg.delta", "structure.dte.target", "sharpe",
                                higher_is_better=True)
     figure = heatmap_figure(heatmap, y_label="dte (zipped)")
