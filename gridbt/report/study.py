@@ -76,8 +76,13 @@ def format_study(outcome: StudyOutcome) -> str:
                   f"re-fitted per fold: {value(wf['refit_out_of_sample'])} out of sample"]
     st = s.get("statistics", {})
     if st.get("deflated_sharpe") is not None:
-        lines += ["", f"deflated Sharpe {st['deflated_sharpe']:.3f}: best in-sample Sharpe "
-                  f"{st['best_sharpe']:.2f} vs {st['expected_max_sharpe']:.2f} expected from "
+        # the Sharpe it deflates is over the in-sample span, not the folds' mean above
+        dates = s.get("in_sample_span_dates")
+        span = " .. ".join(dates) if dates else ""
+        where = ("the whole chain" if "walk_forward" not in s else "the in-sample span")
+        lines += ["", f"deflated Sharpe {st['deflated_sharpe']:.3f}: the chosen parameters' "
+                  f"Sharpe {st['best_sharpe']:.2f} over {where}{f' ({span})' if span else ''} "
+                  f"vs {st['expected_max_sharpe']:.2f} expected from "
                   f"{int(st['n_trials']):,} parameter sets by luck alone"]
     if st.get("pbo") is not None:
         lines.append(f"probability of backtest overfitting (CSCV over the trials, "

@@ -132,6 +132,35 @@ def test_a_resume_with_nothing_left_says_so_instead_of_a_rate() -> None:
     assert study(8).startswith("study s finished: 8 trials in 2.0 s (64 in the study), 32 ")
 
 
+def test_a_studys_deflated_sharpe_line_says_over_which_span_its_sharpe_is() -> None:
+    """The Sharpe the deflated Sharpe deflates is the chosen parameters' over the in-sample span
+    (with walk-forward) or the whole chain, not the folds' mean the best-trial line shows."""
+    from gridbt.optimize.study import StudyOutcome
+    from gridbt.report.study import format_study
+
+    statistics = {"deflated_sharpe": 0.4662, "best_sharpe": 0.5655, "expected_max_sharpe": 0.5899,
+                  "n_trials": 256.0}
+
+    def line(**summary: object) -> str:
+        outcome = StudyOutcome(out_dir=Path("out"), study_name="s", storage="", finished=64,
+                               computed=64, interrupted=False, seconds=2.0, actors=2,
+                               backtests=256, sampler_seconds=0.0, storage_seconds=0.0,
+                               summary={"statistics": statistics, **summary})
+        return next(x for x in format_study(outcome).splitlines() if x.startswith("deflated"))
+
+    span = ["1999-01-04", "2012-05-01"]
+    assert line(in_sample_span_dates=span, walk_forward={"kpi": "sharpe", "folds": [],
+                                                         "scheme": "anchored", "in_sample": 0.6,
+                                                         "out_of_sample": 0.5,
+                                                         "degradation": 0.1, "efficiency": 0.8,
+                                                         "refit_out_of_sample": 0.4}) == (
+        "deflated Sharpe 0.466: the chosen parameters' Sharpe 0.57 over the in-sample span "
+        "(1999-01-04 .. 2012-05-01) vs 0.59 expected from 256 parameter sets by luck alone")
+    assert line(in_sample_span_dates=["1999-01-04", "2018-12-31"]) == (
+        "deflated Sharpe 0.466: the chosen parameters' Sharpe 0.57 over the whole chain "
+        "(1999-01-04 .. 2018-12-31) vs 0.59 expected from 256 parameter sets by luck alone")
+
+
 def test_a_backtests_kpis_line_up_and_say_which_are_in_days() -> None:
     from gridbt.kernel.metrics import METRICS
     from gridbt.report.backtest import format_kpis
