@@ -11,14 +11,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from gridbt.report.tearsheet import _figure
+from gridbt.report._canvas import write_png
+from gridbt.report.tearsheet import _SHEETS, _figure, write_tearsheet
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def tables(days: int = 60, margin: bool = True) -> tuple[pa.Table, pa.Table]:
-    rng = np.random.default_rng(3)
-    flows = rng.normal(50.0, 400.0, days)
+def tables(days: int = 60, margin: bool = True, seed: int = 3, n_trades: int = 12,
+           scale: float = 1.0) -> tuple[pa.Table, pa.Table]:
+    rng = np.random.default_rng(seed)
+    flows = rng.normal(50.0, 400.0, days) * scale
     equity = 100_000.0 + np.cumsum(flows)
     columns = {
         "date": pa.array(np.arange(19_000, 19_000 + days, dtype=np.int32)).view(pa.date32()),
@@ -26,9 +28,10 @@ def tables(days: int = 60, margin: bool = True) -> tuple[pa.Table, pa.Table]:
         "drawdown": equity / np.maximum.accumulate(equity) - 1.0,
         **{f"pnl_{name}": flows / 7 for name in ("delta", "gamma", "vega", "theta", "costs",
                                                   "financing", "residual")},
-        "initial_margin": np.full(days, 20_000.0 if margin else 0.0),
+        "initial_margin": (rng.uniform(10_000.0, 30_000.0, days) if margin
+                           else np.zeros(days)),
     }
-    return pa.table(columns), pa.table({"pnl": rng.normal(100.0, 900.0, 12)})
+    return pa.table(columns), pa.table({"pnl": rng.normal(100.0, 900.0, n_trades) * scale})
 
 
 KPIS = {"total_return": 0.1234, "cagr": 0.0523, "sharpe": 1.2345, "sortino": float("nan"),
@@ -112,3 +115,25 @@ def test_written_on_the_agg_canvas_without_pyplot(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert [p.name for p in tmp_path.iterdir()] == ["t.png"]  # no temporary file left
+
+
+def test_a_sheet_drawn_again_on_a_kept_figure_is_byte_for_byte_a_new_one(tmp_path: Path) -> None:
+    """`write_tearsheet` keeps each layout's figure and puts the next run's data in it: every
+    sheet must come out as the figure made for it alone would (the same PNG bytes), whatever
+    was drawn on it before, layouts mixed."""
+    runs = [tables(days=90, seed=1), tables(days=90, seed=2, n_trades=40, scale=30.0),
+            tables(days=250, seed=3, margin=False), tables(days=60, seed=4, n_trades=0),
+            tables(days=250, seed=5, margin=False, n_trades=300, scale=0.01),
+            tables(days=40, seed=6, n_trades=0), tables(days=120, seed=7)]
+    fewer = tables(days=80, seed=8)
+    runs.append((fewer[0].drop_columns(["pnl_gamma", "pnl_vega"]), fewer[1]))
+    kpis = [KPIS, {**KPIS, "sharpe": -0.5, "win_rate": float("nan")}]
+    _SHEETS.clear()
+    for i, (equity, trades) in enumerate(runs * 2):
+        title = f"#{i} run {'x' * i}"
+        write_tearsheet(equity, trades, kpis[i % 2], title, tmp_path / "kept.png")
+        write_png(_figure(equity, trades, kpis[i % 2], title), tmp_path / "new.png", dpi=90,
+                  tight=False)
+        assert (tmp_path / "kept.png").read_bytes() == (tmp_path / "new.png").read_bytes(), i
+    # kept: with margin or without, and the one with fewer sources; none without trades
+    assert len(_SHEETS) == 3
