@@ -26,8 +26,9 @@ _TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
 #: Ray's retry of a socket that is not listening yet: `raylet_client_connect_timeout_milliseconds`
 #: (1 s) between `raylet_client_num_connect_attempts` (10) tries. A new local Ray's raylet starts
 #: its object store on a thread and connects to it at once; when it gets there first, it sleeps
-#: the full second: Ray's start took 2.4-2.5 s, or in 7 of 16 starts on this machine 3.4-3.5 s.
-#: Retried every 50 ms, 200 times (the same 10 s of patience), a start takes 2.5 s every time.
+#: the full second: Ray's start took 2.4-2.5 s, or in 11 of 32 starts on this machine 3.4-3.5 s.
+#: Retried every 50 ms, 200 times (the same 10 s of patience), a start took 2.4-2.6 s in 24 of 24
+#: (docs/sweeps.md).
 #: Set through Ray's `RAY_<setting>` environment overrides for the processes a local start
 #: spawns (its raylet, and the workers it starts), unless the user set them, on the Ray versions
 #: this is measured on (`TESTED_RAY`); others start as Ray does by default.
