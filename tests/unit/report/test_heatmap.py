@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gridbt.report._heatmap_picture import _color_scale
 from gridbt.report.heatmap import (
     OFF_LABEL,
     _axis_labels,
-    _color_scale,
     best_objective_grid,
     heatmap_figure,
     objective_heatmaps,
