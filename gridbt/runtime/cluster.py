@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from gridbt._environ import environment
 from gridbt._errors import EnvironmentFailure
 from gridbt._stages import seconds_since, stage
 from gridbt._supervise import note_ray_logs
+from gridbt._versions import major_minor
 
 __all__ = ["QUICK_CONNECT", "TESTED_RAY", "ClusterError", "cluster_cpus", "init_ray",
            "progress_bar", "quick_connect"]
@@ -76,7 +77,7 @@ def init_ray(address: str | None, *, dashboard: bool = False, verbose: bool = Fa
     if target is None:
         stage("starting Ray (local%s)", ", with its dashboard" if dashboard else "")
         # "local": always a new Ray, never one that `ray start` left running on this machine
-        with _environment(quick_connect(ray.__version__, os.environ)):
+        with environment(quick_connect(ray.__version__, os.environ)):
             context = ray.init(address="local", include_dashboard=dashboard, **options)
         info: dict[str, Any] = getattr(context, "address_info", {})  # a RayContext's
         if session := info.get("session_dir"):
@@ -94,21 +95,9 @@ def init_ray(address: str | None, *, dashboard: bool = False, verbose: bool = Fa
 def quick_connect(ray_version: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The `QUICK_CONNECT` settings a local start of Ray `ray_version` gets in an environment
     `environ`: those the user has not set, on a tested version; none on another."""
-    if ".".join(ray_version.split(".")[:2]) not in TESTED_RAY:
+    if major_minor(ray_version) not in TESTED_RAY:
         return {}
     return {name: value for name, value in QUICK_CONNECT.items() if name not in environ}
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in this process's environment (so in the processes it starts) while the body
-    runs; then removed again."""
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name in values:
-            os.environ.pop(name, None)
 
 
 def cluster_cpus() -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gridbt._typing import FloatArray, IntArray
+from gridbt._versions import major_minor
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -78,7 +79,7 @@ def tested_mlflow() -> bool:
     """Whether the installed MLflow is one of `TESTED_MLFLOW` (its major.minor)."""
     import mlflow
 
-    return ".".join(mlflow.__version__.split(".")[:2]) in TESTED_MLFLOW
+    return major_minor(mlflow.__version__) in TESTED_MLFLOW
 
 
 def sql_store(client: MlflowClient) -> Any | None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import tempfile
 import time
@@ -45,6 +44,7 @@ from urllib.request import url2pathname
 import numpy as np
 import numpy.typing as npt
 
+from gridbt._environ import environment
 from gridbt._sqlite import creating, with_busy_timeout
 from gridbt.tracking._mlflow_sql import RunRecord, insert_runs, sql_store
 from gridbt.tracking.newstore import make_store
@@ -385,17 +385,8 @@ def _mlflow_info(verbose: bool) -> Iterator[None]:
 def _no_run_urls(verbose: bool) -> Iterator[None]:
     """Unless `verbose`, no "View run ... at" lines on stdout, which a tracking server's
     client prints for each finished run after reading it back: a request per run saved."""
-    earlier = os.environ.get(_SUPPRESS_URLS)
-    if not verbose:
-        os.environ[_SUPPRESS_URLS] = "true"
-    try:
+    with environment({} if verbose else {_SUPPRESS_URLS: "true"}):
         yield
-    finally:
-        if not verbose:
-            if earlier is None:
-                os.environ.pop(_SUPPRESS_URLS, None)
-            else:
-                os.environ[_SUPPRESS_URLS] = earlier
 
 
 def _record(child: ChildRun, points: int = 0) -> RunRecord:
