@@ -67,11 +67,12 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
     facts = made_from(sweep_file, results=manifest.computed, failed=manifest.failed)
     # the pictures also depend on the chain and on the code that draws them
     drawn_from = {**facts, "data": manifest.data_fingerprint, "code": manifest.code_version}
+    store_dir = store.root if tracking_dir is None else Path(tracking_dir)  # runs without a URI
     if sweep.mlflow.enabled:  # its import overlaps the drawing
         from gridbt.tracking.jobs import tracking_uri
         from gridbt.tracking.preload import import_mlflow_ahead
 
-        import_mlflow_ahead(tracking_uri(sweep.mlflow, _store_dir(store, tracking_dir)))
+        import_mlflow_ahead(tracking_uri(sweep.mlflow, store_dir))
     try:
         heatmaps = _heatmaps(sweep, store, outcome.drawn, drawn_from, drawing)
         manifest = manifest.with_results(heatmaps={"files": [p.name for p in heatmaps],
@@ -80,8 +81,6 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
         write_manifest(outcome.out_dir, manifest)
         if sweep.mlflow.enabled:
             from gridbt.tracking.jobs import log_sweep, log_unless_logged
-
-            store_dir = _store_dir(store, tracking_dir)
 
             def log() -> dict[str, Any]:
                 # the workers stop before the staged files they write are removed
@@ -105,11 +104,6 @@ def sweep_job(sweep_file: PathLike, *, workdir: PathLike | None = None,
     finally:
         drawing.close()
     return outcome
-
-
-def _store_dir(store: ResultStore, tracking_dir: PathLike | None) -> Path:
-    """Where the runs go without a tracking URI: the sweep's output directory by default."""
-    return store.root if tracking_dir is None else Path(tracking_dir)
 
 
 def _heatmaps(sweep: SweepSpec, store: ResultStore, drawn: dict[str, Any],
