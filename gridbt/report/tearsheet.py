@@ -88,7 +88,7 @@ def _figure(equity: pa.Table, trades: pa.Table, kpis: dict[str, float], title: s
         4, 1, gridspec_kw={"height_ratios": [3, 1.3, 2, 1.7]}
     )
     ax_eq.plot(dates, eq, lw=1.0, color="#1f4e79")
-    ax_eq.set_title(title, loc="left", fontsize=11, pad=20)
+    _title(ax_eq, title)
     ax_eq.set_ylabel("equity")
     _thousands(ax_eq.yaxis)
     ax_eq.text(0.0, 1.02, _headline(kpis), transform=ax_eq.transAxes, va="bottom", fontsize=9,
@@ -101,7 +101,7 @@ def _figure(equity: pa.Table, trades: pa.Table, kpis: dict[str, float], title: s
         _histogram(ax_hist, pnl)
         ax_hist.axvline(0, color="black", lw=0.8)
     _thousands(ax_hist.xaxis)
-    ax_hist.set_xlabel(f"trade P&L ({len(pnl)} trades)")
+    _trades_label(ax_hist, len(pnl))
     ax_hist.set_ylabel("trades")
     ax_hist.yaxis.set_major_locator(MaxNLocator(integer=True))
     # Placed by hand, not by tight_layout (whose dry-run draw took a third of the time, and a
@@ -121,7 +121,7 @@ def _refill(fig: Figure, equity: pa.Table, trades: pa.Table, kpis: dict[str, flo
     pnl = trades.column("pnl").to_numpy()
     ax_eq, ax_dd, ax_attr, ax_hist, *twin = fig.axes
     ax_eq.lines[0].set_data(dates, equity.column("equity").to_numpy())
-    ax_eq.set_title(title, loc="left", fontsize=11, pad=20)
+    _title(ax_eq, title)
     ax_eq.texts[0].set_text(_headline(kpis))
     for collection in [*ax_dd.collections, *(c for ax in twin for c in ax.collections)]:
         collection.remove()
@@ -135,10 +135,18 @@ def _refill(fig: Figure, equity: pa.Table, trades: pa.Table, kpis: dict[str, flo
     for patch in list(ax_hist.patches):
         patch.remove()
     _histogram(ax_hist, pnl)
-    ax_hist.set_xlabel(f"trade P&L ({len(pnl)} trades)")
+    _trades_label(ax_hist, len(pnl))
     for ax in fig.axes:
         ax.relim()
         ax.autoscale_view()
+
+
+def _title(ax: Axes, title: str) -> None:
+    ax.set_title(title, loc="left", fontsize=11, pad=20)
+
+
+def _trades_label(ax: Axes, n_trades: int) -> None:
+    ax.set_xlabel(f"trade P&L ({n_trades} trades)")
 
 
 def _headline(kpis: dict[str, float]) -> str:
