@@ -1,12 +1,14 @@
 """The outcome hash: one 64-bit number per backtest that names its trade sequence.
 
-Two parameter combinations with the same trades (entry day, exit day, exit reason, contracts
-and P&L to the cent, in order) get the same hash whatever engine ran them, so a sweep can count
-its distinct outcomes (the "N" of the deflated Sharpe ratio) and keep duplicates out of its
-top table. P&L is hashed in whole cents, not by its bits: two engines that sum the same cash
-flows in a different order agree to ~1e-12, not bit for bit.
+Two parameter combinations with the same trades (entry day, exit day, contracts and P&L to the
+cent, in order) get the same hash whatever engine ran them, so a sweep can count its distinct
+outcomes (the "N" of the deflated Sharpe ratio) and keep duplicates out of its top table. P&L
+is hashed in whole cents, not by its bits: two engines that sum the same cash flows in a
+different order agree to ~1e-12, not bit for bit. The exit reason is not hashed: a trade closed
+on the same day at the same fill by another rule (a DTE exit of 7 on the day a 20-day holding
+limit closes it anyway) leaves the same curve and KPIs, one strategy, not two.
 
-Each trade's five fields, as int64 words, are mixed into a 64-bit state one word at a time
+Each trade's four fields, as int64 words, are mixed into a 64-bit state one word at a time
 (xor, multiply by the golden-ratio constant, xor-shift: a word at a time, not FNV's byte at a
 time, so hashing costs a few ns a trade beside the backtest); an empty sequence hashes to the
 starting state. Not cryptographic: two distinct sequences of one sweep collide with odds of
@@ -52,7 +54,6 @@ def trades_hash_nb(trades, n):
     for t in range(n):
         h = _mix_nb(h, trades[t, T.entry_day])
         h = _mix_nb(h, trades[t, T.exit_day])
-        h = _mix_nb(h, trades[t, T.exit_reason])
         h = _mix_nb(h, np.round(trades[t, T.contracts] * 1e6))
         h = _mix_nb(h, np.round(trades[t, T.pnl] * 100.0))
     return np.int64(h)

@@ -2,10 +2,11 @@
 and the scheduler that feeds them (retries, timeouts, one failure rule)."""
 
 from gridbt.runtime.actor import BATCH_ENGINES, BacktestActor, BatchResult
-from gridbt.runtime.cluster import ClusterError, cluster_cpus, init_ray, progress_bar
+from gridbt.runtime.cluster import ClusterError, cluster_cpus, init_ray
 from gridbt.runtime.config import RayConfig
 from gridbt.runtime.metrics import JobMetrics
 from gridbt.runtime.pool import ActorPool
+from gridbt.runtime.progress import progress_bar
 from gridbt.runtime.scheduler import Failure, Scheduler, Task, TaskSource
 from gridbt.runtime.wire import WireRows, from_wire, to_wire
 

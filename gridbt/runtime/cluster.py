@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +15,7 @@ from gridbt._supervise import note_ray_logs
 from gridbt._versions import major_minor
 
 __all__ = ["QUICK_CONNECT", "TESTED_RAY", "ClusterError", "cluster_cpus", "init_ray",
-           "progress_bar", "quick_connect"]
+           "quick_connect"]
 
 # Ray's notice that a new local Ray has token authentication on (its default since 2.5x):
 # informational, printed as a WARNING on every start; the notice that it is *off* stays
@@ -106,13 +105,3 @@ def cluster_cpus() -> int:
 
     resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
     return max(1, int(resources.get("CPU", 1)))
-
-
-def progress_bar(total: int, enabled: bool, unit: str = "combo") -> Any:
-    """A tqdm bar on stderr, or None when disabled or there is nothing to do."""
-    if not enabled or total <= 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, file=sys.stderr, mininterval=0.5, smoothing=0.1,
-                dynamic_ncols=True)

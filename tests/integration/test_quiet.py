@@ -45,8 +45,8 @@ def run(tmp_path: Path, *args: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "MLFLOW_LOGGING_LEVEL")}
     r = subprocess.run([GRIDBT, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True, cwd=tmp_path, env=env, timeout=600)
-    return r.returncode, r.stdout
+                       cwd=tmp_path, env=env, timeout=600)
+    return r.returncode, r.stdout.decode()  # not text=True: it would turn "\r" into "\n"
 
 
 def noise(output: str) -> list[str]:
@@ -85,6 +85,7 @@ def test_a_sweep_says_what_it_does_and_nothing_else(tmp_path: Path) -> None:
                        str(tmp_path / "out"), "--actors", "2")
     assert code == 0, output[-3000:]
     assert noise(output) == [], output
+    assert "\r" not in output  # through a pipe: no progress bar redrawn, only lines
     times = stage_times(output)
     for stage in SWEEP_STAGES:
         assert any(line.startswith(stage) or stage in line for line in times), (stage, output)
@@ -134,6 +135,7 @@ def test_a_study_says_what_it_does_and_nothing_else(tmp_path: Path) -> None:
                        "--actors", "2")
     assert code == 0, output[-3000:]
     assert noise(output) == [], output
+    assert "\r" not in output
     for stage in ["checking", "chain loaded in", "Ray ready in", "actors ready in",
                   "running 6 trials", "first result: trial", "trials done", "finished in",
                   "backtesting the kept trials again", "kept trials' files made in",
