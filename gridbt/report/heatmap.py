@@ -177,14 +177,24 @@ def write_heatmap(heatmap: Heatmap, path: Path, x_label: str | None = None,
     write_picture(_picture(heatmap, x_label, y_label), path)
 
 
-def _label(value: object) -> str:
+def _label(value: object, digits: int = 4) -> str:
     if is_off(value):
         return OFF_LABEL
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.{digits}g}"
     return str(value)
+
+
+def _tick_labels(values: Sequence[object]) -> list[str]:
+    """An axis' values as labels with 4 significant digits, as the summary's top table shows
+    them (0.1333, not 0.133333), or more where 4 would make two levels read alike."""
+    for digits in range(4, 18):
+        labels = [_label(v, digits) for v in values]
+        if len(set(labels)) == len(set(map(str, values))):
+            break
+    return labels
 
 
 def heatmap_figure(heatmap: Heatmap, x_label: str | None = None,
@@ -198,8 +208,8 @@ def _picture(heatmap: Heatmap, x_label: str | None, y_label: str | None) -> Pict
     """What the drawing needs of `heatmap`, in plain values: a drawing process then imports
     neither pandas nor the results' models (~0.3 s of its start)."""
     return Picture(
-        grid=_matrix(heatmap), x_ticks=[_label(v) for v in heatmap.x_values],
-        y_ticks=[_label(v) for v in heatmap.y_values], x_label=x_label or heatmap.x,
+        grid=_matrix(heatmap), x_ticks=_tick_labels(heatmap.x_values),
+        y_ticks=_tick_labels(heatmap.y_values), x_label=x_label or heatmap.x,
         y_label=y_label or heatmap.y,
         title=f"{heatmap.metric}, {heatmap.agg} over the other parameters",
         metric=heatmap.metric, higher_is_better=heatmap.higher_is_better)

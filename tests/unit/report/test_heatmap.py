@@ -220,6 +220,22 @@ def test_figure_labels_values_with_off_last_and_annotates_cells(results: pd.Data
     assert any(patch.get_hatch() for patch in ax.patches)  # behind the empty cell
 
 
+def test_ticks_read_as_the_top_table_with_more_digits_only_where_levels_would_merge() -> None:
+    # linspace(0.1, 0.9, 25) steps by 1/30: 4 significant digits, as the summary shows them
+    targets = np.linspace(0.1, 0.9, 25).tolist()
+    close = [1.00001, 1.00002, 2.5, None]  # alike at 4 digits: as many as it takes
+    heatmap = Heatmap(x="exit.profit_target", y="exit.stop_loss", metric="sharpe", agg="max",
+                      higher_is_better=True, where={}, x_values=targets, y_values=close,
+                      values=[[1.0] * 25] * 4, counts=[[1] * 25] * 4, best=[[None] * 25] * 4,
+                      runs=100)
+    ax = heatmap_figure(heatmap).axes[0]
+    x_ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert x_ticks[:4] == ["0.1", "0.1333", "0.1667", "0.2"] and x_ticks[-1] == "0.9"
+    assert len(set(x_ticks)) == 25
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1.00001", "1.00002", "2.5",
+                                                            OFF_LABEL]
+
+
 def test_large_grids_are_not_annotated() -> None:
     grid = np.arange(13.0 * 4).reshape(4, 13).tolist()
     heatmap = Heatmap(x="x", y="y", metric="obj", agg="max", higher_is_better=True, where={},
