@@ -6,6 +6,8 @@ with every column a sweep writes, block statistics included, `equity/top.parquet
 this process, with a fresh connection per kind of request:
 
 - **runs page**: 50 runs sorted by a KPI, with a filter (thresholds vary between requests);
+- **runs page, one per outcome**: the same, one run per distinct outcome (`distinct=true`;
+  two runs in five of the fixture have trades of their own, the rest repeat one of those);
 - **heatmap max** and **heatmap median**: a KPI over two grid paths (the KPI varies), with a
   filter (`trade_count >= i`, i the request's number);
 - **slices**: a KPI against one path, with the same filters;
@@ -138,6 +140,8 @@ def build_fixture(root: Path, runs: int, seed: int = SEED, wide: bool = False) -
         for stat in ("n", "sum", "sumsq"):
             flat = pa.array(rng.random(n * BLOCKS))
             columns[f"block_{stat}"] = pa.FixedSizeListArray.from_arrays(flat, BLOCKS)
+        # two runs in five have trades of their own; the rest repeat one of those
+        columns["outcome_hash"] = pa.array(rng.integers(0, max(1, runs * 2 // 5), n))
         columns["node"] = pa.array(["bench"] * n)
         table = pa.table(columns)
         name = f"part-20250101T000000000000-{part + 1:06d}.parquet"
@@ -234,6 +238,9 @@ def bench(runs: int, requests: int, directory: Path) -> None:
             "runs page (sorted, filtered)": [
                 f"{api}/runs?sort=-sharpe&limit=50&filter=max_drawdown < {0.1 + 0.002 * i:.3f}"
                 f" and exit.stop_loss != 0.5" for i in range(requests)],
+            "runs page, one per outcome": [
+                f"{api}/runs?sort=-{metrics[i % 4]}&limit=50&distinct=true&filter=max_drawdown"
+                f" < {0.1 + 0.002 * i:.3f}" for i in range(requests)],
             "heatmap max": [f"{api}/heatmap?x={x}&y={y}&metric={metrics[i % 4]}&agg=max"
                             f"&filter=trade_count >= {i}" for i in range(requests)],
             "heatmap median": [f"{api}/heatmap?x={x}&y={y}&metric={metrics[i % 4]}&agg=median"

@@ -130,10 +130,14 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
                  "descending; default: the objective, best first")] = None,
              limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
              offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-             filter_text: Filter = None) -> RunsPage:
+             filter_text: Filter = None,
+             distinct: Annotated[bool, Query(
+                 description="one run per distinct outcome (trade sequence): the first in "
+                 "the sort order of the runs that share it, with `same`, how many do")] = False,
+             ) -> RunsPage:
         """A page of runs: grid values, KPIs, skipped entries and counters."""
         keys = [k for k in (sort or "").split(",") if k.strip()]
-        return catalog.runs(sweep_id, keys, filter_text, limit, offset)
+        return catalog.runs(sweep_id, keys, filter_text, limit, offset, distinct)
 
     @app.get("/api/sweeps/{sweep_id}/heatmap", response_model=Heatmap, tags=["sweeps"])
     def heatmap(sweep_id: str, x: str, y: str, metric: str = "sharpe", agg: Aggregate = "max",

@@ -420,13 +420,15 @@ class Catalog:
         return entry, manifest, self._runs(entry, manifest)
 
     def runs(self, sweep_id: str, sort: Sequence[str] | None = None,
-             filter_text: str | None = None, limit: int = 50, offset: int = 0) -> RunsPage:
-        """A page of a sweep's runs; `sort` defaults to the objective, best first."""
+             filter_text: str | None = None, limit: int = 50, offset: int = 0,
+             distinct: bool = False) -> RunsPage:
+        """A page of a sweep's runs (with `distinct`, one per outcome: `SweepRuns.page`);
+        `sort` defaults to the objective, best first."""
         _, manifest, runs = self._sweep_runs(sweep_id)
         if not sort:
             sort = [("-" if manifest.get("maximize", True) else "")
                     + str(manifest.get("objective", "sharpe"))]
-        return runs.page(sweep_id, sort, filter_text, limit, offset)
+        return runs.page(sweep_id, sort, filter_text, limit, offset, distinct)
 
     @staticmethod
     def _direction(metric: str) -> bool:

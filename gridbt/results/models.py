@@ -155,15 +155,20 @@ class RunRow(_Model):
     kpis: dict[str, float | None]
     skips: dict[str, int | None]
     counters: dict[str, int | None]
+    same: int | None = Field(default=None, description="in a page of distinct outcomes: how "
+                             "many runs that pass the filter share this run's trades")
 
 
 class RunsPage(_Model):
     sweep: str
-    total: int = Field(description="runs that pass the filter")
+    total: int = Field(description="runs that pass the filter (with `distinct`: their "
+                       "distinct outcomes)")
     offset: int
     limit: int
     sort: list[str]
     filter: str | None
+    distinct: bool = Field(default=False, description="one run per distinct outcome (trade "
+                           "sequence), the first in the page's order")
     rows: list[RunRow]
 
 

@@ -64,6 +64,10 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 100_000_000
 COUNTERS = ("missing_quote_days", "stale_fills")
 SKIPS = tuple(f"skip_{reason}" for reason in SkipReason.NAMES)
+#: read into the table but neither filtered, sorted nor listed: what runs share (`distinct`)
+_HIDDEN = ("outcome_hash",)
+#: the most sorted runs a page of distinct outcomes reads before it takes a window over all
+_DISTINCT_SCAN = 65_536
 _T = TypeVar("_T")
 #: answers (pages, heatmaps, slices, axes) kept per sweep until its results change
 _CACHED = 256
@@ -218,7 +222,7 @@ class SweepRuns:
 
     def _select(self, available: dict[str, str]) -> tuple[list[str], str]:
         paths = [n for n in available if n in self.paths]  # the sweep file's order
-        wanted = ["combo", "param_hash", *paths, *KPI_NAMES, *SKIPS, *COUNTERS]
+        wanted = ["combo", "param_hash", *paths, *KPI_NAMES, *SKIPS, *COUNTERS, *_HIDDEN]
         names = [n for n in dict.fromkeys(wanted) if n in available]
         terms = []
         for name in names:
@@ -270,14 +274,15 @@ class SweepRuns:
                            f"{self._source(available)}", self._arguments(files, available))
         types = cursor.execute(f"DESCRIBE {self.table}").fetchall()
         self._types = {str(row[0]): str(row[1]) for row in types}
-        self._columns = {name: _kind(kind) for name, kind in self._types.items()}
+        self._columns = {name: _kind(kind) for name, kind in self._types.items()
+                         if name not in _HIDDEN}
 
     def _append(self, cursor: duckdb.DuckDBPyConnection, files: list[str]) -> None:
         described = cursor.execute(
             "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]).fetchall()
         available = {str(row[0]): str(row[1]) for row in described}
         names, select = self._select(available)
-        if names != list(self._columns):
+        if names != list(self._types):
             raise ValueError("the new parts have other columns")
         cursor.execute(f"INSERT INTO {self.table} SELECT {select} "
                        f"{self._source(available, new_only=True)}",
@@ -334,7 +339,8 @@ class SweepRuns:
         present = self._params_present()
         return present + [p for p in self.paths if p not in present]
 
-    def _row(self, names: Sequence[str], values: Sequence[Any]) -> RunRow:
+    def _row(self, names: Sequence[str], values: Sequence[Any], same: int | None = None
+             ) -> RunRow:
         record = dict(zip(names, values, strict=True))
         return RunRow(
             param_hash=str(record["param_hash"]), combo=int(record["combo"]),
@@ -342,6 +348,7 @@ class SweepRuns:
             kpis={k: finite_or_none(record[k]) for k in KPI_NAMES if k in record},
             skips={s.removeprefix("skip_"): record[s] for s in SKIPS if s in record},
             counters={c: record[c] for c in COUNTERS if c in record},
+            same=same,
         )
 
     def _require(self, name: str, what: str, kinds: tuple[ColumnKind, ...] | None = None,
@@ -472,8 +479,11 @@ class SweepRuns:
             self._query(f"SELECT count(*) FROM {self.table}")[0][0]))
 
     def page(self, sweep_id: str, sort: Sequence[str], filter_text: str | None, limit: int,
-             offset: int) -> RunsPage:
-        """A page of runs sorted by `sort` keys (`-` descending; ties by combination id)."""
+             offset: int, distinct: bool = False) -> RunsPage:
+        """A page of runs sorted by `sort` keys (`-` descending; ties by combination id). With
+        `distinct`, one run per outcome (`outcome_hash`, the trade sequence): the first in
+        that order of the runs that share it, with `same`, how many of the runs that pass the
+        filter do (a run without a hash, written before sweeps had them, is its own)."""
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit: {limit} is not between 1 and {MAX_LIMIT:,}")
         if not 0 <= offset <= MAX_OFFSET:
@@ -482,25 +492,82 @@ class SweepRuns:
         if not self._columns:
             compile_filter(filter_text, {})  # an empty sweep still names a bad filter
             return RunsPage(sweep=sweep_id, total=0, offset=offset, limit=limit,
-                            sort=list(sort), filter=filter_text, rows=[])
-        return self.cached(("page", sweep_id, tuple(sort), filter_text, limit, offset),
-                           lambda: self._page(sweep_id, sort, filter_text, limit, offset))
+                            sort=list(sort), filter=filter_text, distinct=distinct, rows=[])
+        return self.cached(("page", sweep_id, tuple(sort), filter_text, limit, offset, distinct),
+                           lambda: self._page(sweep_id, sort, filter_text, limit, offset,
+                                              distinct))
 
     def _page(self, sweep_id: str, sort: Sequence[str], filter_text: str | None, limit: int,
-              offset: int) -> RunsPage:
+              offset: int, distinct: bool) -> RunsPage:
         order = compile_sort(sort, self._columns)
         where, params = self._where(filter_text, ())
         names = list(self._columns)
         select = ", ".join(quote_name(n) for n in names)
         order_by = f"{order}, combo" if order else "combo"
+        if distinct and "outcome_hash" in self._types:
+            firsts = self._first_of_outcomes(where, params, order_by, sort, offset + limit)
+            page = firsts[offset:offset + limit]
+            same = self._sharing(where, params, [h for _, h in page if h is not None])
+            wanted = [combo for combo, _ in page]
+            found = {int(r[names.index("combo")]): r for r in self._query(
+                f"SELECT {select} FROM {self.table} WHERE combo IN (SELECT unnest(?))",
+                [wanted])}
+            total = self.cached(("outcomes", filter_text), lambda: int(self._query(
+                f"SELECT count(DISTINCT outcome_hash) + count(*) FILTER (outcome_hash IS NULL) "
+                f"FROM {self.table} WHERE {where}", params)[0][0]))
+            return RunsPage(sweep=sweep_id, total=total, offset=offset, limit=limit,
+                            sort=list(sort), filter=filter_text, distinct=True,
+                            rows=[self._row(names, found[combo],
+                                            same=1 if h is None else same[h])
+                                  for combo, h in page])
         rows = self._query(f"SELECT {select} FROM {self.table} WHERE {where} ORDER BY "
                            f"{order_by} LIMIT ? OFFSET ?", [*params, limit, offset])
         total = (self.count() if filter_text is None or not filter_text.strip() else
                  int(self._query(f"SELECT count(*) FROM {self.table} WHERE {where}",
                                  params)[0][0]))
         return RunsPage(sweep=sweep_id, total=total, offset=offset, limit=limit,
-                        sort=list(sort), filter=filter_text,
-                        rows=[self._row(names, r) for r in rows])
+                        sort=list(sort), filter=filter_text, distinct=distinct,
+                        rows=[self._row(names, r, same=1 if distinct else None) for r in rows])
+
+    def _first_of_outcomes(self, where: str, params: list[Any], order_by: str,
+                           sort: Sequence[str], n: int) -> list[tuple[int, int | None]]:
+        """The first `n` outcomes in the order `order_by` of the runs passing `where`, each
+        as (its first run's combo, its hash; None for a run without one, its own outcome).
+        The sorted runs are read a few times `n` at a time (a top-N sort, ~15 ms at 10^6
+        runs), growing until `n` outcomes are among them; past `_DISTINCT_SCAN` runs, one
+        window over every run picks them (~120 ms at 10^6)."""
+        k = max(4 * n, 256)
+        while k <= _DISTINCT_SCAN:
+            rows = self._query(f"SELECT combo, outcome_hash FROM {self.table} WHERE {where} "
+                               f"ORDER BY {order_by} LIMIT ?", [*params, k])
+            seen: set[int] = set()
+            firsts: list[tuple[int, int | None]] = []
+            for combo, outcome in rows:
+                if outcome is None or outcome not in seen:
+                    if outcome is not None:
+                        seen.add(outcome)
+                    firsts.append((int(combo), outcome))
+                    if len(firsts) == n:
+                        return firsts
+            if len(rows) < k:  # every run read: fewer outcomes than asked for
+                return firsts
+            k *= 4
+        outcome = "outcome_hash, CASE WHEN outcome_hash IS NULL THEN combo END"
+        keys = "".join(f"{quote_name(k)}, " for k in dict.fromkeys(
+            k.strip().lstrip("-+") for k in sort) if k != "combo")
+        rows = self._query(
+            f"SELECT combo, outcome_hash FROM (SELECT combo, outcome_hash, {keys}row_number() "
+            f"OVER (PARTITION BY {outcome} ORDER BY {order_by}) AS k FROM {self.table} "
+            f"WHERE {where}) WHERE k = 1 ORDER BY {order_by} LIMIT ?", [*params, n])
+        return [(int(combo), h) for combo, h in rows]
+
+    def _sharing(self, where: str, params: list[Any], outcomes: list[int]) -> dict[int, int]:
+        """How many runs passing `where` have each of `outcomes`."""
+        if not outcomes:
+            return {}
+        return {int(h): int(n) for h, n in self._query(
+            f"SELECT outcome_hash, count(*) FROM {self.table} WHERE ({where}) AND "
+            f"outcome_hash IN (SELECT unnest(?)) GROUP BY outcome_hash", [*params, outcomes])}
 
     def run(self, param_hash: str) -> RunRow:
         """One run by its parameter hash."""

@@ -167,8 +167,21 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     histogram = page.option("histogram")
     assert sum(point[1] for point in histogram["series"][0]["data"]) == 27
     assert pg.get_by_test_id("dsr").inner_text().startswith("Deflated Sharpe")
-    assert pg.get_by_test_id("top-runs").get_attribute("data-rows") == "27"
+    # the top table: one row per outcome, as the sweep's summary prints it, or every run
+    outcomes = api.get(f"/api/sweeps/{SWEEP}/runs",
+                       params={"limit": 27, "distinct": "true"}).json()
+    assert outcomes["total"] < 27
+    top = pg.get_by_test_id("top-runs")
+    pg.locator(f'[data-testid="top-runs"][data-rows="{outcomes["total"]}"]').wait_for()
+    same = top.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert same == [str(r["same"]) for r in outcomes["rows"]]
+    assert pg.get_by_test_id("top-outcomes").inner_text() == (
+        f"{outcomes['total']} distinct outcomes among 27 runs.")
     page.shot("sweep-overview")
+    pg.get_by_test_id("top-distinct").get_by_role("button", name="every run").click()
+    pg.wait_for_url(re.compile(r"distinct=0"))
+    pg.locator('[data-testid="top-runs"][data-rows="27"]').wait_for()
+    assert pg.get_by_test_id("top-outcomes").count() == 0
 
     pg.get_by_role("link", name="Landscape").click()
     pg.get_by_test_id("axis-x").select_option(Y)

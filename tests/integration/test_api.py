@@ -197,6 +197,23 @@ def test_limit_and_offset_page_through_the_runs(client: httpx.Client) -> None:
         "query", "limit"]
 
 
+def test_distinct_runs_are_the_sweep_summarys_top_table(client: httpx.Client, root: Path,
+                                                        results: pd.DataFrame) -> None:
+    from gridbt.sweep.finish import SAME_OUTCOME, distinct_outcomes, ranked
+
+    manifest = json.loads((root / "sweeps" / "tiny" / "sweep.json").read_text())
+    page = get(client, f"/api/sweeps/{SWEEP}/runs", limit=27, distinct="true")
+    expected = distinct_outcomes(ranked(results, "sharpe", maximize=True))
+    assert page["distinct"] is True
+    assert page["total"] == len(expected) == manifest["statistics"]["n_outcomes"] < 27
+    assert [r["combo"] for r in page["rows"]] == expected["combo"].tolist()
+    assert [r["same"] for r in page["rows"]] == expected[SAME_OUTCOME].tolist()
+    assert max(r["same"] for r in page["rows"]) > 1
+    every = get(client, f"/api/sweeps/{SWEEP}/runs", limit=27)
+    assert every["distinct"] is False and every["total"] == 27
+    assert {r["same"] for r in every["rows"]} == {None}
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("sharpe > 0.2", lambda f: f["sharpe"] > 0.2),
     (f"sharpe > 0 and {Z} = 2", lambda f: (f["sharpe"] > 0) & (f[Z] == 2)),

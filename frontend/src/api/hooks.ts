@@ -60,6 +60,8 @@ export interface RunsQuery {
   filter?: string;
   limit: number;
   offset?: number;
+  /** one run per distinct outcome (trade sequence), with `same` */
+  distinct?: boolean;
 }
 export function useRuns(id: string, q: RunsQuery, enabled = true) {
   return useQuery({
@@ -74,6 +76,7 @@ export function useRuns(id: string, q: RunsQuery, enabled = true) {
               filter: q.filter || undefined,
               limit: q.limit,
               offset: q.offset ?? 0,
+              distinct: q.distinct || undefined,
             },
           },
         }),

@@ -996,6 +996,11 @@ export interface components {
             params: {
                 [key: string]: unknown;
             };
+            /**
+             * Same
+             * @description in a page of distinct outcomes: how many runs that pass the filter share this run's trades
+             */
+            same?: number | null;
             /** Skips */
             skips: {
                 [key: string]: number | null;
@@ -1003,6 +1008,12 @@ export interface components {
         };
         /** RunsPage */
         RunsPage: {
+            /**
+             * Distinct
+             * @description one run per distinct outcome (trade sequence), the first in the page's order
+             * @default false
+             */
+            distinct: boolean;
             /** Filter */
             filter: string | null;
             /** Limit */
@@ -1017,7 +1028,7 @@ export interface components {
             sweep: string;
             /**
              * Total
-             * @description runs that pass the filter
+             * @description runs that pass the filter (with `distinct`: their distinct outcomes)
              */
             total: number;
         };
@@ -1936,6 +1947,8 @@ export interface operations {
                 offset?: number;
                 /** @description e.g. `sharpe > 1 and exit.stop_loss = 2` (see gridbt.results.query) */
                 filter?: string | null;
+                /** @description one run per distinct outcome (trade sequence): the first in the sort order of the runs that share it, with `same`, how many do */
+                distinct?: boolean;
             };
             header?: never;
             path: {

@@ -106,11 +106,14 @@ function Frag({ k, v }: { k: string; v: unknown }) {
 
 /** Columns of a run table: compare tick, params, chosen KPIs. Sorting ids are the API's
  * names, so a header click can sort on the server. */
+/** The columns of a table of runs; with `same`, how many runs share each row's trades (a
+ * page of distinct outcomes). */
 export function runColumns(
   sweep: SweepDetail,
   metrics: Map<string, MetricInfo>,
   kpis: string[],
   paths: string[],
+  same = false,
 ): ColumnDef<RunRow, unknown>[] {
   return [
     {
@@ -126,6 +129,22 @@ export function runColumns(
       enableSorting: false,
       cell: ({ getValue }) => <code>{(getValue() as string).slice(0, 8)}</code>,
     },
+    ...(same
+      ? [
+          {
+            id: "same",
+            header: "Same",
+            accessorFn: (r: RunRow) => r.same ?? null,
+            enableSorting: false,
+            meta: {
+              align: "right",
+              title:
+                "runs with exactly these trades (the same outcome), this one shown for all: the deflated Sharpe counts them once",
+            },
+            cell: ({ getValue }) => fmtInt(getValue() as number | null),
+          } satisfies ColumnDef<RunRow, unknown>,
+        ]
+      : []),
     ...paths.map<ColumnDef<RunRow, unknown>>((p) => ({
       id: p,
       header: shortPath(p),

@@ -17,7 +17,7 @@ import { fmtInt, fmtNumber, fmtProb } from "../lib/format";
 import { varyingAxes } from "../lib/grid";
 import { fmtMetric, HEADLINE, label } from "../lib/metrics";
 import { etaSquared } from "../lib/stats";
-import { int, str, useUrlState } from "../lib/url";
+import { bool, int, str, useUrlState } from "../lib/url";
 import { usePalette, type Palette } from "../theme";
 
 export function SweepOverview({ sweep }: { sweep: SweepDetail }) {
@@ -28,9 +28,11 @@ export function SweepOverview({ sweep }: { sweep: SweepDetail }) {
   const higher = metrics.get(metric)?.higher_is_better ?? true;
   const [sort, setSort] = useUrlState("sort", str, `${higher ? "-" : ""}${metric}`);
   const [n, setN] = useUrlState("n", int, 50);
+  // one row per outcome (trade sequence), as the sweep's summary prints its top table
+  const [distinct, setDistinct] = useUrlState("distinct", bool, true);
   const palette = usePalette();
   const dist = useDistribution(sweep.id, metric, filter);
-  const runs = useRuns(sweep.id, { sort, filter, limit: n });
+  const runs = useRuns(sweep.id, { sort, filter, limit: n, distinct });
   const axes = varyingAxes(sweep.grid);
   const base = `/sweeps/${encodeURIComponent(sweep.id)}`;
   const kpis = useMemo(
@@ -44,8 +46,9 @@ export function SweepOverview({ sweep }: { sweep: SweepDetail }) {
         metrics,
         kpis,
         sweep.grid.map((a) => a.path),
+        distinct,
       ),
-    [sweep, metrics, kpis],
+    [sweep, metrics, kpis, distinct],
   );
   const best = sweep.best;
   const names = [...sweep.grid.map((a) => a.path), ...metrics.keys()];
@@ -222,10 +225,28 @@ export function SweepOverview({ sweep }: { sweep: SweepDetail }) {
       />
 
       <Panel
-        title={`Top ${fmtInt(n)} runs`}
-        help="sorted on the server (click a column); tick runs to compare them"
+        title={`Top ${fmtInt(n)} ${distinct ? "outcomes" : "runs"}`}
+        help={
+          distinct
+            ? "one row per distinct outcome (trade sequence), the first of its runs in this order; Same: how many runs share it. Sorted on the server (click a column); tick runs to compare them"
+            : "every run, sorted on the server (click a column); tick runs to compare them"
+        }
         actions={
           <>
+            <Segmented
+              label="rows per outcome"
+              value={distinct ? "outcomes" : "runs"}
+              onChange={(v) => setDistinct(v === "outcomes")}
+              options={[
+                {
+                  value: "outcomes",
+                  label: "one per outcome",
+                  title: "runs with the same trades shown once, as the deflated Sharpe counts them",
+                },
+                { value: "runs", label: "every run" },
+              ]}
+              testId="top-distinct"
+            />
             <Segmented
               label="rows"
               value={String(n)}
@@ -247,16 +268,24 @@ export function SweepOverview({ sweep }: { sweep: SweepDetail }) {
             {filter ? "No run passes the filter." : "The sweep has no results yet."}
           </Empty>
         ) : (
-          <DataTable
-            data={runs.data.rows}
-            columns={columns}
-            getRowId={(r) => r.param_hash}
-            sort={sort}
-            onSort={setSort}
-            onRowClick={(r) => navigate(`${base}/runs/${r.param_hash}`)}
-            height={520}
-            testId="top-runs"
-          />
+          <>
+            <DataTable
+              data={runs.data.rows}
+              columns={columns}
+              getRowId={(r) => r.param_hash}
+              sort={sort}
+              onSort={setSort}
+              onRowClick={(r) => navigate(`${base}/runs/${r.param_hash}`)}
+              height={520}
+              testId="top-runs"
+            />
+            {runs.data.distinct ? (
+              <div className="legend-note" data-testid="top-outcomes">
+                {fmtInt(runs.data.total)} distinct outcomes among{" "}
+                {filter ? "the runs that pass the filter" : `${fmtInt(sweep.done)} runs`}.
+              </div>
+            ) : null}
+          </>
         )}
       </Panel>
     </div>

@@ -13,7 +13,9 @@ import pytest
 
 from gridbt.results.columns import ColumnCache
 from gridbt.results.models import Heatmap
+from gridbt.results.query import QueryError
 from gridbt.results.runs import RunStore, SweepRuns
+from gridbt.sweep.finish import SAME_OUTCOME, distinct_outcomes, ranked
 
 PATHS = ["x", "kind", "hedge", "days"]
 FINGERPRINT = "f" * 32
@@ -25,11 +27,14 @@ def _parts(directory: Path, frame: pd.DataFrame, sizes: list[int]) -> None:
     for k, size in enumerate(sizes, start=1):
         chunk = frame.iloc[start:start + size]
         start += size
-        table = pa.Table.from_pandas(chunk, preserve_index=False, schema=pa.schema([
+        fields = [
             ("combo", pa.int64()), ("param_hash", pa.string()), ("x", pa.float64()),
             ("kind", pa.string()), ("hedge", pa.bool_()), ("days", pa.list_(pa.int64())),
             ("sharpe", pa.float64()), ("trade_count", pa.float64()),
-            ("data_fingerprint", pa.string())]))
+            ("data_fingerprint", pa.string())]
+        if "outcome_hash" in frame.columns:
+            fields.append(("outcome_hash", pa.int64()))
+        table = pa.Table.from_pandas(chunk, preserve_index=False, schema=pa.schema(fields))
         pq.write_table(table, directory / "results" / f"part-20250101T000000000000-{k:06d}"
                        ".parquet")
 
@@ -122,3 +127,56 @@ def test_columns_are_read_again_when_the_results_change(tmp_path: Path,
     assert runs.heatmap("x", "kind", "sharpe", "count", True).runs == 600
     assert runs.slices("x", "sharpe", True).rows[0].count == frame[
         frame["x"] == 0.1]["sharpe"].count()
+
+
+# the sorted runs read a few pages' worth at a time (growing), or one window over them all
+SCANS = [65_536, 0]
+
+
+@pytest.mark.parametrize("scan", SCANS)
+@pytest.mark.parametrize("crowded", [False, True])
+def test_a_page_of_distinct_outcomes_is_the_sweep_summarys_top_table(
+        tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, scan: int,
+        crowded: bool) -> None:
+    monkeypatch.setattr("gridbt.results.runs._DISTINCT_SCAN", scan)
+    rng = np.random.default_rng(7)
+    hashes = pd.array(rng.integers(0, 150, len(frame)), dtype="Int64")
+    if crowded:  # the best 300 runs one outcome: the first read of 256 finds one
+        hashes[np.argsort(-frame["sharpe"].fillna(-np.inf).to_numpy())[:300]] = 999
+    hashes[rng.random(len(frame)) < 0.05] = pd.NA  # results written before outcome hashes
+    frame = frame.assign(outcome_hash=hashes)
+    _parts(tmp_path, frame, [250, 250, 100])
+    runs = _runs(tmp_path)
+    passing = frame[frame["trade_count"] >= 5]
+    # what `gridbt sweep` prints: each outcome once under its best-ranked run, and `same`
+    expected = distinct_outcomes(ranked(passing, "sharpe", maximize=True))
+    page = runs.page("s", ["-sharpe"], "trade_count >= 5", 40, 10, distinct=True)
+    assert page.distinct and page.total == len(expected) < len(passing)
+    assert [r.combo for r in page.rows] == expected["combo"].iloc[10:50].tolist()
+    assert [r.same for r in page.rows] == expected[SAME_OUTCOME].iloc[10:50].tolist()
+    assert sum(r.same or 0 for r in runs.page("s", ["-sharpe"], "trade_count >= 5", 1000, 0,
+                                              distinct=True).rows) == len(passing)
+    # any sort order: the first run of each outcome in it, the rest of the page as usual
+    by_x = runs.page("s", ["x", "-trade_count"], None, 1000, 0, distinct=True)
+    plain = runs.page("s", ["x", "-trade_count"], None, 1000, 0)
+    seen: set[object] = set()
+    firsts = []
+    for row in plain.rows:
+        outcome = frame.loc[row.combo, "outcome_hash"]
+        key = ("own", row.combo) if outcome is pd.NA else outcome
+        if key not in seen:
+            seen.add(key)
+            firsts.append(row.combo)
+    assert [r.combo for r in by_x.rows] == firsts
+    assert all(r.same is None for r in plain.rows) and not plain.distinct
+    # the hash is read, not offered as a column to filter or sort by
+    assert "outcome_hash" not in runs.columns()
+    with pytest.raises(QueryError, match="unknown key 'outcome_hash'"):
+        runs.page("s", ["outcome_hash"], None, 5, 0)
+
+
+def test_runs_without_outcome_hashes_are_each_their_own_outcome(
+        tmp_path: Path, frame: pd.DataFrame) -> None:
+    _parts(tmp_path, frame, [600])
+    page = _runs(tmp_path).page("s", ["-sharpe"], None, 20, 0, distinct=True)
+    assert page.total == 600 and [r.same for r in page.rows] == [1] * 20
