@@ -17,7 +17,9 @@ a store made from the template to one MLflow makes in place.
 Either way a new store is made under a temporary name beside its place and renamed into it
 once complete, under `_sqlite.creating`'s lock (its caller's) and only where there is no store
 yet: a run stopped meanwhile leaves no half-made database (which MLflow would refuse to open),
-and the temporary file goes at exit. A template is written the same way.
+and the temporary file goes at exit. The temporary's name records its writer
+(`_atomic.owned_temp`), so one left by a killed run (`kill -9`, a lost node) is deleted by the
+next run that makes a store there once its writer is gone. A template is written the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from gridbt._atomic import owned_temp, remove_dead_temps
 from gridbt._sqlite import sqlite_path
 from gridbt.data.home import gridbt_home
 from gridbt.tracking._mlflow_sql import tested_mlflow
@@ -60,8 +63,8 @@ def make_store(tracking_uri: str) -> str:
         return ""
     from mlflow.tracking import MlflowClient
 
-    made = path.with_name(f".{path.name}.making-{os.getpid()}")
-    made.unlink(missing_ok=True)  # a killed run's, with this process id
+    remove_dead_temps(path.parent, path.name)  # killed runs'
+    made = owned_temp(path)
     with _making(made):
         template = template_path()
         if template is not None and _copy_template(template, made):
@@ -94,9 +97,10 @@ def _copy_template(template: Path, made: Path) -> bool:
 def _keep_template(store: Path, template: Path) -> None:
     """Keep a copy of the fresh `store`, without its Default experiment, as `template`. A
     template that cannot be written (a read-only home) is only not kept."""
-    partial = template.with_name(f".{template.name}.making-{os.getpid()}")
+    partial = owned_temp(template)
     with contextlib.suppress(OSError, sqlite3.Error), _making(partial):
         template.parent.mkdir(parents=True, exist_ok=True)
+        remove_dead_temps(template.parent, template.name)
         shutil.copyfile(store, partial)
         with contextlib.closing(sqlite3.connect(partial)) as db, db:
             db.execute("DELETE FROM experiments WHERE experiment_id = 0")

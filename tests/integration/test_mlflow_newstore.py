@@ -4,6 +4,9 @@ opened it; made once by MLflow, then copied; never half made."""
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -139,8 +142,30 @@ def test_a_run_stopped_while_its_store_is_made_leaves_no_store_and_no_temporary(
         """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=180, check=True)
-    assert done.stdout.strip().startswith("['.mlflow.db.making-")  # it was being made
+    # it was being made, under a name that says by whom
+    assert re.fullmatch(r"\['\.mlflow\.db\.[0-9a-f]{32}\.\d+@.+\.tmp'\]", done.stdout.strip())
     assert list(out.iterdir()) == []
     template = template_path()
     assert template is not None
     assert [p.name for p in (home / "mlflow").iterdir()] == [template.name]  # kept, whole
+
+
+def test_a_killed_runs_temporary_goes_when_the_next_store_is_made(tmp_path: Path,
+                                                                   home: Path) -> None:
+    """`kill -9` skips the exit handler: its half-made store stays until the next run there
+    sees its writer gone. A live writer's is left alone."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    for folder in (tmp_path, home / "mlflow"):
+        folder.mkdir(parents=True, exist_ok=True)
+    killed = [folder / f".{name}.{'a' * 32}.{dead.pid}@{host}.tmp"
+              for folder, name in ((tmp_path, "mlflow.db"),
+                                   (home / "mlflow", f"store-{mlflow.__version__}.db"))]
+    live = tmp_path / f".mlflow.db.{'b' * 32}.{os.getppid()}@{host}.tmp"
+    for path in [*killed, live]:
+        path.write_bytes(b"half a store")
+    assert make(uri(tmp_path / "mlflow.db")) == "migrated"
+    assert not any(path.exists() for path in killed)
+    assert live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["home", "mlflow.db", live.name])
