@@ -161,14 +161,17 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
         return manifest.with_results(status="done")
     kpi, maximize = sweep.objective.kpi, sweep.objective.maximize
     best_first = ranked(results, kpi, maximize)
-    n_keep = len(best_first) if sweep.keep_equity == "all" else int(sweep.keep_equity)
-    top = best_first.head(max(1, n_keep))
+    # a trial is a distinct outcome: combinations with the same trades are one strategy, so
+    # they neither raise the deflated Sharpe's "best of N" bar nor weigh twice in CSCV, and
+    # the kept curves (MLflow's child runs) are the best K strategies, not copies of one
+    distinct = distinct_outcomes(best_first)
+    if sweep.keep_equity == "all":
+        top = best_first
+    else:
+        top = distinct.head(max(1, int(sweep.keep_equity)))
     equity = top_equity(sweep, grid, store, top, pool, stored)
     dates = packed.day_date.astype("datetime64[D]")
     store.write_equity("dates.parquet", pa.table({"date": pa.array(dates)}))
-    # a trial is a distinct outcome: combinations with the same trades are one strategy, so
-    # they neither raise the deflated Sharpe's "best of N" bar nor weigh twice in CSCV
-    distinct = distinct_outcomes(best_first)
     statistics = overfitting_statistics(distinct, equity[:1])
     statistics.update(n_combinations=float(len(results)), n_outcomes=float(len(distinct)))
     summary = best_first.drop(columns=list(BLOCK_COLUMNS))

@@ -28,7 +28,7 @@ from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudySp
 from gridbt.optimize.study import StudyOutcome
 from gridbt.runtime import progress_bar
 from gridbt.strategy.spec import StrategySpec, TrackingConfig
-from gridbt.sweep.finish import json_value
+from gridbt.sweep.finish import SAME_OUTCOME, distinct_outcomes, json_value
 from gridbt.sweep.labels import as_written, run_label
 from gridbt.sweep.manifest import SweepManifest
 from gridbt.sweep.results import ResultStore
@@ -201,8 +201,9 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
               heatmaps: list[Path], source: str, store_dir: Path | None = None, *,
               base: StrategySpec | None = None, reproduce: Reproduce | None = None,
               progress: bool = False, verbose: bool = False) -> dict[str, Any]:
-    """A parent run for a finished sweep, a child per top combination (`mlflow.children`,
-    default `keep_equity`) with its equity curve; where the runs are. `progress` shows a bar
+    """A parent run for a finished sweep, a child per top outcome (`mlflow.children`, default
+    `keep_equity`: its best-ranked combination, with its equity curve and `same_outcome`, how
+    many combinations made its trades; `all`: every combination); where the runs are. `progress` shows a bar
     over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`).
 
     The parent's artifacts: `results.parquet`, the heatmaps, `sweep.json`, the sweep file as
@@ -215,7 +216,8 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
     axes = {p: axis_values(p, axis) for p, axis in sweep.grid.items()}
     named = _varying(axes)
     wanted = sweep.mlflow.children if sweep.mlflow.children is not None else sweep.keep_equity
-    top = results if wanted == "all" else results.head(max(1, int(wanted)))
+    # the best outcomes, each under its best-ranked combination, as the summary's top table
+    top = results if wanted == "all" else distinct_outcomes(results).head(max(1, int(wanted)))
     curves = store.equity_of(list(top["param_hash"]))
     dates = store.dates()
     children = []
@@ -226,7 +228,9 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
         children.append(ChildRun(
             name=_run_name(rank, params, named),
             params=params,
-            metrics={"rank": float(rank), **{k: float(row[k]) for k in KPI_NAMES}},
+            metrics={"rank": float(rank), **{k: float(row[k]) for k in KPI_NAMES},
+                     **({} if SAME_OUTCOME not in row else
+                        {"same_outcome": float(row[SAME_OUTCOME])})},
             dates=dates if curve is not None else _NO_DATES,
             equity=curve if curve is not None else _NO_CURVE,
             tags={"gridbt.param_hash": str(row["param_hash"]),

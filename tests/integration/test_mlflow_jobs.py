@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from mlflow.entities import Run
@@ -86,6 +87,19 @@ def test_sweep_children_are_named_by_rank_and_short_labels(sweep: dict[str, Any]
             f"PT{params['exit.profit_target'].replace('off', '–')} "
             f"SL{params['exit.stop_loss'].replace('.0', '').replace('off', '–')} x{exit_dte}")
         assert "gridbt.rank" not in child.data.tags
+
+
+def test_sweep_children_are_the_best_distinct_outcomes(sweep: dict[str, Any]) -> None:
+    client = MlflowClient(sweep["tracking_uri"])
+    out = Path(sweep["tracking_uri"].removeprefix("sqlite:///")).parent
+    results = pd.read_parquet(out / "results.parquet")  # best first
+    assert results.head(KEPT)["outcome_hash"].nunique() < KEPT  # copies among the best
+    firsts = results.drop_duplicates("outcome_hash").head(KEPT)
+    children = sorted(children_of(client, sweep), key=lambda c: c.data.metrics["rank"])
+    assert [c.data.tags["gridbt.param_hash"] for c in children] == firsts["param_hash"].tolist()
+    shared = results["outcome_hash"].value_counts()
+    assert [c.data.metrics["same_outcome"] for c in children] == [
+        float(shared[h]) for h in firsts["outcome_hash"]]
 
 
 def test_sweep_params_read_as_the_yaml(sweep: dict[str, Any]) -> None:
