@@ -712,13 +712,14 @@ class SweepRuns:
             record_values=[float(r[1]) for r in records])
 
     def top(self, metric: str, higher_is_better: bool, n: int) -> list[RunRow]:
-        """The best `n` runs by `metric` (undefined last)."""
+        """The best `n` outcomes by `metric` (undefined last), each as its best run: the
+        neighbourhoods of copies of one strategy would only repeat its number."""
         self.refresh()
         if not self._columns:
             return []
         self._require(metric, "metric", ("number",))
         sign = "-" if higher_is_better else ""
-        return self.page("", [f"{sign}{metric}"], None, n, 0).rows
+        return self.page("", [f"{sign}{metric}"], None, n, 0, distinct=True).rows
 
     def neighbourhood(self, row: RunRow, metric: str, higher_is_better: bool) -> Neighbourhood:
         """`metric` around a run: over the runs within one step (in axis order) of it on every

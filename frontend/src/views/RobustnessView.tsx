@@ -189,8 +189,8 @@ export default function RobustnessView({ sweep }: { sweep: SweepDetail }) {
         </Panel>
       )}
       <Panel
-        title={`Plateau or peak: the top ${top} runs' neighbourhoods`}
-        help="for each top run, the runs within one grid step of it on every path (itself included): their mean and worst metric. Drop = how much worse the mean is than the run, as a share of its value: a plateau loses at most 15%, an isolated peak more than 40%"
+        title={`Plateau or peak: the top ${top} outcomes' neighbourhoods`}
+        help="for each of the best outcomes (its best run; runs that trade alike are one outcome), the runs within one grid step of it on every path (itself included): their mean and worst metric. Drop = how much worse the mean is than the run, as a share of its value: a plateau loses at most 15%, an isolated peak more than 40%"
         actions={
           <Segmented
             label="top"
