@@ -203,8 +203,9 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
               progress: bool = False, verbose: bool = False) -> dict[str, Any]:
     """A parent run for a finished sweep, a child per top outcome (`mlflow.children`, default
     `keep_equity`: its best-ranked combination, with its equity curve and `same_outcome`, how
-    many combinations made its trades; `all`: every combination); where the runs are. `progress` shows a bar
-    over the child runs; `verbose` keeps MLflow's INFO lines (`log_runs`).
+    many combinations made its trades; `all`: every combination); where the runs are.
+    `progress` shows a bar over the child runs; `verbose` keeps MLflow's INFO lines
+    (`log_runs`).
 
     The parent's artifacts: `results.parquet`, the heatmaps, `sweep.json`, the sweep file as
     written (`sweep.yaml`) and, given the `base` strategy, that strategy resolved
