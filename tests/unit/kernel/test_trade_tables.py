@@ -215,9 +215,22 @@ def test_rows_that_replay_another_rows_trades_equal_the_day_kernel() -> None:
     assert replayed >= 100, replayed
 
 
+def _same_trades(chain: PackedChain, pair: np.ndarray) -> bool:
+    """Whether the day kernel gives the two rows the same trades, exit reasons included: a row
+    replays another only when its first rule to fire on the other's exit day is the other's
+    (docs/trade_tables.md), where the outcome hash leaves the reason out."""
+    def trades(row: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+        t = run_params(chain, row).trades
+        return list(zip(t["entry_day"].tolist(), t["exit_day"].tolist(),
+                        t["exit_reason"].tolist(), np.round(t["contracts"] * 1e6).tolist(),
+                        np.round(t["pnl"] * 100.0).tolist(), strict=True))
+
+    return trades(pair[0]) == trades(pair[1])
+
+
 def test_a_row_replays_only_trades_it_would_make() -> None:
     """Two rows that differ in one threshold: the second replays the first exactly when the
-    day kernel gives both the same trades (the outcome hash), for thresholds on each side of
+    day kernel gives both the same trades (exit reasons included), for thresholds on each side of
     what the first row's trades reached (a delta breach the first row has not: never)."""
     seen = Counter[bool]()
 
@@ -231,7 +244,7 @@ def test_a_row_replays_only_trades_it_would_make() -> None:
             else np.ceil(value * 10)
         day = run_batch(chain, pair, np.zeros(2, dtype=bool))
         tables = run_batch_tables(chain, pair, np.zeros(2, dtype=bool), min_group_rows=0)
-        same = bool(day.outcome[0] == day.outcome[1])
+        same = _same_trades(chain, pair)
         # the first row's walk follows |delta| only for its own delta breach rule (and with no
         # trades there is nothing to follow)
         unfollowed = (np.isnan(pair[0, P.delta_breach]) and not np.isnan(pair[1, P.delta_breach])
@@ -321,7 +334,7 @@ def test_a_threshold_replays_a_row_exactly_when_its_trades_are_that_rows(
     for pair in pairs:
         day = run_batch(year_chain, pair, np.zeros(2, dtype=bool))
         tables = run_batch_tables(year_chain, pair, np.zeros(2, dtype=bool), min_group_rows=0)
-        same = bool(day.outcome[0] == day.outcome[1])
+        same = _same_trades(year_chain, pair)
         assert tables.replayed == int(same), pair[1, slot]
         np.testing.assert_array_equal(tables.outcome, day.outcome)
         outcomes[same] += 1
