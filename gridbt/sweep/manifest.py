@@ -85,14 +85,16 @@ class SweepManifest:
     def start(cls, sweep: SweepSpec, base: StrategySpec, source: str, out_dir: Path,
               fingerprint: str, signature: str, size: int, valid: int,
               previous: SweepManifest | None, done: int = 0) -> SweepManifest:
-        """A run's manifest; `done` parameter hashes already have a result on this data."""
+        """A run's manifest; `done` parameter hashes already have a result on this data.
+        `computed` and `seconds` (of the grid) count every run of the sweep; `started` is
+        this run's."""
         return cls(
             name=sweep.name, sweep_file=source, sweep=sweep.model_dump(mode="json"),
             base_strategy=base.model_dump(mode="json"), data_fingerprint=fingerprint,
             grid_signature=signature, grid_size=size, valid_combinations=valid,
             code_version=code_version(), objective=sweep.objective.kpi,
             maximize=sweep.objective.maximize, started=_now(),
-            computed=done,
+            computed=done, seconds=previous.seconds if previous else 0.0,
             failed=0, runs=previous.runs + 1 if previous else 1,
         )
 

@@ -170,6 +170,14 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path: Path, chain: Pa
     # the first run's rows are untouched
     merged = results.set_index("param_hash").loc[kept["param_hash"], "sharpe"].to_numpy()
     np.testing.assert_array_equal(merged, kept["sharpe"].to_numpy())
+    # sweep.json counts the grid's time over both runs, and a resume with nothing left adds
+    # none (it said "ran 0 ms" after one)
+    resumed = read_manifest(second.out_dir)
+    assert resumed is not None and resumed.runs == 2
+    assert resumed.seconds == pytest.approx(manifest.seconds + second.seconds)
+    run_sweep(path, out=tmp_path / "out", progress=False, resume=True)
+    again = read_manifest(second.out_dir)
+    assert again is not None and again.runs == 3 and again.seconds == resumed.seconds > 0
 
 
 class FailingActor(BacktestActor):
