@@ -24,7 +24,7 @@ from typing import Any
 from gridbt.results.errors import QueryError
 
 __all__ = ["ColumnKind", "Compiled", "compile_filter", "compile_sort", "parse_value",
-           "quote_name"]
+           "quote_name", "sort_key"]
 
 #: What a column holds, for type-checking the values compared with it.
 ColumnKind = str  # "number", "text", "bool", "list"
@@ -243,15 +243,19 @@ def compile_sort(keys: Sequence[str], columns: Mapping[str, ColumnKind]) -> str:
     """
     terms = []
     for raw in keys:
-        key = raw.strip()
-        descending = key.startswith("-")
-        name = key.lstrip("-+")
+        name, descending = sort_key(raw)
         if name not in columns:
             raise QueryError(f"sort: unknown key {name!r}; keys: {', '.join(columns)}")
         if columns[name] == "list":
             raise QueryError(f"sort: {name} holds lists and cannot be sorted")
         terms.append(f"{quote_name(name)} {'DESC' if descending else 'ASC'} NULLS LAST")
     return ", ".join(terms)
+
+
+def sort_key(raw: str) -> tuple[str, bool]:
+    """A sort key (`name` or `+name` ascending, `-name` descending) as (name, descending)."""
+    key = raw.strip()
+    return key.lstrip("-+"), key.startswith("-")
 
 
 def parse_value(text: str, kind: ColumnKind, name: str) -> Any:

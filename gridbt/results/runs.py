@@ -53,7 +53,14 @@ from gridbt.results.plots import (
     heatmap_of_groups,
     plain,
 )
-from gridbt.results.query import ColumnKind, compile_filter, compile_sort, parse_value, quote_name
+from gridbt.results.query import (
+    ColumnKind,
+    compile_filter,
+    compile_sort,
+    parse_value,
+    quote_name,
+    sort_key,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -553,8 +560,8 @@ class SweepRuns:
                 return firsts
             k *= 4
         outcome = "outcome_hash, CASE WHEN outcome_hash IS NULL THEN combo END"
-        keys = "".join(f"{quote_name(k)}, " for k in dict.fromkeys(
-            k.strip().lstrip("-+") for k in sort) if k != "combo")
+        keys = "".join(f"{quote_name(name)}, " for name in dict.fromkeys(
+            sort_key(raw)[0] for raw in sort) if name != "combo")
         rows = self._query(
             f"SELECT combo, outcome_hash FROM (SELECT combo, outcome_hash, {keys}row_number() "
             f"OVER (PARTITION BY {outcome} ORDER BY {order_by}) AS k FROM {self.table} "
