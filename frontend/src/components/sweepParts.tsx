@@ -104,10 +104,9 @@ function Frag({ k, v }: { k: string; v: unknown }) {
   );
 }
 
-/** Columns of a run table: compare tick, params, chosen KPIs. Sorting ids are the API's
- * names, so a header click can sort on the server. */
-/** The columns of a table of runs; with `same`, how many runs share each row's trades (a
- * page of distinct outcomes). */
+/** Columns of a run table: compare tick, params, chosen KPIs; with `same`, how many runs
+ * share each row's trades (a page of distinct outcomes). Sorting ids are the API's names, so a
+ * header click can sort on the server. */
 export function runColumns(
   sweep: SweepDetail,
   metrics: Map<string, MetricInfo>,
