@@ -177,11 +177,15 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     assert same == [str(r["same"]) for r in outcomes["rows"]]
     assert pg.get_by_test_id("top-outcomes").inner_text() == (
         f"{outcomes['total']} distinct outcomes among 27 runs.")
+    # the title counts the rows there are, not the 50 asked for
+    title = pg.locator("h2", has_text=re.compile(r"^Top \d+ (outcomes|runs)"))
+    assert title.inner_text().startswith(f"Top {outcomes['total']} outcomes")
     page.shot("sweep-overview")
     pg.get_by_test_id("top-distinct").get_by_role("button", name="every run").click()
     pg.wait_for_url(re.compile(r"distinct=0"))
     pg.locator('[data-testid="top-runs"][data-rows="27"]').wait_for()
     assert pg.get_by_test_id("top-outcomes").count() == 0
+    assert title.inner_text().startswith("Top 27 runs")
 
     pg.get_by_role("link", name="Landscape").click()
     pg.get_by_test_id("axis-x").select_option(Y)
@@ -363,6 +367,8 @@ def test_robustness_and_every_page_without_console_errors(page: Page, api: httpx
     rows = pg.get_by_test_id("neighbourhoods").locator("tbody tr")
     rows.first.wait_for()
     assert rows.count() == len(robust["neighbourhood"])
+    assert pg.locator("h2", has_text="Plateau or peak").inner_text().startswith(
+        f"Plateau or peak: the top {min(10, len(robust['neighbourhood']))} outcomes'")
     raw, smooth = page.option("heatmap-raw"), page.option("heatmap-smooth")
     assert _drawn_cells(raw).keys() == _drawn_cells(smooth).keys()
     page.shot("robustness")

@@ -13,9 +13,16 @@ import {
   fmtUnit,
   plural,
   shortPath,
+  shownTop,
 } from "./format";
 
 describe("formatters", () => {
+  test("a top-N title counts what there is", () => {
+    expect(shownTop(50, 3)).toBe(3);
+    expect(shownTop(50, 1200)).toBe(50);
+    expect(shownTop(50, undefined)).toBe(50); // not loaded yet
+    expect(shownTop(50, 0)).toBe(50); // nothing passes: the panel says so, not the title
+  });
   test("counts agree with their noun", () => {
     expect(plural(1, "study", "studies")).toBe("1 study");
     expect(plural(0, "study", "studies")).toBe("0 studies");

@@ -76,6 +76,12 @@ export function fmtInt(x: number | null | undefined): string {
   return nf({ maximumFractionDigits: 0 }).format(x);
 }
 
+/** The size of a "top N" list as a title says it: N, or the count there is when fewer (a
+ * sweep of 3 distinct outcomes shows its top 3, not "Top 50"); N while the count is unknown. */
+export function shownTop(n: number, available: number | null | undefined): number {
+  return isNum(available) && available > 0 ? Math.min(n, available) : n;
+}
+
 export function fmtDays(x: number | null | undefined, digits = 0): string {
   if (!isNum(x)) return DASH;
   return `${fmtNumber(x, digits)} d`;

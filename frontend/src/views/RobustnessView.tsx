@@ -11,7 +11,7 @@ import { EChart, type EChartOption } from "../components/EChart";
 import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
 import { OverfitStatements } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton } from "../components/ui";
-import { fmtInt, fmtParam, fmtPct, shortPath } from "../lib/format";
+import { fmtInt, fmtParam, fmtPct, shortPath, shownTop } from "../lib/format";
 import { fmtMetric, fmtMetricDiff, label, SIGNED } from "../lib/metrics";
 import { smoothMatrix } from "../lib/stats";
 import { int, oneOf, useUrlState } from "../lib/url";
@@ -189,7 +189,7 @@ export default function RobustnessView({ sweep }: { sweep: SweepDetail }) {
         </Panel>
       )}
       <Panel
-        title={`Plateau or peak: the top ${top} outcomes' neighbourhoods`}
+        title={`Plateau or peak: the top ${shownTop(top, robust.data ? rows.length : undefined)} outcomes' neighbourhoods`}
         help="for each of the best outcomes (its best run; runs that trade alike are one outcome), the runs within one grid step of it on every path (itself included): their mean and worst metric. Drop = how much worse the mean is than the run, as a share of its value: a plateau loses at most 15%, an isolated peak more than 40%"
         actions={
           <Segmented

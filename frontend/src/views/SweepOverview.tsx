@@ -13,7 +13,7 @@ import { ImportanceBars } from "../components/ImportanceBars";
 import { FilterBar, useFilter } from "../components/FilterBar";
 import { MetricSelect, OverfitStatements, ParamList, runColumns } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton, SkeletonRows, Stat } from "../components/ui";
-import { fmtInt, fmtNumber, fmtProb } from "../lib/format";
+import { fmtInt, fmtNumber, fmtProb, shownTop } from "../lib/format";
 import { varyingAxes } from "../lib/grid";
 import { fmtMetric, HEADLINE, label } from "../lib/metrics";
 import { etaSquared } from "../lib/stats";
@@ -225,7 +225,7 @@ export function SweepOverview({ sweep }: { sweep: SweepDetail }) {
       />
 
       <Panel
-        title={`Top ${fmtInt(n)} ${distinct ? "outcomes" : "runs"}`}
+        title={`Top ${fmtInt(shownTop(n, runs.data?.total))} ${distinct ? "outcomes" : "runs"}`}
         help={
           distinct
             ? "one row per distinct outcome (trade sequence), the first of its runs in this order; Same: how many runs share it. Sorted on the server (click a column); tick runs to compare them"
