@@ -14,6 +14,8 @@ import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
+from gridbt.testing.homes import fresh_home
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "vendors"
 pytestmark = pytest.mark.integration
@@ -33,7 +35,7 @@ def gridbt(*args: str, env_home: Path, cwd: Path | None = None) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("gridbt-home")
+    return fresh_home(tmp_path_factory.mktemp("gridbt-home"))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -276,24 +275,24 @@ def test_a_locked_mlflow_database_fails_the_sweep_with_one_line_and_resume_logs_
     assert run.info.status == "FINISHED"
 
 
+# each process imports what it needs, says "ready" and waits for the word to go: the parent
+# gives it to all four at once, once every one is ready
 _CREATE_MLFLOW = """
-import sys, time
+import sys
 from gridbt.tracking.mlflow_runs import ParentRun, log_runs
-start = float(sys.argv[2])
-while time.time() < start:
-    time.sleep(0.001)
-log_runs(sys.argv[1], "race", ParentRun(name=sys.argv[3], params={}, metrics={}, tags={},
+print("ready", flush=True)
+sys.stdin.readline()
+log_runs(sys.argv[1], "race", ParentRun(name=sys.argv[2], params={}, metrics={}, tags={},
          artifacts=[]), [])
 print("logged")
 """
 _CREATE_OPTUNA = """
-import sys, time
+import sys
 import optuna
 from gridbt.optimize.samplers import open_storage
-start = float(sys.argv[2])
-while time.time() < start:
-    time.sleep(0.001)
-optuna.create_study(storage=open_storage(sys.argv[1]), study_name=sys.argv[3])
+print("ready", flush=True)
+sys.stdin.readline()
+optuna.create_study(storage=open_storage(sys.argv[1]), study_name=sys.argv[2])
 print("logged")
 """
 
@@ -306,10 +305,18 @@ def test_runs_that_create_one_new_sqlite_store_at_once_all_succeed(tmp_path: Pat
                                                        os.environ.get("PYTHONPATH", "")])}
     for attempt in range(3):  # each on a new database, four processes at the same instant
         url = f"sqlite:///{tmp_path / f'{store}{attempt}.db'}"
-        start = time.time() + 8  # after every process has imported MLflow or Optuna
-        procs = [subprocess.Popen([sys.executable, "-c", script, url, str(start), f"r{k}"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=env, cwd=tmp_path) for k in range(4)]
+        procs = [subprocess.Popen([sys.executable, "-c", script, url, f"r{k}"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+                 for k in range(4)]
+        for p in procs:  # every one has imported MLflow or Optuna
+            assert p.stdout is not None
+            if p.stdout.readline().strip() != "ready":
+                pytest.fail(f"a process did not start: {p.communicate()[1][-2000:]}")
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
         outputs = [p.communicate(timeout=300) for p in procs]
         for p, (out, err) in zip(procs, outputs, strict=True):
             assert p.returncode == 0 and out.strip() == "logged", err[-2000:]

@@ -28,6 +28,7 @@ from gridbt.kernel.tables import (
 from gridbt.strategy.encode import encode_spec
 from gridbt.strategy.presets import PRESETS
 from gridbt.testing import flat_vol_chain
+from gridbt.testing.homes import fresh_home
 
 
 def _chains(tmp_path: Path) -> tuple[PackedChain, PackedChain]:
@@ -57,7 +58,7 @@ def _assert_same_arrays(got: ContractMajor, want: ContractMajor) -> None:
 def test_kernels_on_the_cached_chain_equal_those_on_a_fresh_pack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("GRIDBT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GRIDBT_HOME", str(fresh_home(tmp_path / "home")))
     cached, fresh = _chains(tmp_path)
     arrays = chain_arrays(cached)  # the dtype check passes
     assert all(a.flags.c_contiguous and not a.flags.writeable for a in arrays)
@@ -76,7 +77,7 @@ def test_the_contract_major_copy_is_kept_with_the_cache_and_mapped_back(
     """What a sweep's or a study's start reads instead of making it (~0.5 s on the default
     chain): the same arrays, mapped from the chain's cache; a copy of another layout version
     is never read; a chain packed in memory keeps nothing."""
-    monkeypatch.setenv("GRIDBT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GRIDBT_HOME", str(fresh_home(tmp_path / "home")))
     cached, fresh = _chains(tmp_path)
     made, kept = load_contract_major(cached)
     assert not kept
@@ -109,7 +110,7 @@ def test_the_contract_major_copy_is_kept_with_the_cache_and_mapped_back(
 def test_a_kept_copy_that_does_not_fit_the_chain_is_made_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("GRIDBT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GRIDBT_HOME", str(fresh_home(tmp_path / "home")))
     cached, _ = _chains(tmp_path)
     made, _ = load_contract_major(cached)
     kept = cache_dir_of(cached) / "derived" / "contract_major-v1"  # type: ignore[operator]
