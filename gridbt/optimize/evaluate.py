@@ -97,12 +97,14 @@ class Evaluator:
         return np.concatenate(parts) if parts else np.empty((0, N_KPIS))
 
     def window_stats(self, rows: FloatArray, window: tuple[int, int], n_blocks: int,
-                     what: str) -> tuple[FloatArray, FloatArray]:
-        """KPIs and block return statistics of every row over the day window."""
+                     what: str) -> tuple[FloatArray, FloatArray, np.ndarray]:
+        """KPIs, block return statistics and outcome hashes (`kernel.outcome_nb`: equal for
+        rows that make the same trades) of every row over the day window."""
         lo, hi = window
         parts = self._gather_all(self._submit(windowed(rows, window), "window_stats", lo, hi,
                                               n_blocks), what)
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        kpis, blocks, outcomes = ([p[k] for p in parts] for k in range(3))
+        return np.concatenate(kpis), np.concatenate(blocks), np.concatenate(outcomes)
 
     def equity(self, rows: FloatArray, what: str) -> FloatArray:
         """Equity curves (n, n_days) of every row."""

@@ -6,8 +6,10 @@
   walk-forward analysis).
 - **Deflated Sharpe and PBO**: every trial that ran is backtested over the study's whole
   in-sample span (fold 1's start to the last fold's in-sample end; the whole chain without
-  walk-forward). The deflated Sharpe of the chosen parameters counts every parameter set
-  tried (trials times sub-grid size); PBO is CSCV over those trials' span returns.
+  walk-forward). Trials whose span backtests make the same trades are one outcome, as in a
+  sweep: the deflated Sharpe of the chosen parameters counts the distinct outcomes times the
+  sub-grid size (the parameter sets tried, repeats and look-alikes once), and PBO is CSCV over
+  one trial per outcome.
 - Results go to the result directory: `trials.parquet` (every finished trial, its values, span
   KPIs and whether it was backtested), `equity/top.parquet` (the equity curves of the best
   `keep_equity` trials over the whole chain, by trial number; dates in `equity/dates.parquet`,
@@ -214,16 +216,21 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
     span = _span(folds)
     row_of = _rows(space, ran)
     chosen_row = row_of[chosen.number][None, :]
-    span_kpis, blocks = evaluator.window_stats(np.stack(list(row_of.values())), span,
-                                               study.pbo_blocks, "the in-sample span")
+    span_kpis, blocks, outcomes = evaluator.window_stats(
+        np.stack(list(row_of.values())), span, study.pbo_blocks, "the in-sample span")
     lo, hi = span
     chosen_equity = evaluator.equity(windowed(chosen_row, span), "the chosen trial's span")
     frame = _values_frame(ran, trials, study, space, span_kpis)
-    stats_frame = pd.DataFrame({"sharpe": span_kpis[:, KPI_NAMES.index("sharpe")]})
+    # a trial is a distinct outcome, as in a sweep: samplers propose the same parameters again
+    # (and others that trade alike), and those repeats are not more strategies tried
+    distinct = np.sort(np.unique(outcomes, return_index=True)[1])
+    stats_frame = pd.DataFrame({"sharpe": span_kpis[distinct, KPI_NAMES.index("sharpe")]})
     for c, name in enumerate(BLOCK_COLUMNS):
-        stats_frame[name] = list(blocks[:, :, c])
+        stats_frame[name] = list(blocks[distinct, :, c])
     statistics = overfitting_statistics(stats_frame, chosen_equity[:, max(lo - 1, 0):hi],
-                                        n_trials=summary["parameter_sets"])
+                                        n_trials=len(distinct) * space.sub_size)
+    statistics.update(n_parameter_sets=float(summary["parameter_sets"]),
+                      n_outcomes=float(len(distinct)))
     summary["statistics"] = {k: json_value(v) for k, v in statistics.items()}
     summary["in_sample_span"] = [lo, hi]
     summary["in_sample_span_dates"] = _dates(packed, span)

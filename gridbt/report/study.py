@@ -83,9 +83,11 @@ def format_study(outcome: StudyOutcome) -> str:
         lines += ["", f"deflated Sharpe {st['deflated_sharpe']:.3f}: the chosen parameters' "
                   f"Sharpe {st['best_sharpe']:.2f} over {where}{f' ({span})' if span else ''} "
                   f"vs {st['expected_max_sharpe']:.2f} expected from "
-                  f"{int(st['n_trials']):,} parameter sets by luck alone"]
+                  f"{_trials_counted(st)} by luck alone"]
     if st.get("pbo") is not None:
-        lines.append(f"probability of backtest overfitting (CSCV over the trials, "
+        over = ("the trials" if st.get("n_outcomes") is None
+                else f"one trial per distinct outcome, {int(st['n_outcomes']):,}")
+        lines.append(f"probability of backtest overfitting (CSCV over {over}, "
                      f"{int(st['pbo_blocks'])} blocks): {st['pbo']:.2f}; the in-sample best's "
                      f"Sharpe falls from {st['cscv_is_sharpe']:.2f} to {st['cscv_oos_sharpe']:.2f}"
                      f" out of sample")
@@ -116,3 +118,19 @@ def format_mlflow(outcome: StudyOutcome) -> str:
     return (f"MLflow: experiment {ml['experiment']!r}, run {ml['run_id']}, "
             f"{ml['children']} child runs\n"
             + open_mlflow(ml))
+
+
+def _trials_counted(statistics: dict[str, Any]) -> str:
+    """What the deflated Sharpe's N counts: distinct outcomes (repeats of a parameter set, and
+    sets that trade alike, once; times the sub-grid's rows), or parameter sets for a study
+    finished before gridbt counted outcomes."""
+    n = int(statistics["n_trials"])
+    if statistics.get("n_outcomes") is None:
+        return f"{n:,} parameter sets"
+    outcomes, sets = int(statistics["n_outcomes"]), int(statistics["n_parameter_sets"])
+    repeats = (f"; {sets - n:,} of the {sets:,} parameter sets tried repeated another's trades"
+               if sets > n else "")
+    if n == outcomes:
+        return f"{n:,} distinct outcomes (trade sequences{repeats})"
+    return (f"{n:,} trials ({outcomes:,} distinct outcomes x {n // max(outcomes, 1):,} "
+            f"sub-grid rows{repeats})")

@@ -660,7 +660,10 @@ class Catalog:
             pruner=about.get("pruner"), trials=trials, status=status, status_hint=hint,
             planned_trials=(_int(files.start.get("planned_trials"))
                             if files.start and "planned_trials" in files.start else None),
-            parameter_sets=_int(summary.get("parameter_sets")), best=summary.get("best"),
+            parameter_sets=_int(summary.get("parameter_sets")),
+            n_trials=(_int(statistics["n_trials"]) if _float(statistics.get("n_trials"))
+                      is not None else None),
+            best=summary.get("best"),
             deflated_sharpe=_float(statistics.get("deflated_sharpe")),
             pbo=_float(statistics.get("pbo")),
             walk_forward_degradation=_float(walk.get("degradation")),

@@ -322,6 +322,10 @@ class StudyItem(_Model):
                                                    "last (null for a study finished before "
                                                    "studies wrote study.json)")
     parameter_sets: int
+    n_trials: int | None = Field(
+        description="the deflated Sharpe's trial count: the distinct outcomes (trade sequences) "
+                    "of the parameter sets tried, repeats once (the parameter sets for a study "
+                    "finished before gridbt counted outcomes); null until it finishes")
     best: dict[str, Any] | None
     deflated_sharpe: float | None
     pbo: float | None

@@ -214,14 +214,16 @@ class BacktestActor:
         return run_batch(self.packed, params)[0]
 
     def window_stats(self, params: FloatArray, lo: int, hi: int, n_blocks: int
-                     ) -> tuple[FloatArray, FloatArray]:
-        """KPIs and block return statistics over days [lo, hi) of every row (rows are
-        expected to be windowed to [lo, hi): the day before `lo` holds the capital)."""
+                     ) -> tuple[FloatArray, FloatArray, np.ndarray]:
+        """KPIs, block return statistics and outcome hashes (of the trades) over days
+        [lo, hi) of every row (rows are expected to be windowed to [lo, hi): the day before
+        `lo` holds the capital)."""
         from gridbt.kernel.dispatch import run_batch
         from gridbt.kernel.overfitting import block_return_stats
 
         out = run_batch(self.packed, params, np.ones(params.shape[0], dtype=bool))
-        return out.kpis, block_return_stats(out.equity[:, max(lo - 1, 0):hi], n_blocks)
+        return (out.kpis, block_return_stats(out.equity[:, max(lo - 1, 0):hi], n_blocks),
+                out.outcome)
 
     def equity(self, params: FloatArray) -> FloatArray:
         """Equity curves (n, n_days) of every row."""

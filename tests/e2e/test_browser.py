@@ -304,6 +304,10 @@ def test_the_study_page_draws_the_pareto_front_and_folds(page: Page, api: httpx.
     assert pg.get_by_test_id("folds").locator("tbody tr").count() == 2
     assert pg.get_by_test_id("trials").get_attribute("data-rows") == str(
         len(study["trial_rows"]))
+    # the deflated Sharpe's N, as the study counted it: its distinct outcomes
+    n = int(study["summary"]["statistics"]["n_trials"])
+    assert study["n_trials"] == n == study["summary"]["statistics"]["n_outcomes"]
+    assert f"the best that {n} trials would find" in pg.get_by_test_id("dsr").inner_text()
     page.shot("study")
 
 

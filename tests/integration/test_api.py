@@ -495,6 +495,9 @@ def test_studies_list_and_detail(client: httpx.Client, root: Path) -> None:
     assert item["id"] == STUDY and item["name"] == "tiny_study"
     assert item["trials"] == {"complete": 12, "fail": 0, "pruned": 0}
     assert item["deflated_sharpe"] == summary["statistics"]["deflated_sharpe"]
+    # the deflated Sharpe's N: the study's distinct outcomes, not its parameter sets
+    assert item["n_trials"] == summary["statistics"]["n_outcomes"]
+    assert item["parameter_sets"] == summary["statistics"]["n_parameter_sets"] == 12
     assert item["walk_forward_degradation"] == summary["walk_forward"]["degradation"]
     days = pd.read_parquet(root / "studies" / "tiny" / "equity" / "dates.parquet")["date"]
     assert (item["first_date"], item["last_date"]) == (str(days.iloc[0])[:10],

@@ -82,6 +82,19 @@ def spec_of(base: StrategySpec, values: dict[str, Any]) -> StrategySpec:
     return StrategySpec.model_validate(apply_assignment(base.model_dump(mode="json"), values))
 
 
+def _trade_sequences(packed: Any, base: StrategySpec, trials: list[Any],
+                     span: list[int]) -> int:
+    """How many distinct trade sequences (entry and exit days, contracts, P&L to the cent)
+    the trials' parameters make over the in-sample span, each backtested on its own."""
+    seen = set()
+    for t in trials:
+        r = run_backtest(packed, spec_of(base, t.user_attrs[ATTR_RESULT]["values"]),
+                         window=(span[0], span[1]))
+        seen.add(tuple((int(x["entry_day"]), int(x["exit_day"]), round(float(x["contracts"]), 6),
+                        round(float(x["pnl"]), 2)) for x in r.trades))
+    return len(seen)
+
+
 def test_tpe_finds_the_top_5_percent_of_the_grid_in_a_tenth_of_its_evaluations(
     tmp_path: Path, chain: Path
 ) -> None:
@@ -226,7 +239,10 @@ def test_walk_forward_folds_report_windowed_backtests_and_prune(tmp_path: Path,
     assert wf["in_sample"] == pytest.approx(best.value, abs=1e-12)
     stats = outcome.summary["statistics"]
     assert 0.0 <= stats["deflated_sharpe"] <= 1.0 and 0.0 <= stats["pbo"] <= 1.0
-    assert stats["n_trials"] == len([t for t in study.trials if ATTR_RESULT in t.user_attrs])
+    ran = [t for t in study.trials if ATTR_RESULT in t.user_attrs]
+    assert stats["n_parameter_sets"] == len(ran)
+    assert stats["n_trials"] == stats["n_outcomes"] == _trade_sequences(
+        packed, base, ran, outcome.summary["in_sample_span"])
     on_disk = json.loads((outcome.out_dir / "summary.json").read_text())
     assert on_disk["walk_forward"]["out_of_sample"] == pytest.approx(wf["out_of_sample"])
 
@@ -318,7 +334,14 @@ def test_trials_whose_rows_keep_failing_fail_and_the_study_goes_on(tmp_path: Pat
     # the study finished without the failed trials' rows: statistics over the others
     summary = outcome.summary
     assert summary["trials"] == {"complete": 24 - len(failed), "pruned": 0, "fail": len(failed)}
-    assert summary["statistics"]["n_trials"] == 24 - len(failed)
+    # 24 random draws of 15 parameter sets repeat some: a repeat, or another set that trades
+    # alike, is not one more strategy tried (the deflated Sharpe's N, PBO's rows)
+    assert summary["statistics"]["n_parameter_sets"] == 24 - len(failed)
+    spec_file, base = load_study(path)
+    ran = [t for t in trials if ATTR_RESULT in t.user_attrs]
+    n_outcomes = _trade_sequences(load_packed(chain), base, ran, summary["in_sample_span"])
+    assert summary["statistics"]["n_trials"] == summary["statistics"]["n_outcomes"] == n_outcomes
+    assert n_outcomes < 24 - len(failed)
     frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
     assert sorted(frame.loc[~frame["ran"], "trial"]) == [t.number for t in failed]
 

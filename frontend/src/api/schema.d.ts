@@ -1082,6 +1082,11 @@ export interface components {
             id: string;
             /** Last Date */
             last_date: string | null;
+            /**
+             * N Trials
+             * @description the deflated Sharpe's trial count: the distinct outcomes (trade sequences) of the parameter sets tried, repeats once (the parameter sets for a study finished before gridbt counted outcomes); null until it finishes
+             */
+            n_trials: number | null;
             /** Name */
             name: string;
             /** Objectives */
@@ -1155,6 +1160,11 @@ export interface components {
             id: string;
             /** Last Date */
             last_date: string | null;
+            /**
+             * N Trials
+             * @description the deflated Sharpe's trial count: the distinct outcomes (trade sequences) of the parameter sets tried, repeats once (the parameter sets for a study finished before gridbt counted outcomes); null until it finishes
+             */
+            n_trials: number | null;
             /** Name */
             name: string;
             /** Objectives */

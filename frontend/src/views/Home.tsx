@@ -97,7 +97,7 @@ function studyEntry(s: StudyItem): Entry {
     metric: objective?.kpi ?? "",
     best: best?.values?.[0] ?? null,
     bestParams: best?.params ?? null,
-    trials: s.parameter_sets,
+    trials: s.n_trials ?? null,
     dsr: s.deflated_sharpe,
     pbo: s.pbo,
     period: s.first_date && s.last_date ? `${s.first_date} – ${s.last_date}` : "",

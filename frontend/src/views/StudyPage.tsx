@@ -370,7 +370,11 @@ function StudyView({ study }: { study: StudyDetail }) {
         <Stat
           label="Parameter sets tried"
           value={fmtInt(study.parameter_sets)}
-          sub="deflates the best score"
+          sub={
+            study.n_trials === null || study.n_trials === study.parameter_sets
+              ? "deflates the best score"
+              : `${fmtInt(study.parameter_sets - study.n_trials)} repeated another's trades: ${fmtInt(study.n_trials)} deflate the best score`
+          }
         />
         <Stat
           label={`Best ${label(metrics, objectives[0]?.kpi ?? "")}`}
@@ -417,7 +421,7 @@ function StudyView({ study }: { study: StudyDetail }) {
           <OverfitStatements
             statistics={statistics}
             objective={objectives[0]?.kpi ?? ""}
-            trials={study.parameter_sets}
+            trials={study.n_trials ?? study.parameter_sets}
           />
         </Panel>
         <Panel

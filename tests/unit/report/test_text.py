@@ -159,6 +159,18 @@ def test_a_studys_deflated_sharpe_line_says_over_which_span_its_sharpe_is() -> N
     assert line(in_sample_span_dates=["1999-01-04", "2018-12-31"]) == (
         "deflated Sharpe 0.466: the chosen parameters' Sharpe 0.57 over the whole chain "
         "(1999-01-04 .. 2018-12-31) vs 0.59 expected from 256 parameter sets by luck alone")
+    # a study that counted its distinct outcomes says so, and how many sets were repeats
+    statistics.update(n_trials=230.0, n_outcomes=230.0, n_parameter_sets=256.0)
+    assert line().endswith("vs 0.59 expected from 230 distinct outcomes (trade sequences; 26 "
+                           "of the 256 parameter sets tried repeated another's trades) by luck "
+                           "alone")
+    statistics.update(n_trials=256.0, n_outcomes=256.0)
+    assert line().endswith("expected from 256 distinct outcomes (trade sequences) by luck "
+                           "alone")
+    statistics.update(n_trials=1096.0, n_outcomes=274.0, n_parameter_sets=1200.0)  # a sub-grid
+    assert line().endswith("expected from 1,096 trials (274 distinct outcomes x 4 sub-grid "
+                           "rows; 104 of the 1,200 parameter sets tried repeated another's "
+                           "trades) by luck alone")
 
 
 def test_a_backtests_kpis_line_up_and_say_which_are_in_days() -> None:
