@@ -203,7 +203,7 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
         "study": study.name, "storage": outcome.storage, "trials": states,
         "objectives": [{"kpi": o.kpi, "maximize": o.maximize} for o in study.objectives],
         "sampler": study.sampler_kind, "pruner": study.pruner_kind,
-        "parameter_sets": 0, "backtests": outcome.backtests,
+        "parameter_sets": 0, "backtests": outcome.backtests, "repeats": outcome.repeats,
         "sampler_ms_per_trial": 1000 * outcome.sampler_seconds / max(outcome.computed, 1),
     }
     chosen_list = _chosen(study, optuna_study)

@@ -73,6 +73,9 @@ ATTR_RESULT = "gridbt.result"
 ATTR_VALUES = "gridbt.values"  # values of a trial that could not be encoded or run
 ATTR_ERROR = "gridbt.error"
 ATTR_DRIVER = "gridbt.driver"  # the run id of the driver that asked the trial (`_Mirror`)
+#: on a trial whose rows an earlier complete trial of the same run had: that trial's number
+#: (its fold KPIs were taken instead of backtesting the same rows again)
+ATTR_REPEAT_OF = "gridbt.repeat_of"
 ATTR_SIGNATURE = "gridbt.signature"
 # readable copies of what `gridbt.result` holds, for optuna-dashboard's tables: the sub-grid's
 # choice (`subgrid.<path>`) and each fold's in-sample objective values (`fold<k>.is_<kpi>`); the
@@ -99,6 +102,9 @@ class StudyOutcome:
     backtests: int
     sampler_seconds: float  # asks and tells
     storage_seconds: float  # writing finished trials to storage
+    #: trials of this run that repeated a complete trial's parameters (`ATTR_REPEAT_OF`): told
+    #: its results without backtesting them again
+    repeats: int = 0
     summary: dict[str, Any] = field(default_factory=dict)
     #: the MLflow runs an earlier run of this study logged (its `summary.json` `mlflow`), which
     #: `workflows.study` keeps instead of logging again when they still hold these results
@@ -140,6 +146,8 @@ class TrialWork:
     sums: FloatArray  # (n_rows, n_objectives)
     fold_kpis: list[FloatArray] = field(default_factory=list)  # per fold, (n_rows, N_KPIS)
     best_row: int = 0
+    #: the fold KPIs of an earlier complete trial with these rows, used instead of running them
+    known: list[FloatArray] | None = None
 
 
 def study_signature(study: StudySpec, base: StrategySpec, fingerprint: str) -> str:
@@ -178,6 +186,12 @@ class _Driver:
         self.deadline = (time.monotonic() + study.timeout_seconds
                          if study.timeout_seconds is not None else math.inf)
         self.bar: Any = None
+        # the rows of this run's complete trials -> (trial number, fold KPIs): a sampler that
+        # proposes the same parameters again (TPE does, late in a discrete space) gets the same
+        # results without the backtests (they are deterministic); each fold is still reported
+        # to the pruner as if it had run
+        self.known: dict[bytes, tuple[int, list[FloatArray]]] = {}
+        self.repeats = 0
 
     # ---------------------------------------------------------------- asking
     def ask_batch(self, reserved: int) -> list[TrialWork]:
@@ -218,9 +232,21 @@ class _Driver:
 
     # ---------------------------------------------------------------- evaluation
     def fold_rows(self, batch: list[TrialWork], fold: Fold) -> FloatArray:
-        if not batch:
+        """The rows of `fold` to backtest: those of the batch's trials not known already."""
+        run = [w.rows for w in batch if w.known is None]
+        if not run:
             return np.empty((0, 0))
-        return windowed(np.concatenate([w.rows for w in batch]), fold.in_sample)
+        return windowed(np.concatenate(run), fold.in_sample)
+
+    def mark_known(self, batch: list[TrialWork]) -> None:
+        """Give each trial of `batch` whose rows a complete trial of this run had that trial's
+        fold KPIs (before its first fold is sent: batches finished since it was asked count)."""
+        for work in batch:
+            earlier = self.known.get(work.rows.tobytes())
+            if earlier is not None:
+                number, work.known = earlier
+                work.trial.set_user_attr(ATTR_REPEAT_OF, number)
+                self.repeats += 1
 
     def finish_batch(self, batch: list[TrialWork], first: Callable[[], Evaluated]) -> None:
         """Run the batch's folds (the first already sent), report, prune, tell. A trial whose
@@ -237,6 +263,10 @@ class _Driver:
             survivors = []
             offset = 0
             for work in active:
+                if work.known is not None:
+                    if self._scored(work, work.known[k], k + 1):
+                        survivors.append(work)
+                    continue
                 n = work.rows.shape[0]
                 error = next((e for e in evaluated.errors[offset:offset + n] if e), None)
                 if error is not None:  # not a result: the trial is not counted as run
@@ -250,6 +280,7 @@ class _Driver:
             means = work.sums[work.best_row] / len(self.folds)
             self._record(work)
             self._tell(work.trial, values=[float(v) for v in means])
+            self.known.setdefault(work.rows.tobytes(), (work.trial.number, work.fold_kpis))
 
     def _scored(self, work: TrialWork, kpis: FloatArray, step: int) -> bool:
         """Add a fold's KPIs to the trial; False when it was pruned or failed."""
@@ -302,6 +333,7 @@ class _Driver:
         try:
             current = self.ask_batch(0)
             while current:
+                self.mark_known(current)
                 first = self.evaluator.submit_kpis(self.fold_rows(current, self.folds[0]))
                 # while the actors run `current`: store the last batch, ask the next one
                 self.finished += self.mirror.flush()
@@ -606,7 +638,7 @@ def _run_trials(study: StudySpec, space: SearchSpace, folds: list[Fold], mirror:
         computed=driver.computed, interrupted=interrupted,
         seconds=time.perf_counter() - started, actors=evaluator.n_actors,
         backtests=evaluator.rows_run, sampler_seconds=driver.sampler_seconds,
-        storage_seconds=mirror.seconds,
+        storage_seconds=mirror.seconds, repeats=driver.repeats,
     )
 
 

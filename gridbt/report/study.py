@@ -33,7 +33,10 @@ def format_study(outcome: StudyOutcome) -> str:
         lines = [
             f"study {outcome.study_name} {state}: {outcome.computed:,} trials in "
             f"{outcome.seconds:.1f} s ({outcome.finished:,} in the study), "
-            f"{outcome.backtests:,} backtests on {outcome.actors} actors; sampler "
+            f"{outcome.backtests:,} backtests on {outcome.actors} actors"
+            + (f" ({outcome.repeats:,} trials repeated an earlier trial's parameters and "
+               "took its results)" if outcome.repeats else "")
+            + "; sampler "
             f"{per_trial:.1f} ms/trial, storage {storage_ms:.1f} ms/trial"
         ]
     else:  # a resume of a finished study

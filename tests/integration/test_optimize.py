@@ -25,7 +25,7 @@ from gridbt.kernel.metrics import KPI_INDEX
 from gridbt.optimize.folds import folds_of
 from gridbt.optimize.samplers import open_storage
 from gridbt.optimize.spec import StudyError, load_study
-from gridbt.optimize.study import ATTR_ERROR, ATTR_RESULT, run_study
+from gridbt.optimize.study import ATTR_ERROR, ATTR_REPEAT_OF, ATTR_RESULT, run_study
 from gridbt.runtime import BacktestActor
 from gridbt.strategy.backtest import run_backtest
 from gridbt.strategy.encode import STANDARD_FEATURES
@@ -344,6 +344,42 @@ def test_trials_whose_rows_keep_failing_fail_and_the_study_goes_on(tmp_path: Pat
     assert n_outcomes < 24 - len(failed)
     frame = pd.read_parquet(outcome.out_dir / "trials.parquet")
     assert sorted(frame.loc[~frame["ran"], "trial"]) == [t.number for t in failed]
+
+
+def test_a_trial_that_repeats_a_complete_trials_parameters_takes_its_results(
+        tmp_path: Path, chain: Path) -> None:
+    """Random draws over 6 parameter sets repeat them: a repeat of a trial complete before its
+    batch went out is told that trial's fold results (deterministic backtests) without running
+    them, and the pruner still sees each fold."""
+    space = """\
+      structure.legs.0.select.target: {float: [0.2, 0.3], step: 0.05}
+      exit.stop_loss: {categorical: [2.0, null]}
+    """
+    path = study_file(tmp_path, chain, "sampler: {kind: random, seed: 3}\ntrials: 30\n"
+                      "parallel: 4\nwalk_forward: {folds: 2}\npruner: {kind: none}\n", space)
+    outcome = run_study(path, out=tmp_path / "out", progress=False, actors=2)
+    trials = storage_study(outcome).trials
+    assert all(t.state == TrialState.COMPLETE for t in trials) and len(trials) == 30
+    repeats = [t for t in trials if ATTR_REPEAT_OF in t.user_attrs]
+    assert outcome.repeats == len(repeats) == outcome.summary["repeats"] >= 10
+    by_number = {t.number: t for t in trials}
+    for t in repeats:
+        first = by_number[t.user_attrs[ATTR_REPEAT_OF]]
+        assert ATTR_REPEAT_OF not in first.user_attrs and first.number < t.number
+        assert first.params == t.params
+        assert t.values == first.values and t.intermediate_values == first.intermediate_values
+        assert t.user_attrs[ATTR_RESULT] == first.user_attrs[ATTR_RESULT]
+    # only the others were backtested: one row a fold each
+    assert outcome.backtests == 2 * (30 - len(repeats))
+    # and their results are what a backtest of the same parameters gives
+    spec_file, base = load_study(path)
+    packed = load_packed(chain)
+    folds = folds_of(packed.n_days, spec_file.walk_forward)
+    for t in repeats[:3]:
+        spec = spec_of(base, t.user_attrs[ATTR_RESULT]["values"])
+        sharpes = [kpis_of(r, packed, spec.capital)["sharpe"] for r in
+                   (run_backtest(packed, spec, window=f.in_sample) for f in folds)]
+        assert t.values[0] == pytest.approx(np.mean(sharpes), abs=1e-12)
 
 
 def test_time_budget_stops_asking_and_the_study_still_finishes(tmp_path: Path,
