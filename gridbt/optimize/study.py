@@ -219,6 +219,7 @@ class _Driver:
         started = time.perf_counter()
         self.optuna.tell(trial, **kwargs)
         self.sampler_seconds += time.perf_counter() - started
+        self.repeats += ATTR_REPEAT_OF in trial.user_attrs  # counted once told
         if not self.computed:
             stage("first result: trial #%d told", trial.number)
         self.finished += 1
@@ -246,7 +247,6 @@ class _Driver:
             if earlier is not None:
                 number, work.known = earlier
                 work.trial.set_user_attr(ATTR_REPEAT_OF, number)
-                self.repeats += 1
 
     def finish_batch(self, batch: list[TrialWork], first: Callable[[], Evaluated]) -> None:
         """Run the batch's folds (the first already sent), report, prune, tell. A trial whose
