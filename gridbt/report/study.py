@@ -34,8 +34,8 @@ def format_study(outcome: StudyOutcome) -> str:
             f"study {outcome.study_name} {state}: {outcome.computed:,} trials in "
             f"{outcome.seconds:.1f} s ({outcome.finished:,} in the study), "
             f"{outcome.backtests:,} backtests on {outcome.actors} actors"
-            + (f" ({outcome.repeats:,} trials repeated an earlier trial's parameters and "
-               "took its results)" if outcome.repeats else "")
+            + (f" ({outcome.repeats:,} trial{'s' if outcome.repeats > 1 else ''} repeated "
+               "an earlier trial's parameters and took its results)" if outcome.repeats else "")
             + "; sampler "
             f"{per_trial:.1f} ms/trial, storage {storage_ms:.1f} ms/trial"
         ]

@@ -130,6 +130,13 @@ def test_a_resume_with_nothing_left_says_so_instead_of_a_rate() -> None:
 
     assert study(0) == "study s finished: no trials left to run (64 in the study)"
     assert study(8).startswith("study s finished: 8 trials in 2.0 s (64 in the study), 32 ")
+    for repeats, said in ((1, "1 trial repeated"), (3, "3 trials repeated")):
+        outcome = StudyOutcome(out_dir=Path("out"), study_name="s", storage="", finished=64,
+                               computed=8, interrupted=False, seconds=2.0, actors=2,
+                               backtests=20, sampler_seconds=0.0, storage_seconds=0.0,
+                               repeats=repeats)
+        assert (f"20 backtests on 2 actors ({said} an earlier trial's parameters and took its "
+                "results); sampler") in format_study(outcome).splitlines()[0]
 
 
 def test_a_studys_deflated_sharpe_line_says_over_which_span_its_sharpe_is() -> None:
