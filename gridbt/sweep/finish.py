@@ -26,7 +26,7 @@ from gridbt.sweep.spec import SweepError, SweepSpec
 
 __all__ = [
     "BLOCK_COLUMNS", "SAME_OUTCOME", "block_matrix", "distinct_outcomes", "finish_sweep",
-    "json_value", "overfitting_statistics", "ranked", "top_equity",
+    "json_value", "overfitting_statistics", "ranked", "top_equity", "top_outcomes",
 ]
 
 BLOCK_COLUMNS = ("block_n", "block_sum", "block_sumsq")
@@ -59,6 +59,18 @@ def distinct_outcomes(best_first: pd.DataFrame) -> pd.DataFrame:
                                .astype("int64")})
     keep = ~known | ~hashes.duplicated(keep="first")
     return out[keep].reset_index(drop=True)
+
+
+def top_outcomes(best_first: pd.DataFrame, keep: int | str,
+                 distinct: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows whose curves a sweep keeps and MLflow logs as child runs: every row for
+    `all`, else the best `keep` outcomes (at least one), each under its best-ranked
+    combination (`distinct`: `distinct_outcomes(best_first)`, when the caller has it)."""
+    if keep == "all":
+        return best_first
+    if distinct is None:
+        distinct = distinct_outcomes(best_first)
+    return distinct.head(max(1, int(keep)))
 
 
 def top_equity(sweep: SweepSpec, grid: Grid, store: ResultStore, top: pd.DataFrame,
@@ -165,10 +177,7 @@ def finish_sweep(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: Swe
     # they neither raise the deflated Sharpe's "best of N" bar nor weigh twice in CSCV, and
     # the kept curves (MLflow's child runs) are the best K strategies, not copies of one
     distinct = distinct_outcomes(best_first)
-    if sweep.keep_equity == "all":
-        top = best_first
-    else:
-        top = distinct.head(max(1, int(sweep.keep_equity)))
+    top = top_outcomes(best_first, sweep.keep_equity, distinct)
     equity = top_equity(sweep, grid, store, top, pool, stored)
     dates = packed.day_date.astype("datetime64[D]")
     store.write_equity("dates.parquet", pa.table({"date": pa.array(dates)}))

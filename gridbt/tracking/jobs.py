@@ -28,7 +28,7 @@ from gridbt.optimize.spec import CategoricalParam, FloatParam, IntParam, StudySp
 from gridbt.optimize.study import StudyOutcome
 from gridbt.runtime import progress_bar
 from gridbt.strategy.spec import StrategySpec, TrackingConfig
-from gridbt.sweep.finish import SAME_OUTCOME, distinct_outcomes, json_value
+from gridbt.sweep.finish import SAME_OUTCOME, json_value, top_outcomes
 from gridbt.sweep.labels import as_written, run_label
 from gridbt.sweep.manifest import SweepManifest
 from gridbt.sweep.results import ResultStore
@@ -218,7 +218,7 @@ def log_sweep(sweep: SweepSpec, manifest: SweepManifest, store: ResultStore,
     named = _varying(axes)
     wanted = sweep.mlflow.children if sweep.mlflow.children is not None else sweep.keep_equity
     # the best outcomes, each under its best-ranked combination, as the summary's top table
-    top = results if wanted == "all" else distinct_outcomes(results).head(max(1, int(wanted)))
+    top = top_outcomes(results, wanted)
     curves = store.equity_of(list(top["param_hash"]))
     dates = store.dates()
     children = []
