@@ -45,7 +45,12 @@ from gridbt.optimize.study import (
     FINISHED,
     StudyOutcome,
 )
-from gridbt.sweep.finish import BLOCK_COLUMNS, json_value, overfitting_statistics
+from gridbt.sweep.finish import (
+    BLOCK_COLUMNS,
+    distinct_outcomes,
+    json_value,
+    overfitting_statistics,
+)
 from gridbt.sweep.results import equity_table
 
 __all__ = ["finish_study", "rank_trials"]
@@ -221,13 +226,14 @@ def finish_study(study: StudySpec, space: SearchSpace, folds: list[Fold],
     lo, hi = span
     chosen_equity = evaluator.equity(windowed(chosen_row, span), "the chosen trial's span")
     frame = _values_frame(ran, trials, study, space, span_kpis)
+    stats_frame = pd.DataFrame({"sharpe": span_kpis[:, KPI_NAMES.index("sharpe")],
+                                "outcome_hash": outcomes})
+    for c, name in enumerate(BLOCK_COLUMNS):
+        stats_frame[name] = list(blocks[:, :, c])
     # a trial is a distinct outcome, as in a sweep: samplers propose the same parameters again
     # (and others that trade alike), and those repeats are not more strategies tried
-    distinct = np.sort(np.unique(outcomes, return_index=True)[1])
-    stats_frame = pd.DataFrame({"sharpe": span_kpis[distinct, KPI_NAMES.index("sharpe")]})
-    for c, name in enumerate(BLOCK_COLUMNS):
-        stats_frame[name] = list(blocks[distinct, :, c])
-    statistics = overfitting_statistics(stats_frame, chosen_equity[:, max(lo - 1, 0):hi],
+    distinct = distinct_outcomes(stats_frame)
+    statistics = overfitting_statistics(distinct, chosen_equity[:, max(lo - 1, 0):hi],
                                         n_trials=len(distinct) * space.sub_size)
     statistics.update(n_parameter_sets=float(summary["parameter_sets"]),
                       n_outcomes=float(len(distinct)))
