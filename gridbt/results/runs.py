@@ -516,7 +516,8 @@ class SweepRuns:
             page = firsts[offset:offset + limit]
             same = self._sharing(where, params, [h for _, h in page if h is not None])
             wanted = [combo for combo, _ in page]
-            found = {int(r[names.index("combo")]): r for r in self._query(
+            at = names.index("combo")
+            found = {int(r[at]): r for r in self._query(
                 f"SELECT {select} FROM {self.table} WHERE combo IN (SELECT unnest(?))",
                 [wanted])}
             total = self.cached(("outcomes", filter_text), lambda: int(self._query(
