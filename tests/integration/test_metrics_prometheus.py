@@ -83,12 +83,6 @@ def scraped(tmp_path_factory: pytest.TempPathFactory, chain: Path) -> Iterator[S
     if ray.is_initialized():
         ray.shutdown()
     port = _free_port()
-    # Ray reports every 10 s (its metrics) and every 5 s (its per-process CPU and memory): once
-    # a second here, so that a job of a few seconds is seen while its actors live
-    patch = pytest.MonkeyPatch()
-    patch.setenv("REPORTER_UPDATE_INTERVAL_MS", "1000")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _metrics_export_port=port, _system_config={"metrics_report_interval_ms": 1000})
     # the file Ray's head keeps at /tmp/ray/prom_metrics_service_discovery.json, for this Ray
     discovery = tmp / "prom_metrics_service_discovery.json"
     discovery.write_text(json.dumps([{"labels": {"job": "ray"},
@@ -100,8 +94,20 @@ def scraped(tmp_path_factory: pytest.TempPathFactory, chain: Path) -> Iterator[S
         "/tmp/ray/prom_metrics_service_discovery.json"]
     scrape["file_sd_configs"][0]["files"] = [str(discovery)]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    # Ray reports its metrics every 10 s and its per-process CPU and memory every 5 s. Here
+    # both are faster, so that the actors of these jobs (a second or two each) are sampled while
+    # they live: the metrics once a second, the processes four times a second
+    patch = pytest.MonkeyPatch()
+    patch.setenv("REPORTER_UPDATE_INTERVAL_MS", "250")
     try:
+        # Prometheus first: it scrapes a new target only on its next discovery round (every
+        # 5 s), which Ray's start overlaps
         with prometheus_server(tmp / "prometheus.yml", tmp / "server") as url:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     _metrics_export_port=port,
+                     _system_config={"metrics_report_interval_ms": 1000})
+            # the jobs start once Ray is scraped, as under a Prometheus that runs all along
+            assert wait_for(url, "up", 1) == 1, "Prometheus never scraped Ray"
             started = time.time()
             sweep_path = tmp / "sweep.yaml"
             sweep_path.write_text(textwrap.dedent(f"""\
