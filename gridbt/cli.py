@@ -233,10 +233,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from gridbt.workflows.sweep import sweep_job
 
     def summary(outcome: Any) -> None:  # printed before the heatmaps and MLflow
-        from gridbt.report.sweep import format_outcome, results_of
+        from gridbt.report.sweep import sweep_report
 
-        params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
-        print(format_outcome(outcome, results_of(outcome.out_dir), params), flush=True)
+        print(sweep_report(outcome), flush=True)
 
     _show_stages(args)
     outcome = sweep_job(args.file, address=args.address, resume=args.resume, out=args.out,

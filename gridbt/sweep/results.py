@@ -206,6 +206,10 @@ class ResultStore:
         )
         return set(table.column("param_hash").to_pylist())
 
+    def column_names(self) -> list[str]:
+        """The results' columns (none without results)."""
+        return list(self._dataset().schema.names) if self.has_results() else []
+
     def _dataset(self) -> ds.Dataset:
         parts = sorted(self.results_dir.glob("part-*.parquet"))
         return ds.dataset([str(p) for p in parts], format="parquet")

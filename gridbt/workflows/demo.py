@@ -11,7 +11,7 @@ from gridbt.data.default import default_chain_dir, ensure_synthetic_chain
 from gridbt.data.info import chain_info
 from gridbt.report.backtest import format_summary
 from gridbt.report.study import format_study
-from gridbt.report.sweep import format_outcome, results_of
+from gridbt.report.sweep import sweep_report
 from gridbt.workflows.backtest import run_and_write
 from gridbt.workflows.jobfiles import job_file
 from gridbt.workflows.study import study_job
@@ -67,8 +67,7 @@ def _demo_sweep(out_dir: Path) -> int:
     print(f"\nsweep: {path} -> {out}")
     outcome = sweep_job(path, out=out, resume=True, workdir=out_dir, tracking_dir=out_dir,
                         draw_workers=None)
-    params = list(outcome.manifest.sweep["grid"]) if outcome.manifest else []
-    print(format_outcome(outcome, results_of(out), params))
+    print(sweep_report(outcome))
     return 130 if outcome.interrupted else 0
 
 

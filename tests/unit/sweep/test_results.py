@@ -77,6 +77,17 @@ def test_a_parameter_hash_written_twice_is_read_back_once(tmp_path: Path) -> Non
     assert store.done_hashes("fp") == {"h2", "h3", "h4", "h5"}
 
 
+def test_column_names_are_what_the_parts_hold(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    assert store.column_names() == []
+    store.write_batch(_batch([0], {"hedge.every_days": [None], "hedge.rebalance_to": ["center"],
+                                   "exit.stop_loss": [None]}))
+    names = store.column_names()
+    assert {"combo", "param_hash", "sharpe", "outcome_hash", "block_sum",
+            "hedge.rebalance_to"} <= set(names)
+    assert store.read(names).columns.tolist() == names
+
+
 def test_short_labels_tell_legs_apart() -> None:
     assert short_labels(["structure.legs.0.select.target", "structure.legs.1.select.target",
                           "hedge.half_width"]) == ["0.select.target", "1.select.target",
