@@ -169,6 +169,21 @@ class _Work:
         as its first fresh combination, which stays queued for the run)."""
         return not self._refill()
 
+    def finished(self) -> bool:
+        """Whether every valid combination is done, for a resume of a sweep that finished on
+        the same chain, without hashing the whole grid (~7 µs a combination: 7 s for a
+        million): the results hold a hash for each valid combination, and the first block's
+        hashes are all among them. A grid's hashes change all at once (gridbt's version, the
+        parameter encoding) or not at all, so one block tells whether the results are this
+        grid's. When it does not say yes, `exhausted` walks the grid."""
+        if len(self._done) < self.remaining:
+            return False
+        first = self._grid.block(0, _BLOCK_ROWS)
+        if not all(h in self._done for h in param_hashes(first.params)):
+            return False
+        self.skipped, self.remaining = self.remaining, 0
+        return True
+
     @contextlib.contextmanager
     def preparing(self) -> Iterator[None]:
         """Cut the first block on a thread while the body runs (the actors starting): its
@@ -475,7 +490,7 @@ def run_sweep(
             # backtest (its top combinations' curves not on disk)
             again = (previous is not None and previous.status == "done"
                      and previous.data_fingerprint == fingerprint and len(done) >= valid
-                     and work.exhausted())
+                     and (work.finished() or work.exhausted()))
             if again:
                 outcome, manifest = _nothing_to_run(sweep, work, store, manifest, replayed)
             else:
@@ -486,8 +501,11 @@ def run_sweep(
                 outcome, manifest = _run_grid(sweep, work, store, manifest, pool(), progress,
                                               on_batch, replayed)
             if finish and not outcome.interrupted:
-                manifest = _finish(sweep, grid, store, manifest, pool, packed, outcome,
-                                   stored=again)
+                if again and previous is not None and _finished_alike(previous, manifest, store):
+                    manifest = _finished_before(store, manifest, previous)
+                else:
+                    manifest = _finish(sweep, grid, store, manifest, pool, packed, outcome,
+                                       stored=again)
         finally:
             pool.close()
     except BaseException as exc:
@@ -530,6 +548,35 @@ def _nothing_to_run(sweep: SweepSpec, work: _Work, store: ResultStore,
         engines=engine_counts(sweep.engine, none, none, replayed))
     write_manifest(store.root, manifest)
     return outcome, manifest
+
+
+#: The sweep file's settings the finish reads besides the results.
+_FINISH_SETTINGS = ("objective", "keep_equity", "pbo_blocks", "engine")
+
+
+def _finished_alike(previous: SweepManifest, manifest: SweepManifest,
+                    store: ResultStore) -> bool:
+    """Whether the last finish of a finished sweep resumed with nothing to run stands: it
+    finished the same results (as many, on the same chain: the caller's `again`) with the
+    same settings and the same gridbt, and its files are there."""
+    settings = {k: previous.sweep.get(k) for k in _FINISH_SETTINGS}
+    return (bool(previous.statistics) and bool(previous.best)
+            and settings == {k: manifest.sweep.get(k) for k in _FINISH_SETTINGS}
+            and previous.code_version == manifest.code_version
+            and previous.computed == manifest.computed
+            and store.summary_path.is_file()
+            and (store.root / "equity" / "dates.parquet").is_file())
+
+
+def _finished_before(store: ResultStore, manifest: SweepManifest,
+                     previous: SweepManifest) -> SweepManifest:
+    """This run's manifest with the last finish's ranking and statistics (`_finished_alike`):
+    a million combinations' finish took 8.7 s to reach the same numbers."""
+    stage("finished before from these results: best, deflated Sharpe, PBO as they were")
+    manifest = manifest.with_results(status="done", statistics=previous.statistics,
+                                     best=previous.best, engines=previous.engines)
+    write_manifest(store.root, manifest)
+    return manifest
 
 
 def _finish(sweep: SweepSpec, grid: Grid, store: ResultStore, manifest: SweepManifest,

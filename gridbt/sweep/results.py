@@ -145,6 +145,11 @@ class ResultStore:
         self._seq += 1
         return f"part-{self.run}-{self._seq:06d}.parquet"
 
+    @property
+    def summary_path(self) -> Path:
+        """`results.parquet` (`write_summary`), there or not."""
+        return self.root / "results.parquet"
+
     def has_results(self) -> bool:
         return self.results_dir.is_dir() and any(self.results_dir.glob("part-*.parquet"))
 
@@ -235,13 +240,13 @@ class ResultStore:
 
     def write_summary(self, ranked: pd.DataFrame) -> Path:
         """`results.parquet`: every result, best first (written when the sweep finishes)."""
-        path = self.root / "results.parquet"
+        path = self.summary_path
         write_parquet_atomic(path, pa.Table.from_pandas(ranked, preserve_index=False))
         return path
 
     def read_summary(self) -> pd.DataFrame:
         """`results.parquet`, best first."""
-        return pd.read_parquet(self.root / "results.parquet")
+        return pd.read_parquet(self.summary_path)
 
     def failures(self) -> pd.DataFrame:
         folder = self.root / "failures"

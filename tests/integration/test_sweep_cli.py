@@ -177,9 +177,9 @@ def _run_watching(args: list[str], cwd: Path) -> tuple[str, set[str]]:
 def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
         tmp_path: Path) -> None:
     """`--resume` of a finished sweep (`make demo` run again) has nothing to run: it starts no
-    Ray, reads the top combinations' curves it kept, keeps its heatmaps and its MLflow run and
-    says what it said before. Ranked by another objective, the top combinations' curves are
-    not all on disk: then it starts Ray to backtest them, and draws the heatmaps again."""
+    Ray, keeps its ranking, curves, heatmaps and MLflow run and says what it said before.
+    Ranked by another objective, the top combinations' curves are not all on disk: then it
+    ranks again, starts Ray to backtest them, and draws the heatmaps again."""
     path = write_sweep(tmp_path, """\
         structure.legs.0.select.target: [0.1, 0.2, 0.3]
         exit.profit_target: [0.25, 0.5, null]
@@ -192,6 +192,7 @@ def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
     before = json.loads((out / "sweep.json").read_text())
     top = out / "equity" / "top.parquet"
     written = top.stat().st_mtime_ns
+    ranked_at = (out / "results.parquet").stat().st_mtime_ns
     heatmaps = sorted((out / "heatmaps").iterdir())
     assert [p.name for p in heatmaps] == sorted(before["heatmaps"]["files"])
     # a heatmap a pair of axes, the zipped stop and DTE exit one axis (named by the stop)
@@ -210,6 +211,8 @@ def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
     for key in ("statistics", "best", "engines", "computed", "mlflow", "heatmaps"):
         assert after[key] == before[key], key
     assert top.stat().st_mtime_ns == written
+    # the last finish stands (same results, settings and gridbt): nothing ranked again
+    assert (out / "results.parquet").stat().st_mtime_ns == ranked_at
     assert [p.stat().st_mtime_ns for p in heatmaps] == drawn
     # the same summary, top table and statistics as the run that computed them
     assert again.split("\n", 1)[1] == first.split("\n", 1)[1]
@@ -223,6 +226,7 @@ def test_a_finished_sweep_resumed_starts_ray_only_to_backtest_what_it_lacks(
     assert ranked["best"]["param_hash"] == results.loc[results["sharpe"].idxmin(), "param_hash"]
     assert ranked["mlflow"]["run_id"] != before["mlflow"]["run_id"]  # other children
     assert top.stat().st_mtime_ns != written
+    assert (out / "results.parquet").stat().st_mtime_ns != ranked_at
     assert all(p.stat().st_mtime_ns != t for p, t in zip(heatmaps, drawn, strict=True))
     assert ranked["heatmaps"]["facts"] != before["heatmaps"]["facts"]
 

@@ -181,6 +181,38 @@ def test_resume_skips_done_combinations() -> None:
     assert work.skipped == len(done)
 
 
+def test_a_finished_sweep_is_known_done_from_its_count_and_first_block(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_Work.finished` (a resume of a finished sweep) says done without hashing the whole
+    grid only when the results hold as many hashes as the grid has combinations and the first
+    block's are among them; otherwise the run walks the grid as before and computes what is
+    missing."""
+    import gridbt.sweep.driver as driver
+
+    monkeypatch.setattr(driver, "_BLOCK_ROWS", 10)  # the grid is 11 blocks
+    grid = make_grid()
+    hashes = param_hashes(grid.block(0, grid.size).params)
+    first = set(param_hashes(grid.block(0, 10).params))
+
+    work = _Work(grid, set(hashes), grid.size, RayConfig(), False, "auto")
+    assert work.finished()
+    assert (work.skipped, work.remaining) == (grid.size, 0)
+
+    # one of the first block's missing, the count made up by a row of no combination here
+    missing = sorted(first)[0]
+    done = set(hashes) - {missing} | {"f" * 16}
+    work = _Work(grid, done, grid.size, RayConfig(), False, "auto")
+    assert not work.finished() and not work.exhausted()
+    assert [h for _, tag in drain(work, 2, np.random.default_rng(1))
+            for h in tag.hashes] == [missing]
+
+    # results of another parameter encoding (another gridbt version): none is this grid's
+    other = set(param_hashes(grid.block(0, grid.size).params + 1.0))
+    work = _Work(grid, other, grid.size, RayConfig(), False, "auto")
+    assert not work.finished()
+    assert len(drain(work, 2, np.random.default_rng(2))) > 0 and work.skipped == 0
+
+
 def test_engine_counts_name_each_reason() -> None:
     engines = np.array(["tables", "tables", "day", "day", "day"], dtype=object)
     fallback = np.array(["", "", "delta_hedge", "margin_calls", "delta_hedge"], dtype=object)
