@@ -129,8 +129,8 @@ def sweep_report(outcome: SweepOutcome) -> str:
 
 
 def _shown_results(out_dir: Path, params: list[str], kpi: str) -> pd.DataFrame:
-    """The results' columns `top_table` reads: a million rows' every column (block statistics
-    lists included) took ~4 s to read, these ~0.4 s."""
+    """The results' columns `top_table` reads: read and ranked, a million rows' every column
+    (block statistics lists included) took ~4 s, these ~0.9 s."""
     from gridbt.sweep.results import ResultStore
 
     store = ResultStore(out_dir)

@@ -173,13 +173,14 @@ class _Work:
         """Whether every valid combination is done, for a resume of a sweep that finished on
         the same chain, without hashing the whole grid (~7 µs a combination: 7 s for a
         million): the results hold a hash for each valid combination, and the first block's
-        hashes are all among them. A grid's hashes change all at once (gridbt's version, the
-        parameter encoding) or not at all, so one block tells whether the results are this
-        grid's. When it does not say yes, `exhausted` walks the grid."""
+        hashes (the first with a valid combination) are all among them. A grid's hashes change
+        all at once (gridbt's version, the parameter encoding) or not at all, so one block
+        tells whether the results are this grid's. When it does not say yes, `exhausted` walks
+        the grid."""
         if len(self._done) < self.remaining:
             return False
-        first = self._grid.block(0, _BLOCK_ROWS)
-        if not all(h in self._done for h in param_hashes(first.params)):
+        first = next((b for b in self._grid.blocks(_BLOCK_ROWS) if len(b.combo)), None)
+        if first is None or not all(h in self._done for h in param_hashes(first.params)):
             return False
         self.skipped, self.remaining = self.remaining, 0
         return True

@@ -212,6 +212,20 @@ def test_a_finished_sweep_is_known_done_from_its_count_and_first_block(
     assert not work.finished()
     assert len(drain(work, 2, np.random.default_rng(2))) > 0 and work.skipped == 0
 
+    # constraints leave the first block empty (ids 0-11 have the 0.15 delta): the first block
+    # with a valid combination is the one checked
+    sweep = SweepSpec.model_validate({"name": "t", "strategy": "unused.yaml", "grid": GRID,
+                                      "constraints": ["structure.legs.0.select.target > 0.2"]})
+    constrained = Grid(sweep, SHORT_PUT, Features(), "t.yaml")
+    valid = constrained.block(0, constrained.size)
+    assert len(constrained.block(0, 10)) == 0 and valid.combo[0] == 12
+    hashes = param_hashes(valid.params)
+    done = set(hashes[1:]) | {"f" * 16}
+    work = _Work(constrained, done, len(valid), RayConfig(), False, "auto")
+    assert not work.finished()
+    assert [h for _, tag in drain(work, 2, np.random.default_rng(3))
+            for h in tag.hashes] == [hashes[0]]
+
 
 def test_engine_counts_name_each_reason() -> None:
     engines = np.array(["tables", "tables", "day", "day", "day"], dtype=object)
