@@ -118,6 +118,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory, chain: Path) -> Iterator[S
                 pbo_blocks: 6
                 mlflow: {{enabled: false}}
                 ray: {{batch_seconds: 0.1}}
+                engine: day  # a grid of ~2 s, not ~0.5 s: its actors are sampled many times
                 grid:
                   structure.legs.0.select.target: {{range: [0.05, 0.50, 0.005]}}
                   exit.profit_target: [0.3, 0.5, 0.7, null]
