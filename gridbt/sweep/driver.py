@@ -566,7 +566,7 @@ def _finished_alike(previous: SweepManifest, manifest: SweepManifest,
             and previous.code_version == manifest.code_version
             and previous.computed == manifest.computed
             and store.summary_path.is_file()
-            and (store.root / "equity" / "dates.parquet").is_file())
+            and store.dates_path.is_file())
 
 
 def _finished_before(store: ResultStore, manifest: SweepManifest,

@@ -150,6 +150,11 @@ class ResultStore:
         """`results.parquet` (`write_summary`), there or not."""
         return self.root / "results.parquet"
 
+    @property
+    def dates_path(self) -> Path:
+        """`equity/dates.parquet` (written by the finish), there or not."""
+        return self.root / "equity" / "dates.parquet"
+
     def has_results(self) -> bool:
         return self.results_dir.is_dir() and any(self.results_dir.glob("part-*.parquet"))
 
@@ -198,7 +203,7 @@ class ResultStore:
 
     def dates(self) -> np.ndarray:
         """The trading days the equity curves are indexed by (`datetime64[D]`)."""
-        table = pq.read_table(self.root / "equity" / "dates.parquet")
+        table = pq.read_table(self.dates_path)
         dates: np.ndarray = table.column("date").to_numpy().astype("datetime64[D]")
         return dates
 
