@@ -52,8 +52,9 @@ def format_param(value: object) -> str:
 
 
 def short_labels(params: list[str], width: int = 24) -> list[str]:
-    """Each long path cut to its shortest dotted suffix that no other path shares
-    (`structure.legs.0.select.target` -> `0.select.target` beside leg 1's)."""
+    """Each long path cut to its shortest dotted suffix that no other path shares, taking in
+    the list a leading index belongs to (`structure.legs.0.select.target` -> `select.target`
+    alone, `legs.0.select.target` beside leg 1's)."""
     labels = []
     for path in params:
         parts = path.split(".")
@@ -63,6 +64,8 @@ def short_labels(params: list[str], width: int = 24) -> list[str]:
                 label = ".".join(parts[-k:])
                 if sum(1 for other in params if other.endswith("." + label)
                        or other == label) == 1:
+                    if parts[-k].isdigit() and k < len(parts):
+                        label = ".".join(parts[-k - 1:])
                     break
         labels.append(label)
     return labels

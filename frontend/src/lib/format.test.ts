@@ -70,7 +70,11 @@ describe("formatters", () => {
     expect(fmtParam(true)).toBe("true");
   });
   test("paths, durations, times", () => {
-    expect(shortPath("structure.legs.0.select.target")).toBe("select.target");
+    expect(shortPath("structure.legs.0.select.target")).toBe("legs.0.select.target");
+    expect(shortPath("structure.legs.3.select.points")).toBe("legs.3.select.points");
+    expect(shortPath("structure.legs.12.qty")).toBe("legs.12.qty");
+    expect(shortPath("structure.dte.target")).toBe("dte.target");
+    expect(shortPath("sharpe")).toBe("sharpe");
     expect(shortPath("exit.dte")).toBe("exit.dte");
     expect(fmtDuration(1.19)).toBe("1.2 s");
     expect(fmtDuration(3725)).toBe("1 h 2 min");

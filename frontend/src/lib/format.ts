@@ -133,10 +133,14 @@ export function fmtParam(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** The last one or two segments of a dotted path: "structure.legs.0.select.target" -> "select.target". */
+/** A dotted path's last two segments, reaching back to the list when an index is among them,
+ *  so that legs stay apart: "structure.legs.1.select.target" -> "legs.1.select.target",
+ *  "exit.dte" -> "exit.dte". */
 export function shortPath(path: string): string {
   const parts = path.split(".");
-  return parts.slice(-2).join(".");
+  const index = parts.reduce((last, part, i) => (/^\d+$/.test(part) ? i : last), -1);
+  const start = Math.max(0, Math.min(parts.length - 2, index < 0 ? Infinity : index - 1));
+  return parts.slice(start).join(".");
 }
 
 export function fmtDuration(seconds: number | null | undefined): string {

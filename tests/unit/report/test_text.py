@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gridbt.report.text import format_kpi
+from gridbt.report.text import format_kpi, short_labels
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,17 @@ from gridbt.report.text import format_kpi
 )
 def test_format_kpi(value: float | None, unit: str, shown: str) -> None:
     assert format_kpi(value, unit) == shown
+
+
+def test_long_paths_are_cut_to_what_tells_them_apart_legs_by_their_index() -> None:
+    condor = ["structure.legs.0.select.target", "structure.legs.1.select.target",
+              "structure.legs.2.select.points", "structure.legs.3.select.points",
+              "exit.profit_target", "structure.dte.target"]
+    assert short_labels(condor) == ["legs.0.select.target", "legs.1.select.target",
+                                    "legs.2.select.points", "legs.3.select.points",
+                                    "exit.profit_target", "structure.dte.target"]
+    short_put = ["structure.legs.0.select.target", "structure.dte.target", "exit.dte"]
+    assert short_labels(short_put) == ["select.target", "structure.dte.target", "exit.dte"]
 
 
 def test_a_kpi_by_name_is_shown_in_its_registry_unit() -> None:
