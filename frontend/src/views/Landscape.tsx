@@ -545,6 +545,8 @@ function Explorer({
         nameLocation: "middle",
         nameGap: 28,
         nameTextStyle: { color: palette.muted },
+        // at the plot's edge, not where the other KPI is 0 (the middle when it changes sign)
+        axisLine: { onZero: false },
         axisLabel: { color: palette.muted, formatter: fx },
         splitLine: { lineStyle: { color: palette.grid } },
       },
@@ -555,6 +557,7 @@ function Explorer({
         nameLocation: "middle",
         nameGap: 48,
         nameTextStyle: { color: palette.muted },
+        axisLine: { onZero: false },
         axisLabel: { color: palette.muted, formatter: fy },
         splitLine: { lineStyle: { color: palette.grid } },
       },

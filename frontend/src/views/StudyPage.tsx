@@ -186,7 +186,7 @@ function StudyView({ study }: { study: StudyDetail }) {
     const fb = (v: number) => fmtMetric(metrics, b.kpi, v);
     const option: EChartOption = {
       animation: false,
-      grid: { left: 70, right: 20, top: 30, bottom: 46 },
+      grid: { left: 84, right: 20, top: 30, bottom: 46 },
       legend: { top: 0, textStyle: { color: palette.muted } },
       tooltip: {
         trigger: "item",
@@ -202,6 +202,8 @@ function StudyView({ study }: { study: StudyDetail }) {
         nameLocation: "middle",
         nameGap: 28,
         nameTextStyle: { color: palette.muted },
+        // at the plot's edge, not where the other KPI is 0 (the middle when it changes sign)
+        axisLine: { onZero: false },
         axisLabel: { color: palette.muted, formatter: fa },
         splitLine: { lineStyle: { color: palette.grid } },
       },
@@ -209,6 +211,9 @@ function StudyView({ study }: { study: StudyDetail }) {
         type: "value",
         scale: true,
         name: `${label(metrics, b.kpi)} (${b.maximize ? "max" : "min"})`,
+        nameLocation: "middle",
+        nameGap: 62,
+        axisLine: { onZero: false },
         nameTextStyle: { color: palette.muted },
         axisLabel: { color: palette.muted, formatter: fb },
         splitLine: { lineStyle: { color: palette.grid } },
