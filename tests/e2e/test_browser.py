@@ -299,6 +299,8 @@ def test_the_study_page_draws_the_pareto_front_and_folds(page: Page, api: httpx.
     others = {d["number"] for d in pareto["series"][0]["data"]}
     complete = {t["number"] for t in study["trial_rows"] if t["state"] == "COMPLETE"}
     assert front | others == complete
+    # both axes at the plot's edges, whatever sign the KPIs take (not across the middle)
+    assert [a["axisLine"]["onZero"] for a in pareto["xAxis"] + pareto["yAxis"]] == [False, False]
     history = page.option("history")
     assert len(history["series"][0]["data"]) == len(complete)
     assert pg.get_by_test_id("folds").locator("tbody tr").count() == 2
