@@ -61,6 +61,7 @@ from gridbt.results.models import (
     StudyDetail,
     StudyItem,
     SweepDetail,
+    SweepEngines,
     SweepItem,
     Trades,
     Trial,
@@ -394,8 +395,10 @@ class Catalog:
         for path in runs.path_order() or list(grid):
             axes.append(GridAxis(path=path, values=self._axis_values(path, grid.get(path)),
                                  zip_group=zips.get(path)))
+        engines = manifest.get("engines")
         return SweepDetail(
             **self._sweep_item(entry, manifest, done=done, best=best),
+            engines=SweepEngines(**engines) if isinstance(engines, dict) else None,
             grid=axes, constraints=list(spec.get("constraints") or []),
             base_strategy=manifest.get("base_strategy") or {},
             heatmap_paths=[a.path for a in axes if len(a.values) >= 2],

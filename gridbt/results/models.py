@@ -38,6 +38,7 @@ __all__ = [
     "StudyDetail",
     "StudyItem",
     "SweepDetail",
+    "SweepEngines",
     "SweepItem",
     "Trade",
     "Trades",
@@ -117,7 +118,23 @@ class GridAxis(_Model):
     zip_group: int | None = Field(description="index of the zip group the path moves with")
 
 
+class SweepEngines(_Model):
+    """Which engine ran a sweep's combinations (`sweep.json`'s `engines`, docs/sweeps.md)."""
+
+    engine: str = Field(description="the file's engine: auto (trade tables where they apply) "
+                        "or day")
+    tables: int = Field(description="combinations run on trade tables")
+    day: int = Field(description="combinations run on the day-by-day kernel")
+    replayed: int = Field(description="of those on trade tables, how many were not walked: "
+                          "they made the trades of one walked before them")
+    fallback: dict[str, int] = Field(description="why combinations ran on the day kernel "
+                                     "(reason: count), e.g. delta_hedge or engine_day")
+
+
 class SweepDetail(SweepItem):
+    engines: SweepEngines | None = Field(
+        description="which engine ran the combinations; null for a sweep written before "
+                    "gridbt recorded it")
     grid: list[GridAxis]
     constraints: list[str]
     base_strategy: dict[str, Any]

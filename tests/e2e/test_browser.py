@@ -166,6 +166,10 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     pg.wait_for_url(re.compile(r"/sweeps/sweeps~tiny$"))
     histogram = page.option("histogram")
     assert sum(point[1] for point in histogram["series"][0]["data"]) == 27
+    engines = api.get(f"/api/sweeps/{SWEEP}").json()["engines"]
+    assert pg.get_by_test_id("engines").inner_text() == "engine auto: " + ", ".join(
+        f"{n} on {where}" for n, where in ((engines["tables"], "trade tables"),
+                                           (engines["day"], "the day kernel")) if n)
     assert pg.get_by_test_id("dsr").inner_text().startswith("Deflated Sharpe")
     # the top table: one row per outcome, as the sweep's summary prints it, or every run
     outcomes = api.get(f"/api/sweeps/{SWEEP}/runs",

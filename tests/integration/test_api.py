@@ -154,6 +154,19 @@ def test_a_sweep_has_its_grid_in_file_order(client: httpx.Client) -> None:
     assert detail["keep_equity"] == 3 and detail["grid_size"] == 27
 
 
+def test_a_sweep_says_which_engine_ran_its_combinations(client: httpx.Client, root: Path,
+                                                        tmp_path: Path) -> None:
+    manifest = json.loads((root / "sweeps" / "tiny" / "sweep.json").read_text())
+    engines = get(client, f"/api/sweeps/{SWEEP}")["engines"]
+    assert engines == manifest["engines"]
+    assert engines["engine"] == "auto" and engines["tables"] + engines["day"] == 27
+    # a sweep written before gridbt recorded its engines: null, not an error
+    shutil.copytree(root / "sweeps" / "tiny", tmp_path / "old")
+    del manifest["engines"]
+    (tmp_path / "old" / "sweep.json").write_text(json.dumps(manifest))
+    assert Catalog(tmp_path, refresh_seconds=0.0).sweep("old").engines is None
+
+
 # ---------------------------------------------------------------------- runs
 def test_runs_default_to_the_objective_best_first(client: httpx.Client,
                                                   results: pd.DataFrame) -> None:

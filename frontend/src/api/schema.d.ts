@@ -1232,6 +1232,8 @@ export interface components {
              * @description combinations with a result
              */
             done: number;
+            /** @description which engine ran the combinations; null for a sweep written before gridbt recorded it */
+            engines: components["schemas"]["SweepEngines"] | null;
             /**
              * Failed
              * @description combinations whose batch failed every attempt
@@ -1306,6 +1308,39 @@ export interface components {
              * @description valid combinations in the grid
              */
             valid: number;
+        };
+        /**
+         * SweepEngines
+         * @description Which engine ran a sweep's combinations (`sweep.json`'s `engines`, docs/sweeps.md).
+         */
+        SweepEngines: {
+            /**
+             * Day
+             * @description combinations run on the day-by-day kernel
+             */
+            day: number;
+            /**
+             * Engine
+             * @description the file's engine: auto (trade tables where they apply) or day
+             */
+            engine: string;
+            /**
+             * Fallback
+             * @description why combinations ran on the day kernel (reason: count), e.g. delta_hedge or engine_day
+             */
+            fallback: {
+                [key: string]: number;
+            };
+            /**
+             * Replayed
+             * @description of those on trade tables, how many were not walked: they made the trades of one walked before them
+             */
+            replayed: number;
+            /**
+             * Tables
+             * @description combinations run on trade tables
+             */
+            tables: number;
         };
         /**
          * SweepItem

@@ -4,6 +4,7 @@
 
 import { lazy, Suspense } from "react";
 import { Link, NavLink, Route, Routes, useLocation, useParams } from "react-router-dom";
+import type { SweepDetail } from "../api/client";
 import { useSweep } from "../api/hooks";
 import { ErrorBox, Progress, Skeleton, StatusBadge } from "../components/ui";
 import { fmtDuration, fmtInt, fmtNumber, fmtTime } from "../lib/format";
@@ -16,6 +17,28 @@ const RobustnessView = lazy(() => import("./RobustnessView"));
 const SweepCompare = lazy(() => import("./ComparePage").then((m) => ({ default: m.SweepCompare })));
 
 const SHARED = ["metric", "filter", "x", "y", "agg", "where"] as const;
+
+/** Which engine ran the combinations: how many on trade tables, how many on the day kernel
+ *  and why (sweep.json's `engines`; docs/sweeps.md). */
+function EnginesNote({ engines }: { engines: NonNullable<SweepDetail["engines"]> }) {
+  // the file's own choice of the day kernel needs no saying again
+  const reasons = Object.entries(engines.fallback)
+    .filter(([why]) => why !== "engine_day")
+    .map(([why, n]) => `${why} ${fmtInt(n)}`)
+    .join(", ");
+  const parts = [
+    engines.tables ? `${fmtInt(engines.tables)} on trade tables` : "",
+    engines.day ? `${fmtInt(engines.day)} on the day kernel${reasons ? ` (${reasons})` : ""}` : "",
+  ].filter(Boolean);
+  const title = engines.replayed
+    ? `${fmtInt(engines.replayed)} of those on trade tables were not walked: they repeated an earlier one's trades`
+    : undefined;
+  return (
+    <span className="num" data-testid="engines" title={title}>
+      engine <b>{engines.engine}</b>: {parts.join(", ") || "nothing run yet"}
+    </span>
+  );
+}
 
 export default function SweepLayout() {
   const { sweepId = "" } = useParams();
@@ -80,6 +103,7 @@ export default function SweepLayout() {
             <span className="num" title={`started ${s.started}, finished ${s.finished}`}>
               {fmtTime(s.started)}, ran {fmtDuration(s.seconds)}
             </span>
+            {s.engines && <EnginesNote engines={s.engines} />}
             <span className="muted">gridbt {s.code_version}</span>
           </div>
         </div>
