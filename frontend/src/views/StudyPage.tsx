@@ -128,20 +128,25 @@ function StudyView({ study }: { study: StudyDetail }) {
           symbolSize: 7,
           itemStyle: { color: palette.accent },
         },
-        {
-          type: "scatter",
-          name: "pruned (last reported fold)",
-          data: pruned
-            .map((t) => ({
-              value: [
-                t.number,
-                t.fold_values?.filter((v) => v !== null).slice(-1)[0] ?? t.values[oi] ?? null,
-              ],
-            }))
-            .filter((d) => d.value[1] !== null && d.value[1] !== undefined),
-          symbolSize: 6,
-          itemStyle: { color: palette.hatch },
-        },
+        // a study without pruning has no such points: no legend entry for them either
+        ...(pruned.length === 0
+          ? []
+          : [
+              {
+                type: "scatter",
+                name: "pruned (last reported fold)",
+                data: pruned
+                  .map((t) => ({
+                    value: [
+                      t.number,
+                      t.fold_values?.filter((v) => v !== null).slice(-1)[0] ?? t.values[oi] ?? null,
+                    ],
+                  }))
+                  .filter((d) => d.value[1] !== null && d.value[1] !== undefined),
+                symbolSize: 6,
+                itemStyle: { color: palette.hatch },
+              },
+            ]),
         {
           type: "line",
           name: "best so far",
