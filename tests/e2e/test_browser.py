@@ -307,6 +307,9 @@ def test_the_study_page_draws_the_pareto_front_and_folds(page: Page, api: httpx.
     assert [a["axisLine"]["onZero"] for a in pareto["xAxis"] + pareto["yAxis"]] == [False, False]
     history = page.option("history")
     assert len(history["series"][0]["data"]) == len(complete)
+    pruned = any(t["state"] == "PRUNED" for t in study["trial_rows"])
+    assert [s["name"] for s in history["series"]] == [
+        "complete", *(["pruned (last reported fold)"] if pruned else []), "best so far"]
     assert pg.get_by_test_id("folds").locator("tbody tr").count() == 2
     assert pg.get_by_test_id("trials").get_attribute("data-rows") == str(
         len(study["trial_rows"]))
