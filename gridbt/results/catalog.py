@@ -559,7 +559,8 @@ class Catalog:
             computed = self._computed_statistics(sweep_id, entry, manifest, runs)
             if computed:
                 statistics, source = computed, "computed"
-        rows = [runs.neighbourhood(row, metric, higher) for row in best]
+        zips = (manifest.get("sweep") or {}).get("zip") or []
+        rows = [runs.neighbourhood(row, metric, higher, zips) for row in best]
         return Robustness(metric=metric, higher_is_better=higher, statistics=statistics,
                           statistics_source=source, neighbourhood=rows)
 

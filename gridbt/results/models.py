@@ -309,7 +309,9 @@ class Neighbourhood(_Model):
     worst: float | None
     neighbours: int
     sensitivity: dict[str, list[float | None]] = Field(
-        description="per path, the metric one step down and one step up (null: no such run)")
+        description="per axis, the metric one step down and one step up (null: no such run); "
+                    "an axis is a path, or a zip group's paths stepped together, named by its "
+                    "first")
 
 
 class Robustness(_Model):

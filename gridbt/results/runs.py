@@ -729,13 +729,18 @@ class SweepRuns:
         sign = "-" if higher_is_better else ""
         return self.page("", [f"{sign}{metric}"], None, n, 0, distinct=True).rows
 
-    def neighbourhood(self, row: RunRow, metric: str, higher_is_better: bool) -> Neighbourhood:
+    def neighbourhood(self, row: RunRow, metric: str, higher_is_better: bool,
+                      zips: Sequence[Sequence[str]] = ()) -> Neighbourhood:
         """`metric` around a run: over the runs within one step (in axis order) of it on every
-        grid path, itself included, and one step down and up each path alone."""
-        return self.cached(("neighbourhood", row.param_hash, metric, higher_is_better),
-                           lambda: self._neighbourhood(row, metric, higher_is_better))
+        grid path, itself included, and one step down and up each axis alone: a path, or the
+        paths of a zip group (`zips`, the sweep file's) together, which are one axis of the
+        grid, named by its first path in grid order."""
+        key = ("neighbourhood", row.param_hash, metric, higher_is_better,
+               tuple(map(tuple, zips)))
+        return self.cached(key, lambda: self._neighbourhood(row, metric, higher_is_better, zips))
 
-    def _neighbourhood(self, row: RunRow, metric: str, higher: bool) -> Neighbourhood:
+    def _neighbourhood(self, row: RunRow, metric: str, higher: bool,
+                       zips: Sequence[Sequence[str]]) -> Neighbourhood:
         steps: dict[str, tuple[int, list[Any]]] = {}
         for path in self._params_present():
             values = self.axis(path)
@@ -744,15 +749,23 @@ class SweepRuns:
         around = [v for v in self._metric_where(metric, {
             path: values[max(at - 1, 0):at + 2] for path, (at, values) in steps.items()})
             if v is not None]
+        # a zip group's first path in grid order leads it, as the browser's axes do
+        zipped = {path: [p for p in steps if p in group] for group in zips for path in group}
         sensitivity: dict[str, list[float | None]] = {}
-        for path, (at, values) in steps.items():
+        for path in steps:
+            axis = zipped.get(path) or [path]
+            if axis[0] != path:  # a zip group is stepped once, under its first path
+                continue
+            at, values = steps[path]
             found: list[float | None] = []
             for step in (-1, 1):
                 hits: list[float] = []
                 if 0 <= at + step < len(values):
-                    alone = {p: [row.params[p]] for p in steps}
-                    alone[path] = [values[at + step]]
-                    hits = [v for v in self._metric_where(metric, alone) if v is not None]
+                    # the rest of a zip group follows its first path (pinned, they would pair
+                    # values the group does not)
+                    pins = {p: [row.params[p]] for p in steps if p not in axis}
+                    pins[path] = [values[at + step]]
+                    hits = [v for v in self._metric_where(metric, pins) if v is not None]
                 found.append(hits[0] if hits else None)
             sensitivity[path] = found
         worst = (min(around) if higher else max(around)) if around else None

@@ -842,7 +842,7 @@ export interface components {
             };
             /**
              * Sensitivity
-             * @description per path, the metric one step down and one step up (null: no such run)
+             * @description per axis, the metric one step down and one step up (null: no such run); an axis is a path, or a zip group's paths stepped together, named by its first
              */
             sensitivity: {
                 [key: string]: (number | null)[];

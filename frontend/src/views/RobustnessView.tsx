@@ -12,6 +12,7 @@ import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap
 import { OverfitStatements } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton } from "../components/ui";
 import { fmtInt, fmtParam, fmtPct, shortPath, shownTop } from "../lib/format";
+import type { AxisGroup } from "../lib/grid";
 import { fmtMetric, fmtMetricDiff, label, SIGNED } from "../lib/metrics";
 import { smoothMatrix } from "../lib/stats";
 import { int, oneOf, useUrlState } from "../lib/url";
@@ -117,14 +118,14 @@ export default function RobustnessView({ sweep }: { sweep: SweepDetail }) {
         </Panel>
         <Panel
           title="Sensitivity of a top run"
-          help="the metric one grid step down and up each parameter, the others unchanged, minus the run's own value; no bar where there is no such run (the edge of the grid or a constraint)"
+          help="the metric one grid step down and up each parameter (a zip group as one), the others unchanged, minus the run's own value; no bar where there is no such run (the edge of the grid or a constraint)"
         >
           {!robust.data ? (
             <Skeleton height={220} />
           ) : !chosen ? (
             <Empty title="Insufficient data">No run with a defined {label(metrics, metric)}.</Empty>
           ) : (
-            <Sensitivity n={chosen} metric={metric} palette={palette} />
+            <Sensitivity n={chosen} metric={metric} palette={palette} axes={axes} />
           )}
         </Panel>
       </div>
@@ -308,12 +309,19 @@ function Sensitivity({
   n,
   metric,
   palette,
+  axes,
 }: {
   n: Neighbourhood;
   metric: string;
   palette: Palette;
+  axes: readonly AxisGroup[];
 }) {
   const metrics = useMetricMap();
+  // a zip group is one axis, stepped as a whole and named by its first path
+  const zipped = useMemo(
+    () => new Set(axes.filter((a) => a.members.length > 1).map((a) => a.path)),
+    [axes],
+  );
   const option = useMemo<EChartOption>(() => {
     const paths = Object.keys(n.sensitivity).filter((p) =>
       (n.sensitivity[p] ?? []).some((v) => v !== null),
@@ -338,7 +346,11 @@ function Sensitivity({
         },
         splitLine: { lineStyle: { color: palette.grid } },
       },
-      yAxis: { type: "category", data: paths.map(shortPath), axisLabel: { color: palette.text } },
+      yAxis: {
+        type: "category",
+        data: paths.map((p) => `${shortPath(p)}${zipped.has(p) ? " (+zip)" : ""}`),
+        axisLabel: { color: palette.text },
+      },
       series: [
         {
           type: "bar",
@@ -354,7 +366,7 @@ function Sensitivity({
         },
       ],
     } as EChartOption;
-  }, [n, metric, metrics, palette]);
+  }, [n, metric, metrics, palette, zipped]);
   const paths = Object.keys(n.sensitivity).filter((p) =>
     (n.sensitivity[p] ?? []).some((v) => v !== null),
   );

@@ -180,3 +180,31 @@ def test_runs_without_outcome_hashes_are_each_their_own_outcome(
     _parts(tmp_path, frame, [600])
     page = _runs(tmp_path).page("s", ["-sharpe"], None, 20, 0, distinct=True)
     assert page.total == 600 and [r.same for r in page.rows] == [1] * 20
+
+
+def test_a_zip_group_is_stepped_as_one_axis_named_by_its_first_path(tmp_path: Path) -> None:
+    """Sensitivity moves a zip group's paths together, as the grid does: the wings of a condor
+    (`a` below the short strike, `b` above it, zipped: -1 with 1, -2 with 2, -3 with 3) are one
+    axis, and the rest of the group follows its first path even where their sorted orders run
+    opposite ways."""
+    rows = [(a, -a, c) for a in (-1.0, -2.0, -3.0) for c in (0.5, 1.0)]
+    frame = pd.DataFrame({
+        "combo": np.arange(len(rows)), "param_hash": [f"{i:016x}" for i in range(len(rows))],
+        "a": [r[0] for r in rows], "b": [r[1] for r in rows], "c": [r[2] for r in rows],
+        "sharpe": [10.0 * r[0] + r[2] + (50.0 if r[0] == -2.0 and r[2] == 0.5 else 0.0)
+                   + 100.0 for r in rows],
+        "data_fingerprint": FINGERPRINT})
+    (tmp_path / "results").mkdir()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False),
+                   tmp_path / "results" / "part-20250101T000000000000-000001.parquet")
+    runs = RunStore(refresh_seconds=0.0, columns=ColumnCache(budget=2**20)).sweep(
+        tmp_path, tmp_path, FINGERPRINT, ["a", "b", "c"])
+    (best,) = runs.top("sharpe", True, 1)
+    assert (best.params["a"], best.params["b"], best.params["c"]) == (-2.0, 2.0, 0.5)
+    sharpe = {(r[0], r[2]): s for r, s in zip(rows, frame["sharpe"], strict=True)}
+    zipped = runs.neighbourhood(best, "sharpe", True, zips=[["a", "b"]])
+    assert zipped.sensitivity == {"a": [sharpe[-3.0, 0.5], sharpe[-1.0, 0.5]],
+                                  "c": [None, sharpe[-2.0, 1.0]]}
+    # without the zip each path steps alone, onto pairs the grid does not hold
+    alone = runs.neighbourhood(best, "sharpe", True)
+    assert alone.sensitivity["a"] == alone.sensitivity["b"] == [None, None]
