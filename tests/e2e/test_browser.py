@@ -291,6 +291,33 @@ def test_compare_three_runs(page: Page, api: httpx.Client) -> None:
     page.shot("compare")
 
 
+def test_compare_reads_a_parameter_a_run_does_not_vary_from_its_strategy(
+        page: Page, api: httpx.Client) -> None:
+    """A study trial records the parameters its study searched; a backtest beside it shows
+    its strategy's values for them (the hedged strangle's 0.16 delta, 0.5 profit target and
+    2.0 stop), not 'absent'."""
+    study = api.get(f"/api/studies/{STUDY}").json()
+    trial = next(t for t in study["trial_rows"] if t["state"] == "COMPLETE")
+    page.goto(f"/compare?runs=bt:{BACKTEST},trial:{STUDY}:{trial['number']}")
+    pg = page.page
+    pg.get_by_test_id("param-diff").wait_for()
+    pg.get_by_text("show all").click()
+    rows = pg.get_by_test_id("param-diff").locator("tbody tr")
+    pg.locator('[data-testid="param-diff"] tbody tr').nth(2).wait_for()
+    cells = {r.locator("td").first.get_attribute("title"): r.locator("td").all_inner_texts()[1:]
+             for r in rows.all()}
+    assert {path: values[0] for path, values in cells.items()} == {X: "0.16", Y: "0.5", Z: "2"}
+    assert [cells[path][1] for path in (X, Y, Z)] == [
+        fmt_param(trial["params"][path]) for path in (X, Y, Z)]
+
+
+def fmt_param(value: Any) -> str:
+    """A parameter as the browser shows it (`fmtParam`)."""
+    if value is None:
+        return "off"
+    return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
+
+
 def test_the_study_page_draws_the_pareto_front_and_folds(page: Page, api: httpx.Client
                                                          ) -> None:
     study = api.get(f"/api/studies/{STUDY}").json()

@@ -255,10 +255,20 @@ export function CompareView({
 
   const paramRows = useMemo(() => {
     const useStrategy = loaded.every((l) => l.info?.strategy);
-    const flat = loaded.map((l) =>
-      l.info ? (useStrategy ? flatten(l.info.strategy) : l.info.params) : {},
-    );
-    const keys = [...new Set(flat.flatMap((f) => Object.keys(f)))].sort();
+    const strategies = loaded.map((l) => (l.info?.strategy ? flatten(l.info.strategy) : {}));
+    const params = loaded.map((l) => l.info?.params ?? {});
+    const keys = [
+      ...new Set((useStrategy ? strategies : params).flatMap((f) => Object.keys(f))),
+    ].sort();
+    // a parameter another run varies is read from this run's strategy where it has one (a
+    // sweep's fixed DTE target is its strategy's, not absent); a study trial records only
+    // the parameters its study searched
+    const flat = useStrategy
+      ? strategies
+      : params.map((p, i) => ({
+          ...Object.fromEntries(keys.map((k) => [k, strategies[i]![k]])),
+          ...p,
+        }));
     return {
       useStrategy,
       rows: keys.map((k) => ({
@@ -417,7 +427,16 @@ export function CompareView({
                       <td title={r.k}>{paramRows.useStrategy ? r.k : shortPath(r.k)}</td>
                       {r.values.map((v, i) => (
                         <td key={i} className={`right num ${r.differs ? "strong" : "muted"}`}>
-                          {v === undefined ? <span className="muted">absent</span> : fmtParam(v)}
+                          {v === undefined ? (
+                            <span
+                              className="muted"
+                              title="not recorded: a study trial holds only the parameters its study searched"
+                            >
+                              not recorded
+                            </span>
+                          ) : (
+                            fmtParam(v)
+                          )}
                         </td>
                       ))}
                     </tr>
