@@ -395,10 +395,9 @@ class Catalog:
         for path in runs.path_order() or list(grid):
             axes.append(GridAxis(path=path, values=self._axis_values(path, grid.get(path)),
                                  zip_group=zips.get(path)))
-        engines = manifest.get("engines")
         return SweepDetail(
             **self._sweep_item(entry, manifest, done=done, best=best),
-            engines=SweepEngines(**engines) if isinstance(engines, dict) else None,
+            engines=self._engines(manifest),
             grid=axes, constraints=list(spec.get("constraints") or []),
             base_strategy=manifest.get("base_strategy") or {},
             heatmap_paths=[a.path for a in axes if len(a.values) >= 2],
@@ -407,6 +406,15 @@ class Catalog:
             keep_equity=spec.get("keep_equity", 0), grid_size=_int(manifest.get("grid_size")),
             sweep_file=str(manifest.get("sweep_file", "")),
         )
+
+    @staticmethod
+    def _engines(manifest: dict[str, Any]) -> SweepEngines | None:
+        """`sweep.json`'s engines, or None where it has none it can tell (written before
+        gridbt recorded them, or not by gridbt)."""
+        try:
+            return SweepEngines.model_validate(manifest.get("engines"))
+        except ValidationError:
+            return None
 
     @staticmethod
     def _axis_values(path: str, axis: Any) -> list[Any]:

@@ -125,10 +125,12 @@ class SweepEngines(_Model):
                         "or day")
     tables: int = Field(description="combinations run on trade tables")
     day: int = Field(description="combinations run on the day-by-day kernel")
-    replayed: int = Field(description="of those on trade tables, how many were not walked: "
-                          "they made the trades of one walked before them")
-    fallback: dict[str, int] = Field(description="why combinations ran on the day kernel "
-                                     "(reason: count), e.g. delta_hedge or engine_day")
+    replayed: int = Field(default=0, description="of those on trade tables, how many were "
+                          "not walked: they made the trades of one walked before them (0 in "
+                          "sweeps written before gridbt counted them)")
+    fallback: dict[str, int] = Field(default_factory=dict, description="why combinations ran "
+                                     "on the day kernel (reason: count), e.g. delta_hedge or "
+                                     "engine_day")
 
 
 class SweepDetail(SweepItem):

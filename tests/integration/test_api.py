@@ -160,8 +160,12 @@ def test_a_sweep_says_which_engine_ran_its_combinations(client: httpx.Client, ro
     engines = get(client, f"/api/sweeps/{SWEEP}")["engines"]
     assert engines == manifest["engines"]
     assert engines["engine"] == "auto" and engines["tables"] + engines["day"] == 27
-    # a sweep written before gridbt recorded its engines: null, not an error
+    # sweeps written before gridbt counted the replayed rows, and before it recorded engines
     shutil.copytree(root / "sweeps" / "tiny", tmp_path / "old")
+    del manifest["engines"]["replayed"]
+    (tmp_path / "old" / "sweep.json").write_text(json.dumps(manifest))
+    catalog = Catalog(tmp_path, refresh_seconds=0.0)
+    assert catalog.sweep("old").engines.model_dump() == {**engines, "replayed": 0}
     del manifest["engines"]
     (tmp_path / "old" / "sweep.json").write_text(json.dumps(manifest))
     assert Catalog(tmp_path, refresh_seconds=0.0).sweep("old").engines is None

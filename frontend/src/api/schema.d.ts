@@ -1328,12 +1328,13 @@ export interface components {
              * Fallback
              * @description why combinations ran on the day kernel (reason: count), e.g. delta_hedge or engine_day
              */
-            fallback: {
+            fallback?: {
                 [key: string]: number;
             };
             /**
              * Replayed
-             * @description of those on trade tables, how many were not walked: they made the trades of one walked before them
+             * @description of those on trade tables, how many were not walked: they made the trades of one walked before them (0 in sweeps written before gridbt counted them)
+             * @default 0
              */
             replayed: number;
             /**

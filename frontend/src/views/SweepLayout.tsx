@@ -22,7 +22,7 @@ const SHARED = ["metric", "filter", "x", "y", "agg", "where"] as const;
  *  and why (sweep.json's `engines`; docs/sweeps.md). */
 function EnginesNote({ engines }: { engines: NonNullable<SweepDetail["engines"]> }) {
   // the file's own choice of the day kernel needs no saying again
-  const reasons = Object.entries(engines.fallback)
+  const reasons = Object.entries(engines.fallback ?? {})
     .filter(([why]) => why !== "engine_day")
     .map(([why, n]) => `${why} ${fmtInt(n)}`)
     .join(", ");
