@@ -34,6 +34,10 @@ def test_long_paths_are_cut_to_what_tells_them_apart_legs_by_their_index() -> No
     assert short_labels(condor) == ["legs.0.select.target", "legs.1.select.target",
                                     "legs.2.select.points", "legs.3.select.points",
                                     "exit.profit_target", "structure.dte.target"]
+    strangle = ["structure.legs.0.select.target", "structure.legs.1.select.target",
+                "hedge.half_width"]
+    assert short_labels(strangle) == ["legs.0.select.target", "legs.1.select.target",
+                                      "hedge.half_width"]
     short_put = ["structure.legs.0.select.target", "structure.dte.target", "exit.dte"]
     assert short_labels(short_put) == ["select.target", "structure.dte.target", "exit.dte"]
 

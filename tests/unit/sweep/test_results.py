@@ -10,7 +10,6 @@ import pyarrow as pa
 from gridbt.kernel.contract import N_COUNTERS
 from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import METRICS
-from gridbt.report.text import short_labels
 from gridbt.runtime import BatchResult
 from gridbt.sweep.results import ResultStore, result_table, value_types
 
@@ -87,8 +86,3 @@ def test_column_names_are_what_the_parts_hold(tmp_path: Path) -> None:
             "hedge.rebalance_to"} <= set(names)
     assert store.read(names).columns.tolist() == names
 
-
-def test_short_labels_tell_legs_apart() -> None:
-    assert short_labels(["structure.legs.0.select.target", "structure.legs.1.select.target",
-                          "hedge.half_width"]) == ["0.select.target", "1.select.target",
-                                                   "hedge.half_width"]
