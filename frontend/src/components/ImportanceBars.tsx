@@ -1,8 +1,11 @@
 // Parameter importances as horizontal bars (share of variance, 0–100%): the same chart on a
 // sweep's overview and a study's page.
-import { fmtPct, shortPath } from "../lib/format";
+import { fmtPct } from "../lib/format";
+import { axisLabel } from "../lib/grid";
 import { usePalette } from "../theme";
 import { EChart } from "./EChart";
+
+const NONE: ReadonlySet<string> = new Set();
 
 export interface Importance {
   path: string;
@@ -14,11 +17,14 @@ export function ImportanceBars({
   items,
   height,
   data,
+  zipped,
 }: {
   name: string;
   items: Importance[];
   height: number;
   data?: Record<string, string | number>;
+  /** the lead paths of zip groups: one axis each, labelled "(+zip)" */
+  zipped?: ReadonlySet<string>;
 }) {
   const palette = usePalette();
   return (
@@ -45,7 +51,7 @@ export function ImportanceBars({
         },
         yAxis: {
           type: "category",
-          data: items.map((x) => shortPath(x.path)),
+          data: items.map((x) => axisLabel(x.path, zipped ?? NONE)),
           axisLabel: { color: palette.text },
         },
         series: [

@@ -2,6 +2,7 @@
 // named by their first path.
 
 import type { GridAxis } from "../api/client";
+import { shortPath } from "./format";
 
 export interface AxisGroup {
   path: string; // the lead path (the one heatmaps and pins use)
@@ -30,4 +31,18 @@ export function axisGroups(grid: readonly GridAxis[]): AxisGroup[] {
 /** The lead paths with two or more values: the axes worth a heatmap, slice or pin. */
 export function varyingAxes(grid: readonly GridAxis[]): AxisGroup[] {
   return axisGroups(grid).filter((g) => g.values.length >= 2);
+}
+
+/** The lead paths of the zip groups that vary: each names one axis of several paths. */
+export function zipLeads(grid: readonly GridAxis[]): Set<string> {
+  return new Set(
+    varyingAxes(grid)
+      .filter((g) => g.members.length > 1)
+      .map((g) => g.path),
+  );
+}
+
+/** An axis as charts and pickers name it: its short path, "(+zip)" when it leads a group. */
+export function axisLabel(path: string, zipLed: ReadonlySet<string>): string {
+  return `${shortPath(path)}${zipLed.has(path) ? " (+zip)" : ""}`;
 }

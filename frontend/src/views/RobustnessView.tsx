@@ -12,7 +12,7 @@ import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap
 import { OverfitStatements } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton } from "../components/ui";
 import { fmtInt, fmtParam, fmtPct, shortPath, shownTop } from "../lib/format";
-import type { AxisGroup } from "../lib/grid";
+import { axisLabel, type AxisGroup } from "../lib/grid";
 import { fmtMetric, fmtMetricDiff, label, SIGNED } from "../lib/metrics";
 import { smoothMatrix } from "../lib/stats";
 import { int, oneOf, useUrlState } from "../lib/url";
@@ -348,7 +348,7 @@ function Sensitivity({
       },
       yAxis: {
         type: "category",
-        data: paths.map((p) => `${shortPath(p)}${zipped.has(p) ? " (+zip)" : ""}`),
+        data: paths.map((p) => axisLabel(p, zipped)),
         axisLabel: { color: palette.text },
       },
       series: [

@@ -14,7 +14,7 @@ import { FilterBar, useFilter } from "../components/FilterBar";
 import { MetricSelect, OverfitStatements, ParamList, runColumns } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton, SkeletonRows, Stat } from "../components/ui";
 import { fmtInt, fmtNumber, fmtProb, shownTop } from "../lib/format";
-import { varyingAxes } from "../lib/grid";
+import { varyingAxes, zipLeads } from "../lib/grid";
 import { fmtMetric, HEADLINE, label } from "../lib/metrics";
 import { etaSquared } from "../lib/stats";
 import { bool, int, str, useUrlState } from "../lib/url";
@@ -437,6 +437,7 @@ function Importance({
   axes: string[];
 }) {
   const metrics = useMetricMap();
+  const zipped = useMemo(() => zipLeads(sweep.grid), [sweep.grid]);
   const slices = useQueries({
     queries: axes.map((path) => ({
       queryKey: ["sweep", sweep.id, "slices", path, metric, filter],
@@ -489,6 +490,7 @@ function Importance({
           height={Math.max(120, axes.length * 30 + 40)}
           data={{ axes: axes.length }}
           items={shares}
+          zipped={zipped}
         />
       )}
     </Panel>
