@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import type { GridAxis } from "../api/client";
-import { axisGroups, axisLabel, zipLeads } from "./grid";
+import { axisGroups, axisLabel, groupAxisLabel, zipLeads } from "./grid";
 
 const condor: GridAxis[] = [
   { path: "structure.legs.0.select.target", values: [0.1, 0.16], zip_group: null },
@@ -22,5 +22,10 @@ describe("grid axes", () => {
     const leads = zipLeads(condor);
     expect(axisLabel("structure.legs.2.select.points", leads)).toBe("legs.2.select.points (+zip)");
     expect(axisLabel("structure.legs.0.select.target", leads)).toBe("legs.0.select.target");
+    expect(axisGroups(condor).map(groupAxisLabel)).toEqual([
+      "legs.0.select.target",
+      "legs.2.select.points (+zip)",
+      "exit.stop_loss",
+    ]);
   });
 });

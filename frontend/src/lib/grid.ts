@@ -46,3 +46,8 @@ export function zipLeads(grid: readonly GridAxis[]): Set<string> {
 export function axisLabel(path: string, zipLed: ReadonlySet<string>): string {
   return `${shortPath(path)}${zipLed.has(path) ? " (+zip)" : ""}`;
 }
+
+/** A group's own label: its lead's short path, "(+zip)" when it has several paths. */
+export function groupAxisLabel(group: AxisGroup): string {
+  return axisLabel(group.path, new Set(group.members.length > 1 ? [group.path] : []));
+}

@@ -22,7 +22,7 @@ import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap
 import { MetricSelect, runColumns } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Select, Skeleton } from "../components/ui";
 import { fmtInt, fmtParam, shortPath } from "../lib/format";
-import { varyingAxes, type AxisGroup } from "../lib/grid";
+import { groupAxisLabel, varyingAxes, type AxisGroup } from "../lib/grid";
 import { fmtMetric, higherIsBetter, label, SIGNED } from "../lib/metrics";
 import { paretoFront } from "../lib/stats";
 import {
@@ -127,7 +127,7 @@ export function HeatmapControls({ choices }: { choices: ReturnType<typeof useHea
         .map((a) => (
           <Select
             key={a.path}
-            label={`${shortPath(a.path)}${a.members.length > 1 ? " (+zip)" : ""}`}
+            label={groupAxisLabel(a)}
             title={`${a.members.join(", ")}: pin a value, or reduce over all of them by the aggregate`}
             value={pinOf(a.path)}
             testId={`pin-${a.path}`}
@@ -310,7 +310,7 @@ function SlicePlots({
           return (
             <div key={a.path}>
               <div className="small strong" title={groupLabel(a)}>
-                {shortPath(a.path)}
+                {groupAxisLabel(a)}
               </div>
               {q.error ? (
                 <ErrorBox error={q.error} />
@@ -444,7 +444,7 @@ function Explorer({
         ...axes.map((a, i) => ({
           dim: i,
           id: a.path,
-          name: shortPath(a.path),
+          name: groupAxisLabel(a),
           type: "category" as const,
           data: categories[i],
         })),
