@@ -42,12 +42,14 @@ export function zipLeads(grid: readonly GridAxis[]): Set<string> {
   );
 }
 
+const ZIPPED = " (+zip)";
+
 /** An axis as charts and pickers name it: its short path, "(+zip)" when it leads a group. */
 export function axisLabel(path: string, zipLed: ReadonlySet<string>): string {
-  return `${shortPath(path)}${zipLed.has(path) ? " (+zip)" : ""}`;
+  return shortPath(path) + (zipLed.has(path) ? ZIPPED : "");
 }
 
 /** A group's own label: its lead's short path, "(+zip)" when it has several paths. */
 export function groupAxisLabel(group: AxisGroup): string {
-  return axisLabel(group.path, new Set(group.members.length > 1 ? [group.path] : []));
+  return shortPath(group.path) + (group.members.length > 1 ? ZIPPED : "");
 }

@@ -12,7 +12,7 @@ import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap
 import { OverfitStatements } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton } from "../components/ui";
 import { fmtInt, fmtParam, fmtPct, shortPath, shownTop } from "../lib/format";
-import { axisLabel, type AxisGroup } from "../lib/grid";
+import { axisLabel, zipLeads } from "../lib/grid";
 import { fmtMetric, fmtMetricDiff, label, SIGNED } from "../lib/metrics";
 import { smoothMatrix } from "../lib/stats";
 import { int, oneOf, useUrlState } from "../lib/url";
@@ -48,6 +48,7 @@ export default function RobustnessView({ sweep }: { sweep: SweepDetail }) {
   const [mode, setMode] = useUrlState("smooth", oneOf(["mean", "worst"] as const), "mean");
   const [radius, setRadius] = useUrlState("radius", int, 1);
   const [top, setTop] = useUrlState("top", int, 10);
+  const zipped = useMemo(() => zipLeads(sweep.grid), [sweep.grid]);
   const [pick, setPick] = useUrlState("pick", int, 0);
   const robust = useRobustness(sweep.id, metric, top);
   const heat = useHeatmap(sweep.id, { x, y, metric, agg, where, filter }, axes.length >= 2);
@@ -125,7 +126,7 @@ export default function RobustnessView({ sweep }: { sweep: SweepDetail }) {
           ) : !chosen ? (
             <Empty title="Insufficient data">No run with a defined {label(metrics, metric)}.</Empty>
           ) : (
-            <Sensitivity n={chosen} metric={metric} palette={palette} axes={axes} />
+            <Sensitivity n={chosen} metric={metric} palette={palette} zipped={zipped} />
           )}
         </Panel>
       </div>
@@ -309,19 +310,15 @@ function Sensitivity({
   n,
   metric,
   palette,
-  axes,
+  zipped,
 }: {
   n: Neighbourhood;
   metric: string;
   palette: Palette;
-  axes: readonly AxisGroup[];
+  /** the lead paths of zip groups: one axis each, stepped as a whole */
+  zipped: ReadonlySet<string>;
 }) {
   const metrics = useMetricMap();
-  // a zip group is one axis, stepped as a whole and named by its first path
-  const zipped = useMemo(
-    () => new Set(axes.filter((a) => a.members.length > 1).map((a) => a.path)),
-    [axes],
-  );
   const option = useMemo<EChartOption>(() => {
     const paths = Object.keys(n.sensitivity).filter((p) =>
       (n.sensitivity[p] ?? []).some((v) => v !== null),
