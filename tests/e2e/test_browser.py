@@ -418,6 +418,13 @@ def test_robustness_and_every_page_without_console_errors(page: Page, api: httpx
                  "/no/such/page", "/sweeps/nope"):
         page.goto(path)
         pg.wait_for_load_state("networkidle")
+    # a kept trial's page has no command at its foot: its daily book's note says what to do
+    study = api.get(f"/api/studies/{STUDY}").json()
+    kept = next(t["number"] for t in study["trial_rows"] if t["equity_kept"])
+    page.goto(f"/studies/{STUDY}/trials/{kept}")
+    note = pg.get_by_text("No daily book for this run").locator("..").inner_text()
+    assert "study's base strategy with this trial's parameters" in note
+    assert "command at the bottom" not in note
     # a missing sweep is said plainly (the API's 404 is not a console error of the app)
     page.errors[:] = [e for e in page.errors if "404" not in e]
     time.sleep(0.1)

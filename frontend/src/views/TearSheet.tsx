@@ -706,10 +706,20 @@ function BookPanels({
     return (
       <Panel title="Greeks, P&L attribution and margin">
         <Empty title="No daily book for this run">
-          {info.ref.kind === "run"
-            ? "A sweep keeps each run's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by "
-            : "This run has no daily book: the greeks, P&L attribution and margin are written by "}
-          <code>gridbt backtest</code>: run the command at the bottom of this page to get them.
+          {info.ref.kind === "trial" ? (
+            <>
+              A study keeps each trial's KPIs and equity only. The daily net greeks, P&L attribution
+              and margin are written by <code>gridbt backtest</code>: run it on the study's base
+              strategy with this trial's parameters (Strategy, below).
+            </>
+          ) : (
+            <>
+              {info.ref.kind === "run"
+                ? "A sweep keeps each run's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by "
+                : "This run has no daily book: the greeks, P&L attribution and margin are written by "}
+              <code>gridbt backtest</code>: run the command at the bottom of this page to get them.
+            </>
+          )}
         </Empty>
       </Panel>
     );
