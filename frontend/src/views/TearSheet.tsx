@@ -48,6 +48,7 @@ import {
   std,
   yearlyReturns,
 } from "../lib/stats";
+import type { RunRef } from "../lib/refs";
 import { idlePeriods, MONTHS, tradeRow } from "../lib/table";
 import { bool, oneOf, useUrlState } from "../lib/url";
 import { usePalette, type Palette } from "../theme";
@@ -581,6 +582,23 @@ const ATTRIBUTION = [
   "pnl_residual",
 ] as const;
 
+/** Why a run has no daily book, by kind, and how to get one: a trial's page has no command
+ *  at its foot to run. */
+const NO_BOOK: Record<RunRef["kind"], { kept: string; how: string }> = {
+  run: {
+    kept: "A sweep keeps each run's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by ",
+    how: "run the command at the bottom of this page to get them.",
+  },
+  trial: {
+    kept: "A study keeps each trial's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by ",
+    how: "run it on the study's base strategy with this trial's parameters (Strategy, below).",
+  },
+  backtest: {
+    kept: "This run has no daily book: the greeks, P&L attribution and margin are written by ",
+    how: "run the command at the bottom of this page to get them.",
+  },
+};
+
 function BookPanels({
   equity,
   info,
@@ -706,20 +724,8 @@ function BookPanels({
     return (
       <Panel title="Greeks, P&L attribution and margin">
         <Empty title="No daily book for this run">
-          {info.ref.kind === "trial" ? (
-            <>
-              A study keeps each trial's KPIs and equity only. The daily net greeks, P&L attribution
-              and margin are written by <code>gridbt backtest</code>: run it on the study's base
-              strategy with this trial's parameters (Strategy, below).
-            </>
-          ) : (
-            <>
-              {info.ref.kind === "run"
-                ? "A sweep keeps each run's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by "
-                : "This run has no daily book: the greeks, P&L attribution and margin are written by "}
-              <code>gridbt backtest</code>: run the command at the bottom of this page to get them.
-            </>
-          )}
+          {NO_BOOK[info.ref.kind].kept}
+          <code>gridbt backtest</code>: {NO_BOOK[info.ref.kind].how}
         </Empty>
       </Panel>
     );
