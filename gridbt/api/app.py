@@ -48,6 +48,7 @@ from gridbt.results.models import (
     SweepDetail,
     SweepItem,
     Trades,
+    TrialDetail,
 )
 from gridbt.results.plots import MAX_POINTS
 from gridbt.results.runs import MAX_LIMIT, MAX_OFFSET
@@ -207,11 +208,31 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
         """A study's summary, trials (params, values, state, fold values) and Pareto front."""
         return catalog.study(study_id)
 
+    @app.get("/api/studies/{study_id}/trials/{number}", response_model=TrialDetail,
+             tags=["studies"])
+    def trial(study_id: str, number: int) -> TrialDetail:
+        """A trial's values, in-sample KPIs and resolved strategy (the study's base strategy
+        with the trial's values)."""
+        return catalog.trial(study_id, number)
+
     @app.get("/api/studies/{study_id}/trials/{number}/equity", response_model=Equity,
              tags=["studies"])
     def trial_equity(study_id: str, number: int, points: Points = 1000) -> Equity:
-        """A kept trial's whole-chain equity, downsampled."""
+        """A trial's whole-chain equity, downsampled: the kept curve, else backtested again."""
         return catalog.trial_equity(study_id, number, points)
+
+    @app.get("/api/studies/{study_id}/trials/{number}/trades", response_model=Trades,
+             tags=["studies"])
+    def trial_trades(study_id: str, number: int) -> Trades:
+        """A trial's trades over the whole chain with their legs (backtested again)."""
+        return catalog.trial_trades(study_id, number)
+
+    @app.get("/api/studies/{study_id}/trials/{number}/trades/{trade}/payoff",
+             response_model=Payoff, tags=["studies"])
+    def trial_payoff(study_id: str, number: int, trade: int,
+                     points: Annotated[int, Query(ge=3, le=2000)] = 201) -> Payoff:
+        """The payoff at expiry and at entry of a trial's trade."""
+        return catalog.payoff(trade, study=study_id, trial=number, points=points)
 
     # ------------------------------------------------------------------ backtests
     @app.get("/api/backtests", response_model=list[BacktestItem], tags=["backtests"])
@@ -237,11 +258,12 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
 
     @app.get("/api/payoff", response_model=Payoff, tags=["backtests", "runs"])
     def payoff(trade: int, backtest: str | None = None, sweep: str | None = None,
-               run: str | None = None,
+               run: str | None = None, study: str | None = None, trial: int | None = None,
                points: Annotated[int, Query(ge=3, le=2000)] = 201) -> Payoff:
-        """The payoff of a trade's entry structure: of a backtest (`backtest`), or of a
-        sweep's run (`sweep` and `run`)."""
-        return catalog.payoff(trade, backtest=backtest, sweep=sweep, run=run, points=points)
+        """The payoff of a trade's entry structure: of a backtest (`backtest`), of a sweep's
+        run (`sweep` and `run`) or of a study's trial (`study` and `trial`)."""
+        return catalog.payoff(trade, backtest=backtest, sweep=sweep, run=run, study=study,
+                              trial=trial, points=points)
 
     # ------------------------------------------------------------------ events
     @app.get("/api/events", tags=["catalog"], response_class=StreamingResponse,

@@ -16,6 +16,7 @@ from gridbt._errors import environment_failure, failure_text
 from gridbt._status import now, write_status
 from gridbt._supervise import note_status
 from gridbt.optimize.spec import StudySpec
+from gridbt.strategy.spec import StrategySpec
 from gridbt.sweep.manifest import code_version
 
 __all__ = ["STATUS_NAME", "read_status", "record_failure", "start_status", "write_study_status"]
@@ -44,17 +45,23 @@ def write_study_status(out_dir: Path, status: str, **fields: Any) -> None:
     write_status(Path(out_dir) / STATUS_NAME, payload)
 
 
-def start_status(out_dir: Path, study: StudySpec, source: str, storage: str) -> None:
+def start_status(out_dir: Path, study: StudySpec, source: str, storage: str,
+                 base: StrategySpec, fingerprint: str) -> None:
     """Record a run of `study` starting in `out_dir` (and tell a watching process): what the
     study is (its name, objectives, sampler, pruner, trial budget, file and storage), so that
-    the results API lists it while it runs, and when the run started."""
+    the results API lists it while it runs, and when the run started; and what a trial's
+    strategy is made of (the base strategy resolved, the space's conditional paths, the
+    chain), so that the results API can show and backtest any trial again."""
     previous = read_status(out_dir) or {}
     write_study_status(
         out_dir, "running", study=study.name, study_file=source, storage=storage,
         objectives=[{"kpi": o.kpi, "maximize": o.maximize} for o in study.objectives],
         sampler=study.sampler_kind, pruner=study.pruner_kind, planned_trials=study.trials,
         code_version=code_version(), started=now(), finished_at="", error="",
-        runs=int(previous.get("runs", 0)) + 1)
+        runs=int(previous.get("runs", 0)) + 1, base_strategy=base.model_dump(mode="json"),
+        # a trial stores None for a conditional path it did not sample: the base value holds
+        conditional_paths=[p for p, d in study.space.items() if d.when],
+        data=study.data, data_fingerprint=fingerprint)
     note_status(Path(out_dir) / STATUS_NAME)
 
 

@@ -556,10 +556,10 @@ def run_study(
     except StudyError:
         raise
     except Exception as exc:  # the storage itself: locked, a full disk
-        start_status(out_dir, study, source, url)
+        start_status(out_dir, study, source, url, base, packed.fingerprint)
         raise record_failure(out_dir, exc, f"opening the study's storage {url}") from None
     stage("storage open in %.2f s: %d finished trials", seconds_since(opening), finished)
-    start_status(out_dir, study, source, url)
+    start_status(out_dir, study, source, url, base, packed.fingerprint)
     # a finished study resumed with what its last finish was made from has nothing to do
     if (resume and finish and finished_before and finished >= study.trials
             and last.get("made_from") == made_from(source, signature=signature,

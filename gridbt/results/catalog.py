@@ -65,11 +65,13 @@ from gridbt.results.models import (
     SweepItem,
     Trades,
     Trial,
+    TrialDetail,
 )
 from gridbt.results.plots import finite_or_none, plain
 from gridbt.results.recompute import Recomputed, Recomputer, run_spec
 from gridbt.results.runs import RunStore, SweepRuns
 from gridbt.results.series import check_points, equity_of, trades_of
+from gridbt.strategy.spec import StrategySpec
 from gridbt.strategy.summary import BacktestSummary
 
 __all__ = ["MAX_BINS", "Catalog", "State"]
@@ -546,10 +548,13 @@ class Catalog:
 
     def run_trades(self, sweep_id: str, param_hash: str) -> Trades:
         """A run's trades with their legs (sweeps keep none: the run is recomputed)."""
+        return self._recomputed_trades(self._recomputed(sweep_id, param_hash))
+
+    @staticmethod
+    def _recomputed_trades(outcome: Recomputed) -> Trades:
         from gridbt.results.payoff import with_entry_deltas
         from gridbt.results.tables import trades_table
 
-        outcome = self._recomputed(sweep_id, param_hash)
         return with_entry_deltas(trades_of(trades_table(outcome.result, outcome.packed),
                                            "recomputed"), outcome.spec, outcome.packed)
 
@@ -840,14 +845,67 @@ class Catalog:
                            trial_rows=self._study_trials(entry, files),
                            pareto=list(summary.get("pareto") or []))
 
+    def _trial(self, study_id: str, number: int) -> tuple[Entry, _StudyFiles, Trial]:
+        entry = self._entry("study", study_id)
+        files = self._study_files(entry)
+        for trial in self._study_trials(entry, files):
+            if trial.number == number:
+                return entry, files, trial
+        raise NotFound(f"trial {number}: study {study_id} has no such finished trial")
+
+    @staticmethod
+    def _trial_spec(files: _StudyFiles, trial: Trial) -> StrategySpec:
+        """A trial's strategy: the base strategy `study.json` records with the trial's values,
+        where a conditional path the trial did not sample (None) keeps the base value."""
+        start = files.start or {}
+        base = start.get("base_strategy")
+        if not isinstance(base, dict):
+            raise Unavailable(
+                f"trial {trial.number}: the study did not record its base strategy (it last ran "
+                "before gridbt did); `gridbt optimize STUDY_FILE --out DIR --resume` records it "
+                "without running a trial")
+        conditional = set(start.get("conditional_paths") or [])
+        values = {p: v for p, v in trial.params.items() if not (v is None and p in conditional)}
+        return run_spec(base, values, f"{base.get('name', 'strategy')}#t{trial.number}")
+
+    def trial(self, study_id: str, number: int) -> TrialDetail:
+        """One trial: its row, its resolved strategy and whether it can be backtested again."""
+        _, files, trial = self._trial(study_id, number)
+        start = files.start or {}
+        strategy, note = None, None
+        try:
+            strategy = self._trial_spec(files, trial).model_dump(mode="json")
+        except Unavailable as exc:
+            note = str(exc)
+        data = start.get("data")
+        return TrialDetail(
+            **trial.model_dump(), study=study_id, strategy=strategy, strategy_note=note,
+            recomputable=strategy is not None and trial.state != "FAIL",
+            data=str(data) if data is not None else None,
+            data_fingerprint=start.get("data_fingerprint"),
+            code_version=start.get("code_version"))
+
+    def _trial_recomputed(self, study_id: str, number: int) -> Recomputed:
+        entry, files, trial = self._trial(study_id, number)
+        if trial.state == "FAIL":
+            raise NotFound(f"trial {number} failed ({trial.error or 'no reason recorded'}): it "
+                           "has no backtest")
+        spec = self._trial_spec(files, trial)
+        start = files.start or {}
+        fingerprint = str(start.get("data_fingerprint"))
+        return self._recompute.run((str(entry.path), fingerprint, f"trial {number}"), spec,
+                                   start.get("data"), fingerprint)
+
     def trial_equity(self, study_id: str, number: int, points: int = 1000) -> Equity:
-        """The whole-chain equity curve of a kept trial (the best `keep_equity`)."""
+        """A trial's whole-chain equity curve: the kept one (a study keeps its best
+        `keep_equity`), else backtested again."""
         check_points(points)
         entry = self._entry("study", study_id)
         path = self._file(entry, "equity", "top.parquet")
         if path is None or number not in self._kept_trials(entry):
-            raise NotFound(f"trial {number}: its equity curve was not kept (a study keeps its "
-                           "best keep_equity trials' curves)")
+            outcome = self._trial_recomputed(study_id, number)
+            return equity_of(outcome.packed.day_date.astype("datetime64[D]"),
+                             outcome.result.equity, points, "recomputed")
         table = pq.read_table(path, columns=["trial", "equity"], filters=[("trial", "=", number)])
         equity = np.asarray(table.column("equity")[0].as_py(), dtype=np.float64)
         dates_path = self._file(entry, "equity", "dates.parquet")
@@ -855,6 +913,11 @@ class Catalog:
             raise NotFound(f"study {study_id}: equity/dates.parquet is missing")
         dates = pq.read_table(dates_path).column("date").to_numpy().astype("datetime64[D]")
         return equity_of(dates, equity, points, "kept")
+
+    def trial_trades(self, study_id: str, number: int) -> Trades:
+        """A trial's trades over the whole chain, with their legs (backtested again: a study
+        keeps none)."""
+        return self._recomputed_trades(self._trial_recomputed(study_id, number))
 
     # ------------------------------------------------------------------ backtests
     def _summary(self, entry: Entry) -> BacktestSummary:
@@ -915,7 +978,6 @@ class Catalog:
         """A backtest's trades with their legs, each leg's entry delta computed on the chain
         the backtest ran on (None where that chain is not available)."""
         from gridbt.results.payoff import with_entry_deltas
-        from gridbt.strategy.spec import StrategySpec
 
         summary, path = self._backtest_file(backtest_id, "trades")
         table: pa.Table = self._files.get(path, "table", pq.read_table)
@@ -930,23 +992,25 @@ class Catalog:
 
     # ------------------------------------------------------------------ payoff
     def payoff(self, trade: int, *, backtest: str | None = None, sweep: str | None = None,
-               run: str | None = None, points: int = 201) -> Payoff:
-        """The payoff diagram of trade `trade` of a backtest, or of a sweep's run."""
+               run: str | None = None, study: str | None = None, trial: int | None = None,
+               points: int = 201) -> Payoff:
+        """The payoff diagram of trade `trade` of a backtest, a sweep's run or a study's
+        trial."""
         from gridbt.results.payoff import payoff_of
-        from gridbt.strategy.spec import StrategySpec
+        from gridbt.results.tables import trades_table
 
-        if (backtest is None) == (sweep is None) or (sweep is None) != (run is None):
-            raise QueryError("payoff: give backtest=ID, or sweep=ID and run=PARAM_HASH")
+        kinds = (backtest is not None) + (sweep is not None) + (study is not None)
+        if kinds != 1 or (sweep is None) != (run is None) or (study is None) != (trial is None):
+            raise QueryError("payoff: give backtest=ID, sweep=ID and run=PARAM_HASH, or "
+                             "study=ID and trial=NUMBER")
         if backtest is not None:
             summary = self.backtest(backtest).summary
             trades = self.backtest_trades(backtest)
             spec = StrategySpec.model_validate(summary.strategy)
             packed = self._recompute.chain(summary.data.path, summary.data.fingerprint)
         else:
-            assert sweep is not None and run is not None
-            outcome = self._recomputed(sweep, run)
-            from gridbt.results.tables import trades_table
-
+            outcome = (self._recomputed(sweep, run) if sweep is not None and run is not None
+                       else self._trial_recomputed(str(study), int(trial or 0)))
             trades = trades_of(trades_table(outcome.result, outcome.packed), "recomputed")
             spec, packed = outcome.spec, outcome.packed
         if not 0 <= trade < trades.count:

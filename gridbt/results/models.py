@@ -43,6 +43,7 @@ __all__ = [
     "Trade",
     "Trades",
     "Trial",
+    "TrialDetail",
 ]
 
 Aggregate = Literal["max", "median", "mean", "min", "count"]
@@ -367,6 +368,20 @@ class Trial(_Model):
         description="the first objective per walk-forward fold (null if not stored)")
     error: str | None
     equity_kept: bool
+
+
+class TrialDetail(Trial):
+    study: str
+    strategy: dict[str, Any] | None = Field(
+        description="the trial's resolved strategy: the study's base strategy with the trial's "
+                    "values (null when the study did not record its base strategy, or the "
+                    "values make no valid strategy)")
+    strategy_note: str | None = Field(description="why `strategy` is null")
+    recomputable: bool = Field(description="its equity and trades can be backtested again "
+                                           "on demand (a trial that ran, with a strategy)")
+    data: str | None = Field(description="the study's chain directory (null: the default chain)")
+    data_fingerprint: str | None
+    code_version: str | None = Field(description="the gridbt that last ran the study")
 
 
 class StudyDetail(StudyItem):

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from fastapi import FastAPI
 
 from gridbt._lock import lock_directory
@@ -533,15 +534,111 @@ def test_studies_list_and_detail(client: httpx.Client, root: Path) -> None:
     assert detail["summary"] == summary
 
 
-def test_a_kept_trial_equity_and_a_not_kept_one(client: httpx.Client) -> None:
+def test_a_trial_has_its_resolved_strategy(client: httpx.Client, root: Path) -> None:
+    from gridbt.strategy.paths import get_path
+
+    start = json.loads((root / "studies" / "tiny" / "study.json").read_text())
+    base = yaml.safe_load(SHORT_PUT.read_text())
+    assert start["base_strategy"]["name"] == base["name"]
+    for trial in get(client, f"/api/studies/{STUDY}")["trial_rows"]:
+        detail = get(client, f"/api/studies/{STUDY}/trials/{trial['number']}")
+        assert detail["params"] == trial["params"] and detail["kpis"] == trial["kpis"]
+        strategy = detail["strategy"]
+        assert strategy["name"] == f"{base['name']}#t{trial['number']}"
+        for path, value in trial["params"].items():
+            assert get_path(strategy, path) == value, path
+        # what the study did not search is the base strategy's
+        assert strategy["structure"] == {**start["base_strategy"]["structure"],
+                                         "legs": strategy["structure"]["legs"]}
+        assert detail["recomputable"] and detail["strategy_note"] is None
+        assert detail["data"] == start["data"] and detail["data_fingerprint"] == \
+            start["data_fingerprint"]
+    get(client, f"/api/studies/{STUDY}/trials/999", 404)
+
+
+def test_a_trial_equity_is_kept_or_backtested_again_exactly(
+        client: httpx.Client, root: Path, tmp_path: Path) -> None:
     trials = get(client, f"/api/studies/{STUDY}")["trial_rows"]
     kept = [t["number"] for t in trials if t["equity_kept"]]
     assert len(kept) == 3
     equity = get(client, f"/api/studies/{STUDY}/trials/{kept[0]}/equity", points=50)
     assert equity["source"] == "kept" and equity["days"] == 252 and equity["points"] <= 50
     other = next(t["number"] for t in trials if not t["equity_kept"])
-    assert "not kept" in get(client, f"/api/studies/{STUDY}/trials/{other}/equity",
-                             404)["detail"]
+    again = get(client, f"/api/studies/{STUDY}/trials/{other}/equity", points=1000)
+    assert again["source"] == "recomputed" and again["days"] == again["points"] == 252
+    # backtested again, a kept trial gives the study's own curve to the bit
+    copy = tmp_path / "root" / "studies" / "tiny"
+    shutil.copytree(root / "studies" / "tiny", copy, ignore=shutil.ignore_patterns("equity"))
+    top = pd.read_parquet(root / "studies" / "tiny" / "equity" / "top.parquet")
+    chain = pd.read_parquet(root / "studies" / "tiny" / "equity" / "kpis.parquet")
+    with served(create_app(Catalog(tmp_path / "root", refresh_seconds=0.0))) as other_client:
+        for number, curve in zip(top["trial"], top["equity"], strict=True):
+            got = get(other_client, f"/api/studies/{STUDY}/trials/{number}/equity", points=1000)
+            assert got["source"] == "recomputed"
+            assert got["equity"] == list(curve)
+            trades = get(other_client, f"/api/studies/{STUDY}/trials/{number}/trades")
+            want = chain[chain["trial"] == number].iloc[0]
+            assert trades["count"] == want["trade_count"] > 0
+            assert sum(t["pnl"] for t in trades["trades"]) == pytest.approx(want["total_pnl"])
+            payoff = get(other_client, f"/api/studies/{STUDY}/trials/{number}/trades/0/payoff")
+            assert payoff == get(other_client, "/api/payoff", study=STUDY, trial=int(number),
+                                 trade=0)
+            assert payoff["entry_date"] == trades["trades"][0]["entry_date"]
+
+
+def _edited_study(root: Path, tmp_path: Path, start: dict[str, Any] | None = None,
+                  state: str | None = None) -> Catalog:
+    """A copy of the tiny study under a new root, its study.json fields replaced by `start`
+    (None values removed) and its first trial's state set to `state`."""
+    copy = tmp_path / "root" / "studies" / "tiny"
+    shutil.copytree(root / "studies" / "tiny", copy, ignore=shutil.ignore_patterns("equity"))
+    manifest = json.loads((copy / "study.json").read_text())
+    for key, value in (start or {}).items():
+        if value is None:
+            manifest.pop(key)
+        else:
+            manifest[key] = value
+    (copy / "study.json").write_text(json.dumps(manifest))
+    if state is not None:
+        frame = pd.read_parquet(copy / "trials.parquet")
+        frame.loc[0, "state"] = state
+        frame.to_parquet(copy / "trials.parquet")
+    return Catalog(tmp_path / "root", refresh_seconds=0.0)
+
+
+def test_a_study_that_did_not_record_its_base_strategy_says_how_to(
+        root: Path, tmp_path: Path) -> None:
+    with served(create_app(_edited_study(root, tmp_path, {"base_strategy": None}))) as http:
+        detail = get(http, f"/api/studies/{STUDY}/trials/0")
+        assert detail["strategy"] is None and not detail["recomputable"]
+        assert "--resume` records it without running a trial" in detail["strategy_note"]
+        assert "did not record its base strategy" in get(
+            http, f"/api/studies/{STUDY}/trials/0/equity", 409)["detail"]
+
+
+def test_a_failed_trial_has_no_backtest(root: Path, tmp_path: Path) -> None:
+    with served(create_app(_edited_study(root, tmp_path, state="FAIL"))) as http:
+        detail = get(http, f"/api/studies/{STUDY}/trials/0")
+        assert detail["state"] == "FAIL" and detail["strategy"] is not None
+        assert not detail["recomputable"]
+        for tail in ("equity", "trades", "trades/0/payoff"):
+            assert "has no backtest" in get(http, f"/api/studies/{STUDY}/trials/0/{tail}",
+                                            404)["detail"]
+
+
+def test_a_conditional_path_a_trial_did_not_sample_keeps_the_base_value(
+        root: Path, tmp_path: Path) -> None:
+    trials = pd.read_parquet(root / "studies" / "tiny" / "trials.parquet")
+    off = trials[trials[Z].isna()]
+    assert len(off), "the tiny study has a trial with its stop off"
+    number = int(off["trial"].iloc[0])
+    base = json.loads((root / "studies" / "tiny" / "study.json").read_text())["base_strategy"]
+    leaf = Z.split(".")[-1]
+    assert base["exit"][leaf] is not None
+    plain = _edited_study(root, tmp_path / "a")
+    assert plain.trial(STUDY, number).strategy["exit"][leaf] is None  # null: the stop is off
+    conditional = _edited_study(root, tmp_path / "b", {"conditional_paths": [Z]})
+    assert conditional.trial(STUDY, number).strategy["exit"][leaf] == base["exit"][leaf]
 
 
 # ---------------------------------------------------------------------- backtests
@@ -865,7 +962,10 @@ def test_openapi_is_served_and_names_every_route(client: httpx.Client) -> None:
             "/api/sweeps/{sweep_id}/runs/{param_hash}",
             "/api/sweeps/{sweep_id}/runs/{param_hash}/equity",
             "/api/sweeps/{sweep_id}/runs/{param_hash}/trades", "/api/studies",
-            "/api/studies/{study_id}", "/api/studies/{study_id}/trials/{number}/equity",
+            "/api/studies/{study_id}", "/api/studies/{study_id}/trials/{number}",
+            "/api/studies/{study_id}/trials/{number}/equity",
+            "/api/studies/{study_id}/trials/{number}/trades",
+            "/api/studies/{study_id}/trials/{number}/trades/{trade}/payoff",
             "/api/backtests", "/api/backtests/{backtest_id}",
             "/api/backtests/{backtest_id}/equity", "/api/backtests/{backtest_id}/trades",
             "/api/payoff", "/api/events", "/api/metrics",
