@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from gridbt.api.frontend import STATIC_DIR, frontend_built
 from gridbt.testing.workspace import GRID_PATHS, STUDY_ID, SWEEP_ID, make_workspace
@@ -293,22 +294,67 @@ def test_compare_three_runs(page: Page, api: httpx.Client) -> None:
 
 def test_compare_reads_a_parameter_a_run_does_not_vary_from_its_strategy(
         page: Page, api: httpx.Client) -> None:
-    """A study trial records the parameters its study searched; a backtest beside it shows
-    its strategy's values for them (the hedged strangle's 0.16 delta, 0.5 profit target and
-    2.0 stop), not 'absent'."""
+    """A study trial beside a backtest: each column is the run's resolved strategy, so the
+    backtest shows its strategy's values for the study's paths (the hedged strangle's 0.16
+    delta, 0.5 profit target and 2.0 stop), not 'absent', and the trial shows the base
+    strategy's value for a path its study did not search, not 'not recorded'."""
     study = api.get(f"/api/studies/{STUDY}").json()
     trial = next(t for t in study["trial_rows"] if t["state"] == "COMPLETE")
+    strategy = api.get(f"/api/studies/{STUDY}/trials/{trial['number']}").json()["strategy"]
     page.goto(f"/compare?runs=bt:{BACKTEST},trial:{STUDY}:{trial['number']}")
     pg = page.page
     pg.get_by_test_id("param-diff").wait_for()
+    assert pg.get_by_role("heading", name="Strategy differences").count() == 1
     pg.get_by_text("show all").click()
     rows = pg.get_by_test_id("param-diff").locator("tbody tr")
     pg.locator('[data-testid="param-diff"] tbody tr').nth(2).wait_for()
     cells = {r.locator("td").first.get_attribute("title"): r.locator("td").all_inner_texts()[1:]
              for r in rows.all()}
-    assert {path: values[0] for path, values in cells.items()} == {X: "0.16", Y: "0.5", Z: "2"}
+    assert [cells[path][0] for path in (X, Y, Z)] == ["0.16", "0.5", "2"]
     assert [cells[path][1] for path in (X, Y, Z)] == [
         fmt_param(trial["params"][path]) for path in (X, Y, Z)]
+    unsearched = "structure.dte.target"
+    assert cells[unsearched][1] == fmt_param(strategy["structure"]["dte"]["target"])
+    assert not any("not recorded" in v for values in cells.values() for v in values)
+    # a field one strategy has and the other has not (the strangle's second leg) is a dash
+    assert cells["structure.legs.1.select.target"][1] == "–"
+
+
+def test_a_trial_not_kept_is_backtested_again_with_its_strategy(page: Page,
+                                                                  api: httpx.Client) -> None:
+    """A trial whose curve the study did not keep: its tear sheet draws the curve backtested
+    again, its Trades tab lists the trades, and its Strategy panel gives the YAML and the
+    command that reproduce it."""
+    study = api.get(f"/api/studies/{STUDY}").json()
+    number = next(t["number"] for t in study["trial_rows"]
+                  if not t["equity_kept"] and t["state"] == "COMPLETE")
+    detail = api.get(f"/api/studies/{STUDY}/trials/{number}").json()
+    equity = api.get(f"/api/studies/{STUDY}/trials/{number}/equity",
+                     params={"points": 5000}).json()
+    assert equity["source"] == "recomputed"
+    page.goto(f"/studies/{STUDY}/trials/{number}")
+    pg = page.page
+    drawn = page.uplot("equity")
+    assert len(drawn[0]) == equity["days"]
+    assert all(_close(a, b) for a, b in zip(drawn[1], equity["equity"], strict=True))
+    assert "backtested again on demand (whole chain)" in pg.get_by_test_id("tearsheet") \
+        .inner_text()
+    name = f"{detail['strategy']['name'].replace('#', '-')}"
+    command = pg.get_by_test_id("backtest-command").inner_text()
+    assert command == f"gridbt backtest --strategy {name}.yaml --data {detail['data']} " \
+                      f"--out out/{name}"
+    shown = yaml.safe_load(pg.get_by_test_id("strategy-yaml").inner_text())
+    assert shown == detail["strategy"]
+    page.shot("tearsheet-trial")
+    pg.get_by_role("link", name="Trades").click()
+    trades = api.get(f"/api/studies/{STUDY}/trials/{number}/trades").json()
+    table = pg.get_by_test_id("trade-table")
+    pg.locator(f'[data-testid="trade-table"][data-rows="{trades["count"]}"]').wait_for()
+    table.locator("tbody tr[data-row-id='0']").click()
+    pg.wait_for_url(re.compile(r"/trades/0$"))
+    payoff = api.get(f"/api/studies/{STUDY}/trials/{number}/trades/0/payoff",
+                     params={"points": 301}).json()
+    assert page.uplot("payoff")[0] == pytest.approx(payoff["spots"])
 
 
 def fmt_param(value: Any) -> str:
@@ -418,13 +464,12 @@ def test_robustness_and_every_page_without_console_errors(page: Page, api: httpx
                  "/no/such/page", "/sweeps/nope"):
         page.goto(path)
         pg.wait_for_load_state("networkidle")
-    # a kept trial's page has no command at its foot: its daily book's note says what to do
+    # a trial's daily book is made by backtesting it: the command at the page's foot does
     study = api.get(f"/api/studies/{STUDY}").json()
     kept = next(t["number"] for t in study["trial_rows"] if t["equity_kept"])
     page.goto(f"/studies/{STUDY}/trials/{kept}")
     note = pg.get_by_text("No daily book for this run").locator("..").inner_text()
-    assert "study's base strategy with this trial's parameters" in note
-    assert "command at the bottom" not in note
+    assert "run the command at the bottom of this page" in note
     # a missing sweep is said plainly (the API's 404 is not a console error of the app)
     page.errors[:] = [e for e in page.errors if "404" not in e]
     time.sleep(0.1)

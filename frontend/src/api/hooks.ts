@@ -216,6 +216,8 @@ export interface RunInfo {
   kpis: Record<string, number | null>;
   params: Record<string, unknown>;
   strategy: Record<string, unknown> | null;
+  /** why `strategy` is null (a study that did not record its base strategy) */
+  strategyNote: string | null;
   dataPath: string | null;
   fingerprint: string | null;
   firstDate: string | null;
@@ -226,6 +228,8 @@ export interface RunInfo {
   equityAvailable: boolean;
   tradesAvailable: boolean;
   equitySource: string;
+  /** why there is no equity curve (equityAvailable false) */
+  equityNote: string | null;
   codeVersion: string | null;
   /** the KPIs cover this span (a trial's KPIs are in sample) */
   kpiSpan: string | null;
@@ -248,6 +252,7 @@ async function runInfo(client: QueryClient, ref: RunRef): Promise<RunInfo> {
       kpis: run.kpis,
       params: run.params,
       strategy: run.strategy,
+      strategyNote: null,
       dataPath: sweep.data_path,
       fingerprint: sweep.data_fingerprint,
       firstDate: sweep.first_date,
@@ -258,6 +263,7 @@ async function runInfo(client: QueryClient, ref: RunRef): Promise<RunInfo> {
       equityAvailable: true,
       tradesAvailable: true,
       equitySource: run.equity_kept ? "kept by the sweep" : "recomputed on demand",
+      equityNote: null,
       codeVersion: sweep.code_version,
       kpiSpan: null,
     };
@@ -272,6 +278,7 @@ async function runInfo(client: QueryClient, ref: RunRef): Promise<RunInfo> {
       kpis: bt.kpis,
       params: {},
       strategy: s.strategy as unknown as Record<string, unknown>,
+      strategyNote: null,
       dataPath: s.data?.path ?? null,
       fingerprint: bt.data_fingerprint,
       firstDate: bt.first_date,
@@ -285,13 +292,19 @@ async function runInfo(client: QueryClient, ref: RunRef): Promise<RunInfo> {
       equityAvailable: true,
       tradesAvailable: true,
       equitySource: "equity.parquet",
+      equityNote: null,
       codeVersion: s.gridbt_version ?? null,
       kpiSpan: null,
     };
   }
-  const study = await client.ensureQueryData(studyQuery(ref.study));
-  const trial = study.trial_rows.find((t) => t.number === ref.number);
-  if (!trial) throw new Error(`trial ${ref.number}: not in study ${study.name}`);
+  const [study, trial] = await Promise.all([
+    client.ensureQueryData(studyQuery(ref.study)),
+    unwrap(
+      api.GET("/api/studies/{study_id}/trials/{number}", {
+        params: { path: { study_id: ref.study, number: ref.number } },
+      }),
+    ),
+  ]);
   const span = (study.summary.in_sample_span_dates as string[] | undefined) ?? null;
   return {
     ref,
@@ -299,18 +312,28 @@ async function runInfo(client: QueryClient, ref: RunRef): Promise<RunInfo> {
     subtitle: `${trial.state.toLowerCase()} trial of study ${study.name} (${study.sampler ?? "?"} sampler)`,
     kpis: trial.kpis,
     params: trial.params,
-    strategy: null,
-    dataPath: null,
-    fingerprint: null,
-    firstDate: span?.[0] ?? null,
-    lastDate: span?.[1] ?? null,
+    strategy: trial.strategy ?? null,
+    strategyNote: trial.strategy_note ?? null,
+    dataPath: trial.data ?? null,
+    fingerprint: trial.data_fingerprint ?? null,
+    // the chain's span: a trial's equity and trades cover the whole chain
+    firstDate: study.first_date ?? null,
+    lastDate: study.last_date ?? null,
     skips: {},
     exitReasons: null,
     counters: {},
-    equityAvailable: trial.equity_kept,
-    tradesAvailable: false,
-    equitySource: trial.equity_kept ? "kept by the study (whole chain)" : "not kept",
-    codeVersion: null,
+    equityAvailable: trial.equity_kept || trial.recomputable,
+    tradesAvailable: trial.recomputable,
+    equitySource: trial.equity_kept
+      ? "kept by the study (whole chain)"
+      : trial.recomputable
+        ? "backtested again on demand (whole chain)"
+        : "not kept",
+    equityNote:
+      trial.state === "FAIL"
+        ? `Trial #${trial.number} failed (${trial.error ?? "no reason recorded"}): it made no backtest.`
+        : `A study keeps the daily equity of its best trials only (keep_equity), and this one cannot be backtested again: ${trial.strategy_note ?? "its strategy is not known"}`,
+    codeVersion: trial.code_version ?? null,
     kpiSpan: span ? `in sample, ${span[0]} to ${span[1]}` : "in sample",
   };
 }
@@ -375,10 +398,14 @@ export function useTrades(ref: RunRef, enabled = true) {
             params: { path: { backtest_id: ref.id } },
           }),
         );
-      throw new Error("a study keeps no trades of its trials");
+      return unwrap(
+        api.GET("/api/studies/{study_id}/trials/{number}/trades", {
+          params: { path: { study_id: ref.study, number: ref.number } },
+        }),
+      );
     },
     staleTime: Infinity,
-    enabled: enabled && ref.kind !== "trial",
+    enabled,
   });
 }
 
@@ -399,9 +426,15 @@ export function usePayoff(ref: RunRef, trade: number) {
         return unwrap(
           api.GET("/api/payoff", { params: { query: { backtest: ref.id, trade, points: 301 } } }),
         );
-      throw new Error("a study keeps no trades of its trials");
+      return unwrap(
+        api.GET("/api/studies/{study_id}/trials/{number}/trades/{trade}/payoff", {
+          params: {
+            path: { study_id: ref.study, number: ref.number, trade },
+            query: { points: 301 },
+          },
+        }),
+      );
     },
     staleTime: Infinity,
-    enabled: ref.kind !== "trial",
   });
 }

@@ -154,8 +154,8 @@ export interface paths {
         };
         /**
          * Payoff
-         * @description The payoff of a trade's entry structure: of a backtest (`backtest`), or of a
-         *     sweep's run (`sweep` and `run`).
+         * @description The payoff of a trade's entry structure: of a backtest (`backtest`), of a sweep's
+         *     run (`sweep` and `run`) or of a study's trial (`study` and `trial`).
          */
         get: operations["payoff_api_payoff_get"];
         put?: never;
@@ -206,6 +206,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/studies/{study_id}/trials/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trial
+         * @description A trial's values, in-sample KPIs and resolved strategy (the study's base strategy
+         *     with the trial's values).
+         */
+        get: operations["trial_api_studies__study_id__trials__number__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/studies/{study_id}/trials/{number}/equity": {
         parameters: {
             query?: never;
@@ -215,9 +236,49 @@ export interface paths {
         };
         /**
          * Trial Equity
-         * @description A kept trial's whole-chain equity, downsampled.
+         * @description A trial's whole-chain equity, downsampled: the kept curve, else backtested again.
          */
         get: operations["trial_equity_api_studies__study_id__trials__number__equity_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/studies/{study_id}/trials/{number}/trades": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trial Trades
+         * @description A trial's trades over the whole chain with their legs (backtested again).
+         */
+        get: operations["trial_trades_api_studies__study_id__trials__number__trades_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/studies/{study_id}/trials/{number}/trades/{trade}/payoff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trial Payoff
+         * @description The payoff at expiry and at entry of a trial's trade.
+         */
+        get: operations["trial_payoff_api_studies__study_id__trials__number__trades__trade__payoff_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1504,6 +1565,66 @@ export interface components {
             /** Values */
             values: (number | null)[];
         };
+        /** TrialDetail */
+        TrialDetail: {
+            /**
+             * Code Version
+             * @description the gridbt that last ran the study
+             */
+            code_version: string | null;
+            /**
+             * Data
+             * @description the study's chain directory (null: the default chain)
+             */
+            data: string | null;
+            /** Data Fingerprint */
+            data_fingerprint: string | null;
+            /** Equity Kept */
+            equity_kept: boolean;
+            /** Error */
+            error: string | null;
+            /**
+             * Fold Values
+             * @description the first objective per walk-forward fold (null if not stored)
+             */
+            fold_values: (number | null)[] | null;
+            /**
+             * Kpis
+             * @description KPIs over the in-sample span
+             */
+            kpis: {
+                [key: string]: number | null;
+            };
+            /** Number */
+            number: number;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /**
+             * Recomputable
+             * @description its equity and trades can be backtested again on demand (a trial that ran, with a strategy)
+             */
+            recomputable: boolean;
+            /** State */
+            state: string;
+            /**
+             * Strategy
+             * @description the trial's resolved strategy: the study's base strategy with the trial's values (null when the study did not record its base strategy, or the values make no valid strategy)
+             */
+            strategy: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Strategy Note
+             * @description why `strategy` is null
+             */
+            strategy_note: string | null;
+            /** Study */
+            study: string;
+            /** Values */
+            values: (number | null)[];
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -1709,6 +1830,8 @@ export interface operations {
                 backtest?: string | null;
                 sweep?: string | null;
                 run?: string | null;
+                study?: string | null;
+                trial?: number | null;
                 points?: number;
             };
             header?: never;
@@ -1788,6 +1911,38 @@ export interface operations {
             };
         };
     };
+    trial_api_studies__study_id__trials__number__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: string;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrialDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     trial_equity_api_studies__study_id__trials__number__equity_get: {
         parameters: {
             query?: {
@@ -1810,6 +1965,73 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Equity"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    trial_trades_api_studies__study_id__trials__number__trades_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: string;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trades"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    trial_payoff_api_studies__study_id__trials__number__trades__trade__payoff_get: {
+        parameters: {
+            query?: {
+                points?: number;
+            };
+            header?: never;
+            path: {
+                study_id: string;
+                number: number;
+                trade: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Payoff"];
                 };
             };
             /** @description Validation Error */

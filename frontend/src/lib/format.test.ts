@@ -11,6 +11,7 @@ import {
   fmtProb,
   fmtTime,
   fmtUnit,
+  pctAxisDigits,
   plural,
   shortPath,
   shownTop,
@@ -79,5 +80,18 @@ describe("formatters", () => {
     expect(fmtDuration(1.19)).toBe("1.2 s");
     expect(fmtDuration(3725)).toBe("1 h 2 min");
     expect(fmtTime("2026-12-04T22:42:27+00:00")).toBe("2026-12-04 22:42");
+  });
+  test("percent axis decimals tell ~5 ticks apart", () => {
+    const ticks = (values: number[]) => {
+      const d = pctAxisDigits(values);
+      const top = Math.max(0, ...values);
+      return [0, 1, 2, 3, 4, 5].map((i) => fmtPct((top * i) / 5, d));
+    };
+    expect(pctAxisDigits([0.006])).toBe(1);
+    expect(new Set(ticks([0.006])).size).toBe(6);
+    expect(pctAxisDigits([0.25, -0.1])).toBe(0);
+    expect(pctAxisDigits([0.0004])).toBe(3);
+    expect(pctAxisDigits([])).toBe(0);
+    expect(pctAxisDigits([0])).toBe(0);
   });
 });

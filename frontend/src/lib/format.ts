@@ -183,6 +183,16 @@ export function axisLabels(
   return labels;
 }
 
+/** Decimals for a percent axis over `values` (fractions, the axis starting at 0): enough to
+ *  tell ECharts' ~5 ticks apart (a year of 0.6% needs 0.1% steps, not "0% 0% 1% 1%"). */
+export function pctAxisDigits(values: readonly number[]): number {
+  const finite = values.filter(isNum);
+  const span = 100 * (Math.max(0, ...finite) - Math.min(0, ...finite));
+  if (!(span > 0)) return 0;
+  const step = span / 5;
+  return step >= 1 ? 0 : Math.min(3, Math.ceil(-Math.log10(step)));
+}
+
 /** Compact money with a given number of decimals for axes: "$1.05M", "$250K". */
 export function fmtMoneyAxis(x: number, digits = 0): string {
   if (!isNum(x)) return DASH;

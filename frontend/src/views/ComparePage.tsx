@@ -261,8 +261,8 @@ export function CompareView({
       ...new Set((useStrategy ? strategies : params).flatMap((f) => Object.keys(f))),
     ].sort();
     // a parameter another run varies is read from this run's strategy where it has one (a
-    // sweep's fixed DTE target is its strategy's, not absent); a study trial records only
-    // the parameters its study searched
+    // sweep's fixed DTE target is its strategy's, not absent); a trial of a study that did not
+    // record its base strategy has only the parameters its study searched
     const flat = useStrategy
       ? strategies
       : params.map((p, i) => ({
@@ -427,10 +427,14 @@ export function CompareView({
                       <td title={r.k}>{paramRows.useStrategy ? r.k : shortPath(r.k)}</td>
                       {r.values.map((v, i) => (
                         <td key={i} className={`right num ${r.differs ? "strong" : "muted"}`}>
-                          {v === undefined ? (
+                          {v === undefined && paramRows.useStrategy ? (
+                            <span className="muted" title="this strategy has no such field">
+                              –
+                            </span>
+                          ) : v === undefined ? (
                             <span
                               className="muted"
-                              title="not recorded: a study trial holds only the parameters its study searched"
+                              title="not recorded: this trial's study did not record its base strategy, only the parameters it searched"
                             >
                               not recorded
                             </span>

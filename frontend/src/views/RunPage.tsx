@@ -39,7 +39,9 @@ export default function RunPage({ kind }: { kind: RunRef["kind"] }) {
         <NavLink end to={base}>
           Tear sheet
         </NavLink>
-        {ref.kind !== "trial" && <NavLink to={`${base}/trades`}>Trades</NavLink>}
+        {(ref.kind !== "trial" || info.data?.tradesAvailable) && (
+          <NavLink to={`${base}/trades`}>Trades</NavLink>
+        )}
       </nav>
       {info.data && (
         <Suspense fallback={<Skeleton height={400} />}>

@@ -34,6 +34,7 @@ import {
   fmtNumber,
   fmtPct,
   isNum,
+  pctAxisDigits,
 } from "../lib/format";
 import { fmtMetric, HEADLINE, label, metricHelp } from "../lib/metrics";
 import {
@@ -61,11 +62,7 @@ export function TearSheet({ info }: { info: RunInfo }) {
       <KpiHeader info={info} />
       {!info.equityAvailable ? (
         <Panel title="Equity">
-          <Empty title="This trial's curve was not kept">
-            A study keeps the daily equity of its best trials only (<code>keep_equity</code>); the
-            KPIs above are this trial's, over the in-sample span. Run the trial's parameters as a
-            backtest to see the rest of the tear sheet.
-          </Empty>
+          <Empty title="No equity curve for this trial">{info.equityNote}</Empty>
         </Panel>
       ) : equity.error ? (
         <ErrorBox error={equity.error} />
@@ -304,7 +301,10 @@ function ReturnsPanels({
       },
       yAxis: {
         type: "value",
-        axisLabel: { color: palette.muted, formatter: (v: number) => fmtPct(v, 0) },
+        axisLabel: {
+          color: palette.muted,
+          formatter: (v: number) => fmtPct(v, pctAxisDigits(yearly.map((y) => y.ret))),
+        },
         splitLine: { lineStyle: { color: palette.grid } },
       },
       series: [
@@ -582,8 +582,8 @@ const ATTRIBUTION = [
   "pnl_residual",
 ] as const;
 
-/** Why a run has no daily book, by kind, and how to get one: a trial's page has no command
- *  at its foot to run. */
+/** Why a run has no daily book, by kind, and how to get one (a trial's page has a command at
+ *  its foot only when its study recorded its base strategy). */
 const NO_BOOK: Record<RunRef["kind"], { kept: string; how: string }> = {
   run: {
     kept: "A sweep keeps each run's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by ",
@@ -591,7 +591,7 @@ const NO_BOOK: Record<RunRef["kind"], { kept: string; how: string }> = {
   },
   trial: {
     kept: "A study keeps each trial's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by ",
-    how: "run it on the study's base strategy with this trial's parameters (Strategy, below).",
+    how: "run the command at the bottom of this page to get them.",
   },
   backtest: {
     kept: "This run has no daily book: the greeks, P&L attribution and margin are written by ",
@@ -725,7 +725,10 @@ function BookPanels({
       <Panel title="Greeks, P&L attribution and margin">
         <Empty title="No daily book for this run">
           {NO_BOOK[info.ref.kind].kept}
-          <code>gridbt backtest</code>: {NO_BOOK[info.ref.kind].how}
+          <code>gridbt backtest</code>:{" "}
+          {info.strategy
+            ? NO_BOOK[info.ref.kind].how
+            : "run it on the study's base strategy with this trial's parameters (Strategy, below)."}
         </Empty>
       </Panel>
     );
@@ -869,7 +872,7 @@ function ActivityPanel({
             </ul>
           ) : (
             <p className="small muted">
-              {info.tradesAvailable ? (trades ? "No trade." : "…") : "Not recorded for trials."}
+              {info.tradesAvailable ? (trades ? "No trade." : "…") : "No trades."}
             </p>
           )}
         </div>
@@ -878,7 +881,7 @@ function ActivityPanel({
           {tradesError ? (
             <ErrorBox error={tradesError} />
           ) : !info.tradesAvailable ? (
-            <p className="small muted">Not recorded for trials.</p>
+            <p className="small muted">No trades: {info.equityNote}</p>
           ) : !trades ? (
             <Skeleton height={80} />
           ) : idle.length === 0 ? (
@@ -933,7 +936,11 @@ function StrategyPanel({ info }: { info: RunInfo }) {
   return (
     <Panel
       title="Strategy"
-      help="the resolved strategy of this run (the sweep's base strategy with the run's grid values), and the command that reproduces it"
+      help={
+        info.ref.kind === "trial"
+          ? "the resolved strategy of this trial (the study's base strategy with the trial's values), and the command that backtests it over the whole chain"
+          : "the resolved strategy of this run (the sweep's base strategy with the run's grid values), and the command that reproduces it"
+      }
       actions={
         info.strategy ? (
           <>
@@ -974,8 +981,8 @@ function StrategyPanel({ info }: { info: RunInfo }) {
         </>
       ) : (
         <p className="muted small">
-          A study stores each trial's parameters, not its resolved strategy: the study's base
-          strategy with the parameters above reproduces it.
+          {info.strategyNote ??
+            "The study's base strategy with the parameters above reproduces this run."}
         </p>
       )}
     </Panel>
