@@ -258,10 +258,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     check_job_paths(study, args.file, args.out)
     from gridbt.workflows.study import study_job
 
-    def summary(outcome: Any) -> None:  # printed before MLflow
+    def summary(outcome: Any) -> None:  # printed before MLflow, where its runs are after it
         from gridbt.report.study import format_study
 
-        print(format_study(outcome), flush=True)
+        print(format_study(outcome, mlflow=False), flush=True)
 
     _show_stages(args)
     outcome = study_job(args.file, address=args.address, resume=args.resume, out=args.out,

@@ -24,7 +24,9 @@ def _short(paths: list[str]) -> list[str]:
     return short_labels(paths, width=18)
 
 
-def format_study(outcome: StudyOutcome) -> str:
+def format_study(outcome: StudyOutcome, mlflow: bool = True) -> str:
+    """The study's results as the terminal shows them; `mlflow=False` leaves out where its
+    MLflow runs are (a caller that prints this before logging, and that line after)."""
     s = outcome.summary
     state = "interrupted" if outcome.interrupted else "finished"
     per_trial = 1000 * outcome.sampler_seconds / max(outcome.computed, 1)
@@ -108,8 +110,8 @@ def format_study(outcome: StudyOutcome) -> str:
               f"{outcome.storage.removeprefix('journal:')})"]
     if outcome.interrupted:
         lines.append("resume with: gridbt optimize <file> --resume")
-    if mlflow := format_mlflow(outcome):
-        lines.append(mlflow)
+    if mlflow and (where := format_mlflow(outcome)):
+        lines.append(where)
     return "\n".join(lines)
 
 

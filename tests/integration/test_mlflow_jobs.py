@@ -3,6 +3,7 @@ names, their order, `rank`, parameters as the job file writes them, descriptions
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import pytest
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from gridbt.cli import main
 from gridbt.data.default import load_packed
 from gridbt.optimize.spec import load_study
 from gridbt.strategy.backtest import run_backtest
@@ -402,7 +404,8 @@ def test_a_resume_that_changes_nothing_logs_no_second_copy(tmp_path: Path, chain
     assert run()["run_id"] == third["run_id"]
 
 
-def test_a_resume_of_a_finished_study_logs_no_second_copy(tmp_path: Path, chain: Path) -> None:
+def test_a_resume_of_a_finished_study_logs_no_second_copy(
+        tmp_path: Path, chain: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--resume` of a finished study runs nothing: no actors, the last finish's summary and
     MLflow runs kept. Once the study file changes, the finish runs again."""
     path = tmp_path / "study.yaml"
@@ -431,6 +434,16 @@ def test_a_resume_of_a_finished_study_logs_no_second_copy(tmp_path: Path, chain:
     assert json.loads((out / "study.json").read_text())["status"] == "done"
     client = MlflowClient(first["tracking_uri"])
     assert [r.info.run_id for r in parent_runs(client, first)] == [first["run_id"]]
+    # the command says once where the runs are (the summary it prints first does not); in
+    # this process, which holds the directory's lock
+    capsys.readouterr()
+    try:
+        assert main(["optimize", str(path), "--out", str(out), "--resume", "--quiet"]) == 0
+    finally:
+        gc.unfreeze()  # the command freezes what is left for its exit
+    printed = capsys.readouterr().out
+    assert printed.count("MLflow: experiment") == 1
+    assert f"run {first['run_id']}" in printed.split("MLflow: experiment")[1]
 
     path.write_text(path.read_text().replace("keep_equity: 1", "keep_equity: 2"))
     edited = study_job(path, out=out, resume=True, progress=False, workdir=tmp_path)
