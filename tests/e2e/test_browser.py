@@ -350,6 +350,7 @@ def test_a_trial_not_kept_is_backtested_again_with_its_strategy(page: Page,
     trades = api.get(f"/api/studies/{STUDY}/trials/{number}/trades").json()
     table = pg.get_by_test_id("trade-table")
     pg.locator(f'[data-testid="trade-table"][data-rows="{trades["count"]}"]').wait_for()
+    assert "backtested again, whole chain" in pg.get_by_test_id("trades").inner_text()
     table.locator("tbody tr[data-row-id='0']").click()
     pg.wait_for_url(re.compile(r"/trades/0$"))
     payoff = api.get(f"/api/studies/{STUDY}/trials/{number}/trades/0/payoff",

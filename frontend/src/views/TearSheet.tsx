@@ -881,7 +881,7 @@ function ActivityPanel({
           {tradesError ? (
             <ErrorBox error={tradesError} />
           ) : !info.tradesAvailable ? (
-            <p className="small muted">No trades: {info.equityNote}</p>
+            <p className="small muted">No backtest.</p>
           ) : !trades ? (
             <Skeleton height={80} />
           ) : idle.length === 0 ? (
@@ -966,7 +966,8 @@ function StrategyPanel({ info }: { info: RunInfo }) {
         <>
           <pre data-testid="strategy-yaml">{yaml}</pre>
           <div className="small strong" style={{ marginTop: 10 }}>
-            Reproduce it (save the YAML as <code>{file}</code>)
+            {info.equityAvailable ? "Reproduce it" : "Backtest it (the study did not run it)"} (save
+            the YAML as <code>{file}</code>)
           </div>
           <div className="command">
             <pre data-testid="backtest-command">{command}</pre>

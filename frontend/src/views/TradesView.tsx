@@ -283,9 +283,11 @@ export default function TradesView({ info }: { info: RunInfo }) {
           label="Trades"
           value={fmtInt(stats.count)}
           sub={
-            trades.data.source === "recomputed"
-              ? "recomputed from the sweep's chain"
-              : "trades.parquet"
+            trades.data.source !== "recomputed"
+              ? "trades.parquet"
+              : info.ref.kind === "trial"
+                ? "backtested again, whole chain"
+                : "recomputed from the sweep's chain"
           }
         />
         <Stat label="Win rate" value={fmtPct(stats.winRate, 1)} />
