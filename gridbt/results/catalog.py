@@ -1009,8 +1009,11 @@ class Catalog:
             spec = StrategySpec.model_validate(summary.strategy)
             packed = self._recompute.chain(summary.data.path, summary.data.fingerprint)
         else:
-            outcome = (self._recomputed(sweep, run) if sweep is not None and run is not None
-                       else self._trial_recomputed(str(study), int(trial or 0)))
+            if sweep is not None and run is not None:
+                outcome = self._recomputed(sweep, run)
+            else:
+                assert study is not None and trial is not None
+                outcome = self._trial_recomputed(study, trial)
             trades = trades_of(trades_table(outcome.result, outcome.packed), "recomputed")
             spec, packed = outcome.spec, outcome.packed
         if not 0 <= trade < trades.count:

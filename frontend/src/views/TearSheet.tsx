@@ -584,6 +584,8 @@ const ATTRIBUTION = [
 
 /** Why a run has no daily book, by kind, and how to get one (a trial's page has a command at
  *  its foot only when its study recorded its base strategy). */
+const NO_STRATEGY_HOW =
+  "run it on the study's base strategy with this trial's parameters (Strategy, below).";
 const NO_BOOK: Record<RunRef["kind"], { kept: string; how: string }> = {
   run: {
     kept: "A sweep keeps each run's KPIs and equity only. The daily net greeks, P&L attribution and margin are written by ",
@@ -726,9 +728,7 @@ function BookPanels({
         <Empty title="No daily book for this run">
           {NO_BOOK[info.ref.kind].kept}
           <code>gridbt backtest</code>:{" "}
-          {info.strategy
-            ? NO_BOOK[info.ref.kind].how
-            : "run it on the study's base strategy with this trial's parameters (Strategy, below)."}
+          {info.strategy ? NO_BOOK[info.ref.kind].how : NO_STRATEGY_HOW}
         </Empty>
       </Panel>
     );
