@@ -227,6 +227,10 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     assert pg.get_by_test_id("drawdowns").locator("tbody tr").count() >= 1
     assert "gridbt backtest --strategy" in pg.get_by_test_id("backtest-command").inner_text()
     assert "legs:" in pg.get_by_test_id("strategy-yaml").inner_text()
+    # the test chain is 2014 only: no named stress window falls inside it, and it says so
+    assert pg.get_by_test_id("stress-none").inner_text() == (
+        "None of the named windows (Dot-com bust to 2022 bear market) falls wholly inside "
+        f"{equity['dates'][0]} to {equity['dates'][-1]}.")
     monthly = page.option("monthly")
     assert len(monthly["series"][0]["data"]) >= 12
     page.shot("tearsheet-run")

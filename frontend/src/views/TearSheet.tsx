@@ -50,6 +50,7 @@ import {
   yearlyReturns,
 } from "../lib/stats";
 import type { RunRef } from "../lib/refs";
+import { STRESS_WINDOWS, stressResults } from "../lib/stress";
 import { idlePeriods, MONTHS, tradeRow } from "../lib/table";
 import { bool, oneOf, useUrlState } from "../lib/url";
 import { usePalette, type Palette } from "../theme";
@@ -195,9 +196,67 @@ function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
         </p>
         <DrawdownTable periods={periods} dates={equity.dates} />
       </Panel>
+      <StressPanel equity={equity} />
       <ReturnsPanels dates={equity.dates} equity={eq} returns={returns} palette={palette} />
       <BookPanels equity={equity} info={info} palette={palette} x={x} />
     </>
+  );
+}
+
+function StressPanel({ equity }: { equity: Equity }) {
+  const spot = equity.columns?.spot ?? null;
+  const results = useMemo(
+    () => stressResults(equity.dates, equity.equity, spot),
+    [equity.dates, equity.equity, spot],
+  );
+  return (
+    <Panel
+      title="Stress periods"
+      help="named market stress windows that fall wholly inside this run's span, each from the S&P 500's close before the move to its close at the trough: the run's return over it and its deepest drawdown within it"
+    >
+      {results.length === 0 ? (
+        <p className="muted small" data-testid="stress-none">
+          None of the named windows ({STRESS_WINDOWS[0]!.name} to{" "}
+          {STRESS_WINDOWS[STRESS_WINDOWS.length - 1]!.name}) falls wholly inside {equity.dates[0]}{" "}
+          to {equity.dates[equity.dates.length - 1]}.
+        </p>
+      ) : (
+        <>
+          <table className="simple-table" data-testid="stress">
+            <thead>
+              <tr>
+                <th>Window</th>
+                <th>From</th>
+                <th>To</th>
+                <th className="right">Return</th>
+                <th className="right">Worst drawdown in it</th>
+                {spot && <th className="right">Underlying</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {results.map((r) => (
+                <tr key={r.name}>
+                  <td>{r.name}</td>
+                  <td className="num">{r.from}</td>
+                  <td className="num">{r.to}</td>
+                  <td className={`right num ${r.ret < 0 ? "bad" : r.ret > 0 ? "good" : ""}`}>
+                    {fmtPct(r.ret, 2)}
+                  </td>
+                  <td className="right num bad">
+                    {r.worstDrawdown < 0 ? fmtPct(r.worstDrawdown, 2) : "–"}
+                  </td>
+                  {spot && <td className="right num">{fmtPct(r.underlying, 2)}</td>}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <p className="legend-note">
+            Close to close, from the last day of the run on or before each date. The dates are the
+            S&P 500&apos;s; on a chain that does not follow the index they are only dates.
+          </p>
+        </>
+      )}
+    </Panel>
   );
 }
 
