@@ -530,10 +530,20 @@ class Catalog:
                                   filters=[("param_hash", "=", param_hash)])
             equity = np.asarray(table.column("equity")[0].as_py(), dtype=np.float64)
             dates = self._equity_dates(entry, manifest, len(equity))
-            return equity_of(dates, equity, points, "kept")
+            return equity_of(dates, equity, points, "kept", self._spot(
+                manifest.get("sweep", {}).get("data"), manifest.get("data_fingerprint"),
+                len(equity)))
         outcome = self._recomputed(sweep_id, param_hash)
-        return equity_of(outcome.packed.day_date.astype("datetime64[D]"), outcome.result.equity,
-                         points, "recomputed")
+        return _recomputed_equity(outcome, points)
+
+    def _spot(self, data: str | None, fingerprint: Any, n: int) -> dict[str, np.ndarray]:
+        """The underlying's close on each of the chain's `n` days ({} when the chain is not at
+        hand: a kept curve is served without it)."""
+        try:
+            packed = self._recompute.chain(data, str(fingerprint))
+        except Unavailable:
+            return {}
+        return {"spot": packed.day_spot} if packed.n_days == n else {}
 
     def _equity_dates(self, entry: Entry, manifest: dict[str, Any], n: int) -> np.ndarray:
         path = self._file(entry, "equity", "dates.parquet")
@@ -903,16 +913,17 @@ class Catalog:
         entry = self._entry("study", study_id)
         path = self._file(entry, "equity", "top.parquet")
         if path is None or number not in self._kept_trials(entry):
-            outcome = self._trial_recomputed(study_id, number)
-            return equity_of(outcome.packed.day_date.astype("datetime64[D]"),
-                             outcome.result.equity, points, "recomputed")
+            return _recomputed_equity(self._trial_recomputed(study_id, number), points)
         table = pq.read_table(path, columns=["trial", "equity"], filters=[("trial", "=", number)])
         equity = np.asarray(table.column("equity")[0].as_py(), dtype=np.float64)
         dates_path = self._file(entry, "equity", "dates.parquet")
         if dates_path is None:
             raise NotFound(f"study {study_id}: equity/dates.parquet is missing")
         dates = pq.read_table(dates_path).column("date").to_numpy().astype("datetime64[D]")
-        return equity_of(dates, equity, points, "kept")
+        start = self._study_files(entry).start or {}
+        return equity_of(dates, equity, points, "kept",
+                         self._spot(start.get("data"), start.get("data_fingerprint"),
+                                    len(equity)))
 
     def trial_trades(self, study_id: str, number: int) -> Trades:
         """A trial's trades over the whole chain, with their legs (backtested again: a study
@@ -1056,3 +1067,9 @@ class Catalog:
                 else:
                     out[(kind, entry.id)] = ("done", None, None, None, stat.st_mtime_ns)
         return out
+
+
+def _recomputed_equity(outcome: Recomputed, points: int) -> Equity:
+    """A run backtested again: its equity and the underlying's close, downsampled."""
+    return equity_of(outcome.packed.day_date.astype("datetime64[D]"), outcome.result.equity,
+                     points, "recomputed", {"spot": outcome.packed.day_spot})

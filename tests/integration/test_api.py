@@ -435,6 +435,29 @@ def test_downsampled_equity_keeps_first_last_max_and_min(client: httpx.Client,
     assert get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", 422, points=5001)
 
 
+def test_every_curve_carries_the_underlying_on_its_days(client: httpx.Client, root: Path,
+                                                        results: pd.DataFrame) -> None:
+    """Kept and recomputed, a sweep's run and a study's trial: `columns.spot` is the chain's
+    close on each day served (the tear sheet's benchmark and stress windows read it)."""
+    from gridbt.data.default import load_packed
+
+    manifest = json.loads((root / "sweeps" / "tiny" / "sweep.json").read_text())
+    packed = load_packed(manifest["sweep"]["data"])
+    spot = dict(zip((str(d) for d in packed.day_date.astype("datetime64[D]")),
+                    packed.day_spot.tolist(), strict=True))
+    kept = next(iter(_kept(root)))
+    other = results[~results["param_hash"].isin(_kept(root))]["param_hash"].iloc[0]
+    trials = get(client, f"/api/studies/{STUDY}")["trial_rows"]
+    urls = [f"/api/sweeps/{SWEEP}/runs/{kept}/equity",
+            f"/api/sweeps/{SWEEP}/runs/{other}/equity",
+            *(f"/api/studies/{STUDY}/trials/{t['number']}/equity" for t in
+              (next(t for t in trials if t["equity_kept"]),
+               next(t for t in trials if not t["equity_kept"])))]
+    for url in urls:
+        equity = get(client, url, points=40)
+        assert equity["columns"]["spot"] == [spot[d] for d in equity["dates"]], url
+
+
 def test_a_recomputed_run_equals_its_kept_curve(client: httpx.Client, root: Path) -> None:
     """The same sweep without its kept curves (a copy under the root): every run's curve is
     recomputed, and equals the curve the sweep kept."""
