@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import {
+  axisLabels,
   DASH,
   fmtBp,
   fmtDiff,
@@ -93,5 +94,12 @@ describe("formatters", () => {
     expect(pctAxisDigits([0.0004])).toBe(3);
     expect(pctAxisDigits([])).toBe(0);
     expect(pctAxisDigits([0])).toBe(0);
+  });
+  test("axis labels: the fewest decimals that tell the labelled ticks apart", () => {
+    const money = (v: number, d: number) => `$${(v / 1000).toFixed(d)}K`;
+    expect(axisLabels([1000, 1500, 2000], money)).toEqual(["$1.0K", "$1.5K", "$2.0K"]);
+    // a log axis leaves ticks unlabelled (null): they are blank, not "–", and do not force
+    // four decimals by repeating
+    expect(axisLabels([100_000, null, null, 200_000], money)).toEqual(["$100K", "", "", "$200K"]);
   });
 });

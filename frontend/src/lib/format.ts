@@ -169,18 +169,22 @@ export function fmtProb(x: number | null | undefined): string {
   return fmtPct(x, 0);
 }
 
-/** Axis labels: the fewest decimals (from `min` up to 4) that tell every tick apart. */
+/** Axis labels: the fewest decimals (from `min` up to 4) that tell every tick apart. A null
+ *  tick (one a log axis leaves unlabelled) gets no label and is not counted. */
 export function axisLabels(
-  values: readonly number[],
+  values: readonly (number | null)[],
   fmt: (v: number, digits: number) => string,
   min = 0,
 ): string[] {
-  let labels: string[] = [];
+  const shown = values.filter((v): v is number => v !== null);
+  let digits = 4;
   for (let d = min; d <= 4; d++) {
-    labels = values.map((v) => fmt(v, d));
-    if (new Set(labels).size === labels.length) return labels;
+    if (new Set(shown.map((v) => fmt(v, d))).size === shown.length) {
+      digits = d;
+      break;
+    }
   }
-  return labels;
+  return values.map((v) => (v === null ? "" : fmt(v, digits)));
 }
 
 /** Decimals for a percent axis over `values` (fractions, the axis starting at 0): enough to
