@@ -227,6 +227,16 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     assert pg.get_by_test_id("drawdowns").locator("tbody tr").count() >= 1
     assert "gridbt backtest --strategy" in pg.get_by_test_id("backtest-command").inner_text()
     assert "legs:" in pg.get_by_test_id("strategy-yaml").inner_text()
+    # the underlying, rebased to the run's first equity, drawn once asked for
+    shown = "() => window.gridbtCharts.equity.series[2].show"
+    assert pg.evaluate(shown) is False
+    pg.get_by_test_id("underlying").click()
+    pg.wait_for_url(re.compile(r"underlying=1"))
+    pg.wait_for_function(shown)
+    drawn_spot = page.uplot("equity")[2]
+    spot = equity["columns"]["spot"]
+    assert all(_close(a, s * equity["equity"][0] / spot[0])
+               for a, s in zip(drawn_spot, spot, strict=True))
     # the test chain is 2014 only: no named stress window falls inside it, and it says so
     assert pg.get_by_test_id("stress-none").inner_text() == (
         "None of the named windows (Dot-com bust to 2022 bear market) falls wholly inside "

@@ -118,9 +118,11 @@ function KpiHeader({ info }: { info: RunInfo }) {
 function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
   const palette = usePalette();
   const [log, setLog] = useUrlState("log", bool, false);
+  const [showUnderlying, setShowUnderlying] = useUrlState("underlying", bool, false);
   const full = equity.points === equity.days;
   const x = useMemo(() => equity.dates.map(toSeconds), [equity.dates]);
   const eq = equity.equity;
+  const underlying = useMemo(() => rebased(equity.columns?.spot, eq), [equity.columns, eq]);
   const periods = useMemo(() => drawdownPeriods(eq, 5), [eq]);
   const returns = useMemo(() => dailyReturns(eq), [eq]);
 
@@ -137,14 +139,24 @@ function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
   );
   const equityOpts = useMemo(
     () =>
-      timeOptions(palette, [{ label: "Equity", color: palette.accent, width: 1.6 }], {
-        yFormat: (v) => fmtMoney(v),
-        yAxis: fmtMoneyAxis,
-        log,
-        sync: "tearsheet",
-        hooks: shade,
-      }),
-    [palette, log, shade],
+      timeOptions(
+        palette,
+        [
+          { label: "Equity", color: palette.accent, width: 1.6 },
+          ...(underlying
+            ? [
+                {
+                  label: "Underlying (rebased)",
+                  color: palette.muted,
+                  width: 1,
+                  show: showUnderlying,
+                },
+              ]
+            : []),
+        ],
+        { yFormat: (v) => fmtMoney(v), yAxis: fmtMoneyAxis, log, sync: "tearsheet", hooks: shade },
+      ),
+    [palette, log, shade, underlying, showUnderlying],
   );
   const ddOpts = useMemo(
     () =>
@@ -167,7 +179,10 @@ function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
       ),
     [palette, shade],
   );
-  const equityData = useMemo<uPlot.AlignedData>(() => [x, eq.map((v) => v ?? null)], [x, eq]);
+  const equityData = useMemo<uPlot.AlignedData>(
+    () => [x, eq.map((v) => v ?? null), ...(underlying ? [underlying] : [])],
+    [x, eq, underlying],
+  );
   const ddData = useMemo<uPlot.AlignedData>(
     () => [x, equity.drawdown.map((v) => v ?? null)],
     [x, equity.drawdown],
@@ -178,7 +193,20 @@ function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
       <Panel
         title="Equity and drawdown"
         help="drag to zoom, double-click to reset; the 5 deepest drawdowns are shaded (peak to recovery)"
-        actions={<Toggle label="log scale" checked={log} onChange={setLog} testId="log" />}
+        actions={
+          <>
+            {underlying && (
+              <Toggle
+                label="underlying"
+                checked={showUnderlying}
+                onChange={setShowUnderlying}
+                testId="underlying"
+                title="the underlying's close, rebased to the run's first equity"
+              />
+            )}
+            <Toggle label="log scale" checked={log} onChange={setLog} testId="log" />
+          </>
+        }
       >
         <UPlotChart
           name="equity"
@@ -201,6 +229,17 @@ function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
       <BookPanels equity={equity} info={info} palette={palette} x={x} />
     </>
   );
+}
+
+/** The underlying's closes scaled to start where the equity starts (null without them). */
+function rebased(
+  spot: readonly (number | null)[] | undefined,
+  equity: readonly (number | null)[],
+): (number | null)[] | null {
+  const at = spot ? spot.findIndex((v, t) => isNum(v) && v > 0 && isNum(equity[t])) : -1;
+  if (!spot || at < 0) return null;
+  const scale = equity[at]! / spot[at]!;
+  return spot.map((v) => (isNum(v) ? v * scale : null));
 }
 
 function StressPanel({ equity }: { equity: Equity }) {
