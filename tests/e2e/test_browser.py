@@ -288,10 +288,17 @@ def test_compare_three_runs(page: Page, api: httpx.Client) -> None:
     pg = page.page
     pg.locator('[data-chart="compare-equity"][data-series="3"]').wait_for()  # each run loads
     drawn = page.uplot("compare-equity")
-    assert len(drawn) == 1 + 3
+    assert len(drawn) == 1 + 3 + 1  # the runs, then the underlying (hidden until asked for)
     for series in drawn[1:]:
         first = next(v for v in series if v is not None)
         assert first == pytest.approx(1.0)  # rebased
+    spot = api.get(f"/api/sweeps/{SWEEP}/runs/{hashes[0]}/equity",
+                   params={"points": 1000}).json()["columns"]["spot"]
+    assert all(_close(a, s / spot[0]) for a, s in zip(drawn[4], spot, strict=True))
+    shown = "() => window.gridbtCharts['compare-equity'].series[4].show"
+    assert pg.evaluate(shown) is False
+    pg.get_by_test_id("compare-underlying").click()
+    pg.wait_for_function(shown)
     assert pg.get_by_test_id("compare").get_attribute("data-runs") == "3"
     header = pg.get_by_test_id("kpi-table").locator("thead th")
     assert header.count() == 1 + 3

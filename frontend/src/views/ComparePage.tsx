@@ -11,7 +11,7 @@ import type { Equity, SweepDetail } from "../api/client";
 import { equityQuery, infoQuery, useMetricMap, useRuns, type RunInfo } from "../api/hooks";
 import { EChart } from "../components/EChart";
 import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
-import { UPlotChart, timeOptions, toSeconds } from "../components/UPlotChart";
+import { type SeriesSpec, UPlotChart, timeOptions, toSeconds } from "../components/UPlotChart";
 import { Empty, ErrorBox, Panel, Skeleton, Toggle } from "../components/ui";
 import { fmtNumber, fmtParam, fmtPct, shortPath } from "../lib/format";
 import { fmtMetric, higherIsBetter, label, metricHelp } from "../lib/metrics";
@@ -127,6 +127,7 @@ export function CompareView({
   const metrics = useMetricMap();
   const palette = usePalette();
   const [log, setLog] = useUrlState("log", bool, false);
+  const [showUnderlying, setShowUnderlying] = useUrlState("underlying", bool, false);
   const [diffOnly, setDiffOnly] = useUrlState("diff", bool, false);
   const [allParams, setAllParams] = useUrlState("allparams", bool, false);
   const [max] = useUrlState("max", int, MAX_COMPARE);
@@ -167,7 +168,20 @@ export function CompareView({
         return v === undefined || v === null || first === null || first <= 0 ? null : v / first;
       });
     });
-    const underwater = rebased.map((vals) => {
+    // the underlying's close, from the first run whose curve carries it
+    const withSpot = withCurves.find((l) => l.equity.columns?.spot);
+    const spotAt = withSpot
+      ? new Map(withSpot.equity.dates.map((d, i) => [d, withSpot.equity.columns!.spot![i] ?? null]))
+      : null;
+    const spotFirst = spotAt ? (dates.map((d) => spotAt.get(d)).find((v) => v) ?? null) : null;
+    const underlying =
+      spotAt && spotFirst
+        ? dates.map((d) => {
+            const v = spotAt.get(d);
+            return v === undefined || v === null ? null : v / spotFirst;
+          })
+        : null;
+    const underwater = [...rebased, ...(underlying ? [underlying] : [])].map((vals) => {
       let peak = -Infinity;
       return vals.map((v) => {
         if (v === null) return null;
@@ -175,11 +189,22 @@ export function CompareView({
         return v / peak - 1;
       });
     });
-    return { x: dates.map(toSeconds), rebased, underwater };
+    return {
+      x: dates.map(toSeconds),
+      rebased: [...rebased, ...(underlying ? [underlying] : [])],
+      underwater,
+      runs: rebased.length,
+      underlying: !!underlying,
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [withCurves.map((l) => encodeRef(l.ref)).join(","), withCurves.length]);
 
-  const seriesSpecs = withCurves.map((l) => ({ label: refLabel(l.ref), color: l.colour }));
+  const seriesSpecs: SeriesSpec[] = [
+    ...withCurves.map((l) => ({ label: refLabel(l.ref), color: l.colour })),
+    ...(aligned?.underlying
+      ? [{ label: "underlying", color: palette.muted, dash: [4, 3], show: showUnderlying }]
+      : []),
+  ];
   const specKey = JSON.stringify(seriesSpecs);
   const equityOpts = useMemo(
     () =>
@@ -324,7 +349,20 @@ export function CompareView({
       )}
       <Panel
         title="Equity, rebased to 1"
-        actions={<Toggle label="log scale" checked={log} onChange={setLog} testId="compare-log" />}
+        actions={
+          <>
+            {aligned?.underlying && (
+              <Toggle
+                label="underlying"
+                checked={showUnderlying}
+                onChange={setShowUnderlying}
+                testId="compare-underlying"
+                title="the underlying's close, rebased to 1 (from the first run whose chain carries it)"
+              />
+            )}
+            <Toggle label="log scale" checked={log} onChange={setLog} testId="compare-log" />
+          </>
+        }
       >
         {aligned ? (
           <>
@@ -333,7 +371,7 @@ export function CompareView({
               data={[aligned.x, ...aligned.rebased] as uPlot.AlignedData}
               options={equityOpts}
               height={320}
-              data_={{ series: aligned.rebased.length }}
+              data_={{ series: aligned.runs }}
             />
             <div className="small strong" style={{ marginTop: 8 }}>
               Underwater (drawdown from each run's peak)
