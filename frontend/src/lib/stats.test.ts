@@ -7,11 +7,14 @@ import {
   etaSquaredOf,
   histogram,
   monthlyReturns,
+  omegaRatio,
   paretoFront,
   pearson,
   rollingStats,
   smoothMatrix,
   std,
+  tailRatio,
+  ulcerIndex,
   yearlyReturns,
 } from "./stats";
 
@@ -117,5 +120,26 @@ describe("derived statistics", () => {
     ]);
     expect(smoothMatrix(m, 1, "worst", true)[1]![2]).toBe(2);
     expect(smoothMatrix(m, 1, "worst", false)[0]![0]).toBe(4);
+  });
+});
+
+describe("tail and pain ratios", () => {
+  test("Omega at 0: gains over losses", () => {
+    expect(omegaRatio([0.02, -0.01, 0.01, -0.02, 0])).toBeCloseTo(0.03 / 0.03, 12);
+    expect(omegaRatio([0.01, 0.02])).toBeNull();
+  });
+  test("tail ratio: the 95th percentile over the absolute 5th", () => {
+    // 21 returns -10..10 (in %): the 5th percentile is -9, the 95th 9
+    const sorted = Array.from({ length: 21 }, (_, i) => (i - 10) / 100);
+    expect(tailRatio(sorted)).toBeCloseTo(1, 12);
+    const skewed = sorted.map((r) => (r > 0 ? r / 3 : r));
+    expect(tailRatio(skewed)).toBeCloseTo(0.03 / 0.09, 12);
+    expect(tailRatio([0, 0.1])).toBeNull();
+  });
+  test("Ulcer index: the root mean square drawdown over every day", () => {
+    // drawdowns 0, -0.1, -0.2, 0 (a new peak): sqrt((0.01 + 0.04) / 4)
+    expect(ulcerIndex([100, 90, 80, 120])).toBeCloseTo(Math.sqrt(0.05 / 4), 12);
+    expect(ulcerIndex([1, 2, 3])).toBe(0);
+    expect(ulcerIndex([])).toBeNull();
   });
 });

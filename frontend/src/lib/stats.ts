@@ -48,6 +48,42 @@ export function quantile(sorted: readonly number[], q: number): number {
   return a + (b - a) * (pos - lo);
 }
 
+/** The Omega ratio at 0: the sum of the gains over the sum of the losses (null without a
+ *  loss). */
+export function omegaRatio(returns: readonly number[]): number | null {
+  let gains = 0;
+  let losses = 0;
+  for (const r of returns) {
+    if (r > 0) gains += r;
+    else losses -= r;
+  }
+  return losses > 0 ? gains / losses : null;
+}
+
+/** The tail ratio: the 95th percentile of the returns over the absolute 5th (`sorted`
+ *  ascending; null when the 5th is 0). */
+export function tailRatio(sorted: readonly number[]): number | null {
+  if (!sorted.length) return null;
+  const low = quantile(sorted, 0.05);
+  return low < 0 ? quantile(sorted, 0.95) / -low : null;
+}
+
+/** The Ulcer index: the root mean square of the drawdown from the running peak, as a
+ *  fraction (Martin's index over every day, not only the days under water). */
+export function ulcerIndex(equity: readonly Num[]): number | null {
+  let peak = -Infinity;
+  let sum = 0;
+  let n = 0;
+  for (const e of equity) {
+    if (!finite(e)) continue;
+    peak = Math.max(peak, e);
+    const dd = e / peak - 1;
+    sum += dd * dd;
+    n += 1;
+  }
+  return n ? Math.sqrt(sum / n) : null;
+}
+
 export interface DrawdownPeriod {
   start: number; // index of the peak
   trough: number;

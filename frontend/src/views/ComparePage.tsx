@@ -60,7 +60,7 @@ export function SweepCompare({ sweep }: { sweep: SweepDetail }) {
       : (top.data?.rows.map((r) => r.param_hash) ?? []);
   const refs = hashes.map<RunRef>((hash) => ({ kind: "run", sweep: sweep.id, hash }));
   const source = runs.length
-    ? "the link"
+    ? "the runs in the link"
     : basket?.length
       ? "the runs you ticked"
       : "the best 5 by the objective (tick runs in a table to choose)";

@@ -44,9 +44,12 @@ import {
   histogram,
   mean,
   monthlyReturns,
+  omegaRatio,
   quantile,
   rollingStats,
   std,
+  tailRatio,
+  ulcerIndex,
   yearlyReturns,
 } from "../lib/stats";
 import type { RunRef } from "../lib/refs";
@@ -472,6 +475,7 @@ function ReturnsPanels({
         ? rs.reduce((acc, r) => acc + ((r - m) / s) ** 4, 0) / rs.length - 3
         : NaN;
     const var95 = quantile(sorted, 0.05);
+    const var99 = quantile(sorted, 0.01);
     // the bins span the 0.5% to 99.5% quantiles: a few extreme days would squeeze the rest
     const lo = quantile(sorted, 0.005);
     const hi = quantile(sorted, 0.995);
@@ -486,13 +490,17 @@ function ReturnsPanels({
       skew,
       kurt,
       var95,
+      var99,
+      tail: tailRatio(sorted),
+      omega: omegaRatio(rs),
+      ulcer: ulcerIndex(equity),
       h,
       below,
       above,
       positive: rs.filter((r) => r > 0).length / (rs.length || 1),
       zero: rs.filter((r) => r === 0).length,
     };
-  }, [returns]);
+  }, [returns, equity]);
 
   const distOption = useMemo<EChartOption>(() => {
     const { h } = dist;
@@ -531,7 +539,8 @@ function ReturnsPanels({
             symbol: "none",
             lineStyle: { color: palette.bad, type: "dashed" },
             label: { color: palette.text, formatter: `VaR 95% ${fmtPct(dist.var95, 2)}` },
-            data: [{ xAxis: dist.var95 }],
+            // two points in data coordinates: an `xAxis` value on a bar series is drawn at 0
+            data: [[{ coord: [dist.var95, 0] }, { coord: [dist.var95, Math.max(...h.counts)] }]],
           },
         },
       ],
@@ -650,8 +659,24 @@ function ReturnsPanels({
               <dd>
                 {fmtPct(Math.max(...dist.rs), 2)} / {fmtPct(Math.min(...dist.rs), 2)}
               </dd>
-              <dt>VaR 95% (historical)</dt>
-              <dd>{fmtPct(dist.var95, 2)}</dd>
+              <dt title="the 5th and 1st percentiles of the daily returns">
+                VaR 95% / 99% (historical)
+              </dt>
+              <dd>
+                {fmtPct(dist.var95, 2)} / {fmtPct(dist.var99, 2)}
+              </dd>
+              <dt title="the 95th percentile of the daily returns over the absolute 5th: above 1, the right tail is the longer">
+                Tail ratio
+              </dt>
+              <dd>{fmtNumber(dist.tail)}</dd>
+              <dt title="the sum of the daily gains over the sum of the daily losses">
+                Omega ratio (at 0)
+              </dt>
+              <dd>{fmtNumber(dist.omega)}</dd>
+              <dt title="the root mean square of the drawdown from the running peak, over every day">
+                Ulcer index
+              </dt>
+              <dd>{fmtPct(dist.ulcer, 2)}</dd>
               <dt>Positive days</dt>
               <dd>{fmtPct(dist.positive, 1)}</dd>
             </dl>
