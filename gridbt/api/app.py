@@ -62,6 +62,8 @@ Ids are paths under the root with `/` as `~`. Runs are identified by `param_hash
 that are undefined (NaN) are `null`; grid values that are off are `null` too."""
 
 Points = Annotated[int, Query(ge=2, le=MAX_POINTS, description="most days returned")]
+Regimes = Annotated[bool, Query(description="also the chain's regime features on each day "
+                                            "(columns vix_30, iv_rank, trend_200)")]
 Filter = Annotated[str | None, Query(
     alias="filter", max_length=2000,
     description="e.g. `sharpe > 1 and exit.stop_loss = 2` (see gridbt.results.query)")]
@@ -179,10 +181,11 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
 
     @app.get("/api/sweeps/{sweep_id}/runs/{param_hash}/equity", response_model=Equity,
              tags=["runs"])
-    def run_equity(sweep_id: str, param_hash: str, points: Points = 1000) -> Equity:
+    def run_equity(sweep_id: str, param_hash: str, points: Points = 1000,
+                   regimes: Regimes = False) -> Equity:
         """A run's equity and drawdown, downsampled; recomputed if the sweep did not keep
-        it."""
-        return catalog.run_equity(sweep_id, param_hash, points)
+        it; with the underlying's close (`columns.spot`)."""
+        return catalog.run_equity(sweep_id, param_hash, points, regimes)
 
     @app.get("/api/sweeps/{sweep_id}/runs/{param_hash}/trades", response_model=Trades,
              tags=["runs"])
@@ -217,9 +220,11 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
 
     @app.get("/api/studies/{study_id}/trials/{number}/equity", response_model=Equity,
              tags=["studies"])
-    def trial_equity(study_id: str, number: int, points: Points = 1000) -> Equity:
-        """A trial's whole-chain equity, downsampled: the kept curve, else backtested again."""
-        return catalog.trial_equity(study_id, number, points)
+    def trial_equity(study_id: str, number: int, points: Points = 1000,
+                     regimes: Regimes = False) -> Equity:
+        """A trial's whole-chain equity, downsampled: the kept curve, else backtested again;
+        the chain's columns as for a run."""
+        return catalog.trial_equity(study_id, number, points, regimes)
 
     @app.get("/api/studies/{study_id}/trials/{number}/trades", response_model=Trades,
              tags=["studies"])
@@ -247,9 +252,10 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
         return catalog.backtest(backtest_id)
 
     @app.get("/api/backtests/{backtest_id}/equity", response_model=Equity, tags=["backtests"])
-    def backtest_equity(backtest_id: str, points: Points = 1000) -> Equity:
+    def backtest_equity(backtest_id: str, points: Points = 1000,
+                        regimes: Regimes = False) -> Equity:
         """Daily equity, drawdown, greeks, hedge, margin and P&L attribution, downsampled."""
-        return catalog.backtest_equity(backtest_id, points)
+        return catalog.backtest_equity(backtest_id, points, regimes)
 
     @app.get("/api/backtests/{backtest_id}/trades", response_model=Trades, tags=["backtests"])
     def backtest_trades(backtest_id: str) -> Trades:

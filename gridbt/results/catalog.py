@@ -70,7 +70,7 @@ from gridbt.results.models import (
 from gridbt.results.plots import finite_or_none, plain
 from gridbt.results.recompute import Recomputed, Recomputer, run_spec
 from gridbt.results.runs import RunStore, SweepRuns
-from gridbt.results.series import check_points, equity_of, trades_of
+from gridbt.results.series import chain_columns, check_points, equity_of, trades_of
 from gridbt.strategy.spec import StrategySpec
 from gridbt.strategy.summary import BacktestSummary
 
@@ -520,8 +520,10 @@ class Catalog:
                                    manifest.get("sweep", {}).get("data"), fingerprint,
                                    param_hash)
 
-    def run_equity(self, sweep_id: str, param_hash: str, points: int = 1000) -> Equity:
-        """A run's equity curve: the kept one, else recomputed; downsampled to `points`."""
+    def run_equity(self, sweep_id: str, param_hash: str, points: int = 1000,
+                   regimes: bool = False) -> Equity:
+        """A run's equity curve: the kept one, else recomputed; downsampled to `points`; with
+        the underlying's close and (`regimes`) the chain's regime features on each day."""
         check_points(points)
         entry, manifest, _ = self._sweep_runs(sweep_id)
         kept = self._kept_index(entry).get(param_hash)
@@ -530,20 +532,21 @@ class Catalog:
                                   filters=[("param_hash", "=", param_hash)])
             equity = np.asarray(table.column("equity")[0].as_py(), dtype=np.float64)
             dates = self._equity_dates(entry, manifest, len(equity))
-            return equity_of(dates, equity, points, "kept", self._spot(
-                manifest.get("sweep", {}).get("data"), manifest.get("data_fingerprint"),
-                len(equity)))
+            return equity_of(dates, equity, points, "kept", self._chain_columns(
+                manifest.get("sweep", {}).get("data"), manifest.get("data_fingerprint"), dates,
+                regimes))
         outcome = self._recomputed(sweep_id, param_hash)
-        return _recomputed_equity(outcome, points)
+        return _recomputed_equity(outcome, points, regimes)
 
-    def _spot(self, data: str | None, fingerprint: Any, n: int) -> dict[str, np.ndarray]:
-        """The underlying's close on each of the chain's `n` days ({} when the chain is not at
-        hand: a kept curve is served without it)."""
+    def _chain_columns(self, data: str | None, fingerprint: Any, dates: np.ndarray,
+                       regimes: bool) -> dict[str, np.ndarray]:
+        """`chain_columns` of the chain a result ran on ({} when it is not at hand: the curve
+        is served without them)."""
         try:
             packed = self._recompute.chain(data, str(fingerprint))
         except Unavailable:
             return {}
-        return {"spot": packed.day_spot} if packed.n_days == n else {}
+        return chain_columns(packed, dates, regimes)
 
     def _equity_dates(self, entry: Entry, manifest: dict[str, Any], n: int) -> np.ndarray:
         path = self._file(entry, "equity", "dates.parquet")
@@ -906,14 +909,15 @@ class Catalog:
         return self._recompute.run((str(entry.path), fingerprint, f"trial {number}"), spec,
                                    start.get("data"), fingerprint)
 
-    def trial_equity(self, study_id: str, number: int, points: int = 1000) -> Equity:
+    def trial_equity(self, study_id: str, number: int, points: int = 1000,
+                     regimes: bool = False) -> Equity:
         """A trial's whole-chain equity curve: the kept one (a study keeps its best
-        `keep_equity`), else backtested again."""
+        `keep_equity`), else backtested again; the chain's columns as for a run."""
         check_points(points)
         entry = self._entry("study", study_id)
         path = self._file(entry, "equity", "top.parquet")
         if path is None or number not in self._kept_trials(entry):
-            return _recomputed_equity(self._trial_recomputed(study_id, number), points)
+            return _recomputed_equity(self._trial_recomputed(study_id, number), points, regimes)
         table = pq.read_table(path, columns=["trial", "equity"], filters=[("trial", "=", number)])
         equity = np.asarray(table.column("equity")[0].as_py(), dtype=np.float64)
         dates_path = self._file(entry, "equity", "dates.parquet")
@@ -921,9 +925,8 @@ class Catalog:
             raise NotFound(f"study {study_id}: equity/dates.parquet is missing")
         dates = pq.read_table(dates_path).column("date").to_numpy().astype("datetime64[D]")
         start = self._study_files(entry).start or {}
-        return equity_of(dates, equity, points, "kept",
-                         self._spot(start.get("data"), start.get("data_fingerprint"),
-                                    len(equity)))
+        return equity_of(dates, equity, points, "kept", self._chain_columns(
+            start.get("data"), start.get("data_fingerprint"), dates, regimes))
 
     def trial_trades(self, study_id: str, number: int) -> Trades:
         """A trial's trades over the whole chain, with their legs (backtested again: a study
@@ -970,10 +973,12 @@ class Catalog:
             raise NotFound(f"backtest {backtest_id}: no {role} file")
         return summary, path
 
-    def backtest_equity(self, backtest_id: str, points: int = 1000) -> Equity:
-        """The daily equity and book of a backtest (greeks, hedge, margin, P&L attribution)."""
+    def backtest_equity(self, backtest_id: str, points: int = 1000,
+                        regimes: bool = False) -> Equity:
+        """The daily equity and book of a backtest (greeks, hedge, margin, P&L attribution);
+        with `regimes`, the chain's regime features on each day too."""
         check_points(points)
-        _, path = self._backtest_file(backtest_id, "equity")
+        summary, path = self._backtest_file(backtest_id, "equity")
         table: pa.Table = self._files.get(path, "table", pq.read_table)
         columns = {name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
                    for name in table.column_names
@@ -983,6 +988,9 @@ class Catalog:
                         or pa.types.is_boolean(table.schema.field(name).type))}
         dates = table.column("date").to_numpy().astype("datetime64[D]")
         equity = table.column("equity").to_numpy().astype(np.float64)
+        if regimes:
+            chain = self._chain_columns(summary.data.path, summary.data.fingerprint, dates, True)
+            columns = {**chain, **columns}  # the book's own spot, where it has one
         return equity_of(dates, equity, points, "file", columns)
 
     def backtest_trades(self, backtest_id: str) -> Trades:
@@ -1069,7 +1077,8 @@ class Catalog:
         return out
 
 
-def _recomputed_equity(outcome: Recomputed, points: int) -> Equity:
-    """A run backtested again: its equity and the underlying's close, downsampled."""
-    return equity_of(outcome.packed.day_date.astype("datetime64[D]"), outcome.result.equity,
-                     points, "recomputed", {"spot": outcome.packed.day_spot})
+def _recomputed_equity(outcome: Recomputed, points: int, regimes: bool) -> Equity:
+    """A run backtested again: its equity and the chain's columns, downsampled."""
+    dates = outcome.packed.day_date.astype("datetime64[D]")
+    return equity_of(dates, outcome.result.equity, points, "recomputed",
+                     chain_columns(outcome.packed, dates, regimes))

@@ -10,11 +10,16 @@ import numpy as np
 import pyarrow as pa
 
 from gridbt._typing import FloatArray
+from gridbt.data.pack import PackedChain
 from gridbt.results.errors import QueryError
 from gridbt.results.models import Equity, Leg, Trade, Trades
 from gridbt.results.plots import MAX_POINTS, downsample_indices, finite_or_none, plain
 
-__all__ = ["check_points", "equity_of", "trades_of"]
+__all__ = ["REGIME_FEATURES", "chain_columns", "check_points", "equity_of", "trades_of"]
+
+#: the chain features a tear sheet breaks daily returns down by: the volatility level, where
+#: it stands in its year's range, and the trend (spot over its 200-day average, less 1)
+REGIME_FEATURES = ("vix_30", "iv_rank", "trend_200")
 
 _TRADE_FIELDS = ("entry_date", "exit_date", "exit_reason", "direction", "contracts",
                  "entry_premium", "entry_cash", "exit_cash", "commissions", "pnl", "mae", "mfe",
@@ -26,6 +31,22 @@ def check_points(points: int) -> int:
     if not 2 <= points <= MAX_POINTS:
         raise QueryError(f"points: {points} is not between 2 and {MAX_POINTS:,}")
     return points
+
+
+def chain_columns(packed: PackedChain, dates: np.ndarray,
+                  regimes: bool = False) -> dict[str, np.ndarray]:
+    """The underlying's close (`spot`) and, with `regimes`, the `REGIME_FEATURES` of the chain
+    on each of `dates`; {} when a date is not one of the chain's days."""
+    days = packed.day_date.astype("datetime64[D]")
+    dates = np.asarray(dates).astype("datetime64[D]")
+    at = np.searchsorted(days, dates)
+    if len(days) == 0 or (at >= len(days)).any() or (days[at] != dates).any():
+        return {}
+    columns = {"spot": packed.day_spot[at]}
+    if regimes:
+        columns.update({name: packed.features[packed.feature_names.index(name)][at]
+                        for name in REGIME_FEATURES if name in packed.feature_names})
+    return columns
 
 
 def _floats(values: np.ndarray) -> list[float | None]:

@@ -438,7 +438,8 @@ def test_downsampled_equity_keeps_first_last_max_and_min(client: httpx.Client,
 def test_every_curve_carries_the_underlying_on_its_days(client: httpx.Client, root: Path,
                                                         results: pd.DataFrame) -> None:
     """Kept and recomputed, a sweep's run and a study's trial: `columns.spot` is the chain's
-    close on each day served (the tear sheet's benchmark and stress windows read it)."""
+    close on each day served (the tear sheet's benchmark and stress windows read it); with
+    `regimes`, the chain's regime features as well, for a backtest too."""
     from gridbt.data.default import load_packed
 
     manifest = json.loads((root / "sweeps" / "tiny" / "sweep.json").read_text())
@@ -456,6 +457,16 @@ def test_every_curve_carries_the_underlying_on_its_days(client: httpx.Client, ro
     for url in urls:
         equity = get(client, url, points=40)
         assert equity["columns"]["spot"] == [spot[d] for d in equity["dates"]], url
+        assert "vix_30" not in equity["columns"]
+    # asked for, the regime features too (a backtest's book has its own spot)
+    days = [str(d) for d in packed.day_date.astype("datetime64[D]")]
+    for url in [*urls, f"/api/backtests/{BACKTEST}/equity"]:
+        equity = get(client, url, points=40, regimes="true")
+        at = [days.index(d) for d in equity["dates"]]
+        for name in ("vix_30", "iv_rank", "trend_200"):
+            feature = packed.features[packed.feature_names.index(name)]
+            assert equity["columns"][name] == [
+                None if np.isnan(feature[t]) else float(feature[t]) for t in at], (url, name)
 
 
 def test_a_recomputed_run_equals_its_kept_curve(client: httpx.Client, root: Path) -> None:
