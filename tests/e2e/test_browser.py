@@ -237,6 +237,18 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     spot = equity["columns"]["spot"]
     assert all(_close(a, s * equity["equity"][0] / spot[0])
                for a, s in zip(drawn_spot, spot, strict=True))
+    # regimes: terciles of the previous close's VIX, every day with a return counted once
+    regimes = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/equity",
+                      params={"points": 5000, "regimes": "true"}).json()["columns"]
+    rows = pg.get_by_test_id("regimes").locator("tbody tr")
+    assert rows.count() == 3
+    days = sum(int(d.replace(",", "")) for d in
+               rows.locator("td:nth-child(3)").all_inner_texts())
+    assert days == sum(1 for t in range(1, len(equity["equity"]))
+                       if regimes["vix_30"][t - 1] is not None)
+    pg.get_by_test_id("regime").select_option("trend_200")
+    pg.wait_for_url(re.compile(r"regime=trend_200"))
+    assert "Trend" in pg.get_by_test_id("regimes").locator("thead").inner_text()
     # the test chain is 2014 only: no named stress window falls inside it, and it says so
     assert pg.get_by_test_id("stress-none").inner_text() == (
         "None of the named windows (Dot-com bust to 2022 bear market) falls wholly inside "

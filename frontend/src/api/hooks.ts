@@ -349,28 +349,34 @@ export function useRunInfo(ref: RunRef) {
 }
 
 /** The query of a run's equity, downsampled to `points` days (shared by every view). */
-export function equityQuery(ref: RunRef, points = FULL_POINTS) {
+export function equityQuery(ref: RunRef, points = FULL_POINTS, regimes = false) {
   return {
-    queryKey: ["equity", encodeRef(ref), points],
+    queryKey: ["equity", encodeRef(ref), points, regimes],
     staleTime: Infinity,
     queryFn: () => {
       switch (ref.kind) {
         case "run":
           return unwrap(
             api.GET("/api/sweeps/{sweep_id}/runs/{param_hash}/equity", {
-              params: { path: { sweep_id: ref.sweep, param_hash: ref.hash }, query: { points } },
+              params: {
+                path: { sweep_id: ref.sweep, param_hash: ref.hash },
+                query: { points, regimes },
+              },
             }),
           );
         case "backtest":
           return unwrap(
             api.GET("/api/backtests/{backtest_id}/equity", {
-              params: { path: { backtest_id: ref.id }, query: { points } },
+              params: { path: { backtest_id: ref.id }, query: { points, regimes } },
             }),
           );
         case "trial":
           return unwrap(
             api.GET("/api/studies/{study_id}/trials/{number}/equity", {
-              params: { path: { study_id: ref.study, number: ref.number }, query: { points } },
+              params: {
+                path: { study_id: ref.study, number: ref.number },
+                query: { points, regimes },
+              },
             }),
           );
       }
@@ -378,8 +384,8 @@ export function equityQuery(ref: RunRef, points = FULL_POINTS) {
   };
 }
 
-export function useEquity(ref: RunRef, points = FULL_POINTS, enabled = true) {
-  return useQuery({ ...equityQuery(ref, points), enabled });
+export function useEquity(ref: RunRef, points = FULL_POINTS, enabled = true, regimes = false) {
+  return useQuery({ ...equityQuery(ref, points, regimes), enabled });
 }
 
 export function useTrades(ref: RunRef, enabled = true) {

@@ -236,7 +236,8 @@ export interface paths {
         };
         /**
          * Trial Equity
-         * @description A trial's whole-chain equity, downsampled: the kept curve, else backtested again.
+         * @description A trial's whole-chain equity, downsampled: the kept curve, else backtested again;
+         *     the chain's columns as for a run.
          */
         get: operations["trial_equity_api_studies__study_id__trials__number__equity_get"];
         put?: never;
@@ -439,7 +440,7 @@ export interface paths {
         /**
          * Run Equity
          * @description A run's equity and drawdown, downsampled; recomputed if the sweep did not keep
-         *     it.
+         *     it; with the underlying's close (`columns.spot`).
          */
         get: operations["run_equity_api_sweeps__sweep_id__runs__param_hash__equity_get"];
         put?: never;
@@ -1703,6 +1704,8 @@ export interface operations {
             query?: {
                 /** @description most days returned */
                 points?: number;
+                /** @description also the chain's regime features on each day (columns vix_30, iv_rank, trend_200) */
+                regimes?: boolean;
             };
             header?: never;
             path: {
@@ -1948,6 +1951,8 @@ export interface operations {
             query?: {
                 /** @description most days returned */
                 points?: number;
+                /** @description also the chain's regime features on each day (columns vix_30, iv_rank, trend_200) */
+                regimes?: boolean;
             };
             header?: never;
             path: {
@@ -2283,6 +2288,8 @@ export interface operations {
             query?: {
                 /** @description most days returned */
                 points?: number;
+                /** @description also the chain's regime features on each day (columns vix_30, iv_rank, trend_200) */
+                regimes?: boolean;
             };
             header?: never;
             path: {

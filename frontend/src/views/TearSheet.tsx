@@ -20,6 +20,7 @@ import {
   ErrorBox,
   Panel,
   Segmented,
+  Select,
   Skeleton,
   Stat,
   Toggle,
@@ -53,13 +54,14 @@ import {
   yearlyReturns,
 } from "../lib/stats";
 import type { RunRef } from "../lib/refs";
+import { regimeTerciles } from "../lib/regimes";
 import { STRESS_WINDOWS, stressResults } from "../lib/stress";
 import { idlePeriods, MONTHS, tradeRow } from "../lib/table";
 import { bool, oneOf, useUrlState } from "../lib/url";
 import { usePalette, type Palette } from "../theme";
 
 export function TearSheet({ info }: { info: RunInfo }) {
-  const equity = useEquity(info.ref, FULL_POINTS, info.equityAvailable);
+  const equity = useEquity(info.ref, FULL_POINTS, info.equityAvailable, true);
   const trades = useTrades(info.ref, info.tradesAvailable);
   return (
     <div className="stack" data-testid="tearsheet">
@@ -228,6 +230,7 @@ function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
         <DrawdownTable periods={periods} dates={equity.dates} />
       </Panel>
       <StressPanel equity={equity} />
+      <RegimePanel equity={equity} returns={returns} />
       <ReturnsPanels dates={equity.dates} equity={eq} returns={returns} palette={palette} />
       <BookPanels equity={equity} info={info} palette={palette} x={x} />
     </>
@@ -243,6 +246,79 @@ function rebased(
   if (!spot || at < 0) return null;
   const scale = equity[at]! / spot[at]!;
   return spot.map((v) => (isNum(v) ? v * scale : null));
+}
+
+const REGIMES = [
+  { value: "vix_30", label: "Volatility (VIX)", fmt: (v: number) => fmtNumber(100 * v, 1) },
+  { value: "iv_rank", label: "IV rank (in its year's range)", fmt: (v: number) => fmtPct(v, 0) },
+  {
+    value: "trend_200",
+    label: "Trend (spot vs 200-day average)",
+    fmt: (v: number) => fmtPct(v, 1),
+  },
+] as const;
+type RegimeName = (typeof REGIMES)[number]["value"];
+
+function RegimePanel({ equity, returns }: { equity: Equity; returns: (number | null)[] }) {
+  const [name, setName] = useUrlState(
+    "regime",
+    oneOf(REGIMES.map((r) => r.value)),
+    "vix_30" as RegimeName,
+  );
+  const regime = REGIMES.find((r) => r.value === name) ?? REGIMES[0];
+  const feature = equity.columns?.[name];
+  const rows = useMemo(
+    () => (feature ? regimeTerciles(returns, feature) : null),
+    [returns, feature],
+  );
+  return (
+    <Panel
+      title="Regimes"
+      help="daily returns in three regimes of equal size: terciles of a chain feature at the previous close (what was known before the day), over the run's days"
+      actions={
+        <Select label="by" value={name} options={REGIMES} onChange={setName} testId="regime" />
+      }
+    >
+      {!rows ? (
+        <p className="muted small">
+          {feature
+            ? "Fewer than three days with the feature and a return."
+            : "The chain this run read is not at hand: its features cannot be shown."}
+        </p>
+      ) : (
+        <table className="simple-table" data-testid="regimes">
+          <thead>
+            <tr>
+              <th>Regime</th>
+              <th>{regime.label}</th>
+              <th className="right">Days</th>
+              <th className="right">Return</th>
+              <th className="right">Mean a day</th>
+              <th className="right">Sharpe</th>
+              <th className="right">Positive days</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r, i) => (
+              <tr key={i}>
+                <td>{["low", "middle", "high"][i]}</td>
+                <td className="num">
+                  {regime.fmt(r.lo)} to {regime.fmt(r.hi)}
+                </td>
+                <td className="right num">{fmtInt(r.days)}</td>
+                <td className={`right num ${r.ret < 0 ? "bad" : r.ret > 0 ? "good" : ""}`}>
+                  {fmtPct(r.ret, 2)}
+                </td>
+                <td className="right num">{fmtBp(r.mean, 1)}</td>
+                <td className="right num">{fmtNumber(r.sharpe)}</td>
+                <td className="right num">{fmtPct(r.hit, 1)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Panel>
+  );
 }
 
 function StressPanel({ equity }: { equity: Equity }) {
