@@ -31,6 +31,7 @@ from pydantic import ValidationError
 import gridbt
 from gridbt._lock import LOCK_NAME, lock_state
 from gridbt._typing import PathLike
+from gridbt.data.pack import PackedChain
 from gridbt.kernel.metrics import KPI_NAMES, METRIC_BY_NAME, METRICS
 from gridbt.results.discovery import (
     Entry,
@@ -70,7 +71,13 @@ from gridbt.results.models import (
 from gridbt.results.plots import finite_or_none, plain
 from gridbt.results.recompute import Recomputed, Recomputer, run_spec
 from gridbt.results.runs import RunStore, SweepRuns
-from gridbt.results.series import chain_columns, check_points, equity_of, trades_of
+from gridbt.results.series import (
+    chain_columns,
+    check_points,
+    equity_of,
+    trades_of,
+    with_entry_regimes,
+)
 from gridbt.strategy.spec import StrategySpec
 from gridbt.strategy.summary import BacktestSummary
 
@@ -565,11 +572,10 @@ class Catalog:
 
     @staticmethod
     def _recomputed_trades(outcome: Recomputed) -> Trades:
-        from gridbt.results.payoff import with_entry_deltas
         from gridbt.results.tables import trades_table
 
-        return with_entry_deltas(trades_of(trades_table(outcome.result, outcome.packed),
-                                           "recomputed"), outcome.spec, outcome.packed)
+        return _at_entry(trades_of(trades_table(outcome.result, outcome.packed), "recomputed"),
+                         outcome.spec, outcome.packed)
 
     # ------------------------------------------------------------------ robustness
     def robustness(self, sweep_id: str, metric: str = "sharpe", top: int = 10) -> Robustness:
@@ -994,10 +1000,9 @@ class Catalog:
         return equity_of(dates, equity, points, "file", columns)
 
     def backtest_trades(self, backtest_id: str) -> Trades:
-        """A backtest's trades with their legs, each leg's entry delta computed on the chain
-        the backtest ran on (None where that chain is not available)."""
-        from gridbt.results.payoff import with_entry_deltas
-
+        """A backtest's trades with their legs, each leg's entry delta and the trade's regime
+        at entry read from the chain the backtest ran on (None and {} where that chain is not
+        available)."""
         summary, path = self._backtest_file(backtest_id, "trades")
         table: pa.Table = self._files.get(path, "table", pq.read_table)
         try:
@@ -1006,7 +1011,7 @@ class Catalog:
         except (Unavailable, ValidationError):
             return trades_of(table, "file")
         trades: Trades = self._files.get(
-            path, "trades", lambda _: with_entry_deltas(trades_of(table, "file"), spec, packed))
+            path, "trades", lambda _: _at_entry(trades_of(table, "file"), spec, packed))
         return trades
 
     # ------------------------------------------------------------------ payoff
@@ -1082,3 +1087,10 @@ def _recomputed_equity(outcome: Recomputed, points: int, regimes: bool) -> Equit
     dates = outcome.packed.day_date.astype("datetime64[D]")
     return equity_of(dates, outcome.result.equity, points, "recomputed",
                      chain_columns(outcome.packed, dates, regimes))
+
+
+def _at_entry(trades: Trades, spec: StrategySpec, packed: PackedChain) -> Trades:
+    """`trades` with what the chain says at each entry: the legs' deltas, the regime."""
+    from gridbt.results.payoff import with_entry_deltas
+
+    return with_entry_regimes(with_entry_deltas(trades, spec, packed), packed)

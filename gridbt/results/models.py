@@ -293,6 +293,10 @@ class Trade(_Model):
     mfe: float | None
     days_held: int
     extra: dict[str, Any] = Field(description="the other columns of trades.parquet")
+    entry_regime: dict[str, float | None] = Field(
+        default_factory=dict, description="the chain's regime features (vix_30, iv_rank, "
+                                          "trend_200) at the entry day's close, where the chain "
+                                          "is at hand")
     legs: list[Leg]
 
 

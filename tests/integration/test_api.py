@@ -469,6 +469,27 @@ def test_every_curve_carries_the_underlying_on_its_days(client: httpx.Client, ro
                 None if np.isnan(feature[t]) else float(feature[t]) for t in at], (url, name)
 
 
+def test_trades_carry_the_regime_at_entry(client: httpx.Client, root: Path,
+                                          results: pd.DataFrame) -> None:
+    """A recomputed run's trades and a backtest's: the chain's regime features at the close of
+    each entry day (the trades explorer buckets them)."""
+    from gridbt.data.default import load_packed
+
+    manifest = json.loads((root / "sweeps" / "tiny" / "sweep.json").read_text())
+    packed = load_packed(manifest["sweep"]["data"])
+    days = [str(d) for d in packed.day_date.astype("datetime64[D]")]
+    run = results["param_hash"].iloc[0]
+    for url in (f"/api/sweeps/{SWEEP}/runs/{run}/trades", f"/api/backtests/{BACKTEST}/trades"):
+        trades = get(client, url)["trades"]
+        assert trades, url
+        for trade in trades:
+            day = days.index(trade["entry_date"])
+            want = {name: float(packed.features[packed.feature_names.index(name)][day])
+                    for name in ("vix_30", "iv_rank", "trend_200")}
+            assert trade["entry_regime"] == {k: (None if np.isnan(v) else v)
+                                             for k, v in want.items()}, url
+
+
 def test_a_recomputed_run_equals_its_kept_curve(client: httpx.Client, root: Path) -> None:
     """The same sweep without its kept curves (a copy under the root): every run's curve is
     recomputed, and equals the curve the sweep kept."""
@@ -759,6 +780,7 @@ def test_each_leg_has_its_black_scholes_delta_at_entry(client: httpx.Client,
 
 def test_without_its_chain_a_backtest_has_its_trades_but_no_leg_deltas(
         client: httpx.Client, root: Path, tmp_path: Path) -> None:
+    """Nor the regime at entry: both are read from the chain."""
     moved = tmp_path / "root"
     shutil.copytree(root / "backtests" / "bt", moved / "backtests" / "bt")
     summary = json.loads((moved / "backtests" / "bt" / "summary.json").read_text())
@@ -770,6 +792,8 @@ def test_without_its_chain_a_backtest_has_its_trades_but_no_leg_deltas(
     assert want["count"] > 0 and all(leg["entry_delta"] is not None
                                      for t in want["trades"] for leg in t["legs"])
     for trade in want["trades"]:
+        assert trade["entry_regime"]
+        trade["entry_regime"] = {}
         for leg in trade["legs"]:
             leg["entry_delta"] = None
     assert trades == want
