@@ -266,6 +266,16 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     breakdown = page.option("breakdown")
     assert sum(1 for _ in breakdown["series"][0]["data"]) == len(
         {t["exit_reason"] for t in trades["trades"]})
+    # by the VIX at entry: the buckets the trades' regimes fall in, in order
+    pg.get_by_role("button", name="VIX at entry").click()
+    pg.wait_for_url(re.compile(r"by=vix"))
+    pg.wait_for_function("() => window.gridbtCharts.breakdown.getOption().xAxis[0].data[0] "
+                         "!== 'profit_target'")
+    edges = [(15, "<15"), (20, "15–20"), (25, "20–25"), (30, "25–30"), (math.inf, "30+")]
+    buckets = [next(label for hi, label in edges if 100 * t["entry_regime"]["vix_30"] < hi)
+               for t in trades["trades"]]
+    assert page.option("breakdown")["xAxis"][0]["data"] == [
+        label for _, label in edges if label in buckets]
     page.shot("trades")
 
     # trade 0's legs, expanded: each shows the API's entry delta to 3 decimals

@@ -1498,6 +1498,13 @@ export interface components {
             entry_date: string;
             /** Entry Premium */
             entry_premium: number | null;
+            /**
+             * Entry Regime
+             * @description the chain's regime features (vix_30, iv_rank, trend_200) at the entry day's close, where the chain is at hand
+             */
+            entry_regime?: {
+                [key: string]: number | null;
+            };
             /** Exit Cash */
             exit_cash: number | null;
             /** Exit Date */

@@ -5,12 +5,14 @@ import {
   compareCells,
   dteBucket,
   idlePeriods,
+  ivRankBucket,
   matchesSearch,
   sortBy,
   structureName,
   toCsv,
   tradeCsv,
   tradeRow,
+  vixBucket,
 } from "./table";
 
 function trade(n: number, over: Partial<Trade> = {}): Trade {
@@ -95,6 +97,30 @@ describe("table logic", () => {
     expect(breakdown(rows, "weekday").map((b) => b.key)).toEqual(["Mon", "Tue"]);
     expect(dteBucket(30)).toBe("22–35");
     expect(dteBucket(null)).toBe("unknown");
+  });
+  test("breakdowns by the regime at entry: VIX points and fifths of the IV rank", () => {
+    const at = (vix: number | null, ivRank: number | null, pnl: number) =>
+      tradeRow(trade(0, { pnl, entry_regime: { vix_30: vix, iv_rank: ivRank } }));
+    const rows = [at(0.12, 0.1, 100), at(0.22, 0.95, -50), at(0.35, 1, 300), at(null, null, 7)];
+    expect(breakdown(rows, "vix").map((b) => [b.key, b.total])).toEqual([
+      ["<15", 100],
+      ["20–25", -50],
+      ["30+", 300],
+      ["unknown", 7],
+    ]);
+    expect(breakdown(rows, "iv_rank").map((b) => [b.key, b.count])).toEqual([
+      ["0–20%", 1],
+      ["80–100%", 2],
+      ["unknown", 1],
+    ]);
+    expect([vixBucket(0.15), vixBucket(0.1999), ivRankBucket(0.2), ivRankBucket(0)]).toEqual([
+      "15–20",
+      "15–20",
+      "20–40%",
+      "0–20%",
+    ]);
+    // a trade without the chain at hand has no regime
+    expect(tradeRow(trade(0)).vix).toBeNull();
   });
   test("CSV quotes what needs quoting", () => {
     expect(

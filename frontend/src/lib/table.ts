@@ -56,6 +56,8 @@ export interface TradeRow {
   weekday: string;
   month: string;
   win: boolean | null;
+  vix: number | null; // the chain's VIX (decimal) at the entry day's close
+  ivRank: number | null; // the IV rank (0..1) at the entry day's close
 }
 
 const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -120,6 +122,8 @@ export function tradeRow(trade: Trade): TradeRow {
     weekday: WEEKDAYS[day.getUTCDay()] ?? "",
     month: MONTHS[day.getUTCMonth()] ?? "",
     win: pnl === null ? null : pnl > 0,
+    vix: trade.entry_regime?.vix_30 ?? null,
+    ivRank: trade.entry_regime?.iv_rank ?? null,
   };
 }
 
@@ -137,7 +141,32 @@ export function dteBucket(dte: number | null): string {
   return "64+";
 }
 
-export type BreakdownKey = "exit_reason" | "dte" | "weekday" | "month" | "structure";
+/** The VIX bucket of a trade at entry (VIX points). */
+export function vixBucket(vix: number | null): string {
+  if (vix === null) return "unknown";
+  const points = 100 * vix;
+  return points < 15
+    ? "<15"
+    : points < 20
+      ? "15–20"
+      : points < 25
+        ? "20–25"
+        : points < 30
+          ? "25–30"
+          : "30+";
+}
+
+/** The IV-rank bucket of a trade at entry (fifths of the year's range). */
+export function ivRankBucket(rank: number | null): string {
+  if (rank === null) return "unknown";
+  const k = Math.min(Math.floor(rank * 5), 4);
+  return IV_RANK_BUCKETS[k]!;
+}
+
+const IV_RANK_BUCKETS = ["0–20%", "20–40%", "40–60%", "60–80%", "80–100%"];
+
+export type BreakdownKey =
+  "exit_reason" | "dte" | "vix" | "iv_rank" | "weekday" | "month" | "structure";
 
 export interface BreakdownRow {
   key: string;
@@ -150,25 +179,26 @@ export interface BreakdownRow {
 const ORDER: Record<BreakdownKey, readonly string[] | null> = {
   exit_reason: null,
   dte: ["0–7", "8–21", "22–35", "36–49", "50–63", "64+", "unknown"],
+  vix: ["<15", "15–20", "20–25", "25–30", "30+", "unknown"],
+  iv_rank: [...IV_RANK_BUCKETS, "unknown"],
   weekday: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
   month: MONTHS,
   structure: null,
 };
 
 export function breakdown(rows: readonly TradeRow[], by: BreakdownKey): BreakdownRow[] {
-  const keyOf = (r: TradeRow): string =>
-    by === "exit_reason"
-      ? r.exitReason
-      : by === "dte"
-        ? dteBucket(r.dte)
-        : by === "weekday"
-          ? r.weekday
-          : by === "month"
-            ? r.month
-            : r.structure;
+  const keyOf: Record<BreakdownKey, (r: TradeRow) => string> = {
+    exit_reason: (r) => r.exitReason,
+    dte: (r) => dteBucket(r.dte),
+    vix: (r) => vixBucket(r.vix),
+    iv_rank: (r) => ivRankBucket(r.ivRank),
+    weekday: (r) => r.weekday,
+    month: (r) => r.month,
+    structure: (r) => r.structure,
+  };
   const groups = new Map<string, TradeRow[]>();
   for (const r of rows) {
-    const k = keyOf(r);
+    const k = keyOf[by](r);
     const list = groups.get(k);
     if (list) list.push(r);
     else groups.set(k, [r]);
@@ -217,6 +247,8 @@ export const TRADE_CSV_HEADER = [
   "exit_reason",
   "mae",
   "mfe",
+  "vix_at_entry",
+  "iv_rank_at_entry",
 ];
 
 export function tradeCsv(rows: readonly TradeRow[]): string {
@@ -238,6 +270,8 @@ export function tradeCsv(rows: readonly TradeRow[]): string {
       r.exitReason,
       r.mae,
       r.mfe,
+      r.vix,
+      r.ivRank,
     ]),
   );
 }

@@ -18,6 +18,8 @@ import { usePalette } from "../theme";
 const BY: { value: BreakdownKey; label: string }[] = [
   { value: "exit_reason", label: "Exit reason" },
   { value: "dte", label: "DTE at entry" },
+  { value: "vix", label: "VIX at entry" },
+  { value: "iv_rank", label: "IV rank at entry" },
   { value: "weekday", label: "Weekday" },
   { value: "month", label: "Month" },
   { value: "structure", label: "Structure" },
