@@ -43,6 +43,7 @@ from gridbt.results.models import (
     RunDetail,
     RunsPage,
     Slices,
+    Stability,
     StudyDetail,
     StudyItem,
     SweepDetail,
@@ -172,6 +173,12 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
         """Deflated Sharpe (with its trial count), PBO, CSCV degradation, and the
         neighbourhood (one grid step on every path) of the top runs."""
         return catalog.robustness(sweep_id, metric, top)
+
+    @app.get("/api/sweeps/{sweep_id}/stability", response_model=Stability, tags=["sweeps"])
+    def stability(sweep_id: str) -> Stability:
+        """Whether the runs' Sharpe ranks hold from one time block to the next and from the
+        first half of the days to the second (Spearman, over the distinct outcomes)."""
+        return catalog.stability(sweep_id)
 
     @app.get("/api/sweeps/{sweep_id}/runs/{param_hash}", response_model=RunDetail,
              tags=["runs"])

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +59,7 @@ from gridbt.results.models import (
     RunDetail,
     RunsPage,
     Slices,
+    Stability,
     StudyDetail,
     StudyItem,
     SweepDetail,
@@ -80,6 +81,9 @@ from gridbt.results.series import (
 )
 from gridbt.strategy.spec import StrategySpec
 from gridbt.strategy.summary import BacktestSummary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["MAX_BINS", "Catalog", "State"]
 
@@ -607,36 +611,13 @@ class Catalog:
             return earlier[1]
         objective = str(manifest.get("objective", "sharpe"))
         maximize = bool(manifest.get("maximize", True))
-        fingerprint = manifest.get("data_fingerprint")
 
         def make() -> dict[str, float | None]:
-            from gridbt.sweep.finish import (
-                BLOCK_COLUMNS,
-                distinct_outcomes,
-                overfitting_statistics,
-                ranked,
-            )
-            from gridbt.sweep.results import arrow_lists
+            from gridbt.sweep.finish import overfitting_statistics
 
-            files = [p for p in sorted((entry.path / "results").glob("part-*.parquet"))
-                     if inside(p.resolve(), self.root)]
-            names = set(pq.read_schema(files[0]).names) if files else set()
-            if not set(BLOCK_COLUMNS) <= names:
-                return {}
-            wanted = ["param_hash", "sharpe", *BLOCK_COLUMNS]
-            # one trial per distinct outcome, the best-ranked of each, as `finish_sweep` counts
-            wanted += [c for c in ("data_fingerprint", "combo", "outcome_hash", objective)
-                       if c in names and c not in wanted]
-            frame = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files],
-                                     promote_options="default").to_pandas(
-                                         types_mapper=arrow_lists)
-            if "data_fingerprint" in frame:
-                frame = frame[frame["data_fingerprint"] == fingerprint]
-            frame = frame.drop_duplicates("param_hash")  # the first written, as the runs
-            if {"combo", objective} <= set(frame.columns):
-                frame = distinct_outcomes(ranked(frame, objective, maximize))
+            frame = self._outcome_blocks(entry, manifest)
             top = runs.top(objective, maximize, 1)
-            if not top or len(frame) < 2:
+            if frame is None or not top or len(frame) < 2:
                 return {}
             outcome = self._recomputed(sweep_id, top[0].param_hash)
             stats = overfitting_statistics(frame, outcome.result.equity[None, :])
@@ -645,6 +626,52 @@ class Catalog:
         computed: dict[str, float | None] = runs.cached(("statistics",), make)
         self._statistics[entry.path] = (time.monotonic(), computed)
         return computed
+
+    def _outcome_blocks(self, entry: Entry, manifest: dict[str, Any]) -> pd.DataFrame | None:
+        """The block statistics of a sweep's result parts: one row per distinct outcome, the
+        best-ranked run of each, as `finish_sweep` counts trials (None when the parts have no
+        block statistics)."""
+        from gridbt.sweep.finish import BLOCK_COLUMNS, distinct_outcomes, ranked
+        from gridbt.sweep.results import arrow_lists
+
+        objective = str(manifest.get("objective", "sharpe"))
+        maximize = bool(manifest.get("maximize", True))
+        files = [p for p in sorted((entry.path / "results").glob("part-*.parquet"))
+                 if inside(p.resolve(), self.root)]
+        names = set(pq.read_schema(files[0]).names) if files else set()
+        if not set(BLOCK_COLUMNS) <= names:
+            return None
+        wanted = ["param_hash", "sharpe", *BLOCK_COLUMNS]
+        wanted += [c for c in ("data_fingerprint", "combo", "outcome_hash", objective)
+                   if c in names and c not in wanted]
+        frame = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files],
+                                 promote_options="default").to_pandas(types_mapper=arrow_lists)
+        if "data_fingerprint" in frame:
+            frame = frame[frame["data_fingerprint"] == manifest.get("data_fingerprint")]
+        frame = frame.drop_duplicates("param_hash")  # the first written, as the runs
+        if {"combo", objective} <= set(frame.columns):
+            frame = distinct_outcomes(ranked(frame, objective, maximize))
+        return frame
+
+    def stability(self, sweep_id: str) -> Stability:
+        """How the runs' Sharpe ranks hold from one time block to the next, and from the first
+        half of the days to the second (`stability_of`), over the distinct outcomes."""
+        from gridbt.results.stability import stability_of
+        from gridbt.sweep.finish import BLOCK_COLUMNS, block_matrix
+
+        entry, manifest, runs = self._sweep_runs(sweep_id)
+
+        def make() -> Stability:
+            frame = self._outcome_blocks(entry, manifest)
+            if frame is None or len(frame) < 3:
+                raise Unavailable(f"sweep {sweep_id}: fewer than 3 distinct outcomes with block "
+                                  "statistics; nothing to rank")
+            stats = np.stack([block_matrix(frame[c]) for c in BLOCK_COLUMNS], axis=-1)
+            days = int(stats[0, :, 0].sum()) + 1
+            return stability_of(stats, self._equity_dates(entry, manifest, days))
+
+        result: Stability = runs.cached(("stability",), make)
+        return result
 
     # ------------------------------------------------------------------ studies
     def _study_files(self, entry: Entry) -> _StudyFiles:

@@ -35,7 +35,9 @@ __all__ = [
     "RunsPage",
     "SliceRow",
     "Slices",
+    "Stability",
     "StudyDetail",
+    "TimeBlock",
     "StudyItem",
     "SweepDetail",
     "SweepEngines",
@@ -329,6 +331,34 @@ class Robustness(_Model):
                     "degradation, on daily Sharpe ratios")
     statistics_source: Literal["sweep.json", "computed", "none"]
     neighbourhood: list[Neighbourhood]
+
+
+class TimeBlock(_Model):
+    first: str = Field(description="the first day whose return is in the block")
+    last: str
+    rank_correlation_next: float | None = Field(
+        description="Spearman correlation of the runs' Sharpe ratios in this block and in the "
+                    "next (null for the last block)")
+
+
+class Stability(_Model):
+    """Whether a good rank holds over time, over a sweep's distinct outcomes (the best-ranked
+    run of each), from the daily-return statistics of each time block (`pbo_blocks`)."""
+
+    runs: int = Field(description="distinct outcomes compared")
+    blocks: list[TimeBlock]
+    mean_rank_correlation: float | None = Field(
+        description="the mean of the consecutive blocks' rank correlations")
+    halves: list[str] = Field(description="the first and last day of the first half of the "
+                                          "blocks, then of the second")
+    halves_rank_correlation: float | None = Field(
+        description="Spearman correlation of the runs' Sharpe in the first half and the second")
+    top_decile_percentile: float | None = Field(
+        description="the median percentile, in the second half, of the first half's top 10% "
+                    "(0.5 is what chance gives; 1 the best)")
+    points: list[list[float]] = Field(
+        description="[first-half Sharpe, second-half Sharpe] (annualised), at most 2,000 "
+                    "runs: every one, or evenly spaced in first-half rank")
 
 
 class StudyItem(_Model):

@@ -561,6 +561,36 @@ def test_robustness_has_the_statistics_and_each_top_outcome_neighbourhood(
     assert get(client, f"/api/sweeps/{SWEEP}/robustness", 422, top=51)
 
 
+def test_stability_ranks_the_distinct_outcomes_over_time(client: httpx.Client,
+                                                          root: Path) -> None:
+    """The route reads the result parts' block statistics: one point per distinct outcome,
+    the rank correlation of their Sharpe between the halves as scipy gives it."""
+    from scipy.stats import spearmanr
+
+    from gridbt.sweep.finish import BLOCK_COLUMNS, block_matrix, distinct_outcomes, ranked
+    from gridbt.sweep.results import arrow_lists
+
+    manifest = json.loads((root / "sweeps" / "tiny" / "sweep.json").read_text())
+    frame = pd.concat([pq.read_table(p).to_pandas(types_mapper=arrow_lists) for p in
+                       sorted((root / "sweeps" / "tiny" / "results").glob("part-*.parquet"))])
+    frame = distinct_outcomes(ranked(frame.drop_duplicates("param_hash"), "sharpe", True))
+    stats = np.stack([block_matrix(frame[c]) for c in BLOCK_COLUMNS], axis=-1)
+    half = stats.shape[1] // 2
+    n = stats[:, :, 0]
+    mean_a = stats[:, :half, 1].sum(1) / n[:, :half].sum(1)
+    mean_b = stats[:, half:, 1].sum(1) / n[:, half:].sum(1)
+    var_a = (stats[:, :half, 2].sum(1) - n[:, :half].sum(1) * mean_a**2) / (n[:, :half].sum(1) - 1)
+    var_b = (stats[:, half:, 2].sum(1) - n[:, half:].sum(1) * mean_b**2) / (n[:, half:].sum(1) - 1)
+    got = get(client, f"/api/sweeps/{SWEEP}/stability")
+    assert got["runs"] == len(frame) == len(got["points"])
+    assert len(got["blocks"]) == manifest["sweep"]["pbo_blocks"]
+    assert got["halves_rank_correlation"] == pytest.approx(
+        spearmanr(mean_a / np.sqrt(var_a), mean_b / np.sqrt(var_b)).statistic, abs=1e-9)
+    days = pd.read_parquet(root / "sweeps" / "tiny" / "equity" / "dates.parquet")["date"]
+    assert got["blocks"][0]["first"] == str(days.iloc[1])[:10]
+    assert got["blocks"][-1]["last"] == got["halves"][-1] == str(days.iloc[-1])[:10]
+
+
 # ---------------------------------------------------------------------- studies
 def test_studies_list_and_detail(client: httpx.Client, root: Path) -> None:
     summary = json.loads((root / "studies" / "tiny" / "summary.json").read_text())
@@ -1027,7 +1057,8 @@ def test_openapi_is_served_and_names_every_route(client: httpx.Client) -> None:
             "/api/backtests", "/api/backtests/{backtest_id}",
             "/api/backtests/{backtest_id}/equity", "/api/backtests/{backtest_id}/trades",
             "/api/payoff", "/api/events", "/api/metrics",
-            "/api/sweeps/{sweep_id}/distribution"} <= paths.keys()
+            "/api/sweeps/{sweep_id}/distribution", "/api/sweeps/{sweep_id}/stability"
+            } <= paths.keys()
 
 
 # ---------------------------------------------------------------------- running, interrupted
