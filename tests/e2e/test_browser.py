@@ -501,6 +501,14 @@ def test_robustness_and_every_page_without_console_errors(page: Page, api: httpx
         f"Plateau or peak: the top {min(10, len(robust['neighbourhood']))} outcomes'")
     raw, smooth = page.option("heatmap-raw"), page.option("heatmap-smooth")
     assert _drawn_cells(raw).keys() == _drawn_cells(smooth).keys()
+    # stability over time: one dot per distinct outcome, a bar per pair of blocks
+    stability = api.get(f"/api/sweeps/{SWEEP}/stability").json()
+    assert pg.get_by_test_id("stability").inner_text().startswith(
+        f"Over {stability['runs']} distinct outcomes, the rank correlation of Sharpe from the "
+        f"first half to the second is {stability['halves_rank_correlation']:.2f};")
+    assert len(page.option("stability-halves")["series"][0]["data"]) == stability["runs"]
+    assert len(page.option("stability-blocks")["series"][0]["data"]) == len(
+        stability["blocks"]) - 1
     page.shot("robustness")
     for path in ("/", f"/sweeps/{SWEEP}", f"/sweeps/{SWEEP}/landscape",
                  f"/backtests/{BACKTEST}/trades", f"/backtests/{BACKTEST}/trades/1",

@@ -186,6 +186,14 @@ export function useRobustness(id: string, metric: string, top = 10) {
   });
 }
 
+export function useStability(id: string) {
+  return useQuery({
+    queryKey: ["sweep", id, "stability"],
+    queryFn: () =>
+      unwrap(api.GET("/api/sweeps/{sweep_id}/stability", { params: { path: { sweep_id: id } } })),
+  });
+}
+
 function studyQuery(id: string) {
   return {
     queryKey: ["study", id, "detail"],

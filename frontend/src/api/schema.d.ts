@@ -511,6 +511,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sweeps/{sweep_id}/stability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stability
+         * @description Whether the runs' Sharpe ranks hold from one time block to the next and from the
+         *     first half of the days to the second (Spearman, over the distinct outcomes).
+         */
+        get: operations["stability_api_sweeps__sweep_id__stability_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1127,6 +1148,45 @@ export interface components {
             /** Rows */
             rows: components["schemas"]["SliceRow"][];
         };
+        /**
+         * Stability
+         * @description Whether a good rank holds over time, over a sweep's distinct outcomes (the best-ranked
+         *     run of each), from the daily-return statistics of each time block (`pbo_blocks`).
+         */
+        Stability: {
+            /** Blocks */
+            blocks: components["schemas"]["TimeBlock"][];
+            /**
+             * Halves
+             * @description the first and last day of the first half of the blocks, then of the second
+             */
+            halves: string[];
+            /**
+             * Halves Rank Correlation
+             * @description Spearman correlation of the runs' Sharpe in the first half and the second
+             */
+            halves_rank_correlation: number | null;
+            /**
+             * Mean Rank Correlation
+             * @description the mean of the consecutive blocks' rank correlations
+             */
+            mean_rank_correlation: number | null;
+            /**
+             * Points
+             * @description [first-half Sharpe, second-half Sharpe] (annualised), at most 2,000 runs: every one, or evenly spaced in first-half rank
+             */
+            points: number[][];
+            /**
+             * Runs
+             * @description distinct outcomes compared
+             */
+            runs: number;
+            /**
+             * Top Decile Percentile
+             * @description the median percentile, in the second half, of the first half's top 10% (0.5 is what chance gives; 1 the best)
+             */
+            top_decile_percentile: number | null;
+        };
         /** StudyDetail */
         StudyDetail: {
             /** Best */
@@ -1481,6 +1541,21 @@ export interface components {
              * @description valid combinations in the grid
              */
             valid: number;
+        };
+        /** TimeBlock */
+        TimeBlock: {
+            /**
+             * First
+             * @description the first day whose return is in the block
+             */
+            first: string;
+            /** Last */
+            last: string;
+            /**
+             * Rank Correlation Next
+             * @description Spearman correlation of the runs' Sharpe ratios in this block and in the next (null for the last block)
+             */
+            rank_correlation_next: number | null;
         };
         /** Trade */
         Trade: {
@@ -2417,6 +2492,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Slices"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stability_api_sweeps__sweep_id__stability_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sweep_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Stability"];
                 };
             };
             /** @description Validation Error */

@@ -6,12 +6,12 @@
 import { useMemo } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import type { Heatmap, Neighbourhood, SweepDetail } from "../api/client";
-import { useHeatmap, useMetricMap, useRobustness } from "../api/hooks";
+import { useHeatmap, useMetricMap, useRobustness, useStability } from "../api/hooks";
 import { EChart, type EChartOption } from "../components/EChart";
 import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
 import { OverfitStatements } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton } from "../components/ui";
-import { fmtInt, fmtParam, fmtPct, shortPath, shownTop } from "../lib/format";
+import { fmtInt, fmtNumber, fmtParam, fmtPct, shortPath, shownTop } from "../lib/format";
 import { axisLabel, zipLeads } from "../lib/grid";
 import { fmtMetric, fmtMetricDiff, label, SIGNED } from "../lib/metrics";
 import { smoothMatrix } from "../lib/stats";
@@ -270,7 +270,130 @@ export default function RobustnessView({ sweep }: { sweep: SweepDetail }) {
         )}
         <p className="legend-note">Click a row to see its sensitivity above.</p>
       </Panel>
+      <StabilityPanel sweep={sweep} palette={palette} />
     </div>
+  );
+}
+
+/** A time block's years: "1999–00". */
+function span(b: { first: string; last: string }): string {
+  const [a, z] = [b.first.slice(0, 4), b.last.slice(0, 4)];
+  return a === z ? a : `${a}–${z.slice(2)}`;
+}
+
+/** Does a run's rank in one stretch of days say anything about its rank in the next? */
+function StabilityPanel({ sweep, palette }: { sweep: SweepDetail; palette: Palette }) {
+  const stability = useStability(sweep.id);
+  const s = stability.data;
+  const scatter = useMemo<EChartOption | null>(() => {
+    if (!s) return null;
+    return {
+      animation: false,
+      grid: { left: 56, right: 16, top: 16, bottom: 44 },
+      tooltip: {
+        trigger: "item",
+        formatter: (p: unknown) => {
+          const [a, b] = (p as { value: [number, number] }).value;
+          return `first half ${fmtNumber(a)}<br>second half ${fmtNumber(b)}`;
+        },
+      },
+      xAxis: {
+        type: "value",
+        name: `Sharpe, ${s.halves[0]} to ${s.halves[1]}`,
+        nameLocation: "middle",
+        nameGap: 28,
+        axisLine: { onZero: false },
+        axisLabel: { color: palette.muted },
+        splitLine: { lineStyle: { color: palette.grid } },
+      },
+      yAxis: {
+        type: "value",
+        name: `Sharpe, ${s.halves[2]} to ${s.halves[3]}`,
+        nameLocation: "middle",
+        nameGap: 40,
+        axisLine: { onZero: false },
+        axisLabel: { color: palette.muted },
+        splitLine: { lineStyle: { color: palette.grid } },
+      },
+      series: [
+        {
+          type: "scatter",
+          symbolSize: 4,
+          large: s.points.length > 1000,
+          data: s.points,
+          itemStyle: { color: palette.accent, opacity: 0.6 },
+        },
+      ],
+    } as EChartOption;
+  }, [s, palette]);
+  const bars = useMemo<EChartOption | null>(() => {
+    if (!s) return null;
+    const pairs = s.blocks.slice(0, -1);
+    return {
+      animation: false,
+      grid: { left: 48, right: 12, top: 16, bottom: 56 },
+      tooltip: { trigger: "axis", valueFormatter: (v: unknown) => fmtNumber(v as number) },
+      xAxis: {
+        type: "category",
+        data: pairs.map((b, i) => `${span(b)} → ${span(s.blocks[i + 1]!)}`),
+        axisLabel: { color: palette.muted, rotate: 30 },
+      },
+      yAxis: {
+        type: "value",
+        min: -1,
+        max: 1,
+        axisLabel: { color: palette.muted },
+        splitLine: { lineStyle: { color: palette.grid } },
+      },
+      series: [
+        {
+          type: "bar",
+          data: pairs.map((b) => ({
+            value: b.rank_correlation_next,
+            itemStyle: {
+              color: (b.rank_correlation_next ?? 0) >= 0 ? palette.good : palette.bad,
+            },
+          })),
+        },
+      ],
+    } as EChartOption;
+  }, [s, palette]);
+  return (
+    <Panel
+      title="Stability over time"
+      help="over the distinct outcomes: Spearman's rank correlation of the runs' Sharpe ratios in the first half of the days and in the second, and between each time block (pbo_blocks) and the next. Near 0, a good rank in one stretch says nothing about the next"
+    >
+      {stability.error ? (
+        <ErrorBox error={stability.error} />
+      ) : !s || !scatter || !bars ? (
+        <Skeleton height={300} />
+      ) : (
+        <>
+          <p data-testid="stability">
+            Over {fmtInt(s.runs)} distinct outcomes, the rank correlation of Sharpe from the first
+            half to the second is <b>{fmtNumber(s.halves_rank_correlation)}</b>; the first
+            half&apos;s top 10% rank, at the median, above{" "}
+            <b>{fmtPct(s.top_decile_percentile, 0)}</b> of the runs in the second (50% is chance).
+            Block to block, the mean rank correlation is <b>{fmtNumber(s.mean_rank_correlation)}</b>
+            .
+          </p>
+          <div className="grid grid-2">
+            <EChart
+              name="stability-halves"
+              height={300}
+              option={scatter}
+              data={{ points: s.points.length }}
+            />
+            <EChart
+              name="stability-blocks"
+              height={300}
+              option={bars}
+              data={{ blocks: s.blocks.length }}
+            />
+          </div>
+        </>
+      )}
+    </Panel>
   );
 }
 
