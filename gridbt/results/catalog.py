@@ -644,14 +644,23 @@ class Catalog:
         wanted = ["param_hash", "sharpe", *BLOCK_COLUMNS]
         wanted += [c for c in ("data_fingerprint", "combo", "outcome_hash", objective)
                    if c in names and c not in wanted]
-        frame = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files],
-                                 promote_options="default").to_pandas(types_mapper=arrow_lists)
+        table = pa.concat_tables([pq.read_table(f, columns=wanted) for f in files],
+                                 promote_options="default")
+        # rank and pick the rows without the block lists, then take those rows' lists: moving
+        # a million rows' lists through pandas' filters and sorts cost seconds and a GB
+        frame = table.drop_columns(list(BLOCK_COLUMNS)).to_pandas()
+        frame["_row"] = np.arange(len(frame))
         if "data_fingerprint" in frame:
             frame = frame[frame["data_fingerprint"] == manifest.get("data_fingerprint")]
         frame = frame.drop_duplicates("param_hash")  # the first written, as the runs
         if {"combo", objective} <= set(frame.columns):
             frame = distinct_outcomes(ranked(frame, objective, maximize))
-        return frame
+        frame = frame.reset_index(drop=True)
+        lists = table.select(list(BLOCK_COLUMNS)).take(pa.array(frame["_row"].to_numpy()))
+        lists_frame = lists.to_pandas(types_mapper=arrow_lists)
+        for column in BLOCK_COLUMNS:
+            frame[column] = lists_frame[column].array
+        return frame.drop(columns="_row")
 
     def stability(self, sweep_id: str) -> Stability:
         """How the runs' Sharpe ranks hold from one time block to the next, and from the first

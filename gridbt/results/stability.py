@@ -31,8 +31,14 @@ def spearman(a: FloatArray, b: FloatArray) -> float | None:
     keep = np.isfinite(a) & np.isfinite(b)
     if keep.sum() < 3:
         return None
-    ra = pd.Series(a[keep]).rank().to_numpy()
-    rb = pd.Series(b[keep]).rank().to_numpy()
+    return _pearson(_ranks(a[keep]), _ranks(b[keep]))
+
+
+def _ranks(values: FloatArray) -> FloatArray:
+    return np.asarray(pd.Series(values).rank().to_numpy(), dtype=float)
+
+
+def _pearson(ra: FloatArray, rb: FloatArray) -> float | None:
     if ra.std() == 0 or rb.std() == 0:
         return None
     value = float(np.corrcoef(ra, rb)[0, 1])
@@ -47,7 +53,11 @@ def stability_of(stats: FloatArray, dates: np.ndarray) -> Stability:
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     day = np.asarray(dates).astype("datetime64[D]")
     per_block = sharpe_from_block_stats(stats, np.eye(n_blocks, dtype=bool))  # (blocks, runs)
-    correlations = [spearman(per_block[b], per_block[b + 1]) for b in range(n_blocks - 1)]
+    if np.isfinite(per_block).all():  # each block ranked once, not once per pair
+        ranks = [_ranks(row) for row in per_block]
+        correlations = [_pearson(ranks[b], ranks[b + 1]) for b in range(n_blocks - 1)]
+    else:
+        correlations = [spearman(per_block[b], per_block[b + 1]) for b in range(n_blocks - 1)]
     blocks = [TimeBlock(first=str(day[starts[b] + 1]), last=str(day[starts[b] + lengths[b]]),
                         rank_correlation_next=correlations[b] if b < n_blocks - 1 else None)
               for b in range(n_blocks)]

@@ -561,6 +561,22 @@ def test_robustness_has_the_statistics_and_each_top_outcome_neighbourhood(
     assert get(client, f"/api/sweeps/{SWEEP}/robustness", 422, top=51)
 
 
+def test_statistics_computed_from_the_parts_equal_the_finished_sweeps(
+        root: Path, tmp_path: Path) -> None:
+    """A sweep whose sweep.json has no statistics yet (one still running) gets them computed
+    from its result parts' block statistics: the numbers its finish writes."""
+    copy = tmp_path / "root" / "sweeps" / "tiny"
+    shutil.copytree(root / "sweeps" / "tiny", copy)
+    manifest = json.loads((copy / "sweep.json").read_text())
+    written = manifest.pop("statistics")
+    (copy / "sweep.json").write_text(json.dumps(manifest))
+    with served(create_app(Catalog(tmp_path / "root", refresh_seconds=0.0))) as http:
+        robust = get(http, f"/api/sweeps/{SWEEP}/robustness", top=1)
+    assert robust["statistics_source"] == "computed"
+    for name in ("deflated_sharpe", "pbo", "n_trials", "oos_degradation"):
+        assert robust["statistics"][name] == pytest.approx(written[name], rel=1e-9), name
+
+
 def test_stability_ranks_the_distinct_outcomes_over_time(client: httpx.Client,
                                                           root: Path) -> None:
     """The route reads the result parts' block statistics: one point per distinct outcome,
