@@ -63,6 +63,7 @@ Ids are paths under the root with `/` as `~`. Runs are identified by `param_hash
 that are undefined (NaN) are `null`; grid values that are off are `null` too."""
 
 Points = Annotated[int, Query(ge=2, le=MAX_POINTS, description="most days returned")]
+PayoffPoints = Annotated[int, Query(ge=3, le=2000, description="spots the payoff is drawn at")]
 Regimes = Annotated[bool, Query(description="also the chain's regime features on each day "
                                             "(columns vix_30, iv_rank, trend_200)")]
 Filter = Annotated[str | None, Query(
@@ -203,7 +204,7 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
     @app.get("/api/sweeps/{sweep_id}/runs/{param_hash}/trades/{number}/payoff",
              response_model=Payoff, tags=["runs"])
     def run_payoff(sweep_id: str, param_hash: str, number: int,
-                   points: Annotated[int, Query(ge=3, le=2000)] = 201) -> Payoff:
+                   points: PayoffPoints = 201) -> Payoff:
         """The payoff at expiry and at entry of a run's trade."""
         return catalog.payoff(number, sweep=sweep_id, run=param_hash, points=points)
 
@@ -242,7 +243,7 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
     @app.get("/api/studies/{study_id}/trials/{number}/trades/{trade}/payoff",
              response_model=Payoff, tags=["studies"])
     def trial_payoff(study_id: str, number: int, trade: int,
-                     points: Annotated[int, Query(ge=3, le=2000)] = 201) -> Payoff:
+                     points: PayoffPoints = 201) -> Payoff:
         """The payoff at expiry and at entry of a trial's trade."""
         return catalog.payoff(trade, study=study_id, trial=number, points=points)
 
@@ -272,7 +273,7 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
     @app.get("/api/payoff", response_model=Payoff, tags=["backtests", "runs"])
     def payoff(trade: int, backtest: str | None = None, sweep: str | None = None,
                run: str | None = None, study: str | None = None, trial: int | None = None,
-               points: Annotated[int, Query(ge=3, le=2000)] = 201) -> Payoff:
+               points: PayoffPoints = 201) -> Payoff:
         """The payoff of a trade's entry structure: of a backtest (`backtest`), of a sweep's
         run (`sweep` and `run`) or of a study's trial (`study` and `trial`)."""
         return catalog.payoff(trade, backtest=backtest, sweep=sweep, run=run, study=study,

@@ -1917,6 +1917,7 @@ export interface operations {
                 run?: string | null;
                 study?: string | null;
                 trial?: number | null;
+                /** @description spots the payoff is drawn at */
                 points?: number;
             };
             header?: never;
@@ -2100,6 +2101,7 @@ export interface operations {
     trial_payoff_api_studies__study_id__trials__number__trades__trade__payoff_get: {
         parameters: {
             query?: {
+                /** @description spots the payoff is drawn at */
                 points?: number;
             };
             header?: never;
@@ -2437,6 +2439,7 @@ export interface operations {
     run_payoff_api_sweeps__sweep_id__runs__param_hash__trades__number__payoff_get: {
         parameters: {
             query?: {
+                /** @description spots the payoff is drawn at */
                 points?: number;
             };
             header?: never;
