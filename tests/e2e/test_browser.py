@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import yaml
 
@@ -237,6 +238,12 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     spot = equity["columns"]["spot"]
     assert all(_close(a, s * equity["equity"][0] / spot[0])
                for a, s in zip(drawn_spot, spot, strict=True))
+    # rolling beta to the underlying: on the last day, cov / var of the last 126 returns
+    beta = page.uplot("rolling-beta")
+    run_r = np.diff(equity["equity"]) / np.array(equity["equity"][:-1])
+    spot_r = np.diff(spot) / np.array(spot[:-1])
+    cov = np.cov(run_r[-126:], spot_r[-126:])
+    assert beta[1][-1] == pytest.approx(cov[0, 1] / cov[1, 1], rel=1e-6)
     # regimes: terciles of the previous close's VIX, every day with a return counted once
     regimes = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/equity",
                       params={"points": 5000, "regimes": "true"}).json()["columns"]

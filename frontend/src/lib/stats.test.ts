@@ -10,6 +10,7 @@ import {
   omegaRatio,
   paretoFront,
   pearson,
+  rollingBeta,
   rollingStats,
   smoothMatrix,
   std,
@@ -141,5 +142,24 @@ describe("tail and pain ratios", () => {
     expect(ulcerIndex([100, 90, 80, 120])).toBeCloseTo(Math.sqrt(0.05 / 4), 12);
     expect(ulcerIndex([1, 2, 3])).toBe(0);
     expect(ulcerIndex([])).toBeNull();
+  });
+});
+
+describe("rolling beta", () => {
+  test("cov / var over the window, against a least-squares fit by hand", () => {
+    const market = [null, 0.01, -0.02, 0.015, 0.005, -0.01, 0.02];
+    // y = 0.5 x + 0.001 exactly: beta 0.5 in every full window
+    const returns = market.map((m) => (m === null ? null : 0.5 * m + 0.001));
+    const beta = rollingBeta(returns, market, 3);
+    expect(beta.slice(0, 3)).toEqual([null, null, null]);
+    for (const b of beta.slice(3)) expect(b).toBeCloseTo(0.5, 10);
+  });
+  test("a window with a missing day is not full; a flat market has no beta", () => {
+    const market = [null, 0.01, 0.02, null, 0.01, 0.03, 0.02];
+    const beta = rollingBeta([null, 0.01, 0.02, 0.01, 0.01, 0.01, 0.01], market, 2);
+    expect(beta[3]).toBeNull(); // [0.02 and the missing day]
+    expect(beta[4]).toBeNull(); // [the missing day and 0.01]
+    expect(beta[5]).toBeCloseTo(0, 10); // returns flat while the market moves
+    expect(rollingBeta([null, 0.01, 0.02, 0.03], [null, 0.01, 0.01, 0.01], 2)[3]).toBeNull();
   });
 });

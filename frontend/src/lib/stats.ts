@@ -212,6 +212,49 @@ export function rollingStats(
   return { sharpe, vol };
 }
 
+/** Rolling beta of `returns` to `market` (cov / var over the last `window` days on which both
+ *  are defined, those days only); null until the window is full or where the market did not
+ *  move. */
+export function rollingBeta(
+  returns: readonly Num[],
+  market: readonly Num[],
+  window: number,
+): (number | null)[] {
+  const n = returns.length;
+  const out: (number | null)[] = new Array(n).fill(null);
+  let sx = 0;
+  let sy = 0;
+  let sxy = 0;
+  let sxx = 0;
+  let count = 0;
+  const both = (t: number) => finite(returns[t]) && finite(market[t]);
+  for (let t = 0; t < n; t++) {
+    if (both(t)) {
+      const x = market[t] as number;
+      const y = returns[t] as number;
+      sx += x;
+      sy += y;
+      sxy += x * y;
+      sxx += x * x;
+      count++;
+    }
+    if (t >= window && both(t - window)) {
+      const x = market[t - window] as number;
+      const y = returns[t - window] as number;
+      sx -= x;
+      sy -= y;
+      sxy -= x * y;
+      sxx -= x * x;
+      count--;
+    }
+    if (t >= window && count === window) {
+      const varX = sxx - (sx * sx) / count;
+      out[t] = varX > 1e-14 ? (sxy - (sx * sy) / count) / varX : null;
+    }
+  }
+  return out;
+}
+
 export interface Histogram {
   edges: number[];
   counts: number[];

@@ -47,6 +47,7 @@ import {
   monthlyReturns,
   omegaRatio,
   quantile,
+  rollingBeta,
   rollingStats,
   std,
   tailRatio,
@@ -231,7 +232,13 @@ function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
       </Panel>
       <StressPanel equity={equity} />
       <RegimePanel equity={equity} returns={returns} />
-      <ReturnsPanels dates={equity.dates} equity={eq} returns={returns} palette={palette} />
+      <ReturnsPanels
+        dates={equity.dates}
+        equity={eq}
+        returns={returns}
+        spot={equity.columns?.spot ?? null}
+        palette={palette}
+      />
       <BookPanels equity={equity} info={info} palette={palette} x={x} />
     </>
   );
@@ -425,11 +432,13 @@ function ReturnsPanels({
   dates,
   equity,
   returns,
+  spot,
   palette,
 }: {
   dates: string[];
   equity: (number | null)[];
   returns: (number | null)[];
+  spot: (number | null)[] | null;
   palette: Palette;
 }) {
   const monthly = useMemo(() => monthlyReturns(dates, equity), [dates, equity]);
@@ -507,8 +516,12 @@ function ReturnsPanels({
   const rolling = useMemo(() => {
     const r6 = rollingStats(returns, 126);
     const r12 = rollingStats(returns, 252);
-    return { r6, r12 };
-  }, [returns]);
+    const market = spot ? dailyReturns(spot) : null;
+    const beta = market
+      ? { b6: rollingBeta(returns, market, 126), b12: rollingBeta(returns, market, 252) }
+      : null;
+    return { r6, r12, beta };
+  }, [returns, spot]);
   const sharpeOpts = useMemo(
     () =>
       timeOptions(
@@ -530,6 +543,18 @@ function ReturnsPanels({
           { label: "12 months", color: palette.series[1] },
         ],
         { yFormat: (v) => fmtPct(v, 2), yAxis: (v, d) => fmtPct(v, d), sync: "rolling" },
+      ),
+    [palette],
+  );
+  const betaOpts = useMemo(
+    () =>
+      timeOptions(
+        palette,
+        [
+          { label: "6 months", color: palette.series[0] },
+          { label: "12 months", color: palette.series[1] },
+        ],
+        { yFormat: (v) => fmtNumber(v, 3), yAxis: (v, d) => fmtNumber(v, d), sync: "rolling" },
       ),
     [palette],
   );
@@ -696,6 +721,20 @@ function ReturnsPanels({
           )}
         </Panel>
       </div>
+      {rolling.beta && enoughRolling && (
+        <Panel
+          title="Rolling beta to the underlying"
+          help="the covariance of the run's daily returns with the underlying's over its variance, over the last 126 (6 months) and 252 (12 months) days: the equity's exposure to the index, in units of it"
+        >
+          <UPlotChart
+            name="rolling-beta"
+            data={[x, rolling.beta.b6, rolling.beta.b12]}
+            options={betaOpts}
+            height={200}
+          />
+          {note12}
+        </Panel>
+      )}
       <Panel title="Daily returns" help="simple returns of end-of-day equity">
         {dist.rs.length < 10 ? (
           <Empty title="Insufficient data">Fewer than 10 daily returns.</Empty>
