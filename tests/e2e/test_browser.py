@@ -244,6 +244,13 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
     spot_r = np.diff(spot) / np.array(spot[:-1])
     cov = np.cov(run_r[-126:], spot_r[-126:])
     assert beta[1][-1] == pytest.approx(cov[0, 1] / cov[1, 1], rel=1e-6)
+    # each entry on the VIX line, won or lost, at its entry day's VIX
+    entries = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/trades").json()["trades"]
+    vol = page.uplot("volatility")
+    marked = {(vol[0][i], round(v, 9)) for k in (2, 3) for i, v in enumerate(vol[k])
+              if v is not None}
+    assert len(marked) == len(entries) > 0
+    assert sum(v is not None for v in vol[2]) == sum(t["pnl"] > 0 for t in entries)
     # regimes: terciles of the previous close's VIX, every day with a return counted once
     regimes = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/equity",
                       params={"points": 5000, "regimes": "true"}).json()["columns"]

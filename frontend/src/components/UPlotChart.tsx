@@ -68,6 +68,8 @@ export interface SeriesSpec {
   fill?: string;
   scale?: string;
   stepped?: boolean;
+  /** dots at the defined values, no line between them */
+  markers?: boolean;
   show?: boolean;
   format?: (v: number | null) => string;
 }
@@ -154,8 +156,11 @@ export function timeOptions(
         scale: s.scale ?? "y",
         show: s.show ?? true,
         spanGaps: false,
-        points: { show: false },
+        points: s.markers
+          ? { show: true, size: 6, width: 1, fill: s.color ?? palette.accent }
+          : { show: false },
         ...(s.stepped ? { paths: uPlot.paths.stepped!({ align: 1 }) } : {}),
+        ...(s.markers ? { paths: () => null } : {}),
         value: (_u: uPlot, v: number | null) =>
           s.format
             ? s.format(v)

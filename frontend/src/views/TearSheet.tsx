@@ -7,7 +7,7 @@
 import { useMemo } from "react";
 import { dump } from "js-yaml";
 import type uPlot from "uplot";
-import type { Equity } from "../api/client";
+import type { Equity, Trade } from "../api/client";
 import { FULL_POINTS, useEquity, useMetricMap, useTrades, type RunInfo } from "../api/hooks";
 import { EChart, type EChartOption } from "../components/EChart";
 import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
@@ -84,7 +84,7 @@ export function TearSheet({ info }: { info: RunInfo }) {
       ) : equity.data.dates.length < 2 ? (
         <Empty title="Insufficient data">The run's equity curve has fewer than two days.</Empty>
       ) : (
-        <SeriesPanels equity={equity.data} info={info} />
+        <SeriesPanels equity={equity.data} info={info} trades={trades.data?.trades} />
       )}
       <div className="grid grid-2">
         <ActivityPanel info={info} trades={trades.data?.trades} tradesError={trades.error} />
@@ -121,7 +121,15 @@ function KpiHeader({ info }: { info: RunInfo }) {
   );
 }
 
-function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
+function SeriesPanels({
+  equity,
+  info,
+  trades,
+}: {
+  equity: Equity;
+  info: RunInfo;
+  trades: Trade[] | undefined;
+}) {
   const palette = usePalette();
   const [log, setLog] = useUrlState("log", bool, false);
   const [showUnderlying, setShowUnderlying] = useUrlState("underlying", bool, false);
@@ -231,6 +239,7 @@ function SeriesPanels({ equity, info }: { equity: Equity; info: RunInfo }) {
         <DrawdownTable periods={periods} dates={equity.dates} />
       </Panel>
       <StressPanel equity={equity} />
+      {trades && <VolatilityPanel equity={equity} trades={trades} x={x} palette={palette} />}
       <RegimePanel equity={equity} returns={returns} />
       <ReturnsPanels
         dates={equity.dates}
@@ -253,6 +262,56 @@ function rebased(
   if (!spot || at < 0) return null;
   const scale = equity[at]! / spot[at]!;
   return spot.map((v) => (isNum(v) ? v * scale : null));
+}
+
+/** The chain's volatility over the run's days, and each entry on it: winners and losers. */
+function VolatilityPanel({
+  equity,
+  trades,
+  x,
+  palette,
+}: {
+  equity: Equity;
+  trades: Trade[];
+  x: number[];
+  palette: Palette;
+}) {
+  const vix = equity.columns?.vix_30;
+  const data = useMemo<uPlot.AlignedData | null>(() => {
+    if (!vix) return null;
+    const at = new Map(equity.dates.map((d, i) => [d, i]));
+    const won: (number | null)[] = new Array(x.length).fill(null);
+    const lost: (number | null)[] = new Array(x.length).fill(null);
+    for (const t of trades) {
+      const i = at.get(t.entry_date);
+      const level = t.entry_regime?.vix_30;
+      if (i === undefined || level === null || level === undefined) continue;
+      (t.pnl !== null && t.pnl > 0 ? won : lost)[i] = 100 * level;
+    }
+    return [x, vix.map((v) => (v === null ? null : 100 * v)), won, lost];
+  }, [vix, equity.dates, trades, x]);
+  const options = useMemo(
+    () =>
+      timeOptions(
+        palette,
+        [
+          { label: "VIX", color: palette.muted, width: 1 },
+          { label: "entry, won", color: palette.good, markers: true },
+          { label: "entry, lost", color: palette.bad, markers: true },
+        ],
+        { yFormat: (v) => fmtNumber(v, 1), yAxis: (v, d) => fmtNumber(v, d), sync: "tearsheet" },
+      ),
+    [palette],
+  );
+  if (!data) return null;
+  return (
+    <Panel
+      title="Volatility and entries"
+      help="the chain's 30-day VIX at each close, and each trade's entry at the VIX of its entry day (green: it made money); an entry on a day the downsampled curve does not show is left out"
+    >
+      <UPlotChart name="volatility" data={data} options={options} height={220} />
+    </Panel>
+  );
 }
 
 const REGIMES = [
