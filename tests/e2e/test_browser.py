@@ -260,7 +260,7 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
                rows.locator("td:nth-child(3)").all_inner_texts())
     assert days == sum(1 for t in range(1, len(equity["equity"]))
                        if regimes["vix_30"][t - 1] is not None)
-    pg.get_by_test_id("regime").select_option("trend_200")
+    pg.get_by_test_id("regime").get_by_role("button", name="Trend").click()
     pg.wait_for_url(re.compile(r"regime=trend_200"))
     assert "Trend" in pg.get_by_test_id("regimes").locator("thead").inner_text()
     # the test chain is 2014 only: no named stress window falls inside it, and it says so

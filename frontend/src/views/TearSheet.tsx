@@ -20,7 +20,6 @@ import {
   ErrorBox,
   Panel,
   Segmented,
-  Select,
   Skeleton,
   Stat,
   Toggle,
@@ -315,11 +314,22 @@ function VolatilityPanel({
 }
 
 const REGIMES = [
-  { value: "vix_30", label: "Volatility (VIX)", fmt: (v: number) => fmtNumber(100 * v, 1) },
-  { value: "iv_rank", label: "IV rank (in its year's range)", fmt: (v: number) => fmtPct(v, 0) },
+  {
+    value: "vix_30",
+    label: "VIX",
+    title: "Volatility (VIX)",
+    fmt: (v: number) => fmtNumber(100 * v, 1),
+  },
+  {
+    value: "iv_rank",
+    label: "IV rank",
+    title: "IV rank (in its year's range)",
+    fmt: (v: number) => fmtPct(v, 0),
+  },
   {
     value: "trend_200",
-    label: "Trend (spot vs 200-day average)",
+    label: "Trend",
+    title: "Trend (spot vs 200-day average)",
     fmt: (v: number) => fmtPct(v, 1),
   },
 ] as const;
@@ -342,7 +352,13 @@ function RegimePanel({ equity, returns }: { equity: Equity; returns: (number | n
       title="Regimes"
       help="daily returns in three regimes of equal size: terciles of a chain feature at the previous close (what was known before the day), over the run's days"
       actions={
-        <Select label="by" value={name} options={REGIMES} onChange={setName} testId="regime" />
+        <Segmented
+          label="regime by"
+          value={name}
+          options={REGIMES}
+          onChange={setName}
+          testId="regime"
+        />
       }
     >
       {!rows ? (
@@ -356,7 +372,7 @@ function RegimePanel({ equity, returns }: { equity: Equity; returns: (number | n
           <thead>
             <tr>
               <th>Regime</th>
-              <th>{regime.label}</th>
+              <th>{regime.title}</th>
               <th className="right">Days</th>
               <th className="right">Return</th>
               <th className="right">Mean a day</th>
