@@ -335,6 +335,9 @@ def test_compare_three_runs(page: Page, api: httpx.Client) -> None:
     assert pg.evaluate(shown) is False
     pg.get_by_test_id("compare-underlying").click()
     pg.wait_for_function(shown)
+    # the 2014 test chain holds no named stress window: the panel says so, with no table
+    assert pg.get_by_text("No named stress window falls inside these runs' spans.").count() == 1
+    assert pg.get_by_test_id("compare-stress").count() == 0
     assert pg.get_by_test_id("compare").get_attribute("data-runs") == "3"
     header = pg.get_by_test_id("kpi-table").locator("thead th")
     assert header.count() == 1 + 3

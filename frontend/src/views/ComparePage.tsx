@@ -17,6 +17,7 @@ import { fmtNumber, fmtParam, fmtPct, shortPath } from "../lib/format";
 import { fmtMetric, higherIsBetter, label, metricHelp } from "../lib/metrics";
 import { decodeRef, encodeRef, refLabel, refPath, type RunRef } from "../lib/refs";
 import { alignOnDates, dailyReturns, pearson } from "../lib/stats";
+import { STRESS_WINDOWS, stressResults } from "../lib/stress";
 import { bool, int, list, useUrlState } from "../lib/url";
 import { MAX_COMPARE, MAX_COMPARE_ON_REQUEST, useStore } from "../store";
 import { usePalette } from "../theme";
@@ -94,6 +95,71 @@ export function SweepCompare({ sweep }: { sweep: SweepDetail }) {
         }}
       />
     </div>
+  );
+}
+
+/** The named stress windows inside any compared run's span: each run's return over each
+ *  (its worst drawdown within it in the tooltip), and the underlying's. */
+function CompareStress({ runs }: { runs: { ref: RunRef; equity: Equity; colour: string }[] }) {
+  const table = useMemo(() => {
+    const results = runs.map((r) =>
+      stressResults(r.equity.dates, r.equity.equity, r.equity.columns?.spot ?? null),
+    );
+    const names = STRESS_WINDOWS.filter((w) =>
+      results.some((rs) => rs.some((x) => x.name === w.name)),
+    );
+    return names.map((w) => {
+      const cells = results.map((rs) => rs.find((x) => x.name === w.name) ?? null);
+      return { window: w, cells, underlying: cells.find((c) => c?.underlying != null)?.underlying };
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [runs.map((r) => encodeRef(r.ref)).join(",")]);
+  return (
+    <Panel
+      title="Stress periods"
+      help="each run's return over the named market stress windows inside its span (the S&P 500's close before the move to its trough); hover a cell for the run's worst drawdown within the window"
+    >
+      {table.length === 0 ? (
+        <p className="muted small">No named stress window falls inside these runs' spans.</p>
+      ) : (
+        <div className="table-scroll">
+          <table className="table" data-testid="compare-stress">
+            <thead>
+              <tr>
+                <th>Window</th>
+                {runs.map((r) => (
+                  <th key={encodeRef(r.ref)} className="right">
+                    <span className="swatch" style={{ background: r.colour }} /> {refLabel(r.ref)}
+                  </th>
+                ))}
+                <th className="right">Underlying</th>
+              </tr>
+            </thead>
+            <tbody>
+              {table.map(({ window, cells, underlying }) => (
+                <tr key={window.name}>
+                  <td title={`${window.from} to ${window.to}`}>{window.name}</td>
+                  {cells.map((c, i) => (
+                    <td
+                      key={i}
+                      className={`right num ${c && c.ret < 0 ? "bad" : c && c.ret > 0 ? "good" : ""}`}
+                      title={
+                        c
+                          ? `worst drawdown in it ${fmtPct(c.worstDrawdown, 2)}`
+                          : "outside its span"
+                      }
+                    >
+                      {c ? fmtPct(c.ret, 2) : "–"}
+                    </td>
+                  ))}
+                  <td className="right num">{fmtPct(underlying ?? null, 2)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Panel>
   );
 }
 
@@ -389,6 +455,7 @@ export function CompareView({
           <Empty title="No curves">None of these runs has a kept equity curve.</Empty>
         )}
       </Panel>
+      {withCurves.length > 0 && <CompareStress runs={withCurves} />}
       <div className="grid grid-2">
         <Panel
           title="KPIs"
