@@ -251,6 +251,17 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
               if v is not None}
     assert len(marked) == len(entries) > 0
     assert sum(v is not None for v in vol[2]) == sum(t["pnl"] > 0 for t in entries)
+    # the section links scroll a section to just below the top bar and the links themselves
+    sections = pg.get_by_test_id("sections")
+    assert sections.inner_text().split() == [
+        "Equity", "Stress", "Volatility", "Regimes", "Returns", "Rolling", "Beta",
+        "Distribution", "Book", "Activity", "Strategy"]
+    sections.get_by_role("button", name="Regimes").click()
+    pg.wait_for_function("() => Math.abs(document.getElementById('ts-regimes')"
+                         ".getBoundingClientRect().top - 89) < 2")
+    nav_bottom = pg.evaluate("() => document.querySelector('.section-nav')"
+                             ".getBoundingClientRect().bottom")
+    assert nav_bottom <= 89  # the section's title is not under the links
     # regimes: terciles of the previous close's VIX, every day with a return counted once
     regimes = api.get(f"/api/sweeps/{SWEEP}/runs/{best}/equity",
                       params={"points": 5000, "regimes": "true"}).json()["columns"]

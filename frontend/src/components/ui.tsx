@@ -11,6 +11,7 @@ export function Panel({
   children,
   className,
   testId,
+  id,
 }: {
   title?: ReactNode;
   help?: string;
@@ -18,9 +19,11 @@ export function Panel({
   children: ReactNode;
   className?: string;
   testId?: string;
+  /** an anchor a page's section links scroll to */
+  id?: string;
 }) {
   return (
-    <section className={`panel ${className ?? ""}`} data-testid={testId}>
+    <section className={`panel ${className ?? ""}`} data-testid={testId} id={id}>
       {(title || actions) && (
         <header className="panel-head">
           {title && (

@@ -4,7 +4,7 @@
 // periods, skipped entries and exits; the resolved strategy as YAML and the command that
 // reproduces the run. Derived numbers come from the run's own daily series (one run only).
 
-import { useMemo } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { dump } from "js-yaml";
 import type uPlot from "uplot";
 import type { Equity, Trade } from "../api/client";
@@ -66,6 +66,7 @@ export function TearSheet({ info }: { info: RunInfo }) {
   return (
     <div className="stack" data-testid="tearsheet">
       <KpiHeader info={info} />
+      <SectionNav />
       {!info.equityAvailable ? (
         <Panel title="Equity">
           <Empty title="No equity curve for this trial">{info.equityNote}</Empty>
@@ -90,6 +91,54 @@ export function TearSheet({ info }: { info: RunInfo }) {
         <StrategyPanel info={info} />
       </div>
     </div>
+  );
+}
+
+const SECTIONS = [
+  ["ts-equity", "Equity"],
+  ["ts-stress", "Stress"],
+  ["ts-volatility", "Volatility"],
+  ["ts-regimes", "Regimes"],
+  ["ts-returns", "Returns"],
+  ["ts-rolling", "Rolling"],
+  ["ts-beta", "Beta"],
+  ["ts-distribution", "Distribution"],
+  ["ts-book", "Book"],
+  ["ts-activity", "Activity"],
+  ["ts-strategy", "Strategy"],
+] as const;
+
+/** Links to the tear sheet's sections that are on the page (some need a curve, trades, the
+ *  chain or a daily book), kept at the top of the window while it scrolls. */
+function SectionNav() {
+  const [present, setPresent] = useState<string[]>([]);
+  useEffect(() => {
+    const root = document.querySelector('[data-testid="tearsheet"]');
+    if (!root) return;
+    // sections appear as their data loads: look again whenever the page's content changes
+    const update = () => {
+      const ids = SECTIONS.map(([id]) => id).filter((id) => document.getElementById(id));
+      setPresent((old) => (old.join() === ids.join() ? old : ids));
+    };
+    update();
+    const observer = new MutationObserver(update);
+    observer.observe(root, { childList: true, subtree: true });
+    return () => observer.disconnect();
+  }, []);
+  if (present.length < 2) return null;
+  return (
+    <nav className="section-nav" aria-label="sections" data-testid="sections">
+      {SECTIONS.filter(([id]) => present.includes(id)).map(([id, text]) => (
+        <button
+          type="button"
+          key={id}
+          className="link"
+          onClick={() => document.getElementById(id)?.scrollIntoView({ behavior: "smooth" })}
+        >
+          {text}
+        </button>
+      ))}
+    </nav>
   );
 }
 
@@ -204,6 +253,7 @@ function SeriesPanels({
   return (
     <>
       <Panel
+        id="ts-equity"
         title="Equity and drawdown"
         help="drag to zoom, double-click to reset; the 5 deepest drawdowns are shaded (peak to recovery)"
         actions={
@@ -247,7 +297,9 @@ function SeriesPanels({
         spot={equity.columns?.spot ?? null}
         palette={palette}
       />
-      <BookPanels equity={equity} info={info} palette={palette} x={x} />
+      <div id="ts-book" className="stack">
+        <BookPanels equity={equity} info={info} palette={palette} x={x} />
+      </div>
     </>
   );
 }
@@ -305,6 +357,7 @@ function VolatilityPanel({
   if (!data) return null;
   return (
     <Panel
+      id="ts-volatility"
       title="Volatility and entries"
       help="the chain's 30-day VIX at each close, and each trade's entry at the VIX of its entry day (green: it made money); an entry on a day the downsampled curve does not show is left out"
     >
@@ -349,6 +402,7 @@ function RegimePanel({ equity, returns }: { equity: Equity; returns: (number | n
   );
   return (
     <Panel
+      id="ts-regimes"
       title="Regimes"
       help="daily returns in three regimes of equal size: terciles of a chain feature at the previous close (what was known before the day), over the run's days"
       actions={
@@ -411,6 +465,7 @@ function StressPanel({ equity }: { equity: Equity }) {
   );
   return (
     <Panel
+      id="ts-stress"
       title="Stress periods"
       help="named market stress windows that fall wholly inside this run's span, each from the S&P 500's close before the move to its close at the trough: the run's return over it and its deepest drawdown within it"
     >
@@ -727,6 +782,7 @@ function ReturnsPanels({
     <>
       <div className="grid grid-2">
         <Panel
+          id="ts-returns"
           title="Monthly returns"
           help="compounded return of each calendar month, from the month-end equity; the colour scale is centred on 0"
         >
@@ -756,6 +812,7 @@ function ReturnsPanels({
       </div>
       <div className="grid grid-2">
         <Panel
+          id="ts-rolling"
           title="Rolling Sharpe"
           help="annualised Sharpe of the last 126 (6 months) and 252 (12 months) daily returns, risk-free 0"
         >
@@ -798,6 +855,7 @@ function ReturnsPanels({
       </div>
       {rolling.beta && enoughRolling && (
         <Panel
+          id="ts-beta"
           title="Rolling beta to the underlying"
           help="the covariance of the run's daily returns with the underlying's over its variance, over the last 126 (6 months) and 252 (12 months) days: the equity's exposure to the index, in units of it"
         >
@@ -810,7 +868,7 @@ function ReturnsPanels({
           {note12}
         </Panel>
       )}
-      <Panel title="Daily returns" help="simple returns of end-of-day equity">
+      <Panel id="ts-distribution" title="Daily returns" help="simple returns of end-of-day equity">
         {dist.rs.length < 10 ? (
           <Empty title="Insufficient data">Fewer than 10 daily returns.</Empty>
         ) : (
@@ -1151,6 +1209,7 @@ function ActivityPanel({
   const idleDays = idle.reduce((s, p) => s + p.days, 0);
   return (
     <Panel
+      id="ts-activity"
       title="Activity"
       help="skipped entries (the day's entry could not be made, by reason), exits by reason, and flat periods of 10 calendar days or more between trades"
     >
@@ -1248,6 +1307,7 @@ function StrategyPanel({ info }: { info: RunInfo }) {
     .join(" ");
   return (
     <Panel
+      id="ts-strategy"
       title="Strategy"
       help={
         info.ref.kind === "trial"
