@@ -98,6 +98,19 @@ export function SweepCompare({ sweep }: { sweep: SweepDetail }) {
   );
 }
 
+/** A table's column heads for the compared runs: each run's colour and label. */
+function RunHeads({ runs }: { runs: readonly { ref: RunRef; colour: string }[] }) {
+  return (
+    <>
+      {runs.map((r) => (
+        <th key={encodeRef(r.ref)} className="right">
+          <span className="swatch" style={{ background: r.colour }} /> {refLabel(r.ref)}
+        </th>
+      ))}
+    </>
+  );
+}
+
 /** The named stress windows inside any compared run's span: each run's return over each
  *  (its worst drawdown within it in the tooltip), and the underlying's. */
 function CompareStress({ runs }: { runs: { ref: RunRef; equity: Equity; colour: string }[] }) {
@@ -127,11 +140,7 @@ function CompareStress({ runs }: { runs: { ref: RunRef; equity: Equity; colour: 
             <thead>
               <tr>
                 <th>Window</th>
-                {runs.map((r) => (
-                  <th key={encodeRef(r.ref)} className="right">
-                    <span className="swatch" style={{ background: r.colour }} /> {refLabel(r.ref)}
-                  </th>
-                ))}
+                <RunHeads runs={runs} />
                 <th className="right">Underlying</th>
               </tr>
             </thead>
@@ -474,11 +483,7 @@ export function CompareView({
               <thead>
                 <tr>
                   <th>KPI</th>
-                  {loaded.map((l) => (
-                    <th key={encodeRef(l.ref)} className="right">
-                      <span className="swatch" style={{ background: l.colour }} /> {refLabel(l.ref)}
-                    </th>
-                  ))}
+                  <RunHeads runs={loaded} />
                 </tr>
               </thead>
               <tbody>
@@ -518,12 +523,7 @@ export function CompareView({
                 <thead>
                   <tr>
                     <th>Path</th>
-                    {loaded.map((l) => (
-                      <th key={encodeRef(l.ref)} className="right">
-                        <span className="swatch" style={{ background: l.colour }} />{" "}
-                        {refLabel(l.ref)}
-                      </th>
-                    ))}
+                    <RunHeads runs={loaded} />
                   </tr>
                 </thead>
                 <tbody>

@@ -558,6 +558,22 @@ function DrawdownTable({
   );
 }
 
+/** A rolling statistic's chart: its 6- and 12-month windows, hover values to `digits`. */
+function rollingOptions(
+  palette: Palette,
+  fmt: (v: number, digits?: number) => string,
+  digits: number,
+) {
+  return timeOptions(
+    palette,
+    [
+      { label: "6 months", color: palette.series[0] },
+      { label: "12 months", color: palette.series[1] },
+    ],
+    { yFormat: (v) => fmt(v, digits), yAxis: (v, d) => fmt(v, d), sync: "rolling" },
+  );
+}
+
 function ReturnsPanels({
   dates,
   equity,
@@ -652,42 +668,9 @@ function ReturnsPanels({
       : null;
     return { r6, r12, beta };
   }, [returns, spot]);
-  const sharpeOpts = useMemo(
-    () =>
-      timeOptions(
-        palette,
-        [
-          { label: "6 months", color: palette.series[0] },
-          { label: "12 months", color: palette.series[1] },
-        ],
-        { yFormat: (v) => fmtNumber(v, 2), yAxis: (v, d) => fmtNumber(v, d), sync: "rolling" },
-      ),
-    [palette],
-  );
-  const volOpts = useMemo(
-    () =>
-      timeOptions(
-        palette,
-        [
-          { label: "6 months", color: palette.series[0] },
-          { label: "12 months", color: palette.series[1] },
-        ],
-        { yFormat: (v) => fmtPct(v, 2), yAxis: (v, d) => fmtPct(v, d), sync: "rolling" },
-      ),
-    [palette],
-  );
-  const betaOpts = useMemo(
-    () =>
-      timeOptions(
-        palette,
-        [
-          { label: "6 months", color: palette.series[0] },
-          { label: "12 months", color: palette.series[1] },
-        ],
-        { yFormat: (v) => fmtNumber(v, 3), yAxis: (v, d) => fmtNumber(v, d), sync: "rolling" },
-      ),
-    [palette],
-  );
+  const sharpeOpts = useMemo(() => rollingOptions(palette, fmtNumber, 2), [palette]);
+  const volOpts = useMemo(() => rollingOptions(palette, fmtPct, 2), [palette]);
+  const betaOpts = useMemo(() => rollingOptions(palette, fmtNumber, 3), [palette]);
   const enoughRolling = returns.length > 130;
   const note12 =
     returns.length <= 253 ? (
