@@ -917,7 +917,7 @@ class Catalog:
         if not isinstance(base, dict):
             raise Unavailable(
                 f"trial {trial.number}: the study did not record its base strategy (it last ran "
-                "before gridbt did); `gridbt optimize STUDY_FILE --out DIR --resume` records it "
+                "before gridbt did); gridbt optimize STUDY_FILE --out DIR --resume records it "
                 "without running a trial")
         conditional = set(start.get("conditional_paths") or [])
         values = {p: v for p, v in trial.params.items() if not (v is None and p in conditional)}

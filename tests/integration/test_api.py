@@ -712,7 +712,10 @@ def test_a_study_that_did_not_record_its_base_strategy_says_how_to(
     with served(create_app(_edited_study(root, tmp_path, {"base_strategy": None}))) as http:
         detail = get(http, f"/api/studies/{STUDY}/trials/0")
         assert detail["strategy"] is None and not detail["recomputable"]
-        assert "--resume` records it without running a trial" in detail["strategy_note"]
+        assert detail["strategy_note"] == (
+            "trial 0: the study did not record its base strategy (it last ran before gridbt "
+            "did); gridbt optimize STUDY_FILE --out DIR --resume records it without running a "
+            "trial")
         assert "did not record its base strategy" in get(
             http, f"/api/studies/{STUDY}/trials/0/equity", 409)["detail"]
 

@@ -125,7 +125,7 @@ function SectionNav() {
     observer.observe(root, { childList: true, subtree: true });
     return () => observer.disconnect();
   }, []);
-  if (present.length < 2) return null;
+  if (present.length < 4) return null; // a short page needs no links
   return (
     <nav className="section-nav" aria-label="sections" data-testid="sections">
       {SECTIONS.filter(([id]) => present.includes(id)).map(([id, text]) => (
