@@ -72,13 +72,7 @@ from gridbt.results.models import (
 from gridbt.results.plots import finite_or_none, plain
 from gridbt.results.recompute import Recomputed, Recomputer, run_spec
 from gridbt.results.runs import RunStore, SweepRuns
-from gridbt.results.series import (
-    chain_columns,
-    check_points,
-    equity_of,
-    trades_of,
-    with_entry_regimes,
-)
+from gridbt.results.series import chain_columns, check_points, equity_of, trades_of
 from gridbt.strategy.spec import StrategySpec
 from gridbt.strategy.summary import BacktestSummary
 
@@ -1127,6 +1121,6 @@ def _recomputed_equity(outcome: Recomputed, points: int, regimes: bool) -> Equit
 
 def _at_entry(trades: Trades, spec: StrategySpec, packed: PackedChain) -> Trades:
     """`trades` with what the chain says at each entry: the legs' deltas, the regime."""
-    from gridbt.results.payoff import with_entry_deltas
+    from gridbt.results.payoff import with_entry_deltas, with_entry_regimes
 
     return with_entry_regimes(with_entry_deltas(trades, spec, packed), packed)

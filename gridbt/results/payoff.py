@@ -1,4 +1,5 @@
-"""The payoff diagram of a trade's entry structure, as data; the entry delta of each leg.
+"""The payoff diagram of a trade's entry structure, as data; the entry delta of each leg and
+the regime at entry, read from the chain.
 
 At the first expiry of its legs (the legs expiring then at intrinsic value, later legs by
 Black-Scholes with their remaining time) and at entry (T+0, every leg by Black-Scholes), each
@@ -20,9 +21,10 @@ from gridbt.data.pack import PackedChain
 from gridbt.results.errors import NotFound, QueryError
 from gridbt.results.models import Leg, Payoff, PayoffLeg, Trade, Trades
 from gridbt.results.plots import finite_or_none
+from gridbt.results.series import REGIME_FEATURES
 from gridbt.strategy.spec import StrategySpec
 
-__all__ = ["MAX_PAYOFF_POINTS", "payoff_of", "with_entry_deltas"]
+__all__ = ["MAX_PAYOFF_POINTS", "payoff_of", "with_entry_deltas", "with_entry_regimes"]
 
 MAX_PAYOFF_POINTS = 2_000
 _EPOCH = dt.date(1970, 1, 1)
@@ -147,6 +149,24 @@ def payoff_of(trade: Trade, spec: StrategySpec, packed: PackedChain,
         unbounded_profit=net_calls > 0, unbounded_loss=net_calls < 0,
         expected_move=finite_or_none(move),
     )
+
+
+def with_entry_regimes(trades: Trades, packed: PackedChain) -> Trades:
+    """`trades` with each one's `entry_regime`: the `REGIME_FEATURES` at its entry day's close
+    ({} where the entry day is not one of the chain's)."""
+    names = [n for n in REGIME_FEATURES if n in packed.feature_names]
+    rows = [packed.features[packed.feature_names.index(n)] for n in names]
+    out = []
+    for trade in trades.trades:
+        try:
+            day = _entry_day(packed, _day_number(trade.entry_date))
+        except NotFound:
+            regime = {}
+        else:
+            regime = {n: finite_or_none(float(row[day])) for n, row in zip(names, rows,
+                                                                         strict=True)}
+        out.append(trade.model_copy(update={"entry_regime": regime}))
+    return trades.model_copy(update={"trades": out})
 
 
 def with_entry_deltas(trades: Trades, spec: StrategySpec, packed: PackedChain) -> Trades:

@@ -15,8 +15,7 @@ from gridbt.results.errors import QueryError
 from gridbt.results.models import Equity, Leg, Trade, Trades
 from gridbt.results.plots import MAX_POINTS, downsample_indices, finite_or_none, plain
 
-__all__ = ["REGIME_FEATURES", "chain_columns", "check_points", "equity_of", "trades_of",
-           "with_entry_regimes"]
+__all__ = ["REGIME_FEATURES", "chain_columns", "check_points", "equity_of", "trades_of"]
 
 #: the chain features a tear sheet breaks daily returns down by: the volatility level, where
 #: it stands in its year's range, and the trend (spot over its 200-day average, less 1)
@@ -48,22 +47,6 @@ def chain_columns(packed: PackedChain, dates: np.ndarray,
         columns.update({name: packed.features[packed.feature_names.index(name)][at]
                         for name in REGIME_FEATURES if name in packed.feature_names})
     return columns
-
-
-def with_entry_regimes(trades: Trades, packed: PackedChain) -> Trades:
-    """`trades` with each one's `entry_regime`: the `REGIME_FEATURES` at its entry day's close
-    ({} where the entry day is not one of the chain's)."""
-    days = packed.day_date.astype("datetime64[D]")
-    names = [n for n in REGIME_FEATURES if n in packed.feature_names]
-    rows = [packed.features[packed.feature_names.index(n)] for n in names]
-    out = []
-    for trade in trades.trades:
-        entry = np.datetime64(trade.entry_date, "D")
-        day = int(np.searchsorted(days, entry))
-        regime = ({n: finite_or_none(float(row[day])) for n, row in zip(names, rows, strict=True)}
-                  if day < len(days) and days[day] == entry else {})
-        out.append(trade.model_copy(update={"entry_regime": regime}))
-    return trades.model_copy(update={"trades": out})
 
 
 def _floats(values: np.ndarray) -> list[float | None]:
