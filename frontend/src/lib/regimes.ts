@@ -2,7 +2,8 @@
 // level, its rank in its year's range, the trend) over the run's days. A day's return is put
 // in the regime its previous close showed, as a trader would have seen it before the day.
 
-import { YEAR } from "./stats";
+import { isNum } from "./format";
+import { mean, std, YEAR } from "./stats";
 
 type Num = number | null | undefined;
 
@@ -20,10 +21,6 @@ export interface RegimeRow {
   hit: number;
 }
 
-function finite(x: Num): x is number {
-  return typeof x === "number" && Number.isFinite(x);
-}
-
 /** The three terciles (low, middle, high) of `feature` at the previous day, each with the
  *  returns it preceded; null with fewer than 3 usable days. `returns[t]` is the return into
  *  day t (as `dailyReturns` gives). */
@@ -35,7 +32,7 @@ export function regimeTerciles(
   for (let t = 1; t < returns.length; t++) {
     const r = returns[t];
     const f = feature[t - 1];
-    if (finite(r) && finite(f)) pairs.push([f, r]);
+    if (isNum(r) && isNum(f)) pairs.push([f, r]);
   }
   if (pairs.length < 3) return null;
   pairs.sort((a, b) => a[0] - b[0]);
@@ -44,9 +41,8 @@ export function regimeTerciles(
   return [0, 1, 2].map((k) => {
     const part = pairs.slice(cuts[k], cuts[k + 1]);
     const rs = part.map((p) => p[1]);
-    const m = rs.reduce((s, r) => s + r, 0) / (rs.length || 1);
-    const sd =
-      rs.length > 1 ? Math.sqrt(rs.reduce((s, r) => s + (r - m) ** 2, 0) / (rs.length - 1)) : 0;
+    const m = mean(rs);
+    const sd = std(rs); // NaN with one day: no Sharpe
     return {
       lo: part[0]?.[0] ?? NaN,
       hi: part[part.length - 1]?.[0] ?? NaN,

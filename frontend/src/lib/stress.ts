@@ -3,6 +3,8 @@
 // close before the move to its close at the trough, so that a run's return over it is the
 // index's episode as it happened, close to close.
 
+import { isNum } from "./format";
+
 type Num = number | null | undefined;
 
 export interface StressWindow {
@@ -37,10 +39,6 @@ export interface StressResult extends StressWindow {
   underlying: number | null;
 }
 
-function finite(x: Num): x is number {
-  return typeof x === "number" && Number.isFinite(x);
-}
-
 /** The last index whose date is on or before `date` (-1 if none); `dates` ascending. */
 function lastOnOrBefore(dates: readonly string[], date: string): number {
   let lo = 0;
@@ -72,12 +70,12 @@ export function stressResults(
     const end = lastOnOrBefore(dates, w.to);
     const e0 = equity[start];
     const e1 = equity[end];
-    if (start < 0 || end <= start || !finite(e0) || !finite(e1) || e0 <= 0) continue;
+    if (start < 0 || end <= start || !isNum(e0) || !isNum(e1) || e0 <= 0) continue;
     let peak = e0;
     let worst = 0;
     for (let t = start; t <= end; t++) {
       const e = equity[t];
-      if (!finite(e)) continue;
+      if (!isNum(e)) continue;
       if (e > peak) peak = e;
       else worst = Math.min(worst, e / peak - 1);
     }
@@ -89,7 +87,7 @@ export function stressResults(
       end,
       ret: e1 / e0 - 1,
       worstDrawdown: worst,
-      underlying: finite(s0) && finite(s1) && s0 > 0 ? s1 / s0 - 1 : null,
+      underlying: isNum(s0) && isNum(s1) && s0 > 0 ? s1 / s0 - 1 : null,
     });
   }
   return out;

@@ -235,6 +235,10 @@ export function CompareView({
     if (!series.length) return null;
     // every date of any run (backtests may span different dates); runs are null where absent
     const dates = [...new Set(series.flatMap((s) => s.dates))].sort();
+    // then the underlying's close, from the first run whose curve carries it, rebased alike
+    const withSpot = withCurves.find((l) => l.equity.columns?.spot);
+    if (withSpot)
+      series.push({ dates: withSpot.equity.dates, values: withSpot.equity.columns!.spot! });
     const at = series.map((s) => new Map(s.dates.map((d, i) => [d, s.values[i] ?? null])));
     const rebased = at.map((m) => {
       const first = dates.map((d) => m.get(d)).find((v) => v !== undefined && v !== null) ?? null;
@@ -243,20 +247,7 @@ export function CompareView({
         return v === undefined || v === null || first === null || first <= 0 ? null : v / first;
       });
     });
-    // the underlying's close, from the first run whose curve carries it
-    const withSpot = withCurves.find((l) => l.equity.columns?.spot);
-    const spotAt = withSpot
-      ? new Map(withSpot.equity.dates.map((d, i) => [d, withSpot.equity.columns!.spot![i] ?? null]))
-      : null;
-    const spotFirst = spotAt ? (dates.map((d) => spotAt.get(d)).find((v) => v) ?? null) : null;
-    const underlying =
-      spotAt && spotFirst
-        ? dates.map((d) => {
-            const v = spotAt.get(d);
-            return v === undefined || v === null ? null : v / spotFirst;
-          })
-        : null;
-    const underwater = [...rebased, ...(underlying ? [underlying] : [])].map((vals) => {
+    const underwater = rebased.map((vals) => {
       let peak = -Infinity;
       return vals.map((v) => {
         if (v === null) return null;
@@ -266,10 +257,10 @@ export function CompareView({
     });
     return {
       x: dates.map(toSeconds),
-      rebased: [...rebased, ...(underlying ? [underlying] : [])],
+      rebased,
       underwater,
-      runs: rebased.length,
-      underlying: !!underlying,
+      runs: withCurves.length,
+      underlying: !!withSpot,
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [withCurves.map((l) => encodeRef(l.ref)).join(","), withCurves.length]);

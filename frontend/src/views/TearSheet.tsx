@@ -4,7 +4,7 @@
 // periods, skipped entries and exits; the resolved strategy as YAML and the command that
 // reproduces the run. Derived numbers come from the run's own daily series (one run only).
 
-import { useEffect, useMemo, useState } from "react";
+import { type ReactNode, useEffect, useMemo, useState } from "react";
 import { dump } from "js-yaml";
 import type uPlot from "uplot";
 import type { Equity, Trade } from "../api/client";
@@ -558,6 +558,42 @@ function DrawdownTable({
   );
 }
 
+/** A panel of one rolling statistic's chart, or why the run is too short for it. */
+function RollingPanel({
+  id,
+  title,
+  help,
+  name,
+  data,
+  options,
+  enough,
+  note,
+  height = 220,
+}: {
+  id?: string;
+  title: string;
+  help: string;
+  name: string;
+  data: uPlot.AlignedData;
+  options: ReturnType<typeof timeOptions>;
+  enough: boolean;
+  note: ReactNode;
+  height?: number;
+}) {
+  return (
+    <Panel id={id} title={title} help={help}>
+      {enough ? (
+        <>
+          <UPlotChart name={name} data={data} options={options} height={height} />
+          {note}
+        </>
+      ) : (
+        <Empty title="Insufficient data">A 6-month window needs more than 126 daily returns.</Empty>
+      )}
+    </Panel>
+  );
+}
+
 /** A rolling statistic's chart: its 6- and 12-month windows, hover values to `digits`. */
 function rollingOptions(
   palette: Palette,
@@ -794,62 +830,38 @@ function ReturnsPanels({
         </Panel>
       </div>
       <div className="grid grid-2">
-        <Panel
+        <RollingPanel
           id="ts-rolling"
           title="Rolling Sharpe"
           help="annualised Sharpe of the last 126 (6 months) and 252 (12 months) daily returns, risk-free 0"
-        >
-          {enoughRolling ? (
-            <>
-              <UPlotChart
-                name="rolling-sharpe"
-                data={[x, rolling.r6.sharpe, rolling.r12.sharpe]}
-                options={sharpeOpts}
-                height={220}
-              />
-              {note12}
-            </>
-          ) : (
-            <Empty title="Insufficient data">
-              A 6-month window needs more than 126 daily returns.
-            </Empty>
-          )}
-        </Panel>
-        <Panel
+          name="rolling-sharpe"
+          data={[x, rolling.r6.sharpe, rolling.r12.sharpe]}
+          options={sharpeOpts}
+          enough={enoughRolling}
+          note={note12}
+        />
+        <RollingPanel
           title="Rolling volatility"
           help="annualised standard deviation of the last 126 and 252 daily returns"
-        >
-          {enoughRolling ? (
-            <>
-              <UPlotChart
-                name="rolling-vol"
-                data={[x, rolling.r6.vol, rolling.r12.vol]}
-                options={volOpts}
-                height={220}
-              />
-              {note12}
-            </>
-          ) : (
-            <Empty title="Insufficient data">
-              A 6-month window needs more than 126 daily returns.
-            </Empty>
-          )}
-        </Panel>
+          name="rolling-vol"
+          data={[x, rolling.r6.vol, rolling.r12.vol]}
+          options={volOpts}
+          enough={enoughRolling}
+          note={note12}
+        />
       </div>
       {rolling.beta && enoughRolling && (
-        <Panel
+        <RollingPanel
           id="ts-beta"
           title="Rolling beta to the underlying"
           help="the covariance of the run's daily returns with the underlying's over its variance, over the last 126 (6 months) and 252 (12 months) days: the equity's exposure to the index, in units of it"
-        >
-          <UPlotChart
-            name="rolling-beta"
-            data={[x, rolling.beta.b6, rolling.beta.b12]}
-            options={betaOpts}
-            height={200}
-          />
-          {note12}
-        </Panel>
+          name="rolling-beta"
+          data={[x, rolling.beta.b6, rolling.beta.b12]}
+          options={betaOpts}
+          enough
+          note={note12}
+          height={200}
+        />
       )}
       <Panel id="ts-distribution" title="Daily returns" help="simple returns of end-of-day equity">
         {dist.rs.length < 10 ? (
