@@ -20,7 +20,8 @@ export default function TradeDetail({ info }: { info: RunInfo }) {
   const navigate = useNavigate();
   const trades = useTrades(info.ref);
   const payoff = usePayoff(info.ref, number);
-  const equity = useEquity(info.ref, FULL_POINTS);
+  // the tear sheet's query (with the regime columns), so that one request serves both pages
+  const equity = useEquity(info.ref, FULL_POINTS, true, true);
   const palette = usePalette();
   const base = refPath(info.ref);
   const trade = trades.data?.trades[number];
