@@ -24,7 +24,8 @@ Targets (docs/api.md): p95 <= 150 ms at 10^6 runs and <= 50 ms at 10^4.
 
 `--wide` adds a 10^6-run sweep whose two first paths take 500 values each, and times the
 largest heatmap the API serves (250,000 cells, a 10 MB answer) with `--requests` / 5 requests
-of each aggregate.
+of each aggregate, gzipped (as every other request here and a browser's) and not, with the
+answer's size and the bytes sent.
 
 Usage: python benchmarks/api.py [--runs 10000,1000000] [--requests 50] [--dir DIR] [--wide]
 """
@@ -213,11 +214,11 @@ def _serve(root: Path) -> tuple[subprocess.Popen[str], str]:
     return proc, match.group()
 
 
-def _time(client: Any, urls: list[str]) -> list[float]:
+def _time(client: Any, urls: list[str], headers: dict[str, str] | None = None) -> list[float]:
     seconds = []
     for url in urls:
         started = time.perf_counter()
-        response = client.get(url)
+        response = client.get(url, headers=headers)
         seconds.append(time.perf_counter() - started)
         if response.status_code != 200:
             raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
@@ -309,16 +310,21 @@ def bench_wide(requests: int, directory: Path) -> None:
             cold = time.perf_counter() - started
             n = max(requests // 5, 2)
             print(f"\n1,000,000 runs, 500 x 500 cells: first request {cold * 1000:,.0f} ms")
-            print(f"  {'request':<32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'MiB':>6}")
-            for agg in ("max", "median"):
+            print(f"  {'request':<36} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'MiB':>6} "
+                  f"{'sent':>6}")
+            # httpx asks for gzip as browsers do; `identity` shows what compressing costs
+            for agg, encoding in [("max", "gzip"), ("max", "identity"), ("median", "gzip"),
+                                  ("median", "identity")]:
                 urls = [f"{api}/heatmap?x={x}&y={y}&metric=sharpe&agg={agg}"
                         f"&filter=trade_count >= {i}" for i in range(n + 1)]
-                _time(client, urls[:1])
-                seconds = _time(client, urls[1:])
-                size = len(client.get(urls[0]).content) / 2**20
-                print(f"  {'heatmap ' + agg + ', 250,000 cells':<32} "
+                headers = {"Accept-Encoding": encoding}
+                _time(client, urls[:1], headers)
+                seconds = _time(client, urls[1:], headers)
+                answer = client.get(urls[0], headers=headers)
+                size, sent = len(answer.content) / 2**20, answer.num_bytes_downloaded / 2**20
+                print(f"  {f'heatmap {agg}, 250,000 cells, {encoding}':<36} "
                       f"{_quantile(seconds, 0.5):8.1f} {_quantile(seconds, 0.95):8.1f} "
-                      f"{max(seconds) * 1000:8.1f} {size:6.1f}")
+                      f"{max(seconds) * 1000:8.1f} {size:6.1f} {sent:6.1f}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -1,24 +1,29 @@
 """The results browser's built assets (`frontend/`, built by `vite build` into `static/`),
-served at `/` beside the API: hashed files under `/assets/`, any other path that is not an API
+served at `/` beside the API: hashed files under `/assets/` (cached for a year: a new build
+names new files), any other path that is not an API
 route answered with `index.html` (the browser's own routes), or, when the assets were not
 built, a page saying how to build them.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
 
-__all__ = ["BUILD_HINT", "STATIC_DIR", "mount_frontend", "frontend_built"]
+__all__ = ["ASSET_CACHE", "BUILD_HINT", "STATIC_DIR", "mount_frontend", "frontend_built"]
 
 #: where `vite build` writes the browser (`frontend/vite.config.ts`); a wheel ships it
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 BUILD_HINT = ("the results browser is not built: `make install` builds it (or `npm --prefix "
               "frontend ci && npm --prefix frontend run build` in a checkout); the API works "
               "without it")
+#: a hashed asset never changes under its name
+ASSET_CACHE = "public, max-age=31536000, immutable"
 _API_PREFIXES = ("api/", "openapi.json", "docs", "redoc")
 _NOT_BUILT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gridbt results</title></head>
@@ -43,7 +48,7 @@ def mount_frontend(app: FastAPI, directory: Path = STATIC_DIR) -> None:
     built = frontend_built(directory)
     root = directory.resolve()
     if built and (root / "assets").is_dir():
-        app.mount("/assets", StaticFiles(directory=root / "assets"), name="assets")
+        app.mount("/assets", _HashedAssets(directory=root / "assets"), name="assets")
 
     @app.get("/", include_in_schema=False)
     def index() -> Response:
@@ -59,6 +64,16 @@ def mount_frontend(app: FastAPI, directory: Path = STATIC_DIR) -> None:
         if candidate.is_relative_to(root) and candidate.is_file():
             return FileResponse(candidate)
         return _index(root)
+
+
+class _HashedAssets(StaticFiles):
+    """Vite's hashed build files, which the browser may keep without asking again."""
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result,
+                      scope: Scope, status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = ASSET_CACHE
+        return response
 
 
 def _index(root: Path) -> Response:

@@ -971,8 +971,10 @@ def test_live_events_announce_what_appears_and_progresses(root: Path) -> None:
             everything = {("sweep", SWEEP), ("sweep", "sweeps~running"), ("study", STUDY),
                           ("backtest", BACKTEST)}
             deadline = time.monotonic() + 60
-            with http.stream("GET", "/api/events") as events:
+            with http.stream("GET", "/api/events",
+                             headers={"Accept-Encoding": "gzip"}) as events:
                 assert events.headers["content-type"].startswith("text/event-stream")
+                assert "content-encoding" not in events.headers  # a stream is not buffered
                 for line in events.iter_lines():
                     if line.startswith("data: "):
                         seen.append(json.loads(line[6:]))
@@ -1037,7 +1039,12 @@ def test_the_browser_is_served_at_the_root_with_its_routes(root: Path, tmp_path:
             response = http.get(url)
             assert response.status_code == 200 and "BROWSER" in response.text, url
             assert response.headers["cache-control"] == "no-cache"
-        assert http.get("/assets/app-123.js").text == "console.log(1)"
+        asset = http.get("/assets/app-123.js")
+        assert asset.text == "console.log(1)"
+        assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+        again = http.get("/assets/app-123.js", headers={"If-None-Match": asset.headers["etag"]})
+        assert again.status_code == 304
+        assert again.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert http.get("/favicon.svg").text == "<svg/>"
         assert http.get("/assets/missing.js").status_code == 404
         response = http.get("/api/no-such-route")
@@ -1051,6 +1058,19 @@ def test_the_browser_is_served_at_the_root_with_its_routes(root: Path, tmp_path:
             response = http.get(url)
             assert response.status_code == 503 and "make install" in response.text
         assert http.get("/api/health").status_code == 200
+
+
+def test_answers_are_gzipped_for_a_client_that_accepts_it(client: httpx.Client) -> None:
+    """The same JSON either way; fewer bytes on the wire with gzip; small answers as they are."""
+    url = f"/api/sweeps/{SWEEP}/runs"
+    packed = client.get(url, params={"limit": 27}, headers={"Accept-Encoding": "gzip"})
+    plain = client.get(url, params={"limit": 27}, headers={"Accept-Encoding": "identity"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert packed.json() == plain.json()
+    assert packed.num_bytes_downloaded < len(plain.content) / 3
+    small = client.get("/api/health", headers={"Accept-Encoding": "gzip"})
+    assert len(small.content) < 1024 and "content-encoding" not in small.headers
 
 
 def test_gridbt_serve_refuses_a_root_that_is_not_a_directory(tmp_path: Path) -> None:
