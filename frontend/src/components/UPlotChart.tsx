@@ -204,6 +204,8 @@ export function shadeHook(
           if (l.label) {
             ctx.setLineDash([]);
             ctx.fillStyle = l.color;
+            ctx.textAlign = "left"; // uPlot leaves the axes' alignment (centred) on the context
+            ctx.textBaseline = "alphabetic";
             ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
             ctx.fillText(l.label, x + 4 * devicePixelRatio, top + 12 * devicePixelRatio);
           }
