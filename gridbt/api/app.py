@@ -52,6 +52,7 @@ from gridbt.results.models import (
     SweepItem,
     Trades,
     TrialDetail,
+    TrialSpans,
 )
 from gridbt.results.plots import MAX_POINTS
 from gridbt.results.runs import MAX_LIMIT, MAX_OFFSET
@@ -244,6 +245,13 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
         """A trial's whole-chain equity, downsampled: the kept curve, else backtested again;
         the chain's columns as for a run."""
         return catalog.trial_equity(study_id, number, points, regimes)
+
+    @app.get("/api/studies/{study_id}/trials/{number}/spans", response_model=TrialSpans,
+             tags=["studies"])
+    def trial_spans(study_id: str, number: int) -> TrialSpans:
+        """A trial's KPIs in its study's in-sample span, after it (days no trial was ranked
+        on) and over the whole chain (backtested again); 409 before the study finishes."""
+        return catalog.trial_spans(study_id, number)
 
     @app.get("/api/studies/{study_id}/trials/{number}/trades", response_model=Trades,
              tags=["studies"])

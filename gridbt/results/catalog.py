@@ -59,6 +59,7 @@ from gridbt.results.models import (
     RunDetail,
     RunsPage,
     Slices,
+    SpanKpis,
     Stability,
     StudyDetail,
     StudyItem,
@@ -68,6 +69,7 @@ from gridbt.results.models import (
     Trades,
     Trial,
     TrialDetail,
+    TrialSpans,
 )
 from gridbt.results.plots import finite_or_none, plain
 from gridbt.results.recompute import Recomputed, Recomputer, run_spec
@@ -963,6 +965,35 @@ class Catalog:
         start = self._study_files(entry).start or {}
         return equity_of(dates, equity, points, "kept", self._chain_columns(
             start.get("data"), start.get("data_fingerprint"), dates, regimes))
+
+    def trial_spans(self, study_id: str, number: int) -> TrialSpans:
+        """A trial's KPIs over its study's in-sample span, the days after it and the whole
+        chain (`TrialSpans`); the last two from the trial backtested again."""
+        from gridbt.kernel.dispatch import kpis_of
+
+        entry, files, trial = self._trial(study_id, number)
+        summary = files.summary if files.summary is not None and not files.live else {}
+        span = summary.get("in_sample_span")
+        if not (isinstance(span, list) and len(span) == 2):
+            raise Unavailable(f"study {study_id}: its in-sample span is recorded when it "
+                              "finishes (it has not)")
+        done = self._trial_recomputed(study_id, number)
+        packed, capital = done.packed, done.spec.capital
+        lo, hi = int(span[0]), int(span[1])
+        if not 0 <= lo < hi <= packed.n_days:
+            raise Unavailable(f"study {study_id}: its in-sample span {span} is not days of "
+                              f"its chain ({packed.n_days} days)")
+
+        def over(first: int, end: int, kpis: dict[str, Any]) -> SpanKpis:
+            dates = packed.day_date[[first, end - 1]].astype("datetime64[D]").astype(str)
+            return SpanKpis(first_date=str(dates[0]), last_date=str(dates[1]), days=end - first,
+                            kpis={k: _float(v) for k, v in kpis.items()})
+
+        n = packed.n_days
+        return TrialSpans(
+            study=study_id, number=number, in_sample=over(lo, hi, trial.kpis),
+            after=over(hi, n, kpis_of(done.result, packed, capital, (hi, n))) if hi < n else None,
+            whole=over(0, n, kpis_of(done.result, packed, capital)))
 
     def trial_trades(self, study_id: str, number: int) -> Trades:
         """A trial's trades over the whole chain, with their legs (backtested again: a study

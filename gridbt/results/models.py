@@ -35,6 +35,7 @@ __all__ = [
     "RunsPage",
     "SliceRow",
     "Slices",
+    "SpanKpis",
     "Stability",
     "StudyDetail",
     "StudyItem",
@@ -46,6 +47,7 @@ __all__ = [
     "Trades",
     "Trial",
     "TrialDetail",
+    "TrialSpans",
 ]
 
 Aggregate = Literal["max", "median", "mean", "min", "count"]
@@ -416,6 +418,33 @@ class TrialDetail(Trial):
     data: str | None = Field(description="the study's chain directory (null: the default chain)")
     data_fingerprint: str | None
     code_version: str | None = Field(description="the gridbt that last ran the study")
+
+
+class SpanKpis(_Model):
+    """KPIs over a stretch of a chain's days."""
+
+    first_date: str
+    last_date: str
+    days: int
+    kpis: dict[str, float | None]
+
+
+class TrialSpans(_Model):
+    """Did a trial hold up after the days its study ranked it on? Its KPIs over the study's
+    in-sample span (as the study computed them, the backtest run over those days alone), over
+    the days after it and over the whole chain (both from the trial backtested again over the
+    whole chain)."""
+
+    study: str
+    number: int
+    in_sample: SpanKpis = Field(description="the study's KPIs of the trial (its backtest run "
+                                            "over the in-sample span)")
+    after: SpanKpis | None = Field(
+        description="the days after the in-sample span, which no trial was ranked on: the "
+                    "account's returns from the close before them (a position open at that "
+                    "close counts on them), the trades entered on them; null when the span "
+                    "ends on the chain's last day")
+    whole: SpanKpis = Field(description="the whole chain, as the trial's curve and trades")
 
 
 class StudyDetail(StudyItem):

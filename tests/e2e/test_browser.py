@@ -416,6 +416,15 @@ def test_a_trial_not_kept_is_backtested_again_with_its_strategy(page: Page,
                       f"--out out/{name}"
     shown = yaml.safe_load(pg.get_by_test_id("strategy-yaml").inner_text())
     assert shown == detail["strategy"]
+    # in sample, after it and whole: each row the API's span, its trades counted as the API's
+    spans = api.get(f"/api/studies/{STUDY}/trials/{number}/spans").json()
+    for key in ("in_sample", "after", "whole"):
+        cells = pg.get_by_test_id(f"span-{key}").locator("td").all_inner_texts()
+        span = spans[key]
+        assert cells[0].endswith(f"({span['days']:,})")
+        assert cells[1:3] == [span["first_date"], span["last_date"]]
+        assert cells[-1] == f"{span['kpis']['trade_count']:,.0f}"
+    assert spans["after"]["first_date"] > spans["in_sample"]["last_date"]
     page.shot("tearsheet-trial")
     pg.get_by_role("link", name="Trades").click()
     trades = api.get(f"/api/studies/{STUDY}/trials/{number}/trades").json()

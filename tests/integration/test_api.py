@@ -687,6 +687,38 @@ def test_a_trial_equity_is_kept_or_backtested_again_exactly(
             assert payoff["entry_date"] == trades["trades"][0]["entry_date"]
 
 
+def test_a_trial_is_measured_in_its_in_sample_span_after_it_and_over_the_chain(
+        client: httpx.Client, root: Path) -> None:
+    """The days after the in-sample span are read from the trial's whole-chain curve as an
+    account opened at the close before them; their trades are those entered on them."""
+    summary = json.loads((root / "studies" / "tiny" / "summary.json").read_text())
+    lo, hi = summary["in_sample_span"]
+    capital = yaml.safe_load(SHORT_PUT.read_text())["capital"]
+    for trial in get(client, f"/api/studies/{STUDY}")["trial_rows"]:
+        number = trial["number"]
+        spans = get(client, f"/api/studies/{STUDY}/trials/{number}/spans")
+        curve = get(client, f"/api/studies/{STUDY}/trials/{number}/equity", points=1000)
+        trades = get(client, f"/api/studies/{STUDY}/trials/{number}/trades")["trades"]
+        inside, after, whole = spans["in_sample"], spans["after"], spans["whole"]
+        assert inside["kpis"] == trial["kpis"]
+        assert [inside["first_date"], inside["last_date"]] == summary["in_sample_span_dates"]
+        assert (inside["days"], after["days"], whole["days"]) == (hi - lo, 252 - hi, 252)
+        dates, equity = curve["dates"], curve["equity"]
+        assert [after["first_date"], after["last_date"]] == [dates[hi], dates[-1]]
+        assert [whole["first_date"], whole["last_date"]] == [dates[0], dates[-1]]
+        assert after["kpis"]["total_return"] == pytest.approx(equity[-1] / equity[hi - 1] - 1,
+                                                              abs=1e-12)
+        assert whole["kpis"]["total_return"] == pytest.approx(equity[-1] / capital - 1,
+                                                              abs=1e-12)
+        late = [t for t in trades if t["entry_date"] >= dates[hi]]
+        assert after["kpis"]["trade_count"] == len(late)
+        assert whole["kpis"]["trade_count"] == len(trades)
+        assert after["kpis"]["total_pnl"] == pytest.approx(equity[-1] - equity[hi - 1])
+        if late:
+            assert after["kpis"]["avg_trade_pnl"] == pytest.approx(
+                sum(t["pnl"] for t in late) / len(late))
+
+
 def _edited_study(root: Path, tmp_path: Path, start: dict[str, Any] | None = None,
                   state: str | None = None) -> Catalog:
     """A copy of the tiny study under a new root, its study.json fields replaced by `start`
@@ -725,7 +757,7 @@ def test_a_failed_trial_has_no_backtest(root: Path, tmp_path: Path) -> None:
         detail = get(http, f"/api/studies/{STUDY}/trials/0")
         assert detail["state"] == "FAIL" and detail["strategy"] is not None
         assert not detail["recomputable"]
-        for tail in ("equity", "trades", "trades/0/payoff"):
+        for tail in ("equity", "trades", "trades/0/payoff", "spans"):
             assert "has no backtest" in get(http, f"/api/studies/{STUDY}/trials/0/{tail}",
                                             404)["detail"]
 
@@ -1224,6 +1256,9 @@ def test_a_running_study_is_listed_with_its_trials_so_far_then_interrupted(
                     assert trial["values"][0] is None or isinstance(trial["values"][0], float)
                     assert len(trial["fold_values"]) == 1
             assert not (root / "studies" / "long" / "summary.json").exists()
+            # the span trials are ranked on is known when the study finishes
+            assert "recorded when it finishes" in get(
+                client, f"/api/studies/{sid}/trials/{trials[0]['number']}/spans", 409)["detail"]
     finally:
         if proc.poll() is None:
             _kill(proc)

@@ -423,6 +423,25 @@ export function useTrades(ref: RunRef, enabled = true) {
   });
 }
 
+/** A trial's KPIs in its study's in-sample span, after it and over the whole chain (the last
+ *  two from the trial backtested again); only for a trial that can be backtested. */
+export function useTrialSpans(ref: RunRef, enabled = true) {
+  return useQuery({
+    queryKey: ["spans", encodeRef(ref)],
+    queryFn: () => {
+      if (ref.kind !== "trial") throw new Error("spans are a trial's");
+      return unwrap(
+        api.GET("/api/studies/{study_id}/trials/{number}/spans", {
+          params: { path: { study_id: ref.study, number: ref.number } },
+        }),
+      );
+    },
+    enabled: enabled && ref.kind === "trial",
+    staleTime: Infinity,
+    retry: false,
+  });
+}
+
 export function usePayoff(ref: RunRef, trade: number) {
   return useQuery({
     queryKey: ["payoff", encodeRef(ref), trade],

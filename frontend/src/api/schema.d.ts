@@ -248,6 +248,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/studies/{study_id}/trials/{number}/spans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trial Spans
+         * @description A trial's KPIs in its study's in-sample span, after it (days no trial was ranked
+         *     on) and over the whole chain (backtested again); 409 before the study finishes.
+         */
+        get: operations["trial_spans_api_studies__study_id__trials__number__spans_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/studies/{study_id}/trials/{number}/trades": {
         parameters: {
             query?: never;
@@ -1149,6 +1170,22 @@ export interface components {
             rows: components["schemas"]["SliceRow"][];
         };
         /**
+         * SpanKpis
+         * @description KPIs over a stretch of a chain's days.
+         */
+        SpanKpis: {
+            /** Days */
+            days: number;
+            /** First Date */
+            first_date: string;
+            /** Kpis */
+            kpis: {
+                [key: string]: number | null;
+            };
+            /** Last Date */
+            last_date: string;
+        };
+        /**
          * Stability
          * @description Whether a good rank holds over time, over a sweep's distinct outcomes (the best-ranked
          *     run of each), from the daily-return statistics of each time block (`pbo_blocks`).
@@ -1708,6 +1745,25 @@ export interface components {
             /** Values */
             values: (number | null)[];
         };
+        /**
+         * TrialSpans
+         * @description Did a trial hold up after the days its study ranked it on? Its KPIs over the study's
+         *     in-sample span (as the study computed them, the backtest run over those days alone), over
+         *     the days after it and over the whole chain (both from the trial backtested again over the
+         *     whole chain).
+         */
+        TrialSpans: {
+            /** @description the days after the in-sample span, which no trial was ranked on: the account's returns from the close before them (a position open at that close counts on them), the trades entered on them; null when the span ends on the chain's last day */
+            after: components["schemas"]["SpanKpis"] | null;
+            /** @description the study's KPIs of the trial (its backtest run over the in-sample span) */
+            in_sample: components["schemas"]["SpanKpis"];
+            /** Number */
+            number: number;
+            /** Study */
+            study: string;
+            /** @description the whole chain, as the trial's curve and trades */
+            whole: components["schemas"]["SpanKpis"];
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -2053,6 +2109,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Equity"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    trial_spans_api_studies__study_id__trials__number__spans_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                study_id: string;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrialSpans"];
                 };
             };
             /** @description Validation Error */

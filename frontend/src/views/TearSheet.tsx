@@ -8,7 +8,14 @@ import { type ReactNode, useEffect, useMemo, useState } from "react";
 import { dump } from "js-yaml";
 import type uPlot from "uplot";
 import type { Equity, Trade } from "../api/client";
-import { FULL_POINTS, useEquity, useMetricMap, useTrades, type RunInfo } from "../api/hooks";
+import {
+  FULL_POINTS,
+  useEquity,
+  useMetricMap,
+  useTrades,
+  useTrialSpans,
+  type RunInfo,
+} from "../api/hooks";
 import { EChart, type EChartOption } from "../components/EChart";
 import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
 import { ParamList } from "../components/sweepParts";
@@ -59,6 +66,7 @@ import { STRESS_WINDOWS, stressResults } from "../lib/stress";
 import { idlePeriods, MONTHS, tradeRow } from "../lib/table";
 import { bool, oneOf, useUrlState } from "../lib/url";
 import { usePalette, type Palette } from "../theme";
+import { TrialSpansTable } from "./TrialSpans";
 
 export function TearSheet({ info }: { info: RunInfo }) {
   const equity = useEquity(info.ref, FULL_POINTS, info.equityAvailable, true);
@@ -144,6 +152,7 @@ function SectionNav() {
 
 function KpiHeader({ info }: { info: RunInfo }) {
   const metrics = useMetricMap();
+  const spans = useTrialSpans(info.ref, info.tradesAvailable);
   const tone = (k: string, v: number | null | undefined): "good" | "bad" | undefined => {
     if (!isNum(v)) return undefined;
     if (["sharpe", "cagr", "total_return", "sortino", "calmar"].includes(k))
@@ -164,7 +173,13 @@ function KpiHeader({ info }: { info: RunInfo }) {
           />
         ))}
       </div>
-      {info.kpiSpan && <p className="muted small">KPIs {info.kpiSpan}.</p>}
+      {info.kpiSpan && (
+        <p className="muted small">
+          KPIs {info.kpiSpan}
+          {spans.data ? "; the trial in that span, after it and over the whole chain:" : "."}
+        </p>
+      )}
+      {spans.data && <TrialSpansTable spans={spans.data} />}
     </>
   );
 }
@@ -188,17 +203,22 @@ function SeriesPanels({
   const periods = useMemo(() => drawdownPeriods(eq, 5), [eq]);
   const returns = useMemo(() => dailyReturns(eq), [eq]);
 
-  const shade = useMemo(
-    () =>
-      shadeHook(
-        periods.map((d) => ({
-          from: x[d.start]!,
-          to: x[d.end ?? x.length - 1]!,
-          color: palette.shade,
-        })),
-      ),
-    [periods, x, palette],
-  );
+  // a trial: where the days its study ranked trials on end
+  const after = useTrialSpans(info.ref, info.tradesAvailable).data?.after;
+  const [shade, shadeDd] = useMemo(() => {
+    const ranges = periods.map((d) => ({
+      from: x[d.start]!,
+      to: x[d.end ?? x.length - 1]!,
+      color: palette.shade,
+    }));
+    const line = after
+      ? { at: toSeconds(after.first_date), color: palette.muted, dash: [4, 4] }
+      : null;
+    return [
+      shadeHook(ranges, line ? [{ ...line, label: "after the in-sample span" }] : []),
+      shadeHook(ranges, line ? [line] : []),
+    ];
+  }, [periods, x, palette, after]);
   const equityOpts = useMemo(
     () =>
       timeOptions(
@@ -235,11 +255,11 @@ function SeriesPanels({
           yFormat: (v) => fmtPct(v, 2),
           yAxis: (v, d) => fmtPct(v, d),
           sync: "tearsheet",
-          hooks: shade,
+          hooks: shadeDd,
           yRange: [null, 0],
         },
       ),
-    [palette, shade],
+    [palette, shadeDd],
   );
   const equityData = useMemo<uPlot.AlignedData>(
     () => [x, eq.map((v) => v ?? null), ...(underlying ? [underlying] : [])],

@@ -356,3 +356,41 @@ def test_batch_kpis_of_windowed_rows(kind: str) -> None:
     assert kpis[1, KPI_INDEX["exposure"]] != kpis[0, KPI_INDEX["exposure"]]
     assert math.isnan(kpis[5, KPI_INDEX["sharpe"]])  # the empty window: no days
     assert kpis[5, KPI_INDEX["trade_count"]] == 0.0
+
+
+# -- KPIs over days of a whole-chain run -----------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["plain", "risk"])
+def test_kpis_over_days_of_a_whole_chain_run(kind: str) -> None:
+    """Days [first, end) of a whole-chain run are an account opened at the close before them:
+    the reference KPIs of the slice from that close, with the trades entered on the days."""
+    packed, spec = market_chain(), market_spec(kind)
+    n = packed.n_days
+    whole = run_backtest(packed, spec)
+    np.testing.assert_equal(kpis_of(whole, packed, spec.capital, (0, n)),
+                            kpis_of(whole, packed, spec.capital))  # NaN equal to NaN
+    straddling = 0
+    for first, end in [(0, 20), (20, n), (33, n), (5, 45), (n - 1, n)]:
+        got = kpis_of(whole, packed, spec.capital, (first, end))
+        entered = whole.trades["entry_day"]
+        trades = whole.trades[(entered >= first) & (entered < end)]
+        opening = spec.capital if first == 0 else whole.equity[first - 1]
+        margin = whole.daily[first:end, D.initial_margin]
+        expected = compute_kpis_reference(
+            whole.equity[first:end], packed.day_date[first:end], opening, trades["pnl"],
+            trades["days_held"], whole.in_market[first:end], margin if kind == "risk" else None)
+        wrong = {m: (got[m], v) for m, v in expected.items() if not _same(got[m], v)}
+        assert not wrong, ((first, end), wrong)
+        assert got["trade_count"] == len(trades)
+        straddling += bool(first and whole.in_market[first - 1])
+    assert straddling  # a position carried into the days is among the cases
+    # the two sides of a split compound to the whole run
+    a, b = (kpis_of(whole, packed, spec.capital, d) for d in [(0, 27), (27, n)])
+    total = kpis_of(whole, packed, spec.capital)
+    assert (1 + a["total_return"]) * (1 + b["total_return"]) == approx(1 + total["total_return"])
+    assert a["trade_count"] + b["trade_count"] == total["trade_count"]
+    windowed = run_backtest(packed, spec, window=(0, 30))
+    for bad, result in [((20, 10), whole), ((0, n + 1), whole), ((0, 10), windowed)]:
+        with pytest.raises(ValueError, match="not days of a whole-chain backtest"):
+            kpis_of(result, packed, spec.capital, bad)

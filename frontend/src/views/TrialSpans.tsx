@@ -1,0 +1,71 @@
+// A trial's KPIs in the span its study ranked it on, after it and over the whole chain: did the
+// trial hold up on days no trial was chosen by?
+
+import type { SpanKpis, TrialSpans } from "../api/client";
+import { useMetricMap } from "../api/hooks";
+import { fmtMetric, label, metricHelp } from "../lib/metrics";
+import { isNum } from "../lib/format";
+
+const COLUMNS = [
+  "total_return",
+  "cagr",
+  "sharpe",
+  "max_drawdown",
+  "win_rate",
+  "trade_count",
+] as const;
+const SIGNED = new Set(["total_return", "cagr", "sharpe"]);
+
+const ROWS: [keyof Pick<TrialSpans, "in_sample" | "after" | "whole">, string, string][] = [
+  ["in_sample", "In sample", "the study's KPIs of the trial: its backtest over these days alone"],
+  [
+    "after",
+    "After it",
+    "days no trial was ranked on, read from the whole-chain curve: returns from the close before them (a position open then counts on them), the trades entered on them",
+  ],
+  ["whole", "Whole chain", "the curve and trades on this page"],
+];
+
+export function TrialSpansTable({ spans }: { spans: TrialSpans }) {
+  const metrics = useMetricMap();
+  const rows = ROWS.filter(([key]) => spans[key]);
+  return (
+    <table className="simple-table fit" data-testid="trial-spans">
+      <thead>
+        <tr>
+          <th>Span (days)</th>
+          <th>From</th>
+          <th>To</th>
+          {COLUMNS.map((k) => (
+            <th key={k} className="right" title={metricHelp(metrics, k)}>
+              {label(metrics, k)}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map(([key, name, help]) => {
+          const span = spans[key] as SpanKpis;
+          return (
+            <tr key={key} data-testid={`span-${key}`}>
+              <td title={help}>
+                {name} <span className="muted">({span.days.toLocaleString("en-US")})</span>
+              </td>
+              <td className="num">{span.first_date}</td>
+              <td className="num">{span.last_date}</td>
+              {COLUMNS.map((k) => {
+                const v = span.kpis[k];
+                const tone = SIGNED.has(k) && isNum(v) ? (v > 0 ? "good" : v < 0 ? "bad" : "") : "";
+                return (
+                  <td key={k} className={`right num ${tone}`}>
+                    {fmtMetric(metrics, k, v)}
+                  </td>
+                );
+              })}
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
