@@ -32,6 +32,7 @@ import gridbt
 from gridbt._lock import LOCK_NAME, lock_state
 from gridbt._typing import PathLike
 from gridbt.data.pack import PackedChain
+from gridbt.kernel.enums import SkipReason
 from gridbt.kernel.metrics import KPI_NAMES, METRIC_BY_NAME, METRICS
 from gridbt.results.discovery import (
     Entry,
@@ -968,7 +969,8 @@ class Catalog:
 
     def trial_spans(self, study_id: str, number: int) -> TrialSpans:
         """A trial's KPIs over its study's in-sample span, the days after it and the whole
-        chain (`TrialSpans`); the last two from the trial backtested again."""
+        chain (`TrialSpans`), and the whole chain's skipped entries; all but the first from the
+        trial backtested again."""
         from gridbt.kernel.dispatch import kpis_of
 
         entry, files, trial = self._trial(study_id, number)
@@ -989,11 +991,14 @@ class Catalog:
             return SpanKpis(first_date=str(dates[0]), last_date=str(dates[1]), days=end - first,
                             kpis={k: _float(v) for k, v in kpis.items()})
 
-        n = packed.n_days
+        n, result = packed.n_days, done.result
         return TrialSpans(
             study=study_id, number=number, in_sample=over(lo, hi, trial.kpis),
-            after=over(hi, n, kpis_of(done.result, packed, capital, (hi, n))) if hi < n else None,
-            whole=over(0, n, kpis_of(done.result, packed, capital)))
+            after=over(hi, n, kpis_of(result, packed, capital, (hi, n))) if hi < n else None,
+            whole=over(0, n, kpis_of(result, packed, capital)),
+            skips={name: int(v) for name, v in zip(SkipReason.NAMES, result.skips, strict=True)},
+            counters={"missing_quote_days": int(result.missing_quote_days),
+                      "stale_fills": int(result.stale_fills)})
 
     def trial_trades(self, study_id: str, number: int) -> Trades:
         """A trial's trades over the whole chain, with their legs (backtested again: a study

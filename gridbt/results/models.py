@@ -445,6 +445,10 @@ class TrialSpans(_Model):
                     "close counts on them), the trades entered on them; null when the span "
                     "ends on the chain's last day")
     whole: SpanKpis = Field(description="the whole chain, as the trial's curve and trades")
+    skips: dict[str, int] = Field(description="the whole-chain backtest's skipped entries by "
+                                              "reason (a study records none)")
+    counters: dict[str, int] = Field(description="its days with a missing quote and its stale "
+                                                 "fills")
 
 
 class StudyDetail(StudyItem):

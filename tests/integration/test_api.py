@@ -719,6 +719,24 @@ def test_a_trial_is_measured_in_its_in_sample_span_after_it_and_over_the_chain(
                 sum(t["pnl"] for t in late) / len(late))
 
 
+def test_a_trial_spans_whole_chain_is_the_backtest_of_its_strategy(
+        client: httpx.Client, tmp_path: Path) -> None:
+    """`gridbt backtest` of the trial's resolved strategy: the same whole-chain KPIs, skipped
+    entries and counters as the spans route (which a study does not record)."""
+    trials = get(client, f"/api/studies/{STUDY}")["trial_rows"]
+    number = next(t["number"] for t in trials if t["state"] == "COMPLETE")
+    detail = get(client, f"/api/studies/{STUDY}/trials/{number}")
+    spans = get(client, f"/api/studies/{STUDY}/trials/{number}/spans")
+    strategy = tmp_path / "trial.yaml"
+    strategy.write_text(yaml.safe_dump(detail["strategy"]))
+    run_cli("backtest", "--strategy", strategy, "--data", detail["data"], "--out",
+            tmp_path / "out", "--no-tearsheet", cwd=tmp_path)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert spans["whole"]["kpis"] == summary["kpis"]
+    assert spans["skips"] == summary["skips"]  # every reason named (zeros on this chain)
+    assert spans["counters"] == {k: summary[k] for k in ("missing_quote_days", "stale_fills")}
+
+
 def _edited_study(root: Path, tmp_path: Path, start: dict[str, Any] | None = None,
                   state: str | None = None) -> Catalog:
     """A copy of the tiny study under a new root, its study.json fields replaced by `start`

@@ -1755,10 +1755,24 @@ export interface components {
         TrialSpans: {
             /** @description the days after the in-sample span, which no trial was ranked on: the account's returns from the close before them (a position open at that close counts on them), the trades entered on them; null when the span ends on the chain's last day */
             after: components["schemas"]["SpanKpis"] | null;
+            /**
+             * Counters
+             * @description its days with a missing quote and its stale fills
+             */
+            counters: {
+                [key: string]: number;
+            };
             /** @description the study's KPIs of the trial (its backtest run over the in-sample span) */
             in_sample: components["schemas"]["SpanKpis"];
             /** Number */
             number: number;
+            /**
+             * Skips
+             * @description the whole-chain backtest's skipped entries by reason (a study records none)
+             */
+            skips: {
+                [key: string]: number;
+            };
             /** Study */
             study: string;
             /** @description the whole chain, as the trial's curve and trades */

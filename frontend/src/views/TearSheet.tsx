@@ -1220,7 +1220,10 @@ function ActivityPanel({
     for (const r of rows) out[r.exitReason] = (out[r.exitReason] ?? 0) + 1;
     return out;
   }, [rows, info.exitReasons]);
-  const skips = Object.entries(info.skips).filter(([, v]) => isNum(v) && v > 0);
+  // a study records no skips: a trial's come from its whole-chain backtest (the spans route)
+  const spans = useTrialSpans(info.ref, info.tradesAvailable).data;
+  const skipped = info.ref.kind === "trial" ? (spans?.skips ?? {}) : info.skips;
+  const skips = Object.entries(skipped).filter(([, v]) => isNum(v) && v > 0);
   const idleDays = idle.reduce((s, p) => s + p.days, 0);
   return (
     <Panel
@@ -1241,7 +1244,7 @@ function ActivityPanel({
             </ul>
           ) : (
             <p className="small muted">
-              {info.ref.kind === "trial" ? "Not recorded for trials." : "None."}
+              {info.ref.kind === "trial" && !spans ? "Not known without a backtest." : "None."}
             </p>
           )}
           <div className="small strong" style={{ marginTop: 8 }}>
