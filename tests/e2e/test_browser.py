@@ -389,6 +389,14 @@ def test_compare_reads_a_parameter_a_run_does_not_vary_from_its_strategy(
     assert not any("not recorded" in v for values in cells.values() for v in values)
     # a field one strategy has and the other has not (the strangle's second leg) is a dash
     assert cells["structure.legs.1.select.target"][1] == "–"
+    # the trial's KPIs are its whole chain's, as its curve beside the backtest's
+    whole = api.get(f"/api/studies/{STUDY}/trials/{trial['number']}/spans").json()["whole"]
+    assert whole["kpis"]["trade_count"] != trial["kpis"]["trade_count"]  # not the in-sample
+    count = pg.locator('[data-testid="kpi-table"] tr[data-kpi="trade_count"] td')
+    pg.wait_for_function("""n => [...document.querySelectorAll(
+        '[data-testid="kpi-table"] tr[data-kpi="trade_count"] td')].at(-1)?.innerText === n""",
+                         arg=f"{whole['kpis']['trade_count']:,.0f}")
+    assert count.all_inner_texts()[-1] == f"{whole['kpis']['trade_count']:,.0f}"
 
 
 def test_a_trial_not_kept_is_backtested_again_with_its_strategy(page: Page,

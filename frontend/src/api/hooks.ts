@@ -12,9 +12,9 @@ import { api, unwrap, type Aggregate, type MetricInfo } from "./client";
 import type { RunRef } from "../lib/refs";
 import { encodeRef } from "../lib/refs";
 
-/** Days the tear sheet asks for: the API's maximum, so a chain of up to 5,000 days comes at full
- * daily resolution (the derived statistics need every day). */
-export const FULL_POINTS = 5000;
+/** Days the tear sheet asks for: the API's maximum, so a chain of up to 10,000 days (the default
+ * one has 5,031) comes at full daily resolution (the derived statistics need every day). */
+export const FULL_POINTS = 10000;
 
 export function useHealth() {
   return useQuery({ queryKey: ["health"], queryFn: () => unwrap(api.GET("/api/health")) });
@@ -423,10 +423,11 @@ export function useTrades(ref: RunRef, enabled = true) {
   });
 }
 
-/** A trial's KPIs in its study's in-sample span, after it and over the whole chain (the last
- *  two from the trial backtested again); only for a trial that can be backtested. */
-export function useTrialSpans(ref: RunRef, enabled = true) {
-  return useQuery({
+/** The query of a trial's KPIs in its study's in-sample span, after it and over the whole
+ *  chain (the last two from the trial backtested again; shared by the tear sheet and
+ *  Compare). */
+export function spansQuery(ref: RunRef) {
+  return {
     queryKey: ["spans", encodeRef(ref)],
     queryFn: () => {
       if (ref.kind !== "trial") throw new Error("spans are a trial's");
@@ -436,10 +437,14 @@ export function useTrialSpans(ref: RunRef, enabled = true) {
         }),
       );
     },
-    enabled: enabled && ref.kind === "trial",
     staleTime: Infinity,
     retry: false,
-  });
+  };
+}
+
+/** A trial's spans (`spansQuery`); only for a trial that can be backtested. */
+export function useTrialSpans(ref: RunRef, enabled = true) {
+  return useQuery({ ...spansQuery(ref), enabled: enabled && ref.kind === "trial" });
 }
 
 export function usePayoff(ref: RunRef, trade: number) {

@@ -8,12 +8,19 @@ import { Link } from "react-router-dom";
 import { useQueries, useQueryClient } from "@tanstack/react-query";
 import type uPlot from "uplot";
 import type { Equity, SweepDetail } from "../api/client";
-import { equityQuery, infoQuery, useMetricMap, useRuns, type RunInfo } from "../api/hooks";
+import {
+  equityQuery,
+  infoQuery,
+  spansQuery,
+  useMetricMap,
+  useRuns,
+  type RunInfo,
+} from "../api/hooks";
 import { EChart } from "../components/EChart";
 import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
 import { type SeriesSpec, UPlotChart, timeOptions, toSeconds } from "../components/UPlotChart";
 import { Empty, ErrorBox, Panel, Skeleton, Toggle } from "../components/ui";
-import { fmtNumber, fmtParam, fmtPct, shortPath } from "../lib/format";
+import { fmtInt, fmtNumber, fmtParam, fmtPct, shortPath } from "../lib/format";
 import { fmtMetric, higherIsBetter, label, metricHelp } from "../lib/metrics";
 import { decodeRef, encodeRef, refLabel, refPath, type RunRef } from "../lib/refs";
 import { alignOnDates, dailyReturns, pearson } from "../lib/stats";
@@ -216,9 +223,17 @@ export function CompareView({
       enabled: infoQueries[i]?.data?.equityAvailable ?? false,
     })),
   });
+  // a trial's KPIs over the whole chain, as its curve here (its own are in sample)
+  const spans = useQueries({
+    queries: refs.map((ref, i) => ({
+      ...spansQuery(ref),
+      enabled: ref.kind === "trial" && (infoQueries[i]?.data?.tradesAvailable ?? false),
+    })),
+  });
   const loaded = refs.map((ref, i) => ({
     ref,
     info: infoQueries[i]?.data,
+    kpis: spans[i]?.data?.whole.kpis ?? infoQueries[i]?.data?.kpis,
     equity: equities[i]?.data,
     colour: palette.series[i % palette.series.length]!,
   }));
@@ -330,10 +345,11 @@ export function CompareView({
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [withCurves.map((l) => encodeRef(l.ref)).join(","), withCurves.length, palette]);
 
+  const spansKey = spans.map((q) => (q.data ? "w" : "")).join(",");
   const kpiRows = useMemo(() => {
     const names = [...metrics.keys()];
     return names.map((k) => {
-      const values = loaded.map((l) => l.info?.kpis[k] ?? null);
+      const values = loaded.map((l) => l.kpis?.[k] ?? null);
       const defined = values.filter((v): v is number => v !== null);
       const higher = higherIsBetter(metrics, k);
       const best =
@@ -342,7 +358,7 @@ export function CompareView({
       return { k, values, best, differs };
     });
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [metrics, loaded.map((l) => (l.info ? encodeRef(l.ref) : "")).join(",")]);
+  }, [metrics, loaded.map((l) => (l.info ? encodeRef(l.ref) : "")).join(","), spansKey]);
 
   const paramRows = useMemo(() => {
     const useStrategy = loaded.every((l) => l.info?.strategy);
@@ -459,7 +475,7 @@ export function CompareView({
       <div className="grid grid-2">
         <Panel
           title="KPIs"
-          help="the best value of each row is highlighted (by the KPI's direction)"
+          help="the best value of each row is highlighted (by the KPI's direction); a study trial's KPIs are over the whole chain (backtested again), as its curve, or in sample when it cannot be backtested"
           actions={
             <Toggle
               label="differences only"
@@ -565,7 +581,7 @@ export function CompareView({
               option={correlation.option}
               data={{ size: withCurves.length }}
             />
-            <p className="legend-note">Over {correlation.days} common days.</p>
+            <p className="legend-note">Over {fmtInt(correlation.days)} common days.</p>
           </>
         )}
       </Panel>
