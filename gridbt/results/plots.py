@@ -45,7 +45,9 @@ __all__ = [
 
 AGGREGATES: tuple[Aggregate, ...] = ("max", "median", "mean", "min", "count")
 MAX_HEATMAP_CELLS = 250_000
-MAX_POINTS = 5_000
+#: the most days a curve is served at: 40 years of trading days, so any chain of up to that
+#: (the default one has 5,031) is served day by day when asked for in full
+MAX_POINTS = 10_000
 
 
 def is_off(value: object) -> bool:

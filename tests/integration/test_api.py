@@ -421,7 +421,7 @@ def test_downsampled_equity_keeps_first_last_max_and_min(client: httpx.Client,
     param_hash, curve = next(iter(_kept(root).items()))
     dates = pq.read_table(root / "sweeps" / "tiny" / "equity" / "dates.parquet")
     dates = [str(d) for d in dates.column("date").to_pylist()]
-    full = get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", points=5000)
+    full = get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", points=10_000)  # the most
     assert full["source"] == "kept" and full["days"] == full["points"] == len(curve)
     assert full["equity"] == list(curve) and full["dates"] == dates
     small = get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", points=12)
@@ -432,7 +432,7 @@ def test_downsampled_equity_keeps_first_last_max_and_min(client: httpx.Client,
     assert all(kept[d] == e for d, e in zip(small["dates"], small["equity"], strict=True))
     peak = np.maximum.accumulate(curve)
     assert min(small["drawdown"]) == pytest.approx((curve / peak - 1).min())
-    assert get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", 422, points=5001)
+    assert get(client, f"/api/sweeps/{SWEEP}/runs/{param_hash}/equity", 422, points=10_001)
 
 
 def test_every_curve_carries_the_underlying_on_its_days(client: httpx.Client, root: Path,
