@@ -473,6 +473,14 @@ def test_the_study_page_draws_the_pareto_front_and_folds(page: Page, api: httpx.
     assert [s["name"] for s in history["series"]] == [
         "complete", *(["pruned (last reported fold)"] if pruned else []), "best so far"]
     assert pg.get_by_test_id("folds").locator("tbody tr").count() == 2
+    # the best trial after the in-sample span: the spans route's trades on each row
+    best = study["summary"]["best"]["trial"]
+    spans = api.get(f"/api/studies/{STUDY}/trials/{best}/spans").json()
+    held = pg.get_by_test_id("best-held-up")
+    held.wait_for()
+    assert [held.get_by_test_id(f"span-{k}").locator("td").last.inner_text()
+            for k in ("in_sample", "after", "whole")] == [
+        f"{spans[k]['kpis']['trade_count']:,.0f}" for k in ("in_sample", "after", "whole")]
     assert pg.get_by_test_id("trials").get_attribute("data-rows") == str(
         len(study["trial_rows"]))
     # the deflated Sharpe's N, as the study counted it: its distinct outcomes

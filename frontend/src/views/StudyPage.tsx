@@ -6,7 +6,7 @@ import { useCallback, useMemo } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import type { ColumnDef } from "@tanstack/react-table";
 import type { StudyDetail, Trial } from "../api/client";
-import { useMetricMap, useStudy } from "../api/hooks";
+import { useMetricMap, useStudy, useTrialSpans } from "../api/hooks";
 import { DataTable } from "../components/DataTable";
 import { EChart, type EChartOption } from "../components/EChart";
 import { ImportanceBars } from "../components/ImportanceBars";
@@ -18,6 +18,7 @@ import { fmtMetric, label, SIGNED } from "../lib/metrics";
 import { bestSoFar, etaSquaredOf } from "../lib/stats";
 import { int, useUrlState } from "../lib/url";
 import { usePalette } from "../theme";
+import { TrialSpansTable } from "./TrialSpans";
 
 interface Objective {
   kpi: string;
@@ -45,6 +46,24 @@ export default function StudyPage() {
         <Link to="/">Results</Link> / study
       </div>
       {!study.data ? <Skeleton height={500} /> : <StudyView study={study.data} />}
+    </div>
+  );
+}
+
+/** The best trial in sample, after the in-sample span and over the whole chain (backtested
+ *  again); nothing while it loads or for a study that has not finished. */
+function BestHeldUp({ study, trial }: { study: string; trial: number }) {
+  const spans = useTrialSpans({ kind: "trial", study, number: trial });
+  if (!spans.data?.after) return null;
+  return (
+    <div style={{ marginTop: 12 }} data-testid="best-held-up">
+      <div
+        className="small strong"
+        title="the days after the in-sample span were ranked on by no trial"
+      >
+        After the in-sample span
+      </div>
+      <TrialSpansTable spans={spans.data} compact />
     </div>
   );
 }
@@ -445,7 +464,10 @@ function StudyView({ study }: { study: StudyDetail }) {
           }
         >
           {best?.params ? (
-            <ParamList params={best.params} />
+            <>
+              <ParamList params={best.params} />
+              {best.trial !== undefined && <BestHeldUp study={study.id} trial={best.trial} />}
+            </>
           ) : (
             <Empty title="No best trial">No trial completed.</Empty>
           )}

@@ -6,14 +6,9 @@ import { useMetricMap } from "../api/hooks";
 import { fmtMetric, label, metricHelp } from "../lib/metrics";
 import { isNum } from "../lib/format";
 
-const COLUMNS = [
-  "total_return",
-  "cagr",
-  "sharpe",
-  "max_drawdown",
-  "win_rate",
-  "trade_count",
-] as const;
+const COLUMNS = ["total_return", "cagr", "sharpe", "max_drawdown", "win_rate", "trade_count"];
+/** a narrow panel's columns (no dates) */
+const COMPACT = ["sharpe", "cagr", "max_drawdown", "trade_count"];
 const SIGNED = new Set(["total_return", "cagr", "sharpe"]);
 
 const ROWS: [keyof Pick<TrialSpans, "in_sample" | "after" | "whole">, string, string][] = [
@@ -26,17 +21,25 @@ const ROWS: [keyof Pick<TrialSpans, "in_sample" | "after" | "whole">, string, st
   ["whole", "Whole chain", "the curve and trades on this page"],
 ];
 
-export function TrialSpansTable({ spans }: { spans: TrialSpans }) {
+export function TrialSpansTable({
+  spans,
+  compact = false,
+}: {
+  spans: TrialSpans;
+  /** fewer KPIs and no dates (the dates in each row's tooltip) */
+  compact?: boolean;
+}) {
   const metrics = useMetricMap();
   const rows = ROWS.filter(([key]) => spans[key]);
+  const columns = compact ? COMPACT : COLUMNS;
   return (
     <table className="simple-table fit" data-testid="trial-spans">
       <thead>
         <tr>
           <th>Span (days)</th>
-          <th>From</th>
-          <th>To</th>
-          {COLUMNS.map((k) => (
+          {!compact && <th>From</th>}
+          {!compact && <th>To</th>}
+          {columns.map((k) => (
             <th key={k} className="right" title={metricHelp(metrics, k)}>
               {label(metrics, k)}
             </th>
@@ -48,12 +51,12 @@ export function TrialSpansTable({ spans }: { spans: TrialSpans }) {
           const span = spans[key] as SpanKpis;
           return (
             <tr key={key} data-testid={`span-${key}`}>
-              <td title={help}>
+              <td title={`${span.first_date} to ${span.last_date}: ${help}`}>
                 {name} <span className="muted">({span.days.toLocaleString("en-US")})</span>
               </td>
-              <td className="num">{span.first_date}</td>
-              <td className="num">{span.last_date}</td>
-              {COLUMNS.map((k) => {
+              {!compact && <td className="num">{span.first_date}</td>}
+              {!compact && <td className="num">{span.last_date}</td>}
+              {columns.map((k) => {
                 const v = span.kpis[k];
                 const tone = SIGNED.has(k) && isNum(v) ? (v > 0 ? "good" : v < 0 ? "bad" : "") : "";
                 return (
