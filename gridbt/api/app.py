@@ -105,10 +105,10 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
     CORS only for `cors` (an origin), GET only."""
     app = FastAPI(title="gridbt results", version=gridbt.__version__, description=_DESCRIPTION)
     app.state.catalog = catalog
-    # JSON of curves, trades and run pages shrinks 2.5-5x, the browser's scripts 2.6x (a remote
-    # cluster's head node is often a slow link away). Level 1: ~1 ms a 200 KB page, ~90 ms the
-    # largest heatmap (10 MB), with nearly level 5's ratio at a quarter of its time.
-    # Starlette leaves text/event-stream uncompressed.
+    # JSON of curves, trades and run pages shrinks 2.5-8x, the browser's scripts 2.6x (a remote
+    # cluster's head node is often a slow link away). Level 1: ~1 ms a 200 KB page, ~130 ms
+    # the largest heatmap (10 MB, halved), with nearly level 5's ratio at a quarter of its
+    # time (docs/api.md). Starlette leaves text/event-stream uncompressed.
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     if cors:
         app.add_middleware(CORSMiddleware, allow_origins=[cors], allow_methods=["GET"],

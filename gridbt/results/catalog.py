@@ -973,7 +973,7 @@ class Catalog:
         trial backtested again."""
         from gridbt.kernel.dispatch import kpis_of
 
-        entry, files, trial = self._trial(study_id, number)
+        _, files, trial = self._trial(study_id, number)
         summary = files.summary if files.summary is not None and not files.live else {}
         span = summary.get("in_sample_span")
         if not (isinstance(span, list) and len(span) == 2):
