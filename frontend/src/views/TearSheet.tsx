@@ -152,7 +152,9 @@ function SectionNav() {
 
 function KpiHeader({ info }: { info: RunInfo }) {
   const metrics = useMetricMap();
+  // a study without walk-forward ranks trials on the whole chain: nothing after it to show
   const spans = useTrialSpans(info.ref, info.tradesAvailable);
+  const held = spans.data?.after ? spans.data : null;
   const tone = (k: string, v: number | null | undefined): "good" | "bad" | undefined => {
     if (!isNum(v)) return undefined;
     if (["sharpe", "cagr", "total_return", "sortino", "calmar"].includes(k))
@@ -176,10 +178,10 @@ function KpiHeader({ info }: { info: RunInfo }) {
       {info.kpiSpan && (
         <p className="muted small">
           KPIs {info.kpiSpan}
-          {spans.data ? "; the trial in that span, after it and over the whole chain:" : "."}
+          {held ? "; the trial in that span, after it and over the whole chain:" : "."}
         </p>
       )}
-      {spans.data && <TrialSpansTable spans={spans.data} />}
+      {held && <TrialSpansTable spans={held} />}
     </>
   );
 }
