@@ -178,35 +178,19 @@ def run_batch(
     return out
 
 
-def kpis_of(result: BacktestResult, packed: PackedChain, capital: float,
-            days: tuple[int, int] | None = None) -> dict[str, float]:
-    """KPIs of a finished backtest (same kernel as the batch path), over its day window.
-
-    With `days` (`[first, end)` of a whole-chain backtest), over those days only, as an account
-    opened with the close before them (`capital` when they start on the first day): their
-    daily returns, and the trades entered on them. A position carried into the days adds its
-    P&L on them to the returns, not to the trade statistics."""
+def kpis_of(result: BacktestResult, packed: PackedChain, capital: float) -> dict[str, float]:
+    """KPIs of a finished backtest (same kernel as the batch path), over its day window."""
     from gridbt.kernel.kpi_nb import compute_kpis_nb
     from gridbt.kernel.metrics import N_KPIS, kpis_to_dict
 
     first, end = (0, packed.n_days) if result.window is None else result.window
-    trades = result.trades
-    if days is not None:
-        whole = result.window is None or tuple(result.window) == (0, packed.n_days)
-        if not whole or not 0 <= days[0] < days[1] <= packed.n_days:
-            raise ValueError(f"days {days}: not days of a whole-chain backtest of "
-                             f"{packed.n_days} days")
-        first, end = days
-        capital = capital if first == 0 else float(result.equity[first - 1])
-        entered = trades["entry_day"]
-        trades = trades[(entered >= first) & (entered < end)]
     out = np.empty(N_KPIS)
     compute_kpis_nb(
         np.ascontiguousarray(result.equity[first:end]),
         read_only(packed.day_date[first:end]),
         float(capital),
-        trades["pnl"].astype(np.float64),
-        trades["days_held"].astype(np.int64),
+        result.trades["pnl"].astype(np.float64),
+        result.trades["days_held"].astype(np.int64),
         np.ascontiguousarray(result.in_market[first:end]),
         np.ascontiguousarray(result.daily[first:end, D.initial_margin], dtype=np.float64),
         np.empty(0),

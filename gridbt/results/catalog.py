@@ -937,7 +937,9 @@ class Catalog:
             data_fingerprint=start.get("data_fingerprint"),
             code_version=start.get("code_version"))
 
-    def _trial_recomputed(self, study_id: str, number: int) -> Recomputed:
+    def _trial_recomputed(self, study_id: str, number: int,
+                          window: tuple[int, int] | None = None) -> Recomputed:
+        """A trial backtested again over the whole chain, or over the day `window` alone."""
         entry, files, trial = self._trial(study_id, number)
         if trial.state == "FAIL":
             raise NotFound(f"trial {number} failed ({trial.error or 'no reason recorded'}): it "
@@ -945,8 +947,8 @@ class Catalog:
         spec = self._trial_spec(files, trial)
         start = files.start or {}
         fingerprint = str(start.get("data_fingerprint"))
-        return self._recompute.run((str(entry.path), fingerprint, f"trial {number}"), spec,
-                                   start.get("data"), fingerprint)
+        key = (str(entry.path), fingerprint, f"trial {number}", str(window))
+        return self._recompute.run(key, spec, start.get("data"), fingerprint, window=window)
 
     def trial_equity(self, study_id: str, number: int, points: int = 1000,
                      regimes: bool = False) -> Equity:
@@ -968,9 +970,9 @@ class Catalog:
             start.get("data"), start.get("data_fingerprint"), dates, regimes))
 
     def trial_spans(self, study_id: str, number: int) -> TrialSpans:
-        """A trial's KPIs over its study's in-sample span, the days after it and the whole
-        chain (`TrialSpans`), and the whole chain's skipped entries; all but the first from the
-        trial backtested again."""
+        """A trial's KPIs over its study's in-sample span (the study's), over the days after
+        it and over the whole chain (`TrialSpans`), and the whole chain's skipped entries; all
+        but the first from the trial backtested again."""
         from gridbt.kernel.dispatch import kpis_of
 
         _, files, trial = self._trial(study_id, number)
@@ -979,22 +981,25 @@ class Catalog:
         if not (isinstance(span, list) and len(span) == 2):
             raise Unavailable(f"study {study_id}: its in-sample span is recorded when it "
                               "finishes (it has not)")
-        done = self._trial_recomputed(study_id, number)
-        packed, capital = done.packed, done.spec.capital
-        lo, hi = int(span[0]), int(span[1])
-        if not 0 <= lo < hi <= packed.n_days:
+        whole = self._trial_recomputed(study_id, number)
+        packed, capital = whole.packed, whole.spec.capital
+        lo, hi, n = int(span[0]), int(span[1]), packed.n_days
+        if not 0 <= lo < hi <= n:
             raise Unavailable(f"study {study_id}: its in-sample span {span} is not days of "
-                              f"its chain ({packed.n_days} days)")
+                              f"its chain ({n} days)")
 
         def over(first: int, end: int, kpis: dict[str, Any]) -> SpanKpis:
             dates = packed.day_date[[first, end - 1]].astype("datetime64[D]").astype(str)
             return SpanKpis(first_date=str(dates[0]), last_date=str(dates[1]), days=end - first,
                             kpis={k: _float(v) for k, v in kpis.items()})
 
-        n, result = packed.n_days, done.result
+        after = None
+        if hi < n:  # as the study measures a fold out of sample: the days' backtest alone
+            alone = self._trial_recomputed(study_id, number, window=(hi, n))
+            after = over(hi, n, kpis_of(alone.result, packed, capital))
+        result = whole.result
         return TrialSpans(
-            study=study_id, number=number, in_sample=over(lo, hi, trial.kpis),
-            after=over(hi, n, kpis_of(result, packed, capital, (hi, n))) if hi < n else None,
+            study=study_id, number=number, in_sample=over(lo, hi, trial.kpis), after=after,
             whole=over(0, n, kpis_of(result, packed, capital)),
             skips={name: int(v) for name, v in zip(SkipReason.NAMES, result.skips, strict=True)},
             counters={"missing_quote_days": int(result.missing_quote_days),

@@ -431,9 +431,8 @@ class SpanKpis(_Model):
 
 class TrialSpans(_Model):
     """Did a trial hold up after the days its study ranked it on? Its KPIs over the study's
-    in-sample span (as the study computed them, the backtest run over those days alone), over
-    the days after it and over the whole chain (both from the trial backtested again over the
-    whole chain)."""
+    in-sample span (as the study computed them), over the days after it (measured as the
+    study measures a fold out of sample) and over the whole chain."""
 
     study: str
     number: int
@@ -441,10 +440,11 @@ class TrialSpans(_Model):
                                             "over the in-sample span)")
     after: SpanKpis | None = Field(
         description="the days after the in-sample span, which no trial was ranked on: the "
-                    "account's returns from the close before them (a position open at that "
-                    "close counts on them), the trades entered on them; null when the span "
-                    "ends on the chain's last day")
-    whole: SpanKpis = Field(description="the whole chain, as the trial's curve and trades")
+                    "trial backtested again over those days alone, from the strategy's capital "
+                    "and no position (a walk-forward study's last fold out of sample, for the "
+                    "trial it chose); null when the span ends on the chain's last day")
+    whole: SpanKpis = Field(description="the whole chain: the trial's curve and trades "
+                                        "(backtested again)")
     skips: dict[str, int] = Field(description="the whole-chain backtest's skipped entries by "
                                               "reason (a study records none)")
     counters: dict[str, int] = Field(description="its days with a missing quote and its stale "

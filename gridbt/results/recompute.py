@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from gridbt.data.default import default_chain_dir, load_packed
 from gridbt.data.pack import PackedChain
 from gridbt.data.packcache import chain_dirs_of
-from gridbt.kernel.dispatch import run_params
+from gridbt.kernel.dispatch import run_params, windowed
 from gridbt.kernel.result import BacktestResult
 from gridbt.results.discovery import read_json
 from gridbt.results.errors import Unavailable
@@ -102,9 +102,11 @@ class Recomputer:
                           "cannot be recomputed (import or synthesise that chain again)")
 
     def run(self, key: tuple[str, ...], spec: StrategySpec, data: str | None,
-            fingerprint: str, param_hash: str | None = None) -> Recomputed:
-        """Backtest `spec` on the chain (once per `key`); with `param_hash`, first check that
-        the encoded parameters are those the run was computed with."""
+            fingerprint: str, param_hash: str | None = None,
+            window: tuple[int, int] | None = None) -> Recomputed:
+        """Backtest `spec` on the chain (once per `key`), over the day `window` [first, end)
+        alone if given; with `param_hash`, first check that the encoded parameters are those
+        the run was computed with."""
         with self._lock:
             if key in self._runs:
                 self._runs.move_to_end(key)
@@ -122,6 +124,8 @@ class Recomputer:
                 raise Unavailable(
                     f"run {param_hash}: its strategy now encodes to {found} (another gridbt "
                     "version wrote the sweep); the run cannot be recomputed exactly")
+        if window is not None:
+            params = windowed(params, window)
         outcome = Recomputed(spec, run_params(packed, params), packed)
         with self._lock:
             self._runs[key] = outcome

@@ -1748,12 +1748,11 @@ export interface components {
         /**
          * TrialSpans
          * @description Did a trial hold up after the days its study ranked it on? Its KPIs over the study's
-         *     in-sample span (as the study computed them, the backtest run over those days alone), over
-         *     the days after it and over the whole chain (both from the trial backtested again over the
-         *     whole chain).
+         *     in-sample span (as the study computed them), over the days after it (measured as the
+         *     study measures a fold out of sample) and over the whole chain.
          */
         TrialSpans: {
-            /** @description the days after the in-sample span, which no trial was ranked on: the account's returns from the close before them (a position open at that close counts on them), the trades entered on them; null when the span ends on the chain's last day */
+            /** @description the days after the in-sample span, which no trial was ranked on: the trial backtested again over those days alone, from the strategy's capital and no position (a walk-forward study's last fold out of sample, for the trial it chose); null when the span ends on the chain's last day */
             after: components["schemas"]["SpanKpis"] | null;
             /**
              * Counters
@@ -1775,7 +1774,7 @@ export interface components {
             };
             /** Study */
             study: string;
-            /** @description the whole chain, as the trial's curve and trades */
+            /** @description the whole chain: the trial's curve and trades (backtested again) */
             whole: components["schemas"]["SpanKpis"];
         };
         /** ValidationError */

@@ -16,9 +16,13 @@ const ROWS: [keyof Pick<TrialSpans, "in_sample" | "after" | "whole">, string, st
   [
     "after",
     "After it",
-    "days no trial was ranked on, read from the whole-chain curve: returns from the close before them (a position open then counts on them), the trades entered on them",
+    "days no trial was ranked on, the trial backtested over them alone from its capital, as the study measures a fold out of sample",
   ],
-  ["whole", "Whole chain", "the curve and trades on this page"],
+  [
+    "whole",
+    "Whole chain",
+    "the curve and trades on this page (in sample and after it do not compound to it exactly: each is a backtest of its own)",
+  ],
 ];
 
 export function TrialSpansTable({
