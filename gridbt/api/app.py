@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 import gridbt
 from gridbt.api.frontend import STATIC_DIR, mount_frontend
-from gridbt.results.catalog import MAX_BINS, Catalog, State
+from gridbt.results.catalog import MAX_AFTER_TRIALS, MAX_BINS, Catalog, State
 from gridbt.results.discovery import Kind
 from gridbt.results.errors import NotFound, QueryError, ResultsError, Unavailable
 from gridbt.results.models import (
@@ -46,6 +46,7 @@ from gridbt.results.models import (
     RunsPage,
     Slices,
     Stability,
+    StudyAfter,
     StudyDetail,
     StudyItem,
     SweepDetail,
@@ -245,6 +246,15 @@ def create_app(catalog: Catalog, *, cors: str | None = None, poll_seconds: float
         """A trial's whole-chain equity, downsampled: the kept curve, else backtested again;
         the chain's columns as for a run."""
         return catalog.trial_equity(study_id, number, points, regimes)
+
+    @app.get("/api/studies/{study_id}/after", response_model=StudyAfter, tags=["studies"])
+    def study_after(study_id: str, metric: str | None = None,
+                    top: Annotated[int, Query(ge=1, le=MAX_AFTER_TRIALS)] = 200) -> StudyAfter:
+        """The best `top` complete trials by `metric` in sample (default: the first objective),
+        each backtested again over the days after the in-sample span alone, and the rank
+        correlation between the two; 409 before the study finishes or when no day is after
+        its span."""
+        return catalog.study_after(study_id, metric, top)
 
     @app.get("/api/studies/{study_id}/trials/{number}/spans", response_model=TrialSpans,
              tags=["studies"])

@@ -33,7 +33,7 @@ from gridbt._lock import LOCK_NAME, lock_state
 from gridbt._typing import PathLike
 from gridbt.data.pack import PackedChain
 from gridbt.kernel.enums import SkipReason
-from gridbt.kernel.metrics import KPI_NAMES, METRIC_BY_NAME, METRICS
+from gridbt.kernel.metrics import KPI_INDEX, KPI_NAMES, METRIC_BY_NAME, METRICS
 from gridbt.results.discovery import (
     Entry,
     Kind,
@@ -62,6 +62,7 @@ from gridbt.results.models import (
     Slices,
     SpanKpis,
     Stability,
+    StudyAfter,
     StudyDetail,
     StudyItem,
     SweepDetail,
@@ -69,6 +70,7 @@ from gridbt.results.models import (
     SweepItem,
     Trades,
     Trial,
+    TrialAfter,
     TrialDetail,
     TrialSpans,
 )
@@ -82,7 +84,7 @@ from gridbt.strategy.summary import BacktestSummary
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MAX_BINS", "Catalog", "State"]
+__all__ = ["MAX_AFTER_TRIALS", "MAX_BINS", "Catalog", "State"]
 
 #: (status, done, valid, failed, manifest mtime) of an entry, for change events.
 State = tuple[str | None, int | None, int | None, int | None, int]
@@ -97,6 +99,10 @@ _AT_WORK = frozenset({"running", "grid-done"})
 
 def _iso(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="seconds")
+
+
+#: the most trials `study_after` backtests after the in-sample span in one request
+MAX_AFTER_TRIALS = 1_000
 
 
 def _float(value: Any) -> float | None:
@@ -976,17 +982,10 @@ class Catalog:
         from gridbt.kernel.dispatch import kpis_of
 
         _, files, trial = self._trial(study_id, number)
-        summary = files.summary if files.summary is not None and not files.live else {}
-        span = summary.get("in_sample_span")
-        if not (isinstance(span, list) and len(span) == 2):
-            raise Unavailable(f"study {study_id}: its in-sample span is recorded when it "
-                              "finishes (it has not)")
+        hi, n = self._span_after(study_id, files)
+        lo = int((files.summary or {})["in_sample_span"][0])
         whole = self._trial_recomputed(study_id, number)
         packed, capital = whole.packed, whole.spec.capital
-        lo, hi, n = int(span[0]), int(span[1]), packed.n_days
-        if not 0 <= lo < hi <= n:
-            raise Unavailable(f"study {study_id}: its in-sample span {span} is not days of "
-                              f"its chain ({n} days)")
 
         def over(first: int, end: int, kpis: dict[str, Any]) -> SpanKpis:
             dates = packed.day_date[[first, end - 1]].astype("datetime64[D]").astype(str)
@@ -1004,6 +1003,68 @@ class Catalog:
             skips={name: int(v) for name, v in zip(SkipReason.NAMES, result.skips, strict=True)},
             counters={"missing_quote_days": int(result.missing_quote_days),
                       "stale_fills": int(result.stale_fills)})
+
+    def _span_after(self, study_id: str, files: _StudyFiles) -> tuple[int, int]:
+        """The days [first, end) after a finished study's in-sample span."""
+        summary = files.summary if files.summary is not None and not files.live else {}
+        span = summary.get("in_sample_span")
+        if not (isinstance(span, list) and len(span) == 2):
+            raise Unavailable(f"study {study_id}: its in-sample span is recorded when it "
+                              "finishes (it has not)")
+        start = files.start or {}
+        n = self._recompute.chain(start.get("data"), str(start.get("data_fingerprint"))).n_days
+        if not 0 <= int(span[0]) < int(span[1]) <= n:
+            raise Unavailable(f"study {study_id}: its in-sample span {span} is not days of "
+                              f"its chain ({n} days)")
+        return int(span[1]), n
+
+    def study_after(self, study_id: str, metric: str | None = None,
+                    top: int = 200) -> StudyAfter:
+        """The best `top` complete trials by `metric` in sample (default: the first
+        objective), each backtested again over the days after the in-sample span alone, and
+        how their ranks there follow their ranks in sample (`StudyAfter`)."""
+        from gridbt.results.stability import spearman, top_decile_percentile
+
+        if not 1 <= top <= MAX_AFTER_TRIALS:
+            raise QueryError(f"top: {top} is not between 1 and {MAX_AFTER_TRIALS:,}")
+        entry = self._entry("study", study_id)
+        files = self._study_files(entry)
+        objectives = (files.summary or {}).get("objectives") or [{"kpi": "sharpe"}]
+        metric = metric or str(objectives[0].get("kpi"))
+        if metric not in METRIC_BY_NAME:
+            raise QueryError(f"metric: unknown KPI {metric!r}; KPIs: {', '.join(KPI_NAMES)}")
+        first, end = self._span_after(study_id, files)
+        if first == end:
+            raise Unavailable(f"study {study_id} ranked its trials on the whole chain: no day "
+                              "is after its in-sample span")
+        sign = 1.0 if METRIC_BY_NAME[metric].higher_is_better else -1.0
+        ranked = sorted(
+            (t for t in self._study_trials(entry, files)
+             if t.state == "COMPLETE" and _float(t.kpis.get(metric)) is not None),
+            key=lambda t: (-sign * float(t.kpis[metric] or 0.0), t.number))
+        chosen = ranked[:top]
+        start = files.start or {}
+
+        def make(_: Path) -> StudyAfter:
+            kpis = self._recompute.batch_kpis(
+                [self._trial_spec(files, t) for t in chosen], start.get("data"),
+                str(start.get("data_fingerprint")), (first, end))
+            after = kpis[:, KPI_INDEX[metric]]
+            inside = np.array([float(t.kpis[metric] or 0.0) for t in chosen])
+            packed = self._recompute.chain(start.get("data"), str(start.get("data_fingerprint")))
+            dates = packed.day_date[[first, end - 1]].astype("datetime64[D]").astype(str)
+            return StudyAfter(
+                study=study_id, metric=metric, first_date=str(dates[0]),
+                last_date=str(dates[1]), complete=len(ranked), trials=len(chosen),
+                rank_correlation=spearman(inside, after),
+                top_decile_percentile=top_decile_percentile(sign * inside, sign * after),
+                points=[TrialAfter(number=t.number, in_sample=_float(v), after=_float(a))
+                        for t, v, a in zip(chosen, inside, after, strict=True)])
+
+        summary_path = self._file(entry, "summary.json")
+        assert summary_path is not None  # a finished study has one (_span_after)
+        result: StudyAfter = self._files.get(summary_path, f"after {metric} {top}", make)
+        return result
 
     def trial_trades(self, study_id: str, number: int) -> Trades:
         """A trial's trades over the whole chain, with their legs (backtested again: a study

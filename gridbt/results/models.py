@@ -37,12 +37,14 @@ __all__ = [
     "Slices",
     "SpanKpis",
     "Stability",
+    "StudyAfter",
     "StudyDetail",
     "StudyItem",
     "SweepDetail",
     "SweepEngines",
     "SweepItem",
     "TimeBlock",
+    "TrialAfter",
     "Trade",
     "Trades",
     "Trial",
@@ -449,6 +451,33 @@ class TrialSpans(_Model):
                                               "reason (a study records none)")
     counters: dict[str, int] = Field(description="its days with a missing quote and its stale "
                                                  "fills")
+
+
+class TrialAfter(_Model):
+    number: int
+    in_sample: float | None = Field(description="the metric over the in-sample span (the "
+                                                "study's)")
+    after: float | None = Field(description="the metric over the days after it, the trial "
+                                            "backtested over them alone")
+
+
+class StudyAfter(_Model):
+    """Did the study's ranking hold after its in-sample span? Its best complete trials by a
+    metric in sample, each backtested again over the days after the span alone (as the study
+    measures a fold out of sample), and how their ranks there follow their ranks in sample."""
+
+    study: str
+    metric: str
+    first_date: str = Field(description="the first of the days after the in-sample span")
+    last_date: str
+    complete: int = Field(description="complete trials with the metric in sample")
+    trials: int = Field(description="those measured after the span: the best `top` in sample")
+    rank_correlation: float | None = Field(
+        description="Spearman correlation of the trials' metric in sample and after it")
+    top_decile_percentile: float | None = Field(
+        description="the median percentile, after the span, of the in-sample top 10% "
+                    "(0.5 is what chance gives; 1 the best)")
+    points: list[TrialAfter] = Field(description="best in sample first")
 
 
 class StudyDetail(StudyItem):

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
+from gridbt._typing import FloatArray
 from gridbt.data.default import default_chain_dir, load_packed
 from gridbt.data.pack import PackedChain
 from gridbt.data.packcache import chain_dirs_of
-from gridbt.kernel.dispatch import run_params, windowed
+from gridbt.kernel.dispatch import run_batch, run_params, windowed
+from gridbt.kernel.metrics import N_KPIS
 from gridbt.kernel.result import BacktestResult
 from gridbt.results.discovery import read_json
 from gridbt.results.errors import Unavailable
@@ -100,6 +103,19 @@ class Recomputer:
         where = ", ".join(str(c) for c in candidates)
         raise Unavailable(f"the chain with fingerprint {fingerprint} is not at {where}; the run "
                           "cannot be recomputed (import or synthesise that chain again)")
+
+    def batch_kpis(self, specs: Sequence[StrategySpec], data: str | None, fingerprint: str,
+                   window: tuple[int, int]) -> FloatArray:
+        """The KPI vectors of `specs` backtested over the day `window` alone, in one kernel
+        batch (nothing kept)."""
+        if not specs:
+            return np.empty((0, N_KPIS))
+        packed = self.chain(data, fingerprint)
+        try:
+            rows = np.stack([encode_spec(spec, packed) for spec in specs])
+        except SpecError as exc:
+            raise Unavailable(f"cannot encode a strategy: {exc}") from None
+        return run_batch(packed, windowed(rows, window)).kpis
 
     def run(self, key: tuple[str, ...], spec: StrategySpec, data: str | None,
             fingerprint: str, param_hash: str | None = None,

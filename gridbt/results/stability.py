@@ -19,7 +19,7 @@ from gridbt.kernel.metrics import ANNUALISATION
 from gridbt.kernel.overfitting import sharpe_from_block_stats
 from gridbt.results.models import Stability, TimeBlock
 
-__all__ = ["MAX_POINTS", "spearman", "stability_of"]
+__all__ = ["MAX_POINTS", "spearman", "stability_of", "top_decile_percentile"]
 
 #: the most [first half, second half] pairs a Stability carries
 MAX_POINTS = 2_000
@@ -32,6 +32,17 @@ def spearman(a: FloatArray, b: FloatArray) -> float | None:
     if keep.sum() < 3:
         return None
     return _pearson(_ranks(a[keep]), _ranks(b[keep]))
+
+
+def top_decile_percentile(first: FloatArray, second: FloatArray) -> float | None:
+    """The median percentile in `second` of the top 10% by `first` (higher is better in
+    both; 0.5 is what chance gives, 1 the best); None with no value finite in both."""
+    keep = np.isfinite(first) & np.isfinite(second)
+    if not keep.any():
+        return None
+    a, b = first[keep], second[keep]
+    top = np.argsort(-a, kind="stable")[: max(1, len(a) // 10)]
+    return float(np.median(pd.Series(b).rank(pct=True).to_numpy()[top]))
 
 
 def _ranks(values: FloatArray) -> FloatArray:
@@ -66,8 +77,6 @@ def stability_of(stats: FloatArray, dates: np.ndarray) -> Stability:
     halves = sharpe_from_block_stats(stats, np.stack([first, ~first])) * math.sqrt(ANNUALISATION)
     in_half, out_half = halves[0], halves[1]
     order = np.argsort(-in_half, kind="stable")
-    top = order[: max(1, n_runs // 10)]
-    out_percentile = pd.Series(out_half).rank(pct=True).to_numpy()
     shown = (order if n_runs <= MAX_POINTS
              else order[np.linspace(0, n_runs - 1, MAX_POINTS).round().astype(np.int64)])
     split = int(starts[n_blocks // 2])
@@ -76,6 +85,6 @@ def stability_of(stats: FloatArray, dates: np.ndarray) -> Stability:
         mean_rank_correlation=float(np.mean(known)) if known else None,
         halves=[str(day[1]), str(day[split]), str(day[split + 1]), str(day[-1])],
         halves_rank_correlation=spearman(in_half, out_half),
-        top_decile_percentile=float(np.median(out_percentile[top])),
+        top_decile_percentile=top_decile_percentile(in_half, out_half),
         points=[[float(in_half[i]), float(out_half[i])] for i in shown],
     )

@@ -473,6 +473,16 @@ def test_the_study_page_draws_the_pareto_front_and_folds(page: Page, api: httpx.
     assert [s["name"] for s in history["series"]] == [
         "complete", *(["pruned (last reported fold)"] if pruned else []), "best so far"]
     assert pg.get_by_test_id("folds").locator("tbody tr").count() == 2
+    # the ranking after the in-sample span: every trial measured, the chosen one apart
+    after = api.get(f"/api/studies/{STUDY}/after").json()
+    scatter = page.option("study-after")
+    assert [{d["number"] for d in s["data"]} for s in scatter["series"][:2]] == [
+        {p["number"] for p in after["points"]} - {study["summary"]["best"]["trial"]},
+        {study["summary"]["best"]["trial"]}]
+    text = pg.get_by_test_id("study-after-text").inner_text()
+    assert f"is {after['rank_correlation']:.2f};" in text
+    assert pg.get_by_test_id("study-after-top").locator("tbody tr").count() == min(
+        10, len(after["points"]))
     # the best trial after the in-sample span: the spans route's trades on each row
     best = study["summary"]["best"]["trial"]
     spans = api.get(f"/api/studies/{STUDY}/trials/{best}/spans").json()

@@ -721,6 +721,47 @@ def test_a_trial_is_measured_in_its_in_sample_span_after_it_and_over_the_chain(
             assert after["kpis"]["trade_count"] > 0
 
 
+def test_a_studys_ranking_after_its_in_sample_span(client: httpx.Client, root: Path,
+                                                   tmp_path: Path) -> None:
+    """Every complete trial, best in sample first, backtested after the span in one batch: the
+    same KPI as each trial's own spans route, and Spearman's correlation of the two."""
+    from scipy.stats import spearmanr
+
+    trials = {t["number"]: t for t in get(client, f"/api/studies/{STUDY}")["trial_rows"]}
+    complete = [t for t in trials.values() if t["state"] == "COMPLETE"]
+    after = get(client, f"/api/studies/{STUDY}/after")
+    assert after["metric"] == "sharpe"  # the first objective
+    assert after["complete"] == after["trials"] == len(after["points"]) == len(complete)
+    spans = get(client, f"/api/studies/{STUDY}/trials/{complete[0]['number']}/spans")
+    assert [after["first_date"], after["last_date"]] == [spans["after"]["first_date"],
+                                                         spans["after"]["last_date"]]
+    inside = [p["in_sample"] for p in after["points"]]
+    assert inside == sorted(inside, reverse=True)
+    for point in after["points"]:
+        assert point["in_sample"] == trials[point["number"]]["kpis"]["sharpe"]
+        one = get(client, f"/api/studies/{STUDY}/trials/{point['number']}/spans")["after"]
+        assert point["after"] == one["kpis"]["sharpe"]  # batch and single run: the same bits
+    later = [p["after"] for p in after["points"]]
+    assert after["rank_correlation"] == pytest.approx(spearmanr(inside, later).statistic)
+    # the best two by max drawdown in sample: the smallest first
+    two = get(client, f"/api/studies/{STUDY}/after", metric="max_drawdown", top=2)
+    assert (two["trials"], two["complete"]) == (2, len(complete))
+    drawdowns = sorted(t["kpis"]["max_drawdown"] for t in complete)
+    assert [p["in_sample"] for p in two["points"]] == drawdowns[:2]
+    assert "unknown KPI 'sharp'" in get(client, f"/api/studies/{STUDY}/after", 422,
+                                        metric="sharp")["detail"]
+    get(client, f"/api/studies/{STUDY}/after", 422, top=0)
+    # a study that ranked its trials on the whole chain has no day after its span
+    copy = tmp_path / "root" / "studies" / "tiny"
+    shutil.copytree(root / "studies" / "tiny", copy, ignore=shutil.ignore_patterns("equity"))
+    summary = json.loads((copy / "summary.json").read_text())
+    (copy / "summary.json").write_text(json.dumps({**summary, "in_sample_span": [0, 252]}))
+    with served(create_app(Catalog(tmp_path / "root", refresh_seconds=0.0))) as http:
+        assert "no day is after its in-sample span" in get(
+            http, f"/api/studies/{STUDY}/after", 409)["detail"]
+        assert get(http, f"/api/studies/{STUDY}/trials/0/spans")["after"] is None
+
+
 def test_a_trial_spans_whole_chain_is_the_backtest_of_its_strategy(
         client: httpx.Client, tmp_path: Path) -> None:
     """`gridbt backtest` of the trial's resolved strategy: the same whole-chain KPIs, skipped
@@ -1279,6 +1320,8 @@ def test_a_running_study_is_listed_with_its_trials_so_far_then_interrupted(
             # the span trials are ranked on is known when the study finishes
             assert "recorded when it finishes" in get(
                 client, f"/api/studies/{sid}/trials/{trials[0]['number']}/spans", 409)["detail"]
+            assert "recorded when it finishes" in get(
+                client, f"/api/studies/{sid}/after", 409)["detail"]
     finally:
         if proc.poll() is None:
             _kill(proc)

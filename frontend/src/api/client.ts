@@ -30,6 +30,7 @@ export type StudyDetail = S["StudyDetail"];
 export type Trial = S["Trial"];
 export type TrialSpans = S["TrialSpans"];
 export type SpanKpis = S["SpanKpis"];
+export type StudyAfter = S["StudyAfter"];
 export type BacktestItem = S["BacktestItem"];
 export type BacktestDetail = S["BacktestDetail"];
 export type ApiEvent = S["Event"];

@@ -423,6 +423,23 @@ export function useTrades(ref: RunRef, enabled = true) {
   });
 }
 
+/** A finished study's best trials in sample backtested again after its in-sample span, and
+ *  the rank correlation between the two (`metric`: the first objective by default). */
+export function useStudyAfter(id: string, metric: string | undefined, enabled = true) {
+  return useQuery({
+    queryKey: ["study", id, "after", metric],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/studies/{study_id}/after", {
+          params: { path: { study_id: id }, query: { metric, top: 500 } },
+        }),
+      ),
+    staleTime: Infinity,
+    retry: false,
+    enabled,
+  });
+}
+
 /** The query of a trial's KPIs in its study's in-sample span, after it and over the whole
  *  chain (the last two from the trial backtested again; shared by the tear sheet and
  *  Compare). */

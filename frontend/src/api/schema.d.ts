@@ -206,6 +206,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/studies/{study_id}/after": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Study After
+         * @description The best `top` complete trials by `metric` in sample (default: the first objective),
+         *     each backtested again over the days after the in-sample span alone, and the rank
+         *     correlation between the two; 409 before the study finishes or when no day is after
+         *     its span.
+         */
+        get: operations["study_after_api_studies__study_id__after_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/studies/{study_id}/trials/{number}": {
         parameters: {
             query?: never;
@@ -1224,6 +1247,50 @@ export interface components {
              */
             top_decile_percentile: number | null;
         };
+        /**
+         * StudyAfter
+         * @description Did the study's ranking hold after its in-sample span? Its best complete trials by a
+         *     metric in sample, each backtested again over the days after the span alone (as the study
+         *     measures a fold out of sample), and how their ranks there follow their ranks in sample.
+         */
+        StudyAfter: {
+            /**
+             * Complete
+             * @description complete trials with the metric in sample
+             */
+            complete: number;
+            /**
+             * First Date
+             * @description the first of the days after the in-sample span
+             */
+            first_date: string;
+            /** Last Date */
+            last_date: string;
+            /** Metric */
+            metric: string;
+            /**
+             * Points
+             * @description best in sample first
+             */
+            points: components["schemas"]["TrialAfter"][];
+            /**
+             * Rank Correlation
+             * @description Spearman correlation of the trials' metric in sample and after it
+             */
+            rank_correlation: number | null;
+            /** Study */
+            study: string;
+            /**
+             * Top Decile Percentile
+             * @description the median percentile, after the span, of the in-sample top 10% (0.5 is what chance gives; 1 the best)
+             */
+            top_decile_percentile: number | null;
+            /**
+             * Trials
+             * @description those measured after the span: the best `top` in sample
+             */
+            trials: number;
+        };
         /** StudyDetail */
         StudyDetail: {
             /** Best */
@@ -1685,6 +1752,21 @@ export interface components {
             /** Values */
             values: (number | null)[];
         };
+        /** TrialAfter */
+        TrialAfter: {
+            /**
+             * After
+             * @description the metric over the days after it, the trial backtested over them alone
+             */
+            after: number | null;
+            /**
+             * In Sample
+             * @description the metric over the in-sample span (the study's)
+             */
+            in_sample: number | null;
+            /** Number */
+            number: number;
+        };
         /** TrialDetail */
         TrialDetail: {
             /**
@@ -2053,6 +2135,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StudyDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    study_after_api_studies__study_id__after_get: {
+        parameters: {
+            query?: {
+                metric?: string | null;
+                top?: number;
+            };
+            header?: never;
+            path: {
+                study_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudyAfter"];
                 };
             };
             /** @description Validation Error */

@@ -18,6 +18,7 @@ import { fmtMetric, label, SIGNED } from "../lib/metrics";
 import { bestSoFar, etaSquaredOf } from "../lib/stats";
 import { int, useUrlState } from "../lib/url";
 import { usePalette } from "../theme";
+import { StudyAfterPanel } from "./StudyAfter";
 import { TrialSpansTable } from "./TrialSpans";
 
 interface Objective {
@@ -264,6 +265,8 @@ function StudyView({ study }: { study: StudyDetail }) {
   }, [objectives, study.pareto, complete, palette, metrics]);
 
   const folds = useMemo(() => (wf?.folds ?? []) as Fold[], [wf]);
+  // the last day trials were ranked on (a finished study's); days after it are held out
+  const spanEnd = (study.summary.in_sample_span_dates as string[] | undefined)?.[1];
   const foldOption = useMemo<EChartOption | null>(() => {
     if (!folds.length) return null;
     const kpi = wf?.kpi ?? o.kpi;
@@ -618,6 +621,15 @@ function StudyView({ study }: { study: StudyDetail }) {
           </div>
         )}
       </Panel>
+
+      {spanEnd && study.last_date && spanEnd < study.last_date && (
+        <StudyAfterPanel
+          study={study.id}
+          metric={objectives[0]?.kpi}
+          chosen={best?.trial}
+          onOpen={open}
+        />
+      )}
 
       <Panel
         title={`Trials (${fmtInt(trials.length)})`}
