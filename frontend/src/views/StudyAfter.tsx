@@ -88,10 +88,12 @@ export function StudyAfterPanel({
         {
           name: "as good after as in sample",
           type: "line",
-          data: [
-            [lo, lo],
-            [hi, hi],
-          ],
+          data: xs.length
+            ? [
+                [lo, lo],
+                [hi, hi],
+              ]
+            : [],
           symbol: "none",
           silent: true,
           lineStyle: { color: palette.muted, type: "dashed", width: 1 },
