@@ -483,6 +483,7 @@ def test_the_study_page_draws_the_pareto_front_and_folds(page: Page, api: httpx.
     assert f"is {after['rank_correlation']:.2f};" in text
     assert pg.get_by_test_id("study-after-top").locator("tbody tr").count() == min(
         10, len(after["points"]))
+    assert "Sharpe after" in pg.get_by_test_id("trials").locator("thead").inner_text()
     # the best trial after the in-sample span: the spans route's trades on each row
     best = study["summary"]["best"]["trial"]
     spans = api.get(f"/api/studies/{STUDY}/trials/{best}/spans").json()

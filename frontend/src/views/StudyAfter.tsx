@@ -14,9 +14,12 @@ export function StudyAfterPanel({
   study,
   metric,
   chosen,
+  inSample,
   onOpen,
 }: {
   study: string;
+  /** the in-sample span's first and last day */
+  inSample: readonly string[];
   /** the KPI compared (the study's first objective when undefined) */
   metric: string | undefined;
   /** the trial the study chose, drawn apart */
@@ -54,7 +57,7 @@ export function StudyAfterPanel({
       },
       xAxis: {
         type: "value",
-        name: `${name}, in sample`,
+        name: `${name}, ${inSample[0]} to ${inSample[1]} (in sample)`,
         nameLocation: "middle",
         nameGap: 30,
         axisLine: { onZero: false },
@@ -63,7 +66,7 @@ export function StudyAfterPanel({
       },
       yAxis: {
         type: "value",
-        name: `${name}, ${a.first_date} to ${a.last_date}`,
+        name: `${name}, ${a.first_date} to ${a.last_date} (after)`,
         nameLocation: "middle",
         nameGap: 44,
         axisLine: { onZero: false },
@@ -100,7 +103,7 @@ export function StudyAfterPanel({
         },
       ],
     } as EChartOption;
-  }, [a, metrics, palette, chosen]);
+  }, [a, metrics, palette, chosen, inSample]);
   return (
     <Panel
       title="After the in-sample span"
@@ -116,10 +119,10 @@ export function StudyAfterPanel({
           <p data-testid="study-after-text">
             Over {fmtInt(a.trials)} complete trials
             {a.trials < a.complete ? ` (the best of ${fmtInt(a.complete)} in sample)` : ""}, the
-            rank correlation of {label(metrics, a.metric)} in sample and from {a.first_date} to{" "}
-            {a.last_date} is <b>{fmtNumber(a.rank_correlation)}</b>; the in-sample top 10% rank, at
-            the median, above <b>{fmtPct(a.top_decile_percentile, 0)}</b> of them after it (50% is
-            chance).
+            rank correlation of {label(metrics, a.metric)} over the in-sample span ({inSample[0]} to{" "}
+            {inSample[1]}) and after it ({a.first_date} to {a.last_date}) is{" "}
+            <b>{fmtNumber(a.rank_correlation)}</b>; the in-sample top 10% rank, at the median, above{" "}
+            <b>{fmtPct(a.top_decile_percentile, 0)}</b> of them after it (50% is chance).
           </p>
           <div className="grid grid-2">
             <EChart
@@ -163,7 +166,12 @@ function TopTable({
       <thead>
         <tr>
           <th>Trial</th>
-          <th className="right">In sample</th>
+          <th
+            className="right"
+            title="over the in-sample span (the trial's KPIs, not its objective's mean over the folds)"
+          >
+            In sample
+          </th>
           <th className="right">Rank</th>
           <th className="right">After it</th>
           <th className="right">Rank after</th>

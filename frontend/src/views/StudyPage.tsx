@@ -6,7 +6,7 @@ import { useCallback, useMemo } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import type { ColumnDef } from "@tanstack/react-table";
 import type { StudyDetail, Trial } from "../api/client";
-import { useMetricMap, useStudy, useTrialSpans } from "../api/hooks";
+import { useMetricMap, useStudy, useStudyAfter, useTrialSpans } from "../api/hooks";
 import { DataTable } from "../components/DataTable";
 import { EChart, type EChartOption } from "../components/EChart";
 import { ImportanceBars } from "../components/ImportanceBars";
@@ -266,7 +266,18 @@ function StudyView({ study }: { study: StudyDetail }) {
 
   const folds = useMemo(() => (wf?.folds ?? []) as Fold[], [wf]);
   // the last day trials were ranked on (a finished study's); days after it are held out
-  const spanEnd = (study.summary.in_sample_span_dates as string[] | undefined)?.[1];
+  const span = study.summary.in_sample_span_dates as string[] | undefined;
+  const spanEnd = span?.[1];
+  const hasAfter = !!(spanEnd && study.last_date && spanEnd < study.last_date);
+  // the same request as the After panel's (one query key)
+  const afterData = useStudyAfter(study.id, objectives[0]?.kpi, hasAfter).data;
+  const afterOf = useMemo(
+    () =>
+      afterData && afterData.metric === objectives[0]?.kpi
+        ? new Map(afterData.points.map((p) => [p.number, p.after]))
+        : null,
+    [afterData, objectives],
+  );
   const foldOption = useMemo<EChartOption | null>(() => {
     if (!folds.length) return null;
     const kpi = wf?.kpi ?? o.kpi;
@@ -360,6 +371,21 @@ function StudyView({ study }: { study: StudyDetail }) {
         meta: { align: "right", title: "the objective over the in-sample folds" },
         cell: ({ getValue }) => fmtMetric(metrics, ob.kpi, getValue() as number | null),
       })),
+      ...(afterOf
+        ? [
+            {
+              id: "after",
+              header: `${label(metrics, objectives[0]!.kpi)} after`,
+              accessorFn: (t: Trial) => afterOf.get(t.number) ?? null,
+              meta: {
+                align: "right",
+                title: `the first objective's KPI from ${afterData!.first_date} to ${afterData!.last_date}, after the in-sample span: the trial backtested over those days alone (the best 500 in sample)`,
+              },
+              cell: ({ getValue }: { getValue: () => unknown }) =>
+                fmtMetric(metrics, objectives[0]!.kpi, getValue() as number | null),
+            } as ColumnDef<Trial, unknown>,
+          ]
+        : []),
       ...paramNames.map<ColumnDef<Trial, unknown>>((p) => ({
         id: p,
         header: shortPath(p),
@@ -375,7 +401,7 @@ function StudyView({ study }: { study: StudyDetail }) {
         meta: { title: "the study kept this trial's whole-chain equity" },
       },
     ],
-    [objectives, paramNames, metrics],
+    [objectives, paramNames, metrics, afterOf, afterData],
   );
 
   const statistics = (study.summary.statistics ?? {}) as Record<string, number | null>;
@@ -622,9 +648,10 @@ function StudyView({ study }: { study: StudyDetail }) {
         )}
       </Panel>
 
-      {spanEnd && study.last_date && spanEnd < study.last_date && (
+      {hasAfter && (
         <StudyAfterPanel
           study={study.id}
+          inSample={span ?? []}
           metric={objectives[0]?.kpi}
           chosen={best?.trial}
           onOpen={open}
