@@ -743,6 +743,9 @@ def test_a_studys_ranking_after_its_in_sample_span(client: httpx.Client, root: P
         assert point["after"] == one["kpis"]["sharpe"]  # batch and single run: the same bits
     later = [p["after"] for p in after["points"]]
     assert after["rank_correlation"] == pytest.approx(spearmanr(inside, later).statistic)
+    top = max(1, len(later) // 10)  # the in-sample top 10%: the first points
+    percentile = pd.Series(later).rank(pct=True)
+    assert after["top_decile_percentile"] == pytest.approx(float(percentile[:top].median()))
     # the best two by max drawdown in sample: the smallest first
     two = get(client, f"/api/studies/{STUDY}/after", metric="max_drawdown", top=2)
     assert (two["trials"], two["complete"]) == (2, len(complete))
