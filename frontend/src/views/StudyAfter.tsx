@@ -46,7 +46,16 @@ export function StudyAfterPanel({
     return {
       animation: false,
       grid: { left: 60, right: 20, top: 30, bottom: 48 },
-      legend: { top: 0, textStyle: { color: palette.muted } },
+      legend: {
+        top: 0,
+        textStyle: { color: palette.muted },
+        // the diagonal's key is a dash, not a dot
+        data: [
+          "trials",
+          "chosen",
+          { name: "as good after as in sample", icon: "path://M0,4 L24,4 L24,6 L0,6 Z" },
+        ],
+      },
       tooltip: {
         trigger: "item",
         formatter: (p: unknown) => {
@@ -100,6 +109,7 @@ export function StudyAfterPanel({
           symbol: "none",
           silent: true,
           lineStyle: { color: palette.muted, type: "dashed", width: 1 },
+          itemStyle: { color: palette.muted },
         },
       ],
     } as EChartOption;
