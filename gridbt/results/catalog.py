@@ -105,6 +105,12 @@ def _iso(ns: int) -> str:
 MAX_AFTER_TRIALS = 1_000
 
 
+def _span_dates(packed: PackedChain, first: int, end: int) -> tuple[str, str]:
+    """The first and last date of the chain's days [first, end)."""
+    dates = packed.day_date[[first, end - 1]].astype("datetime64[D]").astype(str)
+    return str(dates[0]), str(dates[1])
+
+
 def _float(value: Any) -> float | None:
     return finite_or_none(value) if isinstance(value, int | float) else None
 
@@ -982,14 +988,14 @@ class Catalog:
         from gridbt.kernel.dispatch import kpis_of
 
         _, files, trial = self._trial(study_id, number)
-        hi, n = self._span_after(study_id, files)
-        lo = int((files.summary or {})["in_sample_span"][0])
+        lo, hi, packed = self._in_sample_span(study_id, files)
+        n = packed.n_days
         whole = self._trial_recomputed(study_id, number)
-        packed, capital = whole.packed, whole.spec.capital
+        capital = whole.spec.capital
 
         def over(first: int, end: int, kpis: dict[str, Any]) -> SpanKpis:
-            dates = packed.day_date[[first, end - 1]].astype("datetime64[D]").astype(str)
-            return SpanKpis(first_date=str(dates[0]), last_date=str(dates[1]), days=end - first,
+            first_date, last_date = _span_dates(packed, first, end)
+            return SpanKpis(first_date=first_date, last_date=last_date, days=end - first,
                             kpis={k: _float(v) for k, v in kpis.items()})
 
         after = None
@@ -1004,19 +1010,21 @@ class Catalog:
             counters={"missing_quote_days": int(result.missing_quote_days),
                       "stale_fills": int(result.stale_fills)})
 
-    def _span_after(self, study_id: str, files: _StudyFiles) -> tuple[int, int]:
-        """The days [first, end) after a finished study's in-sample span."""
+    def _in_sample_span(self, study_id: str,
+                        files: _StudyFiles) -> tuple[int, int, PackedChain]:
+        """A finished study's in-sample span [first, end) and the chain it is days of."""
         summary = files.summary if files.summary is not None and not files.live else {}
         span = summary.get("in_sample_span")
         if not (isinstance(span, list) and len(span) == 2):
             raise Unavailable(f"study {study_id}: its in-sample span is recorded when it "
                               "finishes (it has not)")
         start = files.start or {}
-        n = self._recompute.chain(start.get("data"), str(start.get("data_fingerprint"))).n_days
-        if not 0 <= int(span[0]) < int(span[1]) <= n:
+        packed = self._recompute.chain(start.get("data"), str(start.get("data_fingerprint")))
+        lo, hi = int(span[0]), int(span[1])
+        if not 0 <= lo < hi <= packed.n_days:
             raise Unavailable(f"study {study_id}: its in-sample span {span} is not days of "
-                              f"its chain ({n} days)")
-        return int(span[1]), n
+                              f"its chain ({packed.n_days} days)")
+        return lo, hi, packed
 
     def study_after(self, study_id: str, metric: str | None = None,
                     top: int = 200) -> StudyAfter:
@@ -1033,36 +1041,36 @@ class Catalog:
         metric = metric or str(objectives[0].get("kpi"))
         if metric not in METRIC_BY_NAME:
             raise QueryError(f"metric: unknown KPI {metric!r}; KPIs: {', '.join(KPI_NAMES)}")
-        first, end = self._span_after(study_id, files)
+        _, first, packed = self._in_sample_span(study_id, files)
+        end = packed.n_days
         if first == end:
             raise Unavailable(f"study {study_id} ranked its trials on the whole chain: no day "
                               "is after its in-sample span")
         sign = 1.0 if METRIC_BY_NAME[metric].higher_is_better else -1.0
-        ranked = sorted(
-            (t for t in self._study_trials(entry, files)
-             if t.state == "COMPLETE" and _float(t.kpis.get(metric)) is not None),
-            key=lambda t: (-sign * float(t.kpis[metric] or 0.0), t.number))
-        chosen = ranked[:top]
         start = files.start or {}
 
         def make(_: Path) -> StudyAfter:
+            valued = [(t, _float(t.kpis.get(metric))) for t in self._study_trials(entry, files)
+                      if t.state == "COMPLETE"]
+            ranked = sorted(((t, v) for t, v in valued if v is not None),
+                            key=lambda tv: (-sign * tv[1], tv[0].number))
+            chosen = ranked[:top]
             kpis = self._recompute.batch_kpis(
-                [self._trial_spec(files, t) for t in chosen], start.get("data"),
+                [self._trial_spec(files, t) for t, _ in chosen], start.get("data"),
                 str(start.get("data_fingerprint")), (first, end))
+            inside = np.array([v for _, v in chosen], dtype=float)
             after = kpis[:, KPI_INDEX[metric]]
-            inside = np.array([float(t.kpis[metric] or 0.0) for t in chosen])
-            packed = self._recompute.chain(start.get("data"), str(start.get("data_fingerprint")))
-            dates = packed.day_date[[first, end - 1]].astype("datetime64[D]").astype(str)
+            first_date, last_date = _span_dates(packed, first, end)
             return StudyAfter(
-                study=study_id, metric=metric, first_date=str(dates[0]),
-                last_date=str(dates[1]), complete=len(ranked), trials=len(chosen),
+                study=study_id, metric=metric, first_date=first_date, last_date=last_date,
+                complete=len(ranked), trials=len(chosen),
                 rank_correlation=spearman(inside, after),
                 top_decile_percentile=top_decile_percentile(sign * inside, sign * after),
-                points=[TrialAfter(number=t.number, in_sample=_float(v), after=_float(a))
-                        for t, v, a in zip(chosen, inside, after, strict=True)])
+                points=[TrialAfter(number=t.number, in_sample=v, after=_float(a))
+                        for (t, v), a in zip(chosen, after, strict=True)])
 
         summary_path = self._file(entry, "summary.json")
-        assert summary_path is not None  # a finished study has one (_span_after)
+        assert summary_path is not None  # a finished study has one (_in_sample_span)
         result: StudyAfter = self._files.get(summary_path, f"after {metric} {top}", make)
         return result
 
