@@ -8,6 +8,7 @@ import { Link, useNavigate } from "react-router-dom";
 import type { Heatmap, Neighbourhood, SweepDetail } from "../api/client";
 import { useHeatmap, useMetricMap, useRobustness, useStability } from "../api/hooks";
 import { EChart, type EChartOption } from "../components/EChart";
+import { scatterAxis } from "../components/scatter";
 import { colourScale, heatmapOption, type HeatCell } from "../components/heatmap";
 import { OverfitStatements } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton } from "../components/ui";
@@ -297,24 +298,8 @@ function StabilityPanel({ sweep, palette }: { sweep: SweepDetail; palette: Palet
           return `first half ${fmtNumber(a)}<br>second half ${fmtNumber(b)}`;
         },
       },
-      xAxis: {
-        type: "value",
-        name: `Sharpe, ${s.halves[0]} to ${s.halves[1]}`,
-        nameLocation: "middle",
-        nameGap: 28,
-        axisLine: { onZero: false },
-        axisLabel: { color: palette.muted },
-        splitLine: { lineStyle: { color: palette.grid } },
-      },
-      yAxis: {
-        type: "value",
-        name: `Sharpe, ${s.halves[2]} to ${s.halves[3]}`,
-        nameLocation: "middle",
-        nameGap: 40,
-        axisLine: { onZero: false },
-        axisLabel: { color: palette.muted },
-        splitLine: { lineStyle: { color: palette.grid } },
-      },
+      xAxis: scatterAxis(palette, `Sharpe, ${s.halves[0]} to ${s.halves[1]}`, 28),
+      yAxis: scatterAxis(palette, `Sharpe, ${s.halves[2]} to ${s.halves[3]}`, 40),
       series: [
         {
           type: "scatter",

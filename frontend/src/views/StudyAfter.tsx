@@ -5,6 +5,7 @@ import { useMemo } from "react";
 import type { StudyAfter } from "../api/client";
 import { useMetricMap, useStudyAfter } from "../api/hooks";
 import { EChart, type EChartOption } from "../components/EChart";
+import { scatterAxis } from "../components/scatter";
 import { ErrorBox, Panel, Skeleton } from "../components/ui";
 import { fmtInt, fmtNumber, fmtPct, isNum } from "../lib/format";
 import { fmtMetric, label } from "../lib/metrics";
@@ -64,24 +65,8 @@ export function StudyAfterPanel({
           return `trial #${d.number}<br>in sample ${fmt(d.value[0])}<br>after it ${fmt(d.value[1])}`;
         },
       },
-      xAxis: {
-        type: "value",
-        name: `${name}, ${inSample[0]} to ${inSample[1]} (in sample)`,
-        nameLocation: "middle",
-        nameGap: 30,
-        axisLine: { onZero: false },
-        axisLabel: { color: palette.muted },
-        splitLine: { lineStyle: { color: palette.grid } },
-      },
-      yAxis: {
-        type: "value",
-        name: `${name}, ${a.first_date} to ${a.last_date} (after)`,
-        nameLocation: "middle",
-        nameGap: 44,
-        axisLine: { onZero: false },
-        axisLabel: { color: palette.muted },
-        splitLine: { lineStyle: { color: palette.grid } },
-      },
+      xAxis: scatterAxis(palette, `${name}, ${inSample[0]} to ${inSample[1]} (in sample)`, 30),
+      yAxis: scatterAxis(palette, `${name}, ${a.first_date} to ${a.last_date} (after)`, 44),
       series: [
         {
           name: "trials",
