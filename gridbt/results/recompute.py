@@ -111,10 +111,7 @@ class Recomputer:
         if not specs:
             return np.empty((0, N_KPIS))
         packed = self.chain(data, fingerprint)
-        try:
-            rows = np.stack([encode_spec(spec, packed) for spec in specs])
-        except SpecError as exc:
-            raise Unavailable(f"cannot encode a strategy: {exc}") from None
+        rows = np.stack([_encoded(spec, packed) for spec in specs])
         return run_batch(packed, windowed(rows, window)).kpis
 
     def run(self, key: tuple[str, ...], spec: StrategySpec, data: str | None,
@@ -128,10 +125,7 @@ class Recomputer:
                 self._runs.move_to_end(key)
                 return self._runs[key]
         packed = self.chain(data, fingerprint)
-        try:
-            params = encode_spec(spec, packed)
-        except SpecError as exc:
-            raise Unavailable(f"{spec.name}: cannot encode the run's strategy: {exc}") from None
+        params = _encoded(spec, packed)
         if param_hash is not None:
             from gridbt.sweep.grid import param_hashes
 
@@ -148,3 +142,12 @@ class Recomputer:
             while len(self._runs) > self._max_runs:
                 self._runs.popitem(last=False)
         return outcome
+
+
+def _encoded(spec: StrategySpec, packed: PackedChain) -> FloatArray:
+    """`spec`'s kernel parameters on `packed`; Unavailable (naming it) when it cannot be
+    encoded there."""
+    try:
+        return encode_spec(spec, packed)
+    except SpecError as exc:
+        raise Unavailable(f"{spec.name}: cannot encode the run's strategy: {exc}") from None
