@@ -8,7 +8,7 @@ import { EChart, type EChartOption } from "../components/EChart";
 import { scatterAxis } from "../components/scatter";
 import { ErrorBox, Panel, Skeleton } from "../components/ui";
 import { fmtInt, fmtNumber, fmtPct, isNum } from "../lib/format";
-import { fmtMetric, label } from "../lib/metrics";
+import { fmtMetric, higherIsBetter, label } from "../lib/metrics";
 import { usePalette } from "../theme";
 
 export function StudyAfterPanel({
@@ -150,7 +150,7 @@ function TopTable({
 }) {
   const metrics = useMetricMap();
   const rows = useMemo(() => {
-    const sign = metrics.get(a.metric)?.higher_is_better === false ? -1 : 1;
+    const sign = higherIsBetter(metrics, a.metric) ? 1 : -1;
     const later = a.points.map((p) => p.after).filter(isNum);
     const rank = (v: number | null | undefined) =>
       isNum(v) ? 1 + later.filter((w) => sign * w > sign * v).length : null;

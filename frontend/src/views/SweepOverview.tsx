@@ -15,7 +15,7 @@ import { MetricSelect, OverfitStatements, ParamList, runColumns } from "../compo
 import { Empty, ErrorBox, Panel, Segmented, Skeleton, SkeletonRows, Stat } from "../components/ui";
 import { fmtInt, fmtNumber, fmtProb, shownTop } from "../lib/format";
 import { varyingAxes, zipLeads } from "../lib/grid";
-import { fmtMetric, HEADLINE, label } from "../lib/metrics";
+import { fmtMetric, HEADLINE, higherIsBetter, label } from "../lib/metrics";
 import { etaSquared } from "../lib/stats";
 import { bool, int, str, useUrlState } from "../lib/url";
 import { usePalette, type Palette } from "../theme";
@@ -25,7 +25,7 @@ export function SweepOverview({ sweep }: { sweep: SweepDetail }) {
   const navigate = useNavigate();
   const [metric, setMetric] = useUrlState("metric", str, sweep.objective);
   const [filter] = useFilter();
-  const higher = metrics.get(metric)?.higher_is_better ?? true;
+  const higher = higherIsBetter(metrics, metric);
   const [sort, setSort] = useUrlState("sort", str, `${higher ? "-" : ""}${metric}`);
   const [n, setN] = useUrlState("n", int, 50);
   // one row per outcome (trade sequence), as the sweep's summary prints its top table

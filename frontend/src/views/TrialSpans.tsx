@@ -4,7 +4,7 @@
 import type { SpanKpis, TrialSpans } from "../api/client";
 import { useMetricMap } from "../api/hooks";
 import { fmtMetric, label, metricHelp } from "../lib/metrics";
-import { isNum } from "../lib/format";
+import { fmtInt, isNum } from "../lib/format";
 
 const COLUMNS = ["total_return", "cagr", "sharpe", "max_drawdown", "win_rate", "trade_count"];
 /** a narrow panel's columns (no dates) */
@@ -56,7 +56,7 @@ export function TrialSpansTable({
           return (
             <tr key={key} data-testid={`span-${key}`}>
               <td title={`${span.first_date} to ${span.last_date}: ${help}`}>
-                {name} <span className="muted">({span.days.toLocaleString("en-US")})</span>
+                {name} <span className="muted">({fmtInt(span.days)})</span>
               </td>
               {!compact && <td className="num">{span.first_date}</td>}
               {!compact && <td className="num">{span.last_date}</td>}
