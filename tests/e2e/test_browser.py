@@ -273,7 +273,9 @@ def test_home_sweep_heatmap_cell_tear_sheet_trades_and_payoff(page: Page, api: h
                        if regimes["vix_30"][t - 1] is not None)
     pg.get_by_test_id("regime").get_by_role("button", name="Trend").click()
     pg.wait_for_url(re.compile(r"regime=trend_200"))
-    assert "Trend" in pg.get_by_test_id("regimes").locator("thead").inner_text()
+    # the router commits the URL before React renders the table again: wait for the header
+    pg.get_by_test_id("regimes").locator("thead th", has_text="Trend (spot vs 200-day").wait_for()
+    assert "Volatility" not in pg.get_by_test_id("regimes").locator("thead").inner_text()
     # the test chain is 2014 only: no named stress window falls inside it, and it says so
     assert pg.get_by_test_id("stress-none").inner_text() == (
         "None of the named windows (Dot-com bust to 2022 bear market) falls wholly inside "
