@@ -428,6 +428,7 @@ def test_a_trial_not_kept_is_backtested_again_with_its_strategy(page: Page,
     assert shown == detail["strategy"]
     # in sample, after it and whole: each row the API's span, its trades counted as the API's
     spans = api.get(f"/api/studies/{STUDY}/trials/{number}/spans").json()
+    pg.get_by_test_id("span-whole").locator("td").first.wait_for()  # its own request
     for key in ("in_sample", "after", "whole"):
         cells = pg.get_by_test_id(f"span-{key}").locator("td").all_inner_texts()
         span = spans[key]
