@@ -316,12 +316,13 @@ function StabilityPanel({ sweep, palette }: { sweep: SweepDetail; palette: Palet
     const pairs = s.blocks.slice(0, -1);
     return {
       animation: false,
-      grid: { left: 48, right: 12, top: 16, bottom: 56 },
+      // a pair's label on two lines, level: rotated, the first one ran off the chart's left
+      grid: { left: 8, right: 12, top: 16, bottom: 8, containLabel: true },
       tooltip: { trigger: "axis", valueFormatter: (v: unknown) => fmtNumber(v as number) },
       xAxis: {
         type: "category",
-        data: pairs.map((b, i) => `${span(b)} → ${span(s.blocks[i + 1]!)}`),
-        axisLabel: { color: palette.muted, rotate: 30 },
+        data: pairs.map((b, i) => `${span(b)} →\n${span(s.blocks[i + 1]!)}`),
+        axisLabel: { color: palette.muted, interval: 0, lineHeight: 14 },
       },
       yAxis: {
         type: "value",
