@@ -14,7 +14,7 @@ import { OverfitStatements } from "../components/sweepParts";
 import { Empty, ErrorBox, Panel, Segmented, Skeleton } from "../components/ui";
 import { fmtInt, fmtNumber, fmtParam, fmtPct, shortPath, shownTop } from "../lib/format";
 import { axisLabel, zipLeads } from "../lib/grid";
-import { fmtMetric, fmtMetricDiff, label, SIGNED } from "../lib/metrics";
+import { fmtMetric, fmtMetricDiff, higherIsBetter, label, SIGNED } from "../lib/metrics";
 import { smoothMatrix } from "../lib/stats";
 import { int, oneOf, useUrlState } from "../lib/url";
 import { usePalette, type Palette } from "../theme";
@@ -54,7 +54,7 @@ export default function RobustnessView({ sweep }: { sweep: SweepDetail }) {
   const robust = useRobustness(sweep.id, metric, top);
   const heat = useHeatmap(sweep.id, { x, y, metric, agg, where, filter }, axes.length >= 2);
   const base = `/sweeps/${encodeURIComponent(sweep.id)}`;
-  const higher = robust.data?.higher_is_better ?? metrics.get(metric)?.higher_is_better ?? true;
+  const higher = robust.data?.higher_is_better ?? higherIsBetter(metrics, metric);
 
   const options = useMemo(() => {
     if (!heat.data) return null;
