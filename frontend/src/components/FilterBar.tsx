@@ -4,6 +4,7 @@
 
 import { useEffect, useState } from "react";
 import { ApiError } from "../api/client";
+import { fmtInt } from "../lib/format";
 import { str, useUrlState } from "../lib/url";
 
 export function useFilter(): [string, (f: string) => void] {
@@ -75,7 +76,7 @@ export function FilterBar({
           </button>
         )}
         {filter && total !== undefined && total !== null && (
-          <span className="muted small num">{total.toLocaleString("en-US")} runs pass</span>
+          <span className="muted small num">{fmtInt(total)} runs pass</span>
         )}
       </form>
       {message && (

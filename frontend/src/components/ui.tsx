@@ -3,6 +3,7 @@
 
 import { useState, type ReactNode } from "react";
 import { ApiError } from "../api/client";
+import { fmtInt } from "../lib/format";
 
 export function Panel({
   title,
@@ -267,10 +268,7 @@ export function Progress({
   const pct = total > 0 ? Math.min(done / total, 1) : 0;
   const bad = total > 0 && failed ? Math.min(failed / total, 1) : 0;
   return (
-    <div
-      className="progress"
-      title={`${done.toLocaleString("en-US")} of ${total.toLocaleString("en-US")}`}
-    >
+    <div className="progress" title={`${fmtInt(done)} of ${fmtInt(total)}`}>
       <div className="progress-done" style={{ width: `${pct * 100}%` }} />
       {bad > 0 && <div className="progress-failed" style={{ width: `${bad * 100}%` }} />}
     </div>
